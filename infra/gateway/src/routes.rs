@@ -1,0 +1,130 @@
+//! Routes as `template.yaml` declares them: every `HttpApi` event of every function.
+
+use anyhow::{anyhow, bail, Context};
+use yaml_rust2::YamlLoader;
+
+/// The template, compiled in: the gateway serves exactly what gets deployed.
+pub const TEMPLATE: &str = include_str!("../../../template.yaml");
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub method: String,
+    /// As in the template, e.g. `/activate/{token}`.
+    pub path: String,
+    /// The function's binary (`Metadata.BuildProperties.Binary`).
+    pub binary: String,
+    /// `Auth.Authorizer: AWS_IAM` on the event.
+    pub iam: bool,
+}
+
+impl Route {
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
+    /// Matches a concrete path; returns the path parameters and how many segments were
+    /// literal (the most literal match wins, as in API Gateway).
+    fn matches(&self, path: &str) -> Option<(Vec<(String, String)>, usize)> {
+        let pattern: Vec<&str> = self.path.trim_matches('/').split('/').collect();
+        let actual: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if pattern.len() != actual.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        let mut literal = 0;
+        for (p, a) in pattern.iter().zip(&actual) {
+            if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                if a.is_empty() {
+                    return None;
+                }
+                params.push((name.to_owned(), (*a).to_owned()));
+            } else if p == a {
+                literal += 1;
+            } else {
+                return None;
+            }
+        }
+        Some((params, literal))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RouteTable {
+    pub routes: Vec<Route>,
+}
+
+/// A matched route and its path parameters.
+pub struct Matched<'a> {
+    pub route: &'a Route,
+    pub params: Vec<(String, String)>,
+}
+
+pub enum Lookup<'a> {
+    Found(Matched<'a>),
+    /// The path exists with other methods.
+    MethodNotAllowed,
+    NotFound,
+}
+
+impl RouteTable {
+    pub fn from_template(template: &str) -> anyhow::Result<Self> {
+        let docs = YamlLoader::load_from_str(template).context("template.yaml is not valid YAML")?;
+        let doc = docs.first().context("template.yaml is empty")?;
+        let resources = doc["Resources"].as_hash().context("template.yaml has no Resources")?;
+        let mut routes = Vec::new();
+        for (name, resource) in resources {
+            if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+                continue;
+            }
+            let name = name.as_str().unwrap_or("?");
+            let Some(events) = resource["Properties"]["Events"].as_hash() else {
+                continue;
+            };
+            for (event_name, event) in events {
+                if event["Type"].as_str() != Some("HttpApi") {
+                    continue;
+                }
+                let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+                    .as_str()
+                    .with_context(|| format!("{name} has HTTP events but no Metadata.BuildProperties.Binary"))?;
+                let props = &event["Properties"];
+                let field = |key: &str| {
+                    props[key].as_str().map(str::to_owned).ok_or_else(|| anyhow!("{name}.{event_name:?} has no {key}"))
+                };
+                routes.push(Route {
+                    method: field("Method")?.to_ascii_uppercase(),
+                    path: field("Path")?,
+                    binary: binary.to_owned(),
+                    iam: props["Auth"]["Authorizer"].as_str() == Some("AWS_IAM"),
+                });
+            }
+        }
+        if routes.is_empty() {
+            bail!("template.yaml declares no HttpApi routes");
+        }
+        routes.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
+        Ok(Self { routes })
+    }
+
+    pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_> {
+        let mut best: Option<(Matched<'_>, usize)> = None;
+        let mut path_exists = false;
+        for route in &self.routes {
+            let Some((params, literal)) = route.matches(path) else {
+                continue;
+            };
+            path_exists = true;
+            if route.method != method {
+                continue;
+            }
+            if best.as_ref().is_none_or(|(_, l)| literal > *l) {
+                best = Some((Matched { route, params }, literal));
+            }
+        }
+        match best {
+            Some((matched, _)) => Lookup::Found(matched),
+            None if path_exists => Lookup::MethodNotAllowed,
+            None => Lookup::NotFound,
+        }
+    }
+}

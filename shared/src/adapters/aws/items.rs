@@ -1,0 +1,186 @@
+//! Item <-> record mapping for the single DynamoDB table. Keys:
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | user | `USER#<id>` | `USER` |
+//! | email claim | `EMAIL#<lowercased email>` | `CLAIM` |
+//! | username claim | `USERNAME#<lowercased username>` | `CLAIM` |
+//! | emailed token | `TOKEN#<sha256 hex>` | `TOKEN` |
+//! | rate-limit slot | `SLOT#<key>` | `SLOT` |
+//!
+//! Items that expire carry `ttl` (epoch seconds); DynamoDB deletes them late, so readers check
+//! the expiry themselves. A missing or mistyped field is an error, never a default.
+
+use crate::domain::{Email, FullName, PasswordHash, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus, Username};
+use anyhow::{anyhow, Context};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub fn user_key(id: &UserId) -> Item {
+    key(format!("USER#{id}"), "USER")
+}
+
+pub fn email_key(email_key: &str) -> Item {
+    key(format!("EMAIL#{email_key}"), "CLAIM")
+}
+
+pub fn username_key(username_key: &str) -> Item {
+    key(format!("USERNAME#{username_key}"), "CLAIM")
+}
+
+pub fn token_key(hash: &TokenHash) -> Item {
+    key(format!("TOKEN#{}", hash.as_str()), "TOKEN")
+}
+
+pub fn slot_key(slot: &str) -> Item {
+    key(format!("SLOT#{slot}"), "SLOT")
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_owned(), AttributeValue::S(pk)), ("sk".to_owned(), AttributeValue::S(sk.to_owned()))])
+}
+
+pub fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+pub fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub fn ts(value: Timestamp) -> AttributeValue {
+    n(value.unix())
+}
+
+pub fn user_item(user: &User) -> Item {
+    let mut item = user_key(&user.id);
+    item.insert("user_id".into(), s(user.id.as_str()));
+    item.insert("email".into(), s(user.email.as_ref()));
+    item.insert("username".into(), s(user.username.as_ref()));
+    item.insert("name".into(), s(user.name.as_ref()));
+    item.insert("status".into(), s(user.status.as_str()));
+    item.insert("created_at".into(), ts(user.created_at));
+    item.insert("source".into(), s(user.source.as_str()));
+    if let Some(hash) = &user.password_hash {
+        item.insert("password_hash".into(), s(hash.as_str()));
+    }
+    if let Some(at) = user.activated_at {
+        item.insert("activated_at".into(), ts(at));
+    }
+    if let Some(at) = user.terms_accepted_at {
+        item.insert("terms_accepted_at".into(), ts(at));
+    }
+    item
+}
+
+pub fn claim_item(key: Item, user_id: &UserId) -> Item {
+    let mut item = key;
+    item.insert("user_id".into(), s(user_id.as_str()));
+    item
+}
+
+pub fn token_item(token: &TokenRecord) -> Item {
+    let mut item = token_key(&token.hash);
+    item.insert("purpose".into(), s(token.purpose.as_str()));
+    item.insert("user_id".into(), s(token.user_id.as_str()));
+    item.insert("created_at".into(), ts(token.created_at));
+    item.insert("expires_at".into(), ts(token.expires_at));
+    item.insert("ttl".into(), ts(token.expires_at));
+    if let Some(at) = token.used_at {
+        item.insert("used_at".into(), ts(at));
+    }
+    item
+}
+
+pub fn user_from_item(item: &Item) -> anyhow::Result<User> {
+    let email = get_s(item, "email")?;
+    let username = get_s(item, "username")?;
+    let name = get_s(item, "name")?;
+    Ok(User {
+        id: UserId::parse(get_s(item, "user_id")?).context("user_id is not a UUID")?,
+        email: Email::parse(email).map_err(|e| anyhow!("stored email is invalid: {e}"))?,
+        username: Username::parse(username).map_err(|e| anyhow!("stored username is invalid: {e}"))?,
+        name: FullName::parse(name).map_err(|e| anyhow!("stored name is invalid: {e}"))?,
+        password_hash: opt_s(item, "password_hash")?.map(|h| PasswordHash::from_phc(h.to_owned())),
+        status: UserStatus::parse(get_s(item, "status")?).context("unknown user status")?,
+        created_at: get_ts(item, "created_at")?,
+        activated_at: opt_ts(item, "activated_at")?,
+        terms_accepted_at: opt_ts(item, "terms_accepted_at")?,
+        source: UserSource::parse(get_s(item, "source")?).context("unknown user source")?,
+    })
+}
+
+pub fn token_from_item(item: &Item) -> anyhow::Result<TokenRecord> {
+    let pk = get_s(item, "pk")?;
+    let hash = pk.strip_prefix("TOKEN#").context("token item pk has no TOKEN# prefix")?;
+    Ok(TokenRecord {
+        hash: TokenHash::from_stored(hash.to_owned()),
+        purpose: TokenPurpose::parse(get_s(item, "purpose")?).context("unknown token purpose")?,
+        user_id: UserId::parse(get_s(item, "user_id")?).context("token user_id is not a UUID")?,
+        created_at: get_ts(item, "created_at")?,
+        expires_at: get_ts(item, "expires_at")?,
+        used_at: opt_ts(item, "used_at")?,
+    })
+}
+
+pub fn get_s<'a>(item: &'a Item, name: &str) -> anyhow::Result<&'a str> {
+    opt_s(item, name)?.with_context(|| format!("item has no attribute {name}"))
+}
+
+fn opt_s<'a>(item: &'a Item, name: &str) -> anyhow::Result<Option<&'a str>> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(AttributeValue::S(value)) => Ok(Some(value)),
+        Some(_) => Err(anyhow!("attribute {name} is not a string")),
+    }
+}
+
+pub fn get_ts(item: &Item, name: &str) -> anyhow::Result<Timestamp> {
+    opt_ts(item, name)?.with_context(|| format!("item has no attribute {name}"))
+}
+
+fn opt_ts(item: &Item, name: &str) -> anyhow::Result<Option<Timestamp>> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(AttributeValue::N(value)) => {
+            let seconds: i64 = value.parse().with_context(|| format!("attribute {name} is not a whole number"))?;
+            Ok(Some(Timestamp::from_unix(seconds)))
+        }
+        Some(_) => Err(anyhow!("attribute {name} is not a number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> User {
+        User {
+            id: UserId::generate(),
+            email: Email::parse("Ada@example.com").unwrap(),
+            username: Username::parse("ada").unwrap(),
+            name: FullName::parse("Ada Lovelace").unwrap(),
+            password_hash: Some(PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$x$y".into())),
+            status: UserStatus::PendingActivation,
+            created_at: Timestamp::from_unix(100),
+            activated_at: None,
+            terms_accepted_at: Some(Timestamp::from_unix(100)),
+            source: UserSource::SelfService,
+        }
+    }
+
+    #[test]
+    fn users_round_trip() {
+        let user = user();
+        assert_eq!(user_from_item(&user_item(&user)).unwrap(), user);
+    }
+
+    #[test]
+    fn a_missing_field_fails_loudly() {
+        let mut item = user_item(&user());
+        item.remove("status");
+        assert!(user_from_item(&item).unwrap_err().to_string().contains("status"));
+    }
+}

@@ -1,0 +1,105 @@
+//! Creates the table and queues on an endpoint (an emulator, or an account without the SAM
+//! stack): what `learners-dev provision` and the tests run. In AWS the SAM template owns them.
+
+use super::AwsClients;
+use anyhow::Context;
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+/// How many receives a message gets before SQS moves it to the dead-letter queue.
+pub const MAX_RECEIVES: u32 = 3;
+
+#[derive(Clone, Debug)]
+pub struct Provisioned {
+    pub table: String,
+    pub bulk_queue_url: String,
+    pub deletion_queue_url: String,
+}
+
+/// Creates `<prefix>` table and `<prefix>-bulk` / `<prefix>-deletion` queues (each with a
+/// `-dlq`), leaving existing ones as they are.
+pub async fn provision(clients: &AwsClients, prefix: &str) -> anyhow::Result<Provisioned> {
+    create_table(&clients.dynamodb, prefix).await?;
+    Ok(Provisioned {
+        table: prefix.to_owned(),
+        bulk_queue_url: create_queue_with_dlq(&clients.sqs, &format!("{prefix}-bulk")).await?,
+        deletion_queue_url: create_queue_with_dlq(&clients.sqs, &format!("{prefix}-deletion")).await?,
+    })
+}
+
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<()> {
+    let exists = client.describe_table().table_name(table).send().await.is_ok();
+    if !exists {
+        let attribute = |name: &str| {
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+        };
+        let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+        client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute("pk").context("pk definition")?)
+            .attribute_definitions(attribute("sk").context("sk definition")?)
+            .key_schema(key("pk", KeyType::Hash).context("pk key")?)
+            .key_schema(key("sk", KeyType::Range).context("sk key")?)
+            .send()
+            .await
+            .with_context(|| format!("creating table {table}"))?;
+    }
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(TimeToLiveSpecification::builder().enabled(true).attribute_name("ttl").build().context("TTL spec")?)
+        .send()
+        .await
+        .map(|_| ())
+        .or_else(|e| {
+            // Asking again for TTL that is already on is refused; that is the state we want.
+            let message = format!("{e:?}");
+            if message.contains("already enabled") { Ok(()) } else { Err(e) }
+        })
+        .with_context(|| format!("enabling TTL on {table}"))
+}
+
+async fn create_queue_with_dlq(client: &aws_sdk_sqs::Client, name: &str) -> anyhow::Result<String> {
+    let dlq_url = client
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .with_context(|| format!("creating queue {name}-dlq"))?
+        .queue_url
+        .context("CreateQueue returned no URL")?;
+    let dlq_arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .context("reading the DLQ ARN")?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .context("GetQueueAttributes returned no QueueArn")?;
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES.to_string()});
+    client
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(QueueAttributeName::VisibilityTimeout, "60")
+        .send()
+        .await
+        .with_context(|| format!("creating queue {name}"))?
+        .queue_url
+        .context("CreateQueue returned no URL")
+}
+
+/// Registers the sender address with SES (an emulator sends from verified identities only; in
+/// a real account this starts the verification mail).
+pub async fn verify_sender(clients: &AwsClients, from: &str) -> anyhow::Result<()> {
+    let result = clients.ses.create_email_identity().email_identity(from).send().await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_already_exists_exception()) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating the SES identity {from}")),
+    }
+}

@@ -1,0 +1,63 @@
+//! `Mailer` on SES v2.
+
+use crate::ports::{MailError, Mailer, OutgoingMail};
+use async_trait::async_trait;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::Client;
+
+pub struct SesMailer {
+    client: Client,
+    from: String,
+}
+
+impl SesMailer {
+    pub fn new(client: Client, from: impl Into<String>) -> Self {
+        Self { client, from: from.into() }
+    }
+}
+
+fn utf8(data: &str) -> Result<Content, MailError> {
+    Content::builder()
+        .data(data)
+        .charset("UTF-8")
+        .build()
+        .map_err(|e| MailError::Permanent(anyhow::Error::new(e).context("building SES content")))
+}
+
+#[async_trait]
+impl Mailer for SesMailer {
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
+        let message = Message::builder()
+            .subject(utf8(&mail.subject)?)
+            .body(Body::builder().text(utf8(&mail.text)?).html(utf8(&mail.html)?).build())
+            .build();
+        let result = self
+            .client
+            .send_email()
+            .from_email_address(&self.from)
+            .destination(Destination::builder().to_addresses(&mail.to).build())
+            .content(EmailContent::builder().simple(message).build())
+            .send()
+            .await;
+        let Err(error) = result else {
+            return Ok(());
+        };
+        // The SDK already retried throttling and 5xx; what is still passing is worth a later try.
+        let transient = match error.as_service_error() {
+            Some(e) => {
+                e.is_too_many_requests_exception()
+                    || e.is_limit_exceeded_exception()
+                    || error.raw_response().is_some_and(|r| r.status().is_server_error())
+            }
+            None => true,
+        };
+        let error = anyhow::Error::new(error).context("SES SendEmail");
+        Err(if transient { MailError::Transient(error) } else { MailError::Permanent(error) })
+    }
+}
+
+impl std::fmt::Debug for SesMailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SesMailer").field("from", &self.from).finish()
+    }
+}

@@ -1,0 +1,10 @@
+//! In-memory twins of the AWS adapters. They are real implementations: one lock makes every
+//! multi-item write atomic, as TransactWriteItems is, and uniqueness is checked inside it.
+
+mod mailer;
+mod queue;
+mod store;
+
+pub use mailer::{CapturedMail, MemoryMailer};
+pub use queue::{InProcessQueue, QueuedBatch};
+pub use store::MemoryStore;

@@ -1,0 +1,63 @@
+//! The bundle of ports a handler works with, built once per process.
+
+use crate::adapters::aws::{AwsClients, DynamoStore, SesMailer, SqsQueue};
+use crate::adapters::clock::SystemClock;
+use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryStore, QueuedBatch};
+use crate::domain::PasswordPolicy;
+use crate::ports::{Clock, JobQueue, Mailer, UserStore};
+use crate::Config;
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn UserStore>,
+    pub mailer: Arc<dyn Mailer>,
+    pub queue: Arc<dyn JobQueue>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The in-memory backend's parts, for whoever needs to look inside (the local gateway's
+/// `/_dev/mail`, its queue consumer, and tests).
+pub struct MemoryParts {
+    pub store: Arc<MemoryStore>,
+    pub mailer: Arc<MemoryMailer>,
+    pub queue: UnboundedReceiver<QueuedBatch>,
+}
+
+impl App {
+    /// What a Lambda function runs on: AWS adapters, configuration from the environment.
+    pub async fn from_env() -> anyhow::Result<Self> {
+        let config = Config::from_env()?;
+        Ok(Self::aws(config, &AwsClients::from_env().await, Arc::new(SystemClock)))
+    }
+
+    pub fn aws(config: Config, clients: &AwsClients, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store: Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.table_name)),
+            mailer: Arc::new(SesMailer::new(clients.ses.clone(), &config.mail_from)),
+            queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.bulk_queue_url, &config.deletion_queue_url)),
+            config: Arc::new(config),
+            clock,
+        }
+    }
+
+    pub fn in_memory(config: Config, clock: Arc<dyn Clock>) -> (Self, MemoryParts) {
+        let store = Arc::new(MemoryStore::new());
+        let mailer = Arc::new(MemoryMailer::new(clock.clone()));
+        let (queue, receiver) = InProcessQueue::new();
+        let app = Self {
+            config: Arc::new(config),
+            store: store.clone(),
+            mailer: mailer.clone(),
+            queue: Arc::new(queue),
+            clock,
+        };
+        (app, MemoryParts { store, mailer, queue: receiver })
+    }
+
+    pub fn password_policy(&self) -> PasswordPolicy {
+        PasswordPolicy { min_length: self.config.password_min_length }
+    }
+}

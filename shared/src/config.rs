@@ -1,0 +1,124 @@
+//! Configuration, read once at start-up from `LEARNERS_*` environment variables and validated;
+//! a bad value stops the process with a message naming the variable.
+
+use anyhow::{bail, Context};
+use std::collections::HashMap;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Public base URL of the learners' site; every link in an email is built from it, never
+    /// from request headers (CVE-2017-18380, reset poisoning).
+    pub site_url: String,
+    pub site_name: String,
+    pub mail_from: String,
+    pub table_name: String,
+    pub bulk_queue_url: String,
+    pub deletion_queue_url: String,
+    pub activation_ttl_seconds: i64,
+    pub password_min_length: usize,
+    /// Least time between two activation emails to one account.
+    pub resend_interval_seconds: i64,
+}
+
+pub const DEFAULT_ACTIVATION_TTL_SECONDS: i64 = 259_200;
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds a configuration from explicit values, with the same defaults and validation.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::from_lookup(|name| map.get(name).cloned())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |name: &str, default: &str| lookup(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
+        let site_url = lookup("LEARNERS_SITE_URL").context("LEARNERS_SITE_URL must be set (e.g. https://learn.example.org)")?;
+        let config = Self {
+            site_url: parse_site_url(&site_url)?,
+            site_name: get("LEARNERS_SITE_NAME", "Learners"),
+            mail_from: get("LEARNERS_MAIL_FROM", "no-reply@example.com"),
+            table_name: get("LEARNERS_TABLE_NAME", "learners"),
+            bulk_queue_url: get("LEARNERS_BULK_QUEUE_URL", ""),
+            deletion_queue_url: get("LEARNERS_DELETION_QUEUE_URL", ""),
+            activation_ttl_seconds: number(&lookup, "LEARNERS_ACTIVATION_TTL_SECONDS", DEFAULT_ACTIVATION_TTL_SECONDS, 60)?,
+            password_min_length: number(&lookup, "LEARNERS_PASSWORD_MIN_LENGTH", 8, 8)? as usize,
+            resend_interval_seconds: number(&lookup, "LEARNERS_RESEND_INTERVAL_SECONDS", 60, 0)?,
+        };
+        if crate::domain::Email::parse(&config.mail_from).is_err() {
+            bail!("LEARNERS_MAIL_FROM is not a valid email address: {:?}", config.mail_from);
+        }
+        if config.password_min_length > crate::domain::password::MAX_LENGTH {
+            bail!("LEARNERS_PASSWORD_MIN_LENGTH must be at most 128");
+        }
+        Ok(config)
+    }
+
+    /// Is the site served over plain HTTP on this machine (the only case where a cookie may
+    /// drop `Secure`)?
+    pub fn site_is_local_http(&self) -> bool {
+        let rest = self.site_url.strip_prefix("http://").unwrap_or("");
+        let host = rest.split(['/', ':']).next().unwrap_or("");
+        host == "localhost" || host == "127.0.0.1"
+    }
+}
+
+fn number(lookup: &impl Fn(&str) -> Option<String>, name: &str, default: i64, min: i64) -> anyhow::Result<i64> {
+    match lookup(name).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(raw) => {
+            let value: i64 = raw.trim().parse().with_context(|| format!("{name} must be a whole number, got {raw:?}"))?;
+            if value < min {
+                bail!("{name} must be at least {min}, got {value}");
+            }
+            Ok(value)
+        }
+    }
+}
+
+fn parse_site_url(raw: &str) -> anyhow::Result<String> {
+    let url = raw.trim().trim_end_matches('/');
+    let Some(rest) = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")) else {
+        bail!("LEARNERS_SITE_URL must start with https:// or http://, got {raw:?}");
+    };
+    if rest.is_empty() || rest.contains(|c: char| c.is_whitespace() || c == '?' || c == '#' || c == '@') {
+        bail!("LEARNERS_SITE_URL must be a plain base URL (scheme, host, optional port and path), got {raw:?}");
+    }
+    Ok(url.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_and_site_url_is_required() {
+        let err = Config::from_pairs(&[]).unwrap_err();
+        assert!(err.to_string().contains("LEARNERS_SITE_URL"));
+        let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "https://learn.example.org/")]).unwrap();
+        assert_eq!(config.site_url, "https://learn.example.org");
+        assert_eq!(config.activation_ttl_seconds, 259_200);
+        assert_eq!(config.password_min_length, 8);
+        assert!(!config.site_is_local_http());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Config::from_pairs(&[("LEARNERS_SITE_URL", "https://x.org"), ("LEARNERS_ACTIVATION_TTL_SECONDS", "soon")]).unwrap_err();
+        assert!(err.to_string().contains("LEARNERS_ACTIVATION_TTL_SECONDS"));
+        let err = Config::from_pairs(&[("LEARNERS_SITE_URL", "ftp://x.org")]).unwrap_err();
+        assert!(err.to_string().contains("LEARNERS_SITE_URL"));
+        let err = Config::from_pairs(&[("LEARNERS_SITE_URL", "https://x.org"), ("LEARNERS_PASSWORD_MIN_LENGTH", "4")]).unwrap_err();
+        assert!(err.to_string().contains("LEARNERS_PASSWORD_MIN_LENGTH"));
+    }
+
+    #[test]
+    fn local_http_is_recognised() {
+        let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "http://127.0.0.1:3000")]).unwrap();
+        assert!(config.site_is_local_http());
+        let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "http://learn.example.org")]).unwrap();
+        assert!(!config.site_is_local_http());
+    }
+}

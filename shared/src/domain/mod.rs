@@ -1,0 +1,18 @@
+//! Validating newtypes and records of the domain. Every constructor that takes outside input
+//! returns an error instead of building an invalid value.
+
+mod email;
+mod full_name;
+pub(crate) mod password;
+mod time;
+mod token;
+mod user;
+mod username;
+
+pub use email::{Email, EmailError};
+pub use full_name::{FullName, FullNameError};
+pub use password::{Password, PasswordError, PasswordHash, PasswordPolicy};
+pub use time::Timestamp;
+pub use token::{Token, TokenHash, TokenPurpose, TokenRecord};
+pub use user::{User, UserId, UserSource, UserStatus};
+pub use username::{Username, UsernameError};

@@ -1,0 +1,5 @@
+//! The flows, one module each, with their own error enum. They use ports only: no AWS, no HTTP.
+
+pub mod activation;
+pub mod admin;
+pub mod registration;

@@ -1,0 +1,45 @@
+//! One module per Lambda function. A handler takes the request and always answers: every error
+//! becomes a response here, so no request ends in a runtime error or a panic.
+//!
+//! `by_binary` maps the binary names the SAM template builds to their handlers: the local
+//! gateway reads the routes from `template.yaml` and dispatches through it.
+
+pub mod activate;
+pub mod admin_users;
+pub mod register;
+
+use crate::App;
+use lambda_http::{Body, Request, Response};
+use std::future::Future;
+use std::pin::Pin;
+
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
+pub type HttpHandler = for<'a> fn(&'a App, Request) -> HandlerFuture<'a>;
+
+/// The HTTP handler of each function binary, by binary name.
+pub fn by_binary(binary: &str) -> Option<HttpHandler> {
+    let handler: HttpHandler = match binary {
+        "register" => |app, req| Box::pin(register::handle(app, req)),
+        "activate" => |app, req| Box::pin(activate::handle(app, req)),
+        "admin-users" => |app, req| Box::pin(admin_users::handle(app, req)),
+        _ => return None,
+    };
+    Some(handler)
+}
+
+/// Every binary with an HTTP handler.
+pub const HTTP_BINARIES: &[&str] = &["register", "activate", "admin-users"];
+
+/// Runs an HTTP handler as a Lambda function.
+pub async fn run_lambda(handler: HttpHandler) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let app = App::from_env().await.map_err(|e| {
+        tracing::error!(error = format!("{e:#}"), "configuration error");
+        e
+    })?;
+    let app = &app;
+    lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(handler(app, req).await)
+    }))
+    .await
+}

@@ -1,0 +1,77 @@
+//! Function `register`: `GET /register` (the form) and `POST /api/v1/registrations`.
+
+use crate::flows::registration::{register, RegistrationError, RegistrationForm};
+use crate::http::pages::{self, RegistrationValues};
+use crate::http::{is_form_post, response, route_key, ApiError, FieldErrors, Fields};
+use crate::App;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    match route_key(&req).as_str() {
+        "GET /register" => {
+            response::html(200, pages::register_form(&app.config.site_name, &RegistrationValues::default(), &FieldErrors::new(), None))
+        }
+        "POST /api/v1/registrations" => create(app, req).await,
+        _ => ApiError::not_found().into_response(),
+    }
+}
+
+/// The one place a registration body becomes a `RegistrationForm`: exactly these fields.
+fn read_form(req: &Request) -> Result<RegistrationForm, ApiError> {
+    let mut fields = Fields::from_request(req)?;
+    let mut errors = FieldErrors::new();
+    let form = RegistrationForm {
+        email: fields.string("email", &mut errors).unwrap_or_default(),
+        username: fields.string("username", &mut errors).unwrap_or_default(),
+        name: fields.string("name", &mut errors).unwrap_or_default(),
+        password: fields.string("password", &mut errors).unwrap_or_default(),
+        terms_accepted: fields.boolean("terms_accepted", &mut errors),
+    };
+    fields.finish(&mut errors);
+    if errors.is_empty() {
+        Ok(form)
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+async fn create(app: &App, req: Request) -> Response<Body> {
+    let html = is_form_post(&req);
+    let (form, error) = match read_form(&req) {
+        Ok(form) => {
+            let result = register(app, &form).await;
+            (Some(form), result.err())
+        }
+        Err(error) => {
+            return if html { form_page(app, &None, error) } else { error.into_response() };
+        }
+    };
+    let Some(error) = error else {
+        return if html {
+            response::html(202, pages::check_your_inbox(&app.config.site_name))
+        } else {
+            response::json(202, &json!({"status": "pending_activation"}))
+        };
+    };
+    let error = match error {
+        RegistrationError::Invalid(fields) => ApiError::validation(fields),
+        RegistrationError::UsernameTaken => ApiError::new(409, "username_taken", "This username is taken; choose another."),
+        RegistrationError::Unexpected(e) => ApiError::unexpected(&e),
+    };
+    if html { form_page(app, &form, error) } else { error.into_response() }
+}
+
+/// The form again, filled in with what was typed (never the password) and the problems.
+fn form_page(app: &App, form: &Option<RegistrationForm>, error: ApiError) -> Response<Body> {
+    let values = form
+        .as_ref()
+        .map(|f| RegistrationValues { email: f.email.clone(), username: f.username.clone(), name: f.name.clone() })
+        .unwrap_or_default();
+    let mut fields = error.fields.clone().unwrap_or_default();
+    if error.code == "username_taken" {
+        fields.insert("username".into(), error.message.clone());
+    }
+    let notice = (fields.is_empty()).then_some(error.message.as_str());
+    response::html(error.status, pages::register_form(&app.config.site_name, &values, &fields, notice))
+}

@@ -1,0 +1,38 @@
+//! HTTP plumbing shared by the handlers: reading bodies into allow-listed fields, the error
+//! envelope, operator identity, and the server-rendered pages.
+
+pub mod body;
+pub mod error;
+pub mod identity;
+pub mod pages;
+pub mod response;
+
+use lambda_http::{Request, RequestExt};
+
+pub use body::{Fields, FieldErrors, MAX_BODY_BYTES};
+pub use error::ApiError;
+
+/// The route a request came in on, as the template names it (`"GET /activate/{token}"`): API
+/// Gateway puts it in the request context; the local gateway does the same.
+pub fn route_key(req: &Request) -> String {
+    use lambda_http::request::RequestContext;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// A path parameter, such as `{token}`.
+pub fn path_param(req: &Request, name: &str) -> Option<String> {
+    req.path_parameters().first(name).map(str::to_owned)
+}
+
+/// A query string parameter.
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters().first(name).map(str::to_owned)
+}
+
+/// Was the body an HTML form post (so the answer should be a page, not JSON)?
+pub fn is_form_post(req: &Request) -> bool {
+    body::content_type(req).as_deref() == Some("application/x-www-form-urlencoded")
+}

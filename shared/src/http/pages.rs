@@ -1,0 +1,134 @@
+//! Server-rendered pages: plain HTML forms that work without JavaScript. Every interpolated
+//! value goes through `html_escape`.
+
+use super::FieldErrors;
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+
+fn layout(site_name: &str, title: &str, body: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · {site}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}label{{display:block;margin-top:1rem}}input[type=text],input[type=email],input[type=password]{{width:100%;padding:.4rem}}.error{{color:#b00020}}button{{margin-top:1rem;padding:.5rem 1rem}}</style>
+</head>
+<body>
+<h1>{title}</h1>
+{body}
+</body>
+</html>
+"#,
+        title = text(title),
+        site = text(site_name),
+    )
+}
+
+fn field_error(errors: &FieldErrors, name: &str) -> String {
+    errors
+        .get(name)
+        .map(|message| format!(r#"<p class="error" id="{n}-error">{m}</p>"#, n = attr(name), m = text(message)))
+        .unwrap_or_default()
+}
+
+/// What the learner typed, to fill the form in again after an error (never the password).
+#[derive(Default)]
+pub struct RegistrationValues {
+    pub email: String,
+    pub username: String,
+    pub name: String,
+}
+
+pub fn register_form(site_name: &str, values: &RegistrationValues, errors: &FieldErrors, notice: Option<&str>) -> String {
+    let notice = notice.map(|n| format!(r#"<p class="error">{}</p>"#, text(n))).unwrap_or_default();
+    let body = format!(
+        r#"{notice}<form method="post" action="/api/v1/registrations">
+<label>Email <input type="email" name="email" required maxlength="254" autocomplete="email" value="{email}"></label>
+{email_error}
+<label>Username <input type="text" name="username" required minlength="2" maxlength="30" pattern="[A-Za-z0-9_\-]+" autocomplete="username" value="{username}"></label>
+{username_error}
+<label>Full name <input type="text" name="name" required maxlength="255" autocomplete="name" value="{name}"></label>
+{name_error}
+<label>Password <input type="password" name="password" required minlength="8" maxlength="128" autocomplete="new-password"></label>
+{password_error}
+<label><input type="checkbox" name="terms_accepted" value="true" required> I accept the terms of service and the honor code.</label>
+{terms_error}
+<button type="submit">Create account</button>
+</form>
+<p>Already registered? <a href="/login">Sign in</a>.</p>"#,
+        email = attr(&values.email),
+        username = attr(&values.username),
+        name = attr(&values.name),
+        email_error = field_error(errors, "email"),
+        username_error = field_error(errors, "username"),
+        name_error = field_error(errors, "name"),
+        password_error = field_error(errors, "password"),
+        terms_error = field_error(errors, "terms_accepted"),
+    );
+    layout(site_name, "Create your account", &body)
+}
+
+pub fn message(site_name: &str, title: &str, paragraph: &str) -> String {
+    layout(site_name, title, &format!("<p>{}</p>", text(paragraph)))
+}
+
+pub fn check_your_inbox(site_name: &str) -> String {
+    message(
+        site_name,
+        "Check your inbox",
+        "We have sent you an email with a link to activate your account. The link works for a limited time; if it does not arrive, you can ask for a new one from the link page.",
+    )
+}
+
+pub fn activated(site_name: &str) -> String {
+    layout(site_name, "Your account is active", r#"<p>Thank you: your email address is confirmed and your account is active.</p><p><a href="/login">Sign in</a></p>"#)
+}
+
+pub fn already_active(site_name: &str) -> String {
+    layout(site_name, "Your account is already active", r#"<p>This link has been used already and your account is active.</p><p><a href="/login">Sign in</a></p>"#)
+}
+
+/// An expired or unknown activation link, with the form that asks for a new one.
+pub fn activation_link_invalid(site_name: &str, expired: bool) -> String {
+    let why = if expired {
+        "This activation link has expired."
+    } else {
+        "This activation link is not valid: it may have been used already, or mistyped."
+    };
+    let body = format!(
+        r#"<p>{why}</p>
+<p>Enter your email address and we will send you a new link if your account is waiting for activation.</p>
+<form method="post" action="/api/v1/activation-emails">
+<label>Email <input type="email" name="email" required maxlength="254" autocomplete="email"></label>
+<button type="submit">Send a new link</button>
+</form>"#,
+        why = text(why)
+    );
+    layout(site_name, "Activate your account", &body)
+}
+
+pub fn activation_email_requested(site_name: &str) -> String {
+    message(
+        site_name,
+        "Check your inbox",
+        "If an account with this address is waiting for activation, we have sent it a new activation link.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_everything_it_shows() {
+        let values = RegistrationValues { email: "\"><script>x</script>".into(), username: "a&b".into(), name: "<b>".into() };
+        let errors = FieldErrors::from([("name".to_owned(), "<i>bad</i>".to_owned())]);
+        let page = register_form("Site <x>", &values, &errors, None);
+        assert!(!page.contains("<script>x"));
+        assert!(!page.contains("<b>"));
+        assert!(!page.contains("<i>bad"));
+        assert!(page.contains("&lt;i&gt;bad&lt;/i&gt;"));
+        assert!(page.contains("Site &lt;x&gt;"));
+    }
+}

@@ -1,0 +1,24 @@
+//! The learner account service's domain crate.
+//!
+//! - `domain`: validating newtypes (an invalid email, username, name or password cannot exist).
+//! - `ports`: what the flows need from the outside world, as traits.
+//! - `adapters`: the implementations of those ports: AWS (DynamoDB, SES v2, SQS) and in-memory
+//!   twins that keep the same atomicity and uniqueness rules.
+//! - `flows`: one module per flow, with its own error enum; no AWS and no HTTP in there.
+//! - `http`: request parsing, the error envelope, operator identity, HTML pages.
+//! - `handlers`: one module per Lambda function; the binaries, the local gateway and the tests
+//!   all call these same functions.
+
+pub mod adapters;
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod flows;
+pub mod handlers;
+pub mod http;
+pub mod mail;
+pub mod ports;
+pub mod telemetry;
+
+pub use app::App;
+pub use config::Config;

@@ -1,0 +1,43 @@
+//! The texts of the emails, plain and HTML.
+
+use crate::domain::User;
+use crate::ports::OutgoingMail;
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+
+pub fn activation(site_name: &str, site_url: &str, user: &User, link: &str, valid_hours: i64) -> OutgoingMail {
+    let name = user.name.as_ref();
+    OutgoingMail {
+        to: user.email.to_string(),
+        subject: format!("Activate your {site_name} account"),
+        text: format!(
+            "Hello {name},\n\nThank you for registering at {site_name}. Open this link to activate your account:\n\n{link}\n\nThe link works once, for {valid_hours} hours. If you did not register, ignore this email.\n\n{site_url}\n"
+        ),
+        html: format!(
+            "<p>Hello {name},</p><p>Thank you for registering at {site}. Follow this link to activate your account:</p><p><a href=\"{href}\">Activate my account</a></p><p>The link works once, for {valid_hours} hours. If you did not register, ignore this email.</p>",
+            name = text(name),
+            site = text(site_name),
+            href = attr(link),
+        ),
+    }
+}
+
+/// To the owner of an address someone tried to register again. It carries no token.
+pub fn registration_attempt_notice(site_name: &str, site_url: &str, user: &User) -> OutgoingMail {
+    let login = format!("{site_url}/login");
+    let reset = format!("{site_url}/password-reset");
+    OutgoingMail {
+        to: user.email.to_string(),
+        subject: format!("Someone tried to register at {site_name} with your address"),
+        text: format!(
+            "Hello {name},\n\nSomeone tried to create a {site_name} account with this email address, which already has an account.\n\nIf it was you, sign in at {login} or reset your password at {reset}.\nIf it was not you, you can ignore this email: nothing has changed.\n",
+            name = user.name.as_ref()
+        ),
+        html: format!(
+            "<p>Hello {name},</p><p>Someone tried to create a {site} account with this email address, which already has an account.</p><p>If it was you, <a href=\"{login}\">sign in</a> or <a href=\"{reset}\">reset your password</a>. If it was not you, you can ignore this email: nothing has changed.</p>",
+            name = text(user.name.as_ref()),
+            site = text(site_name),
+            login = attr(&login),
+            reset = attr(&reset),
+        ),
+    }
+}
