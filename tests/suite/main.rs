@@ -1,1 +1,9 @@
-fn main(){}
+//! The test suite beyond unit tests: port contracts on both backends, end-to-end flows through
+//! the local gateway on both backends, handler robustness, and route/template/OpenAPI agreement.
+
+mod activation;
+mod admin;
+mod bad_input;
+mod contract;
+mod registration;
+mod routes;

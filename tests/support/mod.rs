@@ -1,1 +1,236 @@
+//! Test support: a moto server started on demand, and `TestApp`, which owns one backend
+//! (in-memory or AWS-on-moto), a manual clock, and a local gateway on a free port, with one
+//! method per step a person takes.
 
+pub mod moto;
+
+use learners::adapters::aws::{provision, AwsClients};
+use learners::adapters::clock::ManualClock;
+use learners::adapters::memory::{MemoryMailer, MemoryStore};
+use learners::{App, Config};
+use learners_gateway::{serve, Gateway, RouteTable};
+use serde_json::Value;
+use std::sync::Arc;
+
+pub const SITE_URL: &str = "https://learn.example.org";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Moto,
+}
+
+pub const BACKENDS: [Backend; 2] = [Backend::Memory, Backend::Moto];
+
+/// A captured mail, from either backend.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    /// The text part on the in-memory backend; on moto the HTML part (moto keeps only one).
+    pub body: String,
+}
+
+impl Mail {
+    /// The first link in the body to `SITE_URL` + `path_prefix`, e.g. `/activate/`.
+    pub fn link(&self, path_prefix: &str) -> Option<String> {
+        let start = format!("{SITE_URL}{path_prefix}");
+        let at = self.body.find(&start)?;
+        let link: String = self.body[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_/:.".contains(*c)).collect();
+        Some(link)
+    }
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    pub app: App,
+    pub clock: Arc<ManualClock>,
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub memory: Option<(Arc<MemoryStore>, Arc<MemoryMailer>)>,
+    pub aws: Option<AwsClients>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A configuration for tests; `extra` overrides or adds variables.
+pub fn config(table: &str, extra: &[(&str, &str)]) -> Config {
+    let mut pairs = vec![("LEARNERS_SITE_URL", SITE_URL), ("LEARNERS_TABLE_NAME", table), ("LEARNERS_MAIL_FROM", "no-reply@example.com")];
+    pairs.extend_from_slice(extra);
+    Config::from_pairs(&pairs).expect("test configuration is valid")
+}
+
+/// A fresh, unique name for a table or an address.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", &uuid::Uuid::now_v7().simple().to_string()[20..])
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Self {
+        let clock = Arc::new(ManualClock::new());
+        let table = unique("learners-test-");
+        let (app, memory, aws) = match backend {
+            Backend::Memory => {
+                let (app, parts) = App::in_memory(config(&table, extra), clock.clone());
+                std::mem::forget(parts.queue); // keep the in-process queue open for the test's life
+                (app, Some((parts.store, parts.mailer)), None)
+            }
+            Backend::Moto => {
+                let clients = AwsClients::for_endpoint(moto::url()).await;
+                let made = provision::provision(&clients, &table).await.expect("provisioning on moto");
+                provision::verify_sender(&clients, "no-reply@example.com").await.expect("SES identity on moto");
+                let mut all: Vec<(&str, &str)> = vec![
+                    ("LEARNERS_BULK_QUEUE_URL", &made.bulk_queue_url),
+                    ("LEARNERS_DELETION_QUEUE_URL", &made.deletion_queue_url),
+                ];
+                all.extend_from_slice(extra);
+                let app = App::aws(config(&table, &all), &clients, clock.clone());
+                (app, None, Some(clients))
+            }
+        };
+        let mail = memory.as_ref().map(|(_, mailer)| mailer.clone());
+        let routes = RouteTable::from_template(learners_gateway::routes::TEMPLATE).expect("template routes");
+        let gateway = Arc::new(Gateway::new(app.clone(), routes, ADMIN_TOKEN.to_owned(), mail).expect("gateway"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let base_url = format!("http://{}", listener.local_addr().expect("bound address"));
+        let server = tokio::spawn(async move {
+            let _ = serve(listener, gateway).await;
+        });
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http client");
+        Self { backend, app, clock, base_url, client, memory, aws, server }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Follows an emailed link (which points at the public site URL) on this gateway.
+    pub fn local(&self, link: &str) -> String {
+        self.url(link.strip_prefix(SITE_URL).expect("links use the site URL"))
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client.post(self.url(path)).json(body).send().await.expect("POST")
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client.post(self.url(path)).header("content-type", content_type).body(body).send().await.expect("POST")
+    }
+
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(ADMIN_TOKEN).send().await.expect("GET")
+    }
+
+    pub async fn register(&self, email: &str, username: &str) -> reqwest::Response {
+        self.post_json("/api/v1/registrations", &registration(email, username)).await
+    }
+
+    /// The account as an operator sees it, or None.
+    pub async fn user(&self, email: &str) -> Option<Value> {
+        let response = self.admin_get(&format!("/admin/v1/users?email={}", urlencode(email))).await;
+        match response.status().as_u16() {
+            200 => Some(response.json().await.expect("user JSON")),
+            404 => None,
+            other => panic!("user lookup answered {other}"),
+        }
+    }
+
+    /// Every mail sent to `address` (exact, as stored), oldest first.
+    pub async fn mail_to(&self, address: &str) -> Vec<Mail> {
+        match (&self.memory, self.backend) {
+            (Some((_, mailer)), _) => mailer
+                .sent()
+                .into_iter()
+                .filter(|m| m.to == address)
+                .map(|m| Mail { to: m.to, subject: m.subject, body: m.text })
+                .collect(),
+            _ => moto::sent_mail().await.into_iter().filter(|m| m.to == address).collect(),
+        }
+    }
+
+    /// Registers, reads the activation mail and returns its link.
+    pub async fn register_and_get_link(&self, email: &str, username: &str) -> String {
+        assert_eq!(self.register(email, username).await.status(), 202);
+        let mails = self.mail_to(email).await;
+        let mail = mails.iter().find(|m| m.subject.starts_with("Activate")).expect("an activation mail");
+        mail.link("/activate/").expect("an activation link")
+    }
+}
+
+pub fn registration(email: &str, username: &str) -> Value {
+    serde_json::json!({
+        "email": email,
+        "username": username,
+        "name": "Ada Lovelace",
+        "password": PASSWORD,
+        "terms_accepted": true,
+    })
+}
+
+pub fn urlencode(value: &str) -> String {
+    value.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+/// Runs each named `async fn(Backend)` as two tests, `memory` and `moto`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn memory() {
+                super::$name($crate::Backend::Memory).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn moto() {
+                super::$name($crate::Backend::Moto).await
+            }
+        }
+    )*};
+}
+
+/// A fresh address on example.com.
+pub fn email(prefix: &str) -> String {
+    format!("{}@example.com", unique(prefix))
+}
+
+/// A request as API Gateway would hand it to a function: route key in the context, and the body.
+pub fn fake_request(route_key: &str, content_type: Option<&str>, body: Vec<u8>) -> lambda_http::Request {
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    let (method, path) = route_key.split_once(' ').expect("route key is METHOD /path");
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.route_key = Some(route_key.to_owned());
+    let mut builder = lambda_http::http::Request::builder().method(method).uri(path);
+    if let Some(content_type) = content_type {
+        builder = builder.header("content-type", content_type);
+    }
+    let body = match String::from_utf8(body) {
+        Ok(text) if text.is_empty() => lambda_http::Body::Empty,
+        Ok(text) => lambda_http::Body::Text(text),
+        Err(e) => lambda_http::Body::Binary(e.into_bytes()),
+    };
+    builder.body(body).expect("a valid fake request").with_request_context(RequestContext::ApiGatewayV2(context))
+}
+
+/// An in-memory `App` with the test configuration and a manual clock.
+pub fn memory_app() -> (App, learners::app::MemoryParts, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new());
+    let (app, parts) = App::in_memory(config("unused", &[]), clock.clone());
+    (app, parts, clock)
+}

@@ -1,0 +1,90 @@
+//! Activation links: expiry, the resend form, the API route, and concurrent use.
+
+use learners_tests::{email, on_both_backends, unique, Backend, TestApp};
+use serde_json::json;
+
+on_both_backends!(
+    an_expired_link_is_refused_with_a_resend_form,
+    ten_concurrent_uses_of_one_link_activate_once,
+    a_new_link_goes_only_to_pending_accounts_once_a_minute,
+);
+
+async fn an_expired_link_is_refused_with_a_resend_form(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let address = email("late-");
+    let link = app.register_and_get_link(&address, &unique("late")).await;
+    app.clock.advance(259_200 + 1);
+    let page = app.client.get(app.local(&link)).send().await.unwrap();
+    assert_eq!(page.status(), 410);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("expired"));
+    assert!(html.contains(r#"action="/api/v1/activation-emails""#));
+    assert_eq!(app.user(&address).await.unwrap()["status"], "pending_activation");
+
+    // The resend form mails a fresh link, which works.
+    let response = app.post_raw("/api/v1/activation-emails", "application/x-www-form-urlencoded", format!("email={}", learners_tests::urlencode(&address))).await;
+    assert_eq!(response.status(), 202);
+    let mails = app.mail_to(&address).await;
+    assert_eq!(mails.len(), 2);
+    let fresh = mails[1].link("/activate/").unwrap();
+    assert_ne!(fresh, link);
+    assert_eq!(app.client.get(app.local(&fresh)).send().await.unwrap().status(), 200);
+    assert_eq!(app.user(&address).await.unwrap()["status"], "active");
+}
+
+async fn ten_concurrent_uses_of_one_link_activate_once(backend: Backend) {
+    let app = std::sync::Arc::new(TestApp::spawn(backend).await);
+    let address = email("ten-");
+    let link = app.register_and_get_link(&address, &unique("ten")).await;
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    let uses: Vec<_> = (0..10)
+        .map(|_| {
+            let app = app.clone();
+            let token = token.clone();
+            tokio::spawn(async move {
+                let response = app.post_json("/api/v1/activations", &json!({"token": token})).await;
+                response.status().as_u16()
+            })
+        })
+        .collect();
+    for used in uses {
+        // Exactly one use activates; the others find it already used by an active account.
+        assert_eq!(used.await.unwrap(), 200);
+    }
+    let user = app.user(&address).await.unwrap();
+    assert_eq!(user["status"], "active");
+    // A made-up token is refused by the API route.
+    let response = app.post_json("/api/v1/activations", &json!({"token": "A".repeat(43)})).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"]["code"], "invalid_token");
+}
+
+async fn a_new_link_goes_only_to_pending_accounts_once_a_minute(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let address = email("again-");
+    app.register_and_get_link(&address, &unique("again")).await;
+    let request = json!({"email": address.to_uppercase().replace("@EXAMPLE.COM", "@example.com")});
+    let ask = || app.post_json("/api/v1/activation-emails", &request);
+    // Within a minute of the registration mail: answered the same, nothing sent.
+    let first = ask().await;
+    assert_eq!(first.status(), 202);
+    let first_body = first.bytes().await.unwrap();
+    assert_eq!(app.mail_to(&address).await.len(), 1);
+    app.clock.advance(61);
+    let second = ask().await;
+    assert_eq!(second.status(), 202);
+    assert_eq!(second.bytes().await.unwrap(), first_body);
+    assert_eq!(app.mail_to(&address).await.len(), 2);
+    // Unknown addresses get the same answer and no mail.
+    let unknown = email("nobody-");
+    let response = app.post_json("/api/v1/activation-emails", &json!({"email": unknown})).await;
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.bytes().await.unwrap(), first_body);
+    assert!(app.mail_to(&unknown).await.is_empty());
+    // Once active, no more links.
+    let link = app.mail_to(&address).await[1].link("/activate/").unwrap();
+    app.client.get(app.local(&link)).send().await.unwrap();
+    app.clock.advance(61);
+    assert_eq!(ask().await.status(), 202);
+    assert_eq!(app.mail_to(&address).await.len(), 2);
+}

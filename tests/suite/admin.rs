@@ -1,0 +1,62 @@
+//! Operator routes: IAM identity required (the local gateway maps the admin token to one).
+
+use learners_tests::{email, unique, Backend, TestApp, ADMIN_TOKEN};
+
+#[tokio::test]
+async fn the_user_lookup_needs_the_operator_credential() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let address = email("op-");
+    let username = unique("op");
+    assert_eq!(app.register(&address, &username).await.status(), 202);
+    let path = format!("/admin/v1/users?email={}", learners_tests::urlencode(&address));
+
+    let anonymous = app.get(&path).await;
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.json::<serde_json::Value>().await.unwrap()["error"]["code"], "unauthorized");
+    for wrong in ["Bearer nope", &format!("Bearer {ADMIN_TOKEN}x"), &format!("Basic {ADMIN_TOKEN}"), ADMIN_TOKEN] {
+        let response = app.client.get(app.url(&path)).header("authorization", wrong).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{wrong}");
+    }
+
+    let response = app.admin_get(&path).await;
+    assert_eq!(response.status(), 200);
+    let user: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(user["email"], address.as_str());
+    assert_eq!(user["username"], username.as_str());
+    assert_eq!(user["name"], "Ada Lovelace");
+    assert_eq!(user["status"], "pending_activation");
+    assert_eq!(user["source"], "self");
+    assert!(user["user_id"].is_string() && user["created_at"].is_string());
+    assert!(user.get("password_hash").is_none());
+    let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 8, "{keys:?}");
+
+    // Case does not matter; unknown is 404; a malformed address is 422.
+    assert_eq!(app.admin_get(&path.to_uppercase().replace("/ADMIN/V1/USERS?EMAIL=", "/admin/v1/users?email=")).await.status(), 200);
+    assert_eq!(app.admin_get(&format!("/admin/v1/users?email={}", email("ghost-"))).await.status(), 404);
+    assert_eq!(app.admin_get("/admin/v1/users?email=not-an-email").await.status(), 422);
+    assert_eq!(app.admin_get("/admin/v1/users").await.status(), 422);
+}
+
+#[tokio::test]
+async fn a_lambda_request_without_iam_identity_is_refused() {
+    let (app, _parts, _clock) = learners_tests::memory_app();
+    let request = learners_tests::fake_request("GET /admin/v1/users", None, Vec::new());
+    let response = learners::handlers::admin_users::handle(&app, request).await;
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn dev_mail_is_readable_and_clearable() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let address = email("dev-");
+    app.register(&address, &unique("dev")).await;
+    let mail: serde_json::Value = app.get("/_dev/mail").await.json().await.unwrap();
+    let entry = &mail.as_array().unwrap()[0];
+    for key in ["to", "subject", "text", "html", "sent_at"] {
+        assert!(entry[key].is_string(), "{key}");
+    }
+    assert_eq!(app.client.delete(app.url("/_dev/mail")).send().await.unwrap().status(), 204);
+    let mail: serde_json::Value = app.get("/_dev/mail").await.json().await.unwrap();
+    assert_eq!(mail, serde_json::json!([]));
+}
