@@ -44,12 +44,7 @@ fn start() -> String {
 
 /// Every mail moto's SES has accepted (all tests share the server: filter by address).
 pub async fn sent_mail() -> Vec<Mail> {
-    let data: serde_json::Value = reqwest::get(format!("{}/moto-api/data.json", url()))
-        .await
-        .expect("moto data.json")
-        .json()
-        .await
-        .expect("moto data.json is JSON");
+    let data = data_json().await;
     let messages = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
     messages
         .iter()
@@ -64,4 +59,22 @@ pub async fn sent_mail() -> Vec<Mail> {
                 .filter_map(move |to| Some(Mail { to: to.as_str()?.to_owned(), subject: subject.clone(), body: body.clone() }))
         })
         .collect()
+}
+
+/// moto builds data.json by walking every backend while other requests change them, and now
+/// and then answers a 500 for it: ask again.
+async fn data_json() -> serde_json::Value {
+    let mut last_error = String::new();
+    for attempt in 0..10u64 {
+        match reqwest::get(format!("{}/moto-api/data.json", url())).await {
+            Ok(response) if response.status().is_success() => match response.json().await {
+                Ok(data) => return data,
+                Err(e) => last_error = e.to_string(),
+            },
+            Ok(response) => last_error = format!("status {}", response.status()),
+            Err(e) => last_error = e.to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
+    }
+    panic!("moto data.json kept failing: {last_error}")
 }

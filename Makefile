@@ -1,0 +1,66 @@
+# The two commands that matter: `make dev` (run everything locally) and `make test`.
+# Python tools (moto server, cfn-lint, SAM CLI, cargo-lambda) are installed into ./.venv on
+# first use; nothing is assumed to be on the machine but cargo and python3.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv
+PY := $(VENV)/bin/python
+MOTO_STAMP := $(VENV)/.moto-installed
+TOOLS_STAMP := $(VENV)/.tools-installed
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+ARCH ?= arm64
+PORT ?= 3000
+
+.PHONY: dev dev-moto test lint build bench deploy venv tools clean
+
+## dev: every function behind one local gateway on 127.0.0.1:$(PORT), in-memory backend.
+dev:
+	cargo run --quiet -p learners-gateway --bin learners-dev
+
+## dev-moto: the same gateway on the AWS adapters, against a moto server it starts.
+dev-moto: $(MOTO_STAMP)
+	mkdir -p target
+	cargo build --quiet -p learners-gateway --bin learners-dev
+	infra/moto/with-moto.sh bash -c 'target/debug/learners-dev provision >/dev/null && LEARNERS_BACKEND=aws target/debug/learners-dev'
+
+## test: unit, contract (in-memory and DynamoDB/SQS/SES on moto) and end-to-end tests.
+test: $(MOTO_STAMP)
+	mkdir -p target
+	infra/moto/with-moto.sh cargo test --workspace --quiet
+
+## lint: rustfmt, clippy (-D warnings), cfn-lint and `sam validate --lint`, all offline.
+lint: $(TOOLS_STAMP)
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	$(VENV)/bin/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(VENV)/bin/sam validate --lint --template-file template.yaml
+
+## build: the Lambda binaries for $(ARCH), with cargo-lambda (through `sam build`).
+build: $(TOOLS_STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 SAM_BUILD_MODE=release \
+	  $(VENV)/bin/sam build --beta-features --parameter-overrides Architecture=$(ARCH)
+
+## bench: throughput and memory figures (a report, not a test).
+bench:
+	cargo run --quiet --profile bench -p learners-bench
+
+## deploy: guided first deployment (asks for the parameters, then saves them in samconfig.toml).
+deploy: build
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy --guided
+
+venv: $(MOTO_STAMP)
+tools: $(TOOLS_STAMP)
+
+$(MOTO_STAMP): infra/moto/requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) -r infra/moto/requirements.txt
+	touch $@
+
+$(TOOLS_STAMP): infra/tools/requirements.txt | $(MOTO_STAMP)
+	$(PIP) -r infra/tools/requirements.txt
+	touch $@
+
+clean:
+	cargo clean
+	rm -rf $(VENV) .aws-sam

@@ -1,0 +1,81 @@
+//! Shared pieces of the benchmarks: apps, requests, rates and the printed report.
+
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+use lambda_http::request::RequestContext;
+use lambda_http::RequestExt;
+use learners::adapters::clock::SystemClock;
+use learners::{App, Config};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub fn memory_app() -> App {
+    let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "https://learn.example.org")]).expect("bench configuration");
+    let (app, parts) = App::in_memory(config, Arc::new(SystemClock));
+    std::mem::forget(parts.queue);
+    app
+}
+
+pub fn request(route_key: &str, body: String) -> lambda_http::Request {
+    let (method, path) = route_key.split_once(' ').expect("METHOD /path");
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.route_key = Some(route_key.to_owned());
+    lambda_http::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(lambda_http::Body::Text(body))
+        .expect("a valid request")
+        .with_request_context(RequestContext::ApiGatewayV2(context))
+}
+
+pub fn registration_request(i: usize) -> lambda_http::Request {
+    let body = serde_json::json!({
+        "email": format!("learner{i}@example.com"),
+        "username": format!("learner{i}"),
+        "name": "Bench Learner",
+        "password": "correct horse battery staple",
+        "terms_accepted": true,
+    });
+    request("POST /api/v1/registrations", body.to_string())
+}
+
+pub fn rate(count: usize, since: Instant) -> f64 {
+    count as f64 / since.elapsed().as_secs_f64()
+}
+
+/// Peak resident set size of this process, in KiB (Linux).
+pub fn peak_rss_kib() -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).ok_or_else(|| anyhow::anyhow!("no VmHWM"))?;
+    Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
+}
+
+pub struct Report {
+    lines: Vec<String>,
+}
+
+impl Report {
+    pub fn new(cores: usize) -> Self {
+        Self { lines: vec![format!("learners bench ({cores} cores, in-memory backend unless named)")] }
+    }
+
+    pub fn ratio(&mut self, name: &str, measured: f64, baseline: f64, target: &str) {
+        let ratio = measured / baseline;
+        let met = target.strip_prefix(">= ").and_then(|t| t.parse::<f64>().ok()).is_some_and(|t| ratio >= t);
+        self.lines.push(format!(
+            "{:<58} {measured:>10.1}/s vs {baseline:>10.1}/s = {ratio:>6.2}  target {target:<8} {}",
+            name,
+            if met { "MET" } else { "NOT MET" }
+        ));
+    }
+
+    pub fn figure(&mut self, name: &str, value: String, met: bool, target: &str) {
+        self.lines.push(format!("{name:<58} {value:>32}  target {target:<8} {}", if met { "MET" } else { "NOT MET" }));
+    }
+
+    pub fn print(&self) {
+        for line in &self.lines {
+            println!("{line}");
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! `make bench`: a report, not a test. Each figure is measured against its raw baseline in the
+//! same run, on the same machine, so the ratios mean something on a noisy 2-core box.
+//!
+//! - registration throughput (in-memory backend, through the real handler) against the raw
+//!   argon2id hash rate at the same parameters and the same concurrency (target >= 0.9);
+//! - peak RSS of a process like a function's (mimalloc) after 200 registrations (target <= 64 MiB).
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+mod harness;
+
+use harness::{memory_app, registration_request, rate, Report};
+use learners::domain::{PasswordHash, PasswordPolicy};
+use std::time::Instant;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("rss-child") {
+        return rss_child().await;
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut report = Report::new(cores);
+
+    let hashes = 60;
+    let hash_rate = raw_hash_rate(hashes, cores).await?;
+    let registrations = registration_rate(hashes, cores).await?;
+    report.ratio("registration throughput / raw argon2id hash rate", registrations, hash_rate, ">= 0.9");
+
+    let peak = rss_after_registrations(200)?;
+    report.figure("peak RSS after 200 registrations", format!("{:.1} MiB", peak as f64 / 1024.0), peak <= 64 * 1024, "<= 64 MiB");
+    report.print();
+    Ok(())
+}
+
+/// argon2id hashes per second with `workers` concurrent hashes, as the flows run them.
+async fn raw_hash_rate(total: usize, workers: usize) -> anyhow::Result<f64> {
+    let password = PasswordPolicy::default().check("bench-password-Qx7!", &[]).map_err(anyhow::Error::msg)?;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let password = password.clone();
+            tokio::spawn(async move {
+                for _ in (w..total).step_by(workers) {
+                    PasswordHash::of(&password).await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(rate(total, start))
+}
+
+/// Registrations per second through the register handler, `workers` at a time.
+async fn registration_rate(total: usize, workers: usize) -> anyhow::Result<f64> {
+    let app = memory_app();
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for i in (w..total).step_by(workers) {
+                    let response = learners::handlers::register::handle(&app, registration_request(i)).await;
+                    anyhow::ensure!(response.status() == 202, "registration {i} answered {}", response.status());
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(rate(total, start))
+}
+
+/// Runs 200 registrations in a child process and reads its peak resident set (KiB).
+fn rss_after_registrations(count: usize) -> anyhow::Result<u64> {
+    let output = std::process::Command::new(std::env::current_exe()?).args(["rss-child", &count.to_string()]).output()?;
+    anyhow::ensure!(output.status.success(), "child failed: {}", String::from_utf8_lossy(&output.stderr));
+    Ok(String::from_utf8(output.stdout)?.trim().parse()?)
+}
+
+async fn rss_child() -> anyhow::Result<()> {
+    let count: usize = std::env::args().nth(2).unwrap_or_else(|| "200".into()).parse()?;
+    let app = memory_app();
+    for i in 0..count {
+        let response = learners::handlers::register::handle(&app, registration_request(i)).await;
+        anyhow::ensure!(response.status() == 202, "registration {i} answered {}", response.status());
+    }
+    println!("{}", harness::peak_rss_kib()?);
+    Ok(())
+}
