@@ -38,7 +38,7 @@ lint: $(TOOLS_STAMP)
 
 ## build: the Lambda binaries for $(ARCH), with cargo-lambda (through `sam build`).
 build: $(TOOLS_STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 SAM_BUILD_MODE=release \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 \
 	  $(VENV)/bin/sam build --beta-features --parameter-overrides Architecture=$(ARCH)
 
 ## bench: throughput and memory figures (a report, not a test).

@@ -30,14 +30,25 @@ impl App {
     /// What a Lambda function runs on: AWS adapters, configuration from the environment.
     pub async fn from_env() -> anyhow::Result<Self> {
         let config = Config::from_env()?;
-        Ok(Self::aws(config, &AwsClients::from_env().await, Arc::new(SystemClock)))
+        Ok(Self::aws(
+            config,
+            &AwsClients::from_env().await,
+            Arc::new(SystemClock),
+        ))
     }
 
     pub fn aws(config: Config, clients: &AwsClients, clock: Arc<dyn Clock>) -> Self {
         Self {
-            store: Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.table_name)),
+            store: Arc::new(DynamoStore::new(
+                clients.dynamodb.clone(),
+                &config.table_name,
+            )),
             mailer: Arc::new(SesMailer::new(clients.ses.clone(), &config.mail_from)),
-            queue: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.bulk_queue_url, &config.deletion_queue_url)),
+            queue: Arc::new(SqsQueue::new(
+                clients.sqs.clone(),
+                &config.bulk_queue_url,
+                &config.deletion_queue_url,
+            )),
             config: Arc::new(config),
             clock,
         }
@@ -54,10 +65,19 @@ impl App {
             queue: Arc::new(queue),
             clock,
         };
-        (app, MemoryParts { store, mailer, queue: receiver })
+        (
+            app,
+            MemoryParts {
+                store,
+                mailer,
+                queue: receiver,
+            },
+        )
     }
 
     pub fn password_policy(&self) -> PasswordPolicy {
-        PasswordPolicy { min_length: self.config.password_min_length }
+        PasswordPolicy {
+            min_length: self.config.password_min_length,
+        }
     }
 }

@@ -29,13 +29,21 @@ impl Config {
 
     /// Builds a configuration from explicit values, with the same defaults and validation.
     pub fn from_pairs(pairs: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Self::from_lookup(|name| map.get(name).cloned())
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let get = |name: &str, default: &str| lookup(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
-        let site_url = lookup("LEARNERS_SITE_URL").context("LEARNERS_SITE_URL must be set (e.g. https://learn.example.org)")?;
+        let get = |name: &str, default: &str| {
+            lookup(name)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let site_url = lookup("LEARNERS_SITE_URL")
+            .context("LEARNERS_SITE_URL must be set (e.g. https://learn.example.org)")?;
         let config = Self {
             site_url: parse_site_url(&site_url)?,
             site_name: get("LEARNERS_SITE_NAME", "Learners"),
@@ -43,12 +51,20 @@ impl Config {
             table_name: get("LEARNERS_TABLE_NAME", "learners"),
             bulk_queue_url: get("LEARNERS_BULK_QUEUE_URL", ""),
             deletion_queue_url: get("LEARNERS_DELETION_QUEUE_URL", ""),
-            activation_ttl_seconds: number(&lookup, "LEARNERS_ACTIVATION_TTL_SECONDS", DEFAULT_ACTIVATION_TTL_SECONDS, 60)?,
+            activation_ttl_seconds: number(
+                &lookup,
+                "LEARNERS_ACTIVATION_TTL_SECONDS",
+                DEFAULT_ACTIVATION_TTL_SECONDS,
+                60,
+            )?,
             password_min_length: number(&lookup, "LEARNERS_PASSWORD_MIN_LENGTH", 8, 8)? as usize,
             resend_interval_seconds: number(&lookup, "LEARNERS_RESEND_INTERVAL_SECONDS", 60, 0)?,
         };
         if crate::domain::Email::parse(&config.mail_from).is_err() {
-            bail!("LEARNERS_MAIL_FROM is not a valid email address: {:?}", config.mail_from);
+            bail!(
+                "LEARNERS_MAIL_FROM is not a valid email address: {:?}",
+                config.mail_from
+            );
         }
         if config.password_min_length > crate::domain::password::MAX_LENGTH {
             bail!("LEARNERS_PASSWORD_MIN_LENGTH must be at most 128");
@@ -65,11 +81,19 @@ impl Config {
     }
 }
 
-fn number(lookup: &impl Fn(&str) -> Option<String>, name: &str, default: i64, min: i64) -> anyhow::Result<i64> {
+fn number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: i64,
+    min: i64,
+) -> anyhow::Result<i64> {
     match lookup(name).filter(|v| !v.is_empty()) {
         None => Ok(default),
         Some(raw) => {
-            let value: i64 = raw.trim().parse().with_context(|| format!("{name} must be a whole number, got {raw:?}"))?;
+            let value: i64 = raw
+                .trim()
+                .parse()
+                .with_context(|| format!("{name} must be a whole number, got {raw:?}"))?;
             if value < min {
                 bail!("{name} must be at least {min}, got {value}");
             }
@@ -80,10 +104,15 @@ fn number(lookup: &impl Fn(&str) -> Option<String>, name: &str, default: i64, mi
 
 fn parse_site_url(raw: &str) -> anyhow::Result<String> {
     let url = raw.trim().trim_end_matches('/');
-    let Some(rest) = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")) else {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
         bail!("LEARNERS_SITE_URL must start with https:// or http://, got {raw:?}");
     };
-    if rest.is_empty() || rest.contains(|c: char| c.is_whitespace() || c == '?' || c == '#' || c == '@') {
+    if rest.is_empty()
+        || rest.contains(|c: char| c.is_whitespace() || c == '?' || c == '#' || c == '@')
+    {
         bail!("LEARNERS_SITE_URL must be a plain base URL (scheme, host, optional port and path), got {raw:?}");
     }
     Ok(url.to_owned())
@@ -97,7 +126,8 @@ mod tests {
     fn defaults_apply_and_site_url_is_required() {
         let err = Config::from_pairs(&[]).unwrap_err();
         assert!(err.to_string().contains("LEARNERS_SITE_URL"));
-        let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "https://learn.example.org/")]).unwrap();
+        let config =
+            Config::from_pairs(&[("LEARNERS_SITE_URL", "https://learn.example.org/")]).unwrap();
         assert_eq!(config.site_url, "https://learn.example.org");
         assert_eq!(config.activation_ttl_seconds, 259_200);
         assert_eq!(config.password_min_length, 8);
@@ -106,11 +136,19 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err = Config::from_pairs(&[("LEARNERS_SITE_URL", "https://x.org"), ("LEARNERS_ACTIVATION_TTL_SECONDS", "soon")]).unwrap_err();
+        let err = Config::from_pairs(&[
+            ("LEARNERS_SITE_URL", "https://x.org"),
+            ("LEARNERS_ACTIVATION_TTL_SECONDS", "soon"),
+        ])
+        .unwrap_err();
         assert!(err.to_string().contains("LEARNERS_ACTIVATION_TTL_SECONDS"));
         let err = Config::from_pairs(&[("LEARNERS_SITE_URL", "ftp://x.org")]).unwrap_err();
         assert!(err.to_string().contains("LEARNERS_SITE_URL"));
-        let err = Config::from_pairs(&[("LEARNERS_SITE_URL", "https://x.org"), ("LEARNERS_PASSWORD_MIN_LENGTH", "4")]).unwrap_err();
+        let err = Config::from_pairs(&[
+            ("LEARNERS_SITE_URL", "https://x.org"),
+            ("LEARNERS_PASSWORD_MIN_LENGTH", "4"),
+        ])
+        .unwrap_err();
         assert!(err.to_string().contains("LEARNERS_PASSWORD_MIN_LENGTH"));
     }
 
@@ -118,7 +156,8 @@ mod tests {
     fn local_http_is_recognised() {
         let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "http://127.0.0.1:3000")]).unwrap();
         assert!(config.site_is_local_http());
-        let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "http://learn.example.org")]).unwrap();
+        let config =
+            Config::from_pairs(&[("LEARNERS_SITE_URL", "http://learn.example.org")]).unwrap();
         assert!(!config.site_is_local_http());
     }
 }

@@ -9,7 +9,10 @@ use async_trait::async_trait;
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
     #[error("the email or username is already claimed (email: {email_taken}, username: {username_taken})")]
-    Taken { email_taken: bool, username_taken: bool },
+    Taken {
+        email_taken: bool,
+        username_taken: bool,
+    },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -29,7 +32,11 @@ pub enum TokenUse {
 pub trait UserStore: Send + Sync {
     /// Stores a new user together with its email and username claims, and its first token if
     /// any, in one atomic write: either all of it exists afterwards or none of it.
-    async fn create_user(&self, user: &User, token: Option<&TokenRecord>) -> Result<(), CreateUserError>;
+    async fn create_user(
+        &self,
+        user: &User,
+        token: Option<&TokenRecord>,
+    ) -> Result<(), CreateUserError>;
 
     async fn user_by_email_key(&self, email_key: &str) -> anyhow::Result<Option<User>>;
 
@@ -39,11 +46,20 @@ pub trait UserStore: Send + Sync {
 
     /// Marks an unexpired, unused activation token used and activates its user, atomically: of
     /// many concurrent calls with one token, exactly one gets `Consumed`.
-    async fn consume_activation_token(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<TokenUse>;
+    async fn consume_activation_token(
+        &self,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> anyhow::Result<TokenUse>;
 
     /// Takes the right to do something rate-limited under `key` (for instance one mail per
     /// account per minute): true for the first caller in each window of `window_seconds`.
-    async fn claim_slot(&self, key: &str, now: Timestamp, window_seconds: i64) -> anyhow::Result<bool>;
+    async fn claim_slot(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_seconds: i64,
+    ) -> anyhow::Result<bool>;
 }
 
 /// A message for a learner. Bodies are complete: the adapter only delivers.

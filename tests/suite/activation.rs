@@ -19,16 +19,33 @@ async fn an_expired_link_is_refused_with_a_resend_form(backend: Backend) {
     let html = page.text().await.unwrap();
     assert!(html.contains("expired"));
     assert!(html.contains(r#"action="/api/v1/activation-emails""#));
-    assert_eq!(app.user(&address).await.unwrap()["status"], "pending_activation");
+    assert_eq!(
+        app.user(&address).await.unwrap()["status"],
+        "pending_activation"
+    );
 
     // The resend form mails a fresh link, which works.
-    let response = app.post_raw("/api/v1/activation-emails", "application/x-www-form-urlencoded", format!("email={}", learners_tests::urlencode(&address))).await;
+    let response = app
+        .post_raw(
+            "/api/v1/activation-emails",
+            "application/x-www-form-urlencoded",
+            format!("email={}", learners_tests::urlencode(&address)),
+        )
+        .await;
     assert_eq!(response.status(), 202);
     let mails = app.mail_to(&address).await;
     assert_eq!(mails.len(), 2);
     let fresh = mails[1].link("/activate/").unwrap();
     assert_ne!(fresh, link);
-    assert_eq!(app.client.get(app.local(&fresh)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.client
+            .get(app.local(&fresh))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(app.user(&address).await.unwrap()["status"], "active");
 }
 
@@ -42,7 +59,9 @@ async fn ten_concurrent_uses_of_one_link_activate_once(backend: Backend) {
             let app = app.clone();
             let token = token.clone();
             tokio::spawn(async move {
-                let response = app.post_json("/api/v1/activations", &json!({"token": token})).await;
+                let response = app
+                    .post_json("/api/v1/activations", &json!({"token": token}))
+                    .await;
                 response.status().as_u16()
             })
         })
@@ -54,9 +73,14 @@ async fn ten_concurrent_uses_of_one_link_activate_once(backend: Backend) {
     let user = app.user(&address).await.unwrap();
     assert_eq!(user["status"], "active");
     // A made-up token is refused by the API route.
-    let response = app.post_json("/api/v1/activations", &json!({"token": "A".repeat(43)})).await;
+    let response = app
+        .post_json("/api/v1/activations", &json!({"token": "A".repeat(43)}))
+        .await;
     assert_eq!(response.status(), 400);
-    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"]["code"], "invalid_token");
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+        "invalid_token"
+    );
 }
 
 async fn a_new_link_goes_only_to_pending_accounts_once_a_minute(backend: Backend) {
@@ -77,7 +101,9 @@ async fn a_new_link_goes_only_to_pending_accounts_once_a_minute(backend: Backend
     assert_eq!(app.mail_to(&address).await.len(), 2);
     // Unknown addresses get the same answer and no mail.
     let unknown = email("nobody-");
-    let response = app.post_json("/api/v1/activation-emails", &json!({"email": unknown})).await;
+    let response = app
+        .post_json("/api/v1/activation-emails", &json!({"email": unknown}))
+        .await;
     assert_eq!(response.status(), 202);
     assert_eq!(response.bytes().await.unwrap(), first_body);
     assert!(app.mail_to(&unknown).await.is_empty());

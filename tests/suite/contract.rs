@@ -3,7 +3,10 @@
 
 use learners::adapters::aws::{provision, AwsClients, DynamoStore};
 use learners::adapters::memory::MemoryStore;
-use learners::domain::{Email, FullName, Timestamp, Token, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus, Username};
+use learners::domain::{
+    Email, FullName, Timestamp, Token, TokenPurpose, TokenRecord, User, UserId, UserSource,
+    UserStatus, Username,
+};
 use learners::ports::{CreateUserError, TokenUse, UserStore};
 use learners_tests::{moto, unique};
 use std::sync::Arc;
@@ -15,7 +18,9 @@ async fn memory_store() -> Arc<dyn UserStore> {
 async fn dynamo_store() -> Arc<dyn UserStore> {
     let clients = AwsClients::for_endpoint(moto::url()).await;
     let table = unique("contract-");
-    provision::create_table(&clients.dynamodb, &table).await.expect("table on moto");
+    provision::create_table(&clients.dynamodb, &table)
+        .await
+        .expect("table on moto");
     Arc::new(DynamoStore::new(clients.dynamodb, table))
 }
 
@@ -70,43 +75,105 @@ fn activation_token(user: &User, ttl: i64) -> (Token, TokenRecord) {
 async fn created_users_read_back(store: Arc<dyn UserStore>) {
     let grace = user("Grace@Example.com", "Grace_H");
     store.create_user(&grace, None).await.unwrap();
-    assert_eq!(store.user_by_email_key("grace@example.com").await.unwrap(), Some(grace.clone()));
+    assert_eq!(
+        store.user_by_email_key("grace@example.com").await.unwrap(),
+        Some(grace.clone())
+    );
     assert_eq!(store.user_by_id(&grace.id).await.unwrap(), Some(grace));
-    assert_eq!(store.user_by_email_key("other@example.com").await.unwrap(), None);
+    assert_eq!(
+        store.user_by_email_key("other@example.com").await.unwrap(),
+        None
+    );
     assert_eq!(store.user_by_id(&UserId::generate()).await.unwrap(), None);
 }
 
 async fn email_and_username_are_unique_case_insensitively(store: Arc<dyn UserStore>) {
-    store.create_user(&user("grace@example.com", "grace"), None).await.unwrap();
-    let same_email = store.create_user(&user("GRACE@example.COM", "other"), None).await;
-    assert!(matches!(same_email, Err(CreateUserError::Taken { email_taken: true, username_taken: false })), "{same_email:?}");
-    let same_username = store.create_user(&user("other@example.com", "GRACE"), None).await;
-    assert!(matches!(same_username, Err(CreateUserError::Taken { email_taken: false, username_taken: true })), "{same_username:?}");
-    let both = store.create_user(&user("Grace@example.com", "Grace"), None).await;
-    assert!(matches!(both, Err(CreateUserError::Taken { email_taken: true, username_taken: true })), "{both:?}");
+    store
+        .create_user(&user("grace@example.com", "grace"), None)
+        .await
+        .unwrap();
+    let same_email = store
+        .create_user(&user("GRACE@example.COM", "other"), None)
+        .await;
+    assert!(
+        matches!(
+            same_email,
+            Err(CreateUserError::Taken {
+                email_taken: true,
+                username_taken: false
+            })
+        ),
+        "{same_email:?}"
+    );
+    let same_username = store
+        .create_user(&user("other@example.com", "GRACE"), None)
+        .await;
+    assert!(
+        matches!(
+            same_username,
+            Err(CreateUserError::Taken {
+                email_taken: false,
+                username_taken: true
+            })
+        ),
+        "{same_username:?}"
+    );
+    let both = store
+        .create_user(&user("Grace@example.com", "Grace"), None)
+        .await;
+    assert!(
+        matches!(
+            both,
+            Err(CreateUserError::Taken {
+                email_taken: true,
+                username_taken: true
+            })
+        ),
+        "{both:?}"
+    );
 }
 
 async fn a_refused_user_leaves_nothing_behind(store: Arc<dyn UserStore>) {
-    store.create_user(&user("grace@example.com", "grace"), None).await.unwrap();
+    store
+        .create_user(&user("grace@example.com", "grace"), None)
+        .await
+        .unwrap();
     let refused = user("grace@example.com", "newname");
     let (token, record) = activation_token(&refused, 3600);
     assert!(store.create_user(&refused, Some(&record)).await.is_err());
     // Neither the username claim, the user nor the token of the refused write exists.
     assert!(store.user_by_id(&refused.id).await.unwrap().is_none());
-    assert_eq!(store.consume_activation_token(&token.hash(), NOW).await.unwrap(), TokenUse::Unknown);
-    store.create_user(&user("new@example.com", "newname"), None).await.expect("the username is still free");
+    assert_eq!(
+        store
+            .consume_activation_token(&token.hash(), NOW)
+            .await
+            .unwrap(),
+        TokenUse::Unknown
+    );
+    store
+        .create_user(&user("new@example.com", "newname"), None)
+        .await
+        .expect("the username is still free");
 }
 
 async fn concurrent_creations_of_one_email_store_one_user(store: Arc<dyn UserStore>) {
     let attempts = (0..20).map(|i| {
         let store = store.clone();
-        let email = if i % 2 == 0 { "Race@Example.com" } else { "race@example.com" };
+        let email = if i % 2 == 0 {
+            "Race@Example.com"
+        } else {
+            "race@example.com"
+        };
         let candidate = user(email, &format!("racer{i}"));
         tokio::spawn(async move { store.create_user(&candidate, None).await.is_ok() })
     });
     let wins = futures_count(attempts).await;
     assert_eq!(wins, 1);
-    assert!(store.user_by_email_key("race@example.com").await.unwrap().is_some());
+    assert!(store
+        .user_by_email_key("race@example.com")
+        .await
+        .unwrap()
+        .is_some());
 }
 
 async fn futures_count(tasks: impl Iterator<Item = tokio::task::JoinHandle<bool>>) -> usize {
@@ -124,13 +191,24 @@ async fn an_activation_token_is_consumed_once_under_concurrency(store: Arc<dyn U
     let uses = (0..10).map(|_| {
         let store = store.clone();
         let hash = token.hash();
-        tokio::spawn(async move { matches!(store.consume_activation_token(&hash, NOW).await.unwrap(), TokenUse::Consumed(_)) })
+        tokio::spawn(async move {
+            matches!(
+                store.consume_activation_token(&hash, NOW).await.unwrap(),
+                TokenUse::Consumed(_)
+            )
+        })
     });
     assert_eq!(futures_count(uses).await, 1);
     let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
     assert_eq!(stored.status, UserStatus::Active);
     assert_eq!(stored.activated_at, Some(NOW));
-    assert!(matches!(store.consume_activation_token(&token.hash(), NOW).await.unwrap(), TokenUse::AlreadyUsed(_)));
+    assert!(matches!(
+        store
+            .consume_activation_token(&token.hash(), NOW)
+            .await
+            .unwrap(),
+        TokenUse::AlreadyUsed(_)
+    ));
 }
 
 async fn expired_and_unknown_tokens_activate_nothing(store: Arc<dyn UserStore>) {
@@ -140,10 +218,31 @@ async fn expired_and_unknown_tokens_activate_nothing(store: Arc<dyn UserStore>) 
     // Valid through its last second, expired the second after.
     let last_second = NOW.plus_seconds(60);
     let after = NOW.plus_seconds(61);
-    assert!(matches!(store.consume_activation_token(&token.hash(), after).await.unwrap(), TokenUse::Expired(_)));
-    assert_eq!(store.user_by_id(&grace.id).await.unwrap().unwrap().status, UserStatus::PendingActivation);
-    assert_eq!(store.consume_activation_token(&Token::generate().hash(), NOW).await.unwrap(), TokenUse::Unknown);
-    assert!(matches!(store.consume_activation_token(&token.hash(), last_second).await.unwrap(), TokenUse::Consumed(_)));
+    assert!(matches!(
+        store
+            .consume_activation_token(&token.hash(), after)
+            .await
+            .unwrap(),
+        TokenUse::Expired(_)
+    ));
+    assert_eq!(
+        store.user_by_id(&grace.id).await.unwrap().unwrap().status,
+        UserStatus::PendingActivation
+    );
+    assert_eq!(
+        store
+            .consume_activation_token(&Token::generate().hash(), NOW)
+            .await
+            .unwrap(),
+        TokenUse::Unknown
+    );
+    assert!(matches!(
+        store
+            .consume_activation_token(&token.hash(), last_second)
+            .await
+            .unwrap(),
+        TokenUse::Consumed(_)
+    ));
 }
 
 async fn slots_are_claimed_once_per_window(store: Arc<dyn UserStore>) {
@@ -152,8 +251,14 @@ async fn slots_are_claimed_once_per_window(store: Arc<dyn UserStore>) {
         tokio::spawn(async move { store.claim_slot("mail#1", NOW, 60).await.unwrap() })
     });
     assert_eq!(futures_count(claims).await, 1);
-    assert!(!store.claim_slot("mail#1", NOW.plus_seconds(59), 60).await.unwrap());
-    assert!(store.claim_slot("mail#1", NOW.plus_seconds(60), 60).await.unwrap());
+    assert!(!store
+        .claim_slot("mail#1", NOW.plus_seconds(59), 60)
+        .await
+        .unwrap());
+    assert!(store
+        .claim_slot("mail#1", NOW.plus_seconds(60), 60)
+        .await
+        .unwrap());
     assert!(store.claim_slot("mail#2", NOW, 60).await.unwrap());
 }
 
@@ -166,7 +271,12 @@ mod mail_and_queue {
     use std::sync::Arc;
 
     fn mail(to: &str) -> OutgoingMail {
-        OutgoingMail { to: to.into(), subject: "Hello".into(), text: "plain body".into(), html: "<p>html body</p>".into() }
+        OutgoingMail {
+            to: to.into(),
+            subject: "Hello".into(),
+            text: "plain body".into(),
+            html: "<p>html body</p>".into(),
+        }
     }
 
     #[tokio::test]
@@ -175,27 +285,51 @@ mod mail_and_queue {
         mailer.send(&mail("a@example.com")).await.unwrap();
         let sent = mailer.sent();
         assert_eq!(sent.len(), 1);
-        assert_eq!((sent[0].to.as_str(), sent[0].text.as_str(), sent[0].html.as_str()), ("a@example.com", "plain body", "<p>html body</p>"));
+        assert_eq!(
+            (
+                sent[0].to.as_str(),
+                sent[0].text.as_str(),
+                sent[0].html.as_str()
+            ),
+            ("a@example.com", "plain body", "<p>html body</p>")
+        );
     }
 
     #[tokio::test]
     async fn ses_delivers_from_a_verified_sender_and_refuses_otherwise() {
         let clients = AwsClients::for_endpoint(moto::url()).await;
-        provision::verify_sender(&clients, "no-reply@example.com").await.unwrap();
+        provision::verify_sender(&clients, "no-reply@example.com")
+            .await
+            .unwrap();
         let to = format!("{}@example.com", unique("ses-"));
-        SesMailer::new(clients.ses.clone(), "no-reply@example.com").send(&mail(&to)).await.unwrap();
-        let delivered = moto::sent_mail().await.into_iter().filter(|m| m.to == to).collect::<Vec<_>>();
+        SesMailer::new(clients.ses.clone(), "no-reply@example.com")
+            .send(&mail(&to))
+            .await
+            .unwrap();
+        let delivered = moto::sent_mail()
+            .await
+            .into_iter()
+            .filter(|m| m.to == to)
+            .collect::<Vec<_>>();
         assert_eq!(delivered.len(), 1);
         assert_eq!(delivered[0].subject, "Hello");
-        let refused = SesMailer::new(clients.ses, "stranger@unverified.example").send(&mail(&to)).await;
-        assert!(matches!(refused, Err(learners::ports::MailError::Permanent(_))), "{refused:?}");
+        let refused = SesMailer::new(clients.ses, "stranger@unverified.example")
+            .send(&mail(&to))
+            .await;
+        assert!(
+            matches!(refused, Err(learners::ports::MailError::Permanent(_))),
+            "{refused:?}"
+        );
     }
 
     #[tokio::test]
     async fn the_in_process_queue_delivers_batches_of_ten() {
         let (queue, mut receiver) = InProcessQueue::new();
         let bodies: Vec<String> = (0..25).map(|i| i.to_string()).collect();
-        queue.enqueue(Queue::BulkRegistration, &bodies).await.unwrap();
+        queue
+            .enqueue(Queue::BulkRegistration, &bodies)
+            .await
+            .unwrap();
         let mut got = Vec::new();
         for expected in [10, 10, 5] {
             let batch = receiver.recv().await.unwrap();
@@ -208,14 +342,32 @@ mod mail_and_queue {
     #[tokio::test]
     async fn sqs_receives_every_enqueued_body() {
         let clients = AwsClients::for_endpoint(moto::url()).await;
-        let made = provision::provision(&clients, &unique("queue-")).await.unwrap();
-        let queue = SqsQueue::new(clients.sqs.clone(), &made.bulk_queue_url, &made.deletion_queue_url);
+        let made = provision::provision(&clients, &unique("queue-"))
+            .await
+            .unwrap();
+        let queue = SqsQueue::new(
+            clients.sqs.clone(),
+            &made.bulk_queue_url,
+            &made.deletion_queue_url,
+        );
         let bodies: Vec<String> = (0..25).map(|i| format!("body-{i}")).collect();
         queue.enqueue(Queue::Deletion, &bodies).await.unwrap();
         let mut got = Vec::new();
         for _ in 0..20 {
-            let output = clients.sqs.receive_message().queue_url(&made.deletion_queue_url).max_number_of_messages(10).send().await.unwrap();
-            got.extend(output.messages().iter().filter_map(|m| m.body().map(str::to_owned)));
+            let output = clients
+                .sqs
+                .receive_message()
+                .queue_url(&made.deletion_queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            got.extend(
+                output
+                    .messages()
+                    .iter()
+                    .filter_map(|m| m.body().map(str::to_owned)),
+            );
             if got.len() >= 25 {
                 break;
             }
@@ -225,6 +377,11 @@ mod mail_and_queue {
         expected.sort();
         assert_eq!(got, expected);
         let unconfigured = SqsQueue::new(clients.sqs, "", "");
-        assert!(unconfigured.enqueue(Queue::BulkRegistration, &bodies).await.unwrap_err().to_string().contains("LEARNERS_BULK_QUEUE_URL"));
+        assert!(unconfigured
+            .enqueue(Queue::BulkRegistration, &bodies)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("LEARNERS_BULK_QUEUE_URL"));
     }
 }

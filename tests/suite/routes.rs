@@ -16,13 +16,25 @@ fn every_template_route_has_a_handler_and_every_handler_a_route() {
     let routes = template_routes();
     let binaries: BTreeSet<&str> = routes.routes.iter().map(|r| r.binary.as_str()).collect();
     for binary in &binaries {
-        assert!(handlers::by_binary(binary).is_some(), "template binary {binary} has no handler");
+        assert!(
+            handlers::by_binary(binary).is_some(),
+            "template binary {binary} has no handler"
+        );
     }
     let known: BTreeSet<&str> = HTTP_BINARIES.iter().copied().collect();
-    assert_eq!(binaries, known, "handlers without a template route, or the reverse");
+    assert_eq!(
+        binaries, known,
+        "handlers without a template route, or the reverse"
+    );
     for binary in HTTP_BINARIES {
-        let crate_dir = format!("{}/../functions/{binary}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
-        assert!(std::path::Path::new(&crate_dir).exists(), "no function crate for {binary}");
+        let crate_dir = format!(
+            "{}/../functions/{binary}/Cargo.toml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        assert!(
+            std::path::Path::new(&crate_dir).exists(),
+            "no function crate for {binary}"
+        );
     }
 }
 
@@ -34,26 +46,46 @@ async fn every_handler_answers_its_template_routes() {
         let request = fake_request(&route.key(), Some("application/json"), b"{}".to_vec());
         let response = handler(&app, request).await;
         let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
-        assert!(!body.contains(r#""code":"not_found""#), "{} is not dispatched by {}", route.key(), route.binary);
-        assert!(response.status().as_u16() < 500, "{} answered {}", route.key(), response.status());
+        assert!(
+            !body.contains(r#""code":"not_found""#),
+            "{} is not dispatched by {}",
+            route.key(),
+            route.binary
+        );
+        assert!(
+            response.status().as_u16() < 500,
+            "{} answered {}",
+            route.key(),
+            response.status()
+        );
     }
 }
 
 #[test]
 fn admin_routes_and_only_they_are_iam_authorised() {
     for route in template_routes().routes {
-        assert_eq!(route.iam, route.path.starts_with("/admin/"), "{}", route.key());
+        assert_eq!(
+            route.iam,
+            route.path.starts_with("/admin/"),
+            "{}",
+            route.key()
+        );
     }
 }
 
 #[test]
 fn openapi_lists_exactly_the_template_routes() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml")).unwrap();
     let doc = &YamlLoader::load_from_str(&text).unwrap()[0];
     let mut documented = BTreeSet::new();
     for (path, operations) in doc["paths"].as_hash().expect("openapi paths") {
         for (method, _) in operations.as_hash().unwrap() {
-            documented.insert(format!("{} {}", method.as_str().unwrap().to_uppercase(), path.as_str().unwrap()));
+            documented.insert(format!(
+                "{} {}",
+                method.as_str().unwrap().to_uppercase(),
+                path.as_str().unwrap()
+            ));
         }
     }
     let deployed: BTreeSet<String> = template_routes().routes.iter().map(|r| r.key()).collect();

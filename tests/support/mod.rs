@@ -38,7 +38,10 @@ impl Mail {
     pub fn link(&self, path_prefix: &str) -> Option<String> {
         let start = format!("{SITE_URL}{path_prefix}");
         let at = self.body.find(&start)?;
-        let link: String = self.body[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_/:.".contains(*c)).collect();
+        let link: String = self.body[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || "-_/:.".contains(*c))
+            .collect();
         Some(link)
     }
 }
@@ -62,14 +65,21 @@ impl Drop for TestApp {
 
 /// A configuration for tests; `extra` overrides or adds variables.
 pub fn config(table: &str, extra: &[(&str, &str)]) -> Config {
-    let mut pairs = vec![("LEARNERS_SITE_URL", SITE_URL), ("LEARNERS_TABLE_NAME", table), ("LEARNERS_MAIL_FROM", "no-reply@example.com")];
+    let mut pairs = vec![
+        ("LEARNERS_SITE_URL", SITE_URL),
+        ("LEARNERS_TABLE_NAME", table),
+        ("LEARNERS_MAIL_FROM", "no-reply@example.com"),
+    ];
     pairs.extend_from_slice(extra);
     Config::from_pairs(&pairs).expect("test configuration is valid")
 }
 
 /// A fresh, unique name for a table or an address.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", &uuid::Uuid::now_v7().simple().to_string()[20..])
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    )
 }
 
 impl TestApp {
@@ -88,8 +98,12 @@ impl TestApp {
             }
             Backend::Moto => {
                 let clients = AwsClients::for_endpoint(moto::url()).await;
-                let made = provision::provision(&clients, &table).await.expect("provisioning on moto");
-                provision::verify_sender(&clients, "no-reply@example.com").await.expect("SES identity on moto");
+                let made = provision::provision(&clients, &table)
+                    .await
+                    .expect("provisioning on moto");
+                provision::verify_sender(&clients, "no-reply@example.com")
+                    .await
+                    .expect("SES identity on moto");
                 let mut all: Vec<(&str, &str)> = vec![
                     ("LEARNERS_BULK_QUEUE_URL", &made.bulk_queue_url),
                     ("LEARNERS_DELETION_QUEUE_URL", &made.deletion_queue_url),
@@ -100,15 +114,32 @@ impl TestApp {
             }
         };
         let mail = memory.as_ref().map(|(_, mailer)| mailer.clone());
-        let routes = RouteTable::from_template(learners_gateway::routes::TEMPLATE).expect("template routes");
-        let gateway = Arc::new(Gateway::new(app.clone(), routes, ADMIN_TOKEN.to_owned(), mail).expect("gateway"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let routes =
+            RouteTable::from_template(learners_gateway::routes::TEMPLATE).expect("template routes");
+        let gateway = Arc::new(
+            Gateway::new(app.clone(), routes, ADMIN_TOKEN.to_owned(), mail).expect("gateway"),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
         let base_url = format!("http://{}", listener.local_addr().expect("bound address"));
         let server = tokio::spawn(async move {
             let _ = serve(listener, gateway).await;
         });
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http client");
-        Self { backend, app, clock, base_url, client, memory, aws, server }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Self {
+            backend,
+            app,
+            clock,
+            base_url,
+            client,
+            memory,
+            aws,
+            server,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -125,24 +156,48 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client.post(self.url(path)).json(body).send().await.expect("POST")
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.client.post(self.url(path)).header("content-type", content_type).body(body).send().await.expect("POST")
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("POST")
     }
 
     pub async fn admin_get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).bearer_auth(ADMIN_TOKEN).send().await.expect("GET")
+        self.client
+            .get(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("GET")
     }
 
     pub async fn register(&self, email: &str, username: &str) -> reqwest::Response {
-        self.post_json("/api/v1/registrations", &registration(email, username)).await
+        self.post_json("/api/v1/registrations", &registration(email, username))
+            .await
     }
 
     /// The account as an operator sees it, or None.
     pub async fn user(&self, email: &str) -> Option<Value> {
-        let response = self.admin_get(&format!("/admin/v1/users?email={}", urlencode(email))).await;
+        let response = self
+            .admin_get(&format!("/admin/v1/users?email={}", urlencode(email)))
+            .await;
         match response.status().as_u16() {
             200 => Some(response.json().await.expect("user JSON")),
             404 => None,
@@ -157,9 +212,17 @@ impl TestApp {
                 .sent()
                 .into_iter()
                 .filter(|m| m.to == address)
-                .map(|m| Mail { to: m.to, subject: m.subject, body: m.text })
+                .map(|m| Mail {
+                    to: m.to,
+                    subject: m.subject,
+                    body: m.text,
+                })
                 .collect(),
-            _ => moto::sent_mail().await.into_iter().filter(|m| m.to == address).collect(),
+            _ => moto::sent_mail()
+                .await
+                .into_iter()
+                .filter(|m| m.to == address)
+                .collect(),
         }
     }
 
@@ -167,7 +230,10 @@ impl TestApp {
     pub async fn register_and_get_link(&self, email: &str, username: &str) -> String {
         assert_eq!(self.register(email, username).await.status(), 202);
         let mails = self.mail_to(email).await;
-        let mail = mails.iter().find(|m| m.subject.starts_with("Activate")).expect("an activation mail");
+        let mail = mails
+            .iter()
+            .find(|m| m.subject.starts_with("Activate"))
+            .expect("an activation mail");
         mail.link("/activate/").expect("an activation link")
     }
 }
@@ -183,7 +249,16 @@ pub fn registration(email: &str, username: &str) -> Value {
 }
 
 pub fn urlencode(value: &str) -> String {
-    value.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// Runs each named `async fn(Backend)` as two tests, `memory` and `moto`.
@@ -209,14 +284,22 @@ pub fn email(prefix: &str) -> String {
 }
 
 /// A request as API Gateway would hand it to a function: route key in the context, and the body.
-pub fn fake_request(route_key: &str, content_type: Option<&str>, body: Vec<u8>) -> lambda_http::Request {
+pub fn fake_request(
+    route_key: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> lambda_http::Request {
     use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
     use lambda_http::request::RequestContext;
     use lambda_http::RequestExt;
-    let (method, path) = route_key.split_once(' ').expect("route key is METHOD /path");
+    let (method, path) = route_key
+        .split_once(' ')
+        .expect("route key is METHOD /path");
     let mut context = ApiGatewayV2httpRequestContext::default();
     context.route_key = Some(route_key.to_owned());
-    let mut builder = lambda_http::http::Request::builder().method(method).uri(path);
+    let mut builder = lambda_http::http::Request::builder()
+        .method(method)
+        .uri(path);
     if let Some(content_type) = content_type {
         builder = builder.header("content-type", content_type);
     }
@@ -225,7 +308,10 @@ pub fn fake_request(route_key: &str, content_type: Option<&str>, body: Vec<u8>) 
         Ok(text) => lambda_http::Body::Text(text),
         Err(e) => lambda_http::Body::Binary(e.into_bytes()),
     };
-    builder.body(body).expect("a valid fake request").with_request_context(RequestContext::ApiGatewayV2(context))
+    builder
+        .body(body)
+        .expect("a valid fake request")
+        .with_request_context(RequestContext::ApiGatewayV2(context))
 }
 
 /// An in-memory `App` with the test configuration and a manual clock.

@@ -35,8 +35,14 @@ fn start() -> String {
         .expect("starting moto server");
     let stdout = child.stdout.take().expect("moto stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("reading moto's URL line");
-    let url = line.trim().strip_prefix("MOTO_URL=").unwrap_or_else(|| panic!("moto printed {line:?}")).to_owned();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("reading moto's URL line");
+    let url = line
+        .trim()
+        .strip_prefix("MOTO_URL=")
+        .unwrap_or_else(|| panic!("moto printed {line:?}"))
+        .to_owned();
     // The launcher watches its parent and exits with it: leaking the handle is on purpose.
     std::mem::forget(child);
     url
@@ -45,7 +51,10 @@ fn start() -> String {
 /// Every mail moto's SES has accepted (all tests share the server: filter by address).
 pub async fn sent_mail() -> Vec<Mail> {
     let data = data_json().await;
-    let messages = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
+    let messages = data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     messages
         .iter()
         .flat_map(|m| {
@@ -56,7 +65,13 @@ pub async fn sent_mail() -> Vec<Mail> {
                 .cloned()
                 .unwrap_or_default()
                 .into_iter()
-                .filter_map(move |to| Some(Mail { to: to.as_str()?.to_owned(), subject: subject.clone(), body: body.clone() }))
+                .filter_map(move |to| {
+                    Some(Mail {
+                        to: to.as_str()?.to_owned(),
+                        subject: subject.clone(),
+                        body: body.clone(),
+                    })
+                })
         })
         .collect()
 }

@@ -10,7 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod harness;
 
-use harness::{memory_app, registration_request, rate, Report};
+use harness::{memory_app, rate, registration_request, Report};
 use learners::domain::{PasswordHash, PasswordPolicy};
 use std::time::Instant;
 
@@ -19,23 +19,37 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("rss-child") {
         return rss_child().await;
     }
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mut report = Report::new(cores);
 
     let hashes = 60;
     let hash_rate = raw_hash_rate(hashes, cores).await?;
     let registrations = registration_rate(hashes, cores).await?;
-    report.ratio("registration throughput / raw argon2id hash rate", registrations, hash_rate, ">= 0.9");
+    report.ratio(
+        "registration throughput / raw argon2id hash rate",
+        registrations,
+        hash_rate,
+        ">= 0.9",
+    );
 
     let peak = rss_after_registrations(200)?;
-    report.figure("peak RSS after 200 registrations", format!("{:.1} MiB", peak as f64 / 1024.0), peak <= 64 * 1024, "<= 64 MiB");
+    report.figure(
+        "peak RSS after 200 registrations",
+        format!("{:.1} MiB", peak as f64 / 1024.0),
+        peak <= 64 * 1024,
+        "<= 64 MiB",
+    );
     report.print();
     Ok(())
 }
 
 /// argon2id hashes per second with `workers` concurrent hashes, as the flows run them.
 async fn raw_hash_rate(total: usize, workers: usize) -> anyhow::Result<f64> {
-    let password = PasswordPolicy::default().check("bench-password-Qx7!", &[]).map_err(anyhow::Error::msg)?;
+    let password = PasswordPolicy::default()
+        .check("bench-password-Qx7!", &[])
+        .map_err(anyhow::Error::msg)?;
     let start = Instant::now();
     let tasks: Vec<_> = (0..workers)
         .map(|w| {
@@ -63,8 +77,13 @@ async fn registration_rate(total: usize, workers: usize) -> anyhow::Result<f64> 
             let app = app.clone();
             tokio::spawn(async move {
                 for i in (w..total).step_by(workers) {
-                    let response = learners::handlers::register::handle(&app, registration_request(i)).await;
-                    anyhow::ensure!(response.status() == 202, "registration {i} answered {}", response.status());
+                    let response =
+                        learners::handlers::register::handle(&app, registration_request(i)).await;
+                    anyhow::ensure!(
+                        response.status() == 202,
+                        "registration {i} answered {}",
+                        response.status()
+                    );
                 }
                 anyhow::Ok(())
             })
@@ -78,17 +97,30 @@ async fn registration_rate(total: usize, workers: usize) -> anyhow::Result<f64> 
 
 /// Runs 200 registrations in a child process and reads its peak resident set (KiB).
 fn rss_after_registrations(count: usize) -> anyhow::Result<u64> {
-    let output = std::process::Command::new(std::env::current_exe()?).args(["rss-child", &count.to_string()]).output()?;
-    anyhow::ensure!(output.status.success(), "child failed: {}", String::from_utf8_lossy(&output.stderr));
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .args(["rss-child", &count.to_string()])
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "child failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     Ok(String::from_utf8(output.stdout)?.trim().parse()?)
 }
 
 async fn rss_child() -> anyhow::Result<()> {
-    let count: usize = std::env::args().nth(2).unwrap_or_else(|| "200".into()).parse()?;
+    let count: usize = std::env::args()
+        .nth(2)
+        .unwrap_or_else(|| "200".into())
+        .parse()?;
     let app = memory_app();
     for i in 0..count {
         let response = learners::handlers::register::handle(&app, registration_request(i)).await;
-        anyhow::ensure!(response.status() == 202, "registration {i} answered {}", response.status());
+        anyhow::ensure!(
+            response.status() == 202,
+            "registration {i} answered {}",
+            response.status()
+        );
     }
     println!("{}", harness::peak_rss_kib()?);
     Ok(())

@@ -16,7 +16,12 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     learners::telemetry::init();
-    let port: u16 = std::env::var("PORT").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "3000".into()).parse().context("PORT must be a port number")?;
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "3000".into())
+        .parse()
+        .context("PORT must be a port number")?;
     let site_url = format!("http://127.0.0.1:{port}");
     let config = Config::from_lookup(|name| match (name, std::env::var(name).ok()) {
         ("LEARNERS_SITE_URL", None) => Some(site_url.clone()),
@@ -28,7 +33,10 @@ async fn main() -> anyhow::Result<()> {
         let clients = AwsClients::from_env().await;
         let made = provision::provision(&clients, &config.table_name).await?;
         provision::verify_sender(&clients, &config.mail_from).await?;
-        println!("LEARNERS_TABLE_NAME={}\nLEARNERS_BULK_QUEUE_URL={}\nLEARNERS_DELETION_QUEUE_URL={}", made.table, made.bulk_queue_url, made.deletion_queue_url);
+        println!(
+            "LEARNERS_TABLE_NAME={}\nLEARNERS_BULK_QUEUE_URL={}\nLEARNERS_DELETION_QUEUE_URL={}",
+            made.table, made.bulk_queue_url, made.deletion_queue_url
+        );
         return Ok(());
     }
 
@@ -38,7 +46,10 @@ async fn main() -> anyhow::Result<()> {
             drop(parts.queue); // no queue workers yet: enqueueing fails loudly rather than losing work
             (app, Some(parts.mailer))
         }
-        "aws" => (App::aws(config, &AwsClients::from_env().await, Arc::new(SystemClock)), None),
+        "aws" => (
+            App::aws(config, &AwsClients::from_env().await, Arc::new(SystemClock)),
+            None,
+        ),
         other => anyhow::bail!("LEARNERS_BACKEND must be memory or aws, got {other:?}"),
     };
     let admin_token = match std::env::var("LEARNERS_ADMIN_TOKEN") {
@@ -47,8 +58,13 @@ async fn main() -> anyhow::Result<()> {
     };
     let routes = RouteTable::from_template(learners_gateway::routes::TEMPLATE)?;
     let gateway = Arc::new(Gateway::new(app, routes, admin_token.clone(), mail)?);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.with_context(|| format!("binding 127.0.0.1:{port}"))?;
-    println!("learners-dev ({backend} backend) listening on {}", gateway.app().config.site_url);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    println!(
+        "learners-dev ({backend} backend) listening on {}",
+        gateway.app().config.site_url
+    );
     println!("  register:    {}/register", gateway.app().config.site_url);
     println!("  admin token: {admin_token}   (Authorization: Bearer <token> on /admin/v1/...)");
     if backend == "memory" {

@@ -7,7 +7,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use lambda_http::aws_lambda_events::apigw::{
-    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription, ApiGatewayV2httpRequestContext,
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription,
+    ApiGatewayV2httpRequestContext,
 };
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
@@ -36,21 +37,41 @@ pub struct Gateway {
 
 impl Gateway {
     /// Fails when a template route names a binary that has no handler.
-    pub fn new(app: App, routes: RouteTable, admin_token: String, mail: Option<Arc<MemoryMailer>>) -> anyhow::Result<Self> {
+    pub fn new(
+        app: App,
+        routes: RouteTable,
+        admin_token: String,
+        mail: Option<Arc<MemoryMailer>>,
+    ) -> anyhow::Result<Self> {
         let mut by_binary = HashMap::new();
         for route in &routes.routes {
-            let handler = handlers::by_binary(&route.binary)
-                .with_context(|| format!("template route {} names binary {:?}, which has no handler", route.key(), route.binary))?;
+            let handler = handlers::by_binary(&route.binary).with_context(|| {
+                format!(
+                    "template route {} names binary {:?}, which has no handler",
+                    route.key(),
+                    route.binary
+                )
+            })?;
             by_binary.insert(route.binary.clone(), handler);
         }
-        Ok(Self { app, routes, handlers: by_binary, admin_token, mail })
+        Ok(Self {
+            app,
+            routes,
+            handlers: by_binary,
+            admin_token,
+            mail,
+        })
     }
 
     pub fn app(&self) -> &App {
         &self.app
     }
 
-    async fn handle(&self, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+    async fn handle(
+        &self,
+        req: hyper::Request<Incoming>,
+        peer: SocketAddr,
+    ) -> hyper::Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_owned();
         if path.starts_with("/_dev/") {
@@ -77,13 +98,14 @@ impl Gateway {
             authorizer.iam = Some(iam);
             context.authorizer = Some(authorizer);
         }
-        let query: HashMap<String, Vec<String>> = serde_urlencoded::from_str::<Vec<(String, String)>>(parts.uri.query().unwrap_or(""))
-            .unwrap_or_default()
-            .into_iter()
-            .fold(HashMap::new(), |mut map, (k, v)| {
-                map.entry(k).or_default().push(v);
-                map
-            });
+        let query: HashMap<String, Vec<String>> =
+            serde_urlencoded::from_str::<Vec<(String, String)>>(parts.uri.query().unwrap_or(""))
+                .unwrap_or_default()
+                .into_iter()
+                .fold(HashMap::new(), |mut map, (k, v)| {
+                    map.entry(k).or_default().push(v);
+                    map
+                });
         let params: HashMap<String, String> = matched.params.into_iter().collect();
         let body = if bytes.is_empty() {
             Body::Empty
@@ -120,7 +142,12 @@ impl Gateway {
         };
         let expected = self.admin_token.as_bytes();
         let presented = presented.trim().as_bytes();
-        presented.len() == expected.len() && presented.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        presented.len() == expected.len()
+            && presented
+                .iter()
+                .zip(expected)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     }
 
     fn dev(&self, method: &http::Method, path: &str) -> hyper::Response<Full<Bytes>> {
@@ -128,7 +155,10 @@ impl Gateway {
             ("GET", "/_dev/mail", Some(mail)) => {
                 let body = serde_json::to_string(&mail.sent()).unwrap_or_else(|_| "[]".to_owned());
                 let mut response = plain(200, &body);
-                response.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
+                response.headers_mut().insert(
+                    "content-type",
+                    http::HeaderValue::from_static("application/json"),
+                );
                 response
             }
             ("DELETE", "/_dev/mail", Some(mail)) => {
@@ -142,7 +172,8 @@ impl Gateway {
 
 fn plain(status: u16, body: &str) -> hyper::Response<Full<Bytes>> {
     let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_owned())));
-    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     response
 }
 
@@ -156,7 +187,10 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> anyhow::Resu
                 let gateway = gateway.clone();
                 async move { Ok::<_, std::convert::Infallible>(gateway.handle(req, peer).await) }
             });
-            if let Err(error) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+            if let Err(error) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!(%error, "connection ended with an error");
             }
         });

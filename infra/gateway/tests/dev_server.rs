@@ -20,7 +20,11 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start(env: &[(&str, &str)]) -> Server {
@@ -42,32 +46,62 @@ fn start(env: &[(&str, &str)]) -> Server {
             break;
         }
     }
-    assert_eq!(admin_token.len(), 43, "the start-up banner prints a generated admin token");
+    assert_eq!(
+        admin_token.len(),
+        43,
+        "the start-up banner prints a generated admin token"
+    );
     // Keep reading what the server prints, as a terminal would.
     std::thread::spawn(move || lines.for_each(drop));
-    Server { child, base: format!("http://127.0.0.1:{port}"), admin_token }
+    Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        admin_token,
+    }
 }
 
 #[tokio::test]
 async fn make_dev_serves_registration_activation_and_captured_mail() {
     let server = start(&[]);
     let client = reqwest::Client::new();
-    let form = client.get(format!("{}/register", server.base)).send().await.unwrap();
+    let form = client
+        .get(format!("{}/register", server.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(form.status(), 200);
 
     let body = serde_json::json!({"email": "dev@example.com", "username": "devuser", "name": "Dev User", "password": "correct horse battery staple", "terms_accepted": true});
-    let response = client.post(format!("{}/api/v1/registrations", server.base)).json(&body).send().await.unwrap();
+    let response = client
+        .post(format!("{}/api/v1/registrations", server.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 202);
 
-    let mail: serde_json::Value = client.get(format!("{}/_dev/mail", server.base)).send().await.unwrap().json().await.unwrap();
+    let mail: serde_json::Value = client
+        .get(format!("{}/_dev/mail", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let text = mail[0]["text"].as_str().unwrap();
     // The site URL defaults to the gateway's own address, so the emailed link works as is.
-    let link = text.split_whitespace().find(|w| w.starts_with(&format!("{}/activate/", server.base))).expect("a link to this gateway");
+    let link = text
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{}/activate/", server.base)))
+        .expect("a link to this gateway");
     let page = client.get(link).send().await.unwrap();
     assert_eq!(page.status(), 200);
 
     let user: serde_json::Value = client
-        .get(format!("{}/admin/v1/users?email=dev@example.com", server.base))
+        .get(format!(
+            "{}/admin/v1/users?email=dev@example.com",
+            server.base
+        ))
         .bearer_auth(&server.admin_token)
         .send()
         .await
@@ -89,9 +123,18 @@ async fn the_aws_backend_runs_against_an_emulator() {
         ("AWS_REGION", "us-east-1"),
         ("LEARNERS_TABLE_NAME", table.as_str()),
     ];
-    let provisioned = Command::new(BINARY).arg("provision").envs(aws_env).output().unwrap();
-    assert!(provisioned.status.success(), "{}", String::from_utf8_lossy(&provisioned.stderr));
-    assert!(String::from_utf8_lossy(&provisioned.stdout).contains(&format!("LEARNERS_TABLE_NAME={table}")));
+    let provisioned = Command::new(BINARY)
+        .arg("provision")
+        .envs(aws_env)
+        .output()
+        .unwrap();
+    assert!(
+        provisioned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&provisioned.stderr)
+    );
+    assert!(String::from_utf8_lossy(&provisioned.stdout)
+        .contains(&format!("LEARNERS_TABLE_NAME={table}")));
 
     let mut env = aws_env.to_vec();
     env.push(("LEARNERS_BACKEND", "aws"));
@@ -99,12 +142,32 @@ async fn the_aws_backend_runs_against_an_emulator() {
     let client = reqwest::Client::new();
     let address = format!("{}@example.com", learners_tests::unique("devaws-"));
     let body = serde_json::json!({"email": address, "username": learners_tests::unique("devaws"), "name": "Dev User", "password": "correct horse battery staple", "terms_accepted": true});
-    let response = client.post(format!("{}/api/v1/registrations", server.base)).json(&body).send().await.unwrap();
+    let response = client
+        .post(format!("{}/api/v1/registrations", server.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 202);
     // There is no /_dev/mail on AWS: the mail went to SES.
-    assert_eq!(client.get(format!("{}/_dev/mail", server.base)).send().await.unwrap().status(), 404);
+    assert_eq!(
+        client
+            .get(format!("{}/_dev/mail", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     let sent = learners_tests::moto::sent_mail().await;
-    assert!(sent.iter().any(|m| m.to == address && m.subject.starts_with("Activate")));
-    let user = client.get(format!("{}/admin/v1/users?email={address}", server.base)).bearer_auth(&server.admin_token).send().await.unwrap();
+    assert!(sent
+        .iter()
+        .any(|m| m.to == address && m.subject.starts_with("Activate")));
+    let user = client
+        .get(format!("{}/admin/v1/users?email={address}", server.base))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(user.status(), 200);
 }

@@ -75,9 +75,12 @@ impl Email {
 fn is_dot_atom(local: &str) -> bool {
     const SPECIALS: &str = "!#$%&'*+/=?^_`{|}~-";
     !local.is_empty()
-        && local
-            .split('.')
-            .all(|atom| !atom.is_empty() && atom.chars().all(|c| c.is_ascii_alphanumeric() || SPECIALS.contains(c)))
+        && local.split('.').all(|atom| {
+            !atom.is_empty()
+                && atom
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || SPECIALS.contains(c))
+        })
 }
 
 fn ascii_domain(domain: &str) -> Result<String, EmailError> {
@@ -89,7 +92,9 @@ fn ascii_domain(domain: &str) -> Result<String, EmailError> {
     // A mail domain needs at least two labels and a top-level label that is not all digits.
     let valid = labels.len() >= 2
         && labels.iter().all(|l| !l.is_empty() && l.len() <= 63)
-        && labels.last().is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()));
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()));
     if valid {
         Ok(ascii)
     } else {
@@ -138,8 +143,14 @@ mod tests {
 
     #[test]
     fn refuses_lookalike_local_parts() {
-        assert_eq!(Email::parse("mıke@example.com"), Err(EmailError::InvalidLocalPart));
-        assert_eq!(Email::parse("ｍｉｋｅ@example.com"), Err(EmailError::InvalidLocalPart));
+        assert_eq!(
+            Email::parse("mıke@example.com"),
+            Err(EmailError::InvalidLocalPart)
+        );
+        assert_eq!(
+            Email::parse("ｍｉｋｅ@example.com"),
+            Err(EmailError::InvalidLocalPart)
+        );
     }
 
     #[test]
@@ -147,7 +158,10 @@ mod tests {
         for (input, error) in [
             ("", EmailError::Empty),
             ("a b@example.com", EmailError::ForbiddenCharacter),
-            ("a@example.com\r\nBcc: x@evil.example", EmailError::ForbiddenCharacter),
+            (
+                "a@example.com\r\nBcc: x@evil.example",
+                EmailError::ForbiddenCharacter,
+            ),
             ("a\0@example.com", EmailError::ForbiddenCharacter),
             ("a,b@example.com", EmailError::ForbiddenCharacter),
             ("a@b@example.com", EmailError::NotOneAt),
@@ -164,7 +178,11 @@ mod tests {
         }
         let long_local = format!("{}@example.com", "a".repeat(65));
         assert_eq!(Email::parse(&long_local), Err(EmailError::LocalPartTooLong));
-        let long = format!("{}@{}.com", "a".repeat(64), vec!["b".repeat(60); 4].join("."));
+        let long = format!(
+            "{}@{}.com",
+            "a".repeat(64),
+            vec!["b".repeat(60); 4].join(".")
+        );
         assert_eq!(Email::parse(&long), Err(EmailError::TooLong));
     }
 

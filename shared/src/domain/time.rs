@@ -24,7 +24,10 @@ impl Timestamp {
     pub fn to_rfc3339(self) -> String {
         ::time::OffsetDateTime::from_unix_timestamp(self.0)
             .ok()
-            .and_then(|t| t.format(&::time::format_description::well_known::Rfc3339).ok())
+            .and_then(|t| {
+                t.format(&::time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_else(|| self.0.to_string())
     }
 }

@@ -15,7 +15,9 @@ impl UserId {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        uuid::Uuid::parse_str(value).ok().map(|id| Self(id.to_string()))
+        uuid::Uuid::parse_str(value)
+            .ok()
+            .map(|id| Self(id.to_string()))
     }
 
     pub fn as_str(&self) -> &str {

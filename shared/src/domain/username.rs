@@ -61,7 +61,10 @@ mod tests {
     fn refuses_bad_usernames() {
         assert_eq!(Username::parse("a"), Err(UsernameError::Length));
         assert_eq!(Username::parse(&"a".repeat(31)), Err(UsernameError::Length));
-        assert_eq!(Username::parse("ada lovelace"), Err(UsernameError::Characters));
+        assert_eq!(
+            Username::parse("ada lovelace"),
+            Err(UsernameError::Characters)
+        );
         assert_eq!(Username::parse("adä"), Err(UsernameError::Characters));
         assert_eq!(Username::parse("a<b"), Err(UsernameError::Characters));
     }

@@ -1,7 +1,7 @@
 //! Activation by emailed link, and asking for a new link.
 
-use crate::domain::{Email, Token, TokenPurpose, TokenRecord, UserStatus};
-use crate::flows::registration::{activation_mail_slot, send_activation};
+use crate::domain::{Email, Token, UserStatus};
+use crate::flows::registration::{activation_mail_slot, mint_activation_token, send_activation};
 use crate::ports::TokenUse;
 use crate::App;
 
@@ -23,7 +23,11 @@ pub async fn activate(app: &App, raw_token: &str) -> Result<Activation, Activati
     let Some(token) = Token::parse(raw_token) else {
         return Ok(Activation::Invalid);
     };
-    let outcome = match app.store.consume_activation_token(&token.hash(), app.clock.now()).await? {
+    let outcome = match app
+        .store
+        .consume_activation_token(&token.hash(), app.clock.now())
+        .await?
+    {
         TokenUse::Consumed(record) => {
             tracing::info!(user_id = %record.user_id, "account activated");
             Activation::Activated
@@ -51,12 +55,19 @@ pub async fn resend(app: &App, raw_email: &str) -> Result<(), ActivationError> {
         return Ok(());
     }
     let now = app.clock.now();
-    if !app.store.claim_slot(&activation_mail_slot(&user.id), now, app.config.resend_interval_seconds).await? {
+    if !app
+        .store
+        .claim_slot(
+            &activation_mail_slot(&user.id),
+            now,
+            app.config.resend_interval_seconds,
+        )
+        .await?
+    {
         tracing::info!(user_id = %user.id, "activation mail not resent: asked again too soon");
         return Ok(());
     }
-    let token = Token::generate();
-    let record = TokenRecord::new(&token, TokenPurpose::Activation, user.id.clone(), now, app.config.activation_ttl_seconds);
+    let (token, record) = mint_activation_token(app, &user.id, now);
     app.store.put_token(&record).await?;
     send_activation(app, &user, &token).await;
     tracing::info!(user_id = %user.id, "activation mail resent");

@@ -42,5 +42,9 @@ pub enum LookupError {
 
 pub async fn user_by_email(app: &App, raw_email: &str) -> Result<Option<UserView>, LookupError> {
     let email = Email::parse(raw_email)?;
-    Ok(app.store.user_by_email_key(&email.key()).await?.map(UserView::from))
+    Ok(app
+        .store
+        .user_by_email_key(&email.key())
+        .await?
+        .map(UserView::from))
 }

@@ -2,7 +2,10 @@
 //! and mail the link. Registering an address that already has an account answers exactly as a
 //! new one would and mails the owner a notice instead (no enumeration).
 
-use crate::domain::{Email, FullName, PasswordHash, Token, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus, Username};
+use crate::domain::{
+    Email, FullName, PasswordHash, Timestamp, Token, TokenPurpose, TokenRecord, User, UserId,
+    UserSource, UserStatus, Username,
+};
 use crate::http::FieldErrors;
 use crate::ports::CreateUserError;
 use crate::{mail, App};
@@ -48,9 +51,15 @@ impl RegistrationForm {
         let mut note = |field: &str, message: String| {
             errors.insert(field.to_owned(), message);
         };
-        let email = Email::parse(&self.email).map_err(|e| note("email", e.to_string())).ok();
-        let username = Username::parse(&self.username).map_err(|e| note("username", e.to_string())).ok();
-        let name = FullName::parse(&self.name).map_err(|e| note("name", e.to_string())).ok();
+        let email = Email::parse(&self.email)
+            .map_err(|e| note("email", e.to_string()))
+            .ok();
+        let username = Username::parse(&self.username)
+            .map_err(|e| note("username", e.to_string()))
+            .ok();
+        let name = FullName::parse(&self.name)
+            .map_err(|e| note("name", e.to_string()))
+            .ok();
         let personal: Vec<&str> = [
             username.as_ref().map(AsRef::as_ref),
             email.as_ref().map(Email::local_part),
@@ -59,13 +68,25 @@ impl RegistrationForm {
         .into_iter()
         .flatten()
         .collect();
-        let password = app.password_policy().check(&self.password, &personal).map_err(|e| note("password", e.to_string())).ok();
+        let password = app
+            .password_policy()
+            .check(&self.password, &personal)
+            .map_err(|e| note("password", e.to_string()))
+            .ok();
         if !self.terms_accepted {
-            note("terms_accepted", "You need to accept the terms of service.".to_owned());
+            note(
+                "terms_accepted",
+                "You need to accept the terms of service.".to_owned(),
+            );
         }
         match (email, username, name, password) {
             (Some(email), Some(username), Some(name), Some(password)) if errors.is_empty() => {
-                Ok(ValidRegistration { email, username, name, password })
+                Ok(ValidRegistration {
+                    email,
+                    username,
+                    name,
+                    password,
+                })
             }
             _ => Err(errors),
         }
@@ -88,19 +109,27 @@ pub async fn register(app: &App, form: &RegistrationForm) -> Result<Registered, 
         terms_accepted_at: Some(now),
         source: UserSource::SelfService,
     };
-    let token = Token::generate();
-    let record = TokenRecord::new(&token, TokenPurpose::Activation, user.id.clone(), now, app.config.activation_ttl_seconds);
+    let (token, record) = mint_activation_token(app, &user.id, now);
     match app.store.create_user(&user, Some(&record)).await {
         Ok(()) => {
             // The registration mail counts as the first of "one per minute" per account.
-            app.store.claim_slot(&activation_mail_slot(&user.id), now, app.config.resend_interval_seconds).await?;
+            app.store
+                .claim_slot(
+                    &activation_mail_slot(&user.id),
+                    now,
+                    app.config.resend_interval_seconds,
+                )
+                .await?;
             send_activation(app, &user, &token).await;
             tracing::info!(user_id = %user.id, "account registered, pending activation");
             Ok(Registered::Created(user.id))
         }
         // Usernames are public, so saying one is taken reveals nothing; it is decided before
         // the email so that the answer never depends on whether the email exists.
-        Err(CreateUserError::Taken { username_taken: true, .. }) => Err(RegistrationError::UsernameTaken),
+        Err(CreateUserError::Taken {
+            username_taken: true,
+            ..
+        }) => Err(RegistrationError::UsernameTaken),
         Err(CreateUserError::Taken { .. }) => {
             notify_existing_owner(app, &user.email).await?;
             Ok(Registered::EmailAlreadyRegistered)
@@ -116,12 +145,34 @@ async fn notify_existing_owner(app: &App, email: &Email) -> anyhow::Result<()> {
         return Ok(());
     };
     let slot = format!("registration-notice#{}", owner.id);
-    if app.store.claim_slot(&slot, app.clock.now(), app.config.resend_interval_seconds).await? {
-        let notice = mail::registration_attempt_notice(&app.config.site_name, &app.config.site_url, &owner);
+    if app
+        .store
+        .claim_slot(&slot, app.clock.now(), app.config.resend_interval_seconds)
+        .await?
+    {
+        let notice =
+            mail::registration_attempt_notice(&app.config.site_name, &app.config.site_url, &owner);
         mail::deliver(app.mailer.as_ref(), &notice, "registration_notice").await;
     }
     tracing::info!(user_id = %owner.id, "registration attempt with an already registered email");
     Ok(())
+}
+
+/// A fresh activation token for `user_id`, valid for the configured lifetime.
+pub(crate) fn mint_activation_token(
+    app: &App,
+    user_id: &UserId,
+    now: Timestamp,
+) -> (Token, TokenRecord) {
+    let token = Token::generate();
+    let record = TokenRecord::new(
+        &token,
+        TokenPurpose::Activation,
+        user_id.clone(),
+        now,
+        app.config.activation_ttl_seconds,
+    );
+    (token, record)
 }
 
 pub(crate) fn activation_mail_slot(user_id: &UserId) -> String {
@@ -132,6 +183,12 @@ pub(crate) fn activation_mail_slot(user_id: &UserId) -> String {
 pub(crate) async fn send_activation(app: &App, user: &User, token: &Token) {
     let link = format!("{}/activate/{}", app.config.site_url, token.as_str());
     let hours = app.config.activation_ttl_seconds / 3600;
-    let message = mail::activation(&app.config.site_name, &app.config.site_url, user, &link, hours);
+    let message = mail::activation(
+        &app.config.site_name,
+        &app.config.site_url,
+        user,
+        &link,
+        hours,
+    );
     mail::deliver(app.mailer.as_ref(), &message, "activation").await;
 }

@@ -2,7 +2,9 @@
 //! `POST /api/v1/activations` (API clients) and `POST /api/v1/activation-emails` (a new link).
 
 use crate::flows::activation::{activate, resend, Activation, ActivationError};
-use crate::http::{is_form_post, pages, path_param, response, route_key, ApiError, FieldErrors, Fields};
+use crate::http::{
+    is_form_post, pages, path_param, response, route_key, ApiError, FieldErrors, Fields,
+};
 use crate::App;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -26,7 +28,14 @@ async fn page(app: &App, req: &Request) -> Response<Body> {
         Ok(Activation::Invalid) => response::html(404, pages::activation_link_invalid(site, false)),
         Err(ActivationError::Unexpected(e)) => {
             let status = ApiError::unexpected(&e).status;
-            response::html(status, pages::message(site, "Something went wrong", "Please try the link again in a moment."))
+            response::html(
+                status,
+                pages::message(
+                    site,
+                    "Something went wrong",
+                    "Please try the link again in a moment.",
+                ),
+            )
         }
     }
 }
@@ -49,10 +58,15 @@ async fn api(app: &App, req: &Request) -> Response<Body> {
         Err(error) => return error.into_response(),
     };
     match activate(app, &token).await {
-        Ok(Activation::Activated | Activation::AlreadyActive) => response::json(200, &json!({"status": "active"})),
-        Ok(Activation::Expired | Activation::Invalid) => {
-            ApiError::new(400, "invalid_token", "This activation link is invalid or has expired; ask for a new one.").into_response()
+        Ok(Activation::Activated | Activation::AlreadyActive) => {
+            response::json(200, &json!({"status": "active"}))
         }
+        Ok(Activation::Expired | Activation::Invalid) => ApiError::new(
+            400,
+            "invalid_token",
+            "This activation link is invalid or has expired; ask for a new one.",
+        )
+        .into_response(),
         Err(ActivationError::Unexpected(e)) => ApiError::unexpected(&e).into_response(),
     }
 }
@@ -64,10 +78,16 @@ async fn new_link(app: &App, req: &Request) -> Response<Body> {
     };
     if let Err(ActivationError::Unexpected(e)) = resend(app, &email).await {
         // Logged, and answered like every other case: the answer must not tell what exists.
-        tracing::error!(error = format!("{e:#}"), "resending an activation mail failed");
+        tracing::error!(
+            error = format!("{e:#}"),
+            "resending an activation mail failed"
+        );
     }
     if is_form_post(req) {
-        response::html(202, pages::activation_email_requested(&app.config.site_name))
+        response::html(
+            202,
+            pages::activation_email_requested(&app.config.site_name),
+        )
     } else {
         response::json(202, &json!({"status": "sent_if_pending"}))
     }

@@ -18,7 +18,10 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 
 async fn lookup(app: &App, req: &Request, operator: &str) -> Response<Body> {
     let Some(email) = query_param(req, "email") else {
-        let fields = FieldErrors::from([("email".to_owned(), "This query parameter is required.".to_owned())]);
+        let fields = FieldErrors::from([(
+            "email".to_owned(),
+            "This query parameter is required.".to_owned(),
+        )]);
         return ApiError::validation(fields).into_response();
     };
     match user_by_email(app, &email).await {
@@ -26,9 +29,11 @@ async fn lookup(app: &App, req: &Request, operator: &str) -> Response<Body> {
             tracing::info!(operator, user_id = %user.user_id, "operator looked up a user");
             response::json(200, &user)
         }
-        Ok(None) => ApiError::new(404, "user_not_found", "No account has this email address.").into_response(),
+        Ok(None) => ApiError::new(404, "user_not_found", "No account has this email address.")
+            .into_response(),
         Err(LookupError::InvalidEmail(e)) => {
-            ApiError::validation(FieldErrors::from([("email".to_owned(), e.to_string())])).into_response()
+            ApiError::validation(FieldErrors::from([("email".to_owned(), e.to_string())]))
+                .into_response()
         }
         Err(LookupError::Unexpected(e)) => ApiError::unexpected(&e).into_response(),
     }

@@ -16,7 +16,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), fields: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            fields: None,
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -24,11 +29,18 @@ impl ApiError {
     }
 
     pub fn payload_too_large() -> Self {
-        Self::new(413, "payload_too_large", format!("The body is larger than {} bytes.", super::MAX_BODY_BYTES))
+        Self::new(
+            413,
+            "payload_too_large",
+            format!("The body is larger than {} bytes.", super::MAX_BODY_BYTES),
+        )
     }
 
     pub fn validation(fields: FieldErrors) -> Self {
-        Self { fields: Some(fields), ..Self::new(422, "validation_failed", "Some fields are not valid.") }
+        Self {
+            fields: Some(fields),
+            ..Self::new(422, "validation_failed", "Some fields are not valid.")
+        }
     }
 
     pub fn not_found() -> Self {
@@ -36,13 +48,21 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(401, "unauthorized", "This route needs operator credentials.")
+        Self::new(
+            401,
+            "unauthorized",
+            "This route needs operator credentials.",
+        )
     }
 
     /// Logs the cause chain and answers an opaque 500.
     pub fn unexpected(error: &anyhow::Error) -> Self {
         tracing::error!(error = format!("{error:#}"), "request failed");
-        Self::new(500, "internal_error", "Something went wrong on our side. Please try again later.")
+        Self::new(
+            500,
+            "internal_error",
+            "Something went wrong on our side. Please try again later.",
+        )
     }
 
     pub fn into_response(self) -> Response<Body> {

@@ -9,7 +9,7 @@ pub mod response;
 
 use lambda_http::{Request, RequestExt};
 
-pub use body::{Fields, FieldErrors, MAX_BODY_BYTES};
+pub use body::{FieldErrors, Fields, MAX_BODY_BYTES};
 pub use error::ApiError;
 
 /// The route a request came in on, as the template names it (`"GET /activate/{token}"`): API

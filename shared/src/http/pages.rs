@@ -28,7 +28,13 @@ fn layout(site_name: &str, title: &str, body: &str) -> String {
 fn field_error(errors: &FieldErrors, name: &str) -> String {
     errors
         .get(name)
-        .map(|message| format!(r#"<p class="error" id="{n}-error">{m}</p>"#, n = attr(name), m = text(message)))
+        .map(|message| {
+            format!(
+                r#"<p class="error" id="{n}-error">{m}</p>"#,
+                n = attr(name),
+                m = text(message)
+            )
+        })
         .unwrap_or_default()
 }
 
@@ -40,8 +46,15 @@ pub struct RegistrationValues {
     pub name: String,
 }
 
-pub fn register_form(site_name: &str, values: &RegistrationValues, errors: &FieldErrors, notice: Option<&str>) -> String {
-    let notice = notice.map(|n| format!(r#"<p class="error">{}</p>"#, text(n))).unwrap_or_default();
+pub fn register_form(
+    site_name: &str,
+    values: &RegistrationValues,
+    errors: &FieldErrors,
+    notice: Option<&str>,
+) -> String {
+    let notice = notice
+        .map(|n| format!(r#"<p class="error">{}</p>"#, text(n)))
+        .unwrap_or_default();
     let body = format!(
         r#"{notice}<form method="post" action="/api/v1/registrations">
 <label>Email <input type="email" name="email" required maxlength="254" autocomplete="email" value="{email}"></label>
@@ -82,11 +95,19 @@ pub fn check_your_inbox(site_name: &str) -> String {
 }
 
 pub fn activated(site_name: &str) -> String {
-    layout(site_name, "Your account is active", r#"<p>Thank you: your email address is confirmed and your account is active.</p><p><a href="/login">Sign in</a></p>"#)
+    layout(
+        site_name,
+        "Your account is active",
+        r#"<p>Thank you: your email address is confirmed and your account is active.</p><p><a href="/login">Sign in</a></p>"#,
+    )
 }
 
 pub fn already_active(site_name: &str) -> String {
-    layout(site_name, "Your account is already active", r#"<p>This link has been used already and your account is active.</p><p><a href="/login">Sign in</a></p>"#)
+    layout(
+        site_name,
+        "Your account is already active",
+        r#"<p>This link has been used already and your account is active.</p><p><a href="/login">Sign in</a></p>"#,
+    )
 }
 
 /// An expired or unknown activation link, with the form that asks for a new one.
@@ -122,7 +143,11 @@ mod tests {
 
     #[test]
     fn escapes_everything_it_shows() {
-        let values = RegistrationValues { email: "\"><script>x</script>".into(), username: "a&b".into(), name: "<b>".into() };
+        let values = RegistrationValues {
+            email: "\"><script>x</script>".into(),
+            username: "a&b".into(),
+            name: "<b>".into(),
+        };
         let errors = FieldErrors::from([("name".to_owned(), "<i>bad</i>".to_owned())]);
         let page = register_form("Site <x>", &values, &errors, None);
         assert!(!page.contains("<script>x"));

@@ -4,7 +4,13 @@ use crate::domain::User;
 use crate::ports::OutgoingMail;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
-pub fn activation(site_name: &str, site_url: &str, user: &User, link: &str, valid_hours: i64) -> OutgoingMail {
+pub fn activation(
+    site_name: &str,
+    site_url: &str,
+    user: &User,
+    link: &str,
+    valid_hours: i64,
+) -> OutgoingMail {
     let name = user.name.as_ref();
     OutgoingMail {
         to: user.email.to_string(),

@@ -19,7 +19,12 @@ pub async fn deliver(mailer: &dyn Mailer, mail: &OutgoingMail, kind: &'static st
         match mailer.send(mail).await {
             Ok(()) => return true,
             Err(MailError::Transient(error)) if attempt < ATTEMPTS => {
-                tracing::warn!(kind, attempt, error = format!("{error:#}"), "mail delivery failed, retrying");
+                tracing::warn!(
+                    kind,
+                    attempt,
+                    error = format!("{error:#}"),
+                    "mail delivery failed, retrying"
+                );
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
             Err(error) => {

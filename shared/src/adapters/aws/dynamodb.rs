@@ -29,7 +29,10 @@ enum Cancelled {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -63,15 +66,27 @@ impl DynamoStore {
     /// applied; `Ok(Some(failed))` that it was cancelled, with the actions whose condition failed.
     async fn transact(&self, actions: Vec<TransactWriteItem>) -> anyhow::Result<Option<Vec<bool>>> {
         for attempt in 1..=CONFLICT_ATTEMPTS {
-            let result = self.client.transact_write_items().set_transact_items(Some(actions.clone())).send().await;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(actions.clone()))
+                .send()
+                .await;
             match result.map_err(classify_cancellation) {
                 Ok(_) => return Ok(None),
                 Err(Ok(Cancelled::Conditions(failed))) => return Ok(Some(failed)),
                 Err(Ok(Cancelled::Conflict)) if attempt < CONFLICT_ATTEMPTS => {
                     let jitter = rand::random::<u64>() % 20;
-                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt) + jitter)).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        10 * u64::from(attempt) + jitter,
+                    ))
+                    .await;
                 }
-                Err(Ok(Cancelled::Conflict)) => return Err(anyhow!("transaction kept conflicting after {CONFLICT_ATTEMPTS} attempts")),
+                Err(Ok(Cancelled::Conflict)) => {
+                    return Err(anyhow!(
+                        "transaction kept conflicting after {CONFLICT_ATTEMPTS} attempts"
+                    ))
+                }
                 Err(Err(error)) => return Err(error).context("DynamoDB TransactWriteItems"),
             }
         }
@@ -80,14 +95,24 @@ impl DynamoStore {
 }
 
 /// Turns a cancelled transaction into per-action condition failures; any other error stays one.
-fn classify_cancellation(error: SdkError<TransactWriteItemsError>) -> Result<Cancelled, anyhow::Error> {
+fn classify_cancellation(
+    error: SdkError<TransactWriteItemsError>,
+) -> Result<Cancelled, anyhow::Error> {
     match error.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
             let reasons = cancelled.cancellation_reasons();
-            if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+            if reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"))
+            {
                 return Ok(Cancelled::Conflict);
             }
-            Ok(Cancelled::Conditions(reasons.iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect()))
+            Ok(Cancelled::Conditions(
+                reasons
+                    .iter()
+                    .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                    .collect(),
+            ))
         }
         Some(TransactWriteItemsError::TransactionInProgressException(_)) => Ok(Cancelled::Conflict),
         _ => Err(anyhow::Error::new(error)),
@@ -96,13 +121,20 @@ fn classify_cancellation(error: SdkError<TransactWriteItemsError>) -> Result<Can
 
 #[async_trait]
 impl UserStore for DynamoStore {
-    async fn create_user(&self, user: &User, token: Option<&TokenRecord>) -> Result<(), CreateUserError> {
+    async fn create_user(
+        &self,
+        user: &User,
+        token: Option<&TokenRecord>,
+    ) -> Result<(), CreateUserError> {
         let email_key = user.email.key();
         let username_key = user.username.key();
         let mut actions = vec![
             self.put_new(items::user_item(user))?,
             self.put_new(items::claim_item(items::email_key(&email_key), &user.id))?,
-            self.put_new(items::claim_item(items::username_key(&username_key), &user.id))?,
+            self.put_new(items::claim_item(
+                items::username_key(&username_key),
+                &user.id,
+            ))?,
         ];
         if let Some(token) = token {
             actions.push(self.put_new(items::token_item(token))?);
@@ -110,28 +142,40 @@ impl UserStore for DynamoStore {
         let Some(failed) = self.transact(actions).await? else {
             return Ok(());
         };
-        let (mut email_taken, mut username_taken) = (failed.get(1) == Some(&true), failed.get(2) == Some(&true));
+        let (mut email_taken, mut username_taken) =
+            (failed.get(1) == Some(&true), failed.get(2) == Some(&true));
         if !email_taken && !username_taken {
             // Some emulators omit the per-action reasons: ask the claims themselves.
             email_taken = self.get(items::email_key(&email_key)).await?.is_some();
-            username_taken = self.get(items::username_key(&username_key)).await?.is_some();
+            username_taken = self
+                .get(items::username_key(&username_key))
+                .await?
+                .is_some();
         }
         if !email_taken && !username_taken {
             return Err(anyhow!("user creation was cancelled, but neither claim exists").into());
         }
-        Err(CreateUserError::Taken { email_taken, username_taken })
+        Err(CreateUserError::Taken {
+            email_taken,
+            username_taken,
+        })
     }
 
     async fn user_by_email_key(&self, email_key: &str) -> anyhow::Result<Option<User>> {
         let Some(claim) = self.get(items::email_key(email_key)).await? else {
             return Ok(None);
         };
-        let id = UserId::parse(items::get_s(&claim, "user_id")?).context("email claim user_id is not a UUID")?;
+        let id = UserId::parse(items::get_s(&claim, "user_id")?)
+            .context("email claim user_id is not a UUID")?;
         self.user_by_id(&id).await
     }
 
     async fn user_by_id(&self, id: &UserId) -> anyhow::Result<Option<User>> {
-        self.get(items::user_key(id)).await?.as_ref().map(items::user_from_item).transpose()
+        self.get(items::user_key(id))
+            .await?
+            .as_ref()
+            .map(items::user_from_item)
+            .transpose()
     }
 
     async fn put_token(&self, token: &TokenRecord) -> anyhow::Result<()> {
@@ -146,7 +190,11 @@ impl UserStore for DynamoStore {
         Ok(())
     }
 
-    async fn consume_activation_token(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<TokenUse> {
+    async fn consume_activation_token(
+        &self,
+        hash: &TokenHash,
+        now: Timestamp,
+    ) -> anyhow::Result<TokenUse> {
         let Some(item) = self.get(items::token_key(hash)).await? else {
             return Ok(TokenUse::Unknown);
         };
@@ -164,18 +212,25 @@ impl UserStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(items::token_key(hash)))
             .update_expression("SET used_at = :now")
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(used_at) AND expires_at >= :now")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(used_at) AND expires_at >= :now",
+            )
             .expression_attribute_values(":now", items::ts(now))
             .build()
             .context("building the token update")?;
         let activate = Update::builder()
             .table_name(&self.table)
             .set_key(Some(items::user_key(&record.user_id)))
-            .update_expression("SET #status = :active, activated_at = if_not_exists(activated_at, :now)")
+            .update_expression(
+                "SET #status = :active, activated_at = if_not_exists(activated_at, :now)",
+            )
             .condition_expression("attribute_exists(pk) AND #status <> :removal")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":active", items::s(UserStatus::Active.as_str()))
-            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
+            .expression_attribute_values(
+                ":removal",
+                items::s(UserStatus::RemovalRequested.as_str()),
+            )
             .expression_attribute_values(":now", items::ts(now))
             .build()
             .context("building the activation update")?;
@@ -184,7 +239,10 @@ impl UserStore for DynamoStore {
             TransactWriteItem::builder().update(activate).build(),
         ];
         match self.transact(actions).await? {
-            None => Ok(TokenUse::Consumed(TokenRecord { used_at: Some(now), ..record })),
+            None => Ok(TokenUse::Consumed(TokenRecord {
+                used_at: Some(now),
+                ..record
+            })),
             Some(_) => {
                 // Someone else used it in between, or the user is gone: say what is true now.
                 let Some(item) = self.get(items::token_key(hash)).await? else {
@@ -200,7 +258,12 @@ impl UserStore for DynamoStore {
         }
     }
 
-    async fn claim_slot(&self, key: &str, now: Timestamp, window_seconds: i64) -> anyhow::Result<bool> {
+    async fn claim_slot(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window_seconds: i64,
+    ) -> anyhow::Result<bool> {
         let until = now.plus_seconds(window_seconds);
         let result = self
             .client
@@ -217,7 +280,13 @@ impl UserStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(error) => Err(error).context("DynamoDB UpdateItem (rate-limit slot)"),
         }
     }

@@ -11,7 +11,10 @@
 //! Items that expire carry `ttl` (epoch seconds); DynamoDB deletes them late, so readers check
 //! the expiry themselves. A missing or mistyped field is an error, never a default.
 
-use crate::domain::{Email, FullName, PasswordHash, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus, Username};
+use crate::domain::{
+    Email, FullName, PasswordHash, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
+    UserSource, UserStatus, Username,
+};
 use anyhow::{anyhow, Context};
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -39,7 +42,10 @@ pub fn slot_key(slot: &str) -> Item {
 }
 
 fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([("pk".to_owned(), AttributeValue::S(pk)), ("sk".to_owned(), AttributeValue::S(sk.to_owned()))])
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(pk)),
+        ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
 }
 
 pub fn s(value: &str) -> AttributeValue {
@@ -101,7 +107,8 @@ pub fn user_from_item(item: &Item) -> anyhow::Result<User> {
     Ok(User {
         id: UserId::parse(get_s(item, "user_id")?).context("user_id is not a UUID")?,
         email: Email::parse(email).map_err(|e| anyhow!("stored email is invalid: {e}"))?,
-        username: Username::parse(username).map_err(|e| anyhow!("stored username is invalid: {e}"))?,
+        username: Username::parse(username)
+            .map_err(|e| anyhow!("stored username is invalid: {e}"))?,
         name: FullName::parse(name).map_err(|e| anyhow!("stored name is invalid: {e}"))?,
         password_hash: opt_s(item, "password_hash")?.map(|h| PasswordHash::from_phc(h.to_owned())),
         status: UserStatus::parse(get_s(item, "status")?).context("unknown user status")?,
@@ -114,7 +121,9 @@ pub fn user_from_item(item: &Item) -> anyhow::Result<User> {
 
 pub fn token_from_item(item: &Item) -> anyhow::Result<TokenRecord> {
     let pk = get_s(item, "pk")?;
-    let hash = pk.strip_prefix("TOKEN#").context("token item pk has no TOKEN# prefix")?;
+    let hash = pk
+        .strip_prefix("TOKEN#")
+        .context("token item pk has no TOKEN# prefix")?;
     Ok(TokenRecord {
         hash: TokenHash::from_stored(hash.to_owned()),
         purpose: TokenPurpose::parse(get_s(item, "purpose")?).context("unknown token purpose")?,
@@ -145,7 +154,9 @@ fn opt_ts(item: &Item, name: &str) -> anyhow::Result<Option<Timestamp>> {
     match item.get(name) {
         None => Ok(None),
         Some(AttributeValue::N(value)) => {
-            let seconds: i64 = value.parse().with_context(|| format!("attribute {name} is not a whole number"))?;
+            let seconds: i64 = value
+                .parse()
+                .with_context(|| format!("attribute {name} is not a whole number"))?;
             Ok(Some(Timestamp::from_unix(seconds)))
         }
         Some(_) => Err(anyhow!("attribute {name} is not a number")),
@@ -162,7 +173,9 @@ mod tests {
             email: Email::parse("Ada@example.com").unwrap(),
             username: Username::parse("ada").unwrap(),
             name: FullName::parse("Ada Lovelace").unwrap(),
-            password_hash: Some(PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$x$y".into())),
+            password_hash: Some(PasswordHash::from_phc(
+                "$argon2id$v=19$m=19456,t=2,p=1$x$y".into(),
+            )),
             status: UserStatus::PendingActivation,
             created_at: Timestamp::from_unix(100),
             activated_at: None,
@@ -181,6 +194,9 @@ mod tests {
     fn a_missing_field_fails_loudly() {
         let mut item = user_item(&user());
         item.remove("status");
-        assert!(user_from_item(&item).unwrap_err().to_string().contains("status"));
+        assert!(user_from_item(&item)
+            .unwrap_err()
+            .to_string()
+            .contains("status"));
     }
 }

@@ -3,7 +3,10 @@
 
 use super::AwsClients;
 use anyhow::Context;
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
 use aws_sdk_sqs::types::QueueAttributeName;
 
 /// How many receives a message gets before SQS moves it to the dead-letter queue.
@@ -23,17 +26,31 @@ pub async fn provision(clients: &AwsClients, prefix: &str) -> anyhow::Result<Pro
     Ok(Provisioned {
         table: prefix.to_owned(),
         bulk_queue_url: create_queue_with_dlq(&clients.sqs, &format!("{prefix}-bulk")).await?,
-        deletion_queue_url: create_queue_with_dlq(&clients.sqs, &format!("{prefix}-deletion")).await?,
+        deletion_queue_url: create_queue_with_dlq(&clients.sqs, &format!("{prefix}-deletion"))
+            .await?,
     })
 }
 
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<()> {
-    let exists = client.describe_table().table_name(table).send().await.is_ok();
+    let exists = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok();
     if !exists {
         let attribute = |name: &str| {
-            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
         };
-        let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
         client
             .create_table()
             .table_name(table)
@@ -46,19 +63,31 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> any
             .await
             .with_context(|| format!("creating table {table}"))?;
     }
-    client
-        .update_time_to_live()
+    let ttl = client
+        .describe_time_to_live()
         .table_name(table)
-        .time_to_live_specification(TimeToLiveSpecification::builder().enabled(true).attribute_name("ttl").build().context("TTL spec")?)
         .send()
         .await
-        .map(|_| ())
-        .or_else(|e| {
-            // Asking again for TTL that is already on is refused; that is the state we want.
-            let message = format!("{e:?}");
-            if message.contains("already enabled") { Ok(()) } else { Err(e) }
-        })
-        .with_context(|| format!("enabling TTL on {table}"))
+        .with_context(|| format!("reading TTL of {table}"))?;
+    let enabled = ttl
+        .time_to_live_description()
+        .and_then(|d| d.time_to_live_status())
+        .is_some_and(|s| s.as_str() == "ENABLED");
+    if !enabled {
+        let spec = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name("ttl")
+            .build()
+            .context("TTL spec")?;
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .with_context(|| format!("enabling TTL on {table}"))?;
+    }
+    Ok(())
 }
 
 async fn create_queue_with_dlq(client: &aws_sdk_sqs::Client, name: &str) -> anyhow::Result<String> {
@@ -96,10 +125,20 @@ async fn create_queue_with_dlq(client: &aws_sdk_sqs::Client, name: &str) -> anyh
 /// Registers the sender address with SES (an emulator sends from verified identities only; in
 /// a real account this starts the verification mail).
 pub async fn verify_sender(clients: &AwsClients, from: &str) -> anyhow::Result<()> {
-    let result = clients.ses.create_email_identity().email_identity(from).send().await;
+    let result = clients
+        .ses
+        .create_email_identity()
+        .email_identity(from)
+        .send()
+        .await;
     match result {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_already_exists_exception()) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_already_exists_exception()) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e).with_context(|| format!("creating the SES identity {from}")),
     }
 }

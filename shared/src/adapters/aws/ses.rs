@@ -12,7 +12,10 @@ pub struct SesMailer {
 
 impl SesMailer {
     pub fn new(client: Client, from: impl Into<String>) -> Self {
-        Self { client, from: from.into() }
+        Self {
+            client,
+            from: from.into(),
+        }
     }
 }
 
@@ -29,7 +32,12 @@ impl Mailer for SesMailer {
     async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
         let message = Message::builder()
             .subject(utf8(&mail.subject)?)
-            .body(Body::builder().text(utf8(&mail.text)?).html(utf8(&mail.html)?).build())
+            .body(
+                Body::builder()
+                    .text(utf8(&mail.text)?)
+                    .html(utf8(&mail.html)?)
+                    .build(),
+            )
             .build();
         let result = self
             .client
@@ -47,17 +55,25 @@ impl Mailer for SesMailer {
             Some(e) => {
                 e.is_too_many_requests_exception()
                     || e.is_limit_exceeded_exception()
-                    || error.raw_response().is_some_and(|r| r.status().is_server_error())
+                    || error
+                        .raw_response()
+                        .is_some_and(|r| r.status().is_server_error())
             }
             None => true,
         };
         let error = anyhow::Error::new(error).context("SES SendEmail");
-        Err(if transient { MailError::Transient(error) } else { MailError::Permanent(error) })
+        Err(if transient {
+            MailError::Transient(error)
+        } else {
+            MailError::Permanent(error)
+        })
     }
 }
 
 impl std::fmt::Debug for SesMailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SesMailer").field("from", &self.from).finish()
+        f.debug_struct("SesMailer")
+            .field("from", &self.from)
+            .finish()
     }
 }

@@ -13,8 +13,16 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
-    pub fn new(client: Client, bulk_url: impl Into<String>, deletion_url: impl Into<String>) -> Self {
-        Self { client, bulk_url: bulk_url.into(), deletion_url: deletion_url.into() }
+    pub fn new(
+        client: Client,
+        bulk_url: impl Into<String>,
+        deletion_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            bulk_url: bulk_url.into(),
+            deletion_url: deletion_url.into(),
+        }
     }
 
     fn url(&self, queue: Queue) -> anyhow::Result<&str> {
@@ -37,7 +45,12 @@ impl JobQueue for SqsQueue {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, body)| SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body).build())
+                .map(|(i, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .context("building SQS batch entries")?;
             let output = self

@@ -22,15 +22,24 @@ pub struct MemoryMailer {
 
 impl MemoryMailer {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self { clock, outbox: Mutex::new(Vec::new()) }
+        Self {
+            clock,
+            outbox: Mutex::new(Vec::new()),
+        }
     }
 
     pub fn sent(&self) -> Vec<CapturedMail> {
-        self.outbox.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.outbox
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn clear(&self) {
-        self.outbox.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.outbox
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 }
 
@@ -44,7 +53,10 @@ impl Mailer for MemoryMailer {
             html: mail.html.clone(),
             sent_at: self.clock.now(),
         };
-        self.outbox.lock().unwrap_or_else(|p| p.into_inner()).push(captured);
+        self.outbox
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(captured);
         Ok(())
     }
 }

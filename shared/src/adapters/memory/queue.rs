@@ -28,7 +28,10 @@ impl JobQueue for InProcessQueue {
     async fn enqueue(&self, queue: Queue, bodies: &[String]) -> anyhow::Result<()> {
         for chunk in bodies.chunks(10) {
             self.sender
-                .send(QueuedBatch { queue, bodies: chunk.to_vec() })
+                .send(QueuedBatch {
+                    queue,
+                    bodies: chunk.to_vec(),
+                })
                 .map_err(|_| anyhow::anyhow!("the in-process {queue:?} queue has no consumer"))?;
         }
         Ok(())
