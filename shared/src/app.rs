@@ -3,8 +3,9 @@
 use crate::adapters::aws::{AwsClients, DynamoStore, SesMailer, SqsQueue};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryStore, QueuedBatch};
+use crate::adapters::passwords::Argon2Passwords;
 use crate::domain::PasswordPolicy;
-use crate::ports::{Clock, JobQueue, Mailer, UserStore};
+use crate::ports::{Clock, JobQueue, LoginAttempts, Mailer, Passwords, SessionStore, UserStore};
 use crate::Config;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -13,6 +14,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 pub struct App {
     pub config: Arc<Config>,
     pub store: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub attempts: Arc<dyn LoginAttempts>,
+    pub passwords: Arc<dyn Passwords>,
     pub mailer: Arc<dyn Mailer>,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
@@ -30,19 +34,16 @@ impl App {
     /// What a Lambda function runs on: AWS adapters, configuration from the environment.
     pub async fn from_env() -> anyhow::Result<Self> {
         let config = Config::from_env()?;
-        Ok(Self::aws(
-            config,
-            &AwsClients::from_env().await,
-            Arc::new(SystemClock),
-        ))
+        Ok(Self::aws(config, &AwsClients::from_env().await, Arc::new(SystemClock)))
     }
 
     pub fn aws(config: Config, clients: &AwsClients, clock: Arc<dyn Clock>) -> Self {
+        let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.table_name));
         Self {
-            store: Arc::new(DynamoStore::new(
-                clients.dynamodb.clone(),
-                &config.table_name,
-            )),
+            store: store.clone(),
+            sessions: store.clone(),
+            attempts: store,
+            passwords: Arc::new(Argon2Passwords),
             mailer: Arc::new(SesMailer::new(clients.ses.clone(), &config.mail_from)),
             queue: Arc::new(SqsQueue::new(
                 clients.sqs.clone(),
@@ -61,6 +62,9 @@ impl App {
         let app = Self {
             config: Arc::new(config),
             store: store.clone(),
+            sessions: store.clone(),
+            attempts: store.clone(),
+            passwords: Arc::new(Argon2Passwords),
             mailer: mailer.clone(),
             queue: Arc::new(queue),
             clock,

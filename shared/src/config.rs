@@ -1,6 +1,7 @@
 //! Configuration, read once at start-up from `LEARNERS_*` environment variables and validated;
 //! a bad value stops the process with a message naming the variable.
 
+use crate::domain::LockoutPolicy;
 use anyhow::{bail, Context};
 use std::collections::HashMap;
 
@@ -18,6 +19,8 @@ pub struct Config {
     pub password_min_length: usize,
     /// Least time between two activation emails to one account.
     pub resend_interval_seconds: i64,
+    pub session_ttl_seconds: i64,
+    pub lockout: LockoutPolicy,
 }
 
 pub const DEFAULT_ACTIVATION_TTL_SECONDS: i64 = 259_200;
@@ -29,10 +32,7 @@ impl Config {
 
     /// Builds a configuration from explicit values, with the same defaults and validation.
     pub fn from_pairs(pairs: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Self::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -42,8 +42,8 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| default.to_owned())
         };
-        let site_url = lookup("LEARNERS_SITE_URL")
-            .context("LEARNERS_SITE_URL must be set (e.g. https://learn.example.org)")?;
+        let site_url =
+            lookup("LEARNERS_SITE_URL").context("LEARNERS_SITE_URL must be set (e.g. https://learn.example.org)")?;
         let config = Self {
             site_url: parse_site_url(&site_url)?,
             site_name: get("LEARNERS_SITE_NAME", "Learners"),
@@ -59,12 +59,21 @@ impl Config {
             )?,
             password_min_length: number(&lookup, "LEARNERS_PASSWORD_MIN_LENGTH", 8, 8)? as usize,
             resend_interval_seconds: number(&lookup, "LEARNERS_RESEND_INTERVAL_SECONDS", 60, 0)?,
+            session_ttl_seconds: number(&lookup, "LEARNERS_SESSION_TTL_SECONDS", 1_209_600, 60)?,
+            lockout: LockoutPolicy {
+                max_failures: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS", 6, 1)? as u32,
+                lockout_seconds: number(&lookup, "LEARNERS_LOCKOUT_SECONDS", 1800, 1)?,
+            },
         };
         if crate::domain::Email::parse(&config.mail_from).is_err() {
             bail!(
                 "LEARNERS_MAIL_FROM is not a valid email address: {:?}",
                 config.mail_from
             );
+        }
+        // NIST SP 800-63B-4: at most 100 consecutive failures per account.
+        if config.lockout.max_failures > 100 {
+            bail!("LEARNERS_MAX_FAILED_LOGINS must be at most 100");
         }
         if config.password_min_length > crate::domain::password::MAX_LENGTH {
             bail!("LEARNERS_PASSWORD_MIN_LENGTH must be at most 128");
@@ -81,12 +90,7 @@ impl Config {
     }
 }
 
-fn number(
-    lookup: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    default: i64,
-    min: i64,
-) -> anyhow::Result<i64> {
+fn number(lookup: &impl Fn(&str) -> Option<String>, name: &str, default: i64, min: i64) -> anyhow::Result<i64> {
     match lookup(name).filter(|v| !v.is_empty()) {
         None => Ok(default),
         Some(raw) => {
@@ -104,15 +108,10 @@ fn number(
 
 fn parse_site_url(raw: &str) -> anyhow::Result<String> {
     let url = raw.trim().trim_end_matches('/');
-    let Some(rest) = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-    else {
+    let Some(rest) = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")) else {
         bail!("LEARNERS_SITE_URL must start with https:// or http://, got {raw:?}");
     };
-    if rest.is_empty()
-        || rest.contains(|c: char| c.is_whitespace() || c == '?' || c == '#' || c == '@')
-    {
+    if rest.is_empty() || rest.contains(|c: char| c.is_whitespace() || c == '?' || c == '#' || c == '@') {
         bail!("LEARNERS_SITE_URL must be a plain base URL (scheme, host, optional port and path), got {raw:?}");
     }
     Ok(url.to_owned())
@@ -126,12 +125,19 @@ mod tests {
     fn defaults_apply_and_site_url_is_required() {
         let err = Config::from_pairs(&[]).unwrap_err();
         assert!(err.to_string().contains("LEARNERS_SITE_URL"));
-        let config =
-            Config::from_pairs(&[("LEARNERS_SITE_URL", "https://learn.example.org/")]).unwrap();
+        let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "https://learn.example.org/")]).unwrap();
         assert_eq!(config.site_url, "https://learn.example.org");
         assert_eq!(config.activation_ttl_seconds, 259_200);
         assert_eq!(config.password_min_length, 8);
         assert!(!config.site_is_local_http());
+        assert_eq!(config.session_ttl_seconds, 1_209_600);
+        assert_eq!(
+            config.lockout,
+            LockoutPolicy {
+                max_failures: 6,
+                lockout_seconds: 1800
+            }
+        );
     }
 
     #[test]
@@ -150,14 +156,40 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("LEARNERS_PASSWORD_MIN_LENGTH"));
+        let err = Config::from_pairs(&[
+            ("LEARNERS_SITE_URL", "https://x.org"),
+            ("LEARNERS_MAX_FAILED_LOGINS", "101"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("LEARNERS_MAX_FAILED_LOGINS"));
+        let config = Config::from_pairs(&[
+            ("LEARNERS_SITE_URL", "https://x.org"),
+            ("LEARNERS_MAX_FAILED_LOGINS", "3"),
+            ("LEARNERS_LOCKOUT_SECONDS", "60"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.lockout,
+            LockoutPolicy {
+                max_failures: 3,
+                lockout_seconds: 60
+            }
+        );
     }
 
     #[test]
     fn local_http_is_recognised() {
         let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "http://127.0.0.1:3000")]).unwrap();
         assert!(config.site_is_local_http());
-        let config =
-            Config::from_pairs(&[("LEARNERS_SITE_URL", "http://learn.example.org")]).unwrap();
+        let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "http://learn.example.org")]).unwrap();
         assert!(!config.site_is_local_http());
+        assert_eq!(config.session_ttl_seconds, 1_209_600);
+        assert_eq!(
+            config.lockout,
+            LockoutPolicy {
+                max_failures: 6,
+                lockout_seconds: 1800
+            }
+        );
     }
 }

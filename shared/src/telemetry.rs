@@ -13,11 +13,7 @@ pub fn init() {
         .with_writer(std::io::stderr);
     // `try_init`: a second call (tests) keeps the first subscriber.
     let _ = if in_lambda {
-        builder
-            .json()
-            .without_time()
-            .with_current_span(false)
-            .try_init()
+        builder.json().without_time().with_current_span(false).try_init()
     } else {
         builder.compact().try_init()
     };

@@ -19,10 +19,7 @@ async fn an_expired_link_is_refused_with_a_resend_form(backend: Backend) {
     let html = page.text().await.unwrap();
     assert!(html.contains("expired"));
     assert!(html.contains(r#"action="/api/v1/activation-emails""#));
-    assert_eq!(
-        app.user(&address).await.unwrap()["status"],
-        "pending_activation"
-    );
+    assert_eq!(app.user(&address).await.unwrap()["status"], "pending_activation");
 
     // The resend form mails a fresh link, which works.
     let response = app
@@ -37,15 +34,7 @@ async fn an_expired_link_is_refused_with_a_resend_form(backend: Backend) {
     assert_eq!(mails.len(), 2);
     let fresh = mails[1].link("/activate/").unwrap();
     assert_ne!(fresh, link);
-    assert_eq!(
-        app.client
-            .get(app.local(&fresh))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.client.get(app.local(&fresh)).send().await.unwrap().status(), 200);
     assert_eq!(app.user(&address).await.unwrap()["status"], "active");
 }
 
@@ -59,9 +48,7 @@ async fn ten_concurrent_uses_of_one_link_activate_once(backend: Backend) {
             let app = app.clone();
             let token = token.clone();
             tokio::spawn(async move {
-                let response = app
-                    .post_json("/api/v1/activations", &json!({"token": token}))
-                    .await;
+                let response = app.post_json("/api/v1/activations", &json!({"token": token})).await;
                 response.status().as_u16()
             })
         })

@@ -8,10 +8,7 @@ async fn the_user_lookup_needs_the_operator_credential() {
     let address = email("op-");
     let username = unique("op");
     assert_eq!(app.register(&address, &username).await.status(), 202);
-    let path = format!(
-        "/admin/v1/users?email={}",
-        learners_tests::urlencode(&address)
-    );
+    let path = format!("/admin/v1/users?email={}", learners_tests::urlencode(&address));
 
     let anonymous = app.get(&path).await;
     assert_eq!(anonymous.status(), 401);
@@ -46,7 +43,7 @@ async fn the_user_lookup_needs_the_operator_credential() {
     assert!(user["user_id"].is_string() && user["created_at"].is_string());
     assert!(user.get("password_hash").is_none());
     let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 8, "{keys:?}");
+    assert_eq!(keys.len(), 10, "{keys:?}");
 
     // Case does not matter; unknown is 404; a malformed address is 422.
     assert_eq!(
@@ -65,12 +62,7 @@ async fn the_user_lookup_needs_the_operator_credential() {
             .status(),
         404
     );
-    assert_eq!(
-        app.admin_get("/admin/v1/users?email=not-an-email")
-            .await
-            .status(),
-        422
-    );
+    assert_eq!(app.admin_get("/admin/v1/users?email=not-an-email").await.status(), 422);
     assert_eq!(app.admin_get("/admin/v1/users").await.status(), 422);
 }
 
@@ -93,12 +85,7 @@ async fn dev_mail_is_readable_and_clearable() {
         assert!(entry[key].is_string(), "{key}");
     }
     assert_eq!(
-        app.client
-            .delete(app.url("/_dev/mail"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.client.delete(app.url("/_dev/mail")).send().await.unwrap().status(),
         204
     );
     let mail: serde_json::Value = app.get("/_dev/mail").await.json().await.unwrap();

@@ -20,9 +20,7 @@ async fn error_code(response: reqwest::Response) -> (u16, Value) {
 #[tokio::test]
 async fn each_bad_input_gets_its_4xx() {
     let app = TestApp::spawn(Backend::Memory).await;
-    let post = |content_type: &'static str, body: Vec<u8>| {
-        app.post_raw("/api/v1/registrations", content_type, body)
-    };
+    let post = |content_type: &'static str, body: Vec<u8>| app.post_raw("/api/v1/registrations", content_type, body);
 
     let (status, error) = error_code(post("application/json", b"{not json".to_vec()).await).await;
     assert_eq!((status, error["code"].as_str()), (400, Some("bad_request")));
@@ -41,27 +39,16 @@ async fn each_bad_input_gets_its_4xx() {
     let (status, _) = error_code(post("text/plain", b"email=a".to_vec()).await).await;
     assert_eq!(status, 400);
     // A form post is answered with the form page (HTML), with the same status.
-    let response = post(
-        "application/x-www-form-urlencoded",
-        b"email=a&email=b".to_vec(),
-    )
-    .await;
+    let response = post("application/x-www-form-urlencoded", b"email=a&email=b".to_vec()).await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("same key twice"));
-    let (status, error) =
-        error_code(post("application/json", vec![b' '; 64 * 1024 + 1]).await).await;
-    assert_eq!(
-        (status, error["code"].as_str()),
-        (413, Some("payload_too_large"))
-    );
+    let (status, error) = error_code(post("application/json", vec![b' '; 64 * 1024 + 1]).await).await;
+    assert_eq!((status, error["code"].as_str()), (413, Some("payload_too_large")));
 
     let mut unknown = registration(&email("u-"), &unique("u"));
     unknown["is_staff"] = json!(true);
     let (status, error) = error_code(app.post_json("/api/v1/registrations", &unknown).await).await;
-    assert_eq!(
-        (status, error["code"].as_str()),
-        (422, Some("validation_failed"))
-    );
+    assert_eq!((status, error["code"].as_str()), (422, Some("validation_failed")));
     assert_eq!(error["fields"]["is_staff"], "Unknown field.");
 
     let bad = json!({"email": "a@@example.com", "username": "x", "name": "<b>", "password": "password1", "terms_accepted": false});
@@ -69,15 +56,11 @@ async fn each_bad_input_gets_its_4xx() {
     assert_eq!(status, 422);
     let fields = error["fields"].as_object().unwrap();
     let named: Vec<&str> = fields.keys().map(String::as_str).collect();
-    assert_eq!(
-        named,
-        ["email", "name", "password", "terms_accepted", "username"]
-    );
+    assert_eq!(named, ["email", "name", "password", "terms_accepted", "username"]);
     assert!(fields["password"].as_str().unwrap().contains("common"));
 
     let wrong_types = json!({"email": 1, "username": null, "name": [], "password": {}, "terms_accepted": "maybe"});
-    let (status, error) =
-        error_code(app.post_json("/api/v1/registrations", &wrong_types).await).await;
+    let (status, error) = error_code(app.post_json("/api/v1/registrations", &wrong_types).await).await;
     assert_eq!(status, 422);
     assert_eq!(error["fields"]["email"], "Must be a string.");
     assert_eq!(error["fields"]["terms_accepted"], "Must be true or false.");
@@ -86,10 +69,7 @@ async fn each_bad_input_gets_its_4xx() {
     personal["password"] = json!("patricia-2026-course");
     let (status, error) = error_code(app.post_json("/api/v1/registrations", &personal).await).await;
     assert_eq!(status, 422);
-    assert!(error["fields"]["password"]
-        .as_str()
-        .unwrap()
-        .contains("username"));
+    assert!(error["fields"]["password"].as_str().unwrap().contains("username"));
 
     // Nothing of the above created an account.
     assert!(app.memory.as_ref().unwrap().0.dump().is_empty());
@@ -130,10 +110,7 @@ fn run(request: lambda_http::Request) -> u16 {
         .build()
         .unwrap();
     let (app, _parts, _clock) = memory_app();
-    runtime
-        .block_on(register::handle(&app, request))
-        .status()
-        .as_u16()
+    runtime.block_on(register::handle(&app, request)).status().as_u16()
 }
 
 /// JSON values shaped like registrations: the five fields (and others) with values of any type.
@@ -188,11 +165,8 @@ async fn register_with(mailer: Arc<FlakyMailer>) -> (u16, Vec<u8>, Option<learne
     let (mut app, _parts, _clock) = memory_app();
     app.mailer = mailer;
     let address = email("flaky-");
-    let body = registration(&address, &unique("flaky"))
-        .to_string()
-        .into_bytes();
-    let response =
-        register::handle(&app, fake_request(ROUTE, Some("application/json"), body)).await;
+    let body = registration(&address, &unique("flaky")).to_string().into_bytes();
+    let response = register::handle(&app, fake_request(ROUTE, Some("application/json"), body)).await;
     let status = response.status().as_u16();
     let stored = app.store.user_by_email_key(&address).await.unwrap();
     (status, response.body().to_vec(), stored)

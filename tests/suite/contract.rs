@@ -4,18 +4,22 @@
 use learners::adapters::aws::{provision, AwsClients, DynamoStore};
 use learners::adapters::memory::MemoryStore;
 use learners::domain::{
-    Email, FullName, Timestamp, Token, TokenPurpose, TokenRecord, User, UserId, UserSource,
-    UserStatus, Username,
+    Email, FullName, SessionRecord, Timestamp, Token, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus,
+    Username,
 };
-use learners::ports::{CreateUserError, TokenUse, UserStore};
+use learners::ports::{CreateUserError, SessionStore, TokenUse, UserStore};
 use learners_tests::{moto, unique};
 use std::sync::Arc;
 
-async fn memory_store() -> Arc<dyn UserStore> {
+/// Every store port: both adapters implement them all on one table (or one lock).
+trait Store: UserStore + SessionStore {}
+impl<T: UserStore + SessionStore> Store for T {}
+
+async fn memory_store() -> Arc<dyn Store> {
     Arc::new(MemoryStore::new())
 }
 
-async fn dynamo_store() -> Arc<dyn UserStore> {
+async fn dynamo_store() -> Arc<dyn Store> {
     let clients = AwsClients::for_endpoint(moto::url()).await;
     let table = unique("contract-");
     provision::create_table(&clients.dynamodb, &table)
@@ -47,7 +51,146 @@ contract!(
     an_activation_token_is_consumed_once_under_concurrency,
     expired_and_unknown_tokens_activate_nothing,
     slots_are_claimed_once_per_window,
+    sessions_are_stored_read_until_expiry_and_deleted,
+    removal_requests_raise_the_auth_epoch,
 );
+
+mod attempts {
+    //! The `LoginAttempts` contract, on both adapters.
+    use learners::domain::{LockoutPolicy, LockoutState, Reservation, Timestamp};
+    use learners::ports::LoginAttempts;
+    use std::sync::Arc;
+
+    const NOW: Timestamp = super::NOW;
+    const POLICY: LockoutPolicy = LockoutPolicy {
+        max_failures: 3,
+        lockout_seconds: 600,
+    };
+
+    async fn memory() -> Arc<dyn LoginAttempts> {
+        Arc::new(learners::adapters::memory::MemoryStore::new())
+    }
+
+    async fn dynamodb() -> Arc<dyn LoginAttempts> {
+        let clients = learners::adapters::aws::AwsClients::for_endpoint(learners_tests::moto::url()).await;
+        let table = learners_tests::unique("attempts-");
+        learners::adapters::aws::provision::create_table(&clients.dynamodb, &table)
+            .await
+            .unwrap();
+        Arc::new(learners::adapters::aws::DynamoStore::new(clients.dynamodb, table))
+    }
+
+    macro_rules! both {
+        ($($name:ident),*) => {$(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn memory() { super::$name(super::memory().await).await }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn dynamodb() { super::$name(super::dynamodb().await).await }
+            }
+        )*};
+    }
+
+    both!(
+        reservations_stop_at_the_limit_and_one_failure_locks,
+        a_lock_ends_by_itself_and_clear_forgets,
+        concurrent_reservations_grant_exactly_the_limit
+    );
+
+    async fn reservations_stop_at_the_limit_and_one_failure_locks(attempts: Arc<dyn LoginAttempts>) {
+        for _ in 0..3 {
+            assert_eq!(attempts.reserve("k", NOW, POLICY).await.unwrap(), Reservation::Granted);
+        }
+        assert_eq!(
+            attempts.reserve("k", NOW, POLICY).await.unwrap(),
+            Reservation::Refused { locked_until: None }
+        );
+        assert_eq!(
+            attempts.state("k", NOW).await.unwrap(),
+            LockoutState {
+                failures: 3,
+                locked_until: None
+            }
+        );
+        let locked = attempts
+            .record_failure("k", NOW, POLICY)
+            .await
+            .unwrap()
+            .expect("the failure at the limit locks");
+        assert_eq!((locked.failures, locked.until), (3, NOW.plus_seconds(600)));
+        assert_eq!(
+            attempts.record_failure("k", NOW, POLICY).await.unwrap(),
+            None,
+            "only one caller locks"
+        );
+        let until = Some(NOW.plus_seconds(600));
+        assert_eq!(
+            attempts.reserve("k", NOW.plus_seconds(599), POLICY).await.unwrap(),
+            Reservation::Refused { locked_until: until }
+        );
+        assert_eq!(
+            attempts.state("k", NOW.plus_seconds(1)).await.unwrap(),
+            LockoutState {
+                failures: 3,
+                locked_until: until
+            }
+        );
+        // Other keys are untouched; failures under the limit lock nothing.
+        assert_eq!(
+            attempts.reserve("other", NOW, POLICY).await.unwrap(),
+            Reservation::Granted
+        );
+        assert_eq!(attempts.record_failure("other", NOW, POLICY).await.unwrap(), None);
+    }
+
+    async fn a_lock_ends_by_itself_and_clear_forgets(attempts: Arc<dyn LoginAttempts>) {
+        for _ in 0..3 {
+            attempts.reserve("k", NOW, POLICY).await.unwrap();
+        }
+        attempts.record_failure("k", NOW, POLICY).await.unwrap().unwrap();
+        let later = NOW.plus_seconds(600);
+        assert_eq!(attempts.state("k", later).await.unwrap(), LockoutState::default());
+        assert_eq!(
+            attempts.reserve("k", later, POLICY).await.unwrap(),
+            Reservation::Granted
+        );
+        assert_eq!(
+            attempts.state("k", later).await.unwrap(),
+            LockoutState {
+                failures: 1,
+                locked_until: None
+            }
+        );
+        attempts.clear("k").await.unwrap();
+        assert_eq!(attempts.state("k", later).await.unwrap(), LockoutState::default());
+        attempts.clear("never-seen").await.unwrap();
+    }
+
+    async fn concurrent_reservations_grant_exactly_the_limit(attempts: Arc<dyn LoginAttempts>) {
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let attempts = attempts.clone();
+                tokio::spawn(async move { attempts.reserve("k", NOW, POLICY).await.unwrap() == Reservation::Granted })
+            })
+            .collect();
+        let mut granted = 0;
+        for task in tasks {
+            granted += usize::from(task.await.unwrap());
+        }
+        assert_eq!(granted, 3);
+        let lockers: Vec<_> = (0..10)
+            .map(|_| {
+                let attempts = attempts.clone();
+                tokio::spawn(async move { attempts.record_failure("k", NOW, POLICY).await.unwrap().is_some() })
+            })
+            .collect();
+        let mut locked = 0;
+        for task in lockers {
+            locked += usize::from(task.await.unwrap());
+        }
+        assert_eq!(locked, 1);
+    }
+}
 
 const NOW: Timestamp = Timestamp::from_unix(1_800_000_000);
 
@@ -63,6 +206,7 @@ fn user(email: &str, username: &str) -> User {
         activated_at: None,
         terms_accepted_at: Some(NOW),
         source: UserSource::SelfService,
+        auth_epoch: 0,
     }
 }
 
@@ -72,7 +216,42 @@ fn activation_token(user: &User, ttl: i64) -> (Token, TokenRecord) {
     (token, record)
 }
 
-async fn created_users_read_back(store: Arc<dyn UserStore>) {
+async fn sessions_are_stored_read_until_expiry_and_deleted(store: Arc<dyn Store>) {
+    let sessions = store;
+    let grace = user("grace@example.com", "grace");
+    let token = Token::generate();
+    let session = SessionRecord {
+        hash: token.hash(),
+        user_id: grace.id.clone(),
+        auth_epoch: 2,
+        created_at: NOW,
+        expires_at: NOW.plus_seconds(60),
+    };
+    sessions.create_session(&session).await.unwrap();
+    assert_eq!(
+        sessions.session(&token.hash(), NOW.plus_seconds(59)).await.unwrap(),
+        Some(session.clone())
+    );
+    assert_eq!(
+        sessions.session(&token.hash(), NOW.plus_seconds(60)).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(sessions.session(&Token::generate().hash(), NOW).await.unwrap(), None);
+    sessions.delete_session(&token.hash()).await.unwrap();
+    assert_eq!(sessions.session(&token.hash(), NOW).await.unwrap(), None);
+}
+
+async fn removal_requests_raise_the_auth_epoch(store: Arc<dyn Store>) {
+    let grace = user("grace@example.com", "grace");
+    store.create_user(&grace, None).await.unwrap();
+    assert!(store.request_removal(&grace.id).await.unwrap());
+    let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.auth_epoch), (UserStatus::RemovalRequested, 1));
+    assert!(!store.request_removal(&UserId::generate()).await.unwrap());
+}
+
+async fn created_users_read_back(store: Arc<dyn Store>) {
     let grace = user("Grace@Example.com", "Grace_H");
     store.create_user(&grace, None).await.unwrap();
     assert_eq!(
@@ -80,21 +259,16 @@ async fn created_users_read_back(store: Arc<dyn UserStore>) {
         Some(grace.clone())
     );
     assert_eq!(store.user_by_id(&grace.id).await.unwrap(), Some(grace));
-    assert_eq!(
-        store.user_by_email_key("other@example.com").await.unwrap(),
-        None
-    );
+    assert_eq!(store.user_by_email_key("other@example.com").await.unwrap(), None);
     assert_eq!(store.user_by_id(&UserId::generate()).await.unwrap(), None);
 }
 
-async fn email_and_username_are_unique_case_insensitively(store: Arc<dyn UserStore>) {
+async fn email_and_username_are_unique_case_insensitively(store: Arc<dyn Store>) {
     store
         .create_user(&user("grace@example.com", "grace"), None)
         .await
         .unwrap();
-    let same_email = store
-        .create_user(&user("GRACE@example.COM", "other"), None)
-        .await;
+    let same_email = store.create_user(&user("GRACE@example.COM", "other"), None).await;
     assert!(
         matches!(
             same_email,
@@ -105,9 +279,7 @@ async fn email_and_username_are_unique_case_insensitively(store: Arc<dyn UserSto
         ),
         "{same_email:?}"
     );
-    let same_username = store
-        .create_user(&user("other@example.com", "GRACE"), None)
-        .await;
+    let same_username = store.create_user(&user("other@example.com", "GRACE"), None).await;
     assert!(
         matches!(
             same_username,
@@ -118,9 +290,7 @@ async fn email_and_username_are_unique_case_insensitively(store: Arc<dyn UserSto
         ),
         "{same_username:?}"
     );
-    let both = store
-        .create_user(&user("Grace@example.com", "Grace"), None)
-        .await;
+    let both = store.create_user(&user("Grace@example.com", "Grace"), None).await;
     assert!(
         matches!(
             both,
@@ -133,7 +303,7 @@ async fn email_and_username_are_unique_case_insensitively(store: Arc<dyn UserSto
     );
 }
 
-async fn a_refused_user_leaves_nothing_behind(store: Arc<dyn UserStore>) {
+async fn a_refused_user_leaves_nothing_behind(store: Arc<dyn Store>) {
     store
         .create_user(&user("grace@example.com", "grace"), None)
         .await
@@ -144,10 +314,7 @@ async fn a_refused_user_leaves_nothing_behind(store: Arc<dyn UserStore>) {
     // Neither the username claim, the user nor the token of the refused write exists.
     assert!(store.user_by_id(&refused.id).await.unwrap().is_none());
     assert_eq!(
-        store
-            .consume_activation_token(&token.hash(), NOW)
-            .await
-            .unwrap(),
+        store.consume_activation_token(&token.hash(), NOW).await.unwrap(),
         TokenUse::Unknown
     );
     store
@@ -156,7 +323,7 @@ async fn a_refused_user_leaves_nothing_behind(store: Arc<dyn UserStore>) {
         .expect("the username is still free");
 }
 
-async fn concurrent_creations_of_one_email_store_one_user(store: Arc<dyn UserStore>) {
+async fn concurrent_creations_of_one_email_store_one_user(store: Arc<dyn Store>) {
     let attempts = (0..20).map(|i| {
         let store = store.clone();
         let email = if i % 2 == 0 {
@@ -169,11 +336,7 @@ async fn concurrent_creations_of_one_email_store_one_user(store: Arc<dyn UserSto
     });
     let wins = futures_count(attempts).await;
     assert_eq!(wins, 1);
-    assert!(store
-        .user_by_email_key("race@example.com")
-        .await
-        .unwrap()
-        .is_some());
+    assert!(store.user_by_email_key("race@example.com").await.unwrap().is_some());
 }
 
 async fn futures_count(tasks: impl Iterator<Item = tokio::task::JoinHandle<bool>>) -> usize {
@@ -184,7 +347,7 @@ async fn futures_count(tasks: impl Iterator<Item = tokio::task::JoinHandle<bool>
     count
 }
 
-async fn an_activation_token_is_consumed_once_under_concurrency(store: Arc<dyn UserStore>) {
+async fn an_activation_token_is_consumed_once_under_concurrency(store: Arc<dyn Store>) {
     let grace = user("grace@example.com", "grace");
     let (token, record) = activation_token(&grace, 3600);
     store.create_user(&grace, Some(&record)).await.unwrap();
@@ -203,15 +366,12 @@ async fn an_activation_token_is_consumed_once_under_concurrency(store: Arc<dyn U
     assert_eq!(stored.status, UserStatus::Active);
     assert_eq!(stored.activated_at, Some(NOW));
     assert!(matches!(
-        store
-            .consume_activation_token(&token.hash(), NOW)
-            .await
-            .unwrap(),
+        store.consume_activation_token(&token.hash(), NOW).await.unwrap(),
         TokenUse::AlreadyUsed(_)
     ));
 }
 
-async fn expired_and_unknown_tokens_activate_nothing(store: Arc<dyn UserStore>) {
+async fn expired_and_unknown_tokens_activate_nothing(store: Arc<dyn Store>) {
     let grace = user("grace@example.com", "grace");
     let (token, record) = activation_token(&grace, 60);
     store.create_user(&grace, Some(&record)).await.unwrap();
@@ -219,10 +379,7 @@ async fn expired_and_unknown_tokens_activate_nothing(store: Arc<dyn UserStore>) 
     let last_second = NOW.plus_seconds(60);
     let after = NOW.plus_seconds(61);
     assert!(matches!(
-        store
-            .consume_activation_token(&token.hash(), after)
-            .await
-            .unwrap(),
+        store.consume_activation_token(&token.hash(), after).await.unwrap(),
         TokenUse::Expired(_)
     ));
     assert_eq!(
@@ -245,20 +402,14 @@ async fn expired_and_unknown_tokens_activate_nothing(store: Arc<dyn UserStore>) 
     ));
 }
 
-async fn slots_are_claimed_once_per_window(store: Arc<dyn UserStore>) {
+async fn slots_are_claimed_once_per_window(store: Arc<dyn Store>) {
     let claims = (0..10).map(|_| {
         let store = store.clone();
         tokio::spawn(async move { store.claim_slot("mail#1", NOW, 60).await.unwrap() })
     });
     assert_eq!(futures_count(claims).await, 1);
-    assert!(!store
-        .claim_slot("mail#1", NOW.plus_seconds(59), 60)
-        .await
-        .unwrap());
-    assert!(store
-        .claim_slot("mail#1", NOW.plus_seconds(60), 60)
-        .await
-        .unwrap());
+    assert!(!store.claim_slot("mail#1", NOW.plus_seconds(59), 60).await.unwrap());
+    assert!(store.claim_slot("mail#1", NOW.plus_seconds(60), 60).await.unwrap());
     assert!(store.claim_slot("mail#2", NOW, 60).await.unwrap());
 }
 
@@ -286,11 +437,7 @@ mod mail_and_queue {
         let sent = mailer.sent();
         assert_eq!(sent.len(), 1);
         assert_eq!(
-            (
-                sent[0].to.as_str(),
-                sent[0].text.as_str(),
-                sent[0].html.as_str()
-            ),
+            (sent[0].to.as_str(), sent[0].text.as_str(), sent[0].html.as_str()),
             ("a@example.com", "plain body", "<p>html body</p>")
         );
     }
@@ -326,10 +473,7 @@ mod mail_and_queue {
     async fn the_in_process_queue_delivers_batches_of_ten() {
         let (queue, mut receiver) = InProcessQueue::new();
         let bodies: Vec<String> = (0..25).map(|i| i.to_string()).collect();
-        queue
-            .enqueue(Queue::BulkRegistration, &bodies)
-            .await
-            .unwrap();
+        queue.enqueue(Queue::BulkRegistration, &bodies).await.unwrap();
         let mut got = Vec::new();
         for expected in [10, 10, 5] {
             let batch = receiver.recv().await.unwrap();
@@ -342,14 +486,8 @@ mod mail_and_queue {
     #[tokio::test]
     async fn sqs_receives_every_enqueued_body() {
         let clients = AwsClients::for_endpoint(moto::url()).await;
-        let made = provision::provision(&clients, &unique("queue-"))
-            .await
-            .unwrap();
-        let queue = SqsQueue::new(
-            clients.sqs.clone(),
-            &made.bulk_queue_url,
-            &made.deletion_queue_url,
-        );
+        let made = provision::provision(&clients, &unique("queue-")).await.unwrap();
+        let queue = SqsQueue::new(clients.sqs.clone(), &made.bulk_queue_url, &made.deletion_queue_url);
         let bodies: Vec<String> = (0..25).map(|i| format!("body-{i}")).collect();
         queue.enqueue(Queue::Deletion, &bodies).await.unwrap();
         let mut got = Vec::new();
@@ -362,12 +500,7 @@ mod mail_and_queue {
                 .send()
                 .await
                 .unwrap();
-            got.extend(
-                output
-                    .messages()
-                    .iter()
-                    .filter_map(|m| m.body().map(str::to_owned)),
-            );
+            got.extend(output.messages().iter().filter_map(|m| m.body().map(str::to_owned)));
             if got.len() >= 25 {
                 break;
             }

@@ -20,21 +20,14 @@ async fn register_then_follow_the_emailed_link_activates(backend: Backend) {
         response.json::<serde_json::Value>().await.unwrap(),
         json!({"status": "pending_activation"})
     );
-    assert_eq!(
-        app.user(&address).await.unwrap()["status"],
-        "pending_activation"
-    );
+    assert_eq!(app.user(&address).await.unwrap()["status"], "pending_activation");
 
     let mails = app.mail_to(&address).await;
     assert_eq!(mails.len(), 1, "{mails:?}");
     let link = mails[0].link("/activate/").expect("an activation link");
     let page = app.client.get(app.local(&link)).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page
-        .text()
-        .await
-        .unwrap()
-        .contains("Your account is active"));
+    assert!(page.text().await.unwrap().contains("Your account is active"));
     let user = app.user(&address).await.unwrap();
     assert_eq!(user["status"], "active");
     assert!(user["activated_at"].is_string());
@@ -53,9 +46,7 @@ async fn an_existing_email_gets_the_same_answer_and_the_owner_a_notice(backend: 
     // Someone else, with the address in another case and another username.
     let second = app
         .register(
-            &address
-                .to_uppercase()
-                .replace("@EXAMPLE.COM", "@example.com"),
+            &address.to_uppercase().replace("@EXAMPLE.COM", "@example.com"),
             &unique("other"),
         )
         .await;
@@ -69,18 +60,11 @@ async fn an_existing_email_gets_the_same_answer_and_the_owner_a_notice(backend: 
         .iter()
         .find(|m| m.subject.contains("tried to register"))
         .expect("a notice to the owner");
-    assert!(
-        notice.link("/activate/").is_none(),
-        "the notice carries no token"
-    );
+    assert!(notice.link("/activate/").is_none(), "the notice carries no token");
     assert!(notice.body.contains("/password-reset"));
     // Nothing was sent to the typed form of the address.
     assert!(app
-        .mail_to(
-            &address
-                .to_uppercase()
-                .replace("@EXAMPLE.COM", "@example.com")
-        )
+        .mail_to(&address.to_uppercase().replace("@EXAMPLE.COM", "@example.com"))
         .await
         .is_empty());
 }
@@ -108,10 +92,7 @@ async fn twenty_concurrent_registrations_of_one_email_make_one_account(backend: 
     for attempt in attempts {
         assert_eq!(attempt.await.unwrap(), 202);
     }
-    let user = app
-        .user(&format!("{local}@example.com"))
-        .await
-        .expect("one account");
+    let user = app.user(&format!("{local}@example.com")).await.expect("one account");
     let stored = user["email"].as_str().unwrap().to_owned();
     let activation_mails: Vec<_> = app
         .mail_to(&stored)
@@ -157,13 +138,8 @@ async fn links_use_the_site_url_whatever_the_host_header(backend: Backend) {
 async fn a_taken_username_is_409(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let username = unique("taken");
-    assert_eq!(
-        app.register(&email("first-"), &username).await.status(),
-        202
-    );
-    let response = app
-        .register(&email("second-"), &username.to_uppercase())
-        .await;
+    assert_eq!(app.register(&email("first-"), &username).await.status(), 202);
+    let response = app.register(&email("second-"), &username.to_uppercase()).await;
     assert_eq!(response.status(), 409);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "username_taken");
@@ -187,11 +163,7 @@ async fn the_html_form_works_without_javascript() {
     // A form post with a bad name comes back as the form, escaped, with the problem named.
     let form = "email=x%40example.com&username=formuser&name=%3Cscript%3E&password=correct+horse+battery+staple&terms_accepted=on";
     let response = app
-        .post_raw(
-            "/api/v1/registrations",
-            "application/x-www-form-urlencoded",
-            form,
-        )
+        .post_raw("/api/v1/registrations", "application/x-www-form-urlencoded", form)
         .await;
     assert_eq!(response.status(), 422);
     let html = response.text().await.unwrap();
@@ -199,13 +171,10 @@ async fn the_html_form_works_without_javascript() {
     assert!(!html.contains("<script>"));
     assert!(html.contains(r#"value="formuser""#));
 
-    let good = "email=form%40example.com&username=formuser&name=Ada&password=correct+horse+battery+staple&terms_accepted=on";
+    let good =
+        "email=form%40example.com&username=formuser&name=Ada&password=correct+horse+battery+staple&terms_accepted=on";
     let response = app
-        .post_raw(
-            "/api/v1/registrations",
-            "application/x-www-form-urlencoded",
-            good,
-        )
+        .post_raw("/api/v1/registrations", "application/x-www-form-urlencoded", good)
         .await;
     assert_eq!(response.status(), 202);
     assert!(response.text().await.unwrap().contains("Check your inbox"));

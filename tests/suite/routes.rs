@@ -22,15 +22,9 @@ fn every_template_route_has_a_handler_and_every_handler_a_route() {
         );
     }
     let known: BTreeSet<&str> = HTTP_BINARIES.iter().copied().collect();
-    assert_eq!(
-        binaries, known,
-        "handlers without a template route, or the reverse"
-    );
+    assert_eq!(binaries, known, "handlers without a template route, or the reverse");
     for binary in HTTP_BINARIES {
-        let crate_dir = format!(
-            "{}/../functions/{binary}/Cargo.toml",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let crate_dir = format!("{}/../functions/{binary}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
         assert!(
             std::path::Path::new(&crate_dir).exists(),
             "no function crate for {binary}"
@@ -64,19 +58,13 @@ async fn every_handler_answers_its_template_routes() {
 #[test]
 fn admin_routes_and_only_they_are_iam_authorised() {
     for route in template_routes().routes {
-        assert_eq!(
-            route.iam,
-            route.path.starts_with("/admin/"),
-            "{}",
-            route.key()
-        );
+        assert_eq!(route.iam, route.path.starts_with("/admin/"), "{}", route.key());
     }
 }
 
 #[test]
 fn openapi_lists_exactly_the_template_routes() {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml")).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml")).unwrap();
     let doc = &YamlLoader::load_from_str(&text).unwrap()[0];
     let mut documented = BTreeSet::new();
     for (path, operations) in doc["paths"].as_hash().expect("openapi paths") {

@@ -7,9 +7,12 @@ pub mod moto;
 use learners::adapters::aws::{provision, AwsClients};
 use learners::adapters::clock::ManualClock;
 use learners::adapters::memory::{MemoryMailer, MemoryStore};
+use learners::domain::{Password, PasswordHash};
+use learners::ports::Passwords;
 use learners::{App, Config};
 use learners_gateway::{serve, Gateway, RouteTable};
 use serde_json::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub const SITE_URL: &str = "https://learn.example.org";
@@ -54,7 +57,27 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub memory: Option<(Arc<MemoryStore>, Arc<MemoryMailer>)>,
     pub aws: Option<AwsClients>,
+    /// How many password verifications the app has run.
+    pub verifications: Arc<AtomicUsize>,
     server: tokio::task::JoinHandle<()>,
+}
+
+/// Counts verifications on the way to the real argon2id.
+struct CountingPasswords {
+    inner: Arc<dyn Passwords>,
+    verifications: Arc<AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl Passwords for CountingPasswords {
+    async fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash> {
+        self.inner.hash(password).await
+    }
+
+    async fn verify(&self, hash: &PasswordHash, candidate: &str) -> anyhow::Result<bool> {
+        self.verifications.fetch_add(1, Ordering::SeqCst);
+        self.inner.verify(hash, candidate).await
+    }
 }
 
 impl Drop for TestApp {
@@ -76,10 +99,7 @@ pub fn config(table: &str, extra: &[(&str, &str)]) -> Config {
 
 /// A fresh, unique name for a table or an address.
 pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        &uuid::Uuid::now_v7().simple().to_string()[20..]
-    )
+    format!("{prefix}{}", &uuid::Uuid::now_v7().simple().to_string()[20..])
 }
 
 impl TestApp {
@@ -113,15 +133,16 @@ impl TestApp {
                 (app, None, Some(clients))
             }
         };
+        let mut app = app;
+        let verifications = Arc::new(AtomicUsize::new(0));
+        app.passwords = Arc::new(CountingPasswords {
+            inner: app.passwords.clone(),
+            verifications: verifications.clone(),
+        });
         let mail = memory.as_ref().map(|(_, mailer)| mailer.clone());
-        let routes =
-            RouteTable::from_template(learners_gateway::routes::TEMPLATE).expect("template routes");
-        let gateway = Arc::new(
-            Gateway::new(app.clone(), routes, ADMIN_TOKEN.to_owned(), mail).expect("gateway"),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
+        let routes = RouteTable::from_template(learners_gateway::routes::TEMPLATE).expect("template routes");
+        let gateway = Arc::new(Gateway::new(app.clone(), routes, ADMIN_TOKEN.to_owned(), mail).expect("gateway"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let base_url = format!("http://{}", listener.local_addr().expect("bound address"));
         let server = tokio::spawn(async move {
             let _ = serve(listener, gateway).await;
@@ -138,6 +159,7 @@ impl TestApp {
             client,
             memory,
             aws,
+            verifications,
             server,
         }
     }
@@ -156,20 +178,10 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("POST")
+        self.client.post(self.url(path)).json(body).send().await.expect("POST")
     }
 
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        content_type: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> reqwest::Response {
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
         self.client
             .post(self.url(path))
             .header("content-type", content_type)
@@ -238,6 +250,44 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A registered and activated account.
+    pub async fn active_account(&self, email: &str, username: &str) {
+        let link = self.register_and_get_link(email, username).await;
+        let page = self.client.get(self.local(&link)).send().await.expect("activation");
+        assert_eq!(page.status(), 200);
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/v1/sessions",
+            &serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Signs in and returns the `Cookie` header value to send back.
+    pub async fn session_cookie(&self, email: &str, password: &str) -> String {
+        let response = self.sign_in(email, password).await;
+        assert_eq!(response.status(), 200, "sign-in of {email}");
+        cookie_pair(&response).expect("a session cookie")
+    }
+
+    /// A request carrying a session cookie, from the site's own origin.
+    pub fn with_cookie(&self, method: reqwest::Method, path: &str, cookie: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("cookie", cookie)
+            .header("origin", SITE_URL)
+    }
+}
+
+/// `name=value` of the response's Set-Cookie.
+pub fn cookie_pair(response: &reqwest::Response) -> Option<String> {
+    let header = response.headers().get("set-cookie")?.to_str().ok()?;
+    Some(header.split(';').next()?.trim().to_owned())
+}
+
 pub fn registration(email: &str, username: &str) -> Value {
     serde_json::json!({
         "email": email,
@@ -284,22 +334,14 @@ pub fn email(prefix: &str) -> String {
 }
 
 /// A request as API Gateway would hand it to a function: route key in the context, and the body.
-pub fn fake_request(
-    route_key: &str,
-    content_type: Option<&str>,
-    body: Vec<u8>,
-) -> lambda_http::Request {
+pub fn fake_request(route_key: &str, content_type: Option<&str>, body: Vec<u8>) -> lambda_http::Request {
     use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
     use lambda_http::request::RequestContext;
     use lambda_http::RequestExt;
-    let (method, path) = route_key
-        .split_once(' ')
-        .expect("route key is METHOD /path");
+    let (method, path) = route_key.split_once(' ').expect("route key is METHOD /path");
     let mut context = ApiGatewayV2httpRequestContext::default();
     context.route_key = Some(route_key.to_owned());
-    let mut builder = lambda_http::http::Request::builder()
-        .method(method)
-        .uri(path);
+    let mut builder = lambda_http::http::Request::builder().method(method).uri(path);
     if let Some(content_type) = content_type {
         builder = builder.header("content-type", content_type);
     }

@@ -51,10 +51,7 @@ fn start() -> String {
 /// Every mail moto's SES has accepted (all tests share the server: filter by address).
 pub async fn sent_mail() -> Vec<Mail> {
     let data = data_json().await;
-    let messages = data["ses"]["Message"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let messages = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
     messages
         .iter()
         .flat_map(|m| {

@@ -1,10 +1,9 @@
-//! Lambda function `register`: wiring only; the handler is `learners::handlers`.
+//! Lambda function `register`: wiring only; the handler is in `learners::handlers`.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let handler = learners::handlers::by_binary("register").expect("this binary has a handler");
-    learners::handlers::run_lambda(handler).await
+    learners::handlers::run_lambda("register").await
 }

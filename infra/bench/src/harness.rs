@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub fn memory_app() -> App {
-    let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "https://learn.example.org")])
-        .expect("bench configuration");
+    let config =
+        Config::from_pairs(&[("LEARNERS_SITE_URL", "https://learn.example.org")]).expect("bench configuration");
     let (app, parts) = App::in_memory(config, Arc::new(SystemClock));
     std::mem::forget(parts.queue);
     app

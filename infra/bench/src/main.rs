@@ -19,9 +19,7 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("rss-child") {
         return rss_child().await;
     }
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut report = Report::new(cores);
 
     let hashes = 60;
@@ -77,8 +75,7 @@ async fn registration_rate(total: usize, workers: usize) -> anyhow::Result<f64> 
             let app = app.clone();
             tokio::spawn(async move {
                 for i in (w..total).step_by(workers) {
-                    let response =
-                        learners::handlers::register::handle(&app, registration_request(i)).await;
+                    let response = learners::handlers::register::handle(&app, registration_request(i)).await;
                     anyhow::ensure!(
                         response.status() == 202,
                         "registration {i} answered {}",
@@ -109,10 +106,7 @@ fn rss_after_registrations(count: usize) -> anyhow::Result<u64> {
 }
 
 async fn rss_child() -> anyhow::Result<()> {
-    let count: usize = std::env::args()
-        .nth(2)
-        .unwrap_or_else(|| "200".into())
-        .parse()?;
+    let count: usize = std::env::args().nth(2).unwrap_or_else(|| "200".into()).parse()?;
     let app = memory_app();
     for i in 0..count {
         let response = learners::handlers::register::handle(&app, registration_request(i)).await;

@@ -68,12 +68,9 @@ pub enum Lookup<'a> {
 
 impl RouteTable {
     pub fn from_template(template: &str) -> anyhow::Result<Self> {
-        let docs =
-            YamlLoader::load_from_str(template).context("template.yaml is not valid YAML")?;
+        let docs = YamlLoader::load_from_str(template).context("template.yaml is not valid YAML")?;
         let doc = docs.first().context("template.yaml is empty")?;
-        let resources = doc["Resources"]
-            .as_hash()
-            .context("template.yaml has no Resources")?;
+        let resources = doc["Resources"].as_hash().context("template.yaml has no Resources")?;
         let mut routes = Vec::new();
         for (name, resource) in resources {
             if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
@@ -89,9 +86,7 @@ impl RouteTable {
                 }
                 let binary = resource["Metadata"]["BuildProperties"]["Binary"]
                     .as_str()
-                    .with_context(|| {
-                        format!("{name} has HTTP events but no Metadata.BuildProperties.Binary")
-                    })?;
+                    .with_context(|| format!("{name} has HTTP events but no Metadata.BuildProperties.Binary"))?;
                 let props = &event["Properties"];
                 let field = |key: &str| {
                     props[key]

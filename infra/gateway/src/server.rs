@@ -7,8 +7,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use lambda_http::aws_lambda_events::apigw::{
-    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription,
-    ApiGatewayV2httpRequestContext,
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription, ApiGatewayV2httpRequestContext,
 };
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
@@ -67,11 +66,7 @@ impl Gateway {
         &self.app
     }
 
-    async fn handle(
-        &self,
-        req: hyper::Request<Incoming>,
-        peer: SocketAddr,
-    ) -> hyper::Response<Full<Bytes>> {
+    async fn handle(&self, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_owned();
         if path.starts_with("/_dev/") {
@@ -142,12 +137,7 @@ impl Gateway {
         };
         let expected = self.admin_token.as_bytes();
         let presented = presented.trim().as_bytes();
-        presented.len() == expected.len()
-            && presented
-                .iter()
-                .zip(expected)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        presented.len() == expected.len() && presented.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
     }
 
     fn dev(&self, method: &http::Method, path: &str) -> hyper::Response<Full<Bytes>> {
@@ -155,10 +145,9 @@ impl Gateway {
             ("GET", "/_dev/mail", Some(mail)) => {
                 let body = serde_json::to_string(&mail.sent()).unwrap_or_else(|_| "[]".to_owned());
                 let mut response = plain(200, &body);
-                response.headers_mut().insert(
-                    "content-type",
-                    http::HeaderValue::from_static("application/json"),
-                );
+                response
+                    .headers_mut()
+                    .insert("content-type", http::HeaderValue::from_static("application/json"));
                 response
             }
             ("DELETE", "/_dev/mail", Some(mail)) => {
@@ -172,8 +161,7 @@ impl Gateway {
 
 fn plain(status: u16, body: &str) -> hyper::Response<Full<Bytes>> {
     let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_owned())));
-    *response.status_mut() =
-        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     response
 }
 

@@ -64,11 +64,7 @@ fn start(env: &[(&str, &str)]) -> Server {
 async fn make_dev_serves_registration_activation_and_captured_mail() {
     let server = start(&[]);
     let client = reqwest::Client::new();
-    let form = client
-        .get(format!("{}/register", server.base))
-        .send()
-        .await
-        .unwrap();
+    let form = client.get(format!("{}/register", server.base)).send().await.unwrap();
     assert_eq!(form.status(), 200);
 
     let body = serde_json::json!({"email": "dev@example.com", "username": "devuser", "name": "Dev User", "password": "correct horse battery staple", "terms_accepted": true});
@@ -98,10 +94,7 @@ async fn make_dev_serves_registration_activation_and_captured_mail() {
     assert_eq!(page.status(), 200);
 
     let user: serde_json::Value = client
-        .get(format!(
-            "{}/admin/v1/users?email=dev@example.com",
-            server.base
-        ))
+        .get(format!("{}/admin/v1/users?email=dev@example.com", server.base))
         .bearer_auth(&server.admin_token)
         .send()
         .await
@@ -123,18 +116,13 @@ async fn the_aws_backend_runs_against_an_emulator() {
         ("AWS_REGION", "us-east-1"),
         ("LEARNERS_TABLE_NAME", table.as_str()),
     ];
-    let provisioned = Command::new(BINARY)
-        .arg("provision")
-        .envs(aws_env)
-        .output()
-        .unwrap();
+    let provisioned = Command::new(BINARY).arg("provision").envs(aws_env).output().unwrap();
     assert!(
         provisioned.status.success(),
         "{}",
         String::from_utf8_lossy(&provisioned.stderr)
     );
-    assert!(String::from_utf8_lossy(&provisioned.stdout)
-        .contains(&format!("LEARNERS_TABLE_NAME={table}")));
+    assert!(String::from_utf8_lossy(&provisioned.stdout).contains(&format!("LEARNERS_TABLE_NAME={table}")));
 
     let mut env = aws_env.to_vec();
     env.push(("LEARNERS_BACKEND", "aws"));

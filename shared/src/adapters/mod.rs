@@ -4,3 +4,4 @@
 pub mod aws;
 pub mod clock;
 pub mod memory;
+pub mod passwords;

@@ -60,32 +60,17 @@ mod tests {
             FullName::parse("  Zoë O'Brien-Núñez ").unwrap().as_ref(),
             "Zoë O'Brien-Núñez"
         );
-        assert_eq!(
-            FullName::parse("=HYPERLINK(1)").unwrap().as_ref(),
-            "=HYPERLINK(1)"
-        );
+        assert_eq!(FullName::parse("=HYPERLINK(1)").unwrap().as_ref(), "=HYPERLINK(1)");
     }
 
     #[test]
     fn refuses_bad_names() {
         assert_eq!(FullName::parse("  "), Err(FullNameError::Empty));
-        assert_eq!(
-            FullName::parse(&"é".repeat(256)),
-            Err(FullNameError::TooLong)
-        );
-        assert_eq!(
-            FullName::parse("a\u{0}b"),
-            Err(FullNameError::ControlCharacter)
-        );
-        assert_eq!(
-            FullName::parse("a\nb"),
-            Err(FullNameError::ControlCharacter)
-        );
+        assert_eq!(FullName::parse(&"é".repeat(256)), Err(FullNameError::TooLong));
+        assert_eq!(FullName::parse("a\u{0}b"), Err(FullNameError::ControlCharacter));
+        assert_eq!(FullName::parse("a\nb"), Err(FullNameError::ControlCharacter));
         assert_eq!(FullName::parse("<script>"), Err(FullNameError::Markup));
-        assert_eq!(
-            FullName::parse("see https://evil.example"),
-            Err(FullNameError::Markup)
-        );
+        assert_eq!(FullName::parse("see https://evil.example"), Err(FullNameError::Markup));
     }
 
     proptest! {

@@ -4,6 +4,7 @@
 mod email;
 mod full_name;
 pub(crate) mod password;
+mod session;
 mod time;
 mod token;
 mod user;
@@ -12,6 +13,7 @@ mod username;
 pub use email::{Email, EmailError};
 pub use full_name::{FullName, FullNameError};
 pub use password::{Password, PasswordError, PasswordHash, PasswordPolicy};
+pub use session::{LockedNow, LockoutPolicy, LockoutState, Reservation, SessionRecord};
 pub use time::Timestamp;
 pub use token::{Token, TokenHash, TokenPurpose, TokenRecord};
 pub use user::{User, UserId, UserSource, UserStatus};

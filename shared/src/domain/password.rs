@@ -49,9 +49,7 @@ impl PasswordPolicy {
             return Err(PasswordError::TooLong);
         }
         let lower = candidate.to_lowercase();
-        if passwords::analyzer::is_common_password(candidate)
-            || passwords::analyzer::is_common_password(&lower)
-        {
+        if passwords::analyzer::is_common_password(candidate) || passwords::analyzer::is_common_password(&lower) {
             return Err(PasswordError::TooCommon);
         }
         if personal_fragments(personal).any(|fragment| lower.contains(&fragment)) {
@@ -126,9 +124,7 @@ impl PasswordHash {
             let Ok(parsed) = argon2::PasswordHash::new(&phc) else {
                 return false;
             };
-            hasher()
-                .verify_password(candidate.as_bytes(), &parsed)
-                .is_ok()
+            hasher().verify_password(candidate.as_bytes(), &parsed).is_ok()
         })
         .await
         .context("password verification task")
@@ -150,37 +146,24 @@ mod tests {
 
     #[test]
     fn accepts_long_unusual_passwords_exactly_as_typed() {
-        let password = policy()
-            .check("  correct horse Battery staple ", &[])
-            .unwrap();
+        let password = policy().check("  correct horse Battery staple ", &[]).unwrap();
         assert_eq!(password.as_str(), "  correct horse Battery staple ");
         assert!(policy().check(&"ü".repeat(128), &[]).is_ok());
     }
 
     #[test]
     fn refuses_with_a_reason() {
+        assert_eq!(policy().check("short", &[]).unwrap_err(), PasswordError::TooShort(8));
         assert_eq!(
-            policy().check("short", &[]).unwrap_err(),
-            PasswordError::TooShort(8)
-        );
-        assert_eq!(
-            PasswordPolicy { min_length: 12 }
-                .check("elevenchars", &[])
-                .unwrap_err(),
+            PasswordPolicy { min_length: 12 }.check("elevenchars", &[]).unwrap_err(),
             PasswordError::TooShort(12)
         );
         assert_eq!(
             policy().check(&"a".repeat(129), &[]).unwrap_err(),
             PasswordError::TooLong
         );
-        assert_eq!(
-            policy().check("password1", &[]).unwrap_err(),
-            PasswordError::TooCommon
-        );
-        assert_eq!(
-            policy().check("PASSWORD1", &[]).unwrap_err(),
-            PasswordError::TooCommon
-        );
+        assert_eq!(policy().check("password1", &[]).unwrap_err(), PasswordError::TooCommon);
+        assert_eq!(policy().check("PASSWORD1", &[]).unwrap_err(), PasswordError::TooCommon);
         assert_eq!(
             policy()
                 .check("xx-adalove-xx", &["AdaLove", "ada", "Ada Lovelace"])
@@ -209,9 +192,6 @@ mod tests {
         assert!(hash.verify("Tr0ub4dor&3-staple").await.unwrap());
         assert!(!hash.verify("tr0ub4dor&3-staple").await.unwrap());
         assert!(!hash.verify("Tr0ub4dor&3-stapl").await.unwrap());
-        assert!(!PasswordHash::from_phc("garbage".into())
-            .verify("x")
-            .await
-            .unwrap());
+        assert!(!PasswordHash::from_phc("garbage".into()).verify("x").await.unwrap());
     }
 }

@@ -24,10 +24,7 @@ impl Timestamp {
     pub fn to_rfc3339(self) -> String {
         ::time::OffsetDateTime::from_unix_timestamp(self.0)
             .ok()
-            .and_then(|t| {
-                t.format(&::time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
+            .and_then(|t| t.format(&::time::format_description::well_known::Rfc3339).ok())
             .unwrap_or_else(|| self.0.to_string())
     }
 }
@@ -51,9 +48,6 @@ mod tests {
     #[test]
     fn formats_as_rfc3339_utc() {
         assert_eq!(Timestamp::from_unix(0).to_rfc3339(), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            Timestamp::from_unix(1_795_885_778).to_rfc3339(),
-            "2026-11-28T17:09:38Z"
-        );
+        assert_eq!(Timestamp::from_unix(1_795_885_778).to_rfc3339(), "2026-11-28T17:09:38Z");
     }
 }

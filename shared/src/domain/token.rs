@@ -99,13 +99,7 @@ pub struct TokenRecord {
 }
 
 impl TokenRecord {
-    pub fn new(
-        token: &Token,
-        purpose: TokenPurpose,
-        user_id: UserId,
-        now: Timestamp,
-        ttl_seconds: i64,
-    ) -> Self {
+    pub fn new(token: &Token, purpose: TokenPurpose, user_id: UserId, now: Timestamp, ttl_seconds: i64) -> Self {
         Self {
             hash: token.hash(),
             purpose,

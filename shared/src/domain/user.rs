@@ -15,9 +15,7 @@ impl UserId {
     }
 
     pub fn parse(value: &str) -> Option<Self> {
-        uuid::Uuid::parse_str(value)
-            .ok()
-            .map(|id| Self(id.to_string()))
+        uuid::Uuid::parse_str(value).ok().map(|id| Self(id.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -99,4 +97,7 @@ pub struct User {
     pub activated_at: Option<Timestamp>,
     pub terms_accepted_at: Option<Timestamp>,
     pub source: UserSource,
+    /// Raised whenever every session (and outstanding reset link) of the user must stop
+    /// working at once; each of those carries the epoch it was made in.
+    pub auth_epoch: u64,
 }

@@ -20,10 +20,7 @@ impl Username {
         if !(2..=30).contains(&input.chars().count()) {
             return Err(UsernameError::Length);
         }
-        if !input
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if !input.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             return Err(UsernameError::Characters);
         }
         Ok(Self(input.to_owned()))
@@ -61,10 +58,7 @@ mod tests {
     fn refuses_bad_usernames() {
         assert_eq!(Username::parse("a"), Err(UsernameError::Length));
         assert_eq!(Username::parse(&"a".repeat(31)), Err(UsernameError::Length));
-        assert_eq!(
-            Username::parse("ada lovelace"),
-            Err(UsernameError::Characters)
-        );
+        assert_eq!(Username::parse("ada lovelace"), Err(UsernameError::Characters));
         assert_eq!(Username::parse("adä"), Err(UsernameError::Characters));
         assert_eq!(Username::parse("a<b"), Err(UsernameError::Characters));
     }

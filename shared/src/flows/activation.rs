@@ -57,11 +57,7 @@ pub async fn resend(app: &App, raw_email: &str) -> Result<(), ActivationError> {
     let now = app.clock.now();
     if !app
         .store
-        .claim_slot(
-            &activation_mail_slot(&user.id),
-            now,
-            app.config.resend_interval_seconds,
-        )
+        .claim_slot(&activation_mail_slot(&user.id), now, app.config.resend_interval_seconds)
         .await?
     {
         tracing::info!(user_id = %user.id, "activation mail not resent: asked again too soon");

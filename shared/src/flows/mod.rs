@@ -3,3 +3,4 @@
 pub mod activation;
 pub mod admin;
 pub mod registration;
+pub mod signin;

@@ -3,8 +3,7 @@
 //! new one would and mails the owner a notice instead (no enumeration).
 
 use crate::domain::{
-    Email, FullName, PasswordHash, Timestamp, Token, TokenPurpose, TokenRecord, User, UserId,
-    UserSource, UserStatus, Username,
+    Email, FullName, Timestamp, Token, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus, Username,
 };
 use crate::http::FieldErrors;
 use crate::ports::CreateUserError;
@@ -51,9 +50,7 @@ impl RegistrationForm {
         let mut note = |field: &str, message: String| {
             errors.insert(field.to_owned(), message);
         };
-        let email = Email::parse(&self.email)
-            .map_err(|e| note("email", e.to_string()))
-            .ok();
+        let email = Email::parse(&self.email).map_err(|e| note("email", e.to_string())).ok();
         let username = Username::parse(&self.username)
             .map_err(|e| note("username", e.to_string()))
             .ok();
@@ -74,20 +71,15 @@ impl RegistrationForm {
             .map_err(|e| note("password", e.to_string()))
             .ok();
         if !self.terms_accepted {
-            note(
-                "terms_accepted",
-                "You need to accept the terms of service.".to_owned(),
-            );
+            note("terms_accepted", "You need to accept the terms of service.".to_owned());
         }
         match (email, username, name, password) {
-            (Some(email), Some(username), Some(name), Some(password)) if errors.is_empty() => {
-                Ok(ValidRegistration {
-                    email,
-                    username,
-                    name,
-                    password,
-                })
-            }
+            (Some(email), Some(username), Some(name), Some(password)) if errors.is_empty() => Ok(ValidRegistration {
+                email,
+                username,
+                name,
+                password,
+            }),
             _ => Err(errors),
         }
     }
@@ -96,7 +88,7 @@ impl RegistrationForm {
 pub async fn register(app: &App, form: &RegistrationForm) -> Result<Registered, RegistrationError> {
     let valid = form.validate(app).map_err(RegistrationError::Invalid)?;
     let now = app.clock.now();
-    let password_hash = PasswordHash::of(&valid.password).await?;
+    let password_hash = app.passwords.hash(&valid.password).await?;
     let user = User {
         id: UserId::generate(),
         email: valid.email,
@@ -108,17 +100,14 @@ pub async fn register(app: &App, form: &RegistrationForm) -> Result<Registered, 
         activated_at: None,
         terms_accepted_at: Some(now),
         source: UserSource::SelfService,
+        auth_epoch: 0,
     };
     let (token, record) = mint_activation_token(app, &user.id, now);
     match app.store.create_user(&user, Some(&record)).await {
         Ok(()) => {
             // The registration mail counts as the first of "one per minute" per account.
             app.store
-                .claim_slot(
-                    &activation_mail_slot(&user.id),
-                    now,
-                    app.config.resend_interval_seconds,
-                )
+                .claim_slot(&activation_mail_slot(&user.id), now, app.config.resend_interval_seconds)
                 .await?;
             send_activation(app, &user, &token).await;
             tracing::info!(user_id = %user.id, "account registered, pending activation");
@@ -127,8 +116,7 @@ pub async fn register(app: &App, form: &RegistrationForm) -> Result<Registered, 
         // Usernames are public, so saying one is taken reveals nothing; it is decided before
         // the email so that the answer never depends on whether the email exists.
         Err(CreateUserError::Taken {
-            username_taken: true,
-            ..
+            username_taken: true, ..
         }) => Err(RegistrationError::UsernameTaken),
         Err(CreateUserError::Taken { .. }) => {
             notify_existing_owner(app, &user.email).await?;
@@ -150,8 +138,7 @@ async fn notify_existing_owner(app: &App, email: &Email) -> anyhow::Result<()> {
         .claim_slot(&slot, app.clock.now(), app.config.resend_interval_seconds)
         .await?
     {
-        let notice =
-            mail::registration_attempt_notice(&app.config.site_name, &app.config.site_url, &owner);
+        let notice = mail::registration_attempt_notice(&app.config.site_name, &app.config.site_url, &owner);
         mail::deliver(app.mailer.as_ref(), &notice, "registration_notice").await;
     }
     tracing::info!(user_id = %owner.id, "registration attempt with an already registered email");
@@ -159,11 +146,7 @@ async fn notify_existing_owner(app: &App, email: &Email) -> anyhow::Result<()> {
 }
 
 /// A fresh activation token for `user_id`, valid for the configured lifetime.
-pub(crate) fn mint_activation_token(
-    app: &App,
-    user_id: &UserId,
-    now: Timestamp,
-) -> (Token, TokenRecord) {
+pub(crate) fn mint_activation_token(app: &App, user_id: &UserId, now: Timestamp) -> (Token, TokenRecord) {
     let token = Token::generate();
     let record = TokenRecord::new(
         &token,
@@ -183,12 +166,6 @@ pub(crate) fn activation_mail_slot(user_id: &UserId) -> String {
 pub(crate) async fn send_activation(app: &App, user: &User, token: &Token) {
     let link = format!("{}/activate/{}", app.config.site_url, token.as_str());
     let hours = app.config.activation_ttl_seconds / 3600;
-    let message = mail::activation(
-        &app.config.site_name,
-        &app.config.site_url,
-        user,
-        &link,
-        hours,
-    );
+    let message = mail::activation(&app.config.site_name, &app.config.site_url, user, &link, hours);
     mail::deliver(app.mailer.as_ref(), &message, "activation").await;
 }

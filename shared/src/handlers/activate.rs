@@ -2,9 +2,7 @@
 //! `POST /api/v1/activations` (API clients) and `POST /api/v1/activation-emails` (a new link).
 
 use crate::flows::activation::{activate, resend, Activation, ActivationError};
-use crate::http::{
-    is_form_post, pages, path_param, response, route_key, ApiError, FieldErrors, Fields,
-};
+use crate::http::{is_form_post, pages, path_param, response, route_key, single_field, ApiError};
 use crate::App;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -30,25 +28,9 @@ async fn page(app: &App, req: &Request) -> Response<Body> {
             let status = ApiError::unexpected(&e).status;
             response::html(
                 status,
-                pages::message(
-                    site,
-                    "Something went wrong",
-                    "Please try the link again in a moment.",
-                ),
+                pages::message(site, "Something went wrong", "Please try the link again in a moment."),
             )
         }
-    }
-}
-
-/// Reads a body of exactly one required string field.
-fn single_field(req: &Request, name: &str) -> Result<String, ApiError> {
-    let mut fields = Fields::from_request(req)?;
-    let mut errors = FieldErrors::new();
-    let value = fields.string(name, &mut errors);
-    fields.finish(&mut errors);
-    match value {
-        Some(value) if errors.is_empty() => Ok(value),
-        _ => Err(ApiError::validation(errors)),
     }
 }
 
@@ -58,9 +40,7 @@ async fn api(app: &App, req: &Request) -> Response<Body> {
         Err(error) => return error.into_response(),
     };
     match activate(app, &token).await {
-        Ok(Activation::Activated | Activation::AlreadyActive) => {
-            response::json(200, &json!({"status": "active"}))
-        }
+        Ok(Activation::Activated | Activation::AlreadyActive) => response::json(200, &json!({"status": "active"})),
         Ok(Activation::Expired | Activation::Invalid) => ApiError::new(
             400,
             "invalid_token",
@@ -78,16 +58,10 @@ async fn new_link(app: &App, req: &Request) -> Response<Body> {
     };
     if let Err(ActivationError::Unexpected(e)) = resend(app, &email).await {
         // Logged, and answered like every other case: the answer must not tell what exists.
-        tracing::error!(
-            error = format!("{e:#}"),
-            "resending an activation mail failed"
-        );
+        tracing::error!(error = format!("{e:#}"), "resending an activation mail failed");
     }
     if is_form_post(req) {
-        response::html(
-            202,
-            pages::activation_email_requested(&app.config.site_name),
-        )
+        response::html(202, pages::activation_email_requested(&app.config.site_name))
     } else {
         response::json(202, &json!({"status": "sent_if_pending"}))
     }

@@ -4,9 +4,11 @@
 //! `by_binary` maps the binary names the SAM template builds to their handlers: the local
 //! gateway reads the routes from `template.yaml` and dispatches through it.
 
+pub mod account;
 pub mod activate;
 pub mod admin_users;
 pub mod register;
+pub mod sessions;
 
 use crate::App;
 use lambda_http::{Body, Request, Response};
@@ -22,21 +24,24 @@ pub fn by_binary(binary: &str) -> Option<HttpHandler> {
         "register" => |app, req| Box::pin(register::handle(app, req)),
         "activate" => |app, req| Box::pin(activate::handle(app, req)),
         "admin-users" => |app, req| Box::pin(admin_users::handle(app, req)),
+        "sessions" => |app, req| Box::pin(sessions::handle(app, req)),
+        "account" => |app, req| Box::pin(account::handle(app, req)),
         _ => return None,
     };
     Some(handler)
 }
 
 /// Every binary with an HTTP handler.
-pub const HTTP_BINARIES: &[&str] = &["register", "activate", "admin-users"];
+pub const HTTP_BINARIES: &[&str] = &["register", "activate", "admin-users", "sessions", "account"];
 
-/// Runs an HTTP handler as a Lambda function.
-pub async fn run_lambda(handler: HttpHandler) -> Result<(), lambda_http::Error> {
+/// Runs the HTTP handler of `binary` as a Lambda function: tracing, configuration and AWS
+/// clients once per process, then one request at a time.
+pub async fn run_lambda(binary: &str) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
-    let app = App::from_env().await.map_err(|e| {
-        tracing::error!(error = format!("{e:#}"), "configuration error");
-        e
-    })?;
+    let handler = by_binary(binary).ok_or_else(|| format!("no HTTP handler for binary {binary:?}"))?;
+    let app = App::from_env()
+        .await
+        .inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
     let app = &app;
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
         Ok::<_, std::convert::Infallible>(handler(app, req).await)

@@ -66,11 +66,9 @@ async fn create(app: &App, req: Request) -> Response<Body> {
     };
     let error = match error {
         RegistrationError::Invalid(fields) => ApiError::validation(fields),
-        RegistrationError::UsernameTaken => ApiError::new(
-            409,
-            "username_taken",
-            "This username is taken; choose another.",
-        ),
+        RegistrationError::UsernameTaken => {
+            ApiError::new(409, "username_taken", "This username is taken; choose another.")
+        }
         RegistrationError::Unexpected(e) => ApiError::unexpected(&e),
     };
     if html {

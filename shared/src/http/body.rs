@@ -19,18 +19,8 @@ pub struct Fields {
 }
 
 pub fn content_type(req: &Request) -> Option<String> {
-    let raw = req
-        .headers()
-        .get(http::header::CONTENT_TYPE)?
-        .to_str()
-        .ok()?;
-    Some(
-        raw.split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase(),
-    )
+    let raw = req.headers().get(http::header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(raw.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
 }
 
 impl Fields {
@@ -56,15 +46,13 @@ impl Fields {
             Err(e) if e.to_string().starts_with(DUPLICATE) => {
                 Err(ApiError::bad_request("The body has the same key twice."))
             }
-            Err(_) => Err(ApiError::bad_request(
-                "The body is not a valid JSON object.",
-            )),
+            Err(_) => Err(ApiError::bad_request("The body is not a valid JSON object.")),
         }
     }
 
     fn from_form(bytes: &[u8]) -> Result<Self, ApiError> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
-            .map_err(|_| ApiError::bad_request("The form body is malformed."))?;
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(bytes).map_err(|_| ApiError::bad_request("The form body is malformed."))?;
         let mut entries: Vec<(String, Value)> = Vec::with_capacity(pairs.len());
         for (key, value) in pairs {
             if entries.iter().any(|(k, _)| *k == key) {
@@ -101,14 +89,8 @@ impl Fields {
         match self.take(name) {
             None => false,
             Some(Value::Bool(value)) => value,
-            Some(Value::String(value)) if matches!(value.as_str(), "on" | "true" | "1" | "yes") => {
-                true
-            }
-            Some(Value::String(value))
-                if matches!(value.as_str(), "off" | "false" | "0" | "no" | "") =>
-            {
-                false
-            }
+            Some(Value::String(value)) if matches!(value.as_str(), "on" | "true" | "1" | "yes") => true,
+            Some(Value::String(value)) if matches!(value.as_str(), "off" | "false" | "0" | "no" | "") => false,
             Some(_) => {
                 errors.insert(name.to_owned(), "Must be true or false.".to_owned());
                 false

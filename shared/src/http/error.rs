@@ -48,11 +48,7 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(
-            401,
-            "unauthorized",
-            "This route needs operator credentials.",
-        )
+        Self::new(401, "unauthorized", "This route needs operator credentials.")
     }
 
     /// Logs the cause chain and answers an opaque 500.

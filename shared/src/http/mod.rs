@@ -6,6 +6,7 @@ pub mod error;
 pub mod identity;
 pub mod pages;
 pub mod response;
+pub mod session;
 
 use lambda_http::{Request, RequestExt};
 
@@ -35,4 +36,16 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
 /// Was the body an HTML form post (so the answer should be a page, not JSON)?
 pub fn is_form_post(req: &Request) -> bool {
     body::content_type(req).as_deref() == Some("application/x-www-form-urlencoded")
+}
+
+/// Reads a body of exactly one required string field (and nothing else).
+pub fn single_field(req: &Request, name: &str) -> Result<String, ApiError> {
+    let mut fields = Fields::from_request(req)?;
+    let mut errors = FieldErrors::new();
+    let value = fields.string(name, &mut errors);
+    fields.finish(&mut errors);
+    match value {
+        Some(value) if errors.is_empty() => Ok(value),
+        _ => Err(ApiError::validation(errors)),
+    }
 }

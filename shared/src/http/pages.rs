@@ -137,6 +137,42 @@ pub fn activation_email_requested(site_name: &str) -> String {
     )
 }
 
+pub fn login(site_name: &str, email: &str, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, text(e)))
+        .unwrap_or_default();
+    let body = format!(
+        r#"{error}<form method="post" action="/api/v1/sessions">
+<label>Email <input type="email" name="email" required maxlength="254" autocomplete="email" value="{email}"></label>
+<label>Password <input type="password" name="password" required autocomplete="current-password"></label>
+<button type="submit">Sign in</button>
+</form>
+<p><a href="/password-reset">Forgot my password</a></p>
+<p>No account yet? <a href="/register">Create one</a>.</p>"#,
+        email = attr(email)
+    );
+    layout(site_name, "Sign in", &body)
+}
+
+/// The account settings page. `removal_form` is the learner's own account removal section,
+/// present only when the site has switched self-service removal on.
+pub fn account_settings(site_name: &str, user: &crate::domain::User, removal_form: Option<&str>) -> String {
+    let body = format!(
+        r#"<dl>
+<dt>Email</dt><dd>{email}</dd>
+<dt>Username</dt><dd>{username}</dd>
+<dt>Full name</dt><dd>{name}</dd>
+</dl>
+<p><a href="/password-reset">Change my password</a></p>
+{removal}"#,
+        email = text(user.email.as_ref()),
+        username = text(user.username.as_ref()),
+        name = text(user.name.as_ref()),
+        removal = removal_form.unwrap_or_default(),
+    );
+    layout(site_name, "Account settings", &body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

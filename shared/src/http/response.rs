@@ -17,17 +17,13 @@ pub fn html(status: u16, page: String) -> Response<Body> {
     );
     headers.insert("x-frame-options", http::HeaderValue::from_static("DENY"));
     // Pages carry tokens in their URL: never hand them on to another site.
-    headers.insert(
-        "referrer-policy",
-        http::HeaderValue::from_static("no-referrer"),
-    );
+    headers.insert("referrer-policy", http::HeaderValue::from_static("no-referrer"));
     response
 }
 
 pub fn empty(status: u16) -> Response<Body> {
     let mut response = Response::new(Body::Empty);
-    *response.status_mut() =
-        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     response
         .headers_mut()
         .insert("cache-control", http::HeaderValue::from_static("no-store"));
@@ -36,14 +32,10 @@ pub fn empty(status: u16) -> Response<Body> {
 
 fn build(status: u16, content_type: &'static str, body: Body) -> Response<Body> {
     let mut response = Response::new(body);
-    *response.status_mut() =
-        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     headers.insert("content-type", http::HeaderValue::from_static(content_type));
     headers.insert("cache-control", http::HeaderValue::from_static("no-store"));
-    headers.insert(
-        "x-content-type-options",
-        http::HeaderValue::from_static("nosniff"),
-    );
+    headers.insert("x-content-type-options", http::HeaderValue::from_static("nosniff"));
     response
 }

@@ -1,16 +1,10 @@
 //! The texts of the emails, plain and HTML.
 
-use crate::domain::User;
+use crate::domain::{Timestamp, User};
 use crate::ports::OutgoingMail;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
-pub fn activation(
-    site_name: &str,
-    site_url: &str,
-    user: &User,
-    link: &str,
-    valid_hours: i64,
-) -> OutgoingMail {
+pub fn activation(site_name: &str, site_url: &str, user: &User, link: &str, valid_hours: i64) -> OutgoingMail {
     let name = user.name.as_ref();
     OutgoingMail {
         to: user.email.to_string(),
@@ -43,6 +37,26 @@ pub fn registration_attempt_notice(site_name: &str, site_url: &str, user: &User)
             name = text(user.name.as_ref()),
             site = text(site_name),
             login = attr(&login),
+            reset = attr(&reset),
+        ),
+    }
+}
+
+/// To the owner of an account whose sign-in was just paused.
+pub fn lockout(site_name: &str, site_url: &str, user: &User, failures: u32, until: Timestamp) -> OutgoingMail {
+    let reset = format!("{site_url}/password-reset");
+    let until = until.to_rfc3339();
+    OutgoingMail {
+        to: user.email.to_string(),
+        subject: format!("Sign-in to your {site_name} account is paused"),
+        text: format!(
+            "Hello {name},\n\nAfter {failures} failed sign-in attempts, sign-in to your {site_name} account is paused until {until} (UTC). It resumes by itself.\n\nIf these attempts were not yours, someone may be guessing your password: reset it at {reset} (this works while sign-in is paused).\n",
+            name = user.name.as_ref()
+        ),
+        html: format!(
+            "<p>Hello {name},</p><p>After {failures} failed sign-in attempts, sign-in to your {site} account is paused until {until} (UTC). It resumes by itself.</p><p>If these attempts were not yours, someone may be guessing your password: <a href=\"{reset}\">reset it</a> (this works while sign-in is paused).</p>",
+            name = text(user.name.as_ref()),
+            site = text(site_name),
             reset = attr(&reset),
         ),
     }

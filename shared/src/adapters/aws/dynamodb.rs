@@ -2,8 +2,11 @@
 //! TransactWriteItems (`attribute_not_exists(pk)` on each claim item), never by reading first.
 
 use super::items::{self, Item};
-use crate::domain::{Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus};
-use crate::ports::{CreateUserError, TokenUse, UserStore};
+use crate::domain::{
+    LockedNow, LockoutPolicy, LockoutState, Reservation, SessionRecord, Timestamp, TokenHash, TokenPurpose,
+    TokenRecord, User, UserId, UserStatus,
+};
+use crate::ports::{CreateUserError, LoginAttempts, SessionStore, TokenUse, UserStore};
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -77,10 +80,7 @@ impl DynamoStore {
                 Err(Ok(Cancelled::Conditions(failed))) => return Ok(Some(failed)),
                 Err(Ok(Cancelled::Conflict)) if attempt < CONFLICT_ATTEMPTS => {
                     let jitter = rand::random::<u64>() % 20;
-                    tokio::time::sleep(std::time::Duration::from_millis(
-                        10 * u64::from(attempt) + jitter,
-                    ))
-                    .await;
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt) + jitter)).await;
                 }
                 Err(Ok(Cancelled::Conflict)) => {
                     return Err(anyhow!(
@@ -95,16 +95,11 @@ impl DynamoStore {
 }
 
 /// Turns a cancelled transaction into per-action condition failures; any other error stays one.
-fn classify_cancellation(
-    error: SdkError<TransactWriteItemsError>,
-) -> Result<Cancelled, anyhow::Error> {
+fn classify_cancellation(error: SdkError<TransactWriteItemsError>) -> Result<Cancelled, anyhow::Error> {
     match error.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
             let reasons = cancelled.cancellation_reasons();
-            if reasons
-                .iter()
-                .any(|r| r.code() == Some("TransactionConflict"))
-            {
+            if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
                 return Ok(Cancelled::Conflict);
             }
             Ok(Cancelled::Conditions(
@@ -121,20 +116,13 @@ fn classify_cancellation(
 
 #[async_trait]
 impl UserStore for DynamoStore {
-    async fn create_user(
-        &self,
-        user: &User,
-        token: Option<&TokenRecord>,
-    ) -> Result<(), CreateUserError> {
+    async fn create_user(&self, user: &User, token: Option<&TokenRecord>) -> Result<(), CreateUserError> {
         let email_key = user.email.key();
         let username_key = user.username.key();
         let mut actions = vec![
             self.put_new(items::user_item(user))?,
             self.put_new(items::claim_item(items::email_key(&email_key), &user.id))?,
-            self.put_new(items::claim_item(
-                items::username_key(&username_key),
-                &user.id,
-            ))?,
+            self.put_new(items::claim_item(items::username_key(&username_key), &user.id))?,
         ];
         if let Some(token) = token {
             actions.push(self.put_new(items::token_item(token))?);
@@ -142,15 +130,11 @@ impl UserStore for DynamoStore {
         let Some(failed) = self.transact(actions).await? else {
             return Ok(());
         };
-        let (mut email_taken, mut username_taken) =
-            (failed.get(1) == Some(&true), failed.get(2) == Some(&true));
+        let (mut email_taken, mut username_taken) = (failed.get(1) == Some(&true), failed.get(2) == Some(&true));
         if !email_taken && !username_taken {
             // Some emulators omit the per-action reasons: ask the claims themselves.
             email_taken = self.get(items::email_key(&email_key)).await?.is_some();
-            username_taken = self
-                .get(items::username_key(&username_key))
-                .await?
-                .is_some();
+            username_taken = self.get(items::username_key(&username_key)).await?.is_some();
         }
         if !email_taken && !username_taken {
             return Err(anyhow!("user creation was cancelled, but neither claim exists").into());
@@ -165,8 +149,7 @@ impl UserStore for DynamoStore {
         let Some(claim) = self.get(items::email_key(email_key)).await? else {
             return Ok(None);
         };
-        let id = UserId::parse(items::get_s(&claim, "user_id")?)
-            .context("email claim user_id is not a UUID")?;
+        let id = UserId::parse(items::get_s(&claim, "user_id")?).context("email claim user_id is not a UUID")?;
         self.user_by_id(&id).await
     }
 
@@ -190,11 +173,7 @@ impl UserStore for DynamoStore {
         Ok(())
     }
 
-    async fn consume_activation_token(
-        &self,
-        hash: &TokenHash,
-        now: Timestamp,
-    ) -> anyhow::Result<TokenUse> {
+    async fn consume_activation_token(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<TokenUse> {
         let Some(item) = self.get(items::token_key(hash)).await? else {
             return Ok(TokenUse::Unknown);
         };
@@ -212,25 +191,18 @@ impl UserStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(items::token_key(hash)))
             .update_expression("SET used_at = :now")
-            .condition_expression(
-                "attribute_exists(pk) AND attribute_not_exists(used_at) AND expires_at >= :now",
-            )
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(used_at) AND expires_at >= :now")
             .expression_attribute_values(":now", items::ts(now))
             .build()
             .context("building the token update")?;
         let activate = Update::builder()
             .table_name(&self.table)
             .set_key(Some(items::user_key(&record.user_id)))
-            .update_expression(
-                "SET #status = :active, activated_at = if_not_exists(activated_at, :now)",
-            )
+            .update_expression("SET #status = :active, activated_at = if_not_exists(activated_at, :now)")
             .condition_expression("attribute_exists(pk) AND #status <> :removal")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":active", items::s(UserStatus::Active.as_str()))
-            .expression_attribute_values(
-                ":removal",
-                items::s(UserStatus::RemovalRequested.as_str()),
-            )
+            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
             .expression_attribute_values(":now", items::ts(now))
             .build()
             .context("building the activation update")?;
@@ -258,12 +230,23 @@ impl UserStore for DynamoStore {
         }
     }
 
-    async fn claim_slot(
-        &self,
-        key: &str,
-        now: Timestamp,
-        window_seconds: i64,
-    ) -> anyhow::Result<bool> {
+    async fn request_removal(&self, id: &UserId) -> anyhow::Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .update_expression("SET #status = :removal ADD auth_epoch :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
+            .expression_attribute_values(":one", items::n(1))
+            .send()
+            .await;
+        applied(result, "DynamoDB UpdateItem (removal requested)")
+    }
+
+    async fn claim_slot(&self, key: &str, now: Timestamp, window_seconds: i64) -> anyhow::Result<bool> {
         let until = now.plus_seconds(window_seconds);
         let result = self
             .client
@@ -289,5 +272,167 @@ impl UserStore for DynamoStore {
             }
             Err(error) => Err(error).context("DynamoDB UpdateItem (rate-limit slot)"),
         }
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoStore {
+    async fn create_session(&self, session: &SessionRecord) -> anyhow::Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(items::session_item(session)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .context("DynamoDB PutItem (session)")?;
+        Ok(())
+    }
+
+    async fn session(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<SessionRecord>> {
+        let Some(item) = self.get(items::session_key(hash)).await? else {
+            return Ok(None);
+        };
+        let session = items::session_from_item(&item)?;
+        // TTL deletion is late: an expired session may still be there.
+        Ok((!session.is_expired(now)).then_some(session))
+    }
+
+    async fn delete_session(&self, hash: &TokenHash) -> anyhow::Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(items::session_key(hash)))
+            .send()
+            .await
+            .context("DynamoDB DeleteItem (session)")?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LoginAttempts for DynamoStore {
+    async fn reserve(&self, key: &str, now: Timestamp, policy: LockoutPolicy) -> anyhow::Result<Reservation> {
+        let window_end = items::ts(now.plus_seconds(policy.lockout_seconds));
+        // One more attempt in the current count, if not locked and under the limit.
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::lockout_key(key)))
+            .update_expression("SET failures = if_not_exists(failures, :zero) + :one, expires_at = :end, #ttl = :end")
+            .condition_expression(
+                "attribute_not_exists(pk) OR (attribute_not_exists(locked_until) AND failures < :max AND expires_at > :now)",
+            )
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":zero", items::n(0))
+            .expression_attribute_values(":one", items::n(1))
+            .expression_attribute_values(":end", window_end.clone())
+            .expression_attribute_values(":max", items::n(i64::from(policy.max_failures)))
+            .expression_attribute_values(":now", items::ts(now))
+            .send()
+            .await;
+        if applied(counted, "reserving a sign-in attempt")? {
+            return Ok(Reservation::Granted);
+        }
+        // Else, if the lock or the counting window has run out, a new count starts.
+        let restarted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::lockout_key(key)))
+            .update_expression("SET failures = :one, expires_at = :end, #ttl = :end REMOVE locked_until")
+            .condition_expression("locked_until <= :now OR expires_at <= :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", items::n(1))
+            .expression_attribute_values(":end", window_end)
+            .expression_attribute_values(":now", items::ts(now))
+            .send()
+            .await;
+        if applied(restarted, "restarting a sign-in count")? {
+            return Ok(Reservation::Granted);
+        }
+        let locked_until = self.state(key, now).await?.locked_until;
+        Ok(Reservation::Refused { locked_until })
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: Timestamp,
+        policy: LockoutPolicy,
+    ) -> anyhow::Result<Option<LockedNow>> {
+        let until = now.plus_seconds(policy.lockout_seconds);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::lockout_key(key)))
+            .update_expression("SET locked_until = :until, expires_at = :until, #ttl = :until")
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(locked_until) AND failures >= :max AND expires_at > :now",
+            )
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":until", items::ts(until))
+            .expression_attribute_values(":max", items::n(i64::from(policy.max_failures)))
+            .expression_attribute_values(":now", items::ts(now))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let item = output.attributes.context("UpdateItem returned no attributes")?;
+                let failures = items::get_u64(&item, "failures")? as u32;
+                Ok(Some(LockedNow { failures, until }))
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e).context("DynamoDB UpdateItem (locking an account)"),
+        }
+    }
+
+    async fn clear(&self, key: &str) -> anyhow::Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(items::lockout_key(key)))
+            .send()
+            .await
+            .context("DynamoDB DeleteItem (sign-in counter)")?;
+        Ok(())
+    }
+
+    async fn state(&self, key: &str, now: Timestamp) -> anyhow::Result<LockoutState> {
+        let Some(item) = self.get(items::lockout_key(key)).await? else {
+            return Ok(LockoutState::default());
+        };
+        if items::get_ts(&item, "expires_at")? <= now {
+            return Ok(LockoutState::default());
+        }
+        Ok(LockoutState {
+            failures: items::get_u64(&item, "failures")? as u32,
+            locked_until: items::opt_ts(&item, "locked_until")?.filter(|until| *until > now),
+        })
+    }
+}
+
+/// Whether a conditional UpdateItem was applied (false when its condition failed).
+fn applied<T>(
+    result: Result<T, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError>>,
+    what: &'static str,
+) -> anyhow::Result<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e).context(what),
     }
 }

@@ -7,12 +7,14 @@
 //! | username claim | `USERNAME#<lowercased username>` | `CLAIM` |
 //! | emailed token | `TOKEN#<sha256 hex>` | `TOKEN` |
 //! | rate-limit slot | `SLOT#<key>` | `SLOT` |
+//! | session | `SESSION#<sha256 hex>` | `SESSION` |
+//! | sign-in failure counter | `LOCKOUT#<key>` | `LOCKOUT` |
 //!
 //! Items that expire carry `ttl` (epoch seconds); DynamoDB deletes them late, so readers check
 //! the expiry themselves. A missing or mistyped field is an error, never a default.
 
 use crate::domain::{
-    Email, FullName, PasswordHash, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
+    Email, FullName, PasswordHash, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
     UserSource, UserStatus, Username,
 };
 use anyhow::{anyhow, Context};
@@ -39,6 +41,38 @@ pub fn token_key(hash: &TokenHash) -> Item {
 
 pub fn slot_key(slot: &str) -> Item {
     key(format!("SLOT#{slot}"), "SLOT")
+}
+
+pub fn session_key(hash: &TokenHash) -> Item {
+    key(format!("SESSION#{}", hash.as_str()), "SESSION")
+}
+
+pub fn lockout_key(counter: &str) -> Item {
+    key(format!("LOCKOUT#{counter}"), "LOCKOUT")
+}
+
+pub fn session_item(session: &SessionRecord) -> Item {
+    let mut item = session_key(&session.hash);
+    item.insert("user_id".into(), s(session.user_id.as_str()));
+    item.insert("auth_epoch".into(), AttributeValue::N(session.auth_epoch.to_string()));
+    item.insert("created_at".into(), ts(session.created_at));
+    item.insert("expires_at".into(), ts(session.expires_at));
+    item.insert("ttl".into(), ts(session.expires_at));
+    item
+}
+
+pub fn session_from_item(item: &Item) -> anyhow::Result<SessionRecord> {
+    let pk = get_s(item, "pk")?;
+    let hash = pk
+        .strip_prefix("SESSION#")
+        .context("session item pk has no SESSION# prefix")?;
+    Ok(SessionRecord {
+        hash: TokenHash::from_stored(hash.to_owned()),
+        user_id: UserId::parse(get_s(item, "user_id")?).context("session user_id is not a UUID")?,
+        auth_epoch: get_u64(item, "auth_epoch")?,
+        created_at: get_ts(item, "created_at")?,
+        expires_at: get_ts(item, "expires_at")?,
+    })
 }
 
 fn key(pk: String, sk: &str) -> Item {
@@ -69,6 +103,7 @@ pub fn user_item(user: &User) -> Item {
     item.insert("status".into(), s(user.status.as_str()));
     item.insert("created_at".into(), ts(user.created_at));
     item.insert("source".into(), s(user.source.as_str()));
+    item.insert("auth_epoch".into(), AttributeValue::N(user.auth_epoch.to_string()));
     if let Some(hash) = &user.password_hash {
         item.insert("password_hash".into(), s(hash.as_str()));
     }
@@ -107,8 +142,7 @@ pub fn user_from_item(item: &Item) -> anyhow::Result<User> {
     Ok(User {
         id: UserId::parse(get_s(item, "user_id")?).context("user_id is not a UUID")?,
         email: Email::parse(email).map_err(|e| anyhow!("stored email is invalid: {e}"))?,
-        username: Username::parse(username)
-            .map_err(|e| anyhow!("stored username is invalid: {e}"))?,
+        username: Username::parse(username).map_err(|e| anyhow!("stored username is invalid: {e}"))?,
         name: FullName::parse(name).map_err(|e| anyhow!("stored name is invalid: {e}"))?,
         password_hash: opt_s(item, "password_hash")?.map(|h| PasswordHash::from_phc(h.to_owned())),
         status: UserStatus::parse(get_s(item, "status")?).context("unknown user status")?,
@@ -116,6 +150,7 @@ pub fn user_from_item(item: &Item) -> anyhow::Result<User> {
         activated_at: opt_ts(item, "activated_at")?,
         terms_accepted_at: opt_ts(item, "terms_accepted_at")?,
         source: UserSource::parse(get_s(item, "source")?).context("unknown user source")?,
+        auth_epoch: get_u64(item, "auth_epoch")?,
     })
 }
 
@@ -146,11 +181,21 @@ fn opt_s<'a>(item: &'a Item, name: &str) -> anyhow::Result<Option<&'a str>> {
     }
 }
 
+pub fn get_u64(item: &Item, name: &str) -> anyhow::Result<u64> {
+    match item.get(name) {
+        Some(AttributeValue::N(value)) => value
+            .parse()
+            .with_context(|| format!("attribute {name} is not a whole number")),
+        Some(_) => Err(anyhow!("attribute {name} is not a number")),
+        None => Err(anyhow!("item has no attribute {name}")),
+    }
+}
+
 pub fn get_ts(item: &Item, name: &str) -> anyhow::Result<Timestamp> {
     opt_ts(item, name)?.with_context(|| format!("item has no attribute {name}"))
 }
 
-fn opt_ts(item: &Item, name: &str) -> anyhow::Result<Option<Timestamp>> {
+pub fn opt_ts(item: &Item, name: &str) -> anyhow::Result<Option<Timestamp>> {
     match item.get(name) {
         None => Ok(None),
         Some(AttributeValue::N(value)) => {
@@ -173,14 +218,13 @@ mod tests {
             email: Email::parse("Ada@example.com").unwrap(),
             username: Username::parse("ada").unwrap(),
             name: FullName::parse("Ada Lovelace").unwrap(),
-            password_hash: Some(PasswordHash::from_phc(
-                "$argon2id$v=19$m=19456,t=2,p=1$x$y".into(),
-            )),
+            password_hash: Some(PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$x$y".into())),
             status: UserStatus::PendingActivation,
             created_at: Timestamp::from_unix(100),
             activated_at: None,
             terms_accepted_at: Some(Timestamp::from_unix(100)),
             source: UserSource::SelfService,
+            auth_epoch: 3,
         }
     }
 
@@ -194,9 +238,6 @@ mod tests {
     fn a_missing_field_fails_loudly() {
         let mut item = user_item(&user());
         item.remove("status");
-        assert!(user_from_item(&item)
-            .unwrap_err()
-            .to_string()
-            .contains("status"));
+        assert!(user_from_item(&item).unwrap_err().to_string().contains("status"));
     }
 }

@@ -35,8 +35,7 @@ impl AwsClients {
 
     /// For an emulator such as moto server: fixed region and dummy credentials.
     pub async fn for_endpoint(endpoint_url: &str) -> Self {
-        let credentials =
-            aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "emulator");
+        let credentials = aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "emulator");
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(endpoint_url)
             .region(aws_config::Region::new("us-east-1"))

@@ -4,8 +4,7 @@
 use super::AwsClients;
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -26,18 +25,12 @@ pub async fn provision(clients: &AwsClients, prefix: &str) -> anyhow::Result<Pro
     Ok(Provisioned {
         table: prefix.to_owned(),
         bulk_queue_url: create_queue_with_dlq(&clients.sqs, &format!("{prefix}-bulk")).await?,
-        deletion_queue_url: create_queue_with_dlq(&clients.sqs, &format!("{prefix}-deletion"))
-            .await?,
+        deletion_queue_url: create_queue_with_dlq(&clients.sqs, &format!("{prefix}-deletion")).await?,
     })
 }
 
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<()> {
-    let exists = client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .is_ok();
+    let exists = client.describe_table().table_name(table).send().await.is_ok();
     if !exists {
         let attribute = |name: &str| {
             AttributeDefinition::builder()
@@ -45,12 +38,7 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> any
                 .attribute_type(ScalarAttributeType::S)
                 .build()
         };
-        let key = |name: &str, kind| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-        };
+        let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
         client
             .create_table()
             .table_name(table)
@@ -125,20 +113,10 @@ async fn create_queue_with_dlq(client: &aws_sdk_sqs::Client, name: &str) -> anyh
 /// Registers the sender address with SES (an emulator sends from verified identities only; in
 /// a real account this starts the verification mail).
 pub async fn verify_sender(clients: &AwsClients, from: &str) -> anyhow::Result<()> {
-    let result = clients
-        .ses
-        .create_email_identity()
-        .email_identity(from)
-        .send()
-        .await;
+    let result = clients.ses.create_email_identity().email_identity(from).send().await;
     match result {
         Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_already_exists_exception()) =>
-        {
-            Ok(())
-        }
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_already_exists_exception()) => Ok(()),
         Err(e) => Err(e).with_context(|| format!("creating the SES identity {from}")),
     }
 }

@@ -32,12 +32,7 @@ impl Mailer for SesMailer {
     async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
         let message = Message::builder()
             .subject(utf8(&mail.subject)?)
-            .body(
-                Body::builder()
-                    .text(utf8(&mail.text)?)
-                    .html(utf8(&mail.html)?)
-                    .build(),
-            )
+            .body(Body::builder().text(utf8(&mail.text)?).html(utf8(&mail.html)?).build())
             .build();
         let result = self
             .client
@@ -55,9 +50,7 @@ impl Mailer for SesMailer {
             Some(e) => {
                 e.is_too_many_requests_exception()
                     || e.is_limit_exceeded_exception()
-                    || error
-                        .raw_response()
-                        .is_some_and(|r| r.status().is_server_error())
+                    || error.raw_response().is_some_and(|r| r.status().is_server_error())
             }
             None => true,
         };
@@ -72,8 +65,6 @@ impl Mailer for SesMailer {
 
 impl std::fmt::Debug for SesMailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SesMailer")
-            .field("from", &self.from)
-            .finish()
+        f.debug_struct("SesMailer").field("from", &self.from).finish()
     }
 }

@@ -13,11 +13,7 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
-    pub fn new(
-        client: Client,
-        bulk_url: impl Into<String>,
-        deletion_url: impl Into<String>,
-    ) -> Self {
+    pub fn new(client: Client, bulk_url: impl Into<String>, deletion_url: impl Into<String>) -> Self {
         Self {
             client,
             bulk_url: bulk_url.into(),

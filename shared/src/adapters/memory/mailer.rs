@@ -29,17 +29,11 @@ impl MemoryMailer {
     }
 
     pub fn sent(&self) -> Vec<CapturedMail> {
-        self.outbox
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.outbox.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn clear(&self) {
-        self.outbox
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.outbox.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
@@ -53,10 +47,7 @@ impl Mailer for MemoryMailer {
             html: mail.html.clone(),
             sent_at: self.clock.now(),
         };
-        self.outbox
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(captured);
+        self.outbox.lock().unwrap_or_else(|p| p.into_inner()).push(captured);
         Ok(())
     }
 }

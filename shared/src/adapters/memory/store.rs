@@ -1,7 +1,10 @@
 //! `UserStore` in memory.
 
-use crate::domain::{Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus};
-use crate::ports::{CreateUserError, TokenUse, UserStore};
+use crate::domain::{
+    LockedNow, LockoutPolicy, LockoutState, Reservation, SessionRecord, Timestamp, TokenHash, TokenPurpose,
+    TokenRecord, User, UserId, UserStatus,
+};
+use crate::ports::{CreateUserError, LoginAttempts, SessionStore, TokenUse, UserStore};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,6 +22,15 @@ struct State {
     tokens: HashMap<TokenHash, TokenRecord>,
     /// Rate-limit slots: key -> end of the window.
     slots: HashMap<String, Timestamp>,
+    sessions: HashMap<TokenHash, SessionRecord>,
+    counters: HashMap<String, Counter>,
+}
+
+/// A sign-in failure counter, as the DynamoDB item holds it.
+struct Counter {
+    failures: u32,
+    locked_until: Option<Timestamp>,
+    expires_at: Timestamp,
 }
 
 impl MemoryStore {
@@ -29,9 +41,7 @@ impl MemoryStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock leaves no half-written state (every write below is
         // complete or absent), so a poisoned lock is safe to keep using.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Every stored value as text, for tests that look for personal data left behind.
@@ -46,17 +56,15 @@ impl MemoryStore {
         out.extend(state.usernames.keys().cloned());
         out.extend(state.tokens.values().map(|t| format!("{t:?}")));
         out.extend(state.slots.keys().cloned());
+        out.extend(state.sessions.values().map(|s| format!("{s:?}")));
+        out.extend(state.counters.keys().cloned());
         out
     }
 }
 
 #[async_trait]
 impl UserStore for MemoryStore {
-    async fn create_user(
-        &self,
-        user: &User,
-        token: Option<&TokenRecord>,
-    ) -> Result<(), CreateUserError> {
+    async fn create_user(&self, user: &User, token: Option<&TokenRecord>) -> Result<(), CreateUserError> {
         let mut state = self.lock();
         let email_taken = state.emails.contains_key(&user.email.key());
         let username_taken = state.usernames.contains_key(&user.username.key());
@@ -68,9 +76,7 @@ impl UserStore for MemoryStore {
             });
         }
         if token_taken {
-            return Err(CreateUserError::Unexpected(anyhow::anyhow!(
-                "token hash collision"
-            )));
+            return Err(CreateUserError::Unexpected(anyhow::anyhow!("token hash collision")));
         }
         state.emails.insert(user.email.key(), user.id.clone());
         state.usernames.insert(user.username.key(), user.id.clone());
@@ -83,11 +89,7 @@ impl UserStore for MemoryStore {
 
     async fn user_by_email_key(&self, email_key: &str) -> anyhow::Result<Option<User>> {
         let state = self.lock();
-        Ok(state
-            .emails
-            .get(email_key)
-            .and_then(|id| state.users.get(id))
-            .cloned())
+        Ok(state.emails.get(email_key).and_then(|id| state.users.get(id)).cloned())
     }
 
     async fn user_by_id(&self, id: &UserId) -> anyhow::Result<Option<User>> {
@@ -103,11 +105,7 @@ impl UserStore for MemoryStore {
         Ok(())
     }
 
-    async fn consume_activation_token(
-        &self,
-        hash: &TokenHash,
-        now: Timestamp,
-    ) -> anyhow::Result<TokenUse> {
+    async fn consume_activation_token(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<TokenUse> {
         let mut state = self.lock();
         let Some(record) = state
             .tokens
@@ -141,21 +139,114 @@ impl UserStore for MemoryStore {
         Ok(TokenUse::Consumed(token.clone()))
     }
 
-    async fn claim_slot(
-        &self,
-        key: &str,
-        now: Timestamp,
-        window_seconds: i64,
-    ) -> anyhow::Result<bool> {
+    async fn request_removal(&self, id: &UserId) -> anyhow::Result<bool> {
+        let mut state = self.lock();
+        let Some(user) = state.users.get_mut(id) else {
+            return Ok(false);
+        };
+        user.status = UserStatus::RemovalRequested;
+        user.auth_epoch += 1;
+        Ok(true)
+    }
+
+    async fn claim_slot(&self, key: &str, now: Timestamp, window_seconds: i64) -> anyhow::Result<bool> {
         let mut state = self.lock();
         match state.slots.get(key) {
             Some(until) if *until > now => Ok(false),
             _ => {
-                state
-                    .slots
-                    .insert(key.to_owned(), now.plus_seconds(window_seconds));
+                state.slots.insert(key.to_owned(), now.plus_seconds(window_seconds));
                 Ok(true)
             }
         }
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create_session(&self, session: &SessionRecord) -> anyhow::Result<()> {
+        let mut state = self.lock();
+        if state.sessions.contains_key(&session.hash) {
+            anyhow::bail!("session hash collision");
+        }
+        state.sessions.insert(session.hash.clone(), session.clone());
+        Ok(())
+    }
+
+    async fn session(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<SessionRecord>> {
+        Ok(self.lock().sessions.get(hash).filter(|s| !s.is_expired(now)).cloned())
+    }
+
+    async fn delete_session(&self, hash: &TokenHash) -> anyhow::Result<()> {
+        self.lock().sessions.remove(hash);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LoginAttempts for MemoryStore {
+    async fn reserve(&self, key: &str, now: Timestamp, policy: LockoutPolicy) -> anyhow::Result<Reservation> {
+        let mut state = self.lock();
+        let window_end = now.plus_seconds(policy.lockout_seconds);
+        let fresh = Counter {
+            failures: 1,
+            locked_until: None,
+            expires_at: window_end,
+        };
+        match state.counters.get_mut(key) {
+            None => {
+                state.counters.insert(key.to_owned(), fresh);
+                Ok(Reservation::Granted)
+            }
+            // The lock (or the counting window) has run out: a new count starts.
+            Some(counter) if counter.expires_at <= now || counter.locked_until.is_some_and(|until| until <= now) => {
+                *counter = fresh;
+                Ok(Reservation::Granted)
+            }
+            Some(counter) if counter.locked_until.is_none() && counter.failures < policy.max_failures => {
+                counter.failures += 1;
+                counter.expires_at = window_end;
+                Ok(Reservation::Granted)
+            }
+            Some(counter) => Ok(Reservation::Refused {
+                locked_until: counter.locked_until,
+            }),
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: Timestamp,
+        policy: LockoutPolicy,
+    ) -> anyhow::Result<Option<LockedNow>> {
+        let mut state = self.lock();
+        let Some(counter) = state.counters.get_mut(key) else {
+            return Ok(None);
+        };
+        if counter.locked_until.is_some() || counter.failures < policy.max_failures || counter.expires_at <= now {
+            return Ok(None);
+        }
+        let until = now.plus_seconds(policy.lockout_seconds);
+        counter.locked_until = Some(until);
+        counter.expires_at = until;
+        Ok(Some(LockedNow {
+            failures: counter.failures,
+            until,
+        }))
+    }
+
+    async fn clear(&self, key: &str) -> anyhow::Result<()> {
+        self.lock().counters.remove(key);
+        Ok(())
+    }
+
+    async fn state(&self, key: &str, now: Timestamp) -> anyhow::Result<LockoutState> {
+        Ok(match self.lock().counters.get(key) {
+            Some(counter) if counter.expires_at > now => LockoutState {
+                failures: counter.failures,
+                locked_until: counter.locked_until.filter(|until| *until > now),
+            },
+            _ => LockoutState::default(),
+        })
     }
 }

@@ -1,0 +1,52 @@
+//! Sessions and the brute-force lockout's counter.
+
+use super::{Timestamp, TokenHash, UserId};
+
+/// A signed-in browser. The cookie holds the raw token; only its hash is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub hash: TokenHash,
+    pub user_id: UserId,
+    /// The user's `auth_epoch` when the session began: a raised epoch ends the session.
+    pub auth_epoch: u64,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+impl SessionRecord {
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        now >= self.expires_at
+    }
+}
+
+/// How many failures lock an account, and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    pub max_failures: u32,
+    pub lockout_seconds: i64,
+}
+
+/// Whether a sign-in attempt may verify a password. Attempts are reserved before verifying,
+/// so no more than `max_failures` verifications run per window, however many arrive at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    Granted,
+    /// Locked (until the given time), or every allowed attempt is already under way.
+    Refused {
+        locked_until: Option<Timestamp>,
+    },
+}
+
+/// The counter as an operator sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LockoutState {
+    pub failures: u32,
+    pub locked_until: Option<Timestamp>,
+}
+
+/// A failure that locked the account: the one caller that gets it mails the owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockedNow {
+    pub failures: u32,
+    pub until: Timestamp,
+}

@@ -1,0 +1,135 @@
+//! Sign-in with brute-force lockout, sessions, and sign-out.
+//!
+//! An attempt is reserved in the failure counter (one atomic conditional write) before any
+//! password is verified, so however many requests arrive at once, at most `max_failures`
+//! verifications run per lock window (Keycloak #31726 counted only after verifying). The counter
+//! is per canonical email, known or not, and an unknown email is verified against a dummy hash:
+//! unknown, wrong, locked and being-removed answers cannot be told apart, by content or timing.
+
+use crate::domain::{Email, LockedNow, PasswordHash, Reservation, SessionRecord, Timestamp, Token, User, UserStatus};
+use crate::{mail, App};
+use sha2::{Digest, Sha256};
+
+/// An argon2id hash (same parameters) of a random password nobody knows: what unknown emails
+/// and accounts without a password are verified against, so they cost the same time.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$ce4cEqzM4PQtcok6pzZSvA$pCh1EMBYKWbDpkJ3frR/X6ud/3GPdxzjjijEszuzgCw";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Unknown email, wrong password, locked, or being removed: one answer for all.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("the account is not activated yet")]
+    NotActivated,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+pub struct SignedIn {
+    pub user: User,
+    /// The raw session token, for the cookie only.
+    pub token: Token,
+}
+
+/// The counter key of an address: a hash, so counters of unknown addresses hold no address.
+pub fn counter_key(email: &Email) -> String {
+    Sha256::digest(email.key().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub async fn sign_in(app: &App, raw_email: &str, password: &str) -> Result<SignedIn, SignInError> {
+    let now = app.clock.now();
+    let policy = app.config.lockout;
+    let dummy = PasswordHash::from_phc(DUMMY_HASH.to_owned());
+    let Ok(email) = Email::parse(raw_email) else {
+        // No account can have this address; it costs what a wrong password costs.
+        app.passwords.verify(&dummy, password).await?;
+        return Err(SignInError::InvalidCredentials);
+    };
+    let key = counter_key(&email);
+    if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
+        return Err(SignInError::InvalidCredentials);
+    }
+    let user = app.store.user_by_email_key(&email.key()).await?;
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let verified = app.passwords.verify(hash.as_ref().unwrap_or(&dummy), password).await? && hash.is_some();
+    match user {
+        Some(user) if verified && user.status != UserStatus::RemovalRequested => {
+            app.attempts.clear(&key).await?;
+            if user.status == UserStatus::PendingActivation {
+                return Err(SignInError::NotActivated);
+            }
+            let token = Token::generate();
+            let session = SessionRecord {
+                hash: token.hash(),
+                user_id: user.id.clone(),
+                auth_epoch: user.auth_epoch,
+                created_at: now,
+                expires_at: now.plus_seconds(app.config.session_ttl_seconds),
+            };
+            app.sessions.create_session(&session).await?;
+            tracing::info!(user_id = %user.id, "signed in");
+            Ok(SignedIn { user, token })
+        }
+        user => {
+            if let Some(locked) = app.attempts.record_failure(&key, now, policy).await? {
+                tracing::warn!(user_id = ?user.as_ref().map(|u| u.id.to_string()), failures = locked.failures, "sign-in locked");
+                if let Some(user) = &user {
+                    notify_lockout(app, user, locked).await;
+                }
+            }
+            Err(SignInError::InvalidCredentials)
+        }
+    }
+}
+
+async fn notify_lockout(app: &App, user: &User, locked: LockedNow) {
+    let message = mail::lockout(
+        &app.config.site_name,
+        &app.config.site_url,
+        user,
+        locked.failures,
+        locked.until,
+    );
+    mail::deliver(app.mailer.as_ref(), &message, "lockout").await;
+}
+
+/// The signed-in user of a session token, if the session is live: known, unexpired, made in the
+/// user's current epoch, and the account active.
+pub async fn current_user(app: &App, raw_token: &str) -> anyhow::Result<Option<(User, SessionRecord)>> {
+    let Some(token) = Token::parse(raw_token) else {
+        return Ok(None);
+    };
+    let now: Timestamp = app.clock.now();
+    let Some(session) = app.sessions.session(&token.hash(), now).await? else {
+        return Ok(None);
+    };
+    let Some(user) = app.store.user_by_id(&session.user_id).await? else {
+        return Ok(None);
+    };
+    let live = user.auth_epoch == session.auth_epoch && user.status == UserStatus::Active;
+    Ok(live.then_some((user, session)))
+}
+
+pub async fn sign_out(app: &App, session: &SessionRecord) -> anyhow::Result<()> {
+    app.sessions.delete_session(&session.hash).await?;
+    tracing::info!(user_id = %session.user_id, "signed out");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_dummy_hash_has_the_real_parameters_and_matches_nothing_simple() {
+        let dummy = PasswordHash::from_phc(DUMMY_HASH.to_owned());
+        assert!(DUMMY_HASH.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(argon2::PasswordHash::new(DUMMY_HASH).is_ok());
+        assert!(!dummy.verify("").await.unwrap());
+        assert!(!dummy.verify("password").await.unwrap());
+    }
+}

@@ -1,0 +1,419 @@
+//! Sign-in, sessions and brute-force lockout, through the gateway on both backends.
+
+use learners_tests::{cookie_pair, email, on_both_backends, unique, Backend, TestApp, PASSWORD, SITE_URL};
+use reqwest::Method;
+use std::sync::Arc;
+
+on_both_backends!(
+    sign_in_read_the_account_sign_out_and_the_old_cookie_is_refused,
+    six_wrong_passwords_lock_until_the_lock_runs_out,
+    fifty_parallel_wrong_passwords_verify_at_most_six_times_and_lock_once,
+    the_counter_is_per_canonical_email,
+    unknown_wrong_locked_and_removing_answers_are_byte_identical,
+    an_operator_unlocks_and_sees_the_counter,
+);
+
+async fn sign_in_read_the_account_sign_out_and_the_old_cookie_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let address = email("sign-");
+    let username = unique("sign");
+    app.active_account(&address, &username).await;
+
+    let response = app
+        .sign_in(
+            &address.to_uppercase().replace("@EXAMPLE.COM", "@example.com"),
+            PASSWORD,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    let cookie = cookie_pair(&response).unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["user"]["email"], address.as_str());
+    assert_eq!(body["user"]["username"], username.as_str());
+    assert_eq!(body["user"]["status"], "active");
+
+    let account = app
+        .with_cookie(Method::GET, "/api/v1/account", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(account.status(), 200);
+    assert_eq!(
+        account.json::<serde_json::Value>().await.unwrap()["email"],
+        address.as_str()
+    );
+    let settings = app
+        .with_cookie(Method::GET, "/account/settings", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(settings.status(), 200);
+    assert!(settings.text().await.unwrap().contains(&username));
+
+    let out = app
+        .with_cookie(Method::DELETE, "/api/v1/sessions/current", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(
+        app.with_cookie(Method::GET, "/api/v1/account", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let settings = app
+        .with_cookie(Method::GET, "/account/settings", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(settings.status(), 303);
+    assert_eq!(settings.headers()["location"], "/login");
+}
+
+async fn six_wrong_passwords_lock_until_the_lock_runs_out(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let address = email("lock-");
+    app.active_account(&address, &unique("lock")).await;
+    for attempt in 1..=6 {
+        assert_eq!(
+            app.sign_in(&address, "wrong password here").await.status(),
+            401,
+            "attempt {attempt}"
+        );
+    }
+    // Locked: the right password is refused, and no password is verified.
+    let before = app.verifications.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(app.sign_in(&address, PASSWORD).await.status(), 401);
+    assert_eq!(
+        app.verifications.load(std::sync::atomic::Ordering::SeqCst),
+        before,
+        "a locked attempt verifies nothing"
+    );
+    // Still locked one second before the end of the lock, and that attempt does not extend it.
+    app.clock.advance(1800 - 1);
+    assert_eq!(app.sign_in(&address, PASSWORD).await.status(), 401);
+    app.clock.advance(1);
+    assert_eq!(app.sign_in(&address, PASSWORD).await.status(), 200);
+    // A success resets the count: five new failures do not lock.
+    for _ in 0..5 {
+        assert_eq!(app.sign_in(&address, "wrong password here").await.status(), 401);
+    }
+    assert_eq!(app.sign_in(&address, PASSWORD).await.status(), 200);
+}
+
+async fn fifty_parallel_wrong_passwords_verify_at_most_six_times_and_lock_once(backend: Backend) {
+    let app = Arc::new(TestApp::spawn(backend).await);
+    let address = email("storm-");
+    app.active_account(&address, &unique("storm")).await;
+    let before = app.verifications.load(std::sync::atomic::Ordering::SeqCst);
+    let attempts: Vec<_> = (0..50)
+        .map(|i| {
+            let app = app.clone();
+            let address = address.clone();
+            tokio::spawn(async move {
+                app.sign_in(&address, &format!("guess number {i}"))
+                    .await
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    for attempt in attempts {
+        assert_eq!(attempt.await.unwrap(), 401);
+    }
+    let verified = app.verifications.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!((1..=6).contains(&verified), "{verified} verifications ran");
+    let user = app.user(&address).await.unwrap();
+    assert!(user["locked_until"].is_string(), "{user}");
+    assert_eq!(user["failed_logins"], 6);
+    let lockout_mails: Vec<_> = app
+        .mail_to(&address)
+        .await
+        .into_iter()
+        .filter(|m| m.subject.contains("paused"))
+        .collect();
+    assert_eq!(lockout_mails.len(), 1);
+    assert!(lockout_mails[0].body.contains("6 failed sign-in attempts"));
+    assert!(lockout_mails[0].body.contains(&format!("{SITE_URL}/password-reset")));
+    assert_eq!(app.sign_in(&address, PASSWORD).await.status(), 401);
+}
+
+async fn the_counter_is_per_canonical_email(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let local = unique("victim-");
+    let lower = format!("{local}@example.com");
+    let mixed = format!("{}@Example.com", local.to_uppercase());
+    app.active_account(&lower, &unique("victim")).await;
+    for i in 0..6 {
+        let address = if i % 2 == 0 { &mixed } else { &lower };
+        assert_eq!(app.sign_in(address, "not the password").await.status(), 401);
+    }
+    assert_eq!(
+        app.sign_in(&lower, PASSWORD).await.status(),
+        401,
+        "locked for every spelling"
+    );
+    assert!(app.user(&lower).await.unwrap()["locked_until"].is_string());
+}
+
+async fn unknown_wrong_locked_and_removing_answers_are_byte_identical(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (active, locked, removing) = (email("known-"), email("locked-"), email("leaving-"));
+    for address in [&active, &locked, &removing] {
+        app.active_account(address, &unique("u")).await;
+    }
+    for _ in 0..6 {
+        app.sign_in(&locked, "not the password").await;
+    }
+    let id = app.user(&removing).await.unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(app
+        .app
+        .store
+        .request_removal(&learners::domain::UserId::parse(&id).unwrap())
+        .await
+        .unwrap());
+
+    let answers = [
+        app.sign_in(&email("nobody-"), PASSWORD).await,
+        app.sign_in(&active, "not the password").await,
+        app.sign_in(&locked, PASSWORD).await,
+        app.sign_in(&removing, PASSWORD).await,
+    ];
+    let mut seen = Vec::new();
+    for answer in answers {
+        let status = answer.status();
+        let mut headers: Vec<(String, String)> = answer
+            .headers()
+            .iter()
+            .filter(|(name, _)| *name != "date")
+            .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+            .collect();
+        headers.sort();
+        seen.push((status, headers, answer.bytes().await.unwrap()));
+    }
+    assert_eq!(seen[0].0, 401);
+    let body: serde_json::Value = serde_json::from_slice(&seen[0].2).unwrap();
+    assert_eq!(body["error"]["code"], "invalid_credentials");
+    assert_eq!(
+        body["error"]["message"],
+        "Email or password is incorrect. After 6 failed attempts, sign-in is paused for 30 minutes."
+    );
+    for other in &seen[1..] {
+        assert_eq!(other, &seen[0]);
+    }
+}
+
+async fn an_operator_unlocks_and_sees_the_counter(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let address = email("unlock-");
+    app.active_account(&address, &unique("unlock")).await;
+    for _ in 0..2 {
+        app.sign_in(&address, "not the password").await;
+    }
+    let user = app.user(&address).await.unwrap();
+    assert_eq!(
+        (user["failed_logins"].as_u64(), user["locked_until"].is_null()),
+        (Some(2), true)
+    );
+    for _ in 0..4 {
+        app.sign_in(&address, "not the password").await;
+    }
+    assert!(app.user(&address).await.unwrap()["locked_until"].is_string());
+
+    let unlock = |body: serde_json::Value, token: Option<&'static str>| {
+        let mut request = app.client.post(app.url("/admin/v1/users/unlock")).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let anonymous = unlock(serde_json::json!({"email": address}), None).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(
+        app.user(&address).await.unwrap()["locked_until"].is_string(),
+        "a refused unlock changes nothing"
+    );
+    let unlocked = unlock(serde_json::json!({"email": address}), Some(learners_tests::ADMIN_TOKEN))
+        .await
+        .unwrap();
+    assert_eq!(unlocked.status(), 204);
+    let user = app.user(&address).await.unwrap();
+    assert_eq!(
+        (user["failed_logins"].as_u64(), user["locked_until"].is_null()),
+        (Some(0), true)
+    );
+    assert_eq!(app.sign_in(&address, PASSWORD).await.status(), 200);
+    let unknown = unlock(
+        serde_json::json!({"email": email("ghost-")}),
+        Some(learners_tests::ADMIN_TOKEN),
+    )
+    .await
+    .unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+
+#[tokio::test]
+async fn a_cross_origin_request_with_a_valid_cookie_is_refused() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let address = email("csrf-");
+    app.active_account(&address, &unique("csrf")).await;
+    let cookie = app.session_cookie(&address, PASSWORD).await;
+    let delete = |origin: Option<&'static str>, referer: Option<&'static str>| {
+        let mut request = app
+            .client
+            .delete(app.url("/api/v1/sessions/current"))
+            .header("cookie", &cookie);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        if let Some(referer) = referer {
+            request = request.header("referer", referer);
+        }
+        request.send()
+    };
+    for (origin, referer) in [
+        (Some("https://evil.example"), None),
+        (None, Some("https://evil.example/page")),
+        (None, Some("https://learn.example.org.evil.example/")),
+        (None, None),
+        (Some("null"), Some("https://learn.example.org/account/settings")),
+    ] {
+        let response = delete(origin, referer).await.unwrap();
+        assert_eq!(response.status(), 403, "{origin:?} {referer:?}");
+        assert_eq!(
+            response.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+            "cross_origin"
+        );
+    }
+    // The session survived every refused request; from the site itself, sign-out works.
+    assert_eq!(
+        app.with_cookie(Method::GET, "/api/v1/account", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let same_site = delete(None, Some("https://learn.example.org/account/settings"))
+        .await
+        .unwrap();
+    assert_eq!(same_site.status(), 204);
+}
+
+#[tokio::test]
+async fn a_pending_account_with_the_right_password_is_told_to_activate() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let address = email("pending-");
+    assert_eq!(app.register(&address, &unique("pending")).await.status(), 202);
+    let response = app.sign_in(&address, PASSWORD).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().get("set-cookie").is_none());
+    let error = &response.json::<serde_json::Value>().await.unwrap()["error"];
+    assert_eq!(error["code"], "not_activated");
+    assert!(error["message"].as_str().unwrap().contains("activation"));
+    // With a wrong password it is just a wrong password.
+    assert_eq!(app.sign_in(&address, "not the password").await.status(), 401);
+}
+
+#[tokio::test]
+async fn the_login_form_signs_in_without_javascript() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let page = app.get("/login").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<a href="/password-reset">Forgot my password</a>"#));
+    assert!(html.contains(r#"action="/api/v1/sessions""#));
+
+    let address = email("form-");
+    app.active_account(&address, &unique("form")).await;
+    let form = format!(
+        "email={}&password={}",
+        learners_tests::urlencode(&address),
+        learners_tests::urlencode(PASSWORD)
+    );
+    let response = app
+        .post_raw("/api/v1/sessions", "application/x-www-form-urlencoded", form)
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/account/settings");
+    let cookie = cookie_pair(&response).unwrap();
+    assert_eq!(
+        app.with_cookie(Method::GET, "/account/settings", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let wrong = format!("email={}&password=nope", learners_tests::urlencode(&address));
+    let response = app
+        .post_raw("/api/v1/sessions", "application/x-www-form-urlencoded", wrong)
+        .await;
+    assert_eq!(response.status(), 401);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("Email or password is incorrect"));
+}
+
+#[tokio::test]
+async fn expired_or_forged_sessions_are_refused_and_local_http_cookies_drop_secure() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let address = email("expire-");
+    app.active_account(&address, &unique("expire")).await;
+    let cookie = app.session_cookie(&address, PASSWORD).await;
+    for forged in [
+        "learners_session=abc",
+        "learners_session=",
+        &format!("learners_session={}", "A".repeat(43)),
+    ] {
+        assert_eq!(
+            app.with_cookie(Method::GET, "/api/v1/account", forged)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    }
+    app.clock.advance(1_209_600);
+    assert_eq!(
+        app.with_cookie(Method::GET, "/api/v1/account", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    let local = TestApp::spawn_with(Backend::Memory, &[("LEARNERS_SITE_URL", "http://127.0.0.1:3000")]).await;
+    let address = email("plain-");
+    assert_eq!(local.register(&address, &unique("plain")).await.status(), 202);
+    let text = local.mail_to(&address).await[0].body.clone();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:3000/activate/"))
+        .unwrap();
+    local
+        .client
+        .get(local.url(link.trim_start_matches("http://127.0.0.1:3000")))
+        .send()
+        .await
+        .unwrap();
+    let response = local.sign_in(&address, PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    assert!(!response.headers()["set-cookie"].to_str().unwrap().contains("Secure"));
+}
