@@ -40,6 +40,11 @@ pub fn registration_request(i: usize) -> lambda_http::Request {
     request("POST /api/v1/registrations", body.to_string())
 }
 
+pub fn sign_in_request(i: usize, password: &str) -> lambda_http::Request {
+    let body = serde_json::json!({"email": format!("learner{i}@example.com"), "password": password});
+    request("POST /api/v1/sessions", body.to_string())
+}
+
 pub fn rate(count: usize, since: Instant) -> f64 {
     count as f64 / since.elapsed().as_secs_f64()
 }

@@ -3,15 +3,17 @@
 //!
 //! - registration throughput (in-memory backend, through the real handler) against the raw
 //!   argon2id hash rate at the same parameters and the same concurrency (target >= 0.9);
-//! - peak RSS of a process like a function's (mimalloc) after 200 registrations (target <= 64 MiB).
+//! - peak RSS of a process like a function's (mimalloc) after 200 registrations (target <= 64 MiB);
+//! - sign-ins per second with the right password against the raw argon2id verify rate (>= 0.9);
+//! - the cost of an attempt on a locked account against one verification (>= 50 times cheaper).
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod harness;
 
-use harness::{memory_app, rate, registration_request, Report};
-use learners::domain::{PasswordHash, PasswordPolicy};
+use harness::{memory_app, rate, registration_request, sign_in_request, Report};
+use learners::domain::{Email, FullName, PasswordHash, PasswordPolicy, User, UserId, UserSource, UserStatus, Username};
 use std::time::Instant;
 
 #[tokio::main]
@@ -30,6 +32,22 @@ async fn main() -> anyhow::Result<()> {
         registrations,
         hash_rate,
         ">= 0.9",
+    );
+
+    let verify_rate = raw_verify_rate(hashes, cores).await?;
+    let sign_ins = sign_in_rate(hashes, cores).await?;
+    report.ratio(
+        "sign-ins per second / raw argon2id verify rate",
+        sign_ins,
+        verify_rate,
+        ">= 0.9",
+    );
+    let locked = locked_attempt_rate(2000).await?;
+    report.ratio(
+        "attempts on a locked account / single-thread verify rate",
+        locked,
+        verify_rate / cores as f64,
+        ">= 50",
     );
 
     let peak = rss_after_registrations(200)?;
@@ -118,4 +136,97 @@ async fn rss_child() -> anyhow::Result<()> {
     }
     println!("{}", harness::peak_rss_kib()?);
     Ok(())
+}
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// argon2id verifications per second with `workers` at a time.
+async fn raw_verify_rate(total: usize, workers: usize) -> anyhow::Result<f64> {
+    let password = PasswordPolicy::default()
+        .check(PASSWORD, &[])
+        .map_err(anyhow::Error::msg)?;
+    let hash = PasswordHash::of(&password).await?;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let hash = hash.clone();
+            tokio::spawn(async move {
+                for _ in (w..total).step_by(workers) {
+                    anyhow::ensure!(hash.verify(PASSWORD).await?, "the hash verifies");
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(rate(total, start))
+}
+
+/// An app with `count` active accounts `learner{i}@example.com` (one shared hash, to save time).
+async fn app_with_accounts(count: usize) -> anyhow::Result<learners::App> {
+    let app = memory_app();
+    let password = PasswordPolicy::default()
+        .check(PASSWORD, &[])
+        .map_err(anyhow::Error::msg)?;
+    let hash = PasswordHash::of(&password).await?;
+    let now = app.clock.now();
+    for i in 0..count {
+        let user = User {
+            id: UserId::generate(),
+            email: Email::parse(&format!("learner{i}@example.com"))?,
+            username: Username::parse(&format!("learner{i}"))?,
+            name: FullName::parse("Bench Learner")?,
+            password_hash: Some(hash.clone()),
+            status: UserStatus::Active,
+            created_at: now,
+            activated_at: Some(now),
+            terms_accepted_at: Some(now),
+            source: UserSource::SelfService,
+            auth_epoch: 0,
+        };
+        app.store.create_user(&user, None).await?;
+    }
+    Ok(app)
+}
+
+/// Sign-ins per second with the right password through the sessions handler.
+async fn sign_in_rate(total: usize, workers: usize) -> anyhow::Result<f64> {
+    let app = app_with_accounts(total).await?;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for i in (w..total).step_by(workers) {
+                    let response = learners::handlers::sessions::handle(&app, sign_in_request(i, PASSWORD)).await;
+                    anyhow::ensure!(response.status() == 200, "sign-in {i} answered {}", response.status());
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(rate(total, start))
+}
+
+/// Attempts per second on a locked account (one at a time, like the verify baseline per core).
+async fn locked_attempt_rate(total: usize) -> anyhow::Result<f64> {
+    let app = app_with_accounts(1).await?;
+    for _ in 0..app.config.lockout.max_failures {
+        learners::handlers::sessions::handle(&app, sign_in_request(0, "wrong password")).await;
+    }
+    let start = Instant::now();
+    for _ in 0..total {
+        let response = learners::handlers::sessions::handle(&app, sign_in_request(0, PASSWORD)).await;
+        anyhow::ensure!(
+            response.status() == 401,
+            "a locked account answered {}",
+            response.status()
+        );
+    }
+    Ok(rate(total, start))
 }
