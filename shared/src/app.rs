@@ -5,7 +5,7 @@ use crate::adapters::clock::SystemClock;
 use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryStore, QueuedBatch};
 use crate::adapters::passwords::Argon2Passwords;
 use crate::domain::PasswordPolicy;
-use crate::ports::{Clock, JobQueue, LoginAttempts, Mailer, Passwords, SessionStore, UserStore};
+use crate::ports::{AuditLog, Clock, JobQueue, LoginAttempts, Mailer, Passwords, SessionStore, UserStore};
 use crate::Config;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -17,6 +17,7 @@ pub struct App {
     pub sessions: Arc<dyn SessionStore>,
     pub attempts: Arc<dyn LoginAttempts>,
     pub passwords: Arc<dyn Passwords>,
+    pub audit: Arc<dyn AuditLog>,
     pub mailer: Arc<dyn Mailer>,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
@@ -28,6 +29,8 @@ pub struct MemoryParts {
     pub store: Arc<MemoryStore>,
     pub mailer: Arc<MemoryMailer>,
     pub queue: UnboundedReceiver<QueuedBatch>,
+    /// Messages enqueued and not yet finished by a worker.
+    pub pending: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl App {
@@ -42,14 +45,11 @@ impl App {
         Self {
             store: store.clone(),
             sessions: store.clone(),
-            attempts: store,
+            attempts: store.clone(),
+            audit: store,
             passwords: Arc::new(Argon2Passwords),
             mailer: Arc::new(SesMailer::new(clients.ses.clone(), &config.mail_from)),
-            queue: Arc::new(SqsQueue::new(
-                clients.sqs.clone(),
-                &config.bulk_queue_url,
-                &config.deletion_queue_url,
-            )),
+            queue: Arc::new(SqsQueue::new(clients.sqs.clone(), config.queue_urls.clone())),
             config: Arc::new(config),
             clock,
         }
@@ -59,11 +59,13 @@ impl App {
         let store = Arc::new(MemoryStore::new());
         let mailer = Arc::new(MemoryMailer::new(clock.clone()));
         let (queue, receiver) = InProcessQueue::new();
+        let pending = queue.pending();
         let app = Self {
             config: Arc::new(config),
             store: store.clone(),
             sessions: store.clone(),
             attempts: store.clone(),
+            audit: store.clone(),
             passwords: Arc::new(Argon2Passwords),
             mailer: mailer.clone(),
             queue: Arc::new(queue),
@@ -75,6 +77,7 @@ impl App {
                 store,
                 mailer,
                 queue: receiver,
+                pending,
             },
         )
     }

@@ -2,8 +2,9 @@
 //! a bad value stops the process with a message naming the variable.
 
 use crate::domain::LockoutPolicy;
+use crate::ports::Queue;
 use anyhow::{bail, Context};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -13,13 +14,16 @@ pub struct Config {
     pub site_name: String,
     pub mail_from: String,
     pub table_name: String,
-    pub bulk_queue_url: String,
-    pub deletion_queue_url: String,
+    /// Queue URLs (`LEARNERS_*_QUEUE_URL`); absent ones make enqueueing fail loudly.
+    pub queue_urls: BTreeMap<Queue, String>,
     pub activation_ttl_seconds: i64,
     pub password_min_length: usize,
     /// Least time between two activation emails to one account.
     pub resend_interval_seconds: i64,
     pub session_ttl_seconds: i64,
+    pub reset_ttl_seconds: i64,
+    /// Reset mails per account per hour.
+    pub reset_mails_per_hour: u32,
     pub lockout: LockoutPolicy,
 }
 
@@ -49,8 +53,14 @@ impl Config {
             site_name: get("LEARNERS_SITE_NAME", "Learners"),
             mail_from: get("LEARNERS_MAIL_FROM", "no-reply@example.com"),
             table_name: get("LEARNERS_TABLE_NAME", "learners"),
-            bulk_queue_url: get("LEARNERS_BULK_QUEUE_URL", ""),
-            deletion_queue_url: get("LEARNERS_DELETION_QUEUE_URL", ""),
+            queue_urls: Queue::ALL
+                .into_iter()
+                .filter_map(|queue| {
+                    lookup(queue.url_variable())
+                        .filter(|url| !url.is_empty())
+                        .map(|url| (queue, url))
+                })
+                .collect(),
             activation_ttl_seconds: number(
                 &lookup,
                 "LEARNERS_ACTIVATION_TTL_SECONDS",
@@ -60,6 +70,8 @@ impl Config {
             password_min_length: number(&lookup, "LEARNERS_PASSWORD_MIN_LENGTH", 8, 8)? as usize,
             resend_interval_seconds: number(&lookup, "LEARNERS_RESEND_INTERVAL_SECONDS", 60, 0)?,
             session_ttl_seconds: number(&lookup, "LEARNERS_SESSION_TTL_SECONDS", 1_209_600, 60)?,
+            reset_ttl_seconds: number(&lookup, "LEARNERS_RESET_TTL_SECONDS", 3600, 60)?,
+            reset_mails_per_hour: number(&lookup, "LEARNERS_RESET_MAILS_PER_HOUR", 2, 1)? as u32,
             lockout: LockoutPolicy {
                 max_failures: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS", 6, 1)? as u32,
                 lockout_seconds: number(&lookup, "LEARNERS_LOCKOUT_SECONDS", 1800, 1)?,
@@ -70,6 +82,10 @@ impl Config {
                 "LEARNERS_MAIL_FROM is not a valid email address: {:?}",
                 config.mail_from
             );
+        }
+        // NIST SP 800-63B-4: emailed recovery secrets live at most 24 hours.
+        if config.reset_ttl_seconds > 86_400 {
+            bail!("LEARNERS_RESET_TTL_SECONDS must be at most 86400 (24 hours)");
         }
         // NIST SP 800-63B-4: at most 100 consecutive failures per account.
         if config.lockout.max_failures > 100 {

@@ -2,8 +2,8 @@
 //! twin in `adapters`, and one contract test suite runs against both.
 
 use crate::domain::{
-    LockedNow, LockoutPolicy, LockoutState, Password, PasswordHash, Reservation, SessionRecord, Timestamp, TokenHash,
-    TokenRecord, User, UserId,
+    AuditEntry, LockedNow, LockoutPolicy, LockoutState, Password, PasswordHash, Reservation, SessionRecord, Timestamp,
+    TokenHash, TokenRecord, User, UserId,
 };
 use async_trait::async_trait;
 
@@ -44,13 +44,35 @@ pub trait UserStore: Send + Sync {
     /// many concurrent calls with one token, exactly one gets `Consumed`.
     async fn consume_activation_token(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<TokenUse>;
 
+    /// An emailed token as stored (used or not, expired or not), if it exists.
+    async fn token(&self, hash: &TokenHash) -> anyhow::Result<Option<TokenRecord>>;
+
+    /// Uses a reset token and sets the new password in one atomic write: the token must be
+    /// unused and unexpired, and the user still in the token's `auth_epoch` and not being
+    /// removed. Raises `auth_epoch` (every session and other reset link ends) and activates a
+    /// pending account (the learner proved the mailbox). False when a condition failed.
+    async fn complete_password_reset(
+        &self,
+        token: &TokenRecord,
+        hash: &PasswordHash,
+        now: Timestamp,
+    ) -> anyhow::Result<bool>;
+
+    /// Sets a password (an operator's), raising `auth_epoch`. False when there is no such user
+    /// or it is being removed.
+    async fn set_password(&self, id: &UserId, hash: &PasswordHash) -> anyhow::Result<bool>;
+
+    /// Activates an account (idempotent). False when there is no such user or it is being removed.
+    async fn activate_user(&self, id: &UserId, now: Timestamp) -> anyhow::Result<bool>;
+
     /// Marks the account as being removed and ends all its sessions (raises `auth_epoch`).
     /// False when there is no such user.
     async fn request_removal(&self, id: &UserId) -> anyhow::Result<bool>;
 
-    /// Takes the right to do something rate-limited under `key` (for instance one mail per
-    /// account per minute): true for the first caller in each window of `window_seconds`.
-    async fn claim_slot(&self, key: &str, now: Timestamp, window_seconds: i64) -> anyhow::Result<bool>;
+    /// Takes one use of a rate-limited action under `key` (for instance "two reset mails per
+    /// account per hour"): true while fewer than `limit` uses were taken in the current window
+    /// of `window_seconds`, which starts with the first use.
+    async fn take_quota(&self, key: &str, now: Timestamp, window_seconds: i64, limit: u32) -> anyhow::Result<bool>;
 }
 
 /// A message for a learner. Bodies are complete: the adapter only delivers.
@@ -76,11 +98,45 @@ pub trait Mailer: Send + Sync {
     async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError>;
 }
 
-/// The queues behind batch work.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The queues behind work done off the request path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Queue {
     BulkRegistration,
     Deletion,
+    /// Password reset requests: mailing off the request path keeps the answer's timing the
+    /// same whether or not the address has an account.
+    Recovery,
+}
+
+impl Queue {
+    pub const ALL: [Queue; 3] = [Queue::BulkRegistration, Queue::Deletion, Queue::Recovery];
+
+    /// The environment variable holding its URL.
+    pub fn url_variable(self) -> &'static str {
+        match self {
+            Self::BulkRegistration => "LEARNERS_BULK_QUEUE_URL",
+            Self::Deletion => "LEARNERS_DELETION_QUEUE_URL",
+            Self::Recovery => "LEARNERS_RECOVERY_QUEUE_URL",
+        }
+    }
+
+    /// Its resource in `template.yaml`.
+    pub fn logical_id(self) -> &'static str {
+        match self {
+            Self::BulkRegistration => "BulkQueue",
+            Self::Deletion => "DeletionQueue",
+            Self::Recovery => "RecoveryQueue",
+        }
+    }
+
+    /// The suffix of its name when provisioned on an endpoint.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Self::BulkRegistration => "bulk",
+            Self::Deletion => "deletion",
+            Self::Recovery => "recovery",
+        }
+    }
 }
 
 #[async_trait]
@@ -125,6 +181,13 @@ pub trait LoginAttempts: Send + Sync {
     async fn clear(&self, key: &str) -> anyhow::Result<()>;
 
     async fn state(&self, key: &str, now: Timestamp) -> anyhow::Result<LockoutState>;
+}
+
+/// The record of operator actions, newest first per user.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn record(&self, entry: &AuditEntry) -> anyhow::Result<()>;
+    async fn entries_for(&self, user_id: &UserId) -> anyhow::Result<Vec<AuditEntry>>;
 }
 
 /// Password hashing, as a port so that tests can count verifications.

@@ -50,7 +50,7 @@ contract!(
     concurrent_creations_of_one_email_store_one_user,
     an_activation_token_is_consumed_once_under_concurrency,
     expired_and_unknown_tokens_activate_nothing,
-    slots_are_claimed_once_per_window,
+    quotas_allow_their_limit_per_window,
     sessions_are_stored_read_until_expiry_and_deleted,
     removal_requests_raise_the_auth_epoch,
 );
@@ -212,7 +212,7 @@ fn user(email: &str, username: &str) -> User {
 
 fn activation_token(user: &User, ttl: i64) -> (Token, TokenRecord) {
     let token = Token::generate();
-    let record = TokenRecord::new(&token, TokenPurpose::Activation, user.id.clone(), NOW, ttl);
+    let record = TokenRecord::new(&token, TokenPurpose::Activation, user, NOW, ttl);
     (token, record)
 }
 
@@ -402,15 +402,29 @@ async fn expired_and_unknown_tokens_activate_nothing(store: Arc<dyn Store>) {
     ));
 }
 
-async fn slots_are_claimed_once_per_window(store: Arc<dyn Store>) {
+async fn quotas_allow_their_limit_per_window(store: Arc<dyn Store>) {
     let claims = (0..10).map(|_| {
         let store = store.clone();
-        tokio::spawn(async move { store.claim_slot("mail#1", NOW, 60).await.unwrap() })
+        tokio::spawn(async move { store.take_quota("mail#1", NOW, 60, 1).await.unwrap() })
     });
     assert_eq!(futures_count(claims).await, 1);
-    assert!(!store.claim_slot("mail#1", NOW.plus_seconds(59), 60).await.unwrap());
-    assert!(store.claim_slot("mail#1", NOW.plus_seconds(60), 60).await.unwrap());
-    assert!(store.claim_slot("mail#2", NOW, 60).await.unwrap());
+    assert!(!store.take_quota("mail#1", NOW.plus_seconds(59), 60, 1).await.unwrap());
+    assert!(store.take_quota("mail#1", NOW.plus_seconds(60), 60, 1).await.unwrap());
+    assert!(store.take_quota("mail#2", NOW, 60, 1).await.unwrap());
+    // A limit of two: two uses per window, and the window starts with the first use.
+    assert!(store.take_quota("reset#1", NOW, 3600, 2).await.unwrap());
+    assert!(store
+        .take_quota("reset#1", NOW.plus_seconds(10), 3600, 2)
+        .await
+        .unwrap());
+    assert!(!store
+        .take_quota("reset#1", NOW.plus_seconds(3599), 3600, 2)
+        .await
+        .unwrap());
+    assert!(store
+        .take_quota("reset#1", NOW.plus_seconds(3600), 3600, 2)
+        .await
+        .unwrap());
 }
 
 mod mail_and_queue {
@@ -487,7 +501,7 @@ mod mail_and_queue {
     async fn sqs_receives_every_enqueued_body() {
         let clients = AwsClients::for_endpoint(moto::url()).await;
         let made = provision::provision(&clients, &unique("queue-")).await.unwrap();
-        let queue = SqsQueue::new(clients.sqs.clone(), &made.bulk_queue_url, &made.deletion_queue_url);
+        let queue = SqsQueue::new(clients.sqs.clone(), made.queue_urls.clone());
         let bodies: Vec<String> = (0..25).map(|i| format!("body-{i}")).collect();
         queue.enqueue(Queue::Deletion, &bodies).await.unwrap();
         let mut got = Vec::new();
@@ -495,7 +509,7 @@ mod mail_and_queue {
             let output = clients
                 .sqs
                 .receive_message()
-                .queue_url(&made.deletion_queue_url)
+                .queue_url(&made.queue_urls[&Queue::Deletion])
                 .max_number_of_messages(10)
                 .send()
                 .await
@@ -509,7 +523,7 @@ mod mail_and_queue {
         let mut expected = bodies.clone();
         expected.sort();
         assert_eq!(got, expected);
-        let unconfigured = SqsQueue::new(clients.sqs, "", "");
+        let unconfigured = SqsQueue::new(clients.sqs, Default::default());
         assert!(unconfigured
             .enqueue(Queue::BulkRegistration, &bodies)
             .await

@@ -5,6 +5,8 @@ mod activation;
 mod admin;
 mod bad_input;
 mod contract;
+mod recovery;
 mod registration;
 mod routes;
 mod signin;
+mod support;

@@ -32,6 +32,25 @@ fn every_template_route_has_a_handler_and_every_handler_a_route() {
     }
 }
 
+#[test]
+fn every_template_queue_has_a_worker_and_every_worker_a_queue() {
+    let routes = template_routes();
+    let workers =
+        learners_gateway::Workers::from_routes(&routes).expect("every SQS event names a known queue and worker");
+    let bound: BTreeSet<&str> = routes.workers.iter().map(|w| w.binary.as_str()).collect();
+    let known: BTreeSet<&str> = handlers::WORKER_BINARIES.iter().copied().collect();
+    assert_eq!(bound, known);
+    for binary in handlers::WORKER_BINARIES {
+        assert!(handlers::worker_by_binary(binary).is_some());
+        let crate_dir = format!("{}/../functions/{binary}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
+        assert!(
+            std::path::Path::new(&crate_dir).exists(),
+            "no function crate for {binary}"
+        );
+    }
+    assert!(workers.queues().any(|q| q == learners::ports::Queue::Recovery));
+}
+
 #[tokio::test]
 async fn every_handler_answers_its_template_routes() {
     let (app, _parts, _clock) = memory_app();

@@ -10,7 +10,8 @@ use learners::adapters::memory::{MemoryMailer, MemoryStore};
 use learners::domain::{Password, PasswordHash};
 use learners::ports::Passwords;
 use learners::{App, Config};
-use learners_gateway::{serve, Gateway, RouteTable};
+use learners_gateway::workers::{spawn_in_process, spawn_sqs_pollers};
+use learners_gateway::{serve, Gateway, RouteTable, Workers};
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -59,6 +60,8 @@ pub struct TestApp {
     pub aws: Option<AwsClients>,
     /// How many password verifications the app has run.
     pub verifications: Arc<AtomicUsize>,
+    /// In-process messages not yet finished (memory backend).
+    pending: Option<Arc<AtomicUsize>>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -110,11 +113,11 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Self {
         let clock = Arc::new(ManualClock::new());
         let table = unique("learners-test-");
-        let (app, memory, aws) = match backend {
+        let (app, memory, aws, in_process, pending) = match backend {
             Backend::Memory => {
                 let (app, parts) = App::in_memory(config(&table, extra), clock.clone());
-                std::mem::forget(parts.queue); // keep the in-process queue open for the test's life
-                (app, Some((parts.store, parts.mailer)), None)
+                let queue = Some((parts.queue, parts.pending.clone()));
+                (app, Some((parts.store, parts.mailer)), None, queue, Some(parts.pending))
             }
             Backend::Moto => {
                 let clients = AwsClients::for_endpoint(moto::url()).await;
@@ -124,13 +127,11 @@ impl TestApp {
                 provision::verify_sender(&clients, "no-reply@example.com")
                     .await
                     .expect("SES identity on moto");
-                let mut all: Vec<(&str, &str)> = vec![
-                    ("LEARNERS_BULK_QUEUE_URL", &made.bulk_queue_url),
-                    ("LEARNERS_DELETION_QUEUE_URL", &made.deletion_queue_url),
-                ];
+                let variables = made.variables();
+                let mut all: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 all.extend_from_slice(extra);
                 let app = App::aws(config(&table, &all), &clients, clock.clone());
-                (app, None, Some(clients))
+                (app, None, Some(clients), None, None)
             }
         };
         let mut app = app;
@@ -141,6 +142,12 @@ impl TestApp {
         });
         let mail = memory.as_ref().map(|(_, mailer)| mailer.clone());
         let routes = RouteTable::from_template(learners_gateway::routes::TEMPLATE).expect("template routes");
+        let workers = Workers::from_routes(&routes).expect("template workers");
+        match (in_process, &aws) {
+            (Some((batches, pending)), _) => spawn_in_process(app.clone(), workers, batches, pending),
+            (None, Some(clients)) => spawn_sqs_pollers(app.clone(), workers, clients.sqs.clone()),
+            (None, None) => unreachable!("every backend has queues"),
+        }
         let gateway = Arc::new(Gateway::new(app.clone(), routes, ADMIN_TOKEN.to_owned(), mail).expect("gateway"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let base_url = format!("http://{}", listener.local_addr().expect("bound address"));
@@ -160,6 +167,7 @@ impl TestApp {
             memory,
             aws,
             verifications,
+            pending,
             server,
         }
     }
@@ -214,6 +222,22 @@ impl TestApp {
             200 => Some(response.json().await.expect("user JSON")),
             404 => None,
             other => panic!("user lookup answered {other}"),
+        }
+    }
+
+    /// Waits until every queued message has been handled by its worker (30 s at most).
+    pub async fn settle(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut quiet_checks = 0;
+        while quiet_checks < 2 {
+            assert!(std::time::Instant::now() < deadline, "queues did not drain within 30 s");
+            let busy = match (&self.pending, &self.aws) {
+                (Some(pending), _) => pending.load(Ordering::SeqCst) > 0,
+                (None, Some(clients)) => moto::queues_busy(clients, &self.app.config.queue_urls).await,
+                (None, None) => false,
+            };
+            quiet_checks = if busy { 0 } else { quiet_checks + 1 };
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 

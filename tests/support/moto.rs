@@ -90,3 +90,30 @@ async fn data_json() -> serde_json::Value {
     }
     panic!("moto data.json kept failing: {last_error}")
 }
+
+/// Whether any of the queues still holds a message (visible or in flight).
+pub async fn queues_busy(
+    clients: &learners::adapters::aws::AwsClients,
+    urls: &std::collections::BTreeMap<learners::ports::Queue, String>,
+) -> bool {
+    use aws_sdk_sqs::types::QueueAttributeName as Name;
+    for url in urls.values() {
+        let Ok(output) = clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(Name::ApproximateNumberOfMessages)
+            .attribute_names(Name::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+        else {
+            return true;
+        };
+        let attributes = output.attributes.unwrap_or_default();
+        let count = |name: &Name| attributes.get(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        if count(&Name::ApproximateNumberOfMessages) + count(&Name::ApproximateNumberOfMessagesNotVisible) > 0 {
+            return true;
+        }
+    }
+    false
+}

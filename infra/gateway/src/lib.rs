@@ -8,6 +8,8 @@
 
 pub mod routes;
 mod server;
+pub mod workers;
 
 pub use routes::{Route, RouteTable};
-pub use server::{serve, Gateway};
+pub use server::{serve, Gateway, LOCAL_OPERATOR};
+pub use workers::Workers;

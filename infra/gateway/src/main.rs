@@ -10,7 +10,8 @@ use anyhow::Context;
 use learners::adapters::aws::{provision, AwsClients};
 use learners::adapters::clock::SystemClock;
 use learners::{App, Config};
-use learners_gateway::{serve, Gateway, RouteTable};
+use learners_gateway::workers::{spawn_in_process, spawn_sqs_pollers};
+use learners_gateway::{serve, Gateway, RouteTable, Workers};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -33,30 +34,32 @@ async fn main() -> anyhow::Result<()> {
         let clients = AwsClients::from_env().await;
         let made = provision::provision(&clients, &config.table_name).await?;
         provision::verify_sender(&clients, &config.mail_from).await?;
-        println!(
-            "LEARNERS_TABLE_NAME={}\nLEARNERS_BULK_QUEUE_URL={}\nLEARNERS_DELETION_QUEUE_URL={}",
-            made.table, made.bulk_queue_url, made.deletion_queue_url
-        );
+        for (name, value) in made.variables() {
+            println!("{name}={value}");
+        }
         return Ok(());
     }
 
+    let routes = RouteTable::from_template(learners_gateway::routes::TEMPLATE)?;
+    let workers = Workers::from_routes(&routes)?;
     let (app, mail) = match backend.as_str() {
         "memory" => {
             let (app, parts) = App::in_memory(config, Arc::new(SystemClock));
-            drop(parts.queue); // no queue workers yet: enqueueing fails loudly rather than losing work
+            spawn_in_process(app.clone(), workers, parts.queue, parts.pending);
             (app, Some(parts.mailer))
         }
-        "aws" => (
-            App::aws(config, &AwsClients::from_env().await, Arc::new(SystemClock)),
-            None,
-        ),
+        "aws" => {
+            let clients = AwsClients::from_env().await;
+            let app = App::aws(config, &clients, Arc::new(SystemClock));
+            spawn_sqs_pollers(app.clone(), workers, clients.sqs);
+            (app, None)
+        }
         other => anyhow::bail!("LEARNERS_BACKEND must be memory or aws, got {other:?}"),
     };
     let admin_token = match std::env::var("LEARNERS_ADMIN_TOKEN") {
         Ok(token) if !token.is_empty() => token,
         _ => learners::domain::Token::generate().as_str().to_owned(),
     };
-    let routes = RouteTable::from_template(learners_gateway::routes::TEMPLATE)?;
     let gateway = Arc::new(Gateway::new(app, routes, admin_token.clone(), mail)?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await

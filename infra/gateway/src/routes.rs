@@ -48,9 +48,17 @@ impl Route {
     }
 }
 
+/// An SQS event source: which binary consumes which queue (by its template resource).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerBinding {
+    pub queue: String,
+    pub binary: String,
+}
+
 #[derive(Clone, Debug)]
 pub struct RouteTable {
     pub routes: Vec<Route>,
+    pub workers: Vec<WorkerBinding>,
 }
 
 /// A matched route and its path parameters.
@@ -72,6 +80,7 @@ impl RouteTable {
         let doc = docs.first().context("template.yaml is empty")?;
         let resources = doc["Resources"].as_hash().context("template.yaml has no Resources")?;
         let mut routes = Vec::new();
+        let mut workers = Vec::new();
         for (name, resource) in resources {
             if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
                 continue;
@@ -81,12 +90,24 @@ impl RouteTable {
                 continue;
             };
             for (event_name, event) in events {
+                let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+                    .as_str()
+                    .with_context(|| format!("{name} has events but no Metadata.BuildProperties.Binary"))?;
+                if event["Type"].as_str() == Some("SQS") {
+                    // `Queue: !GetAtt <Resource>.Arn`
+                    let queue = event["Properties"]["Queue"].as_str().unwrap_or_default();
+                    let queue = queue
+                        .strip_suffix(".Arn")
+                        .with_context(|| format!("{name}: SQS Queue must be !GetAtt <Queue>.Arn"))?;
+                    workers.push(WorkerBinding {
+                        queue: queue.to_owned(),
+                        binary: binary.to_owned(),
+                    });
+                    continue;
+                }
                 if event["Type"].as_str() != Some("HttpApi") {
                     continue;
                 }
-                let binary = resource["Metadata"]["BuildProperties"]["Binary"]
-                    .as_str()
-                    .with_context(|| format!("{name} has HTTP events but no Metadata.BuildProperties.Binary"))?;
                 let props = &event["Properties"];
                 let field = |key: &str| {
                     props[key]
@@ -106,7 +127,7 @@ impl RouteTable {
             bail!("template.yaml declares no HttpApi routes");
         }
         routes.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
-        Ok(Self { routes })
+        Ok(Self { routes, workers })
     }
 
     pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_> {

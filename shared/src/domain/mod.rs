@@ -1,6 +1,7 @@
 //! Validating newtypes and records of the domain. Every constructor that takes outside input
 //! returns an error instead of building an invalid value.
 
+mod audit;
 mod email;
 mod full_name;
 pub(crate) mod password;
@@ -10,6 +11,7 @@ mod token;
 mod user;
 mod username;
 
+pub use audit::AuditEntry;
 pub use email::{Email, EmailError};
 pub use full_name::{FullName, FullNameError};
 pub use password::{Password, PasswordError, PasswordHash, PasswordPolicy};

@@ -96,18 +96,29 @@ pub struct TokenRecord {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub used_at: Option<Timestamp>,
+    /// The user's `auth_epoch` when the token was made: a reset link stops working when any
+    /// password change (which raises the epoch) happens after it was sent.
+    pub auth_epoch: u64,
 }
 
 impl TokenRecord {
-    pub fn new(token: &Token, purpose: TokenPurpose, user_id: UserId, now: Timestamp, ttl_seconds: i64) -> Self {
+    pub fn new(token: &Token, purpose: TokenPurpose, user: &super::User, now: Timestamp, ttl_seconds: i64) -> Self {
         Self {
             hash: token.hash(),
             purpose,
-            user_id,
+            user_id: user.id.clone(),
             created_at: now,
             expires_at: now.plus_seconds(ttl_seconds),
             used_at: None,
+            auth_epoch: user.auth_epoch,
         }
+    }
+
+    /// A fresh secret for `user` and the record to store for it.
+    pub fn mint(purpose: TokenPurpose, user: &super::User, now: Timestamp, ttl_seconds: i64) -> (Token, Self) {
+        let token = Token::generate();
+        let record = Self::new(&token, purpose, user, now, ttl_seconds);
+        (token, record)
     }
 
     /// A token works up to and including its expiry second.

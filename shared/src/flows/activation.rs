@@ -1,7 +1,7 @@
 //! Activation by emailed link, and asking for a new link.
 
-use crate::domain::{Email, Token, UserStatus};
-use crate::flows::registration::{activation_mail_slot, mint_activation_token, send_activation};
+use crate::domain::{Email, Token, TokenPurpose, TokenRecord, UserStatus};
+use crate::flows::registration::{activation_mail_slot, send_activation};
 use crate::ports::TokenUse;
 use crate::App;
 
@@ -57,13 +57,18 @@ pub async fn resend(app: &App, raw_email: &str) -> Result<(), ActivationError> {
     let now = app.clock.now();
     if !app
         .store
-        .claim_slot(&activation_mail_slot(&user.id), now, app.config.resend_interval_seconds)
+        .take_quota(
+            &activation_mail_slot(&user.id),
+            now,
+            app.config.resend_interval_seconds,
+            1,
+        )
         .await?
     {
         tracing::info!(user_id = %user.id, "activation mail not resent: asked again too soon");
         return Ok(());
     }
-    let (token, record) = mint_activation_token(app, &user.id, now);
+    let (token, record) = TokenRecord::mint(TokenPurpose::Activation, &user, now, app.config.activation_ttl_seconds);
     app.store.put_token(&record).await?;
     send_activation(app, &user, &token).await;
     tracing::info!(user_id = %user.id, "activation mail resent");

@@ -1,8 +1,10 @@
-//! Operator look-ups.
+//! Operator support: look-up, manual activation, enforced password, unlock, and the audit log
+//! every one of these actions writes to (who, what, on whom, when, with what outcome).
 
-use crate::domain::{Email, LockoutState, Timestamp, User, UserId, UserSource, UserStatus};
+use crate::domain::{AuditEntry, Email, LockoutState, Timestamp, User, UserId, UserSource, UserStatus};
 use crate::flows::signin::counter_key;
-use crate::App;
+use crate::http::FieldErrors;
+use crate::{mail, App};
 use serde::Serialize;
 
 /// What an operator sees of an account (never its password hash).
@@ -39,29 +41,124 @@ impl UserView {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum LookupError {
+pub enum SupportError {
     #[error("not a valid email address: {0}")]
     InvalidEmail(#[from] crate::domain::EmailError),
+    #[error("no account has this email address")]
+    NotFound,
+    #[error("the password is refused")]
+    WeakPassword(FieldErrors),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
-pub async fn user_by_email(app: &App, raw_email: &str) -> Result<Option<UserView>, LookupError> {
+async fn find(app: &App, raw_email: &str) -> Result<User, SupportError> {
     let email = Email::parse(raw_email)?;
-    let Some(user) = app.store.user_by_email_key(&email.key()).await? else {
-        return Ok(None);
-    };
-    let lockout = app.attempts.state(&counter_key(&email), app.clock.now()).await?;
-    Ok(Some(UserView::new(user, lockout)))
+    app.store
+        .user_by_email_key(&email.key())
+        .await?
+        .ok_or(SupportError::NotFound)
 }
 
-/// Clears the sign-in failure count of an account (and so any lock). Ok(false): no such account.
-pub async fn unlock(app: &App, raw_email: &str, operator: &str) -> Result<bool, LookupError> {
-    let email = Email::parse(raw_email)?;
-    let Some(user) = app.store.user_by_email_key(&email.key()).await? else {
-        return Ok(false);
+async fn audit(app: &App, operator: &str, action: &str, user: &User, outcome: &str) -> anyhow::Result<()> {
+    let entry = AuditEntry::new(app.clock.now(), operator, action, &user.id, outcome);
+    app.audit.record(&entry).await?;
+    tracing::info!(operator, action, user_id = %user.id, outcome, "operator action");
+    Ok(())
+}
+
+pub async fn user_by_email(app: &App, raw_email: &str) -> Result<UserView, SupportError> {
+    let user = find(app, raw_email).await?;
+    let lockout = app.attempts.state(&counter_key(&user.email), app.clock.now()).await?;
+    Ok(UserView::new(user, lockout))
+}
+
+/// Activates an account whose activation mail got lost. Idempotent.
+pub async fn activate(app: &App, operator: &str, raw_email: &str) -> Result<(), SupportError> {
+    let user = find(app, raw_email).await?;
+    let outcome = match user.status {
+        UserStatus::Active => "no_change",
+        _ if app.store.activate_user(&user.id, app.clock.now()).await? => "done",
+        _ => "refused: account being removed",
     };
-    app.attempts.clear(&counter_key(&email)).await?;
-    tracing::info!(operator, user_id = %user.id, "operator unlocked sign-in");
-    Ok(true)
+    audit(app, operator, "activate", &user, outcome).await?;
+    match outcome {
+        "refused: account being removed" => Err(SupportError::NotFound),
+        _ => Ok(()),
+    }
+}
+
+/// Sets a password chosen by an operator: the policy applies; every session and reset link
+/// ends; the lockout is cleared; the learner is told unless `notify` is false. The password
+/// itself goes nowhere but into the hash.
+pub async fn set_password(
+    app: &App,
+    operator: &str,
+    raw_email: &str,
+    new_password: &str,
+    notify: bool,
+) -> Result<(), SupportError> {
+    let user = find(app, raw_email).await?;
+    let checked = app.password_policy().check(
+        new_password,
+        &[user.username.as_ref(), user.email.local_part(), user.name.as_ref()],
+    );
+    let password = match checked {
+        Ok(password) => password,
+        Err(reason) => {
+            audit(app, operator, "set_password", &user, "refused: password policy").await?;
+            return Err(SupportError::WeakPassword(FieldErrors::from([(
+                "password".to_owned(),
+                reason.to_string(),
+            )])));
+        }
+    };
+    let hash = app.passwords.hash(&password).await?;
+    if !app.store.set_password(&user.id, &hash).await? {
+        audit(app, operator, "set_password", &user, "refused: account being removed").await?;
+        return Err(SupportError::NotFound);
+    }
+    app.attempts.clear(&counter_key(&user.email)).await?;
+    audit(
+        app,
+        operator,
+        "set_password",
+        &user,
+        if notify {
+            "done, learner notified"
+        } else {
+            "done, not notified"
+        },
+    )
+    .await?;
+    if notify {
+        let notice = mail::password_changed(&app.config.site_name, &app.config.site_url, &user, true);
+        mail::deliver(app.mailer.as_ref(), &notice, "password_set_by_operator").await;
+    }
+    Ok(())
+}
+
+/// Clears the sign-in failure count of an account, and so any lock.
+pub async fn unlock(app: &App, operator: &str, raw_email: &str) -> Result<(), SupportError> {
+    let user = find(app, raw_email).await?;
+    app.attempts.clear(&counter_key(&user.email)).await?;
+    audit(app, operator, "unlock", &user, "done")
+        .await
+        .map_err(SupportError::from)
+}
+
+/// Whose audit entries to list.
+pub enum AuditSubject {
+    Email(String),
+    UserId(String),
+}
+
+/// The operator actions on one account, newest first.
+pub async fn audit_entries(app: &App, subject: AuditSubject) -> Result<Vec<AuditEntry>, SupportError> {
+    let user_id = match subject {
+        AuditSubject::Email(email) => find(app, &email).await?.id,
+        // A user id stays listable after the account is gone: that is what the log is for.
+        AuditSubject::UserId(id) => UserId::parse(&id).ok_or(SupportError::NotFound)?,
+    };
+    Ok(app.audit.entries_for(&user_id).await?)
 }

@@ -2,5 +2,6 @@
 
 pub mod activation;
 pub mod admin;
+pub mod recovery;
 pub mod registration;
 pub mod signin;

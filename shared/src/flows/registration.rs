@@ -3,7 +3,7 @@
 //! new one would and mails the owner a notice instead (no enumeration).
 
 use crate::domain::{
-    Email, FullName, Timestamp, Token, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus, Username,
+    Email, FullName, Token, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus, Username,
 };
 use crate::http::FieldErrors;
 use crate::ports::CreateUserError;
@@ -102,12 +102,17 @@ pub async fn register(app: &App, form: &RegistrationForm) -> Result<Registered, 
         source: UserSource::SelfService,
         auth_epoch: 0,
     };
-    let (token, record) = mint_activation_token(app, &user.id, now);
+    let (token, record) = TokenRecord::mint(TokenPurpose::Activation, &user, now, app.config.activation_ttl_seconds);
     match app.store.create_user(&user, Some(&record)).await {
         Ok(()) => {
             // The registration mail counts as the first of "one per minute" per account.
             app.store
-                .claim_slot(&activation_mail_slot(&user.id), now, app.config.resend_interval_seconds)
+                .take_quota(
+                    &activation_mail_slot(&user.id),
+                    now,
+                    app.config.resend_interval_seconds,
+                    1,
+                )
                 .await?;
             send_activation(app, &user, &token).await;
             tracing::info!(user_id = %user.id, "account registered, pending activation");
@@ -135,7 +140,7 @@ async fn notify_existing_owner(app: &App, email: &Email) -> anyhow::Result<()> {
     let slot = format!("registration-notice#{}", owner.id);
     if app
         .store
-        .claim_slot(&slot, app.clock.now(), app.config.resend_interval_seconds)
+        .take_quota(&slot, app.clock.now(), app.config.resend_interval_seconds, 1)
         .await?
     {
         let notice = mail::registration_attempt_notice(&app.config.site_name, &app.config.site_url, &owner);
@@ -143,19 +148,6 @@ async fn notify_existing_owner(app: &App, email: &Email) -> anyhow::Result<()> {
     }
     tracing::info!(user_id = %owner.id, "registration attempt with an already registered email");
     Ok(())
-}
-
-/// A fresh activation token for `user_id`, valid for the configured lifetime.
-pub(crate) fn mint_activation_token(app: &App, user_id: &UserId, now: Timestamp) -> (Token, TokenRecord) {
-    let token = Token::generate();
-    let record = TokenRecord::new(
-        &token,
-        TokenPurpose::Activation,
-        user_id.clone(),
-        now,
-        app.config.activation_ttl_seconds,
-    );
-    (token, record)
 }
 
 pub(crate) fn activation_mail_slot(user_id: &UserId) -> String {

@@ -1,56 +1,89 @@
-//! Function `admin-users`: `GET /admin/v1/users?email=` (operators only).
+//! Function `admin-users` (operators only): `GET /admin/v1/users?email=`, and
+//! `POST /admin/v1/users/{activate,password,unlock}`, `GET /admin/v1/audit?email=|user_id=`.
 
-use crate::flows::admin::{unlock, user_by_email, LookupError};
+use crate::flows::admin::{self, AuditSubject, SupportError};
 use crate::http::identity::operator;
-use crate::http::{query_param, response, route_key, single_field, ApiError, FieldErrors};
+use crate::http::{query_param, response, route_key, single_field, ApiError, FieldErrors, Fields};
 use crate::App;
 use lambda_http::{Body, Request, Response};
+use serde_json::json;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let Some(operator) = operator(&req) else {
         return ApiError::unauthorized().into_response();
     };
-    match route_key(&req).as_str() {
-        "GET /admin/v1/users" => lookup(app, &req, &operator.id).await,
-        "POST /admin/v1/users/unlock" => unlock_user(app, &req, &operator.id).await,
-        _ => ApiError::not_found().into_response(),
-    }
+    let operator = operator.id.as_str();
+    let result = match route_key(&req).as_str() {
+        "GET /admin/v1/users" => lookup(app, &req).await,
+        "POST /admin/v1/users/activate" => activate(app, &req, operator).await,
+        "POST /admin/v1/users/password" => set_password(app, &req, operator).await,
+        "POST /admin/v1/users/unlock" => unlock(app, &req, operator).await,
+        "GET /admin/v1/audit" => audit(app, &req).await,
+        _ => Err(ApiError::not_found()),
+    };
+    result.unwrap_or_else(ApiError::into_response)
 }
 
-async fn lookup(app: &App, req: &Request, operator: &str) -> Response<Body> {
-    let Some(email) = query_param(req, "email") else {
-        let fields = FieldErrors::from([("email".to_owned(), "This query parameter is required.".to_owned())]);
-        return ApiError::validation(fields).into_response();
-    };
-    match user_by_email(app, &email).await {
-        Ok(Some(user)) => {
-            tracing::info!(operator, user_id = %user.user_id, "operator looked up a user");
-            response::json(200, &user)
+impl From<SupportError> for ApiError {
+    fn from(error: SupportError) -> Self {
+        match error {
+            SupportError::InvalidEmail(e) => {
+                ApiError::validation(FieldErrors::from([("email".to_owned(), e.to_string())]))
+            }
+            SupportError::NotFound => ApiError::new(404, "user_not_found", "No account has this email address."),
+            SupportError::WeakPassword(fields) => ApiError::validation(fields),
+            SupportError::Unexpected(e) => ApiError::unexpected(&e),
         }
-        Ok(None) => user_not_found().into_response(),
-        Err(error) => lookup_failed(error).into_response(),
     }
 }
 
-fn user_not_found() -> ApiError {
-    ApiError::new(404, "user_not_found", "No account has this email address.")
+fn required_query(req: &Request, name: &str) -> Result<String, ApiError> {
+    query_param(req, name).ok_or_else(|| {
+        ApiError::validation(FieldErrors::from([(
+            name.to_owned(),
+            "This query parameter is required.".to_owned(),
+        )]))
+    })
 }
 
-fn lookup_failed(error: LookupError) -> ApiError {
-    match error {
-        LookupError::InvalidEmail(e) => ApiError::validation(FieldErrors::from([("email".to_owned(), e.to_string())])),
-        LookupError::Unexpected(e) => ApiError::unexpected(&e),
-    }
+async fn lookup(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let user = admin::user_by_email(app, &required_query(req, "email")?).await?;
+    Ok(response::json(200, &user))
 }
 
-async fn unlock_user(app: &App, req: &Request, operator: &str) -> Response<Body> {
-    let email = match single_field(req, "email") {
-        Ok(email) => email,
-        Err(error) => return error.into_response(),
+async fn activate(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
+    admin::activate(app, operator, &single_field(req, "email")?).await?;
+    Ok(response::json(200, &json!({"status": "active"})))
+}
+
+async fn set_password(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
+    let mut fields = Fields::from_request(req)?;
+    let mut errors = FieldErrors::new();
+    let email = fields.string("email", &mut errors);
+    let password = fields.string("password", &mut errors);
+    let notify = fields.boolean_or("notify", true, &mut errors);
+    fields.finish(&mut errors);
+    let (Some(email), Some(password), true) = (email, password, errors.is_empty()) else {
+        return Err(ApiError::validation(errors));
     };
-    match unlock(app, &email, operator).await {
-        Ok(true) => response::empty(204),
-        Ok(false) => user_not_found().into_response(),
-        Err(error) => lookup_failed(error).into_response(),
-    }
+    admin::set_password(app, operator, &email, &password, notify).await?;
+    Ok(response::empty(204))
+}
+
+async fn unlock(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
+    admin::unlock(app, operator, &single_field(req, "email")?).await?;
+    Ok(response::empty(204))
+}
+
+async fn audit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let subject = match (query_param(req, "email"), query_param(req, "user_id")) {
+        (Some(email), None) => AuditSubject::Email(email),
+        (None, Some(id)) => AuditSubject::UserId(id),
+        _ => {
+            let message = "Give exactly one of email or user_id.".to_owned();
+            return Err(ApiError::validation(FieldErrors::from([("email".to_owned(), message)])));
+        }
+    };
+    let entries = admin::audit_entries(app, subject).await?;
+    Ok(response::json(200, &json!({ "entries": entries })))
 }

@@ -98,6 +98,15 @@ impl Fields {
         }
     }
 
+    /// A boolean field with a default when absent.
+    pub fn boolean_or(&mut self, name: &str, default: bool, errors: &mut FieldErrors) -> bool {
+        if self.entries.iter().any(|(k, _)| k == name) {
+            self.boolean(name, errors)
+        } else {
+            default
+        }
+    }
+
     /// Every field nobody took is an error.
     pub fn finish(self, errors: &mut FieldErrors) {
         for (name, _) in self.entries {

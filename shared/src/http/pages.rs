@@ -173,6 +173,56 @@ pub fn account_settings(site_name: &str, user: &crate::domain::User, removal_for
     layout(site_name, "Account settings", &body)
 }
 
+pub fn reset_request_form(site_name: &str) -> String {
+    let body = r#"<p>Enter the email address of your account. If it has one, we will send it a link to choose a new password.</p>
+<form method="post" action="/api/v1/password-resets">
+<label>Email <input type="email" name="email" required maxlength="254" autocomplete="email"></label>
+<button type="submit">Send the link</button>
+</form>
+<p><a href="/login">Back to sign in</a></p>"#;
+    layout(site_name, "Forgot my password", body)
+}
+
+pub fn reset_requested(site_name: &str) -> String {
+    message(
+        site_name,
+        "Check your inbox",
+        "If an account uses this address, we have sent it a link to choose a new password. The link works for a limited time.",
+    )
+}
+
+/// The new-password form a reset link opens. Showing it uses nothing: only posting it does
+/// (mail scanners that fetch links must not spend them, Kratos #3971).
+pub fn new_password_form(site_name: &str, token: &str, error: Option<&str>) -> String {
+    let error = error
+        .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, text(e)))
+        .unwrap_or_default();
+    let body = format!(
+        r#"{error}<form method="post" action="/api/v1/password-resets/{token}">
+<label>New password <input type="password" name="password" required minlength="8" maxlength="128" autocomplete="new-password"></label>
+<button type="submit">Set my password</button>
+</form>"#,
+        token = attr(token)
+    );
+    layout(site_name, "Choose a new password", &body)
+}
+
+pub fn reset_link_invalid(site_name: &str) -> String {
+    layout(
+        site_name,
+        "This link cannot be used",
+        r#"<p>This password reset link is invalid, has expired, or has been used already.</p><p><a href="/password-reset">Ask for a new link</a></p>"#,
+    )
+}
+
+pub fn password_changed(site_name: &str) -> String {
+    layout(
+        site_name,
+        "Your password is changed",
+        r#"<p>You can now sign in with your new password.</p><p><a href="/login">Sign in</a></p>"#,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

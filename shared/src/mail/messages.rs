@@ -61,3 +61,44 @@ pub fn lockout(site_name: &str, site_url: &str, user: &User, failures: u32, unti
         ),
     }
 }
+
+pub fn password_reset(site_name: &str, user: &User, link: &str, valid_minutes: i64) -> OutgoingMail {
+    let name = user.name.as_ref();
+    OutgoingMail {
+        to: user.email.to_string(),
+        subject: format!("Reset your {site_name} password"),
+        text: format!(
+            "Hello {name},\n\nSomeone (we hope you) asked to reset the password of your {site_name} account. Open this link to choose a new one:\n\n{link}\n\nThe link works once, for {valid_minutes} minutes. If you did not ask, ignore this email: your password stays as it is.\n"
+        ),
+        html: format!(
+            "<p>Hello {name},</p><p>Someone (we hope you) asked to reset the password of your {site} account.</p><p><a href=\"{href}\">Choose a new password</a></p><p>The link works once, for {valid_minutes} minutes. If you did not ask, ignore this email: your password stays as it is.</p>",
+            name = text(name),
+            site = text(site_name),
+            href = attr(link),
+        ),
+    }
+}
+
+/// After any password change: NIST SP 800-63B-4 wants every recovery notified.
+pub fn password_changed(site_name: &str, site_url: &str, user: &User, by_operator: bool) -> OutgoingMail {
+    let who = if by_operator {
+        "An administrator of the site has set a new password for"
+    } else {
+        "The password was changed for"
+    };
+    let reset = format!("{site_url}/password-reset");
+    OutgoingMail {
+        to: user.email.to_string(),
+        subject: format!("Your {site_name} password was changed"),
+        text: format!(
+            "Hello {name},\n\n{who} your {site_name} account. Every device signed in to it has been signed out.\n\nIf this was not expected, reset your password at {reset} and contact the site's support.\n",
+            name = user.name.as_ref()
+        ),
+        html: format!(
+            "<p>Hello {name},</p><p>{who} your {site} account. Every device signed in to it has been signed out.</p><p>If this was not expected, <a href=\"{reset}\">reset your password</a> and contact the site's support.</p>",
+            name = text(user.name.as_ref()),
+            site = text(site_name),
+            reset = attr(&reset),
+        ),
+    }
+}

@@ -3,7 +3,7 @@
 
 mod messages;
 
-pub use messages::{activation, lockout, registration_attempt_notice};
+pub use messages::{activation, lockout, password_changed, password_reset, registration_attempt_notice};
 
 use crate::ports::{MailError, Mailer, OutgoingMail};
 use std::time::Duration;

@@ -3,10 +3,10 @@
 
 use super::items::{self, Item};
 use crate::domain::{
-    LockedNow, LockoutPolicy, LockoutState, Reservation, SessionRecord, Timestamp, TokenHash, TokenPurpose,
-    TokenRecord, User, UserId, UserStatus,
+    AuditEntry, LockedNow, LockoutPolicy, LockoutState, PasswordHash, Reservation, SessionRecord, Timestamp, TokenHash,
+    TokenPurpose, TokenRecord, User, UserId, UserStatus,
 };
-use crate::ports::{CreateUserError, LoginAttempts, SessionStore, TokenUse, UserStore};
+use crate::ports::{AuditLog, CreateUserError, LoginAttempts, SessionStore, TokenUse, UserStore};
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -230,6 +230,86 @@ impl UserStore for DynamoStore {
         }
     }
 
+    async fn token(&self, hash: &TokenHash) -> anyhow::Result<Option<TokenRecord>> {
+        self.get(items::token_key(hash))
+            .await?
+            .as_ref()
+            .map(items::token_from_item)
+            .transpose()
+    }
+
+    async fn complete_password_reset(
+        &self,
+        token: &TokenRecord,
+        hash: &PasswordHash,
+        now: Timestamp,
+    ) -> anyhow::Result<bool> {
+        let use_token = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::token_key(&token.hash)))
+            .update_expression("SET used_at = :now")
+            .condition_expression(
+                "attribute_exists(pk) AND purpose = :reset AND attribute_not_exists(used_at) AND expires_at >= :now",
+            )
+            .expression_attribute_values(":now", items::ts(now))
+            .expression_attribute_values(":reset", items::s(TokenPurpose::PasswordReset.as_str()))
+            .build()
+            .context("building the reset token update")?;
+        let set_password = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(&token.user_id)))
+            .update_expression("SET password_hash = :hash, #status = :active, activated_at = if_not_exists(activated_at, :now) ADD auth_epoch :one")
+            .condition_expression("attribute_exists(pk) AND auth_epoch = :epoch AND #status <> :removal")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":hash", items::s(hash.as_str()))
+            .expression_attribute_values(":active", items::s(UserStatus::Active.as_str()))
+            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
+            .expression_attribute_values(":now", items::ts(now))
+            .expression_attribute_values(":one", items::n(1))
+            .expression_attribute_values(":epoch", items::n(token.auth_epoch as i64))
+            .build()
+            .context("building the password update")?;
+        let actions = vec![
+            TransactWriteItem::builder().update(use_token).build(),
+            TransactWriteItem::builder().update(set_password).build(),
+        ];
+        Ok(self.transact(actions).await?.is_none())
+    }
+
+    async fn set_password(&self, id: &UserId, hash: &PasswordHash) -> anyhow::Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .update_expression("SET password_hash = :hash ADD auth_epoch :one")
+            .condition_expression("attribute_exists(pk) AND #status <> :removal")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":hash", items::s(hash.as_str()))
+            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
+            .expression_attribute_values(":one", items::n(1))
+            .send()
+            .await;
+        applied(result, "DynamoDB UpdateItem (password)")
+    }
+
+    async fn activate_user(&self, id: &UserId, now: Timestamp) -> anyhow::Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .update_expression("SET #status = :active, activated_at = if_not_exists(activated_at, :now)")
+            .condition_expression("attribute_exists(pk) AND #status <> :removal")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", items::s(UserStatus::Active.as_str()))
+            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
+            .expression_attribute_values(":now", items::ts(now))
+            .send()
+            .await;
+        applied(result, "DynamoDB UpdateItem (activation)")
+    }
+
     async fn request_removal(&self, id: &UserId) -> anyhow::Result<bool> {
         let result = self
             .client
@@ -246,32 +326,44 @@ impl UserStore for DynamoStore {
         applied(result, "DynamoDB UpdateItem (removal requested)")
     }
 
-    async fn claim_slot(&self, key: &str, now: Timestamp, window_seconds: i64) -> anyhow::Result<bool> {
-        let until = now.plus_seconds(window_seconds);
-        let result = self
+    async fn take_quota(&self, key: &str, now: Timestamp, window_seconds: i64, limit: u32) -> anyhow::Result<bool> {
+        let until = items::ts(now.plus_seconds(window_seconds));
+        // One more use in the current window, if under the limit.
+        let counted = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::slot_key(key)))
-            .update_expression("SET #until = :until, #ttl = :until")
-            .condition_expression("attribute_not_exists(pk) OR #until <= :now")
+            .update_expression("SET uses = if_not_exists(uses, :zero) + :one, #until = if_not_exists(#until, :until), #ttl = if_not_exists(#ttl, :until)")
+            .condition_expression("attribute_not_exists(pk) OR (#until > :now AND uses < :limit)")
             .expression_attribute_names("#until", "until")
             .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":until", items::ts(until))
+            .expression_attribute_values(":zero", items::n(0))
+            .expression_attribute_values(":one", items::n(1))
+            .expression_attribute_values(":until", until.clone())
+            .expression_attribute_values(":now", items::ts(now))
+            .expression_attribute_values(":limit", items::n(i64::from(limit)))
+            .send()
+            .await;
+        if applied(counted, "DynamoDB UpdateItem (quota)")? {
+            return Ok(true);
+        }
+        // Else, once the window is over, a new one starts with this use.
+        let restarted = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::slot_key(key)))
+            .update_expression("SET uses = :one, #until = :until, #ttl = :until")
+            .condition_expression("#until <= :now")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", items::n(1))
+            .expression_attribute_values(":until", until)
             .expression_attribute_values(":now", items::ts(now))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(error).context("DynamoDB UpdateItem (rate-limit slot)"),
-        }
+        applied(restarted, "DynamoDB UpdateItem (quota window)")
     }
 }
 
@@ -434,5 +526,38 @@ fn applied<T>(
             Ok(false)
         }
         Err(e) => Err(e).context(what),
+    }
+}
+
+#[async_trait]
+impl AuditLog for DynamoStore {
+    async fn record(&self, entry: &AuditEntry) -> anyhow::Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(items::audit_item(entry)))
+            .send()
+            .await
+            .context("DynamoDB PutItem (audit entry)")?;
+        Ok(())
+    }
+
+    async fn entries_for(&self, user_id: &UserId) -> anyhow::Result<Vec<AuditEntry>> {
+        let mut entries = Vec::new();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", items::s(&items::audit_pk(user_id)))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            entries.push(items::audit_from_item(&item.context("DynamoDB Query (audit)")?)?);
+        }
+        Ok(entries)
     }
 }

@@ -9,13 +9,14 @@
 //! | rate-limit slot | `SLOT#<key>` | `SLOT` |
 //! | session | `SESSION#<sha256 hex>` | `SESSION` |
 //! | sign-in failure counter | `LOCKOUT#<key>` | `LOCKOUT` |
+//! | operator action | `AUDIT#<user id>` | `<epoch seconds, 12 digits>#<uuidv7>` |
 //!
 //! Items that expire carry `ttl` (epoch seconds); DynamoDB deletes them late, so readers check
 //! the expiry themselves. A missing or mistyped field is an error, never a default.
 
 use crate::domain::{
-    Email, FullName, PasswordHash, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
-    UserSource, UserStatus, Username,
+    AuditEntry, Email, FullName, PasswordHash, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User,
+    UserId, UserSource, UserStatus, Username,
 };
 use anyhow::{anyhow, Context};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -49,6 +50,35 @@ pub fn session_key(hash: &TokenHash) -> Item {
 
 pub fn lockout_key(counter: &str) -> Item {
     key(format!("LOCKOUT#{counter}"), "LOCKOUT")
+}
+
+pub fn audit_pk(user_id: &UserId) -> String {
+    format!("AUDIT#{user_id}")
+}
+
+pub fn audit_item(entry: &AuditEntry) -> Item {
+    let mut item = key(
+        audit_pk(&entry.user_id),
+        &format!("{:012}#{}", entry.at.unix(), entry.id),
+    );
+    item.insert("id".into(), s(&entry.id));
+    item.insert("at".into(), ts(entry.at));
+    item.insert("operator".into(), s(&entry.operator));
+    item.insert("action".into(), s(&entry.action));
+    item.insert("user_id".into(), s(entry.user_id.as_str()));
+    item.insert("outcome".into(), s(&entry.outcome));
+    item
+}
+
+pub fn audit_from_item(item: &Item) -> anyhow::Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: get_s(item, "id")?.to_owned(),
+        at: get_ts(item, "at")?,
+        operator: get_s(item, "operator")?.to_owned(),
+        action: get_s(item, "action")?.to_owned(),
+        user_id: UserId::parse(get_s(item, "user_id")?).context("audit user_id is not a UUID")?,
+        outcome: get_s(item, "outcome")?.to_owned(),
+    })
 }
 
 pub fn session_item(session: &SessionRecord) -> Item {
@@ -129,6 +159,7 @@ pub fn token_item(token: &TokenRecord) -> Item {
     item.insert("created_at".into(), ts(token.created_at));
     item.insert("expires_at".into(), ts(token.expires_at));
     item.insert("ttl".into(), ts(token.expires_at));
+    item.insert("auth_epoch".into(), AttributeValue::N(token.auth_epoch.to_string()));
     if let Some(at) = token.used_at {
         item.insert("used_at".into(), ts(at));
     }
@@ -166,6 +197,7 @@ pub fn token_from_item(item: &Item) -> anyhow::Result<TokenRecord> {
         created_at: get_ts(item, "created_at")?,
         expires_at: get_ts(item, "expires_at")?,
         used_at: opt_ts(item, "used_at")?,
+        auth_epoch: get_u64(item, "auth_epoch")?,
     })
 }
 

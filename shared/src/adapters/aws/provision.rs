@@ -2,11 +2,13 @@
 //! stack): what `learners-dev provision` and the tests run. In AWS the SAM template owns them.
 
 use super::AwsClients;
+use crate::ports::Queue;
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
+use std::collections::BTreeMap;
 
 /// How many receives a message gets before SQS moves it to the dead-letter queue.
 pub const MAX_RECEIVES: u32 = 3;
@@ -14,18 +16,36 @@ pub const MAX_RECEIVES: u32 = 3;
 #[derive(Clone, Debug)]
 pub struct Provisioned {
     pub table: String,
-    pub bulk_queue_url: String,
-    pub deletion_queue_url: String,
+    pub queue_urls: BTreeMap<Queue, String>,
 }
 
-/// Creates `<prefix>` table and `<prefix>-bulk` / `<prefix>-deletion` queues (each with a
+impl Provisioned {
+    /// The configuration variables that point at what was made.
+    pub fn variables(&self) -> Vec<(&'static str, String)> {
+        let mut variables = vec![("LEARNERS_TABLE_NAME", self.table.clone())];
+        variables.extend(
+            self.queue_urls
+                .iter()
+                .map(|(queue, url)| (queue.url_variable(), url.clone())),
+        );
+        variables
+    }
+}
+
+/// Creates the `<prefix>` table and a `<prefix>-<queue>` queue for each queue (each with a
 /// `-dlq`), leaving existing ones as they are.
 pub async fn provision(clients: &AwsClients, prefix: &str) -> anyhow::Result<Provisioned> {
     create_table(&clients.dynamodb, prefix).await?;
+    let mut queue_urls = BTreeMap::new();
+    for queue in Queue::ALL {
+        queue_urls.insert(
+            queue,
+            create_queue_with_dlq(&clients.sqs, &format!("{prefix}-{}", queue.suffix())).await?,
+        );
+    }
     Ok(Provisioned {
         table: prefix.to_owned(),
-        bulk_queue_url: create_queue_with_dlq(&clients.sqs, &format!("{prefix}-bulk")).await?,
-        deletion_queue_url: create_queue_with_dlq(&clients.sqs, &format!("{prefix}-deletion")).await?,
+        queue_urls,
     })
 }
 

@@ -5,31 +5,26 @@ use anyhow::{bail, Context};
 use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
+use std::collections::BTreeMap;
 
 pub struct SqsQueue {
     client: Client,
-    bulk_url: String,
-    deletion_url: String,
+    urls: BTreeMap<Queue, String>,
 }
 
 impl SqsQueue {
-    pub fn new(client: Client, bulk_url: impl Into<String>, deletion_url: impl Into<String>) -> Self {
-        Self {
-            client,
-            bulk_url: bulk_url.into(),
-            deletion_url: deletion_url.into(),
-        }
+    pub fn new(client: Client, urls: BTreeMap<Queue, String>) -> Self {
+        Self { client, urls }
     }
 
     fn url(&self, queue: Queue) -> anyhow::Result<&str> {
-        let (url, variable) = match queue {
-            Queue::BulkRegistration => (&self.bulk_url, "LEARNERS_BULK_QUEUE_URL"),
-            Queue::Deletion => (&self.deletion_url, "LEARNERS_DELETION_QUEUE_URL"),
-        };
-        if url.is_empty() {
-            bail!("{variable} is not set, so nothing can be enqueued on the {queue:?} queue");
+        match self.urls.get(&queue) {
+            Some(url) => Ok(url),
+            None => bail!(
+                "{} is not set, so nothing can be enqueued on the {queue:?} queue",
+                queue.url_variable()
+            ),
         }
-        Ok(url)
     }
 }
 

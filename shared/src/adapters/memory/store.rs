@@ -1,10 +1,10 @@
 //! `UserStore` in memory.
 
 use crate::domain::{
-    LockedNow, LockoutPolicy, LockoutState, Reservation, SessionRecord, Timestamp, TokenHash, TokenPurpose,
-    TokenRecord, User, UserId, UserStatus,
+    AuditEntry, LockedNow, LockoutPolicy, LockoutState, PasswordHash, Reservation, SessionRecord, Timestamp, TokenHash,
+    TokenPurpose, TokenRecord, User, UserId, UserStatus,
 };
-use crate::ports::{CreateUserError, LoginAttempts, SessionStore, TokenUse, UserStore};
+use crate::ports::{AuditLog, CreateUserError, LoginAttempts, SessionStore, TokenUse, UserStore};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,9 +20,10 @@ struct State {
     emails: HashMap<String, UserId>,
     usernames: HashMap<String, UserId>,
     tokens: HashMap<TokenHash, TokenRecord>,
-    /// Rate-limit slots: key -> end of the window.
-    slots: HashMap<String, Timestamp>,
+    /// Rate-limit quotas: key -> (uses, end of the window).
+    slots: HashMap<String, (u32, Timestamp)>,
     sessions: HashMap<TokenHash, SessionRecord>,
+    audit: HashMap<UserId, Vec<AuditEntry>>,
     counters: HashMap<String, Counter>,
 }
 
@@ -58,6 +59,7 @@ impl MemoryStore {
         out.extend(state.slots.keys().cloned());
         out.extend(state.sessions.values().map(|s| format!("{s:?}")));
         out.extend(state.counters.keys().cloned());
+        out.extend(state.audit.values().flatten().map(|e| format!("{e:?}")));
         out
     }
 }
@@ -139,6 +141,76 @@ impl UserStore for MemoryStore {
         Ok(TokenUse::Consumed(token.clone()))
     }
 
+    async fn token(&self, hash: &TokenHash) -> anyhow::Result<Option<TokenRecord>> {
+        Ok(self.lock().tokens.get(hash).cloned())
+    }
+
+    async fn complete_password_reset(
+        &self,
+        token: &TokenRecord,
+        hash: &PasswordHash,
+        now: Timestamp,
+    ) -> anyhow::Result<bool> {
+        let mut state = self.lock();
+        let usable = state
+            .tokens
+            .get(&token.hash)
+            .is_some_and(|t| t.purpose == TokenPurpose::PasswordReset && t.used_at.is_none() && !t.is_expired(now));
+        let user_ok = state
+            .users
+            .get(&token.user_id)
+            .is_some_and(|u| u.auth_epoch == token.auth_epoch && u.status != UserStatus::RemovalRequested);
+        if !usable || !user_ok {
+            return Ok(false);
+        }
+        let user = state
+            .users
+            .get_mut(&token.user_id)
+            .expect("checked above under the same lock");
+        user.password_hash = Some(hash.clone());
+        user.auth_epoch += 1;
+        user.status = UserStatus::Active;
+        user.activated_at.get_or_insert(now);
+        state
+            .tokens
+            .get_mut(&token.hash)
+            .expect("checked above under the same lock")
+            .used_at = Some(now);
+        Ok(true)
+    }
+
+    async fn set_password(&self, id: &UserId, hash: &PasswordHash) -> anyhow::Result<bool> {
+        let mut state = self.lock();
+        match state
+            .users
+            .get_mut(id)
+            .filter(|u| u.status != UserStatus::RemovalRequested)
+        {
+            Some(user) => {
+                user.password_hash = Some(hash.clone());
+                user.auth_epoch += 1;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn activate_user(&self, id: &UserId, now: Timestamp) -> anyhow::Result<bool> {
+        let mut state = self.lock();
+        match state
+            .users
+            .get_mut(id)
+            .filter(|u| u.status != UserStatus::RemovalRequested)
+        {
+            Some(user) => {
+                user.status = UserStatus::Active;
+                user.activated_at.get_or_insert(now);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn request_removal(&self, id: &UserId) -> anyhow::Result<bool> {
         let mut state = self.lock();
         let Some(user) = state.users.get_mut(id) else {
@@ -149,12 +221,18 @@ impl UserStore for MemoryStore {
         Ok(true)
     }
 
-    async fn claim_slot(&self, key: &str, now: Timestamp, window_seconds: i64) -> anyhow::Result<bool> {
+    async fn take_quota(&self, key: &str, now: Timestamp, window_seconds: i64, limit: u32) -> anyhow::Result<bool> {
         let mut state = self.lock();
-        match state.slots.get(key) {
-            Some(until) if *until > now => Ok(false),
+        match state.slots.get_mut(key) {
+            Some((uses, until)) if *until > now => {
+                let allowed = *uses < limit;
+                *uses += u32::from(allowed);
+                Ok(allowed)
+            }
             _ => {
-                state.slots.insert(key.to_owned(), now.plus_seconds(window_seconds));
+                state
+                    .slots
+                    .insert(key.to_owned(), (1, now.plus_seconds(window_seconds)));
                 Ok(true)
             }
         }
@@ -248,5 +326,23 @@ impl LoginAttempts for MemoryStore {
             },
             _ => LockoutState::default(),
         })
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryStore {
+    async fn record(&self, entry: &AuditEntry) -> anyhow::Result<()> {
+        self.lock()
+            .audit
+            .entry(entry.user_id.clone())
+            .or_default()
+            .push(entry.clone());
+        Ok(())
+    }
+
+    async fn entries_for(&self, user_id: &UserId) -> anyhow::Result<Vec<AuditEntry>> {
+        let mut entries = self.lock().audit.get(user_id).cloned().unwrap_or_default();
+        entries.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
+        Ok(entries)
     }
 }
