@@ -22,7 +22,7 @@ dev:
 dev-moto: $(MOTO_STAMP)
 	mkdir -p target
 	cargo build --quiet -p learners-gateway --bin learners-dev
-	infra/moto/with-moto.sh bash -c 'target/debug/learners-dev provision >/dev/null && LEARNERS_BACKEND=aws target/debug/learners-dev'
+	infra/moto/with-moto.sh bash -c 'eval "$$(target/debug/learners-dev provision | sed "s/^/export /")" && LEARNERS_BACKEND=aws target/debug/learners-dev'
 
 ## test: unit, contract (in-memory and DynamoDB/SQS/SES on moto) and end-to-end tests.
 test: $(MOTO_STAMP)

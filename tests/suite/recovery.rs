@@ -276,7 +276,7 @@ async fn answers_are_byte_identical_whatever_the_account(backend: Backend) {
         .await;
     assert_eq!(confirm.status(), 204);
     assert_eq!(app.user(&pending).await.unwrap()["status"], "active");
-    assert_eq!(cookie_pair(&app.sign_in(&pending, NEW_PASSWORD).await).is_some(), true);
+    assert!(cookie_pair(&app.sign_in(&pending, NEW_PASSWORD).await).is_some());
 }
 
 #[tokio::test]

@@ -76,16 +76,18 @@ pub async fn user_by_email(app: &App, raw_email: &str) -> Result<UserView, Suppo
 /// Activates an account whose activation mail got lost. Idempotent.
 pub async fn activate(app: &App, operator: &str, raw_email: &str) -> Result<(), SupportError> {
     let user = find(app, raw_email).await?;
-    let outcome = match user.status {
-        UserStatus::Active => "no_change",
-        _ if app.store.activate_user(&user.id, app.clock.now()).await? => "done",
-        _ => "refused: account being removed",
-    };
-    audit(app, operator, "activate", &user, outcome).await?;
-    match outcome {
-        "refused: account being removed" => Err(SupportError::NotFound),
-        _ => Ok(()),
+    if user.status == UserStatus::Active {
+        return audit(app, operator, "activate", &user, "no_change")
+            .await
+            .map_err(SupportError::from);
     }
+    if !app.store.activate_user(&user.id, app.clock.now()).await? {
+        audit(app, operator, "activate", &user, "refused: account being removed").await?;
+        return Err(SupportError::NotFound);
+    }
+    audit(app, operator, "activate", &user, "done")
+        .await
+        .map_err(SupportError::from)
 }
 
 /// Sets a password chosen by an operator: the policy applies; every session and reset link
