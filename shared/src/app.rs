@@ -5,7 +5,7 @@ use crate::adapters::clock::SystemClock;
 use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryStore, QueuedBatch};
 use crate::adapters::passwords::Argon2Passwords;
 use crate::domain::PasswordPolicy;
-use crate::ports::{AuditLog, Clock, JobQueue, LoginAttempts, Mailer, Passwords, SessionStore, UserStore};
+use crate::ports::{AuditLog, BulkJobs, Clock, JobQueue, LoginAttempts, Mailer, Passwords, SessionStore, UserStore};
 use crate::Config;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -18,6 +18,7 @@ pub struct App {
     pub attempts: Arc<dyn LoginAttempts>,
     pub passwords: Arc<dyn Passwords>,
     pub audit: Arc<dyn AuditLog>,
+    pub bulk: Arc<dyn BulkJobs>,
     pub mailer: Arc<dyn Mailer>,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
@@ -46,7 +47,8 @@ impl App {
             store: store.clone(),
             sessions: store.clone(),
             attempts: store.clone(),
-            audit: store,
+            audit: store.clone(),
+            bulk: store,
             passwords: Arc::new(Argon2Passwords),
             mailer: Arc::new(SesMailer::new(clients.ses.clone(), &config.mail_from)),
             queue: Arc::new(SqsQueue::new(clients.sqs.clone(), config.queue_urls.clone())),
@@ -66,6 +68,7 @@ impl App {
             sessions: store.clone(),
             attempts: store.clone(),
             audit: store.clone(),
+            bulk: store.clone(),
             passwords: Arc::new(Argon2Passwords),
             mailer: mailer.clone(),
             queue: Arc::new(queue),

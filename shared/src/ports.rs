@@ -2,8 +2,8 @@
 //! twin in `adapters`, and one contract test suite runs against both.
 
 use crate::domain::{
-    AuditEntry, LockedNow, LockoutPolicy, LockoutState, Password, PasswordHash, Reservation, SessionRecord, Timestamp,
-    TokenHash, TokenRecord, User, UserId,
+    AuditEntry, BulkJob, LockedNow, LockoutPolicy, LockoutState, Password, PasswordHash, Reservation, RowOutcome,
+    SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId,
 };
 use async_trait::async_trait;
 
@@ -188,6 +188,54 @@ pub trait LoginAttempts: Send + Sync {
 pub trait AuditLog: Send + Sync {
     async fn record(&self, entry: &AuditEntry) -> anyhow::Result<()>;
     async fn entries_for(&self, user_id: &UserId) -> anyhow::Result<Vec<AuditEntry>>;
+}
+
+/// What storing one bulk row found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BulkCreate {
+    Created,
+    /// The row was settled before (a redelivered message): nothing changed, nothing counted.
+    AlreadySettled,
+    Taken {
+        email_taken: bool,
+        username_taken: bool,
+    },
+}
+
+/// Bulk registration jobs. Every row is settled exactly once: its outcome item is written with
+/// `attribute_not_exists`, in the same transaction as the account and the job counter, so a
+/// message delivered twice (or a worker killed half-way) changes nothing the second time.
+#[async_trait]
+pub trait BulkJobs: Send + Sync {
+    /// Records a new job with the outcomes already known at upload (invalid and duplicate rows),
+    /// counted in `job`.
+    async fn create_job(&self, job: &BulkJob, known: &[RowOutcome]) -> anyhow::Result<()>;
+
+    async fn job(&self, id: &str) -> anyhow::Result<Option<BulkJob>>;
+
+    /// Creates the account of a row, its outcome, the job count and an audit entry, atomically.
+    async fn create_bulk_user(
+        &self,
+        job_id: &str,
+        user: &User,
+        outcome: &RowOutcome,
+        audit: &AuditEntry,
+    ) -> anyhow::Result<BulkCreate>;
+
+    /// Settles a row that creates no account. False when it was settled before.
+    async fn settle_row(&self, job_id: &str, outcome: &RowOutcome) -> anyhow::Result<bool>;
+
+    async fn row_settled(&self, job_id: &str, row: u64) -> anyhow::Result<bool>;
+
+    /// queued -> running, and -> completed once every row is settled. Idempotent.
+    async fn refresh_status(&self, job_id: &str) -> anyhow::Result<Option<BulkJob>>;
+
+    /// Every settled row, in row order.
+    async fn outcomes(&self, job_id: &str) -> anyhow::Result<Vec<RowOutcome>>;
+
+    /// The rows that were skipped or failed, in row order (kept apart so that reading them
+    /// does not mean reading every row).
+    async fn problems(&self, job_id: &str) -> anyhow::Result<Vec<RowOutcome>>;
 }
 
 /// Password hashing, as a port so that tests can count verifications.

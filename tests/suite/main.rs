@@ -4,6 +4,7 @@
 mod activation;
 mod admin;
 mod bad_input;
+mod bulk;
 mod contract;
 mod recovery;
 mod registration;

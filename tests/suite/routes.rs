@@ -1,6 +1,6 @@
 //! The gateway, `template.yaml` and `openapi.yaml` cannot drift apart.
 
-use learners::handlers::{self, HTTP_BINARIES};
+use learners::handlers::{self, HTTP_HANDLERS, WORKER_HANDLERS};
 use learners_gateway::routes::TEMPLATE;
 use learners_gateway::RouteTable;
 use learners_tests::{fake_request, memory_app};
@@ -21,9 +21,9 @@ fn every_template_route_has_a_handler_and_every_handler_a_route() {
             "template binary {binary} has no handler"
         );
     }
-    let known: BTreeSet<&str> = HTTP_BINARIES.iter().copied().collect();
+    let known: BTreeSet<&str> = HTTP_HANDLERS.iter().map(|(name, _)| *name).collect();
     assert_eq!(binaries, known, "handlers without a template route, or the reverse");
-    for binary in HTTP_BINARIES {
+    for binary in &known {
         let crate_dir = format!("{}/../functions/{binary}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
         assert!(
             std::path::Path::new(&crate_dir).exists(),
@@ -38,9 +38,9 @@ fn every_template_queue_has_a_worker_and_every_worker_a_queue() {
     let workers =
         learners_gateway::Workers::from_routes(&routes).expect("every SQS event names a known queue and worker");
     let bound: BTreeSet<&str> = routes.workers.iter().map(|w| w.binary.as_str()).collect();
-    let known: BTreeSet<&str> = handlers::WORKER_BINARIES.iter().copied().collect();
+    let known: BTreeSet<&str> = WORKER_HANDLERS.iter().map(|(name, _)| *name).collect();
     assert_eq!(bound, known);
-    for binary in handlers::WORKER_BINARIES {
+    for binary in &known {
         assert!(handlers::worker_by_binary(binary).is_some());
         let crate_dir = format!("{}/../functions/{binary}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
         assert!(

@@ -2,6 +2,7 @@
 //! returns an error instead of building an invalid value.
 
 mod audit;
+mod bulk;
 mod email;
 mod full_name;
 pub(crate) mod password;
@@ -12,6 +13,7 @@ mod user;
 mod username;
 
 pub use audit::AuditEntry;
+pub use bulk::{BulkJob, JobStatus, RowOutcome, RowResult};
 pub use email::{Email, EmailError};
 pub use full_name::{FullName, FullNameError};
 pub use password::{Password, PasswordError, PasswordHash, PasswordPolicy};

@@ -2,6 +2,7 @@
 
 pub mod activation;
 pub mod admin;
+pub mod bulk;
 pub mod recovery;
 pub mod registration;
 pub mod signin;

@@ -1,12 +1,15 @@
 //! One module per Lambda function. A handler takes the request and always answers: every error
 //! becomes a response here, so no request ends in a runtime error or a panic.
 //!
-//! `by_binary` maps the binary names the SAM template builds to their handlers: the local
-//! gateway reads the routes from `template.yaml` and dispatches through it.
+//! `HTTP_HANDLERS` and `WORKER_HANDLERS` map the binary names the SAM template builds to their
+//! handlers: the local gateway reads the routes and queues from `template.yaml` and dispatches
+//! through them, and a test checks that both lists match the template.
 
 pub mod account;
 pub mod activate;
 pub mod admin_users;
+pub mod bulk_registrations;
+pub mod bulk_worker;
 pub mod password_reset;
 pub mod recovery_worker;
 pub mod register;
@@ -20,45 +23,43 @@ use std::pin::Pin;
 
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
 pub type HttpHandler = for<'a> fn(&'a App, Request) -> HandlerFuture<'a>;
-
-/// The HTTP handler of each function binary, by binary name.
-pub fn by_binary(binary: &str) -> Option<HttpHandler> {
-    let handler: HttpHandler = match binary {
-        "register" => |app, req| Box::pin(register::handle(app, req)),
-        "activate" => |app, req| Box::pin(activate::handle(app, req)),
-        "admin-users" => |app, req| Box::pin(admin_users::handle(app, req)),
-        "sessions" => |app, req| Box::pin(sessions::handle(app, req)),
-        "account" => |app, req| Box::pin(account::handle(app, req)),
-        "password-reset" => |app, req| Box::pin(password_reset::handle(app, req)),
-        _ => return None,
-    };
-    Some(handler)
-}
-
-/// Every binary with an HTTP handler.
-pub const HTTP_BINARIES: &[&str] = &[
-    "register",
-    "activate",
-    "admin-users",
-    "sessions",
-    "account",
-    "password-reset",
-];
-
 pub type WorkerFuture<'a> = Pin<Box<dyn Future<Output = worker::SqsBatchResponse> + Send + 'a>>;
 pub type SqsHandler = for<'a> fn(&'a App, worker::SqsEvent) -> WorkerFuture<'a>;
 
-/// The SQS handler of each worker binary, by binary name.
-pub fn worker_by_binary(binary: &str) -> Option<SqsHandler> {
-    let handler: SqsHandler = match binary {
-        "recovery-worker" => |app, event| Box::pin(recovery_worker::handle(app, event)),
-        _ => return None,
-    };
-    Some(handler)
+/// Every function binary with an HTTP handler, and the handler.
+pub const HTTP_HANDLERS: &[(&str, HttpHandler)] = &[
+    ("register", |app, req| Box::pin(register::handle(app, req))),
+    ("activate", |app, req| Box::pin(activate::handle(app, req))),
+    ("admin-users", |app, req| Box::pin(admin_users::handle(app, req))),
+    ("sessions", |app, req| Box::pin(sessions::handle(app, req))),
+    ("account", |app, req| Box::pin(account::handle(app, req))),
+    ("password-reset", |app, req| Box::pin(password_reset::handle(app, req))),
+    ("bulk-registrations", |app, req| {
+        Box::pin(bulk_registrations::handle(app, req))
+    }),
+];
+
+/// Every function binary with an SQS handler, and the handler.
+pub const WORKER_HANDLERS: &[(&str, SqsHandler)] = &[
+    ("recovery-worker", |app, event| {
+        Box::pin(recovery_worker::handle(app, event))
+    }),
+    ("bulk-worker", |app, event| Box::pin(bulk_worker::handle(app, event))),
+];
+
+pub fn by_binary(binary: &str) -> Option<HttpHandler> {
+    HTTP_HANDLERS
+        .iter()
+        .find(|(name, _)| *name == binary)
+        .map(|(_, handler)| *handler)
 }
 
-/// Every binary with an SQS handler.
-pub const WORKER_BINARIES: &[&str] = &["recovery-worker"];
+pub fn worker_by_binary(binary: &str) -> Option<SqsHandler> {
+    WORKER_HANDLERS
+        .iter()
+        .find(|(name, _)| *name == binary)
+        .map(|(_, handler)| *handler)
+}
 
 /// Runs the SQS handler of `binary` as a Lambda function.
 pub async fn run_worker_lambda(binary: &str) -> Result<(), lambda_runtime::Error> {

@@ -6,8 +6,8 @@ use crate::flows::recovery::{send_reset_link, ResetRequested};
 use crate::App;
 
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    for_each_message(event, |body| async move {
-        let request: ResetRequested = match serde_json::from_str(&body) {
+    for_each_message(event, |delivery| async move {
+        let request: ResetRequested = match serde_json::from_str(&delivery.body) {
             Ok(request) => request,
             Err(e) => {
                 // Not ours to retry: a malformed message would fail the same way forever.

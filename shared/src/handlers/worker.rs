@@ -6,17 +6,40 @@ use tracing::Instrument;
 
 pub use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 
-/// Runs `work` on each message body; reports the ids of those that failed.
+/// One delivery of a message.
+pub struct Delivery {
+    pub body: String,
+    /// 1 on the first delivery.
+    pub receive_count: u32,
+}
+
+impl Delivery {
+    /// Is this the last delivery before the dead-letter queue?
+    pub fn is_final(&self) -> bool {
+        self.receive_count >= crate::adapters::aws::provision::MAX_RECEIVES
+    }
+}
+
+/// Runs `work` on each message; reports the ids of those that failed.
 pub async fn for_each_message<F, Fut>(event: SqsEvent, work: F) -> SqsBatchResponse
 where
-    F: Fn(String) -> Fut,
+    F: Fn(Delivery) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let mut response = SqsBatchResponse::default();
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
         let span = tracing::info_span!("sqs_message", message_id = %id);
-        let result = work(message.body.unwrap_or_default()).instrument(span).await;
+        let receive_count = message
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        let delivery = Delivery {
+            body: message.body.unwrap_or_default(),
+            receive_count,
+        };
+        let result = work(delivery).instrument(span).await;
         if let Err(error) = result {
             tracing::error!(message_id = %id, error = format!("{error:#}"), "message failed; it will come back");
             let mut failure = BatchItemFailure::default();

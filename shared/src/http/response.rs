@@ -21,6 +21,11 @@ pub fn html(status: u16, page: String) -> Response<Body> {
     response
 }
 
+/// A text body of the given type (a CSV report, say).
+pub fn text(status: u16, content_type: &'static str, body: String) -> Response<Body> {
+    build(status, content_type, Body::Text(body))
+}
+
 pub fn empty(status: u16) -> Response<Body> {
     let mut response = Response::new(Body::Empty);
     *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);

@@ -10,13 +10,16 @@
 //! | session | `SESSION#<sha256 hex>` | `SESSION` |
 //! | sign-in failure counter | `LOCKOUT#<key>` | `LOCKOUT` |
 //! | operator action | `AUDIT#<user id>` | `<epoch seconds, 12 digits>#<uuidv7>` |
+//! | bulk job | `JOB#<job id>` | `JOB` |
+//! | bulk job row outcome | `JOB#<job id>` | `ROW#<row, 10 digits>` |
+//! | copy of a skipped/failed row | `JOB#<job id>` | `ERR#<row, 10 digits>` |
 //!
 //! Items that expire carry `ttl` (epoch seconds); DynamoDB deletes them late, so readers check
 //! the expiry themselves. A missing or mistyped field is an error, never a default.
 
 use crate::domain::{
-    AuditEntry, Email, FullName, PasswordHash, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User,
-    UserId, UserSource, UserStatus, Username,
+    AuditEntry, BulkJob, Email, FullName, JobStatus, PasswordHash, RowOutcome, RowResult, SessionRecord, Timestamp,
+    TokenHash, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus, Username,
 };
 use anyhow::{anyhow, Context};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -50,6 +53,80 @@ pub fn session_key(hash: &TokenHash) -> Item {
 
 pub fn lockout_key(counter: &str) -> Item {
     key(format!("LOCKOUT#{counter}"), "LOCKOUT")
+}
+
+/// Jobs and their row outcomes are kept this long (DynamoDB TTL), then go by themselves.
+pub const JOB_RETENTION_SECONDS: i64 = 30 * 86_400;
+
+pub fn job_key(id: &str) -> Item {
+    key(format!("JOB#{id}"), "JOB")
+}
+
+pub fn job_row_key(id: &str, row: u64) -> Item {
+    key(format!("JOB#{id}"), &format!("ROW#{row:010}"))
+}
+
+pub fn job_item(job: &BulkJob) -> Item {
+    let mut item = job_key(&job.id);
+    item.insert("job_id".into(), s(&job.id));
+    item.insert("operator".into(), s(&job.operator));
+    item.insert("created_at".into(), ts(job.created_at));
+    item.insert("status".into(), s(job.status.as_str()));
+    for (name, value) in [
+        ("total", job.total),
+        ("created", job.created),
+        ("skipped", job.skipped),
+        ("failed", job.failed),
+    ] {
+        item.insert(name.into(), AttributeValue::N(value.to_string()));
+    }
+    item.insert("ttl".into(), ts(job.created_at.plus_seconds(JOB_RETENTION_SECONDS)));
+    item
+}
+
+pub fn job_from_item(item: &Item) -> anyhow::Result<BulkJob> {
+    Ok(BulkJob {
+        id: get_s(item, "job_id")?.to_owned(),
+        operator: get_s(item, "operator")?.to_owned(),
+        created_at: get_ts(item, "created_at")?,
+        status: JobStatus::parse(get_s(item, "status")?).context("unknown job status")?,
+        total: get_u64(item, "total")?,
+        created: get_u64(item, "created")?,
+        skipped: get_u64(item, "skipped")?,
+        failed: get_u64(item, "failed")?,
+    })
+}
+
+pub fn row_item(job_id: &str, outcome: &RowOutcome, expires: Timestamp) -> Item {
+    let mut item = job_row_key(job_id, outcome.row);
+    item.insert("row".into(), AttributeValue::N(outcome.row.to_string()));
+    item.insert("email".into(), s(&outcome.email));
+    item.insert("result".into(), s(outcome.result.as_str()));
+    item.insert("code".into(), s(&outcome.code));
+    item.insert("message".into(), s(&outcome.message));
+    if let Some(id) = &outcome.user_id {
+        item.insert("user_id".into(), s(id.as_str()));
+    }
+    item.insert("ttl".into(), ts(expires));
+    item
+}
+
+/// The copy of a skipped or failed row, listed without reading the created ones.
+pub fn problem_item(job_id: &str, outcome: &RowOutcome, expires: Timestamp) -> Item {
+    let mut item = row_item(job_id, outcome, expires);
+    item.insert("sk".into(), s(&format!("ERR#{:010}", outcome.row)));
+    item
+}
+
+pub fn row_from_item(item: &Item) -> anyhow::Result<RowOutcome> {
+    Ok(RowOutcome {
+        row: get_u64(item, "row")?,
+        email: get_s(item, "email")?.to_owned(),
+        result: RowResult::parse(get_s(item, "result")?).context("unknown row result")?,
+        code: get_s(item, "code")?.to_owned(),
+        message: get_s(item, "message")?.to_owned(),
+        user_id: opt_s(item, "user_id")?.and_then(UserId::parse),
+    })
 }
 
 pub fn audit_pk(user_id: &UserId) -> String {
@@ -205,7 +282,7 @@ pub fn get_s<'a>(item: &'a Item, name: &str) -> anyhow::Result<&'a str> {
     opt_s(item, name)?.with_context(|| format!("item has no attribute {name}"))
 }
 
-fn opt_s<'a>(item: &'a Item, name: &str) -> anyhow::Result<Option<&'a str>> {
+pub fn opt_s<'a>(item: &'a Item, name: &str) -> anyhow::Result<Option<&'a str>> {
     match item.get(name) {
         None => Ok(None),
         Some(AttributeValue::S(value)) => Ok(Some(value)),

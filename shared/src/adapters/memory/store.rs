@@ -1,12 +1,12 @@
 //! `UserStore` in memory.
 
 use crate::domain::{
-    AuditEntry, LockedNow, LockoutPolicy, LockoutState, PasswordHash, Reservation, SessionRecord, Timestamp, TokenHash,
-    TokenPurpose, TokenRecord, User, UserId, UserStatus,
+    AuditEntry, BulkJob, JobStatus, LockedNow, LockoutPolicy, LockoutState, PasswordHash, Reservation, RowOutcome,
+    SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
 };
-use crate::ports::{AuditLog, CreateUserError, LoginAttempts, SessionStore, TokenUse, UserStore};
+use crate::ports::{AuditLog, BulkCreate, BulkJobs, CreateUserError, LoginAttempts, SessionStore, TokenUse, UserStore};
 use async_trait::async_trait;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 #[derive(Default)]
@@ -24,6 +24,8 @@ struct State {
     slots: HashMap<String, (u32, Timestamp)>,
     sessions: HashMap<TokenHash, SessionRecord>,
     audit: HashMap<UserId, Vec<AuditEntry>>,
+    jobs: HashMap<String, BulkJob>,
+    job_rows: HashMap<String, BTreeMap<u64, RowOutcome>>,
     counters: HashMap<String, Counter>,
 }
 
@@ -60,6 +62,13 @@ impl MemoryStore {
         out.extend(state.sessions.values().map(|s| format!("{s:?}")));
         out.extend(state.counters.keys().cloned());
         out.extend(state.audit.values().flatten().map(|e| format!("{e:?}")));
+        out.extend(
+            state
+                .job_rows
+                .values()
+                .flat_map(|rows| rows.values())
+                .map(|r| format!("{r:?}")),
+        );
         out
     }
 }
@@ -344,5 +353,126 @@ impl AuditLog for MemoryStore {
         let mut entries = self.lock().audit.get(user_id).cloned().unwrap_or_default();
         entries.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
         Ok(entries)
+    }
+}
+
+#[async_trait]
+impl BulkJobs for MemoryStore {
+    async fn create_job(&self, job: &BulkJob, known: &[RowOutcome]) -> anyhow::Result<()> {
+        let mut state = self.lock();
+        if state.jobs.contains_key(&job.id) {
+            anyhow::bail!("job id collision");
+        }
+        state.jobs.insert(job.id.clone(), job.clone());
+        state
+            .job_rows
+            .insert(job.id.clone(), known.iter().map(|o| (o.row, o.clone())).collect());
+        Ok(())
+    }
+
+    async fn job(&self, id: &str) -> anyhow::Result<Option<BulkJob>> {
+        Ok(self.lock().jobs.get(id).cloned())
+    }
+
+    async fn create_bulk_user(
+        &self,
+        job_id: &str,
+        user: &User,
+        outcome: &RowOutcome,
+        audit: &AuditEntry,
+    ) -> anyhow::Result<BulkCreate> {
+        let mut state = self.lock();
+        if !state.jobs.contains_key(job_id) {
+            anyhow::bail!("no job {job_id}");
+        }
+        if state
+            .job_rows
+            .get(job_id)
+            .is_some_and(|rows| rows.contains_key(&outcome.row))
+        {
+            return Ok(BulkCreate::AlreadySettled);
+        }
+        let email_taken = state.emails.contains_key(&user.email.key());
+        let username_taken = state.usernames.contains_key(&user.username.key());
+        if email_taken || username_taken {
+            return Ok(BulkCreate::Taken {
+                email_taken,
+                username_taken,
+            });
+        }
+        state.emails.insert(user.email.key(), user.id.clone());
+        state.usernames.insert(user.username.key(), user.id.clone());
+        state.users.insert(user.id.clone(), user.clone());
+        state
+            .job_rows
+            .entry(job_id.to_owned())
+            .or_default()
+            .insert(outcome.row, outcome.clone());
+        state
+            .jobs
+            .get_mut(job_id)
+            .expect("checked above under the same lock")
+            .created += 1;
+        state
+            .audit
+            .entry(audit.user_id.clone())
+            .or_default()
+            .push(audit.clone());
+        Ok(BulkCreate::Created)
+    }
+
+    async fn settle_row(&self, job_id: &str, outcome: &RowOutcome) -> anyhow::Result<bool> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let Some(job) = state.jobs.get_mut(job_id) else {
+            anyhow::bail!("no job {job_id}");
+        };
+        let rows = state.job_rows.entry(job_id.to_owned()).or_default();
+        if rows.contains_key(&outcome.row) {
+            return Ok(false);
+        }
+        match outcome.result {
+            crate::domain::RowResult::Created => job.created += 1,
+            crate::domain::RowResult::Skipped => job.skipped += 1,
+            crate::domain::RowResult::Failed => job.failed += 1,
+        }
+        rows.insert(outcome.row, outcome.clone());
+        Ok(true)
+    }
+
+    async fn row_settled(&self, job_id: &str, row: u64) -> anyhow::Result<bool> {
+        Ok(self
+            .lock()
+            .job_rows
+            .get(job_id)
+            .is_some_and(|rows| rows.contains_key(&row)))
+    }
+
+    async fn refresh_status(&self, job_id: &str) -> anyhow::Result<Option<BulkJob>> {
+        let mut state = self.lock();
+        let Some(job) = state.jobs.get_mut(job_id) else {
+            return Ok(None);
+        };
+        job.status = if job.settled() >= job.total {
+            JobStatus::Completed
+        } else {
+            JobStatus::Running
+        };
+        Ok(Some(job.clone()))
+    }
+
+    async fn problems(&self, job_id: &str) -> anyhow::Result<Vec<RowOutcome>> {
+        let mut outcomes = self.outcomes(job_id).await?;
+        outcomes.retain(|o| o.result != crate::domain::RowResult::Created);
+        Ok(outcomes)
+    }
+
+    async fn outcomes(&self, job_id: &str) -> anyhow::Result<Vec<RowOutcome>> {
+        Ok(self
+            .lock()
+            .job_rows
+            .get(job_id)
+            .map(|rows| rows.values().cloned().collect())
+            .unwrap_or_default())
     }
 }

@@ -1,0 +1,487 @@
+//! Bulk registration from a CSV file: validated on upload with the self-registration rules,
+//! recorded as a job, spread over SQS messages, and settled row by row by the worker, each row
+//! exactly once however often a message is delivered.
+
+use crate::domain::{
+    AuditEntry, BulkJob, Email, FullName, JobStatus, RowOutcome, RowResult, User, UserId, UserSource, UserStatus,
+    Username,
+};
+use crate::ports::{BulkCreate, Queue};
+use crate::App;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+/// API Gateway's payload limit.
+pub const MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
+/// Rows per SQS message: with passwords, 25 hashes keep a message well inside a worker's time.
+pub const ROWS_PER_MESSAGE: usize = 25;
+const MESSAGES_PER_SEND: usize = 10;
+
+/// One row on its way to the worker. Not `Debug`: it may carry a password.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRow {
+    pub row: u64,
+    pub email: String,
+    pub username: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkMessage {
+    pub job_id: String,
+    pub rows: Vec<BulkRow>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("{0}")]
+    Columns(String),
+    #[error("the file has no header row")]
+    Empty,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Where each known column is.
+struct Columns {
+    email: usize,
+    username: usize,
+    name: usize,
+    password: Option<usize>,
+}
+
+fn columns(header: &csv::ByteRecord) -> Result<Columns, UploadError> {
+    const KNOWN: [&str; 4] = ["email", "username", "name", "password"];
+    let names: Vec<String> = header
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_ascii_lowercase())
+        .collect();
+    let unknown: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !KNOWN.contains(n))
+        .collect();
+    let missing: Vec<&str> = KNOWN[..3]
+        .iter()
+        .copied()
+        .filter(|k| !names.iter().any(|n| n == k))
+        .collect();
+    let repeated: HashSet<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| names.iter().filter(|m| m == n).count() > 1)
+        .collect();
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!("missing columns: {}", missing.join(", ")));
+    }
+    if !unknown.is_empty() {
+        problems.push(format!("unknown columns: {}", unknown.join(", ")));
+    }
+    if !repeated.is_empty() {
+        let mut repeated: Vec<&str> = repeated.into_iter().collect();
+        repeated.sort();
+        problems.push(format!("repeated columns: {}", repeated.join(", ")));
+    }
+    if !problems.is_empty() {
+        return Err(UploadError::Columns(format!(
+            "The header row must name the columns email, username, name and optionally password; {}.",
+            problems.join("; ")
+        )));
+    }
+    let at = |name: &str| names.iter().position(|n| n == name);
+    Ok(Columns {
+        email: at("email").expect("checked above"),
+        username: at("username").expect("checked above"),
+        name: at("name").expect("checked above"),
+        password: at("password"),
+    })
+}
+
+fn reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(bytes)
+}
+
+fn problem(row: u64, email: &str, result: RowResult, code: &str, message: impl Into<String>) -> RowOutcome {
+    RowOutcome {
+        row,
+        email: email.to_owned(),
+        result,
+        code: code.to_owned(),
+        message: message.into(),
+        user_id: None,
+    }
+}
+
+/// Reads one record into a row, or says why it cannot be one. Applies the self-registration
+/// rules to every field (the password policy too, when a password is given).
+fn read_row(app: &App, cols: &Columns, row: u64, record: &csv::ByteRecord) -> Result<BulkRow, RowOutcome> {
+    let field = |i: usize| record.get(i).map(|f| std::str::from_utf8(f).map(str::to_owned));
+    let raw_email = field(cols.email).and_then(Result::ok).unwrap_or_default();
+    let fail = |code: &str, message: String| problem(row, &raw_email, RowResult::Failed, code, message);
+    let expected = [cols.email, cols.username, cols.name]
+        .into_iter()
+        .chain(cols.password)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    if record.len() < expected {
+        return Err(fail(
+            "wrong_field_count",
+            format!(
+                "The row has {} fields; the header has {expected} or more.",
+                record.len()
+            ),
+        ));
+    }
+    let text = |i: usize, what: &str| match field(i) {
+        Some(Ok(value)) => Ok(value),
+        _ => Err(fail("invalid_utf8", format!("The {what} is not valid UTF-8."))),
+    };
+    let (email, username, name) = (
+        text(cols.email, "email")?,
+        text(cols.username, "username")?,
+        text(cols.name, "name")?,
+    );
+    let password = match cols.password {
+        Some(i) => Some(text(i, "password")?).filter(|p| !p.is_empty()),
+        None => None,
+    };
+    let parsed_email = Email::parse(&email).map_err(|e| fail("invalid_email", e.to_string()))?;
+    let parsed_username = Username::parse(&username).map_err(|e| fail("invalid_username", e.to_string()))?;
+    let parsed_name = FullName::parse(&name).map_err(|e| fail("invalid_name", e.to_string()))?;
+    if let Some(password) = &password {
+        let personal = [
+            parsed_username.as_ref(),
+            parsed_email.local_part(),
+            parsed_name.as_ref(),
+        ];
+        app.password_policy()
+            .check(password, &personal)
+            .map_err(|e| fail("invalid_password", e.to_string()))?;
+    }
+    Ok(BulkRow {
+        row,
+        email,
+        username,
+        name,
+        password,
+    })
+}
+
+/// The first pass over a file: how many rows, and what is wrong with which.
+pub struct Checked {
+    pub rows: u64,
+    /// Invalid rows (failed) and in-file duplicates (skipped), in row order.
+    pub problems: Vec<RowOutcome>,
+}
+
+/// Validates a whole file, streaming over its rows. Within the file, the first of rows with the
+/// same email or username (ignoring case) wins; the others are skipped and reported.
+pub fn check(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
+    let mut reader = reader(bytes);
+    let header = reader.byte_headers().map_err(|_| UploadError::Empty)?.clone();
+    if header.is_empty() || header.iter().all(|h| h.is_empty()) {
+        return Err(UploadError::Empty);
+    }
+    let cols = columns(&header)?;
+    let mut first_email: HashMap<String, u64> = HashMap::new();
+    let mut first_username: HashMap<String, u64> = HashMap::new();
+    let mut problems = Vec::new();
+    let mut rows = 0;
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let row = rows + 2;
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                rows += 1;
+                problems.push(problem(
+                    row,
+                    "",
+                    RowResult::Failed,
+                    "malformed_row",
+                    format!("The row is not valid CSV: {e}"),
+                ));
+                continue;
+            }
+        }
+        rows += 1;
+        let candidate = match read_row(app, &cols, row, &record) {
+            Ok(candidate) => candidate,
+            Err(outcome) => {
+                problems.push(outcome);
+                continue;
+            }
+        };
+        let email_key = candidate.email.trim().to_ascii_lowercase();
+        let username_key = candidate.username.trim().to_ascii_lowercase();
+        let earlier = first_email
+            .get(&email_key)
+            .or_else(|| first_username.get(&username_key))
+            .copied();
+        if let Some(first) = earlier {
+            let message = format!("Row {first} has the same email or username; the first one wins.");
+            problems.push(problem(
+                row,
+                &candidate.email,
+                RowResult::Skipped,
+                "duplicate_in_file",
+                message,
+            ));
+            continue;
+        }
+        first_email.insert(email_key, row);
+        first_username.insert(username_key, row);
+    }
+    Ok(Checked { rows, problems })
+}
+
+/// Records the job, then enqueues its valid rows, `ROWS_PER_MESSAGE` to a message. The job
+/// exists before anything is enqueued, so a worker never meets a message without its job.
+pub async fn upload(app: &App, operator: &str, bytes: &[u8]) -> Result<BulkJob, UploadError> {
+    let checked = check(app, bytes)?;
+    let count = |result| checked.problems.iter().filter(|p| p.result == result).count() as u64;
+    let mut job = BulkJob {
+        id: uuid::Uuid::now_v7().to_string(),
+        operator: operator.to_owned(),
+        created_at: app.clock.now(),
+        status: JobStatus::Queued,
+        total: checked.rows,
+        created: 0,
+        skipped: count(RowResult::Skipped),
+        failed: count(RowResult::Failed),
+    };
+    if job.settled() == job.total {
+        job.status = JobStatus::Completed;
+    }
+    app.bulk.create_job(&job, &checked.problems).await?;
+    let settled: HashSet<u64> = checked.problems.iter().map(|p| p.row).collect();
+
+    // Second pass over the same bytes: only the rows the first pass accepted.
+    let mut reader = reader(bytes);
+    let cols = columns(&reader.byte_headers().map_err(|_| UploadError::Empty)?.clone())?;
+    let mut record = csv::ByteRecord::new();
+    let (mut rows, mut message, mut pending): (u64, Vec<BulkRow>, Vec<String>) = (0, Vec::new(), Vec::new());
+    while reader.read_byte_record(&mut record).unwrap_or(true) {
+        rows += 1;
+        let row = rows + 1;
+        if settled.contains(&row) {
+            continue;
+        }
+        let Ok(bulk_row) = read_row(app, &cols, row, &record) else {
+            continue;
+        };
+        message.push(bulk_row);
+        if message.len() == ROWS_PER_MESSAGE {
+            pending.push(
+                serde_json::to_string(&BulkMessage {
+                    job_id: job.id.clone(),
+                    rows: std::mem::take(&mut message),
+                })
+                .map_err(anyhow::Error::from)?,
+            );
+        }
+        if pending.len() == MESSAGES_PER_SEND {
+            app.queue
+                .enqueue(Queue::BulkRegistration, &std::mem::take(&mut pending))
+                .await?;
+        }
+    }
+    if !message.is_empty() {
+        pending.push(
+            serde_json::to_string(&BulkMessage {
+                job_id: job.id.clone(),
+                rows: message,
+            })
+            .map_err(anyhow::Error::from)?,
+        );
+    }
+    if !pending.is_empty() {
+        app.queue.enqueue(Queue::BulkRegistration, &pending).await?;
+    }
+    tracing::info!(operator, job_id = %job.id, rows = job.total, problems = checked.problems.len(), "bulk registration queued");
+    Ok(job)
+}
+
+/// The worker's part: settles every row of a message. Rows settled before (a redelivery) are
+/// passed over before any hashing. Err: the message comes back; on its last receive
+/// (`final_attempt`) the rows that still fail are settled as failed first.
+pub async fn process(app: &App, message: &BulkMessage, final_attempt: bool) -> anyhow::Result<()> {
+    let Some(job) = app.bulk.job(&message.job_id).await? else {
+        anyhow::bail!("no job {}", message.job_id);
+    };
+    let mut first_error = None;
+    for row in &message.rows {
+        if let Err(error) = settle(app, &job, row).await {
+            tracing::warn!(job_id = %job.id, row = row.row, error = format!("{error:#}"), "bulk row failed");
+            if final_attempt {
+                let outcome = problem(
+                    row.row,
+                    &row.email,
+                    RowResult::Failed,
+                    "processing_failed",
+                    "The account could not be created; try this row again.",
+                );
+                app.bulk.settle_row(&job.id, &outcome).await?;
+            }
+            first_error.get_or_insert(error);
+        }
+    }
+    app.bulk.refresh_status(&job.id).await?;
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+async fn settle(app: &App, job: &BulkJob, row: &BulkRow) -> anyhow::Result<()> {
+    if app.bulk.row_settled(&job.id, row.row).await? {
+        return Ok(());
+    }
+    let cols = Columns {
+        email: 0,
+        username: 1,
+        name: 2,
+        password: row.password.as_ref().map(|_| 3),
+    };
+    let mut record = csv::ByteRecord::new();
+    record.push_field(row.email.as_bytes());
+    record.push_field(row.username.as_bytes());
+    record.push_field(row.name.as_bytes());
+    if let Some(password) = &row.password {
+        record.push_field(password.as_bytes());
+    }
+    // The rules are applied again: a message is input too.
+    let checked = match read_row(app, &cols, row.row, &record) {
+        Ok(checked) => checked,
+        Err(outcome) => {
+            app.bulk.settle_row(&job.id, &outcome).await?;
+            return Ok(());
+        }
+    };
+    let password_hash = match &checked.password {
+        Some(password) => {
+            let password = app.password_policy().check(password, &[]).map_err(anyhow::Error::msg)?;
+            Some(app.passwords.hash(&password).await?)
+        }
+        None => None,
+    };
+    let now = app.clock.now();
+    let user = User {
+        id: UserId::generate(),
+        email: Email::parse(&checked.email).map_err(anyhow::Error::msg)?,
+        username: Username::parse(&checked.username).map_err(anyhow::Error::msg)?,
+        name: FullName::parse(&checked.name).map_err(anyhow::Error::msg)?,
+        password_hash,
+        status: UserStatus::Active,
+        created_at: now,
+        activated_at: Some(now),
+        terms_accepted_at: None,
+        source: UserSource::Bulk,
+        auth_epoch: 0,
+    };
+    let outcome = RowOutcome {
+        row: row.row,
+        email: checked.email.clone(),
+        result: RowResult::Created,
+        code: "created".into(),
+        message: String::new(),
+        user_id: Some(user.id.clone()),
+    };
+    let audit = AuditEntry::new(
+        now,
+        &job.operator,
+        "bulk_register",
+        &user.id,
+        format!("created by job {} (row {})", job.id, row.row),
+    );
+    match app.bulk.create_bulk_user(&job.id, &user, &outcome, &audit).await? {
+        BulkCreate::Created | BulkCreate::AlreadySettled => Ok(()),
+        BulkCreate::Taken { email_taken, .. } => {
+            let what = if email_taken { "email" } else { "username" };
+            let outcome = problem(
+                row.row,
+                &checked.email,
+                RowResult::Skipped,
+                "already_registered",
+                format!("An account with this {what} already exists; it was left as it is."),
+            );
+            app.bulk.settle_row(&job.id, &outcome).await?;
+            Ok(())
+        }
+    }
+}
+
+/// The per-row report: every field quoted, and a cell that a spreadsheet would take for a
+/// formula (`=`, `+`, `-`, `@`, tab, CR) prefixed with `'` (OWASP CSV injection).
+pub fn report_csv(outcomes: &[RowOutcome]) -> anyhow::Result<String> {
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .from_writer(Vec::new());
+    writer.write_record(["row", "email", "result", "code", "message"])?;
+    for outcome in outcomes {
+        let row = outcome.row.to_string();
+        writer.write_record(
+            [
+                &row,
+                &outcome.email,
+                outcome.result.as_str(),
+                &outcome.code,
+                &outcome.message,
+            ]
+            .map(|cell| defuse(cell)),
+        )?;
+    }
+    Ok(String::from_utf8(
+        writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
+    )?)
+}
+
+fn defuse(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn formula_cells_are_defused_and_every_field_quoted() {
+        let outcome = problem(7, "=cmd|' /C calc'!A0", RowResult::Failed, "invalid_email", "+1");
+        let report = report_csv(&[outcome]).unwrap();
+        assert_eq!(report, "\"row\",\"email\",\"result\",\"code\",\"message\"\n\"7\",\"'=cmd|' /C calc'!A0\",\"failed\",\"invalid_email\",\"'+1\"\n");
+        for dangerous in ["=1", "+1", "-1", "@x", "\tx", "\rx"] {
+            assert!(defuse(dangerous).starts_with('\''));
+        }
+        assert_eq!(defuse("Ada"), "Ada");
+    }
+
+    proptest! {
+        #[test]
+        fn report_cells_never_start_a_formula(cells in proptest::collection::vec("\\PC{0,12}", 1..5)) {
+            let outcomes: Vec<RowOutcome> = cells.iter().enumerate().map(|(i, c)| problem(i as u64, c, RowResult::Failed, "x", c.clone())).collect();
+            let report = report_csv(&outcomes).unwrap();
+            let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(report.as_bytes());
+            for record in reader.records() {
+                for cell in record.unwrap().iter() {
+                    prop_assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Function `bulk-registrations` (operators only): `POST /admin/v1/bulk-registrations` (a CSV
+//! file; `?dry_run=true` only validates), `GET /admin/v1/bulk-registrations/{job_id}` and
+//! `GET /admin/v1/bulk-registrations/{job_id}/report.csv`.
+
+use crate::flows::bulk::{check, report_csv, upload, UploadError, MAX_UPLOAD_BYTES};
+use crate::http::body::content_type;
+use crate::http::identity::operator;
+use crate::http::{path_param, query_param, response, route_key, ApiError};
+use crate::App;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let Some(operator) = operator(&req) else {
+        return ApiError::unauthorized().into_response();
+    };
+    let result = match route_key(&req).as_str() {
+        "POST /admin/v1/bulk-registrations" => create(app, &req, &operator.id).await,
+        "GET /admin/v1/bulk-registrations/{job_id}" => status(app, &req).await,
+        "GET /admin/v1/bulk-registrations/{job_id}/report.csv" => report(app, &req).await,
+        _ => Err(ApiError::not_found()),
+    };
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+impl From<UploadError> for ApiError {
+    fn from(error: UploadError) -> Self {
+        match error {
+            UploadError::Columns(message) => ApiError::new(400, "bad_columns", message),
+            UploadError::Empty => ApiError::new(400, "empty_file", "The file has no header row."),
+            UploadError::Unexpected(e) => ApiError::unexpected(&e),
+        }
+    }
+}
+
+async fn create(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_UPLOAD_BYTES {
+        return Err(ApiError::new(
+            413,
+            "payload_too_large",
+            "The file is larger than 10 MB; split it.",
+        ));
+    }
+    if content_type(req).as_deref() != Some("text/csv") {
+        return Err(ApiError::bad_request("Send the file as text/csv."));
+    }
+    if query_param(req, "dry_run").as_deref() == Some("true") {
+        let checked = check(app, bytes)?;
+        return Ok(response::json(
+            200,
+            &json!({"dry_run": true, "rows": checked.rows, "errors": checked.problems}),
+        ));
+    }
+    let job = upload(app, operator, bytes).await?;
+    Ok(response::json(202, &json!({"job_id": job.id, "rows": job.total})))
+}
+
+async fn status(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let id = path_param(req, "job_id").unwrap_or_default();
+    let job = app
+        .bulk
+        .job(&id)
+        .await
+        .map_err(|e| ApiError::unexpected(&e))?
+        .ok_or_else(job_not_found)?;
+    let errors = app.bulk.problems(&id).await.map_err(|e| ApiError::unexpected(&e))?;
+    Ok(response::json(
+        200,
+        &json!({
+            "job_id": job.id, "status": job.status, "total": job.total, "created": job.created,
+            "skipped": job.skipped, "failed": job.failed, "errors": errors,
+        }),
+    ))
+}
+
+async fn report(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let id = path_param(req, "job_id").unwrap_or_default();
+    app.bulk
+        .job(&id)
+        .await
+        .map_err(|e| ApiError::unexpected(&e))?
+        .ok_or_else(job_not_found)?;
+    let outcomes = app.bulk.outcomes(&id).await.map_err(|e| ApiError::unexpected(&e))?;
+    let csv = report_csv(&outcomes).map_err(|e| ApiError::unexpected(&e))?;
+    let mut response = response::json(200, &());
+    *response.body_mut() = Body::Text(csv);
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        http::HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&format!("attachment; filename=\"bulk-{id}.csv\"")) {
+        response.headers_mut().insert("content-disposition", value);
+    }
+    Ok(response)
+}
+
+fn job_not_found() -> ApiError {
+    ApiError::new(404, "job_not_found", "There is no such job.")
+}

@@ -1,0 +1,456 @@
+//! Bulk registration: the upload, the worker (idempotent under redelivery), and the report.
+
+use async_trait::async_trait;
+use learners::adapters::clock::ManualClock;
+use learners::domain::{AuditEntry, BulkJob, RowOutcome, User};
+use learners::handlers::bulk_worker;
+use learners::handlers::worker::{SqsEvent, SqsMessage};
+use learners::ports::{BulkCreate, BulkJobs, Queue};
+use learners::App;
+use learners_gateway::workers::spawn_in_process;
+use learners_gateway::{RouteTable, Workers};
+use learners_tests::{email, on_both_backends, unique, Backend, TestApp, ADMIN_TOKEN, PASSWORD};
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+async fn upload(app: &TestApp, csv: impl Into<reqwest::Body>, query: &str, token: Option<&str>) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url(&format!("/admin/v1/bulk-registrations{query}")))
+        .header("content-type", "text/csv")
+        .body(csv);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap()
+}
+
+async fn job(app: &TestApp, id: &str) -> Value {
+    let response = app.admin_get(&format!("/admin/v1/bulk-registrations/{id}")).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+on_both_backends!(
+    a_messy_file_creates_exactly_its_valid_rows,
+    redelivery_and_a_crash_half_way_change_nothing
+);
+
+async fn a_messy_file_creates_exactly_its_valid_rows(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tag = unique("c");
+    let existing = format!("existing-{tag}@example.com");
+    app.active_account(&existing, &unique("exist")).await;
+    let mails_before = app.mail_to(&existing).await.len();
+    let mut csv = Vec::from(&b"\xEF\xBB\xBF"[..]);
+    csv.extend_from_slice(
+        format!(
+            "Name,EMAIL,password,username\r\n\
+             \"Lovelace, Ada\",ada-{tag}@example.com,{PASSWORD},ada-{tag}\r\n\
+             Grace Hopper,grace-{tag}@example.com,,grace-{tag}\r\n\
+             \"Line\nBreak\",break-{tag}@example.com,,break-{tag}\r\n\
+             Ada Again,ADA-{tag}@Example.com,,other-{tag}\r\n\
+             Someone,{existing},,someone-{tag}\r\n\
+             Nul Byte,nul-{tag}@example.com,,nul\0{tag}\r\n\
+             =SUM(A1:A9),formula-{tag}@example.com,,formula-{tag}\r\n\
+             Evil Cell,=cmd|calc-{tag},,evil-{tag}\r\n"
+        )
+        .as_bytes(),
+    );
+    let response = upload(&app, csv.clone(), "", Some(ADMIN_TOKEN)).await;
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(accepted["rows"], 8);
+    let id = accepted["job_id"].as_str().unwrap().to_owned();
+    app.settle().await;
+
+    let status = job(&app, &id).await;
+    assert_eq!(
+        (status["status"].as_str(), status["total"].as_u64()),
+        (Some("completed"), Some(8))
+    );
+    assert_eq!(
+        (
+            status["created"].as_u64(),
+            status["skipped"].as_u64(),
+            status["failed"].as_u64()
+        ),
+        (Some(3), Some(2), Some(3))
+    );
+    let problems: Vec<(u64, &str, &str)> = status["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["row"].as_u64().unwrap(),
+                e["result"].as_str().unwrap(),
+                e["code"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            (4, "failed", "invalid_name"),
+            (5, "skipped", "duplicate_in_file"),
+            (6, "skipped", "already_registered"),
+            (7, "failed", "invalid_username"),
+            (9, "failed", "invalid_email"),
+        ]
+    );
+
+    // The valid rows are active accounts, from source `bulk`, names exactly as given.
+    let ada = app.user(&format!("ada-{tag}@example.com")).await.unwrap();
+    assert_eq!(
+        (ada["status"].as_str(), ada["source"].as_str(), ada["name"].as_str()),
+        (Some("active"), Some("bulk"), Some("Lovelace, Ada"))
+    );
+    assert_eq!(
+        app.user(&format!("formula-{tag}@example.com")).await.unwrap()["name"],
+        "=SUM(A1:A9)"
+    );
+    assert!(app.user(&format!("break-{tag}@example.com")).await.is_none());
+    assert_eq!(
+        app.sign_in(&format!("ada-{tag}@example.com"), PASSWORD).await.status(),
+        200
+    );
+    // Grace has no password: she cannot sign in, but can reset it.
+    let grace = format!("grace-{tag}@example.com");
+    assert_eq!(app.sign_in(&grace, PASSWORD).await.status(), 401);
+    assert!(app.mail_to(&grace).await.is_empty(), "bulk accounts get no mail");
+    assert_eq!(
+        app.mail_to(&existing).await.len(),
+        mails_before,
+        "the existing account was left alone"
+    );
+    app.post_json("/api/v1/password-resets", &json!({"email": grace})).await;
+    app.settle().await;
+    let link = app
+        .mail_to(&grace)
+        .await
+        .into_iter()
+        .find_map(|m| m.link("/password-reset/"))
+        .expect("a reset link");
+    let token = link.rsplit('/').next().unwrap();
+    let set = app
+        .post_json(
+            &format!("/api/v1/password-resets/{token}"),
+            &json!({"password": "a fresh passphrase 77"}),
+        )
+        .await;
+    assert_eq!(set.status(), 204);
+    assert_eq!(app.sign_in(&grace, "a fresh passphrase 77").await.status(), 200);
+
+    // The report: one line per row, every field quoted, formulas defused.
+    let report = app
+        .admin_get(&format!("/admin/v1/bulk-registrations/{id}/report.csv"))
+        .await;
+    assert_eq!(report.status(), 200);
+    assert!(report.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let report = report.text().await.unwrap();
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 9, "{report}");
+    assert_eq!(lines[0], r#""row","email","result","code","message""#);
+    assert!(lines[1].starts_with(&format!(r#""2","ada-{tag}@example.com","created","created""#)));
+    assert!(
+        lines[8].starts_with(&format!(r#""9","'=cmd|calc-{tag}","failed","invalid_email""#)),
+        "{}",
+        lines[8]
+    );
+    // A bulk account is on the audit record with the operator and the job.
+    let audit: Value = app
+        .admin_get(&format!("/admin/v1/audit?email=ada-{tag}@example.com"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["entries"][0]["action"], "bulk_register");
+    assert!(audit["entries"][0]["outcome"].as_str().unwrap().contains(&id));
+}
+
+/// Captures what an upload enqueues, without a worker, on either backend.
+async fn enqueued_bodies(
+    app: &App,
+    backend: Backend,
+    receiver: Option<&mut tokio::sync::mpsc::UnboundedReceiver<learners::adapters::memory::QueuedBatch>>,
+) -> Vec<String> {
+    match (backend, receiver) {
+        (Backend::Memory, Some(receiver)) => {
+            let mut bodies = Vec::new();
+            while let Ok(batch) = receiver.try_recv() {
+                bodies.extend(batch.bodies);
+            }
+            bodies
+        }
+        _ => {
+            let clients = learners::adapters::aws::AwsClients::for_endpoint(learners_tests::moto::url()).await;
+            let url = &app.config.queue_urls[&Queue::BulkRegistration];
+            let mut bodies = Vec::new();
+            loop {
+                let output = clients
+                    .sqs
+                    .receive_message()
+                    .queue_url(url)
+                    .max_number_of_messages(10)
+                    .send()
+                    .await
+                    .unwrap();
+                let messages = output.messages.unwrap_or_default();
+                if messages.is_empty() {
+                    break;
+                }
+                bodies.extend(messages.iter().filter_map(|m| m.body().map(str::to_owned)));
+            }
+            bodies
+        }
+    }
+}
+
+fn event(bodies: &[String], receive_count: u32) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for (i, body) in bodies.iter().enumerate() {
+        let mut message = SqsMessage::default();
+        message.message_id = Some(format!("m{i}"));
+        message.body = Some(body.clone());
+        message
+            .attributes
+            .insert("ApproximateReceiveCount".into(), receive_count.to_string());
+        event.records.push(message);
+    }
+    event
+}
+
+async fn redelivery_and_a_crash_half_way_change_nothing(backend: Backend) {
+    let clock = Arc::new(ManualClock::new());
+    let (app, mut receiver) = match backend {
+        Backend::Memory => {
+            let (app, parts) = App::in_memory(learners_tests::config("unused", &[]), clock);
+            (app, Some(parts.queue))
+        }
+        Backend::Moto => {
+            let clients = learners::adapters::aws::AwsClients::for_endpoint(learners_tests::moto::url()).await;
+            let table = unique("bulk-");
+            let made = learners::adapters::aws::provision::provision(&clients, &table)
+                .await
+                .unwrap();
+            let variables = made.variables();
+            let pairs: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            (App::aws(learners_tests::config(&table, &pairs), &clients, clock), None)
+        }
+    };
+    let tag = unique("r");
+    let mut csv = String::from("email,username,name\n");
+    for i in 0..30 {
+        csv.push_str(&format!("l{i}-{tag}@example.com,l{i}-{tag},Learner {i}\n"));
+    }
+    let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes())
+        .await
+        .unwrap();
+    let bodies = enqueued_bodies(&app, backend, receiver.as_mut()).await;
+    assert_eq!(bodies.len(), 2, "30 rows, 25 to a message");
+
+    // A worker killed half-way through the first message: half its rows settled.
+    let mut first: learners::flows::bulk::BulkMessage = serde_json::from_str(&bodies[0]).unwrap();
+    first.rows.truncate(12);
+    learners::flows::bulk::process(&app, &first, false).await.unwrap();
+    assert_eq!(app.bulk.job(&job.id).await.unwrap().unwrap().created, 12);
+
+    // Then everything is delivered, twice.
+    for _ in 0..2 {
+        let response = bulk_worker::handle(&app, event(&bodies, 2)).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let settled = app.bulk.job(&job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (settled.total, settled.created, settled.skipped, settled.failed),
+        (30, 30, 0, 0)
+    );
+    assert_eq!(settled.status, learners::domain::JobStatus::Completed);
+    for i in 0..30 {
+        let user = app
+            .store
+            .user_by_email_key(&format!("l{i}-{tag}@example.com"))
+            .await
+            .unwrap();
+        assert!(user.is_some_and(|u| u.status == learners::domain::UserStatus::Active));
+    }
+    assert_eq!(app.bulk.outcomes(&job.id).await.unwrap().len(), 30);
+    assert!(app.bulk.problems(&job.id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn ten_thousand_rows_with_one_malformed_make_9999_accounts() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let mut csv = String::from("email,username,name\n");
+    for i in 0..10_000 {
+        if i == 4321 {
+            csv.push_str("not an email,broken,Broken Row\n");
+        } else {
+            csv.push_str(&format!("learner{i}@example.com,learner{i},Learner {i}\n"));
+        }
+    }
+    let response = upload(&app, csv, "", Some(ADMIN_TOKEN)).await;
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(accepted["rows"], 10_000);
+    app.settle().await;
+    let status = job(&app, accepted["job_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (
+            status["created"].as_u64(),
+            status["failed"].as_u64(),
+            status["skipped"].as_u64()
+        ),
+        (Some(9_999), Some(1), Some(0))
+    );
+    let errors = status["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["row"], 4321 + 2);
+    assert_eq!(errors[0]["code"], "invalid_email");
+    assert!(app.user("learner9999@example.com").await.is_some());
+}
+
+#[tokio::test]
+async fn bad_files_and_missing_credentials_are_refused_and_enqueue_nothing() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let csv = "email,username,name\nx@example.com,xuser,X User\n";
+    for token in [None, Some("wrong")] {
+        let response = upload(&app, csv, "", token).await;
+        assert_eq!(response.status(), 401);
+    }
+    app.settle().await;
+    assert!(app.user("x@example.com").await.is_none());
+    assert!(app.memory.as_ref().unwrap().0.dump().is_empty(), "no job, no account");
+
+    let response = upload(
+        &app,
+        "email,login,name,age\nx@example.com,x,X,3\n",
+        "",
+        Some(ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let message = response.json::<Value>().await.unwrap()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("missing columns: username") && message.contains("unknown columns: login, age"),
+        "{message}"
+    );
+    assert_eq!(upload(&app, "", "", Some(ADMIN_TOKEN)).await.status(), 400);
+    let response = app
+        .client
+        .post(app.url("/admin/v1/bulk-registrations"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let huge = format!("email,username,name\n{}", "a".repeat(10 * 1024 * 1024));
+    assert_eq!(upload(&app, huge, "", Some(ADMIN_TOKEN)).await.status(), 413);
+
+    // A dry run reports and creates nothing.
+    let csv = format!(
+        "email,username,name\nok-{0}@example.com,ok{0},OK\nbad,bad{0},Bad\n",
+        unique("")
+    );
+    let response = upload(&app, csv, "?dry_run=true", Some(ADMIN_TOKEN)).await;
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["rows"], 2);
+    assert_eq!(report["errors"][0]["row"], 3);
+    app.settle().await;
+    assert!(app.memory.as_ref().unwrap().0.dump().is_empty());
+    assert_eq!(
+        app.admin_get("/admin/v1/bulk-registrations/no-such-job").await.status(),
+        404
+    );
+}
+
+/// A store whose account creation always fails for one address.
+struct Poisoned {
+    inner: Arc<dyn BulkJobs>,
+    poison: String,
+}
+
+#[async_trait]
+impl BulkJobs for Poisoned {
+    async fn create_job(&self, job: &BulkJob, known: &[RowOutcome]) -> anyhow::Result<()> {
+        self.inner.create_job(job, known).await
+    }
+    async fn job(&self, id: &str) -> anyhow::Result<Option<BulkJob>> {
+        self.inner.job(id).await
+    }
+    async fn create_bulk_user(
+        &self,
+        job_id: &str,
+        user: &User,
+        outcome: &RowOutcome,
+        audit: &AuditEntry,
+    ) -> anyhow::Result<BulkCreate> {
+        anyhow::ensure!(user.email.as_ref() != self.poison, "the store refuses this row");
+        self.inner.create_bulk_user(job_id, user, outcome, audit).await
+    }
+    async fn settle_row(&self, job_id: &str, outcome: &RowOutcome) -> anyhow::Result<bool> {
+        self.inner.settle_row(job_id, outcome).await
+    }
+    async fn row_settled(&self, job_id: &str, row: u64) -> anyhow::Result<bool> {
+        self.inner.row_settled(job_id, row).await
+    }
+    async fn refresh_status(&self, job_id: &str) -> anyhow::Result<Option<BulkJob>> {
+        self.inner.refresh_status(job_id).await
+    }
+    async fn outcomes(&self, job_id: &str) -> anyhow::Result<Vec<RowOutcome>> {
+        self.inner.outcomes(job_id).await
+    }
+    async fn problems(&self, job_id: &str) -> anyhow::Result<Vec<RowOutcome>> {
+        self.inner.problems(job_id).await
+    }
+}
+
+#[tokio::test]
+async fn a_poison_message_ends_in_the_dlq_and_its_failing_rows_are_reported() {
+    let (mut app, parts) = App::in_memory(learners_tests::config("unused", &[]), Arc::new(ManualClock::new()));
+    let poison = email("poison-");
+    app.bulk = Arc::new(Poisoned {
+        inner: app.bulk.clone(),
+        poison: poison.clone(),
+    });
+    let routes = RouteTable::from_template(learners_gateway::routes::TEMPLATE).unwrap();
+    let workers = Workers::from_routes(&routes).unwrap();
+    let dead_letters = workers.dead_letters.clone();
+    spawn_in_process(app.clone(), workers, parts.queue, parts.pending.clone());
+
+    let csv = format!(
+        "email,username,name\n{},fine1-x,Fine One\n{poison},poison-x,Poison\n{},fine2-x,Fine Two\n",
+        email("fine1-"),
+        email("fine2-")
+    );
+    let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while parts.pending.load(Ordering::SeqCst) > 0 {
+        assert!(std::time::Instant::now() < deadline, "the queue did not drain");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let settled = app.bulk.job(&job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (settled.created, settled.failed, settled.status),
+        (2, 1, learners::domain::JobStatus::Completed)
+    );
+    let problems = app.bulk.problems(&job.id).await.unwrap();
+    assert_eq!((problems[0].row, problems[0].code.as_str()), (3, "processing_failed"));
+    assert_eq!(
+        dead_letters.lock().unwrap().len(),
+        1,
+        "the message went to the dead-letter queue after 3 receives"
+    );
+}
