@@ -439,7 +439,7 @@ pub fn report_csv(outcomes: &[RowOutcome]) -> anyhow::Result<String> {
                 &outcome.code,
                 &outcome.message,
             ]
-            .map(|cell| defuse(cell)),
+            .map(defuse),
         )?;
     }
     Ok(String::from_utf8(

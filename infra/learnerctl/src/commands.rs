@@ -1,0 +1,227 @@
+//! The commands, one function each.
+
+use crate::api::Api;
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{BufRead, IsTerminal};
+use std::time::Duration;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Register the learners of a CSV file (columns email, username, name, optional password).
+    BulkRegister {
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// Only validate the file and list its problems; create nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Show progress until the job completes, then the summary.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Show an account.
+    User { email: String },
+    /// Activate an account whose activation mail got lost.
+    Activate { email: String },
+    /// Set a learner's password. It is read from a hidden prompt, or from the first line of
+    /// standard input when that is not a terminal; never from the command line.
+    SetPassword {
+        email: String,
+        /// Do not mail the learner that an operator set a new password.
+        #[arg(long)]
+        no_notify: bool,
+    },
+    /// Clear a learner's failed sign-ins and any lock.
+    Unlock { email: String },
+    /// Show a bulk registration job.
+    Job { id: String },
+    /// Show the operator actions on an account, newest first.
+    Audit { email: String },
+}
+
+fn json_body(value: serde_json::Value) -> Vec<u8> {
+    value.to_string().into_bytes()
+}
+
+fn print(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+fn query(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+pub async fn run(api: &Api, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::BulkRegister { file, dry_run, wait } => bulk_register(api, &file, dry_run, wait).await,
+        Command::User { email } => {
+            print(
+                &api.send(
+                    "GET",
+                    &format!("/admin/v1/users?email={}", query(&email)),
+                    None,
+                    Vec::new(),
+                )
+                .await?
+                .ok()?
+                .json()?,
+            );
+            Ok(())
+        }
+        Command::Activate { email } => {
+            let body = json_body(serde_json::json!({ "email": email }));
+            api.send("POST", "/admin/v1/users/activate", Some("application/json"), body)
+                .await?
+                .ok()?;
+            println!("{email} is active.");
+            Ok(())
+        }
+        Command::SetPassword { email, no_notify } => {
+            let password = read_password()?;
+            let body = json_body(serde_json::json!({ "email": email, "password": password, "notify": !no_notify }));
+            api.send("POST", "/admin/v1/users/password", Some("application/json"), body)
+                .await?
+                .ok()?;
+            println!(
+                "The password of {email} is set{}.",
+                if no_notify { "" } else { "; the learner has been told" }
+            );
+            Ok(())
+        }
+        Command::Unlock { email } => {
+            let body = json_body(serde_json::json!({ "email": email }));
+            api.send("POST", "/admin/v1/users/unlock", Some("application/json"), body)
+                .await?
+                .ok()?;
+            println!("{email} can sign in again.");
+            Ok(())
+        }
+        Command::Job { id } => {
+            print(
+                &api.send(
+                    "GET",
+                    &format!("/admin/v1/bulk-registrations/{}", query(&id)),
+                    None,
+                    Vec::new(),
+                )
+                .await?
+                .ok()?
+                .json()?,
+            );
+            Ok(())
+        }
+        Command::Audit { email } => {
+            print(
+                &api.send(
+                    "GET",
+                    &format!("/admin/v1/audit?email={}", query(&email)),
+                    None,
+                    Vec::new(),
+                )
+                .await?
+                .ok()?
+                .json()?,
+            );
+            Ok(())
+        }
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("New password: ").context("reading the password")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.is_empty() {
+        bail!("no password given");
+    }
+    Ok(password)
+}
+
+async fn bulk_register(api: &Api, file: &std::path::Path, dry_run: bool, wait: bool) -> anyhow::Result<()> {
+    let csv = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let path = if dry_run {
+        "/admin/v1/bulk-registrations?dry_run=true"
+    } else {
+        "/admin/v1/bulk-registrations"
+    };
+    let answer = api.send("POST", path, Some("text/csv"), csv).await?.ok()?.json()?;
+    if dry_run {
+        let errors = answer["errors"].as_array().cloned().unwrap_or_default();
+        println!("{} rows; {} would not be registered.", answer["rows"], errors.len());
+        for error in &errors {
+            println!(
+                "  row {}: {} ({}): {}",
+                error["row"],
+                error["email"].as_str().unwrap_or(""),
+                error["code"].as_str().unwrap_or(""),
+                error["message"].as_str().unwrap_or("")
+            );
+        }
+        return Ok(());
+    }
+    let id = answer["job_id"].as_str().context("the API gave no job id")?.to_owned();
+    println!("Job {id}: {} rows queued.", answer["rows"]);
+    if !wait {
+        println!("Follow it with: learnerctl job {id}");
+        return Ok(());
+    }
+    let total = answer["rows"].as_u64().unwrap_or(0);
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} rows {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let job = loop {
+        let job = api
+            .send("GET", &format!("/admin/v1/bulk-registrations/{id}"), None, Vec::new())
+            .await?
+            .ok()?
+            .json()?;
+        let settled = ["created", "skipped", "failed"]
+            .iter()
+            .map(|k| job[*k].as_u64().unwrap_or(0))
+            .sum();
+        bar.set_position(settled);
+        bar.set_message(format!(
+            "{} created, {} skipped, {} failed",
+            job["created"], job["skipped"], job["failed"]
+        ));
+        if job["status"] == "completed" {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    bar.finish();
+    println!(
+        "Completed: {} created, {} skipped, {} failed of {} rows.",
+        job["created"], job["skipped"], job["failed"], job["total"]
+    );
+    for error in job["errors"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "  row {}: {} ({}): {}",
+            error["row"],
+            error["email"].as_str().unwrap_or(""),
+            error["code"].as_str().unwrap_or(""),
+            error["message"].as_str().unwrap_or("")
+        );
+    }
+    println!("Per-row report: GET /admin/v1/bulk-registrations/{id}/report.csv");
+    Ok(())
+}
