@@ -41,9 +41,10 @@ build: $(TOOLS_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 \
 	  $(VENV)/bin/sam build --beta-features --parameter-overrides Architecture=$(ARCH)
 
-## bench: throughput and memory figures (a report, not a test).
-bench:
-	cargo run --quiet --profile bench -p learners-bench
+## bench: throughput and memory figures (a report, not a test), in-memory and on moto.
+bench: $(MOTO_STAMP)
+	mkdir -p target
+	infra/moto/with-moto.sh cargo run --quiet --profile bench -p learners-bench
 
 ## deploy: guided first deployment (asks for the parameters, then saves them in samconfig.toml).
 deploy: build

@@ -92,6 +92,10 @@ impl Report {
         ));
     }
 
+    pub fn note(&mut self, text: &str) {
+        self.lines.push(text.to_owned());
+    }
+
     pub fn print(&self) {
         for line in &self.lines {
             println!("{line}");

@@ -1,0 +1,130 @@
+//! Bulk registration figures: rows per second from upload to completed job, against the raw
+//! write rate of the same backend for the same items, and with passwords against the argon2id
+//! hash rate of every core. Also the peak memory of the upload handler on a 10 MB file.
+
+use learners::adapters::aws::{provision, AwsClients};
+use learners::adapters::clock::SystemClock;
+use learners::domain::{Email, FullName, JobStatus, User, UserId, UserSource, UserStatus, Username};
+use learners::{App, Config};
+use learners_gateway::workers::{spawn_in_process, spawn_sqs_pollers};
+use learners_gateway::{RouteTable, Workers};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub enum Backend {
+    Memory,
+    Moto(String),
+}
+
+fn config(pairs: &[(&str, &str)]) -> Config {
+    let mut all = vec![("LEARNERS_SITE_URL", "https://learn.example.org")];
+    all.extend_from_slice(pairs);
+    Config::from_pairs(&all).expect("bench configuration")
+}
+
+/// An app whose queues are worked, as in the local gateway.
+pub async fn worked_app(backend: &Backend, tag: &str) -> anyhow::Result<App> {
+    let workers = Workers::from_routes(&RouteTable::from_template(learners_gateway::routes::TEMPLATE)?)?;
+    match backend {
+        Backend::Memory => {
+            let (app, parts) = App::in_memory(config(&[]), Arc::new(SystemClock));
+            spawn_in_process(app.clone(), workers, parts.queue, parts.pending);
+            Ok(app)
+        }
+        Backend::Moto(url) => {
+            let clients = AwsClients::for_endpoint(url).await;
+            let made = provision::provision(&clients, &format!("bench-{tag}-{}", uuid_suffix())).await?;
+            let variables = made.variables();
+            let pairs: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let app = App::aws(config(&pairs), &clients, Arc::new(SystemClock));
+            spawn_sqs_pollers(app.clone(), workers, clients.sqs.clone());
+            Ok(app)
+        }
+    }
+}
+
+fn uuid_suffix() -> String {
+    learners::domain::Token::generate().as_str()[..8]
+        .to_ascii_lowercase()
+        .replace(['-', '_'], "x")
+}
+
+pub fn csv(rows: usize, tag: &str, with_passwords: bool) -> String {
+    let mut csv = String::from(if with_passwords {
+        "email,username,name,password\n"
+    } else {
+        "email,username,name\n"
+    });
+    for i in 0..rows {
+        csv.push_str(&format!("b{i}-{tag}@example.com,b{i}-{tag},Bulk Learner {i}"));
+        if with_passwords {
+            csv.push_str(",correct horse battery staple");
+        }
+        csv.push('\n');
+    }
+    csv
+}
+
+/// Rows per second from upload to completed job.
+pub async fn bulk_rate(app: &App, rows: usize, tag: &str, with_passwords: bool) -> anyhow::Result<f64> {
+    let file = csv(rows, tag, with_passwords);
+    let start = Instant::now();
+    let job = learners::flows::bulk::upload(app, "bench", file.as_bytes())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    loop {
+        let job = app
+            .bulk
+            .job(&job.id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the job vanished"))?;
+        if job.status == JobStatus::Completed {
+            anyhow::ensure!(job.created == rows as u64, "{} of {rows} rows created", job.created);
+            break;
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(3600),
+            "the job did not complete in an hour"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(rows as f64 / start.elapsed().as_secs_f64())
+}
+
+/// The same accounts written straight to the store, `writers` at a time.
+pub async fn raw_write_rate(app: &App, rows: usize, tag: &str, writers: usize) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let app = app.clone();
+            let tag = tag.to_owned();
+            tokio::spawn(async move {
+                let now = app.clock.now();
+                for i in (w..rows).step_by(writers) {
+                    let user = User {
+                        id: UserId::generate(),
+                        email: Email::parse(&format!("w{i}-{tag}@example.com"))?,
+                        username: Username::parse(&format!("w{i}-{tag}"))?,
+                        name: FullName::parse(&format!("Bulk Learner {i}"))?,
+                        password_hash: None,
+                        status: UserStatus::Active,
+                        created_at: now,
+                        activated_at: Some(now),
+                        terms_accepted_at: None,
+                        source: UserSource::Bulk,
+                        auth_epoch: 0,
+                    };
+                    app.store
+                        .create_user(&user, None)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(rows as f64 / start.elapsed().as_secs_f64())
+}
