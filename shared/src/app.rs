@@ -74,20 +74,10 @@ impl App {
             queue: Arc::new(queue),
             clock,
         };
-        (
-            app,
-            MemoryParts {
-                store,
-                mailer,
-                queue: receiver,
-                pending,
-            },
-        )
+        (app, MemoryParts { store, mailer, queue: receiver, pending })
     }
 
     pub fn password_policy(&self) -> PasswordPolicy {
-        PasswordPolicy {
-            min_length: self.config.password_min_length,
-        }
+        PasswordPolicy { min_length: self.config.password_min_length }
     }
 }

@@ -25,6 +25,10 @@ pub struct Config {
     /// Reset mails per account per hour.
     pub reset_mails_per_hour: u32,
     pub lockout: LockoutPolicy,
+    /// `LEARNERS_SELF_REMOVAL_ENABLED`: may learners delete their own account?
+    pub self_removal_enabled: bool,
+    /// `LEARNERS_RETIREMENT_SECRET`: the HMAC key of retirement records (deletions need it).
+    pub retirement_secret: Option<String>,
 }
 
 pub const DEFAULT_ACTIVATION_TTL_SECONDS: i64 = 259_200;
@@ -41,11 +45,8 @@ impl Config {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let get = |name: &str, default: &str| {
-            lookup(name)
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| default.to_owned())
-        };
+        let get =
+            |name: &str, default: &str| lookup(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
         let site_url =
             lookup("LEARNERS_SITE_URL").context("LEARNERS_SITE_URL must be set (e.g. https://learn.example.org)")?;
         let config = Self {
@@ -55,11 +56,7 @@ impl Config {
             table_name: get("LEARNERS_TABLE_NAME", "learners"),
             queue_urls: Queue::ALL
                 .into_iter()
-                .filter_map(|queue| {
-                    lookup(queue.url_variable())
-                        .filter(|url| !url.is_empty())
-                        .map(|url| (queue, url))
-                })
+                .filter_map(|queue| lookup(queue.url_variable()).filter(|url| !url.is_empty()).map(|url| (queue, url)))
                 .collect(),
             activation_ttl_seconds: number(
                 &lookup,
@@ -72,16 +69,22 @@ impl Config {
             session_ttl_seconds: number(&lookup, "LEARNERS_SESSION_TTL_SECONDS", 1_209_600, 60)?,
             reset_ttl_seconds: number(&lookup, "LEARNERS_RESET_TTL_SECONDS", 3600, 60)?,
             reset_mails_per_hour: number(&lookup, "LEARNERS_RESET_MAILS_PER_HOUR", 2, 1)? as u32,
+            self_removal_enabled: match lookup("LEARNERS_SELF_REMOVAL_ENABLED").as_deref().map(str::trim) {
+                None | Some("") | Some("false") => false,
+                Some("true") => true,
+                Some(other) => bail!("LEARNERS_SELF_REMOVAL_ENABLED must be true or false, got {other:?}"),
+            },
+            retirement_secret: lookup("LEARNERS_RETIREMENT_SECRET").filter(|s| !s.is_empty()),
             lockout: LockoutPolicy {
                 max_failures: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS", 6, 1)? as u32,
                 lockout_seconds: number(&lookup, "LEARNERS_LOCKOUT_SECONDS", 1800, 1)?,
             },
         };
         if crate::domain::Email::parse(&config.mail_from).is_err() {
-            bail!(
-                "LEARNERS_MAIL_FROM is not a valid email address: {:?}",
-                config.mail_from
-            );
+            bail!("LEARNERS_MAIL_FROM is not a valid email address: {:?}", config.mail_from);
+        }
+        if config.retirement_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            bail!("LEARNERS_RETIREMENT_SECRET must have at least 32 characters");
         }
         // NIST SP 800-63B-4: emailed recovery secrets live at most 24 hours.
         if config.reset_ttl_seconds > 86_400 {
@@ -110,10 +113,8 @@ fn number(lookup: &impl Fn(&str) -> Option<String>, name: &str, default: i64, mi
     match lookup(name).filter(|v| !v.is_empty()) {
         None => Ok(default),
         Some(raw) => {
-            let value: i64 = raw
-                .trim()
-                .parse()
-                .with_context(|| format!("{name} must be a whole number, got {raw:?}"))?;
+            let value: i64 =
+                raw.trim().parse().with_context(|| format!("{name} must be a whole number, got {raw:?}"))?;
             if value < min {
                 bail!("{name} must be at least {min}, got {value}");
             }
@@ -147,36 +148,22 @@ mod tests {
         assert_eq!(config.password_min_length, 8);
         assert!(!config.site_is_local_http());
         assert_eq!(config.session_ttl_seconds, 1_209_600);
-        assert_eq!(
-            config.lockout,
-            LockoutPolicy {
-                max_failures: 6,
-                lockout_seconds: 1800
-            }
-        );
+        assert_eq!(config.lockout, LockoutPolicy { max_failures: 6, lockout_seconds: 1800 });
     }
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err = Config::from_pairs(&[
-            ("LEARNERS_SITE_URL", "https://x.org"),
-            ("LEARNERS_ACTIVATION_TTL_SECONDS", "soon"),
-        ])
-        .unwrap_err();
+        let err =
+            Config::from_pairs(&[("LEARNERS_SITE_URL", "https://x.org"), ("LEARNERS_ACTIVATION_TTL_SECONDS", "soon")])
+                .unwrap_err();
         assert!(err.to_string().contains("LEARNERS_ACTIVATION_TTL_SECONDS"));
         let err = Config::from_pairs(&[("LEARNERS_SITE_URL", "ftp://x.org")]).unwrap_err();
         assert!(err.to_string().contains("LEARNERS_SITE_URL"));
-        let err = Config::from_pairs(&[
-            ("LEARNERS_SITE_URL", "https://x.org"),
-            ("LEARNERS_PASSWORD_MIN_LENGTH", "4"),
-        ])
-        .unwrap_err();
+        let err = Config::from_pairs(&[("LEARNERS_SITE_URL", "https://x.org"), ("LEARNERS_PASSWORD_MIN_LENGTH", "4")])
+            .unwrap_err();
         assert!(err.to_string().contains("LEARNERS_PASSWORD_MIN_LENGTH"));
-        let err = Config::from_pairs(&[
-            ("LEARNERS_SITE_URL", "https://x.org"),
-            ("LEARNERS_MAX_FAILED_LOGINS", "101"),
-        ])
-        .unwrap_err();
+        let err = Config::from_pairs(&[("LEARNERS_SITE_URL", "https://x.org"), ("LEARNERS_MAX_FAILED_LOGINS", "101")])
+            .unwrap_err();
         assert!(err.to_string().contains("LEARNERS_MAX_FAILED_LOGINS"));
         let config = Config::from_pairs(&[
             ("LEARNERS_SITE_URL", "https://x.org"),
@@ -184,13 +171,7 @@ mod tests {
             ("LEARNERS_LOCKOUT_SECONDS", "60"),
         ])
         .unwrap();
-        assert_eq!(
-            config.lockout,
-            LockoutPolicy {
-                max_failures: 3,
-                lockout_seconds: 60
-            }
-        );
+        assert_eq!(config.lockout, LockoutPolicy { max_failures: 3, lockout_seconds: 60 });
     }
 
     #[test]
@@ -200,12 +181,6 @@ mod tests {
         let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "http://learn.example.org")]).unwrap();
         assert!(!config.site_is_local_http());
         assert_eq!(config.session_ttl_seconds, 1_209_600);
-        assert_eq!(
-            config.lockout,
-            LockoutPolicy {
-                max_failures: 6,
-                lockout_seconds: 1800
-            }
-        );
+        assert_eq!(config.lockout, LockoutPolicy { max_failures: 6, lockout_seconds: 1800 });
     }
 }

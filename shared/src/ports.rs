@@ -2,8 +2,8 @@
 //! twin in `adapters`, and one contract test suite runs against both.
 
 use crate::domain::{
-    AuditEntry, BulkJob, LockedNow, LockoutPolicy, LockoutState, Password, PasswordHash, Reservation, RowOutcome,
-    SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId,
+    AuditEntry, BulkJob, LockedNow, LockoutPolicy, LockoutState, Password, PasswordHash, Reservation, Retirement,
+    RowOutcome, SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId,
 };
 use async_trait::async_trait;
 
@@ -15,6 +15,26 @@ pub enum CreateUserError {
     Taken { email_taken: bool, username_taken: bool },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+/// A deletion: the user as read, and what to record with it.
+pub struct DeleteRequest<'a> {
+    pub user: &'a User,
+    /// The key of the user's sign-in counter.
+    pub counter_key: &'a str,
+    pub retirement: &'a Retirement,
+    /// The deletion job and its row, settled in the same transaction.
+    pub job_row: Option<(&'a str, &'a RowOutcome)>,
+    pub audit: Option<&'a AuditEntry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Deleted,
+    /// The account was gone already (deleted by another delivery, or never there).
+    NotFound,
+    /// The job row was settled before: nothing changed, nothing counted.
+    AlreadySettled,
 }
 
 /// What consuming an emailed token found.
@@ -64,6 +84,16 @@ pub trait UserStore: Send + Sync {
 
     /// Activates an account (idempotent). False when there is no such user or it is being removed.
     async fn activate_user(&self, id: &UserId, now: Timestamp) -> anyhow::Result<bool>;
+
+    /// Deletes an account and everything that is its own: its sessions, tokens and sign-in
+    /// counter go, its address is scrubbed from job rows, its email and username become free
+    /// again, and a retirement record (no personal data) is written. The account, its claims,
+    /// the retirement record, the job row (if any) and the audit entry (if any) go in one final
+    /// transaction, after the rest: a crash half-way leaves the account there, to be deleted
+    /// again by the redelivered message.
+    async fn delete_user(&self, request: &DeleteRequest<'_>) -> anyhow::Result<Deleted>;
+
+    async fn retirement(&self, email_hmac: &str) -> anyhow::Result<Option<Retirement>>;
 
     /// Marks the account as being removed and ends all its sessions (raises `auth_epoch`).
     /// False when there is no such user.

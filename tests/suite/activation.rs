@@ -60,14 +60,9 @@ async fn ten_concurrent_uses_of_one_link_activate_once(backend: Backend) {
     let user = app.user(&address).await.unwrap();
     assert_eq!(user["status"], "active");
     // A made-up token is refused by the API route.
-    let response = app
-        .post_json("/api/v1/activations", &json!({"token": "A".repeat(43)}))
-        .await;
+    let response = app.post_json("/api/v1/activations", &json!({"token": "A".repeat(43)})).await;
     assert_eq!(response.status(), 400);
-    assert_eq!(
-        response.json::<serde_json::Value>().await.unwrap()["error"]["code"],
-        "invalid_token"
-    );
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"]["code"], "invalid_token");
 }
 
 async fn a_new_link_goes_only_to_pending_accounts_once_a_minute(backend: Backend) {
@@ -88,9 +83,7 @@ async fn a_new_link_goes_only_to_pending_accounts_once_a_minute(backend: Backend
     assert_eq!(app.mail_to(&address).await.len(), 2);
     // Unknown addresses get the same answer and no mail.
     let unknown = email("nobody-");
-    let response = app
-        .post_json("/api/v1/activation-emails", &json!({"email": unknown}))
-        .await;
+    let response = app.post_json("/api/v1/activation-emails", &json!({"email": unknown})).await;
     assert_eq!(response.status(), 202);
     assert_eq!(response.bytes().await.unwrap(), first_body);
     assert!(app.mail_to(&unknown).await.is_empty());

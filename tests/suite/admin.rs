@@ -12,23 +12,9 @@ async fn the_user_lookup_needs_the_operator_credential() {
 
     let anonymous = app.get(&path).await;
     assert_eq!(anonymous.status(), 401);
-    assert_eq!(
-        anonymous.json::<serde_json::Value>().await.unwrap()["error"]["code"],
-        "unauthorized"
-    );
-    for wrong in [
-        "Bearer nope",
-        &format!("Bearer {ADMIN_TOKEN}x"),
-        &format!("Basic {ADMIN_TOKEN}"),
-        ADMIN_TOKEN,
-    ] {
-        let response = app
-            .client
-            .get(app.url(&path))
-            .header("authorization", wrong)
-            .send()
-            .await
-            .unwrap();
+    assert_eq!(anonymous.json::<serde_json::Value>().await.unwrap()["error"]["code"], "unauthorized");
+    for wrong in ["Bearer nope", &format!("Bearer {ADMIN_TOKEN}x"), &format!("Basic {ADMIN_TOKEN}"), ADMIN_TOKEN] {
+        let response = app.client.get(app.url(&path)).header("authorization", wrong).send().await.unwrap();
         assert_eq!(response.status(), 401, "{wrong}");
     }
 
@@ -47,21 +33,10 @@ async fn the_user_lookup_needs_the_operator_credential() {
 
     // Case does not matter; unknown is 404; a malformed address is 422.
     assert_eq!(
-        app.admin_get(
-            &path
-                .to_uppercase()
-                .replace("/ADMIN/V1/USERS?EMAIL=", "/admin/v1/users?email=")
-        )
-        .await
-        .status(),
+        app.admin_get(&path.to_uppercase().replace("/ADMIN/V1/USERS?EMAIL=", "/admin/v1/users?email=")).await.status(),
         200
     );
-    assert_eq!(
-        app.admin_get(&format!("/admin/v1/users?email={}", email("ghost-")))
-            .await
-            .status(),
-        404
-    );
+    assert_eq!(app.admin_get(&format!("/admin/v1/users?email={}", email("ghost-"))).await.status(), 404);
     assert_eq!(app.admin_get("/admin/v1/users?email=not-an-email").await.status(), 422);
     assert_eq!(app.admin_get("/admin/v1/users").await.status(), 422);
 }
@@ -84,10 +59,7 @@ async fn dev_mail_is_readable_and_clearable() {
     for key in ["to", "subject", "text", "html", "sent_at"] {
         assert!(entry[key].is_string(), "{key}");
     }
-    assert_eq!(
-        app.client.delete(app.url("/_dev/mail")).send().await.unwrap().status(),
-        204
-    );
+    assert_eq!(app.client.delete(app.url("/_dev/mail")).send().await.unwrap().status(), 204);
     let mail: serde_json::Value = app.get("/_dev/mail").await.json().await.unwrap();
     assert_eq!(mail, serde_json::json!([]));
 }

@@ -24,14 +24,9 @@ async fn each_bad_input_gets_its_4xx() {
 
     let (status, error) = error_code(post("application/json", b"{not json".to_vec()).await).await;
     assert_eq!((status, error["code"].as_str()), (400, Some("bad_request")));
-    let (status, error) = error_code(
-        post(
-            "application/json",
-            br#"{"email":"a@example.com","email":"b@example.com"}"#.to_vec(),
-        )
-        .await,
-    )
-    .await;
+    let (status, error) =
+        error_code(post("application/json", br#"{"email":"a@example.com","email":"b@example.com"}"#.to_vec()).await)
+            .await;
     assert_eq!((status, error["code"].as_str()), (400, Some("bad_request")));
     assert!(error["message"].as_str().unwrap().contains("twice"));
     let (status, _) = error_code(post("application/json", b"[1,2]".to_vec()).await).await;
@@ -76,15 +71,7 @@ async fn each_bad_input_gets_its_4xx() {
 
     // Unknown routes and methods are not 500s either.
     assert_eq!(app.get("/api/v1/nothing").await.status(), 404);
-    assert_eq!(
-        app.client
-            .put(app.url("/api/v1/registrations"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        405
-    );
+    assert_eq!(app.client.put(app.url("/api/v1/registrations")).send().await.unwrap().status(), 405);
 }
 
 proptest! {
@@ -105,10 +92,7 @@ proptest! {
 }
 
 fn run(request: lambda_http::Request) -> u16 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (app, _parts, _clock) = memory_app();
     runtime.block_on(register::handle(&app, request)).status().as_u16()
 }
@@ -174,12 +158,7 @@ async fn register_with(mailer: Arc<FlakyMailer>) -> (u16, Vec<u8>, Option<learne
 
 #[tokio::test]
 async fn passing_mail_failures_are_retried() {
-    let mailer = Arc::new(FlakyMailer {
-        failures: 2,
-        permanent: false,
-        attempts: 0.into(),
-        delivered: 0.into(),
-    });
+    let mailer = Arc::new(FlakyMailer { failures: 2, permanent: false, attempts: 0.into(), delivered: 0.into() });
     let (status, _, stored) = register_with(mailer.clone()).await;
     assert_eq!(status, 202);
     assert!(stored.is_some());
@@ -189,29 +168,13 @@ async fn passing_mail_failures_are_retried() {
 
 #[tokio::test]
 async fn a_mail_that_cannot_go_out_changes_nothing_in_the_answer() {
-    let (ok_status, ok_body, _) = register_with(Arc::new(FlakyMailer {
-        failures: 0,
-        permanent: false,
-        attempts: 0.into(),
-        delivered: 0.into(),
-    }))
-    .await;
-    let mailer = Arc::new(FlakyMailer {
-        failures: 0,
-        permanent: true,
-        attempts: 0.into(),
-        delivered: 0.into(),
-    });
+    let (ok_status, ok_body, _) =
+        register_with(Arc::new(FlakyMailer { failures: 0, permanent: false, attempts: 0.into(), delivered: 0.into() }))
+            .await;
+    let mailer = Arc::new(FlakyMailer { failures: 0, permanent: true, attempts: 0.into(), delivered: 0.into() });
     let (status, body, stored) = register_with(mailer.clone()).await;
     assert_eq!((status, &body), (ok_status, &ok_body));
-    assert_eq!(
-        mailer.attempts.load(Ordering::SeqCst),
-        1,
-        "a permanent refusal is not retried"
-    );
+    assert_eq!(mailer.attempts.load(Ordering::SeqCst), 1, "a permanent refusal is not retried");
     // The registration stands: the learner can ask for a new link later.
-    assert_eq!(
-        stored.expect("the account exists").status,
-        learners::domain::UserStatus::PendingActivation
-    );
+    assert_eq!(stored.expect("the account exists").status, learners::domain::UserStatus::PendingActivation);
 }

@@ -32,10 +32,7 @@ async fn job(app: &TestApp, id: &str) -> Value {
     response.json().await.unwrap()
 }
 
-on_both_backends!(
-    a_messy_file_creates_exactly_its_valid_rows,
-    redelivery_and_a_crash_half_way_change_nothing
-);
+on_both_backends!(a_messy_file_creates_exactly_its_valid_rows, redelivery_and_a_crash_half_way_change_nothing);
 
 async fn a_messy_file_creates_exactly_its_valid_rows(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -66,29 +63,16 @@ async fn a_messy_file_creates_exactly_its_valid_rows(backend: Backend) {
     app.settle().await;
 
     let status = job(&app, &id).await;
+    assert_eq!((status["status"].as_str(), status["total"].as_u64()), (Some("completed"), Some(8)));
     assert_eq!(
-        (status["status"].as_str(), status["total"].as_u64()),
-        (Some("completed"), Some(8))
-    );
-    assert_eq!(
-        (
-            status["created"].as_u64(),
-            status["skipped"].as_u64(),
-            status["failed"].as_u64()
-        ),
+        (status["created"].as_u64(), status["skipped"].as_u64(), status["failed"].as_u64()),
         (Some(3), Some(2), Some(3))
     );
     let problems: Vec<(u64, &str, &str)> = status["errors"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| {
-            (
-                e["row"].as_u64().unwrap(),
-                e["result"].as_str().unwrap(),
-                e["code"].as_str().unwrap(),
-            )
-        })
+        .map(|e| (e["row"].as_u64().unwrap(), e["result"].as_str().unwrap(), e["code"].as_str().unwrap()))
         .collect();
     assert_eq!(
         problems,
@@ -107,68 +91,36 @@ async fn a_messy_file_creates_exactly_its_valid_rows(backend: Backend) {
         (ada["status"].as_str(), ada["source"].as_str(), ada["name"].as_str()),
         (Some("active"), Some("bulk"), Some("Lovelace, Ada"))
     );
-    assert_eq!(
-        app.user(&format!("formula-{tag}@example.com")).await.unwrap()["name"],
-        "=SUM(A1:A9)"
-    );
+    assert_eq!(app.user(&format!("formula-{tag}@example.com")).await.unwrap()["name"], "=SUM(A1:A9)");
     assert!(app.user(&format!("break-{tag}@example.com")).await.is_none());
-    assert_eq!(
-        app.sign_in(&format!("ada-{tag}@example.com"), PASSWORD).await.status(),
-        200
-    );
+    assert_eq!(app.sign_in(&format!("ada-{tag}@example.com"), PASSWORD).await.status(), 200);
     // Grace has no password: she cannot sign in, but can reset it.
     let grace = format!("grace-{tag}@example.com");
     assert_eq!(app.sign_in(&grace, PASSWORD).await.status(), 401);
     assert!(app.mail_to(&grace).await.is_empty(), "bulk accounts get no mail");
-    assert_eq!(
-        app.mail_to(&existing).await.len(),
-        mails_before,
-        "the existing account was left alone"
-    );
+    assert_eq!(app.mail_to(&existing).await.len(), mails_before, "the existing account was left alone");
     app.post_json("/api/v1/password-resets", &json!({"email": grace})).await;
     app.settle().await;
-    let link = app
-        .mail_to(&grace)
-        .await
-        .into_iter()
-        .find_map(|m| m.link("/password-reset/"))
-        .expect("a reset link");
+    let link = app.mail_to(&grace).await.into_iter().find_map(|m| m.link("/password-reset/")).expect("a reset link");
     let token = link.rsplit('/').next().unwrap();
-    let set = app
-        .post_json(
-            &format!("/api/v1/password-resets/{token}"),
-            &json!({"password": "a fresh passphrase 77"}),
-        )
-        .await;
+    let set =
+        app.post_json(&format!("/api/v1/password-resets/{token}"), &json!({"password": "a fresh passphrase 77"})).await;
     assert_eq!(set.status(), 204);
     assert_eq!(app.sign_in(&grace, "a fresh passphrase 77").await.status(), 200);
 
     // The report: one line per row, every field quoted, formulas defused.
-    let report = app
-        .admin_get(&format!("/admin/v1/bulk-registrations/{id}/report.csv"))
-        .await;
+    let report = app.admin_get(&format!("/admin/v1/bulk-registrations/{id}/report.csv")).await;
     assert_eq!(report.status(), 200);
-    assert!(report.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/csv"));
+    assert!(report.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     let report = report.text().await.unwrap();
     let lines: Vec<&str> = report.lines().collect();
     assert_eq!(lines.len(), 9, "{report}");
     assert_eq!(lines[0], r#""row","email","result","code","message""#);
     assert!(lines[1].starts_with(&format!(r#""2","ada-{tag}@example.com","created","created""#)));
-    assert!(
-        lines[8].starts_with(&format!(r#""9","'=cmd|calc-{tag}","failed","invalid_email""#)),
-        "{}",
-        lines[8]
-    );
+    assert!(lines[8].starts_with(&format!(r#""9","'=cmd|calc-{tag}","failed","invalid_email""#)), "{}", lines[8]);
     // A bulk account is on the audit record with the operator and the job.
-    let audit: Value = app
-        .admin_get(&format!("/admin/v1/audit?email=ada-{tag}@example.com"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit: Value =
+        app.admin_get(&format!("/admin/v1/audit?email=ada-{tag}@example.com")).await.json().await.unwrap();
     assert_eq!(audit["entries"][0]["action"], "bulk_register");
     assert!(audit["entries"][0]["outcome"].as_str().unwrap().contains(&id));
 }
@@ -192,14 +144,8 @@ async fn enqueued_bodies(
             let url = &app.config.queue_urls[&Queue::BulkRegistration];
             let mut bodies = Vec::new();
             loop {
-                let output = clients
-                    .sqs
-                    .receive_message()
-                    .queue_url(url)
-                    .max_number_of_messages(10)
-                    .send()
-                    .await
-                    .unwrap();
+                let output =
+                    clients.sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
                 let messages = output.messages.unwrap_or_default();
                 if messages.is_empty() {
                     break;
@@ -217,9 +163,7 @@ fn event(bodies: &[String], receive_count: u32) -> SqsEvent {
         let mut message = SqsMessage::default();
         message.message_id = Some(format!("m{i}"));
         message.body = Some(body.clone());
-        message
-            .attributes
-            .insert("ApproximateReceiveCount".into(), receive_count.to_string());
+        message.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
         event.records.push(message);
     }
     event
@@ -235,9 +179,7 @@ async fn redelivery_and_a_crash_half_way_change_nothing(backend: Backend) {
         Backend::Moto => {
             let clients = learners::adapters::aws::AwsClients::for_endpoint(learners_tests::moto::url()).await;
             let table = unique("bulk-");
-            let made = learners::adapters::aws::provision::provision(&clients, &table)
-                .await
-                .unwrap();
+            let made = learners::adapters::aws::provision::provision(&clients, &table).await.unwrap();
             let variables = made.variables();
             let pairs: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
             (App::aws(learners_tests::config(&table, &pairs), &clients, clock), None)
@@ -248,9 +190,7 @@ async fn redelivery_and_a_crash_half_way_change_nothing(backend: Backend) {
     for i in 0..30 {
         csv.push_str(&format!("l{i}-{tag}@example.com,l{i}-{tag},Learner {i}\n"));
     }
-    let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes())
-        .await
-        .unwrap();
+    let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes()).await.unwrap();
     let bodies = enqueued_bodies(&app, backend, receiver.as_mut()).await;
     assert_eq!(bodies.len(), 2, "30 rows, 25 to a message");
 
@@ -266,17 +206,10 @@ async fn redelivery_and_a_crash_half_way_change_nothing(backend: Backend) {
         assert!(response.batch_item_failures.is_empty());
     }
     let settled = app.bulk.job(&job.id).await.unwrap().unwrap();
-    assert_eq!(
-        (settled.total, settled.created, settled.skipped, settled.failed),
-        (30, 30, 0, 0)
-    );
+    assert_eq!((settled.total, settled.created, settled.skipped, settled.failed), (30, 30, 0, 0));
     assert_eq!(settled.status, learners::domain::JobStatus::Completed);
     for i in 0..30 {
-        let user = app
-            .store
-            .user_by_email_key(&format!("l{i}-{tag}@example.com"))
-            .await
-            .unwrap();
+        let user = app.store.user_by_email_key(&format!("l{i}-{tag}@example.com")).await.unwrap();
         assert!(user.is_some_and(|u| u.status == learners::domain::UserStatus::Active));
     }
     assert_eq!(app.bulk.outcomes(&job.id).await.unwrap().len(), 30);
@@ -301,11 +234,7 @@ async fn ten_thousand_rows_with_one_malformed_make_9999_accounts() {
     app.settle().await;
     let status = job(&app, accepted["job_id"].as_str().unwrap()).await;
     assert_eq!(
-        (
-            status["created"].as_u64(),
-            status["failed"].as_u64(),
-            status["skipped"].as_u64()
-        ),
+        (status["created"].as_u64(), status["failed"].as_u64(), status["skipped"].as_u64()),
         (Some(9_999), Some(1), Some(0))
     );
     let errors = status["errors"].as_array().unwrap();
@@ -327,18 +256,9 @@ async fn bad_files_and_missing_credentials_are_refused_and_enqueue_nothing() {
     assert!(app.user("x@example.com").await.is_none());
     assert!(app.memory.as_ref().unwrap().0.dump().is_empty(), "no job, no account");
 
-    let response = upload(
-        &app,
-        "email,login,name,age\nx@example.com,x,X,3\n",
-        "",
-        Some(ADMIN_TOKEN),
-    )
-    .await;
+    let response = upload(&app, "email,login,name,age\nx@example.com,x,X,3\n", "", Some(ADMIN_TOKEN)).await;
     assert_eq!(response.status(), 400);
-    let message = response.json::<Value>().await.unwrap()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let message = response.json::<Value>().await.unwrap()["error"]["message"].as_str().unwrap().to_owned();
     assert!(
         message.contains("missing columns: username") && message.contains("unknown columns: login, age"),
         "{message}"
@@ -357,10 +277,7 @@ async fn bad_files_and_missing_credentials_are_refused_and_enqueue_nothing() {
     assert_eq!(upload(&app, huge, "", Some(ADMIN_TOKEN)).await.status(), 413);
 
     // A dry run reports and creates nothing.
-    let csv = format!(
-        "email,username,name\nok-{0}@example.com,ok{0},OK\nbad,bad{0},Bad\n",
-        unique("")
-    );
+    let csv = format!("email,username,name\nok-{0}@example.com,ok{0},OK\nbad,bad{0},Bad\n", unique(""));
     let response = upload(&app, csv, "?dry_run=true", Some(ADMIN_TOKEN)).await;
     assert_eq!(response.status(), 200);
     let report: Value = response.json().await.unwrap();
@@ -368,10 +285,7 @@ async fn bad_files_and_missing_credentials_are_refused_and_enqueue_nothing() {
     assert_eq!(report["errors"][0]["row"], 3);
     app.settle().await;
     assert!(app.memory.as_ref().unwrap().0.dump().is_empty());
-    assert_eq!(
-        app.admin_get("/admin/v1/bulk-registrations/no-such-job").await.status(),
-        404
-    );
+    assert_eq!(app.admin_get("/admin/v1/bulk-registrations/no-such-job").await.status(), 404);
 }
 
 /// A store whose account creation always fails for one address.
@@ -419,10 +333,7 @@ impl BulkJobs for Poisoned {
 async fn a_poison_message_ends_in_the_dlq_and_its_failing_rows_are_reported() {
     let (mut app, parts) = App::in_memory(learners_tests::config("unused", &[]), Arc::new(ManualClock::new()));
     let poison = email("poison-");
-    app.bulk = Arc::new(Poisoned {
-        inner: app.bulk.clone(),
-        poison: poison.clone(),
-    });
+    app.bulk = Arc::new(Poisoned { inner: app.bulk.clone(), poison: poison.clone() });
     let routes = RouteTable::from_template(learners_gateway::routes::TEMPLATE).unwrap();
     let workers = Workers::from_routes(&routes).unwrap();
     let dead_letters = workers.dead_letters.clone();
@@ -433,24 +344,15 @@ async fn a_poison_message_ends_in_the_dlq_and_its_failing_rows_are_reported() {
         email("fine1-"),
         email("fine2-")
     );
-    let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes())
-        .await
-        .unwrap();
+    let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes()).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while parts.pending.load(Ordering::SeqCst) > 0 {
         assert!(std::time::Instant::now() < deadline, "the queue did not drain");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let settled = app.bulk.job(&job.id).await.unwrap().unwrap();
-    assert_eq!(
-        (settled.created, settled.failed, settled.status),
-        (2, 1, learners::domain::JobStatus::Completed)
-    );
+    assert_eq!((settled.created, settled.failed, settled.status), (2, 1, learners::domain::JobStatus::Completed));
     let problems = app.bulk.problems(&job.id).await.unwrap();
     assert_eq!((problems[0].row, problems[0].code.as_str()), (3, "processing_failed"));
-    assert_eq!(
-        dead_letters.lock().unwrap().len(),
-        1,
-        "the message went to the dead-letter queue after 3 receives"
-    );
+    assert_eq!(dead_letters.lock().unwrap().len(), 1, "the message went to the dead-letter queue after 3 receives");
 }

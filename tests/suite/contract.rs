@@ -22,9 +22,7 @@ async fn memory_store() -> Arc<dyn Store> {
 async fn dynamo_store() -> Arc<dyn Store> {
     let clients = AwsClients::for_endpoint(moto::url()).await;
     let table = unique("contract-");
-    provision::create_table(&clients.dynamodb, &table)
-        .await
-        .expect("table on moto");
+    provision::create_table(&clients.dynamodb, &table).await.expect("table on moto");
     Arc::new(DynamoStore::new(clients.dynamodb, table))
 }
 
@@ -62,10 +60,7 @@ mod attempts {
     use std::sync::Arc;
 
     const NOW: Timestamp = super::NOW;
-    const POLICY: LockoutPolicy = LockoutPolicy {
-        max_failures: 3,
-        lockout_seconds: 600,
-    };
+    const POLICY: LockoutPolicy = LockoutPolicy { max_failures: 3, lockout_seconds: 600 };
 
     async fn memory() -> Arc<dyn LoginAttempts> {
         Arc::new(learners::adapters::memory::MemoryStore::new())
@@ -74,9 +69,7 @@ mod attempts {
     async fn dynamodb() -> Arc<dyn LoginAttempts> {
         let clients = learners::adapters::aws::AwsClients::for_endpoint(learners_tests::moto::url()).await;
         let table = learners_tests::unique("attempts-");
-        learners::adapters::aws::provision::create_table(&clients.dynamodb, &table)
-            .await
-            .unwrap();
+        learners::adapters::aws::provision::create_table(&clients.dynamodb, &table).await.unwrap();
         Arc::new(learners::adapters::aws::DynamoStore::new(clients.dynamodb, table))
     }
 
@@ -101,28 +94,11 @@ mod attempts {
         for _ in 0..3 {
             assert_eq!(attempts.reserve("k", NOW, POLICY).await.unwrap(), Reservation::Granted);
         }
-        assert_eq!(
-            attempts.reserve("k", NOW, POLICY).await.unwrap(),
-            Reservation::Refused { locked_until: None }
-        );
-        assert_eq!(
-            attempts.state("k", NOW).await.unwrap(),
-            LockoutState {
-                failures: 3,
-                locked_until: None
-            }
-        );
-        let locked = attempts
-            .record_failure("k", NOW, POLICY)
-            .await
-            .unwrap()
-            .expect("the failure at the limit locks");
+        assert_eq!(attempts.reserve("k", NOW, POLICY).await.unwrap(), Reservation::Refused { locked_until: None });
+        assert_eq!(attempts.state("k", NOW).await.unwrap(), LockoutState { failures: 3, locked_until: None });
+        let locked = attempts.record_failure("k", NOW, POLICY).await.unwrap().expect("the failure at the limit locks");
         assert_eq!((locked.failures, locked.until), (3, NOW.plus_seconds(600)));
-        assert_eq!(
-            attempts.record_failure("k", NOW, POLICY).await.unwrap(),
-            None,
-            "only one caller locks"
-        );
+        assert_eq!(attempts.record_failure("k", NOW, POLICY).await.unwrap(), None, "only one caller locks");
         let until = Some(NOW.plus_seconds(600));
         assert_eq!(
             attempts.reserve("k", NOW.plus_seconds(599), POLICY).await.unwrap(),
@@ -130,16 +106,10 @@ mod attempts {
         );
         assert_eq!(
             attempts.state("k", NOW.plus_seconds(1)).await.unwrap(),
-            LockoutState {
-                failures: 3,
-                locked_until: until
-            }
+            LockoutState { failures: 3, locked_until: until }
         );
         // Other keys are untouched; failures under the limit lock nothing.
-        assert_eq!(
-            attempts.reserve("other", NOW, POLICY).await.unwrap(),
-            Reservation::Granted
-        );
+        assert_eq!(attempts.reserve("other", NOW, POLICY).await.unwrap(), Reservation::Granted);
         assert_eq!(attempts.record_failure("other", NOW, POLICY).await.unwrap(), None);
     }
 
@@ -150,17 +120,8 @@ mod attempts {
         attempts.record_failure("k", NOW, POLICY).await.unwrap().unwrap();
         let later = NOW.plus_seconds(600);
         assert_eq!(attempts.state("k", later).await.unwrap(), LockoutState::default());
-        assert_eq!(
-            attempts.reserve("k", later, POLICY).await.unwrap(),
-            Reservation::Granted
-        );
-        assert_eq!(
-            attempts.state("k", later).await.unwrap(),
-            LockoutState {
-                failures: 1,
-                locked_until: None
-            }
-        );
+        assert_eq!(attempts.reserve("k", later, POLICY).await.unwrap(), Reservation::Granted);
+        assert_eq!(attempts.state("k", later).await.unwrap(), LockoutState { failures: 1, locked_until: None });
         attempts.clear("k").await.unwrap();
         assert_eq!(attempts.state("k", later).await.unwrap(), LockoutState::default());
         attempts.clear("never-seen").await.unwrap();
@@ -228,15 +189,8 @@ async fn sessions_are_stored_read_until_expiry_and_deleted(store: Arc<dyn Store>
         expires_at: NOW.plus_seconds(60),
     };
     sessions.create_session(&session).await.unwrap();
-    assert_eq!(
-        sessions.session(&token.hash(), NOW.plus_seconds(59)).await.unwrap(),
-        Some(session.clone())
-    );
-    assert_eq!(
-        sessions.session(&token.hash(), NOW.plus_seconds(60)).await.unwrap(),
-        None,
-        "expired"
-    );
+    assert_eq!(sessions.session(&token.hash(), NOW.plus_seconds(59)).await.unwrap(), Some(session.clone()));
+    assert_eq!(sessions.session(&token.hash(), NOW.plus_seconds(60)).await.unwrap(), None, "expired");
     assert_eq!(sessions.session(&Token::generate().hash(), NOW).await.unwrap(), None);
     sessions.delete_session(&token.hash()).await.unwrap();
     assert_eq!(sessions.session(&token.hash(), NOW).await.unwrap(), None);
@@ -254,83 +208,43 @@ async fn removal_requests_raise_the_auth_epoch(store: Arc<dyn Store>) {
 async fn created_users_read_back(store: Arc<dyn Store>) {
     let grace = user("Grace@Example.com", "Grace_H");
     store.create_user(&grace, None).await.unwrap();
-    assert_eq!(
-        store.user_by_email_key("grace@example.com").await.unwrap(),
-        Some(grace.clone())
-    );
+    assert_eq!(store.user_by_email_key("grace@example.com").await.unwrap(), Some(grace.clone()));
     assert_eq!(store.user_by_id(&grace.id).await.unwrap(), Some(grace));
     assert_eq!(store.user_by_email_key("other@example.com").await.unwrap(), None);
     assert_eq!(store.user_by_id(&UserId::generate()).await.unwrap(), None);
 }
 
 async fn email_and_username_are_unique_case_insensitively(store: Arc<dyn Store>) {
-    store
-        .create_user(&user("grace@example.com", "grace"), None)
-        .await
-        .unwrap();
+    store.create_user(&user("grace@example.com", "grace"), None).await.unwrap();
     let same_email = store.create_user(&user("GRACE@example.COM", "other"), None).await;
     assert!(
-        matches!(
-            same_email,
-            Err(CreateUserError::Taken {
-                email_taken: true,
-                username_taken: false
-            })
-        ),
+        matches!(same_email, Err(CreateUserError::Taken { email_taken: true, username_taken: false })),
         "{same_email:?}"
     );
     let same_username = store.create_user(&user("other@example.com", "GRACE"), None).await;
     assert!(
-        matches!(
-            same_username,
-            Err(CreateUserError::Taken {
-                email_taken: false,
-                username_taken: true
-            })
-        ),
+        matches!(same_username, Err(CreateUserError::Taken { email_taken: false, username_taken: true })),
         "{same_username:?}"
     );
     let both = store.create_user(&user("Grace@example.com", "Grace"), None).await;
-    assert!(
-        matches!(
-            both,
-            Err(CreateUserError::Taken {
-                email_taken: true,
-                username_taken: true
-            })
-        ),
-        "{both:?}"
-    );
+    assert!(matches!(both, Err(CreateUserError::Taken { email_taken: true, username_taken: true })), "{both:?}");
 }
 
 async fn a_refused_user_leaves_nothing_behind(store: Arc<dyn Store>) {
-    store
-        .create_user(&user("grace@example.com", "grace"), None)
-        .await
-        .unwrap();
+    store.create_user(&user("grace@example.com", "grace"), None).await.unwrap();
     let refused = user("grace@example.com", "newname");
     let (token, record) = activation_token(&refused, 3600);
     assert!(store.create_user(&refused, Some(&record)).await.is_err());
     // Neither the username claim, the user nor the token of the refused write exists.
     assert!(store.user_by_id(&refused.id).await.unwrap().is_none());
-    assert_eq!(
-        store.consume_activation_token(&token.hash(), NOW).await.unwrap(),
-        TokenUse::Unknown
-    );
-    store
-        .create_user(&user("new@example.com", "newname"), None)
-        .await
-        .expect("the username is still free");
+    assert_eq!(store.consume_activation_token(&token.hash(), NOW).await.unwrap(), TokenUse::Unknown);
+    store.create_user(&user("new@example.com", "newname"), None).await.expect("the username is still free");
 }
 
 async fn concurrent_creations_of_one_email_store_one_user(store: Arc<dyn Store>) {
     let attempts = (0..20).map(|i| {
         let store = store.clone();
-        let email = if i % 2 == 0 {
-            "Race@Example.com"
-        } else {
-            "race@example.com"
-        };
+        let email = if i % 2 == 0 { "Race@Example.com" } else { "race@example.com" };
         let candidate = user(email, &format!("racer{i}"));
         tokio::spawn(async move { store.create_user(&candidate, None).await.is_ok() })
     });
@@ -355,20 +269,14 @@ async fn an_activation_token_is_consumed_once_under_concurrency(store: Arc<dyn S
         let store = store.clone();
         let hash = token.hash();
         tokio::spawn(async move {
-            matches!(
-                store.consume_activation_token(&hash, NOW).await.unwrap(),
-                TokenUse::Consumed(_)
-            )
+            matches!(store.consume_activation_token(&hash, NOW).await.unwrap(), TokenUse::Consumed(_))
         })
     });
     assert_eq!(futures_count(uses).await, 1);
     let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
     assert_eq!(stored.status, UserStatus::Active);
     assert_eq!(stored.activated_at, Some(NOW));
-    assert!(matches!(
-        store.consume_activation_token(&token.hash(), NOW).await.unwrap(),
-        TokenUse::AlreadyUsed(_)
-    ));
+    assert!(matches!(store.consume_activation_token(&token.hash(), NOW).await.unwrap(), TokenUse::AlreadyUsed(_)));
 }
 
 async fn expired_and_unknown_tokens_activate_nothing(store: Arc<dyn Store>) {
@@ -378,28 +286,10 @@ async fn expired_and_unknown_tokens_activate_nothing(store: Arc<dyn Store>) {
     // Valid through its last second, expired the second after.
     let last_second = NOW.plus_seconds(60);
     let after = NOW.plus_seconds(61);
-    assert!(matches!(
-        store.consume_activation_token(&token.hash(), after).await.unwrap(),
-        TokenUse::Expired(_)
-    ));
-    assert_eq!(
-        store.user_by_id(&grace.id).await.unwrap().unwrap().status,
-        UserStatus::PendingActivation
-    );
-    assert_eq!(
-        store
-            .consume_activation_token(&Token::generate().hash(), NOW)
-            .await
-            .unwrap(),
-        TokenUse::Unknown
-    );
-    assert!(matches!(
-        store
-            .consume_activation_token(&token.hash(), last_second)
-            .await
-            .unwrap(),
-        TokenUse::Consumed(_)
-    ));
+    assert!(matches!(store.consume_activation_token(&token.hash(), after).await.unwrap(), TokenUse::Expired(_)));
+    assert_eq!(store.user_by_id(&grace.id).await.unwrap().unwrap().status, UserStatus::PendingActivation);
+    assert_eq!(store.consume_activation_token(&Token::generate().hash(), NOW).await.unwrap(), TokenUse::Unknown);
+    assert!(matches!(store.consume_activation_token(&token.hash(), last_second).await.unwrap(), TokenUse::Consumed(_)));
 }
 
 async fn quotas_allow_their_limit_per_window(store: Arc<dyn Store>) {
@@ -413,18 +303,9 @@ async fn quotas_allow_their_limit_per_window(store: Arc<dyn Store>) {
     assert!(store.take_quota("mail#2", NOW, 60, 1).await.unwrap());
     // A limit of two: two uses per window, and the window starts with the first use.
     assert!(store.take_quota("reset#1", NOW, 3600, 2).await.unwrap());
-    assert!(store
-        .take_quota("reset#1", NOW.plus_seconds(10), 3600, 2)
-        .await
-        .unwrap());
-    assert!(!store
-        .take_quota("reset#1", NOW.plus_seconds(3599), 3600, 2)
-        .await
-        .unwrap());
-    assert!(store
-        .take_quota("reset#1", NOW.plus_seconds(3600), 3600, 2)
-        .await
-        .unwrap());
+    assert!(store.take_quota("reset#1", NOW.plus_seconds(10), 3600, 2).await.unwrap());
+    assert!(!store.take_quota("reset#1", NOW.plus_seconds(3599), 3600, 2).await.unwrap());
+    assert!(store.take_quota("reset#1", NOW.plus_seconds(3600), 3600, 2).await.unwrap());
 }
 
 mod mail_and_queue {
@@ -459,28 +340,14 @@ mod mail_and_queue {
     #[tokio::test]
     async fn ses_delivers_from_a_verified_sender_and_refuses_otherwise() {
         let clients = AwsClients::for_endpoint(moto::url()).await;
-        provision::verify_sender(&clients, "no-reply@example.com")
-            .await
-            .unwrap();
+        provision::verify_sender(&clients, "no-reply@example.com").await.unwrap();
         let to = format!("{}@example.com", unique("ses-"));
-        SesMailer::new(clients.ses.clone(), "no-reply@example.com")
-            .send(&mail(&to))
-            .await
-            .unwrap();
-        let delivered = moto::sent_mail()
-            .await
-            .into_iter()
-            .filter(|m| m.to == to)
-            .collect::<Vec<_>>();
+        SesMailer::new(clients.ses.clone(), "no-reply@example.com").send(&mail(&to)).await.unwrap();
+        let delivered = moto::sent_mail().await.into_iter().filter(|m| m.to == to).collect::<Vec<_>>();
         assert_eq!(delivered.len(), 1);
         assert_eq!(delivered[0].subject, "Hello");
-        let refused = SesMailer::new(clients.ses, "stranger@unverified.example")
-            .send(&mail(&to))
-            .await;
-        assert!(
-            matches!(refused, Err(learners::ports::MailError::Permanent(_))),
-            "{refused:?}"
-        );
+        let refused = SesMailer::new(clients.ses, "stranger@unverified.example").send(&mail(&to)).await;
+        assert!(matches!(refused, Err(learners::ports::MailError::Permanent(_))), "{refused:?}");
     }
 
     #[tokio::test]

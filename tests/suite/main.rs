@@ -8,6 +8,7 @@ mod bulk;
 mod contract;
 mod recovery;
 mod registration;
+mod removal;
 mod routes;
 mod signin;
 mod support;

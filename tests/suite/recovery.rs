@@ -9,9 +9,7 @@ const NEW_PASSWORD: &str = "a brand new passphrase 42";
 
 /// Asks for a reset and waits for the worker to have handled it.
 async fn ask_reset(app: &TestApp, typed: &str) -> reqwest::Response {
-    let response = app
-        .post_json("/api/v1/password-resets", &json!({ "email": typed }))
-        .await;
+    let response = app.post_json("/api/v1/password-resets", &json!({ "email": typed })).await;
     app.settle().await;
     response
 }
@@ -47,10 +45,7 @@ async fn forgot_password_then_sign_in_with_the_new_one(backend: Backend) {
 
     let response = ask_reset(&app, &address).await;
     assert_eq!(response.status(), 202);
-    assert_eq!(
-        response.json::<serde_json::Value>().await.unwrap(),
-        json!({"status": "sent_if_registered"})
-    );
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), json!({"status": "sent_if_registered"}));
     let links = reset_links(&app, &address).await;
     assert_eq!(links.len(), 1);
     assert!(links[0].starts_with(&format!("{SITE_URL}/password-reset/")));
@@ -64,33 +59,16 @@ async fn forgot_password_then_sign_in_with_the_new_one(backend: Backend) {
         assert!(page.text().await.unwrap().contains(r#"name="password""#));
     }
     let confirm = app
-        .post_json(
-            &format!("/api/v1/password-resets/{}", token_of(&links[0])),
-            &json!({"password": NEW_PASSWORD}),
-        )
+        .post_json(&format!("/api/v1/password-resets/{}", token_of(&links[0])), &json!({"password": NEW_PASSWORD}))
         .await;
     assert_eq!(confirm.status(), 204);
-    assert!(
-        confirm.headers().get("set-cookie").is_none(),
-        "a reset does not sign in"
-    );
+    assert!(confirm.headers().get("set-cookie").is_none(), "a reset does not sign in");
 
     assert_eq!(app.sign_in(&address, PASSWORD).await.status(), 401);
     assert_eq!(app.sign_in(&address, NEW_PASSWORD).await.status(), 200);
-    assert_eq!(
-        app.with_cookie(Method::GET, "/api/v1/account", &old_session)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
-    let notices: Vec<_> = app
-        .mail_to(&address)
-        .await
-        .into_iter()
-        .filter(|m| m.subject.contains("password was changed"))
-        .collect();
+    assert_eq!(app.with_cookie(Method::GET, "/api/v1/account", &old_session).send().await.unwrap().status(), 401);
+    let notices: Vec<_> =
+        app.mail_to(&address).await.into_iter().filter(|m| m.subject.contains("password was changed")).collect();
     assert_eq!(notices.len(), 1);
 }
 
@@ -102,13 +80,7 @@ async fn the_link_works_through_its_last_second_and_once(backend: Backend) {
     let token = token_of(&reset_links(&app, &address).await[0]);
     let confirm = |token: String, password: &'static str| {
         let app = &app;
-        async move {
-            app.post_json(
-                &format!("/api/v1/password-resets/{token}"),
-                &json!({ "password": password }),
-            )
-            .await
-        }
+        async move { app.post_json(&format!("/api/v1/password-resets/{token}"), &json!({ "password": password })).await }
     };
 
     // Tampered and truncated links are refused.
@@ -117,20 +89,15 @@ async fn the_link_works_through_its_last_second_and_once(backend: Backend) {
     for bad in [String::from_utf8(changed).unwrap(), token[..42].to_owned(), "x".into()] {
         let response = confirm(bad, NEW_PASSWORD).await;
         assert_eq!(response.status(), 400);
-        assert_eq!(
-            response.json::<serde_json::Value>().await.unwrap()["error"]["code"],
-            "invalid_token"
-        );
+        assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"]["code"], "invalid_token");
     }
     // A weak password is refused with the reason, and the link stays usable.
     let weak = confirm(token.clone(), "password123").await;
     assert_eq!(weak.status(), 422);
-    assert!(
-        weak.json::<serde_json::Value>().await.unwrap()["error"]["fields"]["password"]
-            .as_str()
-            .unwrap()
-            .contains("common")
-    );
+    assert!(weak.json::<serde_json::Value>().await.unwrap()["error"]["fields"]["password"]
+        .as_str()
+        .unwrap()
+        .contains("common"));
     // The link lives 3600 s: it works at exactly that age, and once.
     app.clock.advance(3600);
     assert_eq!(confirm(token.clone(), NEW_PASSWORD).await.status(), 204);
@@ -142,10 +109,7 @@ async fn the_link_works_through_its_last_second_and_once(backend: Backend) {
     let links = reset_links(&app, &address).await;
     assert_eq!(links.len(), 2);
     app.clock.advance(3601);
-    assert_eq!(
-        confirm(token_of(&links[1]), "another new passphrase").await.status(),
-        400
-    );
+    assert_eq!(confirm(token_of(&links[1]), "another new passphrase").await.status(), 400);
     assert_eq!(app.sign_in(&address, NEW_PASSWORD).await.status(), 200);
 }
 
@@ -161,10 +125,7 @@ async fn ten_concurrent_confirmations_succeed_once(backend: Backend) {
             let token = token.clone();
             tokio::spawn(async move {
                 let body = json!({ "password": format!("{NEW_PASSWORD} variant {i}") });
-                app.post_json(&format!("/api/v1/password-resets/{token}"), &body)
-                    .await
-                    .status()
-                    .as_u16()
+                app.post_json(&format!("/api/v1/password-resets/{token}"), &body).await.status().as_u16()
             })
         })
         .collect();
@@ -186,13 +147,7 @@ async fn mail_goes_only_to_the_stored_address(backend: Backend) {
     let dotless = format!("{}@example.com", local.replacen('i', "ı", 1));
     let fullwidth: String = local
         .chars()
-        .map(|c| {
-            if c.is_ascii_lowercase() {
-                char::from_u32(c as u32 - 0x61 + 0xFF41).unwrap()
-            } else {
-                c
-            }
-        })
+        .map(|c| if c.is_ascii_lowercase() { char::from_u32(c as u32 - 0x61 + 0xFF41).unwrap() } else { c })
         .collect();
     let fullwidth = format!("{fullwidth}@example.com");
     for typed in [&shouted, &dotless, &fullwidth] {
@@ -226,12 +181,7 @@ async fn reset_works_on_a_locked_account_and_clears_the_lock(backend: Backend) {
     assert!(app.user(&address).await.unwrap()["locked_until"].is_string());
     ask_reset(&app, &address).await;
     let token = token_of(&reset_links(&app, &address).await[0]);
-    let confirm = app
-        .post_json(
-            &format!("/api/v1/password-resets/{token}"),
-            &json!({"password": NEW_PASSWORD}),
-        )
-        .await;
+    let confirm = app.post_json(&format!("/api/v1/password-resets/{token}"), &json!({"password": NEW_PASSWORD})).await;
     assert_eq!(confirm.status(), 204);
     let user = app.user(&address).await.unwrap();
     assert!(user["locked_until"].is_null());
@@ -250,9 +200,7 @@ async fn answers_are_byte_identical_whatever_the_account(backend: Backend) {
     }
     let mut answers = Vec::new();
     for address in [email("unknown-"), pending.clone(), active, locked] {
-        let response = app
-            .post_json("/api/v1/password-resets", &json!({ "email": address }))
-            .await;
+        let response = app.post_json("/api/v1/password-resets", &json!({ "email": address })).await;
         let mut headers: Vec<(String, String)> = response
             .headers()
             .iter()
@@ -268,12 +216,7 @@ async fn answers_are_byte_identical_whatever_the_account(backend: Backend) {
     // A pending account's reset also activates it: the learner proved the mailbox.
     app.settle().await;
     let token = token_of(&reset_links(&app, &pending).await[0]);
-    let confirm = app
-        .post_json(
-            &format!("/api/v1/password-resets/{token}"),
-            &json!({"password": NEW_PASSWORD}),
-        )
-        .await;
+    let confirm = app.post_json(&format!("/api/v1/password-resets/{token}"), &json!({"password": NEW_PASSWORD})).await;
     assert_eq!(confirm.status(), 204);
     assert_eq!(app.user(&pending).await.unwrap()["status"], "active");
     assert!(cookie_pair(&app.sign_in(&pending, NEW_PASSWORD).await).is_some());
@@ -295,12 +238,7 @@ async fn links_use_the_site_url_whatever_the_host_headers() {
         .unwrap();
     assert_eq!(response.status(), 202);
     app.settle().await;
-    let mails: Vec<_> = app
-        .mail_to(&address)
-        .await
-        .into_iter()
-        .filter(|m| m.subject.starts_with("Reset"))
-        .collect();
+    let mails: Vec<_> = app.mail_to(&address).await.into_iter().filter(|m| m.subject.starts_with("Reset")).collect();
     assert_eq!(mails.len(), 1);
     assert!(mails[0].link("/password-reset/").is_some());
     assert!(!mails[0].body.contains("evil.example"));
@@ -325,11 +263,7 @@ async fn the_html_forms_work_without_javascript() {
     app.settle().await;
     let token = token_of(&reset_links(&app, &address).await[0]);
     let weak = app
-        .post_raw(
-            &format!("/api/v1/password-resets/{token}"),
-            "application/x-www-form-urlencoded",
-            "password=short",
-        )
+        .post_raw(&format!("/api/v1/password-resets/{token}"), "application/x-www-form-urlencoded", "password=short")
         .await;
     assert_eq!(weak.status(), 422);
     assert!(weak.text().await.unwrap().contains("at least 8 characters"));

@@ -16,10 +16,7 @@ async fn register_then_follow_the_emailed_link_activates(backend: Backend) {
     let address = email("ada-");
     let response = app.register(&address, &unique("ada")).await;
     assert_eq!(response.status(), 202);
-    assert_eq!(
-        response.json::<serde_json::Value>().await.unwrap(),
-        json!({"status": "pending_activation"})
-    );
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), json!({"status": "pending_activation"}));
     assert_eq!(app.user(&address).await.unwrap()["status"], "pending_activation");
 
     let mails = app.mail_to(&address).await;
@@ -44,29 +41,18 @@ async fn an_existing_email_gets_the_same_answer_and_the_owner_a_notice(backend: 
     let first = app.register(&address, &unique("owner")).await;
     let (first_status, first_body) = (first.status(), first.bytes().await.unwrap());
     // Someone else, with the address in another case and another username.
-    let second = app
-        .register(
-            &address.to_uppercase().replace("@EXAMPLE.COM", "@example.com"),
-            &unique("other"),
-        )
-        .await;
+    let second = app.register(&address.to_uppercase().replace("@EXAMPLE.COM", "@example.com"), &unique("other")).await;
     let (second_status, second_body) = (second.status(), second.bytes().await.unwrap());
     assert_eq!(first_status, second_status);
     assert_eq!(first_body, second_body);
 
     let mails = app.mail_to(&address).await;
     assert_eq!(mails.len(), 2, "{mails:?}");
-    let notice = mails
-        .iter()
-        .find(|m| m.subject.contains("tried to register"))
-        .expect("a notice to the owner");
+    let notice = mails.iter().find(|m| m.subject.contains("tried to register")).expect("a notice to the owner");
     assert!(notice.link("/activate/").is_none(), "the notice carries no token");
     assert!(notice.body.contains("/password-reset"));
     // Nothing was sent to the typed form of the address.
-    assert!(app
-        .mail_to(&address.to_uppercase().replace("@EXAMPLE.COM", "@example.com"))
-        .await
-        .is_empty());
+    assert!(app.mail_to(&address.to_uppercase().replace("@EXAMPLE.COM", "@example.com")).await.is_empty());
 }
 
 async fn twenty_concurrent_registrations_of_one_email_make_one_account(backend: Backend) {
@@ -82,10 +68,7 @@ async fn twenty_concurrent_registrations_of_one_email_make_one_account(backend: 
                 format!("{}@Example.COM", local.to_uppercase())
             };
             tokio::spawn(async move {
-                app.register(&address, &format!("racer{i}-{}", &local[5..12]))
-                    .await
-                    .status()
-                    .as_u16()
+                app.register(&address, &format!("racer{i}-{}", &local[5..12])).await.status().as_u16()
             })
         })
         .collect();
@@ -94,22 +77,15 @@ async fn twenty_concurrent_registrations_of_one_email_make_one_account(backend: 
     }
     let user = app.user(&format!("{local}@example.com")).await.expect("one account");
     let stored = user["email"].as_str().unwrap().to_owned();
-    let activation_mails: Vec<_> = app
-        .mail_to(&stored)
-        .await
-        .into_iter()
-        .filter(|m| m.subject.starts_with("Activate"))
-        .collect();
+    let activation_mails: Vec<_> =
+        app.mail_to(&stored).await.into_iter().filter(|m| m.subject.starts_with("Activate")).collect();
     assert_eq!(activation_mails.len(), 1);
     let other_form = if stored.starts_with(&local) {
         format!("{}@example.com", local.to_uppercase())
     } else {
         format!("{local}@example.com")
     };
-    assert!(
-        app.mail_to(&other_form).await.is_empty(),
-        "mail only goes to the stored address"
-    );
+    assert!(app.mail_to(&other_form).await.is_empty(), "mail only goes to the stored address");
 }
 
 async fn links_use_the_site_url_whatever_the_host_header(backend: Backend) {
@@ -128,10 +104,7 @@ async fn links_use_the_site_url_whatever_the_host_header(backend: Backend) {
     assert_eq!(response.status(), 202);
     let mails = app.mail_to(&address).await;
     assert_eq!(mails.len(), 1);
-    assert!(mails[0]
-        .link("/activate/")
-        .unwrap()
-        .starts_with(&format!("{SITE_URL}/activate/")));
+    assert!(mails[0].link("/activate/").unwrap().starts_with(&format!("{SITE_URL}/activate/")));
     assert!(!mails[0].body.contains("evil.example"));
 }
 
@@ -150,10 +123,7 @@ async fn the_html_form_works_without_javascript() {
     let app = TestApp::spawn(Backend::Memory).await;
     let page = app.get("/register").await;
     assert_eq!(page.status(), 200);
-    assert!(page.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/html"));
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = page.text().await.unwrap();
     assert!(html.contains(r#"<form method="post" action="/api/v1/registrations">"#));
     for field in ["email", "username", "name", "password", "terms_accepted"] {
@@ -162,9 +132,7 @@ async fn the_html_form_works_without_javascript() {
 
     // A form post with a bad name comes back as the form, escaped, with the problem named.
     let form = "email=x%40example.com&username=formuser&name=%3Cscript%3E&password=correct+horse+battery+staple&terms_accepted=on";
-    let response = app
-        .post_raw("/api/v1/registrations", "application/x-www-form-urlencoded", form)
-        .await;
+    let response = app.post_raw("/api/v1/registrations", "application/x-www-form-urlencoded", form).await;
     assert_eq!(response.status(), 422);
     let html = response.text().await.unwrap();
     assert!(html.contains("cannot contain &lt;, &gt; or a link"));
@@ -173,9 +141,7 @@ async fn the_html_form_works_without_javascript() {
 
     let good =
         "email=form%40example.com&username=formuser&name=Ada&password=correct+horse+battery+staple&terms_accepted=on";
-    let response = app
-        .post_raw("/api/v1/registrations", "application/x-www-form-urlencoded", good)
-        .await;
+    let response = app.post_raw("/api/v1/registrations", "application/x-www-form-urlencoded", good).await;
     assert_eq!(response.status(), 202);
     assert!(response.text().await.unwrap().contains("Check your inbox"));
     assert_eq!(app.mail_to("form@example.com").await.len(), 1);

@@ -16,19 +16,13 @@ fn every_template_route_has_a_handler_and_every_handler_a_route() {
     let routes = template_routes();
     let binaries: BTreeSet<&str> = routes.routes.iter().map(|r| r.binary.as_str()).collect();
     for binary in &binaries {
-        assert!(
-            handlers::by_binary(binary).is_some(),
-            "template binary {binary} has no handler"
-        );
+        assert!(handlers::by_binary(binary).is_some(), "template binary {binary} has no handler");
     }
     let known: BTreeSet<&str> = HTTP_HANDLERS.iter().map(|(name, _)| *name).collect();
     assert_eq!(binaries, known, "handlers without a template route, or the reverse");
     for binary in &known {
         let crate_dir = format!("{}/../functions/{binary}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
-        assert!(
-            std::path::Path::new(&crate_dir).exists(),
-            "no function crate for {binary}"
-        );
+        assert!(std::path::Path::new(&crate_dir).exists(), "no function crate for {binary}");
     }
 }
 
@@ -43,10 +37,7 @@ fn every_template_queue_has_a_worker_and_every_worker_a_queue() {
     for binary in &known {
         assert!(handlers::worker_by_binary(binary).is_some());
         let crate_dir = format!("{}/../functions/{binary}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
-        assert!(
-            std::path::Path::new(&crate_dir).exists(),
-            "no function crate for {binary}"
-        );
+        assert!(std::path::Path::new(&crate_dir).exists(), "no function crate for {binary}");
     }
     assert!(workers.queues().any(|q| q == learners::ports::Queue::Recovery));
 }
@@ -59,18 +50,8 @@ async fn every_handler_answers_its_template_routes() {
         let request = fake_request(&route.key(), Some("application/json"), b"{}".to_vec());
         let response = handler(&app, request).await;
         let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
-        assert!(
-            !body.contains(r#""code":"not_found""#),
-            "{} is not dispatched by {}",
-            route.key(),
-            route.binary
-        );
-        assert!(
-            response.status().as_u16() < 500,
-            "{} answered {}",
-            route.key(),
-            response.status()
-        );
+        assert!(!body.contains(r#""code":"not_found""#), "{} is not dispatched by {}", route.key(), route.binary);
+        assert!(response.status().as_u16() < 500, "{} answered {}", route.key(), response.status());
     }
 }
 
@@ -88,11 +69,7 @@ fn openapi_lists_exactly_the_template_routes() {
     let mut documented = BTreeSet::new();
     for (path, operations) in doc["paths"].as_hash().expect("openapi paths") {
         for (method, _) in operations.as_hash().unwrap() {
-            documented.insert(format!(
-                "{} {}",
-                method.as_str().unwrap().to_uppercase(),
-                path.as_str().unwrap()
-            ));
+            documented.insert(format!("{} {}", method.as_str().unwrap().to_uppercase(), path.as_str().unwrap()));
         }
     }
     let deployed: BTreeSet<String> = template_routes().routes.iter().map(|r| r.key()).collect();

@@ -19,12 +19,7 @@ async fn sign_in_read_the_account_sign_out_and_the_old_cookie_is_refused(backend
     let username = unique("sign");
     app.active_account(&address, &username).await;
 
-    let response = app
-        .sign_in(
-            &address.to_uppercase().replace("@EXAMPLE.COM", "@example.com"),
-            PASSWORD,
-        )
-        .await;
+    let response = app.sign_in(&address.to_uppercase().replace("@EXAMPLE.COM", "@example.com"), PASSWORD).await;
     assert_eq!(response.status(), 200);
     let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
     for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
@@ -36,44 +31,18 @@ async fn sign_in_read_the_account_sign_out_and_the_old_cookie_is_refused(backend
     assert_eq!(body["user"]["username"], username.as_str());
     assert_eq!(body["user"]["status"], "active");
 
-    let account = app
-        .with_cookie(Method::GET, "/api/v1/account", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let account = app.with_cookie(Method::GET, "/api/v1/account", &cookie).send().await.unwrap();
     assert_eq!(account.status(), 200);
-    assert_eq!(
-        account.json::<serde_json::Value>().await.unwrap()["email"],
-        address.as_str()
-    );
-    let settings = app
-        .with_cookie(Method::GET, "/account/settings", &cookie)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(account.json::<serde_json::Value>().await.unwrap()["email"], address.as_str());
+    let settings = app.with_cookie(Method::GET, "/account/settings", &cookie).send().await.unwrap();
     assert_eq!(settings.status(), 200);
     assert!(settings.text().await.unwrap().contains(&username));
 
-    let out = app
-        .with_cookie(Method::DELETE, "/api/v1/sessions/current", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let out = app.with_cookie(Method::DELETE, "/api/v1/sessions/current", &cookie).send().await.unwrap();
     assert_eq!(out.status(), 204);
     assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
-    assert_eq!(
-        app.with_cookie(Method::GET, "/api/v1/account", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
-    let settings = app
-        .with_cookie(Method::GET, "/account/settings", &cookie)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(app.with_cookie(Method::GET, "/api/v1/account", &cookie).send().await.unwrap().status(), 401);
+    let settings = app.with_cookie(Method::GET, "/account/settings", &cookie).send().await.unwrap();
     assert_eq!(settings.status(), 303);
     assert_eq!(settings.headers()["location"], "/login");
 }
@@ -83,11 +52,7 @@ async fn six_wrong_passwords_lock_until_the_lock_runs_out(backend: Backend) {
     let address = email("lock-");
     app.active_account(&address, &unique("lock")).await;
     for attempt in 1..=6 {
-        assert_eq!(
-            app.sign_in(&address, "wrong password here").await.status(),
-            401,
-            "attempt {attempt}"
-        );
+        assert_eq!(app.sign_in(&address, "wrong password here").await.status(), 401, "attempt {attempt}");
     }
     // Locked: the right password is refused, and no password is verified.
     let before = app.verifications.load(std::sync::atomic::Ordering::SeqCst);
@@ -118,12 +83,7 @@ async fn fifty_parallel_wrong_passwords_verify_at_most_six_times_and_lock_once(b
         .map(|i| {
             let app = app.clone();
             let address = address.clone();
-            tokio::spawn(async move {
-                app.sign_in(&address, &format!("guess number {i}"))
-                    .await
-                    .status()
-                    .as_u16()
-            })
+            tokio::spawn(async move { app.sign_in(&address, &format!("guess number {i}")).await.status().as_u16() })
         })
         .collect();
     for attempt in attempts {
@@ -134,12 +94,8 @@ async fn fifty_parallel_wrong_passwords_verify_at_most_six_times_and_lock_once(b
     let user = app.user(&address).await.unwrap();
     assert!(user["locked_until"].is_string(), "{user}");
     assert_eq!(user["failed_logins"], 6);
-    let lockout_mails: Vec<_> = app
-        .mail_to(&address)
-        .await
-        .into_iter()
-        .filter(|m| m.subject.contains("paused"))
-        .collect();
+    let lockout_mails: Vec<_> =
+        app.mail_to(&address).await.into_iter().filter(|m| m.subject.contains("paused")).collect();
     assert_eq!(lockout_mails.len(), 1);
     assert!(lockout_mails[0].body.contains("6 failed sign-in attempts"));
     assert!(lockout_mails[0].body.contains(&format!("{SITE_URL}/password-reset")));
@@ -156,11 +112,7 @@ async fn the_counter_is_per_canonical_email(backend: Backend) {
         let address = if i % 2 == 0 { &mixed } else { &lower };
         assert_eq!(app.sign_in(address, "not the password").await.status(), 401);
     }
-    assert_eq!(
-        app.sign_in(&lower, PASSWORD).await.status(),
-        401,
-        "locked for every spelling"
-    );
+    assert_eq!(app.sign_in(&lower, PASSWORD).await.status(), 401, "locked for every spelling");
     assert!(app.user(&lower).await.unwrap()["locked_until"].is_string());
 }
 
@@ -173,16 +125,8 @@ async fn unknown_wrong_locked_and_removing_answers_are_byte_identical(backend: B
     for _ in 0..6 {
         app.sign_in(&locked, "not the password").await;
     }
-    let id = app.user(&removing).await.unwrap()["user_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(app
-        .app
-        .store
-        .request_removal(&learners::domain::UserId::parse(&id).unwrap())
-        .await
-        .unwrap());
+    let id = app.user(&removing).await.unwrap()["user_id"].as_str().unwrap().to_owned();
+    assert!(app.app.store.request_removal(&learners::domain::UserId::parse(&id).unwrap()).await.unwrap());
 
     let answers = [
         app.sign_in(&email("nobody-"), PASSWORD).await,
@@ -222,10 +166,7 @@ async fn an_operator_unlocks_and_sees_the_counter(backend: Backend) {
         app.sign_in(&address, "not the password").await;
     }
     let user = app.user(&address).await.unwrap();
-    assert_eq!(
-        (user["failed_logins"].as_u64(), user["locked_until"].is_null()),
-        (Some(2), true)
-    );
+    assert_eq!((user["failed_logins"].as_u64(), user["locked_until"].is_null()), (Some(2), true));
     for _ in 0..4 {
         app.sign_in(&address, "not the password").await;
     }
@@ -240,26 +181,14 @@ async fn an_operator_unlocks_and_sees_the_counter(backend: Backend) {
     };
     let anonymous = unlock(serde_json::json!({"email": address}), None).await.unwrap();
     assert_eq!(anonymous.status(), 401);
-    assert!(
-        app.user(&address).await.unwrap()["locked_until"].is_string(),
-        "a refused unlock changes nothing"
-    );
-    let unlocked = unlock(serde_json::json!({"email": address}), Some(learners_tests::ADMIN_TOKEN))
-        .await
-        .unwrap();
+    assert!(app.user(&address).await.unwrap()["locked_until"].is_string(), "a refused unlock changes nothing");
+    let unlocked = unlock(serde_json::json!({"email": address}), Some(learners_tests::ADMIN_TOKEN)).await.unwrap();
     assert_eq!(unlocked.status(), 204);
     let user = app.user(&address).await.unwrap();
-    assert_eq!(
-        (user["failed_logins"].as_u64(), user["locked_until"].is_null()),
-        (Some(0), true)
-    );
+    assert_eq!((user["failed_logins"].as_u64(), user["locked_until"].is_null()), (Some(0), true));
     assert_eq!(app.sign_in(&address, PASSWORD).await.status(), 200);
-    let unknown = unlock(
-        serde_json::json!({"email": email("ghost-")}),
-        Some(learners_tests::ADMIN_TOKEN),
-    )
-    .await
-    .unwrap();
+    let unknown =
+        unlock(serde_json::json!({"email": email("ghost-")}), Some(learners_tests::ADMIN_TOKEN)).await.unwrap();
     assert_eq!(unknown.status(), 404);
 }
 
@@ -270,10 +199,7 @@ async fn a_cross_origin_request_with_a_valid_cookie_is_refused() {
     app.active_account(&address, &unique("csrf")).await;
     let cookie = app.session_cookie(&address, PASSWORD).await;
     let delete = |origin: Option<&'static str>, referer: Option<&'static str>| {
-        let mut request = app
-            .client
-            .delete(app.url("/api/v1/sessions/current"))
-            .header("cookie", &cookie);
+        let mut request = app.client.delete(app.url("/api/v1/sessions/current")).header("cookie", &cookie);
         if let Some(origin) = origin {
             request = request.header("origin", origin);
         }
@@ -291,23 +217,11 @@ async fn a_cross_origin_request_with_a_valid_cookie_is_refused() {
     ] {
         let response = delete(origin, referer).await.unwrap();
         assert_eq!(response.status(), 403, "{origin:?} {referer:?}");
-        assert_eq!(
-            response.json::<serde_json::Value>().await.unwrap()["error"]["code"],
-            "cross_origin"
-        );
+        assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"]["code"], "cross_origin");
     }
     // The session survived every refused request; from the site itself, sign-out works.
-    assert_eq!(
-        app.with_cookie(Method::GET, "/api/v1/account", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let same_site = delete(None, Some("https://learn.example.org/account/settings"))
-        .await
-        .unwrap();
+    assert_eq!(app.with_cookie(Method::GET, "/api/v1/account", &cookie).send().await.unwrap().status(), 200);
+    let same_site = delete(None, Some("https://learn.example.org/account/settings")).await.unwrap();
     assert_eq!(same_site.status(), 204);
 }
 
@@ -337,36 +251,18 @@ async fn the_login_form_signs_in_without_javascript() {
 
     let address = email("form-");
     app.active_account(&address, &unique("form")).await;
-    let form = format!(
-        "email={}&password={}",
-        learners_tests::urlencode(&address),
-        learners_tests::urlencode(PASSWORD)
-    );
-    let response = app
-        .post_raw("/api/v1/sessions", "application/x-www-form-urlencoded", form)
-        .await;
+    let form =
+        format!("email={}&password={}", learners_tests::urlencode(&address), learners_tests::urlencode(PASSWORD));
+    let response = app.post_raw("/api/v1/sessions", "application/x-www-form-urlencoded", form).await;
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/account/settings");
     let cookie = cookie_pair(&response).unwrap();
-    assert_eq!(
-        app.with_cookie(Method::GET, "/account/settings", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.with_cookie(Method::GET, "/account/settings", &cookie).send().await.unwrap().status(), 200);
 
     let wrong = format!("email={}&password=nope", learners_tests::urlencode(&address));
-    let response = app
-        .post_raw("/api/v1/sessions", "application/x-www-form-urlencoded", wrong)
-        .await;
+    let response = app.post_raw("/api/v1/sessions", "application/x-www-form-urlencoded", wrong).await;
     assert_eq!(response.status(), 401);
-    assert!(response
-        .text()
-        .await
-        .unwrap()
-        .contains("Email or password is incorrect"));
+    assert!(response.text().await.unwrap().contains("Email or password is incorrect"));
 }
 
 #[tokio::test]
@@ -375,44 +271,18 @@ async fn expired_or_forged_sessions_are_refused_and_local_http_cookies_drop_secu
     let address = email("expire-");
     app.active_account(&address, &unique("expire")).await;
     let cookie = app.session_cookie(&address, PASSWORD).await;
-    for forged in [
-        "learners_session=abc",
-        "learners_session=",
-        &format!("learners_session={}", "A".repeat(43)),
-    ] {
-        assert_eq!(
-            app.with_cookie(Method::GET, "/api/v1/account", forged)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            401
-        );
+    for forged in ["learners_session=abc", "learners_session=", &format!("learners_session={}", "A".repeat(43))] {
+        assert_eq!(app.with_cookie(Method::GET, "/api/v1/account", forged).send().await.unwrap().status(), 401);
     }
     app.clock.advance(1_209_600);
-    assert_eq!(
-        app.with_cookie(Method::GET, "/api/v1/account", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(app.with_cookie(Method::GET, "/api/v1/account", &cookie).send().await.unwrap().status(), 401);
 
     let local = TestApp::spawn_with(Backend::Memory, &[("LEARNERS_SITE_URL", "http://127.0.0.1:3000")]).await;
     let address = email("plain-");
     assert_eq!(local.register(&address, &unique("plain")).await.status(), 202);
     let text = local.mail_to(&address).await[0].body.clone();
-    let link = text
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:3000/activate/"))
-        .unwrap();
-    local
-        .client
-        .get(local.url(link.trim_start_matches("http://127.0.0.1:3000")))
-        .send()
-        .await
-        .unwrap();
+    let link = text.split_whitespace().find(|w| w.starts_with("http://127.0.0.1:3000/activate/")).unwrap();
+    local.client.get(local.url(link.trim_start_matches("http://127.0.0.1:3000"))).send().await.unwrap();
     let response = local.sign_in(&address, PASSWORD).await;
     assert_eq!(response.status(), 200);
     assert!(!response.headers()["set-cookie"].to_str().unwrap().contains("Secure"));

@@ -42,10 +42,8 @@ impl Mail {
     pub fn link(&self, path_prefix: &str) -> Option<String> {
         let start = format!("{SITE_URL}{path_prefix}");
         let at = self.body.find(&start)?;
-        let link: String = self.body[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || "-_/:.".contains(*c))
-            .collect();
+        let link: String =
+            self.body[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_/:.".contains(*c)).collect();
         Some(link)
     }
 }
@@ -95,6 +93,7 @@ pub fn config(table: &str, extra: &[(&str, &str)]) -> Config {
         ("LEARNERS_SITE_URL", SITE_URL),
         ("LEARNERS_TABLE_NAME", table),
         ("LEARNERS_MAIL_FROM", "no-reply@example.com"),
+        ("LEARNERS_RETIREMENT_SECRET", "test-retirement-secret-0123456789abcdef"),
     ];
     pairs.extend_from_slice(extra);
     Config::from_pairs(&pairs).expect("test configuration is valid")
@@ -121,12 +120,8 @@ impl TestApp {
             }
             Backend::Moto => {
                 let clients = AwsClients::for_endpoint(moto::url()).await;
-                let made = provision::provision(&clients, &table)
-                    .await
-                    .expect("provisioning on moto");
-                provision::verify_sender(&clients, "no-reply@example.com")
-                    .await
-                    .expect("SES identity on moto");
+                let made = provision::provision(&clients, &table).await.expect("provisioning on moto");
+                provision::verify_sender(&clients, "no-reply@example.com").await.expect("SES identity on moto");
                 let variables = made.variables();
                 let mut all: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 all.extend_from_slice(extra);
@@ -136,10 +131,8 @@ impl TestApp {
         };
         let mut app = app;
         let verifications = Arc::new(AtomicUsize::new(0));
-        app.passwords = Arc::new(CountingPasswords {
-            inner: app.passwords.clone(),
-            verifications: verifications.clone(),
-        });
+        app.passwords =
+            Arc::new(CountingPasswords { inner: app.passwords.clone(), verifications: verifications.clone() });
         let mail = memory.as_ref().map(|(_, mailer)| mailer.clone());
         let routes = RouteTable::from_template(learners_gateway::routes::TEMPLATE).expect("template routes");
         let workers = Workers::from_routes(&routes).expect("template workers");
@@ -154,22 +147,9 @@ impl TestApp {
         let server = tokio::spawn(async move {
             let _ = serve(listener, gateway).await;
         });
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http client");
-        Self {
-            backend,
-            app,
-            clock,
-            base_url,
-            client,
-            memory,
-            aws,
-            verifications,
-            pending,
-            server,
-        }
+        let client =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http client");
+        Self { backend, app, clock, base_url, client, memory, aws, verifications, pending, server }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -190,34 +170,20 @@ impl TestApp {
     }
 
     pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("POST")
+        self.client.post(self.url(path)).header("content-type", content_type).body(body).send().await.expect("POST")
     }
 
     pub async fn admin_get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .expect("GET")
+        self.client.get(self.url(path)).bearer_auth(ADMIN_TOKEN).send().await.expect("GET")
     }
 
     pub async fn register(&self, email: &str, username: &str) -> reqwest::Response {
-        self.post_json("/api/v1/registrations", &registration(email, username))
-            .await
+        self.post_json("/api/v1/registrations", &registration(email, username)).await
     }
 
     /// The account as an operator sees it, or None.
     pub async fn user(&self, email: &str) -> Option<Value> {
-        let response = self
-            .admin_get(&format!("/admin/v1/users?email={}", urlencode(email)))
-            .await;
+        let response = self.admin_get(&format!("/admin/v1/users?email={}", urlencode(email))).await;
         match response.status().as_u16() {
             200 => Some(response.json().await.expect("user JSON")),
             404 => None,
@@ -241,6 +207,20 @@ impl TestApp {
         }
     }
 
+    /// Every item the store holds, as text (a full table scan on DynamoDB).
+    pub async fn table_dump(&self) -> Vec<String> {
+        if let Some((store, _)) = &self.memory {
+            return store.dump();
+        }
+        let clients = self.aws.as_ref().expect("an AWS backend has clients");
+        let mut pages = clients.dynamodb.scan().table_name(&self.app.config.table_name).into_paginator().items().send();
+        let mut items = Vec::new();
+        while let Some(item) = pages.next().await {
+            items.push(format!("{:?}", item.expect("scan")));
+        }
+        items
+    }
+
     /// Every mail sent to `address` (exact, as stored), oldest first.
     pub async fn mail_to(&self, address: &str) -> Vec<Mail> {
         match (&self.memory, self.backend) {
@@ -248,17 +228,9 @@ impl TestApp {
                 .sent()
                 .into_iter()
                 .filter(|m| m.to == address)
-                .map(|m| Mail {
-                    to: m.to,
-                    subject: m.subject,
-                    body: m.text,
-                })
+                .map(|m| Mail { to: m.to, subject: m.subject, body: m.text })
                 .collect(),
-            _ => moto::sent_mail()
-                .await
-                .into_iter()
-                .filter(|m| m.to == address)
-                .collect(),
+            _ => moto::sent_mail().await.into_iter().filter(|m| m.to == address).collect(),
         }
     }
 
@@ -266,10 +238,7 @@ impl TestApp {
     pub async fn register_and_get_link(&self, email: &str, username: &str) -> String {
         assert_eq!(self.register(email, username).await.status(), 202);
         let mails = self.mail_to(email).await;
-        let mail = mails
-            .iter()
-            .find(|m| m.subject.starts_with("Activate"))
-            .expect("an activation mail");
+        let mail = mails.iter().find(|m| m.subject.starts_with("Activate")).expect("an activation mail");
         mail.link("/activate/").expect("an activation link")
     }
 }
@@ -283,11 +252,7 @@ impl TestApp {
     }
 
     pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
-        self.post_json(
-            "/api/v1/sessions",
-            &serde_json::json!({"email": email, "password": password}),
-        )
-        .await
+        self.post_json("/api/v1/sessions", &serde_json::json!({"email": email, "password": password})).await
     }
 
     /// Signs in and returns the `Cookie` header value to send back.
@@ -299,10 +264,7 @@ impl TestApp {
 
     /// A request carrying a session cookie, from the site's own origin.
     pub fn with_cookie(&self, method: reqwest::Method, path: &str, cookie: &str) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, self.url(path))
-            .header("cookie", cookie)
-            .header("origin", SITE_URL)
+        self.client.request(method, self.url(path)).header("cookie", cookie).header("origin", SITE_URL)
     }
 }
 
@@ -374,10 +336,7 @@ pub fn fake_request(route_key: &str, content_type: Option<&str>, body: Vec<u8>) 
         Ok(text) => lambda_http::Body::Text(text),
         Err(e) => lambda_http::Body::Binary(e.into_bytes()),
     };
-    builder
-        .body(body)
-        .expect("a valid fake request")
-        .with_request_context(RequestContext::ApiGatewayV2(context))
+    builder.body(body).expect("a valid fake request").with_request_context(RequestContext::ApiGatewayV2(context))
 }
 
 /// An in-memory `App` with the test configuration and a manual clock.

@@ -35,14 +35,8 @@ fn start() -> String {
         .expect("starting moto server");
     let stdout = child.stdout.take().expect("moto stdout");
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("reading moto's URL line");
-    let url = line
-        .trim()
-        .strip_prefix("MOTO_URL=")
-        .unwrap_or_else(|| panic!("moto printed {line:?}"))
-        .to_owned();
+    BufReader::new(stdout).read_line(&mut line).expect("reading moto's URL line");
+    let url = line.trim().strip_prefix("MOTO_URL=").unwrap_or_else(|| panic!("moto printed {line:?}")).to_owned();
     // The launcher watches its parent and exits with it: leaking the handle is on purpose.
     std::mem::forget(child);
     url
@@ -57,18 +51,9 @@ pub async fn sent_mail() -> Vec<Mail> {
         .flat_map(|m| {
             let subject = m["subject"].as_str().unwrap_or_default().to_owned();
             let body = m["body"].as_str().unwrap_or_default().to_owned();
-            m["destinations"]["ToAddresses"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(move |to| {
-                    Some(Mail {
-                        to: to.as_str()?.to_owned(),
-                        subject: subject.clone(),
-                        body: body.clone(),
-                    })
-                })
+            m["destinations"]["ToAddresses"].as_array().cloned().unwrap_or_default().into_iter().filter_map(move |to| {
+                Some(Mail { to: to.as_str()?.to_owned(), subject: subject.clone(), body: body.clone() })
+            })
         })
         .collect()
 }

@@ -44,17 +44,11 @@ pub async fn worked_app(backend: &Backend, tag: &str) -> anyhow::Result<App> {
 }
 
 fn uuid_suffix() -> String {
-    learners::domain::Token::generate().as_str()[..8]
-        .to_ascii_lowercase()
-        .replace(['-', '_'], "x")
+    learners::domain::Token::generate().as_str()[..8].to_ascii_lowercase().replace(['-', '_'], "x")
 }
 
 pub fn csv(rows: usize, tag: &str, with_passwords: bool) -> String {
-    let mut csv = String::from(if with_passwords {
-        "email,username,name,password\n"
-    } else {
-        "email,username,name\n"
-    });
+    let mut csv = String::from(if with_passwords { "email,username,name,password\n" } else { "email,username,name\n" });
     for i in 0..rows {
         csv.push_str(&format!("b{i}-{tag}@example.com,b{i}-{tag},Bulk Learner {i}"));
         if with_passwords {
@@ -69,23 +63,14 @@ pub fn csv(rows: usize, tag: &str, with_passwords: bool) -> String {
 pub async fn bulk_rate(app: &App, rows: usize, tag: &str, with_passwords: bool) -> anyhow::Result<f64> {
     let file = csv(rows, tag, with_passwords);
     let start = Instant::now();
-    let job = learners::flows::bulk::upload(app, "bench", file.as_bytes())
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let job = learners::flows::bulk::upload(app, "bench", file.as_bytes()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     loop {
-        let job = app
-            .bulk
-            .job(&job.id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("the job vanished"))?;
+        let job = app.bulk.job(&job.id).await?.ok_or_else(|| anyhow::anyhow!("the job vanished"))?;
         if job.status == JobStatus::Completed {
             anyhow::ensure!(job.created == rows as u64, "{} of {rows} rows created", job.created);
             break;
         }
-        anyhow::ensure!(
-            start.elapsed() < Duration::from_secs(3600),
-            "the job did not complete in an hour"
-        );
+        anyhow::ensure!(start.elapsed() < Duration::from_secs(3600), "the job did not complete in an hour");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(rows as f64 / start.elapsed().as_secs_f64())
@@ -114,10 +99,7 @@ pub async fn raw_write_rate(app: &App, rows: usize, tag: &str, writers: usize) -
                         source: UserSource::Bulk,
                         auth_epoch: 0,
                     };
-                    app.store
-                        .create_user(&user, None)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    app.store.create_user(&user, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 }
                 anyhow::Ok(())
             })

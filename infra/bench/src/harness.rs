@@ -52,10 +52,7 @@ pub fn rate(count: usize, since: Instant) -> f64 {
 /// Peak resident set size of this process, in KiB (Linux).
 pub fn peak_rss_kib() -> anyhow::Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .ok_or_else(|| anyhow::anyhow!("no VmHWM"))?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).ok_or_else(|| anyhow::anyhow!("no VmHWM"))?;
     Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
 }
 
@@ -65,19 +62,12 @@ pub struct Report {
 
 impl Report {
     pub fn new(cores: usize) -> Self {
-        Self {
-            lines: vec![format!(
-                "learners bench ({cores} cores, in-memory backend unless named)"
-            )],
-        }
+        Self { lines: vec![format!("learners bench ({cores} cores, in-memory backend unless named)")] }
     }
 
     pub fn ratio(&mut self, name: &str, measured: f64, baseline: f64, target: &str) {
         let ratio = measured / baseline;
-        let met = target
-            .strip_prefix(">= ")
-            .and_then(|t| t.parse::<f64>().ok())
-            .is_some_and(|t| ratio >= t);
+        let met = target.strip_prefix(">= ").and_then(|t| t.parse::<f64>().ok()).is_some_and(|t| ratio >= t);
         self.lines.push(format!(
             "{:<58} {measured:>10.1}/s vs {baseline:>10.1}/s = {ratio:>6.2}  target {target:<8} {}",
             name,
@@ -86,10 +76,7 @@ impl Report {
     }
 
     pub fn figure(&mut self, name: &str, value: String, met: bool, target: &str) {
-        self.lines.push(format!(
-            "{name:<58} {value:>32}  target {target:<8} {}",
-            if met { "MET" } else { "NOT MET" }
-        ));
+        self.lines.push(format!("{name:<58} {value:>32}  target {target:<8} {}", if met { "MET" } else { "NOT MET" }));
     }
 
     pub fn note(&mut self, text: &str) {

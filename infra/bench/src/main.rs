@@ -37,21 +37,11 @@ async fn main() -> anyhow::Result<()> {
     let hashes = 60;
     let hash_rate = raw_hash_rate(hashes, cores).await?;
     let registrations = registration_rate(hashes, cores).await?;
-    report.ratio(
-        "registration throughput / raw argon2id hash rate",
-        registrations,
-        hash_rate,
-        ">= 0.9",
-    );
+    report.ratio("registration throughput / raw argon2id hash rate", registrations, hash_rate, ">= 0.9");
 
     let verify_rate = raw_verify_rate(hashes, cores).await?;
     let sign_ins = sign_in_rate(hashes, cores).await?;
-    report.ratio(
-        "sign-ins per second / raw argon2id verify rate",
-        sign_ins,
-        verify_rate,
-        ">= 0.9",
-    );
+    report.ratio("sign-ins per second / raw argon2id verify rate", sign_ins, verify_rate, ">= 0.9");
     let locked = locked_attempt_rate(2000).await?;
     report.ratio(
         "attempts on a locked account / single-thread verify rate",
@@ -65,12 +55,7 @@ async fn main() -> anyhow::Result<()> {
     let raw = bulk::raw_write_rate(&app, rows, "raw", cores).await?;
     let app = bulk::worked_app(&bulk::Backend::Memory, "bulk").await?;
     let rate = bulk::bulk_rate(&app, rows, "bulk", false).await?;
-    report.ratio(
-        &format!("bulk rows/s ({rows}, no passwords) / raw writes, memory"),
-        rate,
-        raw,
-        ">= 0.5",
-    );
+    report.ratio(&format!("bulk rows/s ({rows}, no passwords) / raw writes, memory"), rate, raw, ">= 0.5");
     if let Ok(url) = std::env::var("LEARNERS_TEST_MOTO_URL") {
         let rows = env_number("BENCH_MOTO_ROWS", 5_000);
         let backend = bulk::Backend::Moto(url);
@@ -78,23 +63,13 @@ async fn main() -> anyhow::Result<()> {
         let raw = bulk::raw_write_rate(&app, rows, "raw", 4).await?;
         let app = bulk::worked_app(&backend, "bulk").await?;
         let rate = bulk::bulk_rate(&app, rows, "bulk", false).await?;
-        report.ratio(
-            &format!("bulk rows/s ({rows}, no passwords) / raw writes, moto"),
-            rate,
-            raw,
-            ">= 0.5",
-        );
+        report.ratio(&format!("bulk rows/s ({rows}, no passwords) / raw writes, moto"), rate, raw, ">= 0.5");
     } else {
         report.note("bulk on moto: skipped (LEARNERS_TEST_MOTO_URL not set; `make bench` sets it)");
     }
     let app = bulk::worked_app(&bulk::Backend::Memory, "pw").await?;
     let with_passwords = bulk::bulk_rate(&app, 300, "pw", true).await?;
-    report.ratio(
-        "bulk rows/s (300, with passwords) / cores x hash rate",
-        with_passwords,
-        hash_rate,
-        ">= 0.9",
-    );
+    report.ratio("bulk rows/s (300, with passwords) / cores x hash rate", with_passwords, hash_rate, ">= 0.9");
     let (file_mib, upload_peak) = upload_peak()?;
     report.figure(
         &format!("upload handler peak RSS, {file_mib:.1} MiB file"),
@@ -116,9 +91,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// argon2id hashes per second with `workers` concurrent hashes, as the flows run them.
 async fn raw_hash_rate(total: usize, workers: usize) -> anyhow::Result<f64> {
-    let password = PasswordPolicy::default()
-        .check("bench-password-Qx7!", &[])
-        .map_err(anyhow::Error::msg)?;
+    let password = PasswordPolicy::default().check("bench-password-Qx7!", &[]).map_err(anyhow::Error::msg)?;
     let start = Instant::now();
     let tasks: Vec<_> = (0..workers)
         .map(|w| {
@@ -147,11 +120,7 @@ async fn registration_rate(total: usize, workers: usize) -> anyhow::Result<f64> 
             tokio::spawn(async move {
                 for i in (w..total).step_by(workers) {
                     let response = learners::handlers::register::handle(&app, registration_request(i)).await;
-                    anyhow::ensure!(
-                        response.status() == 202,
-                        "registration {i} answered {}",
-                        response.status()
-                    );
+                    anyhow::ensure!(response.status() == 202, "registration {i} answered {}", response.status());
                 }
                 anyhow::Ok(())
             })
@@ -165,14 +134,9 @@ async fn registration_rate(total: usize, workers: usize) -> anyhow::Result<f64> 
 
 /// Runs 200 registrations in a child process and reads its peak resident set (KiB).
 fn rss_after_registrations(count: usize) -> anyhow::Result<u64> {
-    let output = std::process::Command::new(std::env::current_exe()?)
-        .args(["rss-child", &count.to_string()])
-        .output()?;
-    anyhow::ensure!(
-        output.status.success(),
-        "child failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output =
+        std::process::Command::new(std::env::current_exe()?).args(["rss-child", &count.to_string()]).output()?;
+    anyhow::ensure!(output.status.success(), "child failed: {}", String::from_utf8_lossy(&output.stderr));
     Ok(String::from_utf8(output.stdout)?.trim().parse()?)
 }
 
@@ -181,11 +145,7 @@ async fn rss_child() -> anyhow::Result<()> {
     let app = memory_app();
     for i in 0..count {
         let response = learners::handlers::register::handle(&app, registration_request(i)).await;
-        anyhow::ensure!(
-            response.status() == 202,
-            "registration {i} answered {}",
-            response.status()
-        );
+        anyhow::ensure!(response.status() == 202, "registration {i} answered {}", response.status());
     }
     println!("{}", harness::peak_rss_kib()?);
     Ok(())
@@ -195,9 +155,7 @@ const PASSWORD: &str = "correct horse battery staple";
 
 /// argon2id verifications per second with `workers` at a time.
 async fn raw_verify_rate(total: usize, workers: usize) -> anyhow::Result<f64> {
-    let password = PasswordPolicy::default()
-        .check(PASSWORD, &[])
-        .map_err(anyhow::Error::msg)?;
+    let password = PasswordPolicy::default().check(PASSWORD, &[]).map_err(anyhow::Error::msg)?;
     let hash = PasswordHash::of(&password).await?;
     let start = Instant::now();
     let tasks: Vec<_> = (0..workers)
@@ -220,9 +178,7 @@ async fn raw_verify_rate(total: usize, workers: usize) -> anyhow::Result<f64> {
 /// An app with `count` active accounts `learner{i}@example.com` (one shared hash, to save time).
 async fn app_with_accounts(count: usize) -> anyhow::Result<learners::App> {
     let app = memory_app();
-    let password = PasswordPolicy::default()
-        .check(PASSWORD, &[])
-        .map_err(anyhow::Error::msg)?;
+    let password = PasswordPolicy::default().check(PASSWORD, &[]).map_err(anyhow::Error::msg)?;
     let hash = PasswordHash::of(&password).await?;
     let now = app.clock.now();
     for i in 0..count {
@@ -275,11 +231,7 @@ async fn locked_attempt_rate(total: usize) -> anyhow::Result<f64> {
     let start = Instant::now();
     for _ in 0..total {
         let response = learners::handlers::sessions::handle(&app, sign_in_request(0, PASSWORD)).await;
-        anyhow::ensure!(
-            response.status() == 401,
-            "a locked account answered {}",
-            response.status()
-        );
+        anyhow::ensure!(response.status() == 401, "a locked account answered {}", response.status());
     }
     Ok(rate(total, start))
 }
@@ -290,14 +242,8 @@ fn env_number(name: &str, default: usize) -> usize {
 
 /// Peak RSS of a process that takes one bulk upload of about 10 MB (100,000 rows).
 fn upload_peak() -> anyhow::Result<(f64, u64)> {
-    let output = std::process::Command::new(std::env::current_exe()?)
-        .arg("upload-child")
-        .output()?;
-    anyhow::ensure!(
-        output.status.success(),
-        "child failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = std::process::Command::new(std::env::current_exe()?).arg("upload-child").output()?;
+    anyhow::ensure!(output.status.success(), "child failed: {}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8(output.stdout)?;
     let mut parts = text.split_whitespace();
     let file_mib: f64 = parts.next().unwrap_or("0").parse()?;

@@ -24,8 +24,11 @@ async fn main() -> anyhow::Result<()> {
         .parse()
         .context("PORT must be a port number")?;
     let site_url = format!("http://127.0.0.1:{port}");
+    let local_secret = learners::domain::Token::generate().as_str().to_owned();
     let config = Config::from_lookup(|name| match (name, std::env::var(name).ok()) {
         ("LEARNERS_SITE_URL", None) => Some(site_url.clone()),
+        // Locally, a secret of this run's own (retirement records then only match within it).
+        ("LEARNERS_RETIREMENT_SECRET", None) => Some(local_secret.clone()),
         (_, value) => value,
     })?;
     let backend = std::env::var("LEARNERS_BACKEND").unwrap_or_else(|_| "memory".into());
@@ -64,10 +67,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
-    println!(
-        "learners-dev ({backend} backend) listening on {}",
-        gateway.app().config.site_url
-    );
+    println!("learners-dev ({backend} backend) listening on {}", gateway.app().config.site_url);
     println!("  register:    {}/register", gateway.app().config.site_url);
     println!("  admin token: {admin_token}   (Authorization: Bearer <token> on /admin/v1/...)");
     if backend == "memory" {

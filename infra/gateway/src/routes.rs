@@ -99,10 +99,7 @@ impl RouteTable {
                     let queue = queue
                         .strip_suffix(".Arn")
                         .with_context(|| format!("{name}: SQS Queue must be !GetAtt <Queue>.Arn"))?;
-                    workers.push(WorkerBinding {
-                        queue: queue.to_owned(),
-                        binary: binary.to_owned(),
-                    });
+                    workers.push(WorkerBinding { queue: queue.to_owned(), binary: binary.to_owned() });
                     continue;
                 }
                 if event["Type"].as_str() != Some("HttpApi") {
@@ -110,10 +107,7 @@ impl RouteTable {
                 }
                 let props = &event["Properties"];
                 let field = |key: &str| {
-                    props[key]
-                        .as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| anyhow!("{name}.{event_name:?} has no {key}"))
+                    props[key].as_str().map(str::to_owned).ok_or_else(|| anyhow!("{name}.{event_name:?} has no {key}"))
                 };
                 routes.push(Route {
                     method: field("Method")?.to_ascii_uppercase(),

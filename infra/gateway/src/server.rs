@@ -45,21 +45,11 @@ impl Gateway {
         let mut by_binary = HashMap::new();
         for route in &routes.routes {
             let handler = handlers::by_binary(&route.binary).with_context(|| {
-                format!(
-                    "template route {} names binary {:?}, which has no handler",
-                    route.key(),
-                    route.binary
-                )
+                format!("template route {} names binary {:?}, which has no handler", route.key(), route.binary)
             })?;
             by_binary.insert(route.binary.clone(), handler);
         }
-        Ok(Self {
-            app,
-            routes,
-            handlers: by_binary,
-            admin_token,
-            mail,
-        })
+        Ok(Self { app, routes, handlers: by_binary, admin_token, mail })
     }
 
     pub fn app(&self) -> &App {
@@ -75,7 +65,7 @@ impl Gateway {
         let matched = match self.routes.lookup(parts.method.as_str(), &path) {
             Lookup::Found(matched) => matched,
             Lookup::MethodNotAllowed => return plain(405, r#"{"message":"Method Not Allowed"}"#),
-            Lookup::NotFound => return plain(404, r#"{"message":"Not Found"}"#),
+            Lookup::NotFound => return to_hyper(learners::http::response::route_not_found()),
         };
         let bytes = match Limited::new(body, MAX_PAYLOAD).collect().await {
             Ok(collected) => collected.to_bytes(),
@@ -115,15 +105,7 @@ impl Gateway {
             .with_path_parameters(params)
             .with_query_string_parameters(query);
         let handler = self.handlers[&matched.route.binary];
-        let response = handler(&self.app, request).await;
-        let (parts, body) = response.into_parts();
-        let bytes = match body {
-            Body::Empty => Bytes::new(),
-            Body::Text(text) => Bytes::from(text),
-            Body::Binary(data) => Bytes::from(data),
-            _ => Bytes::new(),
-        };
-        hyper::Response::from_parts(parts, Full::new(bytes))
+        to_hyper(handler(&self.app, request).await)
     }
 
     /// `Authorization: Bearer <LEARNERS_ADMIN_TOKEN>`, compared in constant time.
@@ -145,18 +127,27 @@ impl Gateway {
             ("GET", "/_dev/mail", Some(mail)) => {
                 let body = serde_json::to_string(&mail.sent()).unwrap_or_else(|_| "[]".to_owned());
                 let mut response = plain(200, &body);
-                response
-                    .headers_mut()
-                    .insert("content-type", http::HeaderValue::from_static("application/json"));
+                response.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
                 response
             }
             ("DELETE", "/_dev/mail", Some(mail)) => {
                 mail.clear();
                 plain(204, "")
             }
-            _ => plain(404, r#"{"message":"Not Found"}"#),
+            _ => to_hyper(learners::http::response::route_not_found()),
         }
     }
+}
+
+fn to_hyper(response: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(data) => Bytes::from(data),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
 }
 
 fn plain(status: u16, body: &str) -> hyper::Response<Full<Bytes>> {
@@ -175,9 +166,8 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> anyhow::Resu
                 let gateway = gateway.clone();
                 async move { Ok::<_, std::convert::Infallible>(gateway.handle(req, peer).await) }
             });
-            if let Err(error) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
+            if let Err(error) =
+                hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await
             {
                 tracing::debug!(%error, "connection ended with an error");
             }

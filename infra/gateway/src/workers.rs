@@ -40,10 +40,7 @@ impl Workers {
                 .with_context(|| format!("template worker {:?} has no SQS handler", binding.binary))?;
             by_queue.insert(queue, handler);
         }
-        Ok(Self {
-            by_queue,
-            dead_letters: Arc::default(),
-        })
+        Ok(Self { by_queue, dead_letters: Arc::default() })
     }
 
     pub fn queues(&self) -> impl Iterator<Item = Queue> + '_ {
@@ -52,10 +49,7 @@ impl Workers {
 
     fn dead_letter(&self, queue: Queue, body: String) {
         tracing::error!(?queue, "message failed {MAX_RECEIVES} receives: dead-lettered");
-        self.dead_letters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((queue, body));
+        self.dead_letters.lock().unwrap_or_else(|p| p.into_inner()).push((queue, body));
     }
 }
 
@@ -91,23 +85,13 @@ async fn run_in_process(app: &App, workers: &Workers, batch: QueuedBatch, pendin
         pending.fetch_sub(batch.bodies.len(), Ordering::SeqCst);
         return;
     };
-    let mut waiting: Vec<(String, String)> = batch
-        .bodies
-        .into_iter()
-        .map(|body| (uuid::Uuid::now_v7().to_string(), body))
-        .collect();
+    let mut waiting: Vec<(String, String)> =
+        batch.bodies.into_iter().map(|body| (uuid::Uuid::now_v7().to_string(), body)).collect();
     for receive in 1..=MAX_RECEIVES {
         let mut event = SqsEvent::default();
-        event.records = waiting
-            .iter()
-            .map(|(id, body)| message(id, id, body, receive))
-            .collect();
+        event.records = waiting.iter().map(|(id, body)| message(id, id, body, receive)).collect();
         let response = handler(app, event).await;
-        let failed: HashSet<String> = response
-            .batch_item_failures
-            .into_iter()
-            .map(|f| f.item_identifier)
-            .collect();
+        let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
         let done = waiting.len() - waiting.iter().filter(|(id, _)| failed.contains(id)).count();
         pending.fetch_sub(done, Ordering::SeqCst);
         waiting.retain(|(id, _)| failed.contains(id));
@@ -130,10 +114,7 @@ const POLLERS_PER_QUEUE: usize = 4;
 /// timeout (and to the DLQ after 3 receives, by the queue's redrive policy).
 pub fn spawn_sqs_pollers(app: App, workers: Workers, sqs: aws_sdk_sqs::Client) {
     let queues: Vec<Queue> = workers.queues().collect();
-    for queue in queues
-        .into_iter()
-        .flat_map(|q| std::iter::repeat_n(q, POLLERS_PER_QUEUE))
-    {
+    for queue in queues.into_iter().flat_map(|q| std::iter::repeat_n(q, POLLERS_PER_QUEUE)) {
         let Some(url) = app.config.queue_urls.get(&queue).cloned() else {
             tracing::warn!(?queue, "{} is not set: its worker does not run", queue.url_variable());
             continue;
@@ -185,16 +166,9 @@ async fn poll_once(
         ));
     }
     let handler = workers.by_queue[&queue];
-    let failed: HashSet<String> = handler(app, event)
-        .await
-        .batch_item_failures
-        .into_iter()
-        .map(|f| f.item_identifier)
-        .collect();
-    for m in messages
-        .iter()
-        .filter(|m| !failed.contains(m.message_id().unwrap_or_default()))
-    {
+    let failed: HashSet<String> =
+        handler(app, event).await.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+    for m in messages.iter().filter(|m| !failed.contains(m.message_id().unwrap_or_default())) {
         sqs.delete_message()
             .queue_url(url)
             .receipt_handle(m.receipt_handle().unwrap_or_default())

@@ -20,11 +20,7 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start(env: &[(&str, &str)]) -> Server {
@@ -46,18 +42,10 @@ fn start(env: &[(&str, &str)]) -> Server {
             break;
         }
     }
-    assert_eq!(
-        admin_token.len(),
-        43,
-        "the start-up banner prints a generated admin token"
-    );
+    assert_eq!(admin_token.len(), 43, "the start-up banner prints a generated admin token");
     // Keep reading what the server prints, as a terminal would.
     std::thread::spawn(move || lines.for_each(drop));
-    Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        admin_token,
-    }
+    Server { child, base: format!("http://127.0.0.1:{port}"), admin_token }
 }
 
 #[tokio::test]
@@ -68,22 +56,11 @@ async fn make_dev_serves_registration_activation_and_captured_mail() {
     assert_eq!(form.status(), 200);
 
     let body = serde_json::json!({"email": "dev@example.com", "username": "devuser", "name": "Dev User", "password": "correct horse battery staple", "terms_accepted": true});
-    let response = client
-        .post(format!("{}/api/v1/registrations", server.base))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = client.post(format!("{}/api/v1/registrations", server.base)).json(&body).send().await.unwrap();
     assert_eq!(response.status(), 202);
 
-    let mail: serde_json::Value = client
-        .get(format!("{}/_dev/mail", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mail: serde_json::Value =
+        client.get(format!("{}/_dev/mail", server.base)).send().await.unwrap().json().await.unwrap();
     let text = mail[0]["text"].as_str().unwrap();
     // The site URL defaults to the gateway's own address, so the emailed link works as is.
     let link = text
@@ -117,11 +94,7 @@ async fn the_aws_backend_runs_against_an_emulator() {
         ("LEARNERS_TABLE_NAME", table.as_str()),
     ];
     let provisioned = Command::new(BINARY).arg("provision").envs(aws_env).output().unwrap();
-    assert!(
-        provisioned.status.success(),
-        "{}",
-        String::from_utf8_lossy(&provisioned.stderr)
-    );
+    assert!(provisioned.status.success(), "{}", String::from_utf8_lossy(&provisioned.stderr));
     assert!(String::from_utf8_lossy(&provisioned.stdout).contains(&format!("LEARNERS_TABLE_NAME={table}")));
 
     let mut env = aws_env.to_vec();
@@ -130,27 +103,12 @@ async fn the_aws_backend_runs_against_an_emulator() {
     let client = reqwest::Client::new();
     let address = format!("{}@example.com", learners_tests::unique("devaws-"));
     let body = serde_json::json!({"email": address, "username": learners_tests::unique("devaws"), "name": "Dev User", "password": "correct horse battery staple", "terms_accepted": true});
-    let response = client
-        .post(format!("{}/api/v1/registrations", server.base))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = client.post(format!("{}/api/v1/registrations", server.base)).json(&body).send().await.unwrap();
     assert_eq!(response.status(), 202);
     // There is no /_dev/mail on AWS: the mail went to SES.
-    assert_eq!(
-        client
-            .get(format!("{}/_dev/mail", server.base))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(client.get(format!("{}/_dev/mail", server.base)).send().await.unwrap().status(), 404);
     let sent = learners_tests::moto::sent_mail().await;
-    assert!(sent
-        .iter()
-        .any(|m| m.to == address && m.subject.starts_with("Activate")));
+    assert!(sent.iter().any(|m| m.to == address && m.subject.starts_with("Activate")));
     let user = client
         .get(format!("{}/admin/v1/users?email={address}", server.base))
         .bearer_auth(&server.admin_token)

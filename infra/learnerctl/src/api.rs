@@ -51,10 +51,7 @@ impl Answer {
                 Some(text)
             })
             .unwrap_or_else(|| String::from_utf8_lossy(&self.body).chars().take(500).collect());
-        bail!(ApiError {
-            status: self.status,
-            detail
-        })
+        bail!(ApiError { status: self.status, detail })
     }
 }
 
@@ -123,11 +120,7 @@ impl Api {
             Auth::SigV4 { credentials, region } => sign_request(&mut request, credentials, region)?,
         }
         let request = reqwest::Request::try_from(request.map(reqwest::Body::from)).context("preparing the request")?;
-        let response = self
-            .client
-            .execute(request)
-            .await
-            .with_context(|| format!("calling {url}"))?;
+        let response = self.client.execute(request).await.with_context(|| format!("calling {url}"))?;
         let status = response.status().as_u16();
         let body = response.bytes().await.context("reading the answer")?.to_vec();
         Ok(Answer { status, body })
@@ -150,19 +143,12 @@ pub fn sign_request(
         .build()
         .context("SigV4 signing parameters")?
         .into();
-    let headers: Vec<(&str, &str)> = request
-        .headers()
-        .iter()
-        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
-        .collect();
+    let headers: Vec<(&str, &str)> =
+        request.headers().iter().filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))).collect();
     let uri = request.uri().to_string();
-    let signable = SignableRequest::new(
-        request.method().as_str(),
-        &uri,
-        headers.into_iter(),
-        SignableBody::Bytes(request.body()),
-    )
-    .context("the request cannot be signed")?;
+    let signable =
+        SignableRequest::new(request.method().as_str(), &uri, headers.into_iter(), SignableBody::Bytes(request.body()))
+            .context("the request cannot be signed")?;
     let (instructions, _signature) = sign(signable, &params).context("SigV4 signing")?.into_parts();
     instructions.apply_to_request_http1x(request);
     Ok(())

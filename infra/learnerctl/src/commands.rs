@@ -66,71 +66,47 @@ pub async fn run(api: &Api, command: Command) -> anyhow::Result<()> {
         Command::BulkRegister { file, dry_run, wait } => bulk_register(api, &file, dry_run, wait).await,
         Command::User { email } => {
             print(
-                &api.send(
-                    "GET",
-                    &format!("/admin/v1/users?email={}", query(&email)),
-                    None,
-                    Vec::new(),
-                )
-                .await?
-                .ok()?
-                .json()?,
+                &api.send("GET", &format!("/admin/v1/users?email={}", query(&email)), None, Vec::new())
+                    .await?
+                    .ok()?
+                    .json()?,
             );
             Ok(())
         }
         Command::Activate { email } => {
             let body = json_body(serde_json::json!({ "email": email }));
-            api.send("POST", "/admin/v1/users/activate", Some("application/json"), body)
-                .await?
-                .ok()?;
+            api.send("POST", "/admin/v1/users/activate", Some("application/json"), body).await?.ok()?;
             println!("{email} is active.");
             Ok(())
         }
         Command::SetPassword { email, no_notify } => {
             let password = read_password()?;
             let body = json_body(serde_json::json!({ "email": email, "password": password, "notify": !no_notify }));
-            api.send("POST", "/admin/v1/users/password", Some("application/json"), body)
-                .await?
-                .ok()?;
-            println!(
-                "The password of {email} is set{}.",
-                if no_notify { "" } else { "; the learner has been told" }
-            );
+            api.send("POST", "/admin/v1/users/password", Some("application/json"), body).await?.ok()?;
+            println!("The password of {email} is set{}.", if no_notify { "" } else { "; the learner has been told" });
             Ok(())
         }
         Command::Unlock { email } => {
             let body = json_body(serde_json::json!({ "email": email }));
-            api.send("POST", "/admin/v1/users/unlock", Some("application/json"), body)
-                .await?
-                .ok()?;
+            api.send("POST", "/admin/v1/users/unlock", Some("application/json"), body).await?.ok()?;
             println!("{email} can sign in again.");
             Ok(())
         }
         Command::Job { id } => {
             print(
-                &api.send(
-                    "GET",
-                    &format!("/admin/v1/bulk-registrations/{}", query(&id)),
-                    None,
-                    Vec::new(),
-                )
-                .await?
-                .ok()?
-                .json()?,
+                &api.send("GET", &format!("/admin/v1/bulk-registrations/{}", query(&id)), None, Vec::new())
+                    .await?
+                    .ok()?
+                    .json()?,
             );
             Ok(())
         }
         Command::Audit { email } => {
             print(
-                &api.send(
-                    "GET",
-                    &format!("/admin/v1/audit?email={}", query(&email)),
-                    None,
-                    Vec::new(),
-                )
-                .await?
-                .ok()?
-                .json()?,
+                &api.send("GET", &format!("/admin/v1/audit?email={}", query(&email)), None, Vec::new())
+                    .await?
+                    .ok()?
+                    .json()?,
             );
             Ok(())
         }
@@ -142,10 +118,7 @@ fn read_password() -> anyhow::Result<String> {
         rpassword::prompt_password("New password: ").context("reading the password")?
     } else {
         let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading the password from standard input")?;
+        std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
         line.trim_end_matches(['\r', '\n']).to_owned()
     };
     if password.is_empty() {
@@ -156,11 +129,7 @@ fn read_password() -> anyhow::Result<String> {
 
 async fn bulk_register(api: &Api, file: &std::path::Path, dry_run: bool, wait: bool) -> anyhow::Result<()> {
     let csv = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let path = if dry_run {
-        "/admin/v1/bulk-registrations?dry_run=true"
-    } else {
-        "/admin/v1/bulk-registrations"
-    };
+    let path = if dry_run { "/admin/v1/bulk-registrations?dry_run=true" } else { "/admin/v1/bulk-registrations" };
     let answer = api.send("POST", path, Some("text/csv"), csv).await?.ok()?.json()?;
     if dry_run {
         let errors = answer["errors"].as_array().cloned().unwrap_or_default();
@@ -189,20 +158,11 @@ async fn bulk_register(api: &Api, file: &std::path::Path, dry_run: bool, wait: b
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let job = loop {
-        let job = api
-            .send("GET", &format!("/admin/v1/bulk-registrations/{id}"), None, Vec::new())
-            .await?
-            .ok()?
-            .json()?;
-        let settled = ["created", "skipped", "failed"]
-            .iter()
-            .map(|k| job[*k].as_u64().unwrap_or(0))
-            .sum();
+        let job =
+            api.send("GET", &format!("/admin/v1/bulk-registrations/{id}"), None, Vec::new()).await?.ok()?.json()?;
+        let settled = ["created", "skipped", "failed"].iter().map(|k| job[*k].as_u64().unwrap_or(0)).sum();
         bar.set_position(settled);
-        bar.set_message(format!(
-            "{} created, {} skipped, {} failed",
-            job["created"], job["skipped"], job["failed"]
-        ));
+        bar.set_message(format!("{} created, {} skipped, {} failed", job["created"], job["skipped"], job["failed"]));
         if job["status"] == "completed" {
             break job;
         }

@@ -9,19 +9,10 @@ mod commands;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(
-    name = "learnerctl",
-    version,
-    about = "Operator commands for the learner account service"
-)]
+#[command(name = "learnerctl", version, about = "Operator commands for the learner account service")]
 struct Cli {
     /// Base URL of the API (the stack's ApiUrl output, or http://127.0.0.1:3000 for `make dev`).
-    #[arg(
-        long,
-        env = "LEARNERS_API_URL",
-        global = true,
-        default_value = "http://127.0.0.1:3000"
-    )]
+    #[arg(long, env = "LEARNERS_API_URL", global = true, default_value = "http://127.0.0.1:3000")]
     api: String,
     /// Bearer token of the local gateway. Without it, requests are SigV4-signed with your AWS
     /// credentials (AWS_PROFILE, AWS_REGION, ... as for the AWS CLI).

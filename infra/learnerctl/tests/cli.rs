@@ -10,16 +10,10 @@ const BINARY: &str = env!("CARGO_BIN_EXE_learnerctl");
 /// Runs learnerctl against `app` (off the async runtime, which serves the gateway).
 async fn learnerctl(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
     let mut command = Command::new(BINARY);
-    command
-        .args(args)
-        .env("LEARNERS_API_URL", &app.base_url)
-        .env("LEARNERS_ADMIN_TOKEN", ADMIN_TOKEN);
+    command.args(args).env("LEARNERS_API_URL", &app.base_url).env("LEARNERS_ADMIN_TOKEN", ADMIN_TOKEN);
     let stdin = stdin.map(str::to_owned);
     tokio::task::spawn_blocking(move || {
-        command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("learnerctl runs");
         if let Some(input) = stdin {
             child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
@@ -61,10 +55,7 @@ async fn an_operator_registers_a_cohort_and_supports_a_learner() {
     let run = learnerctl(&app, &["bulk-register", path, "--wait"], None).await;
     assert!(run.status.success(), "{}", text(&run.stderr));
     let out = text(&run.stdout);
-    assert!(
-        out.contains("Completed: 2 created, 0 skipped, 1 failed of 3 rows."),
-        "{out}"
-    );
+    assert!(out.contains("Completed: 2 created, 0 skipped, 1 failed of 3 rows."), "{out}");
     assert!(out.contains("row 4: broken (invalid_email)"), "{out}");
     let job_id = out.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_owned();
     let job = learnerctl(&app, &["job", &job_id], None).await;
@@ -73,27 +64,15 @@ async fn an_operator_registers_a_cohort_and_supports_a_learner() {
     let user = learnerctl(&app, &["user", &ada], None).await;
     assert!(user.status.success());
     let shown: serde_json::Value = serde_json::from_slice(&user.stdout).unwrap();
-    assert_eq!(
-        (shown["status"].as_str(), shown["source"].as_str()),
-        (Some("active"), Some("bulk"))
-    );
+    assert_eq!((shown["status"].as_str(), shown["source"].as_str()), (Some("active"), Some("bulk")));
 
     // The password comes from standard input, never from the command line.
-    let set = learnerctl(
-        &app,
-        &["set-password", &bob, "--no-notify"],
-        Some("a phrase from stdin 9\n"),
-    )
-    .await;
+    let set = learnerctl(&app, &["set-password", &bob, "--no-notify"], Some("a phrase from stdin 9\n")).await;
     assert!(set.status.success(), "{}", text(&set.stderr));
     assert_eq!(app.sign_in(&bob, "a phrase from stdin 9").await.status(), 200);
     let weak = learnerctl(&app, &["set-password", &bob], Some("password\n")).await;
     assert_eq!(weak.status.code(), Some(1));
-    assert!(
-        text(&weak.stderr).contains("validation_failed"),
-        "{}",
-        text(&weak.stderr)
-    );
+    assert!(text(&weak.stderr).contains("validation_failed"), "{}", text(&weak.stderr));
 
     assert!(learnerctl(&app, &["unlock", &ada], None).await.status.success());
     assert!(learnerctl(&app, &["activate", &ada], None).await.status.success());
@@ -122,9 +101,7 @@ async fn without_a_token_requests_are_sigv4_signed() {
             stream.read_exact(&mut byte).unwrap();
             head.push(byte[0]);
         }
-        stream
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
-            .unwrap();
+        stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}").unwrap();
         String::from_utf8(head).unwrap().to_ascii_lowercase()
     });
     let output = tokio::task::spawn_blocking(move || {
@@ -146,22 +123,10 @@ async fn without_a_token_requests_are_sigv4_signed() {
     .unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
     let head = server.join().unwrap();
-    assert!(
-        head.starts_with("get /admin/v1/users?email=ada%40example.com http/1.1"),
-        "{head}"
-    );
-    let authorization = head
-        .lines()
-        .find(|l| l.starts_with("authorization:"))
-        .expect("an Authorization header");
-    assert!(
-        authorization.contains("aws4-hmac-sha256 credential=akidexample/"),
-        "{authorization}"
-    );
-    assert!(
-        authorization.contains("/eu-west-1/execute-api/aws4_request"),
-        "{authorization}"
-    );
+    assert!(head.starts_with("get /admin/v1/users?email=ada%40example.com http/1.1"), "{head}");
+    let authorization = head.lines().find(|l| l.starts_with("authorization:")).expect("an Authorization header");
+    assert!(authorization.contains("aws4-hmac-sha256 credential=akidexample/"), "{authorization}");
+    assert!(authorization.contains("/eu-west-1/execute-api/aws4_request"), "{authorization}");
     assert!(authorization.contains("signedheaders=") && authorization.contains("signature="));
     assert!(head.contains("\r\nx-amz-date: "));
 }

@@ -30,10 +30,37 @@ impl JobStatus {
     }
 }
 
-/// A bulk registration job as stored: counts move as rows are settled.
+/// What a job does. Both kinds settle rows the same way; for a deletion job, `created` counts
+/// deleted accounts and `skipped` addresses that had none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    BulkRegistration,
+    Deletion,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BulkRegistration => "bulk_registration",
+            Self::Deletion => "deletion",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "bulk_registration" => Some(Self::BulkRegistration),
+            "deletion" => Some(Self::Deletion),
+            _ => None,
+        }
+    }
+}
+
+/// A job as stored: counts move as rows are settled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BulkJob {
     pub id: String,
+    pub kind: JobKind,
     pub operator: String,
     pub created_at: Timestamp,
     pub status: JobStatus,

@@ -86,9 +86,7 @@ fn ascii_domain(domain: &str) -> Result<String, EmailError> {
     // A mail domain needs at least two labels and a top-level label that is not all digits.
     let valid = labels.len() >= 2
         && labels.iter().all(|l| !l.is_empty() && l.len() <= 63)
-        && labels
-            .last()
-            .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()));
+        && labels.last().is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()));
     if valid {
         Ok(ascii)
     } else {

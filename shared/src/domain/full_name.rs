@@ -56,10 +56,7 @@ mod tests {
 
     #[test]
     fn keeps_names_as_given() {
-        assert_eq!(
-            FullName::parse("  Zoë O'Brien-Núñez ").unwrap().as_ref(),
-            "Zoë O'Brien-Núñez"
-        );
+        assert_eq!(FullName::parse("  Zoë O'Brien-Núñez ").unwrap().as_ref(), "Zoë O'Brien-Núñez");
         assert_eq!(FullName::parse("=HYPERLINK(1)").unwrap().as_ref(), "=HYPERLINK(1)");
     }
 

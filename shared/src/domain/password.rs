@@ -158,22 +158,15 @@ mod tests {
             PasswordPolicy { min_length: 12 }.check("elevenchars", &[]).unwrap_err(),
             PasswordError::TooShort(12)
         );
-        assert_eq!(
-            policy().check(&"a".repeat(129), &[]).unwrap_err(),
-            PasswordError::TooLong
-        );
+        assert_eq!(policy().check(&"a".repeat(129), &[]).unwrap_err(), PasswordError::TooLong);
         assert_eq!(policy().check("password1", &[]).unwrap_err(), PasswordError::TooCommon);
         assert_eq!(policy().check("PASSWORD1", &[]).unwrap_err(), PasswordError::TooCommon);
         assert_eq!(
-            policy()
-                .check("xx-adalove-xx", &["AdaLove", "ada", "Ada Lovelace"])
-                .unwrap_err(),
+            policy().check("xx-adalove-xx", &["AdaLove", "ada", "Ada Lovelace"]).unwrap_err(),
             PasswordError::ContainsPersonalData
         );
         assert_eq!(
-            policy()
-                .check("lovelace-rules-9", &["ada_l", "ada", "Ada Lovelace"])
-                .unwrap_err(),
+            policy().check("lovelace-rules-9", &["ada_l", "ada", "Ada Lovelace"]).unwrap_err(),
             PasswordError::ContainsPersonalData
         );
     }

@@ -23,11 +23,7 @@ pub async fn activate(app: &App, raw_token: &str) -> Result<Activation, Activati
     let Some(token) = Token::parse(raw_token) else {
         return Ok(Activation::Invalid);
     };
-    let outcome = match app
-        .store
-        .consume_activation_token(&token.hash(), app.clock.now())
-        .await?
-    {
+    let outcome = match app.store.consume_activation_token(&token.hash(), app.clock.now()).await? {
         TokenUse::Consumed(record) => {
             tracing::info!(user_id = %record.user_id, "account activated");
             Activation::Activated
@@ -55,16 +51,7 @@ pub async fn resend(app: &App, raw_email: &str) -> Result<(), ActivationError> {
         return Ok(());
     }
     let now = app.clock.now();
-    if !app
-        .store
-        .take_quota(
-            &activation_mail_slot(&user.id),
-            now,
-            app.config.resend_interval_seconds,
-            1,
-        )
-        .await?
-    {
+    if !app.store.take_quota(&activation_mail_slot(&user.id), now, app.config.resend_interval_seconds, 1).await? {
         tracing::info!(user_id = %user.id, "activation mail not resent: asked again too soon");
         return Ok(());
     }

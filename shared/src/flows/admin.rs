@@ -54,10 +54,7 @@ pub enum SupportError {
 
 async fn find(app: &App, raw_email: &str) -> Result<User, SupportError> {
     let email = Email::parse(raw_email)?;
-    app.store
-        .user_by_email_key(&email.key())
-        .await?
-        .ok_or(SupportError::NotFound)
+    app.store.user_by_email_key(&email.key()).await?.ok_or(SupportError::NotFound)
 }
 
 async fn audit(app: &App, operator: &str, action: &str, user: &User, outcome: &str) -> anyhow::Result<()> {
@@ -77,17 +74,13 @@ pub async fn user_by_email(app: &App, raw_email: &str) -> Result<UserView, Suppo
 pub async fn activate(app: &App, operator: &str, raw_email: &str) -> Result<(), SupportError> {
     let user = find(app, raw_email).await?;
     if user.status == UserStatus::Active {
-        return audit(app, operator, "activate", &user, "no_change")
-            .await
-            .map_err(SupportError::from);
+        return audit(app, operator, "activate", &user, "no_change").await.map_err(SupportError::from);
     }
     if !app.store.activate_user(&user.id, app.clock.now()).await? {
         audit(app, operator, "activate", &user, "refused: account being removed").await?;
         return Err(SupportError::NotFound);
     }
-    audit(app, operator, "activate", &user, "done")
-        .await
-        .map_err(SupportError::from)
+    audit(app, operator, "activate", &user, "done").await.map_err(SupportError::from)
 }
 
 /// Sets a password chosen by an operator: the policy applies; every session and reset link
@@ -101,18 +94,14 @@ pub async fn set_password(
     notify: bool,
 ) -> Result<(), SupportError> {
     let user = find(app, raw_email).await?;
-    let checked = app.password_policy().check(
-        new_password,
-        &[user.username.as_ref(), user.email.local_part(), user.name.as_ref()],
-    );
+    let checked = app
+        .password_policy()
+        .check(new_password, &[user.username.as_ref(), user.email.local_part(), user.name.as_ref()]);
     let password = match checked {
         Ok(password) => password,
         Err(reason) => {
             audit(app, operator, "set_password", &user, "refused: password policy").await?;
-            return Err(SupportError::WeakPassword(FieldErrors::from([(
-                "password".to_owned(),
-                reason.to_string(),
-            )])));
+            return Err(SupportError::WeakPassword(FieldErrors::from([("password".to_owned(), reason.to_string())])));
         }
     };
     let hash = app.passwords.hash(&password).await?;
@@ -121,18 +110,8 @@ pub async fn set_password(
         return Err(SupportError::NotFound);
     }
     app.attempts.clear(&counter_key(&user.email)).await?;
-    audit(
-        app,
-        operator,
-        "set_password",
-        &user,
-        if notify {
-            "done, learner notified"
-        } else {
-            "done, not notified"
-        },
-    )
-    .await?;
+    audit(app, operator, "set_password", &user, if notify { "done, learner notified" } else { "done, not notified" })
+        .await?;
     if notify {
         let notice = mail::password_changed(&app.config.site_name, &app.config.site_url, &user, true);
         mail::deliver(app.mailer.as_ref(), &notice, "password_set_by_operator").await;
@@ -144,9 +123,7 @@ pub async fn set_password(
 pub async fn unlock(app: &App, operator: &str, raw_email: &str) -> Result<(), SupportError> {
     let user = find(app, raw_email).await?;
     app.attempts.clear(&counter_key(&user.email)).await?;
-    audit(app, operator, "unlock", &user, "done")
-        .await
-        .map_err(SupportError::from)
+    audit(app, operator, "unlock", &user, "done").await.map_err(SupportError::from)
 }
 
 /// Whose audit entries to list.

@@ -3,8 +3,8 @@
 //! exactly once however often a message is delivered.
 
 use crate::domain::{
-    AuditEntry, BulkJob, Email, FullName, JobStatus, RowOutcome, RowResult, User, UserId, UserSource, UserStatus,
-    Username,
+    AuditEntry, BulkJob, Email, FullName, JobKind, JobStatus, RowOutcome, RowResult, User, UserId, UserSource,
+    UserStatus, Username,
 };
 use crate::ports::{BulkCreate, Queue};
 use crate::App;
@@ -56,25 +56,11 @@ struct Columns {
 
 fn columns(header: &csv::ByteRecord) -> Result<Columns, UploadError> {
     const KNOWN: [&str; 4] = ["email", "username", "name", "password"];
-    let names: Vec<String> = header
-        .iter()
-        .map(|h| String::from_utf8_lossy(h).trim().to_ascii_lowercase())
-        .collect();
-    let unknown: Vec<&str> = names
-        .iter()
-        .map(String::as_str)
-        .filter(|n| !KNOWN.contains(n))
-        .collect();
-    let missing: Vec<&str> = KNOWN[..3]
-        .iter()
-        .copied()
-        .filter(|k| !names.iter().any(|n| n == k))
-        .collect();
-    let repeated: HashSet<&str> = names
-        .iter()
-        .map(String::as_str)
-        .filter(|n| names.iter().filter(|m| m == n).count() > 1)
-        .collect();
+    let names: Vec<String> = header.iter().map(|h| String::from_utf8_lossy(h).trim().to_ascii_lowercase()).collect();
+    let unknown: Vec<&str> = names.iter().map(String::as_str).filter(|n| !KNOWN.contains(n)).collect();
+    let missing: Vec<&str> = KNOWN[..3].iter().copied().filter(|k| !names.iter().any(|n| n == k)).collect();
+    let repeated: HashSet<&str> =
+        names.iter().map(String::as_str).filter(|n| names.iter().filter(|m| m == n).count() > 1).collect();
     let mut problems = Vec::new();
     if !missing.is_empty() {
         problems.push(format!("missing columns: {}", missing.join(", ")));
@@ -104,21 +90,11 @@ fn columns(header: &csv::ByteRecord) -> Result<Columns, UploadError> {
 
 fn reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(bytes)
+    csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(bytes)
 }
 
 fn problem(row: u64, email: &str, result: RowResult, code: &str, message: impl Into<String>) -> RowOutcome {
-    RowOutcome {
-        row,
-        email: email.to_owned(),
-        result,
-        code: code.to_owned(),
-        message: message.into(),
-        user_id: None,
-    }
+    RowOutcome { row, email: email.to_owned(), result, code: code.to_owned(), message: message.into(), user_id: None }
 }
 
 /// Reads one record into a row, or says why it cannot be one. Applies the self-registration
@@ -127,30 +103,19 @@ fn read_row(app: &App, cols: &Columns, row: u64, record: &csv::ByteRecord) -> Re
     let field = |i: usize| record.get(i).map(|f| std::str::from_utf8(f).map(str::to_owned));
     let raw_email = field(cols.email).and_then(Result::ok).unwrap_or_default();
     let fail = |code: &str, message: String| problem(row, &raw_email, RowResult::Failed, code, message);
-    let expected = [cols.email, cols.username, cols.name]
-        .into_iter()
-        .chain(cols.password)
-        .max()
-        .unwrap_or(0)
-        + 1;
+    let expected = [cols.email, cols.username, cols.name].into_iter().chain(cols.password).max().unwrap_or(0) + 1;
     if record.len() < expected {
         return Err(fail(
             "wrong_field_count",
-            format!(
-                "The row has {} fields; the header has {expected} or more.",
-                record.len()
-            ),
+            format!("The row has {} fields; the header has {expected} or more.", record.len()),
         ));
     }
     let text = |i: usize, what: &str| match field(i) {
         Some(Ok(value)) => Ok(value),
         _ => Err(fail("invalid_utf8", format!("The {what} is not valid UTF-8."))),
     };
-    let (email, username, name) = (
-        text(cols.email, "email")?,
-        text(cols.username, "username")?,
-        text(cols.name, "name")?,
-    );
+    let (email, username, name) =
+        (text(cols.email, "email")?, text(cols.username, "username")?, text(cols.name, "name")?);
     let password = match cols.password {
         Some(i) => Some(text(i, "password")?).filter(|p| !p.is_empty()),
         None => None,
@@ -159,22 +124,10 @@ fn read_row(app: &App, cols: &Columns, row: u64, record: &csv::ByteRecord) -> Re
     let parsed_username = Username::parse(&username).map_err(|e| fail("invalid_username", e.to_string()))?;
     let parsed_name = FullName::parse(&name).map_err(|e| fail("invalid_name", e.to_string()))?;
     if let Some(password) = &password {
-        let personal = [
-            parsed_username.as_ref(),
-            parsed_email.local_part(),
-            parsed_name.as_ref(),
-        ];
-        app.password_policy()
-            .check(password, &personal)
-            .map_err(|e| fail("invalid_password", e.to_string()))?;
+        let personal = [parsed_username.as_ref(), parsed_email.local_part(), parsed_name.as_ref()];
+        app.password_policy().check(password, &personal).map_err(|e| fail("invalid_password", e.to_string()))?;
     }
-    Ok(BulkRow {
-        row,
-        email,
-        username,
-        name,
-        password,
-    })
+    Ok(BulkRow { row, email, username, name, password })
 }
 
 /// The first pass over a file: how many rows, and what is wrong with which.
@@ -225,19 +178,10 @@ pub fn check(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
         };
         let email_key = candidate.email.trim().to_ascii_lowercase();
         let username_key = candidate.username.trim().to_ascii_lowercase();
-        let earlier = first_email
-            .get(&email_key)
-            .or_else(|| first_username.get(&username_key))
-            .copied();
+        let earlier = first_email.get(&email_key).or_else(|| first_username.get(&username_key)).copied();
         if let Some(first) = earlier {
             let message = format!("Row {first} has the same email or username; the first one wins.");
-            problems.push(problem(
-                row,
-                &candidate.email,
-                RowResult::Skipped,
-                "duplicate_in_file",
-                message,
-            ));
+            problems.push(problem(row, &candidate.email, RowResult::Skipped, "duplicate_in_file", message));
             continue;
         }
         first_email.insert(email_key, row);
@@ -253,6 +197,7 @@ pub async fn upload(app: &App, operator: &str, bytes: &[u8]) -> Result<BulkJob, 
     let count = |result| checked.problems.iter().filter(|p| p.result == result).count() as u64;
     let mut job = BulkJob {
         id: uuid::Uuid::now_v7().to_string(),
+        kind: JobKind::BulkRegistration,
         operator: operator.to_owned(),
         created_at: app.clock.now(),
         status: JobStatus::Queued,
@@ -284,26 +229,18 @@ pub async fn upload(app: &App, operator: &str, bytes: &[u8]) -> Result<BulkJob, 
         message.push(bulk_row);
         if message.len() == ROWS_PER_MESSAGE {
             pending.push(
-                serde_json::to_string(&BulkMessage {
-                    job_id: job.id.clone(),
-                    rows: std::mem::take(&mut message),
-                })
-                .map_err(anyhow::Error::from)?,
+                serde_json::to_string(&BulkMessage { job_id: job.id.clone(), rows: std::mem::take(&mut message) })
+                    .map_err(anyhow::Error::from)?,
             );
         }
         if pending.len() == MESSAGES_PER_SEND {
-            app.queue
-                .enqueue(Queue::BulkRegistration, &std::mem::take(&mut pending))
-                .await?;
+            app.queue.enqueue(Queue::BulkRegistration, &std::mem::take(&mut pending)).await?;
         }
     }
     if !message.is_empty() {
         pending.push(
-            serde_json::to_string(&BulkMessage {
-                job_id: job.id.clone(),
-                rows: message,
-            })
-            .map_err(anyhow::Error::from)?,
+            serde_json::to_string(&BulkMessage { job_id: job.id.clone(), rows: message })
+                .map_err(anyhow::Error::from)?,
         );
     }
     if !pending.is_empty() {
@@ -348,12 +285,7 @@ async fn settle(app: &App, job: &BulkJob, row: &BulkRow) -> anyhow::Result<()> {
     if app.bulk.row_settled(&job.id, row.row).await? {
         return Ok(());
     }
-    let cols = Columns {
-        email: 0,
-        username: 1,
-        name: 2,
-        password: row.password.as_ref().map(|_| 3),
-    };
+    let cols = Columns { email: 0, username: 1, name: 2, password: row.password.as_ref().map(|_| 3) };
     let mut record = csv::ByteRecord::new();
     record.push_field(row.email.as_bytes());
     record.push_field(row.username.as_bytes());
@@ -409,13 +341,17 @@ async fn settle(app: &App, job: &BulkJob, row: &BulkRow) -> anyhow::Result<()> {
         BulkCreate::Created | BulkCreate::AlreadySettled => Ok(()),
         BulkCreate::Taken { email_taken, .. } => {
             let what = if email_taken { "email" } else { "username" };
-            let outcome = problem(
+            // The row names that account: it goes with it if the account is deleted.
+            let owner =
+                if email_taken { app.store.user_by_email_key(&user.email.key()).await?.map(|u| u.id) } else { None };
+            let mut outcome = problem(
                 row.row,
                 &checked.email,
                 RowResult::Skipped,
                 "already_registered",
                 format!("An account with this {what} already exists; it was left as it is."),
             );
+            outcome.user_id = owner;
             app.bulk.settle_row(&job.id, &outcome).await?;
             Ok(())
         }
@@ -425,26 +361,15 @@ async fn settle(app: &App, job: &BulkJob, row: &BulkRow) -> anyhow::Result<()> {
 /// The per-row report: every field quoted, and a cell that a spreadsheet would take for a
 /// formula (`=`, `+`, `-`, `@`, tab, CR) prefixed with `'` (OWASP CSV injection).
 pub fn report_csv(outcomes: &[RowOutcome]) -> anyhow::Result<String> {
-    let mut writer = csv::WriterBuilder::new()
-        .quote_style(csv::QuoteStyle::Always)
-        .from_writer(Vec::new());
+    let mut writer = csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Always).from_writer(Vec::new());
     writer.write_record(["row", "email", "result", "code", "message"])?;
     for outcome in outcomes {
         let row = outcome.row.to_string();
         writer.write_record(
-            [
-                &row,
-                &outcome.email,
-                outcome.result.as_str(),
-                &outcome.code,
-                &outcome.message,
-            ]
-            .map(defuse),
+            [&row, &outcome.email, outcome.result.as_str(), &outcome.code, &outcome.message].map(defuse),
         )?;
     }
-    Ok(String::from_utf8(
-        writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
-    )?)
+    Ok(String::from_utf8(writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?)
 }
 
 fn defuse(cell: &str) -> String {

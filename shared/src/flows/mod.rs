@@ -5,4 +5,5 @@ pub mod admin;
 pub mod bulk;
 pub mod recovery;
 pub mod registration;
+pub mod removal;
 pub mod signin;

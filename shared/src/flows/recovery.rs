@@ -32,9 +32,7 @@ pub async fn request_reset(app: &App, raw_email: &str) -> anyhow::Result<()> {
     let Ok(email) = Email::parse(raw_email) else {
         return Ok(());
     };
-    let message = serde_json::to_string(&ResetRequested {
-        email: email.to_string(),
-    })?;
+    let message = serde_json::to_string(&ResetRequested { email: email.to_string() })?;
     app.queue.enqueue(Queue::Recovery, &[message]).await
 }
 
@@ -52,11 +50,7 @@ pub async fn send_reset_link(app: &App, request: &ResetRequested) -> anyhow::Res
     }
     let now = app.clock.now();
     let quota = format!("reset-mail#{}", user.id);
-    if !app
-        .store
-        .take_quota(&quota, now, 3600, app.config.reset_mails_per_hour)
-        .await?
-    {
+    if !app.store.take_quota(&quota, now, 3600, app.config.reset_mails_per_hour).await? {
         tracing::info!(user_id = %user.id, "reset mail not sent: hourly limit reached");
         return Ok(());
     }
@@ -75,19 +69,11 @@ pub async fn send_reset_link(app: &App, request: &ResetRequested) -> anyhow::Res
 /// the user's current epoch (no password change since). Reading it uses nothing.
 pub async fn usable_reset_token(app: &App, raw_token: &str) -> Result<(TokenRecord, User), RecoveryError> {
     let token = Token::parse(raw_token).ok_or(RecoveryError::InvalidToken)?;
-    let record = app
-        .store
-        .token(&token.hash())
-        .await?
-        .ok_or(RecoveryError::InvalidToken)?;
+    let record = app.store.token(&token.hash()).await?.ok_or(RecoveryError::InvalidToken)?;
     if record.purpose != TokenPurpose::PasswordReset || record.used_at.is_some() || record.is_expired(app.clock.now()) {
         return Err(RecoveryError::InvalidToken);
     }
-    let user = app
-        .store
-        .user_by_id(&record.user_id)
-        .await?
-        .ok_or(RecoveryError::InvalidToken)?;
+    let user = app.store.user_by_id(&record.user_id).await?.ok_or(RecoveryError::InvalidToken)?;
     if user.auth_epoch != record.auth_epoch || user.status == UserStatus::RemovalRequested {
         return Err(RecoveryError::InvalidToken);
     }
@@ -101,17 +87,10 @@ pub async fn reset_password(app: &App, raw_token: &str, new_password: &str) -> R
     let (record, user) = usable_reset_token(app, raw_token).await?;
     let password = app
         .password_policy()
-        .check(
-            new_password,
-            &[user.username.as_ref(), user.email.local_part(), user.name.as_ref()],
-        )
+        .check(new_password, &[user.username.as_ref(), user.email.local_part(), user.name.as_ref()])
         .map_err(|e| RecoveryError::WeakPassword(FieldErrors::from([("password".to_owned(), e.to_string())])))?;
     let hash = app.passwords.hash(&password).await?;
-    if !app
-        .store
-        .complete_password_reset(&record, &hash, app.clock.now())
-        .await?
-    {
+    if !app.store.complete_password_reset(&record, &hash, app.clock.now()).await? {
         // Another confirmation of the same link (or a password change) got there first.
         return Err(RecoveryError::InvalidToken);
     }

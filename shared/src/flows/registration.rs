@@ -51,12 +51,8 @@ impl RegistrationForm {
             errors.insert(field.to_owned(), message);
         };
         let email = Email::parse(&self.email).map_err(|e| note("email", e.to_string())).ok();
-        let username = Username::parse(&self.username)
-            .map_err(|e| note("username", e.to_string()))
-            .ok();
-        let name = FullName::parse(&self.name)
-            .map_err(|e| note("name", e.to_string()))
-            .ok();
+        let username = Username::parse(&self.username).map_err(|e| note("username", e.to_string())).ok();
+        let name = FullName::parse(&self.name).map_err(|e| note("name", e.to_string())).ok();
         let personal: Vec<&str> = [
             username.as_ref().map(AsRef::as_ref),
             email.as_ref().map(Email::local_part),
@@ -65,21 +61,15 @@ impl RegistrationForm {
         .into_iter()
         .flatten()
         .collect();
-        let password = app
-            .password_policy()
-            .check(&self.password, &personal)
-            .map_err(|e| note("password", e.to_string()))
-            .ok();
+        let password =
+            app.password_policy().check(&self.password, &personal).map_err(|e| note("password", e.to_string())).ok();
         if !self.terms_accepted {
             note("terms_accepted", "You need to accept the terms of service.".to_owned());
         }
         match (email, username, name, password) {
-            (Some(email), Some(username), Some(name), Some(password)) if errors.is_empty() => Ok(ValidRegistration {
-                email,
-                username,
-                name,
-                password,
-            }),
+            (Some(email), Some(username), Some(name), Some(password)) if errors.is_empty() => {
+                Ok(ValidRegistration { email, username, name, password })
+            }
             _ => Err(errors),
         }
     }
@@ -106,23 +96,14 @@ pub async fn register(app: &App, form: &RegistrationForm) -> Result<Registered, 
     match app.store.create_user(&user, Some(&record)).await {
         Ok(()) => {
             // The registration mail counts as the first of "one per minute" per account.
-            app.store
-                .take_quota(
-                    &activation_mail_slot(&user.id),
-                    now,
-                    app.config.resend_interval_seconds,
-                    1,
-                )
-                .await?;
+            app.store.take_quota(&activation_mail_slot(&user.id), now, app.config.resend_interval_seconds, 1).await?;
             send_activation(app, &user, &token).await;
             tracing::info!(user_id = %user.id, "account registered, pending activation");
             Ok(Registered::Created(user.id))
         }
         // Usernames are public, so saying one is taken reveals nothing; it is decided before
         // the email so that the answer never depends on whether the email exists.
-        Err(CreateUserError::Taken {
-            username_taken: true, ..
-        }) => Err(RegistrationError::UsernameTaken),
+        Err(CreateUserError::Taken { username_taken: true, .. }) => Err(RegistrationError::UsernameTaken),
         Err(CreateUserError::Taken { .. }) => {
             notify_existing_owner(app, &user.email).await?;
             Ok(Registered::EmailAlreadyRegistered)
@@ -138,11 +119,7 @@ async fn notify_existing_owner(app: &App, email: &Email) -> anyhow::Result<()> {
         return Ok(());
     };
     let slot = format!("registration-notice#{}", owner.id);
-    if app
-        .store
-        .take_quota(&slot, app.clock.now(), app.config.resend_interval_seconds, 1)
-        .await?
-    {
+    if app.store.take_quota(&slot, app.clock.now(), app.config.resend_interval_seconds, 1).await? {
         let notice = mail::registration_attempt_notice(&app.config.site_name, &app.config.site_url, &owner);
         mail::deliver(app.mailer.as_ref(), &notice, "registration_notice").await;
     }

@@ -34,10 +34,7 @@ pub struct SignedIn {
 
 /// The counter key of an address: a hash, so counters of unknown addresses hold no address.
 pub fn counter_key(email: &Email) -> String {
-    Sha256::digest(email.key().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(email.key().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub async fn sign_in(app: &App, raw_email: &str, password: &str) -> Result<SignedIn, SignInError> {
@@ -87,13 +84,7 @@ pub async fn sign_in(app: &App, raw_email: &str, password: &str) -> Result<Signe
 }
 
 async fn notify_lockout(app: &App, user: &User, locked: LockedNow) {
-    let message = mail::lockout(
-        &app.config.site_name,
-        &app.config.site_url,
-        user,
-        locked.failures,
-        locked.until,
-    );
+    let message = mail::lockout(&app.config.site_name, &app.config.site_url, user, locked.failures, locked.until);
     mail::deliver(app.mailer.as_ref(), &message, "lockout").await;
 }
 

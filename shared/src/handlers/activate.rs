@@ -41,12 +41,10 @@ async fn api(app: &App, req: &Request) -> Response<Body> {
     };
     match activate(app, &token).await {
         Ok(Activation::Activated | Activation::AlreadyActive) => response::json(200, &json!({"status": "active"})),
-        Ok(Activation::Expired | Activation::Invalid) => ApiError::new(
-            400,
-            "invalid_token",
-            "This activation link is invalid or has expired; ask for a new one.",
-        )
-        .into_response(),
+        Ok(Activation::Expired | Activation::Invalid) => {
+            ApiError::new(400, "invalid_token", "This activation link is invalid or has expired; ask for a new one.")
+                .into_response()
+        }
         Err(ActivationError::Unexpected(e)) => ApiError::unexpected(&e).into_response(),
     }
 }

@@ -39,10 +39,7 @@ impl From<SupportError> for ApiError {
 
 fn required_query(req: &Request, name: &str) -> Result<String, ApiError> {
     query_param(req, name).ok_or_else(|| {
-        ApiError::validation(FieldErrors::from([(
-            name.to_owned(),
-            "This query parameter is required.".to_owned(),
-        )]))
+        ApiError::validation(FieldErrors::from([(name.to_owned(), "This query parameter is required.".to_owned())]))
     })
 }
 

@@ -2,6 +2,7 @@
 //! file; `?dry_run=true` only validates), `GET /admin/v1/bulk-registrations/{job_id}` and
 //! `GET /admin/v1/bulk-registrations/{job_id}/report.csv`.
 
+use crate::domain::JobKind;
 use crate::flows::bulk::{check, report_csv, upload, UploadError, MAX_UPLOAD_BYTES};
 use crate::http::body::content_type;
 use crate::http::identity::operator;
@@ -36,21 +37,14 @@ impl From<UploadError> for ApiError {
 async fn create(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
     let bytes: &[u8] = req.body().as_ref();
     if bytes.len() > MAX_UPLOAD_BYTES {
-        return Err(ApiError::new(
-            413,
-            "payload_too_large",
-            "The file is larger than 10 MB; split it.",
-        ));
+        return Err(ApiError::new(413, "payload_too_large", "The file is larger than 10 MB; split it."));
     }
     if content_type(req).as_deref() != Some("text/csv") {
         return Err(ApiError::bad_request("Send the file as text/csv."));
     }
     if query_param(req, "dry_run").as_deref() == Some("true") {
         let checked = check(app, bytes)?;
-        return Ok(response::json(
-            200,
-            &json!({"dry_run": true, "rows": checked.rows, "errors": checked.problems}),
-        ));
+        return Ok(response::json(200, &json!({"dry_run": true, "rows": checked.rows, "errors": checked.problems})));
     }
     let job = upload(app, operator, bytes).await?;
     Ok(response::json(202, &json!({"job_id": job.id, "rows": job.total})))
@@ -63,6 +57,7 @@ async fn status(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         .job(&id)
         .await
         .map_err(|e| ApiError::unexpected(&e))?
+        .filter(|job| job.kind == JobKind::BulkRegistration)
         .ok_or_else(job_not_found)?;
     let errors = app.bulk.problems(&id).await.map_err(|e| ApiError::unexpected(&e))?;
     Ok(response::json(
@@ -76,20 +71,13 @@ async fn status(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 
 async fn report(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let id = path_param(req, "job_id").unwrap_or_default();
-    app.bulk
-        .job(&id)
-        .await
-        .map_err(|e| ApiError::unexpected(&e))?
-        .ok_or_else(job_not_found)?;
+    app.bulk.job(&id).await.map_err(|e| ApiError::unexpected(&e))?.ok_or_else(job_not_found)?;
     let outcomes = app.bulk.outcomes(&id).await.map_err(|e| ApiError::unexpected(&e))?;
     let csv = report_csv(&outcomes).map_err(|e| ApiError::unexpected(&e))?;
     let mut response = response::json(200, &());
     *response.body_mut() = Body::Text(csv);
     let headers = response.headers_mut();
-    headers.insert(
-        "content-type",
-        http::HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
+    headers.insert("content-type", http::HeaderValue::from_static("text/csv; charset=utf-8"));
     if let Ok(value) = http::HeaderValue::from_str(&format!("attachment; filename=\"bulk-{id}.csv\"")) {
         response.headers_mut().insert("content-disposition", value);
     }

@@ -10,6 +10,8 @@ pub mod activate;
 pub mod admin_users;
 pub mod bulk_registrations;
 pub mod bulk_worker;
+pub mod deletion_worker;
+pub mod deletions;
 pub mod password_reset;
 pub mod recovery_worker;
 pub mod register;
@@ -34,40 +36,31 @@ pub const HTTP_HANDLERS: &[(&str, HttpHandler)] = &[
     ("sessions", |app, req| Box::pin(sessions::handle(app, req))),
     ("account", |app, req| Box::pin(account::handle(app, req))),
     ("password-reset", |app, req| Box::pin(password_reset::handle(app, req))),
-    ("bulk-registrations", |app, req| {
-        Box::pin(bulk_registrations::handle(app, req))
-    }),
+    ("bulk-registrations", |app, req| Box::pin(bulk_registrations::handle(app, req))),
+    ("deletions", |app, req| Box::pin(deletions::handle(app, req))),
 ];
 
 /// Every function binary with an SQS handler, and the handler.
 pub const WORKER_HANDLERS: &[(&str, SqsHandler)] = &[
-    ("recovery-worker", |app, event| {
-        Box::pin(recovery_worker::handle(app, event))
-    }),
+    ("recovery-worker", |app, event| Box::pin(recovery_worker::handle(app, event))),
     ("bulk-worker", |app, event| Box::pin(bulk_worker::handle(app, event))),
+    ("deletion-worker", |app, event| Box::pin(deletion_worker::handle(app, event))),
 ];
 
 pub fn by_binary(binary: &str) -> Option<HttpHandler> {
-    HTTP_HANDLERS
-        .iter()
-        .find(|(name, _)| *name == binary)
-        .map(|(_, handler)| *handler)
+    HTTP_HANDLERS.iter().find(|(name, _)| *name == binary).map(|(_, handler)| *handler)
 }
 
 pub fn worker_by_binary(binary: &str) -> Option<SqsHandler> {
-    WORKER_HANDLERS
-        .iter()
-        .find(|(name, _)| *name == binary)
-        .map(|(_, handler)| *handler)
+    WORKER_HANDLERS.iter().find(|(name, _)| *name == binary).map(|(_, handler)| *handler)
 }
 
 /// Runs the SQS handler of `binary` as a Lambda function.
 pub async fn run_worker_lambda(binary: &str) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
     let handler = worker_by_binary(binary).ok_or_else(|| format!("no SQS handler for binary {binary:?}"))?;
-    let app = App::from_env()
-        .await
-        .inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
+    let app =
+        App::from_env().await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
     let app = &app;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<worker::SqsEvent>| async move {
@@ -82,9 +75,8 @@ pub async fn run_worker_lambda(binary: &str) -> Result<(), lambda_runtime::Error
 pub async fn run_lambda(binary: &str) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
     let handler = by_binary(binary).ok_or_else(|| format!("no HTTP handler for binary {binary:?}"))?;
-    let app = App::from_env()
-        .await
-        .inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
+    let app =
+        App::from_env().await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
     let app = &app;
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
         Ok::<_, std::convert::Infallible>(handler(app, req).await)

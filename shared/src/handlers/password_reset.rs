@@ -56,10 +56,7 @@ async fn confirm(app: &App, req: &Request) -> Response<Body> {
     let password = match single_field(req, "password") {
         Ok(password) => password,
         Err(error) if html => {
-            return response::html(
-                error.status,
-                pages::new_password_form(site, &token, Some(&error.message)),
-            )
+            return response::html(error.status, pages::new_password_form(site, &token, Some(&error.message)))
         }
         Err(error) => return error.into_response(),
     };

@@ -11,12 +11,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     match route_key(&req).as_str() {
         "GET /register" => response::html(
             200,
-            pages::register_form(
-                &app.config.site_name,
-                &RegistrationValues::default(),
-                &FieldErrors::new(),
-                None,
-            ),
+            pages::register_form(&app.config.site_name, &RegistrationValues::default(), &FieldErrors::new(), None),
         ),
         "POST /api/v1/registrations" => create(app, req).await,
         _ => ApiError::not_found().into_response(),
@@ -50,11 +45,7 @@ async fn create(app: &App, req: Request) -> Response<Body> {
             (Some(form), result.err())
         }
         Err(error) => {
-            return if html {
-                form_page(app, &None, error)
-            } else {
-                error.into_response()
-            };
+            return if html { form_page(app, &None, error) } else { error.into_response() };
         }
     };
     let Some(error) = error else {
@@ -82,19 +73,12 @@ async fn create(app: &App, req: Request) -> Response<Body> {
 fn form_page(app: &App, form: &Option<RegistrationForm>, error: ApiError) -> Response<Body> {
     let values = form
         .as_ref()
-        .map(|f| RegistrationValues {
-            email: f.email.clone(),
-            username: f.username.clone(),
-            name: f.name.clone(),
-        })
+        .map(|f| RegistrationValues { email: f.email.clone(), username: f.username.clone(), name: f.name.clone() })
         .unwrap_or_default();
     let mut fields = error.fields.clone().unwrap_or_default();
     if error.code == "username_taken" {
         fields.insert("username".into(), error.message.clone());
     }
     let notice = (fields.is_empty()).then_some(error.message.as_str());
-    response::html(
-        error.status,
-        pages::register_form(&app.config.site_name, &values, &fields, notice),
-    )
+    response::html(error.status, pages::register_form(&app.config.site_name, &values, &fields, notice))
 }

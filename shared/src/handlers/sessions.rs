@@ -48,10 +48,7 @@ async fn create(app: &App, req: &Request) -> Response<Body> {
     let (email, password) = match credentials(req) {
         Ok(pair) => pair,
         Err(error) if html => {
-            return response::html(
-                error.status,
-                pages::login(&app.config.site_name, "", Some(&error.message)),
-            )
+            return response::html(error.status, pages::login(&app.config.site_name, "", Some(&error.message)))
         }
         Err(error) => return error.into_response(),
     };
@@ -87,10 +84,7 @@ async fn create(app: &App, req: &Request) -> Response<Body> {
         Err(SignInError::Unexpected(e)) => ApiError::unexpected(&e),
     };
     if html {
-        response::html(
-            error.status,
-            pages::login(&app.config.site_name, &email, Some(&error.message)),
-        )
+        response::html(error.status, pages::login(&app.config.site_name, &email, Some(&error.message)))
     } else {
         error.into_response()
     }

@@ -30,15 +30,8 @@ where
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
         let span = tracing::info_span!("sqs_message", message_id = %id);
-        let receive_count = message
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
-        let delivery = Delivery {
-            body: message.body.unwrap_or_default(),
-            receive_count,
-        };
+        let receive_count = message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+        let delivery = Delivery { body: message.body.unwrap_or_default(), receive_count };
         let result = work(delivery).instrument(span).await;
         if let Err(error) = result {
             tracing::error!(message_id = %id, error = format!("{error:#}"), "message failed; it will come back");

@@ -34,9 +34,7 @@ impl Fields {
         match content_type(req).as_deref() {
             Some("application/json") => Self::from_json(bytes),
             Some("application/x-www-form-urlencoded") => Self::from_form(bytes),
-            _ => Err(ApiError::bad_request(
-                "Send the body as application/json or application/x-www-form-urlencoded.",
-            )),
+            _ => Err(ApiError::bad_request("Send the body as application/json or application/x-www-form-urlencoded.")),
         }
     }
 
@@ -66,6 +64,15 @@ impl Fields {
     fn take(&mut self, name: &str) -> Option<Value> {
         let index = self.entries.iter().position(|(k, _)| k == name)?;
         Some(self.entries.remove(index).1)
+    }
+
+    /// A required field of any JSON type.
+    pub fn value(&mut self, name: &str, errors: &mut FieldErrors) -> Option<Value> {
+        let value = self.take(name);
+        if value.is_none() {
+            errors.insert(name.to_owned(), "This field is required.".to_owned());
+        }
+        value
     }
 
     /// A required string field; records why in `errors` when it is missing or not a string.

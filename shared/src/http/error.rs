@@ -16,12 +16,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            fields: None,
-        }
+        Self { status, code, message: message.into(), fields: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -29,18 +24,11 @@ impl ApiError {
     }
 
     pub fn payload_too_large() -> Self {
-        Self::new(
-            413,
-            "payload_too_large",
-            format!("The body is larger than {} bytes.", super::MAX_BODY_BYTES),
-        )
+        Self::new(413, "payload_too_large", format!("The body is larger than {} bytes.", super::MAX_BODY_BYTES))
     }
 
     pub fn validation(fields: FieldErrors) -> Self {
-        Self {
-            fields: Some(fields),
-            ..Self::new(422, "validation_failed", "Some fields are not valid.")
-        }
+        Self { fields: Some(fields), ..Self::new(422, "validation_failed", "Some fields are not valid.") }
     }
 
     pub fn not_found() -> Self {
@@ -54,11 +42,7 @@ impl ApiError {
     /// Logs the cause chain and answers an opaque 500.
     pub fn unexpected(error: &anyhow::Error) -> Self {
         tracing::error!(error = format!("{error:#}"), "request failed");
-        Self::new(
-            500,
-            "internal_error",
-            "Something went wrong on our side. Please try again later.",
-        )
+        Self::new(500, "internal_error", "Something went wrong on our side. Please try again later.")
     }
 
     pub fn into_response(self) -> Response<Body> {

@@ -28,13 +28,7 @@ fn layout(site_name: &str, title: &str, body: &str) -> String {
 fn field_error(errors: &FieldErrors, name: &str) -> String {
     errors
         .get(name)
-        .map(|message| {
-            format!(
-                r#"<p class="error" id="{n}-error">{m}</p>"#,
-                n = attr(name),
-                m = text(message)
-            )
-        })
+        .map(|message| format!(r#"<p class="error" id="{n}-error">{m}</p>"#, n = attr(name), m = text(message)))
         .unwrap_or_default()
 }
 
@@ -52,9 +46,7 @@ pub fn register_form(
     errors: &FieldErrors,
     notice: Option<&str>,
 ) -> String {
-    let notice = notice
-        .map(|n| format!(r#"<p class="error">{}</p>"#, text(n)))
-        .unwrap_or_default();
+    let notice = notice.map(|n| format!(r#"<p class="error">{}</p>"#, text(n))).unwrap_or_default();
     let body = format!(
         r#"{notice}<form method="post" action="/api/v1/registrations">
 <label>Email <input type="email" name="email" required maxlength="254" autocomplete="email" value="{email}"></label>
@@ -138,9 +130,7 @@ pub fn activation_email_requested(site_name: &str) -> String {
 }
 
 pub fn login(site_name: &str, email: &str, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, text(e)))
-        .unwrap_or_default();
+    let error = error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, text(e))).unwrap_or_default();
     let body = format!(
         r#"{error}<form method="post" action="/api/v1/sessions">
 <label>Email <input type="email" name="email" required maxlength="254" autocomplete="email" value="{email}"></label>
@@ -173,6 +163,22 @@ pub fn account_settings(site_name: &str, user: &crate::domain::User, removal_for
     layout(site_name, "Account settings", &body)
 }
 
+/// The end of the settings page when the site lets learners delete their account.
+pub fn removal_form() -> &'static str {
+    r#"<section>
+<h2>Delete my account</h2>
+<p>This deletes your account for good: your name, username, email address, password and every signed-in session. Your email address and username become free again. This cannot be undone.</p>
+<form method="post" action="/api/v1/account/removal">
+<label>Your password <input type="password" name="password" required autocomplete="current-password"></label>
+<button type="submit">Delete my account</button>
+</form>
+</section>"#
+}
+
+pub fn removal_requested(site_name: &str) -> String {
+    message(site_name, "Your account is being deleted", "You have been signed out everywhere, and your account will be gone in a few moments. We have sent you a confirmation.")
+}
+
 pub fn reset_request_form(site_name: &str) -> String {
     let body = r#"<p>Enter the email address of your account. If it has one, we will send it a link to choose a new password.</p>
 <form method="post" action="/api/v1/password-resets">
@@ -194,9 +200,7 @@ pub fn reset_requested(site_name: &str) -> String {
 /// The new-password form a reset link opens. Showing it uses nothing: only posting it does
 /// (mail scanners that fetch links must not spend them, Kratos #3971).
 pub fn new_password_form(site_name: &str, token: &str, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, text(e)))
-        .unwrap_or_default();
+    let error = error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, text(e))).unwrap_or_default();
     let body = format!(
         r#"{error}<form method="post" action="/api/v1/password-resets/{token}">
 <label>New password <input type="password" name="password" required minlength="8" maxlength="128" autocomplete="new-password"></label>
@@ -229,11 +233,8 @@ mod tests {
 
     #[test]
     fn escapes_everything_it_shows() {
-        let values = RegistrationValues {
-            email: "\"><script>x</script>".into(),
-            username: "a&b".into(),
-            name: "<b>".into(),
-        };
+        let values =
+            RegistrationValues { email: "\"><script>x</script>".into(), username: "a&b".into(), name: "<b>".into() };
         let errors = FieldErrors::from([("name".to_owned(), "<i>bad</i>".to_owned())]);
         let page = register_form("Site <x>", &values, &errors, None);
         assert!(!page.contains("<script>x"));

@@ -26,12 +26,19 @@ pub fn text(status: u16, content_type: &'static str, body: String) -> Response<B
     build(status, content_type, Body::Text(body))
 }
 
+/// Exactly what API Gateway answers for a route it does not have: a switched-off route answers
+/// the same, so nobody can tell it exists (the local gateway uses it for unknown routes too).
+pub fn route_not_found() -> Response<Body> {
+    let mut response = Response::new(Body::Text(r#"{"message":"Not Found"}"#.to_owned()));
+    *response.status_mut() = http::StatusCode::NOT_FOUND;
+    response.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
+    response
+}
+
 pub fn empty(status: u16) -> Response<Body> {
     let mut response = Response::new(Body::Empty);
     *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    response
-        .headers_mut()
-        .insert("cache-control", http::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert("cache-control", http::HeaderValue::from_static("no-store"));
     response
 }
 

@@ -102,3 +102,20 @@ pub fn password_changed(site_name: &str, site_url: &str, user: &User, by_operato
         ),
     }
 }
+
+/// To a learner who asked for their account to be removed.
+pub fn removal_requested(site_name: &str, user: &User) -> OutgoingMail {
+    OutgoingMail {
+        to: user.email.to_string(),
+        subject: format!("Your {site_name} account is being deleted"),
+        text: format!(
+            "Hello {name},\n\nAs you asked, your {site_name} account is being deleted, with your name, username, email address and sign-in data. Every device signed in to it has been signed out. This cannot be undone.\n\nIf you did not ask for this, contact the site's support at once.\n",
+            name = user.name.as_ref()
+        ),
+        html: format!(
+            "<p>Hello {name},</p><p>As you asked, your {site} account is being deleted, with your name, username, email address and sign-in data. Every device signed in to it has been signed out. This cannot be undone.</p><p>If you did not ask for this, contact the site's support at once.</p>",
+            name = text(user.name.as_ref()),
+            site = text(site_name),
+        ),
+    }
+}

@@ -3,7 +3,9 @@
 
 mod messages;
 
-pub use messages::{activation, lockout, password_changed, password_reset, registration_attempt_notice};
+pub use messages::{
+    activation, lockout, password_changed, password_reset, registration_attempt_notice, removal_requested,
+};
 
 use crate::ports::{MailError, Mailer, OutgoingMail};
 use std::time::Duration;
@@ -19,12 +21,7 @@ pub async fn deliver(mailer: &dyn Mailer, mail: &OutgoingMail, kind: &'static st
         match mailer.send(mail).await {
             Ok(()) => return true,
             Err(MailError::Transient(error)) if attempt < ATTEMPTS => {
-                tracing::warn!(
-                    kind,
-                    attempt,
-                    error = format!("{error:#}"),
-                    "mail delivery failed, retrying"
-                );
+                tracing::warn!(kind, attempt, error = format!("{error:#}"), "mail delivery failed, retrying");
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
             Err(error) => {

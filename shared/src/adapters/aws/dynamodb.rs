@@ -1,18 +1,22 @@
 //! `UserStore` on one DynamoDB table. Uniqueness is enforced by conditional writes in one
 //! TransactWriteItems (`attribute_not_exists(pk)` on each claim item), never by reading first.
 
-use super::items::{self, Item};
+use super::items::{self, Item, RefAction};
 use crate::domain::{
-    AuditEntry, BulkJob, JobStatus, LockedNow, LockoutPolicy, LockoutState, PasswordHash, Reservation, RowOutcome,
-    SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
+    AuditEntry, BulkJob, JobStatus, LockedNow, LockoutPolicy, LockoutState, PasswordHash, Reservation, Retirement,
+    RowOutcome, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
 };
-use crate::ports::{AuditLog, BulkCreate, BulkJobs, CreateUserError, LoginAttempts, SessionStore, TokenUse, UserStore};
+use crate::ports::{
+    AuditLog, BulkCreate, BulkJobs, CreateUserError, DeleteRequest, Deleted, LoginAttempts, SessionStore, TokenUse,
+    UserStore,
+};
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
 
 /// Transactions that touch the same items at the same moment may be cancelled with
 /// `TransactionConflict`; they are tried again this many times in all.
@@ -32,14 +36,16 @@ enum Cancelled {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    fn put(&self, item: Item) -> anyhow::Result<TransactWriteItem> {
+        let put = Put::builder().table_name(&self.table).set_item(Some(item)).build().context("building a put")?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     fn put_new(&self, item: Item) -> anyhow::Result<TransactWriteItem> {
@@ -50,6 +56,17 @@ impl DynamoStore {
             .build()
             .context("building a conditional put")?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    async fn delete_item(&self, key: Item, what: &str) -> anyhow::Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .send()
+            .await
+            .with_context(|| format!("DynamoDB DeleteItem ({what})"))?;
+        Ok(())
     }
 
     async fn get(&self, key: Item) -> anyhow::Result<Option<Item>> {
@@ -69,12 +86,7 @@ impl DynamoStore {
     /// applied; `Ok(Some(failed))` that it was cancelled, with the actions whose condition failed.
     async fn transact(&self, actions: Vec<TransactWriteItem>) -> anyhow::Result<Option<Vec<bool>>> {
         for attempt in 1..=CONFLICT_ATTEMPTS {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(actions.clone()))
-                .send()
-                .await;
+            let result = self.client.transact_write_items().set_transact_items(Some(actions.clone())).send().await;
             match result.map_err(classify_cancellation) {
                 Ok(_) => return Ok(None),
                 Err(Ok(Cancelled::Conditions(failed))) => return Ok(Some(failed)),
@@ -83,9 +95,7 @@ impl DynamoStore {
                     tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt) + jitter)).await;
                 }
                 Err(Ok(Cancelled::Conflict)) => {
-                    return Err(anyhow!(
-                        "transaction kept conflicting after {CONFLICT_ATTEMPTS} attempts"
-                    ))
+                    return Err(anyhow!("transaction kept conflicting after {CONFLICT_ATTEMPTS} attempts"))
                 }
                 Err(Err(error)) => return Err(error).context("DynamoDB TransactWriteItems"),
             }
@@ -102,12 +112,7 @@ fn classify_cancellation(error: SdkError<TransactWriteItemsError>) -> Result<Can
             if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
                 return Ok(Cancelled::Conflict);
             }
-            Ok(Cancelled::Conditions(
-                reasons
-                    .iter()
-                    .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                    .collect(),
-            ))
+            Ok(Cancelled::Conditions(reasons.iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect()))
         }
         Some(TransactWriteItemsError::TransactionInProgressException(_)) => Ok(Cancelled::Conflict),
         _ => Err(anyhow::Error::new(error)),
@@ -126,6 +131,12 @@ impl UserStore for DynamoStore {
         ];
         if let Some(token) = token {
             actions.push(self.put_new(items::token_item(token))?);
+            actions.push(self.put(items::ref_item(
+                &user.id,
+                &items::token_key(&token.hash),
+                RefAction::Delete,
+                token.expires_at,
+            ))?);
         }
         let Some(failed) = self.transact(actions).await? else {
             return Ok(());
@@ -139,10 +150,7 @@ impl UserStore for DynamoStore {
         if !email_taken && !username_taken {
             return Err(anyhow!("user creation was cancelled, but neither claim exists").into());
         }
-        Err(CreateUserError::Taken {
-            email_taken,
-            username_taken,
-        })
+        Err(CreateUserError::Taken { email_taken, username_taken })
     }
 
     async fn user_by_email_key(&self, email_key: &str) -> anyhow::Result<Option<User>> {
@@ -154,22 +162,20 @@ impl UserStore for DynamoStore {
     }
 
     async fn user_by_id(&self, id: &UserId) -> anyhow::Result<Option<User>> {
-        self.get(items::user_key(id))
-            .await?
-            .as_ref()
-            .map(items::user_from_item)
-            .transpose()
+        self.get(items::user_key(id)).await?.as_ref().map(items::user_from_item).transpose()
     }
 
     async fn put_token(&self, token: &TokenRecord) -> anyhow::Result<()> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(items::token_item(token)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .context("DynamoDB PutItem (token)")?;
+        let actions = vec![
+            self.put_new(items::token_item(token))?,
+            self.put(items::ref_item(
+                &token.user_id,
+                &items::token_key(&token.hash),
+                RefAction::Delete,
+                token.expires_at,
+            ))?,
+        ];
+        anyhow::ensure!(self.transact(actions).await?.is_none(), "token hash collision");
         Ok(())
     }
 
@@ -211,10 +217,7 @@ impl UserStore for DynamoStore {
             TransactWriteItem::builder().update(activate).build(),
         ];
         match self.transact(actions).await? {
-            None => Ok(TokenUse::Consumed(TokenRecord {
-                used_at: Some(now),
-                ..record
-            })),
+            None => Ok(TokenUse::Consumed(TokenRecord { used_at: Some(now), ..record })),
             Some(_) => {
                 // Someone else used it in between, or the user is gone: say what is true now.
                 let Some(item) = self.get(items::token_key(hash)).await? else {
@@ -231,11 +234,7 @@ impl UserStore for DynamoStore {
     }
 
     async fn token(&self, hash: &TokenHash) -> anyhow::Result<Option<TokenRecord>> {
-        self.get(items::token_key(hash))
-            .await?
-            .as_ref()
-            .map(items::token_from_item)
-            .transpose()
+        self.get(items::token_key(hash)).await?.as_ref().map(items::token_from_item).transpose()
     }
 
     async fn complete_password_reset(
@@ -310,6 +309,95 @@ impl UserStore for DynamoStore {
         applied(result, "DynamoDB UpdateItem (activation)")
     }
 
+    async fn delete_user(&self, request: &DeleteRequest<'_>) -> anyhow::Result<Deleted> {
+        let user = request.user;
+        if let Some((job_id, outcome)) = request.job_row {
+            if self.row_settled(job_id, outcome.row).await? {
+                return Ok(Deleted::AlreadySettled);
+            }
+        }
+        if self.user_by_id(&user.id).await?.is_none() {
+            return Ok(Deleted::NotFound);
+        }
+        // First what the account owns, through its references; the account itself last.
+        let mut refs = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :refs)")
+            .expression_attribute_values(":pk", items::s(&format!("USER#{}", user.id)))
+            .expression_attribute_values(":refs", items::s("REF#"))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut found = Vec::new();
+        while let Some(item) = refs.next().await {
+            found.push(item.context("DynamoDB Query (references)")?);
+        }
+        for reference in found {
+            let target = HashMap::from([
+                ("pk".to_owned(), items::s(items::get_s(&reference, "target_pk")?)),
+                ("sk".to_owned(), items::s(items::get_s(&reference, "target_sk")?)),
+            ]);
+            if items::get_s(&reference, "action")? == "scrub" {
+                let scrubbed = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(target))
+                    .update_expression("SET email = :gone")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_values(":gone", items::s(crate::domain::DELETED_EMAIL))
+                    .send()
+                    .await;
+                applied(scrubbed, "DynamoDB UpdateItem (scrubbing a job row)")?;
+            } else {
+                self.delete_item(target, "a token or session").await?;
+            }
+            let key = HashMap::from([
+                ("pk".to_owned(), reference.get("pk").cloned().context("reference without pk")?),
+                ("sk".to_owned(), reference.get("sk").cloned().context("reference without sk")?),
+            ]);
+            self.delete_item(key, "a reference").await?;
+        }
+        self.delete_item(items::lockout_key(request.counter_key), "the sign-in counter").await?;
+
+        let delete = |key: Item, condition: &str| -> anyhow::Result<TransactWriteItem> {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .condition_expression(condition)
+                .expression_attribute_values(":id", items::s(user.id.as_str()))
+                .build()
+                .context("building a delete")?;
+            Ok(TransactWriteItem::builder().delete(delete).build())
+        };
+        let mut actions = vec![
+            delete(items::user_key(&user.id), "attribute_exists(pk) AND user_id = :id")?,
+            delete(items::email_key(&user.email.key()), "attribute_not_exists(pk) OR user_id = :id")?,
+            delete(items::username_key(&user.username.key()), "attribute_not_exists(pk) OR user_id = :id")?,
+            self.put(items::retirement_item(request.retirement))?,
+        ];
+        if let Some((job_id, outcome)) = request.job_row {
+            let expires = self.row_expiry(job_id).await?;
+            actions.push(self.put_new(items::row_item(job_id, outcome, expires))?);
+            actions.push(self.count_row(job_id, outcome.result.counter())?);
+        }
+        if let Some(entry) = request.audit {
+            actions.push(self.put_new(items::audit_item(entry))?);
+        }
+        match self.transact(actions).await? {
+            None => Ok(Deleted::Deleted),
+            Some(failed) if failed.get(4) == Some(&true) => Ok(Deleted::AlreadySettled),
+            Some(_) => Ok(Deleted::NotFound),
+        }
+    }
+
+    async fn retirement(&self, email_hmac: &str) -> anyhow::Result<Option<Retirement>> {
+        self.get(items::retirement_key(email_hmac)).await?.as_ref().map(items::retirement_from_item).transpose()
+    }
+
     async fn request_removal(&self, id: &UserId) -> anyhow::Result<bool> {
         let result = self
             .client
@@ -370,14 +458,16 @@ impl UserStore for DynamoStore {
 #[async_trait]
 impl SessionStore for DynamoStore {
     async fn create_session(&self, session: &SessionRecord) -> anyhow::Result<()> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(items::session_item(session)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .context("DynamoDB PutItem (session)")?;
+        let actions = vec![
+            self.put_new(items::session_item(session))?,
+            self.put(items::ref_item(
+                &session.user_id,
+                &items::session_key(&session.hash),
+                RefAction::Delete,
+                session.expires_at,
+            ))?,
+        ];
+        anyhow::ensure!(self.transact(actions).await?.is_none(), "session hash collision");
         Ok(())
     }
 
@@ -477,12 +567,7 @@ impl LoginAttempts for DynamoStore {
                 let failures = items::get_u64(&item, "failures")? as u32;
                 Ok(Some(LockedNow { failures, until }))
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
             Err(e) => Err(e).context("DynamoDB UpdateItem (locking an account)"),
         }
     }
@@ -519,12 +604,7 @@ fn applied<T>(
 ) -> anyhow::Result<bool> {
     match result {
         Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            Ok(false)
-        }
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
         Err(e) => Err(e).context(what),
     }
 }
@@ -596,11 +676,7 @@ impl BulkJobs for DynamoStore {
             .context("DynamoDB PutItem (job)")?;
         let expires = job.created_at.plus_seconds(items::JOB_RETENTION_SECONDS);
         // Each known row is written twice: its settled marker (ROW#) and its problem copy (ERR#).
-        for (chunk, as_problem) in known
-            .chunks(25)
-            .map(|c| (c, true))
-            .chain(known.chunks(25).map(|c| (c, false)))
-        {
+        for (chunk, as_problem) in known.chunks(25).map(|c| (c, true)).chain(known.chunks(25).map(|c| (c, false))) {
             let mut requests: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
                 .iter()
                 .map(|outcome| {
@@ -612,9 +688,7 @@ impl BulkJobs for DynamoStore {
                         }))
                         .build()
                         .context("building a row put")?;
-                    Ok(aws_sdk_dynamodb::types::WriteRequest::builder()
-                        .put_request(put)
-                        .build())
+                    Ok(aws_sdk_dynamodb::types::WriteRequest::builder().put_request(put).build())
                 })
                 .collect::<anyhow::Result<_>>()?;
             // BatchWriteItem may hand some writes back under load: send those again.
@@ -626,30 +700,19 @@ impl BulkJobs for DynamoStore {
                     .send()
                     .await
                     .context("DynamoDB BatchWriteItem (row outcomes)")?;
-                requests = output
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
+                requests = output.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
                 if requests.is_empty() {
                     break;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
             }
-            anyhow::ensure!(
-                requests.is_empty(),
-                "DynamoDB kept {} row outcomes unprocessed",
-                requests.len()
-            );
+            anyhow::ensure!(requests.is_empty(), "DynamoDB kept {} row outcomes unprocessed", requests.len());
         }
         Ok(())
     }
 
     async fn job(&self, id: &str) -> anyhow::Result<Option<BulkJob>> {
-        self.get(items::job_key(id))
-            .await?
-            .as_ref()
-            .map(items::job_from_item)
-            .transpose()
+        self.get(items::job_key(id)).await?.as_ref().map(items::job_from_item).transpose()
     }
 
     async fn create_bulk_user(
@@ -667,6 +730,7 @@ impl BulkJobs for DynamoStore {
             self.put_new(items::row_item(job_id, outcome, expires))?,
             self.count_row(job_id, "created")?,
             self.put_new(items::audit_item(audit))?,
+            self.put(items::ref_item(&user.id, &items::job_row_key(job_id, outcome.row), RefAction::Scrub, expires))?,
         ];
         let Some(failed) = self.transact(actions).await? else {
             return Ok(BulkCreate::Created);
@@ -679,14 +743,8 @@ impl BulkJobs for DynamoStore {
             email_taken = self.get(items::email_key(&user.email.key())).await?.is_some();
             username_taken = self.get(items::username_key(&user.username.key())).await?.is_some();
         }
-        anyhow::ensure!(
-            email_taken || username_taken,
-            "bulk user creation was cancelled for no known reason"
-        );
-        Ok(BulkCreate::Taken {
-            email_taken,
-            username_taken,
-        })
+        anyhow::ensure!(email_taken || username_taken, "bulk user creation was cancelled for no known reason");
+        Ok(BulkCreate::Taken { email_taken, username_taken })
     }
 
     async fn settle_row(&self, job_id: &str, outcome: &RowOutcome) -> anyhow::Result<bool> {
@@ -696,11 +754,18 @@ impl BulkJobs for DynamoStore {
             .set_item(Some(items::problem_item(job_id, outcome, expires)))
             .build()
             .context("building a problem row put")?;
-        let actions = vec![
+        let mut actions = vec![
             self.put_new(items::row_item(job_id, outcome, expires))?,
             self.count_row(job_id, outcome.result.counter())?,
             TransactWriteItem::builder().put(copy).build(),
         ];
+        // A row that names an existing account (already registered) goes with that account.
+        if let Some(user_id) = &outcome.user_id {
+            let row = items::job_row_key(job_id, outcome.row);
+            let copy = items::problem_item(job_id, outcome, expires);
+            actions.push(self.put(items::ref_item(user_id, &row, RefAction::Scrub, expires))?);
+            actions.push(self.put(items::ref_item(user_id, &copy, RefAction::Scrub, expires))?);
+        }
         Ok(self.transact(actions).await?.is_none())
     }
 
@@ -712,11 +777,7 @@ impl BulkJobs for DynamoStore {
         let Some(mut job) = self.job(job_id).await? else {
             return Ok(None);
         };
-        let status = if job.settled() >= job.total {
-            JobStatus::Completed
-        } else {
-            JobStatus::Running
-        };
+        let status = if job.settled() >= job.total { JobStatus::Completed } else { JobStatus::Running };
         if status != job.status && job.status != JobStatus::Completed {
             let result = self
                 .client

@@ -13,13 +13,18 @@
 //! | bulk job | `JOB#<job id>` | `JOB` |
 //! | bulk job row outcome | `JOB#<job id>` | `ROW#<row, 10 digits>` |
 //! | copy of a skipped/failed row | `JOB#<job id>` | `ERR#<row, 10 digits>` |
+//! | reference from a user to an item of theirs | `USER#<id>` | `REF#<item pk>|<item sk>` |
+//! | retirement record | `RETIRED#<hmac of the email>` | `RETIRED` |
+//!
+//! The references let a deletion find every token, session and job row of a user without a
+//! scan or an index: whoever writes such an item writes its reference in the same transaction.
 //!
 //! Items that expire carry `ttl` (epoch seconds); DynamoDB deletes them late, so readers check
 //! the expiry themselves. A missing or mistyped field is an error, never a default.
 
 use crate::domain::{
-    AuditEntry, BulkJob, Email, FullName, JobStatus, PasswordHash, RowOutcome, RowResult, SessionRecord, Timestamp,
-    TokenHash, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus, Username,
+    AuditEntry, BulkJob, Email, FullName, JobKind, JobStatus, PasswordHash, Retirement, RowOutcome, RowResult,
+    SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus, Username,
 };
 use anyhow::{anyhow, Context};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -69,15 +74,13 @@ pub fn job_row_key(id: &str, row: u64) -> Item {
 pub fn job_item(job: &BulkJob) -> Item {
     let mut item = job_key(&job.id);
     item.insert("job_id".into(), s(&job.id));
+    item.insert("kind".into(), s(job.kind.as_str()));
     item.insert("operator".into(), s(&job.operator));
     item.insert("created_at".into(), ts(job.created_at));
     item.insert("status".into(), s(job.status.as_str()));
-    for (name, value) in [
-        ("total", job.total),
-        ("created", job.created),
-        ("skipped", job.skipped),
-        ("failed", job.failed),
-    ] {
+    for (name, value) in
+        [("total", job.total), ("created", job.created), ("skipped", job.skipped), ("failed", job.failed)]
+    {
         item.insert(name.into(), AttributeValue::N(value.to_string()));
     }
     item.insert("ttl".into(), ts(job.created_at.plus_seconds(JOB_RETENTION_SECONDS)));
@@ -87,6 +90,7 @@ pub fn job_item(job: &BulkJob) -> Item {
 pub fn job_from_item(item: &Item) -> anyhow::Result<BulkJob> {
     Ok(BulkJob {
         id: get_s(item, "job_id")?.to_owned(),
+        kind: JobKind::parse(get_s(item, "kind")?).context("unknown job kind")?,
         operator: get_s(item, "operator")?.to_owned(),
         created_at: get_ts(item, "created_at")?,
         status: JobStatus::parse(get_s(item, "status")?).context("unknown job status")?,
@@ -129,15 +133,53 @@ pub fn row_from_item(item: &Item) -> anyhow::Result<RowOutcome> {
     })
 }
 
+/// What a deletion does to a referenced item.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RefAction {
+    Delete,
+    /// Job rows stay (their counts are the job's history), without the address.
+    Scrub,
+}
+
+pub fn ref_item(user_id: &UserId, target: &Item, action: RefAction, expires: Timestamp) -> Item {
+    let target_pk = target.get("pk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let target_sk = target.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let mut item = key(format!("USER#{user_id}"), &format!("REF#{target_pk}|{target_sk}"));
+    item.insert("target_pk".into(), s(&target_pk));
+    item.insert("target_sk".into(), s(&target_sk));
+    item.insert("action".into(), s(if action == RefAction::Delete { "delete" } else { "scrub" }));
+    item.insert("ttl".into(), ts(expires));
+    item
+}
+
+pub fn retirement_item(retirement: &Retirement) -> Item {
+    let mut item = key(format!("RETIRED#{}", retirement.email_hmac), "RETIRED");
+    item.insert("user_id".into(), s(retirement.user_id.as_str()));
+    item.insert("retired_at".into(), ts(retirement.retired_at));
+    item.insert("requested_by".into(), s(&retirement.requested_by));
+    item
+}
+
+pub fn retirement_from_item(item: &Item) -> anyhow::Result<Retirement> {
+    let pk = get_s(item, "pk")?;
+    Ok(Retirement {
+        email_hmac: pk.strip_prefix("RETIRED#").context("retirement pk has no RETIRED# prefix")?.to_owned(),
+        user_id: UserId::parse(get_s(item, "user_id")?).context("retirement user_id is not a UUID")?,
+        retired_at: get_ts(item, "retired_at")?,
+        requested_by: get_s(item, "requested_by")?.to_owned(),
+    })
+}
+
+pub fn retirement_key(email_hmac: &str) -> Item {
+    key(format!("RETIRED#{email_hmac}"), "RETIRED")
+}
+
 pub fn audit_pk(user_id: &UserId) -> String {
     format!("AUDIT#{user_id}")
 }
 
 pub fn audit_item(entry: &AuditEntry) -> Item {
-    let mut item = key(
-        audit_pk(&entry.user_id),
-        &format!("{:012}#{}", entry.at.unix(), entry.id),
-    );
+    let mut item = key(audit_pk(&entry.user_id), &format!("{:012}#{}", entry.at.unix(), entry.id));
     item.insert("id".into(), s(&entry.id));
     item.insert("at".into(), ts(entry.at));
     item.insert("operator".into(), s(&entry.operator));
@@ -170,9 +212,7 @@ pub fn session_item(session: &SessionRecord) -> Item {
 
 pub fn session_from_item(item: &Item) -> anyhow::Result<SessionRecord> {
     let pk = get_s(item, "pk")?;
-    let hash = pk
-        .strip_prefix("SESSION#")
-        .context("session item pk has no SESSION# prefix")?;
+    let hash = pk.strip_prefix("SESSION#").context("session item pk has no SESSION# prefix")?;
     Ok(SessionRecord {
         hash: TokenHash::from_stored(hash.to_owned()),
         user_id: UserId::parse(get_s(item, "user_id")?).context("session user_id is not a UUID")?,
@@ -183,10 +223,7 @@ pub fn session_from_item(item: &Item) -> anyhow::Result<SessionRecord> {
 }
 
 fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([
-        ("pk".to_owned(), AttributeValue::S(pk)),
-        ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
-    ])
+    HashMap::from([("pk".to_owned(), AttributeValue::S(pk)), ("sk".to_owned(), AttributeValue::S(sk.to_owned()))])
 }
 
 pub fn s(value: &str) -> AttributeValue {
@@ -264,9 +301,7 @@ pub fn user_from_item(item: &Item) -> anyhow::Result<User> {
 
 pub fn token_from_item(item: &Item) -> anyhow::Result<TokenRecord> {
     let pk = get_s(item, "pk")?;
-    let hash = pk
-        .strip_prefix("TOKEN#")
-        .context("token item pk has no TOKEN# prefix")?;
+    let hash = pk.strip_prefix("TOKEN#").context("token item pk has no TOKEN# prefix")?;
     Ok(TokenRecord {
         hash: TokenHash::from_stored(hash.to_owned()),
         purpose: TokenPurpose::parse(get_s(item, "purpose")?).context("unknown token purpose")?,
@@ -292,9 +327,9 @@ pub fn opt_s<'a>(item: &'a Item, name: &str) -> anyhow::Result<Option<&'a str>> 
 
 pub fn get_u64(item: &Item, name: &str) -> anyhow::Result<u64> {
     match item.get(name) {
-        Some(AttributeValue::N(value)) => value
-            .parse()
-            .with_context(|| format!("attribute {name} is not a whole number")),
+        Some(AttributeValue::N(value)) => {
+            value.parse().with_context(|| format!("attribute {name} is not a whole number"))
+        }
         Some(_) => Err(anyhow!("attribute {name} is not a number")),
         None => Err(anyhow!("item has no attribute {name}")),
     }
@@ -308,9 +343,7 @@ pub fn opt_ts(item: &Item, name: &str) -> anyhow::Result<Option<Timestamp>> {
     match item.get(name) {
         None => Ok(None),
         Some(AttributeValue::N(value)) => {
-            let seconds: i64 = value
-                .parse()
-                .with_context(|| format!("attribute {name} is not a whole number"))?;
+            let seconds: i64 = value.parse().with_context(|| format!("attribute {name} is not a whole number"))?;
             Ok(Some(Timestamp::from_unix(seconds)))
         }
         Some(_) => Err(anyhow!("attribute {name} is not a number")),

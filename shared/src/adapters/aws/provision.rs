@@ -23,11 +23,7 @@ impl Provisioned {
     /// The configuration variables that point at what was made.
     pub fn variables(&self) -> Vec<(&'static str, String)> {
         let mut variables = vec![("LEARNERS_TABLE_NAME", self.table.clone())];
-        variables.extend(
-            self.queue_urls
-                .iter()
-                .map(|(queue, url)| (queue.url_variable(), url.clone())),
-        );
+        variables.extend(self.queue_urls.iter().map(|(queue, url)| (queue.url_variable(), url.clone())));
         variables
     }
 }
@@ -38,25 +34,16 @@ pub async fn provision(clients: &AwsClients, prefix: &str) -> anyhow::Result<Pro
     create_table(&clients.dynamodb, prefix).await?;
     let mut queue_urls = BTreeMap::new();
     for queue in Queue::ALL {
-        queue_urls.insert(
-            queue,
-            create_queue_with_dlq(&clients.sqs, &format!("{prefix}-{}", queue.suffix())).await?,
-        );
+        queue_urls.insert(queue, create_queue_with_dlq(&clients.sqs, &format!("{prefix}-{}", queue.suffix())).await?);
     }
-    Ok(Provisioned {
-        table: prefix.to_owned(),
-        queue_urls,
-    })
+    Ok(Provisioned { table: prefix.to_owned(), queue_urls })
 }
 
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<()> {
     let exists = client.describe_table().table_name(table).send().await.is_ok();
     if !exists {
         let attribute = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
         };
         let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
         client
@@ -77,16 +64,11 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> any
         .send()
         .await
         .with_context(|| format!("reading TTL of {table}"))?;
-    let enabled = ttl
-        .time_to_live_description()
-        .and_then(|d| d.time_to_live_status())
-        .is_some_and(|s| s.as_str() == "ENABLED");
+    let enabled =
+        ttl.time_to_live_description().and_then(|d| d.time_to_live_status()).is_some_and(|s| s.as_str() == "ENABLED");
     if !enabled {
-        let spec = TimeToLiveSpecification::builder()
-            .enabled(true)
-            .attribute_name("ttl")
-            .build()
-            .context("TTL spec")?;
+        let spec =
+            TimeToLiveSpecification::builder().enabled(true).attribute_name("ttl").build().context("TTL spec")?;
         client
             .update_time_to_live()
             .table_name(table)

@@ -12,10 +12,7 @@ pub struct SesMailer {
 
 impl SesMailer {
     pub fn new(client: Client, from: impl Into<String>) -> Self {
-        Self {
-            client,
-            from: from.into(),
-        }
+        Self { client, from: from.into() }
     }
 }
 
@@ -55,11 +52,7 @@ impl Mailer for SesMailer {
             None => true,
         };
         let error = anyhow::Error::new(error).context("SES SendEmail");
-        Err(if transient {
-            MailError::Transient(error)
-        } else {
-            MailError::Permanent(error)
-        })
+        Err(if transient { MailError::Transient(error) } else { MailError::Permanent(error) })
     }
 }
 

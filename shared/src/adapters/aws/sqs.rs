@@ -20,10 +20,7 @@ impl SqsQueue {
     fn url(&self, queue: Queue) -> anyhow::Result<&str> {
         match self.urls.get(&queue) {
             Some(url) => Ok(url),
-            None => bail!(
-                "{} is not set, so nothing can be enqueued on the {queue:?} queue",
-                queue.url_variable()
-            ),
+            None => bail!("{} is not set, so nothing can be enqueued on the {queue:?} queue", queue.url_variable()),
         }
     }
 }
@@ -36,12 +33,7 @@ impl JobQueue for SqsQueue {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, body)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body)
-                        .build()
-                })
+                .map(|(i, body)| SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(body).build())
                 .collect::<Result<Vec<_>, _>>()
                 .context("building SQS batch entries")?;
             let output = self

@@ -22,10 +22,7 @@ pub struct MemoryMailer {
 
 impl MemoryMailer {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self {
-            clock,
-            outbox: Mutex::new(Vec::new()),
-        }
+        Self { clock, outbox: Mutex::new(Vec::new()) }
     }
 
     pub fn sent(&self) -> Vec<CapturedMail> {

@@ -22,13 +22,7 @@ pub struct InProcessQueue {
 impl InProcessQueue {
     pub fn new() -> (Self, mpsc::UnboundedReceiver<QueuedBatch>) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        (
-            Self {
-                sender,
-                pending: Arc::default(),
-            },
-            receiver,
-        )
+        (Self { sender, pending: Arc::default() }, receiver)
     }
 
     /// Messages enqueued and not yet finished (the consumer counts them down): zero means
@@ -44,10 +38,7 @@ impl JobQueue for InProcessQueue {
         self.pending.fetch_add(bodies.len(), Ordering::SeqCst);
         for chunk in bodies.chunks(10) {
             self.sender
-                .send(QueuedBatch {
-                    queue,
-                    bodies: chunk.to_vec(),
-                })
+                .send(QueuedBatch { queue, bodies: chunk.to_vec() })
                 .map_err(|_| anyhow::anyhow!("the in-process {queue:?} queue has no consumer"))?;
         }
         Ok(())

@@ -1,10 +1,13 @@
 //! `UserStore` in memory.
 
 use crate::domain::{
-    AuditEntry, BulkJob, JobStatus, LockedNow, LockoutPolicy, LockoutState, PasswordHash, Reservation, RowOutcome,
-    SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
+    AuditEntry, BulkJob, JobStatus, LockedNow, LockoutPolicy, LockoutState, PasswordHash, Reservation, Retirement,
+    RowOutcome, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
 };
-use crate::ports::{AuditLog, BulkCreate, BulkJobs, CreateUserError, LoginAttempts, SessionStore, TokenUse, UserStore};
+use crate::ports::{
+    AuditLog, BulkCreate, BulkJobs, CreateUserError, DeleteRequest, Deleted, LoginAttempts, SessionStore, TokenUse,
+    UserStore,
+};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -25,6 +28,7 @@ struct State {
     sessions: HashMap<TokenHash, SessionRecord>,
     audit: HashMap<UserId, Vec<AuditEntry>>,
     jobs: HashMap<String, BulkJob>,
+    retirements: HashMap<String, Retirement>,
     job_rows: HashMap<String, BTreeMap<u64, RowOutcome>>,
     counters: HashMap<String, Counter>,
 }
@@ -50,11 +54,7 @@ impl MemoryStore {
     /// Every stored value as text, for tests that look for personal data left behind.
     pub fn dump(&self) -> Vec<String> {
         let state = self.lock();
-        let mut out: Vec<String> = state
-            .users
-            .values()
-            .map(|u| format!("{u:?} {} {}", u.email, u.name))
-            .collect();
+        let mut out: Vec<String> = state.users.values().map(|u| format!("{u:?} {} {}", u.email, u.name)).collect();
         out.extend(state.emails.keys().cloned());
         out.extend(state.usernames.keys().cloned());
         out.extend(state.tokens.values().map(|t| format!("{t:?}")));
@@ -62,13 +62,9 @@ impl MemoryStore {
         out.extend(state.sessions.values().map(|s| format!("{s:?}")));
         out.extend(state.counters.keys().cloned());
         out.extend(state.audit.values().flatten().map(|e| format!("{e:?}")));
-        out.extend(
-            state
-                .job_rows
-                .values()
-                .flat_map(|rows| rows.values())
-                .map(|r| format!("{r:?}")),
-        );
+        out.extend(state.jobs.values().map(|j| format!("{j:?}")));
+        out.extend(state.job_rows.values().flat_map(|rows| rows.values()).map(|r| format!("{r:?}")));
+        out.extend(state.retirements.values().map(|r| format!("{r:?}")));
         out
     }
 }
@@ -81,10 +77,7 @@ impl UserStore for MemoryStore {
         let username_taken = state.usernames.contains_key(&user.username.key());
         let token_taken = token.is_some_and(|t| state.tokens.contains_key(&t.hash));
         if email_taken || username_taken || state.users.contains_key(&user.id) {
-            return Err(CreateUserError::Taken {
-                email_taken,
-                username_taken,
-            });
+            return Err(CreateUserError::Taken { email_taken, username_taken });
         }
         if token_taken {
             return Err(CreateUserError::Unexpected(anyhow::anyhow!("token hash collision")));
@@ -118,12 +111,7 @@ impl UserStore for MemoryStore {
 
     async fn consume_activation_token(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<TokenUse> {
         let mut state = self.lock();
-        let Some(record) = state
-            .tokens
-            .get(hash)
-            .filter(|t| t.purpose == TokenPurpose::Activation)
-            .cloned()
-        else {
+        let Some(record) = state.tokens.get(hash).filter(|t| t.purpose == TokenPurpose::Activation).cloned() else {
             return Ok(TokenUse::Unknown);
         };
         if record.used_at.is_some() {
@@ -133,19 +121,13 @@ impl UserStore for MemoryStore {
             return Ok(TokenUse::Expired(record));
         }
         // As in the DynamoDB transaction: the user must exist and not be on its way out.
-        let Some(user) = state
-            .users
-            .get_mut(&record.user_id)
-            .filter(|u| u.status != UserStatus::RemovalRequested)
+        let Some(user) = state.users.get_mut(&record.user_id).filter(|u| u.status != UserStatus::RemovalRequested)
         else {
             return Ok(TokenUse::Unknown);
         };
         user.status = UserStatus::Active;
         user.activated_at.get_or_insert(now);
-        let token = state
-            .tokens
-            .get_mut(hash)
-            .expect("token read above under the same lock");
+        let token = state.tokens.get_mut(hash).expect("token read above under the same lock");
         token.used_at = Some(now);
         Ok(TokenUse::Consumed(token.clone()))
     }
@@ -172,29 +154,18 @@ impl UserStore for MemoryStore {
         if !usable || !user_ok {
             return Ok(false);
         }
-        let user = state
-            .users
-            .get_mut(&token.user_id)
-            .expect("checked above under the same lock");
+        let user = state.users.get_mut(&token.user_id).expect("checked above under the same lock");
         user.password_hash = Some(hash.clone());
         user.auth_epoch += 1;
         user.status = UserStatus::Active;
         user.activated_at.get_or_insert(now);
-        state
-            .tokens
-            .get_mut(&token.hash)
-            .expect("checked above under the same lock")
-            .used_at = Some(now);
+        state.tokens.get_mut(&token.hash).expect("checked above under the same lock").used_at = Some(now);
         Ok(true)
     }
 
     async fn set_password(&self, id: &UserId, hash: &PasswordHash) -> anyhow::Result<bool> {
         let mut state = self.lock();
-        match state
-            .users
-            .get_mut(id)
-            .filter(|u| u.status != UserStatus::RemovalRequested)
-        {
+        match state.users.get_mut(id).filter(|u| u.status != UserStatus::RemovalRequested) {
             Some(user) => {
                 user.password_hash = Some(hash.clone());
                 user.auth_epoch += 1;
@@ -206,11 +177,7 @@ impl UserStore for MemoryStore {
 
     async fn activate_user(&self, id: &UserId, now: Timestamp) -> anyhow::Result<bool> {
         let mut state = self.lock();
-        match state
-            .users
-            .get_mut(id)
-            .filter(|u| u.status != UserStatus::RemovalRequested)
-        {
+        match state.users.get_mut(id).filter(|u| u.status != UserStatus::RemovalRequested) {
             Some(user) => {
                 user.status = UserStatus::Active;
                 user.activated_at.get_or_insert(now);
@@ -218,6 +185,46 @@ impl UserStore for MemoryStore {
             }
             None => Ok(false),
         }
+    }
+
+    async fn delete_user(&self, request: &DeleteRequest<'_>) -> anyhow::Result<Deleted> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        if let Some((job_id, outcome)) = request.job_row {
+            if state.job_rows.get(job_id).is_some_and(|rows| rows.contains_key(&outcome.row)) {
+                return Ok(Deleted::AlreadySettled);
+            }
+            anyhow::ensure!(state.jobs.contains_key(job_id), "no job {job_id}");
+        }
+        let id = &request.user.id;
+        let Some(user) = state.users.remove(id) else {
+            return Ok(Deleted::NotFound);
+        };
+        state.emails.remove(&user.email.key());
+        state.usernames.remove(&user.username.key());
+        state.tokens.retain(|_, token| token.user_id != *id);
+        state.sessions.retain(|_, session| session.user_id != *id);
+        state.counters.remove(request.counter_key);
+        for row in state.job_rows.values_mut().flat_map(|rows| rows.values_mut()) {
+            if row.user_id.as_ref() == Some(id) {
+                row.email = crate::domain::DELETED_EMAIL.to_owned();
+            }
+        }
+        state.retirements.insert(request.retirement.email_hmac.clone(), request.retirement.clone());
+        if let Some((job_id, outcome)) = request.job_row {
+            state.job_rows.entry(job_id.to_owned()).or_default().insert(outcome.row, outcome.clone());
+            if let Some(job) = state.jobs.get_mut(job_id) {
+                job.created += 1;
+            }
+        }
+        if let Some(entry) = request.audit {
+            state.audit.entry(entry.user_id.clone()).or_default().push(entry.clone());
+        }
+        Ok(Deleted::Deleted)
+    }
+
+    async fn retirement(&self, email_hmac: &str) -> anyhow::Result<Option<Retirement>> {
+        Ok(self.lock().retirements.get(email_hmac).cloned())
     }
 
     async fn request_removal(&self, id: &UserId) -> anyhow::Result<bool> {
@@ -239,9 +246,7 @@ impl UserStore for MemoryStore {
                 Ok(allowed)
             }
             _ => {
-                state
-                    .slots
-                    .insert(key.to_owned(), (1, now.plus_seconds(window_seconds)));
+                state.slots.insert(key.to_owned(), (1, now.plus_seconds(window_seconds)));
                 Ok(true)
             }
         }
@@ -274,11 +279,7 @@ impl LoginAttempts for MemoryStore {
     async fn reserve(&self, key: &str, now: Timestamp, policy: LockoutPolicy) -> anyhow::Result<Reservation> {
         let mut state = self.lock();
         let window_end = now.plus_seconds(policy.lockout_seconds);
-        let fresh = Counter {
-            failures: 1,
-            locked_until: None,
-            expires_at: window_end,
-        };
+        let fresh = Counter { failures: 1, locked_until: None, expires_at: window_end };
         match state.counters.get_mut(key) {
             None => {
                 state.counters.insert(key.to_owned(), fresh);
@@ -294,9 +295,7 @@ impl LoginAttempts for MemoryStore {
                 counter.expires_at = window_end;
                 Ok(Reservation::Granted)
             }
-            Some(counter) => Ok(Reservation::Refused {
-                locked_until: counter.locked_until,
-            }),
+            Some(counter) => Ok(Reservation::Refused { locked_until: counter.locked_until }),
         }
     }
 
@@ -316,10 +315,7 @@ impl LoginAttempts for MemoryStore {
         let until = now.plus_seconds(policy.lockout_seconds);
         counter.locked_until = Some(until);
         counter.expires_at = until;
-        Ok(Some(LockedNow {
-            failures: counter.failures,
-            until,
-        }))
+        Ok(Some(LockedNow { failures: counter.failures, until }))
     }
 
     async fn clear(&self, key: &str) -> anyhow::Result<()> {
@@ -341,11 +337,7 @@ impl LoginAttempts for MemoryStore {
 #[async_trait]
 impl AuditLog for MemoryStore {
     async fn record(&self, entry: &AuditEntry) -> anyhow::Result<()> {
-        self.lock()
-            .audit
-            .entry(entry.user_id.clone())
-            .or_default()
-            .push(entry.clone());
+        self.lock().audit.entry(entry.user_id.clone()).or_default().push(entry.clone());
         Ok(())
     }
 
@@ -364,9 +356,7 @@ impl BulkJobs for MemoryStore {
             anyhow::bail!("job id collision");
         }
         state.jobs.insert(job.id.clone(), job.clone());
-        state
-            .job_rows
-            .insert(job.id.clone(), known.iter().map(|o| (o.row, o.clone())).collect());
+        state.job_rows.insert(job.id.clone(), known.iter().map(|o| (o.row, o.clone())).collect());
         Ok(())
     }
 
@@ -385,39 +375,20 @@ impl BulkJobs for MemoryStore {
         if !state.jobs.contains_key(job_id) {
             anyhow::bail!("no job {job_id}");
         }
-        if state
-            .job_rows
-            .get(job_id)
-            .is_some_and(|rows| rows.contains_key(&outcome.row))
-        {
+        if state.job_rows.get(job_id).is_some_and(|rows| rows.contains_key(&outcome.row)) {
             return Ok(BulkCreate::AlreadySettled);
         }
         let email_taken = state.emails.contains_key(&user.email.key());
         let username_taken = state.usernames.contains_key(&user.username.key());
         if email_taken || username_taken {
-            return Ok(BulkCreate::Taken {
-                email_taken,
-                username_taken,
-            });
+            return Ok(BulkCreate::Taken { email_taken, username_taken });
         }
         state.emails.insert(user.email.key(), user.id.clone());
         state.usernames.insert(user.username.key(), user.id.clone());
         state.users.insert(user.id.clone(), user.clone());
-        state
-            .job_rows
-            .entry(job_id.to_owned())
-            .or_default()
-            .insert(outcome.row, outcome.clone());
-        state
-            .jobs
-            .get_mut(job_id)
-            .expect("checked above under the same lock")
-            .created += 1;
-        state
-            .audit
-            .entry(audit.user_id.clone())
-            .or_default()
-            .push(audit.clone());
+        state.job_rows.entry(job_id.to_owned()).or_default().insert(outcome.row, outcome.clone());
+        state.jobs.get_mut(job_id).expect("checked above under the same lock").created += 1;
+        state.audit.entry(audit.user_id.clone()).or_default().push(audit.clone());
         Ok(BulkCreate::Created)
     }
 
@@ -441,11 +412,7 @@ impl BulkJobs for MemoryStore {
     }
 
     async fn row_settled(&self, job_id: &str, row: u64) -> anyhow::Result<bool> {
-        Ok(self
-            .lock()
-            .job_rows
-            .get(job_id)
-            .is_some_and(|rows| rows.contains_key(&row)))
+        Ok(self.lock().job_rows.get(job_id).is_some_and(|rows| rows.contains_key(&row)))
     }
 
     async fn refresh_status(&self, job_id: &str) -> anyhow::Result<Option<BulkJob>> {
@@ -453,11 +420,7 @@ impl BulkJobs for MemoryStore {
         let Some(job) = state.jobs.get_mut(job_id) else {
             return Ok(None);
         };
-        job.status = if job.settled() >= job.total {
-            JobStatus::Completed
-        } else {
-            JobStatus::Running
-        };
+        job.status = if job.settled() >= job.total { JobStatus::Completed } else { JobStatus::Running };
         Ok(Some(job.clone()))
     }
 
@@ -468,11 +431,6 @@ impl BulkJobs for MemoryStore {
     }
 
     async fn outcomes(&self, job_id: &str) -> anyhow::Result<Vec<RowOutcome>> {
-        Ok(self
-            .lock()
-            .job_rows
-            .get(job_id)
-            .map(|rows| rows.values().cloned().collect())
-            .unwrap_or_default())
+        Ok(self.lock().job_rows.get(job_id).map(|rows| rows.values().cloned().collect()).unwrap_or_default())
     }
 }

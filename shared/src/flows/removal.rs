@@ -1,0 +1,234 @@
+//! Account removal: a learner's own request (GDPR, when the site allows it), an operator's list
+//! of addresses, and the deletion worker both feed. Every deletion goes through the deletion
+//! queue; a redelivered message, or the same list twice, leaves the same final state.
+
+use crate::domain::{
+    email_hmac, AuditEntry, BulkJob, Email, JobKind, JobStatus, Reservation, Retirement, RowOutcome, RowResult,
+    SessionRecord, User, UserId,
+};
+use crate::flows::signin::counter_key;
+use crate::ports::{DeleteRequest, Deleted, Queue};
+use crate::{mail, App};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// Addresses per operator request (a larger list is refused: split it).
+pub const MAX_EMAILS: usize = 10_000;
+const TARGETS_PER_MESSAGE: usize = 25;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletionTarget {
+    pub row: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletionMessage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// `self`, or the operator's identity.
+    pub requested_by: String,
+    pub targets: Vec<DeletionTarget>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemovalError {
+    #[error("the password is not right")]
+    InvalidPassword,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// A signed-in learner asks for their account to be removed. The password is verified as at
+/// sign-in (a failure counts toward the lockout, a locked account verifies nothing). Then the
+/// deletion is queued, every session ends, and the learner is mailed a confirmation.
+pub async fn request_self_removal(
+    app: &App,
+    user: &User,
+    _session: &SessionRecord,
+    password: &str,
+) -> Result<(), RemovalError> {
+    let now = app.clock.now();
+    let policy = app.config.lockout;
+    let key = counter_key(&user.email);
+    if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
+        return Err(RemovalError::InvalidPassword);
+    }
+    let verified = match &user.password_hash {
+        Some(hash) => app.passwords.verify(hash, password).await?,
+        None => false,
+    };
+    if !verified {
+        if let Some(locked) = app.attempts.record_failure(&key, now, policy).await? {
+            let message =
+                mail::lockout(&app.config.site_name, &app.config.site_url, user, locked.failures, locked.until);
+            mail::deliver(app.mailer.as_ref(), &message, "lockout").await;
+        }
+        return Err(RemovalError::InvalidPassword);
+    }
+    app.attempts.clear(&key).await?;
+    // Queued first: once marked, the account must not be left without its deletion.
+    let message = DeletionMessage {
+        job_id: None,
+        requested_by: "self".into(),
+        targets: vec![DeletionTarget { row: 1, email: None, user_id: Some(user.id.to_string()) }],
+    };
+    app.queue.enqueue(Queue::Deletion, &[serde_json::to_string(&message).context("encoding the deletion")?]).await?;
+    app.store.request_removal(&user.id).await?;
+    let confirmation = mail::removal_requested(&app.config.site_name, user);
+    mail::deliver(app.mailer.as_ref(), &confirmation, "removal_requested").await;
+    tracing::info!(user_id = %user.id, "removal requested by the learner");
+    Ok(())
+}
+
+/// An operator's deletion of a list of addresses: recorded as a job, then queued.
+pub async fn request_deletions(app: &App, operator: &str, emails: &[(u64, String)]) -> anyhow::Result<BulkJob> {
+    let mut known = Vec::new();
+    let mut targets = Vec::new();
+    for (row, raw) in emails {
+        match Email::parse(raw) {
+            Ok(email) => targets.push(DeletionTarget { row: *row, email: Some(email.to_string()), user_id: None }),
+            Err(e) => known.push(RowOutcome {
+                row: *row,
+                email: raw.clone(),
+                result: RowResult::Failed,
+                code: "invalid_email".into(),
+                message: e.to_string(),
+                user_id: None,
+            }),
+        }
+    }
+    let mut job = BulkJob {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: JobKind::Deletion,
+        operator: operator.to_owned(),
+        created_at: app.clock.now(),
+        status: JobStatus::Queued,
+        total: emails.len() as u64,
+        created: 0,
+        skipped: 0,
+        failed: known.len() as u64,
+    };
+    if job.settled() == job.total {
+        job.status = JobStatus::Completed;
+    }
+    app.bulk.create_job(&job, &known).await?;
+    let mut messages = Vec::new();
+    for chunk in targets.chunks(TARGETS_PER_MESSAGE) {
+        let targets =
+            chunk.iter().map(|t| DeletionTarget { row: t.row, email: t.email.clone(), user_id: None }).collect();
+        let message = DeletionMessage { job_id: Some(job.id.clone()), requested_by: operator.to_owned(), targets };
+        messages.push(serde_json::to_string(&message)?);
+    }
+    app.queue.enqueue(Queue::Deletion, &messages).await?;
+    tracing::info!(operator, job_id = %job.id, rows = job.total, "deletions queued");
+    Ok(job)
+}
+
+/// The worker's part. Err: the message comes back; on its last receive the rows that still
+/// fail are settled as failed.
+pub async fn process(app: &App, message: &DeletionMessage, final_attempt: bool) -> anyhow::Result<()> {
+    let secret = app
+        .config
+        .retirement_secret
+        .as_deref()
+        .context("LEARNERS_RETIREMENT_SECRET is not set: no deletion can run")?;
+    let job = match &message.job_id {
+        Some(id) => Some(app.bulk.job(id).await?.with_context(|| format!("no job {id}"))?),
+        None => None,
+    };
+    let mut first_error = None;
+    for target in &message.targets {
+        if let Err(error) = delete_one(app, secret, job.as_ref(), &message.requested_by, target).await {
+            tracing::warn!(row = target.row, error = format!("{error:#}"), "deletion failed");
+            if let (true, Some(job)) = (final_attempt, &job) {
+                let outcome =
+                    row(target, RowResult::Failed, "processing_failed", "The account could not be deleted; try again.");
+                app.bulk.settle_row(&job.id, &outcome).await?;
+            }
+            first_error.get_or_insert(error);
+        }
+    }
+    if let Some(job) = &job {
+        app.bulk.refresh_status(&job.id).await?;
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+fn row(target: &DeletionTarget, result: RowResult, code: &str, message: &str) -> RowOutcome {
+    RowOutcome {
+        row: target.row,
+        // A deletion job keeps no address: deleted and unknown ones alike are personal data
+        // (the operator has the list, and the row numbers point into it). Only what is no
+        // address at all is shown, to say what was wrong with it.
+        email: if result == RowResult::Failed { target.email.clone().unwrap_or_default() } else { String::new() },
+        result,
+        code: code.into(),
+        message: message.into(),
+        user_id: None,
+    }
+}
+
+async fn delete_one(
+    app: &App,
+    secret: &str,
+    job: Option<&BulkJob>,
+    requested_by: &str,
+    target: &DeletionTarget,
+) -> anyhow::Result<()> {
+    if let Some(job) = job {
+        if app.bulk.row_settled(&job.id, target.row).await? {
+            return Ok(());
+        }
+    }
+    let user = match (&target.email, &target.user_id) {
+        (Some(email), _) => match Email::parse(email) {
+            Ok(email) => app.store.user_by_email_key(&email.key()).await?,
+            Err(_) => None,
+        },
+        (None, Some(id)) => match UserId::parse(id) {
+            Some(id) => app.store.user_by_id(&id).await?,
+            None => None,
+        },
+        (None, None) => None,
+    };
+    let not_found = || row(target, RowResult::Skipped, "not_found", "No account has this address.");
+    let Some(user) = user else {
+        if let Some(job) = job {
+            app.bulk.settle_row(&job.id, &not_found()).await?;
+        }
+        return Ok(());
+    };
+    let now = app.clock.now();
+    let retirement = Retirement {
+        email_hmac: email_hmac(secret, &user.email),
+        user_id: user.id.clone(),
+        retired_at: now,
+        requested_by: requested_by.to_owned(),
+    };
+    let deleted = row(target, RowResult::Created, "deleted", "");
+    let audit =
+        job.map(|job| AuditEntry::new(now, &job.operator, "delete", &user.id, format!("deleted by job {}", job.id)));
+    let request = DeleteRequest {
+        user: &user,
+        counter_key: &counter_key(&user.email),
+        retirement: &retirement,
+        job_row: job.map(|job| (job.id.as_str(), &deleted)),
+        audit: audit.as_ref(),
+    };
+    match app.store.delete_user(&request).await? {
+        Deleted::Deleted => tracing::info!(user_id = %user.id, requested_by, "account deleted"),
+        Deleted::AlreadySettled => {}
+        Deleted::NotFound => {
+            if let Some(job) = job {
+                app.bulk.settle_row(&job.id, &not_found()).await?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! Function `deletions` (operators only): `POST /admin/v1/deletions` (JSON `{"emails":[...]}`
+//! or a CSV with an `email` column) and `GET /admin/v1/deletions/{job_id}`.
+
+use crate::domain::JobKind;
+use crate::flows::removal::{request_deletions, MAX_EMAILS};
+use crate::http::body::content_type;
+use crate::http::identity::operator;
+use crate::http::{path_param, response, route_key, ApiError, FieldErrors, Fields, MAX_BODY_BYTES};
+use crate::App;
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let Some(operator) = operator(&req) else {
+        return ApiError::unauthorized().into_response();
+    };
+    let result = match route_key(&req).as_str() {
+        "POST /admin/v1/deletions" => create(app, &req, &operator.id).await,
+        "GET /admin/v1/deletions/{job_id}" => status(app, &req).await,
+        _ => Err(ApiError::not_found()),
+    };
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+/// The addresses with their row numbers: JSON list positions count from 1; CSV rows as a
+/// spreadsheet shows them (the header is row 1).
+fn emails(req: &Request) -> Result<Vec<(u64, String)>, ApiError> {
+    let body: &[u8] = req.body().as_ref();
+    if body.len() > crate::flows::bulk::MAX_UPLOAD_BYTES {
+        return Err(ApiError::new(413, "payload_too_large", "The body is larger than 10 MB."));
+    }
+    let list = if content_type(req).as_deref() == Some("text/csv") {
+        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(body);
+        let header =
+            reader.headers().map_err(|_| ApiError::bad_request("The CSV file has no readable header row."))?.clone();
+        let column = header
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case("email"))
+            .ok_or_else(|| ApiError::new(400, "bad_columns", "The CSV file needs an email column."))?;
+        let mut list = Vec::new();
+        for (i, record) in reader.records().enumerate() {
+            let record = record.map_err(|_| ApiError::bad_request(format!("Row {} is not valid UTF-8 CSV.", i + 2)))?;
+            list.push((i as u64 + 2, record.get(column).unwrap_or_default().to_owned()));
+        }
+        list
+    } else {
+        if body.len() > MAX_BODY_BYTES * 16 {
+            return Err(ApiError::new(
+                413,
+                "payload_too_large",
+                "The body is larger than 1 MiB; send a CSV file instead.",
+            ));
+        }
+        let mut fields = Fields::from_request(req)?;
+        let mut errors = FieldErrors::new();
+        let raw = fields.value("emails", &mut errors);
+        fields.finish(&mut errors);
+        let Some(Value::Array(items)) = raw.filter(|_| errors.is_empty()) else {
+            errors.entry("emails".into()).or_insert_with(|| "Must be a list of email addresses.".into());
+            return Err(ApiError::validation(errors));
+        };
+        let mut list = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let Value::String(email) = item else {
+                return Err(ApiError::validation(FieldErrors::from([(
+                    "emails".into(),
+                    format!("Item {} is not a string.", i + 1),
+                )])));
+            };
+            list.push((i as u64 + 1, email));
+        }
+        list
+    };
+    if list.is_empty() {
+        return Err(ApiError::validation(FieldErrors::from([("emails".into(), "Give at least one address.".into())])));
+    }
+    if list.len() > MAX_EMAILS {
+        return Err(ApiError::validation(FieldErrors::from([(
+            "emails".into(),
+            format!("At most {MAX_EMAILS} addresses a request."),
+        )])));
+    }
+    Ok(list)
+}
+
+async fn create(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
+    let list = emails(req)?;
+    let job = request_deletions(app, operator, &list).await.map_err(|e| ApiError::unexpected(&e))?;
+    Ok(response::json(202, &json!({"job_id": job.id, "rows": job.total})))
+}
+
+async fn status(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let id = path_param(req, "job_id").unwrap_or_default();
+    let job = app
+        .bulk
+        .job(&id)
+        .await
+        .map_err(|e| ApiError::unexpected(&e))?
+        .filter(|job| job.kind == JobKind::Deletion)
+        .ok_or_else(|| ApiError::new(404, "job_not_found", "There is no such deletion job."))?;
+    let errors = app.bulk.problems(&id).await.map_err(|e| ApiError::unexpected(&e))?;
+    let failed: Vec<&crate::domain::RowOutcome> =
+        errors.iter().filter(|e| e.result == crate::domain::RowResult::Failed).collect();
+    Ok(response::json(
+        200,
+        &json!({
+            "job_id": job.id, "status": job.status, "total": job.total, "deleted": job.created,
+            "not_found": job.skipped, "failed": job.failed, "errors": failed,
+        }),
+    ))
+}
