@@ -138,7 +138,7 @@ impl TestApp {
         let workers = Workers::from_routes(&routes).expect("template workers");
         match (in_process, &aws) {
             (Some((batches, pending)), _) => spawn_in_process(app.clone(), workers, batches, pending),
-            (None, Some(clients)) => spawn_sqs_pollers(app.clone(), workers, clients.sqs.clone()),
+            (None, Some(clients)) => spawn_sqs_pollers(app.clone(), workers, clients.sqs.clone(), 1),
             (None, None) => unreachable!("every backend has queues"),
         }
         let gateway = Arc::new(Gateway::new(app.clone(), routes, ADMIN_TOKEN.to_owned(), mail).expect("gateway"));

@@ -37,7 +37,7 @@ pub async fn worked_app(backend: &Backend, tag: &str) -> anyhow::Result<App> {
             let variables = made.variables();
             let pairs: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let app = App::aws(config(&pairs), &clients, Arc::new(SystemClock));
-            spawn_sqs_pollers(app.clone(), workers, clients.sqs.clone());
+            spawn_sqs_pollers(app.clone(), workers, clients.sqs.clone(), 4);
             Ok(app)
         }
     }

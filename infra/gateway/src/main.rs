@@ -54,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
         "aws" => {
             let clients = AwsClients::from_env().await;
             let app = App::aws(config, &clients, Arc::new(SystemClock));
-            spawn_sqs_pollers(app.clone(), workers, clients.sqs);
+            spawn_sqs_pollers(app.clone(), workers, clients.sqs, 2);
             (app, None)
         }
         other => anyhow::bail!("LEARNERS_BACKEND must be memory or aws, got {other:?}"),

@@ -106,15 +106,13 @@ async fn run_in_process(app: &App, workers: &Workers, batch: QueuedBatch, pendin
     }
 }
 
-/// Pollers per queue: Lambda runs several invocations of a worker side by side too.
-const POLLERS_PER_QUEUE: usize = 4;
-
 /// Polls each configured SQS queue that has a worker, as Lambda's event source mapping does:
 /// batches of up to 10, successes deleted, failures left to come back after the visibility
-/// timeout (and to the DLQ after 3 receives, by the queue's redrive policy).
-pub fn spawn_sqs_pollers(app: App, workers: Workers, sqs: aws_sdk_sqs::Client) {
+/// timeout (and to the DLQ after 3 receives, by the queue's redrive policy). `pollers` per queue
+/// run side by side, as several invocations of a worker would.
+pub fn spawn_sqs_pollers(app: App, workers: Workers, sqs: aws_sdk_sqs::Client, pollers: usize) {
     let queues: Vec<Queue> = workers.queues().collect();
-    for queue in queues.into_iter().flat_map(|q| std::iter::repeat_n(q, POLLERS_PER_QUEUE)) {
+    for queue in queues.into_iter().flat_map(|q| std::iter::repeat_n(q, pollers.max(1))) {
         let Some(url) = app.config.queue_urls.get(&queue).cloned() else {
             tracing::warn!(?queue, "{} is not set: its worker does not run", queue.url_variable());
             continue;

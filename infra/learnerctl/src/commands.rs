@@ -34,7 +34,17 @@ pub enum Command {
     },
     /// Clear a learner's failed sign-ins and any lock.
     Unlock { email: String },
-    /// Show a bulk registration job.
+    /// Delete the accounts of a list of emails: a CSV file with an `email` column, or one
+    /// address per line. Deleted accounts cannot be restored.
+    Delete {
+        /// The file of addresses.
+        #[arg(long)]
+        emails: std::path::PathBuf,
+        /// Wait until every address is handled, then show the summary.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Show a bulk registration or deletion job.
     Job { id: String },
     /// Show the operator actions on an account, newest first.
     Audit { email: String },
@@ -92,13 +102,16 @@ pub async fn run(api: &Api, command: Command) -> anyhow::Result<()> {
             println!("{email} can sign in again.");
             Ok(())
         }
+        Command::Delete { emails, wait } => delete(api, &emails, wait).await,
         Command::Job { id } => {
-            print(
-                &api.send("GET", &format!("/admin/v1/bulk-registrations/{}", query(&id)), None, Vec::new())
-                    .await?
-                    .ok()?
-                    .json()?,
-            );
+            let bulk =
+                api.send("GET", &format!("/admin/v1/bulk-registrations/{}", query(&id)), None, Vec::new()).await?;
+            let answer = if bulk.status == 404 {
+                api.send("GET", &format!("/admin/v1/deletions/{}", query(&id)), None, Vec::new()).await?
+            } else {
+                bulk
+            };
+            print(&answer.ok()?.json()?);
             Ok(())
         }
         Command::Audit { email } => {
@@ -183,5 +196,50 @@ async fn bulk_register(api: &Api, file: &std::path::Path, dry_run: bool, wait: b
         );
     }
     println!("Per-row report: GET /admin/v1/bulk-registrations/{id}/report.csv");
+    Ok(())
+}
+
+async fn delete(api: &Api, file: &std::path::Path, wait: bool) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let first = text.lines().next().unwrap_or_default().trim_start_matches('\u{feff}');
+    let answer = if first.split(',').any(|h| h.trim().eq_ignore_ascii_case("email")) {
+        api.send("POST", "/admin/v1/deletions", Some("text/csv"), text.into_bytes()).await?
+    } else {
+        let emails: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        api.send(
+            "POST",
+            "/admin/v1/deletions",
+            Some("application/json"),
+            json_body(serde_json::json!({ "emails": emails })),
+        )
+        .await?
+    };
+    let answer = answer.ok()?.json()?;
+    let id = answer["job_id"].as_str().context("the API gave no job id")?.to_owned();
+    println!("Job {id}: {} addresses queued for deletion.", answer["rows"]);
+    if !wait {
+        println!("Follow it with: learnerctl job {id}");
+        return Ok(());
+    }
+    let job = loop {
+        let job = api.send("GET", &format!("/admin/v1/deletions/{id}"), None, Vec::new()).await?.ok()?.json()?;
+        if job["status"] == "completed" {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!(
+        "Completed: {} deleted, {} not found, {} failed of {}.",
+        job["deleted"], job["not_found"], job["failed"], job["total"]
+    );
+    for error in job["errors"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "  row {}: {} ({}): {}",
+            error["row"],
+            error["email"].as_str().unwrap_or(""),
+            error["code"].as_str().unwrap_or(""),
+            error["message"].as_str().unwrap_or("")
+        );
+    }
     Ok(())
 }

@@ -79,6 +79,17 @@ async fn an_operator_registers_a_cohort_and_supports_a_learner() {
     let audit = learnerctl(&app, &["audit", &ada], None).await;
     assert!(text(&audit.stdout).contains("\"action\": \"activate\""));
 
+    let list = dir.join("leavers.txt");
+    std::fs::write(&list, format!("{bob}\n{}\n", email("ghost-"))).unwrap();
+    let deleted = learnerctl(&app, &["delete", "--emails", list.to_str().unwrap(), "--wait"], None).await;
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    assert!(
+        text(&deleted.stdout).contains("Completed: 1 deleted, 1 not found, 0 failed of 2."),
+        "{}",
+        text(&deleted.stdout)
+    );
+    assert!(app.user(&bob).await.is_none());
+
     let unknown = learnerctl(&app, &["unlock", &email("ghost-")], None).await;
     assert_eq!(unknown.status.code(), Some(1));
     assert!(text(&unknown.stderr).contains("user_not_found"));
