@@ -17,7 +17,10 @@ pub enum Backend {
 }
 
 fn config(pairs: &[(&str, &str)]) -> Config {
-    let mut all = vec![("LEARNERS_SITE_URL", "https://learn.example.org")];
+    let mut all = vec![
+        ("LEARNERS_SITE_URL", "https://learn.example.org"),
+        ("LEARNERS_RETIREMENT_SECRET", "bench-retirement-secret-0123456789abcdef"),
+    ];
     all.extend_from_slice(pairs);
     Config::from_pairs(&all).expect("bench configuration")
 }
@@ -76,7 +79,7 @@ pub async fn bulk_rate(app: &App, rows: usize, tag: &str, with_passwords: bool) 
     Ok(rows as f64 / start.elapsed().as_secs_f64())
 }
 
-/// The same accounts written straight to the store, `writers` at a time.
+/// Creates `rows` accounts `w{i}-{tag}@example.com` straight in the store; returns their rate.
 pub async fn raw_write_rate(app: &App, rows: usize, tag: &str, writers: usize) -> anyhow::Result<f64> {
     let start = Instant::now();
     let tasks: Vec<_> = (0..writers)
@@ -100,6 +103,65 @@ pub async fn raw_write_rate(app: &App, rows: usize, tag: &str, writers: usize) -
                         auth_epoch: 0,
                     };
                     app.store.create_user(&user, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(rows as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Deletions per second through the deletion queue (request to completed job) of the accounts
+/// `raw_write_rate` made with `tag`.
+pub async fn deletion_rate(app: &App, rows: usize, tag: &str) -> anyhow::Result<f64> {
+    let emails: Vec<(u64, String)> = (0..rows).map(|i| (i as u64 + 1, format!("w{i}-{tag}@example.com"))).collect();
+    let start = Instant::now();
+    let job = learners::flows::removal::request_deletions(app, "bench", &emails).await?;
+    loop {
+        let job = app.bulk.job(&job.id).await?.ok_or_else(|| anyhow::anyhow!("the job vanished"))?;
+        if job.status == JobStatus::Completed {
+            anyhow::ensure!(job.created == rows as u64, "{} of {rows} deleted", job.created);
+            break;
+        }
+        anyhow::ensure!(start.elapsed() < Duration::from_secs(3600), "the job did not complete in an hour");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(rows as f64 / start.elapsed().as_secs_f64())
+}
+
+/// The same deletions straight on the store, `writers` at a time.
+pub async fn raw_delete_rate(app: &App, rows: usize, tag: &str, writers: usize) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let app = app.clone();
+            let tag = tag.to_owned();
+            tokio::spawn(async move {
+                for i in (w..rows).step_by(writers) {
+                    let email = Email::parse(&format!("w{i}-{tag}@example.com"))?;
+                    let user = app
+                        .store
+                        .user_by_email_key(&email.key())
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("no user {i}"))?;
+                    let retirement = learners::domain::Retirement {
+                        email_hmac: learners::domain::email_hmac("bench-secret", &email),
+                        user_id: user.id.clone(),
+                        retired_at: app.clock.now(),
+                        requested_by: "bench".into(),
+                    };
+                    let key = learners::flows::signin::counter_key(&email);
+                    let request = learners::ports::DeleteRequest {
+                        user: &user,
+                        counter_key: &key,
+                        retirement: &retirement,
+                        job_row: None,
+                        audit: None,
+                    };
+                    app.store.delete_user(&request).await?;
                 }
                 anyhow::Ok(())
             })

@@ -10,7 +10,9 @@
 //!   the same backend (>= 0.5), in memory and on moto; with passwords against cores x the
 //!   argon2id hash rate (>= 0.9); the upload handler's peak memory on a 10 MB file.
 //!
-//! `BENCH_BULK_ROWS` (default 100000) and `BENCH_MOTO_ROWS` (default 5000: moto's Python server
+//! - deletions per second through the deletion queue against raw deletes (>= 0.5).
+//!
+//! `BENCH_BULK_ROWS` (default 100000), `BENCH_DELETIONS` (default 10000) and `BENCH_MOTO_ROWS` (default 5000: moto's Python server
 //! is the bottleneck there) set the sizes; `LEARNERS_TEST_MOTO_URL` the moto server (`make bench`
 //! starts one).
 
@@ -67,6 +69,18 @@ async fn main() -> anyhow::Result<()> {
     } else {
         report.note("bulk on moto: skipped (LEARNERS_TEST_MOTO_URL not set; `make bench` sets it)");
     }
+    let deletions = env_number("BENCH_DELETIONS", 10_000);
+    let app = bulk::worked_app(&bulk::Backend::Memory, "del").await?;
+    bulk::raw_write_rate(&app, deletions, "rawdel", cores).await?;
+    let raw_deletes = bulk::raw_delete_rate(&app, deletions, "rawdel", cores).await?;
+    bulk::raw_write_rate(&app, deletions, "qdel", cores).await?;
+    let queued_deletes = bulk::deletion_rate(&app, deletions, "qdel").await?;
+    report.ratio(
+        &format!("deletions/s through the queue ({deletions}) / raw deletes, memory"),
+        queued_deletes,
+        raw_deletes,
+        ">= 0.5",
+    );
     let app = bulk::worked_app(&bulk::Backend::Memory, "pw").await?;
     let with_passwords = bulk::bulk_rate(&app, 300, "pw", true).await?;
     report.ratio("bulk rows/s (300, with passwords) / cores x hash rate", with_passwords, hash_rate, ">= 0.9");
