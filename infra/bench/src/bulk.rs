@@ -172,3 +172,62 @@ pub async fn raw_delete_rate(app: &App, rows: usize, tag: &str, writers: usize) 
     }
     Ok(rows as f64 / start.elapsed().as_secs_f64())
 }
+
+/// The items a bulk row writes (account, claims, row outcome, job count, audit entry) written
+/// straight through the store for `rows` rows, `writers` at a time: the baseline of the bulk
+/// pipeline (CSV, validation, queue, worker) on the same backend.
+pub async fn raw_bulk_write_rate(app: &App, rows: usize, tag: &str, writers: usize) -> anyhow::Result<f64> {
+    let job = learners::domain::BulkJob {
+        id: format!("raw-{tag}"),
+        kind: learners::domain::JobKind::BulkRegistration,
+        operator: "bench".into(),
+        created_at: app.clock.now(),
+        status: JobStatus::Queued,
+        total: rows as u64,
+        created: 0,
+        skipped: 0,
+        failed: 0,
+    };
+    app.bulk.create_job(&job, &[]).await?;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let app = app.clone();
+            let tag = tag.to_owned();
+            let job_id = job.id.clone();
+            tokio::spawn(async move {
+                let now = app.clock.now();
+                for i in (w..rows).step_by(writers) {
+                    let user = User {
+                        id: UserId::generate(),
+                        email: Email::parse(&format!("r{i}-{tag}@example.com"))?,
+                        username: Username::parse(&format!("r{i}-{tag}"))?,
+                        name: FullName::parse(&format!("Bulk Learner {i}"))?,
+                        password_hash: None,
+                        status: UserStatus::Active,
+                        created_at: now,
+                        activated_at: Some(now),
+                        terms_accepted_at: None,
+                        source: UserSource::Bulk,
+                        auth_epoch: 0,
+                    };
+                    let outcome = learners::domain::RowOutcome {
+                        row: i as u64 + 2,
+                        email: user.email.to_string(),
+                        result: learners::domain::RowResult::Created,
+                        code: "created".into(),
+                        message: String::new(),
+                        user_id: Some(user.id.clone()),
+                    };
+                    let audit = learners::domain::AuditEntry::new(now, "bench", "bulk_register", &user.id, "created");
+                    app.bulk.create_bulk_user(&job_id, &user, &outcome, &audit).await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(rows as f64 / start.elapsed().as_secs_f64())
+}

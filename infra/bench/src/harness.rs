@@ -56,36 +56,30 @@ pub fn peak_rss_kib() -> anyhow::Result<u64> {
     Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
 }
 
-pub struct Report {
-    lines: Vec<String>,
-}
+/// The report, printed a line at a time as figures come in (a long run shows progress).
+pub struct Report;
 
 impl Report {
     pub fn new(cores: usize) -> Self {
-        Self { lines: vec![format!("learners bench ({cores} cores, in-memory backend unless named)")] }
+        println!("learners bench ({cores} cores, in-memory backend unless named)");
+        Self
     }
 
     pub fn ratio(&mut self, name: &str, measured: f64, baseline: f64, target: &str) {
         let ratio = measured / baseline;
         let met = target.strip_prefix(">= ").and_then(|t| t.parse::<f64>().ok()).is_some_and(|t| ratio >= t);
-        self.lines.push(format!(
-            "{:<58} {measured:>10.1}/s vs {baseline:>10.1}/s = {ratio:>6.2}  target {target:<8} {}",
+        println!(
+            "{:<62} {measured:>10.1}/s vs {baseline:>10.1}/s = {ratio:>7.2}  target {target:<8} {}",
             name,
             if met { "MET" } else { "NOT MET" }
-        ));
+        );
     }
 
     pub fn figure(&mut self, name: &str, value: String, met: bool, target: &str) {
-        self.lines.push(format!("{name:<58} {value:>32}  target {target:<8} {}", if met { "MET" } else { "NOT MET" }));
+        println!("{name:<62} {value:>35}  target {target:<8} {}", if met { "MET" } else { "NOT MET" });
     }
 
     pub fn note(&mut self, text: &str) {
-        self.lines.push(text.to_owned());
-    }
-
-    pub fn print(&self) {
-        for line in &self.lines {
-            println!("{line}");
-        }
+        println!("{text}");
     }
 }

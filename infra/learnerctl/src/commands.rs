@@ -147,15 +147,7 @@ async fn bulk_register(api: &Api, file: &std::path::Path, dry_run: bool, wait: b
     if dry_run {
         let errors = answer["errors"].as_array().cloned().unwrap_or_default();
         println!("{} rows; {} would not be registered.", answer["rows"], errors.len());
-        for error in &errors {
-            println!(
-                "  row {}: {} ({}): {}",
-                error["row"],
-                error["email"].as_str().unwrap_or(""),
-                error["code"].as_str().unwrap_or(""),
-                error["message"].as_str().unwrap_or("")
-            );
-        }
+        print_problems(&answer["errors"]);
         return Ok(());
     }
     let id = answer["job_id"].as_str().context("the API gave no job id")?.to_owned();
@@ -186,15 +178,7 @@ async fn bulk_register(api: &Api, file: &std::path::Path, dry_run: bool, wait: b
         "Completed: {} created, {} skipped, {} failed of {} rows.",
         job["created"], job["skipped"], job["failed"], job["total"]
     );
-    for error in job["errors"].as_array().cloned().unwrap_or_default() {
-        println!(
-            "  row {}: {} ({}): {}",
-            error["row"],
-            error["email"].as_str().unwrap_or(""),
-            error["code"].as_str().unwrap_or(""),
-            error["message"].as_str().unwrap_or("")
-        );
-    }
+    print_problems(&job["errors"]);
     println!("Per-row report: GET /admin/v1/bulk-registrations/{id}/report.csv");
     Ok(())
 }
@@ -232,14 +216,14 @@ async fn delete(api: &Api, file: &std::path::Path, wait: bool) -> anyhow::Result
         "Completed: {} deleted, {} not found, {} failed of {}.",
         job["deleted"], job["not_found"], job["failed"], job["total"]
     );
-    for error in job["errors"].as_array().cloned().unwrap_or_default() {
-        println!(
-            "  row {}: {} ({}): {}",
-            error["row"],
-            error["email"].as_str().unwrap_or(""),
-            error["code"].as_str().unwrap_or(""),
-            error["message"].as_str().unwrap_or("")
-        );
-    }
+    print_problems(&job["errors"]);
     Ok(())
+}
+
+/// One line per row that was not settled as hoped.
+fn print_problems(errors: &serde_json::Value) {
+    for error in errors.as_array().into_iter().flatten() {
+        let field = |name: &str| error[name].as_str().unwrap_or_default().to_owned();
+        println!("  row {}: {} ({}): {}", error["row"], field("email"), field("code"), field("message"));
+    }
 }

@@ -97,9 +97,8 @@ fn problem(row: u64, email: &str, result: RowResult, code: &str, message: impl I
     RowOutcome { row, email: email.to_owned(), result, code: code.to_owned(), message: message.into(), user_id: None }
 }
 
-/// Reads one record into a row, or says why it cannot be one. Applies the self-registration
-/// rules to every field (the password policy too, when a password is given).
-fn read_row(app: &App, cols: &Columns, row: u64, record: &csv::ByteRecord) -> Result<BulkRow, RowOutcome> {
+/// Reads one record into a row (fields present, UTF-8), or says why it cannot be one.
+fn extract(cols: &Columns, row: u64, record: &csv::ByteRecord) -> Result<BulkRow, RowOutcome> {
     let field = |i: usize| record.get(i).map(|f| std::str::from_utf8(f).map(str::to_owned));
     let raw_email = field(cols.email).and_then(Result::ok).unwrap_or_default();
     let fail = |code: &str, message: String| problem(row, &raw_email, RowResult::Failed, code, message);
@@ -120,14 +119,36 @@ fn read_row(app: &App, cols: &Columns, row: u64, record: &csv::ByteRecord) -> Re
         Some(i) => Some(text(i, "password")?).filter(|p| !p.is_empty()),
         None => None,
     };
-    let parsed_email = Email::parse(&email).map_err(|e| fail("invalid_email", e.to_string()))?;
-    let parsed_username = Username::parse(&username).map_err(|e| fail("invalid_username", e.to_string()))?;
-    let parsed_name = FullName::parse(&name).map_err(|e| fail("invalid_name", e.to_string()))?;
-    if let Some(password) = &password {
-        let personal = [parsed_username.as_ref(), parsed_email.local_part(), parsed_name.as_ref()];
-        app.password_policy().check(password, &personal).map_err(|e| fail("invalid_password", e.to_string()))?;
-    }
     Ok(BulkRow { row, email, username, name, password })
+}
+
+/// A row that passed the self-registration rules.
+struct ValidRow {
+    email: Email,
+    username: Username,
+    name: FullName,
+    password: Option<crate::domain::Password>,
+}
+
+/// Applies the self-registration rules to every field (the password policy too, when a
+/// password is given).
+fn validate(app: &App, row: &BulkRow) -> Result<ValidRow, RowOutcome> {
+    let fail = |code: &str, message: String| problem(row.row, &row.email, RowResult::Failed, code, message);
+    let email = Email::parse(&row.email).map_err(|e| fail("invalid_email", e.to_string()))?;
+    let username = Username::parse(&row.username).map_err(|e| fail("invalid_username", e.to_string()))?;
+    let name = FullName::parse(&row.name).map_err(|e| fail("invalid_name", e.to_string()))?;
+    let password = match &row.password {
+        Some(password) => {
+            let personal = [username.as_ref(), email.local_part(), name.as_ref()];
+            Some(
+                app.password_policy()
+                    .check(password, &personal)
+                    .map_err(|e| fail("invalid_password", e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    Ok(ValidRow { email, username, name, password })
 }
 
 /// The first pass over a file: how many rows, and what is wrong with which.
@@ -169,7 +190,7 @@ pub fn check(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
             }
         }
         rows += 1;
-        let candidate = match read_row(app, &cols, row, &record) {
+        let candidate = match extract(&cols, row, &record).and_then(|c| validate(app, &c).map(|_| c)) {
             Ok(candidate) => candidate,
             Err(outcome) => {
                 problems.push(outcome);
@@ -223,7 +244,8 @@ pub async fn upload(app: &App, operator: &str, bytes: &[u8]) -> Result<BulkJob, 
         if settled.contains(&row) {
             continue;
         }
-        let Ok(bulk_row) = read_row(app, &cols, row, &record) else {
+        // The first pass validated this row: only its fields are needed now.
+        let Ok(bulk_row) = extract(&cols, row, &record) else {
             continue;
         };
         message.push(bulk_row);
@@ -285,35 +307,25 @@ async fn settle(app: &App, job: &BulkJob, row: &BulkRow) -> anyhow::Result<()> {
     if app.bulk.row_settled(&job.id, row.row).await? {
         return Ok(());
     }
-    let cols = Columns { email: 0, username: 1, name: 2, password: row.password.as_ref().map(|_| 3) };
-    let mut record = csv::ByteRecord::new();
-    record.push_field(row.email.as_bytes());
-    record.push_field(row.username.as_bytes());
-    record.push_field(row.name.as_bytes());
-    if let Some(password) = &row.password {
-        record.push_field(password.as_bytes());
-    }
     // The rules are applied again: a message is input too.
-    let checked = match read_row(app, &cols, row.row, &record) {
-        Ok(checked) => checked,
+    let valid = match validate(app, row) {
+        Ok(valid) => valid,
         Err(outcome) => {
             app.bulk.settle_row(&job.id, &outcome).await?;
             return Ok(());
         }
     };
-    let password_hash = match &checked.password {
-        Some(password) => {
-            let password = app.password_policy().check(password, &[]).map_err(anyhow::Error::msg)?;
-            Some(app.passwords.hash(&password).await?)
-        }
+    let password_hash = match &valid.password {
+        Some(password) => Some(app.passwords.hash(password).await?),
         None => None,
     };
     let now = app.clock.now();
+    let email_text = valid.email.to_string();
     let user = User {
         id: UserId::generate(),
-        email: Email::parse(&checked.email).map_err(anyhow::Error::msg)?,
-        username: Username::parse(&checked.username).map_err(anyhow::Error::msg)?,
-        name: FullName::parse(&checked.name).map_err(anyhow::Error::msg)?,
+        email: valid.email,
+        username: valid.username,
+        name: valid.name,
         password_hash,
         status: UserStatus::Active,
         created_at: now,
@@ -324,7 +336,7 @@ async fn settle(app: &App, job: &BulkJob, row: &BulkRow) -> anyhow::Result<()> {
     };
     let outcome = RowOutcome {
         row: row.row,
-        email: checked.email.clone(),
+        email: email_text.clone(),
         result: RowResult::Created,
         code: "created".into(),
         message: String::new(),
@@ -346,7 +358,7 @@ async fn settle(app: &App, job: &BulkJob, row: &BulkRow) -> anyhow::Result<()> {
                 if email_taken { app.store.user_by_email_key(&user.email.key()).await?.map(|u| u.id) } else { None };
             let mut outcome = problem(
                 row.row,
-                &checked.email,
+                &email_text,
                 RowResult::Skipped,
                 "already_registered",
                 format!("An account with this {what} already exists; it was left as it is."),
