@@ -37,13 +37,16 @@ async fn main() -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut report = Report::new(cores);
 
-    let hashes = 60;
-    let hash_rate = raw_hash_rate(hashes, cores).await?;
+    // Baseline measured before and after, and averaged: the machine's speed drifts.
+    let hashes = 100;
+    let before = raw_hash_rate(hashes, cores).await?;
     let registrations = registration_rate(hashes, cores).await?;
+    let hash_rate = (before + raw_hash_rate(hashes, cores).await?) / 2.0;
     report.ratio("registration throughput / raw argon2id hash rate", registrations, hash_rate, ">= 0.9");
 
-    let verify_rate = raw_verify_rate(hashes, cores).await?;
+    let before = raw_verify_rate(hashes, cores).await?;
     let sign_ins = sign_in_rate(hashes, cores).await?;
+    let verify_rate = (before + raw_verify_rate(hashes, cores).await?) / 2.0;
     report.ratio("sign-ins per second / raw argon2id verify rate", sign_ins, verify_rate, ">= 0.9");
     let locked = locked_attempt_rate(2000).await?;
     report.ratio(

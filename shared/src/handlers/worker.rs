@@ -26,13 +26,18 @@ where
     F: Fn(Delivery) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let mut response = SqsBatchResponse::default();
-    for message in event.records {
+    // The messages of a batch run side by side: a function given more than one vCPU uses them
+    // (argon2 hashing runs on the blocking pool), and one slow message does not hold the rest.
+    let runs = event.records.into_iter().map(|message| {
         let id = message.message_id.clone().unwrap_or_default();
-        let span = tracing::info_span!("sqs_message", message_id = %id);
         let receive_count = message.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
         let delivery = Delivery { body: message.body.unwrap_or_default(), receive_count };
-        let result = work(delivery).instrument(span).await;
+        let span = tracing::info_span!("sqs_message", message_id = %id);
+        let run = work(delivery).instrument(span);
+        async move { (id, run.await) }
+    });
+    let mut response = SqsBatchResponse::default();
+    for (id, result) in futures::future::join_all(runs).await {
         if let Err(error) = result {
             tracing::error!(message_id = %id, error = format!("{error:#}"), "message failed; it will come back");
             let mut failure = BatchItemFailure::default();

@@ -29,6 +29,9 @@ struct State {
     audit: HashMap<UserId, Vec<AuditEntry>>,
     jobs: HashMap<String, BulkJob>,
     retirements: HashMap<String, Retirement>,
+    /// Job rows that name an account, by account: what a deletion scrubs (DynamoDB keeps
+    /// reference items for the same purpose).
+    rows_of_user: HashMap<UserId, Vec<(String, u64)>>,
     job_rows: HashMap<String, BTreeMap<u64, RowOutcome>>,
     counters: HashMap<String, Counter>,
 }
@@ -205,9 +208,9 @@ impl UserStore for MemoryStore {
         state.tokens.retain(|_, token| token.user_id != *id);
         state.sessions.retain(|_, session| session.user_id != *id);
         state.counters.remove(request.counter_key);
-        for row in state.job_rows.values_mut().flat_map(|rows| rows.values_mut()) {
-            if row.user_id.as_ref() == Some(id) {
-                row.email = crate::domain::DELETED_EMAIL.to_owned();
+        for (job_id, row) in state.rows_of_user.remove(id).unwrap_or_default() {
+            if let Some(outcome) = state.job_rows.get_mut(&job_id).and_then(|rows| rows.get_mut(&row)) {
+                outcome.email = crate::domain::DELETED_EMAIL.to_owned();
             }
         }
         state.retirements.insert(request.retirement.email_hmac.clone(), request.retirement.clone());
@@ -387,6 +390,7 @@ impl BulkJobs for MemoryStore {
         state.usernames.insert(user.username.key(), user.id.clone());
         state.users.insert(user.id.clone(), user.clone());
         state.job_rows.entry(job_id.to_owned()).or_default().insert(outcome.row, outcome.clone());
+        state.rows_of_user.entry(user.id.clone()).or_default().push((job_id.to_owned(), outcome.row));
         state.jobs.get_mut(job_id).expect("checked above under the same lock").created += 1;
         state.audit.entry(audit.user_id.clone()).or_default().push(audit.clone());
         Ok(BulkCreate::Created)
@@ -408,6 +412,9 @@ impl BulkJobs for MemoryStore {
             crate::domain::RowResult::Failed => job.failed += 1,
         }
         rows.insert(outcome.row, outcome.clone());
+        if let Some(user_id) = &outcome.user_id {
+            state.rows_of_user.entry(user_id.clone()).or_default().push((job_id.to_owned(), outcome.row));
+        }
         Ok(true)
     }
 
