@@ -132,13 +132,27 @@ pub async fn deletion_rate(app: &App, rows: usize, tag: &str) -> anyhow::Result<
     Ok(rows as f64 / start.elapsed().as_secs_f64())
 }
 
-/// The same deletions straight on the store, `writers` at a time.
+/// The same deletions straight on the store, writing the same items a queued deletion writes
+/// (retirement record, job row and count, audit entry), `writers` at a time.
 pub async fn raw_delete_rate(app: &App, rows: usize, tag: &str, writers: usize) -> anyhow::Result<f64> {
+    let job = learners::domain::BulkJob {
+        id: format!("rawdel-{tag}"),
+        kind: learners::domain::JobKind::Deletion,
+        operator: "bench".into(),
+        created_at: app.clock.now(),
+        status: JobStatus::Queued,
+        total: rows as u64,
+        created: 0,
+        skipped: 0,
+        failed: 0,
+    };
+    app.bulk.create_job(&job, &[]).await?;
     let start = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|w| {
             let app = app.clone();
             let tag = tag.to_owned();
+            let job_id = job.id.clone();
             tokio::spawn(async move {
                 for i in (w..rows).step_by(writers) {
                     let email = Email::parse(&format!("w{i}-{tag}@example.com"))?;
@@ -147,19 +161,29 @@ pub async fn raw_delete_rate(app: &App, rows: usize, tag: &str, writers: usize) 
                         .user_by_email_key(&email.key())
                         .await?
                         .ok_or_else(|| anyhow::anyhow!("no user {i}"))?;
+                    let now = app.clock.now();
                     let retirement = learners::domain::Retirement {
-                        email_hmac: learners::domain::email_hmac("bench-secret", &email),
+                        email_hmac: learners::domain::email_hmac("bench-retirement-secret-0123456789abcdef", &email),
                         user_id: user.id.clone(),
-                        retired_at: app.clock.now(),
+                        retired_at: now,
                         requested_by: "bench".into(),
                     };
                     let key = learners::flows::signin::counter_key(&email);
+                    let outcome = learners::domain::RowOutcome {
+                        row: i as u64 + 1,
+                        email: String::new(),
+                        result: learners::domain::RowResult::Created,
+                        code: "deleted".into(),
+                        message: String::new(),
+                        user_id: None,
+                    };
+                    let audit = learners::domain::AuditEntry::new(now, "bench", "delete", &user.id, "deleted");
                     let request = learners::ports::DeleteRequest {
                         user: &user,
                         counter_key: &key,
                         retirement: &retirement,
-                        job_row: None,
-                        audit: None,
+                        job_row: Some((&job_id, &outcome)),
+                        audit: Some(&audit),
                     };
                     app.store.delete_user(&request).await?;
                 }
