@@ -181,11 +181,8 @@ async fn delete_one(
     requested_by: &str,
     target: &DeletionTarget,
 ) -> anyhow::Result<()> {
-    if let Some(job) = job {
-        if app.bulk.row_settled(&job.id, target.row).await? {
-            return Ok(());
-        }
-    }
+    // No "already settled?" read first: `delete_user` and `settle_row` both check it in the
+    // same atomic write that settles the row.
     let user = match (&target.email, &target.user_id) {
         (Some(email), _) => match Email::parse(email) {
             Ok(email) => app.store.user_by_email_key(&email.key()).await?,
