@@ -115,7 +115,10 @@ pub async fn register(app: &App, form: &RegistrationForm) -> Result<Registered, 
 /// Mails the owner of an existing address that someone tried to register with it, at most once
 /// per resend interval (so the form cannot be used to flood a mailbox).
 async fn notify_existing_owner(app: &App, email: &Email) -> anyhow::Result<()> {
-    let Some(owner) = app.store.user_by_email_key(&email.key()).await? else {
+    // An account on its way out gets no more mail: its owner asked for it to go.
+    let Some(owner) =
+        app.store.user_by_email_key(&email.key()).await?.filter(|u| u.status != UserStatus::RemovalRequested)
+    else {
         return Ok(());
     };
     let slot = format!("registration-notice#{}", owner.id);
