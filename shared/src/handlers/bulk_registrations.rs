@@ -6,7 +6,7 @@ use crate::domain::JobKind;
 use crate::flows::bulk::{check, report_csv, upload, UploadError, MAX_UPLOAD_BYTES};
 use crate::http::body::content_type;
 use crate::http::identity::operator;
-use crate::http::{path_param, query_param, response, route_key, ApiError};
+use crate::http::{query_param, response, route_key, ApiError};
 use crate::App;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -51,15 +51,7 @@ async fn create(app: &App, req: &Request, operator: &str) -> Result<Response<Bod
 }
 
 async fn status(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let id = path_param(req, "job_id").unwrap_or_default();
-    let job = app
-        .bulk
-        .job(&id)
-        .await
-        .map_err(|e| ApiError::unexpected(&e))?
-        .filter(|job| job.kind == JobKind::BulkRegistration)
-        .ok_or_else(job_not_found)?;
-    let errors = app.bulk.problems(&id).await.map_err(|e| ApiError::unexpected(&e))?;
+    let (job, errors) = super::job_of_kind(app, req, JobKind::BulkRegistration).await?;
     Ok(response::json(
         200,
         &json!({
@@ -70,8 +62,8 @@ async fn status(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 }
 
 async fn report(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let id = path_param(req, "job_id").unwrap_or_default();
-    app.bulk.job(&id).await.map_err(|e| ApiError::unexpected(&e))?.ok_or_else(job_not_found)?;
+    let (job, _) = super::job_of_kind(app, req, JobKind::BulkRegistration).await?;
+    let id = job.id;
     let outcomes = app.bulk.outcomes(&id).await.map_err(|e| ApiError::unexpected(&e))?;
     let csv = report_csv(&outcomes).map_err(|e| ApiError::unexpected(&e))?;
     let mut response = response::json(200, &());
@@ -82,8 +74,4 @@ async fn report(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
         response.headers_mut().insert("content-disposition", value);
     }
     Ok(response)
-}
-
-fn job_not_found() -> ApiError {
-    ApiError::new(404, "job_not_found", "There is no such job.")
 }

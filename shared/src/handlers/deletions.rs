@@ -5,7 +5,7 @@ use crate::domain::JobKind;
 use crate::flows::removal::{request_deletions, MAX_EMAILS};
 use crate::http::body::content_type;
 use crate::http::identity::operator;
-use crate::http::{path_param, response, route_key, ApiError, FieldErrors, Fields, MAX_BODY_BYTES};
+use crate::http::{response, route_key, ApiError, FieldErrors, Fields, MAX_BODY_BYTES};
 use crate::App;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
@@ -91,15 +91,7 @@ async fn create(app: &App, req: &Request, operator: &str) -> Result<Response<Bod
 }
 
 async fn status(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let id = path_param(req, "job_id").unwrap_or_default();
-    let job = app
-        .bulk
-        .job(&id)
-        .await
-        .map_err(|e| ApiError::unexpected(&e))?
-        .filter(|job| job.kind == JobKind::Deletion)
-        .ok_or_else(|| ApiError::new(404, "job_not_found", "There is no such deletion job."))?;
-    let errors = app.bulk.problems(&id).await.map_err(|e| ApiError::unexpected(&e))?;
+    let (job, errors) = super::job_of_kind(app, req, JobKind::Deletion).await?;
     let failed: Vec<&crate::domain::RowOutcome> =
         errors.iter().filter(|e| e.result == crate::domain::RowResult::Failed).collect();
     Ok(response::json(
