@@ -2,14 +2,16 @@
 //! write rate of the same backend for the same items, and with passwords against the argon2id
 //! hash rate of every core. Also the peak memory of the upload handler on a 10 MB file.
 
+use crate::harness::{active_user, completed_rate, new_job, spread};
 use learners::adapters::aws::{provision, AwsClients};
 use learners::adapters::clock::SystemClock;
-use learners::domain::{Email, FullName, JobStatus, User, UserId, UserSource, UserStatus, Username};
+use learners::domain::{email_hmac, AuditEntry, Email, JobKind, Retirement, RowOutcome, RowResult, UserSource};
+use learners::ports::DeleteRequest;
 use learners::{App, Config};
 use learners_gateway::workers::{spawn_in_process, spawn_sqs_pollers};
 use learners_gateway::{RouteTable, Workers};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub enum Backend {
     Memory,
@@ -67,51 +69,22 @@ pub async fn bulk_rate(app: &App, rows: usize, tag: &str, with_passwords: bool) 
     let file = csv(rows, tag, with_passwords);
     let start = Instant::now();
     let job = learners::flows::bulk::upload(app, "bench", file.as_bytes()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    loop {
-        let job = app.bulk.job(&job.id).await?.ok_or_else(|| anyhow::anyhow!("the job vanished"))?;
-        if job.status == JobStatus::Completed {
-            anyhow::ensure!(job.created == rows as u64, "{} of {rows} rows created", job.created);
-            break;
-        }
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(3600), "the job did not complete in an hour");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(rows as f64 / start.elapsed().as_secs_f64())
+    completed_rate(app, &job.id, rows, start).await
 }
 
 /// Creates `rows` accounts `w{i}-{tag}@example.com` straight in the store; returns their rate.
 pub async fn raw_write_rate(app: &App, rows: usize, tag: &str, writers: usize) -> anyhow::Result<f64> {
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..writers)
-        .map(|w| {
-            let app = app.clone();
-            let tag = tag.to_owned();
-            tokio::spawn(async move {
-                let now = app.clock.now();
-                for i in (w..rows).step_by(writers) {
-                    let user = User {
-                        id: UserId::generate(),
-                        email: Email::parse(&format!("w{i}-{tag}@example.com"))?,
-                        username: Username::parse(&format!("w{i}-{tag}"))?,
-                        name: FullName::parse(&format!("Bulk Learner {i}"))?,
-                        password_hash: None,
-                        status: UserStatus::Active,
-                        created_at: now,
-                        activated_at: Some(now),
-                        terms_accepted_at: None,
-                        source: UserSource::Bulk,
-                        auth_epoch: 0,
-                    };
-                    app.store.create_user(&user, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    Ok(rows as f64 / start.elapsed().as_secs_f64())
+    let (app, tag) = (app.clone(), tag.to_owned());
+    spread(rows, writers, move |i| {
+        let (app, tag) = (app.clone(), tag.clone());
+        async move {
+            let (email, username) = (format!("w{i}-{tag}@example.com"), format!("w{i}-{tag}"));
+            let user =
+                active_user(&email, &username, &format!("Bulk Learner {i}"), None, UserSource::Bulk, app.clock.now())?;
+            app.store.create_user(&user, None).await.map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    })
+    .await
 }
 
 /// Deletions per second through the deletion queue (request to completed job) of the accounts
@@ -120,138 +93,71 @@ pub async fn deletion_rate(app: &App, rows: usize, tag: &str) -> anyhow::Result<
     let emails: Vec<(u64, String)> = (0..rows).map(|i| (i as u64 + 1, format!("w{i}-{tag}@example.com"))).collect();
     let start = Instant::now();
     let job = learners::flows::removal::request_deletions(app, "bench", &emails).await?;
-    loop {
-        let job = app.bulk.job(&job.id).await?.ok_or_else(|| anyhow::anyhow!("the job vanished"))?;
-        if job.status == JobStatus::Completed {
-            anyhow::ensure!(job.created == rows as u64, "{} of {rows} deleted", job.created);
-            break;
-        }
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(3600), "the job did not complete in an hour");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(rows as f64 / start.elapsed().as_secs_f64())
+    completed_rate(app, &job.id, rows, start).await
 }
 
 /// The same deletions straight on the store, writing the same items a queued deletion writes
 /// (retirement record, job row and count, audit entry), `writers` at a time.
 pub async fn raw_delete_rate(app: &App, rows: usize, tag: &str, writers: usize) -> anyhow::Result<f64> {
-    let job = learners::domain::BulkJob {
-        id: format!("rawdel-{tag}"),
-        kind: learners::domain::JobKind::Deletion,
-        operator: "bench".into(),
-        created_at: app.clock.now(),
-        status: JobStatus::Queued,
-        total: rows as u64,
-        created: 0,
-        skipped: 0,
-        failed: 0,
-    };
+    let job = new_job(app, format!("rawdel-{tag}"), JobKind::Deletion, rows);
     app.bulk.create_job(&job, &[]).await?;
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..writers)
-        .map(|w| {
-            let app = app.clone();
-            let tag = tag.to_owned();
-            let job_id = job.id.clone();
-            tokio::spawn(async move {
-                for i in (w..rows).step_by(writers) {
-                    let email = Email::parse(&format!("w{i}-{tag}@example.com"))?;
-                    let user = app
-                        .store
-                        .user_by_email_key(&email.key())
-                        .await?
-                        .ok_or_else(|| anyhow::anyhow!("no user {i}"))?;
-                    let now = app.clock.now();
-                    let retirement = learners::domain::Retirement {
-                        email_hmac: learners::domain::email_hmac("bench-retirement-secret-0123456789abcdef", &email),
-                        user_id: user.id.clone(),
-                        retired_at: now,
-                        requested_by: "bench".into(),
-                    };
-                    let key = learners::flows::signin::counter_key(&email);
-                    let outcome = learners::domain::RowOutcome {
-                        row: i as u64 + 1,
-                        email: String::new(),
-                        result: learners::domain::RowResult::Created,
-                        code: "deleted".into(),
-                        message: String::new(),
-                        user_id: None,
-                    };
-                    let audit = learners::domain::AuditEntry::new(now, "bench", "delete", &user.id, "deleted");
-                    let request = learners::ports::DeleteRequest {
-                        user: &user,
-                        counter_key: &key,
-                        retirement: &retirement,
-                        job_row: Some((&job_id, &outcome)),
-                        audit: Some(&audit),
-                    };
-                    app.store.delete_user(&request).await?;
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    Ok(rows as f64 / start.elapsed().as_secs_f64())
+    let (app, tag) = (app.clone(), tag.to_owned());
+    spread(rows, writers, move |i| {
+        let (app, tag, job_id) = (app.clone(), tag.clone(), job.id.clone());
+        async move {
+            let email = Email::parse(&format!("w{i}-{tag}@example.com"))?;
+            let user =
+                app.store.user_by_email_key(&email.key()).await?.ok_or_else(|| anyhow::anyhow!("no user {i}"))?;
+            let now = app.clock.now();
+            let retirement = Retirement {
+                email_hmac: email_hmac("bench-retirement-secret-0123456789abcdef", &email),
+                user_id: user.id.clone(),
+                retired_at: now,
+                requested_by: "bench".into(),
+            };
+            let outcome = row_done(i as u64 + 1, "", "deleted", None);
+            let audit = AuditEntry::new(now, "bench", "delete", &user.id, "deleted");
+            let request = DeleteRequest {
+                user: &user,
+                counter_key: &learners::flows::signin::counter_key(&email),
+                retirement: &retirement,
+                job_row: Some((&job_id, &outcome)),
+                audit: Some(&audit),
+            };
+            app.store.delete_user(&request).await.map(drop)
+        }
+    })
+    .await
 }
 
 /// The items a bulk row writes (account, claims, row outcome, job count, audit entry) written
 /// straight through the store for `rows` rows, `writers` at a time: the baseline of the bulk
 /// pipeline (CSV, validation, queue, worker) on the same backend.
 pub async fn raw_bulk_write_rate(app: &App, rows: usize, tag: &str, writers: usize) -> anyhow::Result<f64> {
-    let job = learners::domain::BulkJob {
-        id: format!("raw-{tag}"),
-        kind: learners::domain::JobKind::BulkRegistration,
-        operator: "bench".into(),
-        created_at: app.clock.now(),
-        status: JobStatus::Queued,
-        total: rows as u64,
-        created: 0,
-        skipped: 0,
-        failed: 0,
-    };
+    let job = new_job(app, format!("raw-{tag}"), JobKind::BulkRegistration, rows);
     app.bulk.create_job(&job, &[]).await?;
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..writers)
-        .map(|w| {
-            let app = app.clone();
-            let tag = tag.to_owned();
-            let job_id = job.id.clone();
-            tokio::spawn(async move {
-                let now = app.clock.now();
-                for i in (w..rows).step_by(writers) {
-                    let user = User {
-                        id: UserId::generate(),
-                        email: Email::parse(&format!("r{i}-{tag}@example.com"))?,
-                        username: Username::parse(&format!("r{i}-{tag}"))?,
-                        name: FullName::parse(&format!("Bulk Learner {i}"))?,
-                        password_hash: None,
-                        status: UserStatus::Active,
-                        created_at: now,
-                        activated_at: Some(now),
-                        terms_accepted_at: None,
-                        source: UserSource::Bulk,
-                        auth_epoch: 0,
-                    };
-                    let outcome = learners::domain::RowOutcome {
-                        row: i as u64 + 2,
-                        email: user.email.to_string(),
-                        result: learners::domain::RowResult::Created,
-                        code: "created".into(),
-                        message: String::new(),
-                        user_id: Some(user.id.clone()),
-                    };
-                    let audit = learners::domain::AuditEntry::new(now, "bench", "bulk_register", &user.id, "created");
-                    app.bulk.create_bulk_user(&job_id, &user, &outcome, &audit).await?;
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
+    let (app, tag) = (app.clone(), tag.to_owned());
+    spread(rows, writers, move |i| {
+        let (app, tag, job_id) = (app.clone(), tag.clone(), job.id.clone());
+        async move {
+            let (email, username) = (format!("r{i}-{tag}@example.com"), format!("r{i}-{tag}"));
+            let now = app.clock.now();
+            let user = active_user(&email, &username, &format!("Bulk Learner {i}"), None, UserSource::Bulk, now)?;
+            let outcome = row_done(i as u64 + 2, &email, "created", Some(user.id.clone()));
+            let audit = AuditEntry::new(now, "bench", "bulk_register", &user.id, "created");
+            app.bulk.create_bulk_user(&job_id, &user, &outcome, &audit).await.map(drop)
+        }
+    })
+    .await
+}
+
+fn row_done(row: u64, email: &str, code: &str, user_id: Option<learners::domain::UserId>) -> RowOutcome {
+    RowOutcome {
+        row,
+        email: email.to_owned(),
+        result: RowResult::Created,
+        code: code.into(),
+        message: String::new(),
+        user_id,
     }
-    Ok(rows as f64 / start.elapsed().as_secs_f64())
 }

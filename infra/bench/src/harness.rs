@@ -4,8 +4,14 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use learners::adapters::clock::SystemClock;
+use learners::domain::{
+    BulkJob, Email, FullName, JobKind, JobStatus, PasswordHash, Timestamp, User, UserId, UserSource, UserStatus,
+    Username,
+};
 use learners::{App, Config};
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
 
 pub fn memory_app() -> App {
@@ -81,5 +87,81 @@ impl Report {
 
     pub fn note(&mut self, text: &str) {
         println!("{text}");
+    }
+}
+
+/// Runs `work(i)` for every `i` in `0..total`, `workers` at a time; items per second.
+pub async fn spread<F, Fut>(total: usize, workers: usize, work: F) -> anyhow::Result<f64>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let work = work.clone();
+            tokio::spawn(async move {
+                for i in (w..total).step_by(workers) {
+                    work(i).await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(rate(total, start))
+}
+
+/// An active account, as the benchmarks put them straight into a store.
+pub fn active_user(
+    email: &str,
+    username: &str,
+    name: &str,
+    password_hash: Option<PasswordHash>,
+    source: UserSource,
+    now: Timestamp,
+) -> anyhow::Result<User> {
+    Ok(User {
+        id: UserId::generate(),
+        email: Email::parse(email)?,
+        username: Username::parse(username)?,
+        name: FullName::parse(name)?,
+        password_hash,
+        status: UserStatus::Active,
+        created_at: now,
+        activated_at: Some(now),
+        terms_accepted_at: None,
+        source,
+        auth_epoch: 0,
+    })
+}
+
+/// A queued job of `rows` rows, not yet stored.
+pub fn new_job(app: &App, id: String, kind: JobKind, rows: usize) -> BulkJob {
+    BulkJob {
+        id,
+        kind,
+        operator: "bench".into(),
+        created_at: app.clock.now(),
+        status: JobStatus::Queued,
+        total: rows as u64,
+        created: 0,
+        skipped: 0,
+        failed: 0,
+    }
+}
+
+/// Waits until a job completes with `rows` rows done; rows per second since `start`.
+pub async fn completed_rate(app: &App, job_id: &str, rows: usize, start: Instant) -> anyhow::Result<f64> {
+    loop {
+        let job = app.bulk.job(job_id).await?.ok_or_else(|| anyhow::anyhow!("the job vanished"))?;
+        if job.status == JobStatus::Completed {
+            anyhow::ensure!(job.created == rows as u64, "{} of {rows} rows done", job.created);
+            return Ok(rate(rows, start));
+        }
+        anyhow::ensure!(start.elapsed() < Duration::from_secs(3600), "the job did not complete in an hour");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -23,8 +23,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bulk;
 mod harness;
 
-use harness::{memory_app, rate, registration_request, sign_in_request, Report};
-use learners::domain::{Email, FullName, PasswordHash, PasswordPolicy, User, UserId, UserSource, UserStatus, Username};
+use harness::{active_user, memory_app, rate, registration_request, sign_in_request, spread, Report};
+use learners::domain::{PasswordHash, PasswordPolicy, UserSource};
 use std::time::Instant;
 
 #[tokio::main]
@@ -115,44 +115,25 @@ async fn main() -> anyhow::Result<()> {
 /// argon2id hashes per second with `workers` concurrent hashes, as the flows run them.
 async fn raw_hash_rate(total: usize, workers: usize) -> anyhow::Result<f64> {
     let password = PasswordPolicy::default().check("bench-password-Qx7!", &[]).map_err(anyhow::Error::msg)?;
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..workers)
-        .map(|w| {
-            let password = password.clone();
-            tokio::spawn(async move {
-                for _ in (w..total).step_by(workers) {
-                    PasswordHash::of(&password).await?;
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    Ok(rate(total, start))
+    spread(total, workers, move |_| {
+        let password = password.clone();
+        async move { PasswordHash::of(&password).await.map(drop) }
+    })
+    .await
 }
 
 /// Registrations per second through the register handler, `workers` at a time.
 async fn registration_rate(total: usize, workers: usize) -> anyhow::Result<f64> {
     let app = memory_app();
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..workers)
-        .map(|w| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                for i in (w..total).step_by(workers) {
-                    let response = learners::handlers::register::handle(&app, registration_request(i)).await;
-                    anyhow::ensure!(response.status() == 202, "registration {i} answered {}", response.status());
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    Ok(rate(total, start))
+    spread(total, workers, move |i| {
+        let app = app.clone();
+        async move {
+            let response = learners::handlers::register::handle(&app, registration_request(i)).await;
+            anyhow::ensure!(response.status() == 202, "registration {i} answered {}", response.status());
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// Runs 200 registrations in a child process and reads its peak resident set (KiB).
@@ -180,22 +161,14 @@ const PASSWORD: &str = "correct horse battery staple";
 async fn raw_verify_rate(total: usize, workers: usize) -> anyhow::Result<f64> {
     let password = PasswordPolicy::default().check(PASSWORD, &[]).map_err(anyhow::Error::msg)?;
     let hash = PasswordHash::of(&password).await?;
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..workers)
-        .map(|w| {
-            let hash = hash.clone();
-            tokio::spawn(async move {
-                for _ in (w..total).step_by(workers) {
-                    anyhow::ensure!(hash.verify(PASSWORD).await?, "the hash verifies");
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    Ok(rate(total, start))
+    spread(total, workers, move |_| {
+        let hash = hash.clone();
+        async move {
+            anyhow::ensure!(hash.verify(PASSWORD).await?, "the hash verifies");
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// An app with `count` active accounts `learner{i}@example.com` (one shared hash, to save time).
@@ -203,21 +176,16 @@ async fn app_with_accounts(count: usize) -> anyhow::Result<learners::App> {
     let app = memory_app();
     let password = PasswordPolicy::default().check(PASSWORD, &[]).map_err(anyhow::Error::msg)?;
     let hash = PasswordHash::of(&password).await?;
-    let now = app.clock.now();
     for i in 0..count {
-        let user = User {
-            id: UserId::generate(),
-            email: Email::parse(&format!("learner{i}@example.com"))?,
-            username: Username::parse(&format!("learner{i}"))?,
-            name: FullName::parse("Bench Learner")?,
-            password_hash: Some(hash.clone()),
-            status: UserStatus::Active,
-            created_at: now,
-            activated_at: Some(now),
-            terms_accepted_at: Some(now),
-            source: UserSource::SelfService,
-            auth_epoch: 0,
-        };
+        let (email, username) = (format!("learner{i}@example.com"), format!("learner{i}"));
+        let user = active_user(
+            &email,
+            &username,
+            "Bench Learner",
+            Some(hash.clone()),
+            UserSource::SelfService,
+            app.clock.now(),
+        )?;
         app.store.create_user(&user, None).await?;
     }
     Ok(app)
@@ -226,23 +194,15 @@ async fn app_with_accounts(count: usize) -> anyhow::Result<learners::App> {
 /// Sign-ins per second with the right password through the sessions handler.
 async fn sign_in_rate(total: usize, workers: usize) -> anyhow::Result<f64> {
     let app = app_with_accounts(total).await?;
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..workers)
-        .map(|w| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                for i in (w..total).step_by(workers) {
-                    let response = learners::handlers::sessions::handle(&app, sign_in_request(i, PASSWORD)).await;
-                    anyhow::ensure!(response.status() == 200, "sign-in {i} answered {}", response.status());
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    Ok(rate(total, start))
+    spread(total, workers, move |i| {
+        let app = app.clone();
+        async move {
+            let response = learners::handlers::sessions::handle(&app, sign_in_request(i, PASSWORD)).await;
+            anyhow::ensure!(response.status() == 200, "sign-in {i} answered {}", response.status());
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// Attempts per second on a locked account (one at a time, like the verify baseline per core).
