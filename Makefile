@@ -1,6 +1,7 @@
 # The two commands that matter: `make dev` (run everything locally) and `make test`.
 # Python tools (moto server, cfn-lint, SAM CLI, cargo-lambda) are installed into ./.venv on
-# first use; nothing is assumed to be on the machine but cargo and python3.
+# first use; the browser suite's Chromium, chromedriver (Debian packages) and axe-core (npm)
+# are installed by `make browsers` when missing. Nothing else is assumed but cargo and python3.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -12,7 +13,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 ARCH ?= arm64
 PORT ?= 3000
 
-.PHONY: dev dev-moto test lint build bench deploy venv tools clean
+.PHONY: dev dev-moto test browsers screenshots lint build bench deploy venv tools clean
 
 ## dev: every function behind one local gateway on 127.0.0.1:$(PORT), in-memory backend.
 dev:
@@ -24,10 +25,20 @@ dev-moto: $(MOTO_STAMP)
 	cargo build --quiet -p learners-gateway --bin learners-dev
 	infra/moto/with-moto.sh bash -c 'eval "$$(target/debug/learners-dev provision | sed "s/^/export /")" && LEARNERS_BACKEND=aws target/debug/learners-dev'
 
-## test: unit, contract (in-memory and DynamoDB/SQS/SES on moto) and end-to-end tests.
-test: $(MOTO_STAMP)
+## test: unit, contract (in-memory and DynamoDB/SQS/SES on moto), end-to-end and browser tests.
+test: $(MOTO_STAMP) browsers
 	mkdir -p target
 	infra/moto/with-moto.sh cargo test --workspace --quiet
+
+## browsers: headless Chromium and chromedriver (Debian packages) and axe-core (npm), if missing.
+browsers:
+	infra/browsers/install.sh
+
+## screenshots: the browser suite (memory backend) writing every page at two widths to docs/screenshots.
+screenshots: $(MOTO_STAMP) browsers
+	mkdir -p target docs/screenshots
+	LEARNERS_SCREENSHOTS=$(CURDIR)/docs/screenshots infra/moto/with-moto.sh \
+	  cargo test --quiet -p learners-tests --test browser -- memory
 
 ## lint: rustfmt, clippy (-D warnings), cfn-lint and `sam validate --lint`, all offline.
 lint: $(TOOLS_STAMP)

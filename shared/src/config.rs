@@ -2,6 +2,7 @@
 //! a bad value stops the process with a message naming the variable.
 
 use crate::domain::LockoutPolicy;
+use crate::look::Look;
 use crate::ports::Queue;
 use anyhow::{bail, Context};
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +30,8 @@ pub struct Config {
     pub self_removal_enabled: bool,
     /// `LEARNERS_RETIREMENT_SECRET`: the HMAC key of retirement records (deletions need it).
     pub retirement_secret: Option<String>,
+    /// The site's name, logo and colour, and the stylesheet built from them.
+    pub look: Look,
 }
 
 pub const DEFAULT_ACTIVATION_TTL_SECONDS: i64 = 259_200;
@@ -49,9 +52,16 @@ impl Config {
             |name: &str, default: &str| lookup(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned());
         let site_url =
             lookup("LEARNERS_SITE_URL").context("LEARNERS_SITE_URL must be set (e.g. https://learn.example.org)")?;
+        let site_name = get("LEARNERS_SITE_NAME", "Learners");
+        let look = Look::new(
+            &site_name,
+            lookup("LEARNERS_BRAND_COLOR").as_deref(),
+            lookup("LEARNERS_SITE_LOGO_URL").as_deref(),
+        )?;
         let config = Self {
             site_url: parse_site_url(&site_url)?,
-            site_name: get("LEARNERS_SITE_NAME", "Learners"),
+            site_name,
+            look,
             mail_from: get("LEARNERS_MAIL_FROM", "no-reply@example.com"),
             table_name: get("LEARNERS_TABLE_NAME", "learners"),
             queue_urls: Queue::ALL

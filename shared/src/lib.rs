@@ -6,6 +6,7 @@
 //!   twins that keep the same atomicity and uniqueness rules.
 //! - `flows`: one module per flow, with its own error enum; no AWS and no HTTP in there.
 //! - `http`: request parsing, the error envelope, operator identity, HTML pages.
+//! - `look`: the one stylesheet of pages and mail, with the site's name, logo and colour.
 //! - `handlers`: one module per Lambda function; the binaries, the local gateway and the tests
 //!   all call these same functions.
 
@@ -16,6 +17,7 @@ pub mod domain;
 pub mod flows;
 pub mod handlers;
 pub mod http;
+pub mod look;
 pub mod mail;
 pub mod ports;
 pub mod telemetry;

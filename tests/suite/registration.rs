@@ -50,7 +50,20 @@ async fn an_existing_email_gets_the_same_answer_and_the_owner_a_notice(backend: 
     assert_eq!(mails.len(), 2, "{mails:?}");
     let notice = mails.iter().find(|m| m.subject.contains("tried to register")).expect("a notice to the owner");
     assert!(notice.link("/activate/").is_none(), "the notice carries no token");
-    assert!(notice.body.contains("/password-reset"));
+    // The account is still pending: signing in would be refused, so the notice points at a new
+    // activation link, not at sign-in.
+    assert!(notice.body.contains("waiting for activation"), "{}", notice.body);
+    assert!(notice.body.contains("/activation-email"));
+    assert!(!notice.body.contains("/login"));
+
+    // Once active, the owner is pointed at signing in or resetting instead.
+    let link = app.mailed_link(&address, "Activate", "/activate/").await;
+    assert_eq!(app.client.get(app.local(&link)).send().await.unwrap().status(), 200);
+    app.clock.advance(app.app.config.resend_interval_seconds + 1);
+    assert_eq!(app.register(&address, &unique("third")).await.status(), 202);
+    let mails = app.mail_to(&address).await;
+    let notice = mails.iter().rev().find(|m| m.subject.contains("tried to register")).expect("a second notice");
+    assert!(notice.body.contains("/login") && notice.body.contains("/password-reset"), "{}", notice.body);
     // Nothing was sent to the typed form of the address.
     assert!(app.mail_to(&address.to_uppercase().replace("@EXAMPLE.COM", "@example.com")).await.is_empty());
 }

@@ -2,6 +2,7 @@
 //! (in-memory or AWS-on-moto), a manual clock, and a local gateway on a free port, with one
 //! method per step a person takes.
 
+pub mod browser;
 pub mod moto;
 
 use learners::adapters::aws::{provision, AwsClients};
@@ -40,7 +41,12 @@ pub struct Mail {
 impl Mail {
     /// The first link in the body to `SITE_URL` + `path_prefix`, e.g. `/activate/`.
     pub fn link(&self, path_prefix: &str) -> Option<String> {
-        let start = format!("{SITE_URL}{path_prefix}");
+        self.link_at(SITE_URL, path_prefix)
+    }
+
+    /// The first link in the body to `site` + `path_prefix`.
+    pub fn link_at(&self, site: &str, path_prefix: &str) -> Option<String> {
+        let start = format!("{site}{path_prefix}");
         let at = self.body.find(&start)?;
         let link: String =
             self.body[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || "-_/:.".contains(*c)).collect();
@@ -110,6 +116,23 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> Self {
+        Self::spawn_inner(backend, extra, false).await
+    }
+
+    /// A gateway that is the site itself: `LEARNERS_SITE_URL` is its own loopback URL, so that
+    /// a browser can follow the emailed links and pass the origin checks, as with `make dev`.
+    pub async fn spawn_site(backend: Backend, extra: &[(&str, &str)]) -> Self {
+        Self::spawn_inner(backend, extra, true).await
+    }
+
+    async fn spawn_inner(backend: Backend, extra: &[(&str, &str)], site_is_gateway: bool) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let base_url = format!("http://{}", listener.local_addr().expect("bound address"));
+        let mut extra = extra.to_vec();
+        if site_is_gateway {
+            extra.push(("LEARNERS_SITE_URL", &base_url));
+        }
+        let extra = extra.as_slice();
         let clock = Arc::new(ManualClock::new());
         let table = unique("learners-test-");
         let (app, memory, aws, in_process, pending) = match backend {
@@ -142,8 +165,6 @@ impl TestApp {
             (None, None) => unreachable!("every backend has queues"),
         }
         let gateway = Arc::new(Gateway::new(app.clone(), routes, ADMIN_TOKEN.to_owned(), mail).expect("gateway"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let base_url = format!("http://{}", listener.local_addr().expect("bound address"));
         let server = tokio::spawn(async move {
             let _ = serve(listener, gateway).await;
         });
@@ -232,6 +253,19 @@ impl TestApp {
                 .collect(),
             _ => moto::sent_mail().await.into_iter().filter(|m| m.to == address).collect(),
         }
+    }
+
+    /// The link to `path_prefix` (e.g. `/activate/`) in the newest mail to `address` whose
+    /// subject starts with `subject`, as the learner's mail program shows it.
+    pub async fn mailed_link(&self, address: &str, subject: &str, path_prefix: &str) -> String {
+        let mails = self.mail_to(address).await;
+        let mail = mails.iter().rev().find(|m| m.subject.starts_with(subject)).unwrap_or_else(|| {
+            panic!(
+                "no mail {subject:?} to {address}; mails: {:?}",
+                mails.iter().map(|m| &m.subject).collect::<Vec<_>>()
+            )
+        });
+        mail.link_at(&self.app.config.site_url, path_prefix).expect("a link in the mail")
     }
 
     /// Registers, reads the activation mail and returns its link.
@@ -324,7 +358,8 @@ pub fn fake_request(route_key: &str, content_type: Option<&str>, body: Vec<u8>) 
     use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
     use lambda_http::request::RequestContext;
     use lambda_http::RequestExt;
-    let (method, path) = route_key.split_once(' ').expect("route key is METHOD /path");
+    // `$default` (the catch-all route) comes with whatever path nothing else matched.
+    let (method, path) = route_key.split_once(' ').unwrap_or(("GET", "/no/such/route"));
     let mut context = ApiGatewayV2httpRequestContext::default();
     context.route_key = Some(route_key.to_owned());
     let mut builder = lambda_http::http::Request::builder().method(method).uri(path);

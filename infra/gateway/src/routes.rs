@@ -17,9 +17,21 @@ pub struct Route {
     pub iam: bool,
 }
 
+/// API Gateway's catch-all route: an `HttpApi` event with neither `Path` nor `Method`.
+pub const DEFAULT_ROUTE: &str = "$default";
+
 impl Route {
     pub fn key(&self) -> String {
-        format!("{} {}", self.method, self.path)
+        if self.is_default() {
+            DEFAULT_ROUTE.to_owned()
+        } else {
+            format!("{} {}", self.method, self.path)
+        }
+    }
+
+    /// The `$default` route, which takes every request no other route matches.
+    pub fn is_default(&self) -> bool {
+        self.path == DEFAULT_ROUTE
     }
 
     /// Matches a concrete path; returns the path parameters and how many segments were
@@ -109,9 +121,10 @@ impl RouteTable {
                 let field = |key: &str| {
                     props[key].as_str().map(str::to_owned).ok_or_else(|| anyhow!("{name}.{event_name:?} has no {key}"))
                 };
+                let default = props["Path"].is_badvalue() && props["Method"].is_badvalue();
                 routes.push(Route {
-                    method: field("Method")?.to_ascii_uppercase(),
-                    path: field("Path")?,
+                    method: if default { "ANY".to_owned() } else { field("Method")?.to_ascii_uppercase() },
+                    path: if default { DEFAULT_ROUTE.to_owned() } else { field("Path")? },
                     binary: binary.to_owned(),
                     iam: props["Auth"]["Authorizer"].as_str() == Some("AWS_IAM"),
                 });
@@ -127,7 +140,7 @@ impl RouteTable {
     pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_> {
         let mut best: Option<(Matched<'_>, usize)> = None;
         let mut path_exists = false;
-        for route in &self.routes {
+        for route in self.routes.iter().filter(|r| !r.is_default()) {
             let Some((params, literal)) = route.matches(path) else {
                 continue;
             };
@@ -139,10 +152,12 @@ impl RouteTable {
                 best = Some((Matched { route, params }, literal));
             }
         }
-        match best {
-            Some((matched, _)) => Lookup::Found(matched),
-            None if path_exists => Lookup::MethodNotAllowed,
-            None => Lookup::NotFound,
+        let default = self.routes.iter().find(|r| r.is_default());
+        match (best, default) {
+            (Some((matched, _)), _) => Lookup::Found(matched),
+            (None, _) if path_exists => Lookup::MethodNotAllowed,
+            (None, Some(route)) => Lookup::Found(Matched { route, params: Vec::new() }),
+            (None, None) => Lookup::NotFound,
         }
     }
 }

@@ -62,10 +62,19 @@ impl Gateway {
         if path.starts_with("/_dev/") {
             return self.dev(&parts.method, &path);
         }
+        let person = learners::http::person_asks(&parts.method, &parts.headers);
+        let look = &self.app.config.look;
+        let page_if_person =
+            |response| if person { learners::http::response::as_page(look, response) } else { response };
         let matched = match self.routes.lookup(parts.method.as_str(), &path) {
             Lookup::Found(matched) => matched,
-            Lookup::MethodNotAllowed => return plain(405, r#"{"message":"Method Not Allowed"}"#),
-            Lookup::NotFound => return to_hyper(learners::http::response::route_not_found()),
+            Lookup::MethodNotAllowed => {
+                return to_hyper(page_if_person(learners::http::response::json(
+                    405,
+                    &serde_json::json!({"message": "Method Not Allowed"}),
+                )))
+            }
+            Lookup::NotFound => return to_hyper(page_if_person(learners::http::response::route_not_found())),
         };
         let bytes = match Limited::new(body, MAX_PAYLOAD).collect().await {
             Ok(collected) => collected.to_bytes(),
@@ -105,7 +114,7 @@ impl Gateway {
             .with_path_parameters(params)
             .with_query_string_parameters(query);
         let handler = self.handlers[&matched.route.binary];
-        to_hyper(handler(&self.app, request).await)
+        to_hyper(handlers::answer(&self.app, handler, request).await)
     }
 
     /// `Authorization: Bearer <LEARNERS_ADMIN_TOKEN>`, compared in constant time.

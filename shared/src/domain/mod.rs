@@ -20,7 +20,7 @@ pub use full_name::{FullName, FullNameError};
 pub use password::{Password, PasswordError, PasswordHash, PasswordPolicy};
 pub use retirement::{email_hmac, Retirement, DELETED_EMAIL};
 pub use session::{LockedNow, LockoutPolicy, LockoutState, Reservation, SessionRecord};
-pub use time::Timestamp;
+pub use time::{human_duration, Timestamp};
 pub use token::{Token, TokenHash, TokenPurpose, TokenRecord};
 pub use user::{User, UserId, UserSource, UserStatus};
 pub use username::{Username, UsernameError};

@@ -41,9 +41,42 @@ impl Serialize for Timestamp {
     }
 }
 
+/// A duration as people write it: `3 days`, `1 hour`, `1 hour and 30 minutes`, `45 seconds`.
+pub fn human_duration(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    let parts: Vec<String> = [(86_400, "day"), (3600, "hour"), (60, "minute"), (1, "second")]
+        .iter()
+        .scan(seconds, |left, &(size, unit)| {
+            let count = *left / size;
+            *left %= size;
+            Some((count, unit))
+        })
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, unit)| format!("{count} {unit}{}", if count == 1 { "" } else { "s" }))
+        .collect();
+    match parts.as_slice() {
+        [] => "0 seconds".to_owned(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(human_duration(259_200), "3 days");
+        assert_eq!(human_duration(86_400), "1 day");
+        assert_eq!(human_duration(3600), "1 hour");
+        assert_eq!(human_duration(1800), "30 minutes");
+        assert_eq!(human_duration(5400), "1 hour and 30 minutes");
+        assert_eq!(human_duration(90_061), "1 day, 1 hour, 1 minute and 1 second");
+        assert_eq!(human_duration(60), "1 minute");
+        assert_eq!(human_duration(45), "45 seconds");
+        assert_eq!(human_duration(0), "0 seconds");
+    }
 
     #[test]
     fn formats_as_rfc3339_utc() {

@@ -113,7 +113,7 @@ pub async fn set_password(
     audit(app, operator, "set_password", &user, if notify { "done, learner notified" } else { "done, not notified" })
         .await?;
     if notify {
-        let notice = mail::password_changed(&app.config.site_name, &app.config.site_url, &user, true);
+        let notice = mail::password_changed(&app.config, &user, true);
         mail::deliver(app.mailer.as_ref(), &notice, "password_set_by_operator").await;
     }
     Ok(())

@@ -57,7 +57,7 @@ pub async fn send_reset_link(app: &App, request: &ResetRequested) -> anyhow::Res
     let (token, record) = TokenRecord::mint(TokenPurpose::PasswordReset, &user, now, app.config.reset_ttl_seconds);
     app.store.put_token(&record).await?;
     let link = format!("{}/password-reset/{}", app.config.site_url, token.as_str());
-    let message = mail::password_reset(&app.config.site_name, &user, &link, app.config.reset_ttl_seconds / 60);
+    let message = mail::password_reset(&app.config, &user, &link);
     if !mail::deliver(app.mailer.as_ref(), &message, "password_reset").await {
         anyhow::bail!("the reset mail could not be delivered");
     }
@@ -95,7 +95,7 @@ pub async fn reset_password(app: &App, raw_token: &str, new_password: &str) -> R
         return Err(RecoveryError::InvalidToken);
     }
     app.attempts.clear(&counter_key(&user.email)).await?;
-    let notice = mail::password_changed(&app.config.site_name, &app.config.site_url, &user, false);
+    let notice = mail::password_changed(&app.config, &user, false);
     mail::deliver(app.mailer.as_ref(), &notice, "password_changed").await;
     tracing::info!(user_id = %user.id, "password reset");
     Ok(())

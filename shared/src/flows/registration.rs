@@ -123,7 +123,7 @@ async fn notify_existing_owner(app: &App, email: &Email) -> anyhow::Result<()> {
     };
     let slot = format!("registration-notice#{}", owner.id);
     if app.store.take_quota(&slot, app.clock.now(), app.config.resend_interval_seconds, 1).await? {
-        let notice = mail::registration_attempt_notice(&app.config.site_name, &app.config.site_url, &owner);
+        let notice = mail::registration_attempt_notice(&app.config, &owner);
         mail::deliver(app.mailer.as_ref(), &notice, "registration_notice").await;
     }
     tracing::info!(user_id = %owner.id, "registration attempt with an already registered email");
@@ -137,7 +137,6 @@ pub(crate) fn activation_mail_slot(user_id: &UserId) -> String {
 /// Mails an activation link for `token` to the address stored on `user`.
 pub(crate) async fn send_activation(app: &App, user: &User, token: &Token) {
     let link = format!("{}/activate/{}", app.config.site_url, token.as_str());
-    let hours = app.config.activation_ttl_seconds / 3600;
-    let message = mail::activation(&app.config.site_name, &app.config.site_url, user, &link, hours);
+    let message = mail::activation(&app.config, user, &link);
     mail::deliver(app.mailer.as_ref(), &message, "activation").await;
 }

@@ -65,8 +65,7 @@ pub async fn request_self_removal(
     };
     if !verified {
         if let Some(locked) = app.attempts.record_failure(&key, now, policy).await? {
-            let message =
-                mail::lockout(&app.config.site_name, &app.config.site_url, user, locked.failures, locked.until);
+            let message = mail::lockout(&app.config, user, locked.failures, locked.until);
             mail::deliver(app.mailer.as_ref(), &message, "lockout").await;
         }
         return Err(RemovalError::InvalidPassword);
@@ -80,7 +79,7 @@ pub async fn request_self_removal(
     };
     app.queue.enqueue(Queue::Deletion, &[serde_json::to_string(&message).context("encoding the deletion")?]).await?;
     app.store.request_removal(&user.id).await?;
-    let confirmation = mail::removal_requested(&app.config.site_name, user);
+    let confirmation = mail::removal_requested(&app.config, user);
     mail::deliver(app.mailer.as_ref(), &confirmation, "removal_requested").await;
     tracing::info!(user_id = %user.id, "removal requested by the learner");
     Ok(())

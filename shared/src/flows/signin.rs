@@ -84,7 +84,7 @@ pub async fn sign_in(app: &App, raw_email: &str, password: &str) -> Result<Signe
 }
 
 async fn notify_lockout(app: &App, user: &User, locked: LockedNow) {
-    let message = mail::lockout(&app.config.site_name, &app.config.site_url, user, locked.failures, locked.until);
+    let message = mail::lockout(&app.config, user, locked.failures, locked.until);
     mail::deliver(app.mailer.as_ref(), &message, "lockout").await;
 }
 

@@ -2,8 +2,10 @@
 //! it) `POST /api/v1/account/removal`, for the signed-in user.
 
 use crate::flows::removal::{request_self_removal, RemovalError};
-use crate::http::session::{clear_cookie, same_origin, signed_in};
-use crate::http::{is_form_post, pages, response, route_key, single_field, ApiError};
+use crate::handlers::sessions::{cross_origin, with_cleared_cookie};
+use crate::http::origin::from_site;
+use crate::http::session::signed_in;
+use crate::http::{is_form_post, pages, response, route_key, single_field, ApiError, FieldErrors};
 use crate::App;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -29,47 +31,58 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
                 "name": user.name.as_ref(), "status": user.status,
             }),
         ),
-        ("GET /api/v1/account", None) => ApiError::new(401, "not_signed_in", "You are not signed in.").into_response(),
-        ("GET /account/settings", Some(user)) => {
-            let removal = app.config.self_removal_enabled.then(pages::removal_form);
-            response::html(200, pages::account_settings(&app.config.site_name, &user, removal))
-        }
-        ("GET /account/settings", None) => {
-            let mut response = response::empty(303);
-            response.headers_mut().insert(http::header::LOCATION, http::HeaderValue::from_static("/login"));
-            response
-        }
+        ("GET /api/v1/account", None) => not_signed_in().into_response(),
+        ("GET /account/settings", Some(user)) => settings_page(app, 200, &user, &FieldErrors::new()),
+        ("GET /account/settings", None) => response::see_other("/login"),
         _ => ApiError::not_found().into_response(),
     }
+}
+
+fn not_signed_in() -> ApiError {
+    ApiError::new(401, "not_signed_in", "You are not signed in.")
+}
+
+/// The settings page, with the removal form when the site allows it (and its error, if any).
+fn settings_page(app: &App, status: u16, user: &crate::domain::User, removal_errors: &FieldErrors) -> Response<Body> {
+    let removal = app.config.self_removal_enabled.then_some(removal_errors);
+    response::page(&app.config.look, status, pages::account_settings(user, removal))
 }
 
 async fn removal(app: &App, req: &Request) -> Response<Body> {
     let (user, session) = match signed_in(app, req).await {
         Ok(Some(signed_in)) => signed_in,
-        Ok(None) => return ApiError::new(401, "not_signed_in", "You are not signed in.").into_response(),
+        Ok(None) => return not_signed_in().into_response(),
         Err(e) => return ApiError::unexpected(&e).into_response(),
     };
-    if !same_origin(app, req) {
-        return crate::handlers::sessions::cross_origin().into_response();
+    if !from_site(app, req) {
+        return cross_origin().into_response();
     }
+    let html = is_form_post(req);
     let password = match single_field(req, "password") {
         Ok(password) => password,
+        Err(error) if html => {
+            let errors = error.fields.clone().unwrap_or_default();
+            return settings_page(app, error.status, &user, &errors);
+        }
         Err(error) => return error.into_response(),
     };
     match request_self_removal(app, &user, &session, &password).await {
-        Ok(()) => {
-            let mut response = if is_form_post(req) {
-                response::html(202, pages::removal_requested(&app.config.site_name))
+        Ok(()) => with_cleared_cookie(
+            app,
+            if html {
+                response::page(&app.config.look, 202, pages::removal_requested())
             } else {
                 response::json(202, &json!({"status": "removal_requested"}))
-            };
-            if let Ok(value) = http::HeaderValue::from_str(&clear_cookie(app)) {
-                response.headers_mut().insert(http::header::SET_COOKIE, value);
-            }
-            response
-        }
+            },
+        ),
         Err(RemovalError::InvalidPassword) => {
-            ApiError::new(403, "invalid_password", "The password is not right.").into_response()
+            let error = ApiError::new(403, "invalid_password", "The password is not right.");
+            if html {
+                let errors = FieldErrors::from([("password".to_owned(), error.message.clone())]);
+                settings_page(app, error.status, &user, &errors)
+            } else {
+                error.into_response()
+            }
         }
         Err(RemovalError::Unexpected(e)) => ApiError::unexpected(&e).into_response(),
     }

@@ -66,6 +66,19 @@ pub(crate) async fn job_of_kind(
     Ok((job, problems))
 }
 
+/// Calls `handler`; a person in a browser gets a page for every answer, an error meant for a
+/// program included (with its status). The functions and the local gateway both answer
+/// through here.
+pub async fn answer(app: &App, handler: HttpHandler, req: Request) -> Response<Body> {
+    let person = crate::http::wants_page(&req);
+    let response = handler(app, req).await;
+    if person {
+        crate::http::response::as_page(&app.config.look, response)
+    } else {
+        response
+    }
+}
+
 pub fn by_binary(binary: &str) -> Option<HttpHandler> {
     HTTP_HANDLERS.iter().find(|(name, _)| *name == binary).map(|(_, handler)| *handler)
 }
@@ -98,7 +111,7 @@ pub async fn run_lambda(binary: &str) -> Result<(), lambda_http::Error> {
         App::from_env().await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
     let app = &app;
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
-        Ok::<_, std::convert::Infallible>(handler(app, req).await)
+        Ok::<_, std::convert::Infallible>(answer(app, handler, req).await)
     }))
     .await
 }

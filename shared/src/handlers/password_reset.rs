@@ -2,30 +2,25 @@
 //! (ask for a link), `GET /password-reset/{token}` (the new-password form the link opens) and
 //! `POST /api/v1/password-resets/{token}` (set the new password).
 
+use crate::domain::human_duration;
 use crate::flows::recovery::{request_reset, reset_password, usable_reset_token, RecoveryError};
-use crate::http::{is_form_post, pages, path_param, response, route_key, single_field, ApiError};
+use crate::http::{is_form_post, pages, path_param, response, route_key, single_field, ApiError, FieldErrors};
 use crate::App;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let site = app.config.site_name.as_str();
+    let look = &app.config.look;
     match route_key(&req).as_str() {
-        "GET /password-reset" => response::html(200, pages::reset_request_form(site)),
+        "GET /password-reset" => response::page(look, 200, pages::reset_request_form("", &FieldErrors::new())),
         "POST /api/v1/password-resets" => request(app, &req).await,
         "GET /password-reset/{token}" => {
             let token = path_param(&req, "token").unwrap_or_default();
             // Only says whether the link can still be used; nothing is spent by looking.
             match usable_reset_token(app, &token).await {
-                Ok(_) => response::html(200, pages::new_password_form(site, &token, None)),
-                Err(RecoveryError::Unexpected(e)) => {
-                    let status = ApiError::unexpected(&e).status;
-                    response::html(
-                        status,
-                        pages::message(site, "Something went wrong", "Please try the link again in a moment."),
-                    )
-                }
-                Err(_) => response::html(400, pages::reset_link_invalid(site)),
+                Ok(_) => response::page(look, 200, pages::new_password_form(&token, &FieldErrors::new())),
+                Err(RecoveryError::Unexpected(e)) => ApiError::unexpected(&e).into_response(),
+                Err(_) => response::page(look, 400, pages::reset_link_invalid()),
             }
         }
         "POST /api/v1/password-resets/{token}" => confirm(app, &req).await,
@@ -34,16 +29,22 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 }
 
 async fn request(app: &App, req: &Request) -> Response<Body> {
+    let html = is_form_post(req);
+    let look = &app.config.look;
     let email = match single_field(req, "email") {
         Ok(email) => email,
+        Err(error) if html => {
+            let errors = error.fields.clone().unwrap_or_default();
+            return response::page(look, error.status, pages::reset_request_form("", &errors));
+        }
         Err(error) => return error.into_response(),
     };
     if let Err(e) = request_reset(app, &email).await {
         // Logged and answered like success: the answer must not depend on the address.
         tracing::error!(error = format!("{e:#}"), "enqueueing a reset request failed");
     }
-    if is_form_post(req) {
-        response::html(202, pages::reset_requested(&app.config.site_name))
+    if html {
+        response::page(look, 202, pages::reset_requested(&human_duration(app.config.reset_ttl_seconds)))
     } else {
         response::json(202, &json!({"status": "sent_if_registered"}))
     }
@@ -51,19 +52,20 @@ async fn request(app: &App, req: &Request) -> Response<Body> {
 
 async fn confirm(app: &App, req: &Request) -> Response<Body> {
     let token = path_param(req, "token").unwrap_or_default();
-    let site = app.config.site_name.as_str();
+    let look = &app.config.look;
     let html = is_form_post(req);
     let password = match single_field(req, "password") {
         Ok(password) => password,
         Err(error) if html => {
-            return response::html(error.status, pages::new_password_form(site, &token, Some(&error.message)))
+            let errors = error.fields.clone().unwrap_or_default();
+            return response::page(look, error.status, pages::new_password_form(&token, &errors));
         }
         Err(error) => return error.into_response(),
     };
     match reset_password(app, &token, &password).await {
-        Ok(()) if html => response::html(200, pages::password_changed(site)),
+        Ok(()) if html => response::page(look, 200, pages::password_changed()),
         Ok(()) => response::empty(204),
-        Err(RecoveryError::InvalidToken) if html => response::html(400, pages::reset_link_invalid(site)),
+        Err(RecoveryError::InvalidToken) if html => response::page(look, 400, pages::reset_link_invalid()),
         Err(RecoveryError::InvalidToken) => ApiError::new(
             400,
             "invalid_token",
@@ -71,8 +73,7 @@ async fn confirm(app: &App, req: &Request) -> Response<Body> {
         )
         .into_response(),
         Err(RecoveryError::WeakPassword(fields)) if html => {
-            let message = fields.values().next().cloned().unwrap_or_default();
-            response::html(422, pages::new_password_form(site, &token, Some(&message)))
+            response::page(look, 422, pages::new_password_form(&token, &fields))
         }
         Err(RecoveryError::WeakPassword(fields)) => ApiError::validation(fields).into_response(),
         Err(RecoveryError::Unexpected(e)) => ApiError::unexpected(&e).into_response(),

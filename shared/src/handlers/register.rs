@@ -1,5 +1,6 @@
 //! Function `register`: `GET /register` (the form) and `POST /api/v1/registrations`.
 
+use crate::domain::human_duration;
 use crate::flows::registration::{register, RegistrationError, RegistrationForm};
 use crate::http::pages::{self, RegistrationValues};
 use crate::http::{is_form_post, response, route_key, ApiError, FieldErrors, Fields};
@@ -9,9 +10,10 @@ use serde_json::json;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     match route_key(&req).as_str() {
-        "GET /register" => response::html(
+        "GET /register" => response::page(
+            &app.config.look,
             200,
-            pages::register_form(&app.config.site_name, &RegistrationValues::default(), &FieldErrors::new(), None),
+            pages::register_form(&RegistrationValues::default(), &FieldErrors::new(), None),
         ),
         "POST /api/v1/registrations" => create(app, req).await,
         _ => ApiError::not_found().into_response(),
@@ -50,7 +52,8 @@ async fn create(app: &App, req: Request) -> Response<Body> {
     };
     let Some(error) = error else {
         return if html {
-            response::html(202, pages::check_your_inbox(&app.config.site_name))
+            let valid_for = human_duration(app.config.activation_ttl_seconds);
+            response::page(&app.config.look, 202, pages::check_your_inbox(&valid_for))
         } else {
             response::json(202, &json!({"status": "pending_activation"}))
         };
@@ -73,12 +76,17 @@ async fn create(app: &App, req: Request) -> Response<Body> {
 fn form_page(app: &App, form: &Option<RegistrationForm>, error: ApiError) -> Response<Body> {
     let values = form
         .as_ref()
-        .map(|f| RegistrationValues { email: f.email.clone(), username: f.username.clone(), name: f.name.clone() })
+        .map(|f| RegistrationValues {
+            email: f.email.clone(),
+            username: f.username.clone(),
+            name: f.name.clone(),
+            terms_accepted: f.terms_accepted,
+        })
         .unwrap_or_default();
     let mut fields = error.fields.clone().unwrap_or_default();
     if error.code == "username_taken" {
         fields.insert("username".into(), error.message.clone());
     }
     let notice = (fields.is_empty()).then_some(error.message.as_str());
-    response::html(error.status, pages::register_form(&app.config.site_name, &values, &fields, notice))
+    response::page(&app.config.look, error.status, pages::register_form(&values, &fields, notice))
 }

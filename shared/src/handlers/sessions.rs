@@ -1,32 +1,49 @@
-//! Function `sessions`: `GET /login`, `POST /api/v1/sessions` (sign in) and
-//! `DELETE /api/v1/sessions/current` (sign out).
+//! Function `sessions`: `GET /login`, `POST /api/v1/sessions` (sign in),
+//! `DELETE /api/v1/sessions/current` (sign out, for programs) and `POST /logout` (sign out,
+//! the settings page's button), and API Gateway's `$default` route (not found).
 
+use crate::domain::human_duration;
 use crate::flows::signin::{sign_in, sign_out, SignInError};
-use crate::http::session::{clear_cookie, same_origin, set_cookie, signed_in};
-use crate::http::{is_form_post, pages, response, route_key, ApiError, FieldErrors, Fields};
+use crate::http::origin::{from_site, not_from_elsewhere};
+use crate::http::pages::{self, LoginProblem, NEW_ACTIVATION_LINK};
+use crate::http::session::{clear_cookie, set_cookie, signed_in};
+use crate::http::{is_form_post, response, route_key, ApiError, FieldErrors, Fields};
 use crate::App;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     match route_key(&req).as_str() {
-        "GET /login" => response::html(200, pages::login(&app.config.site_name, "", None)),
+        "GET /login" => response::page(&app.config.look, 200, pages::login("", None)),
         "POST /api/v1/sessions" => create(app, &req).await,
         "DELETE /api/v1/sessions/current" => delete(app, &req).await,
-        _ => ApiError::not_found().into_response(),
+        "POST /logout" => logout(app, &req).await,
+        // API Gateway's `$default` route: what no other route takes (a page for a browser).
+        _ => response::route_not_found(),
     }
 }
 
 /// The one answer for unknown email, wrong password, locked and being-removed accounts.
 pub fn invalid_credentials(app: &App) -> ApiError {
     let policy = app.config.lockout;
-    let minutes = (policy.lockout_seconds + 59) / 60;
     ApiError::new(
         401,
         "invalid_credentials",
         format!(
-            "Email or password is incorrect. After {} failed attempts, sign-in is paused for {minutes} minutes.",
-            policy.max_failures
+            "Email or password is incorrect. After {} failed attempts, sign-in is paused for {}.",
+            policy.max_failures,
+            human_duration(policy.lockout_seconds)
+        ),
+    )
+}
+
+fn not_activated(app: &App) -> ApiError {
+    ApiError::new(
+        403,
+        "not_activated",
+        format!(
+            "This account is not activated yet: follow the link in the activation email, or ask for a new one at {}{NEW_ACTIVATION_LINK}.",
+            app.config.site_url
         ),
     )
 }
@@ -45,10 +62,16 @@ fn credentials(req: &Request) -> Result<(String, String), ApiError> {
 
 async fn create(app: &App, req: &Request) -> Response<Body> {
     let html = is_form_post(req);
+    let look = &app.config.look;
+    // Login CSRF: another site must not sign its visitors in to an account of its choosing.
+    if !not_from_elsewhere(app, req) {
+        return cross_origin().into_response();
+    }
     let (email, password) = match credentials(req) {
         Ok(pair) => pair,
         Err(error) if html => {
-            return response::html(error.status, pages::login(&app.config.site_name, "", Some(&error.message)))
+            let problem = LoginProblem { message: &error.message, next: None };
+            return response::page(look, error.status, pages::login("", Some(problem)));
         }
         Err(error) => return error.into_response(),
     };
@@ -57,9 +80,7 @@ async fn create(app: &App, req: &Request) -> Response<Body> {
             let cookie = set_cookie(app, &signed_in.token);
             let mut response = if html {
                 // A browser form: on to the account page.
-                let mut response = response::empty(303);
-                response.headers_mut().insert(http::header::LOCATION, http::HeaderValue::from_static("/account/settings"));
-                response
+                response::see_other("/account/settings")
             } else {
                 let user = &signed_in.user;
                 response::json(
@@ -76,15 +97,19 @@ async fn create(app: &App, req: &Request) -> Response<Body> {
             return response;
         }
         Err(SignInError::InvalidCredentials) => invalid_credentials(app),
-        Err(SignInError::NotActivated) => ApiError::new(
-            403,
-            "not_activated",
-            "This account is not activated yet: follow the link in the activation email, or ask for a new one at /api/v1/activation-emails.",
-        ),
+        Err(SignInError::NotActivated) if html => {
+            let problem = LoginProblem {
+                message: "This account is not activated yet: follow the link in the activation email.",
+                next: Some((NEW_ACTIVATION_LINK, "Send me a new activation link")),
+            };
+            return response::page(look, 403, pages::login(&email, Some(problem)));
+        }
+        Err(SignInError::NotActivated) => not_activated(app),
         Err(SignInError::Unexpected(e)) => ApiError::unexpected(&e),
     };
     if html {
-        response::html(error.status, pages::login(&app.config.site_name, &email, Some(&error.message)))
+        let problem = LoginProblem { message: &error.message, next: None };
+        response::page(look, error.status, pages::login(&email, Some(problem)))
     } else {
         error.into_response()
     }
@@ -96,13 +121,33 @@ async fn delete(app: &App, req: &Request) -> Response<Body> {
         Ok(None) => return ApiError::new(401, "not_signed_in", "You are not signed in.").into_response(),
         Err(e) => return ApiError::unexpected(&e).into_response(),
     };
-    if !same_origin(app, req) {
+    if !from_site(app, req) {
         return cross_origin().into_response();
     }
     if let Err(e) = sign_out(app, &session).await {
         return ApiError::unexpected(&e).into_response();
     }
-    let mut response = response::empty(204);
+    with_cleared_cookie(app, response::empty(204))
+}
+
+/// The settings page's "Sign out": ends the session (if any) and goes to the sign-in page.
+async fn logout(app: &App, req: &Request) -> Response<Body> {
+    if !from_site(app, req) {
+        return cross_origin().into_response();
+    }
+    match signed_in(app, req).await {
+        Ok(Some((_, session))) => {
+            if let Err(e) = sign_out(app, &session).await {
+                return ApiError::unexpected(&e).into_response();
+            }
+        }
+        Ok(None) => {}
+        Err(e) => return ApiError::unexpected(&e).into_response(),
+    }
+    with_cleared_cookie(app, response::see_other("/login"))
+}
+
+pub fn with_cleared_cookie(app: &App, mut response: Response<Body>) -> Response<Body> {
     if let Ok(value) = http::HeaderValue::from_str(&clear_cookie(app)) {
         response.headers_mut().insert(http::header::SET_COOKIE, value);
     }

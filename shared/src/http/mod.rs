@@ -1,9 +1,10 @@
 //! HTTP plumbing shared by the handlers: reading bodies into allow-listed fields, the error
-//! envelope, operator identity, and the server-rendered pages.
+//! envelope, operator identity, where a request comes from, and the server-rendered pages.
 
 pub mod body;
 pub mod error;
 pub mod identity;
+pub mod origin;
 pub mod pages;
 pub mod response;
 pub mod session;
@@ -35,7 +36,24 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
 
 /// Was the body an HTML form post (so the answer should be a page, not JSON)?
 pub fn is_form_post(req: &Request) -> bool {
-    body::content_type(req).as_deref() == Some("application/x-www-form-urlencoded")
+    matches!(body::content_type(req).as_deref(), Some("application/x-www-form-urlencoded" | "multipart/form-data"))
+}
+
+/// Is a person in a browser asking: a form post, or a page request (`GET`/`HEAD` that accepts
+/// `text/html`)? They get a page for every answer, errors included.
+pub fn wants_page(req: &Request) -> bool {
+    person_asks(req.method(), req.headers())
+}
+
+/// `wants_page` on a request's method and headers (for the local gateway, before it has built
+/// a `Request`).
+pub fn person_asks(method: &http::Method, headers: &http::HeaderMap) -> bool {
+    let header = |name| headers.get(name).and_then(|v: &http::HeaderValue| v.to_str().ok());
+    let content_type =
+        header(http::header::CONTENT_TYPE).map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+    let form = matches!(content_type.as_deref(), Some("application/x-www-form-urlencoded" | "multipart/form-data"));
+    let accepts_html = header(http::header::ACCEPT).is_some_and(|accept| accept.contains("text/html"));
+    form || (matches!(*method, http::Method::GET | http::Method::HEAD) && accepts_html)
 }
 
 /// Reads a body of exactly one required string field (and nothing else).

@@ -1,36 +1,89 @@
-//! Server-rendered pages: plain HTML forms that work without JavaScript. Every interpolated
-//! value goes through `html_escape`.
+//! Server-rendered pages: plain HTML forms that work without JavaScript. A page is a title and
+//! a body; `render` puts it in the one layout (site header, stylesheet). Every interpolated
+//! value goes through `html_escape`. Every input has a label; an error sits under its field
+//! and is tied to it (`aria-describedby`, `aria-invalid`).
 
 use super::FieldErrors;
+use crate::look::Look;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
-fn layout(site_name: &str, title: &str, body: &str) -> String {
-    format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · {site}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}label{{display:block;margin-top:1rem}}input[type=text],input[type=email],input[type=password]{{width:100%;padding:.4rem}}.error{{color:#b00020}}button{{margin-top:1rem;padding:.5rem 1rem}}</style>
-</head>
-<body>
-<h1>{title}</h1>
-{body}
-</body>
-</html>
-"#,
-        title = text(title),
-        site = text(site_name),
-    )
+pub struct Page {
+    pub title: String,
+    /// HTML, already escaped.
+    pub body: String,
+    /// The page's URL carries a secret (a token): it must not reach anyone as a `Referer`.
+    pub private_url: bool,
 }
 
-fn field_error(errors: &FieldErrors, name: &str) -> String {
-    errors
-        .get(name)
-        .map(|message| format!(r#"<p class="error" id="{n}-error">{m}</p>"#, n = attr(name), m = text(message)))
-        .unwrap_or_default()
+impl Page {
+    fn new(title: &str, body: String) -> Self {
+        Self { title: title.to_owned(), body, private_url: false }
+    }
 }
+
+/// The whole document.
+pub fn render(look: &Look, page: &Page) -> String {
+    let title = format!("{} · {}", page.title, look.site_name);
+    look.document(&title, "/account/settings", &format!("<h1>{}</h1>\n{}", text(&page.title), page.body))
+}
+
+/// One labelled input with its error, if any.
+struct Input<'a> {
+    name: &'a str,
+    label: &'a str,
+    kind: &'a str,
+    autocomplete: &'a str,
+    value: &'a str,
+    /// Further attributes (`required`, `maxlength`...), written as is.
+    extra: &'a str,
+}
+
+impl Input<'_> {
+    fn html(&self, errors: &FieldErrors) -> String {
+        let id = format!("f-{}", self.name);
+        let (described, error) = match errors.get(self.name) {
+            Some(message) => (
+                format!(r#" aria-invalid="true" aria-describedby="{}-error""#, attr(self.name)),
+                format!(r#"<p class="error" id="{}-error">{}</p>"#, attr(self.name), text(message)),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let value = if self.value.is_empty() { String::new() } else { format!(r#" value="{}""#, attr(self.value)) };
+        format!(
+            r#"<label for="{id}">{label}</label>
+<input id="{id}" type="{kind}" name="{name}" autocomplete="{autocomplete}"{value} {extra}{described}>
+{error}"#,
+            label = text(self.label),
+            kind = self.kind,
+            name = attr(self.name),
+            autocomplete = self.autocomplete,
+            extra = self.extra,
+        )
+    }
+}
+
+fn email_input(value: &str, errors: &FieldErrors) -> String {
+    Input {
+        name: "email",
+        label: "Email",
+        kind: "email",
+        autocomplete: "email",
+        value,
+        extra: r#"required maxlength="254""#,
+    }
+    .html(errors)
+}
+
+/// A message above a form or on its own, read out by screen readers when the page opens.
+pub fn alert(message: &str) -> String {
+    format!(r#"<p class="alert" role="alert">{}</p>"#, text(message))
+}
+
+fn link(href: &str, label: &str) -> String {
+    format!(r#"<a href="{}">{}</a>"#, attr(href), text(label))
+}
+
+pub const NEW_ACTIVATION_LINK: &str = "/activation-email";
 
 /// What the learner typed, to fill the form in again after an error (never the password).
 #[derive(Default)]
@@ -38,192 +91,314 @@ pub struct RegistrationValues {
     pub email: String,
     pub username: String,
     pub name: String,
+    pub terms_accepted: bool,
 }
 
-pub fn register_form(
-    site_name: &str,
-    values: &RegistrationValues,
-    errors: &FieldErrors,
-    notice: Option<&str>,
-) -> String {
-    let notice = notice.map(|n| format!(r#"<p class="error">{}</p>"#, text(n))).unwrap_or_default();
+pub fn register_form(values: &RegistrationValues, errors: &FieldErrors, notice: Option<&str>) -> Page {
+    let terms_error = errors
+        .get("terms_accepted")
+        .map(|m| format!(r#"<p class="error" id="terms_accepted-error">{}</p>"#, text(m)))
+        .unwrap_or_default();
+    let terms_described =
+        if terms_error.is_empty() { "" } else { r#" aria-invalid="true" aria-describedby="terms_accepted-error""# };
     let body = format!(
         r#"{notice}<form method="post" action="/api/v1/registrations">
-<label>Email <input type="email" name="email" required maxlength="254" autocomplete="email" value="{email}"></label>
-{email_error}
-<label>Username <input type="text" name="username" required minlength="2" maxlength="30" pattern="[A-Za-z0-9_\-]+" autocomplete="username" value="{username}"></label>
-{username_error}
-<label>Full name <input type="text" name="name" required maxlength="255" autocomplete="name" value="{name}"></label>
-{name_error}
-<label>Password <input type="password" name="password" required minlength="8" maxlength="128" autocomplete="new-password"></label>
-{password_error}
-<label><input type="checkbox" name="terms_accepted" value="true" required> I accept the terms of service and the honor code.</label>
+{email}
+{username}
+{name}
+{password}
+<label class="check" for="f-terms_accepted"><input id="f-terms_accepted" type="checkbox" name="terms_accepted" value="true" required{checked}{terms_described}> I accept the terms of service and the honor code.</label>
 {terms_error}
 <button type="submit">Create account</button>
 </form>
-<p>Already registered? <a href="/login">Sign in</a>.</p>"#,
-        email = attr(&values.email),
-        username = attr(&values.username),
-        name = attr(&values.name),
-        email_error = field_error(errors, "email"),
-        username_error = field_error(errors, "username"),
-        name_error = field_error(errors, "name"),
-        password_error = field_error(errors, "password"),
-        terms_error = field_error(errors, "terms_accepted"),
+<p>Already registered? {login}.</p>"#,
+        notice = notice.map(alert).unwrap_or_default(),
+        email = email_input(&values.email, errors),
+        username = Input {
+            name: "username",
+            label: "Username",
+            kind: "text",
+            autocomplete: "username",
+            value: &values.username,
+            extra: r#"required minlength="2" maxlength="30" pattern="[A-Za-z0-9_\-]+""#,
+        }
+        .html(errors),
+        name = Input {
+            name: "name",
+            label: "Full name",
+            kind: "text",
+            autocomplete: "name",
+            value: &values.name,
+            extra: r#"required maxlength="255""#,
+        }
+        .html(errors),
+        password = Input {
+            name: "password",
+            label: "Password",
+            kind: "password",
+            autocomplete: "new-password",
+            value: "",
+            extra: r#"required minlength="8" maxlength="128""#,
+        }
+        .html(errors),
+        checked = if values.terms_accepted { " checked" } else { "" },
+        login = link("/login", "Sign in"),
     );
-    layout(site_name, "Create your account", &body)
+    Page::new("Create your account", body)
 }
 
-pub fn message(site_name: &str, title: &str, paragraph: &str) -> String {
-    layout(site_name, title, &format!("<p>{}</p>", text(paragraph)))
+/// A title and one paragraph, with an optional link under it.
+pub fn message(title: &str, paragraph: &str, next: Option<(&str, &str)>) -> Page {
+    let next = next.map(|(href, label)| format!("<p>{}</p>", link(href, label))).unwrap_or_default();
+    Page::new(title, format!("<p>{}</p>{next}", text(paragraph)))
 }
 
-pub fn check_your_inbox(site_name: &str) -> String {
-    message(
-        site_name,
+pub fn check_your_inbox(activation_valid_for: &str) -> Page {
+    Page::new(
         "Check your inbox",
-        "We have sent you an email with a link to activate your account. The link works for a limited time; if it does not arrive, you can ask for a new one from the link page.",
+        format!(
+            "<p>We have sent you an email with a link to activate your account. The link works for {}.</p><p>No email after a few minutes? Look in your spam folder, or {}.</p>",
+            text(activation_valid_for),
+            link(NEW_ACTIVATION_LINK, "send me a new activation link"),
+        ),
     )
 }
 
-pub fn activated(site_name: &str) -> String {
-    layout(
-        site_name,
+pub fn activated() -> Page {
+    message(
         "Your account is active",
-        r#"<p>Thank you: your email address is confirmed and your account is active.</p><p><a href="/login">Sign in</a></p>"#,
+        "Thank you: your email address is confirmed and your account is active.",
+        Some(("/login", "Sign in")),
     )
 }
 
-pub fn already_active(site_name: &str) -> String {
-    layout(
-        site_name,
+pub fn already_active() -> Page {
+    message(
         "Your account is already active",
-        r#"<p>This link has been used already and your account is active.</p><p><a href="/login">Sign in</a></p>"#,
+        "This link has been used already and your account is active.",
+        Some(("/login", "Sign in")),
+    )
+}
+
+/// The form that asks for a new activation link, with an optional reason above it.
+fn activation_email_body(reason: Option<&str>, email: &str, errors: &FieldErrors) -> String {
+    format!(
+        r#"{reason}<p>Enter the email address you registered with. If its account is waiting for activation, we will send it a new link.</p>
+<form method="post" action="/api/v1/activation-emails">
+{email}
+<button type="submit">Send me a new link</button>
+</form>
+<p>{login}</p>"#,
+        reason = reason.map(|r| format!("<p>{}</p>", text(r))).unwrap_or_default(),
+        email = email_input(email, errors),
+        login = link("/login", "Back to sign in"),
     )
 }
 
 /// An expired or unknown activation link, with the form that asks for a new one.
-pub fn activation_link_invalid(site_name: &str, expired: bool) -> String {
+pub fn activation_link_invalid(expired: bool) -> Page {
     let why = if expired {
         "This activation link has expired."
     } else {
         "This activation link is not valid: it may have been used already, or mistyped."
     };
-    let body = format!(
-        r#"<p>{why}</p>
-<p>Enter your email address and we will send you a new link if your account is waiting for activation.</p>
-<form method="post" action="/api/v1/activation-emails">
-<label>Email <input type="email" name="email" required maxlength="254" autocomplete="email"></label>
-<button type="submit">Send a new link</button>
-</form>"#,
-        why = text(why)
-    );
-    layout(site_name, "Activate your account", &body)
+    Page {
+        private_url: true,
+        ..Page::new("Activate your account", activation_email_body(Some(why), "", &FieldErrors::new()))
+    }
 }
 
-pub fn activation_email_requested(site_name: &str) -> String {
+/// "Send me a new activation link", at its own address.
+pub fn activation_email_form(email: &str, errors: &FieldErrors) -> Page {
+    Page::new("Send me a new activation link", activation_email_body(None, email, errors))
+}
+
+pub fn activation_email_requested() -> Page {
     message(
-        site_name,
         "Check your inbox",
-        "If an account with this address is waiting for activation, we have sent it a new activation link.",
+        "If an account with this address is waiting for activation, we have sent it a new activation link. Links sent before it no longer work.",
+        Some(("/login", "Back to sign in")),
     )
 }
 
-pub fn login(site_name: &str, email: &str, error: Option<&str>) -> String {
-    let error = error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, text(e))).unwrap_or_default();
-    let body = format!(
-        r#"{error}<form method="post" action="/api/v1/sessions">
-<label>Email <input type="email" name="email" required maxlength="254" autocomplete="email" value="{email}"></label>
-<label>Password <input type="password" name="password" required autocomplete="current-password"></label>
-<button type="submit">Sign in</button>
-</form>
-<p><a href="/password-reset">Forgot my password</a></p>
-<p>No account yet? <a href="/register">Create one</a>.</p>"#,
-        email = attr(email)
-    );
-    layout(site_name, "Sign in", &body)
+/// Why a sign-in was refused, and where to go from there.
+pub struct LoginProblem<'a> {
+    pub message: &'a str,
+    pub next: Option<(&'a str, &'a str)>,
 }
 
-/// The account settings page. `removal_form` is the learner's own account removal section,
-/// present only when the site has switched self-service removal on.
-pub fn account_settings(site_name: &str, user: &crate::domain::User, removal_form: Option<&str>) -> String {
+pub fn login(email: &str, problem: Option<LoginProblem<'_>>) -> Page {
+    let problem = problem
+        .map(|p| {
+            let next = p.next.map(|(href, label)| format!(" {}", link(href, label))).unwrap_or_default();
+            format!(r#"<p class="alert" role="alert">{}{next}</p>"#, text(p.message))
+        })
+        .unwrap_or_default();
+    let body = format!(
+        r#"{problem}<form method="post" action="/api/v1/sessions">
+{email}
+{password}
+<button type="submit">Sign in</button>
+</form>
+<p>{forgot}</p>
+<p>No account yet? {register}.</p>"#,
+        email = email_input(email, &FieldErrors::new()),
+        password = Input {
+            name: "password",
+            label: "Password",
+            kind: "password",
+            autocomplete: "current-password",
+            value: "",
+            extra: "required",
+        }
+        .html(&FieldErrors::new()),
+        forgot = link("/password-reset", "Forgot my password"),
+        register = link("/register", "Create one"),
+    );
+    Page::new("Sign in", body)
+}
+
+/// The account settings page: the account, sign out, and (when the site allows it) the
+/// learner's own account removal, with the reason a removal was refused under its field.
+pub fn account_settings(user: &crate::domain::User, removal: Option<&FieldErrors>) -> Page {
+    let removal = removal
+        .map(|errors| {
+            format!(
+                r#"<section>
+<h2>Delete my account</h2>
+<p>This deletes your account for good: your name, username, email address, password and every signed-in session. Your email address and username become free again. This cannot be undone.</p>
+<form method="post" action="/api/v1/account/removal">
+{password}
+<button type="submit" class="danger">Delete my account</button>
+</form>
+</section>"#,
+                password = Input {
+                    name: "password",
+                    label: "Your password",
+                    kind: "password",
+                    autocomplete: "current-password",
+                    value: "",
+                    extra: "required",
+                }
+                .html(errors),
+            )
+        })
+        .unwrap_or_default();
     let body = format!(
         r#"<dl>
 <dt>Email</dt><dd>{email}</dd>
 <dt>Username</dt><dd>{username}</dd>
 <dt>Full name</dt><dd>{name}</dd>
 </dl>
-<p><a href="/password-reset">Change my password</a></p>
+<div class="actions">
+<p>{change}</p>
+<form method="post" action="/logout"><button type="submit" class="quiet">Sign out</button></form>
+</div>
 {removal}"#,
         email = text(user.email.as_ref()),
         username = text(user.username.as_ref()),
         name = text(user.name.as_ref()),
-        removal = removal_form.unwrap_or_default(),
+        change = link("/password-reset", "Change my password"),
     );
-    layout(site_name, "Account settings", &body)
+    Page::new("Account settings", body)
 }
 
-/// The end of the settings page when the site lets learners delete their account.
-pub fn removal_form() -> &'static str {
-    r#"<section>
-<h2>Delete my account</h2>
-<p>This deletes your account for good: your name, username, email address, password and every signed-in session. Your email address and username become free again. This cannot be undone.</p>
-<form method="post" action="/api/v1/account/removal">
-<label>Your password <input type="password" name="password" required autocomplete="current-password"></label>
-<button type="submit">Delete my account</button>
-</form>
-</section>"#
+pub fn removal_requested() -> Page {
+    message(
+        "Your account is being deleted",
+        "You have been signed out everywhere, and your account will be gone in a few moments. We have sent you a confirmation.",
+        None,
+    )
 }
 
-pub fn removal_requested(site_name: &str) -> String {
-    message(site_name, "Your account is being deleted", "You have been signed out everywhere, and your account will be gone in a few moments. We have sent you a confirmation.")
-}
-
-pub fn reset_request_form(site_name: &str) -> String {
-    let body = r#"<p>Enter the email address of your account. If it has one, we will send it a link to choose a new password.</p>
+pub fn reset_request_form(email: &str, errors: &FieldErrors) -> Page {
+    let body = format!(
+        r#"<p>Enter the email address of your account. If it has one, we will send it a link to choose a new password.</p>
 <form method="post" action="/api/v1/password-resets">
-<label>Email <input type="email" name="email" required maxlength="254" autocomplete="email"></label>
+{email}
 <button type="submit">Send the link</button>
 </form>
-<p><a href="/login">Back to sign in</a></p>"#;
-    layout(site_name, "Forgot my password", body)
+<p>{login}</p>"#,
+        email = email_input(email, errors),
+        login = link("/login", "Back to sign in"),
+    );
+    Page::new("Forgot my password", body)
 }
 
-pub fn reset_requested(site_name: &str) -> String {
+pub fn reset_requested(valid_for: &str) -> Page {
     message(
-        site_name,
         "Check your inbox",
-        "If an account uses this address, we have sent it a link to choose a new password. The link works for a limited time.",
+        &format!("If an account uses this address, we have sent it a link to choose a new password. The link works for {valid_for}."),
+        Some(("/login", "Back to sign in")),
     )
 }
 
 /// The new-password form a reset link opens. Showing it uses nothing: only posting it does
 /// (mail scanners that fetch links must not spend them, Kratos #3971).
-pub fn new_password_form(site_name: &str, token: &str, error: Option<&str>) -> String {
-    let error = error.map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, text(e))).unwrap_or_default();
+pub fn new_password_form(token: &str, errors: &FieldErrors) -> Page {
     let body = format!(
-        r#"{error}<form method="post" action="/api/v1/password-resets/{token}">
-<label>New password <input type="password" name="password" required minlength="8" maxlength="128" autocomplete="new-password"></label>
+        r#"<form method="post" action="/api/v1/password-resets/{token}">
+{password}
 <button type="submit">Set my password</button>
 </form>"#,
-        token = attr(token)
+        token = attr(token),
+        password = Input {
+            name: "password",
+            label: "New password",
+            kind: "password",
+            autocomplete: "new-password",
+            value: "",
+            extra: r#"required minlength="8" maxlength="128""#,
+        }
+        .html(errors),
     );
-    layout(site_name, "Choose a new password", &body)
+    Page { private_url: true, ..Page::new("Choose a new password", body) }
 }
 
-pub fn reset_link_invalid(site_name: &str) -> String {
-    layout(
-        site_name,
-        "This link cannot be used",
-        r#"<p>This password reset link is invalid, has expired, or has been used already.</p><p><a href="/password-reset">Ask for a new link</a></p>"#,
-    )
+pub fn reset_link_invalid() -> Page {
+    Page {
+        private_url: true,
+        ..message(
+            "This link cannot be used",
+            "This password reset link is invalid, has expired, or has been used already.",
+            Some(("/password-reset", "Ask for a new link")),
+        )
+    }
 }
 
-pub fn password_changed(site_name: &str) -> String {
-    layout(
-        site_name,
-        "Your password is changed",
-        r#"<p>You can now sign in with your new password.</p><p><a href="/login">Sign in</a></p>"#,
+pub fn password_changed() -> Page {
+    message("Your password is changed", "You can now sign in with your new password.", Some(("/login", "Sign in")))
+}
+
+/// A page for an error answer: the title says what kind, the message what happened, and the
+/// fields (if any) what to fix.
+pub fn error(status: u16, message: &str, fields: &FieldErrors) -> Page {
+    let title = match status {
+        401 => "Please sign in",
+        403 => "This cannot be done from here",
+        404 => "Page not found",
+        405 => "This page cannot be used that way",
+        409 => "This is taken",
+        410 => "This link has expired",
+        413 => "This is too large",
+        422 => "Some fields need attention",
+        429 => "Please wait a moment",
+        500..=599 => "Something went wrong",
+        _ => "This request could not be used",
+    };
+    let fields: String = fields
+        .iter()
+        .map(|(name, problem)| format!("<li><strong>{}</strong>: {}</li>", text(name), text(problem)))
+        .collect();
+    let fields = if fields.is_empty() { String::new() } else { format!("<ul>{fields}</ul>") };
+    Page::new(
+        title,
+        format!(
+            "{}{fields}<p>{} · {}</p>",
+            alert(message),
+            link("/account/settings", "Your account"),
+            link("/login", "Sign in")
+        ),
     )
 }
 
@@ -233,14 +408,29 @@ mod tests {
 
     #[test]
     fn escapes_everything_it_shows() {
-        let values =
-            RegistrationValues { email: "\"><script>x</script>".into(), username: "a&b".into(), name: "<b>".into() };
+        let values = RegistrationValues {
+            email: "\"><script>x</script>".into(),
+            username: "a&b".into(),
+            name: "<b>".into(),
+            terms_accepted: false,
+        };
         let errors = FieldErrors::from([("name".to_owned(), "<i>bad</i>".to_owned())]);
-        let page = register_form("Site <x>", &values, &errors, None);
+        let look = Look::new("Site <x>", None, None).unwrap();
+        let page = render(&look, &register_form(&values, &errors, None));
         assert!(!page.contains("<script>x"));
         assert!(!page.contains("<b>"));
         assert!(!page.contains("<i>bad"));
         assert!(page.contains("&lt;i&gt;bad&lt;/i&gt;"));
         assert!(page.contains("Site &lt;x&gt;"));
+    }
+
+    #[test]
+    fn an_error_is_tied_to_its_field() {
+        let errors = FieldErrors::from([("password".to_owned(), "Too common.".to_owned())]);
+        let page = register_form(&RegistrationValues::default(), &errors, None);
+        assert!(page.body.contains(r#"name="password" autocomplete="new-password""#));
+        assert!(page.body.contains(r#"aria-invalid="true" aria-describedby="password-error""#));
+        assert!(page.body.contains(r#"<p class="error" id="password-error">Too common.</p>"#));
+        assert!(!page.body.contains(r#"aria-describedby="email-error""#));
     }
 }

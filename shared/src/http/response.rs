@@ -1,5 +1,8 @@
 //! Building responses. Every response says `no-store`: account answers are personal.
 
+use super::pages::{self, Page};
+use super::FieldErrors;
+use crate::look::Look;
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
@@ -8,17 +11,55 @@ pub fn json(status: u16, value: &impl Serialize) -> Response<Body> {
     build(status, "application/json", Body::Text(body))
 }
 
-pub fn html(status: u16, page: String) -> Response<Body> {
-    let mut response = build(status, "text/html; charset=utf-8", Body::Text(page));
+/// A page in the site's layout. The CSP allows the one stylesheet (by hash) and the logo, and
+/// no script. A page whose URL holds a token sends no `Referer` anywhere; the others send it to
+/// the site only.
+pub fn page(look: &Look, status: u16, page: Page) -> Response<Body> {
+    let mut response = build(status, "text/html; charset=utf-8", Body::Text(pages::render(look, &page)));
     let headers = response.headers_mut();
-    headers.insert(
-        "content-security-policy",
-        http::HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-    );
+    if let Ok(csp) = http::HeaderValue::from_str(&look.csp) {
+        headers.insert("content-security-policy", csp);
+    }
     headers.insert("x-frame-options", http::HeaderValue::from_static("DENY"));
-    // Pages carry tokens in their URL: never hand them on to another site.
-    headers.insert("referrer-policy", http::HeaderValue::from_static("no-referrer"));
+    let referrer = if page.private_url { "no-referrer" } else { "same-origin" };
+    headers.insert("referrer-policy", http::HeaderValue::from_static(referrer));
     response
+}
+
+/// `303 See Other` to a path of the site (after a form post).
+pub fn see_other(location: &'static str) -> Response<Body> {
+    let mut response = empty(303);
+    response.headers_mut().insert(http::header::LOCATION, http::HeaderValue::from_static(location));
+    response
+}
+
+/// Turns an error answer meant for a program (the JSON envelope, or the route-not-found body)
+/// into a page with the same status, for a person. Anything else passes through.
+pub fn as_page(look: &Look, response: Response<Body>) -> Response<Body> {
+    let is_json = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let status = response.status().as_u16();
+    if !is_json || status < 400 {
+        return response;
+    }
+    let parsed: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap_or_default();
+    let error = &parsed["error"];
+    let message = error["message"]
+        .as_str()
+        .or(parsed["message"].as_str().filter(|_| status == 404).map(|_| "There is no page at this address."))
+        .unwrap_or("This request could not be used.");
+    let fields: FieldErrors = serde_json::from_value(error["fields"].clone()).unwrap_or_default();
+    let mut converted = page(look, status, pages::error(status, message, &fields));
+    // Keep what the handler said besides the body (a cleared cookie, an `Allow`...).
+    for (name, value) in response.headers() {
+        if !converted.headers().contains_key(name) {
+            converted.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    converted
 }
 
 /// A text body of the given type (a CSV report, say).

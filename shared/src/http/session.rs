@@ -1,4 +1,4 @@
-//! The session cookie, and the same-origin rule for requests a cookie authenticates.
+//! The session cookie.
 
 use crate::domain::{SessionRecord, Token, User};
 use crate::flows::signin::current_user;
@@ -48,38 +48,5 @@ pub async fn signed_in(app: &App, req: &Request) -> anyhow::Result<Option<(User,
     match cookie_token(req) {
         Some(token) => current_user(app, &token).await,
         None => Ok(None),
-    }
-}
-
-/// Does a state-changing request come from the site's own pages? `Origin` must be the site's
-/// origin; without `Origin`, `Referer` must be a page of the site. Neither: refused.
-pub fn same_origin(app: &App, req: &Request) -> bool {
-    let site = app.config.site_url.as_str();
-    let origin = site_origin(site);
-    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    match (header(http::header::ORIGIN), header(http::header::REFERER)) {
-        (Some(value), _) => value == origin,
-        (None, Some(referer)) => referer == site || referer.starts_with(&format!("{site}/")),
-        (None, None) => false,
-    }
-}
-
-/// `scheme://host[:port]` of the site URL.
-fn site_origin(site_url: &str) -> &str {
-    let after_scheme = site_url.find("://").map(|i| i + 3).unwrap_or(0);
-    match site_url[after_scheme..].find('/') {
-        Some(slash) => &site_url[..after_scheme + slash],
-        None => site_url,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::site_origin;
-
-    #[test]
-    fn the_origin_is_scheme_host_and_port() {
-        assert_eq!(site_origin("https://learn.example.org"), "https://learn.example.org");
-        assert_eq!(site_origin("http://127.0.0.1:3000/lms"), "http://127.0.0.1:3000");
     }
 }

@@ -1,0 +1,198 @@
+//! The site's look: one small stylesheet for every page and every HTML mail, with the site's
+//! name, an optional logo and a brand colour. Built once from the configuration; the pages'
+//! Content-Security-Policy allows exactly this stylesheet (by its hash) and the logo's origin,
+//! nothing inline besides.
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+/// The colour of the header, buttons and links unless `LEARNERS_BRAND_COLOR` says otherwise
+/// (white text on it: contrast 6.7:1).
+pub const DEFAULT_BRAND_COLOR: &str = "#1d4ed8";
+
+/// WCAG 2.x AA: normal text needs 4.5:1 against its background.
+const MIN_CONTRAST: f64 = 4.5;
+
+const BASE_CSS: &str = "*{box-sizing:border-box}\
+body{margin:0;font:16px/1.5 system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif;color:#1f2937;background:#f3f4f6}\
+.site{background:var(--brand);padding:.75rem 1rem}\
+.site a{color:#fff;text-decoration:none;font-weight:700;font-size:1.125rem;display:inline-flex;align-items:center;gap:.5rem}\
+.site img{height:2rem;width:auto}\
+main{max-width:34rem;margin:1.5rem auto;padding:1.5rem;background:#fff;border-radius:.5rem;box-shadow:0 1px 3px rgba(0,0,0,.15)}\
+@media (max-width:36rem){main{margin:0;border-radius:0;box-shadow:none}}\
+h1{font-size:1.5rem;line-height:1.25;margin:0 0 1rem}\
+h2{font-size:1.125rem;margin:0 0 .5rem}\
+a{color:var(--brand)}\
+label{display:block;margin-top:1rem;font-weight:600}\
+input[type=text],input[type=email],input[type=password],textarea{display:block;width:100%;margin-top:.25rem;padding:.5rem;font:inherit;color:inherit;border:1px solid #6b7280;border-radius:.25rem}\
+input[aria-invalid=true]{border:2px solid #b91c1c}\
+.check{display:flex;gap:.5rem;align-items:flex-start;font-weight:400}\
+.check input{margin-top:.35rem}\
+.error{color:#b91c1c;margin:.25rem 0 0}\
+.alert{color:#7f1d1d;background:#fef2f2;border-left:4px solid #b91c1c;padding:.5rem .75rem}\
+button{display:inline-block;margin-top:1.25rem;padding:.6rem 1.2rem;font:inherit;font-weight:600;color:#fff;background:var(--brand);border:0;border-radius:.25rem;cursor:pointer}\
+button.quiet{color:var(--brand);background:#fff;border:1px solid var(--brand)}\
+button.danger{background:#b91c1c}\
+:focus-visible{outline:3px solid #b45309;outline-offset:2px}\
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}\
+dt{font-weight:600}\
+dd{margin:0;overflow-wrap:anywhere}\
+section{border-top:1px solid #e5e7eb;margin-top:1.5rem;padding-top:1rem}\
+.actions{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:center}";
+
+#[derive(Clone, Debug)]
+pub struct Look {
+    pub site_name: String,
+    /// An absolute https URL (or http on this machine), checked at start-up.
+    pub logo_url: Option<String>,
+    /// `#rgb` or `#rrggbb`.
+    pub brand_color: String,
+    /// The one stylesheet, brand colour included.
+    pub css: String,
+    /// `Content-Security-Policy` of every page.
+    pub csp: String,
+}
+
+impl Look {
+    /// Fails with a message naming the variable when the colour or the logo URL is not usable.
+    pub fn new(site_name: &str, brand_color: Option<&str>, logo_url: Option<&str>) -> anyhow::Result<Self> {
+        let brand_color = brand_color.map(str::trim).filter(|c| !c.is_empty()).unwrap_or(DEFAULT_BRAND_COLOR);
+        let rgb = parse_color(brand_color).ok_or_else(|| {
+            anyhow::anyhow!("LEARNERS_BRAND_COLOR must be a colour as #rgb or #rrggbb, got {brand_color:?}")
+        })?;
+        let contrast = contrast_with_white(rgb);
+        if contrast < MIN_CONTRAST {
+            anyhow::bail!(
+                "LEARNERS_BRAND_COLOR {brand_color} is too light for white text on it (contrast {contrast:.1}:1, WCAG AA needs 4.5:1)"
+            );
+        }
+        let logo = logo_url.map(str::trim).filter(|u| !u.is_empty()).map(parse_logo_url).transpose()?;
+        let css = format!(":root{{--brand:{brand_color}}}{BASE_CSS}");
+        let style_hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(css.as_bytes()));
+        let img_src = logo.as_ref().map(|(_, origin)| format!("; img-src {origin}")).unwrap_or_default();
+        let csp = format!(
+            "default-src 'none'; style-src 'sha256-{style_hash}'{img_src}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        );
+        Ok(Self {
+            site_name: site_name.to_owned(),
+            logo_url: logo.map(|(url, _)| url),
+            brand_color: brand_color.to_owned(),
+            css,
+            csp,
+        })
+    }
+}
+
+impl Look {
+    /// A whole HTML document in the site's layout: its header (linking to `home`, with the
+    /// logo when there is one) and `body` in `<main>`. `title` is text; `body` is HTML.
+    pub fn document(&self, title: &str, home: &str, body: &str) -> String {
+        use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+        let logo =
+            self.logo_url.as_deref().map(|url| format!(r#"<img src="{}" alt="">"#, attr(url))).unwrap_or_default();
+        format!(
+            r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{css}</style>
+</head>
+<body>
+<header class="site"><a href="{home}">{logo}<span>{site}</span></a></header>
+<main>
+{body}
+</main>
+</body>
+</html>
+"#,
+            title = text(title),
+            css = self.css,
+            home = attr(home),
+            site = text(&self.site_name),
+        )
+    }
+}
+
+fn parse_color(raw: &str) -> Option<(u8, u8, u8)> {
+    let hex = raw.strip_prefix('#')?;
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let channel = |s: &str| u8::from_str_radix(s, 16).ok();
+    match hex.len() {
+        3 => {
+            let double = |i: usize| channel(&hex[i..i + 1].repeat(2));
+            Some((double(0)?, double(1)?, double(2)?))
+        }
+        6 => Some((channel(&hex[0..2])?, channel(&hex[2..4])?, channel(&hex[4..6])?)),
+        _ => None,
+    }
+}
+
+/// WCAG 2.x contrast ratio of white against the colour.
+fn contrast_with_white((r, g, b): (u8, u8, u8)) -> f64 {
+    let linear = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let luminance = 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+    1.05 / (luminance + 0.05)
+}
+
+/// The logo URL and its origin (for `img-src`).
+fn parse_logo_url(raw: &str) -> anyhow::Result<(String, String)> {
+    let url =
+        url::Url::parse(raw).map_err(|e| anyhow::anyhow!("LEARNERS_SITE_LOGO_URL is not a URL ({e}): {raw:?}"))?;
+    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1"));
+    if !(url.scheme() == "https" || (url.scheme() == "http" && local)) || url.host_str().is_none() {
+        anyhow::bail!("LEARNERS_SITE_LOGO_URL must be an https:// URL, got {raw:?}");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        anyhow::bail!("LEARNERS_SITE_LOGO_URL must not carry credentials");
+    }
+    Ok((url.to_string(), url.origin().ascii_serialization()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_look_allows_its_own_stylesheet_only() {
+        let look = Look::new("Site", None, None).unwrap();
+        assert!(look.css.starts_with(":root{--brand:#1d4ed8}"));
+        let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(look.css.as_bytes()));
+        assert!(look.csp.contains(&format!("style-src 'sha256-{hash}'")));
+        assert!(!look.csp.contains("unsafe-inline"));
+        assert!(!look.csp.contains("img-src"));
+    }
+
+    #[test]
+    fn colours_are_checked_for_form_and_contrast() {
+        assert!(Look::new("S", Some("#123"), None).is_ok());
+        assert!(Look::new("S", Some("#0b5394"), None).is_ok());
+        for bad in ["blue", "#12345", "#gggggg", "1d4ed8", "#1d4ed8;}body{display:none"] {
+            let err = Look::new("S", Some(bad), None).unwrap_err().to_string();
+            assert!(err.contains("LEARNERS_BRAND_COLOR"), "{bad}: {err}");
+        }
+        let err = Look::new("S", Some("#ffff00"), None).unwrap_err().to_string();
+        assert!(err.contains("too light"), "{err}");
+    }
+
+    #[test]
+    fn the_logo_must_be_https_and_its_origin_is_allowed_for_images() {
+        let look = Look::new("S", None, Some("https://cdn.example.org/logo.svg")).unwrap();
+        assert_eq!(look.logo_url.as_deref(), Some("https://cdn.example.org/logo.svg"));
+        assert!(look.csp.contains("img-src https://cdn.example.org;"), "{}", look.csp);
+        for bad in ["http://cdn.example.org/logo.png", "javascript:alert(1)", "logo.png", "https://u:p@x.org/l.png"] {
+            let err = Look::new("S", None, Some(bad)).unwrap_err().to_string();
+            assert!(err.contains("LEARNERS_SITE_LOGO_URL"), "{bad}: {err}");
+        }
+    }
+}
