@@ -22,6 +22,8 @@ pub struct Config {
     /// Least time between two activation emails to one account.
     pub resend_interval_seconds: i64,
     pub session_ttl_seconds: i64,
+    /// Lifetime of an operator's session (at most; the session's own TTL may be shorter).
+    pub operator_session_ttl_seconds: i64,
     pub reset_ttl_seconds: i64,
     /// Reset mails per account per hour.
     pub reset_mails_per_hour: u32,
@@ -77,6 +79,7 @@ impl Config {
             password_min_length: number(&lookup, "LEARNERS_PASSWORD_MIN_LENGTH", 8, 8)? as usize,
             resend_interval_seconds: number(&lookup, "LEARNERS_RESEND_INTERVAL_SECONDS", 60, 0)?,
             session_ttl_seconds: number(&lookup, "LEARNERS_SESSION_TTL_SECONDS", 1_209_600, 60)?,
+            operator_session_ttl_seconds: number(&lookup, "LEARNERS_OPERATOR_SESSION_TTL_SECONDS", 28_800, 60)?,
             reset_ttl_seconds: number(&lookup, "LEARNERS_RESET_TTL_SECONDS", 3600, 60)?,
             reset_mails_per_hour: number(&lookup, "LEARNERS_RESET_MAILS_PER_HOUR", 2, 1)? as u32,
             self_removal_enabled: match lookup("LEARNERS_SELF_REMOVAL_ENABLED").as_deref().map(str::trim) {

@@ -38,7 +38,12 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}\
 dt{font-weight:600}\
 dd{margin:0;overflow-wrap:anywhere}\
 section{border-top:1px solid #e5e7eb;margin-top:1.5rem;padding-top:1rem}\
-.actions{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:center}";
+.actions{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:center}\
+nav.actions{gap:.25rem 1rem;margin-bottom:1rem}\
+table{border-collapse:collapse;width:100%;margin-top:1rem;font-size:.9375rem}\
+caption{text-align:left;font-weight:600}\
+th,td{text-align:left;vertical-align:top;padding:.25rem .5rem .25rem 0;border-bottom:1px solid #e5e7eb;overflow-wrap:anywhere}\
+code{font-size:.9375rem}";
 
 #[derive(Clone, Debug)]
 pub struct Look {

@@ -95,6 +95,13 @@ pub trait UserStore: Send + Sync {
 
     async fn retirement(&self, email_hmac: &str) -> anyhow::Result<Option<Retirement>>;
 
+    /// Grants (`true`) or revokes the operator role, and keeps the list of operators in step,
+    /// atomically. False when there is no such user or it is being removed.
+    async fn set_operator(&self, id: &UserId, operator: bool) -> anyhow::Result<bool>;
+
+    /// Every account with the operator role.
+    async fn operators(&self) -> anyhow::Result<Vec<User>>;
+
     /// Marks the account as being removed and ends all its sessions (raises `auth_epoch`).
     /// False when there is no such user.
     async fn request_removal(&self, id: &UserId) -> anyhow::Result<bool>;
@@ -188,6 +195,15 @@ pub trait SessionStore: Send + Sync {
     async fn session(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<SessionRecord>>;
 
     async fn delete_session(&self, hash: &TokenHash) -> anyhow::Result<()>;
+
+    /// Records an operator session's latest request and when its password was last typed.
+    /// Nothing happens to a session that is gone.
+    async fn touch_session(
+        &self,
+        hash: &TokenHash,
+        last_seen_at: Timestamp,
+        password_at: Timestamp,
+    ) -> anyhow::Result<()>;
 }
 
 /// The brute-force counter, one per canonical email (known or not, so that an unknown address
@@ -218,6 +234,10 @@ pub trait LoginAttempts: Send + Sync {
 pub trait AuditLog: Send + Sync {
     async fn record(&self, entry: &AuditEntry) -> anyhow::Result<()>;
     async fn entries_for(&self, user_id: &UserId) -> anyhow::Result<Vec<AuditEntry>>;
+
+    /// The latest entries across accounts, newest first, at most `limit` and none older than
+    /// `days` days before `now`.
+    async fn latest(&self, now: Timestamp, days: u32, limit: usize) -> anyhow::Result<Vec<AuditEntry>>;
 }
 
 /// What storing one bulk row found.

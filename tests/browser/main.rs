@@ -374,3 +374,5 @@ in_the_browser! {
     cross_site_forms_are_refused: memory;
     unknown_addresses_get_a_page: memory;
 }
+
+mod console;

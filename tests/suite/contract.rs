@@ -3,17 +3,18 @@
 
 use learners::adapters::aws::{provision, AwsClients, DynamoStore};
 use learners::adapters::memory::MemoryStore;
+use learners::domain::{AuditEntry, OPERATOR_IDLE_SECONDS};
 use learners::domain::{
     Email, FullName, SessionRecord, Timestamp, Token, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus,
     Username,
 };
-use learners::ports::{CreateUserError, SessionStore, TokenUse, UserStore};
+use learners::ports::{AuditLog, CreateUserError, SessionStore, TokenUse, UserStore};
 use learners_tests::{moto, unique};
 use std::sync::Arc;
 
 /// Every store port: both adapters implement them all on one table (or one lock).
-trait Store: UserStore + SessionStore {}
-impl<T: UserStore + SessionStore> Store for T {}
+trait Store: UserStore + SessionStore + AuditLog {}
+impl<T: UserStore + SessionStore + AuditLog> Store for T {}
 
 async fn memory_store() -> Arc<dyn Store> {
     Arc::new(MemoryStore::new())
@@ -51,6 +52,9 @@ contract!(
     quotas_allow_their_limit_per_window,
     sessions_are_stored_read_until_expiry_and_deleted,
     removal_requests_raise_the_auth_epoch,
+    the_operator_role_is_granted_listed_and_revoked,
+    operator_sessions_end_when_idle_and_record_the_password,
+    the_latest_audit_entries_come_newest_first_across_accounts,
 );
 
 mod attempts {
@@ -168,6 +172,7 @@ fn user(email: &str, username: &str) -> User {
         terms_accepted_at: Some(NOW),
         source: UserSource::SelfService,
         auth_epoch: 0,
+        operator: false,
     }
 }
 
@@ -187,6 +192,9 @@ async fn sessions_are_stored_read_until_expiry_and_deleted(store: Arc<dyn Store>
         auth_epoch: 2,
         created_at: NOW,
         expires_at: NOW.plus_seconds(60),
+        operator: false,
+        last_seen_at: NOW,
+        password_at: NOW,
     };
     sessions.create_session(&session).await.unwrap();
     assert_eq!(sessions.session(&token.hash(), NOW.plus_seconds(59)).await.unwrap(), Some(session.clone()));
@@ -194,6 +202,73 @@ async fn sessions_are_stored_read_until_expiry_and_deleted(store: Arc<dyn Store>
     assert_eq!(sessions.session(&Token::generate().hash(), NOW).await.unwrap(), None);
     sessions.delete_session(&token.hash()).await.unwrap();
     assert_eq!(sessions.session(&token.hash(), NOW).await.unwrap(), None);
+}
+
+async fn the_operator_role_is_granted_listed_and_revoked(store: Arc<dyn Store>) {
+    let grace = user("grace@example.com", "grace");
+    let alan = user("alan@example.com", "alan");
+    store.create_user(&grace, None).await.unwrap();
+    store.create_user(&alan, None).await.unwrap();
+    assert!(store.operators().await.unwrap().is_empty());
+    assert!(store.set_operator(&grace.id, true).await.unwrap());
+    assert!(store.set_operator(&grace.id, true).await.unwrap(), "granting twice is fine");
+    let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
+    assert!(stored.operator);
+    assert!(!store.user_by_id(&alan.id).await.unwrap().unwrap().operator);
+    let listed: Vec<UserId> = store.operators().await.unwrap().into_iter().map(|u| u.id).collect();
+    assert_eq!(listed, vec![grace.id.clone()]);
+    assert!(store.set_operator(&grace.id, false).await.unwrap());
+    assert!(!store.user_by_id(&grace.id).await.unwrap().unwrap().operator);
+    assert!(store.operators().await.unwrap().is_empty());
+    assert!(!store.set_operator(&UserId::generate(), true).await.unwrap(), "no such user");
+    assert!(store.request_removal(&alan.id).await.unwrap());
+    assert!(!store.set_operator(&alan.id, true).await.unwrap(), "an account being removed");
+    assert!(store.operators().await.unwrap().is_empty());
+}
+
+async fn operator_sessions_end_when_idle_and_record_the_password(store: Arc<dyn Store>) {
+    let grace = user("grace@example.com", "grace");
+    let token = Token::generate();
+    let session = SessionRecord {
+        hash: token.hash(),
+        user_id: grace.id.clone(),
+        auth_epoch: 0,
+        created_at: NOW,
+        expires_at: NOW.plus_seconds(28_800),
+        operator: true,
+        last_seen_at: NOW,
+        password_at: NOW,
+    };
+    store.create_session(&session).await.unwrap();
+    let later = NOW.plus_seconds(OPERATOR_IDLE_SECONDS - 1);
+    store.touch_session(&token.hash(), later, NOW.plus_seconds(10)).await.unwrap();
+    let read = store.session(&token.hash(), later).await.unwrap().expect("still live");
+    assert_eq!((read.last_seen_at, read.password_at, read.operator), (later, NOW.plus_seconds(10), true));
+    assert!(read.password_is_recent(NOW.plus_seconds(300)));
+    assert!(!read.password_is_recent(NOW.plus_seconds(310)));
+    // Idle from the last request on, not from the start.
+    assert!(store.session(&token.hash(), later.plus_seconds(OPERATOR_IDLE_SECONDS - 1)).await.unwrap().is_some());
+    assert_eq!(store.session(&token.hash(), later.plus_seconds(OPERATOR_IDLE_SECONDS)).await.unwrap(), None);
+    // Touching a session that is gone changes nothing and fails nothing.
+    store.delete_session(&token.hash()).await.unwrap();
+    store.touch_session(&token.hash(), later, later).await.unwrap();
+    assert_eq!(store.session(&token.hash(), later).await.unwrap(), None);
+}
+
+async fn the_latest_audit_entries_come_newest_first_across_accounts(store: Arc<dyn Store>) {
+    let (grace, alan) = (UserId::generate(), UserId::generate());
+    let day = 86_400;
+    let old = AuditEntry::new(NOW.plus_seconds(-40 * day), "arn:op", "unlock", &grace, "done");
+    let yesterday = AuditEntry::new(NOW.plus_seconds(-day), "arn:op", "activate", &alan, "done");
+    let today = AuditEntry::new(NOW, "console:x", "set_password", &grace, "done");
+    for entry in [&old, &yesterday, &today] {
+        store.record(entry).await.unwrap();
+    }
+    let latest = store.latest(NOW, 30, 10).await.unwrap();
+    assert_eq!(latest, vec![today.clone(), yesterday.clone()], "newest first, nothing older than 30 days");
+    assert_eq!(store.latest(NOW, 30, 1).await.unwrap(), vec![today.clone()]);
+    assert_eq!(store.latest(NOW, 1, 10).await.unwrap(), vec![today.clone()], "today only");
+    assert_eq!(store.entries_for(&grace).await.unwrap(), vec![today, old]);
 }
 
 async fn removal_requests_raise_the_auth_epoch(store: Arc<dyn Store>) {

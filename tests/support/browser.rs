@@ -60,10 +60,15 @@ impl Browser {
         let profile = std::env::temp_dir().join(format!("learners-browser-{}", crate::unique("")));
         let mut browser = None;
         let deadline = Instant::now() + Duration::from_secs(30);
+        let downloads = profile.join("downloads");
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": chromium,
+                "prefs": {
+                    "download.default_directory": downloads.to_string_lossy(),
+                    "download.prompt_for_download": false,
+                },
                 // As the machine's notes say: without the networking flags Chromium keeps
                 // calling hosts that this closed network refuses.
                 "args": [
@@ -169,6 +174,56 @@ impl Browser {
             Err(_) => panic!("no link {text:?} on this page:\n{}", self.text().await),
         };
         self.navigate_by(link).await;
+    }
+
+    /// Clicks the link that reads `text`, which downloads a file, and returns the file's
+    /// contents once the download is complete (30 s at most).
+    pub async fn download(&self, text: &str) -> String {
+        let xpath = format!("//a[normalize-space()={}]", xpath_string(text));
+        let link = match self.client.find(Locator::XPath(&xpath)).await {
+            Ok(link) => link,
+            Err(_) => panic!("no link {text:?} on this page:\n{}", self.text().await),
+        };
+        let folder = self.profile.join("downloads");
+        let before: Vec<PathBuf> = files_in(&folder);
+        link.click().await.expect("clicking");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let done: Vec<PathBuf> = files_in(&folder)
+                .into_iter()
+                .filter(|f| !before.contains(f) && !f.to_string_lossy().ends_with(".crdownload"))
+                .collect();
+            if let Some(file) = done.first() {
+                return std::fs::read_to_string(file).expect("the downloaded file");
+            }
+            assert!(Instant::now() < deadline, "no download within 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Chooses `path` in the file field labelled `label`.
+    pub async fn choose_file(&self, label: &str, path: &Path) {
+        self.field(label).await.send_keys(&path.to_string_lossy()).await.expect("choosing a file");
+    }
+
+    /// Waits (30 s at most) until the element matching `css` reads `expected`, across the
+    /// page's own reloads (a job page refreshes itself).
+    pub async fn wait_for_text(&self, css: &str, expected: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if found == expected {
+                self.check_page().await;
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!("{css} still reads {found:?}, not {expected:?}, after 30 s, on:\n{}", self.text().await);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Does the page have a button that reads `label`?
@@ -311,6 +366,10 @@ impl Drop for Browser {
         let _ = Command::new("pkill").arg("-f").arg(self.profile.to_string_lossy().as_ref()).status();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+fn files_in(folder: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(folder).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default()
 }
 
 /// A string literal for XPath 1.0 (which has no escapes).

@@ -179,7 +179,7 @@ impl TestApp {
 
     /// Follows an emailed link (which points at the public site URL) on this gateway.
     pub fn local(&self, link: &str) -> String {
-        self.url(link.strip_prefix(SITE_URL).expect("links use the site URL"))
+        self.url(link.strip_prefix(self.app.config.site_url.as_str()).expect("links use the site URL"))
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -273,7 +273,7 @@ impl TestApp {
         assert_eq!(self.register(email, username).await.status(), 202);
         let mails = self.mail_to(email).await;
         let mail = mails.iter().find(|m| m.subject.starts_with("Activate")).expect("an activation mail");
-        mail.link("/activate/").expect("an activation link")
+        mail.link_at(&self.app.config.site_url, "/activate/").expect("an activation link")
     }
 }
 

@@ -135,6 +135,7 @@ pub fn active_user(
         terms_accepted_at: None,
         source,
         auth_epoch: 0,
+        operator: false,
     })
 }
 

@@ -48,6 +48,21 @@ pub enum Command {
     Job { id: String },
     /// Show the operator actions on an account, newest first.
     Audit { email: String },
+    /// The operator role: who may use the browser console at /operator.
+    Operators {
+        #[command(subcommand)]
+        action: OperatorsAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OperatorsAction {
+    /// Give an account the operator role (it signs in on /login and opens /operator).
+    Grant { email: String },
+    /// Take the role away; an open console session loses the console at its next request.
+    Revoke { email: String },
+    /// The accounts with the role.
+    List,
 }
 
 fn json_body(value: serde_json::Value) -> Vec<u8> {
@@ -114,6 +129,7 @@ pub async fn run(api: &Api, command: Command) -> anyhow::Result<()> {
             print(&answer.ok()?.json()?);
             Ok(())
         }
+        Command::Operators { action } => operators(api, action).await,
         Command::Audit { email } => {
             print(
                 &api.send("GET", &format!("/admin/v1/audit?email={}", query(&email)), None, Vec::new())
@@ -124,6 +140,31 @@ pub async fn run(api: &Api, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn operators(api: &Api, action: OperatorsAction) -> anyhow::Result<()> {
+    match action {
+        OperatorsAction::Grant { email } => {
+            let body = json_body(serde_json::json!({ "email": email }));
+            api.send("POST", "/admin/v1/operators", Some("application/json"), body).await?.ok()?;
+            println!("{email} is an operator: they sign in on /login and open /operator.");
+        }
+        OperatorsAction::Revoke { email } => {
+            api.send("DELETE", &format!("/admin/v1/operators/{}", query(&email)), None, Vec::new()).await?.ok()?;
+            println!("{email} is no longer an operator.");
+        }
+        OperatorsAction::List => {
+            let answer = api.send("GET", "/admin/v1/operators", None, Vec::new()).await?.ok()?.json()?;
+            let operators = answer["operators"].as_array().cloned().unwrap_or_default();
+            if operators.is_empty() {
+                println!("No account has the operator role.");
+            }
+            for operator in operators {
+                println!("{}\t{}", operator["email"].as_str().unwrap_or("?"), operator["name"].as_str().unwrap_or(""));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_password() -> anyhow::Result<String> {

@@ -141,3 +141,40 @@ async fn without_a_token_requests_are_sigv4_signed() {
     assert!(authorization.contains("signedheaders=") && authorization.contains("signature="));
     assert!(head.contains("\r\nx-amz-date: "));
 }
+
+/// `learnerctl operators grant` gives the role; the operator signs in on `/login` in a real
+/// browser and opens `/operator`. `list` shows them; `revoke` closes the console.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learnerctl_grants_the_role_and_the_operator_opens_the_console() {
+    use learners_tests::browser::Browser;
+    let app = TestApp::spawn_site(Backend::Memory, &[]).await;
+    let operator = email("op-");
+    let username = learners_tests::unique("op");
+    let link = app.register_and_get_link(&operator, &username).await;
+    assert_eq!(app.client.get(app.local(&link)).send().await.unwrap().status(), 200);
+
+    let granted = learnerctl(&app, &["operators", "grant", &operator], None).await;
+    assert!(granted.status.success(), "{}", text(&granted.stderr));
+    let listed = learnerctl(&app, &["operators", "list"], None).await;
+    assert!(text(&listed.stdout).contains(&operator), "{}", text(&listed.stdout));
+
+    let browser = Browser::start().await;
+    browser.open(&app.url("/operator")).await;
+    assert_eq!(browser.path().await, "/login");
+    browser.fill("Email", &operator).await;
+    browser.fill("Password", PASSWORD).await;
+    browser.press("Sign in").await;
+    assert_eq!(browser.path().await, "/operator");
+    assert_eq!(browser.heading().await, "Learners");
+
+    let revoked = learnerctl(&app, &["operators", "revoke", &operator], None).await;
+    assert!(revoked.status.success(), "{}", text(&revoked.stderr));
+    browser.open(&app.url("/operator")).await;
+    assert_eq!(browser.status().await, 404);
+    assert!(text(&learnerctl(&app, &["operators", "list"], None).await.stdout)
+        .contains("No account has the operator role."));
+    let audit = learnerctl(&app, &["audit", &operator], None).await;
+    let out = text(&audit.stdout);
+    assert!(out.contains("grant_operator") && out.contains("revoke_operator"), "{out}");
+    browser.quit().await;
+}

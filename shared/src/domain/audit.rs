@@ -8,13 +8,50 @@ pub struct AuditEntry {
     /// UUIDv7: orders entries of the same second.
     pub id: String,
     pub at: Timestamp,
-    /// The IAM caller's ARN, or the local gateway's operator.
+    /// Who: see `Actor` (an IAM caller's ARN, or a console operator's user id and email).
     pub operator: String,
     /// `activate`, `set_password`, `unlock`, ...
     pub action: String,
     pub user_id: UserId,
     /// `done`, `no_change`, or why it was refused (`password_policy: ...`).
     pub outcome: String,
+}
+
+/// Who did an operator action: an IAM principal (by its ARN, or the local gateway's stand-in),
+/// or an operator signed in to the console (a user, by id and email). Jobs and audit entries
+/// keep it as one string (`to_record`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    Iam(String),
+    Console { user_id: UserId, email: String },
+}
+
+const CONSOLE_PREFIX: &str = "console:";
+
+impl Actor {
+    /// `arn:...`, or `console:<user id>:<email>`.
+    pub fn to_record(&self) -> String {
+        match self {
+            Self::Iam(arn) => arn.clone(),
+            Self::Console { user_id, email } => format!("{CONSOLE_PREFIX}{user_id}:{email}"),
+        }
+    }
+
+    pub fn from_record(record: &str) -> Self {
+        let console = record.strip_prefix(CONSOLE_PREFIX).and_then(|rest| rest.split_once(':'));
+        match console.and_then(|(id, email)| Some((UserId::parse(id)?, email))) {
+            Some((user_id, email)) => Self::Console { user_id, email: email.to_owned() },
+            None => Self::Iam(record.to_owned()),
+        }
+    }
+
+    /// What a person reads: the operator's email, or the IAM principal.
+    pub fn label(&self) -> &str {
+        match self {
+            Self::Iam(arn) => arn,
+            Self::Console { email, .. } => email,
+        }
+    }
 }
 
 impl AuditEntry {
@@ -27,5 +64,20 @@ impl AuditEntry {
             user_id: user_id.clone(),
             outcome: outcome.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_actor_survives_its_record() {
+        let console = Actor::Console { user_id: UserId::generate(), email: "op@example.org".into() };
+        assert_eq!(Actor::from_record(&console.to_record()), console);
+        assert_eq!(console.label(), "op@example.org");
+        let iam = Actor::Iam("arn:aws:iam::123456789012:user/ops".into());
+        assert_eq!(Actor::from_record(&iam.to_record()), iam);
+        assert_eq!(Actor::from_record("console:not-a-uuid:x"), Actor::Iam("console:not-a-uuid:x".into()));
     }
 }

@@ -13,13 +13,15 @@ mod token;
 mod user;
 mod username;
 
-pub use audit::AuditEntry;
+pub use audit::{Actor, AuditEntry};
 pub use bulk::{BulkJob, JobKind, JobStatus, RowOutcome, RowResult};
 pub use email::{Email, EmailError};
 pub use full_name::{FullName, FullNameError};
 pub use password::{Password, PasswordError, PasswordHash, PasswordPolicy};
 pub use retirement::{email_hmac, Retirement, DELETED_EMAIL};
-pub use session::{LockedNow, LockoutPolicy, LockoutState, Reservation, SessionRecord};
+pub use session::{
+    LockedNow, LockoutPolicy, LockoutState, Reservation, SessionRecord, OPERATOR_IDLE_SECONDS, REAUTHENTICATION_SECONDS,
+};
 pub use time::{human_duration, Timestamp};
 pub use token::{Token, TokenHash, TokenPurpose, TokenRecord};
 pub use user::{User, UserId, UserSource, UserStatus};

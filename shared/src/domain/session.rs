@@ -11,11 +11,30 @@ pub struct SessionRecord {
     pub auth_epoch: u64,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// Begun by an account with the operator role: shorter, with an idle limit, and the only
+    /// kind of session the operator console takes.
+    pub operator: bool,
+    /// The last request of an operator session (its idle limit counts from here).
+    pub last_seen_at: Timestamp,
+    /// When the password was last typed in this session (at sign-in, or to confirm an
+    /// operator's sensitive action).
+    pub password_at: Timestamp,
 }
+
+/// An operator session ends after this long without a console request.
+pub const OPERATOR_IDLE_SECONDS: i64 = 1800;
+
+/// Sensitive operator actions ask for the password again unless it was typed this recently.
+pub const REAUTHENTICATION_SECONDS: i64 = 300;
 
 impl SessionRecord {
     pub fn is_expired(&self, now: Timestamp) -> bool {
-        now >= self.expires_at
+        now >= self.expires_at || (self.operator && now.unix() - self.last_seen_at.unix() >= OPERATOR_IDLE_SECONDS)
+    }
+
+    /// Was the password typed in this session recently enough for a sensitive action?
+    pub fn password_is_recent(&self, now: Timestamp) -> bool {
+        now.unix() - self.password_at.unix() < REAUTHENTICATION_SECONDS
     }
 }
 

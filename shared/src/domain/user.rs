@@ -100,4 +100,7 @@ pub struct User {
     /// Raised whenever every session (and outstanding reset link) of the user must stop
     /// working at once; each of those carries the epoch it was made in.
     pub auth_epoch: u64,
+    /// The `operator` role: the console at `/operator` is theirs. Granted and revoked only
+    /// through the IAM-authorised admin API.
+    pub operator: bool,
 }

@@ -1,7 +1,7 @@
 //! Operator support: look-up, manual activation, enforced password, unlock, and the audit log
 //! every one of these actions writes to (who, what, on whom, when, with what outcome).
 
-use crate::domain::{AuditEntry, Email, LockoutState, Timestamp, User, UserId, UserSource, UserStatus};
+use crate::domain::{Actor, AuditEntry, Email, LockoutState, Timestamp, User, UserId, UserSource, UserStatus};
 use crate::flows::signin::counter_key;
 use crate::http::FieldErrors;
 use crate::{mail, App};
@@ -21,6 +21,8 @@ pub struct UserView {
     /// Failed sign-ins counted in the current window, and the end of a lock in force.
     pub failed_logins: u32,
     pub locked_until: Option<Timestamp>,
+    /// Has the operator role.
+    pub operator: bool,
 }
 
 impl UserView {
@@ -36,6 +38,7 @@ impl UserView {
             source: user.source,
             failed_logins: lockout.failures,
             locked_until: lockout.locked_until,
+            operator: user.operator,
         }
     }
 }
@@ -48,6 +51,8 @@ pub enum SupportError {
     NotFound,
     #[error("the password is refused")]
     WeakPassword(FieldErrors),
+    #[error("an operator cannot change their own role")]
+    OwnRole,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -124,6 +129,36 @@ pub async fn unlock(app: &App, operator: &str, raw_email: &str) -> Result<(), Su
     let user = find(app, raw_email).await?;
     app.attempts.clear(&counter_key(&user.email)).await?;
     audit(app, operator, "unlock", &user, "done").await.map_err(SupportError::from)
+}
+
+/// Grants (`true`) or revokes the operator role. Refused for the operator's own account; the
+/// admin API (IAM) is the only way in, so a console operator never gets here with their own.
+pub async fn set_operator_role(app: &App, operator: &str, raw_email: &str, grant: bool) -> Result<(), SupportError> {
+    let user = find(app, raw_email).await?;
+    let action = if grant { "grant_operator" } else { "revoke_operator" };
+    if matches!(Actor::from_record(operator), Actor::Console { user_id, .. } if user_id == user.id) {
+        audit(app, operator, action, &user, "refused: own role").await?;
+        return Err(SupportError::OwnRole);
+    }
+    if user.operator == grant {
+        return audit(app, operator, action, &user, "no_change").await.map_err(SupportError::from);
+    }
+    if !app.store.set_operator(&user.id, grant).await? {
+        audit(app, operator, action, &user, "refused: account being removed").await?;
+        return Err(SupportError::NotFound);
+    }
+    audit(app, operator, action, &user, "done").await.map_err(SupportError::from)
+}
+
+/// Every account with the operator role, as operators see accounts.
+pub async fn operators(app: &App) -> Result<Vec<UserView>, SupportError> {
+    let now = app.clock.now();
+    let mut views = Vec::new();
+    for user in app.store.operators().await? {
+        let lockout = app.attempts.state(&counter_key(&user.email), now).await?;
+        views.push(UserView::new(user, lockout));
+    }
+    Ok(views)
 }
 
 /// Whose audit entries to list.

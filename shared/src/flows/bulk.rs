@@ -333,6 +333,7 @@ async fn settle(app: &App, job: &BulkJob, row: &BulkRow) -> anyhow::Result<()> {
         terms_accepted_at: None,
         source: UserSource::Bulk,
         auth_epoch: 0,
+        operator: false,
     };
     let outcome = RowOutcome {
         row: row.row,

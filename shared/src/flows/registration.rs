@@ -91,6 +91,7 @@ pub async fn register(app: &App, form: &RegistrationForm) -> Result<Registered, 
         terms_accepted_at: Some(now),
         source: UserSource::SelfService,
         auth_epoch: 0,
+        operator: false,
     };
     let (token, record) = TokenRecord::mint(TokenPurpose::Activation, &user, now, app.config.activation_ttl_seconds);
     match app.store.create_user(&user, Some(&record)).await {

@@ -3,10 +3,10 @@
 //! queue; a redelivered message, or the same list twice, leaves the same final state.
 
 use crate::domain::{
-    email_hmac, AuditEntry, BulkJob, Email, JobKind, JobStatus, Reservation, Retirement, RowOutcome, RowResult,
-    SessionRecord, User, UserId,
+    email_hmac, AuditEntry, BulkJob, Email, JobKind, JobStatus, Retirement, RowOutcome, RowResult, SessionRecord, User,
+    UserId,
 };
-use crate::flows::signin::counter_key;
+use crate::flows::signin::{counter_key, verify_own_password};
 use crate::ports::{DeleteRequest, Deleted, Queue};
 use crate::{mail, App};
 use anyhow::Context;
@@ -53,24 +53,9 @@ pub async fn request_self_removal(
     _session: &SessionRecord,
     password: &str,
 ) -> Result<(), RemovalError> {
-    let now = app.clock.now();
-    let policy = app.config.lockout;
-    let key = counter_key(&user.email);
-    if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
+    if !verify_own_password(app, user, password).await? {
         return Err(RemovalError::InvalidPassword);
     }
-    let verified = match &user.password_hash {
-        Some(hash) => app.passwords.verify(hash, password).await?,
-        None => false,
-    };
-    if !verified {
-        if let Some(locked) = app.attempts.record_failure(&key, now, policy).await? {
-            let message = mail::lockout(&app.config, user, locked.failures, locked.until);
-            mail::deliver(app.mailer.as_ref(), &message, "lockout").await;
-        }
-        return Err(RemovalError::InvalidPassword);
-    }
-    app.attempts.clear(&key).await?;
     // Queued first: once marked, the account must not be left without its deletion.
     let message = DeletionMessage {
         job_id: None,
@@ -83,6 +68,75 @@ pub async fn request_self_removal(
     mail::deliver(app.mailer.as_ref(), &confirmation, "removal_requested").await;
     tracing::info!(user_id = %user.id, "removal requested by the learner");
     Ok(())
+}
+
+/// Why a list of addresses to delete was refused as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("The CSV file has no readable header row.")]
+    NoHeader,
+    #[error("The CSV file needs an email column.")]
+    NoEmailColumn,
+    #[error("Row {0} is not valid UTF-8 CSV.")]
+    BadRow(u64),
+    #[error("Give at least one address.")]
+    Empty,
+    #[error("At most {MAX_EMAILS} addresses a request.")]
+    TooMany,
+}
+
+/// The addresses of a CSV file's `email` column, with their rows as a spreadsheet shows them
+/// (the header is row 1). A byte-order mark is fine.
+pub fn emails_from_csv(bytes: &[u8]) -> Result<Vec<(u64, String)>, ListError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+    let header = reader.headers().map_err(|_| ListError::NoHeader)?.clone();
+    let column = header.iter().position(|h| h.trim().eq_ignore_ascii_case("email")).ok_or(ListError::NoEmailColumn)?;
+    let mut list = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let row = i as u64 + 2;
+        let record = record.map_err(|_| ListError::BadRow(row))?;
+        list.push((row, record.get(column).unwrap_or_default().to_owned()));
+    }
+    Ok(list)
+}
+
+/// A list as a person pastes it: one address a line, blank lines left out, numbered from 1 in
+/// the order given.
+pub fn emails_from_lines(text: &str) -> Vec<(u64, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .enumerate()
+        .map(|(i, l)| (i as u64 + 1, l.to_owned()))
+        .collect()
+}
+
+/// The size rules of every list, wherever it came from.
+pub fn check_list(list: &[(u64, String)]) -> Result<(), ListError> {
+    match list.len() {
+        0 => Err(ListError::Empty),
+        n if n > MAX_EMAILS => Err(ListError::TooMany),
+        _ => Ok(()),
+    }
+}
+
+/// How many addresses of a list name an account now (what a deletion job would delete).
+pub async fn matching_accounts(app: &App, list: &[(u64, String)]) -> anyhow::Result<usize> {
+    let mut count = 0;
+    // A few look-ups at a time: 10,000 one after the other would outlast a request.
+    for chunk in list.chunks(16) {
+        let found = futures::future::try_join_all(chunk.iter().map(|(_, raw)| has_account(app, raw))).await?;
+        count += found.into_iter().filter(|f| *f).count();
+    }
+    Ok(count)
+}
+
+async fn has_account(app: &App, raw: &str) -> anyhow::Result<bool> {
+    match Email::parse(raw) {
+        Ok(email) => Ok(app.store.user_by_email_key(&email.key()).await?.is_some()),
+        Err(_) => Ok(false),
+    }
 }
 
 /// An operator's deletion of a list of addresses: recorded as a job, then queued.

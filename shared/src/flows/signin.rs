@@ -30,6 +30,8 @@ pub struct SignedIn {
     pub user: User,
     /// The raw session token, for the cookie only.
     pub token: Token,
+    /// How long the session lasts (the cookie's `Max-Age`).
+    pub lifetime_seconds: i64,
 }
 
 /// The counter key of an address: a hash, so counters of unknown addresses hold no address.
@@ -60,16 +62,25 @@ pub async fn sign_in(app: &App, raw_email: &str, password: &str) -> Result<Signe
                 return Err(SignInError::NotActivated);
             }
             let token = Token::generate();
+            // An operator's session is shorter, and ends when idle (`SessionRecord`).
+            let lifetime = if user.operator {
+                app.config.session_ttl_seconds.min(app.config.operator_session_ttl_seconds)
+            } else {
+                app.config.session_ttl_seconds
+            };
             let session = SessionRecord {
                 hash: token.hash(),
                 user_id: user.id.clone(),
                 auth_epoch: user.auth_epoch,
                 created_at: now,
-                expires_at: now.plus_seconds(app.config.session_ttl_seconds),
+                expires_at: now.plus_seconds(lifetime),
+                operator: user.operator,
+                last_seen_at: now,
+                password_at: now,
             };
             app.sessions.create_session(&session).await?;
-            tracing::info!(user_id = %user.id, "signed in");
-            Ok(SignedIn { user, token })
+            tracing::info!(user_id = %user.id, operator = user.operator, "signed in");
+            Ok(SignedIn { user, token, lifetime_seconds: lifetime })
         }
         user => {
             if let Some(locked) = app.attempts.record_failure(&key, now, policy).await? {
@@ -81,6 +92,28 @@ pub async fn sign_in(app: &App, raw_email: &str, password: &str) -> Result<Signe
             Err(SignInError::InvalidCredentials)
         }
     }
+}
+
+/// Verifies the password of a signed-in user (to confirm a sensitive action) as sign-in does:
+/// the attempt is reserved in the lockout counter first, a failure counts toward the lock, a
+/// locked account verifies nothing.
+pub async fn verify_own_password(app: &App, user: &User, password: &str) -> anyhow::Result<bool> {
+    let now = app.clock.now();
+    let policy = app.config.lockout;
+    let key = counter_key(&user.email);
+    if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
+        return Ok(false);
+    }
+    let verified = match &user.password_hash {
+        Some(hash) => app.passwords.verify(hash, password).await?,
+        None => false,
+    };
+    if verified {
+        app.attempts.clear(&key).await?;
+    } else if let Some(locked) = app.attempts.record_failure(&key, now, policy).await? {
+        notify_lockout(app, user, locked).await;
+    }
+    Ok(verified)
 }
 
 async fn notify_lockout(app: &App, user: &User, locked: LockedNow) {

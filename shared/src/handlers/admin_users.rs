@@ -1,9 +1,10 @@
 //! Function `admin-users` (operators only): `GET /admin/v1/users?email=`, and
-//! `POST /admin/v1/users/{activate,password,unlock}`, `GET /admin/v1/audit?email=|user_id=`.
+//! `POST /admin/v1/users/{activate,password,unlock}`, `GET /admin/v1/audit?email=|user_id=`,
+//! and the operator role: `GET|POST /admin/v1/operators`, `DELETE /admin/v1/operators/{email}`.
 
 use crate::flows::admin::{self, AuditSubject, SupportError};
 use crate::http::identity::operator;
-use crate::http::{query_param, response, route_key, single_field, ApiError, FieldErrors, Fields};
+use crate::http::{path_param, query_param, response, route_key, single_field, ApiError, FieldErrors, Fields};
 use crate::App;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -19,6 +20,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         "POST /admin/v1/users/password" => set_password(app, &req, operator).await,
         "POST /admin/v1/users/unlock" => unlock(app, &req, operator).await,
         "GET /admin/v1/audit" => audit(app, &req).await,
+        "GET /admin/v1/operators" => operators(app).await,
+        "POST /admin/v1/operators" => grant(app, &req, operator).await,
+        "DELETE /admin/v1/operators/{email}" => revoke(app, &req, operator).await,
         _ => Err(ApiError::not_found()),
     };
     result.unwrap_or_else(ApiError::into_response)
@@ -32,6 +36,7 @@ impl From<SupportError> for ApiError {
             }
             SupportError::NotFound => ApiError::new(404, "user_not_found", "No account has this email address."),
             SupportError::WeakPassword(fields) => ApiError::validation(fields),
+            SupportError::OwnRole => ApiError::new(409, "own_role", "An operator cannot change their own role."),
             SupportError::Unexpected(e) => ApiError::unexpected(&e),
         }
     }
@@ -69,6 +74,22 @@ async fn set_password(app: &App, req: &Request, operator: &str) -> Result<Respon
 
 async fn unlock(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
     admin::unlock(app, operator, &single_field(req, "email")?).await?;
+    Ok(response::empty(204))
+}
+
+async fn operators(app: &App) -> Result<Response<Body>, ApiError> {
+    Ok(response::json(200, &json!({ "operators": admin::operators(app).await? })))
+}
+
+async fn grant(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
+    admin::set_operator_role(app, operator, &single_field(req, "email")?, true).await?;
+    Ok(response::empty(204))
+}
+
+async fn revoke(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
+    let raw = path_param(req, "email").unwrap_or_default();
+    let email = percent_encoding::percent_decode_str(&raw).decode_utf8_lossy();
+    admin::set_operator_role(app, operator, &email, false).await?;
     Ok(response::empty(204))
 }
 

@@ -2,7 +2,7 @@
 //! or a CSV with an `email` column) and `GET /admin/v1/deletions/{job_id}`.
 
 use crate::domain::JobKind;
-use crate::flows::removal::{request_deletions, MAX_EMAILS};
+use crate::flows::removal::{check_list, emails_from_csv, request_deletions, ListError};
 use crate::http::body::content_type;
 use crate::http::identity::operator;
 use crate::http::{response, route_key, ApiError, FieldErrors, Fields, MAX_BODY_BYTES};
@@ -30,20 +30,7 @@ fn emails(req: &Request) -> Result<Vec<(u64, String)>, ApiError> {
         return Err(ApiError::new(413, "payload_too_large", "The body is larger than 10 MB."));
     }
     let list = if content_type(req).as_deref() == Some("text/csv") {
-        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(body);
-        let header =
-            reader.headers().map_err(|_| ApiError::bad_request("The CSV file has no readable header row."))?.clone();
-        let column = header
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case("email"))
-            .ok_or_else(|| ApiError::new(400, "bad_columns", "The CSV file needs an email column."))?;
-        let mut list = Vec::new();
-        for (i, record) in reader.records().enumerate() {
-            let record = record.map_err(|_| ApiError::bad_request(format!("Row {} is not valid UTF-8 CSV.", i + 2)))?;
-            list.push((i as u64 + 2, record.get(column).unwrap_or_default().to_owned()));
-        }
-        list
+        emails_from_csv(body)?
     } else {
         if body.len() > MAX_BODY_BYTES * 16 {
             return Err(ApiError::new(
@@ -72,16 +59,21 @@ fn emails(req: &Request) -> Result<Vec<(u64, String)>, ApiError> {
         }
         list
     };
-    if list.is_empty() {
-        return Err(ApiError::validation(FieldErrors::from([("emails".into(), "Give at least one address.".into())])));
-    }
-    if list.len() > MAX_EMAILS {
-        return Err(ApiError::validation(FieldErrors::from([(
-            "emails".into(),
-            format!("At most {MAX_EMAILS} addresses a request."),
-        )])));
-    }
+    check_list(&list)?;
     Ok(list)
+}
+
+impl From<ListError> for ApiError {
+    fn from(error: ListError) -> Self {
+        let message = error.to_string();
+        match error {
+            ListError::NoHeader | ListError::BadRow(_) => ApiError::bad_request(message),
+            ListError::NoEmailColumn => ApiError::new(400, "bad_columns", message),
+            ListError::Empty | ListError::TooMany => {
+                ApiError::validation(FieldErrors::from([("emails".into(), message)]))
+            }
+        }
+    }
 }
 
 async fn create(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {

@@ -12,6 +12,7 @@ pub mod bulk_registrations;
 pub mod bulk_worker;
 pub mod deletion_worker;
 pub mod deletions;
+pub mod operator_console;
 pub mod password_reset;
 pub mod recovery_worker;
 pub mod register;
@@ -38,6 +39,7 @@ pub const HTTP_HANDLERS: &[(&str, HttpHandler)] = &[
     ("password-reset", |app, req| Box::pin(password_reset::handle(app, req))),
     ("bulk-registrations", |app, req| Box::pin(bulk_registrations::handle(app, req))),
     ("deletions", |app, req| Box::pin(deletions::handle(app, req))),
+    ("operator-console", |app, req| Box::pin(operator_console::handle(app, req))),
 ];
 
 /// Every function binary with an SQS handler, and the handler.

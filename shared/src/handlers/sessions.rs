@@ -7,14 +7,17 @@ use crate::flows::signin::{sign_in, sign_out, SignInError};
 use crate::http::origin::{from_site, not_from_elsewhere};
 use crate::http::pages::{self, LoginProblem, NEW_ACTIVATION_LINK};
 use crate::http::session::{clear_cookie, set_cookie, signed_in};
-use crate::http::{is_form_post, response, route_key, ApiError, FieldErrors, Fields};
+use crate::http::{is_form_post, query_param, response, route_key, ApiError, FieldErrors, Fields};
 use crate::App;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     match route_key(&req).as_str() {
-        "GET /login" => response::page(&app.config.look, 200, pages::login("", None)),
+        "GET /login" => {
+            let next = query_param(&req, "next");
+            response::page(&app.config.look, 200, pages::login("", None, next.as_deref().and_then(local_path)))
+        }
         "POST /api/v1/sessions" => create(app, &req).await,
         "DELETE /api/v1/sessions/current" => delete(app, &req).await,
         "POST /logout" => logout(app, &req).await,
@@ -48,14 +51,28 @@ fn not_activated(app: &App) -> ApiError {
     )
 }
 
-fn credentials(req: &Request) -> Result<(String, String), ApiError> {
+/// Where a sign-in form may send the browser next: a path of this site only (`/operator`),
+/// never another site (`https://evil.example`, `//evil.example`, `/\\evil.example`).
+pub fn local_path(next: &str) -> Option<&str> {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control() || c.is_whitespace());
+    local.then_some(next)
+}
+
+/// Email, password, and where to go next (form posts only; a bad one is ignored).
+fn credentials(req: &Request) -> Result<(String, String, Option<String>), ApiError> {
     let mut fields = Fields::from_request(req)?;
     let mut errors = FieldErrors::new();
     let email = fields.string("email", &mut errors);
     let password = fields.string("password", &mut errors);
+    let next = if is_form_post(req) { fields.optional_string("next", &mut errors) } else { None };
     fields.finish(&mut errors);
     match (email, password) {
-        (Some(email), Some(password)) if errors.is_empty() => Ok((email, password)),
+        (Some(email), Some(password)) if errors.is_empty() => {
+            Ok((email, password, next.as_deref().and_then(local_path).map(str::to_owned)))
+        }
         _ => Err(ApiError::validation(errors)),
     }
 }
@@ -67,20 +84,24 @@ async fn create(app: &App, req: &Request) -> Response<Body> {
     if !not_from_elsewhere(app, req) {
         return cross_origin().into_response();
     }
-    let (email, password) = match credentials(req) {
-        Ok(pair) => pair,
+    let (email, password, next) = match credentials(req) {
+        Ok(found) => found,
         Err(error) if html => {
             let problem = LoginProblem { message: &error.message, next: None };
-            return response::page(look, error.status, pages::login("", Some(problem)));
+            return response::page(look, error.status, pages::login("", Some(problem), None));
         }
         Err(error) => return error.into_response(),
     };
     let error = match sign_in(app, &email, &password).await {
         Ok(signed_in) => {
-            let cookie = set_cookie(app, &signed_in.token);
+            let cookie = set_cookie(app, &signed_in.token, signed_in.lifetime_seconds);
             let mut response = if html {
-                // A browser form: on to the account page.
-                response::see_other("/account/settings")
+                // A browser form: on to where it was going, or the account page.
+                let mut response = response::see_other("/account/settings");
+                if let Some(value) = next.as_deref().and_then(|n| http::HeaderValue::from_str(n).ok()) {
+                    response.headers_mut().insert(http::header::LOCATION, value);
+                }
+                response
             } else {
                 let user = &signed_in.user;
                 response::json(
@@ -102,14 +123,14 @@ async fn create(app: &App, req: &Request) -> Response<Body> {
                 message: "This account is not activated yet: follow the link in the activation email.",
                 next: Some((NEW_ACTIVATION_LINK, "Send me a new activation link")),
             };
-            return response::page(look, 403, pages::login(&email, Some(problem)));
+            return response::page(look, 403, pages::login(&email, Some(problem), next.as_deref()));
         }
         Err(SignInError::NotActivated) => not_activated(app),
         Err(SignInError::Unexpected(e)) => ApiError::unexpected(&e),
     };
     if html {
         let problem = LoginProblem { message: &error.message, next: None };
-        response::page(look, error.status, pages::login(&email, Some(problem)))
+        response::page(look, error.status, pages::login(&email, Some(problem), next.as_deref()))
     } else {
         error.into_response()
     }
@@ -156,4 +177,19 @@ pub fn with_cleared_cookie(app: &App, mut response: Response<Body>) -> Response<
 
 pub fn cross_origin() -> ApiError {
     ApiError::new(403, "cross_origin", "This request must come from the site's own pages.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn next_is_a_local_path_only() {
+        assert_eq!(local_path("/operator"), Some("/operator"));
+        assert_eq!(local_path("/operator/jobs/1?x=2"), Some("/operator/jobs/1?x=2"));
+        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "operator", "/ope rator", "/a\nb", ""]
+        {
+            assert_eq!(local_path(bad), None, "{bad:?}");
+        }
+    }
 }

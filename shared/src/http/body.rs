@@ -105,6 +105,15 @@ impl Fields {
         }
     }
 
+    /// An optional string field: None when absent; an error when present but not a string.
+    pub fn optional_string(&mut self, name: &str, errors: &mut FieldErrors) -> Option<String> {
+        if self.entries.iter().any(|(k, _)| k == name) {
+            self.string(name, errors)
+        } else {
+            None
+        }
+    }
+
     /// A boolean field with a default when absent.
     pub fn boolean_or(&mut self, name: &str, default: bool, errors: &mut FieldErrors) -> bool {
         if self.entries.iter().any(|(k, _)| k == name) {

@@ -2,8 +2,10 @@
 //! envelope, operator identity, where a request comes from, and the server-rendered pages.
 
 pub mod body;
+pub mod console_pages;
 pub mod error;
 pub mod identity;
+pub mod multipart;
 pub mod origin;
 pub mod pages;
 pub mod response;

@@ -16,7 +16,7 @@ pub struct Page {
 }
 
 impl Page {
-    fn new(title: &str, body: String) -> Self {
+    pub(crate) fn new(title: &str, body: String) -> Self {
         Self { title: title.to_owned(), body, private_url: false }
     }
 }
@@ -28,18 +28,18 @@ pub fn render(look: &Look, page: &Page) -> String {
 }
 
 /// One labelled input with its error, if any.
-struct Input<'a> {
-    name: &'a str,
-    label: &'a str,
-    kind: &'a str,
-    autocomplete: &'a str,
-    value: &'a str,
+pub(crate) struct Input<'a> {
+    pub name: &'a str,
+    pub label: &'a str,
+    pub kind: &'a str,
+    pub autocomplete: &'a str,
+    pub value: &'a str,
     /// Further attributes (`required`, `maxlength`...), written as is.
-    extra: &'a str,
+    pub extra: &'a str,
 }
 
 impl Input<'_> {
-    fn html(&self, errors: &FieldErrors) -> String {
+    pub(crate) fn html(&self, errors: &FieldErrors) -> String {
         let id = format!("f-{}", self.name);
         let (described, error) = match errors.get(self.name) {
             Some(message) => (
@@ -62,7 +62,7 @@ impl Input<'_> {
     }
 }
 
-fn email_input(value: &str, errors: &FieldErrors) -> String {
+pub(crate) fn email_input(value: &str, errors: &FieldErrors) -> String {
     Input {
         name: "email",
         label: "Email",
@@ -79,7 +79,7 @@ pub fn alert(message: &str) -> String {
     format!(r#"<p class="alert" role="alert">{}</p>"#, text(message))
 }
 
-fn link(href: &str, label: &str) -> String {
+pub(crate) fn link(href: &str, label: &str) -> String {
     format!(r#"<a href="{}">{}</a>"#, attr(href), text(label))
 }
 
@@ -227,15 +227,17 @@ pub struct LoginProblem<'a> {
     pub next: Option<(&'a str, &'a str)>,
 }
 
-pub fn login(email: &str, problem: Option<LoginProblem<'_>>) -> Page {
+/// The sign-in form; `next` (a local path, checked by the caller) is where a success goes.
+pub fn login(email: &str, problem: Option<LoginProblem<'_>>, next: Option<&str>) -> Page {
     let problem = problem
         .map(|p| {
             let next = p.next.map(|(href, label)| format!(" {}", link(href, label))).unwrap_or_default();
             format!(r#"<p class="alert" role="alert">{}{next}</p>"#, text(p.message))
         })
         .unwrap_or_default();
+    let next = next.map(|n| format!(r#"<input type="hidden" name="next" value="{}">"#, attr(n))).unwrap_or_default();
     let body = format!(
-        r#"{problem}<form method="post" action="/api/v1/sessions">
+        r#"{problem}<form method="post" action="/api/v1/sessions">{next}
 {email}
 {password}
 <button type="submit">Sign in</button>

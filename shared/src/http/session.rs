@@ -7,15 +7,10 @@ use lambda_http::Request;
 
 pub const COOKIE: &str = "learners_session";
 
-/// `Set-Cookie` for a new session: HttpOnly, SameSite=Lax, and Secure unless the site itself is
-/// plain HTTP on this machine (where a browser would not send it back).
-pub fn set_cookie(app: &App, token: &Token) -> String {
-    format!(
-        "{COOKIE}={}; HttpOnly;{} SameSite=Lax; Path=/; Max-Age={}",
-        token.as_str(),
-        secure(app),
-        app.config.session_ttl_seconds
-    )
+/// `Set-Cookie` for a new session lasting `max_age` seconds: HttpOnly, SameSite=Lax, and Secure
+/// unless the site itself is plain HTTP on this machine (where a browser would not send it back).
+pub fn set_cookie(app: &App, token: &Token, max_age: i64) -> String {
+    format!("{COOKIE}={}; HttpOnly;{} SameSite=Lax; Path=/; Max-Age={max_age}", token.as_str(), secure(app))
 }
 
 pub fn clear_cookie(app: &App) -> String {

@@ -14,7 +14,7 @@ use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 
@@ -387,6 +387,8 @@ impl UserStore for DynamoStore {
         if let Some(entry) = request.audit {
             actions.push(self.put_new(items::audit_item(entry))?);
         }
+        // An operator leaves the list of operators with the account.
+        actions.push(delete(items::operator_key(&user.id), "attribute_not_exists(pk) OR user_id = :id")?);
         match self.transact(actions).await? {
             None => Ok(Deleted::Deleted),
             Some(failed) if failed.get(4) == Some(&true) => Ok(Deleted::AlreadySettled),
@@ -396,6 +398,60 @@ impl UserStore for DynamoStore {
 
     async fn retirement(&self, email_hmac: &str) -> anyhow::Result<Option<Retirement>> {
         self.get(items::retirement_key(email_hmac)).await?.as_ref().map(items::retirement_from_item).transpose()
+    }
+
+    async fn set_operator(&self, id: &UserId, operator: bool) -> anyhow::Result<bool> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .condition_expression("attribute_exists(pk) AND #status <> :removal")
+            .expression_attribute_names("#status", "status")
+            // `operator` is one of DynamoDB's reserved words.
+            .expression_attribute_names("#role", "operator")
+            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()));
+        update = if operator {
+            update.update_expression("SET #role = :yes").expression_attribute_values(":yes", AttributeValue::Bool(true))
+        } else {
+            update.update_expression("REMOVE #role")
+        };
+        let update = update.build().context("building the role update")?;
+        let listing = if operator {
+            let mut item = items::operator_key(id);
+            item.insert("user_id".into(), items::s(id.as_str()));
+            self.put(item)?
+        } else {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(items::operator_key(id)))
+                .build()
+                .context("building the listing delete")?;
+            TransactWriteItem::builder().delete(delete).build()
+        };
+        Ok(self.transact(vec![TransactWriteItem::builder().update(update).build(), listing]).await?.is_none())
+    }
+
+    async fn operators(&self) -> anyhow::Result<Vec<User>> {
+        let mut listed = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", items::s("OPERATORS"))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut operators = Vec::new();
+        while let Some(item) = listed.next().await {
+            let item = item.context("DynamoDB Query (operators)")?;
+            let id = UserId::parse(items::get_s(&item, "user_id")?).context("operator user_id is not a UUID")?;
+            // A role and its listing change in one transaction; a listing without its account
+            // cannot be, but an account read a moment after its deletion can be gone.
+            if let Some(user) = self.user_by_id(&id).await?.filter(|u| u.operator) {
+                operators.push(user);
+            }
+        }
+        Ok(operators)
     }
 
     async fn request_removal(&self, id: &UserId) -> anyhow::Result<bool> {
@@ -488,6 +544,27 @@ impl SessionStore for DynamoStore {
             .send()
             .await
             .context("DynamoDB DeleteItem (session)")?;
+        Ok(())
+    }
+
+    async fn touch_session(
+        &self,
+        hash: &TokenHash,
+        last_seen_at: Timestamp,
+        password_at: Timestamp,
+    ) -> anyhow::Result<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::session_key(hash)))
+            .update_expression("SET last_seen_at = :seen, password_at = :password")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":seen", items::ts(last_seen_at))
+            .expression_attribute_values(":password", items::ts(password_at))
+            .send()
+            .await;
+        applied(result, "DynamoDB UpdateItem (session activity)")?;
         Ok(())
     }
 }
@@ -637,6 +714,32 @@ impl AuditLog for DynamoStore {
             .send();
         while let Some(item) = pages.next().await {
             entries.push(items::audit_from_item(&item.context("DynamoDB Query (audit)")?)?);
+        }
+        Ok(entries)
+    }
+
+    async fn latest(&self, now: Timestamp, days: u32, limit: usize) -> anyhow::Result<Vec<AuditEntry>> {
+        let mut entries = Vec::new();
+        for day in 0..i64::from(days) {
+            let partition = items::feed_pk(Timestamp::from_unix(now.unix() - day * 86_400));
+            let mut pages = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(items::FEED_INDEX)
+                .key_condition_expression("feed_pk = :day")
+                .expression_attribute_values(":day", items::s(&partition))
+                .scan_index_forward(false)
+                .limit(limit.min(1000) as i32)
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(item) = pages.next().await {
+                entries.push(items::audit_from_item(&item.context("DynamoDB Query (audit feed)")?)?);
+                if entries.len() >= limit {
+                    return Ok(entries);
+                }
+            }
         }
         Ok(entries)
     }

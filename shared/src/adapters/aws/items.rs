@@ -15,7 +15,10 @@
 //! | copy of a skipped/failed row | `JOB#<job id>` | `ERR#<row, 10 digits>` |
 //! | reference from a user to an item of theirs | `USER#<id>` | `REF#<item pk>|<item sk>` |
 //! | retirement record | `RETIRED#<hmac of the email>` | `RETIRED` |
+//! | an account with the operator role | `OPERATORS` | `USER#<id>` |
 //!
+//! Index `feed` (`feed_pk`, `feed_sk`): audit entries by day, `AUDITFEED#<yyyy-mm-dd>`, sorted
+//! like their own sort key: the operator console's "latest actions".
 //! The references let a deletion find every token, session and job row of a user without a
 //! scan or an index: whoever writes such an item writes its reference in the same transaction.
 //!
@@ -178,8 +181,20 @@ pub fn audit_pk(user_id: &UserId) -> String {
     format!("AUDIT#{user_id}")
 }
 
+/// The index of the latest operator actions across accounts: one partition a day (UTC), newest
+/// last by its sort key.
+pub const FEED_INDEX: &str = "feed";
+
+pub fn feed_pk(at: Timestamp) -> String {
+    let day = at.to_rfc3339();
+    format!("AUDITFEED#{}", &day[..day.find('T').unwrap_or(day.len())])
+}
+
 pub fn audit_item(entry: &AuditEntry) -> Item {
-    let mut item = key(audit_pk(&entry.user_id), &format!("{:012}#{}", entry.at.unix(), entry.id));
+    let sort = format!("{:012}#{}", entry.at.unix(), entry.id);
+    let mut item = key(audit_pk(&entry.user_id), &sort);
+    item.insert("feed_pk".into(), s(&feed_pk(entry.at)));
+    item.insert("feed_sk".into(), s(&sort));
     item.insert("id".into(), s(&entry.id));
     item.insert("at".into(), ts(entry.at));
     item.insert("operator".into(), s(&entry.operator));
@@ -200,6 +215,10 @@ pub fn audit_from_item(item: &Item) -> anyhow::Result<AuditEntry> {
     })
 }
 
+pub fn operator_key(user_id: &UserId) -> Item {
+    key("OPERATORS".to_owned(), &format!("USER#{user_id}"))
+}
+
 pub fn session_item(session: &SessionRecord) -> Item {
     let mut item = session_key(&session.hash);
     item.insert("user_id".into(), s(session.user_id.as_str()));
@@ -207,18 +226,26 @@ pub fn session_item(session: &SessionRecord) -> Item {
     item.insert("created_at".into(), ts(session.created_at));
     item.insert("expires_at".into(), ts(session.expires_at));
     item.insert("ttl".into(), ts(session.expires_at));
+    item.insert("operator".into(), AttributeValue::Bool(session.operator));
+    item.insert("last_seen_at".into(), ts(session.last_seen_at));
+    item.insert("password_at".into(), ts(session.password_at));
     item
 }
 
 pub fn session_from_item(item: &Item) -> anyhow::Result<SessionRecord> {
     let pk = get_s(item, "pk")?;
     let hash = pk.strip_prefix("SESSION#").context("session item pk has no SESSION# prefix")?;
+    let created_at = get_ts(item, "created_at")?;
     Ok(SessionRecord {
         hash: TokenHash::from_stored(hash.to_owned()),
         user_id: UserId::parse(get_s(item, "user_id")?).context("session user_id is not a UUID")?,
         auth_epoch: get_u64(item, "auth_epoch")?,
-        created_at: get_ts(item, "created_at")?,
+        created_at,
         expires_at: get_ts(item, "expires_at")?,
+        // Sessions begun before these fields existed: a learner's, last seen when it began.
+        operator: opt_bool(item, "operator")?,
+        last_seen_at: opt_ts(item, "last_seen_at")?.unwrap_or(created_at),
+        password_at: opt_ts(item, "password_at")?.unwrap_or(created_at),
     })
 }
 
@@ -256,6 +283,9 @@ pub fn user_item(user: &User) -> Item {
     }
     if let Some(at) = user.terms_accepted_at {
         item.insert("terms_accepted_at".into(), ts(at));
+    }
+    if user.operator {
+        item.insert("operator".into(), AttributeValue::Bool(true));
     }
     item
 }
@@ -296,6 +326,7 @@ pub fn user_from_item(item: &Item) -> anyhow::Result<User> {
         terms_accepted_at: opt_ts(item, "terms_accepted_at")?,
         source: UserSource::parse(get_s(item, "source")?).context("unknown user source")?,
         auth_epoch: get_u64(item, "auth_epoch")?,
+        operator: opt_bool(item, "operator")?,
     })
 }
 
@@ -322,6 +353,15 @@ pub fn opt_s<'a>(item: &'a Item, name: &str) -> anyhow::Result<Option<&'a str>> 
         None => Ok(None),
         Some(AttributeValue::S(value)) => Ok(Some(value)),
         Some(_) => Err(anyhow!("attribute {name} is not a string")),
+    }
+}
+
+/// A flag that is false when absent (written only when true).
+pub fn opt_bool(item: &Item, name: &str) -> anyhow::Result<bool> {
+    match item.get(name) {
+        None => Ok(false),
+        Some(AttributeValue::Bool(value)) => Ok(*value),
+        Some(_) => Err(anyhow!("attribute {name} is not a boolean")),
     }
 }
 
@@ -367,6 +407,7 @@ mod tests {
             terms_accepted_at: Some(Timestamp::from_unix(100)),
             source: UserSource::SelfService,
             auth_epoch: 3,
+            operator: true,
         }
     }
 

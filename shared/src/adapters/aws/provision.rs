@@ -5,7 +5,8 @@ use super::AwsClients;
 use crate::ports::Queue;
 use anyhow::Context;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::collections::BTreeMap;
@@ -54,6 +55,17 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> any
             .attribute_definitions(attribute("sk").context("sk definition")?)
             .key_schema(key("pk", KeyType::Hash).context("pk key")?)
             .key_schema(key("sk", KeyType::Range).context("sk key")?)
+            .attribute_definitions(attribute("feed_pk").context("feed_pk definition")?)
+            .attribute_definitions(attribute("feed_sk").context("feed_sk definition")?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(super::items::FEED_INDEX)
+                    .key_schema(key("feed_pk", KeyType::Hash).context("feed_pk key")?)
+                    .key_schema(key("feed_sk", KeyType::Range).context("feed_sk key")?)
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .build()
+                    .context("the feed index")?,
+            )
             .send()
             .await
             .with_context(|| format!("creating table {table}"))?;

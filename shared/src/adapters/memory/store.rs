@@ -230,6 +230,23 @@ impl UserStore for MemoryStore {
         Ok(self.lock().retirements.get(email_hmac).cloned())
     }
 
+    async fn set_operator(&self, id: &UserId, operator: bool) -> anyhow::Result<bool> {
+        let mut state = self.lock();
+        match state.users.get_mut(id) {
+            Some(user) if user.status != UserStatus::RemovalRequested => {
+                user.operator = operator;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn operators(&self) -> anyhow::Result<Vec<User>> {
+        let mut operators: Vec<User> = self.lock().users.values().filter(|u| u.operator).cloned().collect();
+        operators.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(operators)
+    }
+
     async fn request_removal(&self, id: &UserId) -> anyhow::Result<bool> {
         let mut state = self.lock();
         let Some(user) = state.users.get_mut(id) else {
@@ -273,6 +290,19 @@ impl SessionStore for MemoryStore {
 
     async fn delete_session(&self, hash: &TokenHash) -> anyhow::Result<()> {
         self.lock().sessions.remove(hash);
+        Ok(())
+    }
+
+    async fn touch_session(
+        &self,
+        hash: &TokenHash,
+        last_seen_at: Timestamp,
+        password_at: Timestamp,
+    ) -> anyhow::Result<()> {
+        if let Some(session) = self.lock().sessions.get_mut(hash) {
+            session.last_seen_at = last_seen_at;
+            session.password_at = password_at;
+        }
         Ok(())
     }
 }
@@ -347,6 +377,16 @@ impl AuditLog for MemoryStore {
     async fn entries_for(&self, user_id: &UserId) -> anyhow::Result<Vec<AuditEntry>> {
         let mut entries = self.lock().audit.get(user_id).cloned().unwrap_or_default();
         entries.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
+        Ok(entries)
+    }
+
+    async fn latest(&self, now: Timestamp, days: u32, limit: usize) -> anyhow::Result<Vec<AuditEntry>> {
+        // As the DynamoDB index answers: whole days (UTC) back from today's.
+        let first_day = (now.unix().div_euclid(86_400) - i64::from(days.saturating_sub(1))) * 86_400;
+        let mut entries: Vec<AuditEntry> =
+            self.lock().audit.values().flatten().filter(|e| e.at.unix() >= first_day).cloned().collect();
+        entries.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
+        entries.truncate(limit);
         Ok(entries)
     }
 }

@@ -1,0 +1,432 @@
+//! Function `operator-console`: the operators' console at `/operator`, server-rendered and
+//! working without JavaScript. Every action goes through the same flows as the admin API
+//! (`flows::admin`, `flows::bulk`, `flows::removal`); nothing here decides a rule of its own.
+//!
+//! Who gets it: a signed-in account with the operator role, on an operator session (begun while
+//! it had the role: shorter, with an idle limit). Signed out: on to `/login?next=/operator`.
+//! Signed in without the role: the same 404 as an unknown route, on every URL and method, so the
+//! console does not exist for them. The role is read on every request, so revoking it closes
+//! an open session's console at its next request. Every post must come from the site's own
+//! pages; setting a password and deleting ask for the operator's own password again unless it
+//! was typed in the last 5 minutes.
+
+use crate::domain::{Actor, JobStatus, SessionRecord, User};
+use crate::flows::admin::{self, AuditSubject, SupportError};
+use crate::flows::bulk::{check, report_csv, upload, UploadError, MAX_UPLOAD_BYTES};
+use crate::flows::removal::{check_list, emails_from_csv, emails_from_lines, matching_accounts, request_deletions};
+use crate::flows::signin::verify_own_password;
+use crate::handlers::sessions::cross_origin;
+use crate::http::console_pages::{self as console, urlencode, AuditLine, CardContext};
+use crate::http::multipart::Parts;
+use crate::http::origin::from_site;
+use crate::http::session::signed_in;
+use crate::http::{path_param, query_param, response, route_key, ApiError, FieldErrors, Fields};
+use crate::App;
+use lambda_http::{Body, Request, Response};
+
+/// How many entries the audit page shows, and from how many days back.
+const AUDIT_LINES: usize = 100;
+const AUDIT_DAYS: u32 = 30;
+
+/// The signed-in operator of a console request.
+struct Console {
+    user: User,
+    session: SessionRecord,
+    /// The operator as jobs and audit entries record them.
+    actor: String,
+}
+
+enum Access {
+    Granted(Box<Console>),
+    SignIn,
+    NoConsole,
+}
+
+async fn access(app: &App, req: &Request) -> anyhow::Result<Access> {
+    let Some((user, session)) = signed_in(app, req).await? else {
+        return Ok(Access::SignIn);
+    };
+    if !user.operator {
+        return Ok(Access::NoConsole);
+    }
+    if !session.operator {
+        // Granted the role after signing in: an operator session (shorter, idle-limited) is
+        // needed, so sign in again.
+        return Ok(Access::SignIn);
+    }
+    app.sessions.touch_session(&session.hash, app.clock.now(), session.password_at).await?;
+    let actor = Actor::Console { user_id: user.id.clone(), email: user.email.to_string() }.to_record();
+    Ok(Access::Granted(Box::new(Console { user, session, actor })))
+}
+
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let mut console = match access(app, &req).await {
+        Ok(Access::Granted(console)) => console,
+        Ok(Access::SignIn) => return response::see_other("/login?next=/operator"),
+        Ok(Access::NoConsole) => return response::route_not_found(),
+        Err(e) => return ApiError::unexpected(&e).into_response(),
+    };
+    if req.method() == http::Method::POST && !from_site(app, &req) {
+        return cross_origin().into_response();
+    }
+    let result = match route_key(&req).as_str() {
+        "GET /operator" => learners(app, &req, &console).await,
+        "POST /operator/activate" => activate_or_unlock(app, &req, &console, true).await,
+        "POST /operator/unlock" => activate_or_unlock(app, &req, &console, false).await,
+        "POST /operator/password" => set_password(app, &req, &mut console).await,
+        "POST /operator/delete" => delete_one(app, &req, &mut console).await,
+        "GET /operator/bulk" => Ok(page(app, 200, console::bulk_upload(&FieldErrors::new()))),
+        "POST /operator/bulk/check" => bulk_check(app, &req).await,
+        "POST /operator/bulk" => bulk_register(app, &req, &console).await,
+        "GET /operator/deletions" => Ok(page(app, 200, console::deletions_form(&FieldErrors::new()))),
+        "POST /operator/deletions/check" => deletions_check(app, &req, &console).await,
+        "POST /operator/deletions" => deletions(app, &req, &mut console).await,
+        "GET /operator/jobs/{job_id}" => job(app, &req).await,
+        "GET /operator/jobs/{job_id}/report.csv" => report(app, &req).await,
+        "GET /operator/audit" => audit(app, &req).await,
+        _ => Ok(response::route_not_found()),
+    };
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+fn page(app: &App, status: u16, page: crate::http::pages::Page) -> Response<Body> {
+    response::page(&app.config.look, status, page)
+}
+
+fn unexpected(e: anyhow::Error) -> ApiError {
+    ApiError::unexpected(&e)
+}
+
+/// Back to the learner's card, with what was done.
+fn to_card(email: &str, done: &str) -> Response<Body> {
+    let mut response = response::empty(303);
+    let location = format!("/operator?email={}&done={done}", urlencode(email));
+    if let Ok(value) = http::HeaderValue::from_str(&location) {
+        response.headers_mut().insert(http::header::LOCATION, value);
+    }
+    response
+}
+
+fn to_job(id: &str) -> Response<Body> {
+    let mut response = response::empty(303);
+    if let Ok(value) = http::HeaderValue::from_str(&format!("/operator/jobs/{}", urlencode(id))) {
+        response.headers_mut().insert(http::header::LOCATION, value);
+    }
+    response
+}
+
+/// The Learners page for `email`: its card, or why there is none.
+async fn learner_page(
+    app: &App,
+    console: &Console,
+    status: u16,
+    email: &str,
+    notice: Option<&str>,
+    password_errors: &FieldErrors,
+) -> Result<Response<Body>, ApiError> {
+    let needs_password = !console.session.password_is_recent(app.clock.now());
+    if email.is_empty() {
+        return Ok(page(app, status, console::learners("", None, notice, &FieldErrors::new())));
+    }
+    match admin::user_by_email(app, email).await {
+        Ok(view) => {
+            let context = CardContext { needs_password, password_errors };
+            Ok(page(app, status, console::learners(email, Some((&view, context)), notice, &FieldErrors::new())))
+        }
+        Err(SupportError::InvalidEmail(e)) => {
+            let errors = FieldErrors::from([("email".to_owned(), e.to_string())]);
+            Ok(page(app, 422, console::learners(email, None, notice, &errors)))
+        }
+        Err(SupportError::NotFound) => Ok(page(
+            app,
+            404,
+            console::learners(email, None, Some("No account has this email address."), &FieldErrors::new()),
+        )),
+        Err(other) => Err(ApiError::from(other)),
+    }
+}
+
+async fn learners(app: &App, req: &Request, console: &Console) -> Result<Response<Body>, ApiError> {
+    let email = query_param(req, "email").unwrap_or_default();
+    let notice = match query_param(req, "done").as_deref() {
+        Some("activated") => Some("The account is active."),
+        Some("unlocked") => Some("Sign-in is unlocked: the failure count is cleared."),
+        Some("password_set") => Some("The password is set; every session of the learner has ended."),
+        Some("password_set_notified") => {
+            Some("The password is set; every session of the learner has ended, and the learner was notified.")
+        }
+        _ => None,
+    };
+    learner_page(app, console, 200, email.trim(), notice, &FieldErrors::new()).await
+}
+
+/// A form's fields, each required unless listed as optional.
+fn form_fields(req: &Request, required: &[&str], optional: &[&str]) -> Result<Vec<Option<String>>, ApiError> {
+    let mut fields = Fields::from_request(req)?;
+    let mut errors = FieldErrors::new();
+    let mut values: Vec<Option<String>> = required.iter().map(|name| fields.string(name, &mut errors)).collect();
+    values.extend(optional.iter().map(|name| fields.optional_string(name, &mut errors)));
+    fields.finish(&mut errors);
+    if errors.is_empty() {
+        Ok(values)
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+async fn activate_or_unlock(
+    app: &App,
+    req: &Request,
+    console: &Console,
+    activate: bool,
+) -> Result<Response<Body>, ApiError> {
+    let email = form_fields(req, &["email"], &[])?.remove(0).unwrap_or_default();
+    let result = if activate {
+        admin::activate(app, &console.actor, &email).await
+    } else {
+        admin::unlock(app, &console.actor, &email).await
+    };
+    match result {
+        Ok(()) => Ok(to_card(&email, if activate { "activated" } else { "unlocked" })),
+        Err(SupportError::NotFound) => learner_page(app, console, 404, &email, None, &FieldErrors::new()).await,
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Is the operator's own password fresh, or typed (right) in this form? A right one counts as
+/// typed now (for this request's pages too).
+async fn confirmed(app: &App, console: &mut Console, typed: Option<&str>) -> Result<bool, ApiError> {
+    let now = app.clock.now();
+    if console.session.password_is_recent(now) {
+        return Ok(true);
+    }
+    let Some(typed) = typed.filter(|t| !t.is_empty()) else {
+        return Ok(false);
+    };
+    if !verify_own_password(app, &console.user, typed).await.map_err(unexpected)? {
+        return Ok(false);
+    }
+    app.sessions.touch_session(&console.session.hash, now, now).await.map_err(unexpected)?;
+    console.session.password_at = now;
+    Ok(true)
+}
+
+fn wrong_own_password() -> FieldErrors {
+    FieldErrors::from([("your_password".to_owned(), "Type your own password to confirm.".to_owned())])
+}
+
+async fn set_password(app: &App, req: &Request, console: &mut Console) -> Result<Response<Body>, ApiError> {
+    let mut fields = Fields::from_request(req)?;
+    let mut errors = FieldErrors::new();
+    let email = fields.string("email", &mut errors).unwrap_or_default();
+    let password = fields.string("password", &mut errors).unwrap_or_default();
+    let notify = fields.boolean("notify", &mut errors);
+    let typed = fields.optional_string("your_password", &mut errors);
+    fields.finish(&mut errors);
+    if !errors.is_empty() {
+        return learner_page(app, console, 422, &email, None, &errors).await;
+    }
+    if !confirmed(app, console, typed.as_deref()).await? {
+        return learner_page(app, console, 403, &email, None, &wrong_own_password()).await;
+    }
+    match admin::set_password(app, &console.actor, &email, &password, notify).await {
+        Ok(()) => Ok(to_card(&email, if notify { "password_set_notified" } else { "password_set" })),
+        Err(SupportError::WeakPassword(fields)) => learner_page(app, console, 422, &email, None, &fields).await,
+        Err(SupportError::NotFound) => learner_page(app, console, 404, &email, None, &FieldErrors::new()).await,
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// "Delete account" on a card: first the confirm step, then a deletion job of one address.
+async fn delete_one(app: &App, req: &Request, console: &mut Console) -> Result<Response<Body>, ApiError> {
+    let mut values = form_fields(req, &["email"], &["confirm", "your_password"])?;
+    let (email, confirm, typed) = (values.remove(0).unwrap_or_default(), values.remove(0), values.remove(0));
+    let needs_password = !console.session.password_is_recent(app.clock.now());
+    if confirm.as_deref() != Some("yes") {
+        return Ok(page(app, 200, console::delete_confirm(&email, needs_password, &FieldErrors::new())));
+    }
+    if !confirmed(app, console, typed.as_deref()).await? {
+        return Ok(page(app, 403, console::delete_confirm(&email, true, &wrong_own_password())));
+    }
+    let job = request_deletions(app, &console.actor, &[(1, email)]).await.map_err(unexpected)?;
+    Ok(to_job(&job.id))
+}
+
+impl UploadError {
+    fn message(&self) -> String {
+        match self {
+            UploadError::Columns(message) => message.clone(),
+            UploadError::Empty => "The file has no header row.".to_owned(),
+            UploadError::Unexpected(_) => "The file could not be read.".to_owned(),
+        }
+    }
+}
+
+fn upload_refused(app: &App, error: UploadError) -> Result<Response<Body>, ApiError> {
+    if let UploadError::Unexpected(e) = error {
+        return Err(unexpected(e));
+    }
+    let errors = FieldErrors::from([("csv_file".to_owned(), error.message())]);
+    Ok(page(app, 400, console::bulk_upload(&errors)))
+}
+
+/// One part of a multipart form, all of its other parts refused.
+async fn only_part(req: &Request, name: &str) -> Result<Vec<u8>, ApiError> {
+    let mut parts = Parts::from_request(req, MAX_UPLOAD_BYTES).await?;
+    let bytes = parts.bytes(name);
+    let mut errors = FieldErrors::new();
+    parts.finish(&mut errors);
+    match bytes {
+        Some(bytes) if errors.is_empty() => Ok(bytes),
+        _ => {
+            errors.entry(name.to_owned()).or_insert_with(|| "This field is required.".to_owned());
+            Err(ApiError::validation(errors))
+        }
+    }
+}
+
+async fn bulk_check(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let bytes = only_part(req, "csv_file").await?;
+    let Ok(csv) = String::from_utf8(bytes) else {
+        return upload_refused(app, UploadError::Columns("The file is not UTF-8 text.".to_owned()));
+    };
+    match check(app, csv.as_bytes()) {
+        Ok(checked) => Ok(page(app, 200, console::bulk_checked(checked.rows, &checked.problems, &csv))),
+        Err(error) => upload_refused(app, error),
+    }
+}
+
+async fn bulk_register(app: &App, req: &Request, console: &Console) -> Result<Response<Body>, ApiError> {
+    let bytes = only_part(req, "csv").await?;
+    match upload(app, &console.actor, &bytes).await {
+        Ok(job) => Ok(to_job(&job.id)),
+        Err(error) => upload_refused(app, error),
+    }
+}
+
+/// The list a deletions form sent: a CSV file when one was chosen, else the pasted lines.
+/// Returns the list, and how to send it again (`csv` or `lines`, and the text).
+async fn posted_list(req: &Request) -> Result<(Vec<(u64, String)>, &'static str, String), FieldErrors> {
+    let mut parts = Parts::from_request(req, MAX_UPLOAD_BYTES)
+        .await
+        .map_err(|e| FieldErrors::from([("emails".to_owned(), e.message)]))?;
+    let mut errors = FieldErrors::new();
+    let pasted = parts.text("emails", &mut errors).unwrap_or_default();
+    let file = parts.text("csv_file", &mut errors).unwrap_or_default();
+    let source = parts.text("source", &mut errors);
+    parts.finish(&mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let from_csv = source.as_deref() == Some("csv") || (source.is_none() && !file.is_empty());
+    let (list, kind, text) = if from_csv {
+        let text = if file.is_empty() { pasted } else { file };
+        let list =
+            emails_from_csv(text.as_bytes()).map_err(|e| FieldErrors::from([("csv_file".into(), e.to_string())]))?;
+        (list, "csv", text)
+    } else {
+        (emails_from_lines(&pasted), "lines", pasted)
+    };
+    check_list(&list).map_err(|e| FieldErrors::from([("emails".to_owned(), e.to_string())]))?;
+    Ok((list, kind, text))
+}
+
+async fn deletions_check(app: &App, req: &Request, console: &Console) -> Result<Response<Body>, ApiError> {
+    let (list, kind, text) = match posted_list(req).await {
+        Ok(posted) => posted,
+        Err(errors) => return Ok(page(app, 422, console::deletions_form(&errors))),
+    };
+    let matching = matching_accounts(app, &list).await.map_err(unexpected)?;
+    let needs_password = !console.session.password_is_recent(app.clock.now());
+    let checked = console::deletions_checked(list.len(), matching, kind, &text, needs_password, &FieldErrors::new());
+    Ok(page(app, 200, checked))
+}
+
+async fn deletions(app: &App, req: &Request, console: &mut Console) -> Result<Response<Body>, ApiError> {
+    let mut parts = Parts::from_request(req, MAX_UPLOAD_BYTES).await?;
+    let mut errors = FieldErrors::new();
+    let kind = parts.text("source", &mut errors).unwrap_or_default();
+    let text = parts.text("list", &mut errors).unwrap_or_default();
+    let typed = parts.text("your_password", &mut errors);
+    parts.finish(&mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let list = if kind == "csv" {
+        emails_from_csv(text.as_bytes()).map_err(|e| ApiError::bad_request(e.to_string()))?
+    } else {
+        emails_from_lines(&text)
+    };
+    check_list(&list).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if !confirmed(app, console, typed.as_deref()).await? {
+        let matching = matching_accounts(app, &list).await.map_err(unexpected)?;
+        let kind = if kind == "csv" { "csv" } else { "lines" };
+        let again = console::deletions_checked(list.len(), matching, kind, &text, true, &wrong_own_password());
+        return Ok(page(app, 403, again));
+    }
+    let job = request_deletions(app, &console.actor, &list).await.map_err(unexpected)?;
+    Ok(to_job(&job.id))
+}
+
+async fn job(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let id = path_param(req, "job_id").unwrap_or_default();
+    let Some(job) = app.bulk.job(&id).await.map_err(unexpected)? else {
+        return Ok(response::route_not_found());
+    };
+    let problems = app.bulk.problems(&id).await.map_err(unexpected)?;
+    let mut response = page(app, 200, console::job(&job, &problems));
+    if job.status != JobStatus::Completed {
+        // Loads the page again in 2 seconds: progress without JavaScript.
+        response.headers_mut().insert("refresh", http::HeaderValue::from_static("2"));
+    }
+    Ok(response)
+}
+
+async fn report(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let id = path_param(req, "job_id").unwrap_or_default();
+    if app.bulk.job(&id).await.map_err(unexpected)?.is_none() {
+        return Ok(response::route_not_found());
+    }
+    let outcomes = app.bulk.outcomes(&id).await.map_err(unexpected)?;
+    let csv = report_csv(&outcomes).map_err(unexpected)?;
+    let mut response = response::text(200, "text/csv; charset=utf-8", csv);
+    if let Ok(value) = http::HeaderValue::from_str(&format!("attachment; filename=\"job-{id}.csv\"")) {
+        response.headers_mut().insert("content-disposition", value);
+    }
+    Ok(response)
+}
+
+async fn audit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+    let email = query_param(req, "email").unwrap_or_default().trim().to_owned();
+    let entries = if email.is_empty() {
+        app.audit.latest(app.clock.now(), AUDIT_DAYS, AUDIT_LINES).await.map_err(unexpected)?
+    } else {
+        match admin::audit_entries(app, AuditSubject::Email(email.clone())).await {
+            Ok(entries) => entries,
+            Err(SupportError::InvalidEmail(e)) => {
+                let errors = FieldErrors::from([("email".to_owned(), e.to_string())]);
+                return Ok(page(app, 422, console::audit(&email, &[], &errors)));
+            }
+            Err(SupportError::NotFound) => {
+                let errors = FieldErrors::from([("email".to_owned(), "No account has this email address.".to_owned())]);
+                return Ok(page(app, 404, console::audit(&email, &[], &errors)));
+            }
+            Err(other) => return Err(other.into()),
+        }
+    };
+    let mut lines = Vec::with_capacity(entries.len());
+    for entry in entries.into_iter().take(AUDIT_LINES) {
+        let learner = match app.store.user_by_id(&entry.user_id).await.map_err(unexpected)? {
+            Some(user) => user.email.to_string(),
+            None => format!("(deleted account {})", entry.user_id),
+        };
+        lines.push(AuditLine {
+            at: entry.at,
+            who: Actor::from_record(&entry.operator).label().to_owned(),
+            action: entry.action,
+            learner,
+            outcome: entry.outcome,
+        });
+    }
+    Ok(page(app, 200, console::audit(&email, &lines, &FieldErrors::new())))
+}

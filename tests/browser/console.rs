@@ -1,0 +1,245 @@
+//! The operator console in headless Chromium, by clicking only: an operator finds learners by
+//! email and acts on their card, registers a cohort from a CSV file, deletes learners from a
+//! pasted list, and reads the audit page. Whoever is not an operator gets the same 404 as an
+//! unknown address. (Granting the role with `learnerctl` itself is in learnerctl's tests.)
+
+use super::Journey;
+use learners::flows::admin::set_operator_role;
+use learners::flows::signin::{sign_in, SignInError};
+use learners_tests::browser::serve_page;
+use learners_tests::{email, unique, Backend, PASSWORD};
+
+/// The IAM principal that grants roles in these tests (as `learnerctl` would, signed).
+const GRANTED_BY: &str = "arn:aws:iam::000000000000:user/test-admin";
+
+impl Journey {
+    /// An active account with the operator role, granted through the admin flow.
+    async fn operator(&self) -> String {
+        let address = self.active_learner().await;
+        set_operator_role(&self.site.app, GRANTED_BY, &address, true).await.expect("granting the role");
+        address
+    }
+
+    /// Signs in through the console's own way in: `/operator` sends a signed-out browser to
+    /// `/login?next=/operator`, and the sign-in comes back to the console.
+    async fn open_console_as(&self, operator: &str) {
+        self.open("/operator").await;
+        assert_eq!(self.browser.path().await, "/login", "signed out: on to sign in");
+        self.browser.fill("Email", operator).await;
+        self.browser.fill("Password", PASSWORD).await;
+        self.browser.press("Sign in").await;
+        assert_eq!(self.browser.path().await, "/operator");
+        assert_eq!(self.browser.heading().await, "Learners");
+    }
+
+    async fn find_learner(&self, address: &str) {
+        self.open("/operator").await;
+        self.browser.fill("Learner email", address).await;
+        self.browser.press("Proceed").await;
+    }
+
+    async fn can_sign_in(&self, address: &str, password: &str) -> bool {
+        match sign_in(&self.site.app, address, password).await {
+            Ok(_) => true,
+            Err(SignInError::InvalidCredentials) => false,
+            Err(other) => panic!("sign-in of {address}: {other}"),
+        }
+    }
+}
+
+/// Activate, unlock and set a password from learners' cards; the audit page shows each.
+async fn an_operator_supports_learners(backend: Backend) {
+    let j = Journey::start(backend, &[("LEARNERS_MAX_FAILED_LOGINS", "3")]).await;
+    let b = &j.browser;
+    let operator = j.operator().await;
+    let pending = j.pending_learner("pat").await;
+    let locked = j.active_learner().await;
+    for _ in 0..3 {
+        assert!(!j.can_sign_in(&locked, "not the password").await);
+    }
+    assert!(!j.can_sign_in(&locked, PASSWORD).await, "locked");
+
+    j.open_console_as(&operator).await;
+    b.snap("console-learners").await;
+
+    j.find_learner(&pending).await;
+    assert!(b.text().await.contains("pending activation"));
+    b.snap("console-card-pending").await;
+    b.press("Activate").await;
+    assert!(b.text_of("[role=alert]").await.contains("The account is active."));
+    assert!(!b.has_button("Activate").await, "only for pending accounts");
+    assert!(j.can_sign_in(&pending, PASSWORD).await, "the learner can sign in");
+
+    j.find_learner(&locked).await;
+    assert!(b.text().await.contains("Failed sign-ins\n3") || b.text().await.contains("Failed sign-ins 3"));
+    b.press("Unlock").await;
+    assert!(b.text_of("[role=alert]").await.contains("unlocked"));
+    assert!(!b.has_button("Unlock").await);
+    assert!(j.can_sign_in(&locked, PASSWORD).await, "the learner can sign in at once");
+
+    // Six minutes after signing in, setting a password asks for the operator's own again.
+    j.site.clock.advance(360);
+    j.find_learner(&locked).await;
+    assert!(b.is_checked("Notify the learner").await, "notifying is the default");
+    b.fill("New password", "password").await;
+    b.fill("Your password", PASSWORD).await;
+    b.press("Set password").await;
+    assert_eq!(b.status().await, 422);
+    assert!(b.text_of("#password-error").await.contains("common"), "the site's rules, with the reason");
+    b.snap("console-password-refused").await;
+    // The right password just typed counts: not asked again within 5 minutes.
+    assert!(!b.has("#f-your_password").await);
+    let chosen = "an operator chose this one";
+    b.fill("New password", chosen).await;
+    b.press("Set password").await;
+    assert!(b.text_of("[role=alert]").await.contains("the learner was notified"), "{}", b.text().await);
+    let notice = j.site.mail_to(&locked).await.into_iter().rev().find(|m| m.subject.contains("password was changed"));
+    assert!(notice.expect("the learner is notified").body.contains("An administrator"));
+    assert!(j.can_sign_in(&locked, chosen).await);
+    assert!(!j.can_sign_in(&locked, PASSWORD).await);
+
+    j.open("/operator/audit").await;
+    b.snap("console-audit").await;
+    let audit = b.text().await;
+    for action in ["activate", "unlock", "set_password"] {
+        assert!(audit.contains(action), "{action} in:\n{audit}");
+    }
+    assert!(audit.contains(&operator), "the operator's email:\n{audit}");
+    assert!(audit.contains(&pending) && audit.contains(&locked), "the learners:\n{audit}");
+    j.finish().await;
+}
+
+/// Without a recent password, a set-password post without the operator's own is refused.
+async fn sensitive_actions_ask_for_the_operators_password(backend: Backend) {
+    let j = Journey::start(backend, &[]).await;
+    let b = &j.browser;
+    let operator = j.operator().await;
+    let learner = j.active_learner().await;
+    j.open_console_as(&operator).await;
+    j.find_learner(&learner).await;
+    assert!(!b.has("#f-your_password").await, "just signed in: not asked");
+    j.site.clock.advance(301);
+    j.find_learner(&learner).await;
+    assert!(b.has("#f-your_password").await, "asked after 5 minutes");
+    b.fill("New password", "a perfectly good passphrase").await;
+    b.fill("Your password", "not my password").await;
+    b.press("Set password").await;
+    assert_eq!(b.status().await, 403);
+    assert!(b.text_of("#your_password-error").await.contains("your own password"));
+    assert!(j.can_sign_in(&learner, PASSWORD).await, "nothing changed");
+    j.finish().await;
+}
+
+/// A cohort from a CSV file (3 good rows, 1 bad), then two learners deleted from a pasted list;
+/// both jobs complete, the report downloads, the audit page shows them.
+async fn bulk_registration_and_deletions(backend: Backend) {
+    let j = Journey::start(backend, &[]).await;
+    let b = &j.browser;
+    let operator = j.operator().await;
+    let cohort: Vec<String> = (0..3).map(|_| email("cohort")).collect();
+    let mut csv = String::from("email,username,name,password\n");
+    for address in &cohort {
+        csv.push_str(&format!("{address},{},Cohort Member,{PASSWORD}\n", unique("member")));
+    }
+    csv.push_str(&format!("not-an-address,{},Broken Row,\n", unique("broken")));
+    let dir = std::env::temp_dir().join(unique("console-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cohort.csv");
+    std::fs::write(&file, &csv).unwrap();
+
+    j.open_console_as(&operator).await;
+    b.follow("Bulk registration").await;
+    b.snap("console-bulk").await;
+    b.choose_file("CSV file", &file).await;
+    b.press("Check file").await;
+    let checked = b.text().await;
+    assert!(checked.contains("The file has 4 rows: 3 can be registered, 1 cannot"), "{checked}");
+    assert!(checked.contains("not-an-address"), "the bad row, with its reason:\n{checked}");
+    assert!(j.status_of(&cohort[0]).await.is_none(), "checking creates nothing");
+    b.snap("console-bulk-checked").await;
+    b.press("Register 3 learners").await;
+    assert!(b.path().await.starts_with("/operator/jobs/"));
+    b.wait_for_text("#job-status", "completed").await;
+    b.snap("console-job").await;
+    assert!(b.text().await.contains("Created\n3") || b.text().await.contains("Created 3"), "{}", b.text().await);
+    let report = b.download("Download report").await;
+    assert_eq!(report.lines().count(), 5, "a header and 4 rows:\n{report}");
+    for address in &cohort {
+        assert_eq!(j.status_of(address).await.as_deref(), Some("active"));
+    }
+
+    b.follow("Deletions").await;
+    b.snap("console-deletions").await;
+    b.fill("Emails (one per line)", &format!("{}\n{}\n", cohort[0], cohort[1])).await;
+    b.press("Check list").await;
+    assert!(b.text().await.contains("2 addresses, 2 of them with an account"), "{}", b.text().await);
+    b.snap("console-deletions-checked").await;
+    b.press("Delete 2 accounts").await;
+    b.wait_for_text("#job-status", "completed").await;
+    assert!(!j.can_sign_in(&cohort[0], PASSWORD).await);
+    assert!(!j.can_sign_in(&cohort[1], PASSWORD).await);
+    assert!(j.can_sign_in(&cohort[2], PASSWORD).await, "only the listed ones");
+
+    j.open("/operator/audit").await;
+    let audit = b.text().await;
+    assert!(audit.contains("bulk_register") && audit.contains("delete"), "{audit}");
+    assert!(audit.contains(&operator), "{audit}");
+    j.finish().await;
+}
+
+/// Signed in without the role, every console address (GET and POST) is the unknown-route 404;
+/// a revoked operator's open session loses the console at its next request; `next` is only
+/// ever a local path.
+async fn the_console_does_not_exist_for_others(backend: Backend) {
+    let j = Journey::start(backend, &[]).await;
+    let b = &j.browser;
+    let learner = j.active_learner().await;
+    j.open("/login?next=https://evil.example/").await;
+    b.fill("Email", &learner).await;
+    b.fill("Password", PASSWORD).await;
+    b.press("Sign in").await;
+    assert_eq!(b.path().await, "/account/settings", "next=https://evil.example is ignored");
+    let current = b.text().await;
+    assert!(current.contains(&learner));
+
+    j.open("/no/such/page").await;
+    let unknown = (b.status().await, b.text().await);
+    for path in [
+        "/operator",
+        "/operator?email=x@example.com",
+        "/operator/bulk",
+        "/operator/deletions",
+        "/operator/audit",
+        "/operator/jobs/1",
+    ] {
+        j.open(path).await;
+        assert_eq!((b.status().await, b.text().await), unknown, "{path}");
+    }
+    let site = j.site.app.config.site_url.clone();
+    let form = format!(
+        r#"<!doctype html><html lang="en"><head><title>Form</title></head><body><main><h1>Form</h1>
+<form method="post" action="{site}/operator/activate"><input type="hidden" name="email" value="{learner}"><button type="submit">Post it</button></form></main></body></html>"#
+    );
+    let (page, server) = serve_page("127.0.0.1", form).await;
+    b.open(&page).await;
+    b.press("Post it").await;
+    assert_eq!((b.status().await, b.text().await), unknown, "POST too");
+    server.abort();
+
+    // An operator with the console open loses it when the role goes.
+    let operator = j.operator().await;
+    j.open("/account/settings").await;
+    b.press("Sign out").await;
+    j.open_console_as(&operator).await;
+    set_operator_role(&j.site.app, GRANTED_BY, &operator, false).await.unwrap();
+    j.open("/operator").await;
+    assert_eq!((b.status().await, b.text().await), unknown, "revoked: no console at the next request");
+    j.finish().await;
+}
+
+in_the_browser! {
+    an_operator_supports_learners: memory, moto;
+    sensitive_actions_ask_for_the_operators_password: memory;
+    bulk_registration_and_deletions: memory, moto;
+    the_console_does_not_exist_for_others: memory;
+}
