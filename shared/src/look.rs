@@ -42,7 +42,8 @@ section{border-top:1px solid #e5e7eb;margin-top:1.5rem;padding-top:1rem}\
 nav.actions{gap:.25rem 1rem;margin-bottom:1rem}\
 table{border-collapse:collapse;width:100%;margin-top:1rem;font-size:.9375rem}\
 caption{text-align:left;font-weight:600}\
-th,td{text-align:left;vertical-align:top;padding:.25rem .5rem .25rem 0;border-bottom:1px solid #e5e7eb;overflow-wrap:anywhere}\
+main.wide{max-width:64rem}\
+th,td{text-align:left;vertical-align:top;padding:.25rem .75rem .25rem 0;border-bottom:1px solid #e5e7eb;overflow-wrap:break-word}\
 code{font-size:.9375rem}";
 
 #[derive(Clone, Debug)]
@@ -90,8 +91,9 @@ impl Look {
 
 impl Look {
     /// A whole HTML document in the site's layout: its header (linking to `home`, with the
-    /// logo when there is one) and `body` in `<main>`. `title` is text; `body` is HTML.
-    pub fn document(&self, title: &str, home: &str, body: &str) -> String {
+    /// logo when there is one) and `body` in `<main>` (wide for tables). `title` is text;
+    /// `body` is HTML.
+    pub fn document(&self, title: &str, home: &str, body: &str, wide: bool) -> String {
         use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
         let logo =
             self.logo_url.as_deref().map(|url| format!(r#"<img src="{}" alt="">"#, attr(url))).unwrap_or_default();
@@ -106,7 +108,7 @@ impl Look {
 </head>
 <body>
 <header class="site"><a href="{home}">{logo}<span>{site}</span></a></header>
-<main>
+<main{class}>
 {body}
 </main>
 </body>
@@ -116,6 +118,7 @@ impl Look {
             css = self.css,
             home = attr(home),
             site = text(&self.site_name),
+            class = if wide { r#" class="wide""# } else { "" },
         )
     }
 }

@@ -20,7 +20,7 @@ fn nav() -> String {
 }
 
 fn console_page(title: &str, body: String) -> Page {
-    Page::new(title, format!("{}\n{body}", nav()))
+    Page { wide: true, ..Page::new(title, format!("{}\n{body}", nav())) }
 }
 
 fn when(at: Option<Timestamp>) -> String {

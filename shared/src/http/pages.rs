@@ -13,18 +13,20 @@ pub struct Page {
     pub body: String,
     /// The page's URL carries a secret (a token): it must not reach anyone as a `Referer`.
     pub private_url: bool,
+    /// Room for tables (the operator console).
+    pub wide: bool,
 }
 
 impl Page {
     pub(crate) fn new(title: &str, body: String) -> Self {
-        Self { title: title.to_owned(), body, private_url: false }
+        Self { title: title.to_owned(), body, private_url: false, wide: false }
     }
 }
 
 /// The whole document.
 pub fn render(look: &Look, page: &Page) -> String {
     let title = format!("{} · {}", page.title, look.site_name);
-    look.document(&title, "/account/settings", &format!("<h1>{}</h1>\n{}", text(&page.title), page.body))
+    look.document(&title, "/account/settings", &format!("<h1>{}</h1>\n{}", text(&page.title), page.body), page.wide)
 }
 
 /// One labelled input with its error, if any.

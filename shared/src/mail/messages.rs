@@ -9,7 +9,7 @@ use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 /// The HTML part: the site's header and stylesheet around `body`.
 fn document(config: &Config, title: &str, body: &str) -> String {
-    config.look.document(title, &config.site_url, body)
+    config.look.document(title, &config.site_url, body, false)
 }
 
 fn mail(config: &Config, user: &User, subject: String, text_body: String, html_body: String) -> OutgoingMail {
