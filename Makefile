@@ -9,6 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MOTO_STAMP := $(VENV)/.moto-installed
 TOOLS_STAMP := $(VENV)/.tools-installed
+FUZZ_STAMP := $(VENV)/.schemathesis-installed
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 ARCH ?= arm64
 PORT ?= 3000
@@ -26,7 +27,7 @@ dev-moto: $(MOTO_STAMP)
 	infra/moto/with-moto.sh bash -c 'eval "$$(target/debug/learners-dev provision | sed "s/^/export /")" && LEARNERS_BACKEND=aws target/debug/learners-dev'
 
 ## test: unit, contract (in-memory and DynamoDB/SQS/SES on moto), end-to-end and browser tests.
-test: $(MOTO_STAMP) browsers
+test: $(MOTO_STAMP) $(FUZZ_STAMP) browsers
 	mkdir -p target
 	infra/moto/with-moto.sh cargo test --workspace --quiet
 
@@ -67,6 +68,10 @@ tools: $(TOOLS_STAMP)
 $(MOTO_STAMP): infra/moto/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) -r infra/moto/requirements.txt
+	touch $@
+
+$(FUZZ_STAMP): infra/schemathesis/requirements.txt | $(MOTO_STAMP)
+	$(PIP) -r infra/schemathesis/requirements.txt
 	touch $@
 
 $(TOOLS_STAMP): infra/tools/requirements.txt | $(MOTO_STAMP)

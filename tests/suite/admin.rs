@@ -1,6 +1,6 @@
 //! Operator routes: IAM identity required (the local gateway maps the admin token to one).
 
-use learners_tests::{email, unique, Backend, TestApp, ADMIN_TOKEN};
+use learners_tests::{email, unique, Backend, TestApp, ADMIN_TOKEN, PASSWORD};
 
 #[tokio::test]
 async fn the_user_lookup_needs_the_operator_credential() {
@@ -63,4 +63,22 @@ async fn dev_mail_is_readable_and_clearable() {
     assert_eq!(app.client.delete(app.url("/_dev/mail")).send().await.unwrap().status(), 204);
     let mail: serde_json::Value = app.get("/_dev/mail").await.json().await.unwrap();
     assert_eq!(mail, serde_json::json!([]));
+}
+
+/// An operator's session is the short one (8 hours by default); a learner's stays 14 days.
+#[tokio::test]
+async fn an_operator_session_lasts_the_operator_lifetime() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let (operator, learner) = (email("op-"), email("learner-"));
+    app.active_account(&operator, &unique("op")).await;
+    app.active_account(&learner, &unique("learner")).await;
+    learners::flows::admin::set_operator_role(&app.app, "arn:aws:iam::000000000000:user/test", &operator, true)
+        .await
+        .unwrap();
+    let max_age = |response: &reqwest::Response| {
+        let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+        cookie.split("Max-Age=").nth(1).unwrap().split(';').next().unwrap().to_owned()
+    };
+    assert_eq!(max_age(&app.sign_in(&operator, PASSWORD).await), "28800");
+    assert_eq!(max_age(&app.sign_in(&learner, PASSWORD).await), "1209600");
 }

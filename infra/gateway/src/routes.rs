@@ -81,8 +81,8 @@ pub struct Matched<'a> {
 
 pub enum Lookup<'a> {
     Found(Matched<'a>),
-    /// The path exists with other methods.
-    MethodNotAllowed,
+    /// The path exists with other methods: these (`HEAD` included wherever `GET` is).
+    MethodNotAllowed(Vec<String>),
     NotFound,
 }
 
@@ -137,14 +137,17 @@ impl RouteTable {
         Ok(Self { routes, workers })
     }
 
+    /// The route for a request. `HEAD` is answered by the `GET` route (RFC 9110: HEAD goes
+    /// wherever GET does; the caller drops the body).
     pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_> {
+        let method = if method == "HEAD" { "GET" } else { method };
         let mut best: Option<(Matched<'_>, usize)> = None;
-        let mut path_exists = false;
+        let mut allowed: Vec<String> = Vec::new();
         for route in self.routes.iter().filter(|r| !r.is_default()) {
             let Some((params, literal)) = route.matches(path) else {
                 continue;
             };
-            path_exists = true;
+            allowed.push(route.method.clone());
             if route.method != method {
                 continue;
             }
@@ -152,10 +155,15 @@ impl RouteTable {
                 best = Some((Matched { route, params }, literal));
             }
         }
+        if allowed.iter().any(|m| m == "GET") {
+            allowed.push("HEAD".to_owned());
+        }
+        allowed.sort();
+        allowed.dedup();
         let default = self.routes.iter().find(|r| r.is_default());
         match (best, default) {
             (Some((matched, _)), _) => Lookup::Found(matched),
-            (None, _) if path_exists => Lookup::MethodNotAllowed,
+            (None, _) if !allowed.is_empty() => Lookup::MethodNotAllowed(allowed),
             (None, Some(route)) => Lookup::Found(Matched { route, params: Vec::new() }),
             (None, None) => Lookup::NotFound,
         }

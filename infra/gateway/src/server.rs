@@ -13,6 +13,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use learners::adapters::memory::MemoryMailer;
 use learners::handlers::{self, HttpHandler};
+use learners::http::ApiError;
 use learners::App;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -66,13 +67,21 @@ impl Gateway {
         let look = &self.app.config.look;
         let page_if_person =
             |response| if person { learners::http::response::as_page(look, response) } else { response };
+        let head = parts.method == http::Method::HEAD;
+        let authenticated = self.presents_admin_token(&parts.headers);
+        // Operator routes: who is asking is settled before anything else about the request.
+        if path.starts_with("/admin/") && !authenticated {
+            return to_hyper(page_if_person(ApiError::unauthorized().into_response()));
+        }
         let matched = match self.routes.lookup(parts.method.as_str(), &path) {
             Lookup::Found(matched) => matched,
-            Lookup::MethodNotAllowed => {
-                return to_hyper(page_if_person(learners::http::response::json(
-                    405,
-                    &serde_json::json!({"message": "Method Not Allowed"}),
-                )))
+            Lookup::MethodNotAllowed(allowed) => {
+                let message = format!("This address takes {}.", allowed.join(", "));
+                let mut response = ApiError::new(405, "method_not_allowed", message).into_response();
+                if let Ok(value) = http::HeaderValue::from_str(&allowed.join(", ")) {
+                    response.headers_mut().insert(http::header::ALLOW, value);
+                }
+                return to_hyper(page_if_person(response));
             }
             Lookup::NotFound => return to_hyper(page_if_person(learners::http::response::route_not_found())),
         };
@@ -85,7 +94,7 @@ impl Gateway {
         context.http.method = parts.method.clone();
         context.http.path = Some(path.clone());
         context.http.source_ip = Some(peer.ip().to_string());
-        if self.presents_admin_token(&parts.headers) {
+        if authenticated {
             let mut iam = ApiGatewayRequestAuthorizerIamDescription::default();
             iam.user_arn = Some(LOCAL_OPERATOR.to_owned());
             let mut authorizer = ApiGatewayRequestAuthorizer::default();
@@ -109,23 +118,36 @@ impl Gateway {
                 Err(e) => Body::Binary(e.into_bytes()),
             }
         };
+        let mut parts = parts;
+        if head {
+            parts.method = http::Method::GET;
+        }
         let request = lambda_http::Request::from_parts(parts, body)
             .with_request_context(RequestContext::ApiGatewayV2(context))
             .with_path_parameters(params)
             .with_query_string_parameters(query);
         let handler = self.handlers[&matched.route.binary];
-        to_hyper(handlers::answer(&self.app, handler, request).await)
+        let mut response = to_hyper(handlers::answer(&self.app, handler, request).await);
+        if head {
+            // The GET answer's status and headers, without its body.
+            *response.body_mut() = Full::new(Bytes::new());
+        }
+        response
     }
 
-    /// `Authorization: Bearer <LEARNERS_ADMIN_TOKEN>`, compared in constant time.
+    /// `Authorization: Bearer <LEARNERS_ADMIN_TOKEN>` (the scheme in any case, RFC 9110),
+    /// compared in constant time.
     fn presents_admin_token(&self, headers: &http::HeaderMap) -> bool {
-        let Some(presented) = headers
+        let Some((scheme, presented)) = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.trim().split_once(' '))
         else {
             return false;
         };
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return false;
+        }
         let expected = self.admin_token.as_bytes();
         let presented = presented.trim().as_bytes();
         presented.len() == expected.len() && presented.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0

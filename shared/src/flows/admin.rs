@@ -53,6 +53,8 @@ pub enum SupportError {
     WeakPassword(FieldErrors),
     #[error("an operator cannot change their own role")]
     OwnRole,
+    #[error("not a user id (a UUID)")]
+    InvalidUserId,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -172,7 +174,7 @@ pub async fn audit_entries(app: &App, subject: AuditSubject) -> Result<Vec<Audit
     let user_id = match subject {
         AuditSubject::Email(email) => find(app, &email).await?.id,
         // A user id stays listable after the account is gone: that is what the log is for.
-        AuditSubject::UserId(id) => UserId::parse(&id).ok_or(SupportError::NotFound)?,
+        AuditSubject::UserId(id) => UserId::parse(&id).ok_or(SupportError::InvalidUserId)?,
     };
     Ok(app.audit.entries_for(&user_id).await?)
 }

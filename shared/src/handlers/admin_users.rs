@@ -37,6 +37,9 @@ impl From<SupportError> for ApiError {
             SupportError::NotFound => ApiError::new(404, "user_not_found", "No account has this email address."),
             SupportError::WeakPassword(fields) => ApiError::validation(fields),
             SupportError::OwnRole => ApiError::new(409, "own_role", "An operator cannot change their own role."),
+            SupportError::InvalidUserId => {
+                ApiError::validation(FieldErrors::from([("user_id".to_owned(), "Not a user id (a UUID).".to_owned())]))
+            }
             SupportError::Unexpected(e) => ApiError::unexpected(&e),
         }
     }

@@ -6,7 +6,7 @@ use crate::domain::JobKind;
 use crate::flows::bulk::{check, report_csv, upload, UploadError, MAX_UPLOAD_BYTES};
 use crate::http::body::content_type;
 use crate::http::identity::operator;
-use crate::http::{query_param, response, route_key, ApiError};
+use crate::http::{query_flag, response, route_key, ApiError};
 use crate::App;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -36,13 +36,15 @@ impl From<UploadError> for ApiError {
 
 async fn create(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
     let bytes: &[u8] = req.body().as_ref();
+    // Read before anything else: a bad value must not fall through to the real import.
+    let dry_run = query_flag(req, "dry_run")?;
     if bytes.len() > MAX_UPLOAD_BYTES {
         return Err(ApiError::new(413, "payload_too_large", "The file is larger than 10 MB; split it."));
     }
     if content_type(req).as_deref() != Some("text/csv") {
         return Err(ApiError::bad_request("Send the file as text/csv."));
     }
-    if query_param(req, "dry_run").as_deref() == Some("true") {
+    if dry_run {
         let checked = check(app, bytes)?;
         return Ok(response::json(200, &json!({"dry_run": true, "rows": checked.rows, "errors": checked.problems})));
     }

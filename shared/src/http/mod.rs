@@ -31,6 +31,19 @@ pub fn path_param(req: &Request, name: &str) -> Option<String> {
     req.path_parameters().first(name).map(str::to_owned)
 }
 
+/// A yes-or-no query parameter, read strictly: `true`, `false`, `1` or `0` in any case; absent
+/// is false; anything else is a 422 (a typo must never run the real thing: `?dry_run=ture`).
+pub fn query_flag(req: &Request, name: &str) -> Result<bool, ApiError> {
+    match query_param(req, name).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(_) => {
+            Err(ApiError::validation(FieldErrors::from([(name.to_owned(), "Must be true, false, 1 or 0.".to_owned())])))
+        }
+    }
+}
+
 /// A query string parameter.
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters().first(name).map(str::to_owned)
