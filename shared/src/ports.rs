@@ -60,8 +60,15 @@ pub trait UserStore: Send + Sync {
 
     async fn put_token(&self, token: &TokenRecord) -> anyhow::Result<()>;
 
+    /// Stores a new activation token for a pending user and ends every older one, atomically:
+    /// the user's `auth_epoch` goes from `token.auth_epoch - 1` to `token.auth_epoch` (activation
+    /// tokens only work in their own epoch). False when the user is not pending, or another
+    /// new token won the race.
+    async fn replace_activation_token(&self, token: &TokenRecord) -> anyhow::Result<bool>;
+
     /// Marks an unexpired, unused activation token used and activates its user, atomically: of
-    /// many concurrent calls with one token, exactly one gets `Consumed`.
+    /// many concurrent calls with one token, exactly one gets `Consumed`. A token of an older
+    /// epoch (a newer link was sent) is `Unknown`.
     async fn consume_activation_token(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<TokenUse>;
 
     /// An emailed token as stored (used or not, expired or not), if it exists.

@@ -111,6 +111,10 @@ async fn register_activate_sign_in_and_out(backend: Backend) {
 
     let link = j.site.mailed_link(&address, "Activate", "/activate/").await;
     b.open(&link).await;
+    assert_eq!(b.heading().await, "Activate your account");
+    b.snap("activation-link").await;
+    assert_eq!(j.status_of(&address).await.as_deref(), Some("pending_activation"), "opening spends nothing");
+    b.press("Activate my account").await;
     assert_eq!(b.heading().await, "Your account is active");
     b.snap("activated").await;
     assert_eq!(j.status_of(&address).await.as_deref(), Some("active"));
@@ -169,7 +173,12 @@ async fn expired_link_and_new_links(backend: Backend) {
     let third = j.site.mailed_link(&address, "Activate", "/activate/").await;
     assert_ne!(third, second, "a new link was mailed");
 
+    // A newer link ends the older ones.
+    b.open(&second).await;
+    assert_eq!(b.status().await, 404);
+    assert!(!b.has_button("Activate my account").await);
     b.open(&third).await;
+    b.press("Activate my account").await;
     assert_eq!(b.heading().await, "Your account is active");
     assert_eq!(j.status_of(&address).await.as_deref(), Some("active"));
     j.finish().await;

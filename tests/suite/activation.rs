@@ -4,10 +4,58 @@ use learners_tests::{email, on_both_backends, unique, Backend, TestApp};
 use serde_json::json;
 
 on_both_backends!(
+    opening_a_link_spends_nothing_and_a_new_link_ends_the_older_ones,
     an_expired_link_is_refused_with_a_resend_form,
     ten_concurrent_uses_of_one_link_activate_once,
     a_new_link_goes_only_to_pending_accounts_once_a_minute,
 );
+
+/// Mail scanners open links: an attacker who registered the victim's address must not get a
+/// verified account when the victim's scanner opens the mail. And a link sent later ends the
+/// links sent before it.
+async fn opening_a_link_spends_nothing_and_a_new_link_ends_the_older_ones(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let address = email("scanned-");
+    let first = app.register_and_get_link(&address, &unique("scanned")).await;
+    for _ in 0..3 {
+        let opened = app.client.get(app.local(&first)).send().await.unwrap();
+        assert_eq!(opened.status(), 200);
+        let html = opened.text().await.unwrap();
+        assert!(html.contains(r#"<form method="post" action="/activate/"#), "{html}");
+        assert_eq!(opened_referrer(&app, &first).await, "no-referrer");
+    }
+    assert_eq!(app.user(&address).await.unwrap()["status"], "pending_activation", "opening spent nothing");
+
+    app.clock.advance(61);
+    let again = app.post_json("/api/v1/activation-emails", &json!({"email": address})).await;
+    assert_eq!(again.status(), 202);
+    let second = app.mailed_link(&address, "Activate", "/activate/").await;
+    assert_ne!(second, first);
+    // The older link is refused, whether opened or posted, and activates nothing.
+    let old = app.client.get(app.local(&first)).send().await.unwrap();
+    assert_eq!(old.status(), 404);
+    assert!(old.text().await.unwrap().contains("not valid"));
+    let posted = app
+        .client
+        .post(app.local(&first))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 404);
+    let token = first.rsplit('/').next().unwrap();
+    assert_eq!(app.post_json("/api/v1/activations", &json!({"token": token})).await.status(), 400);
+    assert_eq!(app.user(&address).await.unwrap()["status"], "pending_activation");
+    // The newest works.
+    assert!(app.activate_link(&second).await.text().await.unwrap().contains("Your account is active"));
+    assert_eq!(app.user(&address).await.unwrap()["status"], "active");
+}
+
+async fn opened_referrer(app: &TestApp, link: &str) -> String {
+    let page = app.client.get(app.local(link)).send().await.unwrap();
+    page.headers()["referrer-policy"].to_str().unwrap().to_owned()
+}
 
 async fn an_expired_link_is_refused_with_a_resend_form(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -34,7 +82,8 @@ async fn an_expired_link_is_refused_with_a_resend_form(backend: Backend) {
     assert_eq!(mails.len(), 2);
     let fresh = mails[1].link("/activate/").unwrap();
     assert_ne!(fresh, link);
-    assert_eq!(app.client.get(app.local(&fresh)).send().await.unwrap().status(), 200);
+    // The new link ended the old one (it was expired anyway; see below for a live one).
+    assert_eq!(app.activate_link(&fresh).await.status(), 200);
     assert_eq!(app.user(&address).await.unwrap()["status"], "active");
 }
 
@@ -89,7 +138,7 @@ async fn a_new_link_goes_only_to_pending_accounts_once_a_minute(backend: Backend
     assert!(app.mail_to(&unknown).await.is_empty());
     // Once active, no more links.
     let link = app.mail_to(&address).await[1].link("/activate/").unwrap();
-    app.client.get(app.local(&link)).send().await.unwrap();
+    app.activate_link(&link).await;
     app.clock.advance(61);
     assert_eq!(ask().await.status(), 202);
     assert_eq!(app.mail_to(&address).await.len(), 2);

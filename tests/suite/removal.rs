@@ -16,7 +16,7 @@ async fn account(app: &TestApp, prefix: &str) -> (String, String, String, String
         json!({"email": address, "username": username, "name": name, "password": PASSWORD, "terms_accepted": true});
     assert_eq!(app.post_json("/api/v1/registrations", &body).await.status(), 202);
     let link = app.mail_to(&address).await.into_iter().find_map(|m| m.link("/activate/")).unwrap();
-    assert_eq!(app.client.get(app.local(&link)).send().await.unwrap().status(), 200);
+    assert_eq!(app.activate_link(&link).await.status(), 200);
     let cookie = app.session_cookie(&address, PASSWORD).await;
     (address, username, name, cookie)
 }

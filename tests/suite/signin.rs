@@ -282,7 +282,7 @@ async fn expired_or_forged_sessions_are_refused_and_local_http_cookies_drop_secu
     assert_eq!(local.register(&address, &unique("plain")).await.status(), 202);
     let text = local.mail_to(&address).await[0].body.clone();
     let link = text.split_whitespace().find(|w| w.starts_with("http://127.0.0.1:3000/activate/")).unwrap();
-    local.client.get(local.url(link.trim_start_matches("http://127.0.0.1:3000"))).send().await.unwrap();
+    local.activate_link(link).await;
     let response = local.sign_in(&address, PASSWORD).await;
     assert_eq!(response.status(), 200);
     assert!(!response.headers()["set-cookie"].to_str().unwrap().contains("Secure"));

@@ -69,6 +69,16 @@ async fn make_dev_serves_registration_activation_and_captured_mail() {
         .expect("a link to this gateway");
     let page = client.get(link).send().await.unwrap();
     assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Activate my account"), "opening the link spends nothing");
+    let pressed = client
+        .post(link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", &server.base)
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pressed.status(), 200);
 
     let user: serde_json::Value = client
         .get(format!("{}/admin/v1/users?email=dev@example.com", server.base))

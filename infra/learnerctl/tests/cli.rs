@@ -151,7 +151,7 @@ async fn learnerctl_grants_the_role_and_the_operator_opens_the_console() {
     let operator = email("op-");
     let username = learners_tests::unique("op");
     let link = app.register_and_get_link(&operator, &username).await;
-    assert_eq!(app.client.get(app.local(&link)).send().await.unwrap().status(), 200);
+    assert_eq!(app.activate_link(&link).await.status(), 200);
 
     let granted = learnerctl(&app, &["operators", "grant", &operator], None).await;
     assert!(granted.status.success(), "{}", text(&granted.stderr));

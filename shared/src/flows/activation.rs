@@ -1,12 +1,14 @@
 //! Activation by emailed link, and asking for a new link.
 
-use crate::domain::{Email, Token, TokenPurpose, TokenRecord, UserStatus};
+use crate::domain::{Email, Token, TokenPurpose, TokenRecord, User, UserStatus};
 use crate::flows::registration::{activation_mail_slot, send_activation};
 use crate::ports::TokenUse;
 use crate::App;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
+    /// The link works: its page offers the button (`inspect` only).
+    Usable,
     Activated,
     AlreadyActive,
     Expired,
@@ -17,6 +19,28 @@ pub enum Activation {
 pub enum ActivationError {
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+/// What a link would do, spending nothing: what the page the link opens shows (mail scanners
+/// open links; only the button on that page activates, Kratos #3971).
+pub async fn inspect(app: &App, raw_token: &str) -> Result<Activation, ActivationError> {
+    let Some(token) = Token::parse(raw_token) else {
+        return Ok(Activation::Invalid);
+    };
+    let Some(record) = app.store.token(&token.hash()).await?.filter(|t| t.purpose == TokenPurpose::Activation) else {
+        return Ok(Activation::Invalid);
+    };
+    let user = app.store.user_by_id(&record.user_id).await?;
+    Ok(match user {
+        Some(user) if user.status == UserStatus::Active => Activation::AlreadyActive,
+        Some(user) if user.status != UserStatus::PendingActivation || user.auth_epoch != record.auth_epoch => {
+            Activation::Invalid
+        }
+        Some(_) if record.used_at.is_some() => Activation::Invalid,
+        Some(_) if record.is_expired(app.clock.now()) => Activation::Expired,
+        Some(_) => Activation::Usable,
+        None => Activation::Invalid,
+    })
 }
 
 pub async fn activate(app: &App, raw_token: &str) -> Result<Activation, ActivationError> {
@@ -55,9 +79,14 @@ pub async fn resend(app: &App, raw_email: &str) -> Result<(), ActivationError> {
         tracing::info!(user_id = %user.id, "activation mail not resent: asked again too soon");
         return Ok(());
     }
-    let (token, record) = TokenRecord::mint(TokenPurpose::Activation, &user, now, app.config.activation_ttl_seconds);
-    app.store.put_token(&record).await?;
-    send_activation(app, &user, &token).await;
-    tracing::info!(user_id = %user.id, "activation mail resent");
+    // The new link is minted in the next epoch: storing it ends every older link.
+    let next = User { auth_epoch: user.auth_epoch + 1, ..user };
+    let (token, record) = TokenRecord::mint(TokenPurpose::Activation, &next, now, app.config.activation_ttl_seconds);
+    if !app.store.replace_activation_token(&record).await? {
+        tracing::info!(user_id = %next.id, "activation mail not resent: the account changed meanwhile");
+        return Ok(());
+    }
+    send_activation(app, &next, &token).await;
+    tracing::info!(user_id = %next.id, "activation mail resent; older links end");
     Ok(())
 }

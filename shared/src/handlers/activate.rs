@@ -1,8 +1,9 @@
-//! Function `activate`: `GET /activate/{token}` (the page the email links to),
-//! `POST /api/v1/activations` (API clients), `GET /activation-email` ("Send me a new activation
-//! link") and `POST /api/v1/activation-emails` (a new link).
+//! Function `activate`: `GET /activate/{token}` (the page the email links to: it spends
+//! nothing and offers the button), `POST /activate/{token}` (the button), `POST
+//! /api/v1/activations` (API clients), `GET /activation-email` ("Send me a new activation link")
+//! and `POST /api/v1/activation-emails` (a new link).
 
-use crate::flows::activation::{activate, resend, Activation, ActivationError};
+use crate::flows::activation::{activate, inspect, resend, Activation, ActivationError};
 use crate::http::{is_form_post, pages, path_param, response, route_key, single_field, ApiError, FieldErrors};
 use crate::App;
 use lambda_http::{Body, Request, Response};
@@ -10,7 +11,8 @@ use serde_json::json;
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
     match route_key(&req).as_str() {
-        "GET /activate/{token}" => page(app, &req).await,
+        "GET /activate/{token}" => page(app, &req, false).await,
+        "POST /activate/{token}" => page(app, &req, true).await,
         "POST /api/v1/activations" => api(app, &req).await,
         "GET /activation-email" => {
             response::page(&app.config.look, 200, pages::activation_email_form("", &FieldErrors::new()))
@@ -20,10 +22,14 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     }
 }
 
-async fn page(app: &App, req: &Request) -> Response<Body> {
+/// The link's page. Opening it (`GET`, what mail scanners do) spends nothing: a usable link
+/// shows the "Activate my account" button, whose post (`spend`) activates.
+async fn page(app: &App, req: &Request, spend: bool) -> Response<Body> {
     let token = path_param(req, "token").unwrap_or_default();
     let look = &app.config.look;
-    match activate(app, &token).await {
+    let outcome = if spend { activate(app, &token).await } else { inspect(app, &token).await };
+    match outcome {
+        Ok(Activation::Usable) => response::page(look, 200, pages::activation_confirm(&token)),
         Ok(Activation::Activated) => response::page(look, 200, pages::activated()),
         Ok(Activation::AlreadyActive) => response::page(look, 200, pages::already_active()),
         Ok(Activation::Expired) => response::page(look, 410, pages::activation_link_invalid(true)),
@@ -39,7 +45,7 @@ async fn api(app: &App, req: &Request) -> Response<Body> {
     };
     match activate(app, &token).await {
         Ok(Activation::Activated | Activation::AlreadyActive) => response::json(200, &json!({"status": "active"})),
-        Ok(Activation::Expired | Activation::Invalid) => {
+        Ok(Activation::Usable | Activation::Expired | Activation::Invalid) => {
             ApiError::new(400, "invalid_token", "This activation link is invalid or has expired; ask for a new one.")
                 .into_response()
         }

@@ -166,6 +166,21 @@ pub fn check_your_inbox(activation_valid_for: &str) -> Page {
     )
 }
 
+/// The page an activation link opens: one button. Opening a link (as mail scanners do) must
+/// not activate: an attacker who registered someone else's address would otherwise hold a
+/// verified account for it once the victim's scanner opens the mail.
+pub fn activation_confirm(token: &str) -> Page {
+    let body = format!(
+        r#"<p>Press the button to confirm that this email address is yours and activate your account.</p>
+<form method="post" action="/activate/{token}">
+<button type="submit">Activate my account</button>
+</form>
+<p>If you did not register, close this page: nothing happens.</p>"#,
+        token = attr(token)
+    );
+    Page { private_url: true, ..Page::new("Activate your account", body) }
+}
+
 pub fn activated() -> Page {
     message(
         "Your account is active",

@@ -179,6 +179,31 @@ impl UserStore for DynamoStore {
         Ok(())
     }
 
+    async fn replace_activation_token(&self, token: &TokenRecord) -> anyhow::Result<bool> {
+        let raise = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(&token.user_id)))
+            .update_expression("SET auth_epoch = :epoch")
+            .condition_expression("attribute_exists(pk) AND #status = :pending AND auth_epoch = :previous")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", items::s(UserStatus::PendingActivation.as_str()))
+            .expression_attribute_values(":epoch", AttributeValue::N(token.auth_epoch.to_string()))
+            .expression_attribute_values(":previous", AttributeValue::N(token.auth_epoch.saturating_sub(1).to_string()))
+            .build()
+            .context("building the epoch update")?;
+        let actions = vec![
+            TransactWriteItem::builder().update(raise).build(),
+            self.put_new(items::token_item(token))?,
+            self.put(items::ref_item(
+                &token.user_id,
+                &items::token_key(&token.hash),
+                RefAction::Delete,
+                token.expires_at,
+            ))?,
+        ];
+        Ok(self.transact(actions).await?.is_none())
+    }
+
     async fn consume_activation_token(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<TokenUse> {
         let Some(item) = self.get(items::token_key(hash)).await? else {
             return Ok(TokenUse::Unknown);
@@ -205,11 +230,12 @@ impl UserStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(items::user_key(&record.user_id)))
             .update_expression("SET #status = :active, activated_at = if_not_exists(activated_at, :now)")
-            .condition_expression("attribute_exists(pk) AND #status <> :removal")
+            .condition_expression("attribute_exists(pk) AND #status <> :removal AND auth_epoch = :epoch")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":active", items::s(UserStatus::Active.as_str()))
             .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
             .expression_attribute_values(":now", items::ts(now))
+            .expression_attribute_values(":epoch", AttributeValue::N(record.auth_epoch.to_string()))
             .build()
             .context("building the activation update")?;
         let actions = vec![

@@ -112,6 +112,23 @@ impl UserStore for MemoryStore {
         Ok(())
     }
 
+    async fn replace_activation_token(&self, token: &TokenRecord) -> anyhow::Result<bool> {
+        let mut state = self.lock();
+        if state.tokens.contains_key(&token.hash) {
+            anyhow::bail!("token hash collision");
+        }
+        let Some(user) = state
+            .users
+            .get_mut(&token.user_id)
+            .filter(|u| u.status == UserStatus::PendingActivation && u.auth_epoch + 1 == token.auth_epoch)
+        else {
+            return Ok(false);
+        };
+        user.auth_epoch = token.auth_epoch;
+        state.tokens.insert(token.hash.clone(), token.clone());
+        Ok(true)
+    }
+
     async fn consume_activation_token(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<TokenUse> {
         let mut state = self.lock();
         let Some(record) = state.tokens.get(hash).filter(|t| t.purpose == TokenPurpose::Activation).cloned() else {
@@ -123,8 +140,12 @@ impl UserStore for MemoryStore {
         if record.is_expired(now) {
             return Ok(TokenUse::Expired(record));
         }
-        // As in the DynamoDB transaction: the user must exist and not be on its way out.
-        let Some(user) = state.users.get_mut(&record.user_id).filter(|u| u.status != UserStatus::RemovalRequested)
+        // As in the DynamoDB transaction: the user must exist, not be on its way out, and still
+        // be in the token's epoch (no newer link was sent).
+        let Some(user) = state
+            .users
+            .get_mut(&record.user_id)
+            .filter(|u| u.status != UserStatus::RemovalRequested && u.auth_epoch == record.auth_epoch)
         else {
             return Ok(TokenUse::Unknown);
         };
