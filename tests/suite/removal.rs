@@ -69,7 +69,49 @@ async fn switched_off_the_route_does_not_exist_and_the_form_is_absent() {
     assert!(!settings.contains("Delete my account"));
 }
 
-on_both_backends!(a_learner_removes_their_account, an_operator_deletes_by_email_and_nothing_personal_remains);
+on_both_backends!(
+    a_learner_removes_their_account,
+    an_operator_deletes_by_email_and_nothing_personal_remains,
+    forged_deletion_messages_delete_nothing,
+);
+
+/// Anything that may send to the deletion queue could write a message: without a deletion job
+/// the worker can read, or a removal request on the account itself, nothing is deleted.
+async fn forged_deletion_messages_delete_nothing(backend: Backend) {
+    use learners::ports::Queue;
+    let app = TestApp::spawn(backend).await;
+    let (victim, _, _, _) = account(&app, "victim-").await;
+    let victim_id = app.user(&victim).await.unwrap()["user_id"].as_str().unwrap().to_owned();
+    let forged = [
+        // The issue's own example: "self", by email, no job.
+        json!({"requested_by": "self", "targets": [{"row": 1, "email": victim}]}),
+        // "self" by user id, for an account whose owner asked for nothing.
+        json!({"requested_by": "self", "targets": [{"row": 1, "user_id": victim_id}]}),
+        // An operator's name and a job that does not exist.
+        json!({"job_id": uuid::Uuid::now_v7().to_string(), "requested_by": "arn:aws:iam::1:user/x", "targets": [{"row": 2, "email": victim}]}),
+    ];
+    for message in &forged {
+        app.app.queue.enqueue(Queue::Deletion, &[message.to_string()]).await.unwrap();
+    }
+    // A bulk registration job is no deletion job either.
+    let csv = format!("email,username,name\n{},{},Someone\n", email("other-"), unique("other"));
+    let upload = app
+        .client
+        .post(app.url("/admin/v1/bulk-registrations"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let bulk_job = upload.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let posing =
+        json!({"job_id": bulk_job, "requested_by": "arn:aws:iam::1:user/x", "targets": [{"row": 2, "email": victim}]});
+    app.app.queue.enqueue(Queue::Deletion, &[posing.to_string()]).await.unwrap();
+    app.settle().await;
+    assert_eq!(app.user(&victim).await.unwrap()["status"], "active", "nothing was deleted");
+    assert_eq!(app.sign_in(&victim, PASSWORD).await.status(), 200);
+}
 
 async fn a_learner_removes_their_account(backend: Backend) {
     let app = TestApp::spawn_with(backend, ON).await;
@@ -228,6 +270,9 @@ async fn a_deletion_message_delivered_twice_leaves_the_same_state() {
     let app = TestApp::spawn(Backend::Memory).await;
     let (address, username, name, _) = account(&app, "twice-").await;
     let user_id = app.user(&address).await.unwrap()["user_id"].as_str().unwrap().to_owned();
+    // As the learner's own request leaves it: marked for removal, then the message.
+    let id = learners::domain::UserId::parse(&user_id).unwrap();
+    assert!(app.app.store.request_removal(&id).await.unwrap());
     let message = DeletionMessage {
         job_id: None,
         requested_by: "self".into(),

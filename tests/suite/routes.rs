@@ -77,3 +77,50 @@ fn openapi_lists_exactly_the_template_routes() {
         template_routes().routes.iter().filter(|r| !r.is_default()).map(|r| r.key()).collect();
     assert_eq!(documented, deployed);
 }
+
+/// Each queue's policy lets exactly the functions whose own policy sends to it send (a
+/// template test: adding a sender without its queue policy, or the reverse, fails here).
+#[test]
+fn every_queue_takes_messages_only_from_the_functions_that_send_to_it() {
+    use std::collections::BTreeMap;
+    let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
+    let resources = doc["Resources"].as_hash().unwrap();
+    let strings = |value: &yaml_rust2::Yaml| -> Vec<String> {
+        match value {
+            yaml_rust2::Yaml::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+            other => other.as_str().map(|s| vec![s.to_owned()]).unwrap_or_default(),
+        }
+    };
+    let mut senders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut allowed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, resource) in resources {
+        let name = name.as_str().unwrap();
+        match resource["Type"].as_str() {
+            Some("AWS::Serverless::Function") => {
+                for policy in resource["Properties"]["Policies"].as_vec().into_iter().flatten() {
+                    for statement in policy["Statement"].as_vec().into_iter().flatten() {
+                        if strings(&statement["Action"]).iter().any(|a| a == "sqs:SendMessage") {
+                            for queue in strings(&statement["Resource"]) {
+                                let queue = queue.trim_end_matches(".Arn").to_owned();
+                                senders.entry(queue).or_default().insert(format!("{name}Role.Arn"));
+                            }
+                        }
+                    }
+                }
+            }
+            Some("AWS::SQS::QueuePolicy") => {
+                let queue = strings(&resource["Properties"]["Queues"]).concat();
+                let statements = resource["Properties"]["PolicyDocument"]["Statement"].as_vec().unwrap();
+                let deny = statements
+                    .iter()
+                    .find(|s| s["Effect"].as_str() == Some("Deny") && s["Action"].as_str() == Some("sqs:SendMessage"))
+                    .unwrap_or_else(|| panic!("{name} denies no sender"));
+                let roles = strings(&deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]);
+                allowed.insert(queue, roles.into_iter().collect());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(senders.keys().collect::<Vec<_>>(), vec!["BulkQueue", "DeletionQueue", "RecoveryQueue"]);
+    assert_eq!(senders, allowed);
+}

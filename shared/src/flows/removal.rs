@@ -4,7 +4,7 @@
 
 use crate::domain::{
     email_hmac, AuditEntry, BulkJob, Email, JobKind, JobStatus, Retirement, RowOutcome, RowResult, SessionRecord, User,
-    UserId,
+    UserId, UserStatus,
 };
 use crate::flows::signin::{counter_key, verify_own_password};
 use crate::ports::{DeleteRequest, Deleted, Queue};
@@ -191,8 +191,17 @@ pub async fn process(app: &App, message: &DeletionMessage, final_attempt: bool) 
         .retirement_secret
         .as_deref()
         .context("LEARNERS_RETIREMENT_SECRET is not set: no deletion can run")?;
+    // A message proves nothing by itself (anything that may send to the queue could have
+    // written it): the worker acts only on a deletion job it can read, or on an account whose
+    // own state says its owner asked for removal (see `delete_one`).
     let job = match &message.job_id {
-        Some(id) => Some(app.bulk.job(id).await?.with_context(|| format!("no job {id}"))?),
+        Some(id) => match app.bulk.job(id).await? {
+            Some(job) if job.kind == JobKind::Deletion => Some(job),
+            _ => {
+                tracing::warn!(job_id = %id, "deletion message names no deletion job: nothing deleted");
+                return Ok(());
+            }
+        },
         None => None,
     };
     let mut first_error = None;
@@ -248,6 +257,22 @@ async fn delete_one(
         (None, None) => None,
     };
     let not_found = || row(target, RowResult::Skipped, "not_found", "No account has this address.");
+    let authorised = match (job, &user) {
+        // An operator's job: only rows it has (CSV rows count from 2, list positions from 1).
+        (Some(job), _) => (1..=job.total + 1).contains(&target.row),
+        // A learner's own request: by user id, for an account that is marked for removal.
+        (None, Some(user)) => {
+            target.email.is_none() && requested_by == "self" && user.status == UserStatus::RemovalRequested
+        }
+        (None, None) => true,
+    };
+    if !authorised {
+        tracing::warn!(
+            row = target.row,
+            "deletion target without authority (no removal request, or not a row of the job): nothing deleted"
+        );
+        return Ok(());
+    }
     let Some(user) = user else {
         if let Some(job) = job {
             app.bulk.settle_row(&job.id, &not_found()).await?;
