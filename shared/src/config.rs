@@ -34,6 +34,9 @@ pub struct Config {
     pub retirement_secret: Option<String>,
     /// The site's name, logo and colour, and the stylesheet built from them.
     pub look: Look,
+    /// `LEARNERS_OPERATOR_PRINCIPALS`: the IAM principals (ARN patterns, `*` for any run of
+    /// characters) that are operators on `/admin/v1/`. None: no IAM caller is one.
+    pub operator_principals: Vec<glob::Pattern>,
 }
 
 pub const DEFAULT_ACTIVATION_TTL_SECONDS: i64 = 259_200;
@@ -88,6 +91,7 @@ impl Config {
                 Some(other) => bail!("LEARNERS_SELF_REMOVAL_ENABLED must be true or false, got {other:?}"),
             },
             retirement_secret: lookup("LEARNERS_RETIREMENT_SECRET").filter(|s| !s.is_empty()),
+            operator_principals: operator_principals(lookup("LEARNERS_OPERATOR_PRINCIPALS").as_deref())?,
             lockout: LockoutPolicy {
                 max_failures: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS", 6, 1)? as u32,
                 lockout_seconds: number(&lookup, "LEARNERS_LOCKOUT_SECONDS", 1800, 1)?,
@@ -113,12 +117,9 @@ impl Config {
         Ok(config)
     }
 
-    /// Is the site served over plain HTTP on this machine (the only case where a cookie may
-    /// drop `Secure`)?
-    pub fn site_is_local_http(&self) -> bool {
-        let rest = self.site_url.strip_prefix("http://").unwrap_or("");
-        let host = rest.split(['/', ':']).next().unwrap_or("");
-        host == "localhost" || host == "127.0.0.1"
+    /// Is the site served over https (so every answer carries HSTS)?
+    pub fn site_is_https(&self) -> bool {
+        self.site_url.starts_with("https://")
     }
 }
 
@@ -136,13 +137,41 @@ fn number(lookup: &impl Fn(&str) -> Option<String>, name: &str, default: i64, mi
     }
 }
 
+/// Comma-separated ARN patterns; each must look like an ARN.
+fn operator_principals(raw: Option<&str>) -> anyhow::Result<Vec<glob::Pattern>> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            if !p.starts_with("arn:") {
+                bail!(
+                    "LEARNERS_OPERATOR_PRINCIPALS holds ARN patterns (arn:aws:iam::123456789012:role/ops*), got {p:?}"
+                );
+            }
+            glob::Pattern::new(p).with_context(|| format!("LEARNERS_OPERATOR_PRINCIPALS: {p:?} is not a pattern"))
+        })
+        .collect()
+}
+
+/// A plain base URL; `http://` only on this machine's loopback (`make dev`): anywhere else
+/// sessions and links must not cross the network in the clear.
 fn parse_site_url(raw: &str) -> anyhow::Result<String> {
     let url = raw.trim().trim_end_matches('/');
-    let Some(rest) = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")) else {
-        bail!("LEARNERS_SITE_URL must start with https:// or http://, got {raw:?}");
+    let (https, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => bail!("LEARNERS_SITE_URL must start with https://, got {raw:?}"),
     };
     if rest.is_empty() || rest.contains(|c: char| c.is_whitespace() || c == '?' || c == '#' || c == '@') {
         bail!("LEARNERS_SITE_URL must be a plain base URL (scheme, host, optional port and path), got {raw:?}");
+    }
+    let host = match rest.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or(""),
+        None => rest.split(['/', ':']).next().unwrap_or(""),
+    };
+    if !https && !matches!(host, "localhost" | "127.0.0.1" | "::1") {
+        bail!("LEARNERS_SITE_URL must be https:// (http:// is only for localhost or 127.0.0.1), got {raw:?}");
     }
     Ok(url.to_owned())
 }
@@ -159,7 +188,7 @@ mod tests {
         assert_eq!(config.site_url, "https://learn.example.org");
         assert_eq!(config.activation_ttl_seconds, 259_200);
         assert_eq!(config.password_min_length, 8);
-        assert!(!config.site_is_local_http());
+        assert!(config.site_is_https());
         assert_eq!(config.session_ttl_seconds, 1_209_600);
         assert_eq!(config.lockout, LockoutPolicy { max_failures: 6, lockout_seconds: 1800 });
     }
@@ -188,12 +217,42 @@ mod tests {
     }
 
     #[test]
-    fn local_http_is_recognised() {
-        let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "http://127.0.0.1:3000")]).unwrap();
-        assert!(config.site_is_local_http());
-        let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "http://learn.example.org")]).unwrap();
-        assert!(!config.site_is_local_http());
-        assert_eq!(config.session_ttl_seconds, 1_209_600);
-        assert_eq!(config.lockout, LockoutPolicy { max_failures: 6, lockout_seconds: 1800 });
+    fn operator_principals_are_arn_patterns() {
+        let config = Config::from_pairs(&[
+            ("LEARNERS_SITE_URL", "https://x.org"),
+            (
+                "LEARNERS_OPERATOR_PRINCIPALS",
+                "arn:aws:iam::123456789012:role/ops-*, arn:aws:sts::123456789012:assumed-role/support/*",
+            ),
+        ])
+        .unwrap();
+        let allowed = |arn: &str| config.operator_principals.iter().any(|p| p.matches(arn));
+        assert!(allowed("arn:aws:iam::123456789012:role/ops-admin"));
+        assert!(allowed("arn:aws:sts::123456789012:assumed-role/support/alice"));
+        assert!(!allowed("arn:aws:iam::123456789012:role/developer"));
+        assert!(!allowed("arn:aws:iam::999999999999:role/ops-admin"));
+        let none = Config::from_pairs(&[("LEARNERS_SITE_URL", "https://x.org")]).unwrap();
+        assert!(none.operator_principals.is_empty());
+        let err =
+            Config::from_pairs(&[("LEARNERS_SITE_URL", "https://x.org"), ("LEARNERS_OPERATOR_PRINCIPALS", "ops")])
+                .unwrap_err();
+        assert!(err.to_string().contains("LEARNERS_OPERATOR_PRINCIPALS"));
+    }
+
+    #[test]
+    fn plain_http_is_for_loopback_only() {
+        for local in ["http://127.0.0.1:3000", "http://localhost:3000/lms", "http://[::1]:8080"] {
+            let config = Config::from_pairs(&[("LEARNERS_SITE_URL", local)]).unwrap();
+            assert!(!config.site_is_https(), "{local}");
+        }
+        for public in [
+            "http://learn.example.org",
+            "http://10.0.0.5",
+            "http://127.0.0.1.evil.example",
+            "http://localhost.evil.example/",
+        ] {
+            let err = Config::from_pairs(&[("LEARNERS_SITE_URL", public)]).unwrap_err().to_string();
+            assert!(err.contains("must be https://"), "{public}: {err}");
+        }
     }
 }

@@ -82,3 +82,45 @@ async fn an_operator_session_lasts_the_operator_lifetime() {
     assert_eq!(max_age(&app.sign_in(&operator, PASSWORD).await), "28800");
     assert_eq!(max_age(&app.sign_in(&learner, PASSWORD).await), "1209600");
 }
+
+/// Being allowed to invoke the API does not make an IAM principal an operator: only those
+/// `LEARNERS_OPERATOR_PRINCIPALS` names are.
+#[tokio::test]
+async fn only_the_listed_iam_principals_are_operators() {
+    let elsewhere = TestApp::spawn_with(
+        Backend::Memory,
+        &[("LEARNERS_OPERATOR_PRINCIPALS", "arn:aws:iam::123456789012:role/ops-*")],
+    )
+    .await;
+    // The local token stands for arn:aws:iam::000000000000:user/local-operator, not listed here.
+    let refused = elsewhere.admin_get(&format!("/admin/v1/users?email={}", email("x-"))).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(refused.json::<serde_json::Value>().await.unwrap()["error"]["code"], "not_an_operator");
+    let listed = TestApp::spawn(Backend::Memory).await;
+    assert_eq!(listed.admin_get(&format!("/admin/v1/users?email={}", email("x-"))).await.status(), 404);
+
+    // A handler called as API Gateway would call it, with an IAM caller of its own.
+    use lambda_http::aws_lambda_events::apigw::{
+        ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription,
+    };
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    for (arn, status) in
+        [("arn:aws:iam::123456789012:role/ops-admin", 404), ("arn:aws:iam::123456789012:role/dev", 403)]
+    {
+        let mut request = learners_tests::fake_request("GET /admin/v1/users", None, Vec::new());
+        let Some(RequestContext::ApiGatewayV2(mut context)) = request.request_context_ref().cloned() else {
+            unreachable!()
+        };
+        let mut iam = ApiGatewayRequestAuthorizerIamDescription::default();
+        iam.user_arn = Some(arn.to_owned());
+        let mut authorizer = ApiGatewayRequestAuthorizer::default();
+        authorizer.iam = Some(iam);
+        context.authorizer = Some(authorizer);
+        request = request.with_request_context(RequestContext::ApiGatewayV2(context)).with_query_string_parameters(
+            std::collections::HashMap::from([("email".to_owned(), "nobody@example.com".to_owned())]),
+        );
+        let response = learners::handlers::admin_users::handle(&elsewhere.app, request).await;
+        assert_eq!(response.status(), status, "{arn}");
+    }
+}

@@ -266,12 +266,18 @@ async fn the_login_form_signs_in_without_javascript() {
 }
 
 #[tokio::test]
-async fn expired_or_forged_sessions_are_refused_and_local_http_cookies_drop_secure() {
+async fn expired_or_forged_sessions_are_refused_and_the_cookie_is_host_only_and_secure() {
     let app = TestApp::spawn(Backend::Memory).await;
     let address = email("expire-");
     app.active_account(&address, &unique("expire")).await;
     let cookie = app.session_cookie(&address, PASSWORD).await;
-    for forged in ["learners_session=abc", "learners_session=", &format!("learners_session={}", "A".repeat(43))] {
+    for forged in [
+        "__Host-learners_session=abc",
+        "__Host-learners_session=",
+        &format!("__Host-learners_session={}", "A".repeat(43)),
+        // The old name, or the name without its prefix (what a sibling subdomain could set).
+        &cookie.replace("__Host-learners_session", "learners_session"),
+    ] {
         assert_eq!(app.with_cookie(Method::GET, "/api/v1/account", forged).send().await.unwrap().status(), 401);
     }
     app.clock.advance(1_209_600);
@@ -285,5 +291,12 @@ async fn expired_or_forged_sessions_are_refused_and_local_http_cookies_drop_secu
     local.activate_link(link).await;
     let response = local.sign_in(&address, PASSWORD).await;
     assert_eq!(response.status(), 200);
-    assert!(!response.headers()["set-cookie"].to_str().unwrap().contains("Secure"));
+    // `__Host-` and Secure even on plain-HTTP loopback (browsers treat it as secure); no HSTS
+    // there, HSTS on an https site.
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.starts_with("__Host-learners_session="), "{set_cookie}");
+    assert!(set_cookie.contains("; Secure;") && set_cookie.contains("Path=/") && !set_cookie.contains("Domain"));
+    assert!(response.headers().get("strict-transport-security").is_none());
+    let https = app.get("/login").await;
+    assert_eq!(https.headers()["strict-transport-security"], "max-age=31536000");
 }

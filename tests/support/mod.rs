@@ -100,6 +100,7 @@ pub fn config(table: &str, extra: &[(&str, &str)]) -> Config {
         ("LEARNERS_TABLE_NAME", table),
         ("LEARNERS_MAIL_FROM", "no-reply@example.com"),
         ("LEARNERS_RETIREMENT_SECRET", "test-retirement-secret-0123456789abcdef"),
+        ("LEARNERS_OPERATOR_PRINCIPALS", learners_gateway::LOCAL_OPERATOR),
     ];
     pairs.extend_from_slice(extra);
     Config::from_pairs(&pairs).expect("test configuration is valid")

@@ -15,8 +15,11 @@ use std::time::Duration;
 use std::time::Instant;
 
 pub fn memory_app() -> App {
-    let config =
-        Config::from_pairs(&[("LEARNERS_SITE_URL", "https://learn.example.org")]).expect("bench configuration");
+    let config = Config::from_pairs(&[
+        ("LEARNERS_SITE_URL", "https://learn.example.org"),
+        ("LEARNERS_OPERATOR_PRINCIPALS", "arn:aws:iam::000000000000:user/bench"),
+    ])
+    .expect("bench configuration");
     let (app, parts) = App::in_memory(config, Arc::new(SystemClock));
     std::mem::forget(parts.queue);
     app

@@ -29,6 +29,8 @@ async fn main() -> anyhow::Result<()> {
         ("LEARNERS_SITE_URL", None) => Some(site_url.clone()),
         // Locally, a secret of this run's own (retirement records then only match within it).
         ("LEARNERS_RETIREMENT_SECRET", None) => Some(local_secret.clone()),
+        // The admin token stands for this principal: it is the local operator.
+        ("LEARNERS_OPERATOR_PRINCIPALS", None) => Some(learners_gateway::LOCAL_OPERATOR.to_owned()),
         (_, value) => value,
     })?;
     let backend = std::env::var("LEARNERS_BACKEND").unwrap_or_else(|_| "memory".into());

@@ -67,14 +67,11 @@ async fn removal(app: &App, req: &Request) -> Response<Body> {
         Err(error) => return error.into_response(),
     };
     match request_self_removal(app, &user, &session, &password).await {
-        Ok(()) => with_cleared_cookie(
-            app,
-            if html {
-                response::page(&app.config.look, 202, pages::removal_requested())
-            } else {
-                response::json(202, &json!({"status": "removal_requested"}))
-            },
-        ),
+        Ok(()) => with_cleared_cookie(if html {
+            response::page(&app.config.look, 202, pages::removal_requested())
+        } else {
+            response::json(202, &json!({"status": "removal_requested"}))
+        }),
         Err(RemovalError::InvalidPassword) => {
             let error = ApiError::new(403, "invalid_password", "The password is not right.");
             if html {

@@ -11,8 +11,9 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let Some(operator) = operator(&req) else {
-        return ApiError::unauthorized().into_response();
+    let operator = match operator(app, &req) {
+        Ok(operator) => operator,
+        Err(refused) => return refused.into_response(),
     };
     let result = match route_key(&req).as_str() {
         "POST /admin/v1/deletions" => create(app, &req, &operator.id).await,

@@ -73,12 +73,15 @@ pub(crate) async fn job_of_kind(
 /// through here.
 pub async fn answer(app: &App, handler: HttpHandler, req: Request) -> Response<Body> {
     let person = crate::http::wants_page(&req);
-    let response = handler(app, req).await;
+    let mut response = handler(app, req).await;
     if person {
-        crate::http::response::as_page(&app.config.look, response)
-    } else {
-        response
+        response = crate::http::response::as_page(&app.config.look, response);
     }
+    if app.config.site_is_https() {
+        // Browsers that once reached the site over https never try plain http again.
+        response.headers_mut().insert("strict-transport-security", http::HeaderValue::from_static("max-age=31536000"));
+    }
+    response
 }
 
 pub fn by_binary(binary: &str) -> Option<HttpHandler> {

@@ -94,7 +94,7 @@ async fn create(app: &App, req: &Request) -> Response<Body> {
     };
     let error = match sign_in(app, &email, &password).await {
         Ok(signed_in) => {
-            let cookie = set_cookie(app, &signed_in.token, signed_in.lifetime_seconds);
+            let cookie = set_cookie(&signed_in.token, signed_in.lifetime_seconds);
             let mut response = if html {
                 // A browser form: on to where it was going, or the account page.
                 let mut response = response::see_other("/account/settings");
@@ -148,7 +148,7 @@ async fn delete(app: &App, req: &Request) -> Response<Body> {
     if let Err(e) = sign_out(app, &session).await {
         return ApiError::unexpected(&e).into_response();
     }
-    with_cleared_cookie(app, response::empty(204))
+    with_cleared_cookie(response::empty(204))
 }
 
 /// The settings page's "Sign out": ends the session (if any) and goes to the sign-in page.
@@ -165,11 +165,11 @@ async fn logout(app: &App, req: &Request) -> Response<Body> {
         Ok(None) => {}
         Err(e) => return ApiError::unexpected(&e).into_response(),
     }
-    with_cleared_cookie(app, response::see_other("/login"))
+    with_cleared_cookie(response::see_other("/login"))
 }
 
-pub fn with_cleared_cookie(app: &App, mut response: Response<Body>) -> Response<Body> {
-    if let Ok(value) = http::HeaderValue::from_str(&clear_cookie(app)) {
+pub fn with_cleared_cookie(mut response: Response<Body>) -> Response<Body> {
+    if let Ok(value) = http::HeaderValue::from_str(&clear_cookie()) {
         response.headers_mut().insert(http::header::SET_COOKIE, value);
     }
     response

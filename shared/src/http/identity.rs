@@ -2,6 +2,8 @@
 //! API Gateway, which puts the caller in the request context; the handlers refuse a request
 //! without one all the same (defence in depth, and the local gateway fills in the same field).
 
+use super::ApiError;
+use crate::App;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
@@ -11,7 +13,21 @@ pub struct Operator {
     pub id: String,
 }
 
-pub fn operator(req: &Request) -> Option<Operator> {
+/// The operator of an admin request: 401 without an IAM identity, 403 for an identity that
+/// `LEARNERS_OPERATOR_PRINCIPALS` does not name (any principal allowed to invoke the API is not
+/// thereby an operator).
+pub fn operator(app: &App, req: &Request) -> Result<Operator, ApiError> {
+    let caller = caller(req).ok_or_else(ApiError::unauthorized)?;
+    if app.config.operator_principals.iter().any(|pattern| pattern.matches(&caller.id)) {
+        Ok(caller)
+    } else {
+        tracing::warn!(principal = %caller.id, "admin request from an IAM principal that is not an operator");
+        Err(ApiError::new(403, "not_an_operator", "This IAM principal is not one of the site's operators."))
+    }
+}
+
+/// The IAM caller in the request context, if any.
+fn caller(req: &Request) -> Option<Operator> {
     let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() else {
         return None;
     };

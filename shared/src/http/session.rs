@@ -5,24 +5,19 @@ use crate::flows::signin::current_user;
 use crate::App;
 use lambda_http::Request;
 
-pub const COOKIE: &str = "learners_session";
+/// `__Host-`: browsers take this cookie only with `Secure`, `Path=/` and no `Domain`, so a
+/// sibling subdomain cannot plant one for the site.
+pub const COOKIE: &str = "__Host-learners_session";
 
-/// `Set-Cookie` for a new session lasting `max_age` seconds: HttpOnly, SameSite=Lax, and Secure
-/// unless the site itself is plain HTTP on this machine (where a browser would not send it back).
-pub fn set_cookie(app: &App, token: &Token, max_age: i64) -> String {
-    format!("{COOKIE}={}; HttpOnly;{} SameSite=Lax; Path=/; Max-Age={max_age}", token.as_str(), secure(app))
+/// `Set-Cookie` for a new session lasting `max_age` seconds: HttpOnly, Secure (browsers treat
+/// `http://127.0.0.1` and `http://localhost` as secure, so `make dev` keeps it too),
+/// SameSite=Lax, the whole site.
+pub fn set_cookie(token: &Token, max_age: i64) -> String {
+    format!("{COOKIE}={}; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age={max_age}", token.as_str())
 }
 
-pub fn clear_cookie(app: &App) -> String {
-    format!("{COOKIE}=; HttpOnly;{} SameSite=Lax; Path=/; Max-Age=0", secure(app))
-}
-
-fn secure(app: &App) -> &'static str {
-    if app.config.site_is_local_http() {
-        ""
-    } else {
-        " Secure;"
-    }
+pub fn clear_cookie() -> String {
+    format!("{COOKIE}=; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=0")
 }
 
 /// The session token from the request's cookies (API Gateway v2 may join them with `; `, or
