@@ -28,6 +28,9 @@ pub struct Config {
     /// Reset mails per account per hour.
     pub reset_mails_per_hour: u32,
     pub lockout: LockoutPolicy,
+    /// `LEARNERS_MAX_FAILED_LOGINS_PER_IP`: failed sign-ins an hour from one source IP across
+    /// accounts (password spraying); 0 switches the limit off.
+    pub max_failed_logins_per_ip: u32,
     /// `LEARNERS_SELF_REMOVAL_ENABLED`: may learners delete their own account?
     pub self_removal_enabled: bool,
     /// `LEARNERS_RETIREMENT_SECRET`: the HMAC key of retirement records (deletions need it).
@@ -92,6 +95,7 @@ impl Config {
             },
             retirement_secret: lookup("LEARNERS_RETIREMENT_SECRET").filter(|s| !s.is_empty()),
             operator_principals: operator_principals(lookup("LEARNERS_OPERATOR_PRINCIPALS").as_deref())?,
+            max_failed_logins_per_ip: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS_PER_IP", 100, 0)? as u32,
             lockout: LockoutPolicy {
                 max_failures: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS", 6, 1)? as u32,
                 lockout_seconds: number(&lookup, "LEARNERS_LOCKOUT_SECONDS", 1800, 1)?,

@@ -2,8 +2,8 @@
 //! twin in `adapters`, and one contract test suite runs against both.
 
 use crate::domain::{
-    AuditEntry, BulkJob, LockedNow, LockoutPolicy, LockoutState, Password, PasswordHash, Reservation, Retirement,
-    RowOutcome, SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId,
+    AuditEntry, BulkJob, DeviceRecord, LockedNow, LockoutPolicy, LockoutState, Password, PasswordHash, Reservation,
+    Retirement, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId,
 };
 use async_trait::async_trait;
 
@@ -117,6 +117,9 @@ pub trait UserStore: Send + Sync {
     /// account per hour"): true while fewer than `limit` uses were taken in the current window
     /// of `window_seconds`, which starts with the first use.
     async fn take_quota(&self, key: &str, now: Timestamp, window_seconds: i64, limit: u32) -> anyhow::Result<bool>;
+
+    /// How many uses `key` has taken in its current window (0 when none is running).
+    async fn quota_used(&self, key: &str, now: Timestamp) -> anyhow::Result<u32>;
 }
 
 /// A message for a learner. Bodies are complete: the adapter only delivers.
@@ -202,6 +205,12 @@ pub trait SessionStore: Send + Sync {
     async fn session(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<SessionRecord>>;
 
     async fn delete_session(&self, hash: &TokenHash) -> anyhow::Result<()>;
+
+    /// Remembers a browser that signed in to `device.user_id` (deleted with the account).
+    async fn create_device(&self, device: &DeviceRecord) -> anyhow::Result<()>;
+
+    /// A known browser, unless unknown or expired.
+    async fn device(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<DeviceRecord>>;
 
     /// Records an operator session's latest request and when its password was last typed.
     /// Nothing happens to a session that is gone.

@@ -208,6 +208,46 @@ async fn locked_account_reads_like_any_failure(backend: Backend) {
     j.finish().await;
 }
 
+/// An attacker's failures from a browser the account does not know lock the account for
+/// unknown browsers only: the owner's browser, which signed in before, still signs in; the
+/// attacker's stays locked (OWASP's device cookies).
+async fn the_owner_signs_in_through_an_attackers_lock(backend: Backend) {
+    let j = Journey::start(backend, &[("LEARNERS_MAX_FAILED_LOGINS", "3")]).await;
+    let owner = &j.browser;
+    let address = j.active_learner().await;
+    j.sign_in(&address, PASSWORD).await;
+    assert_eq!(owner.path().await, "/account/settings");
+    owner.press("Sign out").await;
+
+    let attacker = Browser::start().await;
+    for _ in 0..3 {
+        attacker.open(&j.url("/login")).await;
+        attacker.fill("Email", &address).await;
+        attacker.fill("Password", "a guess of the attacker").await;
+        attacker.press("Sign in").await;
+        assert_eq!(attacker.status().await, 401);
+    }
+    assert_eq!(
+        try_right(&attacker, &j.url("/login"), &address).await.0,
+        401,
+        "locked for the attacker's browser, even with the password"
+    );
+    let (_, path) = try_right(owner, &j.url("/login"), &address).await;
+    assert_eq!(path, "/account/settings", "the owner's browser is known: it signs in during the attacker's lock");
+    assert_eq!(try_right(&attacker, &j.url("/login"), &address).await.0, 401, "the attacker stays locked");
+    attacker.quit().await;
+    j.finish().await;
+}
+
+/// Signs in with the right password in `browser`: the status and path it ends on.
+async fn try_right(browser: &Browser, login: &str, address: &str) -> (u16, String) {
+    browser.open(login).await;
+    browser.fill("Email", address).await;
+    browser.fill("Password", PASSWORD).await;
+    browser.press("Sign in").await;
+    (browser.status().await, browser.path().await)
+}
+
 /// Forgot password from the login page, the mailed link, a refused and an accepted password,
 /// then sign-in with it.
 async fn forgot_password(backend: Backend) {
@@ -377,6 +417,7 @@ in_the_browser! {
     register_activate_sign_in_and_out: memory, moto;
     expired_link_and_new_links: memory;
     locked_account_reads_like_any_failure: memory;
+    the_owner_signs_in_through_an_attackers_lock: memory, moto;
     forgot_password: memory, moto;
     account_removal_from_settings: memory, moto;
     no_removal_form_when_switched_off: memory;

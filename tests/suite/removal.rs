@@ -294,3 +294,27 @@ async fn a_deletion_message_delivered_twice_leaves_the_same_state() {
     let record = app.app.store.retirement(&hmac).await.unwrap().expect("a retirement record");
     assert_eq!(record.requested_by, "self");
 }
+
+/// The learner's own request is queued a moment before the account is marked: a worker that
+/// gets the message first waits for the mark instead of dropping a real request.
+#[tokio::test]
+async fn a_learners_deletion_waits_a_moment_for_the_accounts_mark() {
+    use learners::flows::removal::{process, DeletionMessage, DeletionTarget};
+    let app = TestApp::spawn(Backend::Memory).await;
+    let (address, _, _, _) = account(&app, "late-mark-").await;
+    let user_id = app.user(&address).await.unwrap()["user_id"].as_str().unwrap().to_owned();
+    let id = learners::domain::UserId::parse(&user_id).unwrap();
+    let message = DeletionMessage {
+        job_id: None,
+        requested_by: "self".into(),
+        targets: vec![DeletionTarget { row: 1, email: None, user_id: Some(user_id) }],
+    };
+    let store = app.app.store.clone();
+    let marker = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        store.request_removal(&id).await.unwrap()
+    });
+    process(&app.app, &message, false).await.unwrap();
+    assert!(marker.await.unwrap());
+    assert!(app.user(&address).await.is_none(), "deleted once the mark arrived");
+}

@@ -300,3 +300,33 @@ async fn expired_or_forged_sessions_are_refused_and_the_cookie_is_host_only_and_
     let https = app.get("/login").await;
     assert_eq!(https.headers()["strict-transport-security"], "max-age=31536000");
 }
+
+/// Password spraying: failures from one source IP across many accounts stop every sign-in
+/// from there, with the same 401, until the hour ends.
+#[tokio::test]
+async fn failures_from_one_ip_across_accounts_are_throttled() {
+    let app = TestApp::spawn_with(Backend::Memory, &[("LEARNERS_MAX_FAILED_LOGINS_PER_IP", "5")]).await;
+    let victim = email("sprayed-");
+    app.active_account(&victim, &unique("sprayed")).await;
+    let first = app.sign_in(&email("nobody-"), "Summer2026!").await;
+    assert_eq!(first.status(), 401);
+    let failure_body = first.bytes().await.unwrap();
+    for _ in 0..4 {
+        assert_eq!(app.sign_in(&email("nobody-"), "Summer2026!").await.status(), 401);
+    }
+    // Five failures from 127.0.0.1: the right password of another account is refused too.
+    let throttled = app.sign_in(&victim, PASSWORD).await;
+    assert_eq!(throttled.status(), 401);
+    assert_eq!(throttled.bytes().await.unwrap(), failure_body, "the same answer as any failure");
+    app.clock.advance(3601);
+    assert_eq!(app.sign_in(&victim, PASSWORD).await.status(), 200, "the hour is over");
+
+    // 0 switches the limit off.
+    let off = TestApp::spawn_with(Backend::Memory, &[("LEARNERS_MAX_FAILED_LOGINS_PER_IP", "0")]).await;
+    let owner = email("free-");
+    off.active_account(&owner, &unique("free")).await;
+    for _ in 0..20 {
+        off.sign_in(&email("nobody-"), "Summer2026!").await;
+    }
+    assert_eq!(off.sign_in(&owner, PASSWORD).await.status(), 200);
+}

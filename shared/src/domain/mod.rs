@@ -20,7 +20,8 @@ pub use full_name::{FullName, FullNameError};
 pub use password::{Password, PasswordError, PasswordHash, PasswordPolicy};
 pub use retirement::{email_hmac, Retirement, DELETED_EMAIL};
 pub use session::{
-    LockedNow, LockoutPolicy, LockoutState, Reservation, SessionRecord, OPERATOR_IDLE_SECONDS, REAUTHENTICATION_SECONDS,
+    DeviceRecord, LockedNow, LockoutPolicy, LockoutState, Reservation, SessionRecord, DEVICE_TTL_SECONDS,
+    OPERATOR_IDLE_SECONDS, REAUTHENTICATION_SECONDS,
 };
 pub use time::{human_duration, Timestamp};
 pub use token::{Token, TokenHash, TokenPurpose, TokenRecord};

@@ -21,6 +21,20 @@ pub struct SessionRecord {
     pub password_at: Timestamp,
 }
 
+/// A browser that signed in to an account before (OWASP's device cookie): its own failures
+/// count apart from everyone else's, so an attacker's lock does not lock it out. The cookie
+/// holds the raw token; only its hash is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub hash: TokenHash,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// How long a browser stays known after its last successful sign-in.
+pub const DEVICE_TTL_SECONDS: i64 = 365 * 86_400;
+
 /// An operator session ends after this long without a console request.
 pub const OPERATOR_IDLE_SECONDS: i64 = 1800;
 

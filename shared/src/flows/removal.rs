@@ -12,6 +12,9 @@ use crate::{mail, App};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+/// How many times (200 ms apart) a learner's own deletion waits for the account's mark.
+const MARK_WAITS: u32 = 5;
+
 /// Addresses per operator request (a larger list is refused: split it).
 pub const MAX_EMAILS: usize = 10_000;
 const TARGETS_PER_MESSAGE: usize = 25;
@@ -257,6 +260,18 @@ async fn delete_one(
         (None, None) => None,
     };
     let not_found = || row(target, RowResult::Skipped, "not_found", "No account has this address.");
+    // A learner's request is queued just before the account is marked (so that a marked
+    // account always has its deletion on the way): the mark may be a moment behind.
+    let mut user = user;
+    for _ in 0..MARK_WAITS {
+        match &user {
+            Some(found) if job.is_none() && found.status != UserStatus::RemovalRequested => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                user = app.store.user_by_id(&found.id).await?;
+            }
+            _ => break,
+        }
+    }
     let authorised = match (job, &user) {
         // An operator's job: only rows it has (CSV rows count from 2, list positions from 1).
         (Some(job), _) => (1..=job.total + 1).contains(&target.row),

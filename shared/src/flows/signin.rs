@@ -6,7 +6,10 @@
 //! is per canonical email, known or not, and an unknown email is verified against a dummy hash:
 //! unknown, wrong, locked and being-removed answers cannot be told apart, by content or timing.
 
-use crate::domain::{Email, LockedNow, PasswordHash, Reservation, SessionRecord, Timestamp, Token, User, UserStatus};
+use crate::domain::{
+    DeviceRecord, Email, LockedNow, PasswordHash, Reservation, SessionRecord, Timestamp, Token, User, UserStatus,
+    DEVICE_TTL_SECONDS,
+};
 use crate::{mail, App};
 use sha2::{Digest, Sha256};
 
@@ -32,27 +35,86 @@ pub struct SignedIn {
     pub token: Token,
     /// How long the session lasts (the cookie's `Max-Age`).
     pub lifetime_seconds: i64,
+    /// The raw device token: this browser is now known to the account (its cookie only).
+    pub device: Token,
+}
+
+/// What else a sign-in comes with: the browser's device cookie and the source IP.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Client<'a> {
+    pub device: Option<&'a str>,
+    pub ip: Option<&'a str>,
 }
 
 /// The counter key of an address: a hash, so counters of unknown addresses hold no address.
+/// It counts the failures of every browser the account does not know.
 pub fn counter_key(email: &Email) -> String {
     Sha256::digest(email.key().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The counter of one known browser: its failures lock that browser only.
+fn device_counter_key(device: &DeviceRecord) -> String {
+    format!("device-{}", device.hash.as_str())
+}
+
+/// The slot counting one source IP's failed sign-ins across accounts (password spraying); the
+/// address is hashed.
+fn ip_failures_key(ip: &str) -> String {
+    let hash: String = Sha256::digest(ip.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    format!("ip-failures#{hash}")
+}
+
+/// An hour: the window of the per-IP failure count.
+const IP_WINDOW_SECONDS: i64 = 3600;
+
 pub async fn sign_in(app: &App, raw_email: &str, password: &str) -> Result<SignedIn, SignInError> {
+    sign_in_from(app, raw_email, password, Client::default()).await
+}
+
+/// Signs in, with the lockout split by browser (OWASP's device cookies): failures from browsers
+/// the account does not know count on the account's counter and lock it for them; a browser
+/// that signed in before counts on its own, so an attacker's lock does not keep the owner out.
+/// And at most `LEARNERS_MAX_FAILED_LOGINS_PER_IP` failures an hour from one source IP, across
+/// accounts; past it, every sign-in from there gets the same 401 until the hour ends.
+pub async fn sign_in_from(
+    app: &App,
+    raw_email: &str,
+    password: &str,
+    client: Client<'_>,
+) -> Result<SignedIn, SignInError> {
     let now = app.clock.now();
     let policy = app.config.lockout;
     let dummy = PasswordHash::from_phc(DUMMY_HASH.to_owned());
+    let per_ip = app.config.max_failed_logins_per_ip;
+    let ip_key = client.ip.filter(|_| per_ip > 0).map(ip_failures_key);
+    let failed = || async {
+        if let Some(key) = &ip_key {
+            app.store.take_quota(key, now, IP_WINDOW_SECONDS, per_ip).await?;
+        }
+        Ok::<_, SignInError>(SignInError::InvalidCredentials)
+    };
+    if let Some(key) = &ip_key {
+        if app.store.quota_used(key, now).await? >= per_ip {
+            tracing::warn!("sign-in refused: too many failures from this source IP");
+            return Err(SignInError::InvalidCredentials);
+        }
+    }
     let Ok(email) = Email::parse(raw_email) else {
         // No account can have this address; it costs what a wrong password costs.
         app.passwords.verify(&dummy, password).await?;
-        return Err(SignInError::InvalidCredentials);
+        return Err(failed().await?);
     };
-    let key = counter_key(&email);
-    if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
-        return Err(SignInError::InvalidCredentials);
-    }
     let user = app.store.user_by_email_key(&email.key()).await?;
+    // Looked up whatever the account, so that the work does not tell whether it exists.
+    let device = match client.device.and_then(Token::parse) {
+        Some(token) => app.sessions.device(&token.hash(), now).await?,
+        None => None,
+    };
+    let device = device.filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id));
+    let key = device.as_ref().map(device_counter_key).unwrap_or_else(|| counter_key(&email));
+    if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
+        return Err(failed().await?);
+    }
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let verified = app.passwords.verify(hash.as_ref().unwrap_or(&dummy), password).await? && hash.is_some();
     match user {
@@ -79,17 +141,26 @@ pub async fn sign_in(app: &App, raw_email: &str, password: &str) -> Result<Signe
                 password_at: now,
             };
             app.sessions.create_session(&session).await?;
+            // A new device token at every success (OWASP), the browser's from now on.
+            let device = Token::generate();
+            let record = DeviceRecord {
+                hash: device.hash(),
+                user_id: user.id.clone(),
+                created_at: now,
+                expires_at: now.plus_seconds(DEVICE_TTL_SECONDS),
+            };
+            app.sessions.create_device(&record).await?;
             tracing::info!(user_id = %user.id, operator = user.operator, "signed in");
-            Ok(SignedIn { user, token, lifetime_seconds: lifetime })
+            Ok(SignedIn { user, token, lifetime_seconds: lifetime, device })
         }
         user => {
             if let Some(locked) = app.attempts.record_failure(&key, now, policy).await? {
-                tracing::warn!(user_id = ?user.as_ref().map(|u| u.id.to_string()), failures = locked.failures, "sign-in locked");
+                tracing::warn!(user_id = ?user.as_ref().map(|u| u.id.to_string()), failures = locked.failures, known_device = device.is_some(), "sign-in locked");
                 if let Some(user) = &user {
                     notify_lockout(app, user, locked).await;
                 }
             }
-            Err(SignInError::InvalidCredentials)
+            Err(failed().await?)
         }
     }
 }

@@ -3,10 +3,10 @@
 //! the settings page's button), and API Gateway's `$default` route (not found).
 
 use crate::domain::human_duration;
-use crate::flows::signin::{sign_in, sign_out, SignInError};
+use crate::flows::signin::{sign_in_from, sign_out, Client, SignInError};
 use crate::http::origin::{from_site, not_from_elsewhere};
 use crate::http::pages::{self, LoginProblem, NEW_ACTIVATION_LINK};
-use crate::http::session::{clear_cookie, set_cookie, signed_in};
+use crate::http::session::{clear_cookie, cookie, device_cookie, set_cookie, signed_in, DEVICE_COOKIE};
 use crate::http::{is_form_post, query_param, response, route_key, ApiError, FieldErrors, Fields};
 use crate::App;
 use lambda_http::{Body, Request, Response};
@@ -23,6 +23,16 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         "POST /logout" => logout(app, &req).await,
         // API Gateway's `$default` route: what no other route takes (a page for a browser).
         _ => response::route_not_found(),
+    }
+}
+
+/// The caller's address as API Gateway (or the local gateway) saw it.
+fn source_ip(req: &Request) -> Option<&str> {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref().filter(|ip| !ip.is_empty()),
+        _ => None,
     }
 }
 
@@ -92,9 +102,12 @@ async fn create(app: &App, req: &Request) -> Response<Body> {
         }
         Err(error) => return error.into_response(),
     };
-    let error = match sign_in(app, &email, &password).await {
+    let device = cookie(req, DEVICE_COOKIE);
+    let client = Client { device: device.as_deref(), ip: source_ip(req) };
+    let error = match sign_in_from(app, &email, &password, client).await {
         Ok(signed_in) => {
             let cookie = set_cookie(&signed_in.token, signed_in.lifetime_seconds);
+            let device = device_cookie(&signed_in.device);
             let mut response = if html {
                 // A browser form: on to where it was going, or the account page.
                 let mut response = response::see_other("/account/settings");
@@ -112,8 +125,8 @@ async fn create(app: &App, req: &Request) -> Response<Body> {
                     }}),
                 )
             };
-            if let Ok(value) = http::HeaderValue::from_str(&cookie) {
-                response.headers_mut().insert(http::header::SET_COOKIE, value);
+            for value in [cookie, device].iter().filter_map(|c| http::HeaderValue::from_str(c).ok()) {
+                response.headers_mut().append(http::header::SET_COOKIE, value);
             }
             return response;
         }

@@ -16,20 +16,36 @@ pub fn set_cookie(token: &Token, max_age: i64) -> String {
     format!("{COOKIE}={}; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age={max_age}", token.as_str())
 }
 
+/// The browser's device cookie (a year): the account knows this browser (see `sign_in_from`).
+pub const DEVICE_COOKIE: &str = "__Host-learners_device";
+
+pub fn device_cookie(token: &Token) -> String {
+    format!(
+        "{DEVICE_COOKIE}={}; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age={}",
+        token.as_str(),
+        crate::domain::DEVICE_TTL_SECONDS
+    )
+}
+
 pub fn clear_cookie() -> String {
     format!("{COOKIE}=; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=0")
 }
 
-/// The session token from the request's cookies (API Gateway v2 may join them with `; `, or
-/// send several `Cookie` headers).
+/// The session token from the request's cookies.
 pub fn cookie_token(req: &Request) -> Option<String> {
+    cookie(req, COOKIE)
+}
+
+/// A cookie's value (API Gateway v2 may join the cookies with `; `, or send several `Cookie`
+/// headers).
+pub fn cookie(req: &Request, name: &str) -> Option<String> {
     req.headers()
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value.to_owned())
 }
 

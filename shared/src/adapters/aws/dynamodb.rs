@@ -3,8 +3,8 @@
 
 use super::items::{self, Item, RefAction};
 use crate::domain::{
-    AuditEntry, BulkJob, JobStatus, LockedNow, LockoutPolicy, LockoutState, PasswordHash, Reservation, Retirement,
-    RowOutcome, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
+    AuditEntry, BulkJob, DeviceRecord, JobStatus, LockedNow, LockoutPolicy, LockoutState, PasswordHash, Reservation,
+    Retirement, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
 };
 use crate::ports::{
     AuditLog, BulkCreate, BulkJobs, CreateUserError, DeleteRequest, Deleted, LoginAttempts, SessionStore, TokenUse,
@@ -480,6 +480,16 @@ impl UserStore for DynamoStore {
         Ok(operators)
     }
 
+    async fn quota_used(&self, key: &str, now: Timestamp) -> anyhow::Result<u32> {
+        let Some(item) = self.get(items::slot_key(key)).await? else {
+            return Ok(0);
+        };
+        if items::get_ts(&item, "until")? <= now {
+            return Ok(0);
+        }
+        Ok(u32::try_from(items::get_u64(&item, "uses")?).unwrap_or(u32::MAX))
+    }
+
     async fn request_removal(&self, id: &UserId) -> anyhow::Result<bool> {
         let result = self
             .client
@@ -571,6 +581,28 @@ impl SessionStore for DynamoStore {
             .await
             .context("DynamoDB DeleteItem (session)")?;
         Ok(())
+    }
+
+    async fn create_device(&self, device: &DeviceRecord) -> anyhow::Result<()> {
+        let actions = vec![
+            self.put_new(items::device_item(device))?,
+            self.put(items::ref_item(
+                &device.user_id,
+                &items::device_key(&device.hash),
+                RefAction::Delete,
+                device.expires_at,
+            ))?,
+        ];
+        anyhow::ensure!(self.transact(actions).await?.is_none(), "device hash collision");
+        Ok(())
+    }
+
+    async fn device(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<DeviceRecord>> {
+        let Some(item) = self.get(items::device_key(hash)).await? else {
+            return Ok(None);
+        };
+        let device = items::device_from_item(&item)?;
+        Ok((now < device.expires_at).then_some(device))
     }
 
     async fn touch_session(

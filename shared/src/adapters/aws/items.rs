@@ -8,6 +8,7 @@
 //! | emailed token | `TOKEN#<sha256 hex>` | `TOKEN` |
 //! | rate-limit slot | `SLOT#<key>` | `SLOT` |
 //! | session | `SESSION#<sha256 hex>` | `SESSION` |
+//! | known browser (device cookie) | `DEVICE#<sha256 hex>` | `DEVICE` |
 //! | sign-in failure counter | `LOCKOUT#<key>` | `LOCKOUT` |
 //! | operator action | `AUDIT#<user id>` | `<epoch seconds, 12 digits>#<uuidv7>` |
 //! | bulk job | `JOB#<job id>` | `JOB` |
@@ -26,8 +27,9 @@
 //! the expiry themselves. A missing or mistyped field is an error, never a default.
 
 use crate::domain::{
-    AuditEntry, BulkJob, Email, FullName, JobKind, JobStatus, PasswordHash, Retirement, RowOutcome, RowResult,
-    SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus, Username,
+    AuditEntry, BulkJob, DeviceRecord, Email, FullName, JobKind, JobStatus, PasswordHash, Retirement, RowOutcome,
+    RowResult, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus,
+    Username,
 };
 use anyhow::{anyhow, Context};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -57,6 +59,30 @@ pub fn slot_key(slot: &str) -> Item {
 
 pub fn session_key(hash: &TokenHash) -> Item {
     key(format!("SESSION#{}", hash.as_str()), "SESSION")
+}
+
+pub fn device_key(hash: &TokenHash) -> Item {
+    key(format!("DEVICE#{}", hash.as_str()), "DEVICE")
+}
+
+pub fn device_item(device: &DeviceRecord) -> Item {
+    let mut item = device_key(&device.hash);
+    item.insert("user_id".into(), s(device.user_id.as_str()));
+    item.insert("created_at".into(), ts(device.created_at));
+    item.insert("expires_at".into(), ts(device.expires_at));
+    item.insert("ttl".into(), ts(device.expires_at));
+    item
+}
+
+pub fn device_from_item(item: &Item) -> anyhow::Result<DeviceRecord> {
+    let pk = get_s(item, "pk")?;
+    let hash = pk.strip_prefix("DEVICE#").context("device item pk has no DEVICE# prefix")?;
+    Ok(DeviceRecord {
+        hash: TokenHash::from_stored(hash.to_owned()),
+        user_id: UserId::parse(get_s(item, "user_id")?).context("device user_id is not a UUID")?,
+        created_at: get_ts(item, "created_at")?,
+        expires_at: get_ts(item, "expires_at")?,
+    })
 }
 
 pub fn lockout_key(counter: &str) -> Item {

@@ -1,8 +1,8 @@
 //! `UserStore` in memory.
 
 use crate::domain::{
-    AuditEntry, BulkJob, JobStatus, LockedNow, LockoutPolicy, LockoutState, PasswordHash, Reservation, Retirement,
-    RowOutcome, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
+    AuditEntry, BulkJob, DeviceRecord, JobStatus, LockedNow, LockoutPolicy, LockoutState, PasswordHash, Reservation,
+    Retirement, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
 };
 use crate::ports::{
     AuditLog, BulkCreate, BulkJobs, CreateUserError, DeleteRequest, Deleted, LoginAttempts, SessionStore, TokenUse,
@@ -26,6 +26,7 @@ struct State {
     /// Rate-limit quotas: key -> (uses, end of the window).
     slots: HashMap<String, (u32, Timestamp)>,
     sessions: HashMap<TokenHash, SessionRecord>,
+    devices: HashMap<TokenHash, DeviceRecord>,
     audit: HashMap<UserId, Vec<AuditEntry>>,
     jobs: HashMap<String, BulkJob>,
     retirements: HashMap<String, Retirement>,
@@ -63,6 +64,7 @@ impl MemoryStore {
         out.extend(state.tokens.values().map(|t| format!("{t:?}")));
         out.extend(state.slots.keys().cloned());
         out.extend(state.sessions.values().map(|s| format!("{s:?}")));
+        out.extend(state.devices.values().map(|d| format!("{d:?}")));
         out.extend(state.counters.keys().cloned());
         out.extend(state.audit.values().flatten().map(|e| format!("{e:?}")));
         out.extend(state.jobs.values().map(|j| format!("{j:?}")));
@@ -228,6 +230,7 @@ impl UserStore for MemoryStore {
         state.usernames.remove(&user.username.key());
         state.tokens.retain(|_, token| token.user_id != *id);
         state.sessions.retain(|_, session| session.user_id != *id);
+        state.devices.retain(|_, device| device.user_id != *id);
         state.counters.remove(request.counter_key);
         for (job_id, row) in state.rows_of_user.remove(id).unwrap_or_default() {
             if let Some(outcome) = state.job_rows.get_mut(&job_id).and_then(|rows| rows.get_mut(&row)) {
@@ -266,6 +269,10 @@ impl UserStore for MemoryStore {
         let mut operators: Vec<User> = self.lock().users.values().filter(|u| u.operator).cloned().collect();
         operators.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(operators)
+    }
+
+    async fn quota_used(&self, key: &str, now: Timestamp) -> anyhow::Result<u32> {
+        Ok(self.lock().slots.get(key).filter(|(_, until)| *until > now).map_or(0, |(uses, _)| *uses))
     }
 
     async fn request_removal(&self, id: &UserId) -> anyhow::Result<bool> {
@@ -312,6 +319,17 @@ impl SessionStore for MemoryStore {
     async fn delete_session(&self, hash: &TokenHash) -> anyhow::Result<()> {
         self.lock().sessions.remove(hash);
         Ok(())
+    }
+
+    async fn create_device(&self, device: &DeviceRecord) -> anyhow::Result<()> {
+        let mut state = self.lock();
+        anyhow::ensure!(!state.devices.contains_key(&device.hash), "device hash collision");
+        state.devices.insert(device.hash.clone(), device.clone());
+        Ok(())
+    }
+
+    async fn device(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<DeviceRecord>> {
+        Ok(self.lock().devices.get(hash).filter(|d| now < d.expires_at).cloned())
     }
 
     async fn touch_session(
