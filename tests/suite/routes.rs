@@ -124,3 +124,28 @@ fn every_queue_takes_messages_only_from_the_functions_that_send_to_it() {
     assert_eq!(senders.keys().collect::<Vec<_>>(), vec!["BulkQueue", "DeletionQueue", "RecoveryQueue"]);
     assert_eq!(senders, allowed);
 }
+
+/// Every function that may send mail may send it only from the site's sender: the SES identity
+/// of `MailFrom` (or its domain), with `ses:FromAddress` pinned to it; never `identity/*`.
+#[test]
+fn mail_may_go_out_only_from_the_sender_identity() {
+    let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
+    let mut senders = 0;
+    for (name, resource) in doc["Resources"].as_hash().unwrap() {
+        for policy in resource["Properties"]["Policies"].as_vec().into_iter().flatten() {
+            for statement in policy["Statement"].as_vec().into_iter().flatten() {
+                let actions = format!("{:?}", statement["Action"]);
+                if !actions.contains("ses:") {
+                    continue;
+                }
+                senders += 1;
+                let resources = format!("{:?}", statement["Resource"]);
+                assert!(!resources.contains("identity/*"), "{name:?}: {resources}");
+                assert!(resources.contains("identity/${MailFrom}"), "{name:?}: {resources}");
+                let condition = &statement["Condition"]["StringEquals"]["ses:FromAddress"];
+                assert!(format!("{condition:?}").contains("MailFrom"), "{name:?} has no ses:FromAddress condition");
+            }
+        }
+    }
+    assert!(senders >= 5, "the functions that mail were found ({senders})");
+}
