@@ -279,7 +279,21 @@ pub trait BulkJobs: Send + Sync {
 
     async fn job(&self, id: &str) -> anyhow::Result<Option<BulkJob>>;
 
-    /// Creates the account of a row, its outcome, the job count and an audit entry, atomically.
+    /// Keeps the passwords of a job's rows, so that they never travel through a queue (or
+    /// land in its dead-letter queue). Each goes in the same write that settles its row, or
+    /// expires at `expires_at`.
+    async fn keep_passwords(
+        &self,
+        job_id: &str,
+        passwords: &[(u64, String)],
+        expires_at: Timestamp,
+    ) -> anyhow::Result<()>;
+
+    /// The kept password of a row, unless settled or expired.
+    async fn kept_password(&self, job_id: &str, row: u64, now: Timestamp) -> anyhow::Result<Option<String>>;
+
+    /// Creates the account of a row, its outcome, the job count and an audit entry, atomically
+    /// (and forgets the row's kept password).
     async fn create_bulk_user(
         &self,
         job_id: &str,
@@ -288,7 +302,8 @@ pub trait BulkJobs: Send + Sync {
         audit: &AuditEntry,
     ) -> anyhow::Result<BulkCreate>;
 
-    /// Settles a row that creates no account. False when it was settled before.
+    /// Settles a row that creates no account (and forgets its kept password). False when it
+    /// was settled before.
     async fn settle_row(&self, job_id: &str, outcome: &RowOutcome) -> anyhow::Result<bool>;
 
     async fn row_settled(&self, job_id: &str, row: u64) -> anyhow::Result<bool>;

@@ -32,7 +32,70 @@ async fn job(app: &TestApp, id: &str) -> Value {
     response.json().await.unwrap()
 }
 
-on_both_backends!(a_messy_file_creates_exactly_its_valid_rows, redelivery_and_a_crash_half_way_change_nothing);
+on_both_backends!(
+    a_messy_file_creates_exactly_its_valid_rows,
+    redelivery_and_a_crash_half_way_change_nothing,
+    passwords_never_travel_through_the_queue_and_go_once_settled,
+);
+
+/// Bulk passwords stay out of every queue message (a failed one would carry them into the
+/// dead-letter queue for 14 days): the upload keeps them in the store, and the write that
+/// settles each row forgets its password.
+async fn passwords_never_travel_through_the_queue_and_go_once_settled(backend: Backend) {
+    let clock = Arc::new(ManualClock::new());
+    let (app, mut receiver, memory) = match backend {
+        Backend::Memory => {
+            let (app, parts) = App::in_memory(learners_tests::config("unused", &[]), clock);
+            (app, Some(parts.queue), Some(parts.store))
+        }
+        Backend::Moto => {
+            let clients = learners::adapters::aws::AwsClients::for_endpoint(learners_tests::moto::url()).await;
+            let table = unique("bulk-");
+            let made = learners::adapters::aws::provision::provision(&clients, &table).await.unwrap();
+            let variables = made.variables();
+            let pairs: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            (App::aws(learners_tests::config(&table, &pairs), &clients, clock), None, None)
+        }
+    };
+    let tag = unique("p");
+    let passwords: Vec<String> = (0..3).map(|i| format!("secret passphrase {i} {tag}")).collect();
+    let mut csv = String::from("email,username,name,password\n");
+    for (i, password) in passwords.iter().enumerate() {
+        csv.push_str(&format!("p{i}-{tag}@example.com,p{i}-{tag},Learner {i},{password}\n"));
+    }
+    csv.push_str(&format!("nopass-{tag}@example.com,nopass-{tag},No Password,\n"));
+    let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes()).await.unwrap();
+    let bodies = enqueued_bodies(&app, backend, receiver.as_mut()).await;
+    assert_eq!(bodies.len(), 1);
+    for password in &passwords {
+        assert!(!bodies[0].contains(password.as_str()), "a password in a queue message: {}", bodies[0]);
+    }
+    assert_eq!(bodies[0].matches(r#""has_password":true"#).count(), 3, "{}", bodies[0]);
+
+    let response = bulk_worker::handle(&app, event(&bodies, 1)).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(app.bulk.job(&job.id).await.unwrap().unwrap().created, 4);
+    for (i, password) in passwords.iter().enumerate() {
+        let signed_in = learners::flows::signin::sign_in(&app, &format!("p{i}-{tag}@example.com"), password).await;
+        assert!(signed_in.is_ok(), "row {i} signs in with its file's password");
+    }
+    let stored = match memory {
+        Some(store) => store.dump(),
+        None => {
+            let clients = learners::adapters::aws::AwsClients::for_endpoint(learners_tests::moto::url()).await;
+            let mut pages = clients.dynamodb.scan().table_name(&app.config.table_name).into_paginator().items().send();
+            let mut items = Vec::new();
+            while let Some(item) = pages.next().await {
+                items.push(format!("{:?}", item.unwrap()));
+            }
+            items
+        }
+    };
+    let stored = stored.join("\n");
+    for password in &passwords {
+        assert!(!stored.contains(password.as_str()), "a password left in the store after settling");
+    }
+}
 
 async fn a_messy_file_creates_exactly_its_valid_rows(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -302,6 +365,22 @@ impl BulkJobs for Poisoned {
     async fn job(&self, id: &str) -> anyhow::Result<Option<BulkJob>> {
         self.inner.job(id).await
     }
+    async fn keep_passwords(
+        &self,
+        job_id: &str,
+        passwords: &[(u64, String)],
+        expires_at: learners::domain::Timestamp,
+    ) -> anyhow::Result<()> {
+        self.inner.keep_passwords(job_id, passwords, expires_at).await
+    }
+    async fn kept_password(
+        &self,
+        job_id: &str,
+        row: u64,
+        now: learners::domain::Timestamp,
+    ) -> anyhow::Result<Option<String>> {
+        self.inner.kept_password(job_id, row, now).await
+    }
     async fn create_bulk_user(
         &self,
         job_id: &str,
@@ -339,10 +418,14 @@ async fn a_poison_message_ends_in_the_dlq_and_its_failing_rows_are_reported() {
     let dead_letters = workers.dead_letters.clone();
     spawn_in_process(app.clone(), workers, parts.queue, parts.pending.clone());
 
+    let passwords = ["first quiet meadow walk", "second quiet meadow walk", "third quiet meadow walk"];
     let csv = format!(
-        "email,username,name\n{},fine1-x,Fine One\n{poison},poison-x,Poison\n{},fine2-x,Fine Two\n",
+        "email,username,name,password\n{},fine1-x,Fine One,{}\n{poison},poison-x,Poison,{}\n{},fine2-x,Fine Two,{}\n",
         email("fine1-"),
-        email("fine2-")
+        passwords[0],
+        passwords[1],
+        email("fine2-"),
+        passwords[2],
     );
     let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes()).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -355,4 +438,12 @@ async fn a_poison_message_ends_in_the_dlq_and_its_failing_rows_are_reported() {
     let problems = app.bulk.problems(&job.id).await.unwrap();
     assert_eq!((problems[0].row, problems[0].code.as_str()), (3, "processing_failed"));
     assert_eq!(dead_letters.lock().unwrap().len(), 1, "the message went to the dead-letter queue after 3 receives");
+    // The dead letter carries no password, and none is left in the store once rows are settled.
+    let dead = format!("{:?}", dead_letters.lock().unwrap());
+    let stored = parts.store.dump().join("\n");
+    for password in passwords {
+        assert!(!dead.contains(password), "a password in the dead-letter queue");
+        assert!(!stored.contains(password), "a password left in the store");
+    }
+    assert!(dead.contains("has_password"), "{dead}");
 }

@@ -17,7 +17,9 @@ pub const MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
 pub const ROWS_PER_MESSAGE: usize = 25;
 const MESSAGES_PER_SEND: usize = 10;
 
-/// One row on its way to the worker. Not `Debug`: it may carry a password.
+/// One row on its way to the worker. Its password never travels with it (a queue message can
+/// end in the dead-letter queue for 14 days): the upload keeps it in the store, and the write
+/// that settles the row forgets it. Not `Debug`: it may hold the password in memory.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRow {
@@ -25,9 +27,15 @@ pub struct BulkRow {
     pub email: String,
     pub username: String,
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The file gave a password: the worker reads it from the store (`BulkJobs::kept_password`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub has_password: bool,
+    #[serde(skip)]
     pub password: Option<String>,
 }
+
+/// How long a kept password waits for its row (a job's messages are long settled by then).
+const KEPT_PASSWORD_SECONDS: i64 = 86_400;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,7 +127,7 @@ fn extract(cols: &Columns, row: u64, record: &csv::ByteRecord) -> Result<BulkRow
         Some(i) => Some(text(i, "password")?).filter(|p| !p.is_empty()),
         None => None,
     };
-    Ok(BulkRow { row, email, username, name, password })
+    Ok(BulkRow { row, email, username, name, has_password: password.is_some(), password })
 }
 
 /// A row that passed the self-registration rules.
@@ -238,6 +246,16 @@ pub async fn upload(app: &App, operator: &str, bytes: &[u8]) -> Result<BulkJob, 
     let cols = columns(&reader.byte_headers().map_err(|_| UploadError::Empty)?.clone())?;
     let mut record = csv::ByteRecord::new();
     let (mut rows, mut message, mut pending): (u64, Vec<BulkRow>, Vec<String>) = (0, Vec::new(), Vec::new());
+    let mut passwords: Vec<(u64, String)> = Vec::new();
+    let kept_until = job.created_at.plus_seconds(KEPT_PASSWORD_SECONDS);
+    // A message goes out only after the passwords of its rows are kept.
+    let job_id = job.id.as_str();
+    let send = |pending: Vec<String>, passwords: Vec<(u64, String)>| async move {
+        if !passwords.is_empty() {
+            app.bulk.keep_passwords(job_id, &passwords, kept_until).await?;
+        }
+        app.queue.enqueue(Queue::BulkRegistration, &pending).await
+    };
     while reader.read_byte_record(&mut record).unwrap_or(true) {
         rows += 1;
         let row = rows + 1;
@@ -245,9 +263,12 @@ pub async fn upload(app: &App, operator: &str, bytes: &[u8]) -> Result<BulkJob, 
             continue;
         }
         // The first pass validated this row: only its fields are needed now.
-        let Ok(bulk_row) = extract(&cols, row, &record) else {
+        let Ok(mut bulk_row) = extract(&cols, row, &record) else {
             continue;
         };
+        if let Some(password) = bulk_row.password.take() {
+            passwords.push((row, password));
+        }
         message.push(bulk_row);
         if message.len() == ROWS_PER_MESSAGE {
             pending.push(
@@ -256,7 +277,7 @@ pub async fn upload(app: &App, operator: &str, bytes: &[u8]) -> Result<BulkJob, 
             );
         }
         if pending.len() == MESSAGES_PER_SEND {
-            app.queue.enqueue(Queue::BulkRegistration, &std::mem::take(&mut pending)).await?;
+            send(std::mem::take(&mut pending), std::mem::take(&mut passwords)).await?;
         }
     }
     if !message.is_empty() {
@@ -266,7 +287,7 @@ pub async fn upload(app: &App, operator: &str, bytes: &[u8]) -> Result<BulkJob, 
         );
     }
     if !pending.is_empty() {
-        app.queue.enqueue(Queue::BulkRegistration, &pending).await?;
+        send(pending, passwords).await?;
     }
     tracing::info!(operator, job_id = %job.id, rows = job.total, problems = checked.problems.len(), "bulk registration queued");
     Ok(job)
@@ -307,6 +328,22 @@ async fn settle(app: &App, job: &BulkJob, row: &BulkRow) -> anyhow::Result<()> {
     if app.bulk.row_settled(&job.id, row.row).await? {
         return Ok(());
     }
+    let mut row = row.clone();
+    if row.has_password {
+        row.password = app.bulk.kept_password(&job.id, row.row, app.clock.now()).await?;
+        if row.password.is_none() {
+            let outcome = problem(
+                row.row,
+                &row.email,
+                RowResult::Failed,
+                "password_expired",
+                "The row's password was kept for a day and is gone; register this row again.",
+            );
+            app.bulk.settle_row(&job.id, &outcome).await?;
+            return Ok(());
+        }
+    }
+    let row = &row;
     // The rules are applied again: a message is input too.
     let valid = match validate(app, row) {
         Ok(valid) => valid,

@@ -818,6 +818,39 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// BatchWriteItem, sending again what DynamoDB hands back under load.
+    async fn batch_write(
+        &self,
+        mut requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+        what: &'static str,
+    ) -> anyhow::Result<()> {
+        for attempt in 0..8u64 {
+            let output = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await
+                .with_context(|| format!("DynamoDB BatchWriteItem ({what})"))?;
+            requests = output.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+            if requests.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+        }
+        anyhow::bail!("DynamoDB kept {} writes unprocessed ({what})", requests.len())
+    }
+
+    /// The delete of a row's kept password, in the write that settles the row.
+    fn forget_password(&self, job_id: &str, row: u64) -> anyhow::Result<TransactWriteItem> {
+        let delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::kept_password_key(job_id, row)))
+            .build()
+            .context("building a password delete")?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
     async fn row_expiry(&self, job_id: &str) -> anyhow::Result<Timestamp> {
         let job = self.job(job_id).await?.with_context(|| format!("no job {job_id}"))?;
         Ok(job.created_at.plus_seconds(items::JOB_RETENTION_SECONDS))
@@ -876,6 +909,46 @@ impl BulkJobs for DynamoStore {
         self.get(items::job_key(id)).await?.as_ref().map(items::job_from_item).transpose()
     }
 
+    async fn keep_passwords(
+        &self,
+        job_id: &str,
+        passwords: &[(u64, String)],
+        expires_at: Timestamp,
+    ) -> anyhow::Result<()> {
+        use futures::{StreamExt, TryStreamExt};
+        let batches: Vec<Vec<aws_sdk_dynamodb::types::WriteRequest>> = passwords
+            .chunks(25)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|(row, password)| {
+                        let put = aws_sdk_dynamodb::types::PutRequest::builder()
+                            .set_item(Some(items::kept_password_item(job_id, *row, password, expires_at)))
+                            .build()
+                            .context("building a password put")?;
+                        Ok(aws_sdk_dynamodb::types::WriteRequest::builder().put_request(put).build())
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            })
+            .collect::<anyhow::Result<_>>()?;
+        // A few batches at a time; what DynamoDB hands back is sent again.
+        futures::stream::iter(batches.into_iter().map(|batch| self.batch_write(batch, "kept passwords")))
+            .buffer_unordered(4)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn kept_password(&self, job_id: &str, row: u64, now: Timestamp) -> anyhow::Result<Option<String>> {
+        let Some(item) = self.get(items::kept_password_key(job_id, row)).await? else {
+            return Ok(None);
+        };
+        if items::get_ts(&item, "expires_at")? <= now {
+            return Ok(None);
+        }
+        Ok(Some(items::get_s(&item, "password")?.to_owned()))
+    }
+
     async fn create_bulk_user(
         &self,
         job_id: &str,
@@ -892,6 +965,7 @@ impl BulkJobs for DynamoStore {
             self.count_row(job_id, "created")?,
             self.put_new(items::audit_item(audit))?,
             self.put(items::ref_item(&user.id, &items::job_row_key(job_id, outcome.row), RefAction::Scrub, expires))?,
+            self.forget_password(job_id, outcome.row)?,
         ];
         let Some(failed) = self.transact(actions).await? else {
             return Ok(BulkCreate::Created);
@@ -919,6 +993,7 @@ impl BulkJobs for DynamoStore {
             self.put_new(items::row_item(job_id, outcome, expires))?,
             self.count_row(job_id, outcome.result.counter())?,
             TransactWriteItem::builder().put(copy).build(),
+            self.forget_password(job_id, outcome.row)?,
         ];
         // A row that names an existing account (already registered) goes with that account.
         if let Some(user_id) = &outcome.user_id {

@@ -14,6 +14,7 @@
 //! | bulk job | `JOB#<job id>` | `JOB` |
 //! | bulk job row outcome | `JOB#<job id>` | `ROW#<row, 10 digits>` |
 //! | copy of a skipped/failed row | `JOB#<job id>` | `ERR#<row, 10 digits>` |
+//! | a bulk row's password until the row is settled | `JOB#<job id>` | `PASSWORD#<row, 10 digits>` |
 //! | reference from a user to an item of theirs | `USER#<id>` | `REF#<item pk>|<item sk>` |
 //! | retirement record | `RETIRED#<hmac of the email>` | `RETIRED` |
 //! | an account with the operator role | `OPERATORS` | `USER#<id>` |
@@ -94,6 +95,19 @@ pub const JOB_RETENTION_SECONDS: i64 = 30 * 86_400;
 
 pub fn job_key(id: &str) -> Item {
     key(format!("JOB#{id}"), "JOB")
+}
+
+/// A bulk row's password until the row is settled (never in a queue message).
+pub fn kept_password_key(id: &str, row: u64) -> Item {
+    key(format!("JOB#{id}"), &format!("PASSWORD#{row:010}"))
+}
+
+pub fn kept_password_item(id: &str, row: u64, password: &str, expires_at: Timestamp) -> Item {
+    let mut item = kept_password_key(id, row);
+    item.insert("password".into(), s(password));
+    item.insert("expires_at".into(), ts(expires_at));
+    item.insert("ttl".into(), ts(expires_at));
+    item
 }
 
 pub fn job_row_key(id: &str, row: u64) -> Item {

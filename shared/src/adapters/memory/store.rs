@@ -34,6 +34,8 @@ struct State {
     /// reference items for the same purpose).
     rows_of_user: HashMap<UserId, Vec<(String, u64)>>,
     job_rows: HashMap<String, BTreeMap<u64, RowOutcome>>,
+    /// Passwords of bulk rows not settled yet: (job, row) -> (password, expiry).
+    kept_passwords: HashMap<(String, u64), (String, Timestamp)>,
     counters: HashMap<String, Counter>,
 }
 
@@ -70,6 +72,7 @@ impl MemoryStore {
         out.extend(state.jobs.values().map(|j| format!("{j:?}")));
         out.extend(state.job_rows.values().flat_map(|rows| rows.values()).map(|r| format!("{r:?}")));
         out.extend(state.retirements.values().map(|r| format!("{r:?}")));
+        out.extend(state.kept_passwords.values().map(|(password, _)| password.clone()));
         out
     }
 }
@@ -446,6 +449,25 @@ impl BulkJobs for MemoryStore {
         Ok(self.lock().jobs.get(id).cloned())
     }
 
+    async fn keep_passwords(
+        &self,
+        job_id: &str,
+        passwords: &[(u64, String)],
+        expires_at: Timestamp,
+    ) -> anyhow::Result<()> {
+        let mut state = self.lock();
+        for (row, password) in passwords {
+            state.kept_passwords.insert((job_id.to_owned(), *row), (password.clone(), expires_at));
+        }
+        Ok(())
+    }
+
+    async fn kept_password(&self, job_id: &str, row: u64, now: Timestamp) -> anyhow::Result<Option<String>> {
+        let state = self.lock();
+        let kept = state.kept_passwords.get(&(job_id.to_owned(), row));
+        Ok(kept.filter(|(_, expires_at)| now < *expires_at).map(|(password, _)| password.clone()))
+    }
+
     async fn create_bulk_user(
         &self,
         job_id: &str,
@@ -468,6 +490,7 @@ impl BulkJobs for MemoryStore {
         state.emails.insert(user.email.key(), user.id.clone());
         state.usernames.insert(user.username.key(), user.id.clone());
         state.users.insert(user.id.clone(), user.clone());
+        state.kept_passwords.remove(&(job_id.to_owned(), outcome.row));
         state.job_rows.entry(job_id.to_owned()).or_default().insert(outcome.row, outcome.clone());
         state.rows_of_user.entry(user.id.clone()).or_default().push((job_id.to_owned(), outcome.row));
         state.jobs.get_mut(job_id).expect("checked above under the same lock").created += 1;
@@ -491,6 +514,7 @@ impl BulkJobs for MemoryStore {
             crate::domain::RowResult::Failed => job.failed += 1,
         }
         rows.insert(outcome.row, outcome.clone());
+        state.kept_passwords.remove(&(job_id.to_owned(), outcome.row));
         if let Some(user_id) = &outcome.user_id {
             state.rows_of_user.entry(user_id.clone()).or_default().push((job_id.to_owned(), outcome.row));
         }
