@@ -73,7 +73,44 @@ on_both_backends!(
     a_learner_removes_their_account,
     an_operator_deletes_by_email_and_nothing_personal_remains,
     forged_deletion_messages_delete_nothing,
+    rows_refused_at_upload_are_scrubbed_with_the_account,
 );
+
+/// Rows an upload refused hold the address as written, with no link to the account: the
+/// deletion finds them by the address and scrubs them too.
+async fn rows_refused_at_upload_are_scrubbed_with_the_account(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (address, username, name, _) = account(&app, "refused-row-").await;
+    let shouted = address.to_uppercase().replace("@EXAMPLE.COM", "@example.com");
+    // Refused at upload: a bad username, and the same address again in another case.
+    let csv = format!("email,username,name\n{address},x,Too Short\n{shouted},{},Again\n", unique("again"));
+    let upload = app
+        .client
+        .post(app.url("/admin/v1/bulk-registrations"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), 202);
+    app.settle().await;
+    assert!(!leftovers(&app, &[&address]).await.is_empty(), "the refused rows hold the address before");
+
+    let deletion = app
+        .client
+        .post(app.url("/admin/v1/deletions"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"emails": [address]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deletion.status(), 202);
+    app.settle().await;
+    assert!(app.user(&address).await.is_none());
+    let left = leftovers(&app, &[&address, &username, &name]).await;
+    assert!(left.is_empty(), "after the deletion a scan finds the address nowhere: {left:#?}");
+}
 
 /// Anything that may send to the deletion queue could write a message: without a deletion job
 /// the worker can read, or a removal request on the account itself, nothing is deleted.

@@ -372,7 +372,7 @@ impl UserStore for DynamoStore {
                     .update_item()
                     .table_name(&self.table)
                     .set_key(Some(target))
-                    .update_expression("SET email = :gone")
+                    .update_expression("SET email = :gone REMOVE email_sha")
                     .condition_expression("attribute_exists(pk)")
                     .expression_attribute_values(":gone", items::s(crate::domain::DELETED_EMAIL))
                     .send()
@@ -388,6 +388,7 @@ impl UserStore for DynamoStore {
             self.delete_item(key, "a reference").await?;
         }
         self.delete_item(items::lockout_key(request.counter_key), "the sign-in counter").await?;
+        self.scrub_rows_naming(&user.email).await?;
 
         let delete = |key: Item, condition: &str| -> anyhow::Result<TransactWriteItem> {
             let delete = aws_sdk_dynamodb::types::Delete::builder()
@@ -816,6 +817,47 @@ impl DynamoStore {
             .build()
             .context("building the job count update")?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Scrubs the address from every job row that holds it as written (refused rows of an
+    /// upload included, which no reference links to the account), found through the
+    /// `rows_by_email` index.
+    async fn scrub_rows_naming(&self, email: &crate::domain::Email) -> anyhow::Result<()> {
+        let Some(sha) = items::row_email_sha(email.as_ref()) else {
+            return Ok(());
+        };
+        let mut rows = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(items::ROWS_BY_EMAIL_INDEX)
+            .key_condition_expression("email_sha = :sha")
+            .expression_attribute_values(":sha", items::s(&sha))
+            .into_paginator()
+            .items()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(item) = rows.next().await {
+            let item = item.context("DynamoDB Query (rows by email)")?;
+            keys.push(HashMap::from([
+                ("pk".to_owned(), item.get("pk").cloned().context("row without pk")?),
+                ("sk".to_owned(), item.get("sk").cloned().context("row without sk")?),
+            ]));
+        }
+        for key in keys {
+            let scrubbed = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .update_expression("SET email = :gone REMOVE email_sha")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":gone", items::s(crate::domain::DELETED_EMAIL))
+                .send()
+                .await;
+            applied(scrubbed, "DynamoDB UpdateItem (scrubbing a row found by its address)")?;
+        }
+        Ok(())
     }
 
     /// BatchWriteItem, sending again what DynamoDB hands back under load.

@@ -34,6 +34,7 @@ use crate::domain::{
 };
 use anyhow::{anyhow, Context};
 use aws_sdk_dynamodb::types::AttributeValue;
+use sha2::Digest;
 use std::collections::HashMap;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -144,10 +145,24 @@ pub fn job_from_item(item: &Item) -> anyhow::Result<BulkJob> {
     })
 }
 
+/// The index of job rows by the address they hold (`email_sha`, the SHA-256 of the address as
+/// written, trimmed and lower-cased): a deletion finds and scrubs every row naming the account,
+/// refused ones included, whenever they were written.
+pub const ROWS_BY_EMAIL_INDEX: &str = "rows_by_email";
+
+pub fn row_email_sha(raw_email: &str) -> Option<String> {
+    let email = raw_email.trim().to_ascii_lowercase();
+    (!email.is_empty() && email != crate::domain::DELETED_EMAIL)
+        .then(|| sha2::Sha256::digest(email.as_bytes()).iter().map(|b| format!("{b:02x}")).collect())
+}
+
 pub fn row_item(job_id: &str, outcome: &RowOutcome, expires: Timestamp) -> Item {
     let mut item = job_row_key(job_id, outcome.row);
     item.insert("row".into(), AttributeValue::N(outcome.row.to_string()));
     item.insert("email".into(), s(&outcome.email));
+    if let Some(sha) = row_email_sha(&outcome.email) {
+        item.insert("email_sha".into(), s(&sha));
+    }
     item.insert("result".into(), s(outcome.result.as_str()));
     item.insert("code".into(), s(&outcome.code));
     item.insert("message".into(), s(&outcome.message));

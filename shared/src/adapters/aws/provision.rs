@@ -55,6 +55,15 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> any
             .attribute_definitions(attribute("sk").context("sk definition")?)
             .key_schema(key("pk", KeyType::Hash).context("pk key")?)
             .key_schema(key("sk", KeyType::Range).context("sk key")?)
+            .attribute_definitions(attribute("email_sha").context("email_sha definition")?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(super::items::ROWS_BY_EMAIL_INDEX)
+                    .key_schema(key("email_sha", KeyType::Hash).context("email_sha key")?)
+                    .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                    .build()
+                    .context("the rows-by-email index")?,
+            )
             .attribute_definitions(attribute("feed_pk").context("feed_pk definition")?)
             .attribute_definitions(attribute("feed_sk").context("feed_sk definition")?)
             .global_secondary_indexes(

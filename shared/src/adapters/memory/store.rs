@@ -240,6 +240,13 @@ impl UserStore for MemoryStore {
                 outcome.email = crate::domain::DELETED_EMAIL.to_owned();
             }
         }
+        // As DynamoDB's `rows_by_email` index finds them: rows holding the address as written.
+        let address = user.email.key();
+        for outcome in state.job_rows.values_mut().flat_map(|rows| rows.values_mut()) {
+            if outcome.email.trim().eq_ignore_ascii_case(&address) {
+                outcome.email = crate::domain::DELETED_EMAIL.to_owned();
+            }
+        }
         state.retirements.insert(request.retirement.email_hmac.clone(), request.retirement.clone());
         if let Some((job_id, outcome)) = request.job_row {
             state.job_rows.entry(job_id.to_owned()).or_default().insert(outcome.row, outcome.clone());
