@@ -13,3 +13,4 @@ mod removal;
 mod routes;
 mod signin;
 mod support;
+mod uniform;

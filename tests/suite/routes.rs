@@ -147,5 +147,5 @@ fn mail_may_go_out_only_from_the_sender_identity() {
             }
         }
     }
-    assert!(senders >= 5, "the functions that mail were found ({senders})");
+    assert!(senders >= 2, "the functions that mail were found ({senders})");
 }

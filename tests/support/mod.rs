@@ -264,8 +264,10 @@ impl TestApp {
         items
     }
 
-    /// Every mail sent to `address` (exact, as stored), oldest first.
+    /// Every mail sent to `address` (exact, as stored), oldest first, once the mail queue has
+    /// been worked (every mail leaves through it).
     pub async fn mail_to(&self, address: &str) -> Vec<Mail> {
+        self.settle().await;
         match (&self.memory, self.backend) {
             (Some((_, mailer)), _) => mailer
                 .sent()

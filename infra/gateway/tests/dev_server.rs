@@ -59,8 +59,15 @@ async fn make_dev_serves_registration_activation_and_captured_mail() {
     let response = client.post(format!("{}/api/v1/registrations", server.base)).json(&body).send().await.unwrap();
     assert_eq!(response.status(), 202);
 
-    let mail: serde_json::Value =
-        client.get(format!("{}/_dev/mail", server.base)).send().await.unwrap().json().await.unwrap();
+    // Mail leaves through the mail queue: wait for the worker (10 s at most).
+    let mut mail = serde_json::Value::Null;
+    for _ in 0..100 {
+        mail = client.get(format!("{}/_dev/mail", server.base)).send().await.unwrap().json().await.unwrap();
+        if mail.as_array().is_some_and(|m| !m.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let text = mail[0]["text"].as_str().unwrap();
     // The site URL defaults to the gateway's own address, so the emailed link works as is.
     let link = text
@@ -107,7 +114,11 @@ async fn the_aws_backend_runs_against_an_emulator() {
     assert!(provisioned.status.success(), "{}", String::from_utf8_lossy(&provisioned.stderr));
     assert!(String::from_utf8_lossy(&provisioned.stdout).contains(&format!("LEARNERS_TABLE_NAME={table}")));
 
+    // As `make dev-moto` does: every provisioned name (table, queue URLs) into the environment.
+    let stdout = String::from_utf8_lossy(&provisioned.stdout).into_owned();
+    let provisioned_vars: Vec<(&str, &str)> = stdout.lines().filter_map(|l| l.split_once('=')).collect();
     let mut env = aws_env.to_vec();
+    env.extend(provisioned_vars);
     env.push(("LEARNERS_BACKEND", "aws"));
     let server = start(&env);
     let client = reqwest::Client::new();
@@ -117,7 +128,15 @@ async fn the_aws_backend_runs_against_an_emulator() {
     assert_eq!(response.status(), 202);
     // There is no /_dev/mail on AWS: the mail went to SES.
     assert_eq!(client.get(format!("{}/_dev/mail", server.base)).send().await.unwrap().status(), 404);
-    let sent = learners_tests::moto::sent_mail().await;
+    // The mail worker polls the mail queue: wait for it (20 s at most).
+    let mut sent = Vec::new();
+    for _ in 0..200 {
+        sent = learners_tests::moto::sent_mail().await;
+        if sent.iter().any(|m| m.to == address) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert!(sent.iter().any(|m| m.to == address && m.subject.starts_with("Activate")));
     let user = client
         .get(format!("{}/admin/v1/users?email={address}", server.base))

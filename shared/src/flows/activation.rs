@@ -1,6 +1,7 @@
 //! Activation by emailed link, and asking for a new link.
 
 use crate::domain::{Email, Token, TokenPurpose, TokenRecord, User, UserStatus};
+use crate::flows::outbox::{send_later, MailRequest};
 use crate::flows::registration::{activation_mail_slot, send_activation};
 use crate::ports::TokenUse;
 use crate::App;
@@ -62,9 +63,20 @@ pub async fn activate(app: &App, raw_token: &str) -> Result<Activation, Activati
     Ok(outcome)
 }
 
-/// Mails a fresh link if the address belongs to an account waiting for activation, at most once
-/// per resend interval. Says nothing about what it found: the caller always answers the same.
+/// Asks for a fresh link. The request itself only goes on the mail queue (the same call
+/// whatever the address); the worker (`mail_new_link`) decides. The caller always answers the
+/// same.
 pub async fn resend(app: &App, raw_email: &str) -> Result<(), ActivationError> {
+    let Ok(email) = Email::parse(raw_email) else {
+        return Ok(());
+    };
+    send_later(app, &MailRequest::ActivationLink { email: email.to_string() }).await?;
+    Ok(())
+}
+
+/// The mail worker's part: a fresh link if the address belongs to an account waiting for
+/// activation, at most once per resend interval; it ends every older link.
+pub(crate) async fn mail_new_link(app: &App, raw_email: &str) -> anyhow::Result<()> {
     let Ok(email) = Email::parse(raw_email) else {
         return Ok(());
     };

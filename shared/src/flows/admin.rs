@@ -2,9 +2,10 @@
 //! every one of these actions writes to (who, what, on whom, when, with what outcome).
 
 use crate::domain::{Actor, AuditEntry, Email, LockoutState, Timestamp, User, UserId, UserSource, UserStatus};
+use crate::flows::outbox::{send_later, MailRequest};
 use crate::flows::signin::counter_key;
 use crate::http::FieldErrors;
-use crate::{mail, App};
+use crate::App;
 use serde::Serialize;
 
 /// What an operator sees of an account (never its password hash).
@@ -120,8 +121,8 @@ pub async fn set_password(
     audit(app, operator, "set_password", &user, if notify { "done, learner notified" } else { "done, not notified" })
         .await?;
     if notify {
-        let notice = mail::password_changed(&app.config, &user, true);
-        mail::deliver(app.mailer.as_ref(), &notice, "password_set_by_operator").await;
+        let request = MailRequest::PasswordChanged { user_id: user.id.to_string(), by_operator: true };
+        send_later(app, &request).await?;
     }
     Ok(())
 }

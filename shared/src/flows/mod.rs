@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod admin;
 pub mod bulk;
+pub mod outbox;
 pub mod recovery;
 pub mod registration;
 pub mod removal;

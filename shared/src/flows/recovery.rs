@@ -2,19 +2,11 @@
 //! answer's timing cannot tell whether the address has an account), and the confirmation that
 //! sets the new password with the emailed single-use link.
 
-use crate::domain::{Email, Token, TokenPurpose, TokenRecord, User, UserStatus};
+use crate::domain::{Email, Token, TokenPurpose, TokenRecord, User, UserId, UserStatus};
+use crate::flows::outbox::{send_later, MailRequest};
 use crate::flows::signin::counter_key;
 use crate::http::FieldErrors;
-use crate::ports::Queue;
 use crate::{mail, App};
-use serde::{Deserialize, Serialize};
-
-/// What the recovery queue carries: the address as typed (valid, but maybe not registered).
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResetRequested {
-    pub email: String,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecoveryError {
@@ -32,14 +24,13 @@ pub async fn request_reset(app: &App, raw_email: &str) -> anyhow::Result<()> {
     let Ok(email) = Email::parse(raw_email) else {
         return Ok(());
     };
-    let message = serde_json::to_string(&ResetRequested { email: email.to_string() })?;
-    app.queue.enqueue(Queue::Recovery, &[message]).await
+    send_later(app, &MailRequest::PasswordReset { email: email.to_string() }).await
 }
 
 /// The worker's part: if the address has an account, mail a reset link to the address stored on
 /// it (never the typed form), at most `reset_mails_per_hour` an hour. Err: try again later.
-pub async fn send_reset_link(app: &App, request: &ResetRequested) -> anyhow::Result<()> {
-    let Ok(email) = Email::parse(&request.email) else {
+pub async fn send_reset_link(app: &App, raw_email: &str) -> anyhow::Result<()> {
+    let Ok(email) = Email::parse(raw_email) else {
         return Ok(());
     };
     let Some(user) = app.store.user_by_email_key(&email.key()).await? else {
@@ -95,8 +86,22 @@ pub async fn reset_password(app: &App, raw_token: &str, new_password: &str) -> R
         return Err(RecoveryError::InvalidToken);
     }
     app.attempts.clear(&counter_key(&user.email)).await?;
-    let notice = mail::password_changed(&app.config, &user, false);
-    mail::deliver(app.mailer.as_ref(), &notice, "password_changed").await;
+    send_later(app, &MailRequest::PasswordChanged { user_id: user.id.to_string(), by_operator: false }).await?;
     tracing::info!(user_id = %user.id, "password reset");
+    Ok(())
+}
+
+/// The worker's part of a password change: NIST SP 800-63B-4 wants every recovery notified.
+pub(crate) async fn mail_password_changed(app: &App, user_id: &str, by_operator: bool) -> anyhow::Result<()> {
+    let Some(user) = UserId::parse(user_id) else {
+        return Ok(());
+    };
+    let Some(user) = app.store.user_by_id(&user).await? else {
+        return Ok(());
+    };
+    let notice = mail::password_changed(&app.config, &user, by_operator);
+    if !mail::deliver(app.mailer.as_ref(), &notice, "password_changed").await {
+        anyhow::bail!("the password notice could not be delivered");
+    }
     Ok(())
 }

@@ -5,6 +5,7 @@
 use crate::domain::{
     Email, FullName, Token, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus, Username,
 };
+use crate::flows::outbox::{send_later, MailRequest};
 use crate::http::FieldErrors;
 use crate::ports::CreateUserError;
 use crate::{mail, App};
@@ -93,37 +94,55 @@ pub async fn register(app: &App, form: &RegistrationForm) -> Result<Registered, 
         auth_epoch: 0,
         operator: false,
     };
-    let (token, record) = TokenRecord::mint(TokenPurpose::Activation, &user, now, app.config.activation_ttl_seconds);
-    match app.store.create_user(&user, Some(&record)).await {
-        Ok(()) => {
-            // The registration mail counts as the first of "one per minute" per account.
-            app.store.take_quota(&activation_mail_slot(&user.id), now, app.config.resend_interval_seconds, 1).await?;
-            send_activation(app, &user, &token).await;
-            tracing::info!(user_id = %user.id, "account registered, pending activation");
-            Ok(Registered::Created(user.id))
-        }
+    // The same calls whether or not the address is taken: store the account (refused if the
+    // address has one), then hand the mail to the queue, whose worker decides what it says.
+    let created = app.store.create_user(&user, None).await;
+    let outcome = match created {
+        Ok(()) => Registered::Created(user.id.clone()),
         // Usernames are public, so saying one is taken reveals nothing; it is decided before
         // the email so that the answer never depends on whether the email exists.
-        Err(CreateUserError::Taken { username_taken: true, .. }) => Err(RegistrationError::UsernameTaken),
-        Err(CreateUserError::Taken { .. }) => {
-            notify_existing_owner(app, &user.email).await?;
-            Ok(Registered::EmailAlreadyRegistered)
-        }
-        Err(CreateUserError::Unexpected(error)) => Err(error.into()),
-    }
+        Err(CreateUserError::Taken { username_taken: true, .. }) => return Err(RegistrationError::UsernameTaken),
+        Err(CreateUserError::Taken { .. }) => Registered::EmailAlreadyRegistered,
+        Err(CreateUserError::Unexpected(error)) => return Err(error.into()),
+    };
+    let request = MailRequest::Registration { email: user.email.to_string(), user_id: user.id.to_string() };
+    send_later(app, &request).await?;
+    tracing::info!("registration handled");
+    Ok(outcome)
 }
 
-/// Mails the owner of an existing address that someone tried to register with it, at most once
-/// per resend interval (so the form cannot be used to flood a mailbox).
-async fn notify_existing_owner(app: &App, email: &Email) -> anyhow::Result<()> {
+/// The mail worker's part of a registration: the account it created gets its activation link
+/// (once: a redelivered message finds the slot taken); if the address belonged to someone
+/// else, that owner gets a notice, at most once per resend interval (so the form cannot be
+/// used to flood a mailbox).
+pub(crate) async fn mail_registration(app: &App, raw_email: &str, user_id: &str) -> anyhow::Result<()> {
+    let Ok(email) = Email::parse(raw_email) else {
+        return Ok(());
+    };
     // An account on its way out gets no more mail: its owner asked for it to go.
     let Some(owner) =
         app.store.user_by_email_key(&email.key()).await?.filter(|u| u.status != UserStatus::RemovalRequested)
     else {
         return Ok(());
     };
+    let now = app.clock.now();
+    if owner.id.as_str() == user_id {
+        if owner.status != UserStatus::PendingActivation {
+            return Ok(());
+        }
+        // The registration mail counts as the first of "one per interval" per account.
+        if !app.store.take_quota(&activation_mail_slot(&owner.id), now, app.config.resend_interval_seconds, 1).await? {
+            return Ok(());
+        }
+        let (token, record) =
+            TokenRecord::mint(TokenPurpose::Activation, &owner, now, app.config.activation_ttl_seconds);
+        app.store.put_token(&record).await?;
+        send_activation(app, &owner, &token).await;
+        tracing::info!(user_id = %owner.id, "activation mail sent");
+        return Ok(());
+    }
     let slot = format!("registration-notice#{}", owner.id);
-    if app.store.take_quota(&slot, app.clock.now(), app.config.resend_interval_seconds, 1).await? {
+    if app.store.take_quota(&slot, now, app.config.resend_interval_seconds, 1).await? {
         let notice = mail::registration_attempt_notice(&app.config, &owner);
         mail::deliver(app.mailer.as_ref(), &notice, "registration_notice").await;
     }

@@ -10,6 +10,7 @@ use crate::domain::{
     DeviceRecord, Email, LockedNow, PasswordHash, Reservation, SessionRecord, Timestamp, Token, User, UserStatus,
     DEVICE_TTL_SECONDS,
 };
+use crate::flows::outbox::{send_later, MailRequest};
 use crate::{mail, App};
 use sha2::{Digest, Sha256};
 
@@ -153,12 +154,11 @@ pub async fn sign_in_from(
             tracing::info!(user_id = %user.id, operator = user.operator, "signed in");
             Ok(SignedIn { user, token, lifetime_seconds: lifetime, device })
         }
-        user => {
+        _ => {
             if let Some(locked) = app.attempts.record_failure(&key, now, policy).await? {
-                tracing::warn!(user_id = ?user.as_ref().map(|u| u.id.to_string()), failures = locked.failures, known_device = device.is_some(), "sign-in locked");
-                if let Some(user) = &user {
-                    notify_lockout(app, user, locked).await;
-                }
+                tracing::warn!(failures = locked.failures, known_device = device.is_some(), "sign-in locked");
+                // Queued whether or not the address has an account: the worker decides.
+                notify_lockout(app, &email, locked).await?;
             }
             Err(failed().await?)
         }
@@ -182,14 +182,31 @@ pub async fn verify_own_password(app: &App, user: &User, password: &str) -> anyh
     if verified {
         app.attempts.clear(&key).await?;
     } else if let Some(locked) = app.attempts.record_failure(&key, now, policy).await? {
-        notify_lockout(app, user, locked).await;
+        notify_lockout(app, &user.email, locked).await?;
     }
     Ok(verified)
 }
 
-async fn notify_lockout(app: &App, user: &User, locked: LockedNow) {
-    let message = mail::lockout(&app.config, user, locked.failures, locked.until);
-    mail::deliver(app.mailer.as_ref(), &message, "lockout").await;
+/// A lock notice goes on the mail queue, for known and unknown addresses alike.
+async fn notify_lockout(app: &App, email: &Email, locked: LockedNow) -> anyhow::Result<()> {
+    let request =
+        MailRequest::Lockout { email: email.to_string(), failures: locked.failures, until: locked.until.unix() };
+    send_later(app, &request).await
+}
+
+/// The mail worker's part: tells the owner, if the address has an account.
+pub(crate) async fn mail_lockout(app: &App, raw_email: &str, failures: u32, until: Timestamp) -> anyhow::Result<()> {
+    let Ok(email) = Email::parse(raw_email) else {
+        return Ok(());
+    };
+    let Some(user) = app.store.user_by_email_key(&email.key()).await? else {
+        return Ok(());
+    };
+    let message = mail::lockout(&app.config, &user, failures, until);
+    if !mail::deliver(app.mailer.as_ref(), &message, "lockout").await {
+        anyhow::bail!("the lock notice could not be delivered");
+    }
+    Ok(())
 }
 
 /// The signed-in user of a session token, if the session is live: known, unexpired, made in the

@@ -1,21 +1,22 @@
-//! Function `recovery-worker` (SQS): mails password reset links. A message that fails is
-//! reported alone (partial batch failure) and comes back; the hourly quota bounds the mail.
+//! Function `recovery-worker` (SQS): the mail worker. It sends every mail the service sends,
+//! from the requests flows put on its queue (`flows::outbox`). A message that fails is reported
+//! alone (partial batch failure) and comes back.
 
 use super::worker::{for_each_message, SqsBatchResponse, SqsEvent};
-use crate::flows::recovery::{send_reset_link, ResetRequested};
+use crate::flows::outbox::{deliver, parse};
 use crate::App;
 
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
     for_each_message(event, |delivery| async move {
-        let request: ResetRequested = match serde_json::from_str(&delivery.body) {
+        let request = match parse(&delivery.body) {
             Ok(request) => request,
             Err(e) => {
                 // Not ours to retry: a malformed message would fail the same way forever.
-                tracing::error!(error = %e, "dropping a malformed recovery message");
+                tracing::error!(error = %e, "dropping a malformed mail request");
                 return Ok(());
             }
         };
-        send_reset_link(app, &request).await
+        deliver(app, &request).await
     })
     .await
 }
