@@ -209,6 +209,9 @@ pub trait SessionStore: Send + Sync {
     /// Remembers a browser that signed in to `device.user_id` (deleted with the account).
     async fn create_device(&self, device: &DeviceRecord) -> anyhow::Result<()>;
 
+    /// The browsers an account knows (unexpired), by the hash of their token.
+    async fn known_devices(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<TokenHash>>;
+
     /// A known browser, unless unknown or expired.
     async fn device(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<DeviceRecord>>;
 

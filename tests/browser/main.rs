@@ -235,6 +235,12 @@ async fn the_owner_signs_in_through_an_attackers_lock(backend: Backend) {
     let (_, path) = try_right(owner, &j.url("/login"), &address).await;
     assert_eq!(path, "/account/settings", "the owner's browser is known: it signs in during the attacker's lock");
     assert_eq!(try_right(&attacker, &j.url("/login"), &address).await.0, 401, "the attacker stays locked");
+    // The operator's look-up shows both counts: every unknown browser's, and the known ones'.
+    let view = j.site.user(&address).await.expect("the account");
+    assert_eq!(view["failed_logins"], 3);
+    assert!(view["locked_until"].is_string());
+    assert!(view["known_devices"].as_u64().unwrap() >= 1, "{view}");
+    assert_eq!(view["known_device_failed_logins"], 0);
     attacker.quit().await;
     j.finish().await;
 }

@@ -55,6 +55,7 @@ contract!(
     the_operator_role_is_granted_listed_and_revoked,
     operator_sessions_end_when_idle_and_record_the_password,
     the_latest_audit_entries_come_newest_first_across_accounts,
+    devices_are_remembered_listed_and_expire,
 );
 
 mod attempts {
@@ -269,6 +270,30 @@ async fn the_latest_audit_entries_come_newest_first_across_accounts(store: Arc<d
     assert_eq!(store.latest(NOW, 30, 1).await.unwrap(), vec![today.clone()]);
     assert_eq!(store.latest(NOW, 1, 10).await.unwrap(), vec![today.clone()], "today only");
     assert_eq!(store.entries_for(&grace).await.unwrap(), vec![today, old]);
+}
+
+async fn devices_are_remembered_listed_and_expire(store: Arc<dyn Store>) {
+    use learners::domain::DeviceRecord;
+    let grace = user("grace@example.com", "grace");
+    let alan = user("alan@example.com", "alan");
+    let (first, second, other) = (Token::generate(), Token::generate(), Token::generate());
+    for (token, owner, ttl) in [(&first, &grace, 60), (&second, &grace, 120), (&other, &alan, 60)] {
+        let device = DeviceRecord {
+            hash: token.hash(),
+            user_id: owner.id.clone(),
+            created_at: NOW,
+            expires_at: NOW.plus_seconds(ttl),
+        };
+        store.create_device(&device).await.unwrap();
+    }
+    let read = store.device(&first.hash(), NOW).await.unwrap().expect("a known device");
+    assert_eq!(read.user_id, grace.id);
+    assert_eq!(store.device(&first.hash(), NOW.plus_seconds(60)).await.unwrap(), None, "expired");
+    let mut expected = vec![first.hash(), second.hash()];
+    expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(store.known_devices(&grace.id, NOW).await.unwrap(), expected);
+    assert_eq!(store.known_devices(&grace.id, NOW.plus_seconds(60)).await.unwrap(), vec![second.hash()]);
+    assert_eq!(store.known_devices(&alan.id, NOW).await.unwrap(), vec![other.hash()]);
 }
 
 async fn removal_requests_raise_the_auth_epoch(store: Arc<dyn Store>) {

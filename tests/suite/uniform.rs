@@ -130,6 +130,10 @@ impl SessionStore for Recorder {
         self.note("create_device");
         self.sessions.create_device(device).await
     }
+    async fn known_devices(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<TokenHash>> {
+        self.note("known_devices");
+        self.sessions.known_devices(user_id, now).await
+    }
     async fn device(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<DeviceRecord>> {
         self.note("device");
         self.sessions.device(hash, now).await

@@ -3,7 +3,7 @@
 
 use crate::domain::{Actor, AuditEntry, Email, LockoutState, Timestamp, User, UserId, UserSource, UserStatus};
 use crate::flows::outbox::{send_later, MailRequest};
-use crate::flows::signin::counter_key;
+use crate::flows::signin::{counter_key, device_counter_key};
 use crate::http::FieldErrors;
 use crate::App;
 use serde::Serialize;
@@ -24,10 +24,14 @@ pub struct UserView {
     pub locked_until: Option<Timestamp>,
     /// Has the operator role.
     pub operator: bool,
+    /// Browsers that signed in to the account before (device cookies), and their failed
+    /// sign-ins added up: they count apart from `failed_logins` (every other browser's).
+    pub known_devices: u32,
+    pub known_device_failed_logins: u32,
 }
 
 impl UserView {
-    fn new(user: User, lockout: LockoutState) -> Self {
+    fn new(user: User, lockout: LockoutState, devices: (u32, u32)) -> Self {
         Self {
             user_id: user.id,
             email: user.email.to_string(),
@@ -40,6 +44,8 @@ impl UserView {
             failed_logins: lockout.failures,
             locked_until: lockout.locked_until,
             operator: user.operator,
+            known_devices: devices.0,
+            known_device_failed_logins: devices.1,
         }
     }
 }
@@ -75,7 +81,19 @@ async fn audit(app: &App, operator: &str, action: &str, user: &User, outcome: &s
 pub async fn user_by_email(app: &App, raw_email: &str) -> Result<UserView, SupportError> {
     let user = find(app, raw_email).await?;
     let lockout = app.attempts.state(&counter_key(&user.email), app.clock.now()).await?;
-    Ok(UserView::new(user, lockout))
+    let devices = known_devices(app, &user).await?;
+    Ok(UserView::new(user, lockout, devices))
+}
+
+/// How many browsers the account knows, and their failed sign-ins added up.
+async fn known_devices(app: &App, user: &User) -> anyhow::Result<(u32, u32)> {
+    let now = app.clock.now();
+    let devices = app.sessions.known_devices(&user.id, now).await?;
+    let mut failures = 0;
+    for device in &devices {
+        failures += app.attempts.state(&device_counter_key(device), now).await?.failures;
+    }
+    Ok((devices.len() as u32, failures))
 }
 
 /// Activates an account whose activation mail got lost. Idempotent.
@@ -159,7 +177,8 @@ pub async fn operators(app: &App) -> Result<Vec<UserView>, SupportError> {
     let mut views = Vec::new();
     for user in app.store.operators().await? {
         let lockout = app.attempts.state(&counter_key(&user.email), now).await?;
-        views.push(UserView::new(user, lockout));
+        let devices = known_devices(app, &user).await?;
+        views.push(UserView::new(user, lockout, devices));
     }
     Ok(views)
 }

@@ -54,8 +54,8 @@ pub fn counter_key(email: &Email) -> String {
 }
 
 /// The counter of one known browser: its failures lock that browser only.
-fn device_counter_key(device: &DeviceRecord) -> String {
-    format!("device-{}", device.hash.as_str())
+pub(crate) fn device_counter_key(device: &crate::domain::TokenHash) -> String {
+    format!("device-{}", device.as_str())
 }
 
 /// The slot counting one source IP's failed sign-ins across accounts (password spraying); the
@@ -112,7 +112,7 @@ pub async fn sign_in_from(
         None => None,
     };
     let device = device.filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id));
-    let key = device.as_ref().map(device_counter_key).unwrap_or_else(|| counter_key(&email));
+    let key = device.as_ref().map(|d| device_counter_key(&d.hash)).unwrap_or_else(|| counter_key(&email));
     if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
         return Err(failed().await?);
     }

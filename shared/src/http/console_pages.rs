@@ -119,6 +119,7 @@ fn card(view: &UserView, context: &CardContext<'_>) -> String {
 <dt>Activated</dt><dd>{activated}</dd>
 <dt>Failed sign-ins</dt><dd>{failed}</dd>
 <dt>Locked until</dt><dd>{locked}</dd>
+<dt>Known browsers</dt><dd>{devices} ({device_failures} failed sign-ins)</dd>
 <dt>Operator</dt><dd>{operator}</dd>
 </dl>
 <div class="actions">{actions}</div>
@@ -135,6 +136,8 @@ fn card(view: &UserView, context: &CardContext<'_>) -> String {
         activated = when(view.activated_at),
         failed = view.failed_logins,
         locked = when(view.locked_until),
+        devices = view.known_devices,
+        device_failures = view.known_device_failed_logins,
         operator = if view.operator { "yes" } else { "no" },
         audit = link(&format!("/operator/audit?email={}", urlencode(&view.email)), "Operator actions on this learner"),
     )

@@ -598,6 +598,34 @@ impl SessionStore for DynamoStore {
         Ok(())
     }
 
+    async fn known_devices(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<TokenHash>> {
+        // Through the account's references to its devices (written with each device).
+        let mut refs = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :devices)")
+            .expression_attribute_values(":pk", items::s(&format!("USER#{user_id}")))
+            .expression_attribute_values(":devices", items::s("REF#DEVICE#"))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let mut hashes = Vec::new();
+        while let Some(item) = refs.next().await {
+            let item = item.context("DynamoDB Query (device references)")?;
+            if items::get_ts(&item, "ttl")? <= now {
+                continue;
+            }
+            let target = items::get_s(&item, "target_pk")?;
+            if let Some(hash) = target.strip_prefix("DEVICE#") {
+                hashes.push(TokenHash::from_stored(hash.to_owned()));
+            }
+        }
+        hashes.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(hashes)
+    }
+
     async fn device(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<DeviceRecord>> {
         let Some(item) = self.get(items::device_key(hash)).await? else {
             return Ok(None);

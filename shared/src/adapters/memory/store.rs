@@ -338,6 +338,18 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    async fn known_devices(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<TokenHash>> {
+        let state = self.lock();
+        let mut hashes: Vec<TokenHash> = state
+            .devices
+            .values()
+            .filter(|d| d.user_id == *user_id && now < d.expires_at)
+            .map(|d| d.hash.clone())
+            .collect();
+        hashes.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(hashes)
+    }
+
     async fn device(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<DeviceRecord>> {
         Ok(self.lock().devices.get(hash).filter(|d| now < d.expires_at).cloned())
     }
