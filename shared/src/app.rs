@@ -37,8 +37,13 @@ pub struct MemoryParts {
 impl App {
     /// What a Lambda function runs on: AWS adapters, configuration from the environment.
     pub async fn from_env() -> anyhow::Result<Self> {
-        let config = Config::from_env()?;
-        Ok(Self::aws(config, &AwsClients::from_env().await, Arc::new(SystemClock)))
+        let mut config = Config::from_env()?;
+        let sdk = aws_config::load_from_env().await;
+        if let Some(name) = config.retirement_secret_parameter.clone() {
+            let ssm = aws_sdk_ssm::Client::new(&sdk);
+            config.retirement_secret = Some(crate::adapters::aws::secret_parameter(&ssm, &name).await?);
+        }
+        Ok(Self::aws(config, &AwsClients::new(&sdk), Arc::new(SystemClock)))
     }
 
     pub fn aws(config: Config, clients: &AwsClients, clock: Arc<dyn Clock>) -> Self {

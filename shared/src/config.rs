@@ -34,7 +34,10 @@ pub struct Config {
     /// `LEARNERS_SELF_REMOVAL_ENABLED`: may learners delete their own account?
     pub self_removal_enabled: bool,
     /// `LEARNERS_RETIREMENT_SECRET`: the HMAC key of retirement records (deletions need it).
+    /// In AWS it is not in the environment: `LEARNERS_RETIREMENT_SECRET_PARAMETER` names an SSM
+    /// SecureString that only the deletion worker may read, fetched at its start.
     pub retirement_secret: Option<String>,
+    pub retirement_secret_parameter: Option<String>,
     /// The site's name, logo and colour, and the stylesheet built from them.
     pub look: Look,
     /// `LEARNERS_OPERATOR_PRINCIPALS`: the IAM principals (ARN patterns, `*` for any run of
@@ -94,6 +97,7 @@ impl Config {
                 Some(other) => bail!("LEARNERS_SELF_REMOVAL_ENABLED must be true or false, got {other:?}"),
             },
             retirement_secret: lookup("LEARNERS_RETIREMENT_SECRET").filter(|s| !s.is_empty()),
+            retirement_secret_parameter: lookup("LEARNERS_RETIREMENT_SECRET_PARAMETER").filter(|s| !s.is_empty()),
             operator_principals: operator_principals(lookup("LEARNERS_OPERATOR_PRINCIPALS").as_deref())?,
             max_failed_logins_per_ip: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS_PER_IP", 100, 0)? as u32,
             lockout: LockoutPolicy {

@@ -149,3 +149,24 @@ fn mail_may_go_out_only_from_the_sender_identity() {
     }
     assert!(senders >= 2, "the functions that mail were found ({senders})");
 }
+
+/// No secret sits in any function's environment; the retirement key is a parameter only the
+/// deletion worker may read.
+#[test]
+fn no_secret_is_in_an_environment_and_only_the_deletion_worker_reads_the_retirement_key() {
+    let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
+    let globals = format!("{:?}", doc["Globals"]["Function"]["Environment"]);
+    assert!(!globals.contains("LEARNERS_RETIREMENT_SECRET\""), "{globals}");
+    assert!(doc["Parameters"]["RetirementSecret"].is_badvalue(), "no secret as a stack parameter");
+    for (name, resource) in doc["Resources"].as_hash().unwrap() {
+        let name = name.as_str().unwrap();
+        let environment = format!("{:?}", resource["Properties"]["Environment"]);
+        assert!(!environment.contains("SECRET\""), "{name} has a secret in its environment");
+        let policies = format!("{:?}", resource["Properties"]["Policies"]);
+        let reads = policies.contains("ssm:GetParameter");
+        assert_eq!(reads, name == "DeletionWorkerFunction", "{name} and ssm:GetParameter");
+        if reads {
+            assert!(environment.contains("LEARNERS_RETIREMENT_SECRET_PARAMETER"));
+        }
+    }
+}

@@ -8,6 +8,24 @@ mod ses;
 mod sqs;
 
 pub use dynamodb::DynamoStore;
+
+/// A SecureString parameter of SSM Parameter Store, decrypted: a secret that stays out of the
+/// function's environment (anyone allowed to read a function's configuration reads that).
+/// Checked like the variable it replaces (at least 32 characters).
+pub async fn secret_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let output = ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .with_context(|| format!("reading the SSM parameter {name}"))?;
+    let value =
+        output.parameter.and_then(|p| p.value).with_context(|| format!("the SSM parameter {name} has no value"))?;
+    anyhow::ensure!(value.len() >= 32, "the SSM parameter {name} must hold at least 32 characters");
+    Ok(value)
+}
 pub use ses::SesMailer;
 pub use sqs::SqsQueue;
 
