@@ -39,9 +39,14 @@ impl App {
     pub async fn from_env() -> anyhow::Result<Self> {
         let mut config = Config::from_env()?;
         let sdk = aws_config::load_from_env().await;
+        // Secrets stay out of the environment: SSM SecureStrings, read by the functions whose
+        // role may read them (the template sets the names where they are needed).
+        let ssm = || aws_sdk_ssm::Client::new(&sdk);
         if let Some(name) = config.retirement_secret_parameter.clone() {
-            let ssm = aws_sdk_ssm::Client::new(&sdk);
-            config.retirement_secret = Some(crate::adapters::aws::secret_parameter(&ssm, &name).await?);
+            config.retirement_secret = Some(crate::adapters::aws::secret_parameter(&ssm(), &name).await?);
+        }
+        if let Some(name) = config.counter_key_parameter.clone() {
+            config.counter_key = Some(crate::adapters::aws::secret_parameter(&ssm(), &name).await?);
         }
         Ok(Self::aws(config, &AwsClients::new(&sdk), Arc::new(SystemClock)))
     }

@@ -38,6 +38,11 @@ pub struct Config {
     /// SecureString that only the deletion worker may read, fetched at its start.
     pub retirement_secret: Option<String>,
     pub retirement_secret_parameter: Option<String>,
+    /// `LEARNERS_COUNTER_KEY`: the HMAC key of sign-in counter keys (at least 32 characters);
+    /// in AWS an SSM SecureString named by `LEARNERS_COUNTER_KEY_PARAMETER`, read at start by
+    /// the functions that count sign-ins.
+    pub counter_key: Option<String>,
+    pub counter_key_parameter: Option<String>,
     /// The site's name, logo and colour, and the stylesheet built from them.
     pub look: Look,
     /// `LEARNERS_OPERATOR_PRINCIPALS`: the IAM principals (ARN patterns, `*` for any run of
@@ -98,6 +103,8 @@ impl Config {
             },
             retirement_secret: lookup("LEARNERS_RETIREMENT_SECRET").filter(|s| !s.is_empty()),
             retirement_secret_parameter: lookup("LEARNERS_RETIREMENT_SECRET_PARAMETER").filter(|s| !s.is_empty()),
+            counter_key: lookup("LEARNERS_COUNTER_KEY").filter(|s| !s.is_empty()),
+            counter_key_parameter: lookup("LEARNERS_COUNTER_KEY_PARAMETER").filter(|s| !s.is_empty()),
             operator_principals: operator_principals(lookup("LEARNERS_OPERATOR_PRINCIPALS").as_deref())?,
             max_failed_logins_per_ip: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS_PER_IP", 100, 0)? as u32,
             lockout: LockoutPolicy {
@@ -107,6 +114,9 @@ impl Config {
         };
         if crate::domain::Email::parse(&config.mail_from).is_err() {
             bail!("LEARNERS_MAIL_FROM is not a valid email address: {:?}", config.mail_from);
+        }
+        if config.counter_key.as_ref().is_some_and(|s| s.len() < 32) {
+            bail!("LEARNERS_COUNTER_KEY must have at least 32 characters");
         }
         if config.retirement_secret.as_ref().is_some_and(|s| s.len() < 32) {
             bail!("LEARNERS_RETIREMENT_SECRET must have at least 32 characters");

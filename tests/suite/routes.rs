@@ -153,7 +153,7 @@ fn mail_may_go_out_only_from_the_sender_identity() {
 /// No secret sits in any function's environment; the retirement key is a parameter only the
 /// deletion worker may read.
 #[test]
-fn no_secret_is_in_an_environment_and_only_the_deletion_worker_reads_the_retirement_key() {
+fn no_secret_is_in_an_environment_and_each_secret_parameter_is_read_only_where_needed() {
     let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
     let globals = format!("{:?}", doc["Globals"]["Function"]["Environment"]);
     assert!(!globals.contains("LEARNERS_RETIREMENT_SECRET\""), "{globals}");
@@ -163,10 +163,17 @@ fn no_secret_is_in_an_environment_and_only_the_deletion_worker_reads_the_retirem
         let environment = format!("{:?}", resource["Properties"]["Environment"]);
         assert!(!environment.contains("SECRET\""), "{name} has a secret in its environment");
         let policies = format!("{:?}", resource["Properties"]["Policies"]);
-        let reads = policies.contains("ssm:GetParameter");
-        assert_eq!(reads, name == "DeletionWorkerFunction", "{name} and ssm:GetParameter");
-        if reads {
-            assert!(environment.contains("LEARNERS_RETIREMENT_SECRET_PARAMETER"));
+        // Whoever may read a secret parameter is told its name, and the other way round.
+        for (variable, parameter) in [
+            ("LEARNERS_RETIREMENT_SECRET_PARAMETER", "RetirementSecretParameter"),
+            ("LEARNERS_COUNTER_KEY_PARAMETER", "CounterKeyParameter"),
+        ] {
+            let told = environment.contains(variable);
+            let may_read =
+                policies.contains("ssm:GetParameter") && policies.contains(&format!("parameter${{{parameter}}}"));
+            assert_eq!(told, may_read, "{name}: {variable} and ssm:GetParameter on {parameter}");
         }
+        let retirement = policies.contains("parameter${RetirementSecretParameter}");
+        assert_eq!(retirement, name == "DeletionWorkerFunction", "only the deletion worker reads the retirement key");
     }
 }

@@ -330,3 +330,27 @@ async fn failures_from_one_ip_across_accounts_are_throttled() {
     }
     assert_eq!(off.sign_in(&owner, PASSWORD).await.status(), 200);
 }
+
+/// A sign-in counter's key is an HMAC of the address under the site's key: a copy of the table
+/// cannot be checked against a list of addresses (an unkeyed SHA-256 could).
+#[tokio::test]
+async fn counter_keys_are_keyed() {
+    use sha2::Digest;
+    let address = learners::domain::Email::parse("ada@example.com").unwrap();
+    let one = TestApp::spawn(Backend::Memory).await;
+    let other =
+        TestApp::spawn_with(Backend::Memory, &[("LEARNERS_COUNTER_KEY", "another-counter-key-0123456789abcdefghij")])
+            .await;
+    let key_one = learners::flows::signin::counter_key(&one.app, &address).unwrap();
+    let key_other = learners::flows::signin::counter_key(&other.app, &address).unwrap();
+    let unkeyed: String = sha2::Sha256::digest(address.key().as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    assert_ne!(key_one, key_other, "another key, another counter key");
+    assert_ne!(key_one, unkeyed);
+    assert!(!key_one.contains("ada"));
+    // Without a key, nothing is counted under a guessable name: the sign-in refuses to run.
+    let (mut app, _parts, _clock) = learners_tests::memory_app();
+    let mut config = (*app.config).clone();
+    config.counter_key = None;
+    app.config = std::sync::Arc::new(config);
+    assert!(learners::flows::signin::counter_key(&app, &address).is_err());
+}

@@ -193,12 +193,7 @@ impl Passwords for Recorder {
 /// calls are not the request's).
 fn recorded_app(extra: &[(&str, &str)]) -> (App, Journal, learners::app::MemoryParts) {
     let (mut app, parts, _clock) = memory_app();
-    if !extra.is_empty() {
-        let mut pairs = vec![("LEARNERS_SITE_URL", learners_tests::SITE_URL)];
-        pairs.extend_from_slice(extra);
-        let config = learners::Config::from_pairs(&pairs).unwrap();
-        app.config = Arc::new(config);
-    }
+    app.config = Arc::new(learners_tests::config("unused", extra));
     let journal: Journal = Arc::default();
     let recorder = Arc::new(Recorder {
         journal: journal.clone(),

@@ -101,6 +101,7 @@ pub fn config(table: &str, extra: &[(&str, &str)]) -> Config {
         ("LEARNERS_MAIL_FROM", "no-reply@example.com"),
         ("LEARNERS_RETIREMENT_SECRET", "test-retirement-secret-0123456789abcdef"),
         ("LEARNERS_OPERATOR_PRINCIPALS", learners_gateway::LOCAL_OPERATOR),
+        ("LEARNERS_COUNTER_KEY", "test-counter-key-0123456789abcdef0123456789"),
     ];
     pairs.extend_from_slice(extra);
     Config::from_pairs(&pairs).expect("test configuration is valid")

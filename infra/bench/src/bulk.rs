@@ -22,6 +22,7 @@ fn config(pairs: &[(&str, &str)]) -> Config {
     let mut all = vec![
         ("LEARNERS_SITE_URL", "https://learn.example.org"),
         ("LEARNERS_RETIREMENT_SECRET", "bench-retirement-secret-0123456789abcdef"),
+        ("LEARNERS_COUNTER_KEY", "bench-counter-key-0123456789abcdef0123456789"),
     ];
     all.extend_from_slice(pairs);
     Config::from_pairs(&all).expect("bench configuration")
@@ -119,7 +120,7 @@ pub async fn raw_delete_rate(app: &App, rows: usize, tag: &str, writers: usize) 
             let audit = AuditEntry::new(now, "bench", "delete", &user.id, "deleted");
             let request = DeleteRequest {
                 user: &user,
-                counter_key: &learners::flows::signin::counter_key(&email),
+                counter_key: &learners::flows::signin::counter_key(&app, &email)?,
                 retirement: &retirement,
                 job_row: Some((&job_id, &outcome)),
                 audit: Some(&audit),

@@ -18,6 +18,7 @@ pub fn memory_app() -> App {
     let config = Config::from_pairs(&[
         ("LEARNERS_SITE_URL", "https://learn.example.org"),
         ("LEARNERS_OPERATOR_PRINCIPALS", "arn:aws:iam::000000000000:user/bench"),
+        ("LEARNERS_COUNTER_KEY", "bench-counter-key-0123456789abcdef0123456789"),
     ])
     .expect("bench configuration");
     let (app, parts) = App::in_memory(config, Arc::new(SystemClock));

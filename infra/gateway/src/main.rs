@@ -25,10 +25,12 @@ async fn main() -> anyhow::Result<()> {
         .context("PORT must be a port number")?;
     let site_url = format!("http://127.0.0.1:{port}");
     let local_secret = learners::domain::Token::generate().as_str().to_owned();
+    let counter_key = learners::domain::Token::generate().as_str().to_owned();
     let config = Config::from_lookup(|name| match (name, std::env::var(name).ok()) {
         ("LEARNERS_SITE_URL", None) => Some(site_url.clone()),
         // Locally, a secret of this run's own (retirement records then only match within it).
         ("LEARNERS_RETIREMENT_SECRET", None) => Some(local_secret.clone()),
+        ("LEARNERS_COUNTER_KEY", None) => Some(counter_key.clone()),
         // The admin token stands for this principal: it is the local operator.
         ("LEARNERS_OPERATOR_PRINCIPALS", None) => Some(learners_gateway::LOCAL_OPERATOR.to_owned()),
         (_, value) => value,

@@ -80,7 +80,7 @@ async fn audit(app: &App, operator: &str, action: &str, user: &User, outcome: &s
 
 pub async fn user_by_email(app: &App, raw_email: &str) -> Result<UserView, SupportError> {
     let user = find(app, raw_email).await?;
-    let lockout = app.attempts.state(&counter_key(&user.email), app.clock.now()).await?;
+    let lockout = app.attempts.state(&counter_key(app, &user.email)?, app.clock.now()).await?;
     let devices = known_devices(app, &user).await?;
     Ok(UserView::new(user, lockout, devices))
 }
@@ -135,7 +135,7 @@ pub async fn set_password(
         audit(app, operator, "set_password", &user, "refused: account being removed").await?;
         return Err(SupportError::NotFound);
     }
-    app.attempts.clear(&counter_key(&user.email)).await?;
+    app.attempts.clear(&counter_key(app, &user.email)?).await?;
     audit(app, operator, "set_password", &user, if notify { "done, learner notified" } else { "done, not notified" })
         .await?;
     if notify {
@@ -148,7 +148,7 @@ pub async fn set_password(
 /// Clears the sign-in failure count of an account, and so any lock.
 pub async fn unlock(app: &App, operator: &str, raw_email: &str) -> Result<(), SupportError> {
     let user = find(app, raw_email).await?;
-    app.attempts.clear(&counter_key(&user.email)).await?;
+    app.attempts.clear(&counter_key(app, &user.email)?).await?;
     audit(app, operator, "unlock", &user, "done").await.map_err(SupportError::from)
 }
 
@@ -176,7 +176,7 @@ pub async fn operators(app: &App) -> Result<Vec<UserView>, SupportError> {
     let now = app.clock.now();
     let mut views = Vec::new();
     for user in app.store.operators().await? {
-        let lockout = app.attempts.state(&counter_key(&user.email), now).await?;
+        let lockout = app.attempts.state(&counter_key(app, &user.email)?, now).await?;
         let devices = known_devices(app, &user).await?;
         views.push(UserView::new(user, lockout, devices));
     }

@@ -306,7 +306,7 @@ async fn delete_one(
         job.map(|job| AuditEntry::new(now, &job.operator, "delete", &user.id, format!("deleted by job {}", job.id)));
     let request = DeleteRequest {
         user: &user,
-        counter_key: &counter_key(&user.email),
+        counter_key: &counter_key(app, &user.email)?,
         retirement: &retirement,
         job_row: job.map(|job| (job.id.as_str(), &deleted)),
         audit: audit.as_ref(),

@@ -12,6 +12,7 @@ use crate::domain::{
 };
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::{mail, App};
+use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 /// An argon2id hash (same parameters) of a random password nobody knows: what unknown emails
@@ -47,10 +48,14 @@ pub struct Client<'a> {
     pub ip: Option<&'a str>,
 }
 
-/// The counter key of an address: a hash, so counters of unknown addresses hold no address.
-/// It counts the failures of every browser the account does not know.
-pub fn counter_key(email: &Email) -> String {
-    Sha256::digest(email.key().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+/// The counter key of an address: an HMAC under `LEARNERS_COUNTER_KEY`, so a counter holds no
+/// address, and a copy of the table cannot be searched for one (an unkeyed hash could be
+/// checked against a list of addresses). It counts the failures of every browser the account
+/// does not know.
+pub fn counter_key(app: &App, email: &Email) -> anyhow::Result<String> {
+    let key =
+        app.config.counter_key.as_deref().context("LEARNERS_COUNTER_KEY is not set: no sign-in counter can be kept")?;
+    Ok(crate::domain::email_hmac(key, email))
 }
 
 /// The counter of one known browser: its failures lock that browser only.
@@ -112,7 +117,10 @@ pub async fn sign_in_from(
         None => None,
     };
     let device = device.filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id));
-    let key = device.as_ref().map(|d| device_counter_key(&d.hash)).unwrap_or_else(|| counter_key(&email));
+    let key = match &device {
+        Some(device) => device_counter_key(&device.hash),
+        None => counter_key(app, &email)?,
+    };
     if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
         return Err(failed().await?);
     }
@@ -171,7 +179,7 @@ pub async fn sign_in_from(
 pub async fn verify_own_password(app: &App, user: &User, password: &str) -> anyhow::Result<bool> {
     let now = app.clock.now();
     let policy = app.config.lockout;
-    let key = counter_key(&user.email);
+    let key = counter_key(app, &user.email)?;
     if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
         return Ok(false);
     }

@@ -166,17 +166,8 @@ impl UserStore for DynamoStore {
     }
 
     async fn put_token(&self, token: &TokenRecord) -> anyhow::Result<()> {
-        let actions = vec![
-            self.put_new(items::token_item(token))?,
-            self.put(items::ref_item(
-                &token.user_id,
-                &items::token_key(&token.hash),
-                RefAction::Delete,
-                token.expires_at,
-            ))?,
-        ];
-        anyhow::ensure!(self.transact(actions).await?.is_none(), "token hash collision");
-        Ok(())
+        let key = items::token_key(&token.hash);
+        self.put_owned(items::token_item(token), &token.user_id, &key, token.expires_at, "token").await
     }
 
     async fn replace_activation_token(&self, token: &TokenRecord) -> anyhow::Result<bool> {
@@ -367,17 +358,7 @@ impl UserStore for DynamoStore {
                 ("sk".to_owned(), items::s(items::get_s(&reference, "target_sk")?)),
             ]);
             if items::get_s(&reference, "action")? == "scrub" {
-                let scrubbed = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(target))
-                    .update_expression("SET email = :gone REMOVE email_sha")
-                    .condition_expression("attribute_exists(pk)")
-                    .expression_attribute_values(":gone", items::s(crate::domain::DELETED_EMAIL))
-                    .send()
-                    .await;
-                applied(scrubbed, "DynamoDB UpdateItem (scrubbing a job row)")?;
+                self.scrub_row(target).await?;
             } else {
                 self.delete_item(target, "a token or session").await?;
             }
@@ -551,17 +532,8 @@ impl UserStore for DynamoStore {
 #[async_trait]
 impl SessionStore for DynamoStore {
     async fn create_session(&self, session: &SessionRecord) -> anyhow::Result<()> {
-        let actions = vec![
-            self.put_new(items::session_item(session))?,
-            self.put(items::ref_item(
-                &session.user_id,
-                &items::session_key(&session.hash),
-                RefAction::Delete,
-                session.expires_at,
-            ))?,
-        ];
-        anyhow::ensure!(self.transact(actions).await?.is_none(), "session hash collision");
-        Ok(())
+        let key = items::session_key(&session.hash);
+        self.put_owned(items::session_item(session), &session.user_id, &key, session.expires_at, "session").await
     }
 
     async fn session(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<SessionRecord>> {
@@ -585,17 +557,8 @@ impl SessionStore for DynamoStore {
     }
 
     async fn create_device(&self, device: &DeviceRecord) -> anyhow::Result<()> {
-        let actions = vec![
-            self.put_new(items::device_item(device))?,
-            self.put(items::ref_item(
-                &device.user_id,
-                &items::device_key(&device.hash),
-                RefAction::Delete,
-                device.expires_at,
-            ))?,
-        ];
-        anyhow::ensure!(self.transact(actions).await?.is_none(), "device hash collision");
-        Ok(())
+        let key = items::device_key(&device.hash);
+        self.put_owned(items::device_item(device), &device.user_id, &key, device.expires_at, "device").await
     }
 
     async fn known_devices(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<TokenHash>> {
@@ -873,18 +836,39 @@ impl DynamoStore {
             ]));
         }
         for key in keys {
-            let scrubbed = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key))
-                .update_expression("SET email = :gone REMOVE email_sha")
-                .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":gone", items::s(crate::domain::DELETED_EMAIL))
-                .send()
-                .await;
-            applied(scrubbed, "DynamoDB UpdateItem (scrubbing a row found by its address)")?;
+            self.scrub_row(key).await?;
         }
+        Ok(())
+    }
+
+    /// Replaces a job row's address with `(deleted)` (and drops it from the address index).
+    async fn scrub_row(&self, key: Item) -> anyhow::Result<()> {
+        let scrubbed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression("SET email = :gone REMOVE email_sha")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":gone", items::s(crate::domain::DELETED_EMAIL))
+            .send()
+            .await;
+        applied(scrubbed, "DynamoDB UpdateItem (scrubbing a job row)")?;
+        Ok(())
+    }
+
+    /// Writes an item that belongs to an account together with the reference that lets the
+    /// account's deletion find it, in one transaction.
+    async fn put_owned(
+        &self,
+        item: Item,
+        owner: &UserId,
+        key: &Item,
+        expires: Timestamp,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        let actions = vec![self.put_new(item)?, self.put(items::ref_item(owner, key, RefAction::Delete, expires))?];
+        anyhow::ensure!(self.transact(actions).await?.is_none(), "{what} hash collision");
         Ok(())
     }
 
