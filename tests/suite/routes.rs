@@ -177,3 +177,67 @@ fn no_secret_is_in_an_environment_and_each_secret_parameter_is_read_only_where_n
         assert_eq!(retirement, name == "DeletionWorkerFunction", "only the deletion worker reads the retirement key");
     }
 }
+
+/// What an AWS reviewer asks of the stack before production: logs that expire, a table that
+/// survives a delete, visibility timeouts of at least 6x the consumer's timeout, bounded worker
+/// concurrency, an alarm on every dead-letter queue, tracing.
+#[test]
+fn the_stack_is_run_able_in_production() {
+    let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
+    let resources = doc["Resources"].as_hash().unwrap();
+    let global_timeout = doc["Globals"]["Function"]["Timeout"].as_i64().unwrap();
+    assert_eq!(doc["Globals"]["Function"]["Tracing"].as_str(), Some("Active"));
+    let table = &doc["Resources"]["Table"];
+    assert_eq!(table["DeletionPolicy"].as_str(), Some("Retain"));
+    assert_eq!(table["UpdateReplacePolicy"].as_str(), Some("Retain"));
+    assert_eq!(table["Properties"]["DeletionProtectionEnabled"].as_bool(), Some(true));
+    assert_eq!(
+        table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true)
+    );
+    let log_groups: Vec<String> = resources
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Logs::LogGroup"))
+        .map(|r| {
+            assert!(!r["Properties"]["RetentionInDays"].is_badvalue(), "a log group without retention");
+            r["Properties"]["LogGroupName"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    let alarmed: Vec<String> = resources
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .map(|r| format!("{:?}", r["Properties"]["Dimensions"]))
+        .collect();
+    let mut queues_checked = 0;
+    for (name, resource) in resources {
+        let name = name.as_str().unwrap();
+        match resource["Type"].as_str() {
+            Some("AWS::Serverless::Function") => {
+                assert!(log_groups.iter().any(|g| g.contains(&format!("${{{name}}}"))), "{name} has no log group");
+                let timeout = resource["Properties"]["Timeout"].as_i64().unwrap_or(global_timeout);
+                for event in resource["Properties"]["Events"].as_hash().into_iter().flat_map(|e| e.values()) {
+                    if event["Type"].as_str() != Some("SQS") {
+                        continue;
+                    }
+                    let props = &event["Properties"];
+                    assert!(
+                        !props["ScalingConfig"]["MaximumConcurrency"].is_badvalue(),
+                        "{name}: no MaximumConcurrency"
+                    );
+                    let queue = props["Queue"].as_str().unwrap().trim_end_matches(".Arn");
+                    let visibility = doc["Resources"][queue]["Properties"]["VisibilityTimeout"].as_i64().unwrap();
+                    assert!(
+                        visibility >= 6 * timeout,
+                        "{queue}: visibility {visibility} s < 6 x {timeout} s of {name}"
+                    );
+                    queues_checked += 1;
+                }
+            }
+            Some("AWS::SQS::Queue") if name.ends_with("DeadLetterQueue") => {
+                assert!(alarmed.iter().any(|d| d.contains(name)), "no alarm on {name}");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(queues_checked, 3);
+}
