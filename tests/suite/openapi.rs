@@ -58,14 +58,7 @@ async fn schemathesis_finds_no_disagreement_between_the_spec_and_the_server() {
 }
 
 async fn upload(app: &TestApp, query: &str, csv: &str) -> reqwest::Response {
-    app.client
-        .post(app.url(&format!("/admin/v1/bulk-registrations{query}")))
-        .bearer_auth(ADMIN_TOKEN)
-        .header("content-type", "text/csv")
-        .body(csv.to_owned())
-        .send()
-        .await
-        .unwrap()
+    app.admin_post_csv(&format!("/admin/v1/bulk-registrations{query}"), csv.to_owned()).await
 }
 
 #[tokio::test]

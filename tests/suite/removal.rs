@@ -84,15 +84,7 @@ async fn rows_refused_at_upload_are_scrubbed_with_the_account(backend: Backend) 
     let shouted = address.to_uppercase().replace("@EXAMPLE.COM", "@example.com");
     // Refused at upload: a bad username, and the same address again in another case.
     let csv = format!("email,username,name\n{address},x,Too Short\n{shouted},{},Again\n", unique("again"));
-    let upload = app
-        .client
-        .post(app.url("/admin/v1/bulk-registrations"))
-        .bearer_auth(ADMIN_TOKEN)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
+    let upload = app.admin_post_csv("/admin/v1/bulk-registrations", csv).await;
     assert_eq!(upload.status(), 202);
     app.settle().await;
     assert!(!leftovers(&app, &[&address]).await.is_empty(), "the refused rows hold the address before");
@@ -132,15 +124,7 @@ async fn forged_deletion_messages_delete_nothing(backend: Backend) {
     }
     // A bulk registration job is no deletion job either.
     let csv = format!("email,username,name\n{},{},Someone\n", email("other-"), unique("other"));
-    let upload = app
-        .client
-        .post(app.url("/admin/v1/bulk-registrations"))
-        .bearer_auth(ADMIN_TOKEN)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
+    let upload = app.admin_post_csv("/admin/v1/bulk-registrations", csv).await;
     let bulk_job = upload.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
     let posing =
         json!({"job_id": bulk_job, "requested_by": "arn:aws:iam::1:user/x", "targets": [{"row": 2, "email": victim}]});
@@ -233,15 +217,7 @@ async fn an_operator_deletes_by_email_and_nothing_personal_remains(backend: Back
     let cara = email("cara-");
     let (cara_user, cara_name) = (unique("cara-"), format!("Name {}", unique("")));
     let csv = format!("email,username,name\n{cara},{cara_user},{cara_name}\n{ada},{},Someone Else\n", unique("x"));
-    let upload = app
-        .client
-        .post(app.url("/admin/v1/bulk-registrations"))
-        .bearer_auth(ADMIN_TOKEN)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
+    let upload = app.admin_post_csv("/admin/v1/bulk-registrations", csv).await;
     assert_eq!(upload.status(), 202);
     app.settle().await;
     let bob_id = app.user(&bob).await.unwrap()["user_id"].as_str().unwrap().to_owned();

@@ -217,6 +217,18 @@ impl TestApp {
         self.client.post(self.url(path)).header("content-type", content_type).body(body).send().await.expect("POST")
     }
 
+    /// Uploads a CSV file to an operator route (`path` may carry a query), as an operator.
+    pub async fn admin_post_csv(&self, path: &str, csv: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .expect("POST")
+    }
+
     pub async fn admin_get(&self, path: &str) -> reqwest::Response {
         self.client.get(self.url(path)).bearer_auth(ADMIN_TOKEN).send().await.expect("GET")
     }
