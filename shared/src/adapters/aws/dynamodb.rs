@@ -337,21 +337,7 @@ impl UserStore for DynamoStore {
             return Ok(Deleted::NotFound);
         }
         // First what the account owns, through its references; the account itself last.
-        let mut refs = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :refs)")
-            .expression_attribute_values(":pk", items::s(&format!("USER#{}", user.id)))
-            .expression_attribute_values(":refs", items::s("REF#"))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        let mut found = Vec::new();
-        while let Some(item) = refs.next().await {
-            found.push(item.context("DynamoDB Query (references)")?);
-        }
+        let found = self.partition(&format!("USER#{}", user.id), "REF#", "references").await?;
         for reference in found {
             let target = HashMap::from([
                 ("pk".to_owned(), items::s(items::get_s(&reference, "target_pk")?)),
@@ -439,19 +425,8 @@ impl UserStore for DynamoStore {
     }
 
     async fn operators(&self) -> anyhow::Result<Vec<User>> {
-        let mut listed = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", items::s("OPERATORS"))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
         let mut operators = Vec::new();
-        while let Some(item) = listed.next().await {
-            let item = item.context("DynamoDB Query (operators)")?;
+        for item in self.partition("OPERATORS", "", "operators").await? {
             let id = UserId::parse(items::get_s(&item, "user_id")?).context("operator user_id is not a UUID")?;
             // A role and its listing change in one transaction; a listing without its account
             // cannot be, but an account read a moment after its deletion can be gone.
@@ -563,20 +538,8 @@ impl SessionStore for DynamoStore {
 
     async fn known_devices(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<TokenHash>> {
         // Through the account's references to its devices (written with each device).
-        let mut refs = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :devices)")
-            .expression_attribute_values(":pk", items::s(&format!("USER#{user_id}")))
-            .expression_attribute_values(":devices", items::s("REF#DEVICE#"))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
         let mut hashes = Vec::new();
-        while let Some(item) = refs.next().await {
-            let item = item.context("DynamoDB Query (device references)")?;
+        for item in self.partition(&format!("USER#{user_id}"), "REF#DEVICE#", "device references").await? {
             if items::get_ts(&item, "ttl")? <= now {
                 continue;
             }
@@ -839,6 +802,26 @@ impl DynamoStore {
             self.scrub_row(key).await?;
         }
         Ok(())
+    }
+
+    /// Every item of partition `pk` whose sort key starts with `sk_prefix` (all of them for
+    /// ""), read consistently, page after page.
+    async fn partition(&self, pk: &str, sk_prefix: &str, what: &'static str) -> anyhow::Result<Vec<Item>> {
+        let mut query = self.client.query().table_name(&self.table).expression_attribute_values(":pk", items::s(pk));
+        // DynamoDB takes no empty string in a key condition: no prefix, no `begins_with`.
+        query = if sk_prefix.is_empty() {
+            query.key_condition_expression("pk = :pk")
+        } else {
+            query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", items::s(sk_prefix))
+        };
+        let mut pages = query.consistent_read(true).into_paginator().items().send();
+        let mut found = Vec::new();
+        while let Some(item) = pages.next().await {
+            found.push(item.with_context(|| format!("DynamoDB Query ({what})"))?);
+        }
+        Ok(found)
     }
 
     /// Replaces a job row's address with `(deleted)` (and drops it from the address index).
