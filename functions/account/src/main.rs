@@ -1,9 +1,9 @@
-//! Lambda function `account`: wiring only; the handler is in `learners::handlers`.
+//! Lambda function `account`: wiring only; it links its handler (`handlers::account`) and no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::handlers::run_lambda("account").await
+    learners::handlers::run_lambda(|app, req| Box::pin(learners::handlers::account::handle(app, req))).await
 }

@@ -1,9 +1,9 @@
-//! Lambda function `activate`: wiring only; the handler is in `learners::handlers`.
+//! Lambda function `activate`: wiring only; it links its handler (`handlers::activate`) and no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::handlers::run_lambda("activate").await
+    learners::handlers::run_lambda(|app, req| Box::pin(learners::handlers::activate::handle(app, req))).await
 }

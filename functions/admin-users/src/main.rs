@@ -1,9 +1,9 @@
-//! Lambda function `admin-users`: wiring only; the handler is in `learners::handlers`.
+//! Lambda function `admin-users`: wiring only; it links its handler (`handlers::admin_users`) and no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::handlers::run_lambda("admin-users").await
+    learners::handlers::run_lambda(|app, req| Box::pin(learners::handlers::admin_users::handle(app, req))).await
 }

@@ -1,9 +1,9 @@
-//! Lambda function `bulk-registrations`: wiring only; the handler is in `learners::handlers`.
+//! Lambda function `bulk-registrations`: wiring only; it links its handler (`handlers::bulk_registrations`) and no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::handlers::run_lambda("bulk-registrations").await
+    learners::handlers::run_lambda(|app, req| Box::pin(learners::handlers::bulk_registrations::handle(app, req))).await
 }

@@ -1,9 +1,10 @@
-//! Lambda function `bulk-worker` (SQS): wiring only; the handler is in `learners::handlers`.
+//! Lambda function `bulk-worker` (SQS): wiring only; it links its handler (`handlers::bulk_worker`) and no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    learners::handlers::run_worker_lambda("bulk-worker").await
+    learners::handlers::run_worker_lambda(|app, event| Box::pin(learners::handlers::bulk_worker::handle(app, event)))
+        .await
 }

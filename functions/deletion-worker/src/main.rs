@@ -1,9 +1,12 @@
-//! Lambda function `deletion-worker` (SQS): wiring only; the handler is in `learners::handlers`.
+//! Lambda function `deletion-worker` (SQS): wiring only; it links its handler (`handlers::deletion_worker`) and no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    learners::handlers::run_worker_lambda("deletion-worker").await
+    learners::handlers::run_worker_lambda(|app, event| {
+        Box::pin(learners::handlers::deletion_worker::handle(app, event))
+    })
+    .await
 }

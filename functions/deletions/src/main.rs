@@ -1,9 +1,9 @@
-//! Lambda function `deletions`: wiring only; the handler is in `learners::handlers`.
+//! Lambda function `deletions`: wiring only; it links its handler (`handlers::deletions`) and no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::handlers::run_lambda("deletions").await
+    learners::handlers::run_lambda(|app, req| Box::pin(learners::handlers::deletions::handle(app, req))).await
 }

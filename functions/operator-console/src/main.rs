@@ -1,9 +1,9 @@
-//! Lambda function `operator-console`: wiring only; the handler is in `learners::handlers`.
+//! Lambda function `operator-console`: wiring only; it links its handler (`handlers::operator_console`) and no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::handlers::run_lambda("operator-console").await
+    learners::handlers::run_lambda(|app, req| Box::pin(learners::handlers::operator_console::handle(app, req))).await
 }

@@ -1,9 +1,9 @@
-//! Lambda function `password-reset`: wiring only; the handler is in `learners::handlers`.
+//! Lambda function `password-reset`: wiring only; it links its handler (`handlers::password_reset`) and no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::handlers::run_lambda("password-reset").await
+    learners::handlers::run_lambda(|app, req| Box::pin(learners::handlers::password_reset::handle(app, req))).await
 }

@@ -1,9 +1,12 @@
-//! Lambda function `recovery-worker` (SQS): wiring only; the handler is in `learners::handlers`.
+//! Lambda function `recovery-worker` (SQS): wiring only; it links its handler (`handlers::recovery_worker`) and no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    learners::handlers::run_worker_lambda("recovery-worker").await
+    learners::handlers::run_worker_lambda(|app, event| {
+        Box::pin(learners::handlers::recovery_worker::handle(app, event))
+    })
+    .await
 }

@@ -1,9 +1,9 @@
-//! Lambda function `register`: wiring only; the handler is in `learners::handlers`.
+//! Lambda function `register`: wiring only; it links its handler (`handlers::register`) and no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::handlers::run_lambda("register").await
+    learners::handlers::run_lambda(|app, req| Box::pin(learners::handlers::register::handle(app, req))).await
 }

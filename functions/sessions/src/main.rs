@@ -1,9 +1,9 @@
-//! Lambda function `sessions`: wiring only; the handler is in `learners::handlers`.
+//! Lambda function `sessions`: wiring only; it links its handler (`handlers::sessions`) and no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::handlers::run_lambda("sessions").await
+    learners::handlers::run_lambda(|app, req| Box::pin(learners::handlers::sessions::handle(app, req))).await
 }

@@ -12,6 +12,7 @@ pub mod bulk_registrations;
 pub mod bulk_worker;
 pub mod deletion_worker;
 pub mod deletions;
+pub mod mail_events;
 pub mod operator_console;
 pub mod password_reset;
 pub mod recovery_worker;
@@ -47,6 +48,7 @@ pub const WORKER_HANDLERS: &[(&str, SqsHandler)] = &[
     ("recovery-worker", |app, event| Box::pin(recovery_worker::handle(app, event))),
     ("bulk-worker", |app, event| Box::pin(bulk_worker::handle(app, event))),
     ("deletion-worker", |app, event| Box::pin(deletion_worker::handle(app, event))),
+    ("mail-events", |app, event| Box::pin(mail_events::handle(app, event))),
 ];
 
 /// The job named by the `{job_id}` path parameter, if it is of `kind`, and its problem rows.
@@ -92,10 +94,10 @@ pub fn worker_by_binary(binary: &str) -> Option<SqsHandler> {
     WORKER_HANDLERS.iter().find(|(name, _)| *name == binary).map(|(_, handler)| *handler)
 }
 
-/// Runs the SQS handler of `binary` as a Lambda function.
-pub async fn run_worker_lambda(binary: &str) -> Result<(), lambda_runtime::Error> {
+/// Runs an SQS handler as a Lambda function. Each worker binary passes its own handler, so it
+/// links that handler alone (not the tables above, which are the local gateway's).
+pub async fn run_worker_lambda(handler: SqsHandler) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let handler = worker_by_binary(binary).ok_or_else(|| format!("no SQS handler for binary {binary:?}"))?;
     let app =
         App::from_env().await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
     let app = &app;
@@ -107,11 +109,10 @@ pub async fn run_worker_lambda(binary: &str) -> Result<(), lambda_runtime::Error
     .await
 }
 
-/// Runs the HTTP handler of `binary` as a Lambda function: tracing, configuration and AWS
-/// clients once per process, then one request at a time.
-pub async fn run_lambda(binary: &str) -> Result<(), lambda_http::Error> {
+/// Runs an HTTP handler as a Lambda function: tracing, configuration and AWS clients once per
+/// process, then one request at a time. Each binary passes its own handler (see above).
+pub async fn run_lambda(handler: HttpHandler) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
-    let handler = by_binary(binary).ok_or_else(|| format!("no HTTP handler for binary {binary:?}"))?;
     let app =
         App::from_env().await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
     let app = &app;

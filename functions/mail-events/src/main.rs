@@ -1,0 +1,10 @@
+//! Lambda function `mail-events` (SQS): wiring only; it links its handler (`handlers::mail_events`) and no other.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    learners::handlers::run_worker_lambda(|app, event| Box::pin(learners::handlers::mail_events::handle(app, event)))
+        .await
+}
