@@ -12,9 +12,12 @@ TOOLS_STAMP := $(VENV)/.tools-installed
 FUZZ_STAMP := $(VENV)/.schemathesis-installed
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 ARCH ?= arm64
+RUST_TARGET := $(if $(filter x86_64,$(ARCH)),x86_64,aarch64)-unknown-linux-gnu
 PORT ?= 3000
+# The Lambda functions: one package per directory, named after it.
+FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: dev dev-moto test browsers screenshots lint build bench deploy venv tools clean
+.PHONY: dev dev-moto test browsers screenshots lint build bench deploy deploy-guided venv tools clean
 
 ## dev: every function behind one local gateway on 127.0.0.1:$(PORT), in-memory backend.
 dev:
@@ -48,19 +51,33 @@ lint: $(TOOLS_STAMP)
 	$(VENV)/bin/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(VENV)/bin/sam validate --lint --template-file template.yaml
 
-## build: the Lambda binaries for $(ARCH), with cargo-lambda (through `sam build`).
+## build: every function's Lambda binary for $(ARCH) (arm64 or x86_64), in one cargo invocation
+## (cargo-lambda, zig as the cross linker): target/lambda/<function>/bootstrap, which the
+## template's CodeUri names. The architecture built is kept for `make deploy`.
 build: $(TOOLS_STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 \
-	  $(VENV)/bin/sam build --beta-features --parameter-overrides Architecture=$(ARCH)
+	rustup target add $(RUST_TARGET) >/dev/null
+	rm -rf .aws-sam
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --target $(RUST_TARGET) $(addprefix -p ,$(FUNCTIONS))
+	echo $(ARCH) > target/lambda/ARCH
+	@ls -l target/lambda/*/bootstrap | awk '{printf "%8.1f MB  %s\n", $$5 / 1e6, $$9}'
 
-## bench: throughput and memory figures (a report, not a test), in-memory and on moto.
+## bench: throughput, memory and cold-start figures (a report, not a test), in-memory and on moto.
+## The functions are built with it, in one invocation (one feature set, one build), for the
+## cold-start probe; `target/bench/learners-bench coldstart` then runs that part alone.
 bench: $(MOTO_STAMP)
 	mkdir -p target
-	infra/moto/with-moto.sh cargo run --quiet --profile bench -p learners-bench
+	cargo build --quiet --profile bench $(addprefix -p ,$(FUNCTIONS)) -p learners-bench
+	infra/moto/with-moto.sh target/bench/learners-bench
 
-## deploy: guided first deployment (asks for the parameters, then saves them in samconfig.toml).
+## deploy: builds, then deploys without a question, with the parameters saved in samconfig.toml
+## and the architecture just built.
 deploy: build
-	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy --guided
+	infra/tools/deploy.sh
+
+## deploy-guided: the first deployment: asks for every parameter, then saves them in samconfig.toml.
+deploy-guided: build
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy --guided --template-file template.yaml \
+	  --capabilities CAPABILITY_IAM --parameter-overrides Architecture=$(ARCH)
 
 venv: $(MOTO_STAMP)
 tools: $(TOOLS_STAMP)

@@ -5,6 +5,7 @@ use crate::adapters::clock::SystemClock;
 use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryStore, QueuedBatch};
 use crate::adapters::passwords::Argon2Passwords;
 use crate::domain::PasswordPolicy;
+use crate::metrics::Metrics;
 use crate::ports::{AuditLog, BulkJobs, Clock, JobQueue, LoginAttempts, Mailer, Passwords, SessionStore, UserStore};
 use crate::Config;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub struct App {
     pub mailer: Arc<dyn Mailer>,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The in-memory backend's parts, for whoever needs to look inside (the local gateway's
@@ -60,8 +62,13 @@ impl App {
             audit: store.clone(),
             bulk: store,
             passwords: Arc::new(Argon2Passwords),
-            mailer: Arc::new(SesMailer::new(clients.ses.clone(), &config.mail_from)),
+            mailer: Arc::new(SesMailer::new(
+                clients.ses.clone(),
+                &config.mail_from,
+                config.ses_configuration_set.clone(),
+            )),
             queue: Arc::new(SqsQueue::new(clients.sqs.clone(), config.queue_urls.clone())),
+            metrics: Arc::new(Metrics::new(config.metrics_namespace.clone())),
             config: Arc::new(config),
             clock,
         }
@@ -72,6 +79,7 @@ impl App {
         let mailer = Arc::new(MemoryMailer::new(clock.clone()));
         let (queue, receiver) = InProcessQueue::new();
         let pending = queue.pending();
+        let config_namespace = config.metrics_namespace.clone();
         let app = Self {
             config: Arc::new(config),
             store: store.clone(),
@@ -82,6 +90,7 @@ impl App {
             passwords: Arc::new(Argon2Passwords),
             mailer: mailer.clone(),
             queue: Arc::new(queue),
+            metrics: Arc::new(Metrics::new(config_namespace)),
             clock,
         };
         (app, MemoryParts { store, mailer, queue: receiver, pending })

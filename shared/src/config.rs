@@ -48,9 +48,21 @@ pub struct Config {
     /// `LEARNERS_OPERATOR_PRINCIPALS`: the IAM principals (ARN patterns, `*` for any run of
     /// characters) that are operators on `/admin/v1/`. None: no IAM caller is one.
     pub operator_principals: Vec<glob::Pattern>,
+    /// `LEARNERS_MAX_RECEIVES`: deliveries of a queue message before it goes to the dead-letter
+    /// queue (the template's `MaxReceiveCount`, in the queues' redrive policies and here); the
+    /// workers settle a message's rows as failed on its last delivery.
+    pub max_receives: u32,
+    /// `LEARNERS_SES_CONFIGURATION_SET`: the SES configuration set mail is sent with (its
+    /// bounce and complaint events come back through the mail events queue).
+    pub ses_configuration_set: Option<String>,
+    /// `LEARNERS_METRICS_NAMESPACE`: CloudWatch namespace of the EMF metrics; unset, none are
+    /// written.
+    pub metrics_namespace: Option<String>,
 }
 
 pub const DEFAULT_ACTIVATION_TTL_SECONDS: i64 = 259_200;
+/// SQS deliveries of a message before the dead-letter queue, unless `LEARNERS_MAX_RECEIVES` says.
+pub const DEFAULT_MAX_RECEIVES: u32 = 3;
 
 impl Config {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -107,6 +119,9 @@ impl Config {
             counter_key_parameter: lookup("LEARNERS_COUNTER_KEY_PARAMETER").filter(|s| !s.is_empty()),
             operator_principals: operator_principals(lookup("LEARNERS_OPERATOR_PRINCIPALS").as_deref())?,
             max_failed_logins_per_ip: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS_PER_IP", 100, 0)? as u32,
+            max_receives: number(&lookup, "LEARNERS_MAX_RECEIVES", i64::from(DEFAULT_MAX_RECEIVES), 1)? as u32,
+            ses_configuration_set: lookup("LEARNERS_SES_CONFIGURATION_SET").filter(|s| !s.is_empty()),
+            metrics_namespace: lookup("LEARNERS_METRICS_NAMESPACE").filter(|s| !s.is_empty()),
             lockout: LockoutPolicy {
                 max_failures: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS", 6, 1)? as u32,
                 lockout_seconds: number(&lookup, "LEARNERS_LOCKOUT_SECONDS", 1800, 1)?,
@@ -128,6 +143,10 @@ impl Config {
         // NIST SP 800-63B-4: at most 100 consecutive failures per account.
         if config.lockout.max_failures > 100 {
             bail!("LEARNERS_MAX_FAILED_LOGINS must be at most 100");
+        }
+        if config.max_receives > 1000 {
+            // SQS's own ceiling for maxReceiveCount.
+            bail!("LEARNERS_MAX_RECEIVES must be at most 1000");
         }
         if config.password_min_length > crate::domain::password::MAX_LENGTH {
             bail!("LEARNERS_PASSWORD_MIN_LENGTH must be at most 128");

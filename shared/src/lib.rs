@@ -19,6 +19,7 @@ pub mod handlers;
 pub mod http;
 pub mod look;
 pub mod mail;
+pub mod metrics;
 pub mod ports;
 pub mod telemetry;
 

@@ -2,8 +2,8 @@
 //! twin in `adapters`, and one contract test suite runs against both.
 
 use crate::domain::{
-    AuditEntry, BulkJob, DeviceRecord, LockedNow, LockoutPolicy, LockoutState, Password, PasswordHash, Reservation,
-    Retirement, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId,
+    AuditEntry, BulkJob, DeviceRecord, LockedNow, LockoutPolicy, LockoutState, MailRefusal, Password, PasswordHash,
+    Reservation, Retirement, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId,
 };
 use async_trait::async_trait;
 
@@ -106,6 +106,10 @@ pub trait UserStore: Send + Sync {
     /// atomically. False when there is no such user or it is being removed.
     async fn set_operator(&self, id: &UserId, operator: bool) -> anyhow::Result<bool>;
 
+    /// Records that the account's address refused mail (the latest report wins). False when
+    /// there is no such user.
+    async fn mark_mail_refused(&self, id: &UserId, refusal: &MailRefusal) -> anyhow::Result<bool>;
+
     /// Every account with the operator role.
     async fn operators(&self) -> anyhow::Result<Vec<User>>;
 
@@ -153,10 +157,12 @@ pub enum Queue {
     /// Password reset requests: mailing off the request path keeps the answer's timing the
     /// same whether or not the address has an account.
     Recovery,
+    /// SES bounce and complaint events (sent by SNS, never by the service).
+    MailEvents,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 3] = [Queue::BulkRegistration, Queue::Deletion, Queue::Recovery];
+    pub const ALL: [Queue; 4] = [Queue::BulkRegistration, Queue::Deletion, Queue::Recovery, Queue::MailEvents];
 
     /// The environment variable holding its URL.
     pub fn url_variable(self) -> &'static str {
@@ -164,6 +170,7 @@ impl Queue {
             Self::BulkRegistration => "LEARNERS_BULK_QUEUE_URL",
             Self::Deletion => "LEARNERS_DELETION_QUEUE_URL",
             Self::Recovery => "LEARNERS_RECOVERY_QUEUE_URL",
+            Self::MailEvents => "LEARNERS_MAIL_EVENTS_QUEUE_URL",
         }
     }
 
@@ -173,6 +180,7 @@ impl Queue {
             Self::BulkRegistration => "BulkQueue",
             Self::Deletion => "DeletionQueue",
             Self::Recovery => "RecoveryQueue",
+            Self::MailEvents => "MailEventsQueue",
         }
     }
 
@@ -182,6 +190,7 @@ impl Queue {
             Self::BulkRegistration => "bulk",
             Self::Deletion => "deletion",
             Self::Recovery => "recovery",
+            Self::MailEvents => "mail-events",
         }
     }
 }

@@ -5,8 +5,8 @@ use learners::adapters::aws::{provision, AwsClients, DynamoStore};
 use learners::adapters::memory::MemoryStore;
 use learners::domain::{AuditEntry, OPERATOR_IDLE_SECONDS};
 use learners::domain::{
-    Email, FullName, SessionRecord, Timestamp, Token, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus,
-    Username,
+    Email, FullName, MailRefusal, MailRefusalKind, SessionRecord, Timestamp, Token, TokenPurpose, TokenRecord, User,
+    UserId, UserSource, UserStatus, Username,
 };
 use learners::ports::{AuditLog, CreateUserError, SessionStore, TokenUse, UserStore};
 use learners_tests::{moto, unique};
@@ -56,6 +56,7 @@ contract!(
     operator_sessions_end_when_idle_and_record_the_password,
     the_latest_audit_entries_come_newest_first_across_accounts,
     devices_are_remembered_listed_and_expire,
+    a_refusal_of_mail_is_recorded_on_the_account,
 );
 
 mod attempts {
@@ -174,6 +175,7 @@ fn user(email: &str, username: &str) -> User {
         source: UserSource::SelfService,
         auth_epoch: 0,
         operator: false,
+        mail_refused: None,
     }
 }
 
@@ -303,6 +305,24 @@ async fn removal_requests_raise_the_auth_epoch(store: Arc<dyn Store>) {
     let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
     assert_eq!((stored.status, stored.auth_epoch), (UserStatus::RemovalRequested, 1));
     assert!(!store.request_removal(&UserId::generate()).await.unwrap());
+}
+
+async fn a_refusal_of_mail_is_recorded_on_the_account(store: Arc<dyn Store>) {
+    let grace = user("grace@example.com", "grace");
+    store.create_user(&grace, None).await.unwrap();
+    assert!(grace.mailable());
+    let bounce = MailRefusal { kind: MailRefusalKind::Bounce, address: "grace@example.com".into(), at: NOW };
+    assert!(store.mark_mail_refused(&grace.id, &bounce).await.unwrap());
+    let stored = store.user_by_email_key("grace@example.com").await.unwrap().unwrap();
+    assert_eq!(stored.mail_refused.as_ref(), Some(&bounce));
+    assert!(!stored.mailable());
+    // The latest report wins; the rest of the account is untouched.
+    let complaint =
+        MailRefusal { kind: MailRefusalKind::Complaint, address: "grace@example.com".into(), at: NOW.plus_seconds(5) };
+    assert!(store.mark_mail_refused(&grace.id, &complaint).await.unwrap());
+    let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
+    assert_eq!(stored, User { mail_refused: Some(complaint), ..grace });
+    assert!(!store.mark_mail_refused(&UserId::generate(), &bounce).await.unwrap());
 }
 
 async fn created_users_read_back(store: Arc<dyn Store>) {
@@ -442,11 +462,11 @@ mod mail_and_queue {
         let clients = AwsClients::for_endpoint(moto::url()).await;
         provision::verify_sender(&clients, "no-reply@example.com").await.unwrap();
         let to = format!("{}@example.com", unique("ses-"));
-        SesMailer::new(clients.ses.clone(), "no-reply@example.com").send(&mail(&to)).await.unwrap();
+        SesMailer::new(clients.ses.clone(), "no-reply@example.com", None).send(&mail(&to)).await.unwrap();
         let delivered = moto::sent_mail().await.into_iter().filter(|m| m.to == to).collect::<Vec<_>>();
         assert_eq!(delivered.len(), 1);
         assert_eq!(delivered[0].subject, "Hello");
-        let refused = SesMailer::new(clients.ses, "stranger@unverified.example").send(&mail(&to)).await;
+        let refused = SesMailer::new(clients.ses, "stranger@unverified.example", None).send(&mail(&to)).await;
         assert!(matches!(refused, Err(learners::ports::MailError::Permanent(_))), "{refused:?}");
     }
 

@@ -94,6 +94,10 @@ impl UserStore for Recorder {
         self.note("set_operator");
         self.store.set_operator(id, operator).await
     }
+    async fn mark_mail_refused(&self, id: &UserId, refusal: &learners::domain::MailRefusal) -> anyhow::Result<bool> {
+        self.note("mark_mail_refused");
+        self.store.mark_mail_refused(id, refusal).await
+    }
     async fn operators(&self) -> anyhow::Result<Vec<User>> {
         self.note("operators");
         self.store.operators().await

@@ -140,6 +140,7 @@ pub fn active_user(
         source,
         auth_epoch: 0,
         operator: false,
+        mail_refused: None,
     })
 }
 

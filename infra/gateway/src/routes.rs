@@ -11,7 +11,7 @@ pub struct Route {
     pub method: String,
     /// As in the template, e.g. `/activate/{token}`.
     pub path: String,
-    /// The function's binary (`Metadata.BuildProperties.Binary`).
+    /// The function's binary (its `CodeUri`, `target/lambda/<binary>/`, names it).
     pub binary: String,
     /// `Auth.Authorizer: AWS_IAM` on the event.
     pub iam: bool,
@@ -102,9 +102,11 @@ impl RouteTable {
                 continue;
             };
             for (event_name, event) in events {
-                let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+                let binary = resource["Properties"]["CodeUri"]
                     .as_str()
-                    .with_context(|| format!("{name} has events but no Metadata.BuildProperties.Binary"))?;
+                    .and_then(|uri| uri.strip_prefix("target/lambda/"))
+                    .map(|binary| binary.trim_end_matches('/'))
+                    .with_context(|| format!("{name} has events but no CodeUri target/lambda/<binary>/"))?;
                 if event["Type"].as_str() == Some("SQS") {
                     // `Queue: !GetAtt <Resource>.Arn`
                     let queue = event["Properties"]["Queue"].as_str().unwrap_or_default();

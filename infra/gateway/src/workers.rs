@@ -1,11 +1,10 @@
 //! The gateway's stand-in for Lambda's SQS event source mappings: what is enqueued reaches the
 //! worker function's own handler as an `SqsEvent`, and only the messages it reports as failed
-//! come back (after a pause), up to 3 receives; then they go to the dead-letter list, as the
+//! come back (after a pause), up to `LEARNERS_MAX_RECEIVES` receives; then they go to the dead-letter list, as the
 //! template's redrive policy does. In-process queues on the memory backend; SQS polling on AWS.
 
 use crate::routes::RouteTable;
 use anyhow::Context;
-use learners::adapters::aws::provision::MAX_RECEIVES;
 use learners::adapters::memory::QueuedBatch;
 use learners::handlers::worker::{SqsEvent, SqsMessage};
 use learners::handlers::{worker_by_binary, SqsHandler};
@@ -48,7 +47,7 @@ impl Workers {
     }
 
     fn dead_letter(&self, queue: Queue, body: String) {
-        tracing::error!(?queue, "message failed {MAX_RECEIVES} receives: dead-lettered");
+        tracing::error!(?queue, "message failed its last receive: dead-lettered");
         self.dead_letters.lock().unwrap_or_else(|p| p.into_inner()).push((queue, body));
     }
 }
@@ -87,7 +86,7 @@ async fn run_in_process(app: &App, workers: &Workers, batch: QueuedBatch, pendin
     };
     let mut waiting: Vec<(String, String)> =
         batch.bodies.into_iter().map(|body| (uuid::Uuid::now_v7().to_string(), body)).collect();
-    for receive in 1..=MAX_RECEIVES {
+    for receive in 1..=app.config.max_receives {
         let mut event = SqsEvent::default();
         event.records = waiting.iter().map(|(id, body)| message(id, id, body, receive)).collect();
         let response = handler(app, event).await;

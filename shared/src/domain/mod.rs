@@ -25,5 +25,5 @@ pub use session::{
 };
 pub use time::{human_duration, Timestamp};
 pub use token::{Token, TokenHash, TokenPurpose, TokenRecord};
-pub use user::{User, UserId, UserSource, UserStatus};
+pub use user::{MailRefusal, MailRefusalKind, User, UserId, UserSource, UserStatus};
 pub use username::{Username, UsernameError};

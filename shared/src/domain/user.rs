@@ -103,4 +103,78 @@ pub struct User {
     /// The `operator` role: the console at `/operator` is theirs. Granted and revoked only
     /// through the IAM-authorised admin API.
     pub operator: bool,
+    /// The mail system reported that the address refuses mail (a hard bounce or a complaint).
+    pub mail_refused: Option<MailRefusal>,
+}
+
+impl User {
+    /// May the service mail this account? Not while its address is one that refused mail.
+    pub fn mailable(&self) -> bool {
+        self.mail_refused.as_ref().is_none_or(|refusal| refusal.address != self.email.as_ref())
+    }
+}
+
+/// A hard bounce or a spam complaint about the address an account had at the time. Mail to
+/// the account stops while its email is that address (SES suspends senders whose bounce or
+/// complaint rate climbs; mailing a refusing address again only raises it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MailRefusal {
+    pub kind: MailRefusalKind,
+    /// The address that refused, as stored on the account then.
+    pub address: String,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailRefusalKind {
+    Bounce,
+    Complaint,
+}
+
+impl MailRefusalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bounce => "bounce",
+            Self::Complaint => "complaint",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "bounce" => Some(Self::Bounce),
+            "complaint" => Some(Self::Complaint),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_stops_mail_to_its_address_only() {
+        let at = Timestamp::from_unix(1_800_000_000);
+        let mut user = User {
+            id: UserId::generate(),
+            email: Email::parse("ada@example.org").unwrap(),
+            username: Username::parse("ada").unwrap(),
+            name: FullName::parse("Ada").unwrap(),
+            password_hash: None,
+            status: UserStatus::Active,
+            created_at: at,
+            activated_at: Some(at),
+            terms_accepted_at: None,
+            source: UserSource::Bulk,
+            auth_epoch: 0,
+            operator: false,
+            mail_refused: None,
+        };
+        assert!(user.mailable());
+        user.mail_refused = Some(MailRefusal { kind: MailRefusalKind::Bounce, address: "ada@example.org".into(), at });
+        assert!(!user.mailable());
+        user.email = Email::parse("ada@new.example.org").unwrap();
+        assert!(user.mailable(), "a new address is mailed again");
+    }
 }

@@ -3,6 +3,7 @@
 use crate::domain::{Email, Token, TokenPurpose, TokenRecord, User, UserStatus};
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::flows::registration::{activation_mail_slot, send_activation};
+use crate::metrics::Metric;
 use crate::ports::TokenUse;
 use crate::App;
 
@@ -51,6 +52,7 @@ pub async fn activate(app: &App, raw_token: &str) -> Result<Activation, Activati
     let outcome = match app.store.consume_activation_token(&token.hash(), app.clock.now()).await? {
         TokenUse::Consumed(record) => {
             tracing::info!(user_id = %record.user_id, "account activated");
+            app.metrics.count(Metric::Activations);
             Activation::Activated
         }
         TokenUse::AlreadyUsed(record) => match app.store.user_by_id(&record.user_id).await? {

@@ -28,11 +28,16 @@ pub struct UserView {
     /// sign-ins added up: they count apart from `failed_logins` (every other browser's).
     pub known_devices: u32,
     pub known_device_failed_logins: u32,
+    /// The address refuses mail (SES reported a hard bounce or a complaint): the service sends
+    /// it nothing. None when no refusal concerns the current address.
+    pub mail_refused: Option<crate::domain::MailRefusal>,
 }
 
 impl UserView {
     fn new(user: User, lockout: LockoutState, devices: (u32, u32)) -> Self {
+        let mail_refused = if user.mailable() { None } else { user.mail_refused.clone() };
         Self {
+            mail_refused,
             user_id: user.id,
             email: user.email.to_string(),
             username: user.username.to_string(),

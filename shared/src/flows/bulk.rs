@@ -6,6 +6,7 @@ use crate::domain::{
     AuditEntry, BulkJob, Email, FullName, JobKind, JobStatus, RowOutcome, RowResult, User, UserId, UserSource,
     UserStatus, Username,
 };
+use crate::metrics::Metric;
 use crate::ports::{BulkCreate, Queue};
 use crate::App;
 use serde::{Deserialize, Serialize};
@@ -312,7 +313,7 @@ pub async fn process(app: &App, message: &BulkMessage, final_attempt: bool) -> a
                     "processing_failed",
                     "The account could not be created; try this row again.",
                 );
-                app.bulk.settle_row(&job.id, &outcome).await?;
+                settle_row(app, &job.id, &outcome).await?;
             }
             first_error.get_or_insert(error);
         }
@@ -322,6 +323,18 @@ pub async fn process(app: &App, message: &BulkMessage, final_attempt: bool) -> a
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// Settles a row that creates no account, and counts it (once: not when it was settled before).
+async fn settle_row(app: &App, job_id: &str, outcome: &RowOutcome) -> anyhow::Result<()> {
+    if app.bulk.settle_row(job_id, outcome).await? {
+        app.metrics.count(match outcome.result {
+            RowResult::Created => Metric::BulkRowsCreated,
+            RowResult::Skipped => Metric::BulkRowsSkipped,
+            RowResult::Failed => Metric::BulkRowsFailed,
+        });
+    }
+    Ok(())
 }
 
 async fn settle(app: &App, job: &BulkJob, row: &BulkRow) -> anyhow::Result<()> {
@@ -339,7 +352,7 @@ async fn settle(app: &App, job: &BulkJob, row: &BulkRow) -> anyhow::Result<()> {
                 "password_expired",
                 "The row's password was kept for a day and is gone; register this row again.",
             );
-            app.bulk.settle_row(&job.id, &outcome).await?;
+            settle_row(app, &job.id, &outcome).await?;
             return Ok(());
         }
     }
@@ -348,7 +361,7 @@ async fn settle(app: &App, job: &BulkJob, row: &BulkRow) -> anyhow::Result<()> {
     let valid = match validate(app, row) {
         Ok(valid) => valid,
         Err(outcome) => {
-            app.bulk.settle_row(&job.id, &outcome).await?;
+            settle_row(app, &job.id, &outcome).await?;
             return Ok(());
         }
     };
@@ -371,6 +384,7 @@ async fn settle(app: &App, job: &BulkJob, row: &BulkRow) -> anyhow::Result<()> {
         source: UserSource::Bulk,
         auth_epoch: 0,
         operator: false,
+        mail_refused: None,
     };
     let outcome = RowOutcome {
         row: row.row,
@@ -388,7 +402,11 @@ async fn settle(app: &App, job: &BulkJob, row: &BulkRow) -> anyhow::Result<()> {
         format!("created by job {} (row {})", job.id, row.row),
     );
     match app.bulk.create_bulk_user(&job.id, &user, &outcome, &audit).await? {
-        BulkCreate::Created | BulkCreate::AlreadySettled => Ok(()),
+        BulkCreate::Created => {
+            app.metrics.count(Metric::BulkRowsCreated);
+            Ok(())
+        }
+        BulkCreate::AlreadySettled => Ok(()),
         BulkCreate::Taken { email_taken, .. } => {
             let what = if email_taken { "email" } else { "username" };
             // The row names that account: it goes with it if the account is deleted.
@@ -402,7 +420,7 @@ async fn settle(app: &App, job: &BulkJob, row: &BulkRow) -> anyhow::Result<()> {
                 format!("An account with this {what} already exists; it was left as it is."),
             );
             outcome.user_id = owner;
-            app.bulk.settle_row(&job.id, &outcome).await?;
+            settle_row(app, &job.id, &outcome).await?;
             Ok(())
         }
     }

@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod admin;
 pub mod bulk;
+pub mod mail_events;
 pub mod outbox;
 pub mod recovery;
 pub mod registration;

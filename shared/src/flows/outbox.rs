@@ -25,6 +25,9 @@ pub enum MailRequest {
     Lockout { email: String, failures: u32, until: i64 },
     /// The password of this account was changed (by the learner's reset link, or an operator).
     PasswordChanged { user_id: String, by_operator: bool },
+    /// The learner asked for their account to be removed: a confirmation, to the address and
+    /// name the account had (the deletion worker may be done first).
+    RemovalRequested { user_id: String, email: String, name: String },
 }
 
 /// Hands `request` to the mail queue.
@@ -45,6 +48,9 @@ pub async fn deliver(app: &App, request: &MailRequest) -> anyhow::Result<()> {
         }
         MailRequest::PasswordChanged { user_id, by_operator } => {
             super::recovery::mail_password_changed(app, user_id, *by_operator).await
+        }
+        MailRequest::RemovalRequested { user_id, email, name } => {
+            super::removal::mail_removal_requested(app, user_id, email, name).await
         }
     }
 }

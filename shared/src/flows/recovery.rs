@@ -40,8 +40,10 @@ pub async fn send_reset_link(app: &App, raw_email: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     let now = app.clock.now();
+    // The hourly quota counts mails sent, not attempts: checked here, spent after SES took the
+    // mail, so throttling and retries never use it up (two workers racing may send one more).
     let quota = format!("reset-mail#{}", user.id);
-    if !app.store.take_quota(&quota, now, 3600, app.config.reset_mails_per_hour).await? {
+    if app.store.quota_used(&quota, now).await? >= app.config.reset_mails_per_hour {
         tracing::info!(user_id = %user.id, "reset mail not sent: hourly limit reached");
         return Ok(());
     }
@@ -49,9 +51,10 @@ pub async fn send_reset_link(app: &App, raw_email: &str) -> anyhow::Result<()> {
     app.store.put_token(&record).await?;
     let link = format!("{}/password-reset/{}", app.config.site_url, token.as_str());
     let message = mail::password_reset(&app.config, &user, &link);
-    if !mail::deliver(app.mailer.as_ref(), &message, "password_reset").await {
+    if !mail::deliver(app, &user, &message, "password_reset").await {
         anyhow::bail!("the reset mail could not be delivered");
     }
+    app.store.take_quota(&quota, now, 3600, app.config.reset_mails_per_hour).await?;
     tracing::info!(user_id = %user.id, "reset link mailed");
     Ok(())
 }
@@ -88,6 +91,7 @@ pub async fn reset_password(app: &App, raw_token: &str, new_password: &str) -> R
     app.attempts.clear(&counter_key(app, &user.email)?).await?;
     send_later(app, &MailRequest::PasswordChanged { user_id: user.id.to_string(), by_operator: false }).await?;
     tracing::info!(user_id = %user.id, "password reset");
+    app.metrics.count(crate::metrics::Metric::PasswordResets);
     Ok(())
 }
 
@@ -100,7 +104,7 @@ pub(crate) async fn mail_password_changed(app: &App, user_id: &str, by_operator:
         return Ok(());
     };
     let notice = mail::password_changed(&app.config, &user, by_operator);
-    if !mail::deliver(app.mailer.as_ref(), &notice, "password_changed").await {
+    if !mail::deliver(app, &user, &notice, "password_changed").await {
         anyhow::bail!("the password notice could not be delivered");
     }
     Ok(())

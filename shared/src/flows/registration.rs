@@ -7,6 +7,7 @@ use crate::domain::{
 };
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::http::FieldErrors;
+use crate::metrics::Metric;
 use crate::ports::CreateUserError;
 use crate::{mail, App};
 
@@ -93,12 +94,16 @@ pub async fn register(app: &App, form: &RegistrationForm) -> Result<Registered, 
         source: UserSource::SelfService,
         auth_epoch: 0,
         operator: false,
+        mail_refused: None,
     };
     // The same calls whether or not the address is taken: store the account (refused if the
     // address has one), then hand the mail to the queue, whose worker decides what it says.
     let created = app.store.create_user(&user, None).await;
     let outcome = match created {
-        Ok(()) => Registered::Created(user.id.clone()),
+        Ok(()) => {
+            app.metrics.count(Metric::Registrations);
+            Registered::Created(user.id.clone())
+        }
         // Usernames are public, so saying one is taken reveals nothing; it is decided before
         // the email so that the answer never depends on whether the email exists.
         Err(CreateUserError::Taken { username_taken: true, .. }) => return Err(RegistrationError::UsernameTaken),
@@ -144,7 +149,7 @@ pub(crate) async fn mail_registration(app: &App, raw_email: &str, user_id: &str)
     let slot = format!("registration-notice#{}", owner.id);
     if app.store.take_quota(&slot, now, app.config.resend_interval_seconds, 1).await? {
         let notice = mail::registration_attempt_notice(&app.config, &owner);
-        mail::deliver(app.mailer.as_ref(), &notice, "registration_notice").await;
+        mail::deliver(app, &owner, &notice, "registration_notice").await;
     }
     tracing::info!(user_id = %owner.id, "registration attempt with an already registered email");
     Ok(())
@@ -158,5 +163,5 @@ pub(crate) fn activation_mail_slot(user_id: &UserId) -> String {
 pub(crate) async fn send_activation(app: &App, user: &User, token: &Token) {
     let link = format!("{}/activate/{}", app.config.site_url, token.as_str());
     let message = mail::activation(&app.config, user, &link);
-    mail::deliver(app.mailer.as_ref(), &message, "activation").await;
+    mail::deliver(app, user, &message, "activation").await;
 }

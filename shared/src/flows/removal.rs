@@ -3,9 +3,10 @@
 //! queue; a redelivered message, or the same list twice, leaves the same final state.
 
 use crate::domain::{
-    email_hmac, AuditEntry, BulkJob, Email, JobKind, JobStatus, Retirement, RowOutcome, RowResult, SessionRecord, User,
-    UserId, UserStatus,
+    email_hmac, AuditEntry, BulkJob, Email, FullName, JobKind, JobStatus, Retirement, RowOutcome, RowResult,
+    SessionRecord, User, UserId, UserStatus,
 };
+use crate::flows::outbox::{send_later, MailRequest};
 use crate::flows::signin::{counter_key, verify_own_password};
 use crate::ports::{DeleteRequest, Deleted, Queue};
 use crate::{mail, App};
@@ -67,9 +68,32 @@ pub async fn request_self_removal(
     };
     app.queue.enqueue(Queue::Deletion, &[serde_json::to_string(&message).context("encoding the deletion")?]).await?;
     app.store.request_removal(&user.id).await?;
-    let confirmation = mail::removal_requested(&app.config, user);
-    mail::deliver(app.mailer.as_ref(), &confirmation, "removal_requested").await;
+    let confirmation = MailRequest::RemovalRequested {
+        user_id: user.id.to_string(),
+        email: user.email.to_string(),
+        name: user.name.as_ref().to_owned(),
+    };
+    send_later(app, &confirmation).await?;
     tracing::info!(user_id = %user.id, "removal requested by the learner");
+    Ok(())
+}
+
+/// The mail worker's part of a removal request: the confirmation, unless the account (still
+/// there) refuses mail. Err: try again later.
+pub(crate) async fn mail_removal_requested(app: &App, user_id: &str, email: &str, name: &str) -> anyhow::Result<()> {
+    let (Ok(email), Ok(name)) = (Email::parse(email), FullName::parse(name)) else {
+        return Ok(());
+    };
+    if let Some(id) = UserId::parse(user_id) {
+        if app.store.user_by_id(&id).await?.is_some_and(|user| !user.mailable()) {
+            app.metrics.count(crate::metrics::Metric::MailsSuppressed);
+            return Ok(());
+        }
+    }
+    let confirmation = mail::removal_requested(&app.config, &email, &name);
+    if !mail::send_with_retries(app, &confirmation, "removal_requested").await {
+        anyhow::bail!("the removal confirmation could not be delivered");
+    }
     Ok(())
 }
 
@@ -312,7 +336,10 @@ async fn delete_one(
         audit: audit.as_ref(),
     };
     match app.store.delete_user(&request).await? {
-        Deleted::Deleted => tracing::info!(user_id = %user.id, requested_by, "account deleted"),
+        Deleted::Deleted => {
+            tracing::info!(user_id = %user.id, requested_by, "account deleted");
+            app.metrics.count(crate::metrics::Metric::Deletions);
+        }
         Deleted::AlreadySettled => {}
         Deleted::NotFound => {
             if let Some(job) = job {

@@ -11,6 +11,7 @@ use crate::domain::{
     DEVICE_TTL_SECONDS,
 };
 use crate::flows::outbox::{send_later, MailRequest};
+use crate::metrics::Metric;
 use crate::{mail, App};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -102,6 +103,7 @@ pub async fn sign_in_from(
     if let Some(key) = &ip_key {
         if app.store.quota_used(key, now).await? >= per_ip {
             tracing::warn!("sign-in refused: too many failures from this source IP");
+            app.metrics.count(Metric::LockedSignIns);
             return Err(SignInError::InvalidCredentials);
         }
     }
@@ -122,6 +124,7 @@ pub async fn sign_in_from(
         None => counter_key(app, &email)?,
     };
     if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
+        app.metrics.count(Metric::LockedSignIns);
         return Err(failed().await?);
     }
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -160,11 +163,14 @@ pub async fn sign_in_from(
             };
             app.sessions.create_device(&record).await?;
             tracing::info!(user_id = %user.id, operator = user.operator, "signed in");
+            app.metrics.count(Metric::SignIns);
             Ok(SignedIn { user, token, lifetime_seconds: lifetime, device })
         }
         _ => {
+            app.metrics.count(Metric::FailedSignIns);
             if let Some(locked) = app.attempts.record_failure(&key, now, policy).await? {
                 tracing::warn!(failures = locked.failures, known_device = device.is_some(), "sign-in locked");
+                app.metrics.count(Metric::Locks);
                 // Queued whether or not the address has an account: the worker decides.
                 notify_lockout(app, &email, locked).await?;
             }
@@ -190,6 +196,7 @@ pub async fn verify_own_password(app: &App, user: &User, password: &str) -> anyh
     if verified {
         app.attempts.clear(&key).await?;
     } else if let Some(locked) = app.attempts.record_failure(&key, now, policy).await? {
+        app.metrics.count(Metric::Locks);
         notify_lockout(app, &user.email, locked).await?;
     }
     Ok(verified)
@@ -211,7 +218,7 @@ pub(crate) async fn mail_lockout(app: &App, raw_email: &str, failures: u32, unti
         return Ok(());
     };
     let message = mail::lockout(&app.config, &user, failures, until);
-    if !mail::deliver(app.mailer.as_ref(), &message, "lockout").await {
+    if !mail::deliver(app, &user, &message, "lockout").await {
         anyhow::bail!("the lock notice could not be delivered");
     }
     Ok(())

@@ -10,7 +10,7 @@ pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
         // operator can look at it.
         let message: BulkMessage =
             serde_json::from_str(&delivery.body).map_err(|e| anyhow::anyhow!("not a bulk message: {e}"))?;
-        process(app, &message, delivery.is_final()).await
+        process(app, &message, delivery.is_final(app.config.max_receives)).await
     })
     .await
 }

@@ -14,9 +14,10 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// Is this the last delivery before the dead-letter queue?
-    pub fn is_final(&self) -> bool {
-        self.receive_count >= crate::adapters::aws::provision::MAX_RECEIVES
+    /// Is this the last delivery before the dead-letter queue (after `max_receives`, the
+    /// configured `LEARNERS_MAX_RECEIVES`)?
+    pub fn is_final(&self, max_receives: u32) -> bool {
+        self.receive_count >= max_receives
     }
 }
 

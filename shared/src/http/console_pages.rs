@@ -121,6 +121,7 @@ fn card(view: &UserView, context: &CardContext<'_>) -> String {
 <dt>Locked until</dt><dd>{locked}</dd>
 <dt>Known browsers</dt><dd>{devices} ({device_failures} failed sign-ins)</dd>
 <dt>Operator</dt><dd>{operator}</dd>
+<dt>Mail</dt><dd>{mail}</dd>
 </dl>
 <div class="actions">{actions}</div>
 <p>{audit}</p>
@@ -139,6 +140,17 @@ fn card(view: &UserView, context: &CardContext<'_>) -> String {
         devices = view.known_devices,
         device_failures = view.known_device_failed_logins,
         operator = if view.operator { "yes" } else { "no" },
+        mail = match &view.mail_refused {
+            None => "delivered".to_owned(),
+            Some(refusal) => format!(
+                "not sent: the address {} on {} (it gets no mail until its email changes)",
+                match refusal.kind {
+                    crate::domain::MailRefusalKind::Bounce => "bounced",
+                    crate::domain::MailRefusalKind::Complaint => "marked our mail as spam",
+                },
+                when(Some(refusal.at)),
+            ),
+        },
         audit = link(&format!("/operator/audit?email={}", urlencode(&view.email)), "Operator actions on this learner"),
     )
 }

@@ -1,7 +1,7 @@
 //! The texts of the emails, plain and HTML. The HTML part is a whole document with the site's
 //! stylesheet and name, like the pages. Durations are written as people write them.
 
-use crate::domain::{human_duration, User, UserStatus};
+use crate::domain::{human_duration, Email, FullName, User, UserStatus};
 use crate::http::pages::NEW_ACTIVATION_LINK;
 use crate::ports::OutgoingMail;
 use crate::Config;
@@ -13,7 +13,11 @@ fn document(config: &Config, title: &str, body: &str) -> String {
 }
 
 fn mail(config: &Config, user: &User, subject: String, text_body: String, html_body: String) -> OutgoingMail {
-    OutgoingMail { to: user.email.to_string(), html: document(config, &subject, &html_body), subject, text: text_body }
+    mail_to(config, &user.email, subject, text_body, html_body)
+}
+
+fn mail_to(config: &Config, to: &Email, subject: String, text_body: String, html_body: String) -> OutgoingMail {
+    OutgoingMail { to: to.to_string(), html: document(config, &subject, &html_body), subject, text: text_body }
 }
 
 pub fn activation(config: &Config, user: &User, link: &str) -> OutgoingMail {
@@ -150,19 +154,20 @@ pub fn password_changed(config: &Config, user: &User, by_operator: bool) -> Outg
 }
 
 /// To a learner who asked for their account to be removed.
-pub fn removal_requested(config: &Config, user: &User) -> OutgoingMail {
+/// To the address the account had: the worker may find the account already deleted.
+pub fn removal_requested(config: &Config, email: &Email, name: &FullName) -> OutgoingMail {
     let site_name = &config.site_name;
-    mail(
+    mail_to(
         config,
-        user,
+        email,
         format!("Your {site_name} account is being deleted"),
         format!(
             "Hello {name},\n\nAs you asked, your {site_name} account is being deleted, with your name, username, email address and sign-in data. Every device signed in to it has been signed out. This cannot be undone.\n\nIf you did not ask for this, contact the site's support at once.\n",
-            name = user.name.as_ref()
+            name = name.as_ref()
         ),
         format!(
             "<p>Hello {name},</p><p>As you asked, your {site} account is being deleted, with your name, username, email address and sign-in data. Every device signed in to it has been signed out. This cannot be undone.</p><p>If you did not ask for this, contact the site's support at once.</p>",
-            name = text(user.name.as_ref()),
+            name = text(name.as_ref()),
             site = text(site_name),
         ),
     )

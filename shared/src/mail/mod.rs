@@ -7,22 +7,45 @@ pub use messages::{
     activation, lockout, password_changed, password_reset, registration_attempt_notice, removal_requested,
 };
 
-use crate::ports::{MailError, Mailer, OutgoingMail};
+use crate::domain::User;
+use crate::metrics::Metric;
+use crate::ports::{MailError, OutgoingMail};
+use crate::App;
+use rand::Rng;
 use std::time::Duration;
 
-/// Attempts for a mail whose failures are passing ones (on top of the SDK's own retries).
-const ATTEMPTS: u32 = 3;
+/// Attempts for a mail whose failures are passing ones (SES throttling, 5xx), on top of the
+/// SDK's own three; between them the wait doubles from `FIRST_BACKOFF`, with jitter. When all
+/// fail, the caller's queue message comes back later (and nothing was spent on it).
+const ATTEMPTS: u32 = 5;
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
-/// Sends with retries. A mail that cannot go out is logged (without its address or contents)
-/// and reported as false; the flow that asked carries on, and its answer does not change, so
-/// mail errors reveal nothing about which addresses exist (Django CVE-2024-45231).
-pub async fn deliver(mailer: &dyn Mailer, mail: &OutgoingMail, kind: &'static str) -> bool {
+/// Sends `mail` to `user` with retries; true when it went out, or need not (the address
+/// refused mail before: a hard bounce or a complaint, see `User::mailable`). A mail that
+/// cannot go out is logged (without its address or contents) and reported as false; the flow
+/// that asked decides whether its message comes back. Mail errors never change an answer to a
+/// request, so they reveal nothing about which addresses exist (Django CVE-2024-45231).
+pub async fn deliver(app: &App, user: &User, mail: &OutgoingMail, kind: &'static str) -> bool {
+    if !user.mailable() {
+        tracing::info!(kind, user_id = %user.id, "mail not sent: the address refused mail before");
+        app.metrics.count(Metric::MailsSuppressed);
+        return true;
+    }
+    send_with_retries(app, mail, kind).await
+}
+
+/// `deliver` for a mail whose account may be gone (checked by the caller while it exists).
+pub async fn send_with_retries(app: &App, mail: &OutgoingMail, kind: &'static str) -> bool {
     for attempt in 1..=ATTEMPTS {
-        match mailer.send(mail).await {
-            Ok(()) => return true,
+        match app.mailer.send(mail).await {
+            Ok(()) => {
+                app.metrics.count(Metric::MailsSent);
+                return true;
+            }
             Err(MailError::Transient(error)) if attempt < ATTEMPTS => {
-                tracing::warn!(kind, attempt, error = format!("{error:#}"), "mail delivery failed, retrying");
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                let pause = backoff(attempt);
+                tracing::warn!(kind, attempt, ?pause, error = format!("{error:#}"), "mail delivery failed, retrying");
+                tokio::time::sleep(pause).await;
             }
             Err(error) => {
                 let cause = match &error {
@@ -34,4 +57,28 @@ pub async fn deliver(mailer: &dyn Mailer, mail: &OutgoingMail, kind: &'static st
         }
     }
     false
+}
+
+/// The pause after failed attempt `attempt` (1-based): `FIRST_BACKOFF` doubled each time,
+/// between half and all of it ("equal jitter"), so throttled workers do not retry in step.
+fn backoff(attempt: u32) -> Duration {
+    let full = FIRST_BACKOFF * 2u32.pow(attempt.saturating_sub(1).min(10));
+    let half = full / 2;
+    half + rand::thread_rng().gen_range(Duration::ZERO..=half)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter() {
+        for attempt in 1..=4 {
+            let full = FIRST_BACKOFF * 2u32.pow(attempt - 1);
+            for _ in 0..50 {
+                let pause = backoff(attempt);
+                assert!(pause >= full / 2 && pause <= full, "attempt {attempt}: {pause:?}");
+            }
+        }
+    }
 }

@@ -3,8 +3,9 @@
 
 use super::items::{self, Item, RefAction};
 use crate::domain::{
-    AuditEntry, BulkJob, DeviceRecord, JobStatus, LockedNow, LockoutPolicy, LockoutState, PasswordHash, Reservation,
-    Retirement, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
+    AuditEntry, BulkJob, DeviceRecord, JobStatus, LockedNow, LockoutPolicy, LockoutState, MailRefusal, PasswordHash,
+    Reservation, Retirement, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
+    UserStatus,
 };
 use crate::ports::{
     AuditLog, BulkCreate, BulkJobs, CreateUserError, DeleteRequest, Deleted, LoginAttempts, SessionStore, TokenUse,
@@ -392,6 +393,20 @@ impl UserStore for DynamoStore {
 
     async fn retirement(&self, email_hmac: &str) -> anyhow::Result<Option<Retirement>> {
         self.get(items::retirement_key(email_hmac)).await?.as_ref().map(items::retirement_from_item).transpose()
+    }
+
+    async fn mark_mail_refused(&self, id: &UserId, refusal: &MailRefusal) -> anyhow::Result<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET mail_refused = :refusal")
+            .expression_attribute_values(":refusal", items::mail_refusal(refusal))
+            .send()
+            .await;
+        applied(result, "DynamoDB UpdateItem (mail refused)")
     }
 
     async fn set_operator(&self, id: &UserId, operator: bool) -> anyhow::Result<bool> {

@@ -28,9 +28,9 @@
 //! the expiry themselves. A missing or mistyped field is an error, never a default.
 
 use crate::domain::{
-    AuditEntry, BulkJob, DeviceRecord, Email, FullName, JobKind, JobStatus, PasswordHash, Retirement, RowOutcome,
-    RowResult, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus,
-    Username,
+    AuditEntry, BulkJob, DeviceRecord, Email, FullName, JobKind, JobStatus, MailRefusal, MailRefusalKind, PasswordHash,
+    Retirement, RowOutcome, RowResult, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
+    UserSource, UserStatus, Username,
 };
 use anyhow::{anyhow, Context};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -342,7 +342,31 @@ pub fn user_item(user: &User) -> Item {
     if user.operator {
         item.insert("operator".into(), AttributeValue::Bool(true));
     }
+    if let Some(refusal) = &user.mail_refused {
+        item.insert("mail_refused".into(), mail_refusal(refusal));
+    }
     item
+}
+
+/// A `MailRefusal` as one map attribute (`kind`, `address`, `at`).
+pub fn mail_refusal(refusal: &MailRefusal) -> AttributeValue {
+    AttributeValue::M(Item::from([
+        ("kind".into(), s(refusal.kind.as_str())),
+        ("address".into(), s(&refusal.address)),
+        ("at".into(), ts(refusal.at)),
+    ]))
+}
+
+fn mail_refusal_from(item: &Item) -> anyhow::Result<Option<MailRefusal>> {
+    let Some(value) = item.get("mail_refused") else {
+        return Ok(None);
+    };
+    let map = value.as_m().map_err(|_| anyhow!("mail_refused is not a map"))?;
+    Ok(Some(MailRefusal {
+        kind: MailRefusalKind::parse(get_s(map, "kind")?).context("unknown mail refusal kind")?,
+        address: get_s(map, "address")?.to_owned(),
+        at: get_ts(map, "at")?,
+    }))
 }
 
 pub fn claim_item(key: Item, user_id: &UserId) -> Item {
@@ -382,6 +406,7 @@ pub fn user_from_item(item: &Item) -> anyhow::Result<User> {
         source: UserSource::parse(get_s(item, "source")?).context("unknown user source")?,
         auth_epoch: get_u64(item, "auth_epoch")?,
         operator: opt_bool(item, "operator")?,
+        mail_refused: mail_refusal_from(item)?,
     })
 }
 
@@ -463,6 +488,11 @@ mod tests {
             source: UserSource::SelfService,
             auth_epoch: 3,
             operator: true,
+            mail_refused: Some(MailRefusal {
+                kind: MailRefusalKind::Complaint,
+                address: "Ada@example.com".into(),
+                at: Timestamp::from_unix(200),
+            }),
         }
     }
 

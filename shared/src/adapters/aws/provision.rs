@@ -11,9 +11,6 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::collections::BTreeMap;
 
-/// How many receives a message gets before SQS moves it to the dead-letter queue.
-pub const MAX_RECEIVES: u32 = 3;
-
 #[derive(Clone, Debug)]
 pub struct Provisioned {
     pub table: String,
@@ -120,7 +117,7 @@ async fn create_queue_with_dlq(client: &aws_sdk_sqs::Client, name: &str) -> anyh
         .attributes
         .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
         .context("GetQueueAttributes returned no QueueArn")?;
-    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES.to_string()});
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": crate::config::DEFAULT_MAX_RECEIVES.to_string()});
     client
         .create_queue()
         .queue_name(name)

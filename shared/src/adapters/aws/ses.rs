@@ -8,11 +8,13 @@ use aws_sdk_sesv2::Client;
 pub struct SesMailer {
     client: Client,
     from: String,
+    /// Bounce and complaint events of mail sent with it come back to the service.
+    configuration_set: Option<String>,
 }
 
 impl SesMailer {
-    pub fn new(client: Client, from: impl Into<String>) -> Self {
-        Self { client, from: from.into() }
+    pub fn new(client: Client, from: impl Into<String>, configuration_set: Option<String>) -> Self {
+        Self { client, from: from.into(), configuration_set }
     }
 }
 
@@ -35,6 +37,7 @@ impl Mailer for SesMailer {
             .client
             .send_email()
             .from_email_address(&self.from)
+            .set_configuration_set_name(self.configuration_set.clone())
             .destination(Destination::builder().to_addresses(&mail.to).build())
             .content(EmailContent::builder().simple(message).build())
             .send()

@@ -1,8 +1,9 @@
 //! `UserStore` in memory.
 
 use crate::domain::{
-    AuditEntry, BulkJob, DeviceRecord, JobStatus, LockedNow, LockoutPolicy, LockoutState, PasswordHash, Reservation,
-    Retirement, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
+    AuditEntry, BulkJob, DeviceRecord, JobStatus, LockedNow, LockoutPolicy, LockoutState, MailRefusal, PasswordHash,
+    Reservation, Retirement, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
+    UserStatus,
 };
 use crate::ports::{
     AuditLog, BulkCreate, BulkJobs, CreateUserError, DeleteRequest, Deleted, LoginAttempts, SessionStore, TokenUse,
@@ -273,6 +274,15 @@ impl UserStore for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn mark_mail_refused(&self, id: &UserId, refusal: &MailRefusal) -> anyhow::Result<bool> {
+        let mut state = self.lock();
+        let Some(user) = state.users.get_mut(id) else {
+            return Ok(false);
+        };
+        user.mail_refused = Some(refusal.clone());
+        Ok(true)
     }
 
     async fn operators(&self) -> anyhow::Result<Vec<User>> {

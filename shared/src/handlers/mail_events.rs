@@ -1,0 +1,10 @@
+//! Function `mail-events` (SQS): SES bounce and complaint events, from the mail events queue
+//! (SNS delivers them there); see `flows::mail_events`.
+
+use super::worker::{for_each_message, SqsBatchResponse, SqsEvent};
+use crate::flows::mail_events::record;
+use crate::App;
+
+pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
+    for_each_message(event, |delivery| async move { record(app, &delivery.body).await }).await
+}

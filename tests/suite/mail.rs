@@ -1,0 +1,180 @@
+//! Mail that is not lost: SES throttling answered by backoff (and the reset quota spent only
+//! on a mail that went out), and SES bounce and complaint events stopping mail to an address.
+
+use learners::adapters::aws::SesMailer;
+use learners::domain::{Email, FullName, Timestamp, User, UserId, UserSource, UserStatus, Username};
+use learners::handlers::worker::{SqsEvent, SqsMessage};
+use learners::metrics::Metric;
+use learners_tests::{email, memory_app, on_both_backends, Backend, TestApp};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// A stand-in for the SES v2 endpoint: it answers the first `throttled` SendEmail calls with
+/// 429 TooManyRequestsException (what SES says past the account's sending rate), the rest 200.
+struct FakeSes {
+    url: String,
+    calls: Arc<AtomicUsize>,
+    accepted: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeSes {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn fake_ses(throttled: usize) -> FakeSes {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (calls, accepted) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (c, a) = (calls.clone(), accepted.clone());
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let (calls, accepted) = (c.clone(), a.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (calls, accepted) = (calls.clone(), accepted.clone());
+                    async move {
+                        assert_eq!(req.uri().path(), "/v2/email/outbound-emails");
+                        let n = calls.fetch_add(1, Ordering::SeqCst);
+                        let (status, kind, body) = if n < throttled {
+                            (429, "TooManyRequestsException", r#"{"message":"Maximum sending rate exceeded."}"#)
+                        } else {
+                            accepted.fetch_add(1, Ordering::SeqCst);
+                            (200, "", r#"{"MessageId":"fake-message-id"}"#)
+                        };
+                        let mut response = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                        response.headers_mut().insert("content-type", "application/json".parse().unwrap());
+                        if !kind.is_empty() {
+                            response.headers_mut().insert("x-amzn-errortype", kind.parse().unwrap());
+                        }
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            });
+        }
+    });
+    FakeSes { url, calls, accepted, task }
+}
+
+/// An SES v2 client for `url` whose SDK does not retry by itself, so the service's own
+/// backoff is what is under test (in Lambda the SDK's three attempts come first).
+async fn ses_client(url: &str) -> aws_sdk_sesv2::Client {
+    let credentials = aws_sdk_sesv2::config::Credentials::new("test", "test", None, None, "test");
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    aws_sdk_sesv2::Client::new(&sdk)
+}
+
+fn active_user(address: &str) -> User {
+    User {
+        id: UserId::generate(),
+        email: Email::parse(address).unwrap(),
+        username: Username::parse(&learners_tests::unique("u")).unwrap(),
+        name: FullName::parse("Grace Hopper").unwrap(),
+        password_hash: None,
+        status: UserStatus::Active,
+        created_at: Timestamp::from_unix(1_800_000_000),
+        activated_at: Some(Timestamp::from_unix(1_800_000_000)),
+        terms_accepted_at: None,
+        source: UserSource::Bulk,
+        auth_epoch: 0,
+        operator: false,
+        mail_refused: None,
+    }
+}
+
+#[tokio::test]
+async fn ses_throttling_is_waited_out_and_the_reset_quota_counts_the_mail_once() {
+    let (mut app, _parts, _clock) = memory_app();
+    let address = email("throttled-");
+    let user = active_user(&address);
+    app.store.create_user(&user, None).await.unwrap();
+    let quota = format!("reset-mail#{}", user.id);
+
+    // Throttled three times, then accepted: one mail, after backoff; the quota counts one.
+    let ses = fake_ses(3).await;
+    app.mailer = Arc::new(SesMailer::new(ses_client(&ses.url).await, "no-reply@example.com", None));
+    learners::flows::recovery::send_reset_link(&app, &address).await.expect("sent after backoff");
+    assert_eq!((ses.calls.load(Ordering::SeqCst), ses.accepted.load(Ordering::SeqCst)), (4, 1));
+    assert_eq!(app.store.quota_used(&quota, app.clock.now()).await.unwrap(), 1);
+    assert_eq!(app.metrics.total(Metric::MailsSent), 1);
+
+    // Throttled on every attempt: the message must come back (Err), and the quota is untouched,
+    // so the retry that SQS makes later is not refused by it.
+    let ses = fake_ses(usize::MAX).await;
+    app.mailer = Arc::new(SesMailer::new(ses_client(&ses.url).await, "no-reply@example.com", None));
+    assert!(learners::flows::recovery::send_reset_link(&app, &address).await.is_err());
+    assert_eq!(ses.accepted.load(Ordering::SeqCst), 0);
+    assert_eq!(app.store.quota_used(&quota, app.clock.now()).await.unwrap(), 1);
+    assert_eq!(app.metrics.total(Metric::MailsSent), 1);
+}
+
+fn sqs_event(bodies: &[String]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let mut message = SqsMessage::default();
+            message.message_id = Some(format!("m{i}"));
+            message.body = Some(body.clone());
+            message
+        })
+        .collect();
+    event
+}
+
+/// An SES bounce event as SNS delivers it raw to the queue.
+fn bounce_event(address: &str, bounce_type: &str) -> String {
+    serde_json::json!({
+        "eventType": "Bounce",
+        "bounce": {
+            "bounceType": bounce_type,
+            "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": address, "action": "failed", "status": "5.1.1"}],
+            "timestamp": "2026-11-29T10:00:00.000Z",
+        },
+        "mail": {"messageId": "0100018f-example", "destination": [address]},
+    })
+    .to_string()
+}
+
+on_both_backends!(a_hard_bounce_marks_the_account_and_stops_its_mail);
+
+async fn a_hard_bounce_marks_the_account_and_stops_its_mail(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (bounced, other) = (email("bounced-"), email("other-"));
+    app.active_account(&bounced, &learners_tests::unique("b")).await;
+    app.active_account(&other, &learners_tests::unique("o")).await;
+    let view = app.user(&bounced).await.unwrap();
+    assert_eq!(view["mail_refused"], serde_json::Value::Null);
+
+    // A soft bounce marks nothing; a hard one marks the account, for the operator to see.
+    let event = sqs_event(&[bounce_event(&bounced, "Transient"), bounce_event(&bounced.to_uppercase(), "Permanent")]);
+    let answer = learners::handlers::mail_events::handle(&app.app, event).await;
+    assert!(answer.batch_item_failures.is_empty());
+    let view = app.user(&bounced).await.unwrap();
+    assert_eq!(view["mail_refused"]["kind"], "bounce");
+    assert_eq!(view["mail_refused"]["address"], bounced.as_str());
+    assert_eq!(app.user(&other).await.unwrap()["mail_refused"], serde_json::Value::Null);
+
+    // The next mail to it is not sent; others still get theirs.
+    let before = app.mail_to(&bounced).await.len();
+    for address in [&bounced, &other] {
+        let answer = app.post_json("/api/v1/password-resets", &serde_json::json!({"email": address})).await;
+        assert_eq!(answer.status(), 202);
+    }
+    assert_eq!(app.mail_to(&bounced).await.len(), before);
+    assert!(app.mail_to(&other).await.iter().any(|m| m.subject.contains("password")), "the other learner's reset");
+}
