@@ -63,11 +63,12 @@ build: $(TOOLS_STAMP)
 
 ## bench: throughput, memory and cold-start figures (a report, not a test), in-memory and on moto.
 ## The functions are built with it, in one invocation (one feature set, one build), for the
-## cold-start probe; `target/bench/learners-bench coldstart` then runs that part alone.
+## cold-start probe; `target/release/learners-bench coldstart` then runs that part alone (cargo
+## puts the bench profile's binaries in target/release).
 bench: $(MOTO_STAMP)
 	mkdir -p target
 	cargo build --quiet --profile bench $(addprefix -p ,$(FUNCTIONS)) -p learners-bench
-	infra/moto/with-moto.sh target/bench/learners-bench
+	infra/moto/with-moto.sh target/release/learners-bench
 
 ## deploy: builds, then deploys without a question, with the parameters saved in samconfig.toml
 ## and the architecture just built.

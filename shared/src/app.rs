@@ -40,7 +40,7 @@ impl App {
     /// What a Lambda function runs on: AWS adapters, configuration from the environment.
     pub async fn from_env() -> anyhow::Result<Self> {
         let mut config = Config::from_env()?;
-        let sdk = aws_config::load_from_env().await;
+        let sdk = crate::adapters::aws::sdk_config().await;
         // Secrets stay out of the environment: SSM SecureStrings, read by the functions whose
         // role may read them (the template sets the names where they are needed).
         let ssm = || aws_sdk_ssm::Client::new(&sdk);
@@ -50,7 +50,26 @@ impl App {
         if let Some(name) = config.counter_key_parameter.clone() {
             config.counter_key = Some(crate::adapters::aws::secret_parameter(&ssm(), &name).await?);
         }
-        Ok(Self::aws(config, &AwsClients::new(&sdk), Arc::new(SystemClock)))
+        Ok(Self::aws_lazy(config, &sdk, Arc::new(SystemClock)))
+    }
+
+    /// The AWS adapters, each making its SDK client on first use: a function builds only the
+    /// clients it calls, and none before its first request.
+    pub fn aws_lazy(config: Config, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Self {
+        let store = Arc::new(DynamoStore::lazy(sdk, &config.table_name));
+        Self {
+            store: store.clone(),
+            sessions: store.clone(),
+            attempts: store.clone(),
+            audit: store.clone(),
+            bulk: store,
+            passwords: Arc::new(Argon2Passwords),
+            mailer: Arc::new(SesMailer::lazy(sdk, &config.mail_from, config.ses_configuration_set.clone())),
+            queue: Arc::new(SqsQueue::lazy(sdk, config.queue_urls.clone())),
+            metrics: Arc::new(Metrics::new(config.metrics_namespace.clone())),
+            config: Arc::new(config),
+            clock,
+        }
     }
 
     pub fn aws(config: Config, clients: &AwsClients, clock: Arc<dyn Clock>) -> Self {

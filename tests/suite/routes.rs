@@ -230,7 +230,7 @@ fn the_stack_is_run_able_in_production() {
                 let memory =
                     resource["Properties"]["MemorySize"].as_str().or(doc["Globals"]["Function"]["MemorySize"].as_str());
                 assert!(
-                    matches!(memory, Some("FunctionMemory" | "HashingFunctionMemory")),
+                    matches!(memory, Some("FunctionMemory" | "ComputeFunctionMemory")),
                     "{name}: memory is not one of the two measured parameters ({memory:?})"
                 );
                 let timeout = resource["Properties"]["Timeout"].as_i64().unwrap_or(global_timeout);

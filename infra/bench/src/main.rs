@@ -10,17 +10,21 @@
 //!   the same backend (>= 0.5), in memory and on moto; with passwords against cores x the
 //!   argon2id hash rate (>= 0.9); the upload handler's peak memory on a 10 MB file.
 //!
-//! - deletions per second through the deletion queue against raw deletes (>= 0.5).
+//! - deletions per second through the deletion queue against raw deletes (>= 0.5);
+//! - each function's cold start (init time and memory) against a `lambda_http` hello world's
+//!   (<= 1.5x), see `coldstart.rs`; `learners-bench coldstart` runs this part alone.
 //!
-//! `BENCH_BULK_ROWS` (default 100000), `BENCH_DELETIONS` (default 10000) and `BENCH_MOTO_ROWS`
+//! `BENCH_BULK_ROWS` (default 100000), `BENCH_DELETIONS` (default 10000), `BENCH_MOTO_ROWS`
 //! (default 100; 0 skips moto: its TransactWriteItems slows down as the table grows, so it is
-//! measured small) set the sizes; `LEARNERS_TEST_MOTO_URL` the moto server (`make bench`
-//! starts one).
+//! measured small) and `BENCH_COLDSTART_RUNS` (default 15; 0 skips) set the sizes;
+//! `LEARNERS_TEST_MOTO_URL` the moto server (`make bench` starts one).
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bulk;
+mod capacity;
+mod coldstart;
 mod harness;
 
 use harness::{active_user, memory_app, rate, registration_request, sign_in_request, spread, Report};
@@ -32,6 +36,8 @@ async fn main() -> anyhow::Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("rss-child") => return rss_child().await,
         Some("upload-child") => return upload_child().await,
+        Some("coldstart") => return coldstart::run(env_number("BENCH_COLDSTART_RUNS", 15)).await,
+        Some("capacity") => return capacity_report().await,
         _ => {}
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -109,6 +115,46 @@ async fn main() -> anyhow::Result<()> {
         peak <= 64 * 1024,
         "<= 64 MiB",
     );
+
+    capacity_report().await?;
+    coldstart::run(env_number("BENCH_COLDSTART_RUNS", 15)).await
+}
+
+/// DynamoDB capacity units of each flow, measured on moto (see `capacity.rs`), their on-demand
+/// price, and what a month of a site costs in DynamoDB at two sizes.
+async fn capacity_report() -> anyhow::Result<()> {
+    let Ok(url) = std::env::var("LEARNERS_TEST_MOTO_URL") else {
+        println!("\ncapacity units: skipped (LEARNERS_TEST_MOTO_URL not set; `make bench` sets it)");
+        return Ok(());
+    };
+    let (flows, largest) = capacity::measure(&url).await?;
+    println!("\nDynamoDB capacity units per flow (the adapter's requests, billed as on-demand DynamoDB bills them)");
+    println!("{:<56} {:>6} {:>6} {:>9} {:>12}", "flow", "RRU", "WRU", "requests", "$ / million");
+    for flow in &flows {
+        let units = flow.units;
+        println!(
+            "{:<56} {:>6.1} {:>6.1} {:>9} {:>12.2}",
+            flow.flow,
+            units.reads,
+            units.writes,
+            units.requests,
+            units.dollars_per_million()
+        );
+    }
+    println!("largest item written: {largest} bytes (every write is then 1 WRU, 2 in a transaction)");
+    println!(
+        "prices: ${} per million WRU, ${} per million RRU (on-demand, us-east-1)",
+        capacity::DOLLARS_PER_MILLION_WRITES,
+        capacity::DOLLARS_PER_MILLION_READS
+    );
+    let month: Vec<String> = capacity::MONTH.iter().map(|(flow, n)| format!("{n} x {flow}")).collect();
+    println!("a learner's month, as assumed: {}", month.join(", "));
+    for learners in [10_000.0, 1_000_000.0] {
+        println!(
+            "DynamoDB requests a month for {learners:>9} learners: ${:.2}",
+            capacity::monthly_dollars(&flows, learners)
+        );
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! TransactWriteItems (`attribute_not_exists(pk)` on each claim item), never by reading first.
 
 use super::items::{self, Item, RefAction};
+use super::LazyClient;
 use crate::domain::{
     AuditEntry, BulkJob, DeviceRecord, JobStatus, LockedNow, LockoutPolicy, LockoutState, MailRefusal, PasswordHash,
     Reservation, Retirement, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
@@ -24,7 +25,7 @@ use std::collections::HashMap;
 const CONFLICT_ATTEMPTS: u32 = 5;
 
 pub struct DynamoStore {
-    client: Client,
+    client: LazyClient<Client>,
     table: String,
 }
 
@@ -37,7 +38,16 @@ enum Cancelled {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client: LazyClient::ready(client), table: table.into() }
+    }
+
+    /// Its client is made on first use (see `LazyClient`).
+    pub fn lazy(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self { client: LazyClient::new(sdk, Client::new), table: table.into() }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get()
     }
 
     pub fn table(&self) -> &str {
@@ -60,7 +70,7 @@ impl DynamoStore {
     }
 
     async fn delete_item(&self, key: Item, what: &str) -> anyhow::Result<()> {
-        self.client
+        self.client()
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key))
@@ -72,7 +82,7 @@ impl DynamoStore {
 
     async fn get(&self, key: Item) -> anyhow::Result<Option<Item>> {
         let output = self
-            .client
+            .client()
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key))
@@ -87,7 +97,7 @@ impl DynamoStore {
     /// applied; `Ok(Some(failed))` that it was cancelled, with the actions whose condition failed.
     async fn transact(&self, actions: Vec<TransactWriteItem>) -> anyhow::Result<Option<Vec<bool>>> {
         for attempt in 1..=CONFLICT_ATTEMPTS {
-            let result = self.client.transact_write_items().set_transact_items(Some(actions.clone())).send().await;
+            let result = self.client().transact_write_items().set_transact_items(Some(actions.clone())).send().await;
             match result.map_err(classify_cancellation) {
                 Ok(_) => return Ok(None),
                 Err(Ok(Cancelled::Conditions(failed))) => return Ok(Some(failed)),
@@ -295,7 +305,7 @@ impl UserStore for DynamoStore {
 
     async fn set_password(&self, id: &UserId, hash: &PasswordHash) -> anyhow::Result<bool> {
         let result = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::user_key(id)))
@@ -312,7 +322,7 @@ impl UserStore for DynamoStore {
 
     async fn activate_user(&self, id: &UserId, now: Timestamp) -> anyhow::Result<bool> {
         let result = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::user_key(id)))
@@ -397,7 +407,7 @@ impl UserStore for DynamoStore {
 
     async fn mark_mail_refused(&self, id: &UserId, refusal: &MailRefusal) -> anyhow::Result<bool> {
         let result = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::user_key(id)))
@@ -464,7 +474,7 @@ impl UserStore for DynamoStore {
 
     async fn request_removal(&self, id: &UserId) -> anyhow::Result<bool> {
         let result = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::user_key(id)))
@@ -482,7 +492,7 @@ impl UserStore for DynamoStore {
         let until = items::ts(now.plus_seconds(window_seconds));
         // One more use in the current window, if under the limit.
         let counted = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::slot_key(key)))
@@ -502,7 +512,7 @@ impl UserStore for DynamoStore {
         }
         // Else, once the window is over, a new one starts with this use.
         let restarted = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::slot_key(key)))
@@ -536,7 +546,7 @@ impl SessionStore for DynamoStore {
     }
 
     async fn delete_session(&self, hash: &TokenHash) -> anyhow::Result<()> {
-        self.client
+        self.client()
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(items::session_key(hash)))
@@ -582,7 +592,7 @@ impl SessionStore for DynamoStore {
         password_at: Timestamp,
     ) -> anyhow::Result<()> {
         let result = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::session_key(hash)))
@@ -603,7 +613,7 @@ impl LoginAttempts for DynamoStore {
         let window_end = items::ts(now.plus_seconds(policy.lockout_seconds));
         // One more attempt in the current count, if not locked and under the limit.
         let counted = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::lockout_key(key)))
@@ -624,7 +634,7 @@ impl LoginAttempts for DynamoStore {
         }
         // Else, if the lock or the counting window has run out, a new count starts.
         let restarted = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::lockout_key(key)))
@@ -651,7 +661,7 @@ impl LoginAttempts for DynamoStore {
     ) -> anyhow::Result<Option<LockedNow>> {
         let until = now.plus_seconds(policy.lockout_seconds);
         let result = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::lockout_key(key)))
@@ -678,7 +688,7 @@ impl LoginAttempts for DynamoStore {
     }
 
     async fn clear(&self, key: &str) -> anyhow::Result<()> {
-        self.client
+        self.client()
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(items::lockout_key(key)))
@@ -717,7 +727,7 @@ fn applied<T>(
 #[async_trait]
 impl AuditLog for DynamoStore {
     async fn record(&self, entry: &AuditEntry) -> anyhow::Result<()> {
-        self.client
+        self.client()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(items::audit_item(entry)))
@@ -730,7 +740,7 @@ impl AuditLog for DynamoStore {
     async fn entries_for(&self, user_id: &UserId) -> anyhow::Result<Vec<AuditEntry>> {
         let mut entries = Vec::new();
         let mut pages = self
-            .client
+            .client()
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk")
@@ -751,7 +761,7 @@ impl AuditLog for DynamoStore {
         for day in 0..i64::from(days) {
             let partition = items::feed_pk(Timestamp::from_unix(now.unix() - day * 86_400));
             let mut pages = self
-                .client
+                .client()
                 .query()
                 .table_name(&self.table)
                 .index_name(items::FEED_INDEX)
@@ -796,7 +806,7 @@ impl DynamoStore {
             return Ok(());
         };
         let mut rows = self
-            .client
+            .client()
             .query()
             .table_name(&self.table)
             .index_name(items::ROWS_BY_EMAIL_INDEX)
@@ -822,7 +832,7 @@ impl DynamoStore {
     /// Every item of partition `pk` whose sort key starts with `sk_prefix` (all of them for
     /// ""), read consistently, page after page.
     async fn partition(&self, pk: &str, sk_prefix: &str, what: &'static str) -> anyhow::Result<Vec<Item>> {
-        let mut query = self.client.query().table_name(&self.table).expression_attribute_values(":pk", items::s(pk));
+        let mut query = self.client().query().table_name(&self.table).expression_attribute_values(":pk", items::s(pk));
         // DynamoDB takes no empty string in a key condition: no prefix, no `begins_with`.
         query = if sk_prefix.is_empty() {
             query.key_condition_expression("pk = :pk")
@@ -842,7 +852,7 @@ impl DynamoStore {
     /// Replaces a job row's address with `(deleted)` (and drops it from the address index).
     async fn scrub_row(&self, key: Item) -> anyhow::Result<()> {
         let scrubbed = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key))
@@ -878,7 +888,7 @@ impl DynamoStore {
     ) -> anyhow::Result<()> {
         for attempt in 0..8u64 {
             let output = self
-                .client
+                .client()
                 .batch_write_item()
                 .request_items(&self.table, requests)
                 .send()
@@ -912,7 +922,7 @@ impl DynamoStore {
 #[async_trait]
 impl BulkJobs for DynamoStore {
     async fn create_job(&self, job: &BulkJob, known: &[RowOutcome]) -> anyhow::Result<()> {
-        self.client
+        self.client()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(items::job_item(job)))
@@ -940,7 +950,7 @@ impl BulkJobs for DynamoStore {
             // BatchWriteItem may hand some writes back under load: send those again.
             for attempt in 0..8u64 {
                 let output = self
-                    .client
+                    .client()
                     .batch_write_item()
                     .request_items(&self.table, requests)
                     .send()
@@ -1068,7 +1078,7 @@ impl BulkJobs for DynamoStore {
         let status = if job.settled() >= job.total { JobStatus::Completed } else { JobStatus::Running };
         if status != job.status && job.status != JobStatus::Completed {
             let result = self
-                .client
+                .client()
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(items::job_key(job_id)))
@@ -1098,7 +1108,7 @@ impl DynamoStore {
     async fn rows_with_prefix(&self, job_id: &str, prefix: &str) -> anyhow::Result<Vec<RowOutcome>> {
         let mut outcomes = Vec::new();
         let mut pages = self
-            .client
+            .client()
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :rows)")

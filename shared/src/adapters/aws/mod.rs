@@ -27,6 +27,55 @@ pub async fn secret_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> anyhow::
     Ok(value)
 }
 pub use ses::SesMailer;
+
+/// An SDK client made on its first use. Making one builds its HTTPS connector, which reads and
+/// parses the system's CA certificates: a function that never calls a service should not pay
+/// for that client, and no function should pay for any before it handles its first request
+/// (the cold start the caller waits through).
+pub struct LazyClient<C> {
+    client: std::sync::OnceLock<C>,
+    make: Option<(aws_config::SdkConfig, MakeClient<C>)>,
+}
+
+/// A service's `Client::new`.
+pub type MakeClient<C> = fn(&aws_config::SdkConfig) -> C;
+
+impl<C> LazyClient<C> {
+    pub fn new(sdk: &aws_config::SdkConfig, make: MakeClient<C>) -> Self {
+        Self { client: std::sync::OnceLock::new(), make: Some((sdk.clone(), make)) }
+    }
+
+    /// A client made already (tests and tools that hold one).
+    pub fn ready(client: C) -> Self {
+        Self { client: std::sync::OnceLock::from(client), make: None }
+    }
+
+    pub fn get(&self) -> &C {
+        self.client.get_or_init(|| match &self.make {
+            Some((sdk, make)) => make(sdk),
+            None => unreachable!("a ready LazyClient holds its client from the start"),
+        })
+    }
+}
+
+/// The SDK configuration of a Lambda function: credentials and region from the variables
+/// Lambda sets. The default chain would also build an STS client for web identity tokens (and
+/// with it an HTTPS connector: the CA certificates read and parsed) in every cold start, for a
+/// provider a function never uses. Elsewhere (a laptop, CI, an emulator): the default chain.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let region = std::env::var("AWS_REGION").ok();
+    match region {
+        Some(region) if in_lambda && std::env::var_os("AWS_ACCESS_KEY_ID").is_some() => {
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(region))
+                .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
+                .load()
+                .await
+        }
+        _ => aws_config::load_from_env().await,
+    }
+}
 pub use sqs::SqsQueue;
 
 /// One client per service, cheap to clone (they share their connection pools).
@@ -61,5 +110,28 @@ impl AwsClients {
             .load()
             .await;
         Self::new(&sdk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static MADE: AtomicUsize = AtomicUsize::new(0);
+
+    fn make(_: &aws_config::SdkConfig) -> usize {
+        MADE.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    #[test]
+    fn a_lazy_client_is_made_on_first_use_and_once() {
+        let sdk = aws_config::SdkConfig::builder().build();
+        let client = LazyClient::new(&sdk, make);
+        assert_eq!(MADE.load(Ordering::SeqCst), 0, "nothing is made before it is used");
+        assert_eq!(*client.get(), 1);
+        assert_eq!(*client.get(), 1);
+        assert_eq!(MADE.load(Ordering::SeqCst), 1);
+        assert_eq!(*LazyClient::ready(7).get(), 7);
     }
 }

@@ -1,12 +1,13 @@
 //! `Mailer` on SES v2.
 
+use super::LazyClient;
 use crate::ports::{MailError, Mailer, OutgoingMail};
 use async_trait::async_trait;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use aws_sdk_sesv2::Client;
 
 pub struct SesMailer {
-    client: Client,
+    client: LazyClient<Client>,
     from: String,
     /// Bounce and complaint events of mail sent with it come back to the service.
     configuration_set: Option<String>,
@@ -14,7 +15,16 @@ pub struct SesMailer {
 
 impl SesMailer {
     pub fn new(client: Client, from: impl Into<String>, configuration_set: Option<String>) -> Self {
-        Self { client, from: from.into(), configuration_set }
+        Self { client: LazyClient::ready(client), from: from.into(), configuration_set }
+    }
+
+    /// Its client is made on first use (see `LazyClient`).
+    pub fn lazy(sdk: &aws_config::SdkConfig, from: impl Into<String>, configuration_set: Option<String>) -> Self {
+        Self { client: LazyClient::new(sdk, Client::new), from: from.into(), configuration_set }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get()
     }
 }
 
@@ -34,7 +44,7 @@ impl Mailer for SesMailer {
             .body(Body::builder().text(utf8(&mail.text)?).html(utf8(&mail.html)?).build())
             .build();
         let result = self
-            .client
+            .client()
             .send_email()
             .from_email_address(&self.from)
             .set_configuration_set_name(self.configuration_set.clone())

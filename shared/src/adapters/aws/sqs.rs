@@ -1,5 +1,6 @@
 //! `JobQueue` on SQS: batches of 10 (SQS's limit), failed entries reported.
 
+use super::LazyClient;
 use crate::ports::{JobQueue, Queue};
 use anyhow::{bail, Context};
 use async_trait::async_trait;
@@ -8,13 +9,22 @@ use aws_sdk_sqs::Client;
 use std::collections::BTreeMap;
 
 pub struct SqsQueue {
-    client: Client,
+    client: LazyClient<Client>,
     urls: BTreeMap<Queue, String>,
 }
 
 impl SqsQueue {
     pub fn new(client: Client, urls: BTreeMap<Queue, String>) -> Self {
-        Self { client, urls }
+        Self { client: LazyClient::ready(client), urls }
+    }
+
+    /// Its client is made on first use (see `LazyClient`).
+    pub fn lazy(sdk: &aws_config::SdkConfig, urls: BTreeMap<Queue, String>) -> Self {
+        Self { client: LazyClient::new(sdk, Client::new), urls }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.get()
     }
 
     fn url(&self, queue: Queue) -> anyhow::Result<&str> {
@@ -37,7 +47,7 @@ impl JobQueue for SqsQueue {
                 .collect::<Result<Vec<_>, _>>()
                 .context("building SQS batch entries")?;
             let output = self
-                .client
+                .client()
                 .send_message_batch()
                 .queue_url(url)
                 .set_entries(Some(entries))

@@ -1,0 +1,215 @@
+//! Cold start of every function against a `lambda_http` hello world (`src/bin/hello-lambda.rs`):
+//! the time from spawning the binary to its first `GET /2018-06-01/runtime/invocation/next`,
+//! which is where its init phase ends (billed, and waited for by whoever made the cold request),
+//! and its resident memory (VmRSS) at that moment. Target: each function's median init at most
+//! 1.5 times the hello world's. Measured earlier: the hello world 2.5-3.3 ms and 4.5 MiB;
+//! sessions and register 13-14 ms and 26.8 MiB.
+//!
+//! Each binary (built with the bench profile, next to this one) runs under a loopback Runtime
+//! API that records the request and never answers it: the child is killed once measured. Its
+//! environment is Lambda's plus the template's, in place of the bench's own (which `make bench`
+//! points at moto); the counter and retirement keys are given directly, so no SSM call is made.
+//! Runs are interleaved, so a drift in the machine's speed hits every binary alike. Where the
+//! kernel allows transparent huge pages (`madvise`), mimalloc's first arena is backed by them and
+//! every binary's RSS is about 6 MiB higher (`MIMALLOC_ALLOW_THP=0` shows the difference).
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use learners::ports::Queue;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+const BASELINE: &str = "hello-lambda";
+const NEXT: &str = "GET /2018-06-01/runtime/invocation/next";
+const TARGET: f64 = 1.5;
+/// Far above any init we expect: a function that takes this long is reported as failing.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+struct Sample {
+    init: Duration,
+    rss_kib: u64,
+}
+
+/// Probes the hello world and every function `runs` times each and prints the table.
+pub async fn run(runs: usize) -> anyhow::Result<()> {
+    if runs == 0 {
+        println!("cold start: skipped (BENCH_COLDSTART_RUNS=0)");
+        return Ok(());
+    }
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().ok_or_else(|| anyhow::anyhow!("{} has no directory", exe.display()))?;
+    let mut present = Vec::new();
+    for name in std::iter::once(BASELINE.to_owned()).chain(function_names()?) {
+        if dir.join(&name).is_file() {
+            present.push(name);
+        } else {
+            println!("cold start of {name}: skipped, {} is not built", dir.join(&name).display());
+        }
+    }
+    if present.first().map(String::as_str) != Some(BASELINE) {
+        println!("cold start: skipped, no baseline (`make bench` builds every binary first)");
+        return Ok(());
+    }
+    let mut samples: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
+    for _ in 0..runs {
+        for name in &present {
+            let sample = probe(&dir.join(name), name).await?;
+            samples.entry(name.as_str()).or_default().push(sample);
+        }
+    }
+
+    println!("cold start, {runs} runs each: spawn to the first /invocation/next (ms), VmRSS then");
+    println!(
+        "{:<20} {:>9} {:>7} {:>9} {:>8} {:>8}  target <= {TARGET}x",
+        "function", "median", "min", "x hello", "RSS MiB", "size MB"
+    );
+    let baseline = median(samples[BASELINE].iter().map(|s| s.init.as_secs_f64() * 1000.0));
+    for name in &present {
+        let runs = &samples[name.as_str()];
+        let init = median(runs.iter().map(|s| s.init.as_secs_f64() * 1000.0));
+        let min = runs.iter().map(|s| s.init).min().unwrap_or_default().as_secs_f64() * 1000.0;
+        let rss = median(runs.iter().map(|s| s.rss_kib as f64 / 1024.0));
+        let size = std::fs::metadata(dir.join(name))?.len() as f64 / 1e6;
+        let ratio = init / baseline;
+        let met = if ratio <= TARGET { "MET" } else { "NOT MET" };
+        println!("{name:<20} {init:>9.1} {min:>7.1} {ratio:>9.2} {rss:>8.1} {size:>8.1}  {met}");
+    }
+    Ok(())
+}
+
+/// The function binaries: one per directory under `functions/`, named after it.
+fn function_names() -> anyhow::Result<Vec<String>> {
+    let functions = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../functions");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&functions).map_err(|e| anyhow::anyhow!("{}: {e}", functions.display()))? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// One cold start of `binary` as function `name`.
+async fn probe(binary: &Path, name: &str) -> anyhow::Result<Sample> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let (seen, mut requests) = mpsc::unbounded_channel();
+    let server = tokio::spawn(serve(listener, seen));
+
+    let start = Instant::now();
+    let mut child = Command::new(binary)
+        .env_clear()
+        .envs(environment(name, port))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().ok_or_else(|| anyhow::anyhow!("{name} exited at once"))?;
+    let first = tokio::select! {
+        request = requests.recv() => request,
+        _ = child.wait() => None,
+        _ = tokio::time::sleep(TIMEOUT) => None,
+    };
+    // Read while the child waits for its event, before the kill.
+    let rss_kib = match &first {
+        Some((_, request)) if request == NEXT => Some(vm_rss_kib(pid)?),
+        _ => None,
+    };
+    let _ = child.kill().await;
+    server.abort();
+    if let (Some((at, _)), Some(rss_kib)) = (&first, rss_kib) {
+        return Ok(Sample { init: *at - start, rss_kib });
+    }
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_string(&mut stderr).await?;
+    }
+    let what = first.map_or("exited or timed out".to_owned(), |(_, request)| format!("sent {request}"));
+    anyhow::bail!("cold start of {name}: {what} before asking for an invocation; its stderr:\n{stderr}")
+}
+
+/// The loopback Runtime API: notes when each request arrives and never answers it.
+async fn serve(listener: TcpListener, seen: mpsc::UnboundedSender<(Instant, String)>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request: Request<Incoming>| {
+                let _ = seen.send((Instant::now(), format!("{} {}", request.method(), request.uri().path())));
+                std::future::pending::<Result<Response<String>, std::convert::Infallible>>()
+            });
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+/// What Lambda sets, and the template's `Globals` with realistic values.
+fn environment(name: &str, port: u16) -> Vec<(String, String)> {
+    let fixed = [
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "1"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "2025/01/01/[1]0123456789abcdef"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIDBENCHCOLDSTART00"),
+        ("AWS_SECRET_ACCESS_KEY", "bench-cold-start-secret-access-key-000000"),
+        ("AWS_SESSION_TOKEN", "bench-cold-start-session-token"),
+        ("LEARNERS_SITE_URL", "https://learn.example.org"),
+        ("LEARNERS_OPERATOR_PRINCIPALS", "arn:aws:iam::000000000000:role/learner-ops"),
+        ("LEARNERS_SITE_NAME", "Learners"),
+        ("LEARNERS_BRAND_COLOR", "#1d4ed8"),
+        ("LEARNERS_SITE_LOGO_URL", ""),
+        ("LEARNERS_MAIL_FROM", "no-reply@learn.example.org"),
+        ("LEARNERS_TABLE_NAME", "learners-Table-0123456789AB"),
+        ("LEARNERS_ACTIVATION_TTL_SECONDS", "259200"),
+        ("LEARNERS_PASSWORD_MIN_LENGTH", "8"),
+        ("LEARNERS_SESSION_TTL_SECONDS", "1209600"),
+        ("LEARNERS_OPERATOR_SESSION_TTL_SECONDS", "28800"),
+        ("LEARNERS_MAX_FAILED_LOGINS", "6"),
+        ("LEARNERS_LOCKOUT_SECONDS", "1800"),
+        ("LEARNERS_MAX_FAILED_LOGINS_PER_IP", "100"),
+        ("LEARNERS_RESET_TTL_SECONDS", "3600"),
+        ("LEARNERS_RESET_MAILS_PER_HOUR", "2"),
+        ("LEARNERS_SELF_REMOVAL_ENABLED", "false"),
+        ("LEARNERS_RESEND_INTERVAL_SECONDS", "60"),
+        ("LEARNERS_MAX_RECEIVES", "3"),
+        ("LEARNERS_METRICS_NAMESPACE", "Learners/learners"),
+        ("LEARNERS_SES_CONFIGURATION_SET", "learners-mail"),
+        ("LEARNERS_COUNTER_KEY", "bench-counter-key-0123456789abcdef0123456789"),
+        ("LEARNERS_RETIREMENT_SECRET", "bench-retirement-secret-0123456789abcdef"),
+    ];
+    let queues = Queue::ALL.map(|queue| {
+        let url = format!("https://sqs.us-east-1.amazonaws.com/000000000000/learners-{}", queue.suffix());
+        (queue.url_variable().to_owned(), url)
+    });
+    let runtime = [
+        ("AWS_LAMBDA_RUNTIME_API".to_owned(), format!("127.0.0.1:{port}")),
+        ("AWS_LAMBDA_FUNCTION_NAME".to_owned(), name.to_owned()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME".to_owned(), format!("/aws/lambda/{name}")),
+    ];
+    let fixed = fixed.map(|(key, value)| (key.to_owned(), value.to_owned()));
+    runtime.into_iter().chain(fixed).chain(queues).collect()
+}
+
+/// Resident memory of process `pid` now, in KiB (Linux).
+fn vm_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or_else(|| anyhow::anyhow!("no VmRSS"))?;
+    Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
