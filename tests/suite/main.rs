@@ -6,6 +6,7 @@ mod admin;
 mod bad_input;
 mod bulk;
 mod contract;
+mod deploy;
 mod mail;
 mod openapi;
 mod recovery;

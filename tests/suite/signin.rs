@@ -354,3 +354,23 @@ async fn counter_keys_are_keyed() {
     app.config = std::sync::Arc::new(config);
     assert!(learners::flows::signin::counter_key(&app, &address).is_err());
 }
+
+/// The operations dashboard's figures: each outcome of a sign-in is counted once, as it happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_metrics_count_each_outcome_once() {
+    use learners::metrics::Metric;
+    let app = TestApp::spawn_with(Backend::Memory, &[("LEARNERS_MAX_FAILED_LOGINS", "3")]).await;
+    let metrics = &app.app.metrics;
+    let address = email("counted-");
+    app.active_account(&address, &unique("counted")).await;
+    assert_eq!((metrics.total(Metric::Registrations), metrics.total(Metric::Activations)), (1, 1));
+    assert_eq!(app.sign_in(&address, PASSWORD).await.status(), 200);
+    for _ in 0..3 {
+        assert_eq!(app.sign_in(&address, "not the password").await.status(), 401);
+    }
+    assert_eq!(app.sign_in(&address, PASSWORD).await.status(), 401, "locked");
+    let counted =
+        [Metric::SignIns, Metric::FailedSignIns, Metric::Locks, Metric::LockedSignIns].map(|m| metrics.total(m));
+    assert_eq!(counted, [1, 3, 1, 1]);
+    assert!(metrics.total(Metric::MailsSent) >= 2, "the activation mail and the lock notice");
+}

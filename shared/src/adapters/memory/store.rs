@@ -35,9 +35,21 @@ struct State {
     /// reference items for the same purpose).
     rows_of_user: HashMap<UserId, Vec<(String, u64)>>,
     job_rows: HashMap<String, BTreeMap<u64, RowOutcome>>,
+    /// Job rows by the address they hold (trimmed, ASCII lower case), as DynamoDB's
+    /// `rows_by_email` index finds them: a deletion scrubs them without reading every row.
+    rows_by_address: HashMap<String, Vec<(String, u64)>>,
     /// Passwords of bulk rows not settled yet: (job, row) -> (password, expiry).
     kept_passwords: HashMap<(String, u64), (String, Timestamp)>,
     counters: HashMap<String, Counter>,
+}
+
+impl State {
+    /// Stores a job row, and indexes it by the address it holds.
+    fn note_row(&mut self, job_id: &str, outcome: &RowOutcome) {
+        let address = outcome.email.trim().to_ascii_lowercase();
+        self.rows_by_address.entry(address).or_default().push((job_id.to_owned(), outcome.row));
+        self.job_rows.entry(job_id.to_owned()).or_default().insert(outcome.row, outcome.clone());
+    }
 }
 
 /// A sign-in failure counter, as the DynamoDB item holds it.
@@ -242,15 +254,14 @@ impl UserStore for MemoryStore {
             }
         }
         // As DynamoDB's `rows_by_email` index finds them: rows holding the address as written.
-        let address = user.email.key();
-        for outcome in state.job_rows.values_mut().flat_map(|rows| rows.values_mut()) {
-            if outcome.email.trim().eq_ignore_ascii_case(&address) {
+        for (job_id, row) in state.rows_by_address.remove(&user.email.key()).unwrap_or_default() {
+            if let Some(outcome) = state.job_rows.get_mut(&job_id).and_then(|rows| rows.get_mut(&row)) {
                 outcome.email = crate::domain::DELETED_EMAIL.to_owned();
             }
         }
         state.retirements.insert(request.retirement.email_hmac.clone(), request.retirement.clone());
         if let Some((job_id, outcome)) = request.job_row {
-            state.job_rows.entry(job_id.to_owned()).or_default().insert(outcome.row, outcome.clone());
+            state.note_row(job_id, outcome);
             if let Some(job) = state.jobs.get_mut(job_id) {
                 job.created += 1;
             }
@@ -470,7 +481,10 @@ impl BulkJobs for MemoryStore {
             anyhow::bail!("job id collision");
         }
         state.jobs.insert(job.id.clone(), job.clone());
-        state.job_rows.insert(job.id.clone(), known.iter().map(|o| (o.row, o.clone())).collect());
+        state.job_rows.insert(job.id.clone(), BTreeMap::new());
+        for outcome in known {
+            state.note_row(&job.id, outcome);
+        }
         Ok(())
     }
 
@@ -520,7 +534,7 @@ impl BulkJobs for MemoryStore {
         state.usernames.insert(user.username.key(), user.id.clone());
         state.users.insert(user.id.clone(), user.clone());
         state.kept_passwords.remove(&(job_id.to_owned(), outcome.row));
-        state.job_rows.entry(job_id.to_owned()).or_default().insert(outcome.row, outcome.clone());
+        state.note_row(job_id, outcome);
         state.rows_of_user.entry(user.id.clone()).or_default().push((job_id.to_owned(), outcome.row));
         state.jobs.get_mut(job_id).expect("checked above under the same lock").created += 1;
         state.audit.entry(audit.user_id.clone()).or_default().push(audit.clone());
@@ -542,7 +556,7 @@ impl BulkJobs for MemoryStore {
             crate::domain::RowResult::Skipped => job.skipped += 1,
             crate::domain::RowResult::Failed => job.failed += 1,
         }
-        rows.insert(outcome.row, outcome.clone());
+        state.note_row(job_id, outcome);
         state.kept_passwords.remove(&(job_id.to_owned(), outcome.row));
         if let Some(user_id) = &outcome.user_id {
             state.rows_of_user.entry(user_id.clone()).or_default().push((job_id.to_owned(), outcome.row));
