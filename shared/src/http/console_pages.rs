@@ -141,7 +141,7 @@ fn card(view: &UserView, context: &CardContext<'_>) -> String {
         device_failures = view.known_device_failed_logins,
         operator = if view.operator { "yes" } else { "no" },
         mail = match &view.mail_refused {
-            None => "delivered".to_owned(),
+            None => "no bounce or complaint reported".to_owned(),
             Some(refusal) => format!(
                 "not sent: the address {} on {} (it gets no mail until its email changes)",
                 match refusal.kind {
