@@ -1,7 +1,7 @@
 //! The commands, one function each.
 
 use crate::api::Api;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, IsTerminal};
@@ -176,13 +176,30 @@ fn read_password() -> anyhow::Result<String> {
         line.trim_end_matches(['\r', '\n']).to_owned()
     };
     if password.is_empty() {
-        bail!("no password given");
+        return Err(UsageError("no password given".into()).into());
     }
     Ok(password)
 }
 
+/// Something wrong with what the operator gave (a file that cannot be read, an empty
+/// password): exit code 2, as for bad arguments.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn read_file(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(file).map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())).into())
+}
+
 async fn bulk_register(api: &Api, file: &std::path::Path, dry_run: bool, wait: bool) -> anyhow::Result<()> {
-    let csv = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let csv = read_file(file)?;
     let path = if dry_run { "/admin/v1/bulk-registrations?dry_run=true" } else { "/admin/v1/bulk-registrations" };
     let answer = api.send("POST", path, Some("text/csv"), csv).await?.ok()?.json()?;
     if dry_run {
@@ -225,21 +242,9 @@ async fn bulk_register(api: &Api, file: &std::path::Path, dry_run: bool, wait: b
 }
 
 async fn delete(api: &Api, file: &std::path::Path, wait: bool) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let first = text.lines().next().unwrap_or_default().trim_start_matches('\u{feff}');
-    let answer = if first.split(',').any(|h| h.trim().eq_ignore_ascii_case("email")) {
-        api.send("POST", "/admin/v1/deletions", Some("text/csv"), text.into_bytes()).await?
-    } else {
-        let emails: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-        api.send(
-            "POST",
-            "/admin/v1/deletions",
-            Some("application/json"),
-            json_body(serde_json::json!({ "emails": emails })),
-        )
-        .await?
-    };
-    let answer = answer.ok()?.json()?;
+    // Sent as it is: the API reads (or refuses) a file the one way the console does too.
+    let bytes = read_file(file)?;
+    let answer = api.send("POST", "/admin/v1/deletions", Some("text/csv"), bytes).await?.ok()?.json()?;
     let id = answer["job_id"].as_str().context("the API gave no job id")?.to_owned();
     println!("Job {id}: {} addresses queued for deletion.", answer["rows"]);
     if !wait {

@@ -31,6 +31,8 @@ async fn main() {
             eprintln!("learnerctl: {error:#}");
             if error.downcast_ref::<api::ApiError>().is_some() {
                 1
+            } else if error.downcast_ref::<commands::UsageError>().is_some() {
+                2
             } else {
                 3
             }

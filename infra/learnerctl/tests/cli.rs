@@ -94,7 +94,21 @@ async fn an_operator_registers_a_cohort_and_supports_a_learner() {
     assert_eq!(unknown.status.code(), Some(1));
     assert!(text(&unknown.stderr).contains("user_not_found"));
     let missing = learnerctl(&app, &["bulk-register", "/no/such/file.csv"], None).await;
-    assert_eq!(missing.status.code(), Some(3));
+    assert_eq!(missing.status.code(), Some(2), "a file that cannot be read is bad usage");
+    let empty = learnerctl(&app, &["set-password", &ada], Some("\n")).await;
+    assert_eq!(empty.status.code(), Some(2), "{}", text(&empty.stderr));
+
+    // A deletion file whose header is not `email` is refused whole, by the CLI as by the API,
+    // and nothing is queued.
+    let wrong = dir.join("wrong-header.csv");
+    std::fs::write(&wrong, format!("mail,name\n{ada},Ada\n")).unwrap();
+    let refused = learnerctl(&app, &["delete", "--emails", wrong.to_str().unwrap()], None).await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("bad_columns"), "{}", text(&refused.stderr));
+    let api = app.admin_post_csv("/admin/v1/deletions", std::fs::read(&wrong).unwrap()).await;
+    assert_eq!(api.status(), 400);
+    assert_eq!(api.json::<serde_json::Value>().await.unwrap()["error"]["code"], "bad_columns");
+    assert!(app.user(&ada).await.is_some(), "nothing was deleted");
     let usage = learnerctl(&app, &["set-password"], None).await;
     assert_eq!(usage.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(dir);

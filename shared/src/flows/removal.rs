@@ -139,6 +139,20 @@ pub fn emails_from_lines(text: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// A file of addresses, whoever sends it (`learnerctl delete --emails`, the API's `text/csv`,
+/// the console's file field): one address per line when its first line is an address alone,
+/// else a CSV file that must have an `email` column. So a CSV whose header says `mail` is
+/// refused as a whole instead of read as a list of bad addresses.
+pub fn emails_from_file(bytes: &[u8]) -> Result<Vec<(u64, String)>, ListError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let text = std::str::from_utf8(bytes).map_err(|_| ListError::BadRow(1))?;
+    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
+    if !first.contains([',', '"']) && Email::parse(first).is_ok() {
+        return Ok(emails_from_lines(text));
+    }
+    emails_from_csv(bytes)
+}
+
 /// The size rules of every list, wherever it came from.
 pub fn check_list(list: &[(u64, String)]) -> Result<(), ListError> {
     match list.len() {
@@ -348,4 +362,21 @@ async fn delete_one(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_a_list_of_addresses_or_a_csv_with_an_email_column() {
+        let list = emails_from_file(b"\xEF\xBB\xBFada@example.org\n\n bob@example.org \n").unwrap();
+        assert_eq!(list, vec![(1, "ada@example.org".to_owned()), (2, "bob@example.org".to_owned())]);
+        let csv = emails_from_file(b"name,Email\nAda,ada@example.org\n").unwrap();
+        assert_eq!(csv, vec![(2, "ada@example.org".to_owned())]);
+        // A header that is not `email` refuses the file: its rows are not addresses to try.
+        assert!(matches!(emails_from_file(b"mail,name\nada@example.org,Ada\n"), Err(ListError::NoEmailColumn)));
+        assert!(matches!(emails_from_file(b"mail\nada@example.org\n"), Err(ListError::NoEmailColumn)));
+        assert!(matches!(emails_from_file(b"\xFF\xFE"), Err(ListError::BadRow(1))));
+    }
 }

@@ -2,7 +2,7 @@
 //! or a CSV with an `email` column) and `GET /admin/v1/deletions/{job_id}`.
 
 use crate::domain::JobKind;
-use crate::flows::removal::{check_list, emails_from_csv, request_deletions, ListError};
+use crate::flows::removal::{check_list, emails_from_file, request_deletions, ListError};
 use crate::http::body::content_type;
 use crate::http::identity::operator;
 use crate::http::{response, route_key, ApiError, FieldErrors, Fields};
@@ -23,15 +23,15 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     result.unwrap_or_else(ApiError::into_response)
 }
 
-/// The addresses with their row numbers: JSON list positions count from 1; CSV rows as a
-/// spreadsheet shows them (the header is row 1).
+/// The addresses with their row numbers: JSON list positions count from 1; a file's as
+/// `emails_from_file` reads it (CSV rows as a spreadsheet shows them, the header is row 1).
 fn emails(req: &Request) -> Result<Vec<(u64, String)>, ApiError> {
     let body: &[u8] = req.body().as_ref();
     if body.len() > crate::flows::bulk::MAX_UPLOAD_BYTES {
         return Err(ApiError::new(413, "payload_too_large", "The body is larger than 10 MB."));
     }
     let list = if content_type(req).as_deref() == Some("text/csv") {
-        emails_from_csv(body)?
+        emails_from_file(body)?
     } else {
         // A JSON list of 10,000 addresses is about 150 KB, past the usual 64 KiB of a body.
         let mut fields = Fields::from_request_within(req, crate::flows::bulk::MAX_UPLOAD_BYTES)?;

@@ -13,7 +13,7 @@
 use crate::domain::{Actor, JobStatus, SessionRecord, User};
 use crate::flows::admin::{self, AuditSubject, SupportError};
 use crate::flows::bulk::{check, report_csv, upload, UploadError, MAX_UPLOAD_BYTES};
-use crate::flows::removal::{check_list, emails_from_csv, emails_from_lines, matching_accounts, request_deletions};
+use crate::flows::removal::{check_list, emails_from_file, emails_from_lines, matching_accounts, request_deletions};
 use crate::flows::signin::verify_own_password;
 use crate::handlers::sessions::cross_origin;
 use crate::http::console_pages::{self as console, urlencode, AuditLine, CardContext};
@@ -322,7 +322,7 @@ async fn posted_list(req: &Request) -> Result<(Vec<(u64, String)>, &'static str,
     let (list, kind, text) = if from_csv {
         let text = if file.is_empty() { pasted } else { file };
         let list =
-            emails_from_csv(text.as_bytes()).map_err(|e| FieldErrors::from([("csv_file".into(), e.to_string())]))?;
+            emails_from_file(text.as_bytes()).map_err(|e| FieldErrors::from([("csv_file".into(), e.to_string())]))?;
         (list, "csv", text)
     } else {
         (emails_from_lines(&pasted), "lines", pasted)
@@ -353,7 +353,7 @@ async fn deletions(app: &App, req: &Request, console: &mut Console) -> Result<Re
         return Err(ApiError::validation(errors));
     }
     let list = if kind == "csv" {
-        emails_from_csv(text.as_bytes()).map_err(|e| ApiError::bad_request(e.to_string()))?
+        emails_from_file(text.as_bytes()).map_err(|e| ApiError::bad_request(e.to_string()))?
     } else {
         emails_from_lines(&text)
     };
