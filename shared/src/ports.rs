@@ -56,6 +56,9 @@ pub trait UserStore: Send + Sync {
 
     async fn user_by_email_key(&self, email_key: &str) -> anyhow::Result<Option<User>>;
 
+    /// Does an account hold this username (its lowercased key)?
+    async fn username_taken(&self, username_key: &str) -> anyhow::Result<bool>;
+
     async fn user_by_id(&self, id: &UserId) -> anyhow::Result<Option<User>>;
 
     async fn put_token(&self, token: &TokenRecord) -> anyhow::Result<()>;

@@ -118,6 +118,18 @@ async fn a_messy_file_creates_exactly_its_valid_rows(backend: Backend) {
         )
         .as_bytes(),
     );
+    // A dry run first: it names every row the real run will not create, the row whose address
+    // has an account already included.
+    let dry = upload(&app, csv.clone(), "?dry_run=true", Some(ADMIN_TOKEN)).await;
+    assert_eq!(dry.status(), 200);
+    let dry: Value = dry.json().await.unwrap();
+    let rows_of = |list: &Value| -> std::collections::BTreeSet<u64> {
+        list.as_array().unwrap().iter().map(|e| e["row"].as_u64().unwrap()).collect()
+    };
+    let flagged = rows_of(&dry["errors"]);
+    let existing_row = dry["errors"].as_array().unwrap().iter().find(|e| e["email"] == existing.as_str()).unwrap();
+    assert_eq!((existing_row["row"].as_u64(), existing_row["code"].as_str()), (Some(6), Some("already_registered")));
+
     let response = upload(&app, csv.clone(), "", Some(ADMIN_TOKEN)).await;
     assert_eq!(response.status(), 202);
     let accepted: Value = response.json().await.unwrap();
@@ -127,6 +139,7 @@ async fn a_messy_file_creates_exactly_its_valid_rows(backend: Backend) {
 
     let status = job(&app, &id).await;
     assert_eq!((status["status"].as_str(), status["total"].as_u64()), (Some("completed"), Some(8)));
+    assert_eq!(flagged, rows_of(&status["errors"]), "the dry run and the real run disagree");
     assert_eq!(
         (status["created"].as_u64(), status["skipped"].as_u64(), status["failed"].as_u64()),
         (Some(3), Some(2), Some(3))

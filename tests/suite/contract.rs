@@ -335,7 +335,10 @@ async fn created_users_read_back(store: Arc<dyn Store>) {
 }
 
 async fn email_and_username_are_unique_case_insensitively(store: Arc<dyn Store>) {
+    assert!(!store.username_taken("grace").await.unwrap());
     store.create_user(&user("grace@example.com", "grace"), None).await.unwrap();
+    assert!(store.username_taken("grace").await.unwrap());
+    assert!(!store.username_taken("other").await.unwrap());
     let same_email = store.create_user(&user("GRACE@example.COM", "other"), None).await;
     assert!(
         matches!(same_email, Err(CreateUserError::Taken { email_taken: true, username_taken: false })),

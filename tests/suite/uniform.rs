@@ -45,6 +45,10 @@ impl UserStore for Recorder {
         self.note("user_by_email_key");
         self.store.user_by_email_key(key).await
     }
+    async fn username_taken(&self, key: &str) -> anyhow::Result<bool> {
+        self.note("username_taken");
+        self.store.username_taken(key).await
+    }
     async fn user_by_id(&self, id: &UserId) -> anyhow::Result<Option<User>> {
         self.note("user_by_id");
         self.store.user_by_id(id).await

@@ -3,7 +3,7 @@
 //! `GET /admin/v1/bulk-registrations/{job_id}/report.csv`.
 
 use crate::domain::JobKind;
-use crate::flows::bulk::{check, report_csv, upload, UploadError, MAX_UPLOAD_BYTES};
+use crate::flows::bulk::{report_csv, upload, UploadError, MAX_UPLOAD_BYTES};
 use crate::http::body::content_type;
 use crate::http::identity::operator;
 use crate::http::{query_flag, response, route_key, ApiError};
@@ -46,7 +46,7 @@ async fn create(app: &App, req: &Request, operator: &str) -> Result<Response<Bod
         return Err(ApiError::bad_request("Send the file as text/csv."));
     }
     if dry_run {
-        let checked = check(app, bytes)?;
+        let checked = crate::flows::bulk::dry_run(app, bytes).await?;
         return Ok(response::json(200, &json!({"dry_run": true, "rows": checked.rows, "errors": checked.problems})));
     }
     let job = upload(app, operator, bytes).await?;

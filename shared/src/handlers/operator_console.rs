@@ -12,7 +12,7 @@
 
 use crate::domain::{Actor, JobStatus, SessionRecord, User};
 use crate::flows::admin::{self, AuditSubject, SupportError};
-use crate::flows::bulk::{check, report_csv, upload, UploadError, MAX_UPLOAD_BYTES};
+use crate::flows::bulk::{dry_run, report_csv, upload, UploadError, MAX_UPLOAD_BYTES};
 use crate::flows::removal::{check_list, emails_from_file, emails_from_lines, matching_accounts, request_deletions};
 use crate::flows::signin::verify_own_password;
 use crate::handlers::sessions::cross_origin;
@@ -290,7 +290,7 @@ async fn bulk_check(app: &App, req: &Request) -> Result<Response<Body>, ApiError
     let Ok(csv) = String::from_utf8(bytes) else {
         return upload_refused(app, UploadError::Columns("The file is not UTF-8 text.".to_owned()));
     };
-    match check(app, csv.as_bytes()) {
+    match dry_run(app, csv.as_bytes()).await {
         Ok(checked) => Ok(page(app, 200, console::bulk_checked(checked.rows, &checked.problems, &csv))),
         Err(error) => upload_refused(app, error),
     }

@@ -172,6 +172,10 @@ impl UserStore for DynamoStore {
         self.user_by_id(&id).await
     }
 
+    async fn username_taken(&self, username_key: &str) -> anyhow::Result<bool> {
+        Ok(self.get(items::username_key(username_key)).await?.is_some())
+    }
+
     async fn user_by_id(&self, id: &UserId) -> anyhow::Result<Option<User>> {
         self.get(items::user_key(id)).await?.as_ref().map(items::user_from_item).transpose()
     }

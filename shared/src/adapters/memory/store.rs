@@ -112,6 +112,10 @@ impl UserStore for MemoryStore {
         Ok(())
     }
 
+    async fn username_taken(&self, username_key: &str) -> anyhow::Result<bool> {
+        Ok(self.lock().usernames.contains_key(username_key))
+    }
+
     async fn user_by_email_key(&self, email_key: &str) -> anyhow::Result<Option<User>> {
         let state = self.lock();
         Ok(state.emails.get(email_key).and_then(|id| state.users.get(id)).cloned())
