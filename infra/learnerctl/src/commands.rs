@@ -46,8 +46,20 @@ pub enum Command {
     },
     /// Show a bulk registration or deletion job.
     Job { id: String },
-    /// Show the operator actions on an account, newest first.
-    Audit { email: String },
+    /// Write the per-row report of a bulk registration job (CSV), to a file or standard output.
+    Report {
+        id: String,
+        /// The file to write (default: standard output).
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Show the operator actions on an account, newest first: by its email, or by its user id
+    /// (which still answers after the account was deleted).
+    Audit {
+        email: Option<String>,
+        #[arg(long, conflicts_with = "email")]
+        user_id: Option<String>,
+    },
     /// The operator role: who may use the browser console at /operator.
     Operators {
         #[command(subcommand)]
@@ -130,13 +142,28 @@ pub async fn run(api: &Api, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Operators { action } => operators(api, action).await,
-        Command::Audit { email } => {
-            print(
-                &api.send("GET", &format!("/admin/v1/audit?email={}", query(&email)), None, Vec::new())
-                    .await?
-                    .ok()?
-                    .json()?,
-            );
+        Command::Audit { email, user_id } => {
+            let filter = match (email, user_id) {
+                (Some(email), None) => format!("email={}", query(&email)),
+                (None, Some(id)) => format!("user_id={}", query(&id)),
+                _ => return Err(UsageError("give an email or --user-id".into()).into()),
+            };
+            print(&api.send("GET", &format!("/admin/v1/audit?{filter}"), None, Vec::new()).await?.ok()?.json()?);
+            Ok(())
+        }
+        Command::Report { id, output } => {
+            let path = format!("/admin/v1/bulk-registrations/{}/report.csv", query(&id));
+            let report = api.send("GET", &path, None, Vec::new()).await?.ok()?;
+            match output {
+                Some(file) => {
+                    std::fs::write(&file, &report.body)
+                        .map_err(|e| UsageError(format!("cannot write {}: {e}", file.display())))?;
+                    eprintln!("Report of job {id} written to {}.", file.display());
+                }
+                None => {
+                    std::io::Write::write_all(&mut std::io::stdout(), &report.body).context("writing the report")?
+                }
+            }
             Ok(())
         }
     }
@@ -237,7 +264,7 @@ async fn bulk_register(api: &Api, file: &std::path::Path, dry_run: bool, wait: b
         job["created"], job["skipped"], job["failed"], job["total"]
     );
     print_problems(&job["errors"]);
-    println!("Per-row report: GET /admin/v1/bulk-registrations/{id}/report.csv");
+    println!("Per-row report: learnerctl report {id} --output report.csv");
     Ok(())
 }
 

@@ -60,6 +60,15 @@ async fn an_operator_registers_a_cohort_and_supports_a_learner() {
     let job_id = out.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_owned();
     let job = learnerctl(&app, &["job", &job_id], None).await;
     assert!(text(&job.stdout).contains("\"status\": \"completed\""));
+    assert!(out.contains(&format!("learnerctl report {job_id}")), "{out}");
+
+    // The per-row report, signed like every call, to a file: a header and one line a row.
+    let report_file = dir.join("report.csv");
+    let report = learnerctl(&app, &["report", &job_id, "--output", report_file.to_str().unwrap()], None).await;
+    assert!(report.status.success(), "{}", text(&report.stderr));
+    let report = std::fs::read_to_string(&report_file).unwrap();
+    assert_eq!(report.lines().count(), 4, "{report}");
+    assert!(report.lines().any(|l| l.contains("invalid_email")), "{report}");
 
     let user = learnerctl(&app, &["user", &ada], None).await;
     assert!(user.status.success());
@@ -79,6 +88,7 @@ async fn an_operator_registers_a_cohort_and_supports_a_learner() {
     let audit = learnerctl(&app, &["audit", &ada], None).await;
     assert!(text(&audit.stdout).contains("\"action\": \"activate\""));
 
+    let bob_user = app.user(&bob).await.unwrap();
     let list = dir.join("leavers.txt");
     std::fs::write(&list, format!("{bob}\n{}\n", email("ghost-"))).unwrap();
     let deleted = learnerctl(&app, &["delete", "--emails", list.to_str().unwrap(), "--wait"], None).await;
@@ -89,6 +99,13 @@ async fn an_operator_registers_a_cohort_and_supports_a_learner() {
         text(&deleted.stdout)
     );
     assert!(app.user(&bob).await.is_none());
+    // After the deletion the address finds nothing; the user id still finds the record.
+    let bob_id = bob_user["user_id"].as_str().unwrap().to_owned();
+    let by_id = learnerctl(&app, &["audit", "--user-id", &bob_id], None).await;
+    assert!(by_id.status.success(), "{}", text(&by_id.stderr));
+    assert!(text(&by_id.stdout).contains("\"action\": \"delete\""), "{}", text(&by_id.stdout));
+    let neither = learnerctl(&app, &["audit"], None).await;
+    assert_eq!(neither.status.code(), Some(2));
 
     let unknown = learnerctl(&app, &["unlock", &email("ghost-")], None).await;
     assert_eq!(unknown.status.code(), Some(1));
