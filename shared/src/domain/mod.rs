@@ -14,6 +14,13 @@ mod user;
 mod username;
 
 pub use audit::{Actor, AuditEntry};
+
+/// Field name -> what is wrong with it: what a flow refuses of a form, before any page or JSON
+/// says it.
+pub type FieldErrors = std::collections::BTreeMap<String, String>;
+
+/// The site's page for a new activation link: pages and mails both point learners to it.
+pub const NEW_ACTIVATION_LINK: &str = "/activation-email";
 pub use bulk::{BulkJob, JobKind, JobStatus, RowOutcome, RowResult};
 pub use email::{Email, EmailError};
 pub use full_name::{FullName, FullNameError};

@@ -6,13 +6,11 @@ use lambda_http::Request;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::fmt;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Field name -> what is wrong with it.
-pub type FieldErrors = BTreeMap<String, String>;
+pub use crate::domain::FieldErrors;
 
 pub struct Fields {
     entries: Vec<(String, Value)>,

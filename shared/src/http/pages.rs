@@ -85,7 +85,7 @@ pub(crate) fn link(href: &str, label: &str) -> String {
     format!(r#"<a href="{}">{}</a>"#, attr(href), text(label))
 }
 
-pub const NEW_ACTIVATION_LINK: &str = "/activation-email";
+pub use crate::domain::NEW_ACTIVATION_LINK;
 
 /// What the learner typed, to fill the form in again after an error (never the password).
 #[derive(Default)]

@@ -1,8 +1,7 @@
 //! The texts of the emails, plain and HTML. The HTML part is a whole document with the site's
 //! stylesheet and name, like the pages. Durations are written as people write them.
 
-use crate::domain::{human_duration, Email, FullName, User, UserStatus};
-use crate::http::pages::NEW_ACTIVATION_LINK;
+use crate::domain::{human_duration, Email, FullName, User, UserStatus, NEW_ACTIVATION_LINK};
 use crate::ports::OutgoingMail;
 use crate::Config;
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
