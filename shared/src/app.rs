@@ -56,24 +56,22 @@ impl App {
     /// The AWS adapters, each making its SDK client on first use: a function builds only the
     /// clients it calls, and none before its first request.
     pub fn aws_lazy(config: Config, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> Self {
-        let store = Arc::new(DynamoStore::lazy(sdk, &config.table_name));
-        Self {
-            store: store.clone(),
-            sessions: store.clone(),
-            attempts: store.clone(),
-            audit: store.clone(),
-            bulk: store,
-            passwords: Arc::new(Argon2Passwords),
-            mailer: Arc::new(SesMailer::lazy(sdk, &config.mail_from, config.ses_configuration_set.clone())),
-            queue: Arc::new(SqsQueue::lazy(sdk, config.queue_urls.clone())),
-            metrics: Arc::new(Metrics::new(config.metrics_namespace.clone())),
-            config: Arc::new(config),
-            clock,
-        }
+        let store = DynamoStore::lazy(sdk, &config.table_name);
+        let mailer = SesMailer::lazy(sdk, &config.mail_from, config.ses_configuration_set.clone());
+        let queue = SqsQueue::lazy(sdk, config.queue_urls.clone());
+        Self::on_aws(config, store, mailer, queue, clock)
     }
 
+    /// The AWS adapters on clients made already (tests, tools, the local gateway on moto).
     pub fn aws(config: Config, clients: &AwsClients, clock: Arc<dyn Clock>) -> Self {
-        let store = Arc::new(DynamoStore::new(clients.dynamodb.clone(), &config.table_name));
+        let store = DynamoStore::new(clients.dynamodb.clone(), &config.table_name);
+        let mailer = SesMailer::new(clients.ses.clone(), &config.mail_from, config.ses_configuration_set.clone());
+        let queue = SqsQueue::new(clients.sqs.clone(), config.queue_urls.clone());
+        Self::on_aws(config, store, mailer, queue, clock)
+    }
+
+    fn on_aws(config: Config, store: DynamoStore, mailer: SesMailer, queue: SqsQueue, clock: Arc<dyn Clock>) -> Self {
+        let store = Arc::new(store);
         Self {
             store: store.clone(),
             sessions: store.clone(),
@@ -81,12 +79,8 @@ impl App {
             audit: store.clone(),
             bulk: store,
             passwords: Arc::new(Argon2Passwords),
-            mailer: Arc::new(SesMailer::new(
-                clients.ses.clone(),
-                &config.mail_from,
-                config.ses_configuration_set.clone(),
-            )),
-            queue: Arc::new(SqsQueue::new(clients.sqs.clone(), config.queue_urls.clone())),
+            mailer: Arc::new(mailer),
+            queue: Arc::new(queue),
             metrics: Arc::new(Metrics::new(config.metrics_namespace.clone())),
             config: Arc::new(config),
             clock,
