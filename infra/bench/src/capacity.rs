@@ -197,8 +197,8 @@ use learners::adapters::clock::SystemClock;
 use learners::adapters::memory::{InProcessQueue, MemoryMailer, QueuedBatch};
 use learners::flows::{activation, recovery, registration, removal, signin};
 use learners::handlers::worker::{SqsEvent, SqsMessage};
-use learners::ports::Queue;
 use learners::{App, Config};
+use learners_gateway::{RouteTable, Workers};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// A flow's units, each averaged over `ROUNDS` runs.
@@ -212,6 +212,7 @@ const PASSWORD: &str = "correct horse battery staple";
 
 struct Rig {
     app: App,
+    workers: Workers,
     queue: UnboundedReceiver<QueuedBatch>,
     mailer: Arc<MemoryMailer>,
     meter: Meter,
@@ -240,19 +241,15 @@ impl Rig {
         let mailer = Arc::new(MemoryMailer::new(app.clock.clone()));
         app.queue = Arc::new(queue);
         app.mailer = mailer.clone();
-        Ok(Self { app, queue: receiver, mailer, meter })
+        let workers = Workers::from_routes(&RouteTable::from_template(learners_gateway::routes::TEMPLATE)?)?;
+        Ok(Self { app, workers, queue: receiver, mailer, meter })
     }
 
     /// Runs every queued message through its worker, as Lambda's event source would.
     async fn drain(&mut self) -> anyhow::Result<()> {
         while let Ok(batch) = self.queue.try_recv() {
-            let binary = match batch.queue {
-                Queue::Recovery => "recovery-worker",
-                Queue::BulkRegistration => "bulk-worker",
-                Queue::Deletion => "deletion-worker",
-                Queue::MailEvents => "mail-events",
-            };
-            let handler = learners::handlers::worker_by_binary(binary).expect("a worker");
+            let queue = batch.queue;
+            let handler = self.workers.handler(queue).ok_or_else(|| anyhow::anyhow!("no worker for {queue:?}"))?;
             let mut event = SqsEvent::default();
             event.records = batch
                 .bodies
@@ -267,7 +264,7 @@ impl Rig {
                 })
                 .collect();
             let answer = handler(&self.app, event).await;
-            anyhow::ensure!(answer.batch_item_failures.is_empty(), "a {binary} message failed");
+            anyhow::ensure!(answer.batch_item_failures.is_empty(), "a {queue:?} message failed");
         }
         Ok(())
     }

@@ -46,6 +46,11 @@ impl Workers {
         self.by_queue.keys().copied()
     }
 
+    /// The worker handler the template wires to `queue`.
+    pub fn handler(&self, queue: Queue) -> Option<SqsHandler> {
+        self.by_queue.get(&queue).copied()
+    }
+
     fn dead_letter(&self, queue: Queue, body: String) {
         tracing::error!(?queue, "message failed its last receive: dead-lettered");
         self.dead_letters.lock().unwrap_or_else(|p| p.into_inner()).push((queue, body));

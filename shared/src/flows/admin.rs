@@ -1,8 +1,9 @@
 //! Operator support: look-up, manual activation, enforced password, unlock, and the audit log
 //! every one of these actions writes to (who, what, on whom, when, with what outcome).
 
-use crate::domain::FieldErrors;
-use crate::domain::{Actor, AuditEntry, Email, LockoutState, Timestamp, User, UserId, UserSource, UserStatus};
+use crate::domain::{
+    Actor, AuditEntry, Email, FieldErrors, LockoutState, Timestamp, User, UserId, UserSource, UserStatus,
+};
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::flows::signin::{counter_key, device_counter_key};
 use crate::App;

@@ -2,8 +2,7 @@
 //! answer's timing cannot tell whether the address has an account), and the confirmation that
 //! sets the new password with the emailed single-use link.
 
-use crate::domain::FieldErrors;
-use crate::domain::{Email, Token, TokenPurpose, TokenRecord, User, UserId, UserStatus};
+use crate::domain::{Email, FieldErrors, Token, TokenPurpose, TokenRecord, User, UserId, UserStatus};
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::flows::signin::counter_key;
 use crate::{mail, App};

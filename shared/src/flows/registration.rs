@@ -2,9 +2,8 @@
 //! and mail the link. Registering an address that already has an account answers exactly as a
 //! new one would and mails the owner a notice instead (no enumeration).
 
-use crate::domain::FieldErrors;
 use crate::domain::{
-    Email, FullName, Token, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus, Username,
+    Email, FieldErrors, FullName, Token, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus, Username,
 };
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::metrics::Metric;
