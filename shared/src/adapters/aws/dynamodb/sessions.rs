@@ -1,0 +1,86 @@
+//! `SessionStore` on DynamoDB: sessions and known browsers, each with a reference its account's deletion follows.
+
+use super::{applied, DynamoStore};
+use crate::adapters::aws::items::{self};
+use crate::domain::{DeviceRecord, SessionRecord, Timestamp, TokenHash, UserId};
+use crate::ports::SessionStore;
+use anyhow::Context;
+use async_trait::async_trait;
+
+#[async_trait]
+impl SessionStore for DynamoStore {
+    async fn create_session(&self, session: &SessionRecord) -> anyhow::Result<()> {
+        let key = items::session_key(&session.hash);
+        self.put_owned(items::session_item(session), &session.user_id, &key, session.expires_at, "session").await
+    }
+
+    async fn session(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<SessionRecord>> {
+        let Some(item) = self.get(items::session_key(hash)).await? else {
+            return Ok(None);
+        };
+        let session = items::session_from_item(&item)?;
+        // TTL deletion is late: an expired session may still be there.
+        Ok((!session.is_expired(now)).then_some(session))
+    }
+
+    async fn delete_session(&self, hash: &TokenHash) -> anyhow::Result<()> {
+        self.client()
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(items::session_key(hash)))
+            .send()
+            .await
+            .context("DynamoDB DeleteItem (session)")?;
+        Ok(())
+    }
+
+    async fn create_device(&self, device: &DeviceRecord) -> anyhow::Result<()> {
+        let key = items::device_key(&device.hash);
+        self.put_owned(items::device_item(device), &device.user_id, &key, device.expires_at, "device").await
+    }
+
+    async fn known_devices(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<TokenHash>> {
+        // Through the account's references to its devices (written with each device).
+        let mut hashes = Vec::new();
+        for item in self.partition(&format!("USER#{user_id}"), "REF#DEVICE#", "device references").await? {
+            if items::get_ts(&item, "ttl")? <= now {
+                continue;
+            }
+            let target = items::get_s(&item, "target_pk")?;
+            if let Some(hash) = target.strip_prefix("DEVICE#") {
+                hashes.push(TokenHash::from_stored(hash.to_owned()));
+            }
+        }
+        hashes.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(hashes)
+    }
+
+    async fn device(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<DeviceRecord>> {
+        let Some(item) = self.get(items::device_key(hash)).await? else {
+            return Ok(None);
+        };
+        let device = items::device_from_item(&item)?;
+        Ok((now < device.expires_at).then_some(device))
+    }
+
+    async fn touch_session(
+        &self,
+        hash: &TokenHash,
+        last_seen_at: Timestamp,
+        password_at: Timestamp,
+    ) -> anyhow::Result<()> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::session_key(hash)))
+            .update_expression("SET last_seen_at = :seen, password_at = :password")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":seen", items::ts(last_seen_at))
+            .expression_attribute_values(":password", items::ts(password_at))
+            .send()
+            .await;
+        applied(result, "DynamoDB UpdateItem (session activity)")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,415 @@
+//! `UserStore` on DynamoDB: accounts, their claims, tokens, quotas, deletion.
+
+use super::{applied, DynamoStore};
+use crate::adapters::aws::items::{self, Item, RefAction};
+use crate::domain::{
+    MailRefusal, PasswordHash, Retirement, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
+};
+use crate::ports::{BulkJobs, CreateUserError, DeleteRequest, Deleted, TokenUse, UserStore};
+use anyhow::{anyhow, Context};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use std::collections::HashMap;
+
+#[async_trait]
+impl UserStore for DynamoStore {
+    async fn create_user(&self, user: &User, token: Option<&TokenRecord>) -> Result<(), CreateUserError> {
+        let email_key = user.email.key();
+        let username_key = user.username.key();
+        let mut actions = vec![
+            self.put_new(items::user_item(user))?,
+            self.put_new(items::claim_item(items::email_key(&email_key), &user.id))?,
+            self.put_new(items::claim_item(items::username_key(&username_key), &user.id))?,
+        ];
+        if let Some(token) = token {
+            actions.push(self.put_new(items::token_item(token))?);
+            actions.push(self.put(items::ref_item(
+                &user.id,
+                &items::token_key(&token.hash),
+                RefAction::Delete,
+                token.expires_at,
+            ))?);
+        }
+        let Some(failed) = self.transact(actions).await? else {
+            return Ok(());
+        };
+        let (mut email_taken, mut username_taken) = (failed.get(1) == Some(&true), failed.get(2) == Some(&true));
+        if !email_taken && !username_taken {
+            // Some emulators omit the per-action reasons: ask the claims themselves.
+            email_taken = self.get(items::email_key(&email_key)).await?.is_some();
+            username_taken = self.get(items::username_key(&username_key)).await?.is_some();
+        }
+        if !email_taken && !username_taken {
+            return Err(anyhow!("user creation was cancelled, but neither claim exists").into());
+        }
+        Err(CreateUserError::Taken { email_taken, username_taken })
+    }
+
+    async fn user_by_email_key(&self, email_key: &str) -> anyhow::Result<Option<User>> {
+        let Some(claim) = self.get(items::email_key(email_key)).await? else {
+            return Ok(None);
+        };
+        let id = UserId::parse(items::get_s(&claim, "user_id")?).context("email claim user_id is not a UUID")?;
+        self.user_by_id(&id).await
+    }
+
+    async fn username_taken(&self, username_key: &str) -> anyhow::Result<bool> {
+        Ok(self.get(items::username_key(username_key)).await?.is_some())
+    }
+
+    async fn user_by_id(&self, id: &UserId) -> anyhow::Result<Option<User>> {
+        self.get(items::user_key(id)).await?.as_ref().map(items::user_from_item).transpose()
+    }
+
+    async fn put_token(&self, token: &TokenRecord) -> anyhow::Result<()> {
+        let key = items::token_key(&token.hash);
+        self.put_owned(items::token_item(token), &token.user_id, &key, token.expires_at, "token").await
+    }
+
+    async fn replace_activation_token(&self, token: &TokenRecord) -> anyhow::Result<bool> {
+        let raise = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(&token.user_id)))
+            .update_expression("SET auth_epoch = :epoch")
+            .condition_expression("attribute_exists(pk) AND #status = :pending AND auth_epoch = :previous")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", items::s(UserStatus::PendingActivation.as_str()))
+            .expression_attribute_values(":epoch", AttributeValue::N(token.auth_epoch.to_string()))
+            .expression_attribute_values(":previous", AttributeValue::N(token.auth_epoch.saturating_sub(1).to_string()))
+            .build()
+            .context("building the epoch update")?;
+        let actions = vec![
+            TransactWriteItem::builder().update(raise).build(),
+            self.put_new(items::token_item(token))?,
+            self.put(items::ref_item(
+                &token.user_id,
+                &items::token_key(&token.hash),
+                RefAction::Delete,
+                token.expires_at,
+            ))?,
+        ];
+        Ok(self.transact(actions).await?.is_none())
+    }
+
+    async fn consume_activation_token(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<TokenUse> {
+        let Some(item) = self.get(items::token_key(hash)).await? else {
+            return Ok(TokenUse::Unknown);
+        };
+        let record = items::token_from_item(&item)?;
+        if record.purpose != TokenPurpose::Activation {
+            return Ok(TokenUse::Unknown);
+        }
+        if record.used_at.is_some() {
+            return Ok(TokenUse::AlreadyUsed(record));
+        }
+        if record.is_expired(now) {
+            return Ok(TokenUse::Expired(record));
+        }
+        let use_token = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::token_key(hash)))
+            .update_expression("SET used_at = :now")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(used_at) AND expires_at >= :now")
+            .expression_attribute_values(":now", items::ts(now))
+            .build()
+            .context("building the token update")?;
+        let activate = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(&record.user_id)))
+            .update_expression("SET #status = :active, activated_at = if_not_exists(activated_at, :now)")
+            .condition_expression("attribute_exists(pk) AND #status <> :removal AND auth_epoch = :epoch")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", items::s(UserStatus::Active.as_str()))
+            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
+            .expression_attribute_values(":now", items::ts(now))
+            .expression_attribute_values(":epoch", AttributeValue::N(record.auth_epoch.to_string()))
+            .build()
+            .context("building the activation update")?;
+        let actions = vec![
+            TransactWriteItem::builder().update(use_token).build(),
+            TransactWriteItem::builder().update(activate).build(),
+        ];
+        match self.transact(actions).await? {
+            None => Ok(TokenUse::Consumed(TokenRecord { used_at: Some(now), ..record })),
+            Some(_) => {
+                // Someone else used it in between, or the user is gone: say what is true now.
+                let Some(item) = self.get(items::token_key(hash)).await? else {
+                    return Ok(TokenUse::Unknown);
+                };
+                let record = items::token_from_item(&item)?;
+                Ok(match record.used_at {
+                    Some(_) => TokenUse::AlreadyUsed(record),
+                    None if record.is_expired(now) => TokenUse::Expired(record),
+                    None => TokenUse::Unknown,
+                })
+            }
+        }
+    }
+
+    async fn token(&self, hash: &TokenHash) -> anyhow::Result<Option<TokenRecord>> {
+        self.get(items::token_key(hash)).await?.as_ref().map(items::token_from_item).transpose()
+    }
+
+    async fn complete_password_reset(
+        &self,
+        token: &TokenRecord,
+        hash: &PasswordHash,
+        now: Timestamp,
+    ) -> anyhow::Result<bool> {
+        let use_token = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::token_key(&token.hash)))
+            .update_expression("SET used_at = :now")
+            .condition_expression(
+                "attribute_exists(pk) AND purpose = :reset AND attribute_not_exists(used_at) AND expires_at >= :now",
+            )
+            .expression_attribute_values(":now", items::ts(now))
+            .expression_attribute_values(":reset", items::s(TokenPurpose::PasswordReset.as_str()))
+            .build()
+            .context("building the reset token update")?;
+        let set_password = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(&token.user_id)))
+            .update_expression("SET password_hash = :hash, #status = :active, activated_at = if_not_exists(activated_at, :now) ADD auth_epoch :one")
+            .condition_expression("attribute_exists(pk) AND auth_epoch = :epoch AND #status <> :removal")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":hash", items::s(hash.as_str()))
+            .expression_attribute_values(":active", items::s(UserStatus::Active.as_str()))
+            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
+            .expression_attribute_values(":now", items::ts(now))
+            .expression_attribute_values(":one", items::n(1))
+            .expression_attribute_values(":epoch", items::n(token.auth_epoch as i64))
+            .build()
+            .context("building the password update")?;
+        let actions = vec![
+            TransactWriteItem::builder().update(use_token).build(),
+            TransactWriteItem::builder().update(set_password).build(),
+        ];
+        Ok(self.transact(actions).await?.is_none())
+    }
+
+    async fn set_password(&self, id: &UserId, hash: &PasswordHash) -> anyhow::Result<bool> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .update_expression("SET password_hash = :hash ADD auth_epoch :one")
+            .condition_expression("attribute_exists(pk) AND #status <> :removal")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":hash", items::s(hash.as_str()))
+            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
+            .expression_attribute_values(":one", items::n(1))
+            .send()
+            .await;
+        applied(result, "DynamoDB UpdateItem (password)")
+    }
+
+    async fn activate_user(&self, id: &UserId, now: Timestamp) -> anyhow::Result<bool> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .update_expression("SET #status = :active, activated_at = if_not_exists(activated_at, :now)")
+            .condition_expression("attribute_exists(pk) AND #status <> :removal")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", items::s(UserStatus::Active.as_str()))
+            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
+            .expression_attribute_values(":now", items::ts(now))
+            .send()
+            .await;
+        applied(result, "DynamoDB UpdateItem (activation)")
+    }
+
+    async fn delete_user(&self, request: &DeleteRequest<'_>) -> anyhow::Result<Deleted> {
+        let user = request.user;
+        if let Some((job_id, outcome)) = request.job_row {
+            if self.row_settled(job_id, outcome.row).await? {
+                return Ok(Deleted::AlreadySettled);
+            }
+        }
+        if self.user_by_id(&user.id).await?.is_none() {
+            return Ok(Deleted::NotFound);
+        }
+        // First what the account owns, through its references; the account itself last.
+        let found = self.partition(&format!("USER#{}", user.id), "REF#", "references").await?;
+        for reference in found {
+            let target = HashMap::from([
+                ("pk".to_owned(), items::s(items::get_s(&reference, "target_pk")?)),
+                ("sk".to_owned(), items::s(items::get_s(&reference, "target_sk")?)),
+            ]);
+            if items::get_s(&reference, "action")? == "scrub" {
+                self.scrub_row(target).await?;
+            } else {
+                self.delete_item(target, "a token or session").await?;
+            }
+            let key = HashMap::from([
+                ("pk".to_owned(), reference.get("pk").cloned().context("reference without pk")?),
+                ("sk".to_owned(), reference.get("sk").cloned().context("reference without sk")?),
+            ]);
+            self.delete_item(key, "a reference").await?;
+        }
+        self.delete_item(items::lockout_key(request.counter_key), "the sign-in counter").await?;
+        self.scrub_rows_naming(&user.email).await?;
+
+        let delete = |key: Item, condition: &str| -> anyhow::Result<TransactWriteItem> {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .condition_expression(condition)
+                .expression_attribute_values(":id", items::s(user.id.as_str()))
+                .build()
+                .context("building a delete")?;
+            Ok(TransactWriteItem::builder().delete(delete).build())
+        };
+        let mut actions = vec![
+            delete(items::user_key(&user.id), "attribute_exists(pk) AND user_id = :id")?,
+            delete(items::email_key(&user.email.key()), "attribute_not_exists(pk) OR user_id = :id")?,
+            delete(items::username_key(&user.username.key()), "attribute_not_exists(pk) OR user_id = :id")?,
+            self.put(items::retirement_item(request.retirement))?,
+        ];
+        if let Some((job_id, outcome)) = request.job_row {
+            let expires = self.row_expiry(job_id).await?;
+            actions.push(self.put_new(items::row_item(job_id, outcome, expires))?);
+            actions.push(self.count_row(job_id, outcome.result.counter())?);
+        }
+        if let Some(entry) = request.audit {
+            actions.push(self.put_new(items::audit_item(entry))?);
+        }
+        // An operator leaves the list of operators with the account.
+        actions.push(delete(items::operator_key(&user.id), "attribute_not_exists(pk) OR user_id = :id")?);
+        match self.transact(actions).await? {
+            None => Ok(Deleted::Deleted),
+            Some(failed) if failed.get(4) == Some(&true) => Ok(Deleted::AlreadySettled),
+            Some(_) => Ok(Deleted::NotFound),
+        }
+    }
+
+    async fn retirement(&self, email_hmac: &str) -> anyhow::Result<Option<Retirement>> {
+        self.get(items::retirement_key(email_hmac)).await?.as_ref().map(items::retirement_from_item).transpose()
+    }
+
+    async fn mark_mail_refused(&self, id: &UserId, refusal: &MailRefusal) -> anyhow::Result<bool> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET mail_refused = :refusal")
+            .expression_attribute_values(":refusal", items::mail_refusal(refusal))
+            .send()
+            .await;
+        applied(result, "DynamoDB UpdateItem (mail refused)")
+    }
+
+    async fn set_operator(&self, id: &UserId, operator: bool) -> anyhow::Result<bool> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .condition_expression("attribute_exists(pk) AND #status <> :removal")
+            .expression_attribute_names("#status", "status")
+            // `operator` is one of DynamoDB's reserved words.
+            .expression_attribute_names("#role", "operator")
+            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()));
+        update = if operator {
+            update.update_expression("SET #role = :yes").expression_attribute_values(":yes", AttributeValue::Bool(true))
+        } else {
+            update.update_expression("REMOVE #role")
+        };
+        let update = update.build().context("building the role update")?;
+        let listing = if operator {
+            let mut item = items::operator_key(id);
+            item.insert("user_id".into(), items::s(id.as_str()));
+            self.put(item)?
+        } else {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(items::operator_key(id)))
+                .build()
+                .context("building the listing delete")?;
+            TransactWriteItem::builder().delete(delete).build()
+        };
+        Ok(self.transact(vec![TransactWriteItem::builder().update(update).build(), listing]).await?.is_none())
+    }
+
+    async fn operators(&self) -> anyhow::Result<Vec<User>> {
+        let mut operators = Vec::new();
+        for item in self.partition("OPERATORS", "", "operators").await? {
+            let id = UserId::parse(items::get_s(&item, "user_id")?).context("operator user_id is not a UUID")?;
+            // A role and its listing change in one transaction; a listing without its account
+            // cannot be, but an account read a moment after its deletion can be gone.
+            if let Some(user) = self.user_by_id(&id).await?.filter(|u| u.operator) {
+                operators.push(user);
+            }
+        }
+        Ok(operators)
+    }
+
+    async fn quota_used(&self, key: &str, now: Timestamp) -> anyhow::Result<u32> {
+        let Some(item) = self.get(items::slot_key(key)).await? else {
+            return Ok(0);
+        };
+        if items::get_ts(&item, "until")? <= now {
+            return Ok(0);
+        }
+        Ok(u32::try_from(items::get_u64(&item, "uses")?).unwrap_or(u32::MAX))
+    }
+
+    async fn request_removal(&self, id: &UserId) -> anyhow::Result<bool> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .update_expression("SET #status = :removal ADD auth_epoch :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
+            .expression_attribute_values(":one", items::n(1))
+            .send()
+            .await;
+        applied(result, "DynamoDB UpdateItem (removal requested)")
+    }
+
+    async fn take_quota(&self, key: &str, now: Timestamp, window_seconds: i64, limit: u32) -> anyhow::Result<bool> {
+        let until = items::ts(now.plus_seconds(window_seconds));
+        // One more use in the current window, if under the limit.
+        let counted = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::slot_key(key)))
+            .update_expression("SET uses = if_not_exists(uses, :zero) + :one, #until = if_not_exists(#until, :until), #ttl = if_not_exists(#ttl, :until)")
+            .condition_expression("attribute_not_exists(pk) OR (#until > :now AND uses < :limit)")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":zero", items::n(0))
+            .expression_attribute_values(":one", items::n(1))
+            .expression_attribute_values(":until", until.clone())
+            .expression_attribute_values(":now", items::ts(now))
+            .expression_attribute_values(":limit", items::n(i64::from(limit)))
+            .send()
+            .await;
+        if applied(counted, "DynamoDB UpdateItem (quota)")? {
+            return Ok(true);
+        }
+        // Else, once the window is over, a new one starts with this use.
+        let restarted = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::slot_key(key)))
+            .update_expression("SET uses = :one, #until = :until, #ttl = :until")
+            .condition_expression("#until <= :now")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", items::n(1))
+            .expression_attribute_values(":until", until)
+            .expression_attribute_values(":now", items::ts(now))
+            .send()
+            .await;
+        applied(restarted, "DynamoDB UpdateItem (quota window)")
+    }
+}
