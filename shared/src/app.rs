@@ -6,7 +6,7 @@ use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryStore, QueuedB
 use crate::adapters::passwords::Argon2Passwords;
 use crate::domain::PasswordPolicy;
 use crate::metrics::Metrics;
-use crate::ports::{AuditLog, BulkJobs, Clock, JobQueue, LoginAttempts, Mailer, Passwords, SessionStore, UserStore};
+use crate::ports::{AuditLog, Clock, JobQueue, LoginAttempts, Mailer, Passwords, RowJobs, SessionStore, UserStore};
 use crate::Config;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -19,7 +19,7 @@ pub struct App {
     pub attempts: Arc<dyn LoginAttempts>,
     pub passwords: Arc<dyn Passwords>,
     pub audit: Arc<dyn AuditLog>,
-    pub bulk: Arc<dyn BulkJobs>,
+    pub jobs: Arc<dyn RowJobs>,
     pub mailer: Arc<dyn Mailer>,
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
@@ -77,7 +77,7 @@ impl App {
             sessions: store.clone(),
             attempts: store.clone(),
             audit: store.clone(),
-            bulk: store,
+            jobs: store,
             passwords: Arc::new(Argon2Passwords),
             mailer: Arc::new(mailer),
             queue: Arc::new(queue),
@@ -99,7 +99,7 @@ impl App {
             sessions: store.clone(),
             attempts: store.clone(),
             audit: store.clone(),
-            bulk: store.clone(),
+            jobs: store.clone(),
             passwords: Arc::new(Argon2Passwords),
             mailer: mailer.clone(),
             queue: Arc::new(queue),

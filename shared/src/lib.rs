@@ -17,6 +17,7 @@ pub mod domain;
 pub mod flows;
 pub mod handlers;
 pub mod http;
+pub mod jobs;
 pub mod look;
 pub mod mail;
 pub mod metrics;

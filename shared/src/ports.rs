@@ -2,8 +2,8 @@
 //! twin in `adapters`, and one contract test suite runs against both.
 
 use crate::domain::{
-    AuditEntry, BulkJob, DeviceRecord, LockedNow, LockoutPolicy, LockoutState, MailRefusal, Password, PasswordHash,
-    Reservation, Retirement, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId,
+    AuditEntry, Counts, DeviceRecord, LockedNow, LockoutPolicy, LockoutState, MailRefusal, Password, PasswordHash,
+    Reservation, Retirement, RowJob, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId,
 };
 use async_trait::async_trait;
 
@@ -24,7 +24,7 @@ pub struct DeleteRequest<'a> {
     pub counter_key: &'a str,
     pub retirement: &'a Retirement,
     /// The deletion job and its row, settled in the same transaction.
-    pub job_row: Option<(&'a str, &'a RowOutcome)>,
+    pub job_row: Option<(&'a RowJob, &'a RowOutcome)>,
     pub audit: Option<&'a AuditEntry>,
 }
 
@@ -283,16 +283,37 @@ pub enum BulkCreate {
     },
 }
 
-/// Bulk registration jobs. Every row is settled exactly once: its outcome item is written with
-/// `attribute_not_exists`, in the same transaction as the account and the job counter, so a
-/// message delivered twice (or a worker killed half-way) changes nothing the second time.
-#[async_trait]
-pub trait BulkJobs: Send + Sync {
-    /// Records a new job with the outcomes already known at upload (invalid and duplicate rows),
-    /// counted in `job`.
-    async fn create_job(&self, job: &BulkJob, known: &[RowOutcome]) -> anyhow::Result<()>;
+/// What recording a new job found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobCreated {
+    Created,
+    /// A job holds the same idempotency key already: nothing was written; this is that job.
+    Existing(RowJob),
+}
 
-    async fn job(&self, id: &str) -> anyhow::Result<Option<BulkJob>>;
+/// Row jobs (bulk registration, deletion by list). A row is settled exactly once: its item is
+/// written with `attribute_not_exists`, in the same transaction as what the row does, so a
+/// message delivered twice (or a worker killed half-way) changes nothing the second time. No
+/// write of a row touches the job: counts come from per-block tallies, each written by the
+/// worker of its block from the block's settled rows (so they stay exact under redelivery, and
+/// concurrent workers share no item).
+#[async_trait]
+pub trait RowJobs: Send + Sync {
+    /// Records a new job (`Receiving`) and, in the same write, claims its idempotency key.
+    async fn create_job(&self, job: &RowJob) -> anyhow::Result<JobCreated>;
+
+    async fn job(&self, id: &str) -> anyhow::Result<Option<RowJob>>;
+
+    /// Settles the rows the intake refused (invalid rows, duplicates in the file), in batches.
+    /// Writing the same outcomes again changes nothing.
+    async fn settle_at_intake(&self, job: &RowJob, outcomes: &[RowOutcome]) -> anyhow::Result<()>;
+
+    /// `Receiving` -> `Queued`, once every message is out (no other status is changed).
+    async fn mark_queued(&self, job_id: &str) -> anyhow::Result<()>;
+
+    /// Records that every row is settled, with the final counts (readers need not add the
+    /// tallies again). Idempotent.
+    async fn mark_completed(&self, job_id: &str, counts: &Counts) -> anyhow::Result<()>;
 
     /// Keeps the passwords of a job's rows, so that they never travel through a queue (or
     /// land in its dead-letter queue). Each goes in the same write that settles its row, or
@@ -307,31 +328,36 @@ pub trait BulkJobs: Send + Sync {
     /// The kept password of a row, unless settled or expired.
     async fn kept_password(&self, job_id: &str, row: u64, now: Timestamp) -> anyhow::Result<Option<String>>;
 
-    /// Creates the account of a row, its outcome, the job count and an audit entry, atomically
-    /// (and forgets the row's kept password).
+    /// Creates the account of a row, its outcome and an audit entry, atomically (and forgets
+    /// the row's kept password).
     async fn create_bulk_user(
         &self,
-        job_id: &str,
+        job: &RowJob,
         user: &User,
         outcome: &RowOutcome,
         audit: &AuditEntry,
     ) -> anyhow::Result<BulkCreate>;
 
-    /// Settles a row that creates no account (and forgets its kept password). False when it
+    /// Settles a row that changes no account (and forgets its kept password). False when it
     /// was settled before.
-    async fn settle_row(&self, job_id: &str, outcome: &RowOutcome) -> anyhow::Result<bool>;
+    async fn settle_row(&self, job: &RowJob, outcome: &RowOutcome) -> anyhow::Result<bool>;
 
-    async fn row_settled(&self, job_id: &str, row: u64) -> anyhow::Result<bool>;
+    /// The settled rows of one block, in row order, read consistently.
+    async fn block_rows(&self, job_id: &str, block: u64) -> anyhow::Result<Vec<RowOutcome>>;
 
-    /// queued -> running, and -> completed once every row is settled. Idempotent.
-    async fn refresh_status(&self, job_id: &str) -> anyhow::Result<Option<BulkJob>>;
+    /// Records a block's counts, unless a tally that counts as many rows or more is there
+    /// already (tallies only grow, whoever writes them in whatever order).
+    async fn record_tally(&self, job: &RowJob, block: u64, counts: &Counts) -> anyhow::Result<()>;
 
-    /// Every settled row, in row order.
-    async fn outcomes(&self, job_id: &str) -> anyhow::Result<Vec<RowOutcome>>;
+    /// The sum of every block's tally.
+    async fn tallied(&self, job_id: &str) -> anyhow::Result<Counts>;
 
-    /// The rows that were skipped or failed, in row order (kept apart so that reading them
-    /// does not mean reading every row).
-    async fn problems(&self, job_id: &str) -> anyhow::Result<Vec<RowOutcome>>;
+    /// Settled rows numbered above `after`, in row order, at most `limit`.
+    async fn rows(&self, job_id: &str, after: u64, limit: usize) -> anyhow::Result<Vec<RowOutcome>>;
+
+    /// Skipped and failed rows numbered above `after`, in row order, at most `limit` (kept
+    /// apart so that reading them does not mean reading every row).
+    async fn problems(&self, job_id: &str, after: u64, limit: usize) -> anyhow::Result<Vec<RowOutcome>>;
 }
 
 /// Password hashing, as a port so that tests can count verifications.

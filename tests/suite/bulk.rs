@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use learners::adapters::clock::ManualClock;
-use learners::domain::{AuditEntry, BulkJob, RowOutcome, User};
+use learners::domain::{AuditEntry, Counts, RowJob, RowOutcome, User};
 use learners::handlers::bulk_worker;
 use learners::handlers::worker::{SqsEvent, SqsMessage};
-use learners::ports::{BulkCreate, BulkJobs, Queue};
+use learners::ports::{BulkCreate, JobCreated, Queue, RowJobs};
 use learners::App;
 use learners_gateway::workers::spawn_in_process;
 use learners_gateway::{RouteTable, Workers};
@@ -64,7 +64,7 @@ async fn passwords_never_travel_through_the_queue_and_go_once_settled(backend: B
         csv.push_str(&format!("p{i}-{tag}@example.com,p{i}-{tag},Learner {i},{password}\n"));
     }
     csv.push_str(&format!("nopass-{tag}@example.com,nopass-{tag},No Password,\n"));
-    let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes()).await.unwrap();
+    let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes(), None).await.unwrap();
     let bodies = enqueued_bodies(&app, backend, receiver.as_mut()).await;
     assert_eq!(bodies.len(), 1);
     for password in &passwords {
@@ -74,7 +74,7 @@ async fn passwords_never_travel_through_the_queue_and_go_once_settled(backend: B
 
     let response = bulk_worker::handle(&app, event(&bodies, 1)).await;
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(app.bulk.job(&job.id).await.unwrap().unwrap().created, 4);
+    assert_eq!(learners::jobs::progress(&app, &job.id).await.unwrap().unwrap().counts.done, 4);
     for (i, password) in passwords.iter().enumerate() {
         let signed_in = learners::flows::signin::sign_in(&app, &format!("p{i}-{tag}@example.com"), password).await;
         assert!(signed_in.is_ok(), "row {i} signs in with its file's password");
@@ -266,30 +266,31 @@ async fn redelivery_and_a_crash_half_way_change_nothing(backend: Backend) {
     for i in 0..30 {
         csv.push_str(&format!("l{i}-{tag}@example.com,l{i}-{tag},Learner {i}\n"));
     }
-    let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes()).await.unwrap();
+    let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes(), None).await.unwrap();
     let bodies = enqueued_bodies(&app, backend, receiver.as_mut()).await;
     assert_eq!(bodies.len(), 2, "30 rows, 25 to a message");
 
     // A worker killed half-way through the first message: half its rows settled.
-    let mut first: learners::flows::bulk::BulkMessage = serde_json::from_str(&bodies[0]).unwrap();
+    let mut first: learners::jobs::RowMessage<learners::jobs::bulk_registration::BulkRow> =
+        serde_json::from_str(&bodies[0]).unwrap();
     first.rows.truncate(12);
-    learners::flows::bulk::process(&app, &first, false).await.unwrap();
-    assert_eq!(app.bulk.job(&job.id).await.unwrap().unwrap().created, 12);
+    learners::jobs::process::<learners::jobs::bulk_registration::BulkRegistration>(&app, &first, false).await.unwrap();
+    assert_eq!(learners::jobs::progress(&app, &job.id).await.unwrap().unwrap().counts.done, 12);
 
     // Then everything is delivered, twice.
     for _ in 0..2 {
         let response = bulk_worker::handle(&app, event(&bodies, 2)).await;
         assert!(response.batch_item_failures.is_empty());
     }
-    let settled = app.bulk.job(&job.id).await.unwrap().unwrap();
-    assert_eq!((settled.total, settled.created, settled.skipped, settled.failed), (30, 30, 0, 0));
+    let settled = learners::jobs::progress(&app, &job.id).await.unwrap().unwrap();
+    assert_eq!((settled.job.total, settled.counts), (30, Counts { done: 30, skipped: 0, failed: 0 }));
     assert_eq!(settled.status, learners::domain::JobStatus::Completed);
     for i in 0..30 {
         let user = app.store.user_by_email_key(&format!("l{i}-{tag}@example.com")).await.unwrap();
         assert!(user.is_some_and(|u| u.status == learners::domain::UserStatus::Active));
     }
-    assert_eq!(app.bulk.outcomes(&job.id).await.unwrap().len(), 30);
-    assert!(app.bulk.problems(&job.id).await.unwrap().is_empty());
+    assert_eq!(app.jobs.rows(&job.id, 0, 1000).await.unwrap().len(), 30);
+    assert!(app.jobs.problems(&job.id, 0, 1000).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -366,17 +367,26 @@ async fn bad_files_and_missing_credentials_are_refused_and_enqueue_nothing() {
 
 /// A store whose account creation always fails for one address.
 struct Poisoned {
-    inner: Arc<dyn BulkJobs>,
+    inner: Arc<dyn RowJobs>,
     poison: String,
 }
 
 #[async_trait]
-impl BulkJobs for Poisoned {
-    async fn create_job(&self, job: &BulkJob, known: &[RowOutcome]) -> anyhow::Result<()> {
-        self.inner.create_job(job, known).await
+impl RowJobs for Poisoned {
+    async fn create_job(&self, job: &RowJob) -> anyhow::Result<JobCreated> {
+        self.inner.create_job(job).await
     }
-    async fn job(&self, id: &str) -> anyhow::Result<Option<BulkJob>> {
+    async fn job(&self, id: &str) -> anyhow::Result<Option<RowJob>> {
         self.inner.job(id).await
+    }
+    async fn settle_at_intake(&self, job: &RowJob, outcomes: &[RowOutcome]) -> anyhow::Result<()> {
+        self.inner.settle_at_intake(job, outcomes).await
+    }
+    async fn mark_queued(&self, job_id: &str) -> anyhow::Result<()> {
+        self.inner.mark_queued(job_id).await
+    }
+    async fn mark_completed(&self, job_id: &str, counts: &Counts) -> anyhow::Result<()> {
+        self.inner.mark_completed(job_id, counts).await
     }
     async fn keep_passwords(
         &self,
@@ -396,28 +406,31 @@ impl BulkJobs for Poisoned {
     }
     async fn create_bulk_user(
         &self,
-        job_id: &str,
+        job: &RowJob,
         user: &User,
         outcome: &RowOutcome,
         audit: &AuditEntry,
     ) -> anyhow::Result<BulkCreate> {
         anyhow::ensure!(user.email.as_ref() != self.poison, "the store refuses this row");
-        self.inner.create_bulk_user(job_id, user, outcome, audit).await
+        self.inner.create_bulk_user(job, user, outcome, audit).await
     }
-    async fn settle_row(&self, job_id: &str, outcome: &RowOutcome) -> anyhow::Result<bool> {
-        self.inner.settle_row(job_id, outcome).await
+    async fn settle_row(&self, job: &RowJob, outcome: &RowOutcome) -> anyhow::Result<bool> {
+        self.inner.settle_row(job, outcome).await
     }
-    async fn row_settled(&self, job_id: &str, row: u64) -> anyhow::Result<bool> {
-        self.inner.row_settled(job_id, row).await
+    async fn block_rows(&self, job_id: &str, block: u64) -> anyhow::Result<Vec<RowOutcome>> {
+        self.inner.block_rows(job_id, block).await
     }
-    async fn refresh_status(&self, job_id: &str) -> anyhow::Result<Option<BulkJob>> {
-        self.inner.refresh_status(job_id).await
+    async fn record_tally(&self, job: &RowJob, block: u64, counts: &Counts) -> anyhow::Result<()> {
+        self.inner.record_tally(job, block, counts).await
     }
-    async fn outcomes(&self, job_id: &str) -> anyhow::Result<Vec<RowOutcome>> {
-        self.inner.outcomes(job_id).await
+    async fn tallied(&self, job_id: &str) -> anyhow::Result<Counts> {
+        self.inner.tallied(job_id).await
     }
-    async fn problems(&self, job_id: &str) -> anyhow::Result<Vec<RowOutcome>> {
-        self.inner.problems(job_id).await
+    async fn rows(&self, job_id: &str, after: u64, limit: usize) -> anyhow::Result<Vec<RowOutcome>> {
+        self.inner.rows(job_id, after, limit).await
+    }
+    async fn problems(&self, job_id: &str, after: u64, limit: usize) -> anyhow::Result<Vec<RowOutcome>> {
+        self.inner.problems(job_id, after, limit).await
     }
 }
 
@@ -425,7 +438,7 @@ impl BulkJobs for Poisoned {
 async fn a_poison_message_ends_in_the_dlq_and_its_failing_rows_are_reported() {
     let (mut app, parts) = App::in_memory(learners_tests::config("unused", &[]), Arc::new(ManualClock::new()));
     let poison = email("poison-");
-    app.bulk = Arc::new(Poisoned { inner: app.bulk.clone(), poison: poison.clone() });
+    app.jobs = Arc::new(Poisoned { inner: app.jobs.clone(), poison: poison.clone() });
     let routes = RouteTable::from_template(learners_gateway::routes::TEMPLATE).unwrap();
     let workers = Workers::from_routes(&routes).unwrap();
     let dead_letters = workers.dead_letters.clone();
@@ -440,15 +453,18 @@ async fn a_poison_message_ends_in_the_dlq_and_its_failing_rows_are_reported() {
         email("fine2-"),
         passwords[2],
     );
-    let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes()).await.unwrap();
+    let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes(), None).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while parts.pending.load(Ordering::SeqCst) > 0 {
         assert!(std::time::Instant::now() < deadline, "the queue did not drain");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let settled = app.bulk.job(&job.id).await.unwrap().unwrap();
-    assert_eq!((settled.created, settled.failed, settled.status), (2, 1, learners::domain::JobStatus::Completed));
-    let problems = app.bulk.problems(&job.id).await.unwrap();
+    let settled = learners::jobs::progress(&app, &job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (settled.counts.done, settled.counts.failed, settled.status),
+        (2, 1, learners::domain::JobStatus::Completed)
+    );
+    let problems = app.jobs.problems(&job.id, 0, 100).await.unwrap();
     assert_eq!((problems[0].row, problems[0].code.as_str()), (3, "processing_failed"));
     assert_eq!(dead_letters.lock().unwrap().len(), 1, "the message went to the dead-letter queue after 3 receives");
     // The dead letter carries no password, and none is left in the store once rows are settled.

@@ -279,7 +279,7 @@ async fn an_operator_deletes_by_email_and_nothing_personal_remains(backend: Back
 
 #[tokio::test]
 async fn a_deletion_message_delivered_twice_leaves_the_same_state() {
-    use learners::flows::removal::{process, DeletionMessage, DeletionTarget};
+    use learners::flows::removal::{process_own_request as process, DeletionMessage, DeletionTarget};
     let app = TestApp::spawn(Backend::Memory).await;
     let (address, username, name, _) = account(&app, "twice-").await;
     let user_id = app.user(&address).await.unwrap()["user_id"].as_str().unwrap().to_owned();
@@ -291,9 +291,9 @@ async fn a_deletion_message_delivered_twice_leaves_the_same_state() {
         requested_by: "self".into(),
         targets: vec![DeletionTarget { row: 1, email: None, user_id: Some(user_id) }],
     };
-    process(&app.app, &message, false).await.unwrap();
+    process(&app.app, &message).await.unwrap();
     let after_first = app.table_dump().await;
-    process(&app.app, &message, false).await.unwrap();
+    process(&app.app, &message).await.unwrap();
     let mut after_second = app.table_dump().await;
     let mut first = after_first.clone();
     first.sort();
@@ -312,7 +312,7 @@ async fn a_deletion_message_delivered_twice_leaves_the_same_state() {
 /// gets the message first waits for the mark instead of dropping a real request.
 #[tokio::test]
 async fn a_learners_deletion_waits_a_moment_for_the_accounts_mark() {
-    use learners::flows::removal::{process, DeletionMessage, DeletionTarget};
+    use learners::flows::removal::{process_own_request as process, DeletionMessage, DeletionTarget};
     let app = TestApp::spawn(Backend::Memory).await;
     let (address, _, _, _) = account(&app, "late-mark-").await;
     let user_id = app.user(&address).await.unwrap()["user_id"].as_str().unwrap().to_owned();
@@ -327,7 +327,7 @@ async fn a_learners_deletion_waits_a_moment_for_the_accounts_mark() {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         store.request_removal(&id).await.unwrap()
     });
-    process(&app.app, &message, false).await.unwrap();
+    process(&app.app, &message).await.unwrap();
     assert!(marker.await.unwrap());
     assert!(app.user(&address).await.is_none(), "deleted once the mark arrived");
 }

@@ -69,7 +69,8 @@ pub fn csv(rows: usize, tag: &str, with_passwords: bool) -> String {
 pub async fn bulk_rate(app: &App, rows: usize, tag: &str, with_passwords: bool) -> anyhow::Result<f64> {
     let file = csv(rows, tag, with_passwords);
     let start = Instant::now();
-    let job = learners::flows::bulk::upload(app, "bench", file.as_bytes()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let job =
+        learners::flows::bulk::upload(app, "bench", file.as_bytes(), None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     completed_rate(app, &job.id, rows, start).await
 }
 
@@ -93,18 +94,18 @@ pub async fn raw_write_rate(app: &App, rows: usize, tag: &str, writers: usize) -
 pub async fn deletion_rate(app: &App, rows: usize, tag: &str) -> anyhow::Result<f64> {
     let emails: Vec<(u64, String)> = (0..rows).map(|i| (i as u64 + 1, format!("w{i}-{tag}@example.com"))).collect();
     let start = Instant::now();
-    let job = learners::flows::removal::request_deletions(app, "bench", &emails).await?;
+    let job = learners::flows::removal::request_deletions(app, "bench", &emails, None).await?;
     completed_rate(app, &job.id, rows, start).await
 }
 
 /// The same deletions straight on the store, writing the same items a queued deletion writes
-/// (retirement record, job row and count, audit entry), `writers` at a time.
+/// (retirement record, job row, audit entry), `writers` at a time.
 pub async fn raw_delete_rate(app: &App, rows: usize, tag: &str, writers: usize) -> anyhow::Result<f64> {
     let job = new_job(app, format!("rawdel-{tag}"), JobKind::Deletion, rows);
-    app.bulk.create_job(&job, &[]).await?;
+    app.jobs.create_job(&job).await?;
     let (app, tag) = (app.clone(), tag.to_owned());
     spread(rows, writers, move |i| {
-        let (app, tag, job_id) = (app.clone(), tag.clone(), job.id.clone());
+        let (app, tag, job) = (app.clone(), tag.clone(), job.clone());
         async move {
             let email = Email::parse(&format!("w{i}-{tag}@example.com"))?;
             let user =
@@ -122,7 +123,7 @@ pub async fn raw_delete_rate(app: &App, rows: usize, tag: &str, writers: usize) 
                 user: &user,
                 counter_key: &learners::flows::signin::counter_key(&app, &email)?,
                 retirement: &retirement,
-                job_row: Some((&job_id, &outcome)),
+                job_row: Some((&job, &outcome)),
                 audit: Some(&audit),
             };
             app.store.delete_user(&request).await.map(drop)
@@ -131,22 +132,22 @@ pub async fn raw_delete_rate(app: &App, rows: usize, tag: &str, writers: usize) 
     .await
 }
 
-/// The items a bulk row writes (account, claims, row outcome, job count, audit entry) written
+/// The items a bulk row writes (account, claims, row outcome, audit entry) written
 /// straight through the store for `rows` rows, `writers` at a time: the baseline of the bulk
 /// pipeline (CSV, validation, queue, worker) on the same backend.
 pub async fn raw_bulk_write_rate(app: &App, rows: usize, tag: &str, writers: usize) -> anyhow::Result<f64> {
     let job = new_job(app, format!("raw-{tag}"), JobKind::BulkRegistration, rows);
-    app.bulk.create_job(&job, &[]).await?;
+    app.jobs.create_job(&job).await?;
     let (app, tag) = (app.clone(), tag.to_owned());
     spread(rows, writers, move |i| {
-        let (app, tag, job_id) = (app.clone(), tag.clone(), job.id.clone());
+        let (app, tag, job) = (app.clone(), tag.clone(), job.clone());
         async move {
             let (email, username) = (format!("r{i}-{tag}@example.com"), format!("r{i}-{tag}"));
             let now = app.clock.now();
             let user = active_user(&email, &username, &format!("Bulk Learner {i}"), None, UserSource::Bulk, now)?;
             let outcome = row_done(i as u64 + 2, &email, "created", Some(user.id.clone()));
             let audit = AuditEntry::new(now, "bench", "bulk_register", &user.id, "created");
-            app.bulk.create_bulk_user(&job_id, &user, &outcome, &audit).await.map(drop)
+            app.jobs.create_bulk_user(&job, &user, &outcome, &audit).await.map(drop)
         }
     })
     .await
@@ -156,7 +157,7 @@ fn row_done(row: u64, email: &str, code: &str, user_id: Option<learners::domain:
     RowOutcome {
         row,
         email: email.to_owned(),
-        result: RowResult::Created,
+        result: RowResult::Done,
         code: code.into(),
         message: String::new(),
         user_id,

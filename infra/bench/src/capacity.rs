@@ -374,14 +374,14 @@ pub async fn measure(endpoint: &str) -> anyhow::Result<(Vec<FlowUnits>, usize)> 
         csv.push_str(&format!("bulk{i}@example.com,bulk{i},Bench Learner\n"));
     }
     rig.meter.take();
-    learners::flows::bulk::upload(&rig.app, "bench", csv.as_bytes()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    learners::flows::bulk::upload(&rig.app, "bench", csv.as_bytes(), None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     rig.drain().await?;
     record("bulk row (upload to completed job, per row)", rig.meter.take(), rows);
 
     // Deletion by an operator's list, per account.
     let list: Vec<(u64, String)> = (0..rows).map(|i| (i as u64 + 1, format!("bulk{i}@example.com"))).collect();
     rig.meter.take();
-    removal::request_deletions(&rig.app, "bench", &list).await?;
+    removal::request_deletions(&rig.app, "bench", &list, None).await?;
     rig.drain().await?;
     record("deletion (operator list, per account)", rig.meter.take(), rows);
 

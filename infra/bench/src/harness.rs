@@ -5,7 +5,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::RequestExt;
 use learners::adapters::clock::SystemClock;
 use learners::domain::{
-    BulkJob, Email, FullName, JobKind, JobStatus, PasswordHash, Timestamp, User, UserId, UserSource, UserStatus,
+    Email, FullName, JobKind, JobStatus, PasswordHash, RowJob, Timestamp, User, UserId, UserSource, UserStatus,
     Username,
 };
 use learners::{App, Config};
@@ -145,26 +145,25 @@ pub fn active_user(
 }
 
 /// A queued job of `rows` rows, not yet stored.
-pub fn new_job(app: &App, id: String, kind: JobKind, rows: usize) -> BulkJob {
-    BulkJob {
+pub fn new_job(app: &App, id: String, kind: JobKind, rows: usize) -> RowJob {
+    RowJob {
         id,
         kind,
         operator: "bench".into(),
         created_at: app.clock.now(),
         status: JobStatus::Queued,
         total: rows as u64,
-        created: 0,
-        skipped: 0,
-        failed: 0,
+        final_counts: None,
+        idempotency: None,
     }
 }
 
 /// Waits until a job completes with `rows` rows done; rows per second since `start`.
 pub async fn completed_rate(app: &App, job_id: &str, rows: usize, start: Instant) -> anyhow::Result<f64> {
     loop {
-        let job = app.bulk.job(job_id).await?.ok_or_else(|| anyhow::anyhow!("the job vanished"))?;
+        let job = learners::jobs::progress(app, job_id).await?.ok_or_else(|| anyhow::anyhow!("the job vanished"))?;
         if job.status == JobStatus::Completed {
-            anyhow::ensure!(job.created == rows as u64, "{} of {rows} rows done", job.created);
+            anyhow::ensure!(job.counts.done == rows as u64, "{} of {rows} rows done", job.counts.done);
             return Ok(rate(rows, start));
         }
         anyhow::ensure!(start.elapsed() < Duration::from_secs(3600), "the job did not complete in an hour");

@@ -2,9 +2,9 @@
 //! returns an error instead of building an invalid value.
 
 mod audit;
-mod bulk;
 mod email;
 mod full_name;
+mod job;
 pub(crate) mod password;
 mod retirement;
 mod session;
@@ -21,9 +21,12 @@ pub type FieldErrors = std::collections::BTreeMap<String, String>;
 
 /// The site's page for a new activation link: pages and mails both point learners to it.
 pub const NEW_ACTIVATION_LINK: &str = "/activation-email";
-pub use bulk::{BulkJob, JobKind, JobStatus, RowOutcome, RowResult};
 pub use email::{Email, EmailError};
 pub use full_name::{FullName, FullNameError};
+pub use job::{
+    block_of, block_rows, shard_of, Counts, Idempotency, JobKind, JobProgress, JobStatus, RowJob, RowOutcome,
+    RowResult, JOB_RETENTION_SECONDS, ROWS_PER_BLOCK, ROW_SHARDS,
+};
 pub use password::{Password, PasswordError, PasswordHash, PasswordPolicy};
 pub use retirement::{email_hmac, Retirement, DELETED_EMAIL};
 pub use session::{

@@ -3,11 +3,14 @@
 //! queue; a redelivered message, or the same list twice, leaves the same final state.
 
 use crate::domain::{
-    email_hmac, AuditEntry, BulkJob, Email, FullName, JobKind, JobStatus, Retirement, RowOutcome, RowResult,
-    SessionRecord, User, UserId, UserStatus,
+    email_hmac, AuditEntry, Email, FullName, Retirement, RowJob, RowOutcome, RowResult, SessionRecord, User, UserId,
+    UserStatus,
 };
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::flows::signin::{counter_key, verify_own_password};
+use crate::jobs::deletion::Deletion;
+pub use crate::jobs::deletion::DeletionTarget;
+use crate::jobs::{submit, IntakeError, Submission};
 use crate::ports::{DeleteRequest, Deleted, Queue};
 use crate::{mail, App};
 use anyhow::Context;
@@ -18,18 +21,9 @@ const MARK_WAITS: u32 = 5;
 
 /// Addresses per operator request (a larger list is refused: split it).
 pub const MAX_EMAILS: usize = 10_000;
-const TARGETS_PER_MESSAGE: usize = 25;
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeletionTarget {
-    pub row: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-}
-
+/// A learner's own removal request on its way to the deletion worker (an operator's list goes
+/// through the row-job pipeline, `jobs::deletion`).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeletionMessage {
@@ -180,87 +174,47 @@ async fn has_account(app: &App, raw: &str) -> anyhow::Result<bool> {
     }
 }
 
-/// An operator's deletion of a list of addresses: recorded as a job, then queued.
-pub async fn request_deletions(app: &App, operator: &str, emails: &[(u64, String)]) -> anyhow::Result<BulkJob> {
-    let mut known = Vec::new();
-    let mut targets = Vec::new();
+/// An operator's deletion of a list of addresses: handed to the row-job pipeline (invalid
+/// addresses are settled as failed at intake). `idempotency`: the request's key and body.
+pub async fn request_deletions(
+    app: &App,
+    operator: &str,
+    emails: &[(u64, String)],
+    idempotency: Option<(&str, &[u8])>,
+) -> Result<RowJob, IntakeError> {
+    let mut refused = Vec::new();
+    let mut rows = Vec::new();
     for (row, raw) in emails {
         match Email::parse(raw) {
-            Ok(email) => targets.push(DeletionTarget { row: *row, email: Some(email.to_string()), user_id: None }),
-            Err(e) => known.push(RowOutcome {
-                row: *row,
-                email: raw.clone(),
-                result: RowResult::Failed,
-                code: "invalid_email".into(),
-                message: e.to_string(),
-                user_id: None,
-            }),
+            Ok(email) => rows.push(DeletionTarget { row: *row, email: Some(email.to_string()), user_id: None }),
+            Err(e) => refused.push(RowOutcome::new(*row, raw, RowResult::Failed, "invalid_email", e.to_string())),
         }
     }
-    let mut job = BulkJob {
-        id: uuid::Uuid::now_v7().to_string(),
-        kind: JobKind::Deletion,
-        operator: operator.to_owned(),
-        created_at: app.clock.now(),
-        status: JobStatus::Queued,
-        total: emails.len() as u64,
-        created: 0,
-        skipped: 0,
-        failed: known.len() as u64,
-    };
-    if job.settled() == job.total {
-        job.status = JobStatus::Completed;
-    }
-    app.bulk.create_job(&job, &known).await?;
-    let mut messages = Vec::new();
-    for chunk in targets.chunks(TARGETS_PER_MESSAGE) {
-        let targets =
-            chunk.iter().map(|t| DeletionTarget { row: t.row, email: t.email.clone(), user_id: None }).collect();
-        let message = DeletionMessage { job_id: Some(job.id.clone()), requested_by: operator.to_owned(), targets };
-        messages.push(serde_json::to_string(&message)?);
-    }
-    app.queue.enqueue(Queue::Deletion, &messages).await?;
-    tracing::info!(operator, job_id = %job.id, rows = job.total, "deletions queued");
-    Ok(job)
+    let submission = Submission { total: emails.len() as u64, refused, rows };
+    submit::<Deletion>(app, operator, submission, idempotency).await
 }
 
-/// The worker's part. Err: the message comes back; on its last receive the rows that still
-/// fail are settled as failed.
-pub async fn process(app: &App, message: &DeletionMessage, final_attempt: bool) -> anyhow::Result<()> {
+/// The worker's part for a learner's own request (a job's rows go through `jobs::process`).
+/// Err: the message comes back.
+pub async fn process_own_request(app: &App, message: &DeletionMessage) -> anyhow::Result<()> {
     let secret = app
         .config
         .retirement_secret
         .as_deref()
         .context("LEARNERS_RETIREMENT_SECRET is not set: no deletion can run")?;
-    // A message proves nothing by itself (anything that may send to the queue could have
-    // written it): the worker acts only on a deletion job it can read, or on an account whose
-    // own state says its owner asked for removal (see `delete_one`).
-    let job = match &message.job_id {
-        Some(id) => match app.bulk.job(id).await? {
-            Some(job) if job.kind == JobKind::Deletion => Some(job),
-            _ => {
-                tracing::warn!(job_id = %id, "deletion message names no deletion job: nothing deleted");
-                return Ok(());
-            }
-        },
-        None => None,
-    };
     let mut first_error = None;
     for target in &message.targets {
-        if let Err(error) = delete_one(app, secret, job.as_ref(), &message.requested_by, target).await {
-            tracing::warn!(row = target.row, error = format!("{error:#}"), "deletion failed");
-            if let (true, Some(job)) = (final_attempt, &job) {
-                let outcome =
-                    row(target, RowResult::Failed, "processing_failed", "The account could not be deleted; try again.");
-                app.bulk.settle_row(&job.id, &outcome).await?;
-            }
+        if let Err(error) = delete_one(app, secret, None, &message.requested_by, target).await {
+            tracing::warn!(error = format!("{error:#}"), "deletion failed");
             first_error.get_or_insert(error);
         }
     }
-    if let Some(job) = &job {
-        app.bulk.refresh_status(&job.id).await?;
-    }
     first_error.map_or(Ok(()), Err)
+}
+
+/// A deletion row's outcome.
+pub(crate) fn target_outcome(target: &DeletionTarget, result: RowResult, code: &str, message: &str) -> RowOutcome {
+    row(target, result, code, message)
 }
 
 fn row(target: &DeletionTarget, result: RowResult, code: &str, message: &str) -> RowOutcome {
@@ -277,10 +231,12 @@ fn row(target: &DeletionTarget, result: RowResult, code: &str, message: &str) ->
     }
 }
 
-async fn delete_one(
+/// Deletes the account a target names. With a job, the row is settled in the same write (or
+/// as `not_found`); without one, only an account marked by its owner's own request goes.
+pub(crate) async fn delete_one(
     app: &App,
     secret: &str,
-    job: Option<&BulkJob>,
+    job: Option<&RowJob>,
     requested_by: &str,
     target: &DeletionTarget,
 ) -> anyhow::Result<()> {
@@ -311,8 +267,8 @@ async fn delete_one(
         }
     }
     let authorised = match (job, &user) {
-        // An operator's job: only rows it has (CSV rows count from 2, list positions from 1).
-        (Some(job), _) => (1..=job.total + 1).contains(&target.row),
+        // An operator's job: the pipeline passes only rows the job has.
+        (Some(_), _) => true,
         // A learner's own request: by user id, for an account that is marked for removal.
         (None, Some(user)) => {
             target.email.is_none() && requested_by == "self" && user.status == UserStatus::RemovalRequested
@@ -328,7 +284,7 @@ async fn delete_one(
     }
     let Some(user) = user else {
         if let Some(job) = job {
-            app.bulk.settle_row(&job.id, &not_found()).await?;
+            app.jobs.settle_row(job, &not_found()).await?;
         }
         return Ok(());
     };
@@ -339,14 +295,14 @@ async fn delete_one(
         retired_at: now,
         requested_by: requested_by.to_owned(),
     };
-    let deleted = row(target, RowResult::Created, "deleted", "");
+    let deleted = row(target, RowResult::Done, "deleted", "");
     let audit =
         job.map(|job| AuditEntry::new(now, &job.operator, "delete", &user.id, format!("deleted by job {}", job.id)));
     let request = DeleteRequest {
         user: &user,
         counter_key: &counter_key(app, &user.email)?,
         retirement: &retirement,
-        job_row: job.map(|job| (job.id.as_str(), &deleted)),
+        job_row: job.map(|job| (job, &deleted)),
         audit: audit.as_ref(),
     };
     match app.store.delete_user(&request).await? {
@@ -357,7 +313,7 @@ async fn delete_one(
         Deleted::AlreadySettled => {}
         Deleted::NotFound => {
             if let Some(job) = job {
-                app.bulk.settle_row(&job.id, &not_found()).await?;
+                app.jobs.settle_row(job, &not_found()).await?;
             }
         }
     }

@@ -2,8 +2,9 @@
 //! file; `?dry_run=true` only validates), `GET /admin/v1/bulk-registrations/{job_id}` and
 //! `GET /admin/v1/bulk-registrations/{job_id}/report.csv`.
 
+use super::row_jobs::{idempotency_key, report, status};
 use crate::domain::JobKind;
-use crate::flows::bulk::{report_csv, upload, UploadError, MAX_UPLOAD_BYTES};
+use crate::flows::bulk::{upload, UploadError, MAX_UPLOAD_BYTES};
 use crate::http::body::content_type;
 use crate::http::identity::operator;
 use crate::http::{query_flag, response, route_key, ApiError};
@@ -18,8 +19,8 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     };
     let result = match route_key(&req).as_str() {
         "POST /admin/v1/bulk-registrations" => create(app, &req, &operator.id).await,
-        "GET /admin/v1/bulk-registrations/{job_id}" => status(app, &req).await,
-        "GET /admin/v1/bulk-registrations/{job_id}/report.csv" => report(app, &req).await,
+        "GET /admin/v1/bulk-registrations/{job_id}" => status(app, &req, JobKind::BulkRegistration).await,
+        "GET /admin/v1/bulk-registrations/{job_id}/report.csv" => report(app, &req, JobKind::BulkRegistration).await,
         _ => Err(ApiError::not_found()),
     };
     result.unwrap_or_else(ApiError::into_response)
@@ -30,6 +31,7 @@ impl From<UploadError> for ApiError {
         match error {
             UploadError::Columns(message) => ApiError::new(400, "bad_columns", message),
             UploadError::Empty => ApiError::new(400, "empty_file", "The file has no header row."),
+            UploadError::KeyReused => crate::jobs::IntakeError::KeyReused.into(),
             UploadError::Unexpected(e) => ApiError::unexpected(&e),
         }
     }
@@ -39,6 +41,7 @@ async fn create(app: &App, req: &Request, operator: &str) -> Result<Response<Bod
     let bytes: &[u8] = req.body().as_ref();
     // Read before anything else: a bad value must not fall through to the real import.
     let dry_run = query_flag(req, "dry_run")?;
+    let key = idempotency_key(req)?;
     if bytes.len() > MAX_UPLOAD_BYTES {
         return Err(ApiError::new(413, "payload_too_large", "The file is larger than 10 MB; split it."));
     }
@@ -49,32 +52,6 @@ async fn create(app: &App, req: &Request, operator: &str) -> Result<Response<Bod
         let checked = crate::flows::bulk::dry_run(app, bytes).await?;
         return Ok(response::json(200, &json!({"dry_run": true, "rows": checked.rows, "errors": checked.problems})));
     }
-    let job = upload(app, operator, bytes).await?;
+    let job = upload(app, operator, bytes, key.as_deref()).await?;
     Ok(response::json(202, &json!({"job_id": job.id, "rows": job.total})))
-}
-
-async fn status(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let (job, errors) = super::job_of_kind(app, req, JobKind::BulkRegistration).await?;
-    Ok(response::json(
-        200,
-        &json!({
-            "job_id": job.id, "status": job.status, "total": job.total, "created": job.created,
-            "skipped": job.skipped, "failed": job.failed, "errors": errors,
-        }),
-    ))
-}
-
-async fn report(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let (job, _) = super::job_of_kind(app, req, JobKind::BulkRegistration).await?;
-    let id = job.id;
-    let outcomes = app.bulk.outcomes(&id).await.map_err(|e| ApiError::unexpected(&e))?;
-    let csv = report_csv(&outcomes).map_err(|e| ApiError::unexpected(&e))?;
-    let mut response = response::json(200, &());
-    *response.body_mut() = Body::Text(csv);
-    let headers = response.headers_mut();
-    headers.insert("content-type", http::HeaderValue::from_static("text/csv; charset=utf-8"));
-    if let Ok(value) = http::HeaderValue::from_str(&format!("attachment; filename=\"bulk-{id}.csv\"")) {
-        response.headers_mut().insert("content-disposition", value);
-    }
-    Ok(response)
 }

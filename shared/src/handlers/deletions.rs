@@ -1,6 +1,7 @@
 //! Function `deletions` (operators only): `POST /admin/v1/deletions` (JSON `{"emails":[...]}`
 //! or a CSV with an `email` column) and `GET /admin/v1/deletions/{job_id}`.
 
+use super::row_jobs::{idempotency_key, status};
 use crate::domain::JobKind;
 use crate::flows::removal::{check_list, emails_from_file, request_deletions, ListError};
 use crate::http::body::content_type;
@@ -17,7 +18,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     };
     let result = match route_key(&req).as_str() {
         "POST /admin/v1/deletions" => create(app, &req, &operator.id).await,
-        "GET /admin/v1/deletions/{job_id}" => status(app, &req).await,
+        "GET /admin/v1/deletions/{job_id}" => status(app, &req, JobKind::Deletion).await,
         _ => Err(ApiError::not_found()),
     };
     result.unwrap_or_else(ApiError::into_response)
@@ -72,20 +73,9 @@ impl From<ListError> for ApiError {
 }
 
 async fn create(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
+    let key = idempotency_key(req)?;
     let list = emails(req)?;
-    let job = request_deletions(app, operator, &list).await.map_err(|e| ApiError::unexpected(&e))?;
+    let body: &[u8] = req.body().as_ref();
+    let job = request_deletions(app, operator, &list, key.as_deref().map(|key| (key, body))).await?;
     Ok(response::json(202, &json!({"job_id": job.id, "rows": job.total})))
-}
-
-async fn status(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let (job, errors) = super::job_of_kind(app, req, JobKind::Deletion).await?;
-    let failed: Vec<&crate::domain::RowOutcome> =
-        errors.iter().filter(|e| e.result == crate::domain::RowResult::Failed).collect();
-    Ok(response::json(
-        200,
-        &json!({
-            "job_id": job.id, "status": job.status, "total": job.total, "deleted": job.created,
-            "not_found": job.skipped, "failed": job.failed, "errors": failed,
-        }),
-    ))
 }

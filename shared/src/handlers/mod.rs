@@ -17,6 +17,7 @@ pub mod operator_console;
 pub mod password_reset;
 pub mod recovery_worker;
 pub mod register;
+mod row_jobs;
 pub mod sessions;
 pub mod worker;
 
@@ -50,25 +51,6 @@ pub const WORKER_HANDLERS: &[(&str, SqsHandler)] = &[
     ("deletion-worker", |app, event| Box::pin(deletion_worker::handle(app, event))),
     ("mail-events", |app, event| Box::pin(mail_events::handle(app, event))),
 ];
-
-/// The job named by the `{job_id}` path parameter, if it is of `kind`, and its problem rows.
-pub(crate) async fn job_of_kind(
-    app: &App,
-    req: &Request,
-    kind: crate::domain::JobKind,
-) -> Result<(crate::domain::BulkJob, Vec<crate::domain::RowOutcome>), crate::http::ApiError> {
-    use crate::http::ApiError;
-    let id = crate::http::path_param(req, "job_id").unwrap_or_default();
-    let job = app
-        .bulk
-        .job(&id)
-        .await
-        .map_err(|e| ApiError::unexpected(&e))?
-        .filter(|job| job.kind == kind)
-        .ok_or_else(|| ApiError::new(404, "job_not_found", "There is no such job."))?;
-    let problems = app.bulk.problems(&id).await.map_err(|e| ApiError::unexpected(&e))?;
-    Ok((job, problems))
-}
 
 /// Calls `handler`; a person in a browser gets a page for every answer, an error meant for a
 /// program included (with its status). The functions and the local gateway both answer

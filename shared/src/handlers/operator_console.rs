@@ -12,7 +12,7 @@
 
 use crate::domain::{Actor, JobStatus, SessionRecord, User};
 use crate::flows::admin::{self, AuditSubject, SupportError};
-use crate::flows::bulk::{dry_run, report_csv, upload, UploadError, MAX_UPLOAD_BYTES};
+use crate::flows::bulk::{dry_run, upload, UploadError, MAX_UPLOAD_BYTES};
 use crate::flows::removal::{check_list, emails_from_file, emails_from_lines, matching_accounts, request_deletions};
 use crate::flows::signin::verify_own_password;
 use crate::handlers::sessions::cross_origin;
@@ -248,7 +248,7 @@ async fn delete_one(app: &App, req: &Request, console: &mut Console) -> Result<R
     if !confirmed(app, console, typed.as_deref()).await? {
         return Ok(page(app, 403, console::delete_confirm(&email, true, &wrong_own_password())));
     }
-    let job = request_deletions(app, &console.actor, &[(1, email)]).await.map_err(unexpected)?;
+    let job = request_deletions(app, &console.actor, &[(1, email)], None).await?;
     Ok(to_job(&job.id))
 }
 
@@ -257,6 +257,7 @@ impl UploadError {
         match self {
             UploadError::Columns(message) => message.clone(),
             UploadError::Empty => "The file has no header row.".to_owned(),
+            UploadError::KeyReused => "This file was sent with a key used for another file.".to_owned(),
             UploadError::Unexpected(_) => "The file could not be read.".to_owned(),
         }
     }
@@ -298,7 +299,7 @@ async fn bulk_check(app: &App, req: &Request) -> Result<Response<Body>, ApiError
 
 async fn bulk_register(app: &App, req: &Request, console: &Console) -> Result<Response<Body>, ApiError> {
     let bytes = only_part(req, "csv").await?;
-    match upload(app, &console.actor, &bytes).await {
+    match upload(app, &console.actor, &bytes, None).await {
         Ok(job) => Ok(to_job(&job.id)),
         Err(error) => upload_refused(app, error),
     }
@@ -364,18 +365,20 @@ async fn deletions(app: &App, req: &Request, console: &mut Console) -> Result<Re
         let again = console::deletions_checked(list.len(), matching, kind, &text, true, &wrong_own_password());
         return Ok(page(app, 403, again));
     }
-    let job = request_deletions(app, &console.actor, &list).await.map_err(unexpected)?;
+    let job = request_deletions(app, &console.actor, &list, None).await?;
     Ok(to_job(&job.id))
 }
 
 async fn job(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let id = path_param(req, "job_id").unwrap_or_default();
-    let Some(job) = app.bulk.job(&id).await.map_err(unexpected)? else {
+    let cursor = crate::jobs::parse_cursor(query_param(req, "cursor").as_deref())?;
+    let Some(progress) = crate::jobs::progress(app, &id).await.map_err(unexpected)? else {
         return Ok(response::route_not_found());
     };
-    let problems = app.bulk.problems(&id).await.map_err(unexpected)?;
-    let mut response = page(app, 200, console::job(&job, &problems));
-    if job.status != JobStatus::Completed {
+    let problems = crate::jobs::problems_page(app, &progress.job, cursor, |_| true).await.map_err(unexpected)?;
+    let done = matches!(progress.status, JobStatus::Completed | JobStatus::CutOff);
+    let mut response = page(app, 200, console::job(&progress, &problems));
+    if !done {
         // Loads the page again in 2 seconds: progress without JavaScript.
         response.headers_mut().insert("refresh", http::HeaderValue::from_static("2"));
     }
@@ -384,14 +387,18 @@ async fn job(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 
 async fn report(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let id = path_param(req, "job_id").unwrap_or_default();
-    if app.bulk.job(&id).await.map_err(unexpected)?.is_none() {
+    let cursor = crate::jobs::parse_cursor(query_param(req, "cursor").as_deref())?;
+    let Some(job) = app.jobs.job(&id).await.map_err(unexpected)? else {
         return Ok(response::route_not_found());
-    }
-    let outcomes = app.bulk.outcomes(&id).await.map_err(unexpected)?;
-    let csv = report_csv(&outcomes).map_err(unexpected)?;
-    let mut response = response::text(200, "text/csv; charset=utf-8", csv);
-    if let Ok(value) = http::HeaderValue::from_str(&format!("attachment; filename=\"job-{id}.csv\"")) {
+    };
+    let mut page = crate::jobs::report_page(app, &job, cursor).await.map_err(unexpected)?;
+    let mut response = response::text(200, "text/csv; charset=utf-8", page.items.pop().unwrap_or_default());
+    let part = if cursor == 0 { String::new() } else { format!("-after-{cursor}") };
+    if let Ok(value) = http::HeaderValue::from_str(&format!("attachment; filename=\"job-{id}{part}.csv\"")) {
         response.headers_mut().insert("content-disposition", value);
+    }
+    if let Some(next) = page.next_cursor.and_then(|next| http::HeaderValue::from_str(&next).ok()) {
+        response.headers_mut().insert("x-next-cursor", next);
     }
     Ok(response)
 }

@@ -4,8 +4,9 @@
 
 use super::pages::{alert, link, Input, Page};
 use super::FieldErrors;
-use crate::domain::{BulkJob, JobKind, JobStatus, RowOutcome, Timestamp};
+use crate::domain::{JobKind, JobProgress, JobStatus, RowOutcome, RowResult, Timestamp};
 use crate::flows::admin::UserView;
+use crate::jobs::{Page as RowsPage, REPORT_ROWS_PER_PAGE};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 
 fn nav() -> String {
@@ -215,7 +216,7 @@ pub fn bulk_upload(errors: &FieldErrors) -> Page {
     console_page("Bulk registration", body)
 }
 
-fn problems_table(problems: &[RowOutcome]) -> String {
+fn problems_table(kind: JobKind, problems: &[RowOutcome]) -> String {
     if problems.is_empty() {
         return String::new();
     }
@@ -226,7 +227,7 @@ fn problems_table(problems: &[RowOutcome]) -> String {
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 p.row,
                 text(&p.email),
-                text(&format!("{:?}", p.result).to_lowercase()),
+                text(&kind.outcome_name(p.result).replace('_', " ")),
                 text(&p.message)
             )
         })
@@ -260,7 +261,7 @@ pub fn bulk_checked(rows: u64, problems: &[RowOutcome], csv: &str) -> Page {
 {register}
 <p>{back}</p>"#,
         bad = problems.len(),
-        table = problems_table(problems),
+        table = problems_table(JobKind::BulkRegistration, problems),
         back = link("/operator/bulk", "Check another file"),
     );
     console_page("Check file", body)
@@ -315,23 +316,42 @@ pub fn deletions_checked(
     console_page("Check list", body)
 }
 
-/// A job's progress, counts and problem rows. Until it completes, the response asks the
-/// browser to load it again (the `Refresh` header), so it updates without JavaScript.
-pub fn job(job: &BulkJob, problems: &[RowOutcome]) -> Page {
-    let (title, counts) = match job.kind {
-        JobKind::BulkRegistration => {
-            ("Bulk registration job", [("Created", job.created), ("Skipped", job.skipped), ("Failed", job.failed)])
-        }
-        JobKind::Deletion => {
-            ("Deletion job", [("Deleted", job.created), ("Not found", job.skipped), ("Failed", job.failed)])
-        }
+/// A job's progress, counts and a page of its problem rows. Until it completes, the response
+/// asks the browser to load it again (the `Refresh` header), so it updates without JavaScript.
+pub fn job(progress: &JobProgress, problems: &RowsPage<RowOutcome>) -> Page {
+    let job = &progress.job;
+    let title = match job.kind {
+        JobKind::BulkRegistration => "Bulk registration job",
+        JobKind::Deletion => "Deletion job",
     };
-    let status = match job.status {
-        JobStatus::Queued => "queued",
-        JobStatus::Running => "running",
-        JobStatus::Completed => "completed",
+    let counts: String = [RowResult::Done, RowResult::Skipped, RowResult::Failed]
+        .into_iter()
+        .map(|result| {
+            let name = job.kind.outcome_name(result).replace('_', " ");
+            let label = name[..1].to_uppercase() + &name[1..];
+            format!("<dt>{label}</dt><dd>{}</dd>", progress.counts.of_result(result))
+        })
+        .collect();
+    let done = matches!(progress.status, JobStatus::Completed | JobStatus::CutOff);
+    let cut_off = if progress.status == JobStatus::CutOff {
+        "<p>The upload was cut off before every row was queued: upload the file again (the API's Idempotency-Key finishes this job instead of starting another).</p>"
+    } else {
+        ""
     };
-    let counts: String = counts.iter().map(|(label, n)| format!("<dt>{label}</dt><dd>{n}</dd>")).collect();
+    let more = match &problems.next_cursor {
+        Some(next) => format!(
+            "<p>{}</p>",
+            link(&format!("/operator/jobs/{}?cursor={}", urlencode(&job.id), urlencode(next)), "Next problem rows")
+        ),
+        None => String::new(),
+    };
+    let parts = if job.total as usize > REPORT_ROWS_PER_PAGE {
+        format!(
+            " (in parts of {REPORT_ROWS_PER_PAGE} rows; each response names the next part in its x-next-cursor header)"
+        )
+    } else {
+        String::new()
+    };
     let body = format!(
         r#"<dl>
 <dt>Job</dt><dd>{id}</dd>
@@ -341,19 +361,18 @@ pub fn job(job: &BulkJob, problems: &[RowOutcome]) -> Page {
 <dt>Requested by</dt><dd>{by}</dd>
 <dt>Started</dt><dd>{started}</dd>
 </dl>
+{cut_off}
 {refresh}
 {table}
-<p>{report}</p>"#,
+{more}
+<p>{report}{parts}</p>"#,
         id = text(&job.id),
+        status = progress.status.as_str().replace('_', " "),
         total = job.total,
         by = text(crate::domain::Actor::from_record(&job.operator).label()),
         started = when(Some(job.created_at)),
-        refresh = if job.status == JobStatus::Completed {
-            ""
-        } else {
-            "<p>This page refreshes by itself until the job completes.</p>"
-        },
-        table = problems_table(problems),
+        refresh = if done { "" } else { "<p>This page refreshes by itself until the job completes.</p>" },
+        table = problems_table(job.kind, &problems.items),
         report = link(&format!("/operator/jobs/{}/report.csv", urlencode(&job.id)), "Download report"),
     );
     console_page(title, body)

@@ -11,13 +11,18 @@
 //! | known browser (device cookie) | `DEVICE#<sha256 hex>` | `DEVICE` |
 //! | sign-in failure counter | `LOCKOUT#<key>` | `LOCKOUT` |
 //! | operator action | `AUDIT#<user id>` | `<epoch seconds, 12 digits>#<uuidv7>` |
-//! | bulk job | `JOB#<job id>` | `JOB` |
-//! | bulk job row outcome | `JOB#<job id>` | `ROW#<row, 10 digits>` |
-//! | copy of a skipped/failed row | `JOB#<job id>` | `ERR#<row, 10 digits>` |
-//! | a bulk row's password until the row is settled | `JOB#<job id>` | `PASSWORD#<row, 10 digits>` |
+//! | row job (bulk registration, deletion) | `JOB#<job id>` | `JOB` |
+//! | a job's idempotency key | `IDEMPOTENCY#<sha256 of operator and key>` | `IDEMPOTENCY` |
+//! | a block's tally (its rows' counts) | `JOB#<job id>` | `TALLY#<block, 10 digits>` |
+//! | job row outcome | `JOB#<job id>#<shard>` | `ROW#<row, 10 digits>` |
+//! | copy of a skipped/failed row | `JOB#<job id>#<shard>` | `ERR#<row, 10 digits>` |
+//! | a bulk row's password until the row is settled | `JOB#<job id>#<shard>` | `PASSWORD#<row, 10 digits>` |
 //! | reference from a user to an item of theirs | `USER#<id>` | `REF#<item pk>|<item sk>` |
 //! | retirement record | `RETIRED#<hmac of the email>` | `RETIRED` |
 //! | an account with the operator role | `OPERATORS` | `USER#<id>` |
+//!
+//! A row's shard is its block's number modulo 16 (`domain::shard_of`): a job's rows spread
+//! over 16 partition keys, and concurrent workers (one block each) write to different ones.
 //!
 //! Index `feed` (`feed_pk`, `feed_sk`): audit entries by day, `AUDITFEED#<yyyy-mm-dd>`, sorted
 //! like their own sort key: the operator console's "latest actions".
@@ -28,9 +33,9 @@
 //! the expiry themselves. A missing or mistyped field is an error, never a default.
 
 use crate::domain::{
-    AuditEntry, BulkJob, DeviceRecord, Email, FullName, JobKind, JobStatus, MailRefusal, MailRefusalKind, PasswordHash,
-    Retirement, RowOutcome, RowResult, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
-    UserSource, UserStatus, Username,
+    AuditEntry, Counts, DeviceRecord, Email, FullName, Idempotency, JobKind, JobStatus, MailRefusal, MailRefusalKind,
+    PasswordHash, Retirement, RowJob, RowOutcome, RowResult, SessionRecord, Timestamp, TokenHash, TokenPurpose,
+    TokenRecord, User, UserId, UserSource, UserStatus, Username,
 };
 use anyhow::{anyhow, Context};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -91,16 +96,18 @@ pub fn lockout_key(counter: &str) -> Item {
     key(format!("LOCKOUT#{counter}"), "LOCKOUT")
 }
 
-/// Jobs and their row outcomes are kept this long (DynamoDB TTL), then go by themselves.
-pub const JOB_RETENTION_SECONDS: i64 = 30 * 86_400;
-
 pub fn job_key(id: &str) -> Item {
     key(format!("JOB#{id}"), "JOB")
 }
 
+/// The partition key of a job's rows in the row's shard.
+pub fn rows_pk(id: &str, row: u64) -> String {
+    format!("JOB#{id}#{}", crate::domain::shard_of(row))
+}
+
 /// A bulk row's password until the row is settled (never in a queue message).
 pub fn kept_password_key(id: &str, row: u64) -> Item {
-    key(format!("JOB#{id}"), &format!("PASSWORD#{row:010}"))
+    key(rows_pk(id, row), &format!("PASSWORD#{row:010}"))
 }
 
 pub fn kept_password_item(id: &str, row: u64, password: &str, expires_at: Timestamp) -> Item {
@@ -112,36 +119,85 @@ pub fn kept_password_item(id: &str, row: u64, password: &str, expires_at: Timest
 }
 
 pub fn job_row_key(id: &str, row: u64) -> Item {
-    key(format!("JOB#{id}"), &format!("ROW#{row:010}"))
+    key(rows_pk(id, row), &format!("ROW#{row:010}"))
 }
 
-pub fn job_item(job: &BulkJob) -> Item {
+pub fn idempotency_key(key_hash: &str) -> Item {
+    key(format!("IDEMPOTENCY#{key_hash}"), "IDEMPOTENCY")
+}
+
+pub fn idempotency_item(job: &RowJob, idempotency: &Idempotency) -> Item {
+    let mut item = idempotency_key(&idempotency.key);
+    item.insert("job_id".into(), s(&job.id));
+    item.insert("ttl".into(), ts(job.rows_expire_at()));
+    item
+}
+
+pub fn tally_key(id: &str, block: u64) -> Item {
+    key(format!("JOB#{id}"), &format!("TALLY#{block:010}"))
+}
+
+pub fn tally_item(job: &RowJob, block: u64, counts: &Counts) -> Item {
+    let mut item = tally_key(&job.id, block);
+    for (name, value) in [
+        ("created", counts.done),
+        ("skipped", counts.skipped),
+        ("failed", counts.failed),
+        ("settled", counts.settled()),
+    ] {
+        item.insert(name.into(), n(value as i64));
+    }
+    item.insert("ttl".into(), ts(job.rows_expire_at()));
+    item
+}
+
+pub fn tally_from_item(item: &Item) -> anyhow::Result<Counts> {
+    Ok(Counts { done: get_u64(item, "created")?, skipped: get_u64(item, "skipped")?, failed: get_u64(item, "failed")? })
+}
+
+pub fn job_item(job: &RowJob) -> Item {
     let mut item = job_key(&job.id);
     item.insert("job_id".into(), s(&job.id));
     item.insert("kind".into(), s(job.kind.as_str()));
     item.insert("operator".into(), s(&job.operator));
     item.insert("created_at".into(), ts(job.created_at));
     item.insert("status".into(), s(job.status.as_str()));
-    for (name, value) in
-        [("total", job.total), ("created", job.created), ("skipped", job.skipped), ("failed", job.failed)]
-    {
-        item.insert(name.into(), AttributeValue::N(value.to_string()));
+    item.insert("total".into(), n(job.total as i64));
+    // `created`, `skipped`, `failed`: the final counts, once the job is seen completed.
+    if let Some(counts) = &job.final_counts {
+        for (name, value) in [("created", counts.done), ("skipped", counts.skipped), ("failed", counts.failed)] {
+            item.insert(name.into(), n(value as i64));
+        }
     }
-    item.insert("ttl".into(), ts(job.created_at.plus_seconds(JOB_RETENTION_SECONDS)));
+    if let Some(idempotency) = &job.idempotency {
+        item.insert("idempotency_key".into(), s(&idempotency.key));
+        item.insert("body_sha256".into(), s(&idempotency.body_sha256));
+    }
+    item.insert("ttl".into(), ts(job.rows_expire_at()));
     item
 }
 
-pub fn job_from_item(item: &Item) -> anyhow::Result<BulkJob> {
-    Ok(BulkJob {
+pub fn job_from_item(item: &Item) -> anyhow::Result<RowJob> {
+    let idempotency = match (opt_s(item, "idempotency_key")?, opt_s(item, "body_sha256")?) {
+        (Some(key), Some(body)) => Some(Idempotency { key: key.to_owned(), body_sha256: body.to_owned() }),
+        _ => None,
+    };
+    Ok(RowJob {
         id: get_s(item, "job_id")?.to_owned(),
         kind: JobKind::parse(get_s(item, "kind")?).context("unknown job kind")?,
         operator: get_s(item, "operator")?.to_owned(),
         created_at: get_ts(item, "created_at")?,
         status: JobStatus::parse(get_s(item, "status")?).context("unknown job status")?,
         total: get_u64(item, "total")?,
-        created: get_u64(item, "created")?,
-        skipped: get_u64(item, "skipped")?,
-        failed: get_u64(item, "failed")?,
+        final_counts: match item.contains_key("created") {
+            true => Some(Counts {
+                done: get_u64(item, "created")?,
+                skipped: get_u64(item, "skipped")?,
+                failed: get_u64(item, "failed")?,
+            }),
+            false => None,
+        },
+        idempotency,
     })
 }
 

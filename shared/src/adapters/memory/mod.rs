@@ -1,10 +1,13 @@
 //! In-memory twins of the AWS adapters. They are real implementations: one lock makes every
-//! multi-item write atomic, as TransactWriteItems is, and uniqueness is checked inside it.
+//! multi-item write atomic, as TransactWriteItems is, and uniqueness is checked inside it;
+//! transactions conflict as DynamoDB's do (`concurrency`).
 
+mod concurrency;
 mod mailer;
 mod queue;
 mod store;
 
+pub use concurrency::{Fault, CONFLICT_ATTEMPTS};
 pub use mailer::{CapturedMail, MemoryMailer};
 pub use queue::{InProcessQueue, QueuedBatch};
 pub use store::MemoryStore;

@@ -1,21 +1,33 @@
 //! `UserStore` in memory.
 
+use super::concurrency::{Fault, Faults, InFlight};
 use crate::domain::{
-    AuditEntry, BulkJob, DeviceRecord, JobStatus, LockedNow, LockoutPolicy, LockoutState, MailRefusal, PasswordHash,
-    Reservation, Retirement, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
-    UserStatus,
+    block_rows, AuditEntry, Counts, DeviceRecord, JobStatus, LockedNow, LockoutPolicy, LockoutState, MailRefusal,
+    PasswordHash, Reservation, Retirement, RowJob, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenPurpose,
+    TokenRecord, User, UserId, UserStatus,
 };
 use crate::ports::{
-    AuditLog, BulkCreate, BulkJobs, CreateUserError, DeleteRequest, Deleted, LoginAttempts, SessionStore, TokenUse,
-    UserStore,
+    AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, JobCreated, LoginAttempts, RowJobs, SessionStore,
+    TokenUse, UserStore,
 };
 use async_trait::async_trait;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    in_flight: InFlight,
+    faults: Faults,
+}
+
+/// Runs a store call under the fault plan (`MemoryStore::inject_fault`).
+macro_rules! call {
+    ($self:ident, $what:expr, $body:expr) => {{
+        let fail_after = $self.faults.enter($what)?;
+        let result = $body;
+        $self.faults.leave(fail_after, $what, result)
+    }};
 }
 
 #[derive(Default)]
@@ -29,7 +41,13 @@ struct State {
     sessions: HashMap<TokenHash, SessionRecord>,
     devices: HashMap<TokenHash, DeviceRecord>,
     audit: HashMap<UserId, Vec<AuditEntry>>,
-    jobs: HashMap<String, BulkJob>,
+    jobs: HashMap<String, RowJob>,
+    /// Idempotency keys -> the job that holds each.
+    idempotency: HashMap<String, String>,
+    /// Per job, per block: its tally.
+    tallies: HashMap<String, BTreeMap<u64, Counts>>,
+    /// Per job, the rows that were skipped or failed (DynamoDB's `ERR#` copies).
+    problem_rows: HashMap<String, BTreeSet<u64>>,
     retirements: HashMap<String, Retirement>,
     /// Job rows that name an account, by account: what a deletion scrubs (DynamoDB keeps
     /// reference items for the same purpose).
@@ -49,6 +67,13 @@ impl State {
         let address = outcome.email.trim().to_ascii_lowercase();
         self.rows_by_address.entry(address).or_default().push((job_id.to_owned(), outcome.row));
         self.job_rows.entry(job_id.to_owned()).or_default().insert(outcome.row, outcome.clone());
+        if outcome.is_problem() {
+            self.problem_rows.entry(job_id.to_owned()).or_default().insert(outcome.row);
+        }
+    }
+
+    fn row_settled(&self, job_id: &str, row: u64) -> bool {
+        self.job_rows.get(job_id).is_some_and(|rows| rows.contains_key(&row))
     }
 }
 
@@ -62,6 +87,29 @@ struct Counter {
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Transactions take `time` from start to end: another transaction on one of their items
+    /// meanwhile is cancelled (`TransactionConflict`) and tried again, as on DynamoDB.
+    pub fn with_transaction_time(self, time: std::time::Duration) -> Self {
+        self.in_flight.set_transaction_time(time);
+        self
+    }
+
+    /// Transactions cancelled by a conflict so far.
+    pub fn conflicts(&self) -> u64 {
+        self.in_flight.conflicts()
+    }
+
+    /// The `nth` store call from now (1: the next one) fails, before or after its change.
+    pub fn inject_fault(&self, nth: u64, fault: Fault) {
+        self.faults.plan(nth, fault);
+    }
+
+    /// Store calls made so far (those under the fault plan: the row jobs' and the account
+    /// reads and deletion they use).
+    pub fn calls(&self) -> u64 {
+        self.faults.calls()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -93,36 +141,28 @@ impl MemoryStore {
 #[async_trait]
 impl UserStore for MemoryStore {
     async fn create_user(&self, user: &User, token: Option<&TokenRecord>) -> Result<(), CreateUserError> {
-        let mut state = self.lock();
-        let email_taken = state.emails.contains_key(&user.email.key());
-        let username_taken = state.usernames.contains_key(&user.username.key());
-        let token_taken = token.is_some_and(|t| state.tokens.contains_key(&t.hash));
-        if email_taken || username_taken || state.users.contains_key(&user.id) {
-            return Err(CreateUserError::Taken { email_taken, username_taken });
-        }
-        if token_taken {
-            return Err(CreateUserError::Unexpected(anyhow::anyhow!("token hash collision")));
-        }
-        state.emails.insert(user.email.key(), user.id.clone());
-        state.usernames.insert(user.username.key(), user.id.clone());
-        state.users.insert(user.id.clone(), user.clone());
-        if let Some(token) = token {
-            state.tokens.insert(token.hash.clone(), token.clone());
-        }
-        Ok(())
+        let mut keys = vec![
+            format!("USER#{}", user.id),
+            format!("EMAIL#{}", user.email.key()),
+            format!("USERNAME#{}", user.username.key()),
+        ];
+        keys.extend(token.map(|t| format!("TOKEN#{:?}", t.hash)));
+        self.in_flight.transact(keys, || self.create_user_now(user, token)).await?
     }
 
     async fn username_taken(&self, username_key: &str) -> anyhow::Result<bool> {
-        Ok(self.lock().usernames.contains_key(username_key))
+        call!(self, "username_taken", Ok(self.lock().usernames.contains_key(username_key)))
     }
 
     async fn user_by_email_key(&self, email_key: &str) -> anyhow::Result<Option<User>> {
-        let state = self.lock();
-        Ok(state.emails.get(email_key).and_then(|id| state.users.get(id)).cloned())
+        call!(self, "user_by_email_key", {
+            let state = self.lock();
+            Ok(state.emails.get(email_key).and_then(|id| state.users.get(id)).cloned())
+        })
     }
 
     async fn user_by_id(&self, id: &UserId) -> anyhow::Result<Option<User>> {
-        Ok(self.lock().users.get(id).cloned())
+        call!(self, "user_by_id", Ok(self.lock().users.get(id).cloned()))
     }
 
     async fn put_token(&self, token: &TokenRecord) -> anyhow::Result<()> {
@@ -234,46 +274,19 @@ impl UserStore for MemoryStore {
     }
 
     async fn delete_user(&self, request: &DeleteRequest<'_>) -> anyhow::Result<Deleted> {
-        let mut state = self.lock();
-        let state = &mut *state;
-        if let Some((job_id, outcome)) = request.job_row {
-            if state.job_rows.get(job_id).is_some_and(|rows| rows.contains_key(&outcome.row)) {
-                return Ok(Deleted::AlreadySettled);
+        call!(self, "delete_user", {
+            let user = request.user;
+            let mut keys = vec![
+                format!("USER#{}", user.id),
+                format!("EMAIL#{}", user.email.key()),
+                format!("USERNAME#{}", user.username.key()),
+                format!("RETIRED#{}", request.retirement.email_hmac),
+            ];
+            if let Some((job, outcome)) = request.job_row {
+                keys.push(row_key(&job.id, outcome.row));
             }
-            anyhow::ensure!(state.jobs.contains_key(job_id), "no job {job_id}");
-        }
-        let id = &request.user.id;
-        let Some(user) = state.users.remove(id) else {
-            return Ok(Deleted::NotFound);
-        };
-        state.emails.remove(&user.email.key());
-        state.usernames.remove(&user.username.key());
-        state.tokens.retain(|_, token| token.user_id != *id);
-        state.sessions.retain(|_, session| session.user_id != *id);
-        state.devices.retain(|_, device| device.user_id != *id);
-        state.counters.remove(request.counter_key);
-        for (job_id, row) in state.rows_of_user.remove(id).unwrap_or_default() {
-            if let Some(outcome) = state.job_rows.get_mut(&job_id).and_then(|rows| rows.get_mut(&row)) {
-                outcome.email = crate::domain::DELETED_EMAIL.to_owned();
-            }
-        }
-        // As DynamoDB's `rows_by_email` index finds them: rows holding the address as written.
-        for (job_id, row) in state.rows_by_address.remove(&user.email.key()).unwrap_or_default() {
-            if let Some(outcome) = state.job_rows.get_mut(&job_id).and_then(|rows| rows.get_mut(&row)) {
-                outcome.email = crate::domain::DELETED_EMAIL.to_owned();
-            }
-        }
-        state.retirements.insert(request.retirement.email_hmac.clone(), request.retirement.clone());
-        if let Some((job_id, outcome)) = request.job_row {
-            state.note_row(job_id, outcome);
-            if let Some(job) = state.jobs.get_mut(job_id) {
-                job.created += 1;
-            }
-        }
-        if let Some(entry) = request.audit {
-            state.audit.entry(entry.user_id.clone()).or_default().push(entry.clone());
-        }
-        Ok(Deleted::Deleted)
+            self.in_flight.transact(keys, || self.delete_now(request)).await
+        })
     }
 
     async fn retirement(&self, email_hmac: &str) -> anyhow::Result<Option<Retirement>> {
@@ -477,23 +490,125 @@ impl AuditLog for MemoryStore {
     }
 }
 
-#[async_trait]
-impl BulkJobs for MemoryStore {
-    async fn create_job(&self, job: &BulkJob, known: &[RowOutcome]) -> anyhow::Result<()> {
+/// The key a row's item has in a transaction (for conflicts between transactions).
+fn row_key(job_id: &str, row: u64) -> String {
+    format!("JOB#{job_id}#ROW#{row}")
+}
+
+impl MemoryStore {
+    /// A registration's transaction (see `UserStore::create_user`).
+    fn create_user_now(&self, user: &User, token: Option<&TokenRecord>) -> Result<(), CreateUserError> {
         let mut state = self.lock();
-        if state.jobs.contains_key(&job.id) {
-            anyhow::bail!("job id collision");
+        let email_taken = state.emails.contains_key(&user.email.key());
+        let username_taken = state.usernames.contains_key(&user.username.key());
+        let token_taken = token.is_some_and(|t| state.tokens.contains_key(&t.hash));
+        if email_taken || username_taken || state.users.contains_key(&user.id) {
+            return Err(CreateUserError::Taken { email_taken, username_taken });
         }
-        state.jobs.insert(job.id.clone(), job.clone());
-        state.job_rows.insert(job.id.clone(), BTreeMap::new());
-        for outcome in known {
-            state.note_row(&job.id, outcome);
+        if token_taken {
+            return Err(CreateUserError::Unexpected(anyhow::anyhow!("token hash collision")));
+        }
+        state.emails.insert(user.email.key(), user.id.clone());
+        state.usernames.insert(user.username.key(), user.id.clone());
+        state.users.insert(user.id.clone(), user.clone());
+        if let Some(token) = token {
+            state.tokens.insert(token.hash.clone(), token.clone());
         }
         Ok(())
     }
 
-    async fn job(&self, id: &str) -> anyhow::Result<Option<BulkJob>> {
-        Ok(self.lock().jobs.get(id).cloned())
+    /// A deletion's final transaction (see `UserStore::delete_user`).
+    fn delete_now(&self, request: &DeleteRequest<'_>) -> Deleted {
+        let mut state = self.lock();
+        let state = &mut *state;
+        if let Some((job, outcome)) = request.job_row {
+            if state.row_settled(&job.id, outcome.row) {
+                return Deleted::AlreadySettled;
+            }
+        }
+        let id = &request.user.id;
+        let Some(user) = state.users.remove(id) else {
+            return Deleted::NotFound;
+        };
+        state.emails.remove(&user.email.key());
+        state.usernames.remove(&user.username.key());
+        state.tokens.retain(|_, token| token.user_id != *id);
+        state.sessions.retain(|_, session| session.user_id != *id);
+        state.devices.retain(|_, device| device.user_id != *id);
+        state.counters.remove(request.counter_key);
+        let named = state.rows_of_user.remove(id).unwrap_or_default();
+        // As DynamoDB's `rows_by_email` index finds them: rows holding the address as written.
+        let written = state.rows_by_address.remove(&user.email.key()).unwrap_or_default();
+        for (job_id, row) in named.into_iter().chain(written) {
+            if let Some(outcome) = state.job_rows.get_mut(&job_id).and_then(|rows| rows.get_mut(&row)) {
+                outcome.email = crate::domain::DELETED_EMAIL.to_owned();
+            }
+        }
+        state.retirements.insert(request.retirement.email_hmac.clone(), request.retirement.clone());
+        if let Some((job, outcome)) = request.job_row {
+            state.note_row(&job.id, outcome);
+        }
+        if let Some(entry) = request.audit {
+            state.audit.entry(entry.user_id.clone()).or_default().push(entry.clone());
+        }
+        Deleted::Deleted
+    }
+}
+
+#[async_trait]
+impl RowJobs for MemoryStore {
+    async fn create_job(&self, job: &RowJob) -> anyhow::Result<JobCreated> {
+        call!(self, "create_job", {
+            let mut state = self.lock();
+            let held = job.idempotency.as_ref().and_then(|i| state.idempotency.get(&i.key)).cloned();
+            if let Some(existing) = held {
+                let existing = state.jobs.get(&existing).cloned();
+                existing.map(JobCreated::Existing).ok_or_else(|| anyhow::anyhow!("an idempotency key without its job"))
+            } else if state.jobs.contains_key(&job.id) {
+                Err(anyhow::anyhow!("job id collision"))
+            } else {
+                if let Some(idempotency) = &job.idempotency {
+                    state.idempotency.insert(idempotency.key.clone(), job.id.clone());
+                }
+                state.jobs.insert(job.id.clone(), job.clone());
+                Ok(JobCreated::Created)
+            }
+        })
+    }
+
+    async fn job(&self, id: &str) -> anyhow::Result<Option<RowJob>> {
+        call!(self, "job", Ok(self.lock().jobs.get(id).cloned()))
+    }
+
+    async fn settle_at_intake(&self, job: &RowJob, outcomes: &[RowOutcome]) -> anyhow::Result<()> {
+        call!(self, "settle_at_intake", {
+            let mut state = self.lock();
+            for outcome in outcomes {
+                if !state.row_settled(&job.id, outcome.row) {
+                    state.note_row(&job.id, outcome);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn mark_queued(&self, job_id: &str) -> anyhow::Result<()> {
+        call!(self, "mark_queued", {
+            if let Some(job) = self.lock().jobs.get_mut(job_id).filter(|job| job.status == JobStatus::Receiving) {
+                job.status = JobStatus::Queued;
+            }
+            Ok(())
+        })
+    }
+
+    async fn mark_completed(&self, job_id: &str, counts: &Counts) -> anyhow::Result<()> {
+        call!(self, "mark_completed", {
+            if let Some(job) = self.lock().jobs.get_mut(job_id) {
+                job.status = JobStatus::Completed;
+                job.final_counts = Some(*counts);
+            }
+            Ok(())
+        })
     }
 
     async fn keep_passwords(
@@ -502,92 +617,126 @@ impl BulkJobs for MemoryStore {
         passwords: &[(u64, String)],
         expires_at: Timestamp,
     ) -> anyhow::Result<()> {
-        let mut state = self.lock();
-        for (row, password) in passwords {
-            state.kept_passwords.insert((job_id.to_owned(), *row), (password.clone(), expires_at));
-        }
-        Ok(())
+        call!(self, "keep_passwords", {
+            let mut state = self.lock();
+            for (row, password) in passwords {
+                state.kept_passwords.insert((job_id.to_owned(), *row), (password.clone(), expires_at));
+            }
+            Ok(())
+        })
     }
 
     async fn kept_password(&self, job_id: &str, row: u64, now: Timestamp) -> anyhow::Result<Option<String>> {
-        let state = self.lock();
-        let kept = state.kept_passwords.get(&(job_id.to_owned(), row));
-        Ok(kept.filter(|(_, expires_at)| now < *expires_at).map(|(password, _)| password.clone()))
+        call!(self, "kept_password", {
+            let state = self.lock();
+            let kept = state.kept_passwords.get(&(job_id.to_owned(), row));
+            Ok(kept.filter(|(_, expires_at)| now < *expires_at).map(|(password, _)| password.clone()))
+        })
     }
 
     async fn create_bulk_user(
         &self,
-        job_id: &str,
+        job: &RowJob,
         user: &User,
         outcome: &RowOutcome,
         audit: &AuditEntry,
     ) -> anyhow::Result<BulkCreate> {
-        let mut state = self.lock();
-        if !state.jobs.contains_key(job_id) {
-            anyhow::bail!("no job {job_id}");
-        }
-        if state.job_rows.get(job_id).is_some_and(|rows| rows.contains_key(&outcome.row)) {
-            return Ok(BulkCreate::AlreadySettled);
-        }
-        let email_taken = state.emails.contains_key(&user.email.key());
-        let username_taken = state.usernames.contains_key(&user.username.key());
-        if email_taken || username_taken {
-            return Ok(BulkCreate::Taken { email_taken, username_taken });
-        }
-        state.emails.insert(user.email.key(), user.id.clone());
-        state.usernames.insert(user.username.key(), user.id.clone());
-        state.users.insert(user.id.clone(), user.clone());
-        state.kept_passwords.remove(&(job_id.to_owned(), outcome.row));
-        state.note_row(job_id, outcome);
-        state.rows_of_user.entry(user.id.clone()).or_default().push((job_id.to_owned(), outcome.row));
-        state.jobs.get_mut(job_id).expect("checked above under the same lock").created += 1;
-        state.audit.entry(audit.user_id.clone()).or_default().push(audit.clone());
-        Ok(BulkCreate::Created)
+        call!(self, "create_bulk_user", {
+            let keys = vec![
+                format!("USER#{}", user.id),
+                format!("EMAIL#{}", user.email.key()),
+                format!("USERNAME#{}", user.username.key()),
+                row_key(&job.id, outcome.row),
+            ];
+            self.in_flight
+                .transact(keys, || {
+                    let mut state = self.lock();
+                    if state.row_settled(&job.id, outcome.row) {
+                        return BulkCreate::AlreadySettled;
+                    }
+                    let email_taken = state.emails.contains_key(&user.email.key());
+                    let username_taken = state.usernames.contains_key(&user.username.key());
+                    if email_taken || username_taken {
+                        return BulkCreate::Taken { email_taken, username_taken };
+                    }
+                    state.emails.insert(user.email.key(), user.id.clone());
+                    state.usernames.insert(user.username.key(), user.id.clone());
+                    state.users.insert(user.id.clone(), user.clone());
+                    state.kept_passwords.remove(&(job.id.clone(), outcome.row));
+                    state.note_row(&job.id, outcome);
+                    state.rows_of_user.entry(user.id.clone()).or_default().push((job.id.clone(), outcome.row));
+                    state.audit.entry(audit.user_id.clone()).or_default().push(audit.clone());
+                    BulkCreate::Created
+                })
+                .await
+        })
     }
 
-    async fn settle_row(&self, job_id: &str, outcome: &RowOutcome) -> anyhow::Result<bool> {
-        let mut state = self.lock();
-        let state = &mut *state;
-        let Some(job) = state.jobs.get_mut(job_id) else {
-            anyhow::bail!("no job {job_id}");
-        };
-        let rows = state.job_rows.entry(job_id.to_owned()).or_default();
-        if rows.contains_key(&outcome.row) {
-            return Ok(false);
-        }
-        match outcome.result {
-            crate::domain::RowResult::Created => job.created += 1,
-            crate::domain::RowResult::Skipped => job.skipped += 1,
-            crate::domain::RowResult::Failed => job.failed += 1,
-        }
-        state.note_row(job_id, outcome);
-        state.kept_passwords.remove(&(job_id.to_owned(), outcome.row));
-        if let Some(user_id) = &outcome.user_id {
-            state.rows_of_user.entry(user_id.clone()).or_default().push((job_id.to_owned(), outcome.row));
-        }
-        Ok(true)
+    async fn settle_row(&self, job: &RowJob, outcome: &RowOutcome) -> anyhow::Result<bool> {
+        call!(self, "settle_row", {
+            self.in_flight
+                .transact(vec![row_key(&job.id, outcome.row)], || {
+                    let mut state = self.lock();
+                    if state.row_settled(&job.id, outcome.row) {
+                        return false;
+                    }
+                    state.note_row(&job.id, outcome);
+                    state.kept_passwords.remove(&(job.id.clone(), outcome.row));
+                    if let Some(user_id) = &outcome.user_id {
+                        state.rows_of_user.entry(user_id.clone()).or_default().push((job.id.clone(), outcome.row));
+                    }
+                    true
+                })
+                .await
+        })
     }
 
-    async fn row_settled(&self, job_id: &str, row: u64) -> anyhow::Result<bool> {
-        Ok(self.lock().job_rows.get(job_id).is_some_and(|rows| rows.contains_key(&row)))
+    async fn block_rows(&self, job_id: &str, block: u64) -> anyhow::Result<Vec<RowOutcome>> {
+        call!(self, "block_rows", {
+            let (first, last) = block_rows(block);
+            let state = self.lock();
+            Ok(state
+                .job_rows
+                .get(job_id)
+                .map(|rows| rows.range(first..=last).map(|(_, o)| o.clone()).collect())
+                .unwrap_or_default())
+        })
     }
 
-    async fn refresh_status(&self, job_id: &str) -> anyhow::Result<Option<BulkJob>> {
-        let mut state = self.lock();
-        let Some(job) = state.jobs.get_mut(job_id) else {
-            return Ok(None);
-        };
-        job.status = if job.settled() >= job.total { JobStatus::Completed } else { JobStatus::Running };
-        Ok(Some(job.clone()))
+    async fn record_tally(&self, job: &RowJob, block: u64, counts: &Counts) -> anyhow::Result<()> {
+        call!(self, "record_tally", {
+            let mut state = self.lock();
+            let tally = state.tallies.entry(job.id.clone()).or_default().entry(block).or_default();
+            if tally.settled() < counts.settled() {
+                *tally = *counts;
+            }
+            Ok(())
+        })
     }
 
-    async fn problems(&self, job_id: &str) -> anyhow::Result<Vec<RowOutcome>> {
-        let mut outcomes = self.outcomes(job_id).await?;
-        outcomes.retain(|o| o.result != crate::domain::RowResult::Created);
-        Ok(outcomes)
+    async fn tallied(&self, job_id: &str) -> anyhow::Result<Counts> {
+        call!(self, "tallied", {
+            let state = self.lock();
+            let tallies = state.tallies.get(job_id).into_iter().flat_map(|t| t.values());
+            Ok(tallies.fold(Counts::default(), |sum, tally| sum.plus(*tally)))
+        })
     }
 
-    async fn outcomes(&self, job_id: &str) -> anyhow::Result<Vec<RowOutcome>> {
-        Ok(self.lock().job_rows.get(job_id).map(|rows| rows.values().cloned().collect()).unwrap_or_default())
+    async fn rows(&self, job_id: &str, after: u64, limit: usize) -> anyhow::Result<Vec<RowOutcome>> {
+        call!(self, "rows", {
+            let state = self.lock();
+            let rows = state.job_rows.get(job_id).into_iter().flat_map(|rows| rows.range(after + 1..));
+            Ok(rows.take(limit).map(|(_, o)| o.clone()).collect())
+        })
+    }
+
+    async fn problems(&self, job_id: &str, after: u64, limit: usize) -> anyhow::Result<Vec<RowOutcome>> {
+        call!(self, "problems", {
+            let state = self.lock();
+            let (Some(problems), Some(rows)) = (state.problem_rows.get(job_id), state.job_rows.get(job_id)) else {
+                return Ok(Vec::new());
+            };
+            Ok(problems.range(after + 1..).take(limit).filter_map(|row| rows.get(row).cloned()).collect())
+        })
     }
 }

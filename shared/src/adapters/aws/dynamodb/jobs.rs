@@ -1,30 +1,24 @@
-//! `BulkJobs` on DynamoDB: jobs, their rows and problem rows, kept passwords.
+//! `RowJobs` on DynamoDB: jobs, their idempotency keys, per-block tallies, row outcomes and
+//! problem copies spread over 16 shard partitions, and kept passwords.
+//!
+//! No row's write touches the job item: concurrent workers share no item, so none of their
+//! transactions cancels another (`TransactionConflict`), and no partition takes every row.
 
 use super::{applied, DynamoStore};
-use crate::adapters::aws::items::{self, RefAction};
-use crate::domain::{AuditEntry, BulkJob, JobStatus, RowOutcome, Timestamp, User};
-use crate::ports::{BulkCreate, BulkJobs};
+use crate::adapters::aws::items::{self, Item, RefAction};
+use crate::domain::{block_rows, AuditEntry, Counts, JobStatus, RowJob, RowOutcome, Timestamp, User, ROW_SHARDS};
+use crate::ports::{BulkCreate, JobCreated, RowJobs};
 use anyhow::Context;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Put, PutRequest, TransactWriteItem, WriteRequest};
+use futures::{StreamExt, TryStreamExt};
+
+/// BatchWriteItem calls in flight at once during an intake.
+const BATCHES_IN_FLIGHT: usize = 8;
 
 impl DynamoStore {
-    /// The update that counts a settled row on its job.
-    pub(super) fn count_row(&self, job_id: &str, counter: &str) -> anyhow::Result<TransactWriteItem> {
-        let update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(items::job_key(job_id)))
-            .update_expression("ADD #counter :one")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#counter", counter)
-            .expression_attribute_values(":one", items::n(1))
-            .build()
-            .context("building the job count update")?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
     /// The delete of a row's kept password, in the write that settles the row.
-    pub(super) fn forget_password(&self, job_id: &str, row: u64) -> anyhow::Result<TransactWriteItem> {
+    fn forget_password(&self, job_id: &str, row: u64) -> anyhow::Result<TransactWriteItem> {
         let delete = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(&self.table)
             .set_key(Some(items::kept_password_key(job_id, row)))
@@ -33,62 +27,137 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    pub(super) async fn row_expiry(&self, job_id: &str) -> anyhow::Result<Timestamp> {
-        let job = self.job(job_id).await?.with_context(|| format!("no job {job_id}"))?;
-        Ok(job.created_at.plus_seconds(items::JOB_RETENTION_SECONDS))
+    /// Writes items 25 to a request, `BATCHES_IN_FLIGHT` requests at a time.
+    async fn put_all(&self, all: Vec<Item>, what: &'static str) -> anyhow::Result<()> {
+        let batches: Vec<Vec<WriteRequest>> = all
+            .chunks(25)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|item| {
+                        let put =
+                            PutRequest::builder().set_item(Some(item.clone())).build().context("building a put")?;
+                        Ok(WriteRequest::builder().put_request(put).build())
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()
+            })
+            .collect::<anyhow::Result<_>>()?;
+        futures::stream::iter(batches.into_iter().map(|batch| self.batch_write(batch, what)))
+            .buffer_unordered(BATCHES_IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    /// Items of every shard partition of a job whose sort key is `<prefix><row>` with a row
+    /// above `after`, merged in row order, at most `limit`: one query per shard, side by side.
+    async fn across_shards(
+        &self,
+        job_id: &str,
+        prefix: &str,
+        after: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<RowOutcome>> {
+        let shard_query = |shard: u64| {
+            let pk = format!("JOB#{job_id}#{shard}");
+            async move {
+                let mut pages = self
+                    .client()
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                    .expression_attribute_values(":pk", items::s(&pk))
+                    .expression_attribute_values(":from", items::s(&format!("{prefix}{:010}", after + 1)))
+                    .expression_attribute_values(":to", items::s(&format!("{prefix}9999999999")))
+                    .limit(limit.clamp(1, 1000) as i32)
+                    .consistent_read(true)
+                    .into_paginator()
+                    .items()
+                    .send();
+                let mut found = Vec::new();
+                while found.len() < limit {
+                    let Some(item) = pages.next().await else { break };
+                    found.push(items::row_from_item(&item.context("DynamoDB Query (job rows)")?)?);
+                }
+                Ok::<_, anyhow::Error>(found)
+            }
+        };
+        let shards = futures::future::try_join_all((0..ROW_SHARDS).map(shard_query)).await?;
+        let mut rows: Vec<RowOutcome> = shards.into_iter().flatten().collect();
+        rows.sort_by_key(|r| r.row);
+        rows.truncate(limit);
+        Ok(rows)
     }
 }
 
 #[async_trait]
-impl BulkJobs for DynamoStore {
-    async fn create_job(&self, job: &BulkJob, known: &[RowOutcome]) -> anyhow::Result<()> {
-        self.client()
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(items::job_item(job)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .context("DynamoDB PutItem (job)")?;
-        let expires = job.created_at.plus_seconds(items::JOB_RETENTION_SECONDS);
-        // Each known row is written twice: its settled marker (ROW#) and its problem copy (ERR#).
-        for (chunk, as_problem) in known.chunks(25).map(|c| (c, true)).chain(known.chunks(25).map(|c| (c, false))) {
-            let mut requests: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
-                .iter()
-                .map(|outcome| {
-                    let put = aws_sdk_dynamodb::types::PutRequest::builder()
-                        .set_item(Some(if as_problem {
-                            items::problem_item(&job.id, outcome, expires)
-                        } else {
-                            items::row_item(&job.id, outcome, expires)
-                        }))
-                        .build()
-                        .context("building a row put")?;
-                    Ok(aws_sdk_dynamodb::types::WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<anyhow::Result<_>>()?;
-            // BatchWriteItem may hand some writes back under load: send those again.
-            for attempt in 0..8u64 {
-                let output = self
-                    .client()
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .context("DynamoDB BatchWriteItem (row outcomes)")?;
-                requests = output.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
-                if requests.is_empty() {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-            }
-            anyhow::ensure!(requests.is_empty(), "DynamoDB kept {} row outcomes unprocessed", requests.len());
+impl RowJobs for DynamoStore {
+    async fn create_job(&self, job: &RowJob) -> anyhow::Result<JobCreated> {
+        let mut actions = vec![self.put_new(items::job_item(job))?];
+        if let Some(idempotency) = &job.idempotency {
+            actions.push(self.put_new(items::idempotency_item(job, idempotency))?);
         }
+        let Some(failed) = self.transact(actions).await? else {
+            return Ok(JobCreated::Created);
+        };
+        anyhow::ensure!(failed.get(1) == Some(&true), "job id collision");
+        let key = &job.idempotency.as_ref().context("a claim failed without a key")?.key;
+        let claim = self.get(items::idempotency_key(key)).await?.context("an idempotency key vanished")?;
+        let existing =
+            self.job(items::get_s(&claim, "job_id")?).await?.context("an idempotency key without its job")?;
+        Ok(JobCreated::Existing(existing))
+    }
+
+    async fn job(&self, id: &str) -> anyhow::Result<Option<RowJob>> {
+        self.get(items::job_key(id)).await?.as_ref().map(items::job_from_item).transpose()
+    }
+
+    async fn settle_at_intake(&self, job: &RowJob, outcomes: &[RowOutcome]) -> anyhow::Result<()> {
+        let expires = job.rows_expire_at();
+        let mut all = Vec::with_capacity(outcomes.len() * 2);
+        for outcome in outcomes {
+            all.push(items::row_item(&job.id, outcome, expires));
+            if outcome.is_problem() {
+                all.push(items::problem_item(&job.id, outcome, expires));
+            }
+        }
+        self.put_all(all, "rows settled at intake").await
+    }
+
+    async fn mark_queued(&self, job_id: &str) -> anyhow::Result<()> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::job_key(job_id)))
+            .update_expression("SET #status = :queued")
+            .condition_expression("#status = :receiving")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":queued", items::s(JobStatus::Queued.as_str()))
+            .expression_attribute_values(":receiving", items::s(JobStatus::Receiving.as_str()))
+            .send()
+            .await;
+        applied(result, "DynamoDB UpdateItem (job queued)")?;
         Ok(())
     }
 
-    async fn job(&self, id: &str) -> anyhow::Result<Option<BulkJob>> {
-        self.get(items::job_key(id)).await?.as_ref().map(items::job_from_item).transpose()
+    async fn mark_completed(&self, job_id: &str, counts: &Counts) -> anyhow::Result<()> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::job_key(job_id)))
+            .update_expression("SET #status = :completed, created = :done, skipped = :skipped, failed = :failed")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":completed", items::s(JobStatus::Completed.as_str()))
+            .expression_attribute_values(":done", items::n(counts.done as i64))
+            .expression_attribute_values(":skipped", items::n(counts.skipped as i64))
+            .expression_attribute_values(":failed", items::n(counts.failed as i64))
+            .send()
+            .await;
+        applied(result, "DynamoDB UpdateItem (job completed)")?;
+        Ok(())
     }
 
     async fn keep_passwords(
@@ -97,28 +166,8 @@ impl BulkJobs for DynamoStore {
         passwords: &[(u64, String)],
         expires_at: Timestamp,
     ) -> anyhow::Result<()> {
-        use futures::{StreamExt, TryStreamExt};
-        let batches: Vec<Vec<aws_sdk_dynamodb::types::WriteRequest>> = passwords
-            .chunks(25)
-            .map(|chunk| {
-                chunk
-                    .iter()
-                    .map(|(row, password)| {
-                        let put = aws_sdk_dynamodb::types::PutRequest::builder()
-                            .set_item(Some(items::kept_password_item(job_id, *row, password, expires_at)))
-                            .build()
-                            .context("building a password put")?;
-                        Ok(aws_sdk_dynamodb::types::WriteRequest::builder().put_request(put).build())
-                    })
-                    .collect::<anyhow::Result<Vec<_>>>()
-            })
-            .collect::<anyhow::Result<_>>()?;
-        // A few batches at a time; what DynamoDB hands back is sent again.
-        futures::stream::iter(batches.into_iter().map(|batch| self.batch_write(batch, "kept passwords")))
-            .buffer_unordered(4)
-            .try_collect::<Vec<()>>()
-            .await?;
-        Ok(())
+        let all = passwords.iter().map(|(row, password)| items::kept_password_item(job_id, *row, password, expires_at));
+        self.put_all(all.collect(), "kept passwords").await
     }
 
     async fn kept_password(&self, job_id: &str, row: u64, now: Timestamp) -> anyhow::Result<Option<String>> {
@@ -133,18 +182,17 @@ impl BulkJobs for DynamoStore {
 
     async fn create_bulk_user(
         &self,
-        job_id: &str,
+        job: &RowJob,
         user: &User,
         outcome: &RowOutcome,
         audit: &AuditEntry,
     ) -> anyhow::Result<BulkCreate> {
-        let expires = self.row_expiry(job_id).await?;
+        let (job_id, expires) = (job.id.as_str(), job.rows_expire_at());
         let actions = vec![
             self.put_new(items::user_item(user))?,
             self.put_new(items::claim_item(items::email_key(&user.email.key()), &user.id))?,
             self.put_new(items::claim_item(items::username_key(&user.username.key()), &user.id))?,
             self.put_new(items::row_item(job_id, outcome, expires))?,
-            self.count_row(job_id, "created")?,
             self.put_new(items::audit_item(audit))?,
             self.put(items::ref_item(&user.id, &items::job_row_key(job_id, outcome.row), RefAction::Scrub, expires))?,
             self.forget_password(job_id, outcome.row)?,
@@ -152,7 +200,7 @@ impl BulkJobs for DynamoStore {
         let Some(failed) = self.transact(actions).await? else {
             return Ok(BulkCreate::Created);
         };
-        if failed.get(3) == Some(&true) || self.row_settled(job_id, outcome.row).await? {
+        if failed.get(3) == Some(&true) || self.get(items::job_row_key(job_id, outcome.row)).await?.is_some() {
             return Ok(BulkCreate::AlreadySettled);
         }
         let (mut email_taken, mut username_taken) = (failed.get(1) == Some(&true), failed.get(2) == Some(&true));
@@ -164,19 +212,18 @@ impl BulkJobs for DynamoStore {
         Ok(BulkCreate::Taken { email_taken, username_taken })
     }
 
-    async fn settle_row(&self, job_id: &str, outcome: &RowOutcome) -> anyhow::Result<bool> {
-        let expires = self.row_expiry(job_id).await?;
-        let copy = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(items::problem_item(job_id, outcome, expires)))
-            .build()
-            .context("building a problem row put")?;
-        let mut actions = vec![
-            self.put_new(items::row_item(job_id, outcome, expires))?,
-            self.count_row(job_id, outcome.result.counter())?,
-            TransactWriteItem::builder().put(copy).build(),
-            self.forget_password(job_id, outcome.row)?,
-        ];
+    async fn settle_row(&self, job: &RowJob, outcome: &RowOutcome) -> anyhow::Result<bool> {
+        let (job_id, expires) = (job.id.as_str(), job.rows_expire_at());
+        let mut actions =
+            vec![self.put_new(items::row_item(job_id, outcome, expires))?, self.forget_password(job_id, outcome.row)?];
+        if outcome.is_problem() {
+            let copy = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(items::problem_item(job_id, outcome, expires)))
+                .build()
+                .context("building a problem row put")?;
+            actions.push(TransactWriteItem::builder().put(copy).build());
+        }
         // A row that names an existing account (already registered) goes with that account.
         if let Some(user_id) = &outcome.user_id {
             let row = items::job_row_key(job_id, outcome.row);
@@ -187,60 +234,58 @@ impl BulkJobs for DynamoStore {
         Ok(self.transact(actions).await?.is_none())
     }
 
-    async fn row_settled(&self, job_id: &str, row: u64) -> anyhow::Result<bool> {
-        Ok(self.get(items::job_row_key(job_id, row)).await?.is_some())
-    }
-
-    async fn refresh_status(&self, job_id: &str) -> anyhow::Result<Option<BulkJob>> {
-        let Some(mut job) = self.job(job_id).await? else {
-            return Ok(None);
-        };
-        let status = if job.settled() >= job.total { JobStatus::Completed } else { JobStatus::Running };
-        if status != job.status && job.status != JobStatus::Completed {
-            let result = self
-                .client()
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(items::job_key(job_id)))
-                .update_expression("SET #status = :status")
-                .condition_expression("#status <> :completed")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", items::s(status.as_str()))
-                .expression_attribute_values(":completed", items::s(JobStatus::Completed.as_str()))
-                .send()
-                .await;
-            applied(result, "DynamoDB UpdateItem (job status)")?;
-            job.status = status;
-        }
-        Ok(Some(job))
-    }
-
-    async fn outcomes(&self, job_id: &str) -> anyhow::Result<Vec<RowOutcome>> {
-        self.rows_with_prefix(job_id, "ROW#").await
-    }
-
-    async fn problems(&self, job_id: &str) -> anyhow::Result<Vec<RowOutcome>> {
-        self.rows_with_prefix(job_id, "ERR#").await
-    }
-}
-
-impl DynamoStore {
-    async fn rows_with_prefix(&self, job_id: &str, prefix: &str) -> anyhow::Result<Vec<RowOutcome>> {
-        let mut outcomes = Vec::new();
+    async fn block_rows(&self, job_id: &str, block: u64) -> anyhow::Result<Vec<RowOutcome>> {
+        let (first, last) = block_rows(block);
         let mut pages = self
             .client()
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :rows)")
-            .expression_attribute_values(":pk", items::s(&format!("JOB#{job_id}")))
-            .expression_attribute_values(":rows", items::s(prefix))
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", items::s(&items::rows_pk(job_id, first)))
+            .expression_attribute_values(":from", items::s(&format!("ROW#{first:010}")))
+            .expression_attribute_values(":to", items::s(&format!("ROW#{last:010}")))
             .consistent_read(true)
             .into_paginator()
             .items()
             .send();
+        let mut rows = Vec::new();
         while let Some(item) = pages.next().await {
-            outcomes.push(items::row_from_item(&item.context("DynamoDB Query (row outcomes)")?)?);
+            rows.push(items::row_from_item(&item.context("DynamoDB Query (a block's rows)")?)?);
         }
-        Ok(outcomes)
+        Ok(rows)
+    }
+
+    async fn record_tally(&self, job: &RowJob, block: u64, counts: &Counts) -> anyhow::Result<()> {
+        let result = self
+            .client()
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(items::tally_item(job, block, counts)))
+            .condition_expression("attribute_not_exists(pk) OR settled < :settled")
+            .expression_attribute_values(":settled", items::n(counts.settled() as i64))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // A tally that counts as many rows or more is there: it stays.
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(e).context("DynamoDB PutItem (tally)"),
+        }
+    }
+
+    async fn tallied(&self, job_id: &str) -> anyhow::Result<Counts> {
+        let mut sum = Counts::default();
+        for item in self.partition(&format!("JOB#{job_id}"), "TALLY#", "tallies").await? {
+            sum = sum.plus(items::tally_from_item(&item)?);
+        }
+        Ok(sum)
+    }
+
+    async fn rows(&self, job_id: &str, after: u64, limit: usize) -> anyhow::Result<Vec<RowOutcome>> {
+        self.across_shards(job_id, "ROW#", after, limit).await
+    }
+
+    async fn problems(&self, job_id: &str, after: u64, limit: usize) -> anyhow::Result<Vec<RowOutcome>> {
+        self.across_shards(job_id, "ERR#", after, limit).await
     }
 }

@@ -5,7 +5,7 @@ use crate::adapters::aws::items::{self, Item, RefAction};
 use crate::domain::{
     MailRefusal, PasswordHash, Retirement, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
 };
-use crate::ports::{BulkJobs, CreateUserError, DeleteRequest, Deleted, TokenUse, UserStore};
+use crate::ports::{CreateUserError, DeleteRequest, Deleted, TokenUse, UserStore};
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
@@ -224,8 +224,8 @@ impl UserStore for DynamoStore {
 
     async fn delete_user(&self, request: &DeleteRequest<'_>) -> anyhow::Result<Deleted> {
         let user = request.user;
-        if let Some((job_id, outcome)) = request.job_row {
-            if self.row_settled(job_id, outcome.row).await? {
+        if let Some((job, outcome)) = request.job_row {
+            if self.get(items::job_row_key(&job.id, outcome.row)).await?.is_some() {
                 return Ok(Deleted::AlreadySettled);
             }
         }
@@ -269,10 +269,9 @@ impl UserStore for DynamoStore {
             delete(items::username_key(&user.username.key()), "attribute_not_exists(pk) OR user_id = :id")?,
             self.put(items::retirement_item(request.retirement))?,
         ];
-        if let Some((job_id, outcome)) = request.job_row {
-            let expires = self.row_expiry(job_id).await?;
+        if let Some((job, outcome)) = request.job_row {
+            let (job_id, expires) = (job.id.as_str(), job.rows_expire_at());
             actions.push(self.put_new(items::row_item(job_id, outcome, expires))?);
-            actions.push(self.count_row(job_id, outcome.result.counter())?);
         }
         if let Some(entry) = request.audit {
             actions.push(self.put_new(items::audit_item(entry))?);

@@ -1,0 +1,154 @@
+//! Row job kind: bulk registration. A row is an account to create, active, without mail; it
+//! ends `created`, `skipped` (already registered, or a duplicate in the file) or `failed`.
+
+use super::RowKind;
+use crate::domain::{AuditEntry, JobKind, RowJob, RowOutcome, RowResult, User, UserId, UserSource, UserStatus};
+use crate::flows::bulk::{problem, validate};
+use crate::metrics::Metric;
+use crate::ports::{BulkCreate, Queue};
+use crate::App;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// How long a kept password waits for its row (a job's messages are long settled by then).
+const KEPT_PASSWORD_SECONDS: i64 = 86_400;
+
+/// One row on its way to the worker. Its password never travels with it (a queue message can
+/// end in the dead-letter queue for 14 days): the intake keeps it in the store, and the write
+/// that settles the row forgets it. Not `Debug`: it may hold the password in memory.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRow {
+    pub row: u64,
+    pub email: String,
+    pub username: String,
+    pub name: String,
+    /// The file gave a password: the worker reads it from the store (`RowJobs::kept_password`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub has_password: bool,
+    #[serde(skip)]
+    pub password: Option<String>,
+}
+
+pub struct BulkRegistration;
+
+/// Settles a row that creates no account, and counts it (once: not when it was settled before).
+async fn settle_row(app: &App, job: &RowJob, outcome: &RowOutcome) -> anyhow::Result<()> {
+    if app.jobs.settle_row(job, outcome).await? {
+        app.metrics.count(match outcome.result {
+            RowResult::Done => Metric::BulkRowsCreated,
+            RowResult::Skipped => Metric::BulkRowsSkipped,
+            RowResult::Failed => Metric::BulkRowsFailed,
+        });
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl RowKind for BulkRegistration {
+    const KIND: JobKind = JobKind::BulkRegistration;
+    const QUEUE: Queue = Queue::BulkRegistration;
+    type Row = BulkRow;
+
+    fn row_number(row: &BulkRow) -> u64 {
+        row.row
+    }
+
+    fn failed(row: &BulkRow) -> RowOutcome {
+        problem(
+            row.row,
+            &row.email,
+            RowResult::Failed,
+            "processing_failed",
+            "The account could not be created; try this row again.",
+        )
+    }
+
+    async fn before_enqueue(app: &App, job: &RowJob, rows: &mut [BulkRow]) -> anyhow::Result<()> {
+        let passwords: Vec<(u64, String)> =
+            rows.iter_mut().filter_map(|row| row.password.take().map(|password| (row.row, password))).collect();
+        if !passwords.is_empty() {
+            let kept_until = job.created_at.plus_seconds(KEPT_PASSWORD_SECONDS);
+            app.jobs.keep_passwords(&job.id, &passwords, kept_until).await?;
+        }
+        Ok(())
+    }
+
+    async fn settle(app: &App, job: &RowJob, row: &BulkRow) -> anyhow::Result<()> {
+        let mut row = row.clone();
+        if row.has_password {
+            row.password = app.jobs.kept_password(&job.id, row.row, app.clock.now()).await?;
+            if row.password.is_none() {
+                let outcome = problem(
+                    row.row,
+                    &row.email,
+                    RowResult::Failed,
+                    "password_expired",
+                    "The row's password was kept for a day and is gone; register this row again.",
+                );
+                return settle_row(app, job, &outcome).await;
+            }
+        }
+        let row = &row;
+        // The rules are applied again: a message is input too.
+        let valid = match validate(app, row) {
+            Ok(valid) => valid,
+            Err(outcome) => return settle_row(app, job, &outcome).await,
+        };
+        let password_hash = match &valid.password {
+            Some(password) => Some(app.passwords.hash(password).await?),
+            None => None,
+        };
+        let now = app.clock.now();
+        let email_text = valid.email.to_string();
+        let user = User {
+            id: UserId::generate(),
+            email: valid.email,
+            username: valid.username,
+            name: valid.name,
+            password_hash,
+            status: UserStatus::Active,
+            created_at: now,
+            activated_at: Some(now),
+            terms_accepted_at: None,
+            source: UserSource::Bulk,
+            auth_epoch: 0,
+            operator: false,
+            mail_refused: None,
+        };
+        let mut outcome = problem(row.row, &email_text, RowResult::Done, "created", "");
+        outcome.user_id = Some(user.id.clone());
+        let audit = AuditEntry::new(
+            now,
+            &job.operator,
+            "bulk_register",
+            &user.id,
+            format!("created by job {} (row {})", job.id, row.row),
+        );
+        match app.jobs.create_bulk_user(job, &user, &outcome, &audit).await? {
+            BulkCreate::Created => {
+                app.metrics.count(Metric::BulkRowsCreated);
+                Ok(())
+            }
+            BulkCreate::AlreadySettled => Ok(()),
+            BulkCreate::Taken { email_taken, .. } => {
+                let what = if email_taken { "email" } else { "username" };
+                // The row names that account: it goes with it if the account is deleted.
+                let owner = if email_taken {
+                    app.store.user_by_email_key(&user.email.key()).await?.map(|u| u.id)
+                } else {
+                    None
+                };
+                let mut outcome = problem(
+                    row.row,
+                    &email_text,
+                    RowResult::Skipped,
+                    "already_registered",
+                    format!("An account with this {what} already exists; it was left as it is."),
+                );
+                outcome.user_id = owner;
+                settle_row(app, job, &outcome).await
+            }
+        }
+    }
+}
