@@ -3,18 +3,18 @@
 
 use learners::adapters::aws::{provision, AwsClients, DynamoStore};
 use learners::adapters::memory::MemoryStore;
-use learners::domain::{AuditEntry, OPERATOR_IDLE_SECONDS};
+use learners::domain::{AuditEntry, LockoutPolicy, LockoutState, Reservation, OPERATOR_IDLE_SECONDS};
 use learners::domain::{
     Email, FullName, MailRefusal, MailRefusalKind, SessionRecord, Timestamp, Token, TokenPurpose, TokenRecord, User,
     UserId, UserSource, UserStatus, Username,
 };
-use learners::ports::{AuditLog, CreateUserError, SessionStore, TokenUse, UserStore};
+use learners::ports::{AuditLog, CreateUserError, LoginAttempts, SessionStore, TokenUse, UserStore};
 use learners_tests::{moto, unique};
 use std::sync::Arc;
 
 /// Every store port: both adapters implement them all on one table (or one lock).
-trait Store: UserStore + SessionStore + AuditLog {}
-impl<T: UserStore + SessionStore + AuditLog> Store for T {}
+trait Store: UserStore + SessionStore + AuditLog + LoginAttempts {}
+impl<T: UserStore + SessionStore + AuditLog + LoginAttempts> Store for T {}
 
 async fn memory_store() -> Arc<dyn Store> {
     Arc::new(MemoryStore::new())
@@ -57,107 +57,10 @@ contract!(
     the_latest_audit_entries_come_newest_first_across_accounts,
     devices_are_remembered_listed_and_expire,
     a_refusal_of_mail_is_recorded_on_the_account,
+    reservations_stop_at_the_limit_and_one_failure_locks,
+    a_lock_ends_by_itself_and_clear_forgets,
+    concurrent_reservations_grant_exactly_the_limit,
 );
-
-mod attempts {
-    //! The `LoginAttempts` contract, on both adapters.
-    use learners::domain::{LockoutPolicy, LockoutState, Reservation, Timestamp};
-    use learners::ports::LoginAttempts;
-    use std::sync::Arc;
-
-    const NOW: Timestamp = super::NOW;
-    const POLICY: LockoutPolicy = LockoutPolicy { max_failures: 3, lockout_seconds: 600 };
-
-    async fn memory() -> Arc<dyn LoginAttempts> {
-        Arc::new(learners::adapters::memory::MemoryStore::new())
-    }
-
-    async fn dynamodb() -> Arc<dyn LoginAttempts> {
-        let clients = learners::adapters::aws::AwsClients::for_endpoint(learners_tests::moto::url()).await;
-        let table = learners_tests::unique("attempts-");
-        learners::adapters::aws::provision::create_table(&clients.dynamodb, &table).await.unwrap();
-        Arc::new(learners::adapters::aws::DynamoStore::new(clients.dynamodb, table))
-    }
-
-    macro_rules! both {
-        ($($name:ident),*) => {$(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn memory() { super::$name(super::memory().await).await }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn dynamodb() { super::$name(super::dynamodb().await).await }
-            }
-        )*};
-    }
-
-    both!(
-        reservations_stop_at_the_limit_and_one_failure_locks,
-        a_lock_ends_by_itself_and_clear_forgets,
-        concurrent_reservations_grant_exactly_the_limit
-    );
-
-    async fn reservations_stop_at_the_limit_and_one_failure_locks(attempts: Arc<dyn LoginAttempts>) {
-        for _ in 0..3 {
-            assert_eq!(attempts.reserve("k", NOW, POLICY).await.unwrap(), Reservation::Granted);
-        }
-        assert_eq!(attempts.reserve("k", NOW, POLICY).await.unwrap(), Reservation::Refused { locked_until: None });
-        assert_eq!(attempts.state("k", NOW).await.unwrap(), LockoutState { failures: 3, locked_until: None });
-        let locked = attempts.record_failure("k", NOW, POLICY).await.unwrap().expect("the failure at the limit locks");
-        assert_eq!((locked.failures, locked.until), (3, NOW.plus_seconds(600)));
-        assert_eq!(attempts.record_failure("k", NOW, POLICY).await.unwrap(), None, "only one caller locks");
-        let until = Some(NOW.plus_seconds(600));
-        assert_eq!(
-            attempts.reserve("k", NOW.plus_seconds(599), POLICY).await.unwrap(),
-            Reservation::Refused { locked_until: until }
-        );
-        assert_eq!(
-            attempts.state("k", NOW.plus_seconds(1)).await.unwrap(),
-            LockoutState { failures: 3, locked_until: until }
-        );
-        // Other keys are untouched; failures under the limit lock nothing.
-        assert_eq!(attempts.reserve("other", NOW, POLICY).await.unwrap(), Reservation::Granted);
-        assert_eq!(attempts.record_failure("other", NOW, POLICY).await.unwrap(), None);
-    }
-
-    async fn a_lock_ends_by_itself_and_clear_forgets(attempts: Arc<dyn LoginAttempts>) {
-        for _ in 0..3 {
-            attempts.reserve("k", NOW, POLICY).await.unwrap();
-        }
-        attempts.record_failure("k", NOW, POLICY).await.unwrap().unwrap();
-        let later = NOW.plus_seconds(600);
-        assert_eq!(attempts.state("k", later).await.unwrap(), LockoutState::default());
-        assert_eq!(attempts.reserve("k", later, POLICY).await.unwrap(), Reservation::Granted);
-        assert_eq!(attempts.state("k", later).await.unwrap(), LockoutState { failures: 1, locked_until: None });
-        attempts.clear("k").await.unwrap();
-        assert_eq!(attempts.state("k", later).await.unwrap(), LockoutState::default());
-        attempts.clear("never-seen").await.unwrap();
-    }
-
-    async fn concurrent_reservations_grant_exactly_the_limit(attempts: Arc<dyn LoginAttempts>) {
-        let tasks: Vec<_> = (0..20)
-            .map(|_| {
-                let attempts = attempts.clone();
-                tokio::spawn(async move { attempts.reserve("k", NOW, POLICY).await.unwrap() == Reservation::Granted })
-            })
-            .collect();
-        let mut granted = 0;
-        for task in tasks {
-            granted += usize::from(task.await.unwrap());
-        }
-        assert_eq!(granted, 3);
-        let lockers: Vec<_> = (0..10)
-            .map(|_| {
-                let attempts = attempts.clone();
-                tokio::spawn(async move { attempts.record_failure("k", NOW, POLICY).await.unwrap().is_some() })
-            })
-            .collect();
-        let mut locked = 0;
-        for task in lockers {
-            locked += usize::from(task.await.unwrap());
-        }
-        assert_eq!(locked, 1);
-    }
-}
 
 const NOW: Timestamp = Timestamp::from_unix(1_800_000_000);
 
@@ -429,6 +332,71 @@ async fn quotas_allow_their_limit_per_window(store: Arc<dyn Store>) {
     assert!(store.take_quota("reset#1", NOW.plus_seconds(10), 3600, 2).await.unwrap());
     assert!(!store.take_quota("reset#1", NOW.plus_seconds(3599), 3600, 2).await.unwrap());
     assert!(store.take_quota("reset#1", NOW.plus_seconds(3600), 3600, 2).await.unwrap());
+}
+
+/// The sign-in counter (`LoginAttempts`).
+const POLICY: LockoutPolicy = LockoutPolicy { max_failures: 3, lockout_seconds: 600 };
+
+async fn reservations_stop_at_the_limit_and_one_failure_locks(attempts: Arc<dyn Store>) {
+    for _ in 0..3 {
+        assert_eq!(attempts.reserve("k", NOW, POLICY).await.unwrap(), Reservation::Granted);
+    }
+    assert_eq!(attempts.reserve("k", NOW, POLICY).await.unwrap(), Reservation::Refused { locked_until: None });
+    assert_eq!(attempts.state("k", NOW).await.unwrap(), LockoutState { failures: 3, locked_until: None });
+    let locked = attempts.record_failure("k", NOW, POLICY).await.unwrap().expect("the failure at the limit locks");
+    assert_eq!((locked.failures, locked.until), (3, NOW.plus_seconds(600)));
+    assert_eq!(attempts.record_failure("k", NOW, POLICY).await.unwrap(), None, "only one caller locks");
+    let until = Some(NOW.plus_seconds(600));
+    assert_eq!(
+        attempts.reserve("k", NOW.plus_seconds(599), POLICY).await.unwrap(),
+        Reservation::Refused { locked_until: until }
+    );
+    assert_eq!(
+        attempts.state("k", NOW.plus_seconds(1)).await.unwrap(),
+        LockoutState { failures: 3, locked_until: until }
+    );
+    // Other keys are untouched; failures under the limit lock nothing.
+    assert_eq!(attempts.reserve("other", NOW, POLICY).await.unwrap(), Reservation::Granted);
+    assert_eq!(attempts.record_failure("other", NOW, POLICY).await.unwrap(), None);
+}
+
+async fn a_lock_ends_by_itself_and_clear_forgets(attempts: Arc<dyn Store>) {
+    for _ in 0..3 {
+        attempts.reserve("k", NOW, POLICY).await.unwrap();
+    }
+    attempts.record_failure("k", NOW, POLICY).await.unwrap().unwrap();
+    let later = NOW.plus_seconds(600);
+    assert_eq!(attempts.state("k", later).await.unwrap(), LockoutState::default());
+    assert_eq!(attempts.reserve("k", later, POLICY).await.unwrap(), Reservation::Granted);
+    assert_eq!(attempts.state("k", later).await.unwrap(), LockoutState { failures: 1, locked_until: None });
+    attempts.clear("k").await.unwrap();
+    assert_eq!(attempts.state("k", later).await.unwrap(), LockoutState::default());
+    attempts.clear("never-seen").await.unwrap();
+}
+
+async fn concurrent_reservations_grant_exactly_the_limit(attempts: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let attempts = attempts.clone();
+            tokio::spawn(async move { attempts.reserve("k", NOW, POLICY).await.unwrap() == Reservation::Granted })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        granted += usize::from(task.await.unwrap());
+    }
+    assert_eq!(granted, 3);
+    let lockers: Vec<_> = (0..10)
+        .map(|_| {
+            let attempts = attempts.clone();
+            tokio::spawn(async move { attempts.record_failure("k", NOW, POLICY).await.unwrap().is_some() })
+        })
+        .collect();
+    let mut locked = 0;
+    for task in lockers {
+        locked += usize::from(task.await.unwrap());
+    }
+    assert_eq!(locked, 1);
 }
 
 mod mail_and_queue {
