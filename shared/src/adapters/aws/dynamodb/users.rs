@@ -285,7 +285,8 @@ impl UserStore for DynamoStore {
         actions.push(delete(items::operator_key(&user.id), "attribute_not_exists(pk) OR user_id = :id")?);
         match self.transact(actions).await? {
             None => Ok(Deleted::Deleted),
-            Some(failed) if failed.get(4) == Some(&true) => Ok(Deleted::AlreadySettled),
+            // Action 4 is the job row only when there is one (else it is the audit entry).
+            Some(failed) if request.job_row.is_some() && failed.get(4) == Some(&true) => Ok(Deleted::AlreadySettled),
             Some(_) => Ok(Deleted::NotFound),
         }
     }
