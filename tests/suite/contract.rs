@@ -119,8 +119,16 @@ async fn sessions_are_stored_read_until_expiry_and_deleted(store: Arc<dyn Store>
     assert_eq!(sessions.session(&token.hash(), NOW.plus_seconds(59)).await.unwrap(), Some(session.clone()));
     assert_eq!(sessions.session(&token.hash(), NOW.plus_seconds(60)).await.unwrap(), None, "expired");
     assert_eq!(sessions.session(&Token::generate().hash(), NOW).await.unwrap(), None);
+    // Deleting one session (signing out) leaves the account's other sessions; twice is fine.
+    let other = Token::generate();
+    sessions.create_session(&SessionRecord { hash: other.hash(), ..session.clone() }).await.unwrap();
     sessions.delete_session(&token.hash()).await.unwrap();
     assert_eq!(sessions.session(&token.hash(), NOW).await.unwrap(), None);
+    sessions.delete_session(&token.hash()).await.unwrap();
+    assert_eq!(
+        sessions.session(&other.hash(), NOW).await.unwrap(),
+        Some(SessionRecord { hash: other.hash(), ..session })
+    );
 }
 
 async fn the_operator_role_is_granted_listed_and_revoked(store: Arc<dyn Store>) {
@@ -799,8 +807,8 @@ async fn concurrent_reservations_grant_exactly_the_limit(attempts: Arc<dyn Store
 
 mod mail_and_queue {
     use learners::adapters::aws::{provision, AwsClients, SesMailer, SqsQueue};
-    use learners::adapters::clock::SystemClock;
-    use learners::adapters::memory::{InProcessQueue, MemoryMailer};
+    use learners::adapters::clock::ManualClock;
+    use learners::adapters::memory::{CapturedMail, InProcessQueue, MemoryMailer};
     use learners::ports::{JobQueue, Mailer, OutgoingMail, Queue};
     use learners_tests::{moto, unique};
     use std::sync::Arc;
@@ -816,14 +824,25 @@ mod mail_and_queue {
 
     #[tokio::test]
     async fn the_memory_mailer_captures_what_it_sends() {
-        let mailer = MemoryMailer::new(Arc::new(SystemClock));
+        let clock = Arc::new(ManualClock::new());
+        clock.set(super::NOW);
+        let mailer = MemoryMailer::new(clock.clone());
         mailer.send(&mail("a@example.com")).await.unwrap();
-        let sent = mailer.sent();
-        assert_eq!(sent.len(), 1);
-        assert_eq!(
-            (sent[0].to.as_str(), sent[0].text.as_str(), sent[0].html.as_str()),
-            ("a@example.com", "plain body", "<p>html body</p>")
-        );
+        clock.advance(5);
+        mailer.send(&OutgoingMail { subject: "Again".into(), ..mail("b@example.com") }).await.unwrap();
+        let captured = |to: &str, subject: &str, sent_at| CapturedMail {
+            to: to.into(),
+            subject: subject.into(),
+            text: "plain body".into(),
+            html: "<p>html body</p>".into(),
+            sent_at,
+        };
+        // Every part as given, in the order sent, stamped by its clock.
+        let expected = vec![
+            captured("a@example.com", "Hello", super::NOW),
+            captured("b@example.com", "Again", super::NOW.plus_seconds(5)),
+        ];
+        assert_eq!(mailer.sent(), expected);
     }
 
     #[tokio::test]
@@ -847,10 +866,15 @@ mod mail_and_queue {
         let mut got = Vec::new();
         for expected in [10, 10, 5] {
             let batch = receiver.recv().await.unwrap();
-            assert_eq!(batch.bodies.len(), expected);
+            assert_eq!((batch.queue, batch.bodies.len()), (Queue::BulkRegistration, expected));
             got.extend(batch.bodies);
         }
         assert_eq!(got, bodies);
+        queue.enqueue(Queue::Recovery, &[]).await.unwrap();
+        assert!(receiver.try_recv().is_err(), "nothing to enqueue, no batch");
+        // Without a consumer nothing can be enqueued, and the caller hears of it.
+        drop(receiver);
+        assert!(queue.enqueue(Queue::Deletion, &bodies).await.is_err());
     }
 
     #[tokio::test]
@@ -879,6 +903,12 @@ mod mail_and_queue {
         let mut expected = bodies.clone();
         expected.sort();
         assert_eq!(got, expected);
+        // Only the named queue gets them; nothing to enqueue sends nothing.
+        queue.enqueue(Queue::Recovery, &[]).await.unwrap();
+        for other in [Queue::BulkRegistration, Queue::Recovery, Queue::MailEvents] {
+            let output = clients.sqs.receive_message().queue_url(&made.queue_urls[&other]).send().await.unwrap();
+            assert!(output.messages().is_empty(), "{other:?} received messages");
+        }
         let unconfigured = SqsQueue::new(clients.sqs, Default::default());
         assert!(unconfigured
             .enqueue(Queue::BulkRegistration, &bodies)
@@ -886,6 +916,47 @@ mod mail_and_queue {
             .unwrap_err()
             .to_string()
             .contains("LEARNERS_BULK_QUEUE_URL"));
+    }
+}
+
+mod clock_and_passwords {
+    //! `Clock` and `Passwords` have one implementation each that matters (the manual clock is
+    //! the tests' own): a short test of each, through its port.
+    use learners::adapters::clock::{ManualClock, SystemClock};
+    use learners::adapters::passwords::Argon2Passwords;
+    use learners::domain::{PasswordHash, PasswordPolicy};
+    use learners::ports::{Clock, Passwords};
+
+    #[test]
+    fn the_system_clock_tells_the_time_and_the_manual_one_moves_when_told() {
+        let system = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        assert!((SystemClock.now().unix() - system).abs() <= 1, "the system clock is the time now");
+        let clock = ManualClock::new();
+        let start = clock.now();
+        assert!((start.unix() - system).abs() <= 1, "a manual clock starts at the time now");
+        assert_eq!(clock.now(), start, "and stays there");
+        clock.advance(90);
+        assert_eq!(clock.now(), start.plus_seconds(90));
+        clock.set(super::NOW);
+        assert_eq!(clock.now(), super::NOW);
+    }
+
+    #[tokio::test]
+    async fn argon2id_hashes_are_salted_and_verify_the_password_exactly() {
+        let passwords: &dyn Passwords = &Argon2Passwords;
+        let typed = "correct horse battery staple";
+        let password = PasswordPolicy::default().check(typed, &[]).unwrap();
+        let hash = passwords.hash(&password).await.unwrap();
+        assert!(hash.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash:?}");
+        assert!(!hash.as_str().contains(typed));
+        assert!(passwords.verify(&hash, typed).await.unwrap());
+        assert!(!passwords.verify(&hash, "Correct horse battery staple").await.unwrap());
+        assert!(!passwords.verify(&hash, "correct horse battery staple ").await.unwrap());
+        let again = passwords.hash(&password).await.unwrap();
+        assert_ne!(again, hash, "salted: the same password hashes differently each time");
+        assert!(passwords.verify(&again, typed).await.unwrap());
+        let malformed = PasswordHash::from_phc("not a hash".into());
+        assert!(!passwords.verify(&malformed, typed).await.unwrap(), "a malformed stored hash verifies nothing");
     }
 }
 
