@@ -67,6 +67,10 @@ impl UserStore for DynamoStore {
     }
 
     async fn replace_activation_token(&self, token: &TokenRecord) -> anyhow::Result<bool> {
+        // Epoch 0 has none before it: a token of epoch 0 is no newer link.
+        let Some(previous) = token.auth_epoch.checked_sub(1) else {
+            return Ok(false);
+        };
         let raise = Update::builder()
             .table_name(&self.table)
             .set_key(Some(items::user_key(&token.user_id)))
@@ -75,7 +79,7 @@ impl UserStore for DynamoStore {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":pending", items::s(UserStatus::PendingActivation.as_str()))
             .expression_attribute_values(":epoch", AttributeValue::N(token.auth_epoch.to_string()))
-            .expression_attribute_values(":previous", AttributeValue::N(token.auth_epoch.saturating_sub(1).to_string()))
+            .expression_attribute_values(":previous", AttributeValue::N(previous.to_string()))
             .build()
             .context("building the epoch update")?;
         let actions = vec![
@@ -280,7 +284,8 @@ impl UserStore for DynamoStore {
         actions.push(delete(items::operator_key(&user.id), "attribute_not_exists(pk) OR user_id = :id")?);
         match self.transact(actions).await? {
             None => Ok(Deleted::Deleted),
-            Some(failed) if failed.get(4) == Some(&true) => Ok(Deleted::AlreadySettled),
+            // Action 4 is the job row only when there is one (else it is the audit entry).
+            Some(failed) if request.job_row.is_some() && failed.get(4) == Some(&true) => Ok(Deleted::AlreadySettled),
             Some(_) => Ok(Deleted::NotFound),
         }
     }
