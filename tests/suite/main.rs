@@ -13,6 +13,7 @@ mod recovery;
 mod registration;
 mod removal;
 mod routes;
+mod row_jobs;
 mod signin;
 mod support;
 mod uniform;

@@ -25,7 +25,7 @@ pub use email::{Email, EmailError};
 pub use full_name::{FullName, FullNameError};
 pub use job::{
     block_of, block_rows, shard_of, Counts, Idempotency, JobKind, JobProgress, JobStatus, RowJob, RowOutcome,
-    RowResult, JOB_RETENTION_SECONDS, ROWS_PER_BLOCK, ROW_SHARDS,
+    RowResult, INTAKE_DEADLINE_SECONDS, JOB_RETENTION_SECONDS, ROWS_PER_BLOCK, ROW_SHARDS,
 };
 pub use password::{Password, PasswordError, PasswordHash, PasswordPolicy};
 pub use retirement::{email_hmac, Retirement, DELETED_EMAIL};

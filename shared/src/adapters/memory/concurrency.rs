@@ -4,7 +4,7 @@
 //!   another transaction that touches one of them meanwhile is cancelled with
 //!   `TransactionConflict`, as DynamoDB cancels it, and tried again as the DynamoDB adapter
 //!   tries it (`CONFLICT_ATTEMPTS`, with backoff). How long a transaction takes is set by the
-//!   caller (`MemoryStore::with_transaction_time`); by default it yields once, so concurrent
+//!   caller (`MemoryStore::set_transaction_time`); by default it yields once, so concurrent
 //!   tasks can still meet.
 //! - `Faults`: fails one chosen store call, before or after its effect (a crash, or an answer
 //!   lost on its way back), so tests can stop a flow between any two steps.

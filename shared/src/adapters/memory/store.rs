@@ -64,8 +64,11 @@ struct State {
 impl State {
     /// Stores a job row, and indexes it by the address it holds.
     fn note_row(&mut self, job_id: &str, outcome: &RowOutcome) {
+        // As DynamoDB indexes them: a row without an address is in no index.
         let address = outcome.email.trim().to_ascii_lowercase();
-        self.rows_by_address.entry(address).or_default().push((job_id.to_owned(), outcome.row));
+        if !address.is_empty() && address != crate::domain::DELETED_EMAIL {
+            self.rows_by_address.entry(address).or_default().push((job_id.to_owned(), outcome.row));
+        }
         self.job_rows.entry(job_id.to_owned()).or_default().insert(outcome.row, outcome.clone());
         if outcome.is_problem() {
             self.problem_rows.entry(job_id.to_owned()).or_default().insert(outcome.row);
@@ -91,9 +94,8 @@ impl MemoryStore {
 
     /// Transactions take `time` from start to end: another transaction on one of their items
     /// meanwhile is cancelled (`TransactionConflict`) and tried again, as on DynamoDB.
-    pub fn with_transaction_time(self, time: std::time::Duration) -> Self {
+    pub fn set_transaction_time(&self, time: std::time::Duration) {
         self.in_flight.set_transaction_time(time);
-        self
     }
 
     /// Transactions cancelled by a conflict so far.
@@ -116,6 +118,11 @@ impl MemoryStore {
         // A panic while holding the lock leaves no half-written state (every write below is
         // complete or absent), so a poisoned lock is safe to keep using.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Every job stored, for tests that look for one they have no id of.
+    pub fn jobs(&self) -> Vec<RowJob> {
+        self.lock().jobs.values().cloned().collect()
     }
 
     /// Every stored value as text, for tests that look for personal data left behind.
