@@ -11,6 +11,10 @@
 //!   argon2id hash rate (>= 0.9); the upload handler's peak memory on a 10 MB file.
 //!
 //! - deletions per second through the deletion queue against raw deletes (>= 0.5);
+//! - the row-job pipeline with 1, 10 and 50 concurrent workers under the memory store's
+//!   conflict model (`pipeline.rs`): rows per second, transactions cancelled by a conflict and
+//!   retried, and the ratio to writing the same items directly; `learners-bench pipeline` runs
+//!   this part alone;
 //! - each function's cold start (init time and memory) against a `lambda_http` hello world's
 //!   (<= 1.5x), see `coldstart.rs`; `learners-bench coldstart` runs this part alone.
 //!
@@ -26,6 +30,7 @@ mod bulk;
 mod capacity;
 mod coldstart;
 mod harness;
+mod pipeline;
 
 use harness::{active_user, memory_app, rate, registration_request, sign_in_request, spread, Report};
 use learners::domain::{PasswordHash, PasswordPolicy, UserSource};
@@ -38,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
         Some("upload-child") => return upload_child().await,
         Some("coldstart") => return coldstart::run(env_number("BENCH_COLDSTART_RUNS", 15)).await,
         Some("capacity") => return capacity_report().await,
+        Some("pipeline") => return pipeline_report(&mut Report::new(1)).await,
         _ => {}
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -97,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
         raw_deletes,
         ">= 0.5",
     );
+    pipeline_report(&mut report).await?;
     let app = bulk::worked_app(&bulk::Backend::Memory, "pw").await?;
     let with_passwords = bulk::bulk_rate(&app, 500, "pw", true).await?;
     report.ratio("bulk rows/s (500, with passwords) / cores x hash rate", with_passwords, hash_rate, ">= 0.9");
@@ -302,5 +309,29 @@ async fn upload_child() -> anyhow::Result<()> {
     let response = learners::handlers::bulk_registrations::handle(&app, request).await;
     anyhow::ensure!(response.status() == 202, "upload answered {}", response.status());
     println!("{file_mib:.2} {}", harness::peak_rss_kib()?);
+    Ok(())
+}
+
+/// The pipeline at 1, 10 and 50 workers, messages delivered once and twice (`pipeline.rs`).
+async fn pipeline_report(report: &mut Report) -> anyhow::Result<()> {
+    let rows = env_number("BENCH_PIPELINE_ROWS", 5_000);
+    report.note(&format!(
+        "row-job pipeline, {rows} rows, transactions of {} ms that conflict as DynamoDB's do:",
+        pipeline::TRANSACTION_MS
+    ));
+    for deliveries in [1, 2] {
+        for workers in [1, 10, 50] {
+            let run = pipeline::run(rows, workers, deliveries).await?;
+            report.ratio(
+                &format!(
+                    "  {workers:>2} workers, each message x{deliveries}: {:>6.0} rows/s, {:>5} conflicts retried",
+                    run.rows_per_second, run.conflicts
+                ),
+                run.rows_per_second,
+                run.raw_rows_per_second,
+                ">= 0.5",
+            );
+        }
+    }
     Ok(())
 }
