@@ -25,10 +25,16 @@ pub struct Api {
 /// An answer of the API.
 pub struct Answer {
     pub status: u16,
+    pub headers: http::HeaderMap,
     pub body: Vec<u8>,
 }
 
 impl Answer {
+    /// A header's value, when it is there and is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
     pub fn json(&self) -> anyhow::Result<serde_json::Value> {
         serde_json::from_slice(&self.body).context("the API answered something that is not JSON")
     }
@@ -76,7 +82,8 @@ impl Api {
     pub async fn connect(base: &str, token: Option<String>) -> anyhow::Result<Self> {
         let base = base.trim_end_matches('/').to_owned();
         if !base.starts_with("http://") && !base.starts_with("https://") {
-            bail!("the API URL must start with https:// (or http:// for the local gateway), got {base:?}");
+            let why = format!("the API URL must start with https:// (or http:// for the local gateway), got {base:?}");
+            return Err(crate::commands::UsageError(why).into());
         }
         let auth = match token {
             Some(token) => Auth::Bearer(token),
@@ -105,10 +112,25 @@ impl Api {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> anyhow::Result<Answer> {
+        self.send_with(method, path, content_type, &[], body).await
+    }
+
+    /// `send`, with more headers (signed with the rest).
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> anyhow::Result<Answer> {
         let url = format!("{}{path}", self.base);
         let mut request = http::Request::builder().method(method).uri(&url);
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let mut request = request.body(body).context("building the request")?;
         match &self.auth {
@@ -122,8 +144,9 @@ impl Api {
         let request = reqwest::Request::try_from(request.map(reqwest::Body::from)).context("preparing the request")?;
         let response = self.client.execute(request).await.with_context(|| format!("calling {url}"))?;
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let body = response.bytes().await.context("reading the answer")?.to_vec();
-        Ok(Answer { status, body })
+        Ok(Answer { status, headers, body })
     }
 }
 

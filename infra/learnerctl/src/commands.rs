@@ -1,15 +1,17 @@
 //! The commands, one function each.
 
-use crate::api::Api;
+use crate::api::{Answer, Api};
+use crate::jobs::{self, query, Job, Kind, Summary};
+use crate::show;
+use crate::split::{self, offsets, Limits, Part};
 use anyhow::Context;
 use clap::Subcommand;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, IsTerminal};
-use std::time::Duration;
 
 #[derive(Subcommand)]
 pub enum Command {
     /// Register the learners of a CSV file (columns email, username, name, optional password).
+    /// A file over 10 MB goes up in parts (the header in each), reported as one.
     BulkRegister {
         /// The CSV file.
         file: std::path::PathBuf,
@@ -35,7 +37,8 @@ pub enum Command {
     /// Clear a learner's failed sign-ins and any lock.
     Unlock { email: String },
     /// Delete the accounts of a list of emails: a CSV file with an `email` column, or one
-    /// address per line. Deleted accounts cannot be restored.
+    /// address per line. Deleted accounts cannot be restored. A list of more than 10,000
+    /// addresses goes in parts, reported as one.
     Delete {
         /// The file of addresses.
         #[arg(long)]
@@ -44,11 +47,18 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
     },
-    /// Show a bulk registration or deletion job.
-    Job { id: String },
-    /// Write the per-row report of a bulk registration job (CSV), to a file or standard output.
+    /// Show a bulk registration or deletion job: its counts and every problem row. Several
+    /// jobs (the parts of a file sent in parts, in the order given) are shown as one, rows
+    /// numbered as in the whole file.
+    Job {
+        #[arg(required = true, value_name = "JOB_ID")]
+        ids: Vec<String>,
+    },
+    /// Write the per-row report of a bulk registration job (CSV), to a file or standard output;
+    /// of several jobs (a file sent in parts), one report numbered as the whole file.
     Report {
-        id: String,
+        #[arg(required = true, value_name = "JOB_ID")]
+        ids: Vec<String>,
         /// The file to write (default: standard output).
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
@@ -81,114 +91,125 @@ fn json_body(value: serde_json::Value) -> Vec<u8> {
     value.to_string().into_bytes()
 }
 
-fn print(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+/// How a run prints, and the limits it splits files by.
+pub struct Options {
+    /// Print the API's JSON (one document a line) instead of text.
+    pub json: bool,
+    pub limits: Limits,
 }
 
-fn query(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+/// Prints an answer: its JSON as the API sent it, or `text` of it for people.
+fn answer(options: &Options, answer: &Answer, text: impl FnOnce(&serde_json::Value) -> String) -> anyhow::Result<()> {
+    let value = answer.json()?;
+    if options.json {
+        println!("{}", String::from_utf8_lossy(&answer.body).trim_end());
+    } else {
+        print!("{}", text(&value));
+    }
+    Ok(())
 }
 
-pub async fn run(api: &Api, command: Command) -> anyhow::Result<()> {
+/// The answer of an action: with `--json` its body if it has one (204 has none), else `said`.
+fn done(options: &Options, answer: &Answer, said: String) {
+    if !options.json {
+        println!("{said}");
+    } else if !answer.body.is_empty() {
+        println!("{}", String::from_utf8_lossy(&answer.body).trim_end());
+    }
+}
+
+pub async fn run(api: &Api, options: &Options, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::BulkRegister { file, dry_run, wait } => bulk_register(api, &file, dry_run, wait).await,
+        Command::BulkRegister { file, dry_run, wait } => bulk_register(api, options, &file, dry_run, wait).await,
         Command::User { email } => {
-            print(
-                &api.send("GET", &format!("/admin/v1/users?email={}", query(&email)), None, Vec::new())
-                    .await?
-                    .ok()?
-                    .json()?,
-            );
-            Ok(())
+            let user = api.send("GET", &format!("/admin/v1/users?email={}", query(&email)), None, Vec::new()).await?;
+            answer(options, &user.ok()?, show::user)
         }
         Command::Activate { email } => {
             let body = json_body(serde_json::json!({ "email": email }));
-            api.send("POST", "/admin/v1/users/activate", Some("application/json"), body).await?.ok()?;
-            println!("{email} is active.");
+            let activated = api.send("POST", "/admin/v1/users/activate", Some("application/json"), body).await?.ok()?;
+            done(options, &activated, format!("{email} is active."));
             Ok(())
         }
         Command::SetPassword { email, no_notify } => {
             let password = read_password()?;
             let body = json_body(serde_json::json!({ "email": email, "password": password, "notify": !no_notify }));
-            api.send("POST", "/admin/v1/users/password", Some("application/json"), body).await?.ok()?;
-            println!("The password of {email} is set{}.", if no_notify { "" } else { "; the learner has been told" });
+            let set = api.send("POST", "/admin/v1/users/password", Some("application/json"), body).await?.ok()?;
+            let told = if no_notify { "" } else { "; the learner has been told" };
+            done(options, &set, format!("The password of {email} is set{told}."));
             Ok(())
         }
         Command::Unlock { email } => {
             let body = json_body(serde_json::json!({ "email": email }));
-            api.send("POST", "/admin/v1/users/unlock", Some("application/json"), body).await?.ok()?;
-            println!("{email} can sign in again.");
+            let unlocked = api.send("POST", "/admin/v1/users/unlock", Some("application/json"), body).await?.ok()?;
+            done(options, &unlocked, format!("{email} can sign in again."));
             Ok(())
         }
-        Command::Delete { emails, wait } => delete(api, &emails, wait).await,
-        Command::Job { id } => {
-            let bulk =
-                api.send("GET", &format!("/admin/v1/bulk-registrations/{}", query(&id)), None, Vec::new()).await?;
-            let answer = if bulk.status == 404 {
-                api.send("GET", &format!("/admin/v1/deletions/{}", query(&id)), None, Vec::new()).await?
+        Command::Delete { emails, wait } => delete(api, options, &emails, wait).await,
+        Command::Job { ids } => {
+            let mut jobs = Vec::with_capacity(ids.len());
+            for id in &ids {
+                jobs.push(jobs::find(api, id).await?);
+            }
+            let kind = jobs[0].kind;
+            if jobs.iter().any(|j| j.kind != kind) {
+                return Err(UsageError("these jobs are not all of one kind: give the jobs of one file".into()).into());
+            }
+            if options.json {
+                print_jobs_json(&jobs);
             } else {
-                bulk
-            };
-            print(&answer.ok()?.json()?);
+                print!("{}", show::job(&Summary::of(kind, &jobs)));
+            }
             Ok(())
         }
-        Command::Operators { action } => operators(api, action).await,
+        Command::Operators { action } => operators(api, options, action).await,
         Command::Audit { email, user_id } => {
             let filter = match (email, user_id) {
                 (Some(email), None) => format!("email={}", query(&email)),
                 (None, Some(id)) => format!("user_id={}", query(&id)),
                 _ => return Err(UsageError("give an email or --user-id".into()).into()),
             };
-            print(&api.send("GET", &format!("/admin/v1/audit?{filter}"), None, Vec::new()).await?.ok()?.json()?);
-            Ok(())
+            let entries = api.send("GET", &format!("/admin/v1/audit?{filter}"), None, Vec::new()).await?.ok()?;
+            answer(options, &entries, show::audit)
         }
-        Command::Report { id, output } => {
-            let path = format!("/admin/v1/bulk-registrations/{}/report.csv", query(&id));
-            let report = api.send("GET", &path, None, Vec::new()).await?.ok()?;
+        Command::Report { ids, output } => {
+            let report = jobs::report(api, &ids).await?;
             match output {
                 Some(file) => {
-                    std::fs::write(&file, &report.body)
+                    std::fs::write(&file, &report)
                         .map_err(|e| UsageError(format!("cannot write {}: {e}", file.display())))?;
-                    eprintln!("Report of job {id} written to {}.", file.display());
+                    let jobs = if ids.len() == 1 { "job" } else { "jobs" };
+                    eprintln!("Report of {jobs} {} written to {}.", ids.join(" "), file.display());
                 }
-                None => {
-                    std::io::Write::write_all(&mut std::io::stdout(), &report.body).context("writing the report")?
-                }
+                None => std::io::Write::write_all(&mut std::io::stdout(), &report).context("writing the report")?,
             }
             Ok(())
         }
     }
 }
 
-async fn operators(api: &Api, action: OperatorsAction) -> anyhow::Result<()> {
+/// `--json` of jobs: each job's answer on a line; the rows of a split file's later parts
+/// numbered as in the whole file.
+fn print_jobs_json(jobs: &[Job]) {
+    for (job, offset) in jobs.iter().zip(offsets(jobs.iter().map(Job::total))) {
+        println!("{}", job.json(offset));
+    }
+}
+
+async fn operators(api: &Api, options: &Options, action: OperatorsAction) -> anyhow::Result<()> {
     match action {
         OperatorsAction::Grant { email } => {
             let body = json_body(serde_json::json!({ "email": email }));
-            api.send("POST", "/admin/v1/operators", Some("application/json"), body).await?.ok()?;
-            println!("{email} is an operator: they sign in on /login and open /operator.");
+            let granted = api.send("POST", "/admin/v1/operators", Some("application/json"), body).await?.ok()?;
+            done(options, &granted, format!("{email} is an operator: they sign in on /login and open /operator."));
         }
         OperatorsAction::Revoke { email } => {
-            api.send("DELETE", &format!("/admin/v1/operators/{}", query(&email)), None, Vec::new()).await?.ok()?;
-            println!("{email} is no longer an operator.");
+            let path = format!("/admin/v1/operators/{}", query(&email));
+            let revoked = api.send("DELETE", &path, None, Vec::new()).await?.ok()?;
+            done(options, &revoked, format!("{email} is no longer an operator."));
         }
         OperatorsAction::List => {
-            let answer = api.send("GET", "/admin/v1/operators", None, Vec::new()).await?.ok()?.json()?;
-            let operators = answer["operators"].as_array().cloned().unwrap_or_default();
-            if operators.is_empty() {
-                println!("No account has the operator role.");
-            }
-            for operator in operators {
-                println!("{}\t{}", operator["email"].as_str().unwrap_or("?"), operator["name"].as_str().unwrap_or(""));
-            }
+            answer(options, &api.send("GET", "/admin/v1/operators", None, Vec::new()).await?.ok()?, show::operators)?
         }
     }
     Ok(())
@@ -225,78 +246,192 @@ fn read_file(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(file).map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())).into())
 }
 
-async fn bulk_register(api: &Api, file: &std::path::Path, dry_run: bool, wait: bool) -> anyhow::Result<()> {
+/// A file's parts, said to people when there are several.
+fn announce(options: &Options, file: &std::path::Path, parts: &[Part], takes: &str) {
+    if parts.len() > 1 && !options.json {
+        println!("{} is more than {takes}: it goes up in {} parts.", file.display(), parts.len());
+    }
+}
+
+/// Sends each part in order: an upload (with its `Idempotency-Key`), or a dry run. A refused
+/// part stops the run; the error names it, and the jobs of the parts before it, which are
+/// queued (the same command again sends them with the same keys).
+async fn send_parts(
+    api: &Api,
+    path: &str,
+    kind: &str,
+    file: &[u8],
+    parts: &[Part],
+    upload: bool,
+) -> anyhow::Result<Vec<Answer>> {
+    let mut answers: Vec<Answer> = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        let key = split::idempotency_key(kind, file, i, part);
+        let headers: &[(&str, &str)] = if upload { &[("idempotency-key", &key)] } else { &[] };
+        let sent = api.send_with("POST", path, Some(part.content_type), headers, part.body.clone()).await?.ok();
+        match sent {
+            Ok(sent) => answers.push(sent),
+            Err(refused) if parts.len() > 1 => {
+                let queued: Vec<String> = answers
+                    .iter()
+                    .filter_map(|a| Some(a.json().ok()?["job_id"].as_str()?.to_owned()))
+                    .filter(|_| upload)
+                    .collect();
+                let queued = if queued.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (queued before it: {})", queued.join(" "))
+                };
+                return Err(refused.context(format!("part {} of {}{queued}", i + 1, parts.len())));
+            }
+            Err(refused) => return Err(refused),
+        }
+    }
+    Ok(answers)
+}
+
+/// What `--json` prints of uploads and dry runs: each answer on a line, a split file's rows
+/// numbered as in the whole file.
+fn print_answers_json(answers: &[Answer], docs: &[serde_json::Value]) {
+    let moved = offsets(docs.iter().map(|d| d["rows"].as_u64().unwrap_or(0)));
+    for ((answer, doc), offset) in answers.iter().zip(docs).zip(moved) {
+        if offset == 0 {
+            println!("{}", String::from_utf8_lossy(&answer.body).trim_end());
+        } else {
+            println!("{}", jobs::with_rows_moved(doc, offset));
+        }
+    }
+}
+
+/// The queued jobs, one line each (with the rows of the file each holds, when there are
+/// several), and how to follow them.
+fn print_queued(kind: Kind, parts: &[Part], docs: &[serde_json::Value]) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(docs.len());
+    let moved = offsets(docs.iter().map(|d| d["rows"].as_u64().unwrap_or(0)));
+    for ((doc, part), offset) in docs.iter().zip(parts).zip(moved) {
+        let id = doc["job_id"].as_str().context("the API gave no job id")?.to_owned();
+        let rows = doc["rows"].as_u64().unwrap_or(0);
+        let queued = match kind {
+            Kind::BulkRegistration => format!("Job {id}: {rows} {} queued", plural(rows, "row", "rows")),
+            Kind::Deletion => format!("Job {id}: {rows} {} queued for deletion", plural(rows, "address", "addresses")),
+        };
+        let first = offset + part.first_row();
+        let last = (first + rows).saturating_sub(1);
+        if parts.len() > 1 && first < last {
+            println!("{queued} (rows {first} to {last} of the file).");
+        } else if parts.len() > 1 {
+            println!("{queued} (row {first} of the file).");
+        } else {
+            println!("{queued}.");
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+fn plural(n: u64, one: &'static str, more: &'static str) -> &'static str {
+    if n == 1 {
+        one
+    } else {
+        more
+    }
+}
+
+async fn bulk_register(
+    api: &Api,
+    options: &Options,
+    file: &std::path::Path,
+    dry_run: bool,
+    wait: bool,
+) -> anyhow::Result<()> {
     let csv = read_file(file)?;
-    let path = if dry_run { "/admin/v1/bulk-registrations?dry_run=true" } else { "/admin/v1/bulk-registrations" };
-    let answer = api.send("POST", path, Some("text/csv"), csv).await?.ok()?.json()?;
+    let parts = split::bulk_file(&csv, options.limits)?;
+    announce(options, file, &parts, &format!("one upload takes ({})", options.limits.upload_size()));
+    let kind = Kind::BulkRegistration;
     if dry_run {
-        let errors = answer["errors"].as_array().cloned().unwrap_or_default();
-        println!("{} rows; {} would not be registered.", answer["rows"], errors.len());
-        print_problems(&answer["errors"]);
-        return Ok(());
-    }
-    let id = answer["job_id"].as_str().context("the API gave no job id")?.to_owned();
-    println!("Job {id}: {} rows queued.", answer["rows"]);
-    if !wait {
-        println!("Follow it with: learnerctl job {id}");
-        return Ok(());
-    }
-    let total = answer["rows"].as_u64().unwrap_or(0);
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} rows {msg} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let job = loop {
-        let job =
-            api.send("GET", &format!("/admin/v1/bulk-registrations/{id}"), None, Vec::new()).await?.ok()?.json()?;
-        let settled = ["created", "skipped", "failed"].iter().map(|k| job[*k].as_u64().unwrap_or(0)).sum();
-        bar.set_position(settled);
-        bar.set_message(format!("{} created, {} skipped, {} failed", job["created"], job["skipped"], job["failed"]));
-        if job["status"] == "completed" {
-            break job;
+        let path = "/admin/v1/bulk-registrations?dry_run=true";
+        let answers = send_parts(api, path, "bulk-registration", &csv, &parts, false).await?;
+        let docs = answers.iter().map(Answer::json).collect::<anyhow::Result<Vec<_>>>()?;
+        if options.json {
+            print_answers_json(&answers, &docs);
+            return Ok(());
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let moved = offsets(docs.iter().map(|d| d["rows"].as_u64().unwrap_or(0)));
+        let problems: Vec<serde_json::Value> = docs
+            .iter()
+            .zip(moved)
+            .flat_map(|(doc, offset)| {
+                doc["errors"].as_array().into_iter().flatten().map(move |p| jobs::moved_row(p, offset))
+            })
+            .collect();
+        let rows: u64 = docs.iter().map(|d| d["rows"].as_u64().unwrap_or(0)).sum();
+        println!("{rows} rows; {} would not be registered.", problems.len());
+        if !problems.is_empty() {
+            print!("{}", show::problems(&problems));
+        }
+        if parts.len() > 1 {
+            println!("Each part was checked alone: a row repeating a row of another part shows in the real run, skipped as already_registered.");
+        }
+        return Ok(());
+    }
+    let answers = send_parts(api, kind.collection(), "bulk-registration", &csv, &parts, true).await?;
+    let docs = answers.iter().map(Answer::json).collect::<anyhow::Result<Vec<_>>>()?;
+    follow_up(api, options, kind, &parts, &answers, &docs, wait).await
+}
+
+/// After the uploads: the jobs, and without `--wait` how to follow them; with it, the progress
+/// until every job has completed, then the summed counts and every problem row.
+async fn follow_up(
+    api: &Api,
+    options: &Options,
+    kind: Kind,
+    parts: &[Part],
+    answers: &[Answer],
+    docs: &[serde_json::Value],
+    wait: bool,
+) -> anyhow::Result<()> {
+    let ids: Vec<String> = if options.json {
+        if !wait {
+            print_answers_json(answers, docs);
+        }
+        docs.iter().map(|d| d["job_id"].as_str().unwrap_or_default().to_owned()).collect()
+    } else {
+        print_queued(kind, parts, docs)?
     };
-    bar.finish();
-    println!(
-        "Completed: {} created, {} skipped, {} failed of {} rows.",
-        job["created"], job["skipped"], job["failed"], job["total"]
-    );
-    print_problems(&job["errors"]);
-    println!("Per-row report: learnerctl report {id} --output report.csv");
+    let them = if ids.len() == 1 { "it" } else { "them" };
+    if !wait {
+        if !options.json {
+            println!("Follow {them} with: learnerctl job {}", ids.join(" "));
+        }
+        return Ok(());
+    }
+    let total = docs.iter().map(|d| d["rows"].as_u64().unwrap_or(0)).sum();
+    let jobs = jobs::wait(api, kind, &ids, total).await?;
+    if options.json {
+        print_jobs_json(&jobs);
+        return Ok(());
+    }
+    let summary = Summary::of(kind, &jobs);
+    println!("{}", show::completed(&summary));
+    if !summary.problems.is_empty() {
+        print!("{}", show::problems(&summary.problems));
+    }
+    if kind == Kind::BulkRegistration {
+        println!("Per-row report: learnerctl report {} --output report.csv", ids.join(" "));
+    }
     Ok(())
 }
 
-async fn delete(api: &Api, file: &std::path::Path, wait: bool) -> anyhow::Result<()> {
-    // Sent as it is: the API reads (or refuses) a file the one way the console does too.
+async fn delete(api: &Api, options: &Options, file: &std::path::Path, wait: bool) -> anyhow::Result<()> {
+    // Sent as it is when it fits: the API reads (or refuses) a file the one way the console
+    // does too. A longer list goes in parts the API reads the same way (see `split`).
     let bytes = read_file(file)?;
-    let answer = api.send("POST", "/admin/v1/deletions", Some("text/csv"), bytes).await?.ok()?.json()?;
-    let id = answer["job_id"].as_str().context("the API gave no job id")?.to_owned();
-    println!("Job {id}: {} addresses queued for deletion.", answer["rows"]);
-    if !wait {
-        println!("Follow it with: learnerctl job {id}");
-        return Ok(());
-    }
-    let job = loop {
-        let job = api.send("GET", &format!("/admin/v1/deletions/{id}"), None, Vec::new()).await?.ok()?.json()?;
-        if job["status"] == "completed" {
-            break job;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    println!(
-        "Completed: {} deleted, {} not found, {} failed of {}.",
-        job["deleted"], job["not_found"], job["failed"], job["total"]
-    );
-    print_problems(&job["errors"]);
-    Ok(())
-}
-
-/// One line per row that was not settled as hoped.
-fn print_problems(errors: &serde_json::Value) {
-    for error in errors.as_array().into_iter().flatten() {
-        let field = |name: &str| error[name].as_str().unwrap_or_default().to_owned();
-        println!("  row {}: {} ({}): {}", error["row"], field("email"), field("code"), field("message"));
-    }
+    let parts = split::deletion_file(&bytes, options.limits)?;
+    let limits = options.limits;
+    let takes = format!("one request takes ({} addresses, {})", limits.emails, limits.upload_size());
+    announce(options, file, &parts, &takes);
+    let kind = Kind::Deletion;
+    let answers = send_parts(api, kind.collection(), "deletion", &bytes, &parts, true).await?;
+    let docs = answers.iter().map(Answer::json).collect::<anyhow::Result<Vec<_>>>()?;
+    follow_up(api, options, kind, &parts, &answers, &docs, wait).await
 }

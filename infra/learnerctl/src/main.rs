@@ -1,10 +1,13 @@
 //! `learnerctl`: the operator's command line for the learner account service.
 //!
-//! Exit codes: 0 done; 1 the API refused (its message is printed); 2 bad usage; 3 could not
-//! reach or authenticate to the API.
+//! Exit codes: 0 done; 1 the API refused (its message is printed); 2 bad usage; 3 anything
+//! else: the API could not be reached, there are no credentials, or its answer was unreadable.
 
 mod api;
 mod commands;
+mod jobs;
+mod show;
+mod split;
 
 use clap::Parser;
 
@@ -18,6 +21,9 @@ struct Cli {
     /// credentials (AWS_PROFILE, AWS_REGION, ... as for the AWS CLI).
     #[arg(long, env = "LEARNERS_ADMIN_TOKEN", global = true, hide_env_values = true)]
     token: Option<String>,
+    /// Print the API's JSON answers instead of text (one document a line; for scripts).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: commands::Command,
 }
@@ -42,6 +48,7 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let options = commands::Options { json: cli.json, limits: split::Limits::from_env()? };
     let api = api::Api::connect(&cli.api, cli.token).await?;
-    commands::run(&api, cli.command).await
+    commands::run(&api, &options, cli.command).await
 }

@@ -1,16 +1,29 @@
 //! `learnerctl` as an operator runs it: the binary against a local gateway (bearer token), and
-//! its SigV4 signing against a listener that records what arrives.
+//! against stand-in APIs that record what arrives (its SigV4 signing, the paging the API is
+//! getting, the keys of split uploads).
 
 use learners_tests::{email, Backend, TestApp, ADMIN_TOKEN, PASSWORD};
+use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_learnerctl");
 
 /// Runs learnerctl against `app` (off the async runtime, which serves the gateway).
 async fn learnerctl(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
+    learnerctl_with(app, args, stdin, &[]).await
+}
+
+/// `learnerctl`, with more environment (the split limits).
+async fn learnerctl_with(app: &TestApp, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(BINARY);
     command.args(args).env("LEARNERS_API_URL", &app.base_url).env("LEARNERS_ADMIN_TOKEN", ADMIN_TOKEN);
+    command.env_remove("LEARNERCTL_MAX_UPLOAD_BYTES").env_remove("LEARNERCTL_MAX_EMAILS").envs(env.iter().copied());
+    run(command, stdin).await
+}
+
+async fn run(mut command: Command, stdin: Option<&str>) -> Output {
     let stdin = stdin.map(str::to_owned);
     tokio::task::spawn_blocking(move || {
         command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -27,6 +40,27 @@ async fn learnerctl(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The value of a `Label: value` line of the text for people.
+fn label(out: &str, name: &str) -> Option<String> {
+    out.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).map(|v| v.trim().to_owned())
+}
+
+/// The cells of a table line (columns are two or more spaces apart).
+fn cells(line: &str) -> Vec<String> {
+    line.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(str::to_owned).collect()
+}
+
+/// The cells of the table line whose first column is `first`.
+fn table_row(out: &str, first: &str) -> Option<Vec<String>> {
+    out.lines().map(cells).find(|cells| cells.first().map(String::as_str) == Some(first))
+}
+
+/// Every line of standard output as JSON (`--json` prints one document a line).
+fn json_lines(output: &Output) -> Vec<Value> {
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    text(&output.stdout).lines().map(|l| serde_json::from_str(l).expect("a line of JSON")).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,10 +90,22 @@ async fn an_operator_registers_a_cohort_and_supports_a_learner() {
     assert!(run.status.success(), "{}", text(&run.stderr));
     let out = text(&run.stdout);
     assert!(out.contains("Completed: 2 created, 0 skipped, 1 failed of 3 rows."), "{out}");
-    assert!(out.contains("row 4: broken (invalid_email)"), "{out}");
+    // The problem rows as a table: row, email, result, code, message.
+    assert_eq!(table_row(&out, "row").unwrap(), ["row", "email", "result", "code", "message"], "{out}");
+    assert_eq!(table_row(&out, "4").unwrap()[..4], ["4", "broken", "failed", "invalid_email"], "{out}");
     let job_id = out.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_owned();
-    let job = learnerctl(&app, &["job", &job_id], None).await;
-    assert!(text(&job.stdout).contains("\"status\": \"completed\""));
+    let job = text(&learnerctl(&app, &["job", &job_id], None).await.stdout);
+    assert_eq!(label(&job, "Job").as_deref(), Some(job_id.as_str()), "{job}");
+    assert_eq!(label(&job, "Kind").as_deref(), Some("bulk registration"), "{job}");
+    assert_eq!(label(&job, "Status").as_deref(), Some("completed"), "{job}");
+    let counts = ["Rows", "Created", "Skipped", "Failed"].map(|l| label(&job, l).unwrap_or_default());
+    assert_eq!(counts, ["3", "2", "0", "1"], "{job}");
+    assert_eq!(table_row(&job, "4").unwrap()[..4], ["4", "broken", "failed", "invalid_email"], "{job}");
+    // For scripts, the API's own answer.
+    let job = &json_lines(&learnerctl(&app, &["--json", "job", &job_id], None).await)[..];
+    assert_eq!(job.len(), 1);
+    assert_eq!((job[0]["job_id"].as_str(), job[0]["status"].as_str()), (Some(job_id.as_str()), Some("completed")));
+    assert_eq!((job[0]["created"].as_u64(), job[0]["errors"][0]["row"].as_u64()), (Some(2), Some(4)));
     assert!(out.contains(&format!("learnerctl report {job_id}")), "{out}");
 
     // The per-row report, signed like every call, to a file: a header and one line a row.
@@ -72,8 +118,14 @@ async fn an_operator_registers_a_cohort_and_supports_a_learner() {
 
     let user = learnerctl(&app, &["user", &ada], None).await;
     assert!(user.status.success());
-    let shown: serde_json::Value = serde_json::from_slice(&user.stdout).unwrap();
+    let shown = text(&user.stdout);
+    assert_eq!(label(&shown, "Email"), Some(ada.clone()), "{shown}");
+    assert_eq!(label(&shown, "Status").as_deref(), Some("active"), "{shown}");
+    assert_eq!(label(&shown, "Source").as_deref(), Some("bulk"), "{shown}");
+    assert_eq!(label(&shown, "Locked until").as_deref(), Some("not locked"), "{shown}");
+    let shown = &json_lines(&learnerctl(&app, &["--json", "user", &ada], None).await)[0];
     assert_eq!((shown["status"].as_str(), shown["source"].as_str()), (Some("active"), Some("bulk")));
+    assert_eq!(shown["email"].as_str(), Some(ada.as_str()));
 
     // The password comes from standard input, never from the command line.
     let set = learnerctl(&app, &["set-password", &bob, "--no-notify"], Some("a phrase from stdin 9\n")).await;
@@ -85,8 +137,13 @@ async fn an_operator_registers_a_cohort_and_supports_a_learner() {
 
     assert!(learnerctl(&app, &["unlock", &ada], None).await.status.success());
     assert!(learnerctl(&app, &["activate", &ada], None).await.status.success());
-    let audit = learnerctl(&app, &["audit", &ada], None).await;
-    assert!(text(&audit.stdout).contains("\"action\": \"activate\""));
+    let audit = text(&learnerctl(&app, &["audit", &ada], None).await.stdout);
+    assert_eq!(table_row(&audit, "at").unwrap(), ["at", "action", "outcome", "operator"], "{audit}");
+    // Newest first: the activation of an account already active.
+    let newest = cells(audit.lines().nth(1).unwrap_or_default());
+    assert_eq!(newest[1..3], ["activate", "no_change"], "{audit}");
+    let audit = &json_lines(&learnerctl(&app, &["--json", "audit", &ada], None).await)[0];
+    assert_eq!(audit["entries"][0]["action"], "activate");
 
     let bob_user = app.user(&bob).await.unwrap();
     let list = dir.join("leavers.txt");
@@ -103,7 +160,10 @@ async fn an_operator_registers_a_cohort_and_supports_a_learner() {
     let bob_id = bob_user["user_id"].as_str().unwrap().to_owned();
     let by_id = learnerctl(&app, &["audit", "--user-id", &bob_id], None).await;
     assert!(by_id.status.success(), "{}", text(&by_id.stderr));
-    assert!(text(&by_id.stdout).contains("\"action\": \"delete\""), "{}", text(&by_id.stdout));
+    let entries = text(&by_id.stdout);
+    let newest = cells(entries.lines().nth(1).unwrap_or_default());
+    assert_eq!(newest[1], "delete", "{entries}");
+    assert!(newest[2].starts_with("deleted by job "), "{entries}");
     let neither = learnerctl(&app, &["audit"], None).await;
     assert_eq!(neither.status.code(), Some(2));
 
@@ -208,4 +268,352 @@ async fn learnerctl_grants_the_role_and_the_operator_opens_the_console() {
     let out = text(&audit.stdout);
     assert!(out.contains("grant_operator") && out.contains("revoke_operator"), "{out}");
     browser.quit().await;
+}
+
+/// A file over the API's limits (lowered here) goes up in parts, with its header in each, and
+/// reads as one: every job id, the summed counts, the problem rows numbered as in the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_over_the_limits_goes_up_in_parts_and_reads_as_one() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let dir = std::env::temp_dir().join(learners_tests::unique("learnerctl-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let learners: Vec<String> = (1..=7).map(|i| email(&format!("l{i}-"))).collect();
+    let mut csv = String::from("email,username,name\n");
+    for (i, learner) in learners.iter().enumerate() {
+        if i == 3 {
+            csv.push_str("broken,broken1,Broken\n"); // row 5
+        }
+        // A quoted field with a comma: a cut inside it would break the row in two.
+        csv.push_str(&format!("{learner},{},\"Learner, {i}\"\n", learners_tests::unique("u")));
+    }
+    csv.push_str("also broken,broken2,Broken\n"); // row 10, the last part's
+    let file = dir.join("cohort.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let path = file.to_str().unwrap();
+    let small = [("LEARNERCTL_MAX_UPLOAD_BYTES", "200")];
+
+    // A dry run per part, its rows numbered as the file's.
+    let checked =
+        json_lines(&learnerctl_with(&app, &["--json", "bulk-register", path, "--dry-run"], None, &small).await);
+    assert!(checked.len() >= 2, "{checked:?}");
+    assert_eq!(checked.iter().map(|c| c["rows"].as_u64().unwrap()).sum::<u64>(), 9);
+    let rows: Vec<u64> = checked
+        .iter()
+        .flat_map(|c| c["errors"].as_array().unwrap().clone())
+        .map(|e| e["row"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rows, [5, 10]);
+
+    let run = learnerctl_with(&app, &["bulk-register", path, "--wait"], None, &small).await;
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let out = text(&run.stdout);
+    let ids: Vec<String> =
+        out.lines().filter_map(|l| l.strip_prefix("Job ")).map(|l| l.split(':').next().unwrap().to_owned()).collect();
+    assert!(ids.len() >= 2, "{out}");
+    assert!(out.contains(&format!("it goes up in {} parts", ids.len())), "{out}");
+    // Each job holds the next rows of the file: 2 to 10, in order, none twice.
+    let held: Vec<(u64, u64)> = out
+        .lines()
+        .filter_map(|l| l.split_once("(row")?.1.strip_suffix(" of the file)."))
+        .map(|range| {
+            let numbers: Vec<u64> = range.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
+            (numbers[0], *numbers.last().unwrap())
+        })
+        .collect();
+    assert_eq!(held.len(), ids.len(), "{out}");
+    assert_eq!((held[0].0, held[held.len() - 1].1), (2, 10), "{out}");
+    assert!(held.windows(2).all(|w| w[1].0 == w[0].1 + 1), "{out}");
+    assert!(out.contains("Completed: 7 created, 0 skipped, 2 failed of 9 rows."), "{out}");
+    assert_eq!(table_row(&out, "5").unwrap()[..4], ["5", "broken", "failed", "invalid_email"], "{out}");
+    assert_eq!(table_row(&out, "10").unwrap()[..4], ["10", "also broken", "failed", "invalid_email"], "{out}");
+    assert!(out.contains(&format!("learnerctl report {} --output", ids.join(" "))), "{out}");
+    for learner in &learners {
+        assert_eq!(app.user(learner).await.unwrap()["name"].as_str().map(|n| n.starts_with("Learner, ")), Some(true));
+    }
+
+    // The jobs read as one later, and the report is numbered as the file.
+    let mut args = vec!["job"];
+    args.extend(ids.iter().map(String::as_str));
+    let job = text(&learnerctl(&app, &args, None).await.stdout);
+    assert_eq!(job.lines().next().and_then(|l| l.strip_prefix("Jobs:")).map(str::trim), Some(ids[0].as_str()), "{job}");
+    let counts = ["Rows", "Created", "Skipped", "Failed"].map(|l| label(&job, l).unwrap_or_default());
+    assert_eq!(counts, ["9", "7", "0", "2"], "{job}");
+    assert!(table_row(&job, "10").is_some(), "{job}");
+    args.insert(0, "--json");
+    let docs = json_lines(&learnerctl(&app, &args, None).await);
+    assert_eq!(docs.len(), ids.len());
+    assert_eq!(docs.last().unwrap()["errors"][0]["row"], 10, "{docs:?}");
+    let report_file = dir.join("report.csv");
+    let mut args = vec!["report", "--output", report_file.to_str().unwrap()];
+    args.extend(ids.iter().map(String::as_str));
+    assert!(learnerctl(&app, &args, None).await.status.success());
+    let report = std::fs::read_to_string(&report_file).unwrap();
+    let mut reader = csv::Reader::from_reader(report.as_bytes());
+    let rows: Vec<(String, String)> =
+        reader.records().map(|r| r.unwrap()).map(|r| (r[0].to_owned(), r[3].to_owned())).collect();
+    assert_eq!(
+        rows.iter().map(|(row, _)| row.parse::<u64>().unwrap()).collect::<Vec<_>>(),
+        (2..=10).collect::<Vec<_>>()
+    );
+    assert_eq!((rows[3].1.as_str(), rows[8].1.as_str()), ("invalid_email", "invalid_email"), "{report}");
+    assert_eq!(report.matches("\"row\",\"email\"").count(), 1, "{report}");
+
+    // A row larger than one upload cannot be sent: bad usage, nothing sent.
+    let tiny = [("LEARNERCTL_MAX_UPLOAD_BYTES", "30")];
+    let refused = learnerctl_with(&app, &["bulk-register", path], None, &tiny).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("row 2 alone is larger than one upload"), "{}", text(&refused.stderr));
+
+    // A list of more addresses than one request takes: parts of at most that many.
+    let list = dir.join("leavers.txt");
+    let ghost = email("ghost-");
+    std::fs::write(&list, format!("{}\n{}\n\n{ghost}\nnot-an-address\n{}\n", learners[0], learners[1], learners[2]))
+        .unwrap();
+    let two = [("LEARNERCTL_MAX_EMAILS", "2")];
+    let deleted = learnerctl_with(&app, &["delete", "--emails", list.to_str().unwrap(), "--wait"], None, &two).await;
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    let out = text(&deleted.stdout);
+    assert_eq!(out.lines().filter(|l| l.starts_with("Job ")).count(), 3, "{out}");
+    assert!(out.contains("Completed: 3 deleted, 1 not found, 1 failed of 5."), "{out}");
+    assert_eq!(table_row(&out, "4").unwrap()[..4], ["4", "not-an-address", "failed", "invalid_email"], "{out}");
+    for learner in &learners[..3] {
+        assert!(app.user(learner).await.is_none());
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A request as a stand-in API saw it.
+#[derive(Clone, Debug)]
+struct Seen {
+    /// `GET /path?query HTTP/1.1`
+    line: String,
+    /// The head, in lower case.
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).map(str::to_owned)
+    }
+}
+
+type Answer = (u16, Vec<(&'static str, String)>, String);
+
+/// A stand-in API on a thread: records each request and answers it with `answer`, one
+/// connection a request.
+fn stand_in(answer: impl Fn(&Seen) -> Answer + Send + 'static) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read_exact(&mut byte).is_ok() {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let length = head
+                .to_ascii_lowercase()
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            stream.read_exact(&mut body).unwrap();
+            let seen = Seen {
+                line: head.lines().next().unwrap_or_default().to_owned(),
+                head: head.to_ascii_lowercase(),
+                body,
+            };
+            let (status, headers, body) = answer(&seen);
+            record.lock().unwrap().push(seen);
+            let mut response =
+                format!("HTTP/1.1 {status} X\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+            for (name, value) in headers {
+                response.push_str(&format!("{name}: {value}\r\n"));
+            }
+            response.push_str("\r\n");
+            response.push_str(&body);
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    (url, seen)
+}
+
+async fn learnerctl_at(url: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(BINARY);
+    command.arg("--api").arg(url).args(args).env("LEARNERS_ADMIN_TOKEN", "stand-in");
+    command.env_remove("LEARNERCTL_MAX_UPLOAD_BYTES").env_remove("LEARNERCTL_MAX_EMAILS").envs(env.iter().copied());
+    run(command, None).await
+}
+
+fn problem(row: u64) -> Value {
+    json!({"row": row, "email": format!("r{row}"), "result": "failed", "code": "invalid_email", "message": "No."})
+}
+
+/// The API is getting pages (100 problem rows, then `next_cursor`; the report's
+/// `x-next-cursor`): `job` and `report` follow them to the last page, the cursor as it came.
+#[tokio::test]
+async fn job_and_report_follow_the_cursor_to_the_last_page() {
+    let (url, seen) = stand_in(|request| {
+        let json = |body: Value| (200, vec![("content-type", "application/json".to_owned())], body.to_string());
+        let csv = |rows: std::ops::RangeInclusive<u64>| {
+            let mut body = String::from("\"row\",\"email\",\"result\",\"code\",\"message\"\n");
+            for row in rows {
+                body.push_str(&format!("\"{row}\",\"r{row}\",\"failed\",\"invalid_email\",\"No.\"\n"));
+            }
+            body
+        };
+        let page = |errors: Vec<Value>, next: Value| {
+            json(json!({"job_id": "job-1", "status": "completed", "total": 150, "created": 1, "skipped": 0,
+                "failed": 149, "errors": errors, "next_cursor": next}))
+        };
+        match request.line.split(' ').nth(1).unwrap_or_default() {
+            "/admin/v1/bulk-registrations/job-1" => page((2..=101).map(problem).collect(), json!("a+b/c=")),
+            "/admin/v1/bulk-registrations/job-1?cursor=a%2Bb%2Fc%3D" => {
+                page((102..=150).map(problem).collect(), Value::Null)
+            }
+            "/admin/v1/bulk-registrations/job-1/report.csv" => {
+                (200, vec![("x-next-cursor", "p 2".to_owned())], csv(2..=101))
+            }
+            "/admin/v1/bulk-registrations/job-1/report.csv?cursor=p%202" => (200, vec![], csv(102..=151)),
+            _ => (
+                404,
+                vec![],
+                json!({"error": {"code": "job_not_found", "message": "There is no such job."}}).to_string(),
+            ),
+        }
+    });
+
+    let job = learnerctl_at(&url, &["job", "job-1"], &[]).await;
+    assert!(job.status.success(), "{}", text(&job.stderr));
+    let out = text(&job.stdout);
+    assert_eq!(label(&out, "Failed").as_deref(), Some("149"), "{out}");
+    let rows: Vec<u64> = out.lines().filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
+    assert_eq!(rows, (2..=150).collect::<Vec<_>>());
+    let doc = &json_lines(&learnerctl_at(&url, &["--json", "job", "job-1"], &[]).await)[0];
+    assert_eq!(doc["errors"].as_array().unwrap().len(), 149);
+    assert!(doc.get("next_cursor").is_none(), "the pages are read: {doc}");
+
+    let report = learnerctl_at(&url, &["report", "job-1"], &[]).await;
+    assert!(report.status.success(), "{}", text(&report.stderr));
+    let report = text(&report.stdout);
+    assert_eq!(report.lines().count(), 151, "{report}");
+    assert_eq!(report.matches("\"row\"").count(), 1, "the header once");
+    assert!(report.lines().last().unwrap().starts_with("\"151\""), "{report}");
+    let paths: Vec<String> = seen.lock().unwrap().iter().map(|s| s.line.clone()).collect();
+    assert!(paths.iter().any(|p| p.contains("report.csv?cursor=p%202")), "{paths:?}");
+}
+
+/// Each part of a split upload carries its own `Idempotency-Key`, the same when the command
+/// runs again on the same file (so the API can answer with the jobs it already made); a dry
+/// run creates nothing and carries none.
+#[tokio::test]
+async fn every_part_carries_its_own_idempotency_key_the_same_on_a_rerun() {
+    let (url, seen) = stand_in(|request| {
+        let rows = if request.line.starts_with("POST /admin/v1/deletions") {
+            serde_json::from_slice::<Value>(&request.body).unwrap()["emails"].as_array().unwrap().len()
+        } else {
+            request.body.iter().filter(|b| **b == b'\n').count() - 1
+        };
+        let id = format!("job-{}", request.header("idempotency-key").unwrap_or_default());
+        if String::from_utf8_lossy(&request.body).contains("refused@") {
+            let error =
+                json!({"error": {"code": "idempotency_conflict", "message": "This key was used for another body."}});
+            return (409, vec![("content-type", "application/json".to_owned())], error.to_string());
+        }
+        (202, vec![("content-type", "application/json".to_owned())], json!({"job_id": id, "rows": rows}).to_string())
+    });
+    let dir = std::env::temp_dir().join(learners_tests::unique("learnerctl-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cohort.csv");
+    let rows: String = (0..6).map(|i| format!("l{i}@example.org,learner{i},Learner {i}\n")).collect();
+    std::fs::write(&file, format!("email,username,name\n{rows}")).unwrap();
+    let path = file.to_str().unwrap();
+    let small = [("LEARNERCTL_MAX_UPLOAD_BYTES", "100")];
+    let keys = |from: usize| -> Vec<String> {
+        seen.lock().unwrap()[from..].iter().map(|s| s.header("idempotency-key").unwrap_or_default()).collect()
+    };
+
+    let first = learnerctl_at(&url, &["bulk-register", path], &small).await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let sent = keys(0);
+    assert!(sent.len() >= 2, "{sent:?}");
+    for (key, request) in sent.iter().zip(seen.lock().unwrap().iter()) {
+        assert_eq!(key.len(), 36, "a UUID: {key}");
+        assert!(request.body.starts_with(b"email,username,name\n"), "the header in every part");
+        assert!(request.body.len() <= 100);
+    }
+    assert_eq!(sent.iter().collect::<std::collections::HashSet<_>>().len(), sent.len(), "one key a part");
+    let out = text(&first.stdout);
+    assert_eq!(out.lines().filter(|l| l.starts_with("Job job-")).count(), sent.len(), "{out}");
+
+    assert!(learnerctl_at(&url, &["bulk-register", path], &small).await.status.success());
+    assert_eq!(keys(sent.len()), sent, "a rerun sends the same keys");
+
+    let before = seen.lock().unwrap().len();
+    assert!(learnerctl_at(&url, &["bulk-register", path, "--dry-run"], &small).await.status.success());
+    assert!(keys(before).iter().all(String::is_empty), "a dry run has no key");
+
+    let list = dir.join("leavers.txt");
+    std::fs::write(&list, "a@example.org\nb@example.org\nc@example.org\n").unwrap();
+    let before = seen.lock().unwrap().len();
+    let deleted =
+        learnerctl_at(&url, &["delete", "--emails", list.to_str().unwrap()], &[("LEARNERCTL_MAX_EMAILS", "2")]).await;
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    let parts = keys(before);
+    assert_eq!(parts.len(), 2);
+    assert!(parts.iter().all(|k| k.len() == 36) && parts[0] != parts[1], "{parts:?}");
+
+    // A part refused stops the run: the API's message, the part, the jobs already queued.
+    std::fs::write(&list, "a@example.org\nb@example.org\nrefused@example.org\n").unwrap();
+    let stopped =
+        learnerctl_at(&url, &["delete", "--emails", list.to_str().unwrap()], &[("LEARNERCTL_MAX_EMAILS", "2")]).await;
+    assert_eq!(stopped.status.code(), Some(1), "{}", text(&stopped.stderr));
+    let said = text(&stopped.stderr);
+    assert!(said.contains("part 2 of 2 (queued before it: job-") && said.contains("idempotency_conflict"), "{said}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The exit codes the README documents: 0 done (every test above), 1 the API refused, 2 bad
+/// usage, 3 the API unreachable or no credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_are_the_documented_ones() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let mut wrong_token = Command::new(BINARY);
+    wrong_token.args(["--api", &app.base_url, "--token", "not-the-token", "user", "a@example.org"]);
+    let refused = run(wrong_token, None).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("the API answered 401"), "{}", text(&refused.stderr));
+
+    let bad_url = learnerctl_at("ftp://example.org", &["user", "a@example.org"], &[]).await;
+    assert_eq!(bad_url.status.code(), Some(2), "{}", text(&bad_url.stderr));
+    let bad_limit = learnerctl_with(&app, &["user", "a@example.org"], None, &[("LEARNERCTL_MAX_EMAILS", "many")]).await;
+    assert_eq!(bad_limit.status.code(), Some(2), "{}", text(&bad_limit.stderr));
+    assert!(text(&bad_limit.stderr).contains("LEARNERCTL_MAX_EMAILS"));
+    assert_eq!(learnerctl(&app, &["no-such-command"], None).await.status.code(), Some(2));
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nobody = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let unreachable = learnerctl_at(&nobody, &["user", "a@example.org"], &[]).await;
+    assert_eq!(unreachable.status.code(), Some(3), "{}", text(&unreachable.stderr));
+
+    let mut no_credentials = Command::new(BINARY);
+    no_credentials
+        .args(["--api", &app.base_url, "user", "a@example.org"])
+        .env_remove("LEARNERS_ADMIN_TOKEN")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+    let missing = run(no_credentials, None).await;
+    assert_eq!(missing.status.code(), Some(3), "{}", text(&missing.stderr));
+    assert!(text(&missing.stderr).contains("no AWS region"), "{}", text(&missing.stderr));
 }
