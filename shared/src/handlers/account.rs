@@ -38,6 +38,15 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     }
 }
 
+impl From<RemovalError> for ApiError {
+    fn from(error: RemovalError) -> Self {
+        match error {
+            RemovalError::InvalidPassword => ApiError::new(403, "invalid_password", "The password is not right."),
+            RemovalError::Unexpected(e) => ApiError::unexpected(&e),
+        }
+    }
+}
+
 fn not_signed_in() -> ApiError {
     ApiError::new(401, "not_signed_in", "You are not signed in.")
 }
@@ -72,15 +81,27 @@ async fn removal(app: &App, req: &Request) -> Response<Body> {
         } else {
             response::json(202, &json!({"status": "removal_requested"}))
         }),
-        Err(RemovalError::InvalidPassword) => {
-            let error = ApiError::new(403, "invalid_password", "The password is not right.");
-            if html {
-                let errors = FieldErrors::from([("password".to_owned(), error.message.clone())]);
-                settings_page(app, error.status, &user, &errors)
-            } else {
-                error.into_response()
-            }
+        Err(RemovalError::InvalidPassword) if html => {
+            // The settings page again, with the answer at the password field.
+            let error = ApiError::from(RemovalError::InvalidPassword);
+            let errors = FieldErrors::from([("password".to_owned(), error.message)]);
+            settings_page(app, error.status, &user, &errors)
         }
-        Err(RemovalError::Unexpected(e)) => ApiError::unexpected(&e).into_response(),
+        Err(error) => ApiError::from(error).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removal_errors_answer_403_invalid_password_or_an_opaque_500() {
+        assert_eq!(
+            ApiError::from(RemovalError::InvalidPassword),
+            ApiError::new(403, "invalid_password", "The password is not right.")
+        );
+        let failed = ApiError::from(RemovalError::Unexpected(anyhow::anyhow!("table gone")));
+        assert_eq!(failed, ApiError::unexpected(&anyhow::anyhow!("another cause")));
     }
 }

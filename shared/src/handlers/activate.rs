@@ -22,6 +22,14 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     }
 }
 
+impl From<ActivationError> for ApiError {
+    fn from(error: ActivationError) -> Self {
+        match error {
+            ActivationError::Unexpected(e) => ApiError::unexpected(&e),
+        }
+    }
+}
+
 /// The link's page. Opening it (`GET`, what mail scanners do) spends nothing: a usable link
 /// shows the "Activate my account" button, whose post (`spend`) activates.
 async fn page(app: &App, req: &Request, spend: bool) -> Response<Body> {
@@ -34,7 +42,7 @@ async fn page(app: &App, req: &Request, spend: bool) -> Response<Body> {
         Ok(Activation::AlreadyActive) => response::page(look, 200, pages::already_active()),
         Ok(Activation::Expired) => response::page(look, 410, pages::activation_link_invalid(true)),
         Ok(Activation::Invalid) => response::page(look, 404, pages::activation_link_invalid(false)),
-        Err(ActivationError::Unexpected(e)) => ApiError::unexpected(&e).into_response(),
+        Err(error) => ApiError::from(error).into_response(),
     }
 }
 
@@ -49,7 +57,7 @@ async fn api(app: &App, req: &Request) -> Response<Body> {
             ApiError::new(400, "invalid_token", "This activation link is invalid or has expired; ask for a new one.")
                 .into_response()
         }
-        Err(ActivationError::Unexpected(e)) => ApiError::unexpected(&e).into_response(),
+        Err(error) => ApiError::from(error).into_response(),
     }
 }
 
@@ -71,5 +79,16 @@ async fn new_link(app: &App, req: &Request) -> Response<Body> {
         response::page(&app.config.look, 202, pages::activation_email_requested())
     } else {
         response::json(202, &json!({"status": "sent_if_pending"}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_activation_failure_is_an_opaque_500() {
+        let failed = ApiError::from(ActivationError::Unexpected(anyhow::anyhow!("table gone")));
+        assert_eq!(failed, ApiError::unexpected(&anyhow::anyhow!("another cause")));
     }
 }

@@ -19,12 +19,26 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             // Only says whether the link can still be used; nothing is spent by looking.
             match usable_reset_token(app, &token).await {
                 Ok(_) => response::page(look, 200, pages::new_password_form(&token, &FieldErrors::new())),
-                Err(RecoveryError::Unexpected(e)) => ApiError::unexpected(&e).into_response(),
+                Err(error @ RecoveryError::Unexpected(_)) => ApiError::from(error).into_response(),
                 Err(_) => response::page(look, 400, pages::reset_link_invalid()),
             }
         }
         "POST /api/v1/password-resets/{token}" => confirm(app, &req).await,
         _ => ApiError::not_found().into_response(),
+    }
+}
+
+impl From<RecoveryError> for ApiError {
+    fn from(error: RecoveryError) -> Self {
+        match error {
+            RecoveryError::InvalidToken => ApiError::new(
+                400,
+                "invalid_token",
+                "This reset link is invalid, has expired or has been used; ask for a new one.",
+            ),
+            RecoveryError::WeakPassword(fields) => ApiError::validation(fields),
+            RecoveryError::Unexpected(e) => ApiError::unexpected(&e),
+        }
     }
 }
 
@@ -66,16 +80,30 @@ async fn confirm(app: &App, req: &Request) -> Response<Body> {
         Ok(()) if html => response::page(look, 200, pages::password_changed()),
         Ok(()) => response::empty(204),
         Err(RecoveryError::InvalidToken) if html => response::page(look, 400, pages::reset_link_invalid()),
-        Err(RecoveryError::InvalidToken) => ApiError::new(
-            400,
-            "invalid_token",
-            "This reset link is invalid, has expired or has been used; ask for a new one.",
-        )
-        .into_response(),
         Err(RecoveryError::WeakPassword(fields)) if html => {
             response::page(look, 422, pages::new_password_form(&token, &fields))
         }
-        Err(RecoveryError::WeakPassword(fields)) => ApiError::validation(fields).into_response(),
-        Err(RecoveryError::Unexpected(e)) => ApiError::unexpected(&e).into_response(),
+        Err(error) => ApiError::from(error).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_errors_answer_400_invalid_token_422_or_an_opaque_500() {
+        assert_eq!(
+            ApiError::from(RecoveryError::InvalidToken),
+            ApiError::new(
+                400,
+                "invalid_token",
+                "This reset link is invalid, has expired or has been used; ask for a new one."
+            )
+        );
+        let fields = FieldErrors::from([("password".to_owned(), "Too short.".to_owned())]);
+        assert_eq!(ApiError::from(RecoveryError::WeakPassword(fields.clone())), ApiError::validation(fields));
+        let failed = ApiError::from(RecoveryError::Unexpected(anyhow::anyhow!("table gone")));
+        assert_eq!(failed, ApiError::unexpected(&anyhow::anyhow!("another cause")));
     }
 }

@@ -39,43 +39,44 @@ fn read_form(req: &Request) -> Result<RegistrationForm, ApiError> {
     }
 }
 
-async fn create(app: &App, req: Request) -> Response<Body> {
-    let html = is_form_post(&req);
-    let (form, error) = match read_form(&req) {
-        Ok(form) => {
-            let result = register(app, &form).await;
-            (Some(form), result.err())
+impl From<RegistrationError> for ApiError {
+    fn from(error: RegistrationError) -> Self {
+        match error {
+            RegistrationError::Invalid(fields) => ApiError::validation(fields),
+            RegistrationError::UsernameTaken => {
+                ApiError::new(409, "username_taken", "This username is taken; choose another.")
+            }
+            RegistrationError::Unexpected(e) => ApiError::unexpected(&e),
         }
-        Err(error) => {
-            return if html { form_page(app, &None, error) } else { error.into_response() };
-        }
-    };
-    let Some(error) = error else {
-        return if html {
-            let valid_for = human_duration(app.config.activation_ttl_seconds);
-            response::page(&app.config.look, 202, pages::check_your_inbox(&valid_for))
-        } else {
-            response::json(202, &json!({"status": "pending_activation"}))
-        };
-    };
-    let error = match error {
-        RegistrationError::Invalid(fields) => ApiError::validation(fields),
-        RegistrationError::UsernameTaken => {
-            ApiError::new(409, "username_taken", "This username is taken; choose another.")
-        }
-        RegistrationError::Unexpected(e) => ApiError::unexpected(&e),
-    };
-    if html {
-        form_page(app, &form, error)
-    } else {
-        error.into_response()
     }
 }
 
-/// The form again, filled in with what was typed (never the password) and the problems.
-fn form_page(app: &App, form: &Option<RegistrationForm>, error: ApiError) -> Response<Body> {
+async fn create(app: &App, req: Request) -> Response<Body> {
+    let html = is_form_post(&req);
+    let form = match read_form(&req) {
+        Ok(form) => form,
+        Err(error) if html => return form_page(app, None, &error, None),
+        Err(error) => return error.into_response(),
+    };
+    match register(app, &form).await {
+        Ok(_) if html => {
+            let valid_for = human_duration(app.config.activation_ttl_seconds);
+            response::page(&app.config.look, 202, pages::check_your_inbox(&valid_for))
+        }
+        Ok(_) => response::json(202, &json!({"status": "pending_activation"})),
+        Err(error) if html => {
+            // On the form, a taken username is the username field's problem.
+            let field = matches!(error, RegistrationError::UsernameTaken).then_some("username");
+            form_page(app, Some(&form), &ApiError::from(error), field)
+        }
+        Err(error) => ApiError::from(error).into_response(),
+    }
+}
+
+/// The form again, filled in with what was typed (never the password) and the problems: the
+/// error's fields, its message at `field` if given, else its message as the notice.
+fn form_page(app: &App, form: Option<&RegistrationForm>, error: &ApiError, field: Option<&str>) -> Response<Body> {
     let values = form
-        .as_ref()
         .map(|f| RegistrationValues {
             email: f.email.clone(),
             username: f.username.clone(),
@@ -84,9 +85,26 @@ fn form_page(app: &App, form: &Option<RegistrationForm>, error: ApiError) -> Res
         })
         .unwrap_or_default();
     let mut fields = error.fields.clone().unwrap_or_default();
-    if error.code == "username_taken" {
-        fields.insert("username".into(), error.message.clone());
+    if let Some(field) = field {
+        fields.insert(field.into(), error.message.clone());
     }
     let notice = (fields.is_empty()).then_some(error.message.as_str());
     response::page(&app.config.look, error.status, pages::register_form(&values, &fields, notice))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_errors_answer_422_409_username_taken_or_an_opaque_500() {
+        let fields = FieldErrors::from([("email".to_owned(), "Not an email address.".to_owned())]);
+        assert_eq!(ApiError::from(RegistrationError::Invalid(fields.clone())), ApiError::validation(fields));
+        assert_eq!(
+            ApiError::from(RegistrationError::UsernameTaken),
+            ApiError::new(409, "username_taken", "This username is taken; choose another.")
+        );
+        let failed = ApiError::from(RegistrationError::Unexpected(anyhow::anyhow!("table gone")));
+        assert_eq!(failed, ApiError::unexpected(&anyhow::anyhow!("another cause")));
+    }
 }

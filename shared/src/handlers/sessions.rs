@@ -50,15 +50,23 @@ pub fn invalid_credentials(app: &App) -> ApiError {
     )
 }
 
-fn not_activated(app: &App) -> ApiError {
-    ApiError::new(
-        403,
-        "not_activated",
-        format!(
-            "This account is not activated yet: follow the link in the activation email, or ask for a new one at {}{NEW_ACTIVATION_LINK}.",
-            app.config.site_url
-        ),
-    )
+/// The one place sign-in's refusals become HTTP. Their messages name the site's lockout policy
+/// and address, so the mapping takes the app along with the error.
+impl From<(&App, SignInError)> for ApiError {
+    fn from((app, error): (&App, SignInError)) -> Self {
+        match error {
+            SignInError::InvalidCredentials => invalid_credentials(app),
+            SignInError::NotActivated => ApiError::new(
+                403,
+                "not_activated",
+                format!(
+                    "This account is not activated yet: follow the link in the activation email, or ask for a new one at {}{NEW_ACTIVATION_LINK}.",
+                    app.config.site_url
+                ),
+            ),
+            SignInError::Unexpected(e) => ApiError::unexpected(&e),
+        }
+    }
 }
 
 /// Where a sign-in form may send the browser next: a path of this site only (`/operator`),
@@ -130,7 +138,6 @@ async fn create(app: &App, req: &Request) -> Response<Body> {
             }
             return response;
         }
-        Err(SignInError::InvalidCredentials) => invalid_credentials(app),
         Err(SignInError::NotActivated) if html => {
             let problem = LoginProblem {
                 message: "This account is not activated yet: follow the link in the activation email.",
@@ -138,8 +145,7 @@ async fn create(app: &App, req: &Request) -> Response<Body> {
             };
             return response::page(look, 403, pages::login(&email, Some(problem), next.as_deref()));
         }
-        Err(SignInError::NotActivated) => not_activated(app),
-        Err(SignInError::Unexpected(e)) => ApiError::unexpected(&e),
+        Err(error) => ApiError::from((app, error)),
     };
     if html {
         let problem = LoginProblem { message: &error.message, next: None };
@@ -194,7 +200,39 @@ pub fn cross_origin() -> ApiError {
 
 #[cfg(test)]
 mod tests {
-    use super::local_path;
+    use super::*;
+    use crate::adapters::clock::ManualClock;
+    use crate::Config;
+    use std::sync::Arc;
+
+    #[test]
+    fn sign_in_errors_name_the_lockout_policy_and_the_new_link_page() {
+        let config = Config::from_pairs(&[
+            ("LEARNERS_SITE_URL", "https://learn.example.org"),
+            ("LEARNERS_MAX_FAILED_LOGINS", "3"),
+            ("LEARNERS_LOCKOUT_SECONDS", "60"),
+        ])
+        .unwrap();
+        let app = &App::in_memory(config, Arc::new(ManualClock::new())).0;
+        assert_eq!(
+            ApiError::from((app, SignInError::InvalidCredentials)),
+            ApiError::new(
+                401,
+                "invalid_credentials",
+                "Email or password is incorrect. After 3 failed attempts, sign-in is paused for 1 minute."
+            )
+        );
+        assert_eq!(
+            ApiError::from((app, SignInError::NotActivated)),
+            ApiError::new(
+                403,
+                "not_activated",
+                "This account is not activated yet: follow the link in the activation email, or ask for a new one at https://learn.example.org/activation-email."
+            )
+        );
+        let failed = ApiError::from((app, SignInError::Unexpected(anyhow::anyhow!("table gone"))));
+        assert_eq!(failed, ApiError::unexpected(&anyhow::anyhow!("another cause")));
+    }
 
     #[test]
     fn next_is_a_local_path_only() {
