@@ -1367,3 +1367,179 @@ fn body_of<'a>(source: &'a str, name: &str) -> Option<&'a str> {
     }
     None
 }
+
+// ---- Capacity units ----
+
+/// The same calls on both stores, with the units each bills after every step.
+async fn billed_script(
+    store: &dyn Store,
+    take: &dyn Fn() -> learners::adapters::capacity::Units,
+) -> Vec<(String, learners::adapters::capacity::Units)> {
+    let mut bills = Vec::new();
+    let mut step = |name: &str| bills.push((name.to_owned(), take()));
+    let ada = user("units-ada@example.com", "units_ada");
+    let (_, activation) = activation_token(&ada, 3_600);
+    store.create_user(&ada, Some(&activation)).await.unwrap();
+    step("create_user");
+    let twin = user("units-ada@example.com", "units_twin");
+    assert!(store.create_user(&twin, None).await.is_err());
+    step("create_user (taken)");
+    store.user_by_email_key(&ada.email.key()).await.unwrap().unwrap();
+    step("user_by_email_key");
+    assert!(store.user_by_email_key("nobody@example.com").await.unwrap().is_none());
+    step("user_by_email_key (none)");
+    assert!(store.username_taken("units_ada").await.unwrap());
+    step("username_taken");
+    store.user_by_id(&ada.id).await.unwrap().unwrap();
+    step("user_by_id");
+    store.token(&activation.hash).await.unwrap().unwrap();
+    step("token");
+    assert!(matches!(store.consume_activation_token(&activation.hash, NOW).await.unwrap(), TokenUse::Consumed(_)));
+    step("consume_activation_token");
+    assert!(matches!(store.consume_activation_token(&activation.hash, NOW).await.unwrap(), TokenUse::AlreadyUsed(_)));
+    step("consume_activation_token (used)");
+    let reset = reset_token(&ada, 3_600);
+    store.put_token(&reset).await.unwrap();
+    step("put_token");
+    let hash = password_hash("units");
+    assert!(store.complete_password_reset(&reset, &hash, NOW).await.unwrap());
+    step("complete_password_reset");
+    assert!(store.set_password(&ada.id, &hash).await.unwrap());
+    step("set_password");
+    assert!(store.activate_user(&ada.id, NOW).await.unwrap());
+    step("activate_user");
+    let refusal = MailRefusal { kind: MailRefusalKind::Bounce, address: "units-ada@example.com".into(), at: NOW };
+    assert!(store.mark_mail_refused(&ada.id, &refusal).await.unwrap());
+    step("mark_mail_refused");
+    for _ in 0..3 {
+        store.take_quota("units-quota", NOW, 3_600, 2).await.unwrap();
+    }
+    step("take_quota x3 (the third refused)");
+    assert_eq!(store.quota_used("units-quota", NOW).await.unwrap(), 2);
+    step("quota_used");
+    for _ in 0..4 {
+        store.reserve("units-counter", NOW, POLICY).await.unwrap();
+    }
+    step("reserve x4 (the fourth refused)");
+    store.record_failure("units-counter", NOW, POLICY).await.unwrap();
+    step("record_failure");
+    store.state("units-counter", NOW).await.unwrap();
+    step("state");
+    store.clear("units-counter").await.unwrap();
+    step("clear");
+    let token = Token::generate();
+    let session = SessionRecord {
+        hash: token.hash(),
+        user_id: ada.id.clone(),
+        auth_epoch: 0,
+        created_at: NOW,
+        expires_at: NOW.plus_seconds(3_600),
+        operator: false,
+        last_seen_at: NOW,
+        password_at: NOW,
+    };
+    store.create_session(&session).await.unwrap();
+    step("create_session");
+    store.session(&token.hash(), NOW).await.unwrap().unwrap();
+    step("session");
+    store.touch_session(&token.hash(), NOW, NOW).await.unwrap();
+    step("touch_session");
+    store.delete_session(&token.hash()).await.unwrap();
+    step("delete_session");
+    let device = DeviceRecord {
+        hash: Token::generate().hash(),
+        user_id: ada.id.clone(),
+        created_at: NOW,
+        expires_at: NOW.plus_seconds(3_600),
+    };
+    store.create_device(&device).await.unwrap();
+    step("create_device");
+    assert_eq!(store.known_devices(&ada.id, NOW).await.unwrap().len(), 1);
+    step("known_devices");
+    store.device(&device.hash, NOW).await.unwrap().unwrap();
+    step("device");
+    store.record(&AuditEntry::new(NOW, "arn:op", "unlock", &ada.id, "done")).await.unwrap();
+    step("record");
+    assert_eq!(store.entries_for(&ada.id).await.unwrap().len(), 1);
+    step("entries_for");
+    assert!(store.set_operator(&ada.id, true).await.unwrap());
+    assert!(store.set_operator(&ada.id, false).await.unwrap());
+    step("set_operator x2");
+    assert!(store.retirement("no-such-hmac").await.unwrap().is_none());
+    step("retirement");
+
+    let job = RowJob { id: "units-job".into(), ..row_job(JobKind::BulkRegistration, 60, Some("units-key")) };
+    assert_eq!(store.create_job(&job).await.unwrap(), JobCreated::Created);
+    step("create_job");
+    let again = RowJob { id: "units-job-2".into(), ..job.clone() };
+    assert!(matches!(store.create_job(&again).await.unwrap(), JobCreated::Existing(_)));
+    step("create_job (the same key)");
+    store.job(&job.id).await.unwrap().unwrap();
+    step("job");
+    let refused: Vec<RowOutcome> =
+        (2..=40).step_by(3).map(|row| outcome(row, RowResult::Failed, "invalid_email")).collect();
+    store.settle_at_intake(&job, &refused).await.unwrap();
+    step("settle_at_intake");
+    store.keep_passwords(&job.id, &[(3, "a kept secret".into())], NOW.plus_seconds(60)).await.unwrap();
+    step("keep_passwords");
+    store.kept_password(&job.id, 3, NOW).await.unwrap().unwrap();
+    step("kept_password");
+    let grace = user("units-grace@example.com", "units_grace");
+    let mut created = outcome(3, RowResult::Done, "created");
+    created.user_id = Some(grace.id.clone());
+    let audit = AuditEntry::new(NOW, "arn:op", "bulk_register", &grace.id, "row 3");
+    assert_eq!(store.create_bulk_user(&job, &grace, &created, &audit).await.unwrap(), BulkCreate::Created);
+    step("create_bulk_user");
+    let taken = user("units-grace@example.com", "units_grace2");
+    let taken_row = outcome(4, RowResult::Done, "created");
+    assert!(matches!(
+        store.create_bulk_user(&job, &taken, &taken_row, &audit).await.unwrap(),
+        BulkCreate::Taken { .. }
+    ));
+    step("create_bulk_user (taken)");
+    assert!(store.settle_row(&job, &outcome(4, RowResult::Skipped, "already_registered")).await.unwrap());
+    step("settle_row");
+    assert!(!store.block_rows(&job.id, 0).await.unwrap().is_empty());
+    step("block_rows");
+    store.record_tally(&job, 0, &Counts { done: 1, skipped: 1, failed: 8 }).await.unwrap();
+    store.record_tally(&job, 1, &Counts { done: 0, skipped: 0, failed: 5 }).await.unwrap();
+    step("record_tally x2");
+    store.tallied(&job.id).await.unwrap();
+    step("tallied");
+    assert!(!store.rows(&job.id, 0, 100).await.unwrap().is_empty());
+    step("rows");
+    assert!(!store.problems(&job.id, 5, 3).await.unwrap().is_empty());
+    step("problems");
+    store.mark_queued(&job.id).await.unwrap();
+    store.mark_completed(&job.id, &Counts { done: 1, skipped: 1, failed: 13 }).await.unwrap();
+    step("mark_queued, mark_completed");
+    bills
+}
+
+/// The in-memory store bills what DynamoDB bills: the same script of calls on both, the
+/// DynamoDB adapter's requests counted by the SDK interceptor that `make bench` prices, the
+/// memory store's by `MemoryStore::consumed`; after every step the units and requests agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_stores_bill_the_same_capacity_units() {
+    use learners::adapters::capacity::Meter;
+    let memory = MemoryStore::new();
+    let on_memory = billed_script(&memory, &|| memory.consumed()).await;
+
+    let clients = AwsClients::for_endpoint(moto::url()).await;
+    let table = unique("units-");
+    provision::create_table(&clients.dynamodb, &table).await.expect("table on moto");
+    let meter = Meter::default();
+    let metered =
+        aws_sdk_dynamodb::Client::from_conf(clients.dynamodb.config().to_builder().interceptor(meter.clone()).build());
+    let dynamo = DynamoStore::new(metered, table);
+    let on_dynamo = billed_script(&dynamo, &|| meter.take()).await;
+    let mut differences = Vec::new();
+    for ((step, m), (_, d)) in on_memory.iter().zip(&on_dynamo) {
+        if m != d {
+            differences.push(format!("{step}: memory {m:?}, DynamoDB {d:?}"));
+        }
+    }
+    assert!(differences.is_empty(), "the stores bill differently:\n{}", differences.join("\n"));
+    let total = on_dynamo.iter().fold((0.0, 0.0), |(r, w), (_, u)| (r + u.reads, w + u.writes));
+    assert!(total.0 > 20.0 && total.1 > 50.0, "the script billed little: {total:?}");
+}

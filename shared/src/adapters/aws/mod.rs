@@ -2,7 +2,7 @@
 //! from one `SdkConfig` (which honours `AWS_ENDPOINT_URL`, so an emulator works unchanged).
 
 mod dynamodb;
-mod items;
+pub(crate) mod items;
 pub mod provision;
 mod ses;
 mod sqs;

@@ -1,0 +1,214 @@
+//! DynamoDB's capacity units, counted as on-demand DynamoDB bills them, for both stores: the
+//! DynamoDB adapter's client carries `Meter` (an SDK interceptor that sees every request and
+//! its answer), and the in-memory store counts the same requests it stands in for
+//! (`MemoryStore::consumed`). A contract test holds the two to the same figures.
+//!
+//! The rules:
+//! - writes: 1 write request unit per KB of the item written (`PutItem`, `BatchWriteItem`), at
+//!   least 1 (`UpdateItem`, `DeleteItem`: the item's size is not in the request; every item
+//!   here is under 1 KB, which the largest item written, printed below, shows); a transaction's
+//!   actions 2 each; a write refused by its condition is billed all the same;
+//! - reads: 1 read request unit per 4 KB read strongly consistently, half that eventually
+//!   consistently, 2 in a transaction; a miss costs what a read of a small item costs; a
+//!   `Query` is billed on the total size of what it returned.
+//!
+//! Prices (us-east-1, on-demand, since November 2024): $0.625 per million write request units,
+//! $0.125 per million read request units.
+
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemInput;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemInput;
+use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
+use aws_sdk_dynamodb::operation::put_item::PutItemInput;
+use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
+use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsOutput;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub const DOLLARS_PER_MILLION_WRITES: f64 = 0.625;
+pub const DOLLARS_PER_MILLION_READS: f64 = 0.125;
+
+/// Units counted since the last `take`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Units {
+    pub reads: f64,
+    pub writes: f64,
+    pub requests: usize,
+}
+
+impl Units {
+    /// On-demand dollars for a million of whatever these units are for.
+    pub fn dollars_per_million(&self) -> f64 {
+        self.reads * DOLLARS_PER_MILLION_READS + self.writes * DOLLARS_PER_MILLION_WRITES
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Meter {
+    units: Arc<Mutex<Units>>,
+    largest_item: Arc<Mutex<usize>>,
+}
+
+impl Meter {
+    pub fn take(&self) -> Units {
+        std::mem::take(&mut *self.units.lock().unwrap())
+    }
+
+    pub fn largest_item(&self) -> usize {
+        *self.largest_item.lock().unwrap()
+    }
+
+    fn add(&self, reads: f64, writes: f64) {
+        let mut units = self.units.lock().unwrap();
+        units.reads += reads;
+        units.writes += writes;
+        units.requests += 1;
+    }
+
+    fn written(&self, item: &HashMap<String, AttributeValue>) -> f64 {
+        let size = item_size(item);
+        let mut largest = self.largest_item.lock().unwrap();
+        *largest = (*largest).max(size);
+        write_units(size)
+    }
+}
+
+pub fn write_units(size: usize) -> f64 {
+    size.div_ceil(1024).max(1) as f64
+}
+
+pub fn read_units(size: usize, consistent: bool) -> f64 {
+    let blocks = size.div_ceil(4096).max(1) as f64;
+    if consistent {
+        blocks
+    } else {
+        blocks / 2.0
+    }
+}
+
+/// DynamoDB's item size: attribute names and values, in bytes.
+pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter().map(|(name, value)| name.len() + value_size(value)).sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        // Numbers: about one byte per two significant digits, plus one.
+        AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::M(map) => 3 + map.iter().map(|(k, v)| k.len() + value_size(v) + 1).sum::<usize>(),
+        AttributeValue::L(list) => 3 + list.iter().map(|v| value_size(v) + 1).sum::<usize>(),
+        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+        AttributeValue::Ns(set) => set.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+        _ => 0,
+    }
+}
+
+/// What the request said that the answer's hook needs: its write units (counted from the
+/// input, which is gone by then) and whether its reads are strongly consistent.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    writes: f64,
+    consistent: bool,
+}
+
+impl Storable for Pending {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Intercept for Meter {
+    fn name(&self) -> &'static str {
+        "capacity meter"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let input = context.input();
+        let mut pending = Pending { writes: 0.0, consistent: false };
+        if let Some(put) = input.downcast_ref::<PutItemInput>() {
+            pending.writes = put.item.as_ref().map_or(1.0, |item| self.written(item));
+        } else if input.downcast_ref::<UpdateItemInput>().is_some() || input.downcast_ref::<DeleteItemInput>().is_some()
+        {
+            pending.writes = 1.0;
+        } else if let Some(get) = input.downcast_ref::<GetItemInput>() {
+            pending.consistent = get.consistent_read == Some(true);
+        } else if let Some(query) = input.downcast_ref::<QueryInput>() {
+            pending.consistent = query.consistent_read == Some(true);
+        } else if let Some(transaction) = input.downcast_ref::<TransactWriteItemsInput>() {
+            pending.writes = transaction
+                .transact_items
+                .iter()
+                .flatten()
+                .map(|action| 2.0 * action.put.as_ref().map_or(1.0, |put| self.written(&put.item)))
+                .sum();
+        } else if let Some(batch) = input.downcast_ref::<BatchWriteItemInput>() {
+            pending.writes = batch
+                .request_items
+                .iter()
+                .flat_map(|requests| requests.values().flatten())
+                .map(|request| request.put_request.as_ref().map_or(1.0, |put| self.written(&put.item)))
+                .sum();
+        }
+        cfg.interceptor_state().store_put(pending);
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let Some(pending) = cfg.load::<Pending>().copied() else {
+            return Ok(());
+        };
+        // A write refused by its condition is billed like one that was applied.
+        let output = context.output_or_error().and_then(Result::ok);
+        let reads = if let Some(get) = output.and_then(|o| o.downcast_ref::<GetItemOutput>()) {
+            read_units(get.item.as_ref().map_or(0, item_size), pending.consistent)
+        } else if let Some(query) = output.and_then(|o| o.downcast_ref::<QueryOutput>()) {
+            let size = query.items.as_ref().map_or(0, |items| items.iter().map(item_size).sum());
+            read_units(size, pending.consistent)
+        } else if let Some(transaction) = output.and_then(|o| o.downcast_ref::<TransactGetItemsOutput>()) {
+            let items = transaction.responses.iter().flatten();
+            items.map(|r| 2.0 * read_units(r.item.as_ref().map_or(0, item_size), true)).sum()
+        } else {
+            0.0
+        };
+        self.add(reads, pending.writes);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_sizes_and_units_follow_dynamodb_rules() {
+        let item = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S("USER#1".into())),
+            ("n".to_owned(), AttributeValue::N("12345".into())),
+            ("ok".to_owned(), AttributeValue::Bool(true)),
+        ]);
+        assert_eq!(item_size(&item), (2 + 6) + (1 + 4) + (2 + 1));
+        assert_eq!(write_units(0), 1.0);
+        assert_eq!(write_units(1024), 1.0);
+        assert_eq!(write_units(1025), 2.0);
+        assert_eq!(read_units(0, false), 0.5);
+        assert_eq!(read_units(4097, true), 2.0);
+    }
+}
