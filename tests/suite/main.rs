@@ -9,6 +9,7 @@ mod contract;
 mod deploy;
 mod mail;
 mod openapi;
+mod policies;
 mod recovery;
 mod registration;
 mod removal;
