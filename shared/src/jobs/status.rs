@@ -51,16 +51,27 @@ pub async fn problems_page(
     cursor: u64,
     keep: impl Fn(&RowOutcome) -> bool,
 ) -> anyhow::Result<Page<RowOutcome>> {
-    let rows = app.jobs.problems(&job.id, cursor, PROBLEMS_PER_PAGE).await?;
-    let next_cursor = (rows.len() == PROBLEMS_PER_PAGE).then(|| rows.last().map(|r| r.row.to_string())).flatten();
+    let (rows, next_cursor) =
+        page_of(app.jobs.problems(&job.id, cursor, PROBLEMS_PER_PAGE + 1).await?, PROBLEMS_PER_PAGE);
     Ok(Page { items: rows.into_iter().filter(|r| keep(r)).collect(), next_cursor })
 }
 
 /// A page of the per-row report, as CSV with its header row.
 pub async fn report_page(app: &App, job: &RowJob, cursor: u64) -> anyhow::Result<Page<String>> {
-    let rows = app.jobs.rows(&job.id, cursor, REPORT_ROWS_PER_PAGE).await?;
-    let next_cursor = (rows.len() == REPORT_ROWS_PER_PAGE).then(|| rows.last().map(|r| r.row.to_string())).flatten();
+    let (rows, next_cursor) =
+        page_of(app.jobs.rows(&job.id, cursor, REPORT_ROWS_PER_PAGE + 1).await?, REPORT_ROWS_PER_PAGE);
     Ok(Page { items: vec![report_csv(job.kind, &rows)?], next_cursor })
+}
+
+/// A page of `size` from `size + 1` rows read: a next cursor only when a row is left over
+/// (so a last page is never followed by an empty one).
+fn page_of(mut rows: Vec<RowOutcome>, size: usize) -> (Vec<RowOutcome>, Option<String>) {
+    if rows.len() <= size {
+        return (rows, None);
+    }
+    rows.truncate(size);
+    let next = rows.last().map(|r| r.row.to_string());
+    (rows, next)
 }
 
 /// The per-row report: every field quoted, and a cell that a spreadsheet would take for a
