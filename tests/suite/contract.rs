@@ -50,6 +50,7 @@ macro_rules! contract {
 
 contract!(
     a_job_is_recorded_once_per_idempotency_key_and_only_moves_forward,
+    an_idempotency_key_is_free_again_once_its_job_expired,
     rows_settle_once_and_read_back_in_row_order_across_shards,
     tallies_only_grow_and_sum_up,
     a_bulk_row_creates_its_account_once_and_forgets_its_password,
@@ -1036,6 +1037,17 @@ async fn a_job_is_recorded_once_per_idempotency_key_and_only_moves_forward(store
     assert_eq!(store.job("no-such-job").await.unwrap(), None);
 }
 
+async fn an_idempotency_key_is_free_again_once_its_job_expired(store: Arc<dyn Store>) {
+    let key = unique("key-");
+    let old = RowJob { created_at: NOW.plus_seconds(-40 * 86_400), ..row_job(JobKind::Deletion, 1, Some(&key)) };
+    assert_eq!(store.create_job(&old).await.unwrap(), JobCreated::Created);
+    // 40 days later the old job and its claim are past their 30 days: the key starts a new job.
+    let new = row_job(JobKind::Deletion, 1, Some(&key));
+    assert_eq!(store.create_job(&new).await.unwrap(), JobCreated::Created);
+    let again = row_job(JobKind::Deletion, 1, Some(&key));
+    assert_eq!(store.create_job(&again).await.unwrap(), JobCreated::Existing(new));
+}
+
 async fn rows_settle_once_and_read_back_in_row_order_across_shards(store: Arc<dyn Store>) {
     // 130 rows: six blocks of 25, so every read spans several shard partitions.
     let job = row_job(JobKind::BulkRegistration, 130, None);
@@ -1170,7 +1182,13 @@ async fn a_deletion_settles_its_job_row_in_the_same_write(store: Arc<dyn Store>)
 /// `Clock` and `Passwords` one implementation each. `every_port_method_is_under_contract`
 /// holds this table to `shared/src/ports.rs` and to the tests themselves.
 const COVERAGE: &[(&str, &[&str])] = &[
-    ("RowJobs::create_job", &["a_job_is_recorded_once_per_idempotency_key_and_only_moves_forward"]),
+    (
+        "RowJobs::create_job",
+        &[
+            "a_job_is_recorded_once_per_idempotency_key_and_only_moves_forward",
+            "an_idempotency_key_is_free_again_once_its_job_expired",
+        ],
+    ),
     ("RowJobs::job", &["a_job_is_recorded_once_per_idempotency_key_and_only_moves_forward"]),
     ("RowJobs::mark_queued", &["a_job_is_recorded_once_per_idempotency_key_and_only_moves_forward"]),
     ("RowJobs::mark_completed", &["a_job_is_recorded_once_per_idempotency_key_and_only_moves_forward"]),

@@ -330,7 +330,7 @@ async fn the_report_of_a_million_row_job_downloads_completely() {
     const ROWS: u64 = 1_000_000;
     let app = TestApp::spawn(Backend::Memory).await;
     let job = learners::domain::RowJob {
-        id: unique("million-"),
+        id: uuid::Uuid::now_v7().to_string(),
         kind: learners::domain::JobKind::BulkRegistration,
         operator: "tester".into(),
         created_at: learners::ports::Clock::now(app.clock.as_ref()),
@@ -382,4 +382,76 @@ async fn the_report_of_a_million_row_job_downloads_completely() {
     assert_eq!(next_row, ROWS + 2, "all {ROWS} rows");
     assert!(largest < 6 * 1024 * 1024 / 4, "a page of {largest} bytes");
     eprintln!("{pages} pages, the largest {largest} bytes");
+}
+
+/// The last delivery of a message writes its tally even if the first try fails (no later
+/// delivery would), and a deletion row that could not be processed keeps no address.
+#[tokio::test]
+async fn the_last_delivery_tries_its_tally_again_and_a_failed_deletion_keeps_no_address() {
+    let (app, store, message) = deletion_message().await;
+    // The calls of a clean run: job, block_rows, then per row the look-up and the deletion...
+    // the last two are the tally's block_rows and record_tally.
+    let calls = {
+        let (app, store, message) = deletion_message().await;
+        let before = store.calls();
+        process::<Deletion>(&app, &message, true).await.unwrap();
+        store.calls() - before
+    };
+    store.inject_fault(calls, Fault::Before);
+    process::<Deletion>(&app, &message, true).await.expect("the tally is tried again");
+    let job = progress(&app, &message.job_id).await.unwrap().unwrap();
+    assert_eq!((job.status, job.counts), (JobStatus::Completed, Counts { done: 2, skipped: 1, failed: 0 }));
+
+    // A deletion that fails on the last delivery: settled as failed, without the address.
+    let (app, store, message) = deletion_message().await;
+    let first_deletion = {
+        let (app, store, message) = deletion_message().await;
+        let before = store.calls();
+        // job, block_rows, user_by_email_key, delete_user: the fourth call.
+        process::<Deletion>(&app, &message, true).await.unwrap();
+        assert!(store.calls() - before > 4);
+        4
+    };
+    store.inject_fault(first_deletion, Fault::Before);
+    assert!(process::<Deletion>(&app, &message, true).await.is_err(), "the message still goes to the DLQ");
+    let failed = app.jobs.problems(&message.job_id, 0, 10).await.unwrap();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    let processing = failed.iter().find(|r| r.code == "processing_failed").expect("a row settled as failed");
+    assert_eq!(processing.email, "", "a failed deletion row keeps no address");
+    assert!(app.store.user_by_email_key("gone1@example.com").await.unwrap().is_some(), "not deleted");
+}
+
+/// An upload retried with its key after its messages went out and were worked writes no
+/// settled row again and keeps no password again.
+#[tokio::test]
+async fn a_retried_intake_leaves_settled_rows_and_their_passwords_alone() {
+    let (app, store, mut queue, _) = memory_app();
+    let secret = "a password kept only until its row settles";
+    let mut csv = String::from("email,username,name,password\n");
+    for i in 0..30 {
+        csv.push_str(&format!("r{i}@example.com,r{i}_user,Learner {i},{secret} {i}\n"));
+    }
+    // Cut off at its last step, after its messages went out.
+    let before = store.calls();
+    let shape = format!("email,username,name,password\nx@example.com,x_user,X,{secret} x\n");
+    learners::flows::bulk::upload(&app, "tester", shape.as_bytes(), Some("k0")).await.unwrap();
+    store.inject_fault(store.calls() - before, Fault::Before);
+    assert!(learners::flows::bulk::upload(&app, "tester", csv.as_bytes(), Some("k1")).await.is_err());
+    let bodies: Vec<String> =
+        drain(&mut queue).into_iter().filter(|b| b.contains("r0@") || b.contains("r29@")).collect();
+    assert_eq!(bodies.len(), 2, "the cut-off intake sent its two messages");
+    for body in &bodies {
+        process::<BulkRegistration>(&app, &serde_json::from_str(body).unwrap(), false).await.unwrap();
+    }
+    let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes(), Some("k1")).await.unwrap();
+    let again = drain(&mut queue);
+    assert!(again.is_empty(), "every row was settled: nothing to send again: {again:?}");
+    // (The first upload's own row, never worked here, still has its password kept.)
+    let stored = store.dump();
+    for i in 0..30 {
+        assert!(!stored.contains(&format!("{secret} {i}")), "row {i}'s password kept again");
+    }
+    assert!(stored.contains(&format!("{secret} x")), "the dump shows kept passwords");
+    let done = progress(&app, &job.id).await.unwrap().unwrap();
+    assert_eq!((done.status, done.counts.done), (JobStatus::Completed, 30));
 }

@@ -223,7 +223,10 @@ fn row(target: &DeletionTarget, result: RowResult, code: &str, message: &str) ->
         // A deletion job keeps no address: deleted and unknown ones alike are personal data
         // (the operator has the list, and the row numbers point into it). Only what is no
         // address at all is shown, to say what was wrong with it.
-        email: if result == RowResult::Failed { target.email.clone().unwrap_or_default() } else { String::new() },
+        email: match &target.email {
+            Some(raw) if result == RowResult::Failed && Email::parse(raw).is_err() => raw.clone(),
+            _ => String::new(),
+        },
         result,
         code: code.into(),
         message: message.into(),

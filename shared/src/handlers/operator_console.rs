@@ -388,9 +388,10 @@ async fn job(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
 async fn report(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let id = path_param(req, "job_id").unwrap_or_default();
     let cursor = crate::jobs::parse_cursor(query_param(req, "cursor").as_deref())?;
-    let Some(job) = app.jobs.job(&id).await.map_err(unexpected)? else {
+    let Some(progress) = crate::jobs::progress(app, &id).await.map_err(unexpected)? else {
         return Ok(response::route_not_found());
     };
+    let job = progress.job;
     let mut page = crate::jobs::report_page(app, &job, cursor).await.map_err(unexpected)?;
     let mut response = response::text(200, "text/csv; charset=utf-8", page.items.pop().unwrap_or_default());
     let part = if cursor == 0 { String::new() } else { format!("-after-{cursor}") };

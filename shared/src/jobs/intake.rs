@@ -56,6 +56,7 @@ pub async fn submit<K: RowKind>(
         final_counts: None,
         idempotency,
     };
+    let mut resumed = false;
     if let JobCreated::Existing(existing) = app.jobs.create_job(&job).await? {
         let same_body =
             existing.idempotency.as_ref().map(|i| &i.body_sha256) == job.idempotency.as_ref().map(|i| &i.body_sha256);
@@ -67,11 +68,11 @@ pub async fn submit<K: RowKind>(
         }
         tracing::info!(job_id = %existing.id, "finishing an intake that was cut off");
         job = existing;
+        resumed = true;
     }
 
-    // Rows refused at intake, in batches; the blocks that hold nothing else get their tally
-    // now (no worker will see them), the others from their worker.
-    app.jobs.settle_at_intake(&job, &submission.refused).await?;
+    // The blocks that hold only refused rows get their tally from the intake (no worker
+    // will see them), the others from their worker.
     let mut refused_blocks: BTreeMap<u64, Counts> = BTreeMap::new();
     for outcome in &submission.refused {
         refused_blocks.entry(block_of(outcome.row)).or_default().count(outcome.result);
@@ -79,6 +80,15 @@ pub async fn submit<K: RowKind>(
     for row in &submission.rows {
         refused_blocks.remove(&block_of(K::row_number(row)));
     }
+    if resumed {
+        // What the first intake's messages settled meanwhile stays as it is: no row is
+        // written again (a deletion may have scrubbed it since), no password kept again.
+        let settled = settled_rows::<K>(app, &job, &submission).await?;
+        submission.refused.retain(|outcome| !settled.contains(&outcome.row));
+        submission.rows.retain(|row| !settled.contains(&K::row_number(row)));
+    }
+    // Rows refused at intake, in batches.
+    app.jobs.settle_at_intake(&job, &submission.refused).await?;
     let tallies: Vec<(u64, Counts)> = refused_blocks.into_iter().collect();
     for chunk in tallies.chunks(16) {
         futures::future::try_join_all(chunk.iter().map(|(block, counts)| app.jobs.record_tally(&job, *block, counts)))
@@ -101,4 +111,23 @@ pub async fn submit<K: RowKind>(
     job.status = JobStatus::Queued;
     tracing::info!(operator, job_id = %job.id, kind = K::KIND.as_str(), rows = job.total, messages = bodies.len(), "row job queued");
     Ok(job)
+}
+
+/// The rows of a submission's blocks that are settled already (one query a block, 16 at a
+/// time).
+async fn settled_rows<K: RowKind>(
+    app: &App,
+    job: &RowJob,
+    submission: &Submission<K::Row>,
+) -> anyhow::Result<std::collections::HashSet<u64>> {
+    let mut blocks: std::collections::BTreeSet<u64> = submission.refused.iter().map(|o| block_of(o.row)).collect();
+    blocks.extend(submission.rows.iter().map(|row| block_of(K::row_number(row))));
+    let blocks: Vec<u64> = blocks.into_iter().collect();
+    let mut settled = std::collections::HashSet::new();
+    for chunk in blocks.chunks(16) {
+        let found =
+            futures::future::try_join_all(chunk.iter().map(|block| app.jobs.block_rows(&job.id, *block))).await?;
+        settled.extend(found.into_iter().flatten().map(|outcome| outcome.row));
+    }
+    Ok(settled)
 }

@@ -19,17 +19,22 @@ pub struct Page<T> {
 #[error("The cursor is not one this service gave out.")]
 pub struct CursorError;
 
-/// A cursor is the number of the last row of the page before.
+/// A cursor is the number of the last row of the page before (rows are stored with 10
+/// digits, so no cursor reaches 9,999,999,999).
 pub fn parse_cursor(cursor: Option<&str>) -> Result<u64, CursorError> {
     match cursor {
         None | Some("") => Ok(0),
-        Some(text) => text.parse().map_err(|_| CursorError),
+        Some(text) => text.parse().ok().filter(|row| *row < 9_999_999_999).ok_or(CursorError),
     }
 }
 
 /// The job with its counts (the sum of its blocks' tallies until it is seen completed, then
 /// the counts recorded with that).
 pub async fn progress(app: &App, job_id: &str) -> anyhow::Result<Option<JobProgress>> {
+    // Job ids are UUIDs: anything else names no job (and never reaches the store's key).
+    if uuid::Uuid::parse_str(job_id).is_err() {
+        return Ok(None);
+    }
     let Some(job) = app.jobs.job(job_id).await? else {
         return Ok(None);
     };
@@ -129,6 +134,8 @@ mod tests {
         assert_eq!(parse_cursor(Some("120")).unwrap(), 120);
         assert!(parse_cursor(Some("x")).is_err());
         assert!(parse_cursor(Some("-1")).is_err());
+        assert!(parse_cursor(Some("9999999999")).is_err());
+        assert!(parse_cursor(Some("18446744073709551615")).is_err());
     }
 
     proptest! {

@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, HashSet};
 /// redelivery) are passed over. Err: the message comes back; on its last delivery
 /// (`final_attempt`) a row that still fails is settled as failed, and the loop goes on.
 pub async fn process<K: RowKind>(app: &App, message: &RowMessage<K::Row>, final_attempt: bool) -> anyhow::Result<()> {
-    // A message proves nothing by itself (anything that may send to the queue could have
-    // written it): the worker acts only for a job of its kind that it can read, and only on
-    // rows that job has.
+    // A message proves little by itself: the worker acts only for a job of its kind that it
+    // can read, and only on row numbers within the job's range. (Which addresses a row names
+    // is not checked here: only the stack's own functions may send to the queues, see each
+    // queue's policy in template.yaml.)
     let job = match app.jobs.job(&message.job_id).await? {
         Some(job) if job.kind == K::KIND => job,
         _ => {
@@ -45,9 +46,26 @@ pub async fn process<K: RowKind>(app: &App, message: &RowMessage<K::Row>, final_
             first_error.get_or_insert(error);
         }
         // The tally is counted from the rows as stored: exact whoever settled them, and
-        // written again (only ever larger) by every delivery.
-        let outcomes = app.jobs.block_rows(&job.id, block).await?;
-        app.jobs.record_tally(&job, block, &Counts::of(&outcomes)).await?;
+        // written again (only ever larger) by every delivery. On the last delivery it is
+        // tried a few more times: no later delivery would write it.
+        let attempts = if final_attempt { TALLY_ATTEMPTS } else { 1 };
+        let mut attempt = 1;
+        while let Err(error) = tally(app, &job, block).await {
+            if attempt >= attempts {
+                return Err(error);
+            }
+            tracing::warn!(job_id = %job.id, block, error = format!("{error:#}"), "tally failed; trying again");
+            tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+            attempt += 1;
+        }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// How often the last delivery of a message tries to write its blocks' tallies.
+const TALLY_ATTEMPTS: u32 = 4;
+
+async fn tally(app: &App, job: &crate::domain::RowJob, block: u64) -> anyhow::Result<()> {
+    let outcomes = app.jobs.block_rows(&job.id, block).await?;
+    app.jobs.record_tally(job, block, &Counts::of(&outcomes)).await
 }

@@ -163,9 +163,12 @@ pub fn job_item(job: &RowJob) -> Item {
     item.insert("created_at".into(), ts(job.created_at));
     item.insert("status".into(), s(job.status.as_str()));
     item.insert("total".into(), n(job.total as i64));
-    // `created`, `skipped`, `failed`: the final counts, once the job is seen completed.
+    // The final counts, once the job is seen completed (names of their own: jobs written
+    // before the pipeline kept a running count in `created`, `skipped`, `failed`).
     if let Some(counts) = &job.final_counts {
-        for (name, value) in [("created", counts.done), ("skipped", counts.skipped), ("failed", counts.failed)] {
+        for (name, value) in
+            [("final_done", counts.done), ("final_skipped", counts.skipped), ("final_failed", counts.failed)]
+        {
             item.insert(name.into(), n(value as i64));
         }
     }
@@ -189,11 +192,11 @@ pub fn job_from_item(item: &Item) -> anyhow::Result<RowJob> {
         created_at: get_ts(item, "created_at")?,
         status: JobStatus::parse(get_s(item, "status")?).context("unknown job status")?,
         total: get_u64(item, "total")?,
-        final_counts: match item.contains_key("created") {
+        final_counts: match item.contains_key("final_done") {
             true => Some(Counts {
-                done: get_u64(item, "created")?,
-                skipped: get_u64(item, "skipped")?,
-                failed: get_u64(item, "failed")?,
+                done: get_u64(item, "final_done")?,
+                skipped: get_u64(item, "final_skipped")?,
+                failed: get_u64(item, "final_failed")?,
             }),
             false => None,
         },

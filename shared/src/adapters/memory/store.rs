@@ -767,7 +767,13 @@ impl RowJobs for MemoryStore {
             puts.extend(job.idempotency.as_ref().map(|i| items::idempotency_item(job, i)));
             self.bill_transaction(&puts, 0);
             let mut state = self.lock();
-            let held = job.idempotency.as_ref().and_then(|i| state.idempotency.get(&i.key)).cloned();
+            // A claim whose time is over (its job expired) is free again, as on DynamoDB.
+            let held = job
+                .idempotency
+                .as_ref()
+                .and_then(|i| state.idempotency.get(&i.key))
+                .filter(|id| state.jobs.get(*id).is_some_and(|held| held.rows_expire_at() >= job.created_at))
+                .cloned();
             if let Some(existing) = held {
                 let existing = state.jobs.get(&existing).cloned();
                 // The DynamoDB adapter reads the key's claim, then its job.

@@ -95,7 +95,17 @@ impl RowJobs for DynamoStore {
     async fn create_job(&self, job: &RowJob) -> anyhow::Result<JobCreated> {
         let mut actions = vec![self.put_new(items::job_item(job))?];
         if let Some(idempotency) = &job.idempotency {
-            actions.push(self.put_new(items::idempotency_item(job, idempotency))?);
+            // A claim whose time is over (its job gone or going with it) is free again:
+            // DynamoDB deletes the two expired items apart, and late.
+            let claim = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(items::idempotency_item(job, idempotency)))
+                .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":now", items::ts(job.created_at))
+                .build()
+                .context("building the idempotency claim")?;
+            actions.push(TransactWriteItem::builder().put(claim).build());
         }
         let Some(failed) = self.transact(actions).await? else {
             return Ok(JobCreated::Created);
@@ -147,7 +157,9 @@ impl RowJobs for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::job_key(job_id)))
-            .update_expression("SET #status = :completed, created = :done, skipped = :skipped, failed = :failed")
+            .update_expression(
+                "SET #status = :completed, final_done = :done, final_skipped = :skipped, final_failed = :failed",
+            )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":completed", items::s(JobStatus::Completed.as_str()))
