@@ -7,9 +7,9 @@ use learners::adapters::aws::{provision, AwsClients, DynamoStore};
 use learners::adapters::memory::MemoryStore;
 use learners::domain::{block_of, Counts, Idempotency, JobKind, JobStatus, RowJob, RowOutcome, RowResult};
 use learners::domain::{
-    email_hmac, AuditEntry, DeviceRecord, Email, FullName, LockoutPolicy, LockoutState, MailRefusal, MailRefusalKind,
-    PasswordHash, Reservation, Retirement, SessionRecord, Timestamp, Token, TokenHash, TokenPurpose, TokenRecord, User,
-    UserId, UserSource, UserStatus, Username, OPERATOR_IDLE_SECONDS,
+    email_hmac, AuditEntry, DeviceRecord, LockoutPolicy, LockoutState, MailRefusal, MailRefusalKind, PasswordHash,
+    Reservation, Retirement, SessionRecord, Timestamp, Token, TokenHash, TokenPurpose, TokenRecord, User, UserId,
+    UserStatus, OPERATOR_IDLE_SECONDS,
 };
 use learners::ports::{
     AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, JobCreated, LoginAttempts, RowJobs, SessionStore,
@@ -89,21 +89,7 @@ contract!(
 const NOW: Timestamp = Timestamp::from_unix(1_800_000_000);
 
 fn user(email: &str, username: &str) -> User {
-    User {
-        id: UserId::generate(),
-        email: Email::parse(email).unwrap(),
-        username: Username::parse(username).unwrap(),
-        name: FullName::parse("Grace Hopper").unwrap(),
-        password_hash: None,
-        status: UserStatus::PendingActivation,
-        created_at: NOW,
-        activated_at: None,
-        terms_accepted_at: Some(NOW),
-        source: UserSource::SelfService,
-        auth_epoch: 0,
-        operator: false,
-        mail_refused: None,
-    }
+    User { created_at: NOW, terms_accepted_at: Some(NOW), ..learners_tests::stored_user(email, username) }
 }
 
 fn activation_token(user: &User, ttl: i64) -> (Token, TokenRecord) {

@@ -2,7 +2,7 @@
 //! on a mail that went out), and SES bounce and complaint events stopping mail to an address.
 
 use learners::adapters::aws::SesMailer;
-use learners::domain::{Email, FullName, Timestamp, User, UserId, UserSource, UserStatus, Username};
+use learners::domain::{User, UserStatus};
 use learners::handlers::worker::{SqsEvent, SqsMessage};
 use learners::metrics::Metric;
 use learners_tests::{email, memory_app, on_both_backends, Backend, TestApp};
@@ -77,21 +77,8 @@ async fn ses_client(url: &str) -> aws_sdk_sesv2::Client {
 }
 
 fn active_user(address: &str) -> User {
-    User {
-        id: UserId::generate(),
-        email: Email::parse(address).unwrap(),
-        username: Username::parse(&learners_tests::unique("u")).unwrap(),
-        name: FullName::parse("Grace Hopper").unwrap(),
-        password_hash: None,
-        status: UserStatus::Active,
-        created_at: Timestamp::from_unix(1_800_000_000),
-        activated_at: Some(Timestamp::from_unix(1_800_000_000)),
-        terms_accepted_at: None,
-        source: UserSource::Bulk,
-        auth_epoch: 0,
-        operator: false,
-        mail_refused: None,
-    }
+    let user = learners_tests::stored_user(address, &learners_tests::unique("u"));
+    User { status: UserStatus::Active, activated_at: Some(user.created_at), ..user }
 }
 
 #[tokio::test]

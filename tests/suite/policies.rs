@@ -14,20 +14,19 @@ use learners::adapters::aws::{provision, AwsClients};
 use learners::adapters::clock::SystemClock;
 use learners::adapters::memory::{InProcessQueue, MemoryMailer, QueuedBatch};
 use learners::flows::{activation, admin, bulk, recovery, registration, removal, signin};
-use learners::handlers::worker::{SqsEvent, SqsMessage};
 use learners::{App, Config};
 use learners_gateway::routes::TEMPLATE;
 use learners_gateway::{RouteTable, Workers};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use yaml_rust2::YamlLoader;
 
-type Seen = Arc<Mutex<BTreeMap<&'static str, BTreeSet<String>>>>;
+type Seen = Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>;
 
 /// Records the IAM actions of every DynamoDB request under the function named in `current`.
 #[derive(Clone, Debug, Default)]
 struct Recorder {
-    current: Arc<Mutex<&'static str>>,
+    current: Arc<Mutex<String>>,
     seen: Seen,
 }
 
@@ -74,7 +73,7 @@ impl Intercept for Recorder {
             }
         }
         assert!(!actions.is_empty(), "a DynamoDB request this recorder does not know");
-        let current = *self.current.lock().unwrap();
+        let current = self.current.lock().unwrap().clone();
         self.seen
             .lock()
             .unwrap()
@@ -131,35 +130,16 @@ struct Rig {
 }
 
 impl Rig {
-    fn as_function(&self, function: &'static str) {
-        *self.recorder.current.lock().unwrap() = function;
+    fn as_function(&self, function: &str) {
+        *self.recorder.current.lock().unwrap() = function.to_owned();
     }
 
     /// Every queued message through its worker function.
     async fn drain(&mut self) {
         while let Ok(batch) = self.queue.try_recv() {
-            let function = match batch.queue {
-                learners::ports::Queue::Recovery => "recovery-worker",
-                learners::ports::Queue::BulkRegistration => "bulk-worker",
-                learners::ports::Queue::Deletion => "deletion-worker",
-                learners::ports::Queue::MailEvents => "mail-events",
-            };
-            self.as_function(function);
-            let handler = self.workers.handler(batch.queue).unwrap();
-            let mut event = SqsEvent::default();
-            event.records = batch
-                .bodies
-                .into_iter()
-                .enumerate()
-                .map(|(i, body)| {
-                    let mut message = SqsMessage::default();
-                    message.message_id = Some(i.to_string());
-                    message.body = Some(body);
-                    message.attributes = HashMap::from([("ApproximateReceiveCount".to_owned(), "1".to_owned())]);
-                    message
-                })
-                .collect();
-            let answer = handler(&self.app, event).await;
+            let function = self.workers.binary(batch.queue).unwrap().to_owned();
+            self.as_function(&function);
+            let answer = self.workers.deliver(&self.app, batch.queue, &batch.bodies).await.unwrap();
             assert!(answer.batch_item_failures.is_empty(), "a {function} message failed");
         }
     }
@@ -293,14 +273,14 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     let seen = recorder.seen.lock().unwrap().clone();
     let mut missing = Vec::new();
     for (function, actions) in &seen {
-        let allowed = granted.get(*function).unwrap_or_else(|| panic!("no function {function} in the template"));
+        let allowed = granted.get(function).unwrap_or_else(|| panic!("no function {function} in the template"));
         for action in actions.difference(allowed) {
             missing.push(format!("{function} sends {action}, which its policy does not grant"));
         }
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));
     for (function, actions) in &seen {
-        let unused: Vec<&String> = granted[*function].difference(actions).collect();
+        let unused: Vec<&String> = granted[function].difference(actions).collect();
         if !unused.is_empty() {
             eprintln!("{function}: granted and not seen here: {unused:?}");
         }

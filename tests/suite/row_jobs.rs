@@ -32,22 +32,8 @@ fn drain(receiver: &mut UnboundedReceiver<QueuedBatch>) -> Vec<String> {
 }
 
 fn active_user(email: &str, username: &str) -> learners::domain::User {
-    use learners::domain::{Email, FullName, Timestamp, User, UserId, UserSource, UserStatus, Username};
-    User {
-        id: UserId::generate(),
-        email: Email::parse(email).unwrap(),
-        username: Username::parse(username).unwrap(),
-        name: FullName::parse("Grace Hopper").unwrap(),
-        password_hash: None,
-        status: UserStatus::Active,
-        created_at: Timestamp::from_unix(1_700_000_000),
-        activated_at: None,
-        terms_accepted_at: None,
-        source: UserSource::Bulk,
-        auth_epoch: 0,
-        operator: false,
-        mail_refused: None,
-    }
+    let user = learners_tests::stored_user(email, username);
+    learners::domain::User { status: learners::domain::UserStatus::Active, ..user }
 }
 
 fn bulk_csv(rows: usize, tag: &str) -> String {

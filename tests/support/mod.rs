@@ -417,3 +417,25 @@ pub fn memory_app() -> (App, learners::app::MemoryParts, Arc<ManualClock>) {
     let (app, parts) = App::in_memory(config("unused", &[]), clock.clone());
     (app, parts, clock)
 }
+
+/// An account as the store holds it, for tests that write straight to a store: pending
+/// activation, registered by itself, with terms accepted (set `status` and the rest as needed).
+pub fn stored_user(email: &str, username: &str) -> learners::domain::User {
+    use learners::domain::{Email, FullName, Timestamp, User, UserId, UserSource, UserStatus, Username};
+    let at = Timestamp::from_unix(1_800_000_000);
+    User {
+        id: UserId::generate(),
+        email: Email::parse(email).expect("a valid test address"),
+        username: Username::parse(username).expect("a valid test username"),
+        name: FullName::parse("Grace Hopper").expect("a valid name"),
+        password_hash: None,
+        status: UserStatus::PendingActivation,
+        created_at: at,
+        activated_at: None,
+        terms_accepted_at: Some(at),
+        source: UserSource::SelfService,
+        auth_epoch: 0,
+        operator: false,
+        mail_refused: None,
+    }
+}

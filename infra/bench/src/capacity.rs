@@ -5,7 +5,6 @@
 
 use learners::adapters::capacity::{Meter, Units};
 pub use learners::adapters::capacity::{DOLLARS_PER_MILLION_READS, DOLLARS_PER_MILLION_WRITES};
-use std::collections::HashMap;
 use std::sync::Arc;
 // ---- The flows, once each on a moto-backed app whose DynamoDB client carries the meter ----
 
@@ -13,7 +12,6 @@ use learners::adapters::aws::{provision, AwsClients};
 use learners::adapters::clock::SystemClock;
 use learners::adapters::memory::{InProcessQueue, MemoryMailer, QueuedBatch};
 use learners::flows::{activation, recovery, registration, removal, signin};
-use learners::handlers::worker::{SqsEvent, SqsMessage};
 use learners::{App, Config};
 use learners_gateway::{RouteTable, Workers};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -66,21 +64,7 @@ impl Rig {
     async fn drain(&mut self) -> anyhow::Result<()> {
         while let Ok(batch) = self.queue.try_recv() {
             let queue = batch.queue;
-            let handler = self.workers.handler(queue).ok_or_else(|| anyhow::anyhow!("no worker for {queue:?}"))?;
-            let mut event = SqsEvent::default();
-            event.records = batch
-                .bodies
-                .into_iter()
-                .enumerate()
-                .map(|(i, body)| {
-                    let mut message = SqsMessage::default();
-                    message.message_id = Some(i.to_string());
-                    message.body = Some(body);
-                    message.attributes = HashMap::from([("ApproximateReceiveCount".to_owned(), "1".to_owned())]);
-                    message
-                })
-                .collect();
-            let answer = handler(&self.app, event).await;
+            let answer = self.workers.deliver(&self.app, queue, &batch.bodies).await?;
             anyhow::ensure!(answer.batch_item_failures.is_empty(), "a {queue:?} message failed");
         }
         Ok(())

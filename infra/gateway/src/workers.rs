@@ -6,7 +6,7 @@
 use crate::routes::RouteTable;
 use anyhow::Context;
 use learners::adapters::memory::QueuedBatch;
-use learners::handlers::worker::{SqsEvent, SqsMessage};
+use learners::handlers::worker::{SqsBatchResponse, SqsEvent, SqsMessage};
 use learners::handlers::{worker_by_binary, SqsHandler};
 use learners::ports::Queue;
 use learners::App;
@@ -23,13 +23,15 @@ const RETRY_PAUSE: Duration = Duration::from_millis(200);
 #[derive(Clone)]
 pub struct Workers {
     by_queue: BTreeMap<Queue, SqsHandler>,
+    /// The function (binary) that works each queue.
+    binaries: BTreeMap<Queue, String>,
     /// Messages that failed every receive, per queue.
     pub dead_letters: Arc<Mutex<Vec<(Queue, String)>>>,
 }
 
 impl Workers {
     pub fn from_routes(routes: &RouteTable) -> anyhow::Result<Self> {
-        let mut by_queue = BTreeMap::new();
+        let (mut by_queue, mut binaries) = (BTreeMap::new(), BTreeMap::new());
         for binding in &routes.workers {
             let queue = Queue::ALL
                 .into_iter()
@@ -38,8 +40,9 @@ impl Workers {
             let handler = worker_by_binary(&binding.binary)
                 .with_context(|| format!("template worker {:?} has no SQS handler", binding.binary))?;
             by_queue.insert(queue, handler);
+            binaries.insert(queue, binding.binary.clone());
         }
-        Ok(Self { by_queue, dead_letters: Arc::default() })
+        Ok(Self { by_queue, binaries, dead_letters: Arc::default() })
     }
 
     pub fn queues(&self) -> impl Iterator<Item = Queue> + '_ {
@@ -49,6 +52,21 @@ impl Workers {
     /// The worker handler the template wires to `queue`.
     pub fn handler(&self, queue: Queue) -> Option<SqsHandler> {
         self.by_queue.get(&queue).copied()
+    }
+
+    /// The function (its binary's name) the template wires to `queue`.
+    pub fn binary(&self, queue: Queue) -> Option<&str> {
+        self.binaries.get(&queue).map(String::as_str)
+    }
+
+    /// Hands `bodies` to `queue`'s worker as one event of first deliveries, as Lambda's event
+    /// source would; its answer names the messages that failed.
+    pub async fn deliver(&self, app: &App, queue: Queue, bodies: &[String]) -> anyhow::Result<SqsBatchResponse> {
+        let handler = self.handler(queue).with_context(|| format!("no worker for {queue:?}"))?;
+        let mut event = SqsEvent::default();
+        event.records =
+            bodies.iter().enumerate().map(|(i, body)| message(&i.to_string(), &i.to_string(), body, 1)).collect();
+        Ok(handler(app, event).await)
     }
 
     fn dead_letter(&self, queue: Queue, body: String) {
