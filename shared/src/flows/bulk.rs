@@ -78,15 +78,11 @@ impl From<IntakeError> for UploadError {
     }
 }
 
-pub(crate) fn problem(row: u64, email: &str, result: RowResult, code: &str, message: impl Into<String>) -> RowOutcome {
-    RowOutcome::new(row, email, result, code, message)
-}
-
 /// Reads one record into a row (fields present, UTF-8), or says why it cannot be one.
 fn extract(cols: &Columns, row: u64, record: &csv::ByteRecord) -> Result<BulkRow, RowOutcome> {
     let field = |i: usize| record.get(i).map(|f| std::str::from_utf8(f).map(str::to_owned));
     let raw_email = field(cols.email).and_then(Result::ok).unwrap_or_default();
-    let fail = |code: &str, message: String| problem(row, &raw_email, RowResult::Failed, code, message);
+    let fail = |code: &str, message: String| RowOutcome::new(row, &raw_email, RowResult::Failed, code, message);
     let expected = [cols.email, cols.username, cols.name].into_iter().chain(cols.password).max().unwrap_or(0) + 1;
     if record.len() < expected {
         return Err(fail(
@@ -118,7 +114,7 @@ pub(crate) struct ValidRow {
 /// Applies the self-registration rules to every field (the password policy too, when a
 /// password is given).
 pub(crate) fn validate(app: &App, row: &BulkRow) -> Result<ValidRow, RowOutcome> {
-    let fail = |code: &str, message: String| problem(row.row, &row.email, RowResult::Failed, code, message);
+    let fail = |code: &str, message: String| RowOutcome::new(row.row, &row.email, RowResult::Failed, code, message);
     let email = Email::parse(&row.email).map_err(|e| fail("invalid_email", e.to_string()))?;
     let username = Username::parse(&row.username).map_err(|e| fail("invalid_username", e.to_string()))?;
     let name = FullName::parse(&row.name).map_err(|e| fail("invalid_name", e.to_string()))?;
@@ -181,7 +177,7 @@ pub async fn dry_run(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
     for (candidate, what) in taken {
         if let Some(what) = what {
             let message = format!("An account with this {what} already exists; it would be left as it is.");
-            checked.problems.push(problem(
+            checked.problems.push(RowOutcome::new(
                 candidate.row.row,
                 &candidate.row.email,
                 RowResult::Skipped,
@@ -214,7 +210,7 @@ fn check_rows(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
             Ok(true) => {}
             Err(e) => {
                 rows += 1;
-                problems.push(problem(
+                problems.push(RowOutcome::new(
                     row,
                     "",
                     RowResult::Failed,
@@ -237,7 +233,7 @@ fn check_rows(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
         let earlier = first_email.get(&email_key).or_else(|| first_username.get(&username_key)).copied();
         if let Some(first) = earlier {
             let message = format!("Row {first} has the same email or username; the first one wins.");
-            problems.push(problem(row, &candidate.email, RowResult::Skipped, "duplicate_in_file", message));
+            problems.push(RowOutcome::new(row, &candidate.email, RowResult::Skipped, "duplicate_in_file", message));
             continue;
         }
         first_email.insert(email_key, row);

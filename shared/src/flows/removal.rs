@@ -214,10 +214,6 @@ pub async fn process_own_request(app: &App, message: &DeletionMessage) -> anyhow
 
 /// A deletion row's outcome.
 pub(crate) fn target_outcome(target: &DeletionTarget, result: RowResult, code: &str, message: &str) -> RowOutcome {
-    row(target, result, code, message)
-}
-
-fn row(target: &DeletionTarget, result: RowResult, code: &str, message: &str) -> RowOutcome {
     RowOutcome {
         row: target.row,
         // A deletion job keeps no address: deleted and unknown ones alike are personal data
@@ -256,7 +252,7 @@ pub(crate) async fn delete_one(
         },
         (None, None) => None,
     };
-    let not_found = || row(target, RowResult::Skipped, "not_found", "No account has this address.");
+    let not_found = || target_outcome(target, RowResult::Skipped, "not_found", "No account has this address.");
     // A learner's request is queued just before the account is marked (so that a marked
     // account always has its deletion on the way): the mark may be a moment behind.
     let mut user = user;
@@ -298,7 +294,7 @@ pub(crate) async fn delete_one(
         retired_at: now,
         requested_by: requested_by.to_owned(),
     };
-    let deleted = row(target, RowResult::Done, "deleted", "");
+    let deleted = target_outcome(target, RowResult::Done, "deleted", "");
     let audit =
         job.map(|job| AuditEntry::new(now, &job.operator, "delete", &user.id, format!("deleted by job {}", job.id)));
     let request = DeleteRequest {

@@ -391,17 +391,7 @@ async fn report(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let Some(progress) = crate::jobs::progress(app, &id).await.map_err(unexpected)? else {
         return Ok(response::route_not_found());
     };
-    let job = progress.job;
-    let mut page = crate::jobs::report_page(app, &job, cursor).await.map_err(unexpected)?;
-    let mut response = response::text(200, "text/csv; charset=utf-8", page.items.pop().unwrap_or_default());
-    let part = if cursor == 0 { String::new() } else { format!("-after-{cursor}") };
-    if let Ok(value) = http::HeaderValue::from_str(&format!("attachment; filename=\"job-{id}{part}.csv\"")) {
-        response.headers_mut().insert("content-disposition", value);
-    }
-    if let Some(next) = page.next_cursor.and_then(|next| http::HeaderValue::from_str(&next).ok()) {
-        response.headers_mut().insert("x-next-cursor", next);
-    }
-    Ok(response)
+    super::row_jobs::report_response(app, &progress.job, cursor).await
 }
 
 async fn audit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {

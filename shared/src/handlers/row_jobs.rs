@@ -2,7 +2,7 @@
 //! page of its problem rows, its report in pages, the `Idempotency-Key` header, and the one
 //! place the pipeline's errors become HTTP.
 
-use crate::domain::{JobKind, JobProgress, RowResult};
+use crate::domain::{JobKind, JobProgress, RowJob, RowResult};
 use crate::http::{path_param, query_param, response, ApiError};
 use crate::jobs::{parse_cursor, problems_page, progress, report_page, CursorError, IntakeError};
 use crate::App;
@@ -78,8 +78,13 @@ pub(crate) async fn status(app: &App, req: &Request, kind: JobKind) -> Result<Re
 pub(crate) async fn report(app: &App, req: &Request, kind: JobKind) -> Result<Response<Body>, ApiError> {
     let cursor = parse_cursor(query_param(req, "cursor").as_deref())?;
     let progress = job_of_kind(app, req, kind).await?;
-    let job = progress.job;
-    let mut page = report_page(app, &job, cursor).await.map_err(|e| ApiError::unexpected(&e))?;
+    report_response(app, &progress.job, cursor).await
+}
+
+/// One page of a job's report as a CSV download, naming the next page while one follows (the
+/// API's and the console's report alike).
+pub(crate) async fn report_response(app: &App, job: &RowJob, cursor: u64) -> Result<Response<Body>, ApiError> {
+    let mut page = report_page(app, job, cursor).await.map_err(|e| ApiError::unexpected(&e))?;
     let csv = page.items.pop().unwrap_or_default();
     let mut response = response::text(200, "text/csv; charset=utf-8", csv);
     let headers = response.headers_mut();

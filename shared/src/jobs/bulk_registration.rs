@@ -3,7 +3,7 @@
 
 use super::RowKind;
 use crate::domain::{AuditEntry, JobKind, RowJob, RowOutcome, RowResult, User, UserId, UserSource, UserStatus};
-use crate::flows::bulk::{problem, validate};
+use crate::flows::bulk::validate;
 use crate::metrics::Metric;
 use crate::ports::{BulkCreate, Queue};
 use crate::App;
@@ -55,7 +55,7 @@ impl RowKind for BulkRegistration {
     }
 
     fn failed(row: &BulkRow) -> RowOutcome {
-        problem(
+        RowOutcome::new(
             row.row,
             &row.email,
             RowResult::Failed,
@@ -79,7 +79,7 @@ impl RowKind for BulkRegistration {
         if row.has_password {
             row.password = app.jobs.kept_password(&job.id, row.row, app.clock.now()).await?;
             if row.password.is_none() {
-                let outcome = problem(
+                let outcome = RowOutcome::new(
                     row.row,
                     &row.email,
                     RowResult::Failed,
@@ -116,7 +116,7 @@ impl RowKind for BulkRegistration {
             operator: false,
             mail_refused: None,
         };
-        let mut outcome = problem(row.row, &email_text, RowResult::Done, "created", "");
+        let mut outcome = RowOutcome::new(row.row, &email_text, RowResult::Done, "created", "");
         outcome.user_id = Some(user.id.clone());
         let audit = AuditEntry::new(
             now,
@@ -139,7 +139,7 @@ impl RowKind for BulkRegistration {
                 } else {
                     None
                 };
-                let mut outcome = problem(
+                let mut outcome = RowOutcome::new(
                     row.row,
                     &email_text,
                     RowResult::Skipped,

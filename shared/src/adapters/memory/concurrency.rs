@@ -14,8 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// As the DynamoDB adapter: a transaction is tried this many times in all.
-pub const CONFLICT_ATTEMPTS: u32 = 5;
+pub use crate::adapters::CONFLICT_ATTEMPTS;
 
 #[derive(Default)]
 pub struct InFlight {
@@ -67,8 +66,7 @@ impl InFlight {
             let Some(holding) = holding else {
                 self.conflicts.fetch_add(1, Ordering::Relaxed);
                 if attempt < CONFLICT_ATTEMPTS {
-                    let jitter = rand::random::<u64>() % 20;
-                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt) + jitter)).await;
+                    tokio::time::sleep(crate::adapters::conflict_backoff(attempt)).await;
                 }
                 continue;
             };

@@ -10,6 +10,7 @@ mod users;
 
 use super::items::{self, Item, RefAction};
 use super::LazyClient;
+use crate::adapters::{conflict_backoff, CONFLICT_ATTEMPTS};
 use crate::domain::{Timestamp, UserId};
 use anyhow::{anyhow, Context};
 use aws_sdk_dynamodb::error::SdkError;
@@ -17,10 +18,6 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
-
-/// Transactions that touch the same items at the same moment may be cancelled with
-/// `TransactionConflict`; they are tried again this many times in all.
-const CONFLICT_ATTEMPTS: u32 = 5;
 
 pub struct DynamoStore {
     client: LazyClient<Client>,
@@ -100,8 +97,7 @@ impl DynamoStore {
                 Ok(_) => return Ok(None),
                 Err(Ok(Cancelled::Conditions(failed))) => return Ok(Some(failed)),
                 Err(Ok(Cancelled::Conflict)) if attempt < CONFLICT_ATTEMPTS => {
-                    let jitter = rand::random::<u64>() % 20;
-                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt) + jitter)).await;
+                    tokio::time::sleep(conflict_backoff(attempt)).await;
                 }
                 Err(Ok(Cancelled::Conflict)) => {
                     return Err(anyhow!("transaction kept conflicting after {CONFLICT_ATTEMPTS} attempts"))
