@@ -9,6 +9,8 @@
 //! - `look`: the one stylesheet of pages and mail, with the site's name, logo and colour.
 //! - `handlers`: one module per Lambda function; the binaries, the local gateway and the tests
 //!   all call these same functions.
+//! - `wiring`: which adapter backs which port (AWS or in-memory), and the Lambda entry points;
+//!   the only module that names adapters, and nothing in the core imports it.
 
 pub mod adapters;
 pub mod app;
@@ -23,6 +25,7 @@ pub mod mail;
 pub mod metrics;
 pub mod ports;
 pub mod telemetry;
+pub mod wiring;
 
 pub use app::App;
 pub use config::Config;

@@ -45,7 +45,7 @@ async fn passwords_never_travel_through_the_queue_and_go_once_settled(backend: B
     let clock = Arc::new(ManualClock::new());
     let (app, mut receiver, memory) = match backend {
         Backend::Memory => {
-            let (app, parts) = App::in_memory(learners_tests::config("unused", &[]), clock);
+            let (app, parts) = learners::wiring::in_memory(learners_tests::config("unused", &[]), clock);
             (app, Some(parts.queue), Some(parts.store))
         }
         Backend::Moto => {
@@ -54,7 +54,7 @@ async fn passwords_never_travel_through_the_queue_and_go_once_settled(backend: B
             let made = learners::adapters::aws::provision::provision(&clients, &table).await.unwrap();
             let variables = made.variables();
             let pairs: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            (App::aws(learners_tests::config(&table, &pairs), &clients, clock), None, None)
+            (learners::wiring::aws(learners_tests::config(&table, &pairs), &clients, clock), None, None)
         }
     };
     let tag = unique("p");
@@ -249,7 +249,7 @@ async fn redelivery_and_a_crash_half_way_change_nothing(backend: Backend) {
     let clock = Arc::new(ManualClock::new());
     let (app, mut receiver) = match backend {
         Backend::Memory => {
-            let (app, parts) = App::in_memory(learners_tests::config("unused", &[]), clock);
+            let (app, parts) = learners::wiring::in_memory(learners_tests::config("unused", &[]), clock);
             (app, Some(parts.queue))
         }
         Backend::Moto => {
@@ -258,7 +258,7 @@ async fn redelivery_and_a_crash_half_way_change_nothing(backend: Backend) {
             let made = learners::adapters::aws::provision::provision(&clients, &table).await.unwrap();
             let variables = made.variables();
             let pairs: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            (App::aws(learners_tests::config(&table, &pairs), &clients, clock), None)
+            (learners::wiring::aws(learners_tests::config(&table, &pairs), &clients, clock), None)
         }
     };
     let tag = unique("r");
@@ -436,7 +436,8 @@ impl RowJobs for Poisoned {
 
 #[tokio::test]
 async fn a_poison_message_ends_in_the_dlq_and_its_failing_rows_are_reported() {
-    let (mut app, parts) = App::in_memory(learners_tests::config("unused", &[]), Arc::new(ManualClock::new()));
+    let (mut app, parts) =
+        learners::wiring::in_memory(learners_tests::config("unused", &[]), Arc::new(ManualClock::new()));
     let poison = email("poison-");
     app.jobs = Arc::new(Poisoned { inner: app.jobs.clone(), poison: poison.clone() });
     let routes = RouteTable::from_template(learners_gateway::routes::TEMPLATE).unwrap();

@@ -174,7 +174,7 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     ])
     .unwrap();
     let clients = AwsClients { dynamodb: recorded, ..clients };
-    let mut app = App::aws(config, &clients, Arc::new(SystemClock));
+    let mut app = learners::wiring::aws(config, &clients, Arc::new(SystemClock));
     let (queue, receiver) = InProcessQueue::new();
     let mailer = Arc::new(MemoryMailer::new(app.clock.clone()));
     app.queue = Arc::new(queue);

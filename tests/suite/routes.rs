@@ -327,28 +327,3 @@ fn every_variable_the_code_reads_is_set_by_the_template() {
         assert!(!set.contains_key(variable), "{variable} must not be in a function's environment");
     }
 }
-
-/// The layering the README describes: the domain, the flows and the mail know nothing of HTTP
-/// (a flow's refusal is a domain error; a handler turns it into a page or JSON).
-#[test]
-fn flows_jobs_mail_and_domain_do_not_import_http() {
-    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/src");
-    let mut checked = 0;
-    for folder in ["flows", "jobs", "mail", "domain"] {
-        for entry in std::fs::read_dir(shared.join(folder)).unwrap() {
-            let path = entry.unwrap().path();
-            let source = std::fs::read_to_string(&path).unwrap();
-            for (n, line) in source.lines().enumerate() {
-                let code = line.split("//").next().unwrap_or_default();
-                assert!(
-                    !code.contains("crate::http") && !code.contains("super::super::http"),
-                    "{}:{} imports http: {line}",
-                    path.display(),
-                    n + 1
-                );
-            }
-            checked += 1;
-        }
-    }
-    assert!(checked >= 20, "read {checked} files");
-}

@@ -19,7 +19,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 fn memory_app() -> (App, Arc<MemoryStore>, UnboundedReceiver<QueuedBatch>, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new());
-    let (app, parts) = App::in_memory(learners_tests::config("unused", &[]), clock.clone());
+    let (app, parts) = learners::wiring::in_memory(learners_tests::config("unused", &[]), clock.clone());
     (app, parts.store, parts.queue, clock)
 }
 

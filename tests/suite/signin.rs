@@ -341,8 +341,8 @@ async fn counter_keys_are_keyed() {
     let other =
         TestApp::spawn_with(Backend::Memory, &[("LEARNERS_COUNTER_KEY", "another-counter-key-0123456789abcdefghij")])
             .await;
-    let key_one = learners::flows::signin::counter_key(&one.app, &address).unwrap();
-    let key_other = learners::flows::signin::counter_key(&other.app, &address).unwrap();
+    let key_one = one.app.counter_key(&address).unwrap();
+    let key_other = other.app.counter_key(&address).unwrap();
     let unkeyed: String = sha2::Sha256::digest(address.key().as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
     assert_ne!(key_one, key_other, "another key, another counter key");
     assert_ne!(key_one, unkeyed);
@@ -352,7 +352,7 @@ async fn counter_keys_are_keyed() {
     let mut config = (*app.config).clone();
     config.counter_key = None;
     app.config = std::sync::Arc::new(config);
-    assert!(learners::flows::signin::counter_key(&app, &address).is_err());
+    assert!(app.counter_key(&address).is_err());
 }
 
 /// The operations dashboard's figures: each outcome of a sign-in is counted once, as it happened.

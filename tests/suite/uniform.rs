@@ -199,7 +199,7 @@ impl Passwords for Recorder {
 
 /// An in-memory app whose ports write to a journal; the mail queue is not worked (the worker's
 /// calls are not the request's).
-fn recorded_app(extra: &[(&str, &str)]) -> (App, Journal, learners::app::MemoryParts) {
+fn recorded_app(extra: &[(&str, &str)]) -> (App, Journal, learners::wiring::MemoryParts) {
     let (mut app, parts, _clock) = memory_app();
     app.config = Arc::new(learners_tests::config("unused", extra));
     let journal: Journal = Arc::default();

@@ -139,7 +139,7 @@ impl TestApp {
         let table = unique("learners-test-");
         let (app, memory, aws, in_process, pending) = match backend {
             Backend::Memory => {
-                let (app, parts) = App::in_memory(config(&table, extra), clock.clone());
+                let (app, parts) = learners::wiring::in_memory(config(&table, extra), clock.clone());
                 let queue = Some((parts.queue, parts.pending.clone()));
                 (app, Some((parts.store, parts.mailer)), None, queue, Some(parts.pending))
             }
@@ -150,7 +150,7 @@ impl TestApp {
                 let variables = made.variables();
                 let mut all: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 all.extend_from_slice(extra);
-                let app = App::aws(config(&table, &all), &clients, clock.clone());
+                let app = learners::wiring::aws(config(&table, &all), &clients, clock.clone());
                 (app, None, Some(clients), None, None)
             }
         };
@@ -412,9 +412,9 @@ pub fn fake_request(route_key: &str, content_type: Option<&str>, body: Vec<u8>) 
 }
 
 /// An in-memory `App` with the test configuration and a manual clock.
-pub fn memory_app() -> (App, learners::app::MemoryParts, Arc<ManualClock>) {
+pub fn memory_app() -> (App, learners::wiring::MemoryParts, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new());
-    let (app, parts) = App::in_memory(config("unused", &[]), clock.clone());
+    let (app, parts) = learners::wiring::in_memory(config("unused", &[]), clock.clone());
     (app, parts, clock)
 }
 

@@ -5,6 +5,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    learners::handlers::run_worker_lambda(|app, event| Box::pin(learners::handlers::bulk_worker::handle(app, event)))
+    learners::wiring::run_worker_lambda(|app, event| Box::pin(learners::handlers::bulk_worker::handle(app, event)))
         .await
 }

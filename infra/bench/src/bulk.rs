@@ -33,7 +33,7 @@ pub async fn worked_app(backend: &Backend, tag: &str) -> anyhow::Result<App> {
     let workers = Workers::from_routes(&RouteTable::from_template(learners_gateway::routes::TEMPLATE)?)?;
     match backend {
         Backend::Memory => {
-            let (app, parts) = App::in_memory(config(&[]), Arc::new(SystemClock));
+            let (app, parts) = learners::wiring::in_memory(config(&[]), Arc::new(SystemClock));
             spawn_in_process(app.clone(), workers, parts.queue, parts.pending);
             Ok(app)
         }
@@ -42,7 +42,7 @@ pub async fn worked_app(backend: &Backend, tag: &str) -> anyhow::Result<App> {
             let made = provision::provision(&clients, &format!("bench-{tag}-{}", uuid_suffix())).await?;
             let variables = made.variables();
             let pairs: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let app = App::aws(config(&pairs), &clients, Arc::new(SystemClock));
+            let app = learners::wiring::aws(config(&pairs), &clients, Arc::new(SystemClock));
             spawn_sqs_pollers(app.clone(), workers, clients.sqs.clone(), 4);
             Ok(app)
         }

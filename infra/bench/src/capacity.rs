@@ -51,7 +51,7 @@ impl Rig {
             ("LEARNERS_RESEND_INTERVAL_SECONDS", "0"),
         ])?;
         let clients = AwsClients { dynamodb: metered, ..clients };
-        let mut app = App::aws(config, &clients, Arc::new(SystemClock));
+        let mut app = learners::wiring::aws(config, &clients, Arc::new(SystemClock));
         let (queue, receiver) = InProcessQueue::new();
         let mailer = Arc::new(MemoryMailer::new(app.clock.clone()));
         app.queue = Arc::new(queue);

@@ -21,7 +21,7 @@ pub fn memory_app() -> App {
         ("LEARNERS_COUNTER_KEY", "bench-counter-key-0123456789abcdef0123456789"),
     ])
     .expect("bench configuration");
-    let (app, parts) = App::in_memory(config, Arc::new(SystemClock));
+    let (app, parts) = learners::wiring::in_memory(config, Arc::new(SystemClock));
     std::mem::forget(parts.queue);
     app
 }

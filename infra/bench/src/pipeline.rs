@@ -31,7 +31,7 @@ pub struct Run {
 fn app() -> (App, Arc<MemoryStore>, tokio::sync::mpsc::UnboundedReceiver<learners::adapters::memory::QueuedBatch>) {
     let config =
         Config::from_pairs(&[("LEARNERS_SITE_URL", "https://learn.example.org")]).expect("bench configuration");
-    let (app, parts) = App::in_memory(config, Arc::new(SystemClock));
+    let (app, parts) = learners::wiring::in_memory(config, Arc::new(SystemClock));
     parts.store.set_transaction_time(Duration::from_millis(TRANSACTION_MS));
     (app, parts.store, parts.queue)
 }

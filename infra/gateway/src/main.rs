@@ -51,13 +51,13 @@ async fn main() -> anyhow::Result<()> {
     let workers = Workers::from_routes(&routes)?;
     let (app, mail) = match backend.as_str() {
         "memory" => {
-            let (app, parts) = App::in_memory(config, Arc::new(SystemClock));
+            let (app, parts) = learners::wiring::in_memory(config, Arc::new(SystemClock));
             spawn_in_process(app.clone(), workers, parts.queue, parts.pending);
             (app, Some(parts.mailer))
         }
         "aws" => {
             let clients = AwsClients::from_env().await;
-            let app = App::aws(config, &clients, Arc::new(SystemClock));
+            let app = learners::wiring::aws(config, &clients, Arc::new(SystemClock));
             spawn_sqs_pollers(app.clone(), workers, clients.sqs, 2);
             (app, None)
         }

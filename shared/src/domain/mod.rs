@@ -35,5 +35,5 @@ pub use session::{
 };
 pub use time::{human_duration, Timestamp};
 pub use token::{Token, TokenHash, TokenPurpose, TokenRecord};
-pub use user::{MailRefusal, MailRefusalKind, User, UserId, UserSource, UserStatus};
+pub use user::{MailRefusal, MailRefusalKind, User, UserId, UserSource, UserStatus, UserView};
 pub use username::{Username, UsernameError};

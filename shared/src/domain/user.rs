@@ -1,6 +1,6 @@
 //! The account record.
 
-use super::{Email, FullName, PasswordHash, Timestamp, Username};
+use super::{Email, FullName, LockoutState, PasswordHash, Timestamp, Username};
 use serde::Serialize;
 use std::fmt;
 
@@ -176,5 +176,53 @@ mod tests {
         assert!(!user.mailable());
         user.email = Email::parse("ada@new.example.org").unwrap();
         assert!(user.mailable(), "a new address is mailed again");
+    }
+}
+
+/// What an operator sees of an account (never its password hash).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct UserView {
+    pub user_id: UserId,
+    pub email: String,
+    pub username: String,
+    pub name: String,
+    pub status: UserStatus,
+    pub created_at: Timestamp,
+    pub activated_at: Option<Timestamp>,
+    pub source: UserSource,
+    /// Failed sign-ins counted in the current window, and the end of a lock in force.
+    pub failed_logins: u32,
+    pub locked_until: Option<Timestamp>,
+    /// Has the operator role.
+    pub operator: bool,
+    /// Browsers that signed in to the account before (device cookies), and their failed
+    /// sign-ins added up: they count apart from `failed_logins` (every other browser's).
+    pub known_devices: u32,
+    pub known_device_failed_logins: u32,
+    /// The address refuses mail (SES reported a hard bounce or a complaint): the service sends
+    /// it nothing. None when no refusal concerns the current address.
+    pub mail_refused: Option<MailRefusal>,
+}
+
+impl UserView {
+    /// The account as read, its lockout state and its known browsers (count, failures).
+    pub fn new(user: User, lockout: LockoutState, devices: (u32, u32)) -> Self {
+        let mail_refused = if user.mailable() { None } else { user.mail_refused.clone() };
+        Self {
+            mail_refused,
+            user_id: user.id,
+            email: user.email.to_string(),
+            username: user.username.to_string(),
+            name: user.name.to_string(),
+            status: user.status,
+            created_at: user.created_at,
+            activated_at: user.activated_at,
+            source: user.source,
+            failed_logins: lockout.failures,
+            locked_until: lockout.locked_until,
+            operator: user.operator,
+            known_devices: devices.0,
+            known_device_failed_logins: devices.1,
+        }
     }
 }

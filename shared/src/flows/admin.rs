@@ -1,60 +1,11 @@
 //! Operator support: look-up, manual activation, enforced password, unlock, and the audit log
 //! every one of these actions writes to (who, what, on whom, when, with what outcome).
 
-use crate::domain::{
-    Actor, AuditEntry, Email, FieldErrors, LockoutState, Timestamp, User, UserId, UserSource, UserStatus,
-};
+pub use crate::domain::UserView;
+use crate::domain::{Actor, AuditEntry, Email, FieldErrors, User, UserId, UserStatus};
 use crate::flows::outbox::{send_later, MailRequest};
-use crate::flows::signin::{counter_key, device_counter_key};
+use crate::flows::signin::device_counter_key;
 use crate::App;
-use serde::Serialize;
-
-/// What an operator sees of an account (never its password hash).
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct UserView {
-    pub user_id: UserId,
-    pub email: String,
-    pub username: String,
-    pub name: String,
-    pub status: UserStatus,
-    pub created_at: Timestamp,
-    pub activated_at: Option<Timestamp>,
-    pub source: UserSource,
-    /// Failed sign-ins counted in the current window, and the end of a lock in force.
-    pub failed_logins: u32,
-    pub locked_until: Option<Timestamp>,
-    /// Has the operator role.
-    pub operator: bool,
-    /// Browsers that signed in to the account before (device cookies), and their failed
-    /// sign-ins added up: they count apart from `failed_logins` (every other browser's).
-    pub known_devices: u32,
-    pub known_device_failed_logins: u32,
-    /// The address refuses mail (SES reported a hard bounce or a complaint): the service sends
-    /// it nothing. None when no refusal concerns the current address.
-    pub mail_refused: Option<crate::domain::MailRefusal>,
-}
-
-impl UserView {
-    fn new(user: User, lockout: LockoutState, devices: (u32, u32)) -> Self {
-        let mail_refused = if user.mailable() { None } else { user.mail_refused.clone() };
-        Self {
-            mail_refused,
-            user_id: user.id,
-            email: user.email.to_string(),
-            username: user.username.to_string(),
-            name: user.name.to_string(),
-            status: user.status,
-            created_at: user.created_at,
-            activated_at: user.activated_at,
-            source: user.source,
-            failed_logins: lockout.failures,
-            locked_until: lockout.locked_until,
-            operator: user.operator,
-            known_devices: devices.0,
-            known_device_failed_logins: devices.1,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupportError {
@@ -86,7 +37,7 @@ async fn audit(app: &App, operator: &str, action: &str, user: &User, outcome: &s
 
 pub async fn user_by_email(app: &App, raw_email: &str) -> Result<UserView, SupportError> {
     let user = find(app, raw_email).await?;
-    let lockout = app.attempts.state(&counter_key(app, &user.email)?, app.clock.now()).await?;
+    let lockout = app.attempts.state(&app.counter_key(&user.email)?, app.clock.now()).await?;
     let devices = known_devices(app, &user).await?;
     Ok(UserView::new(user, lockout, devices))
 }
@@ -141,7 +92,7 @@ pub async fn set_password(
         audit(app, operator, "set_password", &user, "refused: account being removed").await?;
         return Err(SupportError::NotFound);
     }
-    app.attempts.clear(&counter_key(app, &user.email)?).await?;
+    app.attempts.clear(&app.counter_key(&user.email)?).await?;
     audit(app, operator, "set_password", &user, if notify { "done, learner notified" } else { "done, not notified" })
         .await?;
     if notify {
@@ -154,7 +105,7 @@ pub async fn set_password(
 /// Clears the sign-in failure count of an account, and so any lock.
 pub async fn unlock(app: &App, operator: &str, raw_email: &str) -> Result<(), SupportError> {
     let user = find(app, raw_email).await?;
-    app.attempts.clear(&counter_key(app, &user.email)?).await?;
+    app.attempts.clear(&app.counter_key(&user.email)?).await?;
     audit(app, operator, "unlock", &user, "done").await.map_err(SupportError::from)
 }
 
@@ -182,7 +133,7 @@ pub async fn operators(app: &App) -> Result<Vec<UserView>, SupportError> {
     let now = app.clock.now();
     let mut views = Vec::new();
     for user in app.store.operators().await? {
-        let lockout = app.attempts.state(&counter_key(app, &user.email)?, now).await?;
+        let lockout = app.attempts.state(&app.counter_key(&user.email)?, now).await?;
         let devices = known_devices(app, &user).await?;
         views.push(UserView::new(user, lockout, devices));
     }

@@ -2,8 +2,8 @@
 //! self-registration rules), the dry run, and the upload, which hands the rows to the row-job
 //! pipeline (`jobs`, kind `jobs::bulk_registration`).
 
-use crate::domain::{Email, FullName, RowJob, RowOutcome, RowResult, Username};
-use crate::jobs::bulk_registration::{BulkRegistration, BulkRow};
+use crate::domain::{RowJob, RowOutcome, RowResult};
+use crate::jobs::bulk_registration::{validate, BulkRegistration, BulkRow};
 use crate::jobs::{submit, IntakeError, Submission};
 use crate::App;
 use std::collections::{HashMap, HashSet};
@@ -101,35 +101,6 @@ fn extract(cols: &Columns, row: u64, record: &csv::ByteRecord) -> Result<BulkRow
         None => None,
     };
     Ok(BulkRow { row, email, username, name, has_password: password.is_some(), password })
-}
-
-/// A row that passed the self-registration rules.
-pub(crate) struct ValidRow {
-    pub email: Email,
-    pub username: Username,
-    pub name: FullName,
-    pub password: Option<crate::domain::Password>,
-}
-
-/// Applies the self-registration rules to every field (the password policy too, when a
-/// password is given).
-pub(crate) fn validate(app: &App, row: &BulkRow) -> Result<ValidRow, RowOutcome> {
-    let fail = |code: &str, message: String| RowOutcome::new(row.row, &row.email, RowResult::Failed, code, message);
-    let email = Email::parse(&row.email).map_err(|e| fail("invalid_email", e.to_string()))?;
-    let username = Username::parse(&row.username).map_err(|e| fail("invalid_username", e.to_string()))?;
-    let name = FullName::parse(&row.name).map_err(|e| fail("invalid_name", e.to_string()))?;
-    let password = match &row.password {
-        Some(password) => {
-            let personal = [username.as_ref(), email.local_part(), name.as_ref()];
-            Some(
-                app.password_policy()
-                    .check(password, &personal)
-                    .map_err(|e| fail("invalid_password", e.to_string()))?,
-            )
-        }
-        None => None,
-    };
-    Ok(ValidRow { email, username, name, password })
 }
 
 /// A file read and checked: how many rows, what is wrong with which, and the valid ones.

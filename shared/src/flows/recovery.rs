@@ -4,7 +4,6 @@
 
 use crate::domain::{Email, FieldErrors, Token, TokenPurpose, TokenRecord, User, UserId, UserStatus};
 use crate::flows::outbox::{send_later, MailRequest};
-use crate::flows::signin::counter_key;
 use crate::{mail, App};
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +86,7 @@ pub async fn reset_password(app: &App, raw_token: &str, new_password: &str) -> R
         // Another confirmation of the same link (or a password change) got there first.
         return Err(RecoveryError::InvalidToken);
     }
-    app.attempts.clear(&counter_key(app, &user.email)?).await?;
+    app.attempts.clear(&app.counter_key(&user.email)?).await?;
     send_later(app, &MailRequest::PasswordChanged { user_id: user.id.to_string(), by_operator: false }).await?;
     tracing::info!(user_id = %user.id, "password reset");
     app.metrics.count(crate::metrics::Metric::PasswordResets);

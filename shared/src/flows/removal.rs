@@ -2,22 +2,16 @@
 //! of addresses, and the deletion worker both feed. Every deletion goes through the deletion
 //! queue; a redelivered message, or the same list twice, leaves the same final state.
 
-use crate::domain::{
-    email_hmac, AuditEntry, Email, FullName, Retirement, RowJob, RowOutcome, RowResult, SessionRecord, User, UserId,
-    UserStatus,
-};
+use crate::domain::{Email, FullName, RowJob, RowOutcome, RowResult, SessionRecord, User, UserId};
 use crate::flows::outbox::{send_later, MailRequest};
-use crate::flows::signin::{counter_key, verify_own_password};
-use crate::jobs::deletion::Deletion;
+use crate::flows::signin::verify_own_password;
 pub use crate::jobs::deletion::DeletionTarget;
+use crate::jobs::deletion::{delete_one, Deletion};
 use crate::jobs::{submit, IntakeError, Submission};
-use crate::ports::{DeleteRequest, Deleted, Queue};
+use crate::ports::Queue;
 use crate::{mail, App};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-
-/// How many times (200 ms apart) a learner's own deletion waits for the account's mark.
-const MARK_WAITS: u32 = 5;
 
 /// Addresses per operator request (a larger list is refused: split it).
 pub const MAX_EMAILS: usize = 10_000;
@@ -210,113 +204,6 @@ pub async fn process_own_request(app: &App, message: &DeletionMessage) -> anyhow
         }
     }
     first_error.map_or(Ok(()), Err)
-}
-
-/// A deletion row's outcome.
-pub(crate) fn target_outcome(target: &DeletionTarget, result: RowResult, code: &str, message: &str) -> RowOutcome {
-    RowOutcome {
-        row: target.row,
-        // A deletion job keeps no address: deleted and unknown ones alike are personal data
-        // (the operator has the list, and the row numbers point into it). Only what is no
-        // address at all is shown, to say what was wrong with it.
-        email: match &target.email {
-            Some(raw) if result == RowResult::Failed && Email::parse(raw).is_err() => raw.clone(),
-            _ => String::new(),
-        },
-        result,
-        code: code.into(),
-        message: message.into(),
-        user_id: None,
-    }
-}
-
-/// Deletes the account a target names. With a job, the row is settled in the same write (or
-/// as `not_found`); without one, only an account marked by its owner's own request goes.
-pub(crate) async fn delete_one(
-    app: &App,
-    secret: &str,
-    job: Option<&RowJob>,
-    requested_by: &str,
-    target: &DeletionTarget,
-) -> anyhow::Result<()> {
-    // No "already settled?" read first: `delete_user` and `settle_row` both check it in the
-    // same atomic write that settles the row.
-    let user = match (&target.email, &target.user_id) {
-        (Some(email), _) => match Email::parse(email) {
-            Ok(email) => app.store.user_by_email_key(&email.key()).await?,
-            Err(_) => None,
-        },
-        (None, Some(id)) => match UserId::parse(id) {
-            Some(id) => app.store.user_by_id(&id).await?,
-            None => None,
-        },
-        (None, None) => None,
-    };
-    let not_found = || target_outcome(target, RowResult::Skipped, "not_found", "No account has this address.");
-    // A learner's request is queued just before the account is marked (so that a marked
-    // account always has its deletion on the way): the mark may be a moment behind.
-    let mut user = user;
-    for _ in 0..MARK_WAITS {
-        match &user {
-            Some(found) if job.is_none() && found.status != UserStatus::RemovalRequested => {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                user = app.store.user_by_id(&found.id).await?;
-            }
-            _ => break,
-        }
-    }
-    let authorised = match (job, &user) {
-        // An operator's job: the pipeline passes only rows the job has.
-        (Some(_), _) => true,
-        // A learner's own request: by user id, for an account that is marked for removal.
-        (None, Some(user)) => {
-            target.email.is_none() && requested_by == "self" && user.status == UserStatus::RemovalRequested
-        }
-        (None, None) => true,
-    };
-    if !authorised {
-        tracing::warn!(
-            row = target.row,
-            "deletion target without authority (no removal request, or not a row of the job): nothing deleted"
-        );
-        return Ok(());
-    }
-    let Some(user) = user else {
-        if let Some(job) = job {
-            app.jobs.settle_row(job, &not_found()).await?;
-        }
-        return Ok(());
-    };
-    let now = app.clock.now();
-    let retirement = Retirement {
-        email_hmac: email_hmac(secret, &user.email),
-        user_id: user.id.clone(),
-        retired_at: now,
-        requested_by: requested_by.to_owned(),
-    };
-    let deleted = target_outcome(target, RowResult::Done, "deleted", "");
-    let audit =
-        job.map(|job| AuditEntry::new(now, &job.operator, "delete", &user.id, format!("deleted by job {}", job.id)));
-    let request = DeleteRequest {
-        user: &user,
-        counter_key: &counter_key(app, &user.email)?,
-        retirement: &retirement,
-        job_row: job.map(|job| (job, &deleted)),
-        audit: audit.as_ref(),
-    };
-    match app.store.delete_user(&request).await? {
-        Deleted::Deleted => {
-            tracing::info!(user_id = %user.id, requested_by, "account deleted");
-            app.metrics.count(crate::metrics::Metric::Deletions);
-        }
-        Deleted::AlreadySettled => {}
-        Deleted::NotFound => {
-            if let Some(job) = job {
-                app.jobs.settle_row(job, &not_found()).await?;
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use crate::domain::{
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::metrics::Metric;
 use crate::{mail, App};
-use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 /// An argon2id hash (same parameters) of a random password nobody knows: what unknown emails
@@ -47,16 +46,6 @@ pub struct SignedIn {
 pub struct Client<'a> {
     pub device: Option<&'a str>,
     pub ip: Option<&'a str>,
-}
-
-/// The counter key of an address: an HMAC under `LEARNERS_COUNTER_KEY`, so a counter holds no
-/// address, and a copy of the table cannot be searched for one (an unkeyed hash could be
-/// checked against a list of addresses). It counts the failures of every browser the account
-/// does not know.
-pub fn counter_key(app: &App, email: &Email) -> anyhow::Result<String> {
-    let key =
-        app.config.counter_key.as_deref().context("LEARNERS_COUNTER_KEY is not set: no sign-in counter can be kept")?;
-    Ok(crate::domain::email_hmac(key, email))
 }
 
 /// The counter of one known browser: its failures lock that browser only.
@@ -121,7 +110,7 @@ pub async fn sign_in_from(
     let device = device.filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id));
     let key = match &device {
         Some(device) => device_counter_key(&device.hash),
-        None => counter_key(app, &email)?,
+        None => app.counter_key(&email)?,
     };
     if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
         app.metrics.count(Metric::LockedSignIns);
@@ -185,7 +174,7 @@ pub async fn sign_in_from(
 pub async fn verify_own_password(app: &App, user: &User, password: &str) -> anyhow::Result<bool> {
     let now = app.clock.now();
     let policy = app.config.lockout;
-    let key = counter_key(app, &user.email)?;
+    let key = app.counter_key(&user.email)?;
     if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
         return Ok(false);
     }

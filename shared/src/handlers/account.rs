@@ -1,10 +1,10 @@
 //! Function `account`: `GET /api/v1/account`, `GET /account/settings` and (when the site allows
 //! it) `POST /api/v1/account/removal`, for the signed-in user.
 
+use super::signed_in;
 use crate::flows::removal::{request_self_removal, RemovalError};
-use crate::handlers::sessions::{cross_origin, with_cleared_cookie};
 use crate::http::origin::from_site;
-use crate::http::session::signed_in;
+use crate::http::session::with_cleared_cookie;
 use crate::http::{is_form_post, pages, response, route_key, single_field, ApiError, FieldErrors};
 use crate::App;
 use lambda_http::{Body, Request, Response};
@@ -64,7 +64,7 @@ async fn removal(app: &App, req: &Request) -> Response<Body> {
         Err(e) => return ApiError::unexpected(&e).into_response(),
     };
     if !from_site(app, req) {
-        return cross_origin().into_response();
+        return ApiError::cross_origin().into_response();
     }
     let html = is_form_post(req);
     let password = match single_field(req, "password") {

@@ -76,30 +76,13 @@ pub fn worker_by_binary(binary: &str) -> Option<SqsHandler> {
     WORKER_HANDLERS.iter().find(|(name, _)| *name == binary).map(|(_, handler)| *handler)
 }
 
-/// Runs an SQS handler as a Lambda function. Each worker binary passes its own handler, so it
-/// links that handler alone (not the tables above, which are the local gateway's).
-pub async fn run_worker_lambda(handler: SqsHandler) -> Result<(), lambda_runtime::Error> {
-    crate::telemetry::init();
-    let app =
-        App::from_env().await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
-    let app = &app;
-    lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: lambda_runtime::LambdaEvent<worker::SqsEvent>| async move {
-            Ok::<_, std::convert::Infallible>(handler(app, event.payload).await)
-        },
-    ))
-    .await
-}
-
-/// Runs an HTTP handler as a Lambda function: tracing, configuration and AWS clients once per
-/// process, then one request at a time. Each binary passes its own handler (see above).
-pub async fn run_lambda(handler: HttpHandler) -> Result<(), lambda_http::Error> {
-    crate::telemetry::init();
-    let app =
-        App::from_env().await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
-    let app = &app;
-    lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
-        Ok::<_, std::convert::Infallible>(answer(app, handler, req).await)
-    }))
-    .await
+/// The signed-in user of this request, if any.
+pub(crate) async fn signed_in(
+    app: &App,
+    req: &Request,
+) -> anyhow::Result<Option<(crate::domain::User, crate::domain::SessionRecord)>> {
+    match crate::http::session::cookie_token(req) {
+        Some(token) => crate::flows::signin::current_user(app, &token).await,
+        None => Ok(None),
+    }
 }

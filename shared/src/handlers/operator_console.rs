@@ -10,16 +10,15 @@
 //! pages; setting a password and deleting ask for the operator's own password again unless it
 //! was typed in the last 5 minutes.
 
+use super::signed_in;
 use crate::domain::{Actor, JobStatus, SessionRecord, User};
 use crate::flows::admin::{self, AuditSubject, SupportError};
 use crate::flows::bulk::{dry_run, upload, UploadError, MAX_UPLOAD_BYTES};
 use crate::flows::removal::{check_list, emails_from_file, emails_from_lines, matching_accounts, request_deletions};
 use crate::flows::signin::verify_own_password;
-use crate::handlers::sessions::cross_origin;
 use crate::http::console_pages::{self as console, urlencode, AuditLine, CardContext};
 use crate::http::multipart::Parts;
 use crate::http::origin::from_site;
-use crate::http::session::signed_in;
 use crate::http::{path_param, query_param, response, route_key, ApiError, FieldErrors, Fields};
 use crate::App;
 use lambda_http::{Body, Request, Response};
@@ -67,7 +66,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Err(e) => return ApiError::unexpected(&e).into_response(),
     };
     if req.method() == http::Method::POST && !from_site(app, &req) {
-        return cross_origin().into_response();
+        return ApiError::cross_origin().into_response();
     }
     let result = match route_key(&req).as_str() {
         "GET /operator" => learners(app, &req, &console).await,

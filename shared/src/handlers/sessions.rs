@@ -2,11 +2,12 @@
 //! `DELETE /api/v1/sessions/current` (sign out, for programs) and `POST /logout` (sign out,
 //! the settings page's button), and API Gateway's `$default` route (not found).
 
+use super::signed_in;
 use crate::domain::human_duration;
 use crate::flows::signin::{sign_in_from, sign_out, Client, SignInError};
 use crate::http::origin::{from_site, not_from_elsewhere};
 use crate::http::pages::{self, LoginProblem, NEW_ACTIVATION_LINK};
-use crate::http::session::{clear_cookie, cookie, device_cookie, set_cookie, signed_in, DEVICE_COOKIE};
+use crate::http::session::{cookie, device_cookie, set_cookie, with_cleared_cookie, DEVICE_COOKIE};
 use crate::http::{is_form_post, query_param, response, route_key, ApiError, FieldErrors, Fields};
 use crate::App;
 use lambda_http::{Body, Request, Response};
@@ -100,7 +101,7 @@ async fn create(app: &App, req: &Request) -> Response<Body> {
     let look = &app.config.look;
     // Login CSRF: another site must not sign its visitors in to an account of its choosing.
     if !not_from_elsewhere(app, req) {
-        return cross_origin().into_response();
+        return ApiError::cross_origin().into_response();
     }
     let (email, password, next) = match credentials(req) {
         Ok(found) => found,
@@ -162,7 +163,7 @@ async fn delete(app: &App, req: &Request) -> Response<Body> {
         Err(e) => return ApiError::unexpected(&e).into_response(),
     };
     if !from_site(app, req) {
-        return cross_origin().into_response();
+        return ApiError::cross_origin().into_response();
     }
     if let Err(e) = sign_out(app, &session).await {
         return ApiError::unexpected(&e).into_response();
@@ -173,7 +174,7 @@ async fn delete(app: &App, req: &Request) -> Response<Body> {
 /// The settings page's "Sign out": ends the session (if any) and goes to the sign-in page.
 async fn logout(app: &App, req: &Request) -> Response<Body> {
     if !from_site(app, req) {
-        return cross_origin().into_response();
+        return ApiError::cross_origin().into_response();
     }
     match signed_in(app, req).await {
         Ok(Some((_, session))) => {
@@ -185,17 +186,6 @@ async fn logout(app: &App, req: &Request) -> Response<Body> {
         Err(e) => return ApiError::unexpected(&e).into_response(),
     }
     with_cleared_cookie(response::see_other("/login"))
-}
-
-pub fn with_cleared_cookie(mut response: Response<Body>) -> Response<Body> {
-    if let Ok(value) = http::HeaderValue::from_str(&clear_cookie()) {
-        response.headers_mut().insert(http::header::SET_COOKIE, value);
-    }
-    response
-}
-
-pub fn cross_origin() -> ApiError {
-    ApiError::new(403, "cross_origin", "This request must come from the site's own pages.")
 }
 
 #[cfg(test)]
@@ -213,7 +203,7 @@ mod tests {
             ("LEARNERS_LOCKOUT_SECONDS", "60"),
         ])
         .unwrap();
-        let app = &App::in_memory(config, Arc::new(ManualClock::new())).0;
+        let app = &crate::wiring::in_memory(config, Arc::new(ManualClock::new())).0;
         assert_eq!(
             ApiError::from((app, SignInError::InvalidCredentials)),
             ApiError::new(

@@ -4,8 +4,8 @@
 
 use super::pages::{alert, link, Input, Page};
 use super::FieldErrors;
+use crate::domain::UserView;
 use crate::domain::{JobKind, JobProgress, JobStatus, RowOutcome, RowResult, Timestamp};
-use crate::flows::admin::UserView;
 use crate::jobs::{Page as RowsPage, REPORT_ROWS_PER_PAGE};
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
 

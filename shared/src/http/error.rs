@@ -35,6 +35,11 @@ impl ApiError {
         Self::new(404, "not_found", "There is nothing here.")
     }
 
+    /// A state-changing request that did not come from the site's own pages.
+    pub fn cross_origin() -> Self {
+        Self::new(403, "cross_origin", "This request must come from the site's own pages.")
+    }
+
     pub fn unauthorized() -> Self {
         Self::new(401, "unauthorized", "This route needs operator credentials.")
     }

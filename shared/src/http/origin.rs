@@ -65,7 +65,7 @@ mod tests {
 
     fn app() -> App {
         let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "https://learn.example.org")]).unwrap();
-        App::in_memory(config, Arc::new(ManualClock::new())).0
+        crate::wiring::in_memory(config, Arc::new(ManualClock::new())).0
     }
 
     fn request(headers: &[(&str, &str)]) -> Request {

@@ -1,8 +1,6 @@
 //! The session cookie.
 
-use crate::domain::{SessionRecord, Token, User};
-use crate::flows::signin::current_user;
-use crate::App;
+use crate::domain::Token;
 use lambda_http::Request;
 
 /// `__Host-`: browsers take this cookie only with `Secure`, `Path=/` and no `Domain`, so a
@@ -49,10 +47,12 @@ pub fn cookie(req: &Request, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// The signed-in user of this request, if any.
-pub async fn signed_in(app: &App, req: &Request) -> anyhow::Result<Option<(User, SessionRecord)>> {
-    match cookie_token(req) {
-        Some(token) => current_user(app, &token).await,
-        None => Ok(None),
+/// The response, ending the browser's session cookie.
+pub fn with_cleared_cookie(
+    mut response: lambda_http::Response<lambda_http::Body>,
+) -> lambda_http::Response<lambda_http::Body> {
+    if let Ok(value) = http::HeaderValue::from_str(&clear_cookie()) {
+        response.headers_mut().insert(http::header::SET_COOKIE, value);
     }
+    response
 }

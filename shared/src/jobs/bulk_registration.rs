@@ -2,8 +2,10 @@
 //! ends `created`, `skipped` (already registered, or a duplicate in the file) or `failed`.
 
 use super::RowKind;
-use crate::domain::{AuditEntry, JobKind, RowJob, RowOutcome, RowResult, User, UserId, UserSource, UserStatus};
-use crate::flows::bulk::validate;
+use crate::domain::{
+    AuditEntry, Email, FullName, JobKind, Password, RowJob, RowOutcome, RowResult, User, UserId, UserSource,
+    UserStatus, Username,
+};
 use crate::metrics::Metric;
 use crate::ports::{BulkCreate, Queue};
 use crate::App;
@@ -151,4 +153,33 @@ impl RowKind for BulkRegistration {
             }
         }
     }
+}
+
+/// A row that passed the self-registration rules.
+pub(crate) struct ValidRow {
+    pub email: Email,
+    pub username: Username,
+    pub name: FullName,
+    pub password: Option<Password>,
+}
+
+/// Applies the self-registration rules to every field (the password policy too, when a
+/// password is given).
+pub(crate) fn validate(app: &App, row: &BulkRow) -> Result<ValidRow, RowOutcome> {
+    let fail = |code: &str, message: String| RowOutcome::new(row.row, &row.email, RowResult::Failed, code, message);
+    let email = Email::parse(&row.email).map_err(|e| fail("invalid_email", e.to_string()))?;
+    let username = Username::parse(&row.username).map_err(|e| fail("invalid_username", e.to_string()))?;
+    let name = FullName::parse(&row.name).map_err(|e| fail("invalid_name", e.to_string()))?;
+    let password = match &row.password {
+        Some(password) => {
+            let personal = [username.as_ref(), email.local_part(), name.as_ref()];
+            Some(
+                app.password_policy()
+                    .check(password, &personal)
+                    .map_err(|e| fail("invalid_password", e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    Ok(ValidRow { email, username, name, password })
 }

@@ -1,0 +1,125 @@
+//! Wiring: which adapter backs which port. The only module that names adapters; the core
+//! (`flows`, `jobs`, `mail`, `http`, `handlers`) sees ports through `App` and never imports
+//! this module (the layering test holds it to that). The function mains, the local gateway,
+//! the bench and the tests build their `App` here.
+
+use crate::adapters::aws::{AwsClients, DynamoStore, SesMailer, SqsQueue};
+use crate::adapters::clock::SystemClock;
+use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryStore, QueuedBatch};
+use crate::adapters::passwords::Argon2Passwords;
+use crate::handlers::{worker, HttpHandler, SqsHandler};
+use crate::metrics::Metrics;
+use crate::ports::Clock;
+use crate::{App, Config};
+use lambda_http::Request;
+use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// The in-memory backend's parts, for whoever needs to look inside (the local gateway's
+/// `/_dev/mail`, its queue consumer, and tests).
+pub struct MemoryParts {
+    pub store: Arc<MemoryStore>,
+    pub mailer: Arc<MemoryMailer>,
+    pub queue: UnboundedReceiver<QueuedBatch>,
+    /// Messages enqueued and not yet finished by a worker.
+    pub pending: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// What a Lambda function runs on: AWS adapters, configuration from the environment.
+pub async fn from_env() -> anyhow::Result<App> {
+    let mut config = Config::from_env()?;
+    let sdk = crate::adapters::aws::sdk_config().await;
+    // Secrets stay out of the environment: SSM SecureStrings, read by the functions whose
+    // role may read them (the template sets the names where they are needed).
+    let ssm = || aws_sdk_ssm::Client::new(&sdk);
+    if let Some(name) = config.retirement_secret_parameter.clone() {
+        config.retirement_secret = Some(crate::adapters::aws::secret_parameter(&ssm(), &name).await?);
+    }
+    if let Some(name) = config.counter_key_parameter.clone() {
+        config.counter_key = Some(crate::adapters::aws::secret_parameter(&ssm(), &name).await?);
+    }
+    Ok(aws_lazy(config, &sdk, Arc::new(SystemClock)))
+}
+
+/// The AWS adapters, each making its SDK client on first use: a function builds only the
+/// clients it calls, and none before its first request.
+pub fn aws_lazy(config: Config, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> App {
+    let store = DynamoStore::lazy(sdk, &config.table_name);
+    let mailer = SesMailer::lazy(sdk, &config.mail_from, config.ses_configuration_set.clone());
+    let queue = SqsQueue::lazy(sdk, config.queue_urls.clone());
+    on_aws(config, store, mailer, queue, clock)
+}
+
+/// The AWS adapters on clients made already (tests, tools, the local gateway on moto).
+pub fn aws(config: Config, clients: &AwsClients, clock: Arc<dyn Clock>) -> App {
+    let store = DynamoStore::new(clients.dynamodb.clone(), &config.table_name);
+    let mailer = SesMailer::new(clients.ses.clone(), &config.mail_from, config.ses_configuration_set.clone());
+    let queue = SqsQueue::new(clients.sqs.clone(), config.queue_urls.clone());
+    on_aws(config, store, mailer, queue, clock)
+}
+
+fn on_aws(config: Config, store: DynamoStore, mailer: SesMailer, queue: SqsQueue, clock: Arc<dyn Clock>) -> App {
+    let store = Arc::new(store);
+    App {
+        store: store.clone(),
+        sessions: store.clone(),
+        attempts: store.clone(),
+        audit: store.clone(),
+        jobs: store,
+        passwords: Arc::new(Argon2Passwords),
+        mailer: Arc::new(mailer),
+        queue: Arc::new(queue),
+        metrics: Arc::new(Metrics::new(config.metrics_namespace.clone())),
+        config: Arc::new(config),
+        clock,
+    }
+}
+
+/// The embedded backend: the in-memory store, captured mail, the in-process queue.
+pub fn in_memory(config: Config, clock: Arc<dyn Clock>) -> (App, MemoryParts) {
+    let store = Arc::new(MemoryStore::new());
+    let mailer = Arc::new(MemoryMailer::new(clock.clone()));
+    let (queue, receiver) = InProcessQueue::new();
+    let pending = queue.pending();
+    let metrics = Arc::new(Metrics::new(config.metrics_namespace.clone()));
+    let app = App {
+        config: Arc::new(config),
+        store: store.clone(),
+        sessions: store.clone(),
+        attempts: store.clone(),
+        audit: store.clone(),
+        jobs: store.clone(),
+        passwords: Arc::new(Argon2Passwords),
+        mailer: mailer.clone(),
+        queue: Arc::new(queue),
+        metrics,
+        clock,
+    };
+    (app, MemoryParts { store, mailer, queue: receiver, pending })
+}
+
+/// Runs an HTTP handler as a Lambda function: tracing, configuration and AWS clients once per
+/// process, then one request at a time. Each binary passes its own handler, so it links that
+/// handler alone (not the tables of `handlers`, which are the local gateway's).
+pub async fn run_lambda(handler: HttpHandler) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let app = from_env().await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
+    let app = &app;
+    lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
+        Ok::<_, std::convert::Infallible>(crate::handlers::answer(app, handler, req).await)
+    }))
+    .await
+}
+
+/// Runs an SQS handler as a Lambda function (see `run_lambda`).
+pub async fn run_worker_lambda(handler: SqsHandler) -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let app = from_env().await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
+    let app = &app;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<worker::SqsEvent>| async move {
+            Ok::<_, std::convert::Infallible>(handler(app, event.payload).await)
+        },
+    ))
+    .await
+}
