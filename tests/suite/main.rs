@@ -7,6 +7,7 @@ mod bad_input;
 mod bulk;
 mod contract;
 mod deploy;
+mod docs;
 mod layers;
 mod mail;
 mod openapi;

@@ -578,7 +578,7 @@ async fn every_part_carries_its_own_idempotency_key_the_same_on_a_rerun() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// The exit codes the README documents: 0 done (every test above), 1 the API refused, 2 bad
+/// The exit codes docs/operators.md documents: 0 done (every test above), 1 the API refused, 2 bad
 /// usage, 3 the API unreachable or no credentials.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes_are_the_documented_ones() {
