@@ -31,10 +31,12 @@ pub enum Metric {
     MailsRefused,
     /// Mails not sent because the address refused mail before.
     MailsSuppressed,
+    /// Queue messages no worker could read, on their way to a dead-letter queue.
+    MalformedMessages,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 14] = [
+    pub const ALL: [Metric; 15] = [
         Metric::Registrations,
         Metric::Activations,
         Metric::SignIns,
@@ -49,6 +51,7 @@ impl Metric {
         Metric::MailsSent,
         Metric::MailsRefused,
         Metric::MailsSuppressed,
+        Metric::MalformedMessages,
     ];
 
     pub fn name(self) -> &'static str {
@@ -67,6 +70,7 @@ impl Metric {
             Self::MailsSent => "MailsSent",
             Self::MailsRefused => "MailsRefused",
             Self::MailsSuppressed => "MailsSuppressed",
+            Self::MalformedMessages => "MalformedMessages",
         }
     }
 }

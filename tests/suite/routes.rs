@@ -48,7 +48,7 @@ async fn every_handler_answers_its_template_routes() {
     for route in template_routes().routes {
         let handler = handlers::by_binary(&route.binary).unwrap();
         let request = fake_request(&route.key(), Some("application/json"), b"{}".to_vec());
-        let response = handler(&app, request).await;
+        let response = handlers::answer(&app, handler, request).await;
         let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
         assert!(!body.contains(r#""code":"not_found""#), "{} is not dispatched by {}", route.key(), route.binary);
         assert!(response.status().as_u16() < 500, "{} answered {}", route.key(), response.status());

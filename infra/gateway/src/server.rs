@@ -65,19 +65,19 @@ impl Gateway {
         }
         let person = learners::http::person_asks(&parts.method, &parts.headers);
         let look = &self.app.config.look;
-        let page_if_person =
-            |response| if person { learners::http::response::as_page(look, response) } else { response };
+        let page_if_person = |reply: learners::http::response::Reply| reply.render(look, person);
         let head = parts.method == http::Method::HEAD;
         let authenticated = self.presents_admin_token(&parts.headers);
         // Operator routes: who is asking is settled before anything else about the request.
         if path.starts_with("/admin/") && !authenticated {
-            return to_hyper(page_if_person(ApiError::unauthorized().into_response()));
+            return to_hyper(page_if_person(ApiError::unauthorized().into()));
         }
         let matched = match self.routes.lookup(parts.method.as_str(), &path) {
             Lookup::Found(matched) => matched,
             Lookup::MethodNotAllowed(allowed) => {
                 let message = format!("This address takes {}.", allowed.join(", "));
-                let mut response = ApiError::new(405, "method_not_allowed", message).into_response();
+                let mut response: learners::http::response::Reply =
+                    ApiError::new(learners::http::error::ErrorCode::MethodNotAllowed, message).into();
                 if let Ok(value) = http::HeaderValue::from_str(&allowed.join(", ")) {
                     response.headers_mut().insert(http::header::ALLOW, value);
                 }
@@ -165,7 +165,7 @@ impl Gateway {
                 mail.clear();
                 plain(204, "")
             }
-            _ => to_hyper(learners::http::response::route_not_found()),
+            _ => to_hyper(learners::http::response::route_not_found().render(&self.app.config.look, false)),
         }
     }
 }

@@ -71,15 +71,7 @@ pub fn refusals(body: &str) -> Result<Vec<(MailRefusalKind, String)>, serde_json
 
 /// Marks the account of each refusing address. An address with no account (deleted since)
 /// is nothing to mark. Err: the message comes back.
-pub async fn record(app: &App, body: &str) -> anyhow::Result<()> {
-    let refusals = match refusals(body) {
-        Ok(refusals) => refusals,
-        Err(e) => {
-            // Not ours to retry: it would fail the same way on every delivery.
-            tracing::error!(error = %e, "dropping a mail event that is not an SES event");
-            return Ok(());
-        }
-    };
+pub async fn record(app: &App, refusals: Vec<(MailRefusalKind, String)>) -> anyhow::Result<()> {
     for (kind, address) in refusals {
         app.metrics.count(Metric::MailsRefused);
         let Ok(email) = Email::parse(&address) else {

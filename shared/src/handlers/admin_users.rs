@@ -3,16 +3,18 @@
 //! and the operator role: `GET|POST /admin/v1/operators`, `DELETE /admin/v1/operators/{email}`.
 
 use crate::flows::admin::{self, AuditSubject, SupportError};
+use crate::http::error::ErrorCode;
 use crate::http::identity::operator;
+use crate::http::response::Reply;
 use crate::http::{path_param, query_param, response, route_key, single_field, ApiError, FieldErrors, Fields};
 use crate::App;
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde_json::json;
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
+pub async fn handle(app: &App, req: Request) -> Reply {
     let operator = match operator(app, &req) {
         Ok(operator) => operator,
-        Err(refused) => return refused.into_response(),
+        Err(refused) => return refused.into(),
     };
     let operator = operator.id.as_str();
     let result = match route_key(&req).as_str() {
@@ -26,7 +28,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         "DELETE /admin/v1/operators/{email}" => revoke(app, &req, operator).await,
         _ => Err(ApiError::not_found()),
     };
-    result.unwrap_or_else(ApiError::into_response)
+    result.unwrap_or_else(Reply::from)
 }
 
 impl From<SupportError> for ApiError {
@@ -35,9 +37,9 @@ impl From<SupportError> for ApiError {
             SupportError::InvalidEmail(e) => {
                 ApiError::validation(FieldErrors::from([("email".to_owned(), e.to_string())]))
             }
-            SupportError::NotFound => ApiError::new(404, "user_not_found", "No account has this email address."),
+            SupportError::NotFound => ApiError::new(ErrorCode::UserNotFound, "No account has this email address."),
             SupportError::WeakPassword(fields) => ApiError::validation(fields),
-            SupportError::OwnRole => ApiError::new(409, "own_role", "An operator cannot change their own role."),
+            SupportError::OwnRole => ApiError::new(ErrorCode::OwnRole, "An operator cannot change their own role."),
             SupportError::InvalidUserId => {
                 ApiError::validation(FieldErrors::from([("user_id".to_owned(), "Not a user id (a UUID).".to_owned())]))
             }
@@ -52,17 +54,17 @@ fn required_query(req: &Request, name: &str) -> Result<String, ApiError> {
     })
 }
 
-async fn lookup(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn lookup(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let user = admin::user_by_email(app, &required_query(req, "email")?).await?;
     Ok(response::json(200, &user))
 }
 
-async fn activate(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
+async fn activate(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
     admin::activate(app, operator, &single_field(req, "email")?).await?;
     Ok(response::json(200, &json!({"status": "active"})))
 }
 
-async fn set_password(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
+async fn set_password(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
     let mut fields = Fields::from_request(req)?;
     let mut errors = FieldErrors::new();
     let email = fields.string("email", &mut errors);
@@ -76,28 +78,28 @@ async fn set_password(app: &App, req: &Request, operator: &str) -> Result<Respon
     Ok(response::empty(204))
 }
 
-async fn unlock(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
+async fn unlock(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
     admin::unlock(app, operator, &single_field(req, "email")?).await?;
     Ok(response::empty(204))
 }
 
-async fn operators(app: &App) -> Result<Response<Body>, ApiError> {
+async fn operators(app: &App) -> Result<Reply, ApiError> {
     Ok(response::json(200, &json!({ "operators": admin::operators(app).await? })))
 }
 
-async fn grant(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
+async fn grant(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
     admin::set_operator_role(app, operator, &single_field(req, "email")?, true).await?;
     Ok(response::empty(204))
 }
 
-async fn revoke(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
+async fn revoke(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
     let raw = path_param(req, "email").unwrap_or_default();
     let email = percent_encoding::percent_decode_str(&raw).decode_utf8_lossy();
     admin::set_operator_role(app, operator, &email, false).await?;
     Ok(response::empty(204))
 }
 
-async fn audit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn audit(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let subject = match (query_param(req, "email"), query_param(req, "user_id")) {
         (Some(email), None) => AuditSubject::Email(email),
         (None, Some(id)) => AuditSubject::UserId(id),

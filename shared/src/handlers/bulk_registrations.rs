@@ -6,16 +6,18 @@ use super::row_jobs::{idempotency_key, report, status};
 use crate::domain::JobKind;
 use crate::flows::bulk::{upload, UploadError, MAX_UPLOAD_BYTES};
 use crate::http::body::content_type;
+use crate::http::error::ErrorCode;
 use crate::http::identity::operator;
+use crate::http::response::Reply;
 use crate::http::{query_flag, response, route_key, ApiError};
 use crate::App;
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde_json::json;
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
+pub async fn handle(app: &App, req: Request) -> Reply {
     let operator = match operator(app, &req) {
         Ok(operator) => operator,
-        Err(refused) => return refused.into_response(),
+        Err(refused) => return refused.into(),
     };
     let result = match route_key(&req).as_str() {
         "POST /admin/v1/bulk-registrations" => create(app, &req, &operator.id).await,
@@ -23,27 +25,27 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         "GET /admin/v1/bulk-registrations/{job_id}/report.csv" => report(app, &req, JobKind::BulkRegistration).await,
         _ => Err(ApiError::not_found()),
     };
-    result.unwrap_or_else(ApiError::into_response)
+    result.unwrap_or_else(Reply::from)
 }
 
 impl From<UploadError> for ApiError {
     fn from(error: UploadError) -> Self {
         match error {
-            UploadError::Columns(message) => ApiError::new(400, "bad_columns", message),
-            UploadError::Empty => ApiError::new(400, "empty_file", "The file has no header row."),
+            UploadError::Columns(message) => ApiError::new(ErrorCode::BadColumns, message),
+            UploadError::Empty => ApiError::new(ErrorCode::EmptyFile, "The file has no header row."),
             UploadError::KeyReused => crate::jobs::IntakeError::KeyReused.into(),
             UploadError::Unexpected(e) => ApiError::unexpected(&e),
         }
     }
 }
 
-async fn create(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
+async fn create(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
     let bytes: &[u8] = req.body().as_ref();
     // Read before anything else: a bad value must not fall through to the real import.
     let dry_run = query_flag(req, "dry_run")?;
     let key = idempotency_key(req)?;
     if bytes.len() > MAX_UPLOAD_BYTES {
-        return Err(ApiError::new(413, "payload_too_large", "The file is larger than 10 MB; split it."));
+        return Err(ApiError::new(ErrorCode::PayloadTooLarge, "The file is larger than 10 MB; split it."));
     }
     if content_type(req).as_deref() != Some("text/csv") {
         return Err(ApiError::bad_request("Send the file as text/csv."));

@@ -1,7 +1,7 @@
 //! Function `deletion-worker` (SQS): deletes accounts: the rows of an operator's deletion job,
 //! or the account of a learner's own request.
 
-use super::worker::{for_each_message, SqsBatchResponse, SqsEvent};
+use super::worker::{for_each_message, malformed, SqsBatchResponse, SqsEvent};
 use crate::flows::removal::{process_own_request, DeletionMessage};
 use crate::jobs::deletion::{Deletion, DeletionTarget};
 use crate::jobs::{process, RowMessage};
@@ -14,7 +14,7 @@ pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
             return process::<Deletion>(app, &message, final_attempt).await;
         }
         let message: DeletionMessage =
-            serde_json::from_str(&delivery.body).map_err(|e| anyhow::anyhow!("not a deletion message: {e}"))?;
+            serde_json::from_str(&delivery.body).map_err(|e| malformed(app, &delivery, "deletion", e))?;
         match message.job_id.clone() {
             // Written before jobs went through the pipeline: the same rows, the same job.
             Some(job_id) => {

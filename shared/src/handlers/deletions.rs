@@ -5,23 +5,25 @@ use super::row_jobs::{idempotency_key, status};
 use crate::domain::JobKind;
 use crate::flows::removal::{check_list, emails_from_file, request_deletions, ListError};
 use crate::http::body::content_type;
+use crate::http::error::ErrorCode;
 use crate::http::identity::operator;
+use crate::http::response::Reply;
 use crate::http::{response, route_key, ApiError, FieldErrors, Fields};
 use crate::App;
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde_json::{json, Value};
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
+pub async fn handle(app: &App, req: Request) -> Reply {
     let operator = match operator(app, &req) {
         Ok(operator) => operator,
-        Err(refused) => return refused.into_response(),
+        Err(refused) => return refused.into(),
     };
     let result = match route_key(&req).as_str() {
         "POST /admin/v1/deletions" => create(app, &req, &operator.id).await,
         "GET /admin/v1/deletions/{job_id}" => status(app, &req, JobKind::Deletion).await,
         _ => Err(ApiError::not_found()),
     };
-    result.unwrap_or_else(ApiError::into_response)
+    result.unwrap_or_else(Reply::from)
 }
 
 /// The addresses with their row numbers: JSON list positions count from 1; a file's as
@@ -29,7 +31,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
 fn emails(req: &Request) -> Result<Vec<(u64, String)>, ApiError> {
     let body: &[u8] = req.body().as_ref();
     if body.len() > crate::flows::bulk::MAX_UPLOAD_BYTES {
-        return Err(ApiError::new(413, "payload_too_large", "The body is larger than 10 MB."));
+        return Err(ApiError::new(ErrorCode::PayloadTooLarge, "The body is larger than 10 MB."));
     }
     let list = if content_type(req).as_deref() == Some("text/csv") {
         emails_from_file(body)?
@@ -64,7 +66,7 @@ impl From<ListError> for ApiError {
         let message = error.to_string();
         match error {
             ListError::NoHeader | ListError::BadRow(_) => ApiError::bad_request(message),
-            ListError::NoEmailColumn => ApiError::new(400, "bad_columns", message),
+            ListError::NoEmailColumn => ApiError::new(ErrorCode::BadColumns, message),
             ListError::Empty | ListError::TooMany => {
                 ApiError::validation(FieldErrors::from([("emails".into(), message)]))
             }
@@ -72,7 +74,7 @@ impl From<ListError> for ApiError {
     }
 }
 
-async fn create(app: &App, req: &Request, operator: &str) -> Result<Response<Body>, ApiError> {
+async fn create(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
     let key = idempotency_key(req)?;
     let list = emails(req)?;
     let body: &[u8] = req.body().as_ref();

@@ -21,12 +21,13 @@ mod row_jobs;
 pub mod sessions;
 pub mod worker;
 
+use crate::http::response::Reply;
 use crate::App;
 use lambda_http::{Body, Request, Response};
 use std::future::Future;
 use std::pin::Pin;
 
-pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Response<Body>> + Send + 'a>>;
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
 pub type HttpHandler = for<'a> fn(&'a App, Request) -> HandlerFuture<'a>;
 pub type WorkerFuture<'a> = Pin<Box<dyn Future<Output = worker::SqsBatchResponse> + Send + 'a>>;
 pub type SqsHandler = for<'a> fn(&'a App, worker::SqsEvent) -> WorkerFuture<'a>;
@@ -57,10 +58,7 @@ pub const WORKER_HANDLERS: &[(&str, SqsHandler)] = &[
 /// through here.
 pub async fn answer(app: &App, handler: HttpHandler, req: Request) -> Response<Body> {
     let person = crate::http::wants_page(&req);
-    let mut response = handler(app, req).await;
-    if person {
-        response = crate::http::response::as_page(&app.config.look, response);
-    }
+    let mut response = handler(app, req).await.render(&app.config.look, person);
     if app.config.site_is_https() {
         // Browsers that once reached the site over https never try plain http again.
         response.headers_mut().insert("strict-transport-security", http::HeaderValue::from_static("max-age=31536000"));

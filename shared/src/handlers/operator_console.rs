@@ -19,9 +19,10 @@ use crate::flows::signin::verify_own_password;
 use crate::http::console_pages::{self as console, urlencode, AuditLine, CardContext};
 use crate::http::multipart::Parts;
 use crate::http::origin::from_site;
+use crate::http::response::Reply;
 use crate::http::{path_param, query_param, response, route_key, ApiError, FieldErrors, Fields};
 use crate::App;
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 
 /// How many entries the audit page shows, and from how many days back.
 const AUDIT_LINES: usize = 100;
@@ -58,15 +59,15 @@ async fn access(app: &App, req: &Request) -> anyhow::Result<Access> {
     Ok(Access::Granted(Box::new(Console { user, session, actor })))
 }
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
+pub async fn handle(app: &App, req: Request) -> Reply {
     let mut console = match access(app, &req).await {
         Ok(Access::Granted(console)) => console,
         Ok(Access::SignIn) => return response::see_other("/login?next=/operator"),
         Ok(Access::NoConsole) => return response::route_not_found(),
-        Err(e) => return ApiError::unexpected(&e).into_response(),
+        Err(e) => return ApiError::unexpected(&e).into(),
     };
     if req.method() == http::Method::POST && !from_site(app, &req) {
-        return ApiError::cross_origin().into_response();
+        return ApiError::cross_origin().into();
     }
     let result = match route_key(&req).as_str() {
         "GET /operator" => learners(app, &req, &console).await,
@@ -74,10 +75,10 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         "POST /operator/unlock" => activate_or_unlock(app, &req, &console, false).await,
         "POST /operator/password" => set_password(app, &req, &mut console).await,
         "POST /operator/delete" => delete_one(app, &req, &mut console).await,
-        "GET /operator/bulk" => Ok(page(app, 200, console::bulk_upload(&FieldErrors::new()))),
+        "GET /operator/bulk" => Ok(response::page(200, console::bulk_upload(&FieldErrors::new()))),
         "POST /operator/bulk/check" => bulk_check(app, &req).await,
         "POST /operator/bulk" => bulk_register(app, &req, &console).await,
-        "GET /operator/deletions" => Ok(page(app, 200, console::deletions_form(&FieldErrors::new()))),
+        "GET /operator/deletions" => Ok(response::page(200, console::deletions_form(&FieldErrors::new()))),
         "POST /operator/deletions/check" => deletions_check(app, &req, &console).await,
         "POST /operator/deletions" => deletions(app, &req, &mut console).await,
         "GET /operator/jobs/{job_id}" => job(app, &req).await,
@@ -85,11 +86,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         "GET /operator/audit" => audit(app, &req).await,
         _ => Ok(response::route_not_found()),
     };
-    result.unwrap_or_else(ApiError::into_response)
-}
-
-fn page(app: &App, status: u16, page: crate::http::pages::Page) -> Response<Body> {
-    response::page(&app.config.look, status, page)
+    result.unwrap_or_else(Reply::from)
 }
 
 fn unexpected(e: anyhow::Error) -> ApiError {
@@ -97,7 +94,7 @@ fn unexpected(e: anyhow::Error) -> ApiError {
 }
 
 /// Back to the learner's card, with what was done.
-fn to_card(email: &str, done: &str) -> Response<Body> {
+fn to_card(email: &str, done: &str) -> Reply {
     let mut response = response::empty(303);
     let location = format!("/operator?email={}&done={done}", urlencode(email));
     if let Ok(value) = http::HeaderValue::from_str(&location) {
@@ -106,7 +103,7 @@ fn to_card(email: &str, done: &str) -> Response<Body> {
     response
 }
 
-fn to_job(id: &str) -> Response<Body> {
+fn to_job(id: &str) -> Reply {
     let mut response = response::empty(303);
     if let Ok(value) = http::HeaderValue::from_str(&format!("/operator/jobs/{}", urlencode(id))) {
         response.headers_mut().insert(http::header::LOCATION, value);
@@ -122,22 +119,21 @@ async fn learner_page(
     email: &str,
     notice: Option<&str>,
     password_errors: &FieldErrors,
-) -> Result<Response<Body>, ApiError> {
+) -> Result<Reply, ApiError> {
     let needs_password = !console.session.password_is_recent(app.clock.now());
     if email.is_empty() {
-        return Ok(page(app, status, console::learners("", None, notice, &FieldErrors::new())));
+        return Ok(response::page(status, console::learners("", None, notice, &FieldErrors::new())));
     }
     match admin::user_by_email(app, email).await {
         Ok(view) => {
             let context = CardContext { needs_password, password_errors };
-            Ok(page(app, status, console::learners(email, Some((&view, context)), notice, &FieldErrors::new())))
+            Ok(response::page(status, console::learners(email, Some((&view, context)), notice, &FieldErrors::new())))
         }
         Err(SupportError::InvalidEmail(e)) => {
             let errors = FieldErrors::from([("email".to_owned(), e.to_string())]);
-            Ok(page(app, 422, console::learners(email, None, notice, &errors)))
+            Ok(response::page(422, console::learners(email, None, notice, &errors)))
         }
-        Err(SupportError::NotFound) => Ok(page(
-            app,
+        Err(SupportError::NotFound) => Ok(response::page(
             404,
             console::learners(email, None, Some("No account has this email address."), &FieldErrors::new()),
         )),
@@ -145,7 +141,7 @@ async fn learner_page(
     }
 }
 
-async fn learners(app: &App, req: &Request, console: &Console) -> Result<Response<Body>, ApiError> {
+async fn learners(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
     let email = query_param(req, "email").unwrap_or_default();
     let notice = match query_param(req, "done").as_deref() {
         Some("activated") => Some("The account is active."),
@@ -173,12 +169,7 @@ fn form_fields(req: &Request, required: &[&str], optional: &[&str]) -> Result<Ve
     }
 }
 
-async fn activate_or_unlock(
-    app: &App,
-    req: &Request,
-    console: &Console,
-    activate: bool,
-) -> Result<Response<Body>, ApiError> {
+async fn activate_or_unlock(app: &App, req: &Request, console: &Console, activate: bool) -> Result<Reply, ApiError> {
     let email = form_fields(req, &["email"], &[])?.remove(0).unwrap_or_default();
     let result = if activate {
         admin::activate(app, &console.actor, &email).await
@@ -214,7 +205,7 @@ fn wrong_own_password() -> FieldErrors {
     FieldErrors::from([("your_password".to_owned(), "Type your own password to confirm.".to_owned())])
 }
 
-async fn set_password(app: &App, req: &Request, console: &mut Console) -> Result<Response<Body>, ApiError> {
+async fn set_password(app: &App, req: &Request, console: &mut Console) -> Result<Reply, ApiError> {
     let mut fields = Fields::from_request(req)?;
     let mut errors = FieldErrors::new();
     let email = fields.string("email", &mut errors).unwrap_or_default();
@@ -237,15 +228,15 @@ async fn set_password(app: &App, req: &Request, console: &mut Console) -> Result
 }
 
 /// "Delete account" on a card: first the confirm step, then a deletion job of one address.
-async fn delete_one(app: &App, req: &Request, console: &mut Console) -> Result<Response<Body>, ApiError> {
+async fn delete_one(app: &App, req: &Request, console: &mut Console) -> Result<Reply, ApiError> {
     let mut values = form_fields(req, &["email"], &["confirm", "your_password"])?;
     let (email, confirm, typed) = (values.remove(0).unwrap_or_default(), values.remove(0), values.remove(0));
     let needs_password = !console.session.password_is_recent(app.clock.now());
     if confirm.as_deref() != Some("yes") {
-        return Ok(page(app, 200, console::delete_confirm(&email, needs_password, &FieldErrors::new())));
+        return Ok(response::page(200, console::delete_confirm(&email, needs_password, &FieldErrors::new())));
     }
     if !confirmed(app, console, typed.as_deref()).await? {
-        return Ok(page(app, 403, console::delete_confirm(&email, true, &wrong_own_password())));
+        return Ok(response::page(403, console::delete_confirm(&email, true, &wrong_own_password())));
     }
     let job = request_deletions(app, &console.actor, &[(1, email)], None).await?;
     Ok(to_job(&job.id))
@@ -262,12 +253,12 @@ impl UploadError {
     }
 }
 
-fn upload_refused(app: &App, error: UploadError) -> Result<Response<Body>, ApiError> {
+fn upload_refused(error: UploadError) -> Result<Reply, ApiError> {
     if let UploadError::Unexpected(e) = error {
         return Err(unexpected(e));
     }
     let errors = FieldErrors::from([("csv_file".to_owned(), error.message())]);
-    Ok(page(app, 400, console::bulk_upload(&errors)))
+    Ok(response::page(400, console::bulk_upload(&errors)))
 }
 
 /// One part of a multipart form, all of its other parts refused.
@@ -285,22 +276,22 @@ async fn only_part(req: &Request, name: &str) -> Result<Vec<u8>, ApiError> {
     }
 }
 
-async fn bulk_check(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn bulk_check(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let bytes = only_part(req, "csv_file").await?;
     let Ok(csv) = String::from_utf8(bytes) else {
-        return upload_refused(app, UploadError::Columns("The file is not UTF-8 text.".to_owned()));
+        return upload_refused(UploadError::Columns("The file is not UTF-8 text.".to_owned()));
     };
     match dry_run(app, csv.as_bytes()).await {
-        Ok(checked) => Ok(page(app, 200, console::bulk_checked(checked.rows, &checked.problems, &csv))),
-        Err(error) => upload_refused(app, error),
+        Ok(checked) => Ok(response::page(200, console::bulk_checked(checked.rows, &checked.problems, &csv))),
+        Err(error) => upload_refused(error),
     }
 }
 
-async fn bulk_register(app: &App, req: &Request, console: &Console) -> Result<Response<Body>, ApiError> {
+async fn bulk_register(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
     let bytes = only_part(req, "csv").await?;
     match upload(app, &console.actor, &bytes, None).await {
         Ok(job) => Ok(to_job(&job.id)),
-        Err(error) => upload_refused(app, error),
+        Err(error) => upload_refused(error),
     }
 }
 
@@ -331,18 +322,18 @@ async fn posted_list(req: &Request) -> Result<(Vec<(u64, String)>, &'static str,
     Ok((list, kind, text))
 }
 
-async fn deletions_check(app: &App, req: &Request, console: &Console) -> Result<Response<Body>, ApiError> {
+async fn deletions_check(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
     let (list, kind, text) = match posted_list(req).await {
         Ok(posted) => posted,
-        Err(errors) => return Ok(page(app, 422, console::deletions_form(&errors))),
+        Err(errors) => return Ok(response::page(422, console::deletions_form(&errors))),
     };
     let matching = matching_accounts(app, &list).await.map_err(unexpected)?;
     let needs_password = !console.session.password_is_recent(app.clock.now());
     let checked = console::deletions_checked(list.len(), matching, kind, &text, needs_password, &FieldErrors::new());
-    Ok(page(app, 200, checked))
+    Ok(response::page(200, checked))
 }
 
-async fn deletions(app: &App, req: &Request, console: &mut Console) -> Result<Response<Body>, ApiError> {
+async fn deletions(app: &App, req: &Request, console: &mut Console) -> Result<Reply, ApiError> {
     let mut parts = Parts::from_request(req, MAX_UPLOAD_BYTES).await?;
     let mut errors = FieldErrors::new();
     let kind = parts.text("source", &mut errors).unwrap_or_default();
@@ -362,13 +353,13 @@ async fn deletions(app: &App, req: &Request, console: &mut Console) -> Result<Re
         let matching = matching_accounts(app, &list).await.map_err(unexpected)?;
         let kind = if kind == "csv" { "csv" } else { "lines" };
         let again = console::deletions_checked(list.len(), matching, kind, &text, true, &wrong_own_password());
-        return Ok(page(app, 403, again));
+        return Ok(response::page(403, again));
     }
     let job = request_deletions(app, &console.actor, &list, None).await?;
     Ok(to_job(&job.id))
 }
 
-async fn job(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn job(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let id = path_param(req, "job_id").unwrap_or_default();
     let cursor = crate::jobs::parse_cursor(query_param(req, "cursor").as_deref())?;
     let Some(progress) = crate::jobs::progress(app, &id).await.map_err(unexpected)? else {
@@ -376,7 +367,7 @@ async fn job(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     };
     let problems = crate::jobs::problems_page(app, &progress.job, cursor, |_| true).await.map_err(unexpected)?;
     let done = matches!(progress.status, JobStatus::Completed | JobStatus::CutOff);
-    let mut response = page(app, 200, console::job(&progress, &problems));
+    let mut response = response::page(200, console::job(&progress, &problems));
     if !done {
         // Loads the page again in 2 seconds: progress without JavaScript.
         response.headers_mut().insert("refresh", http::HeaderValue::from_static("2"));
@@ -384,7 +375,7 @@ async fn job(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     Ok(response)
 }
 
-async fn report(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn report(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let id = path_param(req, "job_id").unwrap_or_default();
     let cursor = crate::jobs::parse_cursor(query_param(req, "cursor").as_deref())?;
     let Some(progress) = crate::jobs::progress(app, &id).await.map_err(unexpected)? else {
@@ -393,7 +384,7 @@ async fn report(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     super::row_jobs::report_response(app, &progress.job, cursor).await
 }
 
-async fn audit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn audit(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let email = query_param(req, "email").unwrap_or_default().trim().to_owned();
     let entries = if email.is_empty() {
         app.audit.latest(app.clock.now(), AUDIT_DAYS, AUDIT_LINES).await.map_err(unexpected)?
@@ -402,11 +393,11 @@ async fn audit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             Ok(entries) => entries,
             Err(SupportError::InvalidEmail(e)) => {
                 let errors = FieldErrors::from([("email".to_owned(), e.to_string())]);
-                return Ok(page(app, 422, console::audit(&email, &[], &errors)));
+                return Ok(response::page(422, console::audit(&email, &[], &errors)));
             }
             Err(SupportError::NotFound) => {
                 let errors = FieldErrors::from([("email".to_owned(), "No account has this email address.".to_owned())]);
-                return Ok(page(app, 404, console::audit(&email, &[], &errors)));
+                return Ok(response::page(404, console::audit(&email, &[], &errors)));
             }
             Err(other) => return Err(other.into()),
         }
@@ -425,5 +416,5 @@ async fn audit(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
             outcome: entry.outcome,
         });
     }
-    Ok(page(app, 200, console::audit(&email, &lines, &FieldErrors::new())))
+    Ok(response::page(200, console::audit(&email, &lines, &FieldErrors::new())))
 }

@@ -4,27 +4,28 @@
 
 use crate::domain::human_duration;
 use crate::flows::recovery::{request_reset, reset_password, usable_reset_token, RecoveryError};
-use crate::http::{is_form_post, pages, path_param, response, route_key, single_field, ApiError, FieldErrors};
+use crate::http::error::ErrorCode;
+use crate::http::response::Reply;
+use crate::http::{pages, path_param, response, route_key, single_field, ApiError, FieldErrors};
 use crate::App;
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde_json::json;
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
-    let look = &app.config.look;
+pub async fn handle(app: &App, req: Request) -> Reply {
     match route_key(&req).as_str() {
-        "GET /password-reset" => response::page(look, 200, pages::reset_request_form("", &FieldErrors::new())),
+        "GET /password-reset" => response::page(200, pages::reset_request_form("", &FieldErrors::new())),
         "POST /api/v1/password-resets" => request(app, &req).await,
         "GET /password-reset/{token}" => {
             let token = path_param(&req, "token").unwrap_or_default();
             // Only says whether the link can still be used; nothing is spent by looking.
             match usable_reset_token(app, &token).await {
-                Ok(_) => response::page(look, 200, pages::new_password_form(&token, &FieldErrors::new())),
-                Err(error @ RecoveryError::Unexpected(_)) => ApiError::from(error).into_response(),
-                Err(_) => response::page(look, 400, pages::reset_link_invalid()),
+                Ok(_) => response::page(200, pages::new_password_form(&token, &FieldErrors::new())),
+                Err(error @ RecoveryError::Unexpected(_)) => ApiError::from(error).into(),
+                Err(_) => response::page(400, pages::reset_link_invalid()),
             }
         }
         "POST /api/v1/password-resets/{token}" => confirm(app, &req).await,
-        _ => ApiError::not_found().into_response(),
+        _ => ApiError::not_found().into(),
     }
 }
 
@@ -32,8 +33,7 @@ impl From<RecoveryError> for ApiError {
     fn from(error: RecoveryError) -> Self {
         match error {
             RecoveryError::InvalidToken => ApiError::new(
-                400,
-                "invalid_token",
+                ErrorCode::InvalidToken,
                 "This reset link is invalid, has expired or has been used; ask for a new one.",
             ),
             RecoveryError::WeakPassword(fields) => ApiError::validation(fields),
@@ -42,48 +42,43 @@ impl From<RecoveryError> for ApiError {
     }
 }
 
-async fn request(app: &App, req: &Request) -> Response<Body> {
-    let html = is_form_post(req);
-    let look = &app.config.look;
+async fn request(app: &App, req: &Request) -> Reply {
     let email = match single_field(req, "email") {
         Ok(email) => email,
-        Err(error) if html => {
-            let errors = error.fields.clone().unwrap_or_default();
-            return response::page(look, error.status, pages::reset_request_form("", &errors));
+        Err(error) => {
+            let page = pages::reset_request_form("", error.fields.as_ref().unwrap_or(&FieldErrors::new()));
+            return response::error_with_page(error, page);
         }
-        Err(error) => return error.into_response(),
     };
     if let Err(e) = request_reset(app, &email).await {
         // Logged and answered like success: the answer must not depend on the address.
         tracing::error!(error = format!("{e:#}"), "enqueueing a reset request failed");
     }
-    if html {
-        response::page(look, 202, pages::reset_requested(&human_duration(app.config.reset_ttl_seconds)))
-    } else {
-        response::json(202, &json!({"status": "sent_if_registered"}))
-    }
+    response::either(
+        response::page(202, pages::reset_requested(&human_duration(app.config.reset_ttl_seconds))),
+        response::json(202, &json!({"status": "sent_if_registered"})),
+    )
 }
 
-async fn confirm(app: &App, req: &Request) -> Response<Body> {
+async fn confirm(app: &App, req: &Request) -> Reply {
     let token = path_param(req, "token").unwrap_or_default();
-    let look = &app.config.look;
-    let html = is_form_post(req);
     let password = match single_field(req, "password") {
         Ok(password) => password,
-        Err(error) if html => {
-            let errors = error.fields.clone().unwrap_or_default();
-            return response::page(look, error.status, pages::new_password_form(&token, &errors));
+        Err(error) => {
+            let page = pages::new_password_form(&token, error.fields.as_ref().unwrap_or(&FieldErrors::new()));
+            return response::error_with_page(error, page);
         }
-        Err(error) => return error.into_response(),
     };
     match reset_password(app, &token, &password).await {
-        Ok(()) if html => response::page(look, 200, pages::password_changed()),
-        Ok(()) => response::empty(204),
-        Err(RecoveryError::InvalidToken) if html => response::page(look, 400, pages::reset_link_invalid()),
-        Err(RecoveryError::WeakPassword(fields)) if html => {
-            response::page(look, 422, pages::new_password_form(&token, &fields))
+        Ok(()) => response::either(response::page(200, pages::password_changed()), response::empty(204)),
+        Err(RecoveryError::InvalidToken) => {
+            response::error_with_page(RecoveryError::InvalidToken.into(), pages::reset_link_invalid())
         }
-        Err(error) => ApiError::from(error).into_response(),
+        Err(RecoveryError::WeakPassword(fields)) => {
+            let page = pages::new_password_form(&token, &fields);
+            response::error_with_page(ApiError::validation(fields), page)
+        }
+        Err(error) => ApiError::from(error).into(),
     }
 }
 
@@ -96,8 +91,7 @@ mod tests {
         assert_eq!(
             ApiError::from(RecoveryError::InvalidToken),
             ApiError::new(
-                400,
-                "invalid_token",
+                ErrorCode::InvalidToken,
                 "This reset link is invalid, has expired or has been used; ask for a new one."
             )
         );

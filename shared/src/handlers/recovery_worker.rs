@@ -2,20 +2,13 @@
 //! from the requests flows put on its queue (`flows::outbox`). A message that fails is reported
 //! alone (partial batch failure) and comes back.
 
-use super::worker::{for_each_message, SqsBatchResponse, SqsEvent};
+use super::worker::{for_each_message, malformed, SqsBatchResponse, SqsEvent};
 use crate::flows::outbox::{deliver, parse};
 use crate::App;
 
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
     for_each_message(event, |delivery| async move {
-        let request = match parse(&delivery.body) {
-            Ok(request) => request,
-            Err(e) => {
-                // Not ours to retry: a malformed message would fail the same way forever.
-                tracing::error!(error = %e, "dropping a malformed mail request");
-                return Ok(());
-            }
-        };
+        let request = parse(&delivery.body).map_err(|e| malformed(app, &delivery, "mail", e))?;
         deliver(app, &request).await
     })
     .await

@@ -2,21 +2,21 @@
 
 use crate::domain::human_duration;
 use crate::flows::registration::{register, RegistrationError, RegistrationForm};
+use crate::http::error::ErrorCode;
 use crate::http::pages::{self, RegistrationValues};
-use crate::http::{is_form_post, response, route_key, ApiError, FieldErrors, Fields};
+use crate::http::response::Reply;
+use crate::http::{response, route_key, ApiError, FieldErrors, Fields};
 use crate::App;
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde_json::json;
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
+pub async fn handle(app: &App, req: Request) -> Reply {
     match route_key(&req).as_str() {
-        "GET /register" => response::page(
-            &app.config.look,
-            200,
-            pages::register_form(&RegistrationValues::default(), &FieldErrors::new(), None),
-        ),
+        "GET /register" => {
+            response::page(200, pages::register_form(&RegistrationValues::default(), &FieldErrors::new(), None))
+        }
         "POST /api/v1/registrations" => create(app, req).await,
-        _ => ApiError::not_found().into_response(),
+        _ => ApiError::not_found().into(),
     }
 }
 
@@ -44,38 +44,42 @@ impl From<RegistrationError> for ApiError {
         match error {
             RegistrationError::Invalid(fields) => ApiError::validation(fields),
             RegistrationError::UsernameTaken => {
-                ApiError::new(409, "username_taken", "This username is taken; choose another.")
+                ApiError::new(ErrorCode::UsernameTaken, "This username is taken; choose another.")
             }
             RegistrationError::Unexpected(e) => ApiError::unexpected(&e),
         }
     }
 }
 
-async fn create(app: &App, req: Request) -> Response<Body> {
-    let html = is_form_post(&req);
+async fn create(app: &App, req: Request) -> Reply {
     let form = match read_form(&req) {
         Ok(form) => form,
-        Err(error) if html => return form_page(app, None, &error, None),
-        Err(error) => return error.into_response(),
+        Err(error) => {
+            let page = form_page(None, &error, None);
+            return response::error_with_page(error, page);
+        }
     };
     match register(app, &form).await {
-        Ok(_) if html => {
+        Ok(_) => {
             let valid_for = human_duration(app.config.activation_ttl_seconds);
-            response::page(&app.config.look, 202, pages::check_your_inbox(&valid_for))
+            response::either(
+                response::page(202, pages::check_your_inbox(&valid_for)),
+                response::json(202, &json!({"status": "pending_activation"})),
+            )
         }
-        Ok(_) => response::json(202, &json!({"status": "pending_activation"})),
-        Err(error) if html => {
+        Err(error) => {
             // On the form, a taken username is the username field's problem.
             let field = matches!(error, RegistrationError::UsernameTaken).then_some("username");
-            form_page(app, Some(&form), &ApiError::from(error), field)
+            let error = ApiError::from(error);
+            let page = form_page(Some(&form), &error, field);
+            response::error_with_page(error, page)
         }
-        Err(error) => ApiError::from(error).into_response(),
     }
 }
 
 /// The form again, filled in with what was typed (never the password) and the problems: the
 /// error's fields, its message at `field` if given, else its message as the notice.
-fn form_page(app: &App, form: Option<&RegistrationForm>, error: &ApiError, field: Option<&str>) -> Response<Body> {
+fn form_page(form: Option<&RegistrationForm>, error: &ApiError, field: Option<&str>) -> pages::Page {
     let values = form
         .map(|f| RegistrationValues {
             email: f.email.clone(),
@@ -89,7 +93,7 @@ fn form_page(app: &App, form: Option<&RegistrationForm>, error: &ApiError, field
         fields.insert(field.into(), error.message.clone());
     }
     let notice = (fields.is_empty()).then_some(error.message.as_str());
-    response::page(&app.config.look, error.status, pages::register_form(&values, &fields, notice))
+    pages::register_form(&values, &fields, notice)
 }
 
 #[cfg(test)]
@@ -102,7 +106,7 @@ mod tests {
         assert_eq!(ApiError::from(RegistrationError::Invalid(fields.clone())), ApiError::validation(fields));
         assert_eq!(
             ApiError::from(RegistrationError::UsernameTaken),
-            ApiError::new(409, "username_taken", "This username is taken; choose another.")
+            ApiError::new(ErrorCode::UsernameTaken, "This username is taken; choose another.")
         );
         let failed = ApiError::from(RegistrationError::Unexpected(anyhow::anyhow!("table gone")));
         assert_eq!(failed, ApiError::unexpected(&anyhow::anyhow!("another cause")));

@@ -3,15 +3,17 @@
 //! place the pipeline's errors become HTTP.
 
 use crate::domain::{JobKind, JobProgress, RowJob, RowResult};
+use crate::http::error::ErrorCode;
+use crate::http::response::Reply;
 use crate::http::{path_param, query_param, response, ApiError};
 use crate::jobs::{parse_cursor, problems_page, progress, report_page, CursorError, IntakeError};
 use crate::App;
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde_json::{json, Value};
 
 impl From<CursorError> for ApiError {
     fn from(error: CursorError) -> Self {
-        ApiError::new(400, "bad_cursor", error.to_string())
+        ApiError::new(ErrorCode::BadCursor, error.to_string())
     }
 }
 
@@ -19,8 +21,7 @@ impl From<IntakeError> for ApiError {
     fn from(error: IntakeError) -> Self {
         match error {
             IntakeError::KeyReused => ApiError::new(
-                409,
-                "idempotency_key_reused",
+                ErrorCode::IdempotencyKeyReused,
                 "This Idempotency-Key came with another body; use a new key for new content.",
             ),
             IntakeError::Unexpected(e) => ApiError::unexpected(&e),
@@ -38,8 +39,7 @@ pub(crate) fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError>
             Ok(Some(key.to_owned()))
         }
         _ => Err(ApiError::new(
-            400,
-            "bad_idempotency_key",
+            ErrorCode::BadIdempotencyKey,
             "The Idempotency-Key must be 1 to 255 visible ASCII characters.",
         )),
     }
@@ -52,13 +52,13 @@ pub(crate) async fn job_of_kind(app: &App, req: &Request, kind: JobKind) -> Resu
         .await
         .map_err(|e| ApiError::unexpected(&e))?
         .filter(|progress| progress.job.kind == kind)
-        .ok_or_else(|| ApiError::new(404, "job_not_found", "There is no such job."))
+        .ok_or_else(|| ApiError::new(ErrorCode::JobNotFound, "There is no such job."))
 }
 
 /// `GET .../{job_id}[?cursor=]`: the counts under the kind's own names, and a page of at most
 /// 100 problem rows (`errors`) with `next_cursor` while more follow. A deletion job lists its
 /// failed rows only (a row without an account is no problem to act on, and keeps no address).
-pub(crate) async fn status(app: &App, req: &Request, kind: JobKind) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn status(app: &App, req: &Request, kind: JobKind) -> Result<Reply, ApiError> {
     let cursor = parse_cursor(query_param(req, "cursor").as_deref())?;
     let progress = job_of_kind(app, req, kind).await?;
     let keep = |row: &crate::domain::RowOutcome| kind == JobKind::BulkRegistration || row.result == RowResult::Failed;
@@ -75,7 +75,7 @@ pub(crate) async fn status(app: &App, req: &Request, kind: JobKind) -> Result<Re
 
 /// `GET .../{job_id}/report.csv[?cursor=]`: at most `REPORT_ROWS_PER_PAGE` rows a response,
 /// each page a whole CSV file; `x-next-cursor` and a `Link: rel="next"` name the next page.
-pub(crate) async fn report(app: &App, req: &Request, kind: JobKind) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn report(app: &App, req: &Request, kind: JobKind) -> Result<Reply, ApiError> {
     let cursor = parse_cursor(query_param(req, "cursor").as_deref())?;
     let progress = job_of_kind(app, req, kind).await?;
     report_response(app, &progress.job, cursor).await
@@ -83,7 +83,7 @@ pub(crate) async fn report(app: &App, req: &Request, kind: JobKind) -> Result<Re
 
 /// One page of a job's report as a CSV download, naming the next page while one follows (the
 /// API's and the console's report alike).
-pub(crate) async fn report_response(app: &App, job: &RowJob, cursor: u64) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn report_response(app: &App, job: &RowJob, cursor: u64) -> Result<Reply, ApiError> {
     let mut page = report_page(app, job, cursor).await.map_err(|e| ApiError::unexpected(&e))?;
     let csv = page.items.pop().unwrap_or_default();
     let mut response = response::text(200, "text/csv; charset=utf-8", csv);

@@ -5,19 +5,21 @@
 use super::signed_in;
 use crate::domain::human_duration;
 use crate::flows::signin::{sign_in_from, sign_out, Client, SignInError};
+use crate::http::error::ErrorCode;
 use crate::http::origin::{from_site, not_from_elsewhere};
 use crate::http::pages::{self, LoginProblem, NEW_ACTIVATION_LINK};
+use crate::http::response::Reply;
 use crate::http::session::{cookie, device_cookie, set_cookie, with_cleared_cookie, DEVICE_COOKIE};
 use crate::http::{is_form_post, query_param, response, route_key, ApiError, FieldErrors, Fields};
 use crate::App;
-use lambda_http::{Body, Request, Response};
+use lambda_http::Request;
 use serde_json::json;
 
-pub async fn handle(app: &App, req: Request) -> Response<Body> {
+pub async fn handle(app: &App, req: Request) -> Reply {
     match route_key(&req).as_str() {
         "GET /login" => {
             let next = query_param(&req, "next");
-            response::page(&app.config.look, 200, pages::login("", None, next.as_deref().and_then(local_path)))
+            response::page(200, pages::login("", None, next.as_deref().and_then(local_path)))
         }
         "POST /api/v1/sessions" => create(app, &req).await,
         "DELETE /api/v1/sessions/current" => delete(app, &req).await,
@@ -41,8 +43,7 @@ fn source_ip(req: &Request) -> Option<&str> {
 pub fn invalid_credentials(app: &App) -> ApiError {
     let policy = app.config.lockout;
     ApiError::new(
-        401,
-        "invalid_credentials",
+        ErrorCode::InvalidCredentials,
         format!(
             "Email or password is incorrect. After {} failed attempts, sign-in is paused for {}.",
             policy.max_failures,
@@ -57,9 +58,7 @@ impl From<(&App, SignInError)> for ApiError {
     fn from((app, error): (&App, SignInError)) -> Self {
         match error {
             SignInError::InvalidCredentials => invalid_credentials(app),
-            SignInError::NotActivated => ApiError::new(
-                403,
-                "not_activated",
+            SignInError::NotActivated => ApiError::new(ErrorCode::NotActivated,
                 format!(
                     "This account is not activated yet: follow the link in the activation email, or ask for a new one at {}{NEW_ACTIVATION_LINK}.",
                     app.config.site_url
@@ -96,94 +95,82 @@ fn credentials(req: &Request) -> Result<(String, String, Option<String>), ApiErr
     }
 }
 
-async fn create(app: &App, req: &Request) -> Response<Body> {
-    let html = is_form_post(req);
-    let look = &app.config.look;
+async fn create(app: &App, req: &Request) -> Reply {
     // Login CSRF: another site must not sign its visitors in to an account of its choosing.
     if !not_from_elsewhere(app, req) {
-        return ApiError::cross_origin().into_response();
+        return ApiError::cross_origin().into();
     }
     let (email, password, next) = match credentials(req) {
         Ok(found) => found,
-        Err(error) if html => {
-            let problem = LoginProblem { message: &error.message, next: None };
-            return response::page(look, error.status, pages::login("", Some(problem), None));
+        Err(error) => {
+            let page = pages::login("", Some(LoginProblem { message: &error.message, next: None }), None);
+            return response::error_with_page(error, page);
         }
-        Err(error) => return error.into_response(),
     };
     let device = cookie(req, DEVICE_COOKIE);
     let client = Client { device: device.as_deref(), ip: source_ip(req) };
     let error = match sign_in_from(app, &email, &password, client).await {
         Ok(signed_in) => {
-            let cookie = set_cookie(&signed_in.token, signed_in.lifetime_seconds);
-            let device = device_cookie(&signed_in.device);
-            let mut response = if html {
+            let user = &signed_in.user;
+            let mut reply = response::either(
                 // A browser form: on to where it was going, or the account page.
-                let mut response = response::see_other("/account/settings");
-                if let Some(value) = next.as_deref().and_then(|n| http::HeaderValue::from_str(n).ok()) {
-                    response.headers_mut().insert(http::header::LOCATION, value);
-                }
-                response
-            } else {
-                let user = &signed_in.user;
+                response::see_other(next.as_deref().unwrap_or("/account/settings")),
                 response::json(
                     200,
                     &json!({"user": {
                         "user_id": user.id, "email": user.email.as_ref(), "username": user.username.as_ref(),
                         "name": user.name.as_ref(), "status": user.status,
                     }}),
-                )
-            };
-            for value in [cookie, device].iter().filter_map(|c| http::HeaderValue::from_str(c).ok()) {
-                response.headers_mut().append(http::header::SET_COOKIE, value);
+                ),
+            );
+            let cookies = [set_cookie(&signed_in.token, signed_in.lifetime_seconds), device_cookie(&signed_in.device)];
+            for value in cookies.iter().filter_map(|c| http::HeaderValue::from_str(c).ok()) {
+                reply.headers_mut().append(http::header::SET_COOKIE, value);
             }
-            return response;
+            return reply;
         }
-        Err(SignInError::NotActivated) if html => {
+        Err(SignInError::NotActivated) => {
             let problem = LoginProblem {
                 message: "This account is not activated yet: follow the link in the activation email.",
                 next: Some((NEW_ACTIVATION_LINK, "Send me a new activation link")),
             };
-            return response::page(look, 403, pages::login(&email, Some(problem), next.as_deref()));
+            let page = pages::login(&email, Some(problem), next.as_deref());
+            return response::error_with_page(ApiError::from((app, SignInError::NotActivated)), page);
         }
         Err(error) => ApiError::from((app, error)),
     };
-    if html {
-        let problem = LoginProblem { message: &error.message, next: None };
-        response::page(look, error.status, pages::login(&email, Some(problem), next.as_deref()))
-    } else {
-        error.into_response()
-    }
+    let page = pages::login(&email, Some(LoginProblem { message: &error.message, next: None }), next.as_deref());
+    response::error_with_page(error, page)
 }
 
-async fn delete(app: &App, req: &Request) -> Response<Body> {
+async fn delete(app: &App, req: &Request) -> Reply {
     let session = match signed_in(app, req).await {
         Ok(Some((_, session))) => session,
-        Ok(None) => return ApiError::new(401, "not_signed_in", "You are not signed in.").into_response(),
-        Err(e) => return ApiError::unexpected(&e).into_response(),
+        Ok(None) => return ApiError::not_signed_in().into(),
+        Err(e) => return ApiError::unexpected(&e).into(),
     };
     if !from_site(app, req) {
-        return ApiError::cross_origin().into_response();
+        return ApiError::cross_origin().into();
     }
     if let Err(e) = sign_out(app, &session).await {
-        return ApiError::unexpected(&e).into_response();
+        return ApiError::unexpected(&e).into();
     }
     with_cleared_cookie(response::empty(204))
 }
 
 /// The settings page's "Sign out": ends the session (if any) and goes to the sign-in page.
-async fn logout(app: &App, req: &Request) -> Response<Body> {
+async fn logout(app: &App, req: &Request) -> Reply {
     if !from_site(app, req) {
-        return ApiError::cross_origin().into_response();
+        return ApiError::cross_origin().into();
     }
     match signed_in(app, req).await {
         Ok(Some((_, session))) => {
             if let Err(e) = sign_out(app, &session).await {
-                return ApiError::unexpected(&e).into_response();
+                return ApiError::unexpected(&e).into();
             }
         }
         Ok(None) => {}
-        Err(e) => return ApiError::unexpected(&e).into_response(),
+        Err(e) => return ApiError::unexpected(&e).into(),
     }
     with_cleared_cookie(response::see_other("/login"))
 }
@@ -207,16 +194,13 @@ mod tests {
         assert_eq!(
             ApiError::from((app, SignInError::InvalidCredentials)),
             ApiError::new(
-                401,
-                "invalid_credentials",
+                ErrorCode::InvalidCredentials,
                 "Email or password is incorrect. After 3 failed attempts, sign-in is paused for 1 minute."
             )
         );
         assert_eq!(
             ApiError::from((app, SignInError::NotActivated)),
-            ApiError::new(
-                403,
-                "not_activated",
+            ApiError::new(ErrorCode::NotActivated,
                 "This account is not activated yet: follow the link in the activation email, or ask for a new one at https://learn.example.org/activation-email."
             )
         );

@@ -1,6 +1,8 @@
 //! SQS-triggered handlers: one span per message, and partial batch failures (only the
 //! messages that failed come back, `ReportBatchItemFailures`).
 
+use crate::metrics::Metric;
+use crate::App;
 use std::future::Future;
 use tracing::Instrument;
 
@@ -19,6 +21,18 @@ impl Delivery {
     pub fn is_final(&self, max_receives: u32) -> bool {
         self.receive_count >= max_receives
     }
+}
+
+/// The one rule for a message no worker can read (not JSON, or not the shape its queue
+/// carries): it fails on every delivery, so SQS moves it to the queue's dead-letter queue after
+/// `LEARNERS_MAX_RECEIVES` receives, where an operator can look at it and nothing is lost; it is
+/// counted once, on its last delivery, as `MalformedMessages` (alarmed on). Nothing is dropped.
+pub fn malformed(app: &App, delivery: &Delivery, what: &str, error: impl std::fmt::Display) -> anyhow::Error {
+    if delivery.is_final(app.config.max_receives) {
+        app.metrics.count(Metric::MalformedMessages);
+    }
+    tracing::error!(error = %error, receive_count = delivery.receive_count, "not a {what} message: it goes to the dead-letter queue");
+    anyhow::anyhow!("not a {what} message")
 }
 
 /// Runs `work` on each message; reports the ids of those that failed.

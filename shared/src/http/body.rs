@@ -1,6 +1,7 @@
 //! Request bodies, JSON or form-encoded, read into a list of fields that each handler takes by
 //! name (an allow-list): a field nobody takes is an error, never silently ignored.
 
+use super::error::ErrorCode;
 use super::ApiError;
 use lambda_http::Request;
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -32,7 +33,10 @@ impl Fields {
     pub fn from_request_within(req: &Request, max_bytes: usize) -> Result<Self, ApiError> {
         let bytes: &[u8] = req.body().as_ref();
         if bytes.len() > max_bytes {
-            return Err(ApiError::new(413, "payload_too_large", format!("The body is larger than {max_bytes} bytes.")));
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("The body is larger than {max_bytes} bytes."),
+            ));
         }
         match content_type(req).as_deref() {
             Some("application/json") => Self::from_json(bytes),

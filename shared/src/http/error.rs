@@ -1,60 +1,190 @@
-//! The one error envelope of the API: `{"error":{"code","message","fields"?}}`. A 500 body is
-//! opaque; its cause goes to the log where it is built.
+//! The one error envelope of the API: `{"error":{"code","message","fields"?}}`, with one
+//! `ErrorCode` enum (its status goes with it). A 500 body is opaque; its cause goes to the log
+//! where it is built. A person in a browser gets the same error as a page (`response::Reply`).
 
 use super::body::FieldErrors;
-use super::response;
-use lambda_http::{Body, Response};
+use serde::Serialize;
 use serde_json::json;
+
+/// Every error code the service answers with, and its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadRequest,
+    BadColumns,
+    BadCursor,
+    BadIdempotencyKey,
+    EmptyFile,
+    InvalidToken,
+    NotSignedIn,
+    InvalidCredentials,
+    Unauthorized,
+    CrossOrigin,
+    InvalidPassword,
+    NotActivated,
+    NotAnOperator,
+    NotFound,
+    UserNotFound,
+    JobNotFound,
+    IdempotencyKeyReused,
+    OwnRole,
+    UsernameTaken,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    ValidationFailed,
+    InternalError,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            BadRequest | BadColumns | BadCursor | BadIdempotencyKey | EmptyFile | InvalidToken => 400,
+            NotSignedIn | InvalidCredentials | Unauthorized => 401,
+            CrossOrigin | InvalidPassword | NotActivated | NotAnOperator => 403,
+            NotFound | UserNotFound | JobNotFound => 404,
+            MethodNotAllowed => 405,
+            IdempotencyKeyReused | OwnRole | UsernameTaken => 409,
+            PayloadTooLarge => 413,
+            ValidationFailed => 422,
+            InternalError => 500,
+        }
+    }
+
+    /// Every code, for tests and documentation.
+    pub const ALL: [ErrorCode; 23] = [
+        ErrorCode::BadRequest,
+        ErrorCode::BadColumns,
+        ErrorCode::BadCursor,
+        ErrorCode::BadIdempotencyKey,
+        ErrorCode::EmptyFile,
+        ErrorCode::InvalidToken,
+        ErrorCode::NotSignedIn,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::Unauthorized,
+        ErrorCode::CrossOrigin,
+        ErrorCode::InvalidPassword,
+        ErrorCode::NotActivated,
+        ErrorCode::NotAnOperator,
+        ErrorCode::NotFound,
+        ErrorCode::UserNotFound,
+        ErrorCode::JobNotFound,
+        ErrorCode::IdempotencyKeyReused,
+        ErrorCode::OwnRole,
+        ErrorCode::UsernameTaken,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::ValidationFailed,
+        ErrorCode::InternalError,
+    ];
+
+    /// The code as the envelope writes it (`invalid_credentials`).
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            BadRequest => "bad_request",
+            BadColumns => "bad_columns",
+            BadCursor => "bad_cursor",
+            BadIdempotencyKey => "bad_idempotency_key",
+            EmptyFile => "empty_file",
+            InvalidToken => "invalid_token",
+            NotSignedIn => "not_signed_in",
+            InvalidCredentials => "invalid_credentials",
+            Unauthorized => "unauthorized",
+            CrossOrigin => "cross_origin",
+            InvalidPassword => "invalid_password",
+            NotActivated => "not_activated",
+            NotAnOperator => "not_an_operator",
+            NotFound => "not_found",
+            UserNotFound => "user_not_found",
+            JobNotFound => "job_not_found",
+            IdempotencyKeyReused => "idempotency_key_reused",
+            OwnRole => "own_role",
+            UsernameTaken => "username_taken",
+            MethodNotAllowed => "method_not_allowed",
+            PayloadTooLarge => "payload_too_large",
+            ValidationFailed => "validation_failed",
+            InternalError => "internal_error",
+        }
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: u16,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub fields: Option<FieldErrors>,
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), fields: None }
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { status: code.status(), code, message: message.into(), fields: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(400, "bad_request", message)
+        Self::new(ErrorCode::BadRequest, message)
     }
 
     pub fn payload_too_large() -> Self {
-        Self::new(413, "payload_too_large", format!("The body is larger than {} bytes.", super::MAX_BODY_BYTES))
+        Self::new(ErrorCode::PayloadTooLarge, format!("The body is larger than {} bytes.", super::MAX_BODY_BYTES))
     }
 
     pub fn validation(fields: FieldErrors) -> Self {
-        Self { fields: Some(fields), ..Self::new(422, "validation_failed", "Some fields are not valid.") }
+        Self { fields: Some(fields), ..Self::new(ErrorCode::ValidationFailed, "Some fields are not valid.") }
     }
 
     pub fn not_found() -> Self {
-        Self::new(404, "not_found", "There is nothing here.")
+        Self::new(ErrorCode::NotFound, "There is nothing here.")
     }
 
     /// A state-changing request that did not come from the site's own pages.
     pub fn cross_origin() -> Self {
-        Self::new(403, "cross_origin", "This request must come from the site's own pages.")
+        Self::new(ErrorCode::CrossOrigin, "This request must come from the site's own pages.")
+    }
+
+    pub fn not_signed_in() -> Self {
+        Self::new(ErrorCode::NotSignedIn, "You are not signed in.")
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(401, "unauthorized", "This route needs operator credentials.")
+        Self::new(ErrorCode::Unauthorized, "This route needs operator credentials.")
     }
 
     /// Logs the cause chain and answers an opaque 500.
     pub fn unexpected(error: &anyhow::Error) -> Self {
         tracing::error!(error = format!("{error:#}"), "request failed");
-        Self::new(500, "internal_error", "Something went wrong on our side. Please try again later.")
+        Self::new(ErrorCode::InternalError, "Something went wrong on our side. Please try again later.")
     }
 
-    pub fn into_response(self) -> Response<Body> {
+    /// The envelope, for a program.
+    pub fn envelope(&self) -> serde_json::Value {
         let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(fields) = self.fields {
+        if let Some(fields) = &self.fields {
             error["fields"] = json!(fields);
         }
-        response::json(self.status, &json!({ "error": error }))
+        json!({ "error": error })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_one_snake_case_name_with_an_error_status() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in ErrorCode::ALL {
+            let name = code.as_str();
+            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{name}");
+            assert!(seen.insert(name), "{name} twice");
+            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::Value::String(name.to_owned()));
+            assert!((400..600).contains(&code.status()), "{code:?}");
+        }
     }
 }

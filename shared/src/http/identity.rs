@@ -2,6 +2,7 @@
 //! API Gateway, which puts the caller in the request context; the handlers refuse a request
 //! without one all the same (defence in depth, and the local gateway fills in the same field).
 
+use super::error::ErrorCode;
 use super::ApiError;
 use crate::App;
 use lambda_http::request::RequestContext;
@@ -22,7 +23,7 @@ pub fn operator(app: &App, req: &Request) -> Result<Operator, ApiError> {
         Ok(caller)
     } else {
         tracing::warn!(principal = %caller.id, "admin request from an IAM principal that is not an operator");
-        Err(ApiError::new(403, "not_an_operator", "This IAM principal is not one of the site's operators."))
+        Err(ApiError::new(ErrorCode::NotAnOperator, "This IAM principal is not one of the site's operators."))
     }
 }
 

@@ -3,6 +3,7 @@
 //! takes is an error.
 
 use super::body::content_type;
+use super::error::ErrorCode;
 use super::{ApiError, FieldErrors};
 use lambda_http::Request;
 
@@ -16,7 +17,7 @@ impl Parts {
     pub async fn from_request(req: &Request, max_bytes: usize) -> Result<Self, ApiError> {
         let body: &[u8] = req.body().as_ref();
         if body.len() > max_bytes {
-            return Err(ApiError::new(413, "payload_too_large", "The form is larger than 10 MB; split the file."));
+            return Err(ApiError::new(ErrorCode::PayloadTooLarge, "The form is larger than 10 MB; split the file."));
         }
         let raw_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if content_type(req).as_deref() != Some("multipart/form-data") {

@@ -48,9 +48,7 @@ pub fn cookie(req: &Request, name: &str) -> Option<String> {
 }
 
 /// The response, ending the browser's session cookie.
-pub fn with_cleared_cookie(
-    mut response: lambda_http::Response<lambda_http::Body>,
-) -> lambda_http::Response<lambda_http::Body> {
+pub fn with_cleared_cookie(mut response: super::response::Reply) -> super::response::Reply {
     if let Ok(value) = http::HeaderValue::from_str(&clear_cookie()) {
         response.headers_mut().insert(http::header::SET_COOKIE, value);
     }
