@@ -9,7 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use anyhow::Context;
 use learners::adapters::aws::{provision, AwsClients};
 use learners::adapters::clock::SystemClock;
-use learners::{App, Config};
+use learners::Config;
 use learners_gateway::workers::{spawn_in_process, spawn_sqs_pollers};
 use learners_gateway::{serve, Gateway, RouteTable, Workers};
 use std::sync::Arc;
