@@ -3,8 +3,7 @@
 //! queue; a redelivered message, or the same list twice, leaves the same final state.
 
 use crate::domain::{
-    email_hmac, AuditEntry, Email, FullName, Retirement, RowJob, RowOutcome, RowResult, SessionRecord, User, UserId,
-    UserStatus,
+    email_hmac, AuditEntry, Email, Retirement, RowJob, RowOutcome, RowResult, SessionRecord, User, UserId, UserStatus,
 };
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::flows::signin::{counter_key, verify_own_password};
@@ -12,7 +11,7 @@ use crate::jobs::deletion::Deletion;
 pub use crate::jobs::deletion::DeletionTarget;
 use crate::jobs::{submit, IntakeError, Submission};
 use crate::ports::{DeleteRequest, Deleted, Queue};
-use crate::{mail, App};
+use crate::App;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
@@ -69,25 +68,6 @@ pub async fn request_self_removal(
     };
     send_later(app, &confirmation).await?;
     tracing::info!(user_id = %user.id, "removal requested by the learner");
-    Ok(())
-}
-
-/// The mail worker's part of a removal request: the confirmation, unless the account (still
-/// there) refuses mail. Err: try again later.
-pub(crate) async fn mail_removal_requested(app: &App, user_id: &str, email: &str, name: &str) -> anyhow::Result<()> {
-    let (Ok(email), Ok(name)) = (Email::parse(email), FullName::parse(name)) else {
-        return Ok(());
-    };
-    if let Some(id) = UserId::parse(user_id) {
-        if app.store.user_by_id(&id).await?.is_some_and(|user| !user.mailable()) {
-            app.metrics.count(crate::metrics::Metric::MailsSuppressed);
-            return Ok(());
-        }
-    }
-    let confirmation = mail::removal_requested(&app.config, &email, &name);
-    if !mail::send_with_retries(app, &confirmation, "removal_requested").await {
-        anyhow::bail!("the removal confirmation could not be delivered");
-    }
     Ok(())
 }
 

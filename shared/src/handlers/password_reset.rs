@@ -18,7 +18,11 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
             let token = path_param(&req, "token").unwrap_or_default();
             // Only says whether the link can still be used; nothing is spent by looking.
             match usable_reset_token(app, &token).await {
-                Ok(_) => response::page(look, 200, pages::new_password_form(&token, &FieldErrors::new())),
+                Ok(_) => response::page(
+                    look,
+                    200,
+                    pages::new_password_form(&token, &FieldErrors::new(), app.password_policy()),
+                ),
                 Err(error @ RecoveryError::Unexpected(_)) => ApiError::from(error).into_response(),
                 Err(_) => response::page(look, 400, pages::reset_link_invalid()),
             }
@@ -72,7 +76,11 @@ async fn confirm(app: &App, req: &Request) -> Response<Body> {
         Ok(password) => password,
         Err(error) if html => {
             let errors = error.fields.clone().unwrap_or_default();
-            return response::page(look, error.status, pages::new_password_form(&token, &errors));
+            return response::page(
+                look,
+                error.status,
+                pages::new_password_form(&token, &errors, app.password_policy()),
+            );
         }
         Err(error) => return error.into_response(),
     };
@@ -81,7 +89,7 @@ async fn confirm(app: &App, req: &Request) -> Response<Body> {
         Ok(()) => response::empty(204),
         Err(RecoveryError::InvalidToken) if html => response::page(look, 400, pages::reset_link_invalid()),
         Err(RecoveryError::WeakPassword(fields)) if html => {
-            response::page(look, 422, pages::new_password_form(&token, &fields))
+            response::page(look, 422, pages::new_password_form(&token, &fields, app.password_policy()))
         }
         Err(error) => ApiError::from(error).into_response(),
     }

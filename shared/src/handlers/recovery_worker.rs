@@ -1,14 +1,15 @@
 //! Function `recovery-worker` (SQS): the mail worker. It sends every mail the service sends,
-//! from the requests flows put on its queue (`flows::outbox`). A message that fails is reported
-//! alone (partial batch failure) and comes back.
+//! from the typed requests flows put on its queue (`flows::outbox`), each handed to
+//! `mail::dispatch`. A message that fails is reported alone (partial batch failure) and comes
+//! back.
 
 use super::worker::{for_each_message, SqsBatchResponse, SqsEvent};
-use crate::flows::outbox::{deliver, parse};
+use crate::mail::{dispatch, MailRequest};
 use crate::App;
 
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
     for_each_message(event, |delivery| async move {
-        let request = match parse(&delivery.body) {
+        let request = match MailRequest::parse(&delivery.body) {
             Ok(request) => request,
             Err(e) => {
                 // Not ours to retry: a malformed message would fail the same way forever.
@@ -16,7 +17,7 @@ pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
                 return Ok(());
             }
         };
-        deliver(app, &request).await
+        dispatch(app, &request).await
     })
     .await
 }

@@ -13,7 +13,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         "GET /register" => response::page(
             &app.config.look,
             200,
-            pages::register_form(&RegistrationValues::default(), &FieldErrors::new(), None),
+            pages::register_form(&RegistrationValues::default(), &FieldErrors::new(), None, app.password_policy()),
         ),
         "POST /api/v1/registrations" => create(app, req).await,
         _ => ApiError::not_found().into_response(),
@@ -89,7 +89,11 @@ fn form_page(app: &App, form: Option<&RegistrationForm>, error: &ApiError, field
         fields.insert(field.into(), error.message.clone());
     }
     let notice = (fields.is_empty()).then_some(error.message.as_str());
-    response::page(&app.config.look, error.status, pages::register_form(&values, &fields, notice))
+    response::page(
+        &app.config.look,
+        error.status,
+        pages::register_form(&values, &fields, notice, app.password_policy()),
+    )
 }
 
 #[cfg(test)]
