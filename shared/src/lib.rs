@@ -24,5 +24,8 @@ pub mod metrics;
 pub mod ports;
 pub mod telemetry;
 
+#[cfg(test)]
+mod escaping_tests;
+
 pub use app::App;
 pub use config::Config;

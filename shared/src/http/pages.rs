@@ -412,8 +412,8 @@ mod tests {
         assert!(!page.contains("<script>x"));
         assert!(!page.contains("<b>"));
         assert!(!page.contains("<i>bad"));
-        assert!(page.contains("&lt;i&gt;bad&lt;/i&gt;"));
-        assert!(page.contains("Site &lt;x&gt;"));
+        assert!(page.contains("&#60;i&#62;bad&#60;/i&#62;"));
+        assert!(page.contains("Site &#60;x&#62;"));
     }
 
     #[test]
