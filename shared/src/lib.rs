@@ -27,5 +27,8 @@ pub mod ports;
 pub mod telemetry;
 pub mod wiring;
 
+#[cfg(test)]
+mod escaping_tests;
+
 pub use app::App;
 pub use config::Config;

@@ -91,36 +91,102 @@ impl Look {
 
 impl Look {
     /// A whole HTML document in the site's layout: its header (linking to `home`, with the
-    /// logo when there is one) and `body` in `<main>` (wide for tables). `title` is text;
-    /// `body` is HTML.
-    pub fn document(&self, title: &str, home: &str, body: &str, wide: bool) -> String {
-        use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
-        let logo =
-            self.logo_url.as_deref().map(|url| format!(r#"<img src="{}" alt="">"#, attr(url))).unwrap_or_default();
-        format!(
-            r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>{css}</style>
-</head>
-<body>
-<header class="site"><a href="{home}">{logo}<span>{site}</span></a></header>
-<main{class}>
-{body}
-</main>
-</body>
-</html>
-"#,
-            title = text(title),
-            css = self.css,
-            home = attr(home),
-            site = text(&self.site_name),
-            class = if wide { r#" class="wide""# } else { "" },
-        )
+    /// logo when there is one), the page's heading if any, and `body` in `<main>` (wide for
+    /// tables). `title` and `heading` are text.
+    pub fn document(&self, title: &str, heading: Option<&str>, home: &str, body: &Html, wide: bool) -> String {
+        let layout = Layout {
+            title,
+            css: &self.css,
+            home: Href::new(home),
+            logo: self.logo_url.as_deref().map(Href::new),
+            site: &self.site_name,
+            wide,
+            heading,
+            body,
+        };
+        Html::render(&layout).0
     }
+}
+
+/// HTML that a template rendered, every value in it escaped by askama: nothing else makes one,
+/// so a page's or a mail's body cannot be a string someone filled by hand.
+#[derive(Clone, Debug)]
+pub struct Html(String);
+
+impl Html {
+    /// Renders `template`. Ours interpolate strings and numbers only, which cannot fail to
+    /// format; should one fail all the same, the body is empty (and the failure logged) rather
+    /// than half written.
+    pub fn render(template: &impl askama::Template) -> Self {
+        match template.render() {
+            Ok(html) => Self(html),
+            Err(error) => {
+                tracing::error!(error = %error, "a template failed to render");
+                Self(String::new())
+            }
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Already escaped: a template that shows an `Html` writes it as it is.
+impl askama::filters::HtmlSafe for Html {}
+
+impl std::fmt::Display for Html {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A link target as a template writes it: a local path (`/...`, not `//host`), or an absolute
+/// `https:`/`http:` URL. Anything else (`javascript:`, `data:`...) is written as
+/// `about:invalid`, which goes nowhere: escaping alone would keep a script URL working.
+#[derive(Clone, Debug)]
+pub struct Href<'a>(&'a str);
+
+impl<'a> Href<'a> {
+    pub fn new(url: &'a str) -> Self {
+        Self(url)
+    }
+
+    pub fn as_str(&self) -> &'a str {
+        let url = self.0;
+        // Browsers drop tabs and line breaks from URLs: "/\t/evil.example" would be "//evil...".
+        if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return "about:invalid";
+        }
+        let local = url.starts_with('/') && !url.starts_with("//") && !url.starts_with("/\\");
+        let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+        if local || lower.starts_with("https://") || lower.starts_with("http://") {
+            url
+        } else {
+            "about:invalid"
+        }
+    }
+}
+
+impl std::fmt::Display for Href<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The one layout of every page and HTML mail.
+#[derive(askama::Template)]
+#[template(path = "layout.html")]
+struct Layout<'a> {
+    title: &'a str,
+    /// Built from a constant and a checked colour (`Look::new`); its hash is in the CSP.
+    css: &'a str,
+    home: Href<'a>,
+    logo: Option<Href<'a>>,
+    site: &'a str,
+    wide: bool,
+    heading: Option<&'a str>,
+    body: &'a Html,
 }
 
 fn parse_color(raw: &str) -> Option<(u8, u8, u8)> {

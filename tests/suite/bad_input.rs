@@ -156,8 +156,8 @@ async fn register_with(mailer: Arc<FlakyMailer>) -> (u16, Vec<u8>, Option<learne
     // The answer is given; then the mail worker works the queue (errors are its own).
     while let Ok(batch) = parts.queue.try_recv() {
         for body in batch.bodies {
-            let request = learners::flows::outbox::parse(&body).expect("a mail request");
-            let _ = learners::flows::outbox::deliver(&app, &request).await;
+            let request = learners::mail::MailRequest::parse(&body).expect("a mail request");
+            let _ = learners::mail::dispatch(&app, &request).await;
         }
     }
     let stored = app.store.user_by_email_key(&address).await.unwrap();

@@ -181,11 +181,27 @@ impl Edges {
     }
 }
 
+/// Top modules that `lib.rs` declares under `#[cfg(test)]`: tests, not layers.
+fn test_modules(root: &Path) -> BTreeSet<String> {
+    let lib = std::fs::read_to_string(root.join("lib.rs")).unwrap();
+    let lines: Vec<&str> = lib.lines().map(str::trim).collect();
+    lines
+        .windows(2)
+        .filter(|pair| pair[0] == "#[cfg(test)]")
+        .filter_map(|pair| pair[1].strip_prefix("mod ").and_then(|rest| rest.strip_suffix(';')))
+        .map(str::to_owned)
+        .collect()
+}
+
 fn edges() -> Edges {
     let root = source_dir();
+    let tests = test_modules(&root);
     let mut edges = Edges { top: BTreeMap::new(), files: BTreeMap::new() };
     for file in files(&root) {
         let here = module_path(&root, &file);
+        if here.first().is_some_and(|top| tests.contains(top)) {
+            continue;
+        }
         let code = code(&std::fs::read_to_string(&file).unwrap());
         let named = named_paths(&code, &here);
         for path in &named {

@@ -92,7 +92,7 @@ async fn ses_throttling_is_waited_out_and_the_reset_quota_counts_the_mail_once()
     // Throttled three times, then accepted: one mail, after backoff; the quota counts one.
     let ses = fake_ses(3).await;
     app.mailer = Arc::new(SesMailer::new(ses_client(&ses.url).await, "no-reply@example.com", None));
-    learners::flows::recovery::send_reset_link(&app, &address).await.expect("sent after backoff");
+    learners::mail::dispatch(&app, &reset_request(&address)).await.expect("sent after backoff");
     assert_eq!((ses.calls.load(Ordering::SeqCst), ses.accepted.load(Ordering::SeqCst)), (4, 1));
     assert_eq!(app.store.quota_used(&quota, app.clock.now()).await.unwrap(), 1);
     assert_eq!(app.metrics.total(Metric::MailsSent), 1);
@@ -101,10 +101,14 @@ async fn ses_throttling_is_waited_out_and_the_reset_quota_counts_the_mail_once()
     // so the retry that SQS makes later is not refused by it.
     let ses = fake_ses(usize::MAX).await;
     app.mailer = Arc::new(SesMailer::new(ses_client(&ses.url).await, "no-reply@example.com", None));
-    assert!(learners::flows::recovery::send_reset_link(&app, &address).await.is_err());
+    assert!(learners::mail::dispatch(&app, &reset_request(&address)).await.is_err());
     assert_eq!(ses.accepted.load(Ordering::SeqCst), 0);
     assert_eq!(app.store.quota_used(&quota, app.clock.now()).await.unwrap(), 1);
     assert_eq!(app.metrics.total(Metric::MailsSent), 1);
+}
+
+fn reset_request(address: &str) -> learners::mail::MailRequest {
+    learners::mail::MailRequest::PasswordReset { email: address.to_owned() }
 }
 
 fn sqs_event(bodies: &[String]) -> SqsEvent {

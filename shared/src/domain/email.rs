@@ -32,6 +32,11 @@ pub enum EmailError {
 }
 
 impl Email {
+    /// The longest address accepted, in bytes.
+    pub const MAX_LENGTH: usize = MAX_LEN;
+}
+
+impl Email {
     pub fn parse(input: &str) -> Result<Self, EmailError> {
         let trimmed = input.trim();
         if trimmed.is_empty() {

@@ -19,12 +19,15 @@ pub enum FullNameError {
 }
 
 impl FullName {
+    /// In characters.
+    pub const MAX_LENGTH: usize = 255;
+
     pub fn parse(input: &str) -> Result<Self, FullNameError> {
         let name = input.trim();
         if name.is_empty() {
             return Err(FullNameError::Empty);
         }
-        if name.chars().count() > 255 {
+        if name.chars().count() > Self::MAX_LENGTH {
             return Err(FullNameError::TooLong);
         }
         if name.chars().any(char::is_control) {

@@ -15,9 +15,15 @@ pub enum UsernameError {
 }
 
 impl Username {
+    pub const MIN_LENGTH: usize = 2;
+    pub const MAX_LENGTH: usize = 30;
+    /// The allowed characters as a pattern (the form's `pattern` attribute; `-` escaped, as
+    /// the `v` flag browsers use for it requires).
+    pub const PATTERN: &'static str = r"[A-Za-z0-9_\-]+";
+
     pub fn parse(input: &str) -> Result<Self, UsernameError> {
         let input = input.trim();
-        if !(2..=30).contains(&input.chars().count()) {
+        if !(Self::MIN_LENGTH..=Self::MAX_LENGTH).contains(&input.chars().count()) {
             return Err(UsernameError::Length);
         }
         if !input.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {

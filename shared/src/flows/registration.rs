@@ -2,13 +2,11 @@
 //! and mail the link. Registering an address that already has an account answers exactly as a
 //! new one would and mails the owner a notice instead (no enumeration).
 
-use crate::domain::{
-    Email, FieldErrors, FullName, Token, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus, Username,
-};
+use crate::domain::{Email, FieldErrors, FullName, User, UserId, UserSource, UserStatus, Username};
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::metrics::Metric;
 use crate::ports::CreateUserError;
-use crate::{mail, App};
+use crate::App;
 
 /// A registration as submitted, before validation. Not `Debug`: it holds the password.
 #[derive(Default)]
@@ -113,54 +111,4 @@ pub async fn register(app: &App, form: &RegistrationForm) -> Result<Registered, 
     send_later(app, &request).await?;
     tracing::info!("registration handled");
     Ok(outcome)
-}
-
-/// The mail worker's part of a registration: the account it created gets its activation link
-/// (once: a redelivered message finds the slot taken); if the address belonged to someone
-/// else, that owner gets a notice, at most once per resend interval (so the form cannot be
-/// used to flood a mailbox).
-pub(crate) async fn mail_registration(app: &App, raw_email: &str, user_id: &str) -> anyhow::Result<()> {
-    let Ok(email) = Email::parse(raw_email) else {
-        return Ok(());
-    };
-    // An account on its way out gets no more mail: its owner asked for it to go.
-    let Some(owner) =
-        app.store.user_by_email_key(&email.key()).await?.filter(|u| u.status != UserStatus::RemovalRequested)
-    else {
-        return Ok(());
-    };
-    let now = app.clock.now();
-    if owner.id.as_str() == user_id {
-        if owner.status != UserStatus::PendingActivation {
-            return Ok(());
-        }
-        // The registration mail counts as the first of "one per interval" per account.
-        if !app.store.take_quota(&activation_mail_slot(&owner.id), now, app.config.resend_interval_seconds, 1).await? {
-            return Ok(());
-        }
-        let (token, record) =
-            TokenRecord::mint(TokenPurpose::Activation, &owner, now, app.config.activation_ttl_seconds);
-        app.store.put_token(&record).await?;
-        send_activation(app, &owner, &token).await;
-        tracing::info!(user_id = %owner.id, "activation mail sent");
-        return Ok(());
-    }
-    let slot = format!("registration-notice#{}", owner.id);
-    if app.store.take_quota(&slot, now, app.config.resend_interval_seconds, 1).await? {
-        let notice = mail::registration_attempt_notice(&app.config, &owner);
-        mail::deliver(app, &owner, &notice, "registration_notice").await;
-    }
-    tracing::info!(user_id = %owner.id, "registration attempt with an already registered email");
-    Ok(())
-}
-
-pub(crate) fn activation_mail_slot(user_id: &UserId) -> String {
-    format!("activation-mail#{user_id}")
-}
-
-/// Mails an activation link for `token` to the address stored on `user`.
-pub(crate) async fn send_activation(app: &App, user: &User, token: &Token) {
-    let link = format!("{}/activate/{}", app.config.site_url, token.as_str());
-    let message = mail::activation(&app.config, user, &link);
-    mail::deliver(app, user, &message, "activation").await;
 }

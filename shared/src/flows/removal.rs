@@ -2,19 +2,18 @@
 //! of addresses, and the deletion worker both feed. Every deletion goes through the deletion
 //! queue; a redelivered message, or the same list twice, leaves the same final state.
 
-use crate::domain::{Email, FullName, RowJob, RowOutcome, RowResult, SessionRecord, User, UserId};
+use crate::domain::{Email, RowJob, RowOutcome, RowResult, SessionRecord, User};
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::flows::signin::verify_own_password;
 pub use crate::jobs::deletion::DeletionTarget;
 use crate::jobs::deletion::{delete_one, Deletion};
 use crate::jobs::{submit, IntakeError, Submission};
 use crate::ports::Queue;
-use crate::{mail, App};
+use crate::App;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-/// Addresses per operator request (a larger list is refused: split it).
-pub const MAX_EMAILS: usize = 10_000;
+pub use crate::jobs::deletion::MAX_EMAILS;
 
 /// A learner's own removal request on its way to the deletion worker (an operator's list goes
 /// through the row-job pipeline, `jobs::deletion`).
@@ -63,25 +62,6 @@ pub async fn request_self_removal(
     };
     send_later(app, &confirmation).await?;
     tracing::info!(user_id = %user.id, "removal requested by the learner");
-    Ok(())
-}
-
-/// The mail worker's part of a removal request: the confirmation, unless the account (still
-/// there) refuses mail. Err: try again later.
-pub(crate) async fn mail_removal_requested(app: &App, user_id: &str, email: &str, name: &str) -> anyhow::Result<()> {
-    let (Ok(email), Ok(name)) = (Email::parse(email), FullName::parse(name)) else {
-        return Ok(());
-    };
-    if let Some(id) = UserId::parse(user_id) {
-        if app.store.user_by_id(&id).await?.is_some_and(|user| !user.mailable()) {
-            app.metrics.count(crate::metrics::Metric::MailsSuppressed);
-            return Ok(());
-        }
-    }
-    let confirmation = mail::removal_requested(&app.config, &email, &name);
-    if !mail::send_with_retries(app, &confirmation, "removal_requested").await {
-        anyhow::bail!("the removal confirmation could not be delivered");
-    }
     Ok(())
 }
 

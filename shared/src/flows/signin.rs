@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::metrics::Metric;
-use crate::{mail, App};
+use crate::App;
 use sha2::{Digest, Sha256};
 
 /// An argon2id hash (same parameters) of a random password nobody knows: what unknown emails
@@ -196,21 +196,6 @@ async fn notify_lockout(app: &App, email: &Email, locked: LockedNow) -> anyhow::
     let request =
         MailRequest::Lockout { email: email.to_string(), failures: locked.failures, until: locked.until.unix() };
     send_later(app, &request).await
-}
-
-/// The mail worker's part: tells the owner, if the address has an account.
-pub(crate) async fn mail_lockout(app: &App, raw_email: &str, failures: u32, until: Timestamp) -> anyhow::Result<()> {
-    let Ok(email) = Email::parse(raw_email) else {
-        return Ok(());
-    };
-    let Some(user) = app.store.user_by_email_key(&email.key()).await? else {
-        return Ok(());
-    };
-    let message = mail::lockout(&app.config, &user, failures, until);
-    if !mail::deliver(app, &user, &message, "lockout").await {
-        anyhow::bail!("the lock notice could not be delivered");
-    }
-    Ok(())
 }
 
 /// The signed-in user of a session token, if the session is live: known, unexpired, made in the

@@ -19,7 +19,7 @@ pub async fn handle(app: &App, req: Request) -> Reply {
             let token = path_param(&req, "token").unwrap_or_default();
             // Only says whether the link can still be used; nothing is spent by looking.
             match usable_reset_token(app, &token).await {
-                Ok(_) => response::page(200, pages::new_password_form(&token, &FieldErrors::new())),
+                Ok(_) => response::page(200, pages::new_password_form(&token, &FieldErrors::new(), app.password_policy())),
                 Err(error @ RecoveryError::Unexpected(_)) => ApiError::from(error).into(),
                 Err(_) => response::page(400, pages::reset_link_invalid()),
             }
@@ -65,7 +65,8 @@ async fn confirm(app: &App, req: &Request) -> Reply {
     let password = match single_field(req, "password") {
         Ok(password) => password,
         Err(error) => {
-            let page = pages::new_password_form(&token, error.fields.as_ref().unwrap_or(&FieldErrors::new()));
+            let errors = error.fields.clone().unwrap_or_default();
+            let page = pages::new_password_form(&token, &errors, app.password_policy());
             return response::error_with_page(error, page);
         }
     };
@@ -75,7 +76,7 @@ async fn confirm(app: &App, req: &Request) -> Reply {
             response::error_with_page(RecoveryError::InvalidToken.into(), pages::reset_link_invalid())
         }
         Err(RecoveryError::WeakPassword(fields)) => {
-            let page = pages::new_password_form(&token, &fields);
+            let page = pages::new_password_form(&token, &fields, app.password_policy());
             response::error_with_page(ApiError::validation(fields), page)
         }
         Err(error) => ApiError::from(error).into(),

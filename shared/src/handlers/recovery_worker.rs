@@ -1,15 +1,16 @@
 //! Function `recovery-worker` (SQS): the mail worker. It sends every mail the service sends,
-//! from the requests flows put on its queue (`flows::outbox`). A message that fails is reported
-//! alone (partial batch failure) and comes back.
+//! from the typed requests flows put on its queue (`flows::outbox`), each handed to
+//! `mail::dispatch`. A message that fails is reported alone (partial batch failure) and comes
+//! back.
 
 use super::worker::{for_each_message, malformed, SqsBatchResponse, SqsEvent};
-use crate::flows::outbox::{deliver, parse};
+use crate::mail::{dispatch, MailRequest};
 use crate::App;
 
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
     for_each_message(event, |delivery| async move {
-        let request = parse(&delivery.body).map_err(|e| malformed(app, &delivery, "mail", e))?;
-        deliver(app, &request).await
+        let request = MailRequest::parse(&delivery.body).map_err(|e| malformed(app, &delivery, "mail", e))?;
+        dispatch(app, &request).await
     })
     .await
 }

@@ -12,9 +12,10 @@ use serde_json::json;
 
 pub async fn handle(app: &App, req: Request) -> Reply {
     match route_key(&req).as_str() {
-        "GET /register" => {
-            response::page(200, pages::register_form(&RegistrationValues::default(), &FieldErrors::new(), None))
-        }
+        "GET /register" => response::page(
+            200,
+            pages::register_form(&RegistrationValues::default(), &FieldErrors::new(), None, app.password_policy()),
+        ),
         "POST /api/v1/registrations" => create(app, req).await,
         _ => ApiError::not_found().into(),
     }
@@ -55,7 +56,7 @@ async fn create(app: &App, req: Request) -> Reply {
     let form = match read_form(&req) {
         Ok(form) => form,
         Err(error) => {
-            let page = form_page(None, &error, None);
+            let page = form_page(None, &error, None, app.password_policy());
             return response::error_with_page(error, page);
         }
     };
@@ -71,7 +72,7 @@ async fn create(app: &App, req: Request) -> Reply {
             // On the form, a taken username is the username field's problem.
             let field = matches!(error, RegistrationError::UsernameTaken).then_some("username");
             let error = ApiError::from(error);
-            let page = form_page(Some(&form), &error, field);
+            let page = form_page(Some(&form), &error, field, app.password_policy());
             response::error_with_page(error, page)
         }
     }
@@ -79,7 +80,12 @@ async fn create(app: &App, req: Request) -> Reply {
 
 /// The form again, filled in with what was typed (never the password) and the problems: the
 /// error's fields, its message at `field` if given, else its message as the notice.
-fn form_page(form: Option<&RegistrationForm>, error: &ApiError, field: Option<&str>) -> pages::Page {
+fn form_page(
+    form: Option<&RegistrationForm>,
+    error: &ApiError,
+    field: Option<&str>,
+    policy: crate::domain::PasswordPolicy,
+) -> pages::Page {
     let values = form
         .map(|f| RegistrationValues {
             email: f.email.clone(),
@@ -93,7 +99,7 @@ fn form_page(form: Option<&RegistrationForm>, error: &ApiError, field: Option<&s
         fields.insert(field.into(), error.message.clone());
     }
     let notice = (fields.is_empty()).then_some(error.message.as_str());
-    pages::register_form(&values, &fields, notice)
+    pages::register_form(&values, &fields, notice, policy)
 }
 
 #[cfg(test)]

@@ -1,16 +1,19 @@
 //! Server-rendered pages: plain HTML forms that work without JavaScript. A page is a title and
-//! a body; `render` puts it in the one layout (site header, stylesheet). Every interpolated
-//! value goes through `html_escape`. Every input has a label; an error sits under its field
-//! and is tied to it (`aria-describedby`, `aria-invalid`).
+//! a body rendered from its template (`shared/templates/pages/`, one per page); `render` puts it
+//! in the one layout (site header, stylesheet). Askama escapes every interpolated value, and a
+//! body can only come from a template (`Html`). Every input has a label; an error sits under its
+//! field and is tied to it (`aria-describedby`, `aria-invalid`). Input constraints come from the
+//! domain's constants and the password policy in force, never from literals in the templates.
 
 use super::FieldErrors;
-use crate::look::Look;
-use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+use crate::domain::{password, Email, FullName, PasswordPolicy, User, Username};
+use crate::look::{Href, Html, Look};
+use askama::Template;
 
 pub struct Page {
     pub title: String,
-    /// HTML, already escaped.
-    pub body: String,
+    /// Rendered from the page's template.
+    pub body: Html,
     /// The page's URL carries a secret (a token): it must not reach anyone as a `Referer`.
     pub private_url: bool,
     /// Room for tables (the operator console).
@@ -18,71 +21,95 @@ pub struct Page {
 }
 
 impl Page {
-    pub(crate) fn new(title: &str, body: String) -> Self {
-        Self { title: title.to_owned(), body, private_url: false, wide: false }
+    pub(crate) fn new(title: &str, body: &impl Template) -> Self {
+        Self { title: title.to_owned(), body: Html::render(body), private_url: false, wide: false }
     }
 }
 
 /// The whole document.
 pub fn render(look: &Look, page: &Page) -> String {
     let title = format!("{} · {}", page.title, look.site_name);
-    look.document(&title, "/account/settings", &format!("<h1>{}</h1>\n{}", text(&page.title), page.body), page.wide)
+    look.document(&title, Some(&page.title), "/account/settings", &page.body, page.wide)
 }
 
 /// One labelled input with its error, if any.
+#[derive(Template)]
+#[template(path = "input.html")]
 pub(crate) struct Input<'a> {
-    pub name: &'a str,
-    pub label: &'a str,
-    pub kind: &'a str,
-    pub autocomplete: &'a str,
-    pub value: &'a str,
-    /// Further attributes (`required`, `maxlength`...), written as is.
-    pub extra: &'a str,
+    name: &'a str,
+    label: &'a str,
+    kind: &'a str,
+    autocomplete: &'a str,
+    value: &'a str,
+    required: bool,
+    minlength: Option<usize>,
+    maxlength: Option<usize>,
+    pattern: Option<&'a str>,
+    error: Option<&'a str>,
 }
 
-impl Input<'_> {
-    pub(crate) fn html(&self, errors: &FieldErrors) -> String {
-        let id = format!("f-{}", self.name);
-        let (described, error) = match errors.get(self.name) {
-            Some(message) => (
-                format!(r#" aria-invalid="true" aria-describedby="{}-error""#, attr(self.name)),
-                format!(r#"<p class="error" id="{}-error">{}</p>"#, attr(self.name), text(message)),
-            ),
-            None => (String::new(), String::new()),
-        };
-        let value = if self.value.is_empty() { String::new() } else { format!(r#" value="{}""#, attr(self.value)) };
-        format!(
-            r#"<label for="{id}">{label}</label>
-<input id="{id}" type="{kind}" name="{name}" autocomplete="{autocomplete}"{value} {extra}{described}>
-{error}"#,
-            label = text(self.label),
-            kind = self.kind,
-            name = attr(self.name),
-            autocomplete = self.autocomplete,
-            extra = self.extra,
-        )
+/// Rendered by its own template, which escapes what it shows.
+impl askama::filters::HtmlSafe for Input<'_> {}
+
+impl<'a> Input<'a> {
+    /// A required input, empty, with the error `errors` holds for `name`.
+    pub(crate) fn new(
+        name: &'a str,
+        label: &'a str,
+        kind: &'a str,
+        autocomplete: &'a str,
+        errors: &'a FieldErrors,
+    ) -> Self {
+        Self {
+            name,
+            label,
+            kind,
+            autocomplete,
+            value: "",
+            required: true,
+            minlength: None,
+            maxlength: None,
+            pattern: None,
+            error: errors.get(name).map(String::as_str),
+        }
+    }
+
+    pub(crate) fn value(self, value: &'a str) -> Self {
+        Self { value, ..self }
+    }
+
+    pub(crate) fn optional(self) -> Self {
+        Self { required: false, ..self }
+    }
+
+    pub(crate) fn length(self, min: Option<usize>, max: usize) -> Self {
+        Self { minlength: min, maxlength: Some(max), ..self }
+    }
+
+    /// An email address, as long as the domain allows.
+    pub(crate) fn email(
+        name: &'a str,
+        label: &'a str,
+        autocomplete: &'a str,
+        value: &'a str,
+        errors: &'a FieldErrors,
+    ) -> Self {
+        Self::new(name, label, "email", autocomplete, errors).value(value).length(None, Email::MAX_LENGTH)
+    }
+
+    /// A new password: the policy's minimum length and the domain's maximum.
+    pub(crate) fn new_password(name: &'a str, label: &'a str, policy: PasswordPolicy, errors: &'a FieldErrors) -> Self {
+        Self::new(name, label, "password", "new-password", errors).length(Some(policy.min_length), password::MAX_LENGTH)
+    }
+
+    /// A password the user already has, asked again.
+    pub(crate) fn current_password(name: &'a str, label: &'a str, errors: &'a FieldErrors) -> Self {
+        Self::new(name, label, "password", "current-password", errors)
     }
 }
 
-pub(crate) fn email_input(value: &str, errors: &FieldErrors) -> String {
-    Input {
-        name: "email",
-        label: "Email",
-        kind: "email",
-        autocomplete: "email",
-        value,
-        extra: r#"required maxlength="254""#,
-    }
-    .html(errors)
-}
-
-/// A message above a form or on its own, read out by screen readers when the page opens.
-pub fn alert(message: &str) -> String {
-    format!(r#"<p class="alert" role="alert">{}</p>"#, text(message))
-}
-
-pub(crate) fn link(href: &str, label: &str) -> String {
-    format!(r#"<a href="{}">{}</a>"#, attr(href), text(label))
+fn email_input<'a>(value: &'a str, errors: &'a FieldErrors) -> Input<'a> {
+    Input::email("email", "Email", "email", value, errors)
 }
 
 pub use crate::domain::NEW_ACTIVATION_LINK;
@@ -96,89 +123,77 @@ pub struct RegistrationValues {
     pub terms_accepted: bool,
 }
 
-pub fn register_form(values: &RegistrationValues, errors: &FieldErrors, notice: Option<&str>) -> Page {
-    let terms_error = errors
-        .get("terms_accepted")
-        .map(|m| format!(r#"<p class="error" id="terms_accepted-error">{}</p>"#, text(m)))
-        .unwrap_or_default();
-    let terms_described =
-        if terms_error.is_empty() { "" } else { r#" aria-invalid="true" aria-describedby="terms_accepted-error""# };
-    let body = format!(
-        r#"{notice}<form method="post" action="/api/v1/registrations">
-{email}
-{username}
-{name}
-{password}
-<label class="check" for="f-terms_accepted"><input id="f-terms_accepted" type="checkbox" name="terms_accepted" value="true" required{checked}{terms_described}> I accept the terms of service and the honor code.</label>
-{terms_error}
-<button type="submit">Create account</button>
-</form>
-<p>Already registered? {login}.</p>"#,
-        notice = notice.map(alert).unwrap_or_default(),
-        email = email_input(&values.email, errors),
-        username = Input {
-            name: "username",
-            label: "Username",
-            kind: "text",
-            autocomplete: "username",
-            value: &values.username,
-            extra: r#"required minlength="2" maxlength="30" pattern="[A-Za-z0-9_\-]+""#,
-        }
-        .html(errors),
-        name = Input {
-            name: "name",
-            label: "Full name",
-            kind: "text",
-            autocomplete: "name",
-            value: &values.name,
-            extra: r#"required maxlength="255""#,
-        }
-        .html(errors),
-        password = Input {
-            name: "password",
-            label: "Password",
-            kind: "password",
-            autocomplete: "new-password",
-            value: "",
-            extra: r#"required minlength="8" maxlength="128""#,
-        }
-        .html(errors),
-        checked = if values.terms_accepted { " checked" } else { "" },
-        login = link("/login", "Sign in"),
-    );
-    Page::new("Create your account", body)
+#[derive(Template)]
+#[template(path = "pages/register.html")]
+struct Register<'a> {
+    notice: Option<&'a str>,
+    email: Input<'a>,
+    username: Input<'a>,
+    name: Input<'a>,
+    password: Input<'a>,
+    terms_accepted: bool,
+    terms_error: Option<&'a str>,
+}
+
+pub fn register_form(
+    values: &RegistrationValues,
+    errors: &FieldErrors,
+    notice: Option<&str>,
+    policy: PasswordPolicy,
+) -> Page {
+    let username = Input::new("username", "Username", "text", "username", errors)
+        .value(&values.username)
+        .length(Some(Username::MIN_LENGTH), Username::MAX_LENGTH);
+    let page = Register {
+        notice,
+        email: email_input(&values.email, errors),
+        username: Input { pattern: Some(Username::PATTERN), ..username },
+        name: Input::new("name", "Full name", "text", "name", errors)
+            .value(&values.name)
+            .length(None, FullName::MAX_LENGTH),
+        password: Input::new_password("password", "Password", policy, errors),
+        terms_accepted: values.terms_accepted,
+        terms_error: errors.get("terms_accepted").map(String::as_str),
+    };
+    Page::new("Create your account", &page)
+}
+
+#[derive(Template)]
+#[template(path = "pages/message.html")]
+struct Message<'a> {
+    paragraph: &'a str,
+    next: Option<(Href<'a>, &'a str)>,
 }
 
 /// A title and one paragraph, with an optional link under it.
 pub fn message(title: &str, paragraph: &str, next: Option<(&str, &str)>) -> Page {
-    let next = next.map(|(href, label)| format!("<p>{}</p>", link(href, label))).unwrap_or_default();
-    Page::new(title, format!("<p>{}</p>{next}", text(paragraph)))
+    Page::new(title, &Message { paragraph, next: next.map(|(href, label)| (Href::new(href), label)) })
+}
+
+#[derive(Template)]
+#[template(path = "pages/check_your_inbox.html")]
+struct CheckYourInbox<'a> {
+    valid_for: &'a str,
+    new_link: &'a str,
 }
 
 pub fn check_your_inbox(activation_valid_for: &str) -> Page {
-    Page::new(
-        "Check your inbox",
-        format!(
-            "<p>We have sent you an email with a link to activate your account. The link works for {}.</p><p>No email after a few minutes? Look in your spam folder, or {}.</p>",
-            text(activation_valid_for),
-            link(NEW_ACTIVATION_LINK, "send me a new activation link"),
-        ),
-    )
+    Page::new("Check your inbox", &CheckYourInbox { valid_for: activation_valid_for, new_link: NEW_ACTIVATION_LINK })
+}
+
+#[derive(Template)]
+#[template(path = "pages/activation_confirm.html")]
+struct ActivationConfirm {
+    /// Percent-encoded: a path segment.
+    token: String,
 }
 
 /// The page an activation link opens: one button. Opening a link (as mail scanners do) must
 /// not activate: an attacker who registered someone else's address would otherwise hold a
 /// verified account for it once the victim's scanner opens the mail.
 pub fn activation_confirm(token: &str) -> Page {
-    let body = format!(
-        r#"<p>Press the button to confirm that this email address is yours and activate your account.</p>
-<form method="post" action="/activate/{token}">
-<button type="submit">Activate my account</button>
-</form>
-<p>If you did not register, close this page: nothing happens.</p>"#,
-        token = attr(token)
-    );
-    Page { private_url: true, ..Page::new("Activate your account", body) }
+    let page = ActivationConfirm { token: urlencode(token) };
+    Page { private_url: true, ..Page::new("Activate your account", &page) }
 }
 
 pub fn activated() -> Page {
@@ -198,18 +213,11 @@ pub fn already_active() -> Page {
 }
 
 /// The form that asks for a new activation link, with an optional reason above it.
-fn activation_email_body(reason: Option<&str>, email: &str, errors: &FieldErrors) -> String {
-    format!(
-        r#"{reason}<p>Enter the email address you registered with. If its account is waiting for activation, we will send it a new link.</p>
-<form method="post" action="/api/v1/activation-emails">
-{email}
-<button type="submit">Send me a new link</button>
-</form>
-<p>{login}</p>"#,
-        reason = reason.map(|r| format!("<p>{}</p>", text(r))).unwrap_or_default(),
-        email = email_input(email, errors),
-        login = link("/login", "Back to sign in"),
-    )
+#[derive(Template)]
+#[template(path = "pages/activation_email.html")]
+struct ActivationEmail<'a> {
+    reason: Option<&'a str>,
+    email: Input<'a>,
 }
 
 /// An expired or unknown activation link, with the form that asks for a new one.
@@ -219,15 +227,14 @@ pub fn activation_link_invalid(expired: bool) -> Page {
     } else {
         "This activation link is not valid: it may have been used already, or mistyped."
     };
-    Page {
-        private_url: true,
-        ..Page::new("Activate your account", activation_email_body(Some(why), "", &FieldErrors::new()))
-    }
+    let no_errors = FieldErrors::new();
+    let page = ActivationEmail { reason: Some(why), email: email_input("", &no_errors) };
+    Page { private_url: true, ..Page::new("Activate your account", &page) }
 }
 
 /// "Send me a new activation link", at its own address.
 pub fn activation_email_form(email: &str, errors: &FieldErrors) -> Page {
-    Page::new("Send me a new activation link", activation_email_body(None, email, errors))
+    Page::new("Send me a new activation link", &ActivationEmail { reason: None, email: email_input(email, errors) })
 }
 
 pub fn activation_email_requested() -> Page {
@@ -244,82 +251,53 @@ pub struct LoginProblem<'a> {
     pub next: Option<(&'a str, &'a str)>,
 }
 
+#[derive(Template)]
+#[template(path = "pages/login.html")]
+struct Login<'a> {
+    problem: Option<LoginProblem<'a>>,
+    next: Option<&'a str>,
+    email: Input<'a>,
+    password: Input<'a>,
+}
+
 /// The sign-in form; `next` (a local path, checked by the caller) is where a success goes.
 pub fn login(email: &str, problem: Option<LoginProblem<'_>>, next: Option<&str>) -> Page {
-    let problem = problem
-        .map(|p| {
-            let next = p.next.map(|(href, label)| format!(" {}", link(href, label))).unwrap_or_default();
-            format!(r#"<p class="alert" role="alert">{}{next}</p>"#, text(p.message))
-        })
-        .unwrap_or_default();
-    let next = next.map(|n| format!(r#"<input type="hidden" name="next" value="{}">"#, attr(n))).unwrap_or_default();
-    let body = format!(
-        r#"{problem}<form method="post" action="/api/v1/sessions">{next}
-{email}
-{password}
-<button type="submit">Sign in</button>
-</form>
-<p>{forgot}</p>
-<p>No account yet? {register}.</p>"#,
-        email = email_input(email, &FieldErrors::new()),
-        password = Input {
-            name: "password",
-            label: "Password",
-            kind: "password",
-            autocomplete: "current-password",
-            value: "",
-            extra: "required",
-        }
-        .html(&FieldErrors::new()),
-        forgot = link("/password-reset", "Forgot my password"),
-        register = link("/register", "Create one"),
-    );
-    Page::new("Sign in", body)
+    let no_errors = FieldErrors::new();
+    let page = Login {
+        problem,
+        next,
+        email: email_input(email, &no_errors),
+        password: Input::current_password("password", "Password", &no_errors),
+    };
+    Page::new("Sign in", &page)
+}
+
+#[derive(Template)]
+#[template(path = "pages/account_settings.html")]
+struct AccountSettings<'a> {
+    email: &'a str,
+    username: &'a str,
+    name: &'a str,
+    /// The removal form's password input, when the site allows removal.
+    removal: Option<Input<'a>>,
 }
 
 /// The account settings page: the account, sign out, and (when the site allows it) the
 /// learner's own account removal, with the reason a removal was refused under its field.
-pub fn account_settings(user: &crate::domain::User, removal: Option<&FieldErrors>) -> Page {
-    let removal = removal
-        .map(|errors| {
-            format!(
-                r#"<section>
-<h2>Delete my account</h2>
-<p>This deletes your account for good: your name, username, email address, password and every signed-in session. Your email address and username become free again. This cannot be undone.</p>
-<form method="post" action="/api/v1/account/removal">
-{password}
-<button type="submit" class="danger">Delete my account</button>
-</form>
-</section>"#,
-                password = Input {
-                    name: "password",
-                    label: "Your password",
-                    kind: "password",
-                    autocomplete: "current-password",
-                    value: "",
-                    extra: "required",
-                }
-                .html(errors),
-            )
-        })
-        .unwrap_or_default();
-    let body = format!(
-        r#"<dl>
-<dt>Email</dt><dd>{email}</dd>
-<dt>Username</dt><dd>{username}</dd>
-<dt>Full name</dt><dd>{name}</dd>
-</dl>
-<div class="actions">
-<p>{change}</p>
-<form method="post" action="/logout"><button type="submit" class="quiet">Sign out</button></form>
-</div>
-{removal}"#,
-        email = text(user.email.as_ref()),
-        username = text(user.username.as_ref()),
-        name = text(user.name.as_ref()),
-        change = link("/password-reset", "Change my password"),
-    );
-    Page::new("Account settings", body)
+pub fn account_settings(user: &User, removal: Option<&FieldErrors>) -> Page {
+    account_settings_of(user.email.as_ref(), user.username.as_ref(), user.name.as_ref(), removal)
+}
+
+/// `account_settings` from the account's values as text (what the escaping test fills with
+/// values no account can hold).
+pub(crate) fn account_settings_of(email: &str, username: &str, name: &str, removal: Option<&FieldErrors>) -> Page {
+    let page = AccountSettings {
+        email,
+        username,
+        name,
+        removal: removal.map(|errors| Input::current_password("password", "Your password", errors)),
+    };
+    Page::new("Account settings", &page)
 }
 
 pub fn removal_requested() -> Page {
@@ -330,18 +308,14 @@ pub fn removal_requested() -> Page {
     )
 }
 
+#[derive(Template)]
+#[template(path = "pages/reset_request_form.html")]
+struct ResetRequestForm<'a> {
+    email: Input<'a>,
+}
+
 pub fn reset_request_form(email: &str, errors: &FieldErrors) -> Page {
-    let body = format!(
-        r#"<p>Enter the email address of your account. If it has one, we will send it a link to choose a new password.</p>
-<form method="post" action="/api/v1/password-resets">
-{email}
-<button type="submit">Send the link</button>
-</form>
-<p>{login}</p>"#,
-        email = email_input(email, errors),
-        login = link("/login", "Back to sign in"),
-    );
-    Page::new("Forgot my password", body)
+    Page::new("Forgot my password", &ResetRequestForm { email: email_input(email, errors) })
 }
 
 pub fn reset_requested(valid_for: &str) -> Page {
@@ -352,26 +326,22 @@ pub fn reset_requested(valid_for: &str) -> Page {
     )
 }
 
+#[derive(Template)]
+#[template(path = "pages/new_password_form.html")]
+struct NewPasswordForm<'a> {
+    /// Percent-encoded: a path segment.
+    token: String,
+    password: Input<'a>,
+}
+
 /// The new-password form a reset link opens. Showing it uses nothing: only posting it does
 /// (mail scanners that fetch links must not spend them, Kratos #3971).
-pub fn new_password_form(token: &str, errors: &FieldErrors) -> Page {
-    let body = format!(
-        r#"<form method="post" action="/api/v1/password-resets/{token}">
-{password}
-<button type="submit">Set my password</button>
-</form>"#,
-        token = attr(token),
-        password = Input {
-            name: "password",
-            label: "New password",
-            kind: "password",
-            autocomplete: "new-password",
-            value: "",
-            extra: r#"required minlength="8" maxlength="128""#,
-        }
-        .html(errors),
-    );
-    Page { private_url: true, ..Page::new("Choose a new password", body) }
+pub fn new_password_form(token: &str, errors: &FieldErrors, policy: PasswordPolicy) -> Page {
+    let page = NewPasswordForm {
+        token: urlencode(token),
+        password: Input::new_password("password", "New password", policy, errors),
+    };
+    Page { private_url: true, ..Page::new("Choose a new password", &page) }
 }
 
 pub fn reset_link_invalid() -> Page {
@@ -387,6 +357,13 @@ pub fn reset_link_invalid() -> Page {
 
 pub fn password_changed() -> Page {
     message("Your password is changed", "You can now sign in with your new password.", Some(("/login", "Sign in")))
+}
+
+#[derive(Template)]
+#[template(path = "pages/error.html")]
+struct ErrorPage<'a> {
+    message: &'a str,
+    fields: &'a FieldErrors,
 }
 
 /// A page for an error answer: the title says what kind, the message what happened, and the
@@ -405,20 +382,16 @@ pub fn error(status: u16, message: &str, fields: &FieldErrors) -> Page {
         500..=599 => "Something went wrong",
         _ => "This request could not be used",
     };
-    let fields: String = fields
-        .iter()
-        .map(|(name, problem)| format!("<li><strong>{}</strong>: {}</li>", text(name), text(problem)))
-        .collect();
-    let fields = if fields.is_empty() { String::new() } else { format!("<ul>{fields}</ul>") };
-    Page::new(
-        title,
-        format!(
-            "{}{fields}<p>{} · {}</p>",
-            alert(message),
-            link("/account/settings", "Your account"),
-            link("/login", "Sign in")
-        ),
-    )
+    Page::new(title, &ErrorPage { message, fields })
+}
+
+/// Everything but RFC 3986's unreserved characters is encoded.
+const COMPONENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// Percent-encodes a path segment or a query value.
+pub fn urlencode(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, COMPONENT).to_string()
 }
 
 #[cfg(test)]
@@ -435,21 +408,33 @@ mod tests {
         };
         let errors = FieldErrors::from([("name".to_owned(), "<i>bad</i>".to_owned())]);
         let look = Look::new("Site <x>", None, None).unwrap();
-        let page = render(&look, &register_form(&values, &errors, None));
+        let page = render(&look, &register_form(&values, &errors, None, PasswordPolicy::default()));
         assert!(!page.contains("<script>x"));
         assert!(!page.contains("<b>"));
         assert!(!page.contains("<i>bad"));
-        assert!(page.contains("&lt;i&gt;bad&lt;/i&gt;"));
-        assert!(page.contains("Site &lt;x&gt;"));
+        assert!(page.contains("&#60;i&#62;bad&#60;/i&#62;"));
+        assert!(page.contains("Site &#60;x&#62;"));
     }
 
     #[test]
     fn an_error_is_tied_to_its_field() {
         let errors = FieldErrors::from([("password".to_owned(), "Too common.".to_owned())]);
-        let page = register_form(&RegistrationValues::default(), &errors, None);
-        assert!(page.body.contains(r#"name="password" autocomplete="new-password""#));
-        assert!(page.body.contains(r#"aria-invalid="true" aria-describedby="password-error""#));
-        assert!(page.body.contains(r#"<p class="error" id="password-error">Too common.</p>"#));
-        assert!(!page.body.contains(r#"aria-describedby="email-error""#));
+        let page = register_form(&RegistrationValues::default(), &errors, None, PasswordPolicy::default());
+        let body = page.body.as_str();
+        assert!(body.contains(r#"name="password" autocomplete="new-password""#));
+        assert!(body.contains(r#"aria-invalid="true" aria-describedby="password-error""#));
+        assert!(body.contains(r#"<p class="error" id="password-error">Too common.</p>"#));
+        assert!(!body.contains(r#"aria-describedby="email-error""#));
+    }
+
+    #[test]
+    fn password_inputs_ask_for_the_policy_in_force() {
+        let policy = PasswordPolicy { min_length: 12 };
+        let none = FieldErrors::new();
+        for page in
+            [register_form(&RegistrationValues::default(), &none, None, policy), new_password_form("t", &none, policy)]
+        {
+            assert!(page.body.as_str().contains(r#"required minlength="12" maxlength="128""#), "{}", page.body);
+        }
     }
 }

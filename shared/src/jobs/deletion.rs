@@ -24,6 +24,9 @@ pub struct DeletionTarget {
     pub user_id: Option<String>,
 }
 
+/// Addresses per operator request (a larger list is refused: split it).
+pub const MAX_EMAILS: usize = 10_000;
+
 pub struct Deletion;
 
 #[async_trait]

@@ -1,11 +1,17 @@
-//! What the service writes to learners, and delivery with retries. Mail always goes to the
-//! address stored on the account, never to the form of it a request typed.
+//! What the service writes to learners: the typed requests flows put on the mail queue
+//! (`request`), the mail worker's part of each (`dispatch`: which account, which link), the
+//! mails themselves (`messages`, rendered from templates), and delivery with retries. Mail always
+//! goes to the address stored on the account, never to the form of it a request typed.
+//!
+//! Nothing here imports `flows`: flows only enqueue a `MailRequest` (`flows::outbox`), and the
+//! mail worker (`handlers::recovery_worker`) hands it to `dispatch`.
 
-mod messages;
+mod dispatch;
+pub(crate) mod messages;
+pub mod request;
 
-pub use messages::{
-    activation, lockout, password_changed, password_reset, registration_attempt_notice, removal_requested,
-};
+pub use dispatch::dispatch;
+pub use request::MailRequest;
 
 use crate::domain::User;
 use crate::metrics::Metric;

@@ -1,0 +1,91 @@
+//! The typed message flows put on the mail queue: which mail, with its data. It names what
+//! happened, not what to send: the worker reads the account and decides (an activation link or
+//! a notice to the owner; a lock notice only to an account that exists). Its JSON is the queue
+//! message's body; the format has not changed since the message got a `kind`, and a body from
+//! before then (`{"email"}` alone) still reads as a reset request.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MailRequest {
+    /// "Forgot my password" for this address (as typed, valid, maybe not registered).
+    PasswordReset { email: String },
+    /// A registration with this address: `user_id` is the account it created, if the address
+    /// was free (its activation link); else the owner gets a notice.
+    Registration { email: String, user_id: String },
+    /// "Send me a new activation link".
+    ActivationLink { email: String },
+    /// Sign-in to this address was just locked (known account or not).
+    Lockout { email: String, failures: u32, until: i64 },
+    /// The password of this account was changed (by the learner's reset link, or an operator).
+    PasswordChanged { user_id: String, by_operator: bool },
+    /// The learner asked for their account to be removed: a confirmation, to the address and
+    /// name the account had (the deletion worker may be done first).
+    RemovalRequested { user_id: String, email: String, name: String },
+}
+
+impl MailRequest {
+    /// The queue message's body.
+    pub fn to_body(&self) -> anyhow::Result<String> {
+        Ok(serde_json::to_string(self)?)
+    }
+
+    /// A message body as the queue delivers it; `{"email"}` alone is a reset request from
+    /// before the message had a kind. Anything else is an error, never a panic.
+    pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Legacy {
+            email: String,
+        }
+        serde_json::from_str(body).or_else(|e| {
+            serde_json::from_str::<Legacy>(body).map(|l| Self::PasswordReset { email: l.email }).map_err(|_| e)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_already_queued_still_read() {
+        let cases = [
+            (r#"{"email":"a@b.org"}"#, MailRequest::PasswordReset { email: "a@b.org".into() }),
+            (r#"{"kind":"password_reset","email":"a@b.org"}"#, MailRequest::PasswordReset { email: "a@b.org".into() }),
+            (
+                r#"{"kind":"registration","email":"a@b.org","user_id":"u1"}"#,
+                MailRequest::Registration { email: "a@b.org".into(), user_id: "u1".into() },
+            ),
+            (
+                r#"{"kind":"activation_link","email":"a@b.org"}"#,
+                MailRequest::ActivationLink { email: "a@b.org".into() },
+            ),
+            (
+                r#"{"kind":"lockout","email":"a@b.org","failures":6,"until":1800000000}"#,
+                MailRequest::Lockout { email: "a@b.org".into(), failures: 6, until: 1_800_000_000 },
+            ),
+            (
+                r#"{"kind":"password_changed","user_id":"u1","by_operator":true}"#,
+                MailRequest::PasswordChanged { user_id: "u1".into(), by_operator: true },
+            ),
+            (
+                r#"{"kind":"removal_requested","user_id":"u1","email":"a@b.org","name":"Ada"}"#,
+                MailRequest::RemovalRequested { user_id: "u1".into(), email: "a@b.org".into(), name: "Ada".into() },
+            ),
+        ];
+        for (body, request) in cases {
+            assert_eq!(MailRequest::parse(body).unwrap(), request, "{body}");
+            assert_eq!(MailRequest::parse(&request.to_body().unwrap()).unwrap(), request);
+        }
+    }
+
+    #[test]
+    fn anything_else_is_an_error() {
+        for body in ["", "null", "[]", r#"{"kind":"spam","email":"a@b.org"}"#, r#"{"email":"a@b.org","x":1}"#, "\u{0}"]
+        {
+            assert!(MailRequest::parse(body).is_err(), "{body:?}");
+        }
+    }
+}
