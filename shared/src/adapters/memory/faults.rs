@@ -35,12 +35,12 @@ pub struct WithFaults<S> {
 impl<S> WithFaults<S> {
     /// `inner` under its own fault plan.
     pub fn wrap(inner: S) -> Self {
-        Self::with_faults(inner, Arc::default())
+        Self::sharing(inner, Arc::default())
     }
 
     /// `inner` under `faults`, a plan it may share (the memory store's multi-request calls
     /// answer to it step by step).
-    pub(super) fn with_faults(inner: S, faults: Arc<Faults>) -> Self {
+    pub(super) fn sharing(inner: S, faults: Arc<Faults>) -> Self {
         Self { inner, faults, in_flight: InFlight::default() }
     }
 
@@ -451,7 +451,7 @@ mod tests {
         for (at, _) in source.match_indices(&marker) {
             let line_start = source[..at].rfind('\n').map_or(0, |i| i + 1);
             let header = &source[line_start..at];
-            let port = ident(header.rsplit(|c: char| c == ' ' || c == '>').next().unwrap_or(""));
+            let port = ident(header.rsplit([' ', '>']).next().unwrap_or(""));
             let block = block_from(source, at + marker.len() - 1);
             found.push((port, block));
         }

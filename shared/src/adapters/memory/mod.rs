@@ -40,7 +40,7 @@ impl MemoryStore {
     pub fn new() -> Self {
         // The deletion's steps answer to the same fault plan as the calls (see `users.rs`).
         let faults = Arc::new(Faults::default());
-        WithFaults::with_faults(Tables { state: Mutex::default(), steps: faults.clone() }, faults)
+        WithFaults::sharing(Tables { state: Mutex::default(), steps: faults.clone() }, faults)
     }
 
     /// Every job stored, for tests that look for one they have no id of.

@@ -163,8 +163,8 @@ impl RowJobs for DynamoStore {
         // Owned rows: a stream of futures that borrow from the closure's argument does not
         // satisfy the `Send` bound `async_trait` asks of this future.
         let writes = outcomes
-            .to_vec()
-            .into_iter()
+            .iter()
+            .cloned()
             .map(|outcome| async move { self.settle_new_row(&job.id, &outcome, expires).await });
         futures::stream::iter(writes).buffer_unordered(ROWS_IN_FLIGHT).try_collect::<Vec<()>>().await?;
         Ok(())
