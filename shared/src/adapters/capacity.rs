@@ -1,7 +1,8 @@
-//! DynamoDB's capacity units, counted as on-demand DynamoDB bills them, for both stores: the
-//! DynamoDB adapter's client carries `Meter` (an SDK interceptor that sees every request and
-//! its answer), and the in-memory store counts the same requests it stands in for
-//! (`MemoryStore::consumed`). A contract test holds the two to the same figures.
+//! DynamoDB's capacity units, counted as on-demand DynamoDB bills them, on the DynamoDB
+//! adapter's own requests: its client carries `Meter` (an SDK interceptor that sees every
+//! request and its answer). `make bench` prices each flow with it on moto, and a contract test
+//! pins each store call's units (the embedded store models no billing: the adapter's requests
+//! are the only truth about them).
 //!
 //! The rules:
 //! - writes: 1 write request unit per KB of the item written (`PutItem`, `BatchWriteItem`), at

@@ -6,8 +6,11 @@
 //!   tries it (`CONFLICT_ATTEMPTS`, with backoff). How long a transaction takes is set by the
 //!   caller (`MemoryStore::set_transaction_time`); by default it yields once, so concurrent
 //!   tasks can still meet.
-//! - `Faults`: fails one chosen store call, before or after its effect (a crash, or an answer
-//!   lost on its way back), so tests can stop a flow between any two steps.
+//! - `Faults`: fails one chosen store call (or one step of a call that makes several
+//!   requests), before or after its effect (a crash, or an answer lost on its way back), so
+//!   tests can stop a flow between any two steps.
+//!
+//! `faults::WithFaults` puts every store port method under both.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,7 +53,11 @@ impl InFlight {
 
     /// Holds `keys` for the transaction's time, then runs `apply`; cancelled and tried again
     /// while another transaction holds one of them.
-    pub async fn transact<T>(&self, keys: Vec<String>, apply: impl FnOnce() -> T) -> anyhow::Result<T> {
+    pub async fn transact<F: std::future::Future>(
+        &self,
+        keys: Vec<String>,
+        apply: impl FnOnce() -> F,
+    ) -> anyhow::Result<F::Output> {
         let mut keys = Some(keys);
         for attempt in 1..=CONFLICT_ATTEMPTS {
             let holding = {
@@ -76,7 +83,7 @@ impl InFlight {
             } else {
                 tokio::time::sleep(time).await;
             }
-            let applied = apply();
+            let applied = apply().await;
             drop(holding);
             return Ok(applied);
         }
@@ -146,19 +153,21 @@ mod tests {
         in_flight.set_transaction_time(Duration::from_millis(30));
         let hold = |keys: Vec<&'static str>| {
             let in_flight = in_flight.clone();
-            tokio::spawn(async move { in_flight.transact(keys.into_iter().map(String::from).collect(), || 1).await })
+            tokio::spawn(async move {
+                in_flight.transact(keys.into_iter().map(String::from).collect(), || async { 1 }).await
+            })
         };
         // The same item: cancelled, then applied once the first ends.
         let first = hold(vec!["a", "b"]);
         tokio::time::sleep(Duration::from_millis(5)).await;
-        assert_eq!(in_flight.transact(vec!["b".into()], || 2).await.unwrap(), 2);
+        assert_eq!(in_flight.transact(vec!["b".into()], || async { 2 }).await.unwrap(), 2);
         assert!(in_flight.conflicts() >= 1);
         assert_eq!(first.await.unwrap().unwrap(), 1);
         // Other items: no conflict.
         let conflicts = in_flight.conflicts();
         let other = hold(vec!["a", "b"]);
         tokio::time::sleep(Duration::from_millis(5)).await;
-        assert_eq!(in_flight.transact(vec!["c".into()], || 3).await.unwrap(), 3);
+        assert_eq!(in_flight.transact(vec!["c".into()], || async { 3 }).await.unwrap(), 3);
         assert_eq!(in_flight.conflicts(), conflicts);
         assert_eq!(other.await.unwrap().unwrap(), 1);
     }
@@ -169,10 +178,10 @@ mod tests {
         in_flight.set_transaction_time(Duration::from_secs(2));
         let holder = tokio::spawn({
             let in_flight = in_flight.clone();
-            async move { in_flight.transact(vec!["a".into()], || ()).await }
+            async move { in_flight.transact(vec!["a".into()], || async {}).await }
         });
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let error = in_flight.transact(vec!["a".into()], || ()).await.unwrap_err();
+        let error = in_flight.transact(vec!["a".into()], || async {}).await.unwrap_err();
         assert!(error.to_string().contains("kept conflicting"), "{error}");
         assert_eq!(in_flight.conflicts(), u64::from(CONFLICT_ATTEMPTS));
         holder.abort();

@@ -13,8 +13,11 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, PutRequest, TransactWriteItem, WriteRequest};
 use futures::{StreamExt, TryStreamExt};
 
-/// BatchWriteItem calls in flight at once during an intake.
+/// BatchWriteItem calls in flight at once (kept passwords).
 const BATCHES_IN_FLIGHT: usize = 8;
+
+/// Conditional PutItem calls in flight at once while an intake settles its refused rows.
+const ROWS_IN_FLIGHT: usize = 32;
 
 impl DynamoStore {
     /// The delete of a row's kept password, in the write that settles the row.
@@ -46,6 +49,39 @@ impl DynamoStore {
             .buffer_unordered(BATCHES_IN_FLIGHT)
             .try_collect::<Vec<()>>()
             .await?;
+        Ok(())
+    }
+
+    /// Settles one row refused at intake, unless it is settled already (by an earlier try of
+    /// the intake): a conditional PutItem, which BatchWriteItem cannot send, billed as the
+    /// batch's put was. Its problem copy follows from the row as stored, so a try cut off
+    /// between the two is completed by the next, and a copy never disagrees with its row.
+    async fn settle_new_row(&self, job_id: &str, outcome: &RowOutcome, expires: Timestamp) -> anyhow::Result<()> {
+        let put = self
+            .client()
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(items::row_item(job_id, outcome, expires)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        let stored = match put {
+            Ok(_) => outcome.clone(),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                let item = self.get(items::job_row_key(job_id, outcome.row)).await?;
+                items::row_from_item(&item.context("a settled row vanished")?)?
+            }
+            Err(e) => return Err(e).context("DynamoDB PutItem (a row settled at intake)"),
+        };
+        if stored.is_problem() {
+            self.client()
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(items::problem_item(job_id, &stored, expires)))
+                .send()
+                .await
+                .context("DynamoDB PutItem (a problem row's copy)")?;
+        }
         Ok(())
     }
 
@@ -124,14 +160,14 @@ impl RowJobs for DynamoStore {
 
     async fn settle_at_intake(&self, job: &RowJob, outcomes: &[RowOutcome]) -> anyhow::Result<()> {
         let expires = job.rows_expire_at();
-        let mut all = Vec::with_capacity(outcomes.len() * 2);
-        for outcome in outcomes {
-            all.push(items::row_item(&job.id, outcome, expires));
-            if outcome.is_problem() {
-                all.push(items::problem_item(&job.id, outcome, expires));
-            }
-        }
-        self.put_all(all, "rows settled at intake").await
+        // Owned rows: a stream of futures that borrow from the closure's argument does not
+        // satisfy the `Send` bound `async_trait` asks of this future.
+        let writes = outcomes
+            .iter()
+            .cloned()
+            .map(|outcome| async move { self.settle_new_row(&job.id, &outcome, expires).await });
+        futures::stream::iter(writes).buffer_unordered(ROWS_IN_FLIGHT).try_collect::<Vec<()>>().await?;
+        Ok(())
     }
 
     async fn mark_queued(&self, job_id: &str) -> anyhow::Result<()> {

@@ -1,0 +1,96 @@
+//! `SessionStore`: sessions (operator sessions' idle end included) and known browsers.
+
+use super::*;
+use learners_tests::{on_both_backends, Backend};
+
+on_both_backends!(
+    sessions_are_stored_read_until_expiry_and_deleted,
+    operator_sessions_end_when_idle_and_record_the_password,
+    devices_are_remembered_listed_and_expire,
+);
+
+async fn sessions_are_stored_read_until_expiry_and_deleted(backend: Backend) {
+    let store = store_on(backend).await;
+    let sessions = store;
+    let grace = user("grace@example.com", "grace");
+    let token = Token::generate();
+    let session = SessionRecord {
+        hash: token.hash(),
+        user_id: grace.id.clone(),
+        auth_epoch: 2,
+        created_at: NOW,
+        expires_at: NOW.plus_seconds(60),
+        operator: false,
+        last_seen_at: NOW,
+        password_at: NOW,
+    };
+    sessions.create_session(&session).await.unwrap();
+    assert_eq!(sessions.session(&token.hash(), NOW.plus_seconds(59)).await.unwrap(), Some(session.clone()));
+    assert_eq!(sessions.session(&token.hash(), NOW.plus_seconds(60)).await.unwrap(), None, "expired");
+    assert_eq!(sessions.session(&Token::generate().hash(), NOW).await.unwrap(), None);
+    // Deleting one session (signing out) leaves the account's other sessions; twice is fine.
+    let other = Token::generate();
+    sessions.create_session(&SessionRecord { hash: other.hash(), ..session.clone() }).await.unwrap();
+    sessions.delete_session(&token.hash()).await.unwrap();
+    assert_eq!(sessions.session(&token.hash(), NOW).await.unwrap(), None);
+    sessions.delete_session(&token.hash()).await.unwrap();
+    assert_eq!(
+        sessions.session(&other.hash(), NOW).await.unwrap(),
+        Some(SessionRecord { hash: other.hash(), ..session })
+    );
+}
+
+async fn operator_sessions_end_when_idle_and_record_the_password(backend: Backend) {
+    let store = store_on(backend).await;
+    let grace = user("grace@example.com", "grace");
+    let token = Token::generate();
+    let session = SessionRecord {
+        hash: token.hash(),
+        user_id: grace.id.clone(),
+        auth_epoch: 0,
+        created_at: NOW,
+        expires_at: NOW.plus_seconds(28_800),
+        operator: true,
+        last_seen_at: NOW,
+        password_at: NOW,
+    };
+    store.create_session(&session).await.unwrap();
+    let later = NOW.plus_seconds(OPERATOR_IDLE_SECONDS - 1);
+    store.touch_session(&token.hash(), later, NOW.plus_seconds(10)).await.unwrap();
+    let read = store.session(&token.hash(), later).await.unwrap().expect("still live");
+    assert_eq!((read.last_seen_at, read.password_at, read.operator), (later, NOW.plus_seconds(10), true));
+    assert!(read.password_is_recent(NOW.plus_seconds(300)));
+    assert!(!read.password_is_recent(NOW.plus_seconds(310)));
+    // Idle from the last request on, not from the start.
+    assert!(store.session(&token.hash(), later.plus_seconds(OPERATOR_IDLE_SECONDS - 1)).await.unwrap().is_some());
+    assert_eq!(store.session(&token.hash(), later.plus_seconds(OPERATOR_IDLE_SECONDS)).await.unwrap(), None);
+    // Touching a session that is gone changes nothing and fails nothing.
+    store.delete_session(&token.hash()).await.unwrap();
+    store.touch_session(&token.hash(), later, later).await.unwrap();
+    assert_eq!(store.session(&token.hash(), later).await.unwrap(), None);
+}
+
+async fn devices_are_remembered_listed_and_expire(backend: Backend) {
+    let store = store_on(backend).await;
+    use learners::domain::DeviceRecord;
+    let grace = user("grace@example.com", "grace");
+    let alan = user("alan@example.com", "alan");
+    let (first, second, other) = (Token::generate(), Token::generate(), Token::generate());
+    for (token, owner, ttl) in [(&first, &grace, 60), (&second, &grace, 120), (&other, &alan, 60)] {
+        let device = DeviceRecord {
+            hash: token.hash(),
+            user_id: owner.id.clone(),
+            created_at: NOW,
+            expires_at: NOW.plus_seconds(ttl),
+        };
+        store.create_device(&device).await.unwrap();
+    }
+    let read = store.device(&first.hash(), NOW).await.unwrap().expect("a known device");
+    assert_eq!(read.user_id, grace.id);
+    assert_eq!(store.device(&first.hash(), NOW.plus_seconds(60)).await.unwrap(), None, "expired");
+    let mut expected = vec![first.hash(), second.hash()];
+    expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(store.known_devices(&grace.id, NOW).await.unwrap(), expected);
+    assert_eq!(store.known_devices(&grace.id, NOW.plus_seconds(60)).await.unwrap(), vec![second.hash()]);
+    assert_eq!(store.known_devices(&alan.id, NOW).await.unwrap(), vec![other.hash()]);
+}
