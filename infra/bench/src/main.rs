@@ -16,16 +16,23 @@
 //!   retried, and the ratio to writing the same items directly; `learners-bench pipeline` runs
 //!   this part alone;
 //! - each function's cold start (init time and memory) against a `lambda_http` hello world's
-//!   (<= 1.5x), see `coldstart.rs`; `learners-bench coldstart` runs this part alone.
+//!   on the system allocator (<= 1.5x), see `coldstart.rs`; `learners-bench coldstart` runs
+//!   this part alone;
+//! - resident memory after repeated argon2id verifies, system allocator against mimalloc (the
+//!   allocator's evidence with the cold start's), see `allocator.rs`; `learners-bench
+//!   allocator` runs this part alone.
 //!
 //! `BENCH_BULK_ROWS` (default 100000), `BENCH_DELETIONS` (default 10000), `BENCH_MOTO_ROWS`
 //! (default 100; 0 skips moto: its TransactWriteItems slows down as the table grows, so it is
 //! measured small) and `BENCH_COLDSTART_RUNS` (default 15; 0 skips) set the sizes;
+//! `BENCH_COLDSTART_EXTRA` (comma-separated) names more binaries of the bench profile's
+//! directory for the cold-start table (a function built another way, copied there);
 //! `LEARNERS_TEST_MOTO_URL` the moto server (`make bench` starts one).
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod allocator;
 mod bulk;
 mod capacity;
 mod coldstart;
@@ -42,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
         Some("rss-child") => return rss_child().await,
         Some("upload-child") => return upload_child().await,
         Some("coldstart") => return coldstart::run(env_number("BENCH_COLDSTART_RUNS", 15)).await,
+        Some("allocator") => return allocator::run(),
         Some("capacity") => return capacity_report().await,
         Some("pipeline") => return pipeline_report(&mut Report::new(1)).await,
         _ => {}
@@ -124,7 +132,8 @@ async fn main() -> anyhow::Result<()> {
     );
 
     capacity_report().await?;
-    coldstart::run(env_number("BENCH_COLDSTART_RUNS", 15)).await
+    coldstart::run(env_number("BENCH_COLDSTART_RUNS", 15)).await?;
+    allocator::run()
 }
 
 /// DynamoDB capacity units of each flow, measured on moto (see `capacity.rs`), their on-demand

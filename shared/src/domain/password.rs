@@ -49,7 +49,7 @@ impl PasswordPolicy {
             return Err(PasswordError::TooLong);
         }
         let lower = candidate.to_lowercase();
-        if passwords::analyzer::is_common_password(candidate) || passwords::analyzer::is_common_password(&lower) {
+        if is_common(candidate) || is_common(&lower) {
             return Err(PasswordError::TooCommon);
         }
         if personal_fragments(personal).any(|fragment| lower.contains(&fragment)) {
@@ -57,6 +57,32 @@ impl PasswordPolicy {
         }
         Ok(Password(candidate.to_owned()))
     }
+}
+
+/// The blocklist: 99,838 common passwords (the `passwords` crate's table, version 3.1.19), one
+/// a line, sorted by bytes, each line ending in `\n`. One string, not a table of string slices:
+/// a `&[&str]` of this size costs 99,838 relocations at every cold start, one string costs none.
+static COMMON_PASSWORDS: &str = include_str!("../../data/common-passwords.txt");
+
+/// Whether `candidate` is a whole line of the blocklist: a binary search over byte offsets, each
+/// probe widened to the line it falls in, so no index of line starts is ever built.
+fn is_common(candidate: &str) -> bool {
+    let list = COMMON_PASSWORDS.as_bytes();
+    let wanted = candidate.as_bytes();
+    // Invariant: `low` and `high` are line starts, and the candidate's line, if listed, lies
+    // between them. Every probe moves `low` past `mid` or `high` to `mid` or before.
+    let (mut low, mut high) = (0, list.len());
+    while low < high {
+        let mid = low + (high - low) / 2;
+        let start = list[low..mid].iter().rposition(|&b| b == b'\n').map_or(low, |i| low + i + 1);
+        let end = list[start..high].iter().position(|&b| b == b'\n').map_or(high, |i| start + i);
+        match list[start..end].cmp(wanted) {
+            std::cmp::Ordering::Equal => return true,
+            std::cmp::Ordering::Less => low = end + 1,
+            std::cmp::Ordering::Greater => high = start,
+        }
+    }
+    false
 }
 
 /// The pieces of personal data worth refusing: each value whole, and each word of a name, when
@@ -169,6 +195,43 @@ mod tests {
             policy().check("lovelace-rules-9", &["ada_l", "ada", "Ada Lovelace"]).unwrap_err(),
             PasswordError::ContainsPersonalData
         );
+    }
+
+    #[test]
+    fn the_blocklist_is_one_sorted_line_per_password() {
+        let lines: Vec<&str> = COMMON_PASSWORDS.split_terminator('\n').collect();
+        assert_eq!(lines.len(), 99_838);
+        assert!(COMMON_PASSWORDS.ends_with('\n'));
+        assert!(lines.iter().all(|line| !line.is_empty() && !line.contains('\r')));
+        // Strictly increasing by bytes: the binary search depends on it.
+        assert!(lines.windows(2).all(|pair| pair[0].as_bytes() < pair[1].as_bytes()));
+        // Every entry is found, the first and the last included.
+        assert!(lines.iter().all(|line| is_common(line)), "an entry of the list was not found");
+    }
+
+    #[test]
+    fn the_blocklist_matches_whole_entries_only() {
+        for listed in ["!", "12345678", "iloveyou", "sunshine", "P@ssw0rd", "123456й", "zzzzzz", "ячсмить"] {
+            assert!(is_common(listed), "{listed} is listed");
+        }
+        // Prefixes, extensions and neighbours of listed entries are not listed.
+        for unlisted in
+            ["", " ", "\n", "iloveyo", "sunshin", "sunshinex", "P@ssw0r", "12345678\n", "ячсмитьx", "ячсмиц"]
+        {
+            assert!(!is_common(unlisted), "{unlisted:?} is not listed");
+        }
+    }
+
+    #[test]
+    fn refuses_common_passwords_in_any_case_and_accepts_good_ones() {
+        for common in ["iloveyou", "ILOVEYOU", "Sunshine", "baseball", "P@ssw0rd", "p@ssw0rd", "1qaz2wsx"] {
+            assert_eq!(policy().check(common, &[]).unwrap_err(), PasswordError::TooCommon, "{common}");
+        }
+        for good in ["sunshine-on-a-tuesday", "iloveyou but not you", "Tr0ub4dor&3-staple"] {
+            assert!(policy().check(good, &[]).is_ok(), "{good}");
+        }
+        // A prefix of a listed password, long enough for the policy, is not refused by accident.
+        assert!(PasswordPolicy { min_length: 7 }.check("sunshin", &[]).is_ok());
     }
 
     #[test]

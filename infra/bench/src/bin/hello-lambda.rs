@@ -1,8 +1,5 @@
 //! The cold-start baseline of `learners-bench coldstart`: the smallest `lambda_http` function,
-//! with the same allocator and build profile as ours.
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+//! on the system allocator, built with the same profile as ours.
 
 use lambda_http::{service_fn, Error, Request};
 
