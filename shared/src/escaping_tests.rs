@@ -131,7 +131,7 @@ fn cases() -> Vec<(&'static str, Rendered)> {
         learner: HOSTILE.into(),
         outcome: HOSTILE.into(),
     }];
-    let rows = |next: Option<&str>| crate::jobs::Page { items: problems(), next_cursor: next.map(str::to_owned) };
+    let rows = |next: Option<&str>| crate::jobs::Paged { items: problems(), next_cursor: next.map(str::to_owned) };
     let site = Href::new(HOSTILE_URL);
     vec![
         (

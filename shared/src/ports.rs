@@ -157,22 +157,23 @@ pub trait Mailer: Send + Sync {
 pub enum Queue {
     BulkRegistration,
     Deletion,
-    /// Password reset requests: mailing off the request path keeps the answer's timing the
-    /// same whether or not the address has an account.
-    Recovery,
+    /// Every mail the service sends (typed requests, rendered by the mail worker): mailing off
+    /// the request path keeps an answer's timing the same whether or not the address has an
+    /// account.
+    Mail,
     /// SES bounce and complaint events (sent by SNS, never by the service).
     MailEvents,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 4] = [Queue::BulkRegistration, Queue::Deletion, Queue::Recovery, Queue::MailEvents];
+    pub const ALL: [Queue; 4] = [Queue::BulkRegistration, Queue::Deletion, Queue::Mail, Queue::MailEvents];
 
     /// The environment variable holding its URL.
     pub fn url_variable(self) -> &'static str {
         match self {
             Self::BulkRegistration => "LEARNERS_BULK_QUEUE_URL",
             Self::Deletion => "LEARNERS_DELETION_QUEUE_URL",
-            Self::Recovery => "LEARNERS_RECOVERY_QUEUE_URL",
+            Self::Mail => "LEARNERS_MAIL_QUEUE_URL",
             Self::MailEvents => "LEARNERS_MAIL_EVENTS_QUEUE_URL",
         }
     }
@@ -182,7 +183,7 @@ impl Queue {
         match self {
             Self::BulkRegistration => "BulkQueue",
             Self::Deletion => "DeletionQueue",
-            Self::Recovery => "RecoveryQueue",
+            Self::Mail => "MailQueue",
             Self::MailEvents => "MailEventsQueue",
         }
     }
@@ -192,7 +193,7 @@ impl Queue {
         match self {
             Self::BulkRegistration => "bulk",
             Self::Deletion => "deletion",
-            Self::Recovery => "recovery",
+            Self::Mail => "mail",
             Self::MailEvents => "mail-events",
         }
     }

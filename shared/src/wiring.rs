@@ -7,7 +7,7 @@ use crate::adapters::aws::{AwsClients, DynamoStore, SesMailer, SqsQueue};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryStore, QueuedBatch};
 use crate::adapters::passwords::Argon2Passwords;
-use crate::handlers::{worker, HttpHandler, SqsHandler};
+use crate::handlers::{sqs, HttpHandler, SqsHandler};
 use crate::metrics::Metrics;
 use crate::ports::Clock;
 use crate::{App, Config};
@@ -117,7 +117,7 @@ pub async fn run_worker_lambda(handler: SqsHandler) -> Result<(), lambda_runtime
     let app = from_env().await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
     let app = &app;
     lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: lambda_runtime::LambdaEvent<worker::SqsEvent>| async move {
+        move |event: lambda_runtime::LambdaEvent<sqs::SqsEvent>| async move {
             Ok::<_, std::convert::Infallible>(handler(app, event.payload).await)
         },
     ))

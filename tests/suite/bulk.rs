@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use learners::adapters::clock::ManualClock;
 use learners::domain::{AuditEntry, Counts, RowJob, RowOutcome, User};
 use learners::handlers::bulk_worker;
-use learners::handlers::worker::{SqsEvent, SqsMessage};
+use learners::handlers::sqs::{SqsEvent, SqsMessage};
 use learners::ports::{BulkCreate, JobCreated, Queue, RowJobs};
 use learners::App;
 use learners_gateway::workers::spawn_in_process;

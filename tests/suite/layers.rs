@@ -34,7 +34,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 ];
 
 /// Handler files other handlers may use (the module's own helpers, not another function).
-const HANDLER_HELPERS: &[&str] = &["handlers", "handlers::worker", "handlers::row_jobs"];
+const HANDLER_HELPERS: &[&str] = &["handlers", "handlers::sqs", "handlers::row_jobs"];
 
 /// Items the crate root re-exports, and the module they come from.
 const ROOT_ITEMS: &[(&str, &str)] = &[("App", "app"), ("Config", "config")];

@@ -3,7 +3,7 @@
 
 use learners::adapters::aws::SesMailer;
 use learners::domain::{User, UserStatus};
-use learners::handlers::worker::{SqsEvent, SqsMessage};
+use learners::handlers::sqs::{SqsEvent, SqsMessage};
 use learners::metrics::Metric;
 use learners_tests::{email, memory_app, on_both_backends, Backend, TestApp};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -39,7 +39,7 @@ fn every_template_queue_has_a_worker_and_every_worker_a_queue() {
         let crate_dir = format!("{}/../functions/{binary}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
         assert!(std::path::Path::new(&crate_dir).exists(), "no function crate for {binary}");
     }
-    assert!(workers.queues().any(|q| q == learners::ports::Queue::Recovery));
+    assert!(workers.queues().any(|q| q == learners::ports::Queue::Mail));
 }
 
 #[tokio::test]
@@ -131,7 +131,7 @@ fn every_queue_takes_messages_only_from_the_functions_that_send_to_it() {
             _ => {}
         }
     }
-    assert_eq!(senders.keys().collect::<Vec<_>>(), vec!["BulkQueue", "DeletionQueue", "RecoveryQueue"]);
+    assert_eq!(senders.keys().collect::<Vec<_>>(), vec!["BulkQueue", "DeletionQueue", "MailQueue"]);
     assert_eq!(senders, allowed);
 }
 

@@ -256,7 +256,7 @@ async fn registration_does_the_same_work_for_a_new_and_an_existing_address() {
         register(&app, &form(&address)).await.unwrap();
         sequences.push(take(&journal));
     }
-    assert_eq!(sequences[0], ["hash", "create_user", "enqueue Recovery x1"]);
+    assert_eq!(sequences[0], ["hash", "create_user", "enqueue Mail x1"]);
     assert!(sequences.iter().all(|s| *s == sequences[0]), "{sequences:#?}");
 }
 
@@ -275,9 +275,9 @@ async fn new_link_and_reset_requests_do_the_same_work_whatever_the_account() {
         request_reset(&app, address).await.unwrap();
         resets.push(take(&journal));
     }
-    assert_eq!(resends[0], ["enqueue Recovery x1"]);
+    assert_eq!(resends[0], ["enqueue Mail x1"]);
     assert!(resends.iter().all(|s| *s == resends[0]), "{resends:#?}");
-    assert_eq!(resets[0], ["enqueue Recovery x1"]);
+    assert_eq!(resets[0], ["enqueue Mail x1"]);
     assert!(resets.iter().all(|s| *s == resets[0]), "{resets:#?}");
 }
 
@@ -302,11 +302,7 @@ async fn sign_in_does_the_same_work_for_an_unknown_address_and_a_wrong_password(
         runs.push(run);
     }
     assert_eq!(runs[0], runs[1], "known account, wrong password vs unknown address");
-    assert!(
-        runs[0][2].iter().any(|c| c == "enqueue Recovery x1"),
-        "the locking attempt queues a notice: {:?}",
-        runs[0][2]
-    );
+    assert!(runs[0][2].iter().any(|c| c == "enqueue Mail x1"), "the locking attempt queues a notice: {:?}", runs[0][2]);
     assert!(runs[0][0].contains(&"verify".to_owned()));
     // The lock itself: one more attempt each, refused before any verification, alike.
     let locked: Vec<Vec<String>> = {

@@ -2,7 +2,7 @@
 //! delivery (so SQS moves them to the dead-letter queue, and nothing is dropped) and counts them
 //! once, on their last delivery, as `MalformedMessages`.
 
-use learners::handlers::worker::{SqsEvent, SqsMessage};
+use learners::handlers::sqs::{SqsEvent, SqsMessage};
 use learners::handlers::WORKER_HANDLERS;
 use learners::metrics::Metric;
 

@@ -6,7 +6,7 @@
 use crate::routes::RouteTable;
 use anyhow::Context;
 use learners::adapters::memory::QueuedBatch;
-use learners::handlers::worker::{SqsBatchResponse, SqsEvent, SqsMessage};
+use learners::handlers::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use learners::handlers::{worker_by_binary, SqsHandler};
 use learners::ports::Queue;
 use learners::App;

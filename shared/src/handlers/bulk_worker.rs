@@ -1,6 +1,6 @@
 //! Function `bulk-worker` (SQS): creates the accounts of a bulk registration, row by row.
 
-use super::worker::{for_each_message, malformed, SqsBatchResponse, SqsEvent};
+use super::sqs::{for_each_message, malformed, SqsBatchResponse, SqsEvent};
 use crate::jobs::bulk_registration::{BulkRegistration, BulkRow};
 use crate::jobs::{process, RowMessage};
 use crate::App;

@@ -1,7 +1,7 @@
 //! Function `deletion-worker` (SQS): deletes accounts: the rows of an operator's deletion job,
 //! or the account of a learner's own request.
 
-use super::worker::{for_each_message, malformed, SqsBatchResponse, SqsEvent};
+use super::sqs::{for_each_message, malformed, SqsBatchResponse, SqsEvent};
 use crate::flows::removal::{process_own_request, DeletionMessage};
 use crate::jobs::deletion::{Deletion, DeletionTarget};
 use crate::jobs::{process, RowMessage};

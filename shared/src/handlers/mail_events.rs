@@ -1,7 +1,7 @@
 //! Function `mail-events` (SQS): SES bounce and complaint events, from the mail events queue
 //! (SNS delivers them there); see `flows::mail_events`.
 
-use super::worker::{for_each_message, malformed, SqsBatchResponse, SqsEvent};
+use super::sqs::{for_each_message, malformed, SqsBatchResponse, SqsEvent};
 use crate::flows::mail_events::{record, refusals};
 use crate::App;
 

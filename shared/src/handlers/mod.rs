@@ -13,13 +13,13 @@ pub mod bulk_worker;
 pub mod deletion_worker;
 pub mod deletions;
 pub mod mail_events;
+pub mod mail_worker;
 pub mod operator_console;
 pub mod password_reset;
-pub mod recovery_worker;
 pub mod register;
 mod row_jobs;
 pub mod sessions;
-pub mod worker;
+pub mod sqs;
 
 use crate::http::response::Reply;
 use crate::App;
@@ -29,8 +29,8 @@ use std::pin::Pin;
 
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
 pub type HttpHandler = for<'a> fn(&'a App, Request) -> HandlerFuture<'a>;
-pub type WorkerFuture<'a> = Pin<Box<dyn Future<Output = worker::SqsBatchResponse> + Send + 'a>>;
-pub type SqsHandler = for<'a> fn(&'a App, worker::SqsEvent) -> WorkerFuture<'a>;
+pub type WorkerFuture<'a> = Pin<Box<dyn Future<Output = sqs::SqsBatchResponse> + Send + 'a>>;
+pub type SqsHandler = for<'a> fn(&'a App, sqs::SqsEvent) -> WorkerFuture<'a>;
 
 /// Every function binary with an HTTP handler, and the handler.
 pub const HTTP_HANDLERS: &[(&str, HttpHandler)] = &[
@@ -47,7 +47,7 @@ pub const HTTP_HANDLERS: &[(&str, HttpHandler)] = &[
 
 /// Every function binary with an SQS handler, and the handler.
 pub const WORKER_HANDLERS: &[(&str, SqsHandler)] = &[
-    ("recovery-worker", |app, event| Box::pin(recovery_worker::handle(app, event))),
+    ("mail-worker", |app, event| Box::pin(mail_worker::handle(app, event))),
     ("bulk-worker", |app, event| Box::pin(bulk_worker::handle(app, event))),
     ("deletion-worker", |app, event| Box::pin(deletion_worker::handle(app, event))),
     ("mail-events", |app, event| Box::pin(mail_events::handle(app, event))),

@@ -19,7 +19,9 @@ pub async fn handle(app: &App, req: Request) -> Reply {
             let token = path_param(&req, "token").unwrap_or_default();
             // Only says whether the link can still be used; nothing is spent by looking.
             match usable_reset_token(app, &token).await {
-                Ok(_) => response::page(200, pages::new_password_form(&token, &FieldErrors::new(), app.password_policy())),
+                Ok(_) => {
+                    response::page(200, pages::new_password_form(&token, &FieldErrors::new(), app.password_policy()))
+                }
                 Err(error @ RecoveryError::Unexpected(_)) => ApiError::from(error).into(),
                 Err(_) => response::page(400, pages::reset_link_invalid()),
             }

@@ -11,7 +11,7 @@ use crate::domain::{
     UserStatus, UserView,
 };
 use crate::jobs::deletion::MAX_EMAILS;
-use crate::jobs::{Page as RowsPage, REPORT_ROWS_PER_PAGE};
+use crate::jobs::{Paged, REPORT_ROWS_PER_PAGE};
 use askama::Template;
 
 fn console_page(title: &str, body: &impl Template) -> Page {
@@ -269,7 +269,7 @@ struct Job<'a> {
 
 /// A job's progress, counts and a page of its problem rows. Until it completes, the response
 /// asks the browser to load it again (the `Refresh` header), so it updates without JavaScript.
-pub fn job(progress: &JobProgress, problems: &RowsPage<RowOutcome>) -> Page {
+pub fn job(progress: &JobProgress, problems: &Paged<RowOutcome>) -> Page {
     let job = &progress.job;
     let title = match job.kind {
         JobKind::BulkRegistration => "Bulk registration job",

@@ -20,7 +20,7 @@ mod worker;
 
 pub use intake::{submit, IntakeError, Submission};
 pub use status::{
-    parse_cursor, problems_page, progress, report_page, CursorError, Page, PROBLEMS_PER_PAGE, REPORT_ROWS_PER_PAGE,
+    parse_cursor, problems_page, progress, report_page, CursorError, Paged, PROBLEMS_PER_PAGE, REPORT_ROWS_PER_PAGE,
 };
 pub use worker::process;
 

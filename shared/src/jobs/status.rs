@@ -10,7 +10,7 @@ pub const PROBLEMS_PER_PAGE: usize = 100;
 pub const REPORT_ROWS_PER_PAGE: usize = 5_000;
 
 /// Items, and where the next page starts (none after the last).
-pub struct Page<T> {
+pub struct Paged<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
@@ -55,17 +55,17 @@ pub async fn problems_page(
     job: &RowJob,
     cursor: u64,
     keep: impl Fn(&RowOutcome) -> bool,
-) -> anyhow::Result<Page<RowOutcome>> {
+) -> anyhow::Result<Paged<RowOutcome>> {
     let (rows, next_cursor) =
         page_of(app.jobs.problems(&job.id, cursor, PROBLEMS_PER_PAGE + 1).await?, PROBLEMS_PER_PAGE);
-    Ok(Page { items: rows.into_iter().filter(|r| keep(r)).collect(), next_cursor })
+    Ok(Paged { items: rows.into_iter().filter(|r| keep(r)).collect(), next_cursor })
 }
 
 /// A page of the per-row report, as CSV with its header row.
-pub async fn report_page(app: &App, job: &RowJob, cursor: u64) -> anyhow::Result<Page<String>> {
+pub async fn report_page(app: &App, job: &RowJob, cursor: u64) -> anyhow::Result<Paged<String>> {
     let (rows, next_cursor) =
         page_of(app.jobs.rows(&job.id, cursor, REPORT_ROWS_PER_PAGE + 1).await?, REPORT_ROWS_PER_PAGE);
-    Ok(Page { items: vec![report_csv(job.kind, &rows)?], next_cursor })
+    Ok(Paged { items: vec![report_csv(job.kind, &rows)?], next_cursor })
 }
 
 /// A page of `size` from `size + 1` rows read: a next cursor only when a row is left over

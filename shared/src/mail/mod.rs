@@ -4,7 +4,7 @@
 //! goes to the address stored on the account, never to the form of it a request typed.
 //!
 //! Nothing here imports `flows`: flows only enqueue a `MailRequest` (`flows::outbox`), and the
-//! mail worker (`handlers::recovery_worker`) hands it to `dispatch`.
+//! mail worker (`handlers::mail_worker`) hands it to `dispatch`.
 
 mod dispatch;
 pub(crate) mod messages;

@@ -17,7 +17,7 @@ async fn the_in_process_queue_delivers_batches_of_ten() {
         got.extend(batch.bodies);
     }
     assert_eq!(got, bodies);
-    queue.enqueue(Queue::Recovery, &[]).await.unwrap();
+    queue.enqueue(Queue::Mail, &[]).await.unwrap();
     assert!(receiver.try_recv().is_err(), "nothing to enqueue, no batch");
     // Without a consumer nothing can be enqueued, and the caller hears of it.
     drop(receiver);
@@ -51,8 +51,8 @@ async fn sqs_receives_every_enqueued_body() {
     expected.sort();
     assert_eq!(got, expected);
     // Only the named queue gets them; nothing to enqueue sends nothing.
-    queue.enqueue(Queue::Recovery, &[]).await.unwrap();
-    for other in [Queue::BulkRegistration, Queue::Recovery, Queue::MailEvents] {
+    queue.enqueue(Queue::Mail, &[]).await.unwrap();
+    for other in [Queue::BulkRegistration, Queue::Mail, Queue::MailEvents] {
         let output = clients.sqs.receive_message().queue_url(&made.queue_urls[&other]).send().await.unwrap();
         assert!(output.messages().is_empty(), "{other:?} received messages");
     }

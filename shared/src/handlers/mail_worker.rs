@@ -1,9 +1,9 @@
-//! Function `recovery-worker` (SQS): the mail worker. It sends every mail the service sends,
+//! Function `mail-worker` (SQS): the mail worker. It sends every mail the service sends,
 //! from the typed requests flows put on its queue (`flows::outbox`), each handed to
 //! `mail::dispatch`. A message that fails is reported alone (partial batch failure) and comes
 //! back.
 
-use super::worker::{for_each_message, malformed, SqsBatchResponse, SqsEvent};
+use super::sqs::{for_each_message, malformed, SqsBatchResponse, SqsEvent};
 use crate::mail::{dispatch, MailRequest};
 use crate::App;
 
