@@ -215,7 +215,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
@@ -344,6 +344,38 @@ pub fn audit(email: &str, lines: &[AuditLine], errors: &FieldErrors) -> Page {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::domain::{UserId, UserSource};
+
+    #[test]
+    fn set_password_asks_for_the_policy_in_force() {
+        let at = Timestamp::from_unix(1_800_000_000);
+        let view = UserView {
+            user_id: UserId::generate(),
+            email: "ada@example.org".into(),
+            username: "ada".into(),
+            name: "Ada".into(),
+            status: UserStatus::Active,
+            created_at: at,
+            activated_at: Some(at),
+            source: UserSource::Bulk,
+            failed_logins: 0,
+            locked_until: None,
+            operator: false,
+            known_devices: 0,
+            known_device_failed_logins: 0,
+            mail_refused: None,
+        };
+        let none = FieldErrors::new();
+        let context = CardContext {
+            needs_password: false,
+            password_errors: &none,
+            password_policy: PasswordPolicy { min_length: 15 },
+        };
+        let page = learners("ada@example.org", Some((&view, context)), None, &none);
+        assert!(page.body.as_str().contains(r#"autocomplete="new-password" required minlength="15" maxlength="128""#));
+    }
+
     #[test]
     fn thousands_are_grouped() {
         assert_eq!(super::thousands(10_000), "10,000");

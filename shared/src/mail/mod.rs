@@ -28,8 +28,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
 /// Sends `mail` to `user` with retries; true when it went out, or need not (the address
 /// refused mail before: a hard bounce or a complaint, see `User::mailable`). A mail that
-/// cannot go out is logged (without its address or contents) and reported as false; the flow
-/// that asked decides whether its message comes back. Mail errors never change an answer to a
+/// cannot go out is logged (without its address or contents) and reported as false; `dispatch`
+/// decides, per kind, whether its message comes back. Mail errors never change an answer to a
 /// request, so they reveal nothing about which addresses exist (Django CVE-2024-45231).
 pub async fn deliver(app: &App, user: &User, mail: &OutgoingMail, kind: &'static str) -> bool {
     if !user.mailable() {
