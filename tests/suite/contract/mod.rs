@@ -44,7 +44,7 @@ pub async fn store_on(backend: Backend) -> Arc<dyn Store> {
     }
 }
 
-/// The DynamoDB adapter on a new table on moto; `client` may carry interceptors.
+/// The DynamoDB adapter on a new table `table` on moto.
 pub async fn dynamo_store(table: String) -> DynamoStore {
     let clients = AwsClients::for_endpoint(moto::url()).await;
     provision::create_table(&clients.dynamodb, &table).await.expect("table on moto");
