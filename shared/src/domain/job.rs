@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub const ROWS_PER_BLOCK: u64 = 25;
 /// Row items are spread over this many partition keys, by block: concurrent workers (each on
 /// its own block) write to different partitions, so no partition's 1,000 write units a
-/// second caps a job (see the README, "Row jobs at scale").
+/// second caps a job (see docs/architecture.md, "Row jobs at scale").
 pub const ROW_SHARDS: u64 = 16;
 /// An intake still `receiving` this long after it started was cut off (a request lives 30 s
 /// behind API Gateway; a function at most its timeout).

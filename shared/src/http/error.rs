@@ -2,7 +2,7 @@
 //! `ErrorCode` enum (its status goes with it). A 500 body is opaque; its cause goes to the log
 //! where it is built. A person in a browser gets the same error as a page (`response::Reply`).
 
-use super::body::FieldErrors;
+use crate::domain::FieldErrors;
 use serde::Serialize;
 use serde_json::json;
 
@@ -129,10 +129,6 @@ impl ApiError {
 
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::BadRequest, message)
-    }
-
-    pub fn payload_too_large() -> Self {
-        Self::new(ErrorCode::PayloadTooLarge, format!("The body is larger than {} bytes.", super::MAX_BODY_BYTES))
     }
 
     pub fn validation(fields: FieldErrors) -> Self {
