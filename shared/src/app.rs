@@ -1,12 +1,14 @@
 //! The bundle of ports a handler works with, built once per process.
 
-use crate::adapters::aws::{AwsClients, DynamoStore, SesMailer, SqsQueue};
+use crate::adapters::aws::{AwsClients, DynamoStore, KmsSigner, NoSigner, SesMailer, SqsQueue};
 use crate::adapters::clock::SystemClock;
-use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryStore, QueuedBatch};
+use crate::adapters::local_signer::LocalSigner;
+use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryOidcStore, MemoryStore, QueuedBatch};
 use crate::adapters::passwords::Argon2Passwords;
 use crate::domain::PasswordPolicy;
 use crate::metrics::Metrics;
 use crate::ports::{AuditLog, Clock, JobQueue, LoginAttempts, Mailer, Passwords, RowJobs, SessionStore, UserStore};
+use crate::ports::{OidcStore, Signer};
 use crate::Config;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -24,6 +26,9 @@ pub struct App {
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// OpenID Connect: applications, codes and tokens; and the ID token signer.
+    pub oidc: Arc<dyn OidcStore>,
+    pub signer: Arc<dyn Signer>,
 }
 
 /// The in-memory backend's parts, for whoever needs to look inside (the local gateway's
@@ -59,7 +64,11 @@ impl App {
         let store = DynamoStore::lazy(sdk, &config.table_name);
         let mailer = SesMailer::lazy(sdk, &config.mail_from, config.ses_configuration_set.clone());
         let queue = SqsQueue::lazy(sdk, config.queue_urls.clone());
-        Self::on_aws(config, store, mailer, queue, clock)
+        let signer: Arc<dyn Signer> = match &config.oidc_kms_key_id {
+            Some(key) => Arc::new(KmsSigner::lazy(sdk, key, &config.oidc_previous_kms_key_ids)),
+            None => Arc::new(NoSigner),
+        };
+        Self { signer, ..Self::on_aws(config, store, mailer, queue, clock) }
     }
 
     /// The AWS adapters on clients made already (tests, tools, the local gateway on moto).
@@ -77,7 +86,11 @@ impl App {
             sessions: store.clone(),
             attempts: store.clone(),
             audit: store.clone(),
+            oidc: store.clone(),
             jobs: store,
+            // A key made in the process (tests, the local gateway on moto); `aws_lazy` and
+            // the tests on moto put a KMS key here.
+            signer: Arc::new(LocalSigner::new()),
             passwords: Arc::new(Argon2Passwords),
             mailer: Arc::new(mailer),
             queue: Arc::new(queue),
@@ -100,6 +113,8 @@ impl App {
             attempts: store.clone(),
             audit: store.clone(),
             jobs: store.clone(),
+            oidc: Arc::new(MemoryOidcStore::new()),
+            signer: Arc::new(LocalSigner::new()),
             passwords: Arc::new(Argon2Passwords),
             mailer: mailer.clone(),
             queue: Arc::new(queue),

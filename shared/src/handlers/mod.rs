@@ -13,6 +13,9 @@ pub mod bulk_worker;
 pub mod deletion_worker;
 pub mod deletions;
 pub mod mail_events;
+pub mod oidc;
+pub mod oidc_clients;
+pub mod oidc_token;
 pub mod operator_console;
 pub mod password_reset;
 pub mod recovery_worker;
@@ -42,6 +45,9 @@ pub const HTTP_HANDLERS: &[(&str, HttpHandler)] = &[
     ("bulk-registrations", |app, req| Box::pin(bulk_registrations::handle(app, req))),
     ("deletions", |app, req| Box::pin(deletions::handle(app, req))),
     ("operator-console", |app, req| Box::pin(operator_console::handle(app, req))),
+    ("oidc", |app, req| Box::pin(oidc::handle(app, req))),
+    ("oidc-token", |app, req| Box::pin(oidc_token::handle(app, req))),
+    ("oidc-clients", |app, req| Box::pin(oidc_clients::handle(app, req))),
 ];
 
 /// Every function binary with an SQS handler, and the handler.
@@ -56,7 +62,8 @@ pub const WORKER_HANDLERS: &[(&str, SqsHandler)] = &[
 /// program included (with its status). The functions and the local gateway both answer
 /// through here.
 pub async fn answer(app: &App, handler: HttpHandler, req: Request) -> Response<Body> {
-    let person = crate::http::wants_page(&req);
+    // OAuth clients post forms to the token endpoint and must get its JSON errors back.
+    let person = crate::http::wants_page(&req) && !oidc::for_programs(&crate::http::route_key(&req));
     let mut response = handler(app, req).await;
     if person {
         response = crate::http::response::as_page(&app.config.look, response);

@@ -4,10 +4,12 @@
 
 mod concurrency;
 mod mailer;
+mod oidc;
 mod queue;
 mod store;
 
 pub use concurrency::{Fault, CONFLICT_ATTEMPTS};
 pub use mailer::{CapturedMail, MemoryMailer};
+pub use oidc::MemoryOidcStore;
 pub use queue::{InProcessQueue, QueuedBatch};
 pub use store::MemoryStore;
