@@ -1285,8 +1285,9 @@ const COVERAGE: &[(&str, &[&str])] = &[
     ("Passwords::verify", &["argon2id_hashes_are_salted_and_verify_the_password_exactly"]),
 ];
 
-/// Ports not under this suite (none).
-const NOT_YET: &[&str] = &[];
+/// Ports under contract elsewhere: the OpenID Connect ones in `contract_oidc.rs` (with their
+/// own coverage check there).
+const NOT_YET: &[&str] = &["OidcStore", "Signer"];
 
 /// Every method of every port is in `COVERAGE`, with tests that exist, call it, and (for the
 /// store ports) run on both backends; and `COVERAGE` names no method that is gone.
