@@ -346,6 +346,155 @@ async fn userinfo_and_refresh_after_deletion_are_refused(backend: Backend) {
     .await;
 }
 
+async fn an_application_signs_the_learner_out_of_the_site(backend: Backend) {
+    let (app, address, _, rp) = site(backend).await;
+    let (code, cookie) = code_for(&app, &rp, &address, "openid", None).await;
+    let tokens: Value = exchange(&app, &rp, &code, None).await.json().await.unwrap();
+    let hint = tokens["id_token"].as_str().unwrap();
+    let account = || app.client.get(app.url("/api/v1/account")).header("cookie", &cookie).send();
+    assert_eq!(account().await.unwrap().status(), 200);
+
+    let logout = |pairs: Vec<(&str, &str)>| {
+        let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+        app.client.get(app.url(&format!("/oauth2/logout?{query}"))).header("cookie", &cookie).send()
+    };
+    let elsewhere =
+        logout(vec![("id_token_hint", hint), ("post_logout_redirect_uri", "https://evil.example/")]).await.unwrap();
+    assert_eq!(elsewhere.status(), 400, "an unregistered address gets a page");
+    assert!(elsewhere.headers().get("location").is_none());
+    let forged = format!("{hint}x");
+    assert_eq!(logout(vec![("id_token_hint", &forged)]).await.unwrap().status(), 400, "a forged hint");
+    assert_eq!(logout(vec![]).await.unwrap().status(), 400, "no hint: no cross-site sign-out");
+    assert_eq!(account().await.unwrap().status(), 200, "refused sign-outs end nothing");
+
+    let registered = format!("{REDIRECT}/signed-out");
+    let done = logout(vec![("id_token_hint", hint), ("post_logout_redirect_uri", &registered), ("state", "bye-1")])
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    let back = location(&done);
+    assert!(back.starts_with(&registered), "{back}");
+    assert_eq!(query_of(&back)["state"], "bye-1");
+    assert!(done.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"), "the cookie is cleared");
+    assert_eq!(account().await.unwrap().status(), 401, "the site session ended");
+}
+
+async fn operators_register_list_rotate_and_remove_applications(backend: Backend) {
+    let (app, address, _, rp) = site(backend).await;
+    let refused = app
+        .admin_post_json("/admin/v1/clients", &json!({"name": "LMS", "redirect_uris": ["http://lms.example.org/cb"]}))
+        .await;
+    assert_eq!(refused.status(), 422, "plain http only on loopback");
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["error"]["fields"]["redirect_uris"].is_string(), "{body}");
+    let unknown = app
+        .admin_post_json("/admin/v1/clients", &json!({"name": "LMS", "redirect_uris": [REDIRECT], "scope": "x"}))
+        .await;
+    assert_eq!(unknown.status(), 422, "unknown fields are refused");
+    assert_eq!(app.client.get(app.url("/admin/v1/clients")).send().await.unwrap().status(), 401);
+
+    let listed: Value = app.admin_get("/admin/v1/clients").await.json().await.unwrap();
+    let entry = listed["clients"].as_array().unwrap().iter().find(|c| c["client_id"] == rp.client_id.as_str()).cloned();
+    let entry = entry.expect("the application is listed");
+    assert_eq!(entry["redirect_uris"], json!([REDIRECT]));
+    assert_eq!(entry["public"], false);
+    assert!(entry.get("client_secret").is_none(), "a secret is shown once");
+    assert!(!listed.to_string().contains(rp.client_secret.as_deref().unwrap()));
+
+    let rotated = app
+        .client
+        .post(app.url(&format!("/admin/v1/clients/{}/secret", rp.client_id)))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 200);
+    let rotated: Value = rotated.json().await.unwrap();
+    let renewed = Rp { client_secret: rotated["client_secret"].as_str().map(str::to_owned), ..rp.clone() };
+    let (code, _) = code_for(&app, &rp, &address, "openid", None).await;
+    refusal(exchange(&app, &rp, &code, None).await, 401, "invalid_client").await;
+    let (code, _) = code_for(&app, &rp, &address, "openid", None).await;
+    assert_eq!(exchange(&app, &renewed, &code, None).await.status(), 200, "the new secret works");
+
+    let public = app.register_rp("http://127.0.0.1:9/public/", true).await;
+    assert!(public.client_secret.is_none());
+    let no_secret = app
+        .client
+        .post(app.url(&format!("/admin/v1/clients/{}/secret", public.client_id)))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_secret.status(), 409);
+    let (code, _) = code_for(&app, &public, &address, "openid", Some(VERIFIER)).await;
+    assert_eq!(exchange(&app, &public, &code, Some(VERIFIER)).await.status(), 200, "a public client with PKCE");
+
+    let audit: Value = app.admin_get(&format!("/admin/v1/audit?user_id={}", rp.client_id)).await.json().await.unwrap();
+    let actions: Vec<&str> = audit["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(actions.contains(&"oidc_client_register") && actions.contains(&"oidc_client_rotate_secret"), "{actions:?}");
+
+    let remove =
+        || app.client.delete(app.url(&format!("/admin/v1/clients/{}", rp.client_id))).bearer_auth(ADMIN_TOKEN).send();
+    assert_eq!(remove().await.unwrap().status(), 204);
+    assert_eq!(remove().await.unwrap().status(), 404);
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &rp.client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", "openid")
+        .finish();
+    let gone = app.client.get(app.url(&format!("/oauth2/authorize?{query}"))).send().await.unwrap();
+    assert_eq!(gone.status(), 400, "a removed application signs nobody in");
+}
+
+async fn a_public_client_must_use_pkce_and_plain_is_refused(backend: Backend) {
+    let (app, _, _, _) = site(backend).await;
+    let public = app.register_rp("http://127.0.0.1:9/public/", true).await;
+    for (method, challenge) in [(None, None), (Some("plain"), Some(VERIFIER)), (None, Some(VERIFIER))] {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &public.client_id)
+            .append_pair("redirect_uri", &public.redirect_uri)
+            .append_pair("scope", "openid");
+        if let Some(challenge) = challenge {
+            query.append_pair("code_challenge", challenge);
+        }
+        if let Some(method) = method {
+            query.append_pair("code_challenge_method", method);
+        }
+        let answer = app.client.get(app.url(&format!("/oauth2/authorize?{}", query.finish()))).send().await.unwrap();
+        assert_eq!(answer.status(), 302);
+        assert_eq!(query_of(&location(&answer))["error"], "invalid_request", "{method:?} {challenge:?}");
+    }
+}
+
+async fn prompt_login_and_max_age_send_a_signed_in_learner_to_sign_in_again(backend: Backend) {
+    let (app, address, _, rp) = site(backend).await;
+    let (_, cookie) = code_for(&app, &rp, &address, "openid", None).await;
+    let authorize = |extra: (&str, &str)| {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &rp.client_id)
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("scope", "openid")
+            .append_pair(extra.0, extra.1)
+            .finish();
+        app.client.get(app.url(&format!("/oauth2/authorize?{query}"))).header("cookie", &cookie).send()
+    };
+    assert_eq!(authorize(("max_age", "3600")).await.unwrap().status(), 302, "a fresh sign-in is enough");
+    let again = authorize(("prompt", "login")).await.unwrap();
+    assert_eq!(again.status(), 303);
+    let login = location(&again);
+    assert!(login.starts_with("/login?next="));
+    assert!(!login.contains("prompt"), "after signing in, the authorization goes on: {login}");
+    app.clock.advance(120);
+    assert_eq!(authorize(("max_age", "60")).await.unwrap().status(), 303, "signed in too long ago");
+    let none = authorize(("prompt", "none")).await.unwrap();
+    assert_eq!(none.status(), 302);
+    assert!(query_of(&location(&none)).contains_key("code"), "prompt=none with a session gives a code");
+}
+
 on_both_backends!(
     an_application_signs_a_learner_in_with_a_relying_party_library,
     an_unregistered_redirect_uri_gets_a_page_and_no_redirect,
@@ -357,4 +506,8 @@ on_both_backends!(
     prompt_none_without_a_session_answers_login_required,
     a_tampered_or_unsigned_id_token_fails_the_relying_partys_verification,
     userinfo_and_refresh_after_deletion_are_refused,
+    an_application_signs_the_learner_out_of_the_site,
+    operators_register_list_rotate_and_remove_applications,
+    a_public_client_must_use_pkce_and_plain_is_refused,
+    prompt_login_and_max_age_send_a_signed_in_learner_to_sign_in_again,
 );
