@@ -495,6 +495,30 @@ async fn prompt_login_and_max_age_send_a_signed_in_learner_to_sign_in_again(back
     assert!(query_of(&location(&none)).contains_key("code"), "prompt=none with a session gives a code");
 }
 
+/// Browsers hold a sign-in form's redirects to its page's `form-action`: the page allows the
+/// application's origin when (and only when) it signs in for that application.
+async fn the_sign_in_page_lets_its_form_return_to_the_application_only(backend: Backend) {
+    let (app, _, _, rp) = site(backend).await;
+    let login = |redirect: &str| {
+        let authorize = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &rp.client_id)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("scope", "openid")
+            .finish();
+        let next: String =
+            url::form_urlencoded::byte_serialize(format!("/oauth2/authorize?{authorize}").as_bytes()).collect();
+        app.client.get(app.url(&format!("/login?next={next}"))).header("accept", "text/html").send()
+    };
+    let csp = |response: &reqwest::Response| response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let registered = login(REDIRECT).await.unwrap();
+    assert!(csp(&registered).contains("form-action 'self' http://127.0.0.1:9;"), "{}", csp(&registered));
+    let forged = login("https://evil.example/cb").await.unwrap();
+    assert!(csp(&forged).contains("form-action 'self';"), "{}", csp(&forged));
+    let plain = app.client.get(app.url("/login")).send().await.unwrap();
+    assert!(csp(&plain).contains("form-action 'self';"));
+}
+
 on_both_backends!(
     an_application_signs_a_learner_in_with_a_relying_party_library,
     an_unregistered_redirect_uri_gets_a_page_and_no_redirect,
@@ -510,4 +534,5 @@ on_both_backends!(
     operators_register_list_rotate_and_remove_applications,
     a_public_client_must_use_pkce_and_plain_is_refused,
     prompt_login_and_max_age_send_a_signed_in_learner_to_sign_in_again,
+    the_sign_in_page_lets_its_form_return_to_the_application_only,
 );

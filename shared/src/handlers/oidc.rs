@@ -182,3 +182,37 @@ async fn end_session(app: &App, req: &Request) -> Response<Body> {
         Err(LogoutError::Unexpected(e)) => ApiError::unexpected(&e).into_response(),
     }
 }
+
+/// The sign-in page's `Content-Security-Policy` says `form-action 'self'`, and browsers hold a
+/// form's whole redirect chain to it: a sign-in whose `next` is an authorization would end in
+/// a redirect to the application, which the browser then blocks. When `next` is an
+/// authorization of a registered application to one of its registered redirect URIs, that
+/// URI's origin is allowed too (and nothing else).
+pub async fn let_sign_in_return_to_application(
+    app: &App,
+    next: Option<&str>,
+    mut response: Response<Body>,
+) -> Response<Body> {
+    let Some(origin) = application_origin(app, next).await else {
+        return response;
+    };
+    let csp = response.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let Some(csp) = csp {
+        let relaxed = csp.replace("form-action 'self'", &format!("form-action 'self' {origin}"));
+        if let Ok(value) = http::HeaderValue::from_str(&relaxed) {
+            response.headers_mut().insert("content-security-policy", value);
+        }
+    }
+    response
+}
+
+async fn application_origin(app: &App, next: Option<&str>) -> Option<String> {
+    let query = next?.strip_prefix(crate::oidc::AUTHORIZE_PATH)?.strip_prefix('?')?;
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let id = crate::domain::oidc::ClientId::parse(param("client_id")?)?;
+    let client = app.oidc.client(&id).await.ok()??;
+    let uri = client.registered_redirect(param("redirect_uri")?)?;
+    let origin = url::Url::parse(uri.as_str()).ok()?.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
+}

@@ -16,7 +16,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     match route_key(&req).as_str() {
         "GET /login" => {
             let next = query_param(&req, "next");
-            response::page(&app.config.look, 200, pages::login("", None, next.as_deref().and_then(local_path)))
+            let next = next.as_deref().and_then(local_path);
+            let page = response::page(&app.config.look, 200, pages::login("", None, next));
+            crate::handlers::oidc::let_sign_in_return_to_application(app, next, page).await
         }
         "POST /api/v1/sessions" => create(app, &req).await,
         "DELETE /api/v1/sessions/current" => delete(app, &req).await,
@@ -143,13 +145,15 @@ async fn create(app: &App, req: &Request) -> Response<Body> {
                 message: "This account is not activated yet: follow the link in the activation email.",
                 next: Some((NEW_ACTIVATION_LINK, "Send me a new activation link")),
             };
-            return response::page(look, 403, pages::login(&email, Some(problem), next.as_deref()));
+            let page = response::page(look, 403, pages::login(&email, Some(problem), next.as_deref()));
+            return crate::handlers::oidc::let_sign_in_return_to_application(app, next.as_deref(), page).await;
         }
         Err(error) => ApiError::from((app, error)),
     };
     if html {
         let problem = LoginProblem { message: &error.message, next: None };
-        response::page(look, error.status, pages::login(&email, Some(problem), next.as_deref()))
+        let page = response::page(look, error.status, pages::login(&email, Some(problem), next.as_deref()));
+        crate::handlers::oidc::let_sign_in_return_to_application(app, next.as_deref(), page).await
     } else {
         error.into_response()
     }
