@@ -227,7 +227,8 @@ async fn a_wrong_client_secret_is_refused_and_repeated_failures_lock_the_applica
         .await
         .unwrap();
     refusal(basic, 401, "invalid_client").await;
-    // Four more failures make six (the site's lockout): then the right secret is refused too.
+    // Four more failures make six (the site's lockout): then the right secret is refused too,
+    // from this address (the counter is per application and address).
     for _ in 0..4 {
         refusal(exchange(&app, &wrong, &code, None).await, 401, "invalid_client").await;
     }

@@ -45,7 +45,7 @@ fn token_request(req: &Request) -> Result<TokenRequest, TokenError> {
     }
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_bytes(bytes).map_err(|_| TokenError::InvalidRequest("The form body is malformed."))?;
-    let mut request = TokenRequest::default();
+    let mut request = TokenRequest { source_ip: source_ip(req), ..TokenRequest::default() };
     // An allow-list: a parameter this endpoint does not take is refused.
     for (name, value) in pairs {
         let slot = match name.as_str() {
@@ -73,6 +73,16 @@ fn token_request(req: &Request) -> Result<TokenRequest, TokenError> {
         request.client_secret = Some(secret);
     }
     Ok(request)
+}
+
+/// The caller's address as API Gateway (or the local gateway) saw it.
+fn source_ip(req: &Request) -> Option<String> {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone().filter(|ip| !ip.is_empty()),
+        _ => None,
+    }
 }
 
 /// `client_secret_basic`: `Authorization: Basic` of the form-encoded id and secret (RFC 6749

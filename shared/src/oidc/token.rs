@@ -26,6 +26,8 @@ pub struct TokenRequest {
     pub refresh_token: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// The caller's address, as API Gateway saw it: failures count per application and address.
+    pub source_ip: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,9 +68,14 @@ pub async fn exchange(app: &App, request: &TokenRequest) -> Result<Issued, Token
     }
 }
 
-/// The counter of an application's failed authentications.
-fn counter_key(id: &ClientId) -> String {
-    format!("oidc-client-{id}")
+/// The counter of an application's failed authentications from one address. Per address: the
+/// client id is public (it is in every authorization URL), so a counter of the application
+/// alone would let anyone lock the LMS out of its own token endpoint with a few wrong secrets.
+fn counter_key(id: &ClientId, source_ip: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    let ip: String =
+        Sha256::digest(source_ip.unwrap_or_default().as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("oidc-client-{id}-{ip}")
 }
 
 async fn authenticate(app: &App, request: &TokenRequest) -> Result<OidcClient, TokenError> {
@@ -81,7 +88,7 @@ async fn authenticate(app: &App, request: &TokenRequest) -> Result<OidcClient, T
             Some(_) => Err(TokenError::InvalidClient),
         };
     };
-    let key = counter_key(&client.id);
+    let key = counter_key(&client.id, request.source_ip.as_deref());
     let now = app.clock.now();
     let policy = app.config.lockout;
     if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
