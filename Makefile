@@ -10,6 +10,8 @@ PY := $(VENV)/bin/python
 MOTO_STAMP := $(VENV)/.moto-installed
 TOOLS_STAMP := $(VENV)/.tools-installed
 FUZZ_STAMP := $(VENV)/.schemathesis-installed
+# Open edX's own OpenID Connect client (python-social-auth), driven by tests/suite/oidc_social.rs.
+OIDC_STAMP := $(VENV)/.social-auth-installed
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 ARCH ?= arm64
 RUST_TARGET := $(if $(filter x86_64,$(ARCH)),x86_64,aarch64)-unknown-linux-gnu
@@ -30,7 +32,7 @@ dev-moto: $(MOTO_STAMP)
 	infra/moto/with-moto.sh bash -c 'eval "$$(target/debug/learners-dev provision | sed "s/^/export /")" && LEARNERS_BACKEND=aws target/debug/learners-dev'
 
 ## test: unit, contract (in-memory and DynamoDB/SQS/SES on moto), end-to-end and browser tests.
-test: $(MOTO_STAMP) $(FUZZ_STAMP) browsers
+test: $(MOTO_STAMP) $(FUZZ_STAMP) $(OIDC_STAMP) browsers
 	mkdir -p target
 	infra/moto/with-moto.sh cargo test --workspace --quiet
 
@@ -86,6 +88,10 @@ tools: $(TOOLS_STAMP)
 $(MOTO_STAMP): infra/moto/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) -r infra/moto/requirements.txt
+	touch $@
+
+$(OIDC_STAMP): infra/oidc/requirements.txt | $(MOTO_STAMP)
+	$(PIP) -r infra/oidc/requirements.txt
 	touch $@
 
 $(FUZZ_STAMP): infra/schemathesis/requirements.txt | $(MOTO_STAMP)

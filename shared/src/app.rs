@@ -4,6 +4,7 @@
 use crate::domain::{Email, PasswordPolicy};
 use crate::metrics::Metrics;
 use crate::ports::{AuditLog, Clock, JobQueue, LoginAttempts, Mailer, Passwords, RowJobs, SessionStore, UserStore};
+use crate::ports::{OidcStore, Signer};
 use crate::Config;
 use std::sync::Arc;
 
@@ -20,6 +21,9 @@ pub struct App {
     pub queue: Arc<dyn JobQueue>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// OpenID Connect: applications, codes and tokens; and the ID token signer.
+    pub oidc: Arc<dyn OidcStore>,
+    pub signer: Arc<dyn Signer>,
 }
 
 impl App {

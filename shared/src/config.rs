@@ -58,6 +58,11 @@ pub struct Config {
     /// `LEARNERS_METRICS_NAMESPACE`: CloudWatch namespace of the EMF metrics; unset, none are
     /// written.
     pub metrics_namespace: Option<String>,
+    /// `LEARNERS_OIDC_KMS_KEY_ID`: the KMS key that signs ID tokens (AWS only; locally a key
+    /// made at start signs), and `LEARNERS_OIDC_PREVIOUS_KMS_KEY_IDS` (comma-separated): keys
+    /// of before a rotation, kept in the JWKS until their tokens have expired.
+    pub oidc_kms_key_id: Option<String>,
+    pub oidc_previous_kms_key_ids: Vec<String>,
 }
 
 pub const DEFAULT_ACTIVATION_TTL_SECONDS: i64 = 259_200;
@@ -122,6 +127,14 @@ impl Config {
             max_receives: number(&lookup, "LEARNERS_MAX_RECEIVES", i64::from(DEFAULT_MAX_RECEIVES), 1)? as u32,
             ses_configuration_set: lookup("LEARNERS_SES_CONFIGURATION_SET").filter(|s| !s.is_empty()),
             metrics_namespace: lookup("LEARNERS_METRICS_NAMESPACE").filter(|s| !s.is_empty()),
+            oidc_kms_key_id: lookup("LEARNERS_OIDC_KMS_KEY_ID").filter(|s| !s.is_empty()),
+            oidc_previous_kms_key_ids: lookup("LEARNERS_OIDC_PREVIOUS_KMS_KEY_IDS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             lockout: LockoutPolicy {
                 max_failures: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS", 6, 1)? as u32,
                 lockout_seconds: number(&lookup, "LEARNERS_LOCKOUT_SECONDS", 1800, 1)?,

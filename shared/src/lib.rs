@@ -5,6 +5,7 @@
 //! - `adapters`: the implementations of those ports: AWS (DynamoDB, SES v2, SQS) and in-memory
 //!   twins that keep the same atomicity and uniqueness rules.
 //! - `flows`: one module per flow, with its own error enum; no AWS and no HTTP in there.
+//! - `oidc`: the OpenID Connect provider's flows (applications sign learners in with it).
 //! - `http`: request parsing, the error envelope, operator identity, HTML pages.
 //! - `look`: the one stylesheet of pages and mail, with the site's name, logo and colour.
 //! - `handlers`: one module per Lambda function; the binaries, the local gateway and the tests
@@ -23,6 +24,7 @@ pub mod jobs;
 pub mod look;
 pub mod mail;
 pub mod metrics;
+pub mod oidc;
 pub mod ports;
 pub mod telemetry;
 pub mod wiring;

@@ -1,6 +1,7 @@
 //! Ports: what the flows need from the outside world. Each has an AWS adapter and an in-memory
 //! twin in `adapters`, and one contract test suite runs against both.
 
+use crate::domain::oidc::{ClientId, CodeRecord, CodeUse, GrantToken, OidcClient, PublicJwk};
 use crate::domain::{
     AuditEntry, Counts, DeviceRecord, LockedNow, LockoutPolicy, LockoutState, MailRefusal, Password, PasswordHash,
     Reservation, Retirement, RowJob, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId,
@@ -366,4 +367,66 @@ pub trait RowJobs: Send + Sync {
 pub trait Passwords: Send + Sync {
     async fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash>;
     async fn verify(&self, hash: &PasswordHash, candidate: &str) -> anyhow::Result<bool>;
+}
+
+/// What OpenID Connect keeps: the registered applications, authorization codes, and the
+/// access and refresh tokens issued from them. Tokens belong to a family (one authorization);
+/// revoking the family ends every token of it at once, however many there are.
+#[async_trait]
+pub trait OidcStore: Send + Sync {
+    /// Registers an application (its id is new: a clash is an error).
+    async fn create_client(&self, client: &OidcClient) -> anyhow::Result<()>;
+
+    async fn client(&self, id: &ClientId) -> anyhow::Result<Option<OidcClient>>;
+
+    /// Every registered application, by id.
+    async fn clients(&self) -> anyhow::Result<Vec<OidcClient>>;
+
+    /// False when there is no such application.
+    async fn delete_client(&self, id: &ClientId) -> anyhow::Result<bool>;
+
+    /// Replaces a confidential application's secret. False when there is no such application.
+    async fn set_client_secret(&self, id: &ClientId, hash: &TokenHash) -> anyhow::Result<bool>;
+
+    async fn put_code(&self, code: &CodeRecord) -> anyhow::Result<()>;
+
+    /// Marks a code used, atomically: of many concurrent calls with one code, exactly one gets
+    /// `Consumed`. Expiry is the caller's to check (an expired code is still reported).
+    async fn consume_code(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<CodeUse>;
+
+    /// Stores an access token, or a refresh token (kept apart by kind).
+    async fn put_token(&self, kind: GrantTokenKind, token: &GrantToken) -> anyhow::Result<()>;
+
+    /// A token as stored (used or not, expired or not).
+    async fn grant_token(&self, kind: GrantTokenKind, hash: &TokenHash) -> anyhow::Result<Option<GrantToken>>;
+
+    /// Marks a refresh token used and stores its successor, atomically. False when it was used
+    /// before (a replay: of many concurrent calls, exactly one gets true) or is unknown.
+    async fn rotate_refresh_token(&self, used: &TokenHash, next: &GrantToken, now: Timestamp) -> anyhow::Result<bool>;
+
+    /// Ends every token of a family, now and for as long as any could still be presented.
+    async fn revoke_family(&self, family: &str, until: Timestamp) -> anyhow::Result<()>;
+
+    async fn family_revoked(&self, family: &str, now: Timestamp) -> anyhow::Result<bool>;
+}
+
+/// Which kind of token `OidcStore::put_token` and `grant_token` mean.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantTokenKind {
+    Access,
+    Refresh,
+}
+
+/// Signs ID tokens (RS256) with a key that may never leave its keeper (KMS), and tells the
+/// public keys that verify them.
+#[async_trait]
+pub trait Signer: Send + Sync {
+    /// The public key of the key that signs now (its `kid` goes into a token's header).
+    async fn signing_key(&self) -> anyhow::Result<PublicJwk>;
+
+    /// The RSASSA-PKCS1-v1_5 SHA-256 signature of `message` by the key that signs now.
+    async fn sign_rs256(&self, message: &[u8]) -> anyhow::Result<Vec<u8>>;
+
+    /// The current key and any previous one whose tokens may still be live (the JWKS).
+    async fn public_keys(&self) -> anyhow::Result<Vec<PublicJwk>>;
 }

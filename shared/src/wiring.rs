@@ -3,13 +3,14 @@
 //! this module (the layering test holds it to that). The function mains, the local gateway,
 //! the bench and the tests build their `App` here.
 
-use crate::adapters::aws::{AwsClients, DynamoStore, SesMailer, SqsQueue};
+use crate::adapters::aws::{AwsClients, DynamoStore, KmsSigner, NoSigner, SesMailer, SqsQueue};
 use crate::adapters::clock::SystemClock;
-use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryStore, QueuedBatch};
+use crate::adapters::local_signer::LocalSigner;
+use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryOidcStore, MemoryStore, QueuedBatch};
 use crate::adapters::passwords::Argon2Passwords;
 use crate::handlers::{sqs, HttpHandler, SqsHandler};
 use crate::metrics::Metrics;
-use crate::ports::Clock;
+use crate::ports::{Clock, Signer};
 use crate::{App, Config};
 use lambda_http::Request;
 use std::sync::Arc;
@@ -47,7 +48,11 @@ pub fn aws_lazy(config: Config, sdk: &aws_config::SdkConfig, clock: Arc<dyn Cloc
     let store = DynamoStore::lazy(sdk, &config.table_name);
     let mailer = SesMailer::lazy(sdk, &config.mail_from, config.ses_configuration_set.clone());
     let queue = SqsQueue::lazy(sdk, config.queue_urls.clone());
-    on_aws(config, store, mailer, queue, clock)
+    let signer: Arc<dyn Signer> = match &config.oidc_kms_key_id {
+        Some(key) => Arc::new(KmsSigner::lazy(sdk, key, &config.oidc_previous_kms_key_ids)),
+        None => Arc::new(NoSigner),
+    };
+    App { signer, ..on_aws(config, store, mailer, queue, clock) }
 }
 
 /// The AWS adapters on clients made already (tests, tools, the local gateway on moto).
@@ -65,7 +70,11 @@ fn on_aws(config: Config, store: DynamoStore, mailer: SesMailer, queue: SqsQueue
         sessions: store.clone(),
         attempts: store.clone(),
         audit: store.clone(),
+        oidc: store.clone(),
         jobs: store,
+        // A key made in the process (tests, the local gateway on moto); `aws_lazy` and the
+        // tests on moto put a KMS key here.
+        signer: Arc::new(LocalSigner::new()),
         passwords: Arc::new(Argon2Passwords),
         mailer: Arc::new(mailer),
         queue: Arc::new(queue),
@@ -89,6 +98,8 @@ pub fn in_memory(config: Config, clock: Arc<dyn Clock>) -> (App, MemoryParts) {
         attempts: store.clone(),
         audit: store.clone(),
         jobs: store.clone(),
+        oidc: Arc::new(MemoryOidcStore::new()),
+        signer: Arc::new(LocalSigner::new()),
         passwords: Arc::new(Argon2Passwords),
         mailer: mailer.clone(),
         queue: Arc::new(queue),

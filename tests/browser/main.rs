@@ -432,3 +432,4 @@ in_the_browser! {
 }
 
 mod console;
+mod oidc;

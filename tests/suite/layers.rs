@@ -6,7 +6,8 @@
 //!
 //! The shape: `domain` knows nothing; `ports` are traits over the domain; `app` is a plain
 //! bundle of ports; `mail`, `jobs` and `flows` work through it (`flows → jobs`, never back);
-//! `http` is request plumbing and pages; `handlers` turn requests into flows and flows' results
+//! `oidc` (the OpenID Connect provider's flows) may use the flows; `http` is request plumbing
+//! and pages; `handlers` turn requests into flows and flows' results
 //! into replies; `adapters` implement the ports; `wiring` alone names adapters, and nothing but
 //! the binaries, the gateway, the bench and the tests reach it. Within the crate the file-level
 //! graph has no cycle, and a handler imports no other handler.
@@ -26,8 +27,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("mail", &["app", "config", "domain", "look", "metrics", "ports"]),
     ("jobs", &["app", "config", "domain", "mail", "metrics", "ports"]),
     ("flows", &["app", "config", "domain", "jobs", "mail", "metrics", "ports"]),
+    // The OpenID Connect provider's flows: above the others (its sign-out ends the site session).
+    ("oidc", &["app", "config", "domain", "flows", "metrics", "ports"]),
     ("http", &["app", "config", "domain", "jobs", "look", "ports"]),
-    ("handlers", &["app", "config", "domain", "flows", "http", "jobs", "look", "mail", "metrics", "ports"]),
+    ("handlers", &["app", "config", "domain", "flows", "http", "jobs", "look", "mail", "metrics", "oidc", "ports"]),
     ("adapters", &["config", "domain", "metrics", "ports"]),
     ("wiring", &["adapters", "app", "config", "domain", "handlers", "metrics", "ports", "telemetry"]),
     ("lib", &["app", "config"]),

@@ -276,6 +276,11 @@ impl Browser {
         }
     }
 
+    /// The whole current address (an application's redirect, with its query).
+    pub async fn url(&self) -> String {
+        self.client.current_url().await.expect("the current URL").to_string()
+    }
+
     /// The path of the current address.
     pub async fn path(&self) -> String {
         self.client.current_url().await.expect("the current URL").path().to_owned()

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod moto;
+pub mod oidc;
 
 use learners::adapters::aws::{provision, AwsClients};
 use learners::adapters::clock::ManualClock;
@@ -150,7 +151,9 @@ impl TestApp {
                 let variables = made.variables();
                 let mut all: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 all.extend_from_slice(extra);
-                let app = learners::wiring::aws(config(&table, &all), &clients, clock.clone());
+                let mut app = learners::wiring::aws(config(&table, &all), &clients, clock.clone());
+                // ID tokens are signed by a KMS key on moto, as in AWS.
+                app.signer = Arc::new(oidc::moto_signer().await);
                 (app, None, Some(clients), None, None)
             }
         };

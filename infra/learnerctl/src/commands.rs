@@ -75,6 +75,11 @@ pub enum Command {
         #[command(subcommand)]
         action: OperatorsAction,
     },
+    /// The applications that sign learners in (OpenID Connect: an Open edX LMS, ...).
+    Clients {
+        #[command(subcommand)]
+        action: crate::clients::ClientsAction,
+    },
 }
 
 #[derive(Subcommand)]
@@ -163,6 +168,7 @@ pub async fn run(api: &Api, options: &Options, command: Command) -> anyhow::Resu
             Ok(())
         }
         Command::Operators { action } => operators(api, options, action).await,
+        Command::Clients { action } => crate::clients::run(api, options.json, action).await,
         Command::Audit { email, user_id } => {
             let filter = match (email, user_id) {
                 (Some(email), None) => format!("email={}", query(&email)),

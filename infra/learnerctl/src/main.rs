@@ -4,6 +4,7 @@
 //! else: the API could not be reached, there are no credentials, or its answer was unreadable.
 
 mod api;
+mod clients;
 mod commands;
 mod jobs;
 mod show;

@@ -617,3 +617,34 @@ async fn exit_codes_are_the_documented_ones() {
     assert_eq!(missing.status.code(), Some(3), "{}", text(&missing.stderr));
     assert!(text(&missing.stderr).contains("no AWS region"), "{}", text(&missing.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_registers_lists_rotates_and_removes_an_application() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let lms = "https://lms.example.org/auth/complete/oidc/";
+    let added = learnerctl(&app, &["clients", "add", "Open edX", "--redirect-uri", lms], None).await;
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let out = text(&added.stdout);
+    let id = label(&out, "Client id").expect("the client id");
+    let secret = label(&out, "Client secret").expect("the secret, this once");
+    assert!(secret.ends_with("(shown this once)"), "{out}");
+    assert_eq!(label(&out, "Kind").as_deref(), Some("confidential"));
+
+    let listed = learnerctl(&app, &["clients", "list"], None).await;
+    let out = text(&listed.stdout);
+    let row = table_row(&out, &id).unwrap_or_else(|| panic!("listed: {out}"));
+    assert_eq!(row[1..], ["Open edX".to_owned(), "confidential".to_owned(), lms.to_owned()]);
+    assert!(!out.contains(secret.split(' ').next().unwrap()), "never the secret");
+
+    let rotated = learnerctl(&app, &["--json", "clients", "rotate-secret", &id], None).await;
+    let rotated = json_lines(&rotated);
+    assert_eq!(rotated[0]["client_id"], id.as_str());
+    assert_ne!(rotated[0]["client_secret"].as_str().unwrap(), secret.split(' ').next().unwrap());
+
+    let refused =
+        learnerctl(&app, &["clients", "add", "Bad", "--redirect-uri", "http://lms.example.org/cb"], None).await;
+    assert_eq!(refused.status.code(), Some(1), "the API refuses plain http off loopback");
+    let removed = learnerctl(&app, &["clients", "remove", &id], None).await;
+    assert!(removed.status.success(), "{}", text(&removed.stderr));
+    assert_eq!(learnerctl(&app, &["clients", "remove", &id], None).await.status.code(), Some(1));
+}

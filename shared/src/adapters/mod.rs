@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod capacity;
 pub mod clock;
+pub mod local_signer;
 pub mod memory;
 pub mod passwords;
 

@@ -5,6 +5,7 @@ mod audit;
 mod email;
 mod full_name;
 mod job;
+pub mod oidc;
 pub(crate) mod password;
 mod retirement;
 mod session;

@@ -14,6 +14,9 @@ pub mod deletion_worker;
 pub mod deletions;
 pub mod mail_events;
 pub mod mail_worker;
+pub mod oidc;
+pub mod oidc_clients;
+pub mod oidc_token;
 pub mod operator_console;
 pub mod password_reset;
 pub mod register;
@@ -43,6 +46,9 @@ pub const HTTP_HANDLERS: &[(&str, HttpHandler)] = &[
     ("bulk-registrations", |app, req| Box::pin(bulk_registrations::handle(app, req))),
     ("deletions", |app, req| Box::pin(deletions::handle(app, req))),
     ("operator-console", |app, req| Box::pin(operator_console::handle(app, req))),
+    ("oidc", |app, req| Box::pin(oidc::handle(app, req))),
+    ("oidc-token", |app, req| Box::pin(oidc_token::handle(app, req))),
+    ("oidc-clients", |app, req| Box::pin(oidc_clients::handle(app, req))),
 ];
 
 /// Every function binary with an SQS handler, and the handler.
@@ -57,7 +63,8 @@ pub const WORKER_HANDLERS: &[(&str, SqsHandler)] = &[
 /// program included (with its status). The functions and the local gateway both answer
 /// through here.
 pub async fn answer(app: &App, handler: HttpHandler, req: Request) -> Response<Body> {
-    let person = crate::http::wants_page(&req);
+    // OAuth clients post forms to the token endpoint and must get its JSON errors back.
+    let person = crate::http::wants_page(&req) && !oidc::for_programs(&crate::http::route_key(&req));
     let mut response = handler(app, req).await.render(&app.config.look, person);
     if app.config.site_is_https() {
         // Browsers that once reached the site over https never try plain http again.

@@ -19,7 +19,9 @@ pub async fn handle(app: &App, req: Request) -> Reply {
     match route_key(&req).as_str() {
         "GET /login" => {
             let next = query_param(&req, "next");
-            response::page(200, pages::login("", None, next.as_deref().and_then(local_path)))
+            let next = next.as_deref().and_then(local_path);
+            let reply = response::page(200, pages::login("", None, next));
+            with_return_to_application(app, next, reply).await
         }
         "POST /api/v1/sessions" => create(app, &req).await,
         "DELETE /api/v1/sessions/current" => delete(app, &req).await,
@@ -135,12 +137,25 @@ async fn create(app: &App, req: &Request) -> Reply {
                 next: Some((NEW_ACTIVATION_LINK, "Send me a new activation link")),
             };
             let page = pages::login(&email, Some(problem), next.as_deref());
-            return response::error_with_page(ApiError::from((app, SignInError::NotActivated)), page);
+            let reply = response::error_with_page(ApiError::from((app, SignInError::NotActivated)), page);
+            return with_return_to_application(app, next.as_deref(), reply).await;
         }
         Err(error) => ApiError::from((app, error)),
     };
     let page = pages::login(&email, Some(LoginProblem { message: &error.message, next: None }), next.as_deref());
-    response::error_with_page(error, page)
+    with_return_to_application(app, next.as_deref(), response::error_with_page(error, page)).await
+}
+
+/// The sign-in page's `Content-Security-Policy` says `form-action 'self'`, and browsers hold a
+/// form's whole redirect chain to it: a sign-in whose `next` is an authorization would end in
+/// a redirect to the application, which the browser then blocks. When `next` is an
+/// authorization of a registered application to one of its registered redirect URIs, that
+/// URI's origin is allowed too (and nothing else).
+async fn with_return_to_application(app: &App, next: Option<&str>, mut reply: Reply) -> Reply {
+    if let Some(origin) = crate::oidc::returning_application_origin(app, next).await {
+        reply.allow_form_action(origin);
+    }
+    reply
 }
 
 async fn delete(app: &App, req: &Request) -> Reply {

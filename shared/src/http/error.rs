@@ -25,8 +25,10 @@ pub enum ErrorCode {
     NotFound,
     UserNotFound,
     JobNotFound,
+    ClientNotFound,
     IdempotencyKeyReused,
     OwnRole,
+    PublicClient,
     UsernameTaken,
     MethodNotAllowed,
     PayloadTooLarge,
@@ -41,9 +43,9 @@ impl ErrorCode {
             BadRequest | BadColumns | BadCursor | BadIdempotencyKey | EmptyFile | InvalidToken => 400,
             NotSignedIn | InvalidCredentials | Unauthorized => 401,
             CrossOrigin | InvalidPassword | NotActivated | NotAnOperator => 403,
-            NotFound | UserNotFound | JobNotFound => 404,
+            NotFound | UserNotFound | JobNotFound | ClientNotFound => 404,
             MethodNotAllowed => 405,
-            IdempotencyKeyReused | OwnRole | UsernameTaken => 409,
+            IdempotencyKeyReused | OwnRole | PublicClient | UsernameTaken => 409,
             PayloadTooLarge => 413,
             ValidationFailed => 422,
             InternalError => 500,
@@ -51,7 +53,7 @@ impl ErrorCode {
     }
 
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::BadRequest,
         ErrorCode::BadColumns,
         ErrorCode::BadCursor,
@@ -68,8 +70,10 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::UserNotFound,
         ErrorCode::JobNotFound,
+        ErrorCode::ClientNotFound,
         ErrorCode::IdempotencyKeyReused,
         ErrorCode::OwnRole,
+        ErrorCode::PublicClient,
         ErrorCode::UsernameTaken,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
@@ -97,8 +101,10 @@ impl ErrorCode {
             NotFound => "not_found",
             UserNotFound => "user_not_found",
             JobNotFound => "job_not_found",
+            ClientNotFound => "client_not_found",
             IdempotencyKeyReused => "idempotency_key_reused",
             OwnRole => "own_role",
+            PublicClient => "public_client",
             UsernameTaken => "username_taken",
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",

@@ -16,6 +16,8 @@ pub struct Reply {
     status: u16,
     body: ReplyBody,
     headers: HeaderMap,
+    /// An origin a page's forms may end at besides the site (`form-action`).
+    form_action: Option<String>,
 }
 
 enum ReplyBody {
@@ -35,7 +37,7 @@ enum ReplyBody {
 
 impl Reply {
     fn new(status: u16, body: ReplyBody) -> Self {
-        Self { status, body, headers: HeaderMap::new() }
+        Self { status, body, headers: HeaderMap::new(), form_action: None }
     }
 
     pub fn status(&self) -> u16 {
@@ -44,6 +46,11 @@ impl Reply {
 
     pub fn headers_mut(&mut self) -> &mut HeaderMap {
         &mut self.headers
+    }
+
+    /// Lets a page's forms (and their redirect chains) end at `origin` too, besides the site.
+    pub fn allow_form_action(&mut self, origin: String) {
+        self.form_action = Some(origin);
     }
 
     /// The error it carries, if it is one.
@@ -57,7 +64,7 @@ impl Reply {
     /// The response, for a person (`person`: a page for every answer, errors included) or for
     /// a program.
     pub fn render(self, look: &Look, person: bool) -> Response<Body> {
-        let Reply { status, body, headers } = self;
+        let Reply { status, body, headers, form_action } = self;
         let mut response = match body {
             ReplyBody::Either(for_person, _) if person => for_person.render(look, person),
             ReplyBody::Either(_, for_program) => for_program.render(look, person),
@@ -84,8 +91,20 @@ impl Reply {
                 response
             }
         };
+        // What the handler set wins over the defaults (a cacheable answer's `Cache-Control`);
+        // a name it set more than once (`Set-Cookie`) keeps every value.
+        for name in headers.keys() {
+            response.headers_mut().remove(name);
+        }
         for (name, value) in headers.iter() {
             response.headers_mut().append(name.clone(), value.clone());
+        }
+        let csp = response.headers().get("content-security-policy").and_then(|v| v.to_str().ok());
+        if let (Some(origin), Some(csp)) = (form_action, csp) {
+            let relaxed = csp.replace("form-action 'self'", &format!("form-action 'self' {origin}"));
+            if let Ok(value) = HeaderValue::from_str(&relaxed) {
+                response.headers_mut().insert("content-security-policy", value);
+            }
         }
         response
     }

@@ -20,6 +20,7 @@
 //! | reference from a user to an item of theirs | `USER#<id>` | `REF#<item pk>|<item sk>` |
 //! | retirement record | `RETIRED#<hmac of the email>` | `RETIRED` |
 //! | an account with the operator role | `OPERATORS` | `USER#<id>` |
+//! | OpenID Connect: applications, codes, tokens | `OIDC...#...` | see `dynamodb/oidc.rs` |
 //!
 //! A row's shard is its block's number modulo 16 (`domain::shard_of`): a job's rows spread
 //! over 16 partition keys, and concurrent workers (one block each) write to different ones.

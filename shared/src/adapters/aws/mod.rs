@@ -3,11 +3,13 @@
 
 mod dynamodb;
 pub(crate) mod items;
+mod kms;
 pub mod provision;
 mod ses;
 mod sqs;
 
 pub use dynamodb::DynamoStore;
+pub use kms::{KmsSigner, NoSigner};
 
 /// A SecureString parameter of SSM Parameter Store, decrypted: a secret that stays out of the
 /// function's environment (anyone allowed to read a function's configuration reads that).

@@ -16,6 +16,7 @@ mod faults;
 mod jobs;
 mod lockout;
 mod mailer;
+mod oidc;
 mod queue;
 mod sessions;
 mod users;
@@ -23,6 +24,7 @@ mod users;
 pub use concurrency::{Fault, CONFLICT_ATTEMPTS};
 pub use faults::WithFaults;
 pub use mailer::{CapturedMail, MemoryMailer};
+pub use oidc::MemoryOidcStore;
 pub use queue::{InProcessQueue, QueuedBatch};
 
 use crate::domain::{

@@ -5,6 +5,7 @@
 mod audit;
 mod jobs;
 mod lockout;
+mod oidc;
 mod sessions;
 mod users;
 

@@ -1,0 +1,9 @@
+//! Lambda function `oidc`: wiring only; it links its handler (`handlers::oidc`) and no other.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    learners::handlers::run_lambda(|app, req| Box::pin(learners::handlers::oidc::handle(app, req))).await
+}
