@@ -229,6 +229,65 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     removal::request_self_removal(&app, &user, &session, "another horse battery staple").await.unwrap();
     rig.drain().await;
 
+    // Applications (OpenID Connect): register one, authorize, exchange, refresh, replay,
+    // userinfo, sign out through it, remove it.
+    {
+        use learners::oidc::{authorize, clients, logout, token, userinfo};
+        rig.as_function("oidc-clients");
+        let new = clients::NewClient {
+            name: "LMS".into(),
+            redirect_uris: vec!["https://lms.example.org/cb".into()],
+            post_logout_redirect_uris: vec!["https://lms.example.org/bye".into()],
+            public: false,
+        };
+        let (client, _) = clients::register(&app, OPERATOR, &new).await.unwrap();
+        clients::list(&app).await.unwrap();
+        let secret = clients::rotate_secret(&app, OPERATOR, client.id.as_str()).await.unwrap();
+        rig.as_function("sessions");
+        let signed_in = signin::sign_in(&app, &address("ada"), PASSWORD).await.unwrap();
+        rig.as_function("oidc");
+        let current = signin::current_user(&app, signed_in.token.as_str()).await.unwrap();
+        let session = current.as_ref().unwrap().1.clone();
+        let pairs = [
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", "https://lms.example.org/cb"),
+            ("response_type", "code"),
+            ("scope", "openid email offline_access"),
+        ];
+        let params =
+            authorize::AuthorizeParams::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        let authorize::Authorization::Redirect(to) = authorize::authorize(&app, &params, current).await.unwrap() else {
+            panic!("a signed-in learner gets a code");
+        };
+        let code = url::Url::parse(&to).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+        rig.as_function("oidc-token");
+        let request = |grant: &str, code: Option<&str>, refresh: Option<&str>, secret: &str| token::TokenRequest {
+            grant_type: Some(grant.into()),
+            code: code.map(str::to_owned),
+            redirect_uri: Some("https://lms.example.org/cb".into()),
+            refresh_token: refresh.map(str::to_owned),
+            client_id: Some(client.id.to_string()),
+            client_secret: Some(secret.to_owned()),
+            source_ip: Some("192.0.2.1".into()),
+            ..token::TokenRequest::default()
+        };
+        let issued =
+            token::exchange(&app, &request("authorization_code", Some(&code), None, secret.as_str())).await.unwrap();
+        let refresh = issued.refresh_token.as_ref().unwrap().as_str().to_owned();
+        token::exchange(&app, &request("refresh_token", None, Some(&refresh), secret.as_str())).await.unwrap();
+        assert!(token::exchange(&app, &request("refresh_token", None, Some(&refresh), secret.as_str())).await.is_err());
+        assert!(token::exchange(&app, &request("authorization_code", Some(&code), None, secret.as_str()))
+            .await
+            .is_err());
+        assert!(token::exchange(&app, &request("authorization_code", Some(&code), None, "wrong")).await.is_err());
+        rig.as_function("oidc");
+        let _ = userinfo::userinfo(&app, issued.access_token.as_str()).await;
+        let hint = logout::LogoutParams { id_token_hint: Some(issued.id_token.clone()), ..Default::default() };
+        assert!(logout::logout(&app, &hint, Some(&session)).await.unwrap().ended);
+        rig.as_function("oidc-clients");
+        clients::remove(&app, OPERATOR, client.id.as_str()).await.unwrap();
+    }
+
     // Operators: the support flows, bulk registration and deletions, and their jobs.
     for function in ["admin-users", "operator-console"] {
         rig.as_function(function);

@@ -151,6 +151,58 @@ pub async fn measure(endpoint: &str) -> anyhow::Result<(Vec<FlowUnits>, usize)> 
     record("failed sign-in", failed, ROUNDS);
     record("attempt on a locked account", locked, ROUNDS);
 
+    // A sign-in that goes on to the LMS (OpenID Connect): after the site's sign-in above, the
+    // authorization (session, account, application, the code), the code exchange (application,
+    // its failure counter, the code used once, the account, two tokens) and userinfo. In AWS
+    // the exchange also makes one KMS signature ($0.15 per 10,000).
+    let lms = learners::oidc::clients::NewClient {
+        name: "LMS".into(),
+        redirect_uris: vec!["https://lms.example.org/auth/complete/oidc/".into()],
+        post_logout_redirect_uris: vec![],
+        public: false,
+    };
+    let (client, secret) =
+        learners::oidc::clients::register(&rig.app, "bench", &lms).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let secret = secret.ok_or_else(|| anyhow::anyhow!("a confidential application has a secret"))?;
+    let mut to_lms = Units::default();
+    for i in 0..ROUNDS {
+        let email = address("lms", i);
+        rig.active_account(&email, &format!("lms{i}")).await?;
+        let signed_in = signin::sign_in(&rig.app, &email, PASSWORD).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        rig.meter.take();
+        let session = signin::current_user(&rig.app, signed_in.token.as_str()).await?;
+        let pairs = [
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", "https://lms.example.org/auth/complete/oidc/"),
+            ("response_type", "code"),
+            ("scope", "openid profile email"),
+            ("state", "s"),
+            ("nonce", "n"),
+        ];
+        let params = learners::oidc::authorize::AuthorizeParams::new(
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        );
+        let answer = learners::oidc::authorize::authorize(&rig.app, &params, session).await;
+        let Ok(learners::oidc::authorize::Authorization::Redirect(to)) = answer else {
+            anyhow::bail!("the authorization gave no code");
+        };
+        let code = to.split("code=").nth(1).and_then(|rest| rest.split('&').next()).unwrap_or_default().to_owned();
+        let request = learners::oidc::token::TokenRequest {
+            grant_type: Some("authorization_code".into()),
+            code: Some(code),
+            redirect_uri: Some("https://lms.example.org/auth/complete/oidc/".into()),
+            client_id: Some(client.id.to_string()),
+            client_secret: Some(secret.as_str().to_owned()),
+            ..Default::default()
+        };
+        let issued = learners::oidc::token::exchange(&rig.app, &request).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        learners::oidc::userinfo::userinfo(&rig.app, issued.access_token.as_str())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        to_lms = sum(to_lms, rig.meter.take());
+    }
+    record("on to the LMS (authorize, code exchange, userinfo)", to_lms, ROUNDS);
+
     // Password reset: the request, the mailed link, the new password and its notice.
     let mut reset = Units::default();
     for i in 0..ROUNDS {
@@ -194,10 +246,12 @@ fn sum(a: Units, b: Units) -> Units {
 }
 
 /// A learner's month, as the cost estimate assumes it (per learner of the site).
-pub const MONTH: [(&str, f64); 8] = [
+pub const MONTH: [(&str, f64); 9] = [
     ("registration (with its activation mail)", 0.02),
     ("activation", 0.02),
     ("sign-in", 8.0),
+    // Every sign-in is assumed to go on to the LMS.
+    ("on to the LMS (authorize, code exchange, userinfo)", 8.0),
     ("failed sign-in", 1.0),
     ("attempt on a locked account", 0.1),
     ("password reset (request, mail, new password, notice)", 0.05),

@@ -11,6 +11,8 @@
 //!   argon2id hash rate (>= 0.9); the upload handler's peak memory on a 10 MB file.
 //!
 //! - deletions per second through the deletion queue against raw deletes (>= 0.5);
+//! - OpenID Connect code exchanges per second through the token handler against raw RS256
+//!   signatures per second (>= 0.5; `learners-bench oidc` runs that part alone);
 //! - the row-job pipeline with 1, 10 and 50 concurrent workers under the memory store's
 //!   conflict model (`pipeline.rs`): rows per second, transactions cancelled by a conflict and
 //!   retried, and the ratio to writing the same items directly; `learners-bench pipeline` runs
@@ -37,6 +39,7 @@ mod bulk;
 mod capacity;
 mod coldstart;
 mod harness;
+mod oidc;
 mod pipeline;
 
 use harness::{active_user, memory_app, rate, registration_request, sign_in_request, spread, Report};
@@ -52,6 +55,10 @@ async fn main() -> anyhow::Result<()> {
         Some("allocator") => return allocator::run(),
         Some("capacity") => return capacity_report().await,
         Some("pipeline") => return pipeline_report(&mut Report::new(1)).await,
+        Some("oidc") => {
+            let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            return oidc::report(&mut Report::new(cores), cores).await;
+        }
         _ => {}
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -112,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
         ">= 0.5",
     );
     pipeline_report(&mut report).await?;
+    oidc::report(&mut report, cores).await?;
     let app = bulk::worked_app(&bulk::Backend::Memory, "pw").await?;
     let with_passwords = bulk::bulk_rate(&app, 500, "pw", true).await?;
     report.ratio("bulk rows/s (500, with passwords) / cores x hash rate", with_passwords, hash_rate, ">= 0.9");
