@@ -14,6 +14,7 @@ for the application), LEARNER_EMAIL, LEARNER_PASSWORD.
 """
 
 import json
+from html import unescape as html_unescape
 import os
 import sys
 from urllib.parse import parse_qsl, urljoin, urlsplit
@@ -121,10 +122,9 @@ class Strategy(BaseStrategy):
 def hidden_value(html, name):
     marker = f'name="{name}" value="'
     start = html.index(marker) + len(marker)
-    value = html[start : html.index('"', start)]
-    for entity, char in (("&quot;", '"'), ("&#x27;", "'"), ("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&")):
-        value = value.replace(entity, char)
-    return value
+    # As a browser reads an attribute: every character reference decoded (the page writes
+    # `&#38;` for `&`).
+    return html_unescape(html[start : html.index('"', start)])
 
 
 def browser_signs_in(auth_url, endpoint, email, password):
