@@ -285,6 +285,32 @@ async fn prompt_none_without_a_session_answers_login_required(backend: Backend) 
     assert!(!params.contains_key("code"));
 }
 
+/// `login_hint` fills in the sign-in page's email: a valid address only.
+async fn login_hint_fills_in_the_sign_in_page(backend: Backend) {
+    let (app, _, _, rp) = site(backend).await;
+    for (hint, shown) in [("ada.hint@example.org", true), ("not an address <b>", false)] {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &rp.client_id)
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("scope", "openid")
+            .append_pair("state", "s-h")
+            .append_pair("nonce", "n-h")
+            .append_pair("login_hint", hint)
+            .finish();
+        let answer = app.client.get(app.url(&format!("/oauth2/authorize?{query}"))).send().await.unwrap();
+        assert_eq!(answer.status(), 303);
+        let login = location(&answer);
+        assert!(login.starts_with("/login?next="), "{login}");
+        assert_eq!(login.contains("login_hint="), shown, "{login}");
+        let page = app.client.get(app.url(&login)).header("accept", "text/html").send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert_eq!(html.contains(r#"value="ada.hint@example.org""#), shown, "{hint}");
+        assert!(!html.contains("<b>"), "a bad hint never reaches the page");
+    }
+}
+
 async fn a_tampered_or_unsigned_id_token_fails_the_relying_partys_verification(backend: Backend) {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
@@ -521,6 +547,7 @@ async fn the_sign_in_page_lets_its_form_return_to_the_application_only(backend: 
 }
 
 on_both_backends!(
+    login_hint_fills_in_the_sign_in_page,
     an_application_signs_a_learner_in_with_a_relying_party_library,
     an_unregistered_redirect_uri_gets_a_page_and_no_redirect,
     a_reused_code_is_refused_and_its_tokens_revoked,

@@ -100,11 +100,21 @@ async fn authorization(app: &App, req: &Request, pairs: Vec<(String, String)>) -
         Ok(session) => session,
         Err(e) => return ApiError::unexpected(&e).into(),
     };
+    // OIDC Core 3.1.2.1: `login_hint` fills in the sign-in page's email (a valid address only;
+    // it is a hint, the learner may type another).
+    let hint = pairs
+        .iter()
+        .find(|(name, _)| name == "login_hint")
+        .and_then(|(_, value)| crate::domain::Email::parse(value).ok());
     match authorize(app, &AuthorizeParams::new(pairs), session).await {
         Ok(Authorization::Redirect(location)) => redirect(302, &location),
         Ok(Authorization::SignIn { return_to }) => {
-            let next: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
-            redirect(303, &format!("/login?next={next}"))
+            let mut login = url::form_urlencoded::Serializer::for_suffix(String::from("/login?"), "/login?".len());
+            login.append_pair("next", &return_to);
+            if let Some(hint) = hint {
+                login.append_pair("login_hint", hint.as_ref());
+            }
+            redirect(303, &login.finish())
         }
         Err(AuthorizeError::UnknownClient) => {
             page(400, "This sign-in link is not valid: the application that sent you here is not registered.")

@@ -20,7 +20,11 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "GET /login" => {
             let next = query_param(&req, "next");
             let next = next.as_deref().and_then(local_path);
-            let reply = response::page(200, pages::login("", None, next));
+            // An application's `login_hint`, passed on by the authorization: a valid address
+            // fills in the email field, anything else is ignored.
+            let hint = query_param(&req, "login_hint").and_then(|hint| crate::domain::Email::parse(&hint).ok());
+            let email = hint.as_ref().map_or("", |email| email.as_ref());
+            let reply = response::page(200, pages::login(email, None, next));
             with_return_to_application(app, next, reply).await
         }
         "POST /api/v1/sessions" => create(app, &req).await,
