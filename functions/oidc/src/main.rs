@@ -5,5 +5,5 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::handlers::run_lambda(|app, req| Box::pin(learners::handlers::oidc::handle(app, req))).await
+    learners::wiring::run_lambda(|app, req| Box::pin(learners::handlers::oidc::handle(app, req))).await
 }

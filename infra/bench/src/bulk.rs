@@ -121,7 +121,7 @@ pub async fn raw_delete_rate(app: &App, rows: usize, tag: &str, writers: usize) 
             let audit = AuditEntry::new(now, "bench", "delete", &user.id, "deleted");
             let request = DeleteRequest {
                 user: &user,
-                counter_key: &learners::flows::signin::counter_key(&app, &email)?,
+                counter_key: &app.counter_key(&email)?,
                 retirement: &retirement,
                 job_row: Some((&job, &outcome)),
                 audit: Some(&audit),
