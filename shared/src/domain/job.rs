@@ -208,30 +208,25 @@ impl JobProgress {
     }
 }
 
+/// How a row ended, whatever its kind; each kind names it its own way
+/// (`JobKind::outcome_name`: `created`/`skipped`/`failed`, `deleted`/`not_found`/`failed`), and
+/// rows are stored and shown under those names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RowResult {
     /// The row did what its job does (an account created, an account deleted).
-    #[serde(rename = "created")]
     Done,
     Skipped,
     Failed,
 }
 
 impl RowResult {
-    /// As stored (`created` for a done row of either kind, as rows were always stored).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Done => "created",
-            Self::Skipped => "skipped",
-            Self::Failed => "failed",
-        }
-    }
-
+    /// A stored row's result under any kind's name. A deletion row stored before rows were
+    /// named per kind reads `created`, and still means done.
     pub fn parse(value: &str) -> Option<Self> {
         match value {
-            "created" => Some(Self::Done),
-            "skipped" => Some(Self::Skipped),
+            "created" | "deleted" => Some(Self::Done),
+            "skipped" | "not_found" => Some(Self::Skipped),
             "failed" => Some(Self::Failed),
             _ => None,
         }

@@ -63,9 +63,19 @@ pub(crate) async fn status(app: &App, req: &Request, kind: JobKind) -> Result<Re
     let progress = job_of_kind(app, req, kind).await?;
     let keep = |row: &crate::domain::RowOutcome| kind == JobKind::BulkRegistration || row.result == RowResult::Failed;
     let page = problems_page(app, &progress.job, cursor, keep).await.map_err(|e| ApiError::unexpected(&e))?;
+    // Each row's result under the kind's own name, as the counts and the report name it.
+    let errors: Vec<Value> = page
+        .items
+        .iter()
+        .map(|row| {
+            let mut value = serde_json::to_value(row).unwrap_or_default();
+            value["result"] = Value::from(kind.outcome_name(row.result));
+            value
+        })
+        .collect();
     let mut body = json!({
         "job_id": progress.job.id, "status": progress.status, "total": progress.job.total,
-        "errors": page.items, "next_cursor": page.next_cursor,
+        "errors": errors, "next_cursor": page.next_cursor,
     });
     for result in [RowResult::Done, RowResult::Skipped, RowResult::Failed] {
         body[kind.outcome_name(result)] = Value::from(progress.counts.of_result(result));

@@ -216,14 +216,15 @@ pub fn row_email_sha(raw_email: &str) -> Option<String> {
         .then(|| sha2::Sha256::digest(email.as_bytes()).iter().map(|b| format!("{b:02x}")).collect())
 }
 
-pub fn row_item(job_id: &str, outcome: &RowOutcome, expires: Timestamp) -> Item {
+/// A settled row: its result under its kind's own name (`created`, `deleted`, ...).
+pub fn row_item(kind: JobKind, job_id: &str, outcome: &RowOutcome, expires: Timestamp) -> Item {
     let mut item = job_row_key(job_id, outcome.row);
     item.insert("row".into(), AttributeValue::N(outcome.row.to_string()));
     item.insert("email".into(), s(&outcome.email));
     if let Some(sha) = row_email_sha(&outcome.email) {
         item.insert("email_sha".into(), s(&sha));
     }
-    item.insert("result".into(), s(outcome.result.as_str()));
+    item.insert("result".into(), s(kind.outcome_name(outcome.result)));
     item.insert("code".into(), s(&outcome.code));
     item.insert("message".into(), s(&outcome.message));
     if let Some(id) = &outcome.user_id {
@@ -234,8 +235,8 @@ pub fn row_item(job_id: &str, outcome: &RowOutcome, expires: Timestamp) -> Item 
 }
 
 /// The copy of a skipped or failed row, listed without reading the created ones.
-pub fn problem_item(job_id: &str, outcome: &RowOutcome, expires: Timestamp) -> Item {
-    let mut item = row_item(job_id, outcome, expires);
+pub fn problem_item(kind: JobKind, job_id: &str, outcome: &RowOutcome, expires: Timestamp) -> Item {
+    let mut item = row_item(kind, job_id, outcome, expires);
     item.insert("sk".into(), s(&format!("ERR#{:010}", outcome.row)));
     item
 }
@@ -533,6 +534,31 @@ pub fn opt_ts(item: &Item, name: &str) -> anyhow::Result<Option<Timestamp>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rows are stored under their kind's own names: a deletion row `deleted` or `not_found`, a
+    /// bulk row `created` or `skipped` (and a deletion row stored as `created` before still
+    /// reads as done).
+    #[test]
+    fn rows_are_stored_under_their_kinds_names() {
+        use crate::domain::{JobKind, RowOutcome, RowResult, Timestamp};
+        let expires = Timestamp::from_unix(1_900_000_000);
+        for (kind, result, stored) in [
+            (JobKind::BulkRegistration, RowResult::Done, "created"),
+            (JobKind::BulkRegistration, RowResult::Skipped, "skipped"),
+            (JobKind::Deletion, RowResult::Done, "deleted"),
+            (JobKind::Deletion, RowResult::Skipped, "not_found"),
+            (JobKind::Deletion, RowResult::Failed, "failed"),
+        ] {
+            let outcome = RowOutcome::new(2, "", result, "code", "");
+            let item = row_item(kind, "job", &outcome, expires);
+            assert_eq!(item["result"].as_s().unwrap(), stored, "{kind:?} {result:?}");
+            assert_eq!(row_from_item(&item).unwrap().result, result);
+        }
+        let done = RowOutcome::new(3, "", RowResult::Done, "deleted", "");
+        let mut legacy = row_item(JobKind::Deletion, "job", &done, expires);
+        legacy.insert("result".into(), AttributeValue::S("created".into()));
+        assert_eq!(row_from_item(&legacy).unwrap().result, RowResult::Done);
+    }
 
     fn user() -> User {
         User {

@@ -6,7 +6,9 @@
 
 use super::{applied, DynamoStore};
 use crate::adapters::aws::items::{self, Item, RefAction};
-use crate::domain::{block_rows, AuditEntry, Counts, JobStatus, RowJob, RowOutcome, Timestamp, User, ROW_SHARDS};
+use crate::domain::{
+    block_rows, AuditEntry, Counts, JobKind, JobStatus, RowJob, RowOutcome, Timestamp, User, ROW_SHARDS,
+};
 use crate::ports::{BulkCreate, JobCreated, RowJobs};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -56,12 +58,18 @@ impl DynamoStore {
     /// the intake): a conditional PutItem, which BatchWriteItem cannot send, billed as the
     /// batch's put was. Its problem copy follows from the row as stored, so a try cut off
     /// between the two is completed by the next, and a copy never disagrees with its row.
-    async fn settle_new_row(&self, job_id: &str, outcome: &RowOutcome, expires: Timestamp) -> anyhow::Result<()> {
+    async fn settle_new_row(
+        &self,
+        kind: JobKind,
+        job_id: &str,
+        outcome: &RowOutcome,
+        expires: Timestamp,
+    ) -> anyhow::Result<()> {
         let put = self
             .client()
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(items::row_item(job_id, outcome, expires)))
+            .set_item(Some(items::row_item(kind, job_id, outcome, expires)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -77,7 +85,7 @@ impl DynamoStore {
             self.client()
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(items::problem_item(job_id, &stored, expires)))
+                .set_item(Some(items::problem_item(kind, job_id, &stored, expires)))
                 .send()
                 .await
                 .context("DynamoDB PutItem (a problem row's copy)")?;
@@ -165,7 +173,7 @@ impl RowJobs for DynamoStore {
         let writes = outcomes
             .iter()
             .cloned()
-            .map(|outcome| async move { self.settle_new_row(&job.id, &outcome, expires).await });
+            .map(|outcome| async move { self.settle_new_row(job.kind, &job.id, &outcome, expires).await });
         futures::stream::iter(writes).buffer_unordered(ROWS_IN_FLIGHT).try_collect::<Vec<()>>().await?;
         Ok(())
     }
@@ -240,7 +248,7 @@ impl RowJobs for DynamoStore {
             self.put_new(items::user_item(user))?,
             self.put_new(items::claim_item(items::email_key(&user.email.key()), &user.id))?,
             self.put_new(items::claim_item(items::username_key(&user.username.key()), &user.id))?,
-            self.put_new(items::row_item(job_id, outcome, expires))?,
+            self.put_new(items::row_item(job.kind, job_id, outcome, expires))?,
             self.put_new(items::audit_item(audit))?,
             self.put(items::ref_item(&user.id, &items::job_row_key(job_id, outcome.row), RefAction::Scrub, expires))?,
             self.forget_password(job_id, outcome.row)?,
@@ -262,12 +270,14 @@ impl RowJobs for DynamoStore {
 
     async fn settle_row(&self, job: &RowJob, outcome: &RowOutcome) -> anyhow::Result<bool> {
         let (job_id, expires) = (job.id.as_str(), job.rows_expire_at());
-        let mut actions =
-            vec![self.put_new(items::row_item(job_id, outcome, expires))?, self.forget_password(job_id, outcome.row)?];
+        let mut actions = vec![
+            self.put_new(items::row_item(job.kind, job_id, outcome, expires))?,
+            self.forget_password(job_id, outcome.row)?,
+        ];
         if outcome.is_problem() {
             let copy = Put::builder()
                 .table_name(&self.table)
-                .set_item(Some(items::problem_item(job_id, outcome, expires)))
+                .set_item(Some(items::problem_item(job.kind, job_id, outcome, expires)))
                 .build()
                 .context("building a problem row put")?;
             actions.push(TransactWriteItem::builder().put(copy).build());
@@ -275,7 +285,7 @@ impl RowJobs for DynamoStore {
         // A row that names an existing account (already registered) goes with that account.
         if let Some(user_id) = &outcome.user_id {
             let row = items::job_row_key(job_id, outcome.row);
-            let copy = items::problem_item(job_id, outcome, expires);
+            let copy = items::problem_item(job.kind, job_id, outcome, expires);
             actions.push(self.put(items::ref_item(user_id, &row, RefAction::Scrub, expires))?);
             actions.push(self.put(items::ref_item(user_id, &copy, RefAction::Scrub, expires))?);
         }

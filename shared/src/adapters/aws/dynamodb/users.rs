@@ -275,7 +275,7 @@ impl UserStore for DynamoStore {
         ];
         if let Some((job, outcome)) = request.job_row {
             let (job_id, expires) = (job.id.as_str(), job.rows_expire_at());
-            actions.push(self.put_new(items::row_item(job_id, outcome, expires))?);
+            actions.push(self.put_new(items::row_item(job.kind, job_id, outcome, expires))?);
         }
         if let Some(entry) = request.audit {
             actions.push(self.put_new(items::audit_item(entry))?);
