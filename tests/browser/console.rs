@@ -262,7 +262,8 @@ async fn an_operator_manages_applications(backend: Backend) {
 
     let name = unique("Open edX ");
     b.fill("Name", &name).await;
-    b.fill("Redirect URIs (one per line)", "https://lms.example/auth/complete/oidc/\nhttp://lms.example/callback").await;
+    b.fill("Redirect URIs (one per line)", "https://lms.example/auth/complete/oidc/\nhttp://lms.example/callback")
+        .await;
     b.press("Register application").await;
     assert_eq!(b.status().await, 422);
     assert!(b.text_of("#redirect_uris-error").await.contains("must be https"), "{}", b.text().await);
