@@ -3,12 +3,14 @@
 //! a template with no case here fails the enumeration; and no `format!`, `write!` or
 //! `push_str` in `shared/src` builds markup by hand.
 
+use crate::domain::oidc::{ClientId, OidcClient, RedirectUri};
+
 use crate::domain::{
     Email, JobKind, JobProgress, JobStatus, MailRefusal, MailRefusalKind, PasswordPolicy, RowJob, RowOutcome,
     RowResult, Timestamp, UserId, UserSource, UserStatus,
 };
 use crate::flows::admin::UserView;
-use crate::http::console_pages::{self as console, AuditLine, CardContext};
+use crate::http::console_pages::{self as console, ApplicationForm, AuditLine, CardContext, ShownSecret};
 use crate::http::pages::{self, LoginProblem, Page, RegistrationValues};
 use crate::http::FieldErrors;
 use crate::look::{Href, Look};
@@ -65,6 +67,19 @@ fn view(status: UserStatus) -> UserView {
         known_devices: 1,
         known_device_failed_logins: 1,
         mail_refused: Some(MailRefusal { kind: MailRefusalKind::Bounce, address: HOSTILE.into(), at }),
+    }
+}
+
+/// An application with a hostile name (its URIs are checked on the way in, so valid ones).
+fn application(public: bool) -> OidcClient {
+    let uri = |raw| RedirectUri::parse(raw).expect("a valid URI");
+    OidcClient {
+        id: ClientId::generate(),
+        name: HOSTILE.into(),
+        secret_hash: (!public).then(|| crate::domain::Token::generate().hash()),
+        redirect_uris: vec![uri("https://lms.example/callback?a=1&b=2")],
+        post_logout_redirect_uris: vec![uri("http://127.0.0.1:8000/?x=1&y=2")],
+        created_at: Timestamp::from_unix(1_800_000_000),
     }
 }
 
@@ -133,6 +148,14 @@ fn cases() -> Vec<(&'static str, Rendered)> {
     }];
     let rows = |next: Option<&str>| crate::jobs::Paged { items: problems(), next_cursor: next.map(str::to_owned) };
     let site = Href::new(HOSTILE_URL);
+    let applications = [application(true), application(false)];
+    let application_form = ApplicationForm {
+        name: HOSTILE.into(),
+        redirect_uris: HOSTILE.into(),
+        post_logout_redirect_uris: HOSTILE.into(),
+        public: true,
+    };
+    let application_errors = hostile_errors(&["name", "redirect_uris", "post_logout_redirect_uris"]);
     vec![
         (
             "pages/register.html",
@@ -193,6 +216,23 @@ fn cases() -> Vec<(&'static str, Rendered)> {
             ])),
         ),
         ("console/audit.html", Rendered::Pages(documents(vec![console::audit(HOSTILE, &lines, &errors)]))),
+        (
+            "console/applications.html",
+            Rendered::Pages(documents(vec![
+                console::applications(
+                    &applications,
+                    &application_form,
+                    &application_errors,
+                    Some(HOSTILE),
+                    Some(ShownSecret { name: HOSTILE, client_id: HOSTILE, secret: HOSTILE }),
+                ),
+                console::applications(&[], &application_form, &application_errors, None, None),
+            ])),
+        ),
+        (
+            "console/application_remove.html",
+            Rendered::Pages(documents(vec![console::application_remove(&applications[0])])),
+        ),
         (
             "mail/activation",
             mail(&messages::Activation {

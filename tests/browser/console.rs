@@ -4,6 +4,7 @@
 //! unknown address. (Granting the role with `learnerctl` itself is in learnerctl's tests.)
 
 use super::Journey;
+use learners::domain::Token;
 use learners::flows::admin::set_operator_role;
 use learners::flows::signin::{sign_in, SignInError};
 use learners_tests::browser::serve_page;
@@ -210,6 +211,7 @@ async fn the_console_does_not_exist_for_others(backend: Backend) {
         "/operator/bulk",
         "/operator/deletions",
         "/operator/audit",
+        "/operator/applications",
         "/operator/jobs/1",
     ] {
         j.open(path).await;
@@ -237,9 +239,88 @@ async fn the_console_does_not_exist_for_others(backend: Backend) {
     j.finish().await;
 }
 
+/// The secret a confidential application has now, if `secret` is it.
+async fn secret_works(j: &Journey, client_id: &str, secret: &str) -> bool {
+    let clients = learners::oidc::clients::list(&j.site.app).await.expect("the applications");
+    let client = clients.iter().find(|c| c.id.as_str() == client_id).expect("the application is registered");
+    let typed = Token::parse(secret).expect("a secret as the page shows it");
+    client.secret_hash.as_ref().map(|h| h.as_str().to_owned()) == Some(typed.hash().as_str().to_owned())
+}
+
+/// Applications: a redirect URI refused beside its field (the form filled in again), then one
+/// registered with its secret shown once on the page the post answers, listed, given a new
+/// secret (the old one stops working), and removed after confirming; every step audited.
+async fn an_operator_manages_applications(backend: Backend) {
+    let j = Journey::start(backend, &[]).await;
+    let b = &j.browser;
+    let operator = j.operator().await;
+    j.open_console_as(&operator).await;
+    b.follow("Applications").await;
+    assert_eq!(b.heading().await, "Applications");
+    assert_eq!(b.accessibility_violations().await, Vec::<String>::new(), "axe-core on the Applications page");
+    b.snap("console-applications").await;
+
+    let name = unique("Open edX ");
+    b.fill("Name", &name).await;
+    b.fill("Redirect URIs (one per line)", "https://lms.example/auth/complete/oidc/\nhttp://lms.example/callback")
+        .await;
+    b.press("Register application").await;
+    assert_eq!(b.status().await, 422);
+    assert!(b.text_of("#redirect_uris-error").await.contains("must be https"), "{}", b.text().await);
+    assert_eq!(b.value_of("Name").await, name, "the form is filled in again");
+    assert!(b.value_of("Redirect URIs (one per line)").await.contains("http://lms.example/callback"));
+    assert_eq!(b.field_attr("Redirect URIs (one per line)", "aria-invalid").await.as_deref(), Some("true"));
+    b.snap("console-applications-refused").await;
+
+    b.fill("Redirect URIs (one per line)", "https://lms.example/auth/complete/oidc/").await;
+    b.fill("Post-logout redirect URIs (one per line, optional)", "https://lms.example/logout").await;
+    b.press("Register application").await;
+    assert_eq!(b.status().await, 201, "the post's own answer shows the secret");
+    assert_eq!(b.url().await, j.url("/operator/applications"), "no secret in the address");
+    assert!(b.text().await.contains("Copy it now: it is not shown again"));
+    let client_id = b.text_of("#shown-client-id").await;
+    let secret = b.text_of("#shown-client-secret").await;
+    assert!(!secret.is_empty() && !b.url().await.contains(&secret));
+    assert!(secret_works(&j, &client_id, &secret).await, "the secret shown is the application's");
+    b.snap("console-application-secret").await;
+
+    j.open("/operator/applications").await;
+    assert!(!b.has("#shown-client-secret").await, "shown once only");
+    let listed = b.text().await;
+    assert!(!listed.contains(&secret));
+    for shown in [name.as_str(), client_id.as_str(), "confidential", "https://lms.example/auth/complete/oidc/"] {
+        assert!(listed.contains(shown), "{shown} in:\n{listed}");
+    }
+
+    b.press("New secret").await;
+    assert_eq!(b.status().await, 200);
+    let renewed = b.text_of("#shown-client-secret").await;
+    assert_ne!(renewed, secret);
+    assert!(secret_works(&j, &client_id, &renewed).await);
+    assert!(!secret_works(&j, &client_id, &secret).await, "the old secret no longer works");
+
+    b.press("Remove").await;
+    assert!(b.text().await.contains(&name), "the confirm step names it");
+    b.snap("console-application-remove").await;
+    b.press("Yes, remove it").await;
+    assert_eq!(b.path().await, "/operator/applications");
+    assert!(b.text_of("[role=alert]").await.contains("removed"));
+    assert!(!b.text().await.contains(&client_id), "no longer listed");
+    let left = learners::oidc::clients::list(&j.site.app).await.unwrap();
+    assert!(left.iter().all(|c| c.id.as_str() != client_id));
+
+    j.open("/operator/audit").await;
+    let audit = b.text().await;
+    for action in ["oidc_client_register", "oidc_client_rotate_secret", "oidc_client_delete"] {
+        assert!(audit.contains(action), "{action} in:\n{audit}");
+    }
+    j.finish().await;
+}
+
 in_the_browser! {
     an_operator_supports_learners: memory, moto;
     sensitive_actions_ask_for_the_operators_password: memory;
     bulk_registration_and_deletions: memory, moto;
     the_console_does_not_exist_for_others: memory;
+    an_operator_manages_applications: memory, moto;
 }

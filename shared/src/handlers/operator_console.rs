@@ -1,6 +1,6 @@
 //! Function `operator-console`: the operators' console at `/operator`, server-rendered and
 //! working without JavaScript. Every action goes through the same flows as the admin API
-//! (`flows::admin`, `flows::bulk`, `flows::removal`); nothing here decides a rule of its own.
+//! (`flows::admin`, `flows::bulk`, `flows::removal`, `oidc::clients`); nothing here decides a rule of its own.
 //!
 //! Who gets it: a signed-in account with the operator role, on an operator session (begun while
 //! it had the role: shorter, with an idle limit). Signed out: on to `/login?next=/operator`.
@@ -16,11 +16,12 @@ use crate::flows::admin::{self, AuditSubject, SupportError};
 use crate::flows::bulk::{dry_run, upload, UploadError, MAX_UPLOAD_BYTES};
 use crate::flows::removal::{check_list, emails_from_file, emails_from_lines, matching_accounts, request_deletions};
 use crate::flows::signin::verify_own_password;
-use crate::http::console_pages::{self as console, urlencode, AuditLine, CardContext};
+use crate::http::console_pages::{self as console, urlencode, ApplicationForm, AuditLine, CardContext, ShownSecret};
 use crate::http::multipart::Parts;
 use crate::http::origin::from_site;
 use crate::http::response::Reply;
 use crate::http::{path_param, query_param, response, route_key, ApiError, FieldErrors, Fields};
+use crate::oidc::clients::{self, ClientError, NewClient};
 use crate::App;
 use lambda_http::Request;
 
@@ -84,6 +85,10 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "GET /operator/jobs/{job_id}" => job(app, &req).await,
         "GET /operator/jobs/{job_id}/report.csv" => report(app, &req).await,
         "GET /operator/audit" => audit(app, &req).await,
+        "GET /operator/applications" => applications(app, &req).await,
+        "POST /operator/applications" => register_application(app, &req, &console).await,
+        "POST /operator/applications/secret" => new_secret(app, &req, &console).await,
+        "POST /operator/applications/remove" => remove_application(app, &req, &console).await,
         _ => Ok(response::route_not_found()),
     };
     result.unwrap_or_else(Reply::from)
@@ -417,4 +422,122 @@ async fn audit(app: &App, req: &Request) -> Result<Reply, ApiError> {
         });
     }
     Ok(response::page(200, console::audit(&email, &lines, &FieldErrors::new())))
+}
+
+/// The Applications page, with the applications as they are now.
+async fn applications_page(
+    app: &App,
+    status: u16,
+    form: &ApplicationForm,
+    errors: &FieldErrors,
+    notice: Option<&str>,
+    secret: Option<ShownSecret<'_>>,
+) -> Result<Reply, ApiError> {
+    let found = clients::list(app).await.map_err(client_error)?;
+    Ok(response::page(status, console::applications(&found, form, errors, notice, secret)))
+}
+
+fn client_error(error: ClientError) -> ApiError {
+    match error {
+        ClientError::Unexpected(e) => unexpected(e),
+        ClientError::Invalid(fields) => ApiError::validation(fields),
+        ClientError::NotFound => ApiError::bad_request("No application has this id."),
+        ClientError::PublicClient => ApiError::bad_request("A public application has no secret."),
+    }
+}
+
+async fn applications(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let notice = match query_param(req, "done").as_deref() {
+        Some("removed") => Some("The application is removed: it can no longer sign learners in."),
+        _ => None,
+    };
+    applications_page(app, 200, &ApplicationForm::default(), &FieldErrors::new(), notice, None).await
+}
+
+/// A textarea's URIs: one per non-blank line.
+fn uri_lines(text: &str) -> Vec<String> {
+    text.lines().map(str::trim).filter(|line| !line.is_empty()).map(str::to_owned).collect()
+}
+
+/// "Register an application": the page itself answers (201), with the secret shown this once,
+/// so that the secret is never in an address.
+async fn register_application(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
+    let mut fields = Fields::from_request(req)?;
+    let mut errors = FieldErrors::new();
+    let name = fields.string("name", &mut errors).unwrap_or_default();
+    let redirect_uris = fields.optional_string("redirect_uris", &mut errors).unwrap_or_default();
+    let post_logout_redirect_uris =
+        fields.optional_string("post_logout_redirect_uris", &mut errors).unwrap_or_default();
+    let public = fields.boolean("public", &mut errors);
+    fields.finish(&mut errors);
+    let form = ApplicationForm { name, redirect_uris, post_logout_redirect_uris, public };
+    if !errors.is_empty() {
+        return applications_page(app, 422, &form, &errors, None, None).await;
+    }
+    let new = NewClient {
+        name: form.name.clone(),
+        redirect_uris: uri_lines(&form.redirect_uris),
+        post_logout_redirect_uris: uri_lines(&form.post_logout_redirect_uris),
+        public: form.public,
+    };
+    match clients::register(app, &console.actor, &new).await {
+        Ok((client, Some(secret))) => {
+            let shown = ShownSecret { name: &client.name, client_id: client.id.as_str(), secret: secret.as_str() };
+            let notice = Some("The application is registered.");
+            applications_page(app, 201, &ApplicationForm::default(), &FieldErrors::new(), notice, Some(shown)).await
+        }
+        Ok((_, None)) => {
+            let notice = Some("The public application is registered: it has no secret and must use PKCE.");
+            applications_page(app, 201, &ApplicationForm::default(), &FieldErrors::new(), notice, None).await
+        }
+        Err(ClientError::Invalid(errors)) => applications_page(app, 422, &form, &errors, None, None).await,
+        Err(other) => Err(client_error(other)),
+    }
+}
+
+/// A problem with the application a button named, on the Applications page.
+async fn application_refused(app: &App, status: u16, error: ClientError) -> Result<Reply, ApiError> {
+    let notice = match error {
+        ClientError::NotFound => "No application has this id (was it removed?).",
+        ClientError::PublicClient => "A public application has no secret.",
+        other => return Err(client_error(other)),
+    };
+    applications_page(app, status, &ApplicationForm::default(), &FieldErrors::new(), Some(notice), None).await
+}
+
+/// "New secret": the old one stops working at once; the new one is shown this once.
+async fn new_secret(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
+    let id = form_fields(req, &["client_id"], &[])?.remove(0).unwrap_or_default();
+    match clients::rotate_secret(app, &console.actor, &id).await {
+        Ok(secret) => {
+            let found = clients::list(app).await.map_err(client_error)?;
+            let name = found.iter().find(|c| c.id.as_str() == id).map(|c| c.name.clone()).unwrap_or_default();
+            let shown = ShownSecret { name: &name, client_id: &id, secret: secret.as_str() };
+            let notice = Some("A new secret is made: the old one no longer works.");
+            let page =
+                console::applications(&found, &ApplicationForm::default(), &FieldErrors::new(), notice, Some(shown));
+            Ok(response::page(200, page))
+        }
+        Err(e @ ClientError::NotFound) => application_refused(app, 404, e).await,
+        Err(e @ ClientError::PublicClient) => application_refused(app, 422, e).await,
+        Err(other) => Err(client_error(other)),
+    }
+}
+
+/// "Remove": first the confirm step, then the removal; back to the list.
+async fn remove_application(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
+    let mut values = form_fields(req, &["client_id"], &["confirm"])?;
+    let (id, confirm) = (values.remove(0).unwrap_or_default(), values.remove(0));
+    if confirm.as_deref() != Some("yes") {
+        let found = clients::list(app).await.map_err(client_error)?;
+        return match found.iter().find(|c| c.id.as_str() == id) {
+            Some(client) => Ok(response::page(200, console::application_remove(client))),
+            None => application_refused(app, 404, ClientError::NotFound).await,
+        };
+    }
+    match clients::remove(app, &console.actor, &id).await {
+        Ok(()) => Ok(response::see_other("/operator/applications?done=removed")),
+        Err(e @ ClientError::NotFound) => application_refused(app, 404, e).await,
+        Err(other) => Err(client_error(other)),
+    }
 }

@@ -6,6 +6,7 @@
 pub use super::pages::urlencode;
 use super::pages::{Input, Page};
 use super::FieldErrors;
+use crate::domain::oidc::{OidcClient, RedirectUri};
 use crate::domain::{
     Actor, JobKind, JobProgress, JobStatus, MailRefusalKind, PasswordPolicy, RowOutcome, RowResult, Timestamp,
     UserStatus, UserView,
@@ -340,6 +341,89 @@ pub fn audit(email: &str, lines: &[AuditLine], errors: &FieldErrors) -> Page {
         .collect();
     let page = Audit { email, filter: Input::email("email", "Learner email", "off", email, errors).optional(), lines };
     console_page("Audit", &page)
+}
+
+/// The "Register an application" form as the operator filled it in (URIs one per line).
+#[derive(Debug, Default)]
+pub struct ApplicationForm {
+    pub name: String,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub public: bool,
+}
+
+/// A secret just made, shown on this one page and never again.
+pub struct ShownSecret<'a> {
+    pub name: &'a str,
+    pub client_id: &'a str,
+    pub secret: &'a str,
+}
+
+/// One line of the applications table.
+struct ApplicationRow<'a> {
+    name: &'a str,
+    client_id: &'a str,
+    public: bool,
+    redirect_uris: Vec<&'a str>,
+    post_logout_redirect_uris: Vec<&'a str>,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/applications.html")]
+struct Applications<'a> {
+    notice: Option<&'a str>,
+    secret: Option<ShownSecret<'a>>,
+    rows: Vec<ApplicationRow<'a>>,
+    name: Input<'a>,
+    form: &'a ApplicationForm,
+    redirect_error: Option<&'a str>,
+    post_logout_error: Option<&'a str>,
+}
+
+/// The Applications page: the registered applications (relying parties), a secret just made
+/// (shown once), and the form that registers another, filled in again with its problems.
+pub fn applications<'a>(
+    clients: &'a [OidcClient],
+    form: &'a ApplicationForm,
+    errors: &'a FieldErrors,
+    notice: Option<&'a str>,
+    secret: Option<ShownSecret<'a>>,
+) -> Page {
+    let rows = clients
+        .iter()
+        .map(|c| ApplicationRow {
+            name: &c.name,
+            client_id: c.id.as_str(),
+            public: c.is_public(),
+            redirect_uris: c.redirect_uris.iter().map(RedirectUri::as_str).collect(),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.iter().map(RedirectUri::as_str).collect(),
+            created: when(Some(c.created_at)),
+        })
+        .collect();
+    let name = Input::new("name", "Name", "text", "off", errors).value(&form.name);
+    let page = Applications {
+        notice,
+        secret,
+        rows,
+        name,
+        form,
+        redirect_error: errors.get("redirect_uris").map(String::as_str),
+        post_logout_error: errors.get("post_logout_redirect_uris").map(String::as_str),
+    };
+    console_page("Applications", &page)
+}
+
+#[derive(Template)]
+#[template(path = "console/application_remove.html")]
+struct ApplicationRemove<'a> {
+    name: &'a str,
+    client_id: &'a str,
+}
+
+/// "Remove" on an application: the confirm step.
+pub fn application_remove(client: &OidcClient) -> Page {
+    console_page("Remove application", &ApplicationRemove { name: &client.name, client_id: client.id.as_str() })
 }
 
 #[cfg(test)]
