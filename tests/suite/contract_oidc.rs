@@ -259,6 +259,27 @@ async fn signatures_verify_with_the_published_key_and_only_it(signer: Arc<dyn Si
     assert_eq!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw), &token[token.rfind('.').unwrap() + 1..]);
 }
 
+/// Key rotation in AWS: the stack's signing key becomes a new KMS key and the old one's id is
+/// listed in `OidcPreviousKeyIds`. Tokens signed before still verify against the JWKS (the old
+/// public key stays published beside the new one); new tokens are signed by the new key only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_key_rotation_the_jwks_verifies_old_and_new_tokens() {
+    use learners::adapters::aws::KmsSigner;
+    let kms = oidc::moto_kms().await;
+    let (old_key, new_key) = (oidc::moto_signing_key(&kms).await, oidc::moto_signing_key(&kms).await);
+    let before = KmsSigner::new(kms.clone(), &old_key, &[]);
+    let old_token = jws::sign(&before, &serde_json::json!({"sub": "before"})).await.unwrap();
+    let after = KmsSigner::new(kms, &new_key, std::slice::from_ref(&old_key));
+    let published = after.public_keys().await.unwrap();
+    assert_eq!(published.len(), 2, "the new key and the previous one");
+    assert_eq!(published[0], after.signing_key().await.unwrap(), "the new key signs");
+    assert_ne!(published[0].kid, published[1].kid);
+    assert_eq!(jws::verify(&old_token, &published).unwrap()["sub"], "before", "an old token still verifies");
+    let new_token = jws::sign(&after, &serde_json::json!({"sub": "after"})).await.unwrap();
+    assert_eq!(jws::verify(&new_token, &published).unwrap()["sub"], "after");
+    assert!(jws::verify(&new_token, &published[1..]).is_none(), "new tokens are not signed by the old key");
+}
+
 /// Which tests pin each method of the OIDC ports (held to `ports.rs` below).
 const COVERAGE: &[(&str, &[&str])] = &[
     ("OidcStore::create_client", &["applications_are_registered_listed_given_new_secrets_and_deleted"]),
