@@ -52,7 +52,7 @@ pub fn aws_lazy(config: Config, sdk: &aws_config::SdkConfig, clock: Arc<dyn Cloc
         Some(key) => Arc::new(KmsSigner::lazy(sdk, key, &config.oidc_previous_kms_key_ids)),
         None => Arc::new(NoSigner),
     };
-    App { signer, ..on_aws(config, store, mailer, queue, clock) }
+    on_aws(config, store, mailer, queue, signer, clock)
 }
 
 /// The AWS adapters on clients made already (tests, tools, the local gateway on moto).
@@ -60,10 +60,19 @@ pub fn aws(config: Config, clients: &AwsClients, clock: Arc<dyn Clock>) -> App {
     let store = DynamoStore::new(clients.dynamodb.clone(), &config.table_name);
     let mailer = SesMailer::new(clients.ses.clone(), &config.mail_from, config.ses_configuration_set.clone());
     let queue = SqsQueue::new(clients.sqs.clone(), config.queue_urls.clone());
-    on_aws(config, store, mailer, queue, clock)
+    // A key made in the process (tests, the local gateway on moto); the tests on moto put a
+    // KMS key in its place.
+    on_aws(config, store, mailer, queue, Arc::new(LocalSigner::new()), clock)
 }
 
-fn on_aws(config: Config, store: DynamoStore, mailer: SesMailer, queue: SqsQueue, clock: Arc<dyn Clock>) -> App {
+fn on_aws(
+    config: Config,
+    store: DynamoStore,
+    mailer: SesMailer,
+    queue: SqsQueue,
+    signer: Arc<dyn Signer>,
+    clock: Arc<dyn Clock>,
+) -> App {
     let store = Arc::new(store);
     App {
         store: store.clone(),
@@ -72,9 +81,7 @@ fn on_aws(config: Config, store: DynamoStore, mailer: SesMailer, queue: SqsQueue
         audit: store.clone(),
         oidc: store.clone(),
         jobs: store,
-        // A key made in the process (tests, the local gateway on moto); `aws_lazy` and the
-        // tests on moto put a KMS key here.
-        signer: Arc::new(LocalSigner::new()),
+        signer,
         passwords: Arc::new(Argon2Passwords),
         mailer: Arc::new(mailer),
         queue: Arc::new(queue),
