@@ -196,11 +196,17 @@ fn cases() -> Vec<(&'static str, Rendered)> {
             ])),
         ),
         (
-            "console/delete_confirm.html",
-            Rendered::Pages(documents(vec![console::delete_confirm(HOSTILE, true, &errors)])),
+            "console/confirm.html",
+            Rendered::Pages(documents(vec![
+                console::confirm(console::ConfirmStep::Delete, HOSTILE, true, &errors),
+                console::confirm(console::ConfirmStep::Activate, HOSTILE, false, &errors),
+            ])),
         ),
         ("console/bulk_upload.html", Rendered::Pages(documents(vec![console::bulk_upload(&errors)]))),
-        ("console/bulk_checked.html", Rendered::Pages(documents(vec![console::bulk_checked(3, &problems(), HOSTILE)]))),
+        (
+            "console/bulk_checked.html",
+            Rendered::Pages(documents(vec![console::bulk_checked(3, &problems(), HOSTILE, true, &errors)])),
+        ),
         ("console/deletions_form.html", Rendered::Pages(documents(vec![console::deletions_form(&errors)]))),
         (
             "console/deletions_checked.html",

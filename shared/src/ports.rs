@@ -107,7 +107,8 @@ pub trait UserStore: Send + Sync {
     async fn retirement(&self, email_hmac: &str) -> anyhow::Result<Option<Retirement>>;
 
     /// Grants (`true`) or revokes the operator role, and keeps the list of operators in step,
-    /// atomically. False when there is no such user or it is being removed.
+    /// atomically. False when there is no such user or it is being removed, and (granting)
+    /// when the account is not active.
     async fn set_operator(&self, id: &UserId, operator: bool) -> anyhow::Result<bool>;
 
     /// Records that the account's address refused mail (the latest report wins). False when

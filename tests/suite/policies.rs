@@ -294,7 +294,7 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
         admin::user_by_email(&app, &address("bob")).await.unwrap();
         admin::unlock(&app, OPERATOR, &address("bob")).await.unwrap();
         admin::activate(&app, OPERATOR, &address("bob")).await.unwrap();
-        admin::set_password(&app, OPERATOR, &address("bob"), "a third horse battery staple", true).await.unwrap();
+        admin::set_password(&app, OPERATOR, &address("bob"), "a third horse battery staple").await.unwrap();
         admin::set_operator_role(&app, OPERATOR, &address("ada"), true).await.unwrap();
         admin::operators(&app).await.unwrap();
         admin::set_operator_role(&app, OPERATOR, &address("ada"), false).await.unwrap();

@@ -27,13 +27,9 @@ pub enum Command {
     /// Activate an account whose activation mail got lost.
     Activate { email: String },
     /// Set a learner's password. It is read from a hidden prompt, or from the first line of
-    /// standard input when that is not a terminal; never from the command line.
-    SetPassword {
-        email: String,
-        /// Do not mail the learner that an operator set a new password.
-        #[arg(long)]
-        no_notify: bool,
-    },
+    /// standard input when that is not a terminal; never from the command line. The learner is
+    /// always mailed a notice (never the password).
+    SetPassword { email: String },
     /// Clear a learner's failed sign-ins and any lock.
     Unlock { email: String },
     /// Delete the accounts of a list of emails: a CSV file with an `email` column, or one
@@ -136,12 +132,11 @@ pub async fn run(api: &Api, options: &Options, command: Command) -> anyhow::Resu
             done(options, &activated, format!("{email} is active."));
             Ok(())
         }
-        Command::SetPassword { email, no_notify } => {
+        Command::SetPassword { email } => {
             let password = read_password()?;
-            let body = json_body(serde_json::json!({ "email": email, "password": password, "notify": !no_notify }));
+            let body = json_body(serde_json::json!({ "email": email, "password": password }));
             let set = api.send("POST", "/admin/v1/users/password", Some("application/json"), body).await?.ok()?;
-            let told = if no_notify { "" } else { "; the learner has been told" };
-            done(options, &set, format!("The password of {email} is set{told}."));
+            done(options, &set, format!("The password of {email} is set; the learner has been told."));
             Ok(())
         }
         Command::Unlock { email } => {

@@ -128,9 +128,13 @@ async fn an_operator_registers_a_cohort_and_supports_a_learner() {
     assert_eq!(shown["email"].as_str(), Some(ada.as_str()));
 
     // The password comes from standard input, never from the command line.
-    let set = learnerctl(&app, &["set-password", &bob, "--no-notify"], Some("a phrase from stdin 9\n")).await;
+    let set = learnerctl(&app, &["set-password", &bob], Some("a phrase from stdin 9\n")).await;
     assert!(set.status.success(), "{}", text(&set.stderr));
     assert_eq!(app.sign_in(&bob, "a phrase from stdin 9").await.status(), 200);
+    let told = app.mail_to(&bob).await.iter().any(|m| m.subject.contains("password was changed"));
+    assert!(told, "an operator's new password is always notified");
+    let silent = learnerctl(&app, &["set-password", &bob, "--no-notify"], Some("a phrase from stdin 10\n")).await;
+    assert!(!silent.status.success(), "there is no silent option");
     let weak = learnerctl(&app, &["set-password", &bob], Some("password\n")).await;
     assert_eq!(weak.status.code(), Some(1));
     assert!(text(&weak.stderr).contains("validation_failed"), "{}", text(&weak.stderr));

@@ -1,6 +1,6 @@
 //! Operator actions on record. No password, token or secret is ever part of an entry.
 
-use super::{Timestamp, UserId};
+use super::{Timestamp, User, UserId};
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -43,6 +43,14 @@ impl Actor {
             Some((user_id, email)) => Self::Console { user_id, email: email.to_owned() },
             None => Self::Iam(record.to_owned()),
         }
+    }
+
+    /// May this actor set the password of `target`, delete, unlock or activate it? Always, but
+    /// for an account with the operator role only through the IAM-authenticated admin API: in
+    /// the console, an operator being offboarded could otherwise set a colleague's password
+    /// (and go on as them) or delete them. The people who hold the AWS keys keep these actions.
+    pub fn may_change(&self, target: &User) -> bool {
+        !target.operator || matches!(self, Self::Iam(_))
     }
 
     /// What a person reads: the operator's email, or the IAM principal.

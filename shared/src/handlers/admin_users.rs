@@ -40,6 +40,14 @@ impl From<SupportError> for ApiError {
             SupportError::NotFound => ApiError::new(ErrorCode::UserNotFound, "No account has this email address."),
             SupportError::WeakPassword(fields) => ApiError::validation(fields),
             SupportError::OwnRole => ApiError::new(ErrorCode::OwnRole, "An operator cannot change their own role."),
+            SupportError::NotActive => {
+                ApiError::new(ErrorCode::NotActivated, "Only an active account can be given the operator role.")
+            }
+            // Only a console operator meets it (the admin API may change any account).
+            SupportError::OperatorAccount => ApiError::new(
+                ErrorCode::Unauthorized,
+                "An account with the operator role is changed only through the admin API.",
+            ),
             SupportError::InvalidUserId => {
                 ApiError::validation(FieldErrors::from([("user_id".to_owned(), "Not a user id (a UUID).".to_owned())]))
             }
@@ -69,12 +77,17 @@ async fn set_password(app: &App, req: &Request, operator: &str) -> Result<Reply,
     let mut errors = FieldErrors::new();
     let email = fields.string("email", &mut errors);
     let password = fields.string("password", &mut errors);
-    let notify = fields.boolean_or("notify", true, &mut errors);
+    // Kept for compatibility (older scripts send `"notify": true`): the learner is always told,
+    // so asking for silence is refused rather than quietly ignored.
+    if !fields.boolean_or("notify", true, &mut errors) {
+        let message = "The learner is always told of a new password; leave this field out.".to_owned();
+        errors.entry("notify".to_owned()).or_insert(message);
+    }
     fields.finish(&mut errors);
     let (Some(email), Some(password), true) = (email, password, errors.is_empty()) else {
         return Err(ApiError::validation(errors));
     };
-    admin::set_password(app, operator, &email, &password, notify).await?;
+    admin::set_password(app, operator, &email, &password).await?;
     Ok(response::empty(204))
 }
 

@@ -7,16 +7,19 @@
 //! Signed in without the role: the same 404 as an unknown route, on every URL and method, so the
 //! console does not exist for them. The role is read on every request, so revoking it closes
 //! an open session's console at its next request. Every post must come from the site's own
-//! pages; setting a password and deleting ask for the operator's own password again unless it
-//! was typed in the last 5 minutes.
+//! pages; setting a password, deleting, activating and registering a file ask for the
+//! operator's own password again unless it was typed in the last 5 minutes, and typing it
+//! renews the session (a new cookie). An account with the operator role is not changed from
+//! here (`Actor::may_change`): the admin API does that.
 
 use super::signed_in;
 use crate::domain::{Actor, JobStatus, SessionRecord, User};
-use crate::flows::admin::{self, AuditSubject, SupportError};
+use crate::flows::admin::{self, AuditSubject, Confirmation, SupportError};
 use crate::flows::bulk::{dry_run, upload, UploadError, MAX_UPLOAD_BYTES};
 use crate::flows::removal::{check_list, emails_from_file, emails_from_lines, matching_accounts, request_deletions};
-use crate::flows::signin::verify_own_password;
-use crate::http::console_pages::{self as console, urlencode, ApplicationForm, AuditLine, CardContext, ShownSecret};
+use crate::http::console_pages::{
+    self as console, urlencode, ApplicationForm, AuditLine, CardContext, ConfirmStep, ShownSecret,
+};
 use crate::http::multipart::Parts;
 use crate::http::origin::from_site;
 use crate::http::response::Reply;
@@ -35,6 +38,8 @@ struct Console {
     session: SessionRecord,
     /// The operator as jobs and audit entries record them.
     actor: String,
+    /// `Set-Cookie` for the session that replaced the presented one (the operator confirmed).
+    new_cookie: Option<String>,
 }
 
 enum Access {
@@ -57,7 +62,7 @@ async fn access(app: &App, req: &Request) -> anyhow::Result<Access> {
     }
     app.sessions.touch_session(&session.hash, app.clock.now(), session.password_at).await?;
     let actor = Actor::Console { user_id: user.id.clone(), email: user.email.to_string() }.to_record();
-    Ok(Access::Granted(Box::new(Console { user, session, actor })))
+    Ok(Access::Granted(Box::new(Console { user, session, actor, new_cookie: None })))
 }
 
 pub async fn handle(app: &App, req: Request) -> Reply {
@@ -72,13 +77,13 @@ pub async fn handle(app: &App, req: Request) -> Reply {
     }
     let result = match route_key(&req).as_str() {
         "GET /operator" => learners(app, &req, &console).await,
-        "POST /operator/activate" => activate_or_unlock(app, &req, &console, true).await,
-        "POST /operator/unlock" => activate_or_unlock(app, &req, &console, false).await,
+        "POST /operator/activate" => activate(app, &req, &mut console).await,
+        "POST /operator/unlock" => unlock(app, &req, &console).await,
         "POST /operator/password" => set_password(app, &req, &mut console).await,
         "POST /operator/delete" => delete_one(app, &req, &mut console).await,
         "GET /operator/bulk" => Ok(response::page(200, console::bulk_upload(&FieldErrors::new()))),
-        "POST /operator/bulk/check" => bulk_check(app, &req).await,
-        "POST /operator/bulk" => bulk_register(app, &req, &console).await,
+        "POST /operator/bulk/check" => bulk_check(app, &req, &console).await,
+        "POST /operator/bulk" => bulk_register(app, &req, &mut console).await,
         "GET /operator/deletions" => Ok(response::page(200, console::deletions_form(&FieldErrors::new()))),
         "POST /operator/deletions/check" => deletions_check(app, &req, &console).await,
         "POST /operator/deletions" => deletions(app, &req, &mut console).await,
@@ -91,7 +96,11 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "POST /operator/applications/remove" => remove_application(app, &req, &console).await,
         _ => Ok(response::route_not_found()),
     };
-    result.unwrap_or_else(Reply::from)
+    let mut reply = result.unwrap_or_else(Reply::from);
+    if let Some(value) = console.new_cookie.and_then(|cookie| http::HeaderValue::from_str(&cookie).ok()) {
+        reply.headers_mut().append(http::header::SET_COOKIE, value);
+    }
+    reply
 }
 
 fn unexpected(e: anyhow::Error) -> ApiError {
@@ -151,7 +160,6 @@ async fn learners(app: &App, req: &Request, console: &Console) -> Result<Reply, 
     let notice = match query_param(req, "done").as_deref() {
         Some("activated") => Some("The account is active."),
         Some("unlocked") => Some("Sign-in is unlocked: the failure count is cleared."),
-        Some("password_set") => Some("The password is set; every session of the learner has ended."),
         Some("password_set_notified") => {
             Some("The password is set; every session of the learner has ended, and the learner was notified.")
         }
@@ -174,36 +182,57 @@ fn form_fields(req: &Request, required: &[&str], optional: &[&str]) -> Result<Ve
     }
 }
 
-async fn activate_or_unlock(app: &App, req: &Request, console: &Console, activate: bool) -> Result<Reply, ApiError> {
+/// Why the console leaves an account alone (the admin API does not).
+const OPERATOR_ACCOUNT: &str = "This account has the operator role: the console does not set its password, delete, \
+unlock or activate it. Someone who holds the admin API's credentials can.";
+
+/// The card again, saying why the flow refused (an unknown account, an operator's account).
+async fn refused(app: &App, console: &Console, email: &str, error: SupportError) -> Result<Reply, ApiError> {
+    match error {
+        SupportError::NotFound => learner_page(app, console, 404, email, None, &FieldErrors::new()).await,
+        SupportError::OperatorAccount => {
+            learner_page(app, console, 403, email, Some(OPERATOR_ACCOUNT), &FieldErrors::new()).await
+        }
+        other => Err(other.into()),
+    }
+}
+
+async fn unlock(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
     let email = form_fields(req, &["email"], &[])?.remove(0).unwrap_or_default();
-    let result = if activate {
-        admin::activate(app, &console.actor, &email).await
-    } else {
-        admin::unlock(app, &console.actor, &email).await
-    };
-    match result {
-        Ok(()) => Ok(to_card(&email, if activate { "activated" } else { "unlocked" })),
-        Err(SupportError::NotFound) => learner_page(app, console, 404, &email, None, &FieldErrors::new()).await,
-        Err(other) => Err(other.into()),
+    match admin::unlock(app, &console.actor, &email).await {
+        Ok(()) => Ok(to_card(&email, "unlocked")),
+        Err(error) => refused(app, console, &email, error).await,
+    }
+}
+
+/// "Activate" on a card: done at once when the operator's password is recent, else after the
+/// confirm step asks for it.
+async fn activate(app: &App, req: &Request, console: &mut Console) -> Result<Reply, ApiError> {
+    // `confirm` comes with the confirm step's form (shared with deletion): the post itself is the yes.
+    let mut values = form_fields(req, &["email"], &["your_password", "confirm"])?;
+    let (email, typed) = (values.remove(0).unwrap_or_default(), values.remove(0));
+    if !confirmed(app, console, typed.as_deref()).await? {
+        let (status, errors) = if typed.is_some() { (403, wrong_own_password()) } else { (200, FieldErrors::new()) };
+        return Ok(response::page(status, console::confirm(ConfirmStep::Activate, &email, true, &errors)));
+    }
+    match admin::activate(app, &console.actor, &email).await {
+        Ok(()) => Ok(to_card(&email, "activated")),
+        Err(error) => refused(app, console, &email, error).await,
     }
 }
 
 /// Is the operator's own password fresh, or typed (right) in this form? A right one counts as
-/// typed now (for this request's pages too).
+/// typed now (for this request's pages too), in a new session that replaces the presented one.
 async fn confirmed(app: &App, console: &mut Console, typed: Option<&str>) -> Result<bool, ApiError> {
-    let now = app.clock.now();
-    if console.session.password_is_recent(now) {
-        return Ok(true);
+    match admin::confirm_operator(app, &console.user, &console.session, typed).await.map_err(unexpected)? {
+        Confirmation::Recent => Ok(true),
+        Confirmation::Renewed { session, token, lifetime_seconds } => {
+            console.session = session;
+            console.new_cookie = Some(crate::http::session::set_cookie(&token, lifetime_seconds));
+            Ok(true)
+        }
+        Confirmation::Refused => Ok(false),
     }
-    let Some(typed) = typed.filter(|t| !t.is_empty()) else {
-        return Ok(false);
-    };
-    if !verify_own_password(app, &console.user, typed).await.map_err(unexpected)? {
-        return Ok(false);
-    }
-    app.sessions.touch_session(&console.session.hash, now, now).await.map_err(unexpected)?;
-    console.session.password_at = now;
-    Ok(true)
 }
 
 fn wrong_own_password() -> FieldErrors {
@@ -215,7 +244,6 @@ async fn set_password(app: &App, req: &Request, console: &mut Console) -> Result
     let mut errors = FieldErrors::new();
     let email = fields.string("email", &mut errors).unwrap_or_default();
     let password = fields.string("password", &mut errors).unwrap_or_default();
-    let notify = fields.boolean("notify", &mut errors);
     let typed = fields.optional_string("your_password", &mut errors);
     fields.finish(&mut errors);
     if !errors.is_empty() {
@@ -224,11 +252,10 @@ async fn set_password(app: &App, req: &Request, console: &mut Console) -> Result
     if !confirmed(app, console, typed.as_deref()).await? {
         return learner_page(app, console, 403, &email, None, &wrong_own_password()).await;
     }
-    match admin::set_password(app, &console.actor, &email, &password, notify).await {
-        Ok(()) => Ok(to_card(&email, if notify { "password_set_notified" } else { "password_set" })),
+    match admin::set_password(app, &console.actor, &email, &password).await {
+        Ok(()) => Ok(to_card(&email, "password_set_notified")),
         Err(SupportError::WeakPassword(fields)) => learner_page(app, console, 422, &email, None, &fields).await,
-        Err(SupportError::NotFound) => learner_page(app, console, 404, &email, None, &FieldErrors::new()).await,
-        Err(other) => Err(other.into()),
+        Err(error) => refused(app, console, &email, error).await,
     }
 }
 
@@ -236,12 +263,16 @@ async fn set_password(app: &App, req: &Request, console: &mut Console) -> Result
 async fn delete_one(app: &App, req: &Request, console: &mut Console) -> Result<Reply, ApiError> {
     let mut values = form_fields(req, &["email"], &["confirm", "your_password"])?;
     let (email, confirm, typed) = (values.remove(0).unwrap_or_default(), values.remove(0), values.remove(0));
+    if let Err(error) = admin::may_delete(app, &console.actor, &email).await {
+        return refused(app, console, &email, error).await;
+    }
     let needs_password = !console.session.password_is_recent(app.clock.now());
     if confirm.as_deref() != Some("yes") {
-        return Ok(response::page(200, console::delete_confirm(&email, needs_password, &FieldErrors::new())));
+        let page = console::confirm(ConfirmStep::Delete, &email, needs_password, &FieldErrors::new());
+        return Ok(response::page(200, page));
     }
     if !confirmed(app, console, typed.as_deref()).await? {
-        return Ok(response::page(403, console::delete_confirm(&email, true, &wrong_own_password())));
+        return Ok(response::page(403, console::confirm(ConfirmStep::Delete, &email, true, &wrong_own_password())));
     }
     let job = request_deletions(app, &console.actor, &[(1, email)], None).await?;
     Ok(to_job(&job.id))
@@ -281,19 +312,49 @@ async fn only_part(req: &Request, name: &str) -> Result<Vec<u8>, ApiError> {
     }
 }
 
-async fn bulk_check(app: &App, req: &Request) -> Result<Reply, ApiError> {
+async fn bulk_check(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
     let bytes = only_part(req, "csv_file").await?;
     let Ok(csv) = String::from_utf8(bytes) else {
         return upload_refused(UploadError::Columns("The file is not UTF-8 text.".to_owned()));
     };
+    let needs_password = !console.session.password_is_recent(app.clock.now());
+    bulk_checked(app, 200, &csv, needs_password, &FieldErrors::new()).await
+}
+
+/// The dry run of `csv`, and the button that registers its good rows.
+async fn bulk_checked(
+    app: &App,
+    status: u16,
+    csv: &str,
+    needs_password: bool,
+    errors: &FieldErrors,
+) -> Result<Reply, ApiError> {
     match dry_run(app, csv.as_bytes()).await {
-        Ok(checked) => Ok(response::page(200, console::bulk_checked(checked.rows, &checked.problems, &csv))),
+        Ok(checked) => {
+            let page = console::bulk_checked(checked.rows, &checked.problems, csv, needs_password, errors);
+            Ok(response::page(status, page))
+        }
         Err(error) => upload_refused(error),
     }
 }
 
-async fn bulk_register(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
-    let bytes = only_part(req, "csv").await?;
+/// "Register N learners": the file checked before, once the operator has confirmed.
+async fn bulk_register(app: &App, req: &Request, console: &mut Console) -> Result<Reply, ApiError> {
+    let mut parts = Parts::from_request(req, MAX_UPLOAD_BYTES).await?;
+    let mut errors = FieldErrors::new();
+    let bytes = parts.bytes("csv");
+    let typed = parts.text("your_password", &mut errors);
+    parts.finish(&mut errors);
+    let Some(bytes) = bytes.filter(|_| errors.is_empty()) else {
+        errors.entry("csv".to_owned()).or_insert_with(|| "This field is required.".to_owned());
+        return Err(ApiError::validation(errors));
+    };
+    if !confirmed(app, console, typed.as_deref()).await? {
+        let Ok(csv) = String::from_utf8(bytes) else {
+            return upload_refused(UploadError::Columns("The file is not UTF-8 text.".to_owned()));
+        };
+        return bulk_checked(app, 403, &csv, true, &wrong_own_password()).await;
+    }
     match upload(app, &console.actor, &bytes, None).await {
         Ok(job) => Ok(to_job(&job.id)),
         Err(error) => upload_refused(error),

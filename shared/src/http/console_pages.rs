@@ -135,18 +135,60 @@ pub fn learners(
     console_page("Learners", &page)
 }
 
+/// A card's action that has a confirm step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfirmStep {
+    Delete,
+    Activate,
+}
+
 #[derive(Template)]
-#[template(path = "console/delete_confirm.html")]
-struct DeleteConfirm<'a> {
+#[template(path = "console/confirm.html")]
+struct Confirm<'a> {
+    /// Where the form posts.
+    action: &'static str,
+    /// The question, around the learner's address.
+    before: &'static str,
+    after: &'static str,
+    button: &'static str,
+    danger: bool,
     email: &'a str,
     email_query: String,
     confirm: Option<Input<'a>>,
 }
 
-/// "Delete account" from a card: the confirm step.
-pub fn delete_confirm(email: &str, needs_password: bool, errors: &FieldErrors) -> Page {
-    let page = DeleteConfirm { email, email_query: urlencode(email), confirm: your_password(needs_password, errors) };
-    console_page("Delete account", &page)
+/// The confirm step of a card's action ("Delete account", or "Activate" when the operator's
+/// password is not recent).
+pub fn confirm(step: ConfirmStep, email: &str, needs_password: bool, errors: &FieldErrors) -> Page {
+    let (title, action, before, after, button, danger) = match step {
+        ConfirmStep::Delete => (
+            "Delete account",
+            "/operator/delete",
+            "Delete the account of",
+            ", with everything that is its own? This cannot be undone.",
+            "Yes, delete this account",
+            true,
+        ),
+        ConfirmStep::Activate => (
+            "Activate account",
+            "/operator/activate",
+            "Activate the account of",
+            "? Whoever registered the address can then sign in, without having proven it is theirs.",
+            "Yes, activate this account",
+            false,
+        ),
+    };
+    let page = Confirm {
+        action,
+        before,
+        after,
+        button,
+        danger,
+        email,
+        email_query: urlencode(email),
+        confirm: your_password(needs_password, errors),
+    };
+    console_page(title, &page)
 }
 
 #[derive(Template)]
@@ -186,15 +228,24 @@ struct BulkChecked<'a> {
     good: u64,
     problems: Vec<ProblemRow<'a>>,
     csv: &'a str,
+    confirm: Option<Input<'a>>,
 }
 
-/// The dry run of a file: its rows and problems, and the button that registers the rest.
-pub fn bulk_checked(rows: u64, problems: &[RowOutcome], csv: &str) -> Page {
+/// The dry run of a file: its rows and problems, and the button that registers the rest
+/// (with the operator's own password, when it is needed).
+pub fn bulk_checked<'a>(
+    rows: u64,
+    problems: &'a [RowOutcome],
+    csv: &'a str,
+    needs_password: bool,
+    errors: &'a FieldErrors,
+) -> Page {
     let page = BulkChecked {
         rows,
         good: rows.saturating_sub(problems.len() as u64),
         problems: problem_rows(JobKind::BulkRegistration, problems),
         csv,
+        confirm: your_password(needs_password, errors),
     };
     console_page("Check file", &page)
 }

@@ -4,7 +4,7 @@
 
 use super::RowKind;
 use crate::domain::{
-    email_hmac, AuditEntry, Email, JobKind, Retirement, RowJob, RowOutcome, RowResult, UserId, UserStatus,
+    email_hmac, Actor, AuditEntry, Email, JobKind, Retirement, RowJob, RowOutcome, RowResult, UserId, UserStatus,
 };
 use crate::ports::Queue;
 use crate::ports::{DeleteRequest, Deleted};
@@ -52,6 +52,9 @@ impl RowKind for Deletion {
         delete_one(app, secret, Some(job), &job.operator, row).await
     }
 }
+
+/// Why a console list's row naming an operator's account was not deleted.
+const OPERATOR_ACCOUNT: &str = "An operator's account is not deleted from the console (the admin API can).";
 
 /// How many times (200 ms apart) a learner's own deletion waits for the account's mark.
 const MARK_WAITS: u32 = 5;
@@ -132,6 +135,15 @@ pub(crate) async fn delete_one(
         return Ok(());
     };
     let now = app.clock.now();
+    if let Some(job) = job.filter(|job| !Actor::from_record(&job.operator).may_change(&user)) {
+        // A console operator's list naming an operator's account: that row is refused.
+        let refused = target_outcome(target, RowResult::Failed, "operator_account", OPERATOR_ACCOUNT);
+        if app.jobs.settle_row(job, &refused).await? {
+            let entry = AuditEntry::new(now, &job.operator, "delete", &user.id, "refused: operator account");
+            app.audit.record(&entry).await?;
+        }
+        return Ok(());
+    }
     let retirement = Retirement {
         email_hmac: email_hmac(secret, &user.email),
         user_id: user.id.clone(),

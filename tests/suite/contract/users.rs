@@ -332,6 +332,12 @@ async fn the_operator_role_is_granted_listed_and_revoked(backend: Backend) {
     store.create_user(&grace, None).await.unwrap();
     store.create_user(&alan, None).await.unwrap();
     assert!(store.operators().await.unwrap().is_empty());
+    // Granted to an active account only: a pending one was proven by nobody's mailbox.
+    assert!(!store.set_operator(&grace.id, true).await.unwrap(), "a pending account");
+    assert!(!store.user_by_id(&grace.id).await.unwrap().unwrap().operator);
+    assert!(store.operators().await.unwrap().is_empty());
+    assert!(store.activate_user(&grace.id, NOW).await.unwrap());
+    assert!(store.activate_user(&alan.id, NOW).await.unwrap());
     assert!(store.set_operator(&grace.id, true).await.unwrap());
     assert!(store.set_operator(&grace.id, true).await.unwrap(), "granting twice is fine");
     let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
@@ -405,6 +411,7 @@ async fn a_deleted_account_leaves_only_its_retirement_record(backend: Backend) {
     let store = store_on(backend).await;
     let grace = account_with_everything(&store, "Grace@Example.com", "Grace").await;
     let alan = account_with_everything(&store, "alan@example.com", "alan").await;
+    assert!(store.activate_user(&grace.user.id, NOW).await.unwrap());
     assert!(store.set_operator(&grace.user.id, true).await.unwrap());
     let retirement = retirement_of(&grace.user, "self");
     assert_eq!(store.retirement(&retirement.email_hmac).await.unwrap(), None);

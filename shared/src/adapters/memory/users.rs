@@ -222,7 +222,10 @@ impl UserStore for Tables {
 
     async fn set_operator(&self, id: &UserId, operator: bool) -> anyhow::Result<bool> {
         let mut state = self.lock();
-        let Some(user) = state.users.get_mut(id).filter(|u| u.status != UserStatus::RemovalRequested) else {
+        let allowed = |u: &&mut User| {
+            if operator { u.status == UserStatus::Active } else { u.status != UserStatus::RemovalRequested }
+        };
+        let Some(user) = state.users.get_mut(id).filter(allowed) else {
             return Ok(false);
         };
         user.operator = operator;

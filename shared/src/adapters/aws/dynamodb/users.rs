@@ -312,15 +312,21 @@ impl UserStore for DynamoStore {
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(items::user_key(id)))
-            .condition_expression("attribute_exists(pk) AND #status <> :removal")
             .expression_attribute_names("#status", "status")
             // `operator` is one of DynamoDB's reserved words.
-            .expression_attribute_names("#role", "operator")
-            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()));
+            .expression_attribute_names("#role", "operator");
         update = if operator {
-            update.update_expression("SET #role = :yes").expression_attribute_values(":yes", AttributeValue::Bool(true))
+            // Granted to an active account only.
+            update
+                .condition_expression("attribute_exists(pk) AND #status = :active")
+                .expression_attribute_values(":active", items::s(UserStatus::Active.as_str()))
+                .update_expression("SET #role = :yes")
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
         } else {
-            update.update_expression("REMOVE #role")
+            update
+                .condition_expression("attribute_exists(pk) AND #status <> :removal")
+                .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
+                .update_expression("REMOVE #role")
         };
         let update = update.build().context("building the role update")?;
         let listing = if operator {
