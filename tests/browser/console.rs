@@ -1,7 +1,7 @@
 //! The operator console in headless Chromium, by clicking only: an operator finds learners by
 //! email and acts on their card, registers a cohort from a CSV file, deletes learners from a
-//! pasted list, and reads the audit page. Whoever is not an operator gets the same 404 as an
-//! unknown address. (Granting the role with `learnerctl` itself is in learnerctl's tests.)
+//! pasted list, and reads the audit page. Another operator's account is not changed from the
+//! console. Whoever is not an operator gets the same 404 as an unknown address. (Granting the role with `learnerctl` itself is in learnerctl's tests.)
 
 use super::Journey;
 use learners::domain::Token;
@@ -81,7 +81,7 @@ async fn an_operator_supports_learners(backend: Backend) {
     // Six minutes after signing in, setting a password asks for the operator's own again.
     j.site.clock.advance(360);
     j.find_learner(&locked).await;
-    assert!(b.is_checked("Notify the learner").await, "notifying is the default");
+    assert!(!b.has("#f-notify").await, "no silent option: the learner is always told");
     b.fill("New password", "password").await;
     b.fill("Your password", PASSWORD).await;
     b.press("Set password").await;
@@ -110,12 +110,14 @@ async fn an_operator_supports_learners(backend: Backend) {
     j.finish().await;
 }
 
-/// Without a recent password, a set-password post without the operator's own is refused.
+/// Without a recent password, a set-password post without the operator's own is refused;
+/// Activate and registering a checked file ask for it too, and go ahead once it is typed.
 async fn sensitive_actions_ask_for_the_operators_password(backend: Backend) {
     let j = Journey::start(backend, &[]).await;
     let b = &j.browser;
     let operator = j.operator().await;
     let learner = j.active_learner().await;
+    let pending = j.pending_learner("pat").await;
     j.open_console_as(&operator).await;
     j.find_learner(&learner).await;
     assert!(!b.has("#f-your_password").await, "just signed in: not asked");
@@ -128,6 +130,80 @@ async fn sensitive_actions_ask_for_the_operators_password(backend: Backend) {
     assert_eq!(b.status().await, 403);
     assert!(b.text_of("#your_password-error").await.contains("your own password"));
     assert!(j.can_sign_in(&learner, PASSWORD).await, "nothing changed");
+
+    j.find_learner(&pending).await;
+    b.press("Activate").await;
+    assert_eq!(b.heading().await, "Activate account", "the confirm step");
+    assert_eq!(j.status_of(&pending).await.as_deref(), Some("pending_activation"), "not yet");
+    b.snap("console-activate-confirm").await;
+    b.fill("Your password", PASSWORD).await;
+    b.press("Yes, activate this account").await;
+    assert!(b.text_of("[role=alert]").await.contains("The account is active."));
+    assert_eq!(j.status_of(&pending).await.as_deref(), Some("active"));
+
+    j.site.clock.advance(301);
+    let newcomer = email("cohort");
+    let dir = std::env::temp_dir().join(unique("console-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("one.csv");
+    std::fs::write(&file, format!("email,username,name\n{newcomer},{},Cohort Member\n", unique("member"))).unwrap();
+    b.follow("Bulk registration").await;
+    b.choose_file("CSV file", &file).await;
+    b.press("Check file").await;
+    assert!(b.has("#f-your_password").await, "registering asks for the password");
+    b.fill("Your password", "not my password").await;
+    b.press("Register 1 learners").await;
+    assert_eq!(b.status().await, 403);
+    assert!(b.text_of("#your_password-error").await.contains("your own password"));
+    assert!(j.status_of(&newcomer).await.is_none(), "nothing registered");
+    b.fill("Your password", PASSWORD).await;
+    b.press("Register 1 learners").await;
+    b.wait_for_text("#job-status", "completed").await;
+    assert_eq!(j.status_of(&newcomer).await.as_deref(), Some("active"));
+    j.finish().await;
+}
+
+/// An operator in the console tries to set another operator's password, unlock them and delete
+/// them: each is refused on the page, and nothing changes (the password still signs in, the
+/// account is there, the failure count is the same).
+async fn operators_cannot_act_on_operators(backend: Backend) {
+    let j = Journey::start(backend, &[]).await;
+    let b = &j.browser;
+    let (alice, bob) = (j.operator().await, j.operator().await);
+    for _ in 0..2 {
+        assert!(!j.can_sign_in(&bob, "not bob's password").await);
+    }
+    let failures = || async { learners::flows::admin::user_by_email(&j.site.app, &bob).await.unwrap().failed_logins };
+    assert_eq!(failures().await, 2);
+    j.open_console_as(&alice).await;
+    let refusal = "This account has the operator role: the console does not";
+
+    j.find_learner(&bob).await;
+    assert!(b.text().await.contains("the console does not set its password"), "the card says so");
+    b.fill("New password", "violet kettle drums 42").await;
+    b.press("Set password").await;
+    assert_eq!(b.status().await, 403);
+    assert!(b.text_of("[role=alert]").await.contains(refusal), "{}", b.text().await);
+    b.snap("console-operator-refused").await;
+
+    j.find_learner(&bob).await;
+    b.press("Unlock").await;
+    assert_eq!(b.status().await, 403);
+    assert!(b.text_of("[role=alert]").await.contains(refusal));
+
+    j.find_learner(&bob).await;
+    b.press("Delete account").await;
+    assert_eq!(b.status().await, 403);
+    assert!(b.text_of("[role=alert]").await.contains(refusal));
+
+    assert_eq!(failures().await, 2, "the lock is unchanged");
+    assert!(j.status_of(&bob).await.is_some(), "the account is still there");
+    assert!(!j.can_sign_in(&bob, "violet kettle drums 42").await);
+    assert!(j.can_sign_in(&bob, PASSWORD).await, "bob's own password still signs in");
+
+    j.open("/operator/audit").await;
+    let audit = b.text().await;
+    assert_eq!(audit.matches("refused: operator account").count(), 3, "{audit}");
     j.finish().await;
 }
 
@@ -320,6 +396,7 @@ async fn an_operator_manages_applications(backend: Backend) {
 in_the_browser! {
     an_operator_supports_learners: memory, moto;
     sensitive_actions_ask_for_the_operators_password: memory;
+    operators_cannot_act_on_operators: memory, moto;
     bulk_registration_and_deletions: memory, moto;
     the_console_does_not_exist_for_others: memory;
     an_operator_manages_applications: memory, moto;
