@@ -288,7 +288,10 @@ async fn only_an_active_account_gets_the_operator_role(backend: Backend) {
     assert_eq!(refused.json::<Value>().await.unwrap()["error"]["code"], "not_activated");
     assert_eq!(app.user(&pending).await.unwrap()["operator"], false);
     let entries = audit(&app, &format!("email={}", learners_tests::urlencode(&pending))).await;
-    assert_eq!((entries[0]["action"].as_str(), entries[0]["outcome"].as_str()), (Some("grant_operator"), Some("refused: account not active")));
+    assert_eq!(
+        (entries[0]["action"].as_str(), entries[0]["outcome"].as_str()),
+        (Some("grant_operator"), Some("refused: account not active"))
+    );
 
     assert_eq!(app.activate_link(&link).await.status(), 200);
     assert_eq!(admin_post(&app, "/admin/v1/operators", &grant, Some(ADMIN_TOKEN)).await.status(), 204);

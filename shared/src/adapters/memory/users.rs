@@ -223,7 +223,11 @@ impl UserStore for Tables {
     async fn set_operator(&self, id: &UserId, operator: bool) -> anyhow::Result<bool> {
         let mut state = self.lock();
         let allowed = |u: &&mut User| {
-            if operator { u.status == UserStatus::Active } else { u.status != UserStatus::RemovalRequested }
+            if operator {
+                u.status == UserStatus::Active
+            } else {
+                u.status != UserStatus::RemovalRequested
+            }
         };
         let Some(user) = state.users.get_mut(id).filter(allowed) else {
             return Ok(false);
