@@ -3,7 +3,7 @@
 use learners_tests::{moto, unique};
 
 /// The retirement key comes from an SSM SecureString (on moto): read decrypted, refused when
-/// shorter than 32 characters or missing.
+/// shorter than 32 characters, missing, or a plain `String` (named in the refusal).
 #[tokio::test]
 async fn the_retirement_key_is_read_from_a_secure_parameter() {
     use aws_sdk_ssm::types::ParameterType;
@@ -23,4 +23,8 @@ async fn the_retirement_key_is_read_from_a_secure_parameter() {
     ssm.put_parameter().name(&short).value("too short").r#type(ParameterType::SecureString).send().await.unwrap();
     assert!(learners::adapters::aws::secret_parameter(&ssm, &short).await.is_err());
     assert!(learners::adapters::aws::secret_parameter(&ssm, &format!("{name}-missing")).await.is_err());
+    let plain = format!("{name}-plain");
+    ssm.put_parameter().name(&plain).value(value).r#type(ParameterType::String).send().await.unwrap();
+    let refused = learners::adapters::aws::secret_parameter(&ssm, &plain).await.unwrap_err().to_string();
+    assert!(refused.contains(&plain) && refused.contains("must be a SecureString"), "{refused}");
 }
