@@ -346,3 +346,94 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     }
     assert!(seen.len() >= 11, "only {} functions ran: {:?}", seen.len(), seen.keys());
 }
+
+/// The statements of a function's (or a resource policy's) policy documents.
+fn statements(policies: &yaml_rust2::Yaml) -> Vec<&yaml_rust2::Yaml> {
+    let documents: Vec<&yaml_rust2::Yaml> = match policies {
+        yaml_rust2::Yaml::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    documents.into_iter().flat_map(|d| d["Statement"].as_vec().into_iter().flatten()).collect()
+}
+
+/// A YAML value that is one string or a list of them, as strings.
+fn strings(value: &yaml_rust2::Yaml) -> Vec<String> {
+    match value {
+        yaml_rust2::Yaml::Array(items) => items.iter().filter_map(|i| i.as_str()).map(str::to_owned).collect(),
+        other => other.as_str().into_iter().map(str::to_owned).collect(),
+    }
+}
+
+/// SSM decrypts a function's secret parameters with `kms:Decrypt` under the caller's name: that
+/// grant names the parameters it is for (their encryption context), never any key for anything.
+#[test]
+fn kms_decrypt_through_ssm_is_scoped_to_the_parameters_a_function_reads() {
+    let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
+    let mut scoped = 0;
+    for (name, resource) in doc["Resources"].as_hash().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        let all = statements(&resource["Properties"]["Policies"]);
+        let readable: BTreeSet<String> = all
+            .iter()
+            .filter(|s| strings(&s["Action"]).contains(&"ssm:GetParameter".to_owned()))
+            .flat_map(|s| strings(&s["Resource"]))
+            .collect();
+        for statement in all.iter().filter(|s| strings(&s["Action"]).iter().any(|a| a == "kms:Decrypt")) {
+            let resources = strings(&statement["Resource"]);
+            assert!(!resources.iter().any(|r| r == "*"), "{name}: kms:Decrypt on every key");
+            let condition = &statement["Condition"]["StringEquals"];
+            if resources.iter().all(|r| r.ends_with(".Arn") && !r.contains(":")) {
+                continue; // a key of this stack, by its own policy (the bulk password key)
+            }
+            assert_eq!(
+                condition["kms:ViaService"].as_str(),
+                Some("ssm.${AWS::Region}.amazonaws.com"),
+                "{name}: kms:Decrypt only through SSM"
+            );
+            let contexts: BTreeSet<String> =
+                strings(&condition["kms:EncryptionContext:PARAMETER_ARN"]).into_iter().collect();
+            let parameters: BTreeSet<String> = readable.clone();
+            assert!(!contexts.is_empty(), "{name}: kms:Decrypt names no parameter");
+            assert_eq!(contexts, parameters, "{name}: kms:Decrypt for exactly the parameters it reads");
+            scoped += 1;
+        }
+    }
+    assert!(scoped >= 6, "only {scoped} functions read a secret parameter");
+}
+
+/// Bounces and complaints silence an address: only SES, for this stack's configuration set,
+/// may publish to the events topic, and only that topic may send to the events queue, whatever
+/// an IAM policy of the account grants (explicit denies on `aws:SourceArn`).
+#[test]
+fn the_mail_events_topic_and_queue_refuse_everyone_but_their_source() {
+    let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
+    let resources = &doc["Resources"];
+    let destination = &resources["MailConfigurationSetEvents"]["Properties"];
+    assert_eq!(destination["ConfigurationSetName"].as_str(), Some("MailConfigurationSet"));
+    assert_eq!(destination["EventDestination"]["SnsDestination"]["TopicARN"].as_str(), Some("MailEventsTopic"));
+    assert_eq!(resources["MailEventsSubscription"]["Properties"]["Endpoint"].as_str(), Some("MailEventsQueue.Arn"));
+    let configuration_set =
+        "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${MailConfigurationSet}";
+    for (policy, target, action, source, service) in [
+        ("MailEventsTopicPolicy", "MailEventsTopic", "sns:Publish", configuration_set, "ses.amazonaws.com"),
+        ("MailEventsQueuePolicy", "MailEventsQueue.Arn", "sqs:SendMessage", "MailEventsTopic", "sns.amazonaws.com"),
+    ] {
+        let all = statements(&resources[policy]["Properties"]["PolicyDocument"]);
+        let denies: Vec<_> = all.iter().filter(|s| s["Effect"].as_str() == Some("Deny")).collect();
+        assert!(
+            denies.iter().any(|s| s["Principal"].as_str() == Some("*")
+                && strings(&s["Action"]) == [action]
+                && strings(&s["Resource"]) == [target]
+                && strings(&s["Condition"]["ArnNotEquals"]["aws:SourceArn"]) == [source]
+                && s["Condition"].as_hash().map(|h| h.len()) == Some(1)),
+            "{policy}: no explicit Deny of {action} to all but {source}"
+        );
+        let allows: Vec<_> = all.iter().filter(|s| s["Effect"].as_str() == Some("Allow")).collect();
+        assert_eq!(allows.len(), 1, "{policy}: one grant");
+        assert_eq!(allows[0]["Principal"]["Service"].as_str(), Some(service), "{policy}");
+        assert_eq!(strings(&allows[0]["Condition"]["ArnEquals"]["aws:SourceArn"]), [source], "{policy}");
+    }
+}
