@@ -16,7 +16,7 @@
 //! | a block's tally (its rows' counts) | `JOB#<job id>` | `TALLY#<block, 10 digits>` |
 //! | job row outcome | `JOB#<job id>#<shard>` | `ROW#<row, 10 digits>` |
 //! | copy of a skipped/failed row | `JOB#<job id>#<shard>` | `ERR#<row, 10 digits>` |
-//! | a bulk row's password until the row is settled | `JOB#<job id>#<shard>` | `PASSWORD#<row, 10 digits>` |
+//! | a bulk row's sealed password until the row is settled | `JOB#<job id>#<shard>` | `PASSWORD#<row, 10 digits>` |
 //! | reference from a user to an item of theirs | `USER#<id>` | `REF#<item pk>|<item sk>` |
 //! | retirement record | `RETIRED#<hmac of the email>` | `RETIRED` |
 //! | an account with the operator role | `OPERATORS` | `USER#<id>` |
@@ -111,9 +111,10 @@ pub fn kept_password_key(id: &str, row: u64) -> Item {
     key(rows_pk(id, row), &format!("PASSWORD#{row:010}"))
 }
 
-pub fn kept_password_item(id: &str, row: u64, password: &str, expires_at: Timestamp) -> Item {
+/// `sealed`: the password as the `Sealer` sealed it, never the password itself.
+pub fn kept_password_item(id: &str, row: u64, sealed: &str, expires_at: Timestamp) -> Item {
     let mut item = kept_password_key(id, row);
-    item.insert("password".into(), s(password));
+    item.insert("sealed_password".into(), s(sealed));
     item.insert("expires_at".into(), ts(expires_at));
     item.insert("ttl".into(), ts(expires_at));
     item

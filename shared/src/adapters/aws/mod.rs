@@ -4,12 +4,14 @@
 mod dynamodb;
 pub(crate) mod items;
 mod kms;
+mod kms_sealer;
 pub mod provision;
 mod ses;
 mod sqs;
 
 pub use dynamodb::DynamoStore;
 pub use kms::{KmsSigner, NoSigner};
+pub use kms_sealer::{KmsSealer, NoSealer};
 
 /// A SecureString parameter of SSM Parameter Store, decrypted: a secret that stays out of the
 /// function's environment (anyone allowed to read a function's configuration reads that).
