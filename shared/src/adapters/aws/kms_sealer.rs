@@ -21,10 +21,13 @@ const PURPOSE: &str = "learners-bulk-password";
 /// batch): at most this many, then forgotten all at once.
 const CACHED_KEYS: usize = 16;
 
+/// A data key unwrapped, by its job and wrapped form.
+type Unwrapped = HashMap<(String, Vec<u8>), Vec<u8>>;
+
 pub struct KmsSealer {
     client: LazyClient<aws_sdk_kms::Client>,
     key_id: String,
-    unwrapped: Mutex<HashMap<(String, Vec<u8>), Vec<u8>>>,
+    unwrapped: Mutex<Unwrapped>,
 }
 
 impl KmsSealer {
