@@ -105,7 +105,6 @@ impl Intercept for Recorder {
                     query
                         .expression_attribute_values
                         .as_ref()
-                        .map(|values| values)
                         .and_then(|values| values.contains_key(":pk").then_some(values)),
                 );
             }

@@ -43,7 +43,8 @@ async fn sealed_secrets_open_for_their_scope_and_number_only() {
     for _ in 0..2 {
         keys.push(kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id);
     }
-    let pairs: [(&str, Arc<dyn Sealer>, Arc<dyn Sealer>); 2] = [
+    type Pair = (&'static str, Arc<dyn Sealer>, Arc<dyn Sealer>);
+    let pairs: [Pair; 2] = [
         ("local", Arc::new(LocalSealer::new().unwrap()), Arc::new(LocalSealer::new().unwrap())),
         ("kms", Arc::new(KmsSealer::new(kms.clone(), &keys[0])), Arc::new(KmsSealer::new(kms.clone(), &keys[1]))),
     ];
