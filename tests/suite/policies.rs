@@ -390,6 +390,11 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
         clients::remove(&app, OPERATOR, client.id.as_str()).await.unwrap();
     }
 
+    // A complaint from an address (SES, through the mail events queue).
+    rig.as_function("mail-events");
+    let complaint = (learners::domain::MailRefusalKind::Complaint, address("bob"));
+    learners::flows::mail_events::record(&app, vec![complaint]).await.unwrap();
+
     // Sign-in from a source IP (its failure quota) and from a known browser; the console's
     // check of an operator's session on every request.
     rig.as_function("sessions");
