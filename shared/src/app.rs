@@ -4,7 +4,7 @@
 use crate::domain::{Email, PasswordPolicy};
 use crate::metrics::Metrics;
 use crate::ports::{AuditLog, Clock, JobQueue, LoginAttempts, Mailer, Passwords, RowJobs, SessionStore, UserStore};
-use crate::ports::{OidcStore, Signer};
+use crate::ports::{OidcStore, Sealer, Signer};
 use crate::Config;
 use std::sync::Arc;
 
@@ -24,6 +24,8 @@ pub struct App {
     /// OpenID Connect: applications, codes and tokens; and the ID token signer.
     pub oidc: Arc<dyn OidcStore>,
     pub signer: Arc<dyn Signer>,
+    /// Seals the passwords of bulk rows while they wait in the store.
+    pub sealer: Arc<dyn Sealer>,
 }
 
 impl App {

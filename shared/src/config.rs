@@ -63,6 +63,10 @@ pub struct Config {
     /// of before a rotation, kept in the JWKS until their tokens have expired.
     pub oidc_kms_key_id: Option<String>,
     pub oidc_previous_kms_key_ids: Vec<String>,
+    /// `LEARNERS_BULK_PASSWORD_KMS_KEY_ID`: the KMS key that seals the passwords of bulk rows
+    /// while they wait for the worker (AWS only, set for the bulk intakes and worker; locally a
+    /// key made at start seals).
+    pub bulk_password_kms_key_id: Option<String>,
 }
 
 pub const DEFAULT_ACTIVATION_TTL_SECONDS: i64 = 259_200;
@@ -135,6 +139,7 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            bulk_password_kms_key_id: lookup("LEARNERS_BULK_PASSWORD_KMS_KEY_ID").filter(|s| !s.is_empty()),
             lockout: LockoutPolicy {
                 max_failures: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS", 6, 1)? as u32,
                 lockout_seconds: number(&lookup, "LEARNERS_LOCKOUT_SECONDS", 1800, 1)?,

@@ -318,9 +318,9 @@ pub trait RowJobs: Send + Sync {
     /// tallies again). Idempotent.
     async fn mark_completed(&self, job_id: &str, counts: &Counts) -> anyhow::Result<()>;
 
-    /// Keeps the passwords of a job's rows, so that they never travel through a queue (or
-    /// land in its dead-letter queue). Each goes in the same write that settles its row, or
-    /// expires at `expires_at`.
+    /// Keeps the passwords of a job's rows, sealed (`Sealer`), so that they never travel
+    /// through a queue (or land in its dead-letter queue). Each goes in the same write that
+    /// settles its row, or expires at `expires_at`.
     async fn keep_passwords(
         &self,
         job_id: &str,
@@ -328,7 +328,7 @@ pub trait RowJobs: Send + Sync {
         expires_at: Timestamp,
     ) -> anyhow::Result<()>;
 
-    /// The kept password of a row, unless settled or expired.
+    /// The kept (sealed) password of a row, unless settled or expired.
     async fn kept_password(&self, job_id: &str, row: u64, now: Timestamp) -> anyhow::Result<Option<String>>;
 
     /// Creates the account of a row, its outcome and an audit entry, atomically (and forgets
@@ -430,4 +430,19 @@ pub trait Signer: Send + Sync {
 
     /// The current key and any previous one whose tokens may still be live (the JWKS).
     async fn public_keys(&self) -> anyhow::Result<Vec<PublicJwk>>;
+}
+
+/// Seals the secrets the store keeps for a while (a bulk row's password until its row is
+/// settled): the table and its point-in-time backups hold ciphertext, bound to the scope (a
+/// job) and the number (a row) it was sealed for, that only the functions allowed to open it
+/// can read (in AWS: a KMS key that the intakes may encrypt under and the bulk worker alone
+/// may decrypt with).
+#[async_trait]
+pub trait Sealer: Send + Sync {
+    /// Seals every secret of one scope, in order, each bound to the scope and its number.
+    async fn seal(&self, scope: &str, secrets: &[(u64, String)]) -> anyhow::Result<Vec<String>>;
+
+    /// The secret sealed for `scope` and `number`; an error when it was sealed for another
+    /// scope or number, altered, or sealed under another key.
+    async fn open(&self, scope: &str, number: u64, sealed: &str) -> anyhow::Result<String>;
 }

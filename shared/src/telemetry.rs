@@ -2,9 +2,9 @@
 //! stdout stays for what a command prints; colour only on a terminal. The level comes from
 //! `RUST_LOG` (default `info`).
 //!
-//! Whatever `RUST_LOG` says, the Lambda runtime's own crates log at `info` at most: at `debug`
-//! and `trace` they write whole events and responses, which carry passwords, cookies and
-//! tokens.
+//! Whatever `RUST_LOG` says, the Lambda runtime's own crates, the AWS SDK and the HTTP stack
+//! under it log at `info` at most: at `debug` and `trace` they write whole events, requests and
+//! responses, which carry passwords (kept bulk rows, hashes), cookies and tokens.
 
 use std::io::IsTerminal;
 use tracing::{Level, Metadata, Subscriber};
@@ -16,9 +16,18 @@ use tracing_subscriber::EnvFilter;
 /// Crates that log raw invocation events or responses below `info`.
 const RAW_EVENT_TARGETS: [&str; 3] = ["lambda_runtime", "lambda_http", "lambda_runtime_api_client"];
 
-/// Is this event fit to write? Everything but the runtime's raw events.
+/// Families of crates that log request and response bodies below `info`: the AWS SDK (every
+/// `aws_sdk_*` client, the smithy runtime, aws-config's credential providers, the signer) and
+/// the HTTP stack under it. `hyper` stands for `hyper` and `hyper_*` (hyper_util, hyper_rustls).
+const RAW_BODY_FAMILIES: [&str; 6] = ["aws_sdk", "aws_smithy", "aws_config", "aws_sigv4", "hyper", "h2"];
+
+/// Is this event fit to write? Everything but the raw events, requests and responses.
 fn fit_to_write(meta: &Metadata<'_>) -> bool {
-    let raw = RAW_EVENT_TARGETS.iter().any(|t| meta.target() == *t || meta.target().starts_with(&format!("{t}::")));
+    let target = meta.target();
+    let crate_name = target.split("::").next().unwrap_or(target);
+    let in_family =
+        |family: &&str| crate_name.strip_prefix(*family).is_some_and(|rest| rest.is_empty() || rest.starts_with('_'));
+    let raw = RAW_EVENT_TARGETS.contains(&crate_name) || RAW_BODY_FAMILIES.iter().any(in_family);
     !raw || *meta.level() <= Level::INFO
 }
 
@@ -76,5 +85,30 @@ mod tests {
         assert!(written.contains("runtime started"), "{written}");
         assert!(written.contains("our own trace"), "{written}");
         assert!(!written.contains('\u{1b}'), "no colour codes into files");
+    }
+
+    #[test]
+    fn sdk_and_http_logs_are_capped_at_info_even_at_trace() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = subscriber(EnvFilter::new("trace"), true, false, move || writer.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", body = "Password=hunter2a", "request");
+            tracing::debug!(target: "aws_sdk_dynamodb::operation::put_item", item = "hunter2b", "serialized");
+            tracing::trace!(target: "aws_smithy_http_client::hyper_legacy", body = "hunter2c", "wire");
+            tracing::debug!(target: "aws_config::imds", token = "hunter2d", "credentials");
+            tracing::trace!(target: "hyper_util::client::legacy", body = "hunter2e", "bytes");
+            tracing::trace!(target: "hyper", body = "hunter2f", "bytes");
+            tracing::debug!(target: "h2::codec", frame = "hunter2g", "frame");
+            tracing::debug!(target: "aws_sigv4::http_request", canonical = "hunter2h", "signing");
+            tracing::info!(target: "aws_sdk_dynamodb::client", "sdk info stays");
+            tracing::warn!(target: "hyper_util::client::legacy", "http warning stays");
+            tracing::trace!(target: "hypermedia_of_ours", "a crate that only shares the letters");
+        });
+        let written = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(!written.contains("hunter2"), "{written}");
+        assert!(written.contains("sdk info stays"), "{written}");
+        assert!(written.contains("http warning stays"), "{written}");
+        assert!(written.contains("a crate that only shares the letters"), "{written}");
     }
 }

@@ -3,14 +3,15 @@
 //! this module (the layering test holds it to that). The function mains, the local gateway,
 //! the bench and the tests build their `App` here.
 
-use crate::adapters::aws::{AwsClients, DynamoStore, KmsSigner, NoSigner, SesMailer, SqsQueue};
+use crate::adapters::aws::{AwsClients, DynamoStore, KmsSealer, KmsSigner, NoSealer, NoSigner, SesMailer, SqsQueue};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::local_signer::LocalSigner;
 use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryOidcStore, MemoryStore, QueuedBatch};
 use crate::adapters::passwords::Argon2Passwords;
+use crate::adapters::sealing::LocalSealer;
 use crate::handlers::{sqs, HttpHandler, SqsHandler};
 use crate::metrics::Metrics;
-use crate::ports::{Clock, Signer};
+use crate::ports::{Clock, Sealer, Signer};
 use crate::{App, Config};
 use lambda_http::Request;
 use std::sync::Arc;
@@ -52,7 +53,11 @@ pub fn aws_lazy(config: Config, sdk: &aws_config::SdkConfig, clock: Arc<dyn Cloc
         Some(key) => Arc::new(KmsSigner::lazy(sdk, key, &config.oidc_previous_kms_key_ids)),
         None => Arc::new(NoSigner),
     };
-    on_aws(config, store, mailer, queue, signer, clock)
+    let sealer: Arc<dyn Sealer> = match &config.bulk_password_kms_key_id {
+        Some(key) => Arc::new(KmsSealer::lazy(sdk, key)),
+        None => Arc::new(NoSealer),
+    };
+    on_aws(config, store, mailer, queue, signer, sealer, clock)
 }
 
 /// The AWS adapters on clients made already (tests, tools, the local gateway on moto).
@@ -60,9 +65,18 @@ pub fn aws(config: Config, clients: &AwsClients, clock: Arc<dyn Clock>) -> App {
     let store = DynamoStore::new(clients.dynamodb.clone(), &config.table_name);
     let mailer = SesMailer::new(clients.ses.clone(), &config.mail_from, config.ses_configuration_set.clone());
     let queue = SqsQueue::new(clients.sqs.clone(), config.queue_urls.clone());
-    // A key made in the process (tests, the local gateway on moto); the tests on moto put a
-    // KMS key in its place.
-    on_aws(config, store, mailer, queue, Arc::new(LocalSigner::new()), clock)
+    // Keys made in the process (tests, the local gateway on moto); the tests on moto put KMS
+    // keys in their place.
+    on_aws(config, store, mailer, queue, Arc::new(LocalSigner::new()), local_sealer(), clock)
+}
+
+/// A sealer whose key is made at start (`make dev`, tests).
+fn local_sealer() -> Arc<dyn Sealer> {
+    match LocalSealer::new() {
+        Ok(sealer) => Arc::new(sealer),
+        // No randomness from the system: nothing can be sealed, and saying so is enough.
+        Err(_) => Arc::new(NoSealer),
+    }
 }
 
 fn on_aws(
@@ -71,6 +85,7 @@ fn on_aws(
     mailer: SesMailer,
     queue: SqsQueue,
     signer: Arc<dyn Signer>,
+    sealer: Arc<dyn Sealer>,
     clock: Arc<dyn Clock>,
 ) -> App {
     let store = Arc::new(store);
@@ -82,6 +97,7 @@ fn on_aws(
         oidc: store.clone(),
         jobs: store,
         signer,
+        sealer,
         passwords: Arc::new(Argon2Passwords),
         mailer: Arc::new(mailer),
         queue: Arc::new(queue),
@@ -107,6 +123,7 @@ pub fn in_memory(config: Config, clock: Arc<dyn Clock>) -> (App, MemoryParts) {
         jobs: store.clone(),
         oidc: Arc::new(MemoryOidcStore::new()),
         signer: Arc::new(LocalSigner::new()),
+        sealer: local_sealer(),
         passwords: Arc::new(Argon2Passwords),
         mailer: mailer.clone(),
         queue: Arc::new(queue),

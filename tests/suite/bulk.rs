@@ -39,8 +39,9 @@ on_both_backends!(
 );
 
 /// Bulk passwords stay out of every queue message (a failed one would carry them into the
-/// dead-letter queue for 14 days): the upload keeps them in the store, and the write that
-/// settles each row forgets its password.
+/// dead-letter queue for 14 days): the upload keeps them in the store, sealed (the raw items,
+/// and so the table's backups, never hold one in clear; on moto under a KMS key), and the
+/// write that settles each row forgets its password.
 async fn passwords_never_travel_through_the_queue_and_go_once_settled(backend: Backend) {
     let clock = Arc::new(ManualClock::new());
     let (app, mut receiver, memory) = match backend {
@@ -54,7 +55,25 @@ async fn passwords_never_travel_through_the_queue_and_go_once_settled(backend: B
             let made = learners::adapters::aws::provision::provision(&clients, &table).await.unwrap();
             let variables = made.variables();
             let pairs: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            (learners::wiring::aws(learners_tests::config(&table, &pairs), &clients, clock), None, None)
+            let mut app = learners::wiring::aws(learners_tests::config(&table, &pairs), &clients, clock);
+            let kms = learners_tests::oidc::moto_kms().await;
+            let key = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+            app.sealer = Arc::new(learners::adapters::aws::KmsSealer::new(kms, &key));
+            (app, None, None)
+        }
+    };
+    let stored = |memory: Option<Arc<learners::adapters::memory::MemoryStore>>, table: String| async move {
+        match memory {
+            Some(store) => store.dump(),
+            None => {
+                let clients = learners::adapters::aws::AwsClients::for_endpoint(learners_tests::moto::url()).await;
+                let mut pages = clients.dynamodb.scan().table_name(&table).into_paginator().items().send();
+                let mut items = Vec::new();
+                while let Some(item) = pages.next().await {
+                    items.push(format!("{:?}", item.unwrap()));
+                }
+                items
+            }
         }
     };
     let tag = unique("p");
@@ -71,6 +90,15 @@ async fn passwords_never_travel_through_the_queue_and_go_once_settled(backend: B
         assert!(!bodies[0].contains(password.as_str()), "a password in a queue message: {}", bodies[0]);
     }
     assert_eq!(bodies[0].matches(r#""has_password":true"#).count(), 3, "{}", bodies[0]);
+    let waiting = stored(memory.clone(), app.config.table_name.clone()).await;
+    // On moto the raw items (`PASSWORD#<row>`, `sealed_password`); in memory the kept texts.
+    let kept: Vec<&String> =
+        waiting.iter().filter(|item| item.contains("PASSWORD#") || item.starts_with("v1.")).collect();
+    assert_eq!(kept.len(), 3, "a kept password per row with one: {waiting:?}");
+    for password in &passwords {
+        let word = password.split(' ').nth(1).unwrap();
+        assert!(!waiting.join("\n").contains(word), "a password kept in clear: {kept:?}");
+    }
 
     let response = bulk_worker::handle(&app, event(&bodies, 1)).await;
     assert!(response.batch_item_failures.is_empty());
@@ -79,19 +107,7 @@ async fn passwords_never_travel_through_the_queue_and_go_once_settled(backend: B
         let signed_in = learners::flows::signin::sign_in(&app, &format!("p{i}-{tag}@example.com"), password).await;
         assert!(signed_in.is_ok(), "row {i} signs in with its file's password");
     }
-    let stored = match memory {
-        Some(store) => store.dump(),
-        None => {
-            let clients = learners::adapters::aws::AwsClients::for_endpoint(learners_tests::moto::url()).await;
-            let mut pages = clients.dynamodb.scan().table_name(&app.config.table_name).into_paginator().items().send();
-            let mut items = Vec::new();
-            while let Some(item) = pages.next().await {
-                items.push(format!("{:?}", item.unwrap()));
-            }
-            items
-        }
-    };
-    let stored = stored.join("\n");
+    let stored = stored(memory, app.config.table_name.clone()).await.join("\n");
     for password in &passwords {
         assert!(!stored.contains(password.as_str()), "a password left in the store after settling");
     }

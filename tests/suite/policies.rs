@@ -28,6 +28,31 @@ type Seen = Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>;
 struct Recorder {
     current: Arc<Mutex<String>>,
     seen: Seen,
+    /// The partition keys' prefixes (`USER#`, `OPERATORS`) of the table items each function's
+    /// requests name (queries of an index aside: their partition key is another attribute).
+    leading: Seen,
+    /// The attributes each function's puts and updates write.
+    written: Seen,
+}
+
+/// The attribute names an update expression writes (its words and its `#name`s resolved).
+fn updated_names(expression: Option<&str>, names: Option<&std::collections::HashMap<String, String>>) -> Vec<String> {
+    let words = expression.unwrap_or_default().split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '#'));
+    words
+        .filter(|w| !w.is_empty())
+        .map(|w| match w.strip_prefix('#') {
+            Some(_) => names.and_then(|n| n.get(w)).cloned().unwrap_or_default(),
+            None => w.to_owned(),
+        })
+        .collect()
+}
+
+/// A partition key's prefix: up to its first `#`, or all of it (`OPERATORS`).
+fn prefix_of(pk: &str) -> String {
+    match pk.find('#') {
+        Some(at) => pk[..=at].to_owned(),
+        None => pk.to_owned(),
+    }
 }
 
 impl Intercept for Recorder {
@@ -73,7 +98,84 @@ impl Intercept for Recorder {
             }
         }
         assert!(!actions.is_empty(), "a DynamoDB request this recorder does not know");
+        let mut keys: Vec<Option<&std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>> =
+            Vec::new();
+        if let Some(get) = input.downcast_ref::<GetItemInput>() {
+            keys.push(get.key.as_ref());
+        }
+        if let Some(put) = input.downcast_ref::<PutItemInput>() {
+            keys.push(put.item.as_ref());
+        }
+        if let Some(update) = input.downcast_ref::<UpdateItemInput>() {
+            keys.push(update.key.as_ref());
+        }
+        if let Some(delete) = input.downcast_ref::<DeleteItemInput>() {
+            keys.push(delete.key.as_ref());
+        }
+        if let Some(query) = input.downcast_ref::<QueryInput>() {
+            if query.index_name.is_none() {
+                assert!(query.key_condition_expression.as_deref().unwrap_or_default().starts_with("pk = :pk"));
+                keys.push(
+                    query
+                        .expression_attribute_values
+                        .as_ref()
+                        .and_then(|values| values.contains_key(":pk").then_some(values)),
+                );
+            }
+        }
+        if let Some(batch) = input.downcast_ref::<BatchGetItemInput>() {
+            for request in batch.request_items.iter().flat_map(|r| r.values()) {
+                keys.extend(request.keys.iter().map(Some));
+            }
+        }
+        if let Some(batch) = input.downcast_ref::<BatchWriteItemInput>() {
+            for write in batch.request_items.iter().flat_map(|r| r.values()).flatten() {
+                keys.push(write.put_request.as_ref().map(|p| &p.item));
+                keys.push(write.delete_request.as_ref().map(|d| &d.key));
+            }
+        }
+        if let Some(transaction) = input.downcast_ref::<TransactWriteItemsInput>() {
+            for item in transaction.transact_items.iter().flatten() {
+                keys.push(item.put.as_ref().map(|p| &p.item));
+                keys.push(item.update.as_ref().map(|u| &u.key));
+                keys.push(item.delete.as_ref().map(|d| &d.key));
+                keys.push(item.condition_check.as_ref().map(|c| &c.key));
+            }
+        }
+        let prefixes: Vec<String> = keys
+            .into_iter()
+            .flatten()
+            .filter_map(|key| key.get("pk").or_else(|| key.get(":pk")))
+            .filter_map(|pk| pk.as_s().ok())
+            .map(|pk| prefix_of(pk))
+            .collect();
+        let mut written: Vec<String> = Vec::new();
+        if let Some(put) = input.downcast_ref::<PutItemInput>() {
+            written.extend(put.item.iter().flat_map(|i| i.keys().cloned()));
+        }
+        if let Some(update) = input.downcast_ref::<UpdateItemInput>() {
+            written
+                .extend(updated_names(update.update_expression.as_deref(), update.expression_attribute_names.as_ref()));
+        }
+        if let Some(batch) = input.downcast_ref::<BatchWriteItemInput>() {
+            for write in batch.request_items.iter().flat_map(|r| r.values()).flatten() {
+                written.extend(write.put_request.iter().flat_map(|p| p.item.keys().cloned()));
+            }
+        }
+        if let Some(transaction) = input.downcast_ref::<TransactWriteItemsInput>() {
+            for item in transaction.transact_items.iter().flatten() {
+                written.extend(item.put.iter().flat_map(|p| p.item.keys().cloned()));
+                if let Some(update) = &item.update {
+                    written.extend(updated_names(
+                        Some(&update.update_expression),
+                        update.expression_attribute_names.as_ref(),
+                    ));
+                }
+            }
+        }
         let current = self.current.lock().unwrap().clone();
+        self.written.lock().unwrap().entry(current.clone()).or_default().extend(written);
+        self.leading.lock().unwrap().entry(current.clone()).or_default().extend(prefixes);
         self.seen
             .lock()
             .unwrap()
@@ -288,6 +390,21 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
         clients::remove(&app, OPERATOR, client.id.as_str()).await.unwrap();
     }
 
+    // A complaint from an address (SES, through the mail events queue).
+    rig.as_function("mail-events");
+    let complaint = (learners::domain::MailRefusalKind::Complaint, address("bob"));
+    learners::flows::mail_events::record(&app, vec![complaint]).await.unwrap();
+
+    // Sign-in from a source IP (its failure quota) and from a known browser; the console's
+    // check of an operator's session on every request.
+    rig.as_function("sessions");
+    let from = signin::Client { device: None, ip: Some("192.0.2.7") };
+    let _ = signin::sign_in_from(&app, &address("bob"), "wrong password", from).await;
+    let signed_in = signin::sign_in_from(&app, &address("ada"), PASSWORD, from).await.unwrap();
+    rig.as_function("operator-console");
+    let (_, session) = signin::current_user(&app, signed_in.token.as_str()).await.unwrap().unwrap();
+    app.sessions.touch_session(&session.hash, app.clock.now(), session.created_at).await.unwrap();
+
     // Operators: the support flows, bulk registration and deletions, and their jobs.
     for function in ["admin-users", "operator-console"] {
         rig.as_function(function);
@@ -295,9 +412,12 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
         admin::unlock(&app, OPERATOR, &address("bob")).await.unwrap();
         admin::activate(&app, OPERATOR, &address("bob")).await.unwrap();
         admin::set_password(&app, OPERATOR, &address("bob"), "a third horse battery staple").await.unwrap();
-        admin::set_operator_role(&app, OPERATOR, &address("ada"), true).await.unwrap();
-        admin::operators(&app).await.unwrap();
-        admin::set_operator_role(&app, OPERATOR, &address("ada"), false).await.unwrap();
+        if function == "admin-users" {
+            // The operator role: the admin API's alone (the console has no such action).
+            admin::set_operator_role(&app, OPERATOR, &address("ada"), true).await.unwrap();
+            admin::operators(&app).await.unwrap();
+            admin::set_operator_role(&app, OPERATOR, &address("ada"), false).await.unwrap();
+        }
         admin::audit_entries(&app, admin::AuditSubject::Email(address("bob"))).await.unwrap();
         rig.drain().await;
     }
@@ -345,4 +465,255 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
         }
     }
     assert!(seen.len() >= 11, "only {} functions ran: {:?}", seen.len(), seen.keys());
+
+    // Each function's table grant is held to the partition keys it names (`dynamodb:LeadingKeys`).
+    let leading = recorder.leading.lock().unwrap().clone();
+    eprintln!("partition keys named, by function: {leading:#?}");
+    let allowed = leading_keys();
+    let mut outside = Vec::new();
+    for (function, prefixes) in &leading {
+        let patterns = allowed.get(function).unwrap_or_else(|| panic!("no function {function} in the template"));
+        for prefix in prefixes {
+            let pattern = if prefix.ends_with('#') { format!("{prefix}*") } else { prefix.clone() };
+            if !patterns.contains(&pattern) {
+                outside.push(format!("{function} names {pattern} keys, outside its dynamodb:LeadingKeys"));
+            }
+        }
+        let named: BTreeSet<String> =
+            prefixes.iter().map(|p| if p.ends_with('#') { format!("{p}*") } else { p.clone() }).collect();
+        let unused: Vec<&String> = patterns.difference(&named).collect();
+        if !unused.is_empty() {
+            eprintln!("{function}: partition keys granted and not seen here: {unused:?}");
+        }
+    }
+    assert!(outside.is_empty(), "{}", outside.join("\n"));
+
+    // The operator role is written by the admin function alone (the template denies the others).
+    let written = recorder.written.lock().unwrap().clone();
+    let writers: Vec<&String> =
+        written.iter().filter(|(_, names)| names.contains("operator")).map(|(f, _)| f).collect();
+    assert_eq!(writers, ["admin-users"], "who writes the attribute operator");
+    let denied = operator_denied();
+    for function in granted.keys() {
+        assert_eq!(denied.contains(function), function != "admin-users", "{function}: a Deny on writing operator");
+    }
+}
+
+/// The functions whose policy denies every write that names the attribute `operator` (puts,
+/// updates, batch writes, on the table), by binary name.
+fn operator_denied() -> BTreeSet<String> {
+    let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
+    let mut denied = BTreeSet::new();
+    for (_, resource) in doc["Resources"].as_hash().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let code = resource["Properties"]["CodeUri"].as_str().unwrap();
+        let binary = code.trim_end_matches('/').rsplit('/').next().unwrap().to_owned();
+        let denies = statements(&resource["Properties"]["Policies"]).into_iter().any(|statement| {
+            let actions = strings(&statement["Action"]);
+            statement["Effect"].as_str() == Some("Deny")
+                && ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"]
+                    .iter()
+                    .all(|a| actions.iter().any(|b| b == a))
+                && strings(&statement["Resource"]) == ["Table.Arn"]
+                && strings(&statement["Condition"]["ForAnyValue:StringEquals"]["dynamodb:Attributes"]) == ["operator"]
+                && statement["Condition"].as_hash().map(|h| h.len()) == Some(1)
+        });
+        if denies {
+            denied.insert(binary);
+        }
+    }
+    denied
+}
+
+/// The `dynamodb:LeadingKeys` patterns of each function's grant on the table, by binary name;
+/// every function that may touch the table has them, on every statement that grants it.
+fn leading_keys() -> BTreeMap<String, BTreeSet<String>> {
+    let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
+    let mut found = BTreeMap::new();
+    for (name, resource) in doc["Resources"].as_hash().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let code = resource["Properties"]["CodeUri"].as_str().unwrap();
+        let binary = code.trim_end_matches('/').rsplit('/').next().unwrap().to_owned();
+        let mut patterns = BTreeSet::new();
+        for statement in statements(&resource["Properties"]["Policies"]) {
+            if statement["Effect"].as_str() != Some("Allow") || strings(&statement["Resource"]) != ["Table.Arn"] {
+                continue;
+            }
+            let condition = &statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+            let listed = strings(condition);
+            assert!(!listed.is_empty(), "{name:?}: a grant on the table without dynamodb:LeadingKeys");
+            assert_eq!(statement["Condition"].as_hash().map(|h| h.len()), Some(1), "{name:?}");
+            assert!(!listed.iter().any(|p| p == "*"), "{name:?}: every partition key");
+            patterns.extend(listed);
+        }
+        found.insert(binary, patterns);
+    }
+    found
+}
+
+/// The statements of a function's (or a resource policy's) policy documents.
+fn statements(policies: &yaml_rust2::Yaml) -> Vec<&yaml_rust2::Yaml> {
+    let documents: Vec<&yaml_rust2::Yaml> = match policies {
+        yaml_rust2::Yaml::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    documents.into_iter().flat_map(|d| d["Statement"].as_vec().into_iter().flatten()).collect()
+}
+
+/// A YAML value that is one string or a list of them, as strings.
+fn strings(value: &yaml_rust2::Yaml) -> Vec<String> {
+    match value {
+        yaml_rust2::Yaml::Array(items) => items.iter().filter_map(|i| i.as_str()).map(str::to_owned).collect(),
+        other => other.as_str().into_iter().map(str::to_owned).collect(),
+    }
+}
+
+/// SSM decrypts a function's secret parameters with `kms:Decrypt` under the caller's name: that
+/// grant names the parameters it is for (their encryption context), never any key for anything.
+#[test]
+fn kms_decrypt_through_ssm_is_scoped_to_the_parameters_a_function_reads() {
+    let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
+    let mut scoped = 0;
+    for (name, resource) in doc["Resources"].as_hash().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        let all = statements(&resource["Properties"]["Policies"]);
+        let readable: BTreeSet<String> = all
+            .iter()
+            .filter(|s| strings(&s["Action"]).contains(&"ssm:GetParameter".to_owned()))
+            .flat_map(|s| strings(&s["Resource"]))
+            .collect();
+        for statement in all.iter().filter(|s| strings(&s["Action"]).iter().any(|a| a == "kms:Decrypt")) {
+            let resources = strings(&statement["Resource"]);
+            assert!(!resources.iter().any(|r| r == "*"), "{name}: kms:Decrypt on every key");
+            let condition = &statement["Condition"]["StringEquals"];
+            if condition["kms:EncryptionContext:purpose"].as_str() == Some(BULK_PASSWORD_PURPOSE) {
+                continue; // the bulk passwords' key (below)
+            }
+            assert_eq!(
+                condition["kms:ViaService"].as_str(),
+                Some("ssm.${AWS::Region}.amazonaws.com"),
+                "{name}: kms:Decrypt only through SSM"
+            );
+            let contexts: BTreeSet<String> =
+                strings(&condition["kms:EncryptionContext:PARAMETER_ARN"]).into_iter().collect();
+            let parameters: BTreeSet<String> = readable.clone();
+            assert!(!contexts.is_empty(), "{name}: kms:Decrypt names no parameter");
+            assert_eq!(contexts, parameters, "{name}: kms:Decrypt for exactly the parameters it reads");
+            scoped += 1;
+        }
+    }
+    assert!(scoped >= 6, "only {scoped} functions read a secret parameter");
+}
+
+/// Bounces and complaints silence an address: only SES, for this stack's configuration set,
+/// may publish to the events topic, and only that topic may send to the events queue, whatever
+/// an IAM policy of the account grants (explicit denies on `aws:SourceArn`).
+#[test]
+fn the_mail_events_topic_and_queue_refuse_everyone_but_their_source() {
+    let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
+    let resources = &doc["Resources"];
+    let destination = &resources["MailConfigurationSetEvents"]["Properties"];
+    assert_eq!(destination["ConfigurationSetName"].as_str(), Some("MailConfigurationSet"));
+    assert_eq!(destination["EventDestination"]["SnsDestination"]["TopicARN"].as_str(), Some("MailEventsTopic"));
+    assert_eq!(resources["MailEventsSubscription"]["Properties"]["Endpoint"].as_str(), Some("MailEventsQueue.Arn"));
+    let configuration_set =
+        "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${MailConfigurationSet}";
+    for (policy, target, action, source, service) in [
+        ("MailEventsTopicPolicy", "MailEventsTopic", "sns:Publish", configuration_set, "ses.amazonaws.com"),
+        ("MailEventsQueuePolicy", "MailEventsQueue.Arn", "sqs:SendMessage", "MailEventsTopic", "sns.amazonaws.com"),
+    ] {
+        let all = statements(&resources[policy]["Properties"]["PolicyDocument"]);
+        let denies: Vec<_> = all.iter().filter(|s| s["Effect"].as_str() == Some("Deny")).collect();
+        assert!(
+            denies.iter().any(|s| s["Principal"].as_str() == Some("*")
+                && strings(&s["Action"]) == [action]
+                && strings(&s["Resource"]) == [target]
+                && strings(&s["Condition"]["ArnNotEquals"]["aws:SourceArn"]) == [source]
+                && s["Condition"].as_hash().map(|h| h.len()) == Some(1)),
+            "{policy}: no explicit Deny of {action} to all but {source}"
+        );
+        let allows: Vec<_> = all.iter().filter(|s| s["Effect"].as_str() == Some("Allow")).collect();
+        assert_eq!(allows.len(), 1, "{policy}: one grant");
+        assert_eq!(allows[0]["Principal"]["Service"].as_str(), Some(service), "{policy}");
+        assert_eq!(strings(&allows[0]["Condition"]["ArnEquals"]["aws:SourceArn"]), [source], "{policy}");
+    }
+}
+
+/// The encryption context's purpose of the bulk passwords' data keys (`KmsSealer`).
+const BULK_PASSWORD_PURPOSE: &str = "learners-bulk-password";
+
+/// Bulk rows' passwords wait in the table sealed under `BulkPasswordKey`: the intakes (the bulk
+/// registration API and the console) alone make its data keys, the bulk worker alone opens
+/// them, in the functions' policies and in the key's own policy (explicit denies, which no IAM
+/// policy of the account overrides); nobody re-encrypts under it.
+#[test]
+fn bulk_passwords_are_sealed_by_the_intakes_and_opened_by_the_bulk_worker_alone() {
+    let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
+    let resources = &doc["Resources"];
+    let intakes = ["BulkRegistrationsFunction", "OperatorConsoleFunction"];
+    let worker = "BulkWorkerFunction";
+    let mut told = BTreeSet::new();
+    let (mut sealers, mut openers) = (BTreeSet::new(), BTreeSet::new());
+    for (name, resource) in resources.as_hash().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap().to_owned();
+        let variable = &resource["Properties"]["Environment"]["Variables"]["LEARNERS_BULK_PASSWORD_KMS_KEY_ID"];
+        if variable.as_str() == Some("BulkPasswordKey") {
+            told.insert(name.clone());
+        }
+        for statement in statements(&resource["Properties"]["Policies"]) {
+            let actions = strings(&statement["Action"]);
+            let purpose = statement["Condition"]["StringEquals"]["kms:EncryptionContext:purpose"].as_str();
+            if actions.iter().any(|a| a.starts_with("kms:GenerateDataKey") || a == "kms:Encrypt") {
+                assert_eq!(purpose, Some(BULK_PASSWORD_PURPOSE), "{name}: a data key for anything");
+                sealers.insert(name.clone());
+            }
+            if actions.iter().any(|a| a == "kms:Decrypt") && purpose == Some(BULK_PASSWORD_PURPOSE) {
+                openers.insert(name.clone());
+            }
+            assert!(!actions.iter().any(|a| a.starts_with("kms:ReEncrypt") || a == "kms:*"), "{name}: {actions:?}");
+        }
+    }
+    let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<BTreeSet<String>>();
+    assert_eq!(sealers, names(&intakes), "who may make the bulk passwords' data keys");
+    assert_eq!(openers, names(&[worker]), "who may open them");
+    assert_eq!(told, names(&[intakes[0], intakes[1], worker]), "who is told the key");
+
+    let key = &resources["BulkPasswordKey"];
+    assert_eq!(key["Type"].as_str(), Some("AWS::KMS::Key"));
+    assert_eq!(key["Properties"]["EnableKeyRotation"].as_bool(), Some(true));
+    let policy = statements(&key["Properties"]["KeyPolicy"]);
+    let denied_unless = |action: &str| -> BTreeSet<String> {
+        let deny = policy
+            .iter()
+            .find(|s| {
+                s["Effect"].as_str() == Some("Deny")
+                    && s["Principal"].as_str() == Some("*")
+                    && strings(&s["Action"]).iter().any(|a| a == action)
+            })
+            .unwrap_or_else(|| panic!("the key policy does not deny {action} to others"));
+        assert_eq!(deny["Condition"].as_hash().map(|h| h.len()), Some(1), "{action}: one condition");
+        strings(&deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
+            .into_iter()
+            .map(|role| role.trim_end_matches("Role.Arn").to_owned())
+            .collect()
+    };
+    assert_eq!(denied_unless("kms:GenerateDataKey"), names(&intakes));
+    assert_eq!(denied_unless("kms:Encrypt"), names(&intakes));
+    assert_eq!(denied_unless("kms:Decrypt"), names(&[worker]));
+    assert!(
+        policy.iter().any(|s| s["Effect"].as_str() == Some("Deny")
+            && strings(&s["Action"]).iter().any(|a| a == "kms:ReEncrypt*")
+            && s["Condition"].is_badvalue()),
+        "nobody re-encrypts under the key"
+    );
 }

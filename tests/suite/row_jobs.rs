@@ -420,7 +420,7 @@ async fn a_retried_intake_leaves_settled_rows_and_their_passwords_alone() {
     // Cut off at its last step, after its messages went out.
     let before = store.calls();
     let shape = format!("email,username,name,password\nx@example.com,x_user,X,{secret} x\n");
-    learners::flows::bulk::upload(&app, "tester", shape.as_bytes(), Some("k0")).await.unwrap();
+    let first = learners::flows::bulk::upload(&app, "tester", shape.as_bytes(), Some("k0")).await.unwrap();
     store.inject_fault(store.calls() - before, Fault::Before);
     assert!(learners::flows::bulk::upload(&app, "tester", csv.as_bytes(), Some("k1")).await.is_err());
     let bodies: Vec<String> =
@@ -432,12 +432,15 @@ async fn a_retried_intake_leaves_settled_rows_and_their_passwords_alone() {
     let job = learners::flows::bulk::upload(&app, "tester", csv.as_bytes(), Some("k1")).await.unwrap();
     let again = drain(&mut queue);
     assert!(again.is_empty(), "every row was settled: nothing to send again: {again:?}");
-    // (The first upload's own row, never worked here, still has its password kept.)
-    let stored = store.dump();
+    // (The first upload's own row, never worked here, still has its password kept, sealed.)
+    let now = app.clock.now();
     for i in 0..30 {
-        assert!(!stored.contains(&format!("{secret} {i}")), "row {i}'s password kept again");
+        assert_eq!(app.jobs.kept_password(&job.id, i + 2, now).await.unwrap(), None, "row {i}'s password kept again");
     }
-    assert!(stored.contains(&format!("{secret} x")), "the dump shows kept passwords");
+    let kept = app.jobs.kept_password(&first.id, 2, now).await.unwrap().expect("the first upload's row is kept");
+    assert_eq!(app.sealer.open(&first.id, 2, &kept).await.unwrap(), format!("{secret} x"));
+    let stored = store.dump();
+    assert!(!stored.iter().any(|item| item.contains(secret)), "a password kept in clear");
     let done = progress(&app, &job.id).await.unwrap().unwrap();
     assert_eq!((done.status, done.counts.done), (JobStatus::Completed, 30));
 }

@@ -298,7 +298,7 @@ async fn expired_or_forged_sessions_are_refused_and_the_cookie_is_host_only_and_
     assert!(set_cookie.contains("; Secure;") && set_cookie.contains("Path=/") && !set_cookie.contains("Domain"));
     assert!(response.headers().get("strict-transport-security").is_none());
     let https = app.get("/login").await;
-    assert_eq!(https.headers()["strict-transport-security"], "max-age=31536000");
+    assert_eq!(https.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
 }
 
 /// Password spraying: failures from one source IP across many accounts stop every sign-in

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod local_signer;
 pub mod memory;
 pub mod passwords;
+pub mod sealing;
 
 /// A transaction cancelled by `TransactionConflict` is tried this many times in all, by the
 /// DynamoDB adapter and by the in-memory store's model of it alike.

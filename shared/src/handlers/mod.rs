@@ -67,8 +67,11 @@ pub async fn answer(app: &App, handler: HttpHandler, req: Request) -> Response<B
     let person = crate::http::wants_page(&req) && !oidc::for_programs(&crate::http::route_key(&req));
     let mut response = handler(app, req).await.render(&app.config.look, person);
     if app.config.site_is_https() {
-        // Browsers that once reached the site over https never try plain http again.
-        response.headers_mut().insert("strict-transport-security", http::HeaderValue::from_static("max-age=31536000"));
+        // Browsers that once reached the site over https never try plain http again, on its
+        // subdomains either (a plain-http subdomain could otherwise set cookies for the site).
+        response
+            .headers_mut()
+            .insert("strict-transport-security", http::HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     }
     response
 }

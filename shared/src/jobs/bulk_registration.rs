@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 const KEPT_PASSWORD_SECONDS: i64 = 86_400;
 
 /// One row on its way to the worker. Its password never travels with it (a queue message can
-/// end in the dead-letter queue for 14 days): the intake keeps it in the store, and the write
-/// that settles the row forgets it. Not `Debug`: it may hold the password in memory.
+/// end in the dead-letter queue for 14 days): the intake seals it (`App::sealer`, bound to the
+/// job and row) and keeps it in the store, and the write that settles the row forgets it; the
+/// table and its backups never hold it in clear. Not `Debug`: it may hold the password in
+/// memory.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRow {
@@ -71,7 +73,15 @@ impl RowKind for BulkRegistration {
             rows.iter_mut().filter_map(|row| row.password.take().map(|password| (row.row, password))).collect();
         if !passwords.is_empty() {
             let kept_until = job.created_at.plus_seconds(KEPT_PASSWORD_SECONDS);
-            app.jobs.keep_passwords(&job.id, &passwords, kept_until).await?;
+            let sealed = app.sealer.seal(&job.id, &passwords).await?;
+            anyhow::ensure!(
+                sealed.len() == passwords.len(),
+                "the sealer sealed {} of {}",
+                sealed.len(),
+                passwords.len()
+            );
+            let sealed: Vec<(u64, String)> = passwords.iter().map(|(row, _)| *row).zip(sealed).collect();
+            app.jobs.keep_passwords(&job.id, &sealed, kept_until).await?;
         }
         Ok(())
     }
@@ -79,7 +89,10 @@ impl RowKind for BulkRegistration {
     async fn settle(app: &App, job: &RowJob, row: &BulkRow) -> anyhow::Result<()> {
         let mut row = row.clone();
         if row.has_password {
-            row.password = app.jobs.kept_password(&job.id, row.row, app.clock.now()).await?;
+            row.password = match app.jobs.kept_password(&job.id, row.row, app.clock.now()).await? {
+                Some(sealed) => Some(app.sealer.open(&job.id, row.row, &sealed).await?),
+                None => None,
+            };
             if row.password.is_none() {
                 let outcome = RowOutcome::new(
                     row.row,

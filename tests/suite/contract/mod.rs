@@ -237,6 +237,8 @@ const COVERAGE: &[(&str, &[&str])] = &[
     ("AuditLog::record", &["audit_entries_are_listed_per_account_newest_first"]),
     ("AuditLog::entries_for", &["audit_entries_are_listed_per_account_newest_first"]),
     ("AuditLog::latest", &["the_latest_audit_entries_come_newest_first_across_accounts"]),
+    ("Sealer::seal", &["sealed_secrets_open_for_their_scope_and_number_only"]),
+    ("Sealer::open", &["sealed_secrets_open_for_their_scope_and_number_only"]),
     ("Passwords::hash", &["argon2id_hashes_are_salted_and_verify_the_password_exactly"]),
     ("Passwords::verify", &["argon2id_hashes_are_salted_and_verify_the_password_exactly"]),
 ];
@@ -277,6 +279,8 @@ const ADAPTERS: &[&str] = &[
     include_str!("../../../shared/src/adapters/aws/sqs.rs"),
     include_str!("../../../shared/src/adapters/clock.rs"),
     include_str!("../../../shared/src/adapters/passwords.rs"),
+    include_str!("../../../shared/src/adapters/sealing.rs"),
+    include_str!("../../../shared/src/adapters/aws/kms_sealer.rs"),
 ];
 
 /// Every method of every port is in `COVERAGE`, with tests that exist and call it; a store

@@ -16,7 +16,7 @@
 //! | a block's tally (its rows' counts) | `JOB#<job id>` | `TALLY#<block, 10 digits>` |
 //! | job row outcome | `JOB#<job id>#<shard>` | `ROW#<row, 10 digits>` |
 //! | copy of a skipped/failed row | `JOB#<job id>#<shard>` | `ERR#<row, 10 digits>` |
-//! | a bulk row's password until the row is settled | `JOB#<job id>#<shard>` | `PASSWORD#<row, 10 digits>` |
+//! | a bulk row's sealed password until the row is settled | `JOB#<job id>#<shard>` | `PASSWORD#<row, 10 digits>` |
 //! | reference from a user to an item of theirs | `USER#<id>` | `REF#<item pk>|<item sk>` |
 //! | retirement record | `RETIRED#<hmac of the email>` | `RETIRED` |
 //! | an account with the operator role | `OPERATORS` | `USER#<id>` |
@@ -32,6 +32,12 @@
 //!
 //! Items that expire carry `ttl` (epoch seconds); DynamoDB deletes them late, so readers check
 //! the expiry themselves. A missing or mistyped field is an error, never a default.
+//!
+//! The attribute `operator` is the operator role of a user item, present only while granted
+//! (absent reads as false), and no other item has an attribute of that name (jobs say
+//! `requested_by`, audit entries `actor`, sessions `operator_session`; items written before are
+//! read under their old names): so IAM can deny writing it to every function but the admin
+//! function's (`dynamodb:Attributes` in `template.yaml`).
 
 use crate::domain::{
     AuditEntry, Counts, DeviceRecord, Email, FullName, Idempotency, JobKind, JobStatus, MailRefusal, MailRefusalKind,
@@ -111,9 +117,10 @@ pub fn kept_password_key(id: &str, row: u64) -> Item {
     key(rows_pk(id, row), &format!("PASSWORD#{row:010}"))
 }
 
-pub fn kept_password_item(id: &str, row: u64, password: &str, expires_at: Timestamp) -> Item {
+/// `sealed`: the password as the `Sealer` sealed it, never the password itself.
+pub fn kept_password_item(id: &str, row: u64, sealed: &str, expires_at: Timestamp) -> Item {
     let mut item = kept_password_key(id, row);
-    item.insert("password".into(), s(password));
+    item.insert("sealed_password".into(), s(sealed));
     item.insert("expires_at".into(), ts(expires_at));
     item.insert("ttl".into(), ts(expires_at));
     item
@@ -160,7 +167,7 @@ pub fn job_item(job: &RowJob) -> Item {
     let mut item = job_key(&job.id);
     item.insert("job_id".into(), s(&job.id));
     item.insert("kind".into(), s(job.kind.as_str()));
-    item.insert("operator".into(), s(&job.operator));
+    item.insert("requested_by".into(), s(&job.operator));
     item.insert("created_at".into(), ts(job.created_at));
     item.insert("status".into(), s(job.status.as_str()));
     item.insert("total".into(), n(job.total as i64));
@@ -189,7 +196,7 @@ pub fn job_from_item(item: &Item) -> anyhow::Result<RowJob> {
     Ok(RowJob {
         id: get_s(item, "job_id")?.to_owned(),
         kind: JobKind::parse(get_s(item, "kind")?).context("unknown job kind")?,
-        operator: get_s(item, "operator")?.to_owned(),
+        operator: renamed_s(item, "requested_by", "operator")?.to_owned(),
         created_at: get_ts(item, "created_at")?,
         status: JobStatus::parse(get_s(item, "status")?).context("unknown job status")?,
         total: get_u64(item, "total")?,
@@ -313,7 +320,7 @@ pub fn audit_item(entry: &AuditEntry) -> Item {
     item.insert("feed_sk".into(), s(&sort));
     item.insert("id".into(), s(&entry.id));
     item.insert("at".into(), ts(entry.at));
-    item.insert("operator".into(), s(&entry.operator));
+    item.insert("actor".into(), s(&entry.operator));
     item.insert("action".into(), s(&entry.action));
     item.insert("user_id".into(), s(entry.user_id.as_str()));
     item.insert("outcome".into(), s(&entry.outcome));
@@ -324,7 +331,7 @@ pub fn audit_from_item(item: &Item) -> anyhow::Result<AuditEntry> {
     Ok(AuditEntry {
         id: get_s(item, "id")?.to_owned(),
         at: get_ts(item, "at")?,
-        operator: get_s(item, "operator")?.to_owned(),
+        operator: renamed_s(item, "actor", "operator")?.to_owned(),
         action: get_s(item, "action")?.to_owned(),
         user_id: UserId::parse(get_s(item, "user_id")?).context("audit user_id is not a UUID")?,
         outcome: get_s(item, "outcome")?.to_owned(),
@@ -342,7 +349,7 @@ pub fn session_item(session: &SessionRecord) -> Item {
     item.insert("created_at".into(), ts(session.created_at));
     item.insert("expires_at".into(), ts(session.expires_at));
     item.insert("ttl".into(), ts(session.expires_at));
-    item.insert("operator".into(), AttributeValue::Bool(session.operator));
+    item.insert("operator_session".into(), AttributeValue::Bool(session.operator));
     item.insert("last_seen_at".into(), ts(session.last_seen_at));
     item.insert("password_at".into(), ts(session.password_at));
     item
@@ -359,7 +366,7 @@ pub fn session_from_item(item: &Item) -> anyhow::Result<SessionRecord> {
         created_at,
         expires_at: get_ts(item, "expires_at")?,
         // Sessions begun before these fields existed: a learner's, last seen when it began.
-        operator: opt_bool(item, "operator")?,
+        operator: opt_bool(item, "operator_session")? || opt_bool(item, "operator")?,
         last_seen_at: opt_ts(item, "last_seen_at")?.unwrap_or(created_at),
         password_at: opt_ts(item, "password_at")?.unwrap_or(created_at),
     })
@@ -498,6 +505,14 @@ pub fn opt_s<'a>(item: &'a Item, name: &str) -> anyhow::Result<Option<&'a str>> 
 }
 
 /// A flag that is false when absent (written only when true).
+/// A string attribute under its name, or under the name it had before (items written earlier).
+fn renamed_s<'a>(item: &'a Item, name: &str, before: &str) -> anyhow::Result<&'a str> {
+    match opt_s(item, name)? {
+        Some(value) => Ok(value),
+        None => get_s(item, before).with_context(|| format!("attribute {name} is missing")),
+    }
+}
+
 pub fn opt_bool(item: &Item, name: &str) -> anyhow::Result<bool> {
     match item.get(name) {
         None => Ok(false),
@@ -593,5 +608,62 @@ mod tests {
         let mut item = user_item(&user());
         item.remove("status");
         assert!(user_from_item(&item).unwrap_err().to_string().contains("status"));
+    }
+
+    /// `operator` (the role) is on a user item only while granted, and on no other kind of
+    /// item, so the template can deny writing it to every function but the admin function's;
+    /// jobs, audit entries and sessions written before the renames still read.
+    #[test]
+    fn only_a_user_with_the_role_carries_the_operator_attribute() {
+        use crate::domain::{AuditEntry, JobKind, JobStatus, RowJob, TokenHash};
+        let with_role = user();
+        let item = user_item(&with_role);
+        assert_eq!(item.get("operator"), Some(&AttributeValue::Bool(true)));
+        assert!(user_from_item(&item).unwrap().operator);
+        let without = User { operator: false, ..user() };
+        let item = user_item(&without);
+        assert!(!item.contains_key("operator"), "{item:?}");
+        assert!(!user_from_item(&item).unwrap().operator, "absent reads as false");
+
+        let at = Timestamp::from_unix(100);
+        let job = RowJob {
+            id: "job".into(),
+            kind: JobKind::BulkRegistration,
+            operator: "arn:aws:iam::1:user/ops".into(),
+            created_at: at,
+            status: JobStatus::Queued,
+            total: 1,
+            final_counts: None,
+            idempotency: None,
+        };
+        let entry = AuditEntry::new(at, "arn:aws:iam::1:user/ops", "unlock", &without.id, "done");
+        // A session read from an item (the record's fields grow; its stored form is what counts).
+        let mut stored = session_key(&TokenHash::from_stored("ab".repeat(32)));
+        stored.insert("user_id".into(), s(with_role.id.as_str()));
+        stored.insert("auth_epoch".into(), AttributeValue::N("0".into()));
+        stored.insert("created_at".into(), ts(at));
+        stored.insert("expires_at".into(), ts(Timestamp::from_unix(200)));
+        stored.insert("operator_session".into(), AttributeValue::Bool(true));
+        let session = session_from_item(&stored).unwrap();
+        assert!(session.operator);
+        let (mut job_item, mut audit_item, mut session_item) =
+            (job_item(&job), audit_item(&entry), session_item(&session));
+        for item in [&job_item, &audit_item, &session_item] {
+            assert!(!item.contains_key("operator"), "{item:?}");
+        }
+        assert_eq!(job_from_item(&job_item).unwrap().operator, job.operator);
+        assert_eq!(audit_from_item(&audit_item).unwrap().operator, entry.operator);
+        assert!(session_from_item(&session_item).unwrap().operator);
+        // Written before the renames.
+        let old = |item: &mut Item, from: &str| {
+            let value = item.remove(from).unwrap();
+            item.insert("operator".into(), value);
+        };
+        old(&mut job_item, "requested_by");
+        old(&mut audit_item, "actor");
+        old(&mut session_item, "operator_session");
+        assert_eq!(job_from_item(&job_item).unwrap().operator, job.operator);
+        assert_eq!(audit_from_item(&audit_item).unwrap().operator, entry.operator);
+        assert!(session_from_item(&session_item).unwrap().operator);
     }
 }

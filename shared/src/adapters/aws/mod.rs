@@ -4,16 +4,20 @@
 mod dynamodb;
 pub(crate) mod items;
 mod kms;
+mod kms_sealer;
 pub mod provision;
 mod ses;
 mod sqs;
 
 pub use dynamodb::DynamoStore;
 pub use kms::{KmsSigner, NoSigner};
+pub use kms_sealer::{KmsSealer, NoSealer};
 
 /// A SecureString parameter of SSM Parameter Store, decrypted: a secret that stays out of the
 /// function's environment (anyone allowed to read a function's configuration reads that).
-/// Checked like the variable it replaces (at least 32 characters).
+/// Checked like the variable it replaces (at least 32 characters), and refused unless it is a
+/// `SecureString`: a plain `String` is stored unencrypted and shown to anyone who may describe
+/// parameters, and its history keeps every earlier key in clear.
 pub async fn secret_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> anyhow::Result<String> {
     use anyhow::Context;
     let output = ssm
@@ -23,8 +27,14 @@ pub async fn secret_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> anyhow::
         .send()
         .await
         .with_context(|| format!("reading the SSM parameter {name}"))?;
-    let value =
-        output.parameter.and_then(|p| p.value).with_context(|| format!("the SSM parameter {name} has no value"))?;
+    let parameter = output.parameter.with_context(|| format!("the SSM parameter {name} has no value"))?;
+    let kind = parameter.r#type.clone();
+    anyhow::ensure!(
+        kind == Some(aws_sdk_ssm::types::ParameterType::SecureString),
+        "the SSM parameter {name} must be a SecureString (it is {}): put it again with --type SecureString",
+        kind.as_ref().map_or("of no type", |k| k.as_str()),
+    );
+    let value = parameter.value.with_context(|| format!("the SSM parameter {name} has no value"))?;
     anyhow::ensure!(value.len() >= 32, "the SSM parameter {name} must hold at least 32 characters");
     Ok(value)
 }

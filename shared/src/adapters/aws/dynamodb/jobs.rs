@@ -233,7 +233,7 @@ impl RowJobs for DynamoStore {
         if items::get_ts(&item, "expires_at")? <= now {
             return Ok(None);
         }
-        Ok(Some(items::get_s(&item, "password")?.to_owned()))
+        Ok(Some(items::get_s(&item, "sealed_password")?.to_owned()))
     }
 
     async fn create_bulk_user(
