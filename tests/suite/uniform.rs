@@ -45,6 +45,14 @@ impl UserStore for Recorder {
         self.note("user_by_email_key");
         self.store.user_by_email_key(key).await
     }
+    async fn replace_registration(
+        &self,
+        previous: &User,
+        next: &User,
+    ) -> anyhow::Result<learners::ports::Reregistration> {
+        self.note("replace_registration");
+        self.store.replace_registration(previous, next).await
+    }
     async fn username_taken(&self, key: &str) -> anyhow::Result<bool> {
         self.note("username_taken");
         self.store.username_taken(key).await

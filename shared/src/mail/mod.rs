@@ -11,7 +11,7 @@ pub(crate) mod messages;
 pub mod request;
 
 pub use dispatch::dispatch;
-pub use request::MailRequest;
+pub use request::{MailRequest, NewRegistration};
 
 use crate::domain::User;
 use crate::metrics::Metric;

@@ -156,6 +156,13 @@ const COVERAGE: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "UserStore::replace_registration",
+        &[
+            "a_pending_registration_is_replaced_in_the_next_epoch_and_moves_its_username",
+            "concurrent_replacements_of_one_registration_apply_once",
+        ],
+    ),
+    (
         "UserStore::user_by_email_key",
         &["created_users_read_back", "a_deleted_account_leaves_only_its_retirement_record"],
     ),

@@ -19,8 +19,8 @@ use crate::domain::{
     Retirement, RowJob, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId,
 };
 use crate::ports::{
-    AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, JobCreated, LoginAttempts, RowJobs, SessionStore,
-    TokenUse, UserStore,
+    AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, JobCreated, LoginAttempts, Reregistration, RowJobs,
+    SessionStore, TokenUse, UserStore,
 };
 use async_trait::async_trait;
 use std::future::Future;
@@ -146,6 +146,15 @@ impl<S: UserStore> UserStore for WithFaults<S> {
             keys.extend([token(&first.hash), reference(&new.id, &token(&first.hash))]);
         }
         self.transact("UserStore::create_user", keys, || self.inner.create_user(new, first)).await
+    }
+
+    async fn replace_registration(&self, previous: &User, next: &User) -> anyhow::Result<Reregistration> {
+        let mut keys = vec![user(&previous.id)];
+        if previous.username.key() != next.username.key() {
+            keys.extend(claims(previous).into_iter().skip(1));
+            keys.extend(claims(next).into_iter().skip(1));
+        }
+        self.transact("UserStore::replace_registration", keys, || self.inner.replace_registration(previous, next)).await
     }
 
     async fn user_by_email_key(&self, email_key: &str) -> anyhow::Result<Option<User>> {
@@ -517,6 +526,6 @@ mod tests {
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
         // The figures the module doc and the README give.
-        assert_eq!((wrapped, transactions), (47, 12), "methods wrapped, transactions modelled");
+        assert_eq!((wrapped, transactions), (48, 13), "methods wrapped, transactions modelled");
     }
 }
