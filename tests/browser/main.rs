@@ -435,3 +435,4 @@ in_the_browser! {
 
 mod console;
 mod oidc;
+mod prereg;
