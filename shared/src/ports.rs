@@ -146,6 +146,10 @@ pub trait UserStore: Send + Sync {
     /// there is no such user.
     async fn mark_mail_refused(&self, id: &UserId, refusal: &MailRefusal) -> anyhow::Result<bool>;
 
+    /// Forgets that the account's address refused mail (an operator's decision: the address
+    /// works again), so mail goes to it again. False when there is no such user.
+    async fn clear_mail_refusal(&self, id: &UserId) -> anyhow::Result<bool>;
+
     /// Every account with the operator role.
     async fn operators(&self) -> anyhow::Result<Vec<User>>;
 

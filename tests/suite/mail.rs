@@ -233,3 +233,62 @@ async fn mail_asked_for_from_one_source_stops_at_its_daily_cap(backend: Backend)
     );
     assert_eq!(app.mail_to(&addresses[2]).await.len(), 1, "the next day");
 }
+
+on_both_backends!(a_refusal_of_mail_ends_for_reset_links_after_a_day_and_for_all_mail_when_an_operator_clears_it);
+
+/// Issue 21: one bounce or complaint used to silence an account's mail, reset links included,
+/// for good. A reset link the learner asks for a day after the refusal goes out; an operator can
+/// clear the refusal (audited), and then all mail goes out again.
+async fn a_refusal_of_mail_ends_for_reset_links_after_a_day_and_for_all_mail_when_an_operator_clears_it(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let address = email("bounced-");
+    app.active_account(&address, &learners_tests::unique("b")).await;
+    let event = sqs_event(&[bounce_event(&address, "Permanent")]);
+    assert!(learners::handlers::mail_events::handle(&app.app, event).await.batch_item_failures.is_empty());
+    let request = serde_json::json!({"email": address});
+    let ask = || app.post_json("/api/v1/password-resets", &request);
+
+    // Within the day: silenced.
+    app.clock.advance(3600);
+    assert_eq!(ask().await.status(), 202);
+    assert_eq!(resets(&app, &address).await, 0);
+    // A day after the refusal: the learner's reset link goes out.
+    app.clock.advance(learners::mail::REFUSAL_COOL_DOWN_SECONDS - 3600);
+    assert_eq!(ask().await.status(), 202);
+    assert_eq!(resets(&app, &address).await, 1);
+    // Other mail stays silenced until an operator clears the refusal.
+    assert_eq!(app.user(&address).await.unwrap()["mail_refused"]["kind"], "bounce");
+    let cleared = app
+        .client
+        .post(app.url("/admin/v1/users/clear-mail-refusal"))
+        .bearer_auth(learners_tests::ADMIN_TOKEN)
+        .json(&serde_json::json!({"email": address}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), 204);
+    assert_eq!(app.user(&address).await.unwrap()["mail_refused"], serde_json::Value::Null);
+    let audit = app.admin_get(&format!("/admin/v1/audit?email={}", learners_tests::urlencode(&address))).await;
+    let audit: serde_json::Value = audit.json().await.unwrap();
+    assert!(audit.to_string().contains("clear_mail_refusal"), "{audit}");
+    // The next day's first reset link goes out at once: the address gets mail again.
+    app.clock.advance(3601);
+    assert_eq!(ask().await.status(), 202);
+    assert_eq!(resets(&app, &address).await, 2);
+    // Unknown addresses are a 404 for the operator.
+    let unknown = app
+        .client
+        .post(app.url("/admin/v1/users/clear-mail-refusal"))
+        .bearer_auth(learners_tests::ADMIN_TOKEN)
+        .json(&serde_json::json!({"email": email("nobody-")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+
+async fn resets(app: &TestApp, address: &str) -> usize {
+    app.mail_to(address).await.iter().filter(|m| m.subject.starts_with("Reset")).count()
+}

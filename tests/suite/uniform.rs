@@ -110,6 +110,10 @@ impl UserStore for Recorder {
         self.note("mark_mail_refused");
         self.store.mark_mail_refused(id, refusal).await
     }
+    async fn clear_mail_refusal(&self, id: &UserId) -> anyhow::Result<bool> {
+        self.note("clear_mail_refusal");
+        self.store.clear_mail_refusal(id).await
+    }
     async fn operators(&self) -> anyhow::Result<Vec<User>> {
         self.note("operators");
         self.store.operators().await

@@ -74,6 +74,7 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "GET /operator" => learners(app, &req, &console).await,
         "POST /operator/activate" => activate_or_unlock(app, &req, &console, true).await,
         "POST /operator/unlock" => activate_or_unlock(app, &req, &console, false).await,
+        "POST /operator/clear-mail-refusal" => clear_mail_refusal(app, &req, &console).await,
         "POST /operator/password" => set_password(app, &req, &mut console).await,
         "POST /operator/delete" => delete_one(app, &req, &mut console).await,
         "GET /operator/bulk" => Ok(response::page(200, console::bulk_upload(&FieldErrors::new()))),
@@ -151,6 +152,7 @@ async fn learners(app: &App, req: &Request, console: &Console) -> Result<Reply, 
     let notice = match query_param(req, "done").as_deref() {
         Some("activated") => Some("The account is active."),
         Some("unlocked") => Some("Sign-in is unlocked: the failure count is cleared."),
+        Some("mail_cleared") => Some("The mail refusal is cleared: mail goes to the address again."),
         Some("password_set") => Some("The password is set; every session of the learner has ended."),
         Some("password_set_notified") => {
             Some("The password is set; every session of the learner has ended, and the learner was notified.")
@@ -183,6 +185,15 @@ async fn activate_or_unlock(app: &App, req: &Request, console: &Console, activat
     };
     match result {
         Ok(()) => Ok(to_card(&email, if activate { "activated" } else { "unlocked" })),
+        Err(SupportError::NotFound) => learner_page(app, console, 404, &email, None, &FieldErrors::new()).await,
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn clear_mail_refusal(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
+    let email = form_fields(req, &["email"], &[])?.remove(0).unwrap_or_default();
+    match crate::flows::mail_events::clear_mail_refusal(app, &console.actor, &email).await {
+        Ok(()) => Ok(to_card(&email, "mail_cleared")),
         Err(SupportError::NotFound) => learner_page(app, console, 404, &email, None, &FieldErrors::new()).await,
         Err(other) => Err(other.into()),
     }

@@ -10,7 +10,7 @@
 //! `mails_per_source_per_day` a day asked for from one source (an HMAC of the requester's IP,
 //! `LEARNERS_MAILS_PER_SOURCE_PER_DAY`), and new links at most once per resend interval.
 
-use super::{deliver, messages, send_with_retries, MailRequest, NewRegistration};
+use super::{deliver, deliver_asked_for, messages, send_with_retries, MailRequest, NewRegistration};
 use crate::domain::{
     Email, FullName, PasswordHash, Timestamp, Token, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus,
     Username,
@@ -58,7 +58,7 @@ async fn reset_link(app: &App, raw_email: &str) -> anyhow::Result<()> {
     app.store.put_token(&record).await?;
     let link = format!("{}/password-reset/{}", app.config.site_url, token.as_str());
     let message = messages::password_reset(&app.config, &user, &link);
-    if !deliver(app, &user, &message, "password_reset").await {
+    if !deliver_asked_for(app, &user, &message, "password_reset").await {
         anyhow::bail!("the reset mail could not be delivered");
     }
     app.store.take_quota(&quota, now, 3600, app.config.reset_mails_per_hour).await?;

@@ -205,6 +205,7 @@ const COVERAGE: &[(&str, &[&str])] = &[
     ("UserStore::retirement", &["a_deleted_account_leaves_only_its_retirement_record"]),
     ("UserStore::set_operator", &["the_operator_role_is_granted_listed_and_revoked"]),
     ("UserStore::mark_mail_refused", &["a_refusal_of_mail_is_recorded_on_the_account"]),
+    ("UserStore::clear_mail_refusal", &["an_operator_clears_a_refusal_of_mail"]),
     ("UserStore::operators", &["the_operator_role_is_granted_listed_and_revoked"]),
     ("UserStore::request_removal", &["removal_requests_raise_the_auth_epoch"]),
     ("UserStore::take_quota", &["quotas_allow_their_limit_per_window"]),

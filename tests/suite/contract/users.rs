@@ -22,6 +22,7 @@ on_both_backends!(
     removal_requests_raise_the_auth_epoch,
     the_operator_role_is_granted_listed_and_revoked,
     a_refusal_of_mail_is_recorded_on_the_account,
+    an_operator_clears_a_refusal_of_mail,
     quotas_allow_their_limit_per_window,
     quotas_report_their_uses_in_the_current_window,
     a_deleted_account_leaves_only_its_retirement_record,
@@ -467,6 +468,22 @@ async fn a_refusal_of_mail_is_recorded_on_the_account(backend: Backend) {
     let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
     assert_eq!(stored, User { mail_refused: Some(complaint), ..grace });
     assert!(!store.mark_mail_refused(&UserId::generate(), &bounce).await.unwrap());
+}
+
+async fn an_operator_clears_a_refusal_of_mail(backend: Backend) {
+    let store = store_on(backend).await;
+    let grace = user("grace@example.com", "grace");
+    store.create_user(&grace, None).await.unwrap();
+    let bounce = MailRefusal { kind: MailRefusalKind::Bounce, address: "grace@example.com".into(), at: NOW };
+    assert!(store.mark_mail_refused(&grace.id, &bounce).await.unwrap());
+    assert!(store.clear_mail_refusal(&grace.id).await.unwrap());
+    let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
+    assert_eq!(stored, grace, "the refusal is gone, the rest untouched");
+    assert!(stored.mailable());
+    // Clearing twice is no error; no account, no change.
+    assert!(store.clear_mail_refusal(&grace.id).await.unwrap());
+    assert!(!store.clear_mail_refusal(&UserId::generate()).await.unwrap());
+    assert!(store.user_by_id(&UserId::generate()).await.unwrap().is_none());
 }
 
 async fn quotas_allow_their_limit_per_window(backend: Backend) {

@@ -267,6 +267,15 @@ impl UserStore for Tables {
         Ok(true)
     }
 
+    async fn clear_mail_refusal(&self, id: &UserId) -> anyhow::Result<bool> {
+        let mut state = self.lock();
+        let Some(user) = state.users.get_mut(id) else {
+            return Ok(false);
+        };
+        user.mail_refused = None;
+        Ok(true)
+    }
+
     async fn operators(&self) -> anyhow::Result<Vec<User>> {
         let mut operators: Vec<User> = self.lock().users.values().filter(|u| u.operator).cloned().collect();
         operators.sort_by(|a, b| a.id.cmp(&b.id));

@@ -369,6 +369,19 @@ impl UserStore for DynamoStore {
         applied(result, "DynamoDB UpdateItem (mail refused)")
     }
 
+    async fn clear_mail_refusal(&self, id: &UserId) -> anyhow::Result<bool> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("REMOVE mail_refused")
+            .send()
+            .await;
+        applied(result, "DynamoDB UpdateItem (mail refusal cleared)")
+    }
+
     async fn set_operator(&self, id: &UserId, operator: bool) -> anyhow::Result<bool> {
         let mut update = Update::builder()
             .table_name(&self.table)
