@@ -146,6 +146,56 @@ async fn an_attackers_later_registration_gives_them_nothing(backend: Backend) {
     s.browser.quit().await;
 }
 
+/// Issue 21: one bounce silenced an account's mail for good. An operator sees the refusal on
+/// the learner's card and clears it; the learner's reset link goes out again.
+async fn an_operator_clears_a_mail_refusal_from_the_card(backend: Backend) {
+    let s = Scene::start(backend).await;
+    let b = &s.browser;
+    let (operator, learner) = (email("op-"), email("bounced-"));
+    for address in [&operator, &learner] {
+        s.site.active_account(address, &unique("acct")).await;
+    }
+    let granted_by = "arn:aws:iam::000000000000:user/test-admin";
+    learners::flows::admin::set_operator_role(&s.site.app, granted_by, &operator, true).await.expect("the role");
+    let bounce = serde_json::json!({
+        "eventType": "Bounce",
+        "bounce": {"bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": learner}]},
+    });
+    let mut message = learners::handlers::sqs::SqsMessage::default();
+    message.message_id = Some("bounce".into());
+    message.body = Some(bounce.to_string());
+    let mut event = learners::handlers::sqs::SqsEvent::default();
+    event.records = vec![message];
+    assert!(learners::handlers::mail_events::handle(&s.site.app, event).await.batch_item_failures.is_empty());
+
+    b.open(&s.site.url("/operator")).await;
+    b.fill("Email", &operator).await;
+    b.fill("Password", learners_tests::PASSWORD).await;
+    b.press("Sign in").await;
+    assert_eq!(b.path().await, "/operator");
+    b.fill("Learner email", &learner).await;
+    b.press("Proceed").await;
+    assert!(b.text().await.contains("not sent: the address bounced"), "{}", b.text().await);
+    b.press("Clear mail refusal").await;
+    assert!(b.text_of("[role=alert]").await.contains("mail goes to the address again"));
+    assert!(!b.has_button("Clear mail refusal").await);
+    assert!(b.text().await.contains("no bounce or complaint reported"));
+    assert_eq!(s.site.user(&learner).await.unwrap()["mail_refused"], serde_json::Value::Null);
+
+    let before = s.site.mail_to(&learner).await.len();
+    let asked = s.site.post_json("/api/v1/password-resets", &serde_json::json!({"email": learner})).await;
+    assert_eq!(asked.status(), 202);
+    assert_eq!(s.site.mail_to(&learner).await.len(), before + 1, "the reset link went out");
+    s.browser.quit().await;
+}
+
+mod an_operator_clears_a_mail_refusal {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory() {
+        super::an_operator_clears_a_mail_refusal_from_the_card(learners_tests::Backend::Memory).await
+    }
+}
+
 mod an_attackers_earlier_registration {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn memory() {
