@@ -36,7 +36,10 @@
 //! "taken" answer, decided before the address is looked at, so it links no username to an
 //! address). Accounts made by bulk registration are created active, and an operator's
 //! "Activate" needs no link; neither is ever replaced (only self-registered pending accounts are).
-//! Known limit: whether a username becomes taken tells a new or pending address from an active
+//! Known limits: an operator's "Activate" of a pending account (`flows::admin::activate`, for a
+//! lost activation mail) keeps the password it holds, which may be a registration nobody proved:
+//! operators should rather have the learner reset the password (which activates too). Whether a
+//! username becomes taken tells a new or pending address from an active
 //! one (as before this change for new against active).
 //!
 //! A registration whose username was free when the request looked, but is claimed when the worker
