@@ -19,8 +19,15 @@ pub struct Config {
     pub queue_urls: BTreeMap<Queue, String>,
     pub activation_ttl_seconds: i64,
     pub password_min_length: usize,
-    /// Least time between two activation emails to one account.
+    /// Least time between two activation emails to one account (`LEARNERS_RESEND_INTERVAL_SECONDS`,
+    /// 900 by default; never 0 on AWS).
     pub resend_interval_seconds: i64,
+    /// `LEARNERS_MAILS_PER_ADDRESS_PER_DAY`: mails a day to one account that strangers' requests
+    /// can cause (activation links, registration notices); 3 by default.
+    pub mails_per_address_per_day: u32,
+    /// `LEARNERS_MAILS_PER_SOURCE_PER_DAY`: such mails a day asked for from one source IP (an
+    /// IPv6 /64); 0 switches the limit off.
+    pub mails_per_source_per_day: u32,
     pub session_ttl_seconds: i64,
     /// Lifetime of an operator's session (at most; the session's own TTL may be shorter).
     pub operator_session_ttl_seconds: i64,
@@ -112,7 +119,9 @@ impl Config {
                 60,
             )?,
             password_min_length: number(&lookup, "LEARNERS_PASSWORD_MIN_LENGTH", 8, 8)? as usize,
-            resend_interval_seconds: number(&lookup, "LEARNERS_RESEND_INTERVAL_SECONDS", 60, 0)?,
+            resend_interval_seconds: number(&lookup, "LEARNERS_RESEND_INTERVAL_SECONDS", 900, 0)?,
+            mails_per_address_per_day: number(&lookup, "LEARNERS_MAILS_PER_ADDRESS_PER_DAY", 3, 1)? as u32,
+            mails_per_source_per_day: number(&lookup, "LEARNERS_MAILS_PER_SOURCE_PER_DAY", 100, 0)? as u32,
             session_ttl_seconds: number(&lookup, "LEARNERS_SESSION_TTL_SECONDS", 1_209_600, 60)?,
             operator_session_ttl_seconds: number(&lookup, "LEARNERS_OPERATOR_SESSION_TTL_SECONDS", 28_800, 60)?,
             reset_ttl_seconds: number(&lookup, "LEARNERS_RESET_TTL_SECONDS", 3600, 60)?,
@@ -165,6 +174,11 @@ impl Config {
         if config.max_receives > 1000 {
             // SQS's own ceiling for maxReceiveCount.
             bail!("LEARNERS_MAX_RECEIVES must be at most 1000");
+        }
+        // Lambda sets AWS_LAMBDA_FUNCTION_NAME in every function's environment: there, mail must
+        // never be asked for again and again without a pause (issue 21).
+        if lookup("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|s| !s.is_empty()) && config.resend_interval_seconds == 0 {
+            bail!("LEARNERS_RESEND_INTERVAL_SECONDS must not be 0 on AWS (the default is 900)");
         }
         if config.password_min_length > crate::domain::password::MAX_LENGTH {
             bail!("LEARNERS_PASSWORD_MIN_LENGTH must be at most 128");
@@ -269,6 +283,21 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.lockout, LockoutPolicy { max_failures: 3, lockout_seconds: 60 });
+    }
+
+    #[test]
+    fn mail_caps_default_to_a_quarter_hour_and_three_a_day_and_never_zero_on_aws() {
+        let site = ("LEARNERS_SITE_URL", "https://x.org");
+        let config = Config::from_pairs(&[site]).unwrap();
+        assert_eq!(config.resend_interval_seconds, 900);
+        assert_eq!(config.mails_per_address_per_day, 3);
+        assert_eq!(config.mails_per_source_per_day, 100);
+        let zero = ("LEARNERS_RESEND_INTERVAL_SECONDS", "0");
+        assert_eq!(Config::from_pairs(&[site, zero]).unwrap().resend_interval_seconds, 0, "allowed off AWS");
+        let err = Config::from_pairs(&[site, zero, ("AWS_LAMBDA_FUNCTION_NAME", "learners-register")]).unwrap_err();
+        assert!(err.to_string().contains("LEARNERS_RESEND_INTERVAL_SECONDS"), "{err}");
+        let err = Config::from_pairs(&[site, ("LEARNERS_MAILS_PER_ADDRESS_PER_DAY", "0")]).unwrap_err();
+        assert!(err.to_string().contains("LEARNERS_MAILS_PER_ADDRESS_PER_DAY"), "{err}");
     }
 
     #[test]

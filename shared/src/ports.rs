@@ -38,6 +38,31 @@ pub enum Deleted {
     AlreadySettled,
 }
 
+/// What replacing a pending registration did (`UserStore::replace_registration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reregistration {
+    /// The account now holds the new registration, in the next epoch.
+    Replaced,
+    /// The new username is claimed by another account: nothing changed.
+    UsernameTaken,
+    /// The account is no longer the pending self-registered one that was read (activated,
+    /// replaced by another registration, being removed, gone): nothing changed.
+    Changed,
+}
+
+/// `UserStore::replace_registration`'s precondition, a caller's promise (both adapters check
+/// it): one account, one address, the next epoch, a password.
+pub fn check_replacement(previous: &User, next: &User) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        next.id == previous.id
+            && next.email.key() == previous.email.key()
+            && next.auth_epoch == previous.auth_epoch + 1
+            && next.password_hash.is_some(),
+        "a replacement registration must be the same account and address, in the next epoch, with a password"
+    );
+    Ok(())
+}
+
 /// What consuming an emailed token found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenUse {
@@ -56,6 +81,13 @@ pub trait UserStore: Send + Sync {
     async fn create_user(&self, user: &User, token: Option<&TokenRecord>) -> Result<(), CreateUserError>;
 
     async fn user_by_email_key(&self, email_key: &str) -> anyhow::Result<Option<User>>;
+
+    /// Replaces the registration a pending, self-registered account holds with a later one for
+    /// the same address, atomically: `next` is `previous` (as read) with another password hash,
+    /// name, username and terms time, and `auth_epoch` one higher (every link mailed for the
+    /// earlier registration ends). A changed username moves its claim in the same write. Applies
+    /// only while the account is still exactly `previous`'s epoch, pending and self-registered.
+    async fn replace_registration(&self, previous: &User, next: &User) -> anyhow::Result<Reregistration>;
 
     /// Does an account hold this username (its lowercased key)?
     async fn username_taken(&self, username_key: &str) -> anyhow::Result<bool>;
@@ -114,6 +146,10 @@ pub trait UserStore: Send + Sync {
     /// Records that the account's address refused mail (the latest report wins). False when
     /// there is no such user.
     async fn mark_mail_refused(&self, id: &UserId, refusal: &MailRefusal) -> anyhow::Result<bool>;
+
+    /// Forgets that the account's address refused mail (an operator's decision: the address
+    /// works again), so mail goes to it again. False when there is no such user.
+    async fn clear_mail_refusal(&self, id: &UserId) -> anyhow::Result<bool>;
 
     /// Every account with the operator role.
     async fn operators(&self) -> anyhow::Result<Vec<User>>;

@@ -50,7 +50,7 @@ impl Journey {
         let address = self.pending_learner("ada").await;
         let link = self.site.mailed_link(&address, "Activate", "/activate/").await;
         let token = link.rsplit('/').next().expect("a token");
-        learners::flows::activation::activate(&self.site.app, token).await.expect("activation");
+        learners::flows::activation::activate(&self.site.app, token, PASSWORD).await.expect("activation");
         address
     }
 
@@ -114,6 +114,7 @@ async fn register_activate_sign_in_and_out(backend: Backend) {
     assert_eq!(b.heading().await, "Activate your account");
     b.snap("activation-link").await;
     assert_eq!(j.status_of(&address).await.as_deref(), Some("pending_activation"), "opening spends nothing");
+    b.fill("Password", PASSWORD).await;
     b.press("Activate my account").await;
     assert_eq!(b.heading().await, "Your account is active");
     b.snap("activated").await;
@@ -178,6 +179,7 @@ async fn expired_link_and_new_links(backend: Backend) {
     assert_eq!(b.status().await, 404);
     assert!(!b.has_button("Activate my account").await);
     b.open(&third).await;
+    b.fill("Password", PASSWORD).await;
     b.press("Activate my account").await;
     assert_eq!(b.heading().await, "Your account is active");
     assert_eq!(j.status_of(&address).await.as_deref(), Some("active"));
@@ -433,3 +435,4 @@ in_the_browser! {
 
 mod console;
 mod oidc;
+mod prereg;

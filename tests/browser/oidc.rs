@@ -30,7 +30,9 @@ async fn an_application_signs_in_a_learner_who_clicks_through(backend: Backend) 
     };
     register(&site.app, &form).await.expect("registration");
     let link = site.mailed_link(&address, "Activate", "/activate/").await;
-    learners::flows::activation::activate(&site.app, link.rsplit('/').next().unwrap()).await.expect("activation");
+    learners::flows::activation::activate(&site.app, link.rsplit('/').next().unwrap(), PASSWORD)
+        .await
+        .expect("activation");
 
     let http = openidconnect::reqwest::ClientBuilder::new()
         .redirect(openidconnect::reqwest::redirect::Policy::none())

@@ -169,3 +169,126 @@ async fn a_hard_bounce_marks_the_account_and_stops_its_mail(backend: Backend) {
     assert_eq!(app.mail_to(&bounced).await.len(), before);
     assert!(app.mail_to(&other).await.iter().any(|m| m.subject.contains("password")), "the other learner's reset");
 }
+
+on_both_backends!(
+    ten_requests_for_mail_to_one_pending_address_in_an_hour_send_at_most_the_cap,
+    mail_asked_for_from_one_source_stops_at_its_daily_cap,
+);
+
+/// Issue 21: anyone could make the site mail an address once a minute forever. Ten requests in
+/// an hour for mail to one pending address (re-registrations and new-link requests, mixed) send
+/// at most the daily cap, and every answer is the same.
+async fn ten_requests_for_mail_to_one_pending_address_in_an_hour_send_at_most_the_cap(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cap = app.app.config.mails_per_address_per_day as usize;
+    assert_eq!(cap, 3, "the default");
+    let address = email("flood-");
+    let mut answers = std::collections::BTreeSet::new();
+    for i in 0..10 {
+        let response = if i % 2 == 0 {
+            app.register(&address, &learners_tests::unique("flood")).await
+        } else {
+            app.post_json("/api/v1/activation-emails", &serde_json::json!({"email": address})).await
+        };
+        assert_eq!(response.status(), 202);
+        answers.insert((i % 2, response.bytes().await.unwrap()));
+        app.settle().await;
+        app.clock.advance(360);
+    }
+    assert_eq!(answers.len(), 2, "one answer per kind of request, mail sent or not");
+    let sent = app.mail_to(&address).await;
+    assert_eq!(sent.len(), cap, "{:?}", sent.iter().map(|m| &m.subject).collect::<Vec<_>>());
+    // The re-registrations after the cap still replaced the registration: the last link mailed
+    // ended with them, and nothing was mailed for them.
+    let page = app.activate_link(&app.mailed_link(&address, "Activate", "/activate/").await).await;
+    assert_eq!(page.status(), 404);
+    // A day later, the address gets mail again.
+    app.clock.advance(86_400);
+    assert_eq!(app.post_json("/api/v1/activation-emails", &serde_json::json!({"email": address})).await.status(), 202);
+    assert_eq!(app.mail_to(&address).await.len(), cap + 1);
+    let page = app.activate_link(&app.mailed_link(&address, "Activate", "/activate/").await).await;
+    assert!(page.text().await.unwrap().contains("Your account is active"));
+}
+
+/// Mail asked for from one source IP (the local gateway's peer address) stops at its daily cap,
+/// whatever the addresses.
+async fn mail_asked_for_from_one_source_stops_at_its_daily_cap(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("LEARNERS_MAILS_PER_SOURCE_PER_DAY", "2")]).await;
+    let addresses: Vec<String> = (0..3).map(|_| email("source-")).collect();
+    for address in &addresses {
+        assert_eq!(app.register(address, &learners_tests::unique("src")).await.status(), 202);
+        app.settle().await;
+    }
+    let mut sent = Vec::new();
+    for address in &addresses {
+        sent.push(app.mail_to(address).await.len());
+    }
+    assert_eq!(sent, [1, 1, 0]);
+    // The queued request names the source by a keyed hash, never by its address.
+    assert!(app.table_dump().await.iter().all(|item| !item.contains("127.0.0.1")));
+    app.clock.advance(86_401);
+    assert_eq!(
+        app.post_json("/api/v1/activation-emails", &serde_json::json!({"email": addresses[2]})).await.status(),
+        202
+    );
+    assert_eq!(app.mail_to(&addresses[2]).await.len(), 1, "the next day");
+}
+
+on_both_backends!(a_refusal_of_mail_ends_for_reset_links_after_a_day_and_for_all_mail_when_an_operator_clears_it);
+
+/// Issue 21: one bounce or complaint used to silence an account's mail, reset links included,
+/// for good. A reset link the learner asks for a day after the refusal goes out; an operator can
+/// clear the refusal (audited), and then all mail goes out again.
+async fn a_refusal_of_mail_ends_for_reset_links_after_a_day_and_for_all_mail_when_an_operator_clears_it(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let address = email("bounced-");
+    app.active_account(&address, &learners_tests::unique("b")).await;
+    let event = sqs_event(&[bounce_event(&address, "Permanent")]);
+    assert!(learners::handlers::mail_events::handle(&app.app, event).await.batch_item_failures.is_empty());
+    let request = serde_json::json!({"email": address});
+    let ask = || app.post_json("/api/v1/password-resets", &request);
+
+    // Within the day: silenced.
+    app.clock.advance(3600);
+    assert_eq!(ask().await.status(), 202);
+    assert_eq!(resets(&app, &address).await, 0);
+    // A day after the refusal: the learner's reset link goes out.
+    app.clock.advance(learners::mail::REFUSAL_COOL_DOWN_SECONDS - 3600);
+    assert_eq!(ask().await.status(), 202);
+    assert_eq!(resets(&app, &address).await, 1);
+    // Other mail stays silenced until an operator clears the refusal.
+    assert_eq!(app.user(&address).await.unwrap()["mail_refused"]["kind"], "bounce");
+    let cleared = app
+        .client
+        .post(app.url("/admin/v1/users/clear-mail-refusal"))
+        .bearer_auth(learners_tests::ADMIN_TOKEN)
+        .json(&serde_json::json!({"email": address}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), 204);
+    assert_eq!(app.user(&address).await.unwrap()["mail_refused"], serde_json::Value::Null);
+    let audit = app.admin_get(&format!("/admin/v1/audit?email={}", learners_tests::urlencode(&address))).await;
+    let audit: serde_json::Value = audit.json().await.unwrap();
+    assert!(audit.to_string().contains("clear_mail_refusal"), "{audit}");
+    // The next day's first reset link goes out at once: the address gets mail again.
+    app.clock.advance(3601);
+    assert_eq!(ask().await.status(), 202);
+    assert_eq!(resets(&app, &address).await, 2);
+    // Unknown addresses are a 404 for the operator.
+    let unknown = app
+        .client
+        .post(app.url("/admin/v1/users/clear-mail-refusal"))
+        .bearer_auth(learners_tests::ADMIN_TOKEN)
+        .json(&serde_json::json!({"email": email("nobody-")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}
+
+async fn resets(app: &TestApp, address: &str) -> usize {
+    app.mail_to(address).await.iter().filter(|m| m.subject.starts_with("Reset")).count()
+}

@@ -303,7 +303,7 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
         rig.as_function("activate");
         let token = rig.mailed_token(&address(who), "/activate/");
         activation::inspect(&app, &token).await.unwrap();
-        activation::activate(&app, &token).await.unwrap();
+        activation::activate(&app, &token, PASSWORD).await.unwrap();
     }
     rig.as_function("activate");
     activation::resend(&app, &address("ada")).await.unwrap();

@@ -45,6 +45,14 @@ impl UserStore for Recorder {
         self.note("user_by_email_key");
         self.store.user_by_email_key(key).await
     }
+    async fn replace_registration(
+        &self,
+        previous: &User,
+        next: &User,
+    ) -> anyhow::Result<learners::ports::Reregistration> {
+        self.note("replace_registration");
+        self.store.replace_registration(previous, next).await
+    }
     async fn username_taken(&self, key: &str) -> anyhow::Result<bool> {
         self.note("username_taken");
         self.store.username_taken(key).await
@@ -101,6 +109,10 @@ impl UserStore for Recorder {
     async fn mark_mail_refused(&self, id: &UserId, refusal: &learners::domain::MailRefusal) -> anyhow::Result<bool> {
         self.note("mark_mail_refused");
         self.store.mark_mail_refused(id, refusal).await
+    }
+    async fn clear_mail_refusal(&self, id: &UserId) -> anyhow::Result<bool> {
+        self.note("clear_mail_refusal");
+        self.store.clear_mail_refusal(id).await
     }
     async fn operators(&self) -> anyhow::Result<Vec<User>> {
         self.note("operators");

@@ -182,9 +182,15 @@ impl TestApp {
         format!("{}{path}", self.base_url)
     }
 
-    /// Opens an emailed activation link and presses its "Activate my account" button (a form
-    /// post to the same address), as a learner does.
+    /// Opens an emailed activation link, types the registration's password (`PASSWORD`, what
+    /// `registration` registers with) and presses its "Activate my account" button (a form post
+    /// to the same address), as a learner does.
     pub async fn activate_link(&self, link: &str) -> reqwest::Response {
+        self.activate_link_with(link, PASSWORD).await
+    }
+
+    /// `activate_link`, typing `password`.
+    pub async fn activate_link_with(&self, link: &str, password: &str) -> reqwest::Response {
         let url = self.local(link);
         let page = self.client.get(&url).send().await.expect("opening the link");
         let status = page.status();
@@ -197,7 +203,7 @@ impl TestApp {
             .post(&url)
             .header("content-type", "application/x-www-form-urlencoded")
             .header("origin", &self.app.config.site_url)
-            .body("")
+            .body(format!("password={}", urlencode(password)))
             .send()
             .await
             .expect("pressing the button")

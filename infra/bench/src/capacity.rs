@@ -89,7 +89,7 @@ impl Rig {
         registration::register(&self.app, &form).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         self.drain().await?;
         let token = self.mailed_token(address, "/activate/")?;
-        activation::activate(&self.app, &token).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        activation::activate(&self.app, &token, PASSWORD).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
 }
@@ -122,7 +122,7 @@ pub async fn measure(endpoint: &str) -> anyhow::Result<(Vec<FlowUnits>, usize)> 
         rig.drain().await?;
         registering = sum(registering, rig.meter.take());
         let token = rig.mailed_token(&address("reg", i), "/activate/")?;
-        activation::activate(&rig.app, &token).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        activation::activate(&rig.app, &token, PASSWORD).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         activating = sum(activating, rig.meter.take());
     }
     record("registration (with its activation mail)", registering, ROUNDS);

@@ -6,10 +6,31 @@
 //! Soft (transient) bounces mark nothing: SES already retried them, and the next mail may
 //! pass. See <https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html>.
 
-use crate::domain::{Email, MailRefusal, MailRefusalKind};
+use crate::domain::{AuditEntry, Email, MailRefusal, MailRefusalKind};
+use crate::flows::admin::SupportError;
 use crate::metrics::Metric;
 use crate::App;
 use serde::Deserialize;
+
+/// An operator forgets that an account's address refused mail (the learner fixed the mailbox,
+/// or the complaint was a slip), so that mail goes to it again; audited like every operator
+/// action. A refusal also stops being final by itself for reset links: see
+/// `mail::REFUSAL_COOL_DOWN_SECONDS`.
+pub async fn clear_mail_refusal(app: &App, operator: &str, raw_email: &str) -> Result<(), SupportError> {
+    let email = Email::parse(raw_email)?;
+    let user = app.store.user_by_email_key(&email.key()).await?.ok_or(SupportError::NotFound)?;
+    let outcome = if user.mail_refused.is_none() {
+        "no_change"
+    } else if app.store.clear_mail_refusal(&user.id).await? {
+        "done"
+    } else {
+        return Err(SupportError::NotFound);
+    };
+    let entry = AuditEntry::new(app.clock.now(), operator, "clear_mail_refusal", &user.id, outcome);
+    app.audit.record(&entry).await?;
+    tracing::info!(operator, action = "clear_mail_refusal", user_id = %user.id, outcome, "operator action");
+    Ok(())
+}
 
 /// The part of an SES event (or of an SES notification, which names its type differently)
 /// that matters here.

@@ -79,6 +79,7 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "GET /operator" => learners(app, &req, &console).await,
         "POST /operator/activate" => activate(app, &req, &mut console).await,
         "POST /operator/unlock" => unlock(app, &req, &console).await,
+        "POST /operator/clear-mail-refusal" => clear_mail_refusal(app, &req, &console).await,
         "POST /operator/password" => set_password(app, &req, &mut console).await,
         "POST /operator/delete" => delete_one(app, &req, &mut console).await,
         "GET /operator/bulk" => Ok(response::page(200, console::bulk_upload(&FieldErrors::new()))),
@@ -160,6 +161,7 @@ async fn learners(app: &App, req: &Request, console: &Console) -> Result<Reply, 
     let notice = match query_param(req, "done").as_deref() {
         Some("activated") => Some("The account is active."),
         Some("unlocked") => Some("Sign-in is unlocked: the failure count is cleared."),
+        Some("mail_cleared") => Some("The mail refusal is cleared: mail goes to the address again."),
         Some("password_set_notified") => {
             Some("The password is set; every session of the learner has ended, and the learner was notified.")
         }
@@ -218,6 +220,15 @@ async fn activate(app: &App, req: &Request, console: &mut Console) -> Result<Rep
     match admin::activate(app, &console.actor, &email).await {
         Ok(()) => Ok(to_card(&email, "activated")),
         Err(error) => refused(app, console, &email, error).await,
+    }
+}
+
+async fn clear_mail_refusal(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
+    let email = form_fields(req, &["email"], &[])?.remove(0).unwrap_or_default();
+    match crate::flows::mail_events::clear_mail_refusal(app, &console.actor, &email).await {
+        Ok(()) => Ok(to_card(&email, "mail_cleared")),
+        Err(SupportError::NotFound) => learner_page(app, console, 404, &email, None, &FieldErrors::new()).await,
+        Err(other) => Err(other.into()),
     }
 }
 

@@ -1,11 +1,11 @@
 //! Function `register`: `GET /register` (the form) and `POST /api/v1/registrations`.
 
 use crate::domain::human_duration;
-use crate::flows::registration::{register, RegistrationError, RegistrationForm};
+use crate::flows::registration::{register_from, RegistrationError, RegistrationForm};
 use crate::http::error::ErrorCode;
 use crate::http::pages::{self, RegistrationValues};
 use crate::http::response::Reply;
-use crate::http::{response, route_key, ApiError, FieldErrors, Fields};
+use crate::http::{response, route_key, source_ip, ApiError, FieldErrors, Fields};
 use crate::App;
 use lambda_http::Request;
 use serde_json::json;
@@ -60,7 +60,7 @@ async fn create(app: &App, req: Request) -> Reply {
             return response::error_with_page(error, page);
         }
     };
-    match register(app, &form).await {
+    match register_from(app, &form, source_ip(&req)).await {
         Ok(_) => {
             let valid_for = human_duration(app.config.activation_ttl_seconds);
             response::either(

@@ -62,6 +62,8 @@ struct Card<'a> {
     mail: String,
     pending: bool,
     unlockable: bool,
+    /// The address refused mail: the operator may clear it.
+    mail_refused: bool,
     /// Not on its way out: a password can be set and the account deleted.
     removable: bool,
     new_password: Input<'a>,
@@ -72,7 +74,7 @@ impl<'a> Card<'a> {
         let mail = match &view.mail_refused {
             None => "no bounce or complaint reported".to_owned(),
             Some(refusal) => format!(
-                "not sent: the address {} on {} (it gets no mail until its email changes)",
+                "not sent: the address {} on {} (no mail until it is cleared or the email changes; a reset link the learner asks for a day later goes out)",
                 match refusal.kind {
                     MailRefusalKind::Bounce => "bounced",
                     MailRefusalKind::Complaint => "marked our mail as spam",
@@ -97,6 +99,7 @@ impl<'a> Card<'a> {
             mail,
             pending: view.status == UserStatus::PendingActivation,
             unlockable: view.failed_logins > 0 || view.locked_until.is_some(),
+            mail_refused: view.mail_refused.is_some(),
             removable: view.status != UserStatus::RemovalRequested,
             new_password: Input::new_password(
                 "password",

@@ -71,6 +71,17 @@ pub fn person_asks(method: &http::Method, headers: &http::HeaderMap) -> bool {
     form || (matches!(*method, http::Method::GET | http::Method::HEAD) && accepts_html)
 }
 
+/// The caller's address as API Gateway (or the local gateway) saw it. Never stored or logged as
+/// is: the mail caps key it with an HMAC (`flows::registration::source_key`).
+pub fn source_ip(req: &Request) -> Option<&str> {
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref().filter(|ip| !ip.is_empty()),
+        _ => None,
+    }
+}
+
 /// Reads a body of exactly one required string field (and nothing else).
 pub fn single_field(req: &Request, name: &str) -> Result<String, ApiError> {
     let mut fields = Fields::from_request(req)?;

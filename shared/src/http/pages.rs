@@ -183,16 +183,25 @@ pub fn check_your_inbox(activation_valid_for: &str) -> Page {
 
 #[derive(Template)]
 #[template(path = "pages/activation_confirm.html")]
-struct ActivationConfirm {
+struct ActivationConfirm<'a> {
     /// Percent-encoded: a path segment.
     token: String,
+    /// The password of the registration the link was sent for.
+    password: Input<'a>,
 }
 
-/// The page an activation link opens: one button. Opening a link (as mail scanners do) must
-/// not activate: an attacker who registered someone else's address would otherwise hold a
-/// verified account for it once the victim's scanner opens the mail.
-pub fn activation_confirm(token: &str) -> Page {
-    let page = ActivationConfirm { token: urlencode(token) };
+/// The page an activation link opens: the registration's password, and one button. Opening a
+/// link (as mail scanners do) must not activate: an attacker who registered someone else's
+/// address would otherwise hold a verified account for it once the victim's scanner opens the
+/// mail. And the password binds the activation to the registration that sent the link (see
+/// `flows::registration`): `error` says the one typed was not it.
+pub fn activation_confirm(token: &str, error: Option<&str>) -> Page {
+    let errors: FieldErrors =
+        error.map(|e| FieldErrors::from([("password".to_owned(), e.to_owned())])).unwrap_or_default();
+    let page = ActivationConfirm {
+        token: urlencode(token),
+        password: Input::current_password("password", "Password", &errors),
+    };
     Page { private_url: true, ..Page::new("Activate your account", &page) }
 }
 

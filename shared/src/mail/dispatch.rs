@@ -2,17 +2,30 @@
 //! what it gets (if anything), mint the link it needs, render the mail and send it. Mail always
 //! goes to the address stored on the account, never to the form of it a request typed.
 //! Err: the queue message comes back later.
+//!
+//! Mail that anyone can cause by naming an address (a registration's activation link or notice,
+//! "send me a new activation link") is capped here, where it is decided, so that the answers to
+//! those requests stay one answer: at most `mails_per_address_per_day` a day to one account's
+//! address (`LEARNERS_MAILS_PER_ADDRESS_PER_DAY`, 3 by default), at most
+//! `mails_per_source_per_day` a day asked for from one source (an HMAC of the requester's IP,
+//! `LEARNERS_MAILS_PER_SOURCE_PER_DAY`), and new links at most once per resend interval.
 
-use super::{deliver, messages, send_with_retries, MailRequest};
-use crate::domain::{Email, FullName, Timestamp, Token, TokenPurpose, TokenRecord, User, UserId, UserStatus};
+use super::{deliver, deliver_asked_for, messages, send_with_retries, MailRequest, NewRegistration};
+use crate::domain::{
+    Email, FullName, PasswordHash, Timestamp, Token, TokenPurpose, TokenRecord, User, UserId, UserSource, UserStatus,
+    Username,
+};
 use crate::metrics::Metric;
+use crate::ports::Reregistration;
 use crate::App;
 
 pub async fn dispatch(app: &App, request: &MailRequest) -> anyhow::Result<()> {
     match request {
         MailRequest::PasswordReset { email } => reset_link(app, email).await,
-        MailRequest::Registration { email, user_id } => registration(app, email, user_id).await,
-        MailRequest::ActivationLink { email } => new_activation_link(app, email).await,
+        MailRequest::Registration { email, user_id, source, registration: new } => {
+            registration(app, email, user_id, source.as_deref(), new.as_ref()).await
+        }
+        MailRequest::ActivationLink { email, source } => new_activation_link(app, email, source.as_deref()).await,
         MailRequest::Lockout { email, failures, until } => {
             lockout(app, email, *failures, Timestamp::from_unix(*until)).await
         }
@@ -45,7 +58,7 @@ async fn reset_link(app: &App, raw_email: &str) -> anyhow::Result<()> {
     app.store.put_token(&record).await?;
     let link = format!("{}/password-reset/{}", app.config.site_url, token.as_str());
     let message = messages::password_reset(&app.config, &user, &link);
-    if !deliver(app, &user, &message, "password_reset").await {
+    if !deliver_asked_for(app, &user, &message, "password_reset").await {
         anyhow::bail!("the reset mail could not be delivered");
     }
     app.store.take_quota(&quota, now, 3600, app.config.reset_mails_per_hour).await?;
@@ -53,28 +66,54 @@ async fn reset_link(app: &App, raw_email: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A registration: the account it created gets its activation link (once: a redelivered
-/// message finds the slot taken); if the address belonged to someone else, that owner gets a
-/// notice, at most once per resend interval (so the form cannot be used to flood a mailbox).
-async fn registration(app: &App, raw_email: &str, user_id: &str) -> anyhow::Result<()> {
+/// A registration: the account it created gets its activation link; an address with a pending
+/// self-registration gets this registration in its place (`flows::registration`, rule 1), and a
+/// link for it. A link goes once per registration (a redelivered message finds the registration's
+/// slot taken), within the daily caps; a later registration gets its own link at once, since it
+/// ended the links of the earlier ones. If the address belonged to someone else (an active
+/// account), that owner gets a notice, at most once per resend interval and within the caps.
+async fn registration(
+    app: &App,
+    raw_email: &str,
+    user_id: &str,
+    source: Option<&str>,
+    new: Option<&NewRegistration>,
+) -> anyhow::Result<()> {
     let Ok(email) = Email::parse(raw_email) else {
         return Ok(());
     };
     // An account on its way out gets no more mail: its owner asked for it to go.
-    let Some(owner) =
+    let Some(mut owner) =
         app.store.user_by_email_key(&email.key()).await?.filter(|u| u.status != UserStatus::RemovalRequested)
     else {
         return Ok(());
     };
     let now = app.clock.now();
-    if owner.id.as_str() == user_id {
+    let replaceable = owner.status == UserStatus::PendingActivation && owner.source == UserSource::SelfService;
+    if owner.id.as_str() != user_id && replaceable {
+        let Some(new) = new else {
+            // A message queued before registrations carried themselves: nothing to replace with.
+            return Ok(());
+        };
+        match replace(app, &owner, new).await? {
+            Some(next) => owner = next,
+            None => return Ok(()),
+        }
+    }
+    if owner.id.as_str() == user_id || replaceable {
         if owner.status != UserStatus::PendingActivation {
             return Ok(());
         }
-        // The registration mail counts as the first of "one per interval" per account.
-        if !app.store.take_quota(&activation_mail_slot(&owner.id), now, app.config.resend_interval_seconds, 1).await? {
+        // One mail per registration: each one is an epoch of the account.
+        let once = format!("registration-mail#{}#{}", owner.id, owner.auth_epoch);
+        if !app.store.take_quota(&once, now, app.config.activation_ttl_seconds, 1).await? {
             return Ok(());
         }
+        if !within_daily_caps(app, &owner, source).await? {
+            return Ok(());
+        }
+        // The registration mail counts as the first of "one per interval" for new links.
+        app.store.take_quota(&activation_mail_slot(&owner.id), now, app.config.resend_interval_seconds, 1).await?;
         let (token, record) =
             TokenRecord::mint(TokenPurpose::Activation, &owner, now, app.config.activation_ttl_seconds);
         app.store.put_token(&record).await?;
@@ -83,12 +122,89 @@ async fn registration(app: &App, raw_email: &str, user_id: &str) -> anyhow::Resu
         return Ok(());
     }
     let slot = format!("registration-notice#{}", owner.id);
-    if app.store.take_quota(&slot, now, app.config.resend_interval_seconds, 1).await? {
+    if app.store.take_quota(&slot, now, app.config.resend_interval_seconds, 1).await?
+        && within_daily_caps(app, &owner, source).await?
+    {
         let notice = messages::registration_attempt_notice(&app.config, &owner);
         deliver(app, &owner, &notice, "registration_notice").await;
     }
     tracing::info!(user_id = %owner.id, "registration attempt with an already registered email");
     Ok(())
+}
+
+/// A day, the window of the daily mail caps.
+const DAY_SECONDS: i64 = 86_400;
+
+/// Takes one mail from `user`'s daily cap and from the daily cap of `source` (the requester's
+/// keyed hash), if both have one left: false (and logged) when either is spent. Taken before
+/// sending, so that concurrent workers never send more than the cap.
+async fn within_daily_caps(app: &App, user: &User, source: Option<&str>) -> anyhow::Result<bool> {
+    let now = app.clock.now();
+    let per_source = app.config.mails_per_source_per_day;
+    let source = source.filter(|_| per_source > 0).map(|s| format!("mail-source#{s}"));
+    // Looked at first, so that a source past its cap does not spend the address's mails.
+    if let Some(source) = &source {
+        if app.store.quota_used(source, now).await? >= per_source {
+            tracing::info!(user_id = %user.id, "mail not sent: the daily limit for its source is reached");
+            app.metrics.count(Metric::MailsSuppressed);
+            return Ok(false);
+        }
+    }
+    let address = format!("address-mail#{}", user.id);
+    if !app.store.take_quota(&address, now, DAY_SECONDS, app.config.mails_per_address_per_day).await? {
+        tracing::info!(user_id = %user.id, "mail not sent: the daily limit for its address is reached");
+        app.metrics.count(Metric::MailsSuppressed);
+        return Ok(false);
+    }
+    if let Some(source) = &source {
+        if !app.store.take_quota(source, now, DAY_SECONDS, per_source).await? {
+            tracing::info!(user_id = %user.id, "mail not sent: the daily limit for its source is reached");
+            app.metrics.count(Metric::MailsSuppressed);
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Replaces `owner`'s pending registration with `new`, unless it holds it already (a redelivered
+/// message: the password hash, salted, is this registration's own). The account as it is now,
+/// or None when the replacement did not apply (the username was claimed meanwhile, or the
+/// account changed: activated, or replaced by another registration first).
+async fn replace(app: &App, owner: &User, new: &NewRegistration) -> anyhow::Result<Option<User>> {
+    if owner.password_hash.as_ref().is_some_and(|h| h.as_str() == new.password_hash) {
+        return Ok(Some(owner.clone()));
+    }
+    // The request validated these; a message is input too.
+    let (Ok(username), Ok(name)) = (Username::parse(&new.username), FullName::parse(&new.name)) else {
+        tracing::warn!("a registration message with invalid fields: nothing replaced");
+        return Ok(None);
+    };
+    if !new.password_hash.starts_with("$argon2") {
+        tracing::warn!("a registration message without a password hash: nothing replaced");
+        return Ok(None);
+    }
+    let next = User {
+        username,
+        name,
+        password_hash: Some(PasswordHash::from_phc(new.password_hash.clone())),
+        terms_accepted_at: Some(Timestamp::from_unix(new.terms_accepted_at)),
+        auth_epoch: owner.auth_epoch + 1,
+        ..owner.clone()
+    };
+    match app.store.replace_registration(owner, &next).await? {
+        Reregistration::Replaced => {
+            tracing::info!(user_id = %next.id, "a pending registration was replaced; its links end");
+            Ok(Some(next))
+        }
+        Reregistration::UsernameTaken => {
+            tracing::info!(user_id = %owner.id, "registration not replaced: its username was claimed meanwhile");
+            Ok(None)
+        }
+        Reregistration::Changed => {
+            tracing::info!(user_id = %owner.id, "registration not replaced: the account changed meanwhile");
+            Ok(None)
+        }
+    }
 }
 
 fn activation_mail_slot(user_id: &UserId) -> String {
@@ -103,8 +219,9 @@ async fn send_activation(app: &App, user: &User, token: &Token) {
 }
 
 /// "Send me a new activation link": a fresh link if the address belongs to an account waiting
-/// for activation, at most once per resend interval; it ends every older link.
-async fn new_activation_link(app: &App, raw_email: &str) -> anyhow::Result<()> {
+/// for activation, at most once per resend interval and within the daily caps; it ends every
+/// older link (it is of the same registration: the password it asks for is unchanged).
+async fn new_activation_link(app: &App, raw_email: &str, source: Option<&str>) -> anyhow::Result<()> {
     let Ok(email) = Email::parse(raw_email) else {
         return Ok(());
     };
@@ -117,6 +234,9 @@ async fn new_activation_link(app: &App, raw_email: &str) -> anyhow::Result<()> {
     let now = app.clock.now();
     if !app.store.take_quota(&activation_mail_slot(&user.id), now, app.config.resend_interval_seconds, 1).await? {
         tracing::info!(user_id = %user.id, "activation mail not resent: asked again too soon");
+        return Ok(());
+    }
+    if !within_daily_caps(app, &user, source).await? {
         return Ok(());
     }
     // The new link is minted in the next epoch: storing it ends every older link.

@@ -59,8 +59,9 @@ pub(crate) fn compose(config: &Config, to: &Email, mail: &impl Mail) -> Outgoing
     OutgoingMail { to: to.to_string(), subject, text: mail.text(), html }
 }
 
+/// To an address not proven yet: it names nobody (the name is what the registrant typed, and the
+/// registrant may not be the owner of the address).
 pub(crate) struct Activation<'a> {
-    pub name: &'a str,
     pub site_name: &'a str,
     pub site_url: Href<'a>,
     pub link: Href<'a>,
@@ -76,7 +77,6 @@ impl Activation<'_> {
 
 pub fn activation(config: &Config, user: &User, link: &str) -> OutgoingMail {
     let mail = Activation {
-        name: user.name.as_ref(),
         site_name: &config.site_name,
         site_url: Href::new(&config.site_url),
         link: Href::new(link),
@@ -89,7 +89,8 @@ pub fn activation(config: &Config, user: &User, link: &str) -> OutgoingMail {
 /// says what the account's state allows: a pending account is pointed at a new activation
 /// link (signing in would be refused), an active one at signing in or resetting.
 pub(crate) struct RegistrationAttempt<'a> {
-    pub name: &'a str,
+    /// None for an account not activated yet (see `greeting`).
+    pub name: Option<&'a str>,
     pub site_name: &'a str,
     pub pending: bool,
     pub resend: Href<'a>,
@@ -107,7 +108,7 @@ impl RegistrationAttempt<'_> {
 pub fn registration_attempt_notice(config: &Config, user: &User) -> OutgoingMail {
     let links = SiteLinks::new(config);
     let mail = RegistrationAttempt {
-        name: user.name.as_ref(),
+        name: greeting(user),
         site_name: &config.site_name,
         pending: user.status == UserStatus::PendingActivation,
         resend: Href::new(&links.resend),
@@ -115,6 +116,13 @@ pub fn registration_attempt_notice(config: &Config, user: &User) -> OutgoingMail
         reset: Href::new(&links.reset),
     };
     compose(config, &user.email, &mail)
+}
+
+/// The name a mail to `user` greets: none while the account waits for activation, as the name
+/// is then only what someone typed into the form, and the address is not proven to be theirs
+/// (issue 21: "Hello {name}" made the site a carrier of anyone's text to any address).
+fn greeting(user: &User) -> Option<&str> {
+    (user.status != UserStatus::PendingActivation).then_some(user.name.as_ref())
 }
 
 /// The site's pages a mail points to, as absolute URLs.
@@ -137,7 +145,8 @@ impl SiteLinks {
 
 /// To the owner of an account whose sign-in was just paused.
 pub(crate) struct Lockout<'a> {
-    pub name: &'a str,
+    /// None for an account not activated yet (see `greeting`).
+    pub name: Option<&'a str>,
     pub site_name: &'a str,
     pub failures: u32,
     pub paused_for: String,
@@ -155,7 +164,7 @@ impl Lockout<'_> {
 pub fn lockout(config: &Config, user: &User, failures: u32, until: Timestamp) -> OutgoingMail {
     let links = SiteLinks::new(config);
     let mail = Lockout {
-        name: user.name.as_ref(),
+        name: greeting(user),
         site_name: &config.site_name,
         failures,
         paused_for: human_duration(config.lockout.lockout_seconds),
@@ -166,7 +175,8 @@ pub fn lockout(config: &Config, user: &User, failures: u32, until: Timestamp) ->
 }
 
 pub(crate) struct PasswordReset<'a> {
-    pub name: &'a str,
+    /// None for an account not activated yet (see `greeting`).
+    pub name: Option<&'a str>,
     pub site_name: &'a str,
     pub link: Href<'a>,
     pub valid_for: String,
@@ -181,7 +191,7 @@ impl PasswordReset<'_> {
 
 pub fn password_reset(config: &Config, user: &User, link: &str) -> OutgoingMail {
     let mail = PasswordReset {
-        name: user.name.as_ref(),
+        name: greeting(user),
         site_name: &config.site_name,
         link: Href::new(link),
         valid_for: human_duration(config.reset_ttl_seconds),
@@ -191,7 +201,8 @@ pub fn password_reset(config: &Config, user: &User, link: &str) -> OutgoingMail 
 
 /// After any password change: NIST SP 800-63B-4 wants every recovery notified.
 pub(crate) struct PasswordChanged<'a> {
-    pub name: &'a str,
+    /// None for an account not activated yet (see `greeting`).
+    pub name: Option<&'a str>,
     pub site_name: &'a str,
     pub by_operator: bool,
     pub reset: Href<'a>,
@@ -215,7 +226,7 @@ impl PasswordChanged<'_> {
 pub fn password_changed(config: &Config, user: &User, by_operator: bool) -> OutgoingMail {
     let links = SiteLinks::new(config);
     let mail = PasswordChanged {
-        name: user.name.as_ref(),
+        name: greeting(user),
         site_name: &config.site_name,
         by_operator,
         reset: Href::new(&links.reset),
@@ -239,4 +250,55 @@ impl RemovalRequested<'_> {
 
 pub fn removal_requested(config: &Config, email: &Email, name: &FullName) -> OutgoingMail {
     compose(config, email, &RemovalRequested { name: name.as_ref(), site_name: &config.site_name })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{FullName, UserId, UserSource, Username};
+
+    fn learner(status: UserStatus) -> User {
+        User {
+            id: UserId::generate(),
+            email: Email::parse("ada@example.com").unwrap(),
+            username: Username::parse("ada").unwrap(),
+            name: FullName::parse("Win a prize at evil dot example").unwrap(),
+            password_hash: None,
+            status,
+            created_at: Timestamp::from_unix(1_800_000_000),
+            activated_at: None,
+            terms_accepted_at: None,
+            source: UserSource::SelfService,
+            auth_epoch: 0,
+            operator: false,
+            mail_refused: None,
+        }
+    }
+
+    /// Issue 21: the name of a pending account is only what someone typed into the form, for an
+    /// address nobody proved; mail to it must not carry it.
+    #[test]
+    fn mail_to_a_pending_account_carries_no_registrant_text() {
+        let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "https://learn.example.org")]).unwrap();
+        let pending = learner(UserStatus::PendingActivation);
+        let link = "https://learn.example.org/x";
+        let mails = [
+            activation(&config, &pending, link),
+            registration_attempt_notice(&config, &pending),
+            lockout(&config, &pending, 6, Timestamp::from_unix(1_800_000_000)),
+            password_reset(&config, &pending, link),
+            password_changed(&config, &pending, false),
+        ];
+        for mail in &mails {
+            for part in [&mail.subject, &mail.text, &mail.html] {
+                assert!(!part.contains("prize"), "{part}");
+            }
+            assert!(mail.text.starts_with("Hello,\n"), "{}", mail.text);
+        }
+        // An activated account's name was the owner's to give: it is greeted by it.
+        let active = learner(UserStatus::Active);
+        let reset = password_reset(&config, &active, link);
+        assert!(reset.text.starts_with("Hello Win a prize at evil dot example,\n"), "{}", reset.text);
+        assert!(reset.html.contains("Hello Win a prize at evil dot example,"));
+    }
 }

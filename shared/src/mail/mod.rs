@@ -11,7 +11,7 @@ pub(crate) mod messages;
 pub mod request;
 
 pub use dispatch::dispatch;
-pub use request::MailRequest;
+pub use request::{MailRequest, NewRegistration};
 
 use crate::domain::User;
 use crate::metrics::Metric;
@@ -25,6 +25,24 @@ use std::time::Duration;
 /// fail, the caller's queue message comes back later (and nothing was spent on it).
 const ATTEMPTS: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+
+/// How long a refusal of mail (a hard bounce or a complaint) silences reset links: a learner who
+/// asks for a reset link a day or more after the address last refused mail gets one (the
+/// mailbox may work again; if it bounces again, the new refusal silences another day). Every
+/// other mail stays silenced until an operator clears the refusal (`flows::mail_events`).
+pub const REFUSAL_COOL_DOWN_SECONDS: i64 = 86_400;
+
+/// `deliver` for a mail the learner asked for themselves (a reset link): past the cool-down,
+/// a refused address gets it.
+pub async fn deliver_asked_for(app: &App, user: &User, mail: &OutgoingMail, kind: &'static str) -> bool {
+    let now = app.clock.now();
+    let cooled = user.mail_refused.as_ref().is_some_and(|r| r.at.plus_seconds(REFUSAL_COOL_DOWN_SECONDS) <= now);
+    if cooled {
+        tracing::info!(kind, user_id = %user.id, "mail sent to an address that refused mail a day or more ago");
+        return send_with_retries(app, mail, kind).await;
+    }
+    deliver(app, user, mail, kind).await
+}
 
 /// Sends `mail` to `user` with retries; true when it went out, or need not (the address
 /// refused mail before: a hard bounce or a complaint, see `User::mailable`). A mail that

@@ -5,17 +5,55 @@
 //! before then (`{"email"}` alone) still reads as a reset request.
 
 use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What a registration typed (validated) and the hash of its password: what replaces a pending
+/// registration of the same address. Its `Debug` hides the hash.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRegistration {
+    pub username: String,
+    pub name: String,
+    pub password_hash: String,
+    /// When the terms were accepted (Unix seconds).
+    pub terms_accepted_at: i64,
+}
+
+impl fmt::Debug for NewRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewRegistration")
+            .field("username", &self.username)
+            .field("name", &self.name)
+            .field("password_hash", &"[redacted]")
+            .finish()
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum MailRequest {
     /// "Forgot my password" for this address (as typed, valid, maybe not registered).
     PasswordReset { email: String },
-    /// A registration with this address: `user_id` is the account it created, if the address
-    /// was free (its activation link); else the owner gets a notice.
-    Registration { email: String, user_id: String },
-    /// "Send me a new activation link".
-    ActivationLink { email: String },
+    /// A registration with this address: `user_id` is the account it created or whose pending
+    /// registration it replaced (its activation link); else the owner gets a notice. `source`:
+    /// the requester's keyed source hash (`flows::registration::source_key`), never an IP.
+    Registration {
+        email: String,
+        user_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+        /// The registration itself, always sent (so that the request does the same work for
+        /// every address): if the address has a pending self-registration, the worker replaces
+        /// it with this one (`flows::registration` has why).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        registration: Option<NewRegistration>,
+    },
+    /// "Send me a new activation link" (`source` as for `Registration`).
+    ActivationLink {
+        email: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+    },
     /// Sign-in to this address was just locked (known account or not).
     Lockout { email: String, failures: u32, until: i64 },
     /// The password of this account was changed (by the learner's reset link, or an operator).
@@ -56,11 +94,34 @@ mod tests {
             (r#"{"kind":"password_reset","email":"a@b.org"}"#, MailRequest::PasswordReset { email: "a@b.org".into() }),
             (
                 r#"{"kind":"registration","email":"a@b.org","user_id":"u1"}"#,
-                MailRequest::Registration { email: "a@b.org".into(), user_id: "u1".into() },
+                MailRequest::Registration {
+                    email: "a@b.org".into(),
+                    user_id: "u1".into(),
+                    source: None,
+                    registration: None,
+                },
+            ),
+            (
+                r#"{"kind":"registration","email":"a@b.org","user_id":"u1","source":"5e","registration":{"username":"ada","name":"Ada","password_hash":"$argon2id$x","terms_accepted_at":1800000000}}"#,
+                MailRequest::Registration {
+                    email: "a@b.org".into(),
+                    user_id: "u1".into(),
+                    source: Some("5e".into()),
+                    registration: Some(NewRegistration {
+                        username: "ada".into(),
+                        name: "Ada".into(),
+                        password_hash: "$argon2id$x".into(),
+                        terms_accepted_at: 1_800_000_000,
+                    }),
+                },
             ),
             (
                 r#"{"kind":"activation_link","email":"a@b.org"}"#,
-                MailRequest::ActivationLink { email: "a@b.org".into() },
+                MailRequest::ActivationLink { email: "a@b.org".into(), source: None },
+            ),
+            (
+                r#"{"kind":"activation_link","email":"a@b.org","source":"5e"}"#,
+                MailRequest::ActivationLink { email: "a@b.org".into(), source: Some("5e".into()) },
             ),
             (
                 r#"{"kind":"lockout","email":"a@b.org","failures":6,"until":1800000000}"#,
@@ -79,6 +140,23 @@ mod tests {
             assert_eq!(MailRequest::parse(body).unwrap(), request, "{body}");
             assert_eq!(MailRequest::parse(&request.to_body().unwrap()).unwrap(), request);
         }
+    }
+
+    #[test]
+    fn a_registration_request_never_shows_its_password_hash_in_logs() {
+        let request = MailRequest::Registration {
+            email: "a@b.org".into(),
+            user_id: "u1".into(),
+            source: None,
+            registration: Some(NewRegistration {
+                username: "ada".into(),
+                name: "Ada".into(),
+                password_hash: "$argon2id$v=19$secret".into(),
+                terms_accepted_at: 0,
+            }),
+        };
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("argon2") && shown.contains("[redacted]"), "{shown}");
     }
 
     #[test]

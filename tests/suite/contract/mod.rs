@@ -156,6 +156,13 @@ const COVERAGE: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "UserStore::replace_registration",
+        &[
+            "a_pending_registration_is_replaced_in_the_next_epoch_and_moves_its_username",
+            "concurrent_replacements_of_one_registration_apply_once",
+        ],
+    ),
+    (
         "UserStore::user_by_email_key",
         &["created_users_read_back", "a_deleted_account_leaves_only_its_retirement_record"],
     ),
@@ -198,6 +205,7 @@ const COVERAGE: &[(&str, &[&str])] = &[
     ("UserStore::retirement", &["a_deleted_account_leaves_only_its_retirement_record"]),
     ("UserStore::set_operator", &["the_operator_role_is_granted_listed_and_revoked"]),
     ("UserStore::mark_mail_refused", &["a_refusal_of_mail_is_recorded_on_the_account"]),
+    ("UserStore::clear_mail_refusal", &["an_operator_clears_a_refusal_of_mail"]),
     ("UserStore::operators", &["the_operator_role_is_granted_listed_and_revoked"]),
     ("UserStore::request_removal", &["removal_requests_raise_the_auth_epoch"]),
     ("UserStore::take_quota", &["quotas_allow_their_limit_per_window"]),

@@ -13,6 +13,8 @@ on_both_backends!(
     emailed_tokens_are_stored_and_read_back_used_or_not,
     a_new_activation_token_ends_the_older_ones,
     concurrent_new_activation_tokens_replace_once,
+    a_pending_registration_is_replaced_in_the_next_epoch_and_moves_its_username,
+    concurrent_replacements_of_one_registration_apply_once,
     a_reset_link_sets_the_password_once,
     a_reset_link_is_used_once_under_concurrency,
     an_operator_sets_a_password_and_ends_every_session,
@@ -20,6 +22,7 @@ on_both_backends!(
     removal_requests_raise_the_auth_epoch,
     the_operator_role_is_granted_listed_and_revoked,
     a_refusal_of_mail_is_recorded_on_the_account,
+    an_operator_clears_a_refusal_of_mail,
     quotas_allow_their_limit_per_window,
     quotas_report_their_uses_in_the_current_window,
     a_deleted_account_leaves_only_its_retirement_record,
@@ -197,6 +200,106 @@ async fn concurrent_new_activation_tokens_replace_once(backend: Backend) {
     assert_eq!(store.user_by_id(&grace.id).await.unwrap().unwrap().auth_epoch, 1);
 }
 
+/// `user`'s next registration: another username, name, password hash and terms time, one epoch on.
+fn replacement(user: &User, username: &str, hash: &str) -> User {
+    User {
+        username: learners::domain::Username::parse(username).unwrap(),
+        name: learners::domain::FullName::parse("Alan Turing").unwrap(),
+        password_hash: Some(PasswordHash::from_phc(hash.to_owned())),
+        terms_accepted_at: Some(NOW.plus_seconds(5)),
+        auth_epoch: user.auth_epoch + 1,
+        ..user.clone()
+    }
+}
+
+async fn a_pending_registration_is_replaced_in_the_next_epoch_and_moves_its_username(backend: Backend) {
+    use learners::ports::Reregistration;
+    let store = store_on(backend).await;
+    let grace = User {
+        password_hash: Some(PasswordHash::from_phc("$argon2id$first".into())),
+        ..user("grace@example.com", "grace")
+    };
+    let (old_link, record) = activation_token(&grace, 3600);
+    store.create_user(&grace, Some(&record)).await.unwrap();
+    let next = replacement(&grace, "Alan_T", "$argon2id$second");
+    assert_eq!(store.replace_registration(&grace, &next).await.unwrap(), Reregistration::Replaced);
+    assert_eq!(store.user_by_id(&grace.id).await.unwrap(), Some(next.clone()));
+    assert_eq!(store.user_by_email_key("grace@example.com").await.unwrap(), Some(next.clone()));
+    assert!(!store.username_taken("grace").await.unwrap(), "the old username is free");
+    assert!(store.username_taken("alan_t").await.unwrap());
+    // The earlier registration's link ended with it.
+    assert_eq!(store.consume_activation_token(&old_link.hash(), NOW).await.unwrap(), TokenUse::Unknown);
+    // A replacement from a stale read changes nothing.
+    let stale = replacement(&grace, "stale", "$argon2id$stale");
+    assert_eq!(store.replace_registration(&grace, &stale).await.unwrap(), Reregistration::Changed);
+    assert!(!store.username_taken("stale").await.unwrap());
+    // A username another account holds is refused, and nothing changes.
+    store.create_user(&user("other@example.com", "taken"), None).await.unwrap();
+    let clash = replacement(&next, "Taken", "$argon2id$clash");
+    assert_eq!(store.replace_registration(&next, &clash).await.unwrap(), Reregistration::UsernameTaken);
+    assert_eq!(store.user_by_id(&grace.id).await.unwrap(), Some(next.clone()));
+    assert!(store.username_taken("alan_t").await.unwrap());
+    // The same username: only the rest changes.
+    let same = replacement(&next, "alan_t", "$argon2id$third");
+    assert_eq!(store.replace_registration(&next, &same).await.unwrap(), Reregistration::Replaced);
+    assert_eq!(store.user_by_id(&grace.id).await.unwrap(), Some(same.clone()));
+    assert!(store.username_taken("alan_t").await.unwrap());
+    // Not for an account that is not the one read: a broken promise is an error.
+    let skips = User { auth_epoch: same.auth_epoch + 2, ..replacement(&same, "skips", "$argon2id$x") };
+    assert!(store.replace_registration(&same, &skips).await.is_err());
+    // An active account, or one made by an operator, is never replaced.
+    assert!(store.activate_user(&grace.id, NOW).await.unwrap());
+    let active = store.user_by_id(&grace.id).await.unwrap().unwrap();
+    let late = replacement(&active, "late", "$argon2id$late");
+    assert_eq!(store.replace_registration(&active, &late).await.unwrap(), Reregistration::Changed);
+    assert_eq!(store.user_by_id(&grace.id).await.unwrap(), Some(active));
+    let bulk = User { source: learners::domain::UserSource::Bulk, ..user("bulk@example.com", "bulk") };
+    store.create_user(&bulk, None).await.unwrap();
+    let over = replacement(&bulk, "over", "$argon2id$over");
+    assert_eq!(store.replace_registration(&bulk, &over).await.unwrap(), Reregistration::Changed);
+    assert!(!store.username_taken("over").await.unwrap());
+}
+
+async fn concurrent_replacements_of_one_registration_apply_once(backend: Backend) {
+    use learners::ports::Reregistration;
+    let store = store_on(backend).await;
+    let grace = User {
+        password_hash: Some(PasswordHash::from_phc("$argon2id$first".into())),
+        ..user("grace@example.com", "grace")
+    };
+    store.create_user(&grace, None).await.unwrap();
+    let tasks = (0..10).map(|i| {
+        let store = store.clone();
+        let next = replacement(&grace, &format!("racer{i}"), &format!("$argon2id${i}"));
+        tokio::spawn(async move {
+            store.replace_registration(&grace_of(&next), &next).await.unwrap() == Reregistration::Replaced
+        })
+    });
+    assert_eq!(futures_count(tasks).await, 1);
+    let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
+    assert_eq!(stored.auth_epoch, 1);
+    let mut claimed = Vec::new();
+    for i in 0..10 {
+        if store.username_taken(&format!("racer{i}")).await.unwrap() {
+            claimed.push(format!("racer{i}"));
+        }
+    }
+    assert_eq!(claimed, [stored.username.key()], "only the winner's username is claimed");
+    assert!(!store.username_taken("grace").await.unwrap());
+}
+
+/// The registration `next` replaces, as read: the first one (epoch 0, username `grace`).
+fn grace_of(next: &User) -> User {
+    User {
+        username: learners::domain::Username::parse("grace").unwrap(),
+        name: learners::domain::FullName::parse("Grace Hopper").unwrap(),
+        password_hash: Some(PasswordHash::from_phc("$argon2id$first".into())),
+        terms_accepted_at: Some(NOW),
+        auth_epoch: 0,
+        ..next.clone()
+    }
+}
+
 async fn a_reset_link_sets_the_password_once(backend: Backend) {
     let store = store_on(backend).await;
     let grace = user("grace@example.com", "grace");
@@ -371,6 +474,22 @@ async fn a_refusal_of_mail_is_recorded_on_the_account(backend: Backend) {
     let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
     assert_eq!(stored, User { mail_refused: Some(complaint), ..grace });
     assert!(!store.mark_mail_refused(&UserId::generate(), &bounce).await.unwrap());
+}
+
+async fn an_operator_clears_a_refusal_of_mail(backend: Backend) {
+    let store = store_on(backend).await;
+    let grace = user("grace@example.com", "grace");
+    store.create_user(&grace, None).await.unwrap();
+    let bounce = MailRefusal { kind: MailRefusalKind::Bounce, address: "grace@example.com".into(), at: NOW };
+    assert!(store.mark_mail_refused(&grace.id, &bounce).await.unwrap());
+    assert!(store.clear_mail_refusal(&grace.id).await.unwrap());
+    let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
+    assert_eq!(stored, grace, "the refusal is gone, the rest untouched");
+    assert!(stored.mailable());
+    // Clearing twice is no error; no account, no change.
+    assert!(store.clear_mail_refusal(&grace.id).await.unwrap());
+    assert!(!store.clear_mail_refusal(&UserId::generate()).await.unwrap());
+    assert!(store.user_by_id(&UserId::generate()).await.unwrap().is_none());
 }
 
 async fn quotas_allow_their_limit_per_window(backend: Backend) {

@@ -2,10 +2,10 @@
 
 use super::{State, Tables};
 use crate::domain::{
-    MailRefusal, PasswordHash, Retirement, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
-    DELETED_EMAIL,
+    MailRefusal, PasswordHash, Retirement, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserSource,
+    UserStatus, DELETED_EMAIL,
 };
-use crate::ports::{CreateUserError, DeleteRequest, Deleted, TokenUse, UserStore};
+use crate::ports::{CreateUserError, DeleteRequest, Deleted, Reregistration, TokenUse, UserStore};
 use async_trait::async_trait;
 
 /// Something an account owns that its deletion removes one request at a time, in the order
@@ -42,6 +42,35 @@ impl UserStore for Tables {
     async fn user_by_email_key(&self, email_key: &str) -> anyhow::Result<Option<User>> {
         let state = self.lock();
         Ok(state.emails.get(email_key).and_then(|id| state.users.get(id)).cloned())
+    }
+
+    async fn replace_registration(&self, previous: &User, next: &User) -> anyhow::Result<Reregistration> {
+        crate::ports::check_replacement(previous, next)?;
+        let mut state = self.lock();
+        let state = &mut *state;
+        // As in the DynamoDB transaction: the account is still the one read.
+        let Some(user) = state.users.get_mut(&previous.id).filter(|u| {
+            u.status == UserStatus::PendingActivation
+                && u.source == UserSource::SelfService
+                && u.auth_epoch == previous.auth_epoch
+                && u.username.key() == previous.username.key()
+        }) else {
+            return Ok(Reregistration::Changed);
+        };
+        let (old, new) = (previous.username.key(), next.username.key());
+        if old != new {
+            if state.usernames.contains_key(&new) {
+                return Ok(Reregistration::UsernameTaken);
+            }
+            state.usernames.remove(&old);
+            state.usernames.insert(new, previous.id.clone());
+        }
+        user.username = next.username.clone();
+        user.name = next.name.clone();
+        user.password_hash = next.password_hash.clone();
+        user.terms_accepted_at = next.terms_accepted_at;
+        user.auth_epoch = next.auth_epoch;
+        Ok(Reregistration::Replaced)
     }
 
     async fn username_taken(&self, username_key: &str) -> anyhow::Result<bool> {
@@ -242,6 +271,15 @@ impl UserStore for Tables {
             return Ok(false);
         };
         user.mail_refused = Some(refusal.clone());
+        Ok(true)
+    }
+
+    async fn clear_mail_refusal(&self, id: &UserId) -> anyhow::Result<bool> {
+        let mut state = self.lock();
+        let Some(user) = state.users.get_mut(id) else {
+            return Ok(false);
+        };
+        user.mail_refused = None;
         Ok(true)
     }
 

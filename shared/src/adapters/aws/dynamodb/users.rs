@@ -3,9 +3,10 @@
 use super::{applied, DynamoStore};
 use crate::adapters::aws::items::{self, Item, RefAction};
 use crate::domain::{
-    MailRefusal, PasswordHash, Retirement, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
+    MailRefusal, PasswordHash, Retirement, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserSource,
+    UserStatus,
 };
-use crate::ports::{CreateUserError, DeleteRequest, Deleted, TokenUse, UserStore};
+use crate::ports::{CreateUserError, DeleteRequest, Deleted, Reregistration, TokenUse, UserStore};
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
@@ -51,6 +52,66 @@ impl UserStore for DynamoStore {
         };
         let id = UserId::parse(items::get_s(&claim, "user_id")?).context("email claim user_id is not a UUID")?;
         self.user_by_id(&id).await
+    }
+
+    async fn replace_registration(&self, previous: &User, next: &User) -> anyhow::Result<Reregistration> {
+        crate::ports::check_replacement(previous, next)?;
+        let hash = next.password_hash.as_ref().context("a replacement registration has a password")?;
+        let mut set = "SET password_hash = :hash, #name = :name, username = :username, auth_epoch = :next".to_owned();
+        let mut replace = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(&previous.id)))
+            .condition_expression(
+                "attribute_exists(pk) AND #status = :pending AND #source = :self AND auth_epoch = :previous \
+                 AND username = :old",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#source", "source")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":pending", items::s(UserStatus::PendingActivation.as_str()))
+            .expression_attribute_values(":self", items::s(UserSource::SelfService.as_str()))
+            .expression_attribute_values(":previous", AttributeValue::N(previous.auth_epoch.to_string()))
+            .expression_attribute_values(":old", items::s(previous.username.as_ref()))
+            .expression_attribute_values(":hash", items::s(hash.as_str()))
+            .expression_attribute_values(":name", items::s(next.name.as_ref()))
+            .expression_attribute_values(":username", items::s(next.username.as_ref()))
+            .expression_attribute_values(":next", AttributeValue::N(next.auth_epoch.to_string()));
+        if let Some(at) = next.terms_accepted_at {
+            set.push_str(", terms_accepted_at = :terms");
+            replace = replace.expression_attribute_values(":terms", items::ts(at));
+        }
+        let replace = replace.update_expression(set).build().context("building the registration update")?;
+        let mut actions = vec![TransactWriteItem::builder().update(replace).build()];
+        let (old, new) = (previous.username.key(), next.username.key());
+        let moves = old != new;
+        if moves {
+            let release = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(items::username_key(&old)))
+                .condition_expression("user_id = :id")
+                .expression_attribute_values(":id", items::s(previous.id.as_str()))
+                .build()
+                .context("building the username release")?;
+            actions.push(TransactWriteItem::builder().delete(release).build());
+            actions.push(self.put_new(items::claim_item(items::username_key(&new), &previous.id))?);
+        }
+        let Some(failed) = self.transact(actions).await? else {
+            return Ok(Reregistration::Replaced);
+        };
+        if failed.first() == Some(&true) || failed.get(1) == Some(&true) {
+            return Ok(Reregistration::Changed);
+        }
+        if moves && failed.get(2) == Some(&true) {
+            return Ok(Reregistration::UsernameTaken);
+        }
+        // Some emulators omit the per-action reasons: ask the items themselves.
+        let current = self.user_by_id(&previous.id).await?;
+        let unchanged =
+            current.is_some_and(|u| u.status == UserStatus::PendingActivation && u.auth_epoch == previous.auth_epoch);
+        if unchanged && moves && self.get(items::username_key(&new)).await?.is_some() {
+            return Ok(Reregistration::UsernameTaken);
+        }
+        Ok(Reregistration::Changed)
     }
 
     async fn username_taken(&self, username_key: &str) -> anyhow::Result<bool> {
@@ -306,6 +367,19 @@ impl UserStore for DynamoStore {
             .send()
             .await;
         applied(result, "DynamoDB UpdateItem (mail refused)")
+    }
+
+    async fn clear_mail_refusal(&self, id: &UserId) -> anyhow::Result<bool> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("REMOVE mail_refused")
+            .send()
+            .await;
+        applied(result, "DynamoDB UpdateItem (mail refusal cleared)")
     }
 
     async fn set_operator(&self, id: &UserId, operator: bool) -> anyhow::Result<bool> {
