@@ -374,6 +374,44 @@ pub async fn sign_out(app: &App, session: &SessionRecord) -> anyhow::Result<()> 
 mod tests {
     use super::*;
 
+    #[test]
+    fn ipv6_addresses_count_per_64_and_ipv4_as_they_are() {
+        assert_eq!(network_of("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(network_of("2001:db8:1:2:ffff:ffff:ffff:ffff"), network_of("2001:db8:1:2::7"));
+        assert_ne!(network_of("2001:db8:1:2::1"), network_of("2001:db8:1:3::1"));
+        assert_eq!(network_of("192.0.2.7"), "192.0.2.7");
+        assert_ne!(network_of("192.0.2.7"), network_of("192.0.2.8"));
+        assert_eq!(network_of("::ffff:192.0.2.7"), "192.0.2.7", "an IPv4-mapped address is its IPv4 address");
+        assert_eq!(network_of("not an address"), "not an address");
+    }
+
+    #[test]
+    fn the_network_key_is_keyed_and_tells_no_address() {
+        use crate::adapters::clock::ManualClock;
+        use std::sync::Arc;
+        let app_with = |key: &str| {
+            let config = crate::Config::from_pairs(&[
+                ("LEARNERS_SITE_URL", "https://learn.example.org"),
+                ("LEARNERS_COUNTER_KEY", key),
+            ])
+            .unwrap();
+            crate::wiring::in_memory(config, Arc::new(ManualClock::new())).0
+        };
+        let one = app_with("one-counter-key-0123456789abcdefghijklmnop");
+        let other = app_with("another-counter-key-0123456789abcdefghijk");
+        let key = network_counter_key(&one, "192.0.2.7").unwrap();
+        assert_ne!(key, network_counter_key(&other, "192.0.2.7").unwrap(), "another key, another counter");
+        assert_eq!(key, network_counter_key(&one, "192.0.2.7").unwrap());
+        assert_ne!(key, network_counter_key(&one, "192.0.2.8").unwrap());
+        assert_eq!(
+            network_counter_key(&one, "2001:db8::1").unwrap(),
+            network_counter_key(&one, "2001:db8::2").unwrap()
+        );
+        use sha2::Digest;
+        let unkeyed: String = Sha256::digest(b"192.0.2.7").iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!key.contains(&unkeyed) && !key.contains("192"));
+    }
+
     #[tokio::test]
     async fn the_dummy_hash_has_the_real_parameters_and_matches_nothing_simple() {
         let dummy = PasswordHash::from_phc(DUMMY_HASH.to_owned());
