@@ -243,6 +243,15 @@ mod tests {
                 "This account is not activated yet: follow the link in the activation email, or ask for a new one at https://learn.example.org/activation-email."
             )
         );
+        let throttled = ApiError::from((app, SignInError::Throttled { retry_after_seconds: 1800 }));
+        assert_eq!(
+            throttled,
+            ApiError::new(
+                ErrorCode::TooManyAttempts,
+                "Too many failed sign-ins from your network. Try again in 30 minutes."
+            )
+        );
+        assert_eq!(throttled.status, 429);
         let failed = ApiError::from((app, SignInError::Unexpected(anyhow::anyhow!("table gone"))));
         assert_eq!(failed, ApiError::unexpected(&anyhow::anyhow!("another cause")));
     }
