@@ -18,6 +18,7 @@ on_both_backends!(
     sign_in_ends_the_presented_session_and_issues_a_new_one,
     a_learner_session_ends_after_its_idle_limit,
     strangers_failures_do_not_block_a_signed_in_users_confirmation,
+    parallel_failures_from_one_network_verify_at_most_its_limit,
 );
 
 const DEVICE: &str = "__Host-learners_device";
@@ -316,6 +317,27 @@ async fn fifty_parallel_wrong_passwords_verify_at_most_six_times_and_lock_once(b
     assert!(lockout_mails[0].body.contains("6 failed sign-in attempts"));
     assert!(lockout_mails[0].body.contains(&format!("{SITE_URL}/password-reset")));
     assert_eq!(app.sign_in(&address, PASSWORD).await.status(), 401);
+}
+
+/// The network's attempt is reserved before verifying (one atomic conditional write), so a
+/// burst from one address verifies at most the limit, whatever arrives at once.
+async fn parallel_failures_from_one_network_verify_at_most_its_limit(backend: Backend) {
+    let app = Arc::new(TestApp::spawn_with(backend, &[("LEARNERS_MAX_FAILED_LOGINS_PER_IP", "3")]).await);
+    let before = app.verifications.load(std::sync::atomic::Ordering::SeqCst);
+    let attempts: Vec<_> = (0..20)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { app.sign_in(&email("burst-"), "Summer2026!").await.status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.unwrap());
+    }
+    let verified = app.verifications.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert_eq!(verified, 3, "{verified} verifications ran");
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 3, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 17, "{statuses:?}");
 }
 
 async fn the_counter_is_per_canonical_email(backend: Backend) {
