@@ -87,6 +87,7 @@ async fn a_known_browser_signs_in_from_a_network_over_its_limit(backend: Backend
 }
 
 async fn after_a_reset_an_old_device_gets_no_attempts_of_its_own(backend: Backend) {
+    use learners::ports::Clock;
     let app = TestApp::spawn_with(backend, &[("LEARNERS_MAX_FAILED_LOGINS", "3")]).await;
     let owner = email("reset-dev-");
     app.active_account(&owner, &unique("resetdev")).await;
@@ -114,6 +115,19 @@ async fn after_a_reset_an_old_device_gets_no_attempts_of_its_own(backend: Backen
     assert_eq!(sign_in_with(&app, &owner, new_password, &device).await.status(), 401, "and for the old device");
     let user = app.user(&owner).await.unwrap();
     assert!(user["locked_until"].is_string(), "{user}");
+    // Once the lock runs out, a sign-in from the old device replaces it with a current one.
+    app.clock.advance(1801);
+    let id = user_id(&app, &owner).await;
+    let before = app.app.sessions.known_devices(&id, app.clock.now()).await.unwrap().len();
+    let again = sign_in_with(&app, &owner, new_password, &device).await;
+    assert_eq!(again.status(), 200);
+    let known = app.app.sessions.known_devices(&id, app.clock.now()).await.unwrap();
+    assert_eq!(known.len(), before, "replaced, not added");
+    let current = cookie_named(&again, DEVICE);
+    for _ in 0..3 {
+        assert_eq!(sign_in_with(&app, &owner, "not the password at all", &current).await.status(), 401);
+    }
+    assert_eq!(app.sign_in(&owner, new_password).await.status(), 200, "the current device's failures are its own");
 }
 
 async fn a_presented_device_is_replaced_and_an_account_keeps_five(backend: Backend) {

@@ -183,8 +183,10 @@ pub async fn sign_in_from(
         Some(token) => app.sessions.device(&token.hash(), now).await?,
         None => None,
     };
-    // A device counts for its own account only, and only in the epoch it was made in.
-    let device = device.filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id && u.auth_epoch == d.auth_epoch));
+    // A device counts for its own account only, and only in the epoch it was made in (an older
+    // one is an unknown browser, replaced all the same if this sign-in succeeds).
+    let own_device = device.filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id));
+    let device = own_device.clone().filter(|d| user.as_ref().is_some_and(|u| u.auth_epoch == d.auth_epoch));
     let account_key = app.counter_key(&email)?;
     let network = match &device {
         Some(_) => None,
@@ -218,7 +220,7 @@ pub async fn sign_in_from(
             if user.status == UserStatus::PendingActivation {
                 return Err(SignInError::NotActivated);
             }
-            Ok(start_session(app, user, device.as_ref(), client.session, now).await?)
+            Ok(start_session(app, user, own_device.as_ref(), client.session, now).await?)
         }
         _ => {
             app.metrics.count(Metric::FailedSignIns);
