@@ -643,5 +643,7 @@ async fn the_metrics_count_each_outcome_once() {
     let counted =
         [Metric::SignIns, Metric::FailedSignIns, Metric::Locks, Metric::LockedSignIns].map(|m| metrics.total(m));
     assert_eq!(counted, [1, 3, 1, 1]);
+    // The lock notice is sent off the request, by the mail worker: wait for it.
+    app.settle().await;
     assert!(metrics.total(Metric::MailsSent) >= 2, "the activation mail and the lock notice");
 }
