@@ -31,6 +31,9 @@ pub struct Config {
     pub session_ttl_seconds: i64,
     /// Lifetime of an operator's session (at most; the session's own TTL may be shorter).
     pub operator_session_ttl_seconds: i64,
+    /// `LEARNERS_SESSION_IDLE_SECONDS`: a learner's session ends after this long without a
+    /// request (an operator's after `OPERATOR_IDLE_SECONDS`).
+    pub session_idle_seconds: i64,
     pub reset_ttl_seconds: i64,
     /// Reset mails per account per hour.
     pub reset_mails_per_hour: u32,
@@ -124,6 +127,12 @@ impl Config {
             mails_per_source_per_day: number(&lookup, "LEARNERS_MAILS_PER_SOURCE_PER_DAY", 100, 0)? as u32,
             session_ttl_seconds: number(&lookup, "LEARNERS_SESSION_TTL_SECONDS", 1_209_600, 60)?,
             operator_session_ttl_seconds: number(&lookup, "LEARNERS_OPERATOR_SESSION_TTL_SECONDS", 28_800, 60)?,
+            session_idle_seconds: number(
+                &lookup,
+                "LEARNERS_SESSION_IDLE_SECONDS",
+                crate::domain::LEARNER_IDLE_SECONDS,
+                120,
+            )?,
             reset_ttl_seconds: number(&lookup, "LEARNERS_RESET_TTL_SECONDS", 3600, 60)?,
             reset_mails_per_hour: number(&lookup, "LEARNERS_RESET_MAILS_PER_HOUR", 2, 1)? as u32,
             self_removal_enabled: match lookup("LEARNERS_SELF_REMOVAL_ENABLED").as_deref().map(str::trim) {

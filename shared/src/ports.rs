@@ -260,7 +260,11 @@ pub trait SessionStore: Send + Sync {
     /// Remembers a browser that signed in to `device.user_id` (deleted with the account).
     async fn create_device(&self, device: &DeviceRecord) -> anyhow::Result<()>;
 
-    /// The browsers an account knows (unexpired), by the hash of their token.
+    /// Forgets a known browser (its record and its account's reference to it). Nothing
+    /// happens when it is gone already.
+    async fn delete_device(&self, user_id: &UserId, hash: &TokenHash) -> anyhow::Result<()>;
+
+    /// The browsers an account knows (unexpired), by the hash of their token, oldest first.
     async fn known_devices(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<TokenHash>>;
 
     /// A known browser, unless unknown or expired.
@@ -295,6 +299,11 @@ pub trait LoginAttempts: Send + Sync {
 
     /// Forgets the count (a success, or an operator's unlock).
     async fn clear(&self, key: &str) -> anyhow::Result<()>;
+
+    /// Gives back one reserved attempt that did not fail (a success that must not use up a
+    /// shared budget, such as a network's): the count goes down by one, unless it is locked or
+    /// empty. Atomic like `reserve`.
+    async fn release(&self, key: &str) -> anyhow::Result<()>;
 
     async fn state(&self, key: &str, now: Timestamp) -> anyhow::Result<LockoutState>;
 }

@@ -150,6 +150,10 @@ impl SessionStore for Recorder {
         self.note("create_device");
         self.sessions.create_device(device).await
     }
+    async fn delete_device(&self, user_id: &UserId, hash: &TokenHash) -> anyhow::Result<()> {
+        self.note("delete_device");
+        self.sessions.delete_device(user_id, hash).await
+    }
     async fn known_devices(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<TokenHash>> {
         self.note("known_devices");
         self.sessions.known_devices(user_id, now).await
@@ -182,6 +186,10 @@ impl LoginAttempts for Recorder {
     async fn clear(&self, key: &str) -> anyhow::Result<()> {
         self.note("clear");
         self.attempts.clear(key).await
+    }
+    async fn release(&self, key: &str) -> anyhow::Result<()> {
+        self.note("release");
+        self.attempts.release(key).await
     }
     async fn state(&self, key: &str, now: Timestamp) -> anyhow::Result<LockoutState> {
         self.note("state");
@@ -302,7 +310,7 @@ async fn sign_in_does_the_same_work_for_an_unknown_address_and_a_wrong_password(
     take(&journal);
     // A well-formed device cookie that this account never gave.
     let stranger = learners::domain::Token::generate();
-    let client = Client { device: Some(stranger.as_str()), ip: Some("192.0.2.7") };
+    let client = Client { device: Some(stranger.as_str()), session: None, ip: Some("192.0.2.7") };
     // Three attempts each: two failures, then the one that locks (and queues the lock notice).
     let mut runs = Vec::new();
     for address in [&active, &unknown] {

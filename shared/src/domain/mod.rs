@@ -31,8 +31,9 @@ pub use job::{
 pub use password::{Password, PasswordError, PasswordHash, PasswordPolicy};
 pub use retirement::{email_hmac, Retirement, DELETED_EMAIL};
 pub use session::{
-    DeviceRecord, LockedNow, LockoutPolicy, LockoutState, Reservation, SessionRecord, DEVICE_TTL_SECONDS,
-    OPERATOR_IDLE_SECONDS, REAUTHENTICATION_SECONDS,
+    DeviceRecord, LockedNow, LockoutPolicy, LockoutState, Reservation, SessionRecord, DEVICES_PER_ACCOUNT,
+    DEVICE_FAILURES_FACTOR, DEVICE_TTL_SECONDS, LEARNER_IDLE_SECONDS, OPERATOR_IDLE_SECONDS, REAUTHENTICATION_SECONDS,
+    TOUCH_INTERVAL_SECONDS,
 };
 pub use time::{human_duration, Timestamp};
 pub use token::{Token, TokenHash, TokenPurpose, TokenRecord};

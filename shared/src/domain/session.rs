@@ -14,8 +14,12 @@ pub struct SessionRecord {
     /// Begun by an account with the operator role: shorter, with an idle limit, and the only
     /// kind of session the operator console takes.
     pub operator: bool,
-    /// The last request of an operator session (its idle limit counts from here).
+    /// The last request of the session, as recorded (at most once a minute for a learner):
+    /// its idle limit counts from here.
     pub last_seen_at: Timestamp,
+    /// How long the session may go without a request: `OPERATOR_IDLE_SECONDS` for an
+    /// operator's, `LEARNERS_SESSION_IDLE_SECONDS` for a learner's (fixed when it begins).
+    pub idle_seconds: i64,
     /// When the password was last typed in this session (at sign-in, or to confirm an
     /// operator's sensitive action).
     pub password_at: Timestamp,
@@ -23,11 +27,15 @@ pub struct SessionRecord {
 
 /// A browser that signed in to an account before (OWASP's device cookie): its own failures
 /// count apart from everyone else's, so an attacker's lock does not lock it out. The cookie
-/// holds the raw token; only its hash is stored.
+/// holds the raw token; only its hash is stored. It counts only while the account is in the
+/// same `auth_epoch` as when it was made: a reset, an operator's new password or "sign out
+/// everywhere" makes every older device an unknown browser again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceRecord {
     pub hash: TokenHash,
     pub user_id: UserId,
+    /// The user's `auth_epoch` when the browser signed in.
+    pub auth_epoch: u64,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }
@@ -35,15 +43,35 @@ pub struct DeviceRecord {
 /// How long a browser stays known after its last successful sign-in.
 pub const DEVICE_TTL_SECONDS: i64 = 365 * 86_400;
 
+/// The most devices an account keeps: a sign-in past it forgets the oldest.
+pub const DEVICES_PER_ACCOUNT: usize = 5;
+
+/// All the device counters of an account together allow this many times the policy's
+/// `max_failures` per lock window (an account-wide counter), so N devices do not give N times
+/// the attempts.
+pub const DEVICE_FAILURES_FACTOR: u32 = 2;
+
 /// An operator session ends after this long without a console request.
 pub const OPERATOR_IDLE_SECONDS: i64 = 1800;
+
+/// A learner session's default idle limit (`LEARNERS_SESSION_IDLE_SECONDS`): a week.
+pub const LEARNER_IDLE_SECONDS: i64 = 7 * 86_400;
+
+/// A learner session's `last_seen_at` is written again only when older than this: one write a
+/// minute at most, not one per request.
+pub const TOUCH_INTERVAL_SECONDS: i64 = 60;
 
 /// Sensitive operator actions ask for the password again unless it was typed this recently.
 pub const REAUTHENTICATION_SECONDS: i64 = 300;
 
 impl SessionRecord {
     pub fn is_expired(&self, now: Timestamp) -> bool {
-        now >= self.expires_at || (self.operator && now.unix() - self.last_seen_at.unix() >= OPERATOR_IDLE_SECONDS)
+        now >= self.expires_at || now.unix() - self.last_seen_at.unix() >= self.idle_seconds
+    }
+
+    /// Is the recorded last request old enough to be written again?
+    pub fn needs_touch(&self, now: Timestamp) -> bool {
+        now.unix() - self.last_seen_at.unix() >= TOUCH_INTERVAL_SECONDS
     }
 
     /// Was the password typed in this session recently enough for a sensitive action?

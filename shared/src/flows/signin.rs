@@ -5,15 +5,23 @@
 //! verifications run per lock window (Keycloak #31726 counted only after verifying). The counter
 //! is per canonical email, known or not, and an unknown email is verified against a dummy hash:
 //! unknown, wrong, locked and being-removed answers cannot be told apart, by content or timing.
+//!
+//! The counters, each changed by atomic conditional writes only: the account's (browsers it
+//! does not know), one per known browser and one over all of them (`DEVICE_FAILURES_FACTOR`),
+//! one per network (an hour's failures across accounts), and one per user for confirmations
+//! typed in a session (`verify_own_password`).
 
 use crate::domain::{
-    DeviceRecord, Email, LockedNow, PasswordHash, Reservation, SessionRecord, Timestamp, Token, User, UserStatus,
-    DEVICE_TTL_SECONDS,
+    DeviceRecord, Email, LockedNow, LockoutPolicy, PasswordHash, Reservation, SessionRecord, Timestamp, Token, User,
+    UserStatus, DEVICES_PER_ACCOUNT, DEVICE_FAILURES_FACTOR, DEVICE_TTL_SECONDS, OPERATOR_IDLE_SECONDS,
 };
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::metrics::Metric;
 use crate::App;
-use sha2::{Digest, Sha256};
+use anyhow::Context;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::net::IpAddr;
 
 /// An argon2id hash (same parameters) of a random password nobody knows: what unknown emails
 /// and accounts without a password are verified against, so they cost the same time.
@@ -27,6 +35,10 @@ pub enum SignInError {
     InvalidCredentials,
     #[error("the account is not activated yet")]
     NotActivated,
+    /// Too many failures from the caller's network (whatever the account): try again later.
+    /// Not an answer about the account, so it may differ from `InvalidCredentials`.
+    #[error("too many failed sign-ins from this network")]
+    Throttled { retry_after_seconds: i64 },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -41,10 +53,13 @@ pub struct SignedIn {
     pub device: Token,
 }
 
-/// What else a sign-in comes with: the browser's device cookie and the source IP.
+/// What else a sign-in comes with: the browser's device and session cookies and the source IP.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Client<'a> {
     pub device: Option<&'a str>,
+    /// The session cookie the browser holds, if any: a sign-in ends it (a new token every
+    /// time, so a token planted or seen before the sign-in is worth nothing after it).
+    pub session: Option<&'a str>,
     pub ip: Option<&'a str>,
 }
 
@@ -53,15 +68,80 @@ pub(crate) fn device_counter_key(device: &crate::domain::TokenHash) -> String {
     format!("device-{}", device.as_str())
 }
 
-/// The slot counting one source IP's failed sign-ins across accounts (password spraying); the
-/// address is hashed.
-fn ip_failures_key(ip: &str) -> String {
-    let hash: String = Sha256::digest(ip.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    format!("ip-failures#{hash}")
+/// The account-wide counter over all its known browsers' failures (`DEVICE_FAILURES_FACTOR`).
+fn devices_counter_key(account_key: &str) -> String {
+    format!("devices-{account_key}")
 }
 
-/// An hour: the window of the per-IP failure count.
+/// The counter of a signed-in user's own confirmations (`verify_own_password`).
+fn own_counter_key(user: &User) -> String {
+    format!("own-{}", user.id)
+}
+
+/// The network a source address counts for: an IPv4 address as it is, an IPv6 address by its
+/// /64 (one subscriber is given a whole /64 and may use any of its 2^64 addresses).
+fn network_of(ip: &str) -> String {
+    match ip.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Err(_) => ip.to_owned(),
+    }
+}
+
+/// The counter of one network's failed sign-ins across accounts (password spraying): an HMAC
+/// of the network under the counter key, so a copy of the table tells no address.
+fn network_counter_key(app: &App, ip: &str) -> anyhow::Result<String> {
+    let key =
+        app.config.counter_key.as_deref().context("LEARNERS_COUNTER_KEY is not set: no sign-in counter can be kept")?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).context("an HMAC key")?;
+    mac.update(b"network#");
+    mac.update(network_of(ip).as_bytes());
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("ip-failures#{hex}"))
+}
+
+/// An hour: the lock of a network past its limit.
 const IP_WINDOW_SECONDS: i64 = 3600;
+
+/// When a network's attempts are all under way (none failed yet), try again this soon.
+const IP_BUSY_RETRY_SECONDS: i64 = 60;
+
+fn network_policy(app: &App) -> LockoutPolicy {
+    LockoutPolicy { max_failures: app.config.max_failed_logins_per_ip, lockout_seconds: IP_WINDOW_SECONDS }
+}
+
+/// Reserves one attempt of the network's quota (an atomic conditional write, before anything
+/// is verified): `Ok(None)` when no network is counted, `Throttled` when it is used up.
+async fn reserve_network(app: &App, key: Option<String>, now: Timestamp) -> Result<Option<String>, SignInError> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    match app.attempts.reserve(&key, now, network_policy(app)).await? {
+        Reservation::Granted => Ok(Some(key)),
+        Reservation::Refused { locked_until } => {
+            tracing::warn!("sign-in refused: too many failures from this network");
+            app.metrics.count(Metric::LockedSignIns);
+            let retry = locked_until.map_or(IP_BUSY_RETRY_SECONDS, |until| (until.unix() - now.unix()).max(1));
+            Err(SignInError::Throttled { retry_after_seconds: retry })
+        }
+    }
+}
+
+/// A network's reserved attempt failed: it stays counted (and the failure at the limit locks).
+async fn network_failed(app: &App, key: Option<&str>, now: Timestamp) -> anyhow::Result<SignInError> {
+    if let Some(key) = key {
+        if app.attempts.record_failure(key, now, network_policy(app)).await?.is_some() {
+            tracing::warn!("a network reached its limit of failed sign-ins");
+        }
+    }
+    Ok(SignInError::InvalidCredentials)
+}
 
 pub async fn sign_in(app: &App, raw_email: &str, password: &str) -> Result<SignedIn, SignInError> {
     sign_in_from(app, raw_email, password, Client::default()).await
@@ -69,9 +149,15 @@ pub async fn sign_in(app: &App, raw_email: &str, password: &str) -> Result<Signe
 
 /// Signs in, with the lockout split by browser (OWASP's device cookies): failures from browsers
 /// the account does not know count on the account's counter and lock it for them; a browser
-/// that signed in before counts on its own, so an attacker's lock does not keep the owner out.
-/// And at most `LEARNERS_MAX_FAILED_LOGINS_PER_IP` failures an hour from one source IP, across
-/// accounts; past it, every sign-in from there gets the same 401 until the hour ends.
+/// that signed in before (in the account's current `auth_epoch`) counts on its own counter, and
+/// all of them together on one account-wide counter (`DEVICE_FAILURES_FACTOR`), so an
+/// attacker's lock does not keep the owner out and many devices do not give many attempts.
+///
+/// And at most `LEARNERS_MAX_FAILED_LOGINS_PER_IP` failures from one network (an IPv4 address,
+/// an IPv6 /64) across accounts before it is refused for an hour, with a `Retry-After`: the
+/// attempt is reserved atomically before verifying and given back on success, so successes use
+/// none of the quota. A browser holding a live device cookie of the account is not held to it:
+/// thousands behind one campus or carrier address are not locked out by one sprayer.
 pub async fn sign_in_from(
     app: &App,
     raw_email: &str,
@@ -81,25 +167,15 @@ pub async fn sign_in_from(
     let now = app.clock.now();
     let policy = app.config.lockout;
     let dummy = PasswordHash::from_phc(DUMMY_HASH.to_owned());
-    let per_ip = app.config.max_failed_logins_per_ip;
-    let ip_key = client.ip.filter(|_| per_ip > 0).map(ip_failures_key);
-    let failed = || async {
-        if let Some(key) = &ip_key {
-            app.store.take_quota(key, now, IP_WINDOW_SECONDS, per_ip).await?;
-        }
-        Ok::<_, SignInError>(SignInError::InvalidCredentials)
+    let network = match client.ip.filter(|_| app.config.max_failed_logins_per_ip > 0) {
+        Some(ip) => Some(network_counter_key(app, ip)?),
+        None => None,
     };
-    if let Some(key) = &ip_key {
-        if app.store.quota_used(key, now).await? >= per_ip {
-            tracing::warn!("sign-in refused: too many failures from this source IP");
-            app.metrics.count(Metric::LockedSignIns);
-            return Err(SignInError::InvalidCredentials);
-        }
-    }
     let Ok(email) = Email::parse(raw_email) else {
         // No account can have this address; it costs what a wrong password costs.
+        let network = reserve_network(app, network, now).await?;
         app.passwords.verify(&dummy, password).await?;
-        return Err(failed().await?);
+        return Err(network_failed(app, network.as_deref(), now).await?);
     };
     let user = app.store.user_by_email_key(&email.key()).await?;
     // Looked up whatever the account, so that the work does not tell whether it exists.
@@ -107,74 +183,139 @@ pub async fn sign_in_from(
         Some(token) => app.sessions.device(&token.hash(), now).await?,
         None => None,
     };
-    let device = device.filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id));
-    let key = match &device {
-        Some(device) => device_counter_key(&device.hash),
-        None => app.counter_key(&email)?,
+    // A device counts for its own account only, and only in the epoch it was made in (an older
+    // one is an unknown browser, replaced all the same if this sign-in succeeds).
+    let own_device = device.filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id));
+    let device = own_device.clone().filter(|d| user.as_ref().is_some_and(|u| u.auth_epoch == d.auth_epoch));
+    let account_key = app.counter_key(&email)?;
+    let network = match &device {
+        Some(_) => None,
+        None => reserve_network(app, network, now).await?,
     };
-    if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
-        app.metrics.count(Metric::LockedSignIns);
-        return Err(failed().await?);
+    let counters = match &device {
+        Some(device) => vec![
+            (device_counter_key(&device.hash), policy),
+            (devices_counter_key(&account_key), device_ceiling(policy)),
+        ],
+        None => vec![(account_key.clone(), policy)],
+    };
+    for (key, policy) in &counters {
+        if let Reservation::Refused { .. } = app.attempts.reserve(key, now, *policy).await? {
+            app.metrics.count(Metric::LockedSignIns);
+            return Err(network_failed(app, network.as_deref(), now).await?);
+        }
     }
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let verified = app.passwords.verify(hash.as_ref().unwrap_or(&dummy), password).await? && hash.is_some();
     match user {
         Some(user) if verified && user.status != UserStatus::RemovalRequested => {
-            app.attempts.clear(&key).await?;
+            // Not a failure: the network's attempt is given back; the counters forget.
+            if let Some(key) = &network {
+                app.attempts.release(key).await?;
+            }
+            app.attempts.clear(&counters[0].0).await?;
+            if let Some((ceiling, _)) = counters.get(1) {
+                app.attempts.release(ceiling).await?;
+            }
             if user.status == UserStatus::PendingActivation {
                 return Err(SignInError::NotActivated);
             }
-            let token = Token::generate();
-            // An operator's session is shorter, and ends when idle (`SessionRecord`).
-            let lifetime = if user.operator {
-                app.config.session_ttl_seconds.min(app.config.operator_session_ttl_seconds)
-            } else {
-                app.config.session_ttl_seconds
-            };
-            let session = SessionRecord {
-                hash: token.hash(),
-                user_id: user.id.clone(),
-                auth_epoch: user.auth_epoch,
-                created_at: now,
-                expires_at: now.plus_seconds(lifetime),
-                operator: user.operator,
-                last_seen_at: now,
-                password_at: now,
-            };
-            app.sessions.create_session(&session).await?;
-            // A new device token at every success (OWASP), the browser's from now on.
-            let device = Token::generate();
-            let record = DeviceRecord {
-                hash: device.hash(),
-                user_id: user.id.clone(),
-                created_at: now,
-                expires_at: now.plus_seconds(DEVICE_TTL_SECONDS),
-            };
-            app.sessions.create_device(&record).await?;
-            tracing::info!(user_id = %user.id, operator = user.operator, "signed in");
-            app.metrics.count(Metric::SignIns);
-            Ok(SignedIn { user, token, lifetime_seconds: lifetime, device })
+            Ok(start_session(app, user, own_device.as_ref(), client.session, now).await?)
         }
         _ => {
             app.metrics.count(Metric::FailedSignIns);
-            if let Some(locked) = app.attempts.record_failure(&key, now, policy).await? {
+            let mut locked = None;
+            for (key, policy) in &counters {
+                locked = locked.or(app.attempts.record_failure(key, now, *policy).await?);
+            }
+            if let Some(locked) = locked {
                 tracing::warn!(failures = locked.failures, known_device = device.is_some(), "sign-in locked");
                 app.metrics.count(Metric::Locks);
                 // Queued whether or not the address has an account: the worker decides.
                 notify_lockout(app, &email, locked).await?;
             }
-            Err(failed().await?)
+            Err(network_failed(app, network.as_deref(), now).await?)
         }
     }
 }
 
+/// The account-wide counter over its devices allows `DEVICE_FAILURES_FACTOR` times as many.
+fn device_ceiling(policy: LockoutPolicy) -> LockoutPolicy {
+    LockoutPolicy { max_failures: policy.max_failures.saturating_mul(DEVICE_FAILURES_FACTOR), ..policy }
+}
+
+/// After a verified password: ends the browser's previous session, begins a new one, and
+/// gives the browser a new device token (replacing the one it presented, or adding one and
+/// forgetting the account's oldest past `DEVICES_PER_ACCOUNT`).
+async fn start_session(
+    app: &App,
+    user: User,
+    presented: Option<&DeviceRecord>,
+    old_session: Option<&str>,
+    now: Timestamp,
+) -> anyhow::Result<SignedIn> {
+    if let Some(old) = old_session.and_then(Token::parse) {
+        app.sessions.delete_session(&old.hash()).await?;
+    }
+    let token = Token::generate();
+    // An operator's session is shorter, and ends sooner when idle.
+    let (lifetime, idle) = if user.operator {
+        (app.config.session_ttl_seconds.min(app.config.operator_session_ttl_seconds), OPERATOR_IDLE_SECONDS)
+    } else {
+        (app.config.session_ttl_seconds, app.config.session_idle_seconds)
+    };
+    let session = SessionRecord {
+        hash: token.hash(),
+        user_id: user.id.clone(),
+        auth_epoch: user.auth_epoch,
+        created_at: now,
+        expires_at: now.plus_seconds(lifetime),
+        operator: user.operator,
+        last_seen_at: now,
+        idle_seconds: idle,
+        password_at: now,
+    };
+    app.sessions.create_session(&session).await?;
+    // A new device token at every success (OWASP), the browser's from now on.
+    let device = Token::generate();
+    let record = DeviceRecord {
+        hash: device.hash(),
+        user_id: user.id.clone(),
+        auth_epoch: user.auth_epoch,
+        created_at: now,
+        expires_at: now.plus_seconds(DEVICE_TTL_SECONDS),
+    };
+    app.sessions.create_device(&record).await?;
+    match presented {
+        Some(old) => app.sessions.delete_device(&old.user_id, &old.hash).await?,
+        None => forget_oldest_devices(app, &user, now).await?,
+    }
+    tracing::info!(user_id = %user.id, operator = user.operator, "signed in");
+    app.metrics.count(Metric::SignIns);
+    Ok(SignedIn { user, token, lifetime_seconds: lifetime, device })
+}
+
+/// Keeps at most `DEVICES_PER_ACCOUNT` devices: the oldest go (with their counters).
+async fn forget_oldest_devices(app: &App, user: &User, now: Timestamp) -> anyhow::Result<()> {
+    let known = app.sessions.known_devices(&user.id, now).await?;
+    let surplus = known.len().saturating_sub(DEVICES_PER_ACCOUNT);
+    for hash in known.iter().take(surplus) {
+        app.sessions.delete_device(&user.id, hash).await?;
+        app.attempts.clear(&device_counter_key(hash)).await?;
+    }
+    Ok(())
+}
+
 /// Verifies the password of a signed-in user (to confirm a sensitive action) as sign-in does:
-/// the attempt is reserved in the lockout counter first, a failure counts toward the lock, a
-/// locked account verifies nothing.
+/// the attempt is reserved in a counter first, a failure counts toward its lock, and while
+/// locked nothing is verified. The counter is the user's own (per user, not per session: a
+/// thief holding several of the user's sessions still gets `max_failures` guesses in all), apart
+/// from the sign-in counter that strangers fill: their failures do not block the owner's
+/// confirmations, and the owner's (or a session thief's) do not open sign-in's.
 pub async fn verify_own_password(app: &App, user: &User, password: &str) -> anyhow::Result<bool> {
     let now = app.clock.now();
     let policy = app.config.lockout;
-    let key = app.counter_key(&user.email)?;
+    let key = own_counter_key(user);
     if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
         return Ok(false);
     }
@@ -212,7 +353,17 @@ pub async fn current_user(app: &App, raw_token: &str) -> anyhow::Result<Option<(
         return Ok(None);
     };
     let live = user.auth_epoch == session.auth_epoch && user.status == UserStatus::Active;
-    Ok(live.then_some((user, session)))
+    if !live {
+        return Ok(None);
+    }
+    // A learner's idle limit counts from the last request, written at most once a minute (an
+    // operator's is written by the console at each of its requests).
+    let mut session = session;
+    if !session.operator && session.needs_touch(now) {
+        app.sessions.touch_session(&session.hash, now, session.password_at).await?;
+        session.last_seen_at = now;
+    }
+    Ok(Some((user, session)))
 }
 
 pub async fn sign_out(app: &App, session: &SessionRecord) -> anyhow::Result<()> {
@@ -224,6 +375,44 @@ pub async fn sign_out(app: &App, session: &SessionRecord) -> anyhow::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_addresses_count_per_64_and_ipv4_as_they_are() {
+        assert_eq!(network_of("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(network_of("2001:db8:1:2:ffff:ffff:ffff:ffff"), network_of("2001:db8:1:2::7"));
+        assert_ne!(network_of("2001:db8:1:2::1"), network_of("2001:db8:1:3::1"));
+        assert_eq!(network_of("192.0.2.7"), "192.0.2.7");
+        assert_ne!(network_of("192.0.2.7"), network_of("192.0.2.8"));
+        assert_eq!(network_of("::ffff:192.0.2.7"), "192.0.2.7", "an IPv4-mapped address is its IPv4 address");
+        assert_eq!(network_of("not an address"), "not an address");
+    }
+
+    #[test]
+    fn the_network_key_is_keyed_and_tells_no_address() {
+        use crate::adapters::clock::ManualClock;
+        use std::sync::Arc;
+        let app_with = |key: &str| {
+            let config = crate::Config::from_pairs(&[
+                ("LEARNERS_SITE_URL", "https://learn.example.org"),
+                ("LEARNERS_COUNTER_KEY", key),
+            ])
+            .unwrap();
+            crate::wiring::in_memory(config, Arc::new(ManualClock::new())).0
+        };
+        let one = app_with("one-counter-key-0123456789abcdefghijklmnop");
+        let other = app_with("another-counter-key-0123456789abcdefghijk");
+        let key = network_counter_key(&one, "192.0.2.7").unwrap();
+        assert_ne!(key, network_counter_key(&other, "192.0.2.7").unwrap(), "another key, another counter");
+        assert_eq!(key, network_counter_key(&one, "192.0.2.7").unwrap());
+        assert_ne!(key, network_counter_key(&one, "192.0.2.8").unwrap());
+        assert_eq!(
+            network_counter_key(&one, "2001:db8::1").unwrap(),
+            network_counter_key(&one, "2001:db8::2").unwrap()
+        );
+        use sha2::Digest;
+        let unkeyed: String = Sha256::digest(b"192.0.2.7").iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!key.contains(&unkeyed) && !key.contains("192"));
+    }
 
     #[tokio::test]
     async fn the_dummy_hash_has_the_real_parameters_and_matches_nothing_simple() {

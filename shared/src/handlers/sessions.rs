@@ -9,7 +9,7 @@ use crate::http::error::ErrorCode;
 use crate::http::origin::{from_site, not_from_elsewhere};
 use crate::http::pages::{self, LoginProblem, NEW_ACTIVATION_LINK};
 use crate::http::response::Reply;
-use crate::http::session::{cookie, device_cookie, set_cookie, with_cleared_cookie, DEVICE_COOKIE};
+use crate::http::session::{cookie, device_cookie, set_cookie, with_cleared_cookie, COOKIE, DEVICE_COOKIE};
 use crate::http::{is_form_post, query_param, response, route_key, ApiError, FieldErrors, Fields};
 use crate::App;
 use lambda_http::Request;
@@ -70,6 +70,13 @@ impl From<(&App, SignInError)> for ApiError {
                     app.config.site_url
                 ),
             ),
+            SignInError::Throttled { retry_after_seconds } => ApiError::new(
+                ErrorCode::TooManyAttempts,
+                format!(
+                    "Too many failed sign-ins from your network. Try again in {}.",
+                    human_duration(retry_after_seconds)
+                ),
+            ),
             SignInError::Unexpected(e) => ApiError::unexpected(&e),
         }
     }
@@ -114,7 +121,8 @@ async fn create(app: &App, req: &Request) -> Reply {
         }
     };
     let device = cookie(req, DEVICE_COOKIE);
-    let client = Client { device: device.as_deref(), ip: source_ip(req) };
+    let session = cookie(req, COOKIE);
+    let client = Client { device: device.as_deref(), session: session.as_deref(), ip: source_ip(req) };
     let error = match sign_in_from(app, &email, &password, client).await {
         Ok(signed_in) => {
             let user = &signed_in.user;
@@ -144,10 +152,22 @@ async fn create(app: &App, req: &Request) -> Reply {
             let reply = response::error_with_page(ApiError::from((app, SignInError::NotActivated)), page);
             return with_return_to_application(app, next.as_deref(), reply).await;
         }
-        Err(error) => ApiError::from((app, error)),
+        Err(error) => {
+            // A refused network is told when to come back (the page says it in its message).
+            let retry_after = match error {
+                SignInError::Throttled { retry_after_seconds } => Some(retry_after_seconds),
+                _ => None,
+            };
+            (ApiError::from((app, error)), retry_after)
+        }
     };
+    let (error, retry_after) = error;
     let page = pages::login(&email, Some(LoginProblem { message: &error.message, next: None }), next.as_deref());
-    with_return_to_application(app, next.as_deref(), response::error_with_page(error, page)).await
+    let mut reply = response::error_with_page(error, page);
+    if let Some(value) = retry_after.and_then(|seconds| http::HeaderValue::from_str(&seconds.to_string()).ok()) {
+        reply.headers_mut().insert(http::header::RETRY_AFTER, value);
+    }
+    with_return_to_application(app, next.as_deref(), reply).await
 }
 
 /// The sign-in page's `Content-Security-Policy` says `form-action 'self'`, and browsers hold a
@@ -223,6 +243,15 @@ mod tests {
                 "This account is not activated yet: follow the link in the activation email, or ask for a new one at https://learn.example.org/activation-email."
             )
         );
+        let throttled = ApiError::from((app, SignInError::Throttled { retry_after_seconds: 1800 }));
+        assert_eq!(
+            throttled,
+            ApiError::new(
+                ErrorCode::TooManyAttempts,
+                "Too many failed sign-ins from your network. Try again in 30 minutes."
+            )
+        );
+        assert_eq!(throttled.status, 429);
         let failed = ApiError::from((app, SignInError::Unexpected(anyhow::anyhow!("table gone"))));
         assert_eq!(failed, ApiError::unexpected(&anyhow::anyhow!("another cause")));
     }

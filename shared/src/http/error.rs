@@ -33,6 +33,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     PayloadTooLarge,
     ValidationFailed,
+    /// Too many failed attempts from the caller's network: `Retry-After` says when to return.
+    TooManyAttempts,
     InternalError,
 }
 
@@ -48,12 +50,13 @@ impl ErrorCode {
             IdempotencyKeyReused | OwnRole | PublicClient | UsernameTaken => 409,
             PayloadTooLarge => 413,
             ValidationFailed => 422,
+            TooManyAttempts => 429,
             InternalError => 500,
         }
     }
 
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::BadRequest,
         ErrorCode::BadColumns,
         ErrorCode::BadCursor,
@@ -78,6 +81,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
         ErrorCode::ValidationFailed,
+        ErrorCode::TooManyAttempts,
         ErrorCode::InternalError,
     ];
 
@@ -109,6 +113,7 @@ impl ErrorCode {
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",
             ValidationFailed => "validation_failed",
+            TooManyAttempts => "too_many_attempts",
             InternalError => "internal_error",
         }
     }

@@ -7,6 +7,7 @@ on_both_backends!(
     reservations_stop_at_the_limit_and_one_failure_locks,
     a_lock_ends_by_itself_and_clear_forgets,
     concurrent_reservations_grant_exactly_the_limit,
+    a_released_attempt_is_given_back_unless_locked,
 );
 
 async fn reservations_stop_at_the_limit_and_one_failure_locks(backend: Backend) {
@@ -72,4 +73,30 @@ async fn concurrent_reservations_grant_exactly_the_limit(backend: Backend) {
         locked += usize::from(task.await.unwrap());
     }
     assert_eq!(locked, 1);
+}
+
+async fn a_released_attempt_is_given_back_unless_locked(backend: Backend) {
+    let attempts = store_on(backend).await;
+    for _ in 0..3 {
+        assert_eq!(attempts.reserve("k", NOW, POLICY).await.unwrap(), Reservation::Granted);
+    }
+    assert_eq!(attempts.reserve("k", NOW, POLICY).await.unwrap(), Reservation::Refused { locked_until: None });
+    // A success gives its attempt back: one more may run.
+    attempts.release("k").await.unwrap();
+    assert_eq!(attempts.state("k", NOW).await.unwrap(), LockoutState { failures: 2, locked_until: None });
+    assert_eq!(attempts.reserve("k", NOW, POLICY).await.unwrap(), Reservation::Granted);
+    attempts.record_failure("k", NOW, POLICY).await.unwrap().expect("the failure at the limit locks");
+    // A lock is not undone by a release.
+    attempts.release("k").await.unwrap();
+    let until = Some(NOW.plus_seconds(600));
+    assert_eq!(attempts.state("k", NOW).await.unwrap(), LockoutState { failures: 3, locked_until: until });
+    // Nothing to give back: the count stays at zero.
+    attempts.release("never-seen").await.unwrap();
+    assert_eq!(attempts.state("never-seen", NOW).await.unwrap(), LockoutState::default());
+    attempts.reserve("once", NOW, POLICY).await.unwrap();
+    attempts.release("once").await.unwrap();
+    attempts.release("once").await.unwrap();
+    assert_eq!(attempts.state("once", NOW).await.unwrap().failures, 0);
+    assert_eq!(attempts.reserve("once", NOW, POLICY).await.unwrap(), Reservation::Granted);
+    assert_eq!(attempts.state("once", NOW).await.unwrap().failures, 1);
 }

@@ -226,7 +226,11 @@ const COVERAGE: &[(&str, &[&str])] = &[
     ),
     ("SessionStore::delete_session", &["sessions_are_stored_read_until_expiry_and_deleted"]),
     ("SessionStore::create_device", &["devices_are_remembered_listed_and_expire"]),
-    ("SessionStore::known_devices", &["devices_are_remembered_listed_and_expire"]),
+    ("SessionStore::delete_device", &["a_device_is_forgotten_by_its_account_only"]),
+    (
+        "SessionStore::known_devices",
+        &["devices_are_remembered_listed_and_expire", "a_device_is_forgotten_by_its_account_only"],
+    ),
     ("SessionStore::device", &["devices_are_remembered_listed_and_expire"]),
     ("SessionStore::touch_session", &["operator_sessions_end_when_idle_and_record_the_password"]),
     (
@@ -238,6 +242,7 @@ const COVERAGE: &[(&str, &[&str])] = &[
         &["reservations_stop_at_the_limit_and_one_failure_locks", "concurrent_reservations_grant_exactly_the_limit"],
     ),
     ("LoginAttempts::clear", &["a_lock_ends_by_itself_and_clear_forgets"]),
+    ("LoginAttempts::release", &["a_released_attempt_is_given_back_unless_locked"]),
     (
         "LoginAttempts::state",
         &["reservations_stop_at_the_limit_and_one_failure_locks", "a_lock_ends_by_itself_and_clear_forgets"],

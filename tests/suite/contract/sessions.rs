@@ -7,6 +7,7 @@ on_both_backends!(
     sessions_are_stored_read_until_expiry_and_deleted,
     operator_sessions_end_when_idle_and_record_the_password,
     devices_are_remembered_listed_and_expire,
+    a_device_is_forgotten_by_its_account_only,
 );
 
 async fn sessions_are_stored_read_until_expiry_and_deleted(backend: Backend) {
@@ -22,6 +23,7 @@ async fn sessions_are_stored_read_until_expiry_and_deleted(backend: Backend) {
         expires_at: NOW.plus_seconds(60),
         operator: false,
         last_seen_at: NOW,
+        idle_seconds: 86_400,
         password_at: NOW,
     };
     sessions.create_session(&session).await.unwrap();
@@ -52,6 +54,7 @@ async fn operator_sessions_end_when_idle_and_record_the_password(backend: Backen
         expires_at: NOW.plus_seconds(28_800),
         operator: true,
         last_seen_at: NOW,
+        idle_seconds: OPERATOR_IDLE_SECONDS,
         password_at: NOW,
     };
     store.create_session(&session).await.unwrap();
@@ -80,6 +83,7 @@ async fn devices_are_remembered_listed_and_expire(backend: Backend) {
         let device = DeviceRecord {
             hash: token.hash(),
             user_id: owner.id.clone(),
+            auth_epoch: 0,
             created_at: NOW,
             expires_at: NOW.plus_seconds(ttl),
         };
@@ -88,9 +92,35 @@ async fn devices_are_remembered_listed_and_expire(backend: Backend) {
     let read = store.device(&first.hash(), NOW).await.unwrap().expect("a known device");
     assert_eq!(read.user_id, grace.id);
     assert_eq!(store.device(&first.hash(), NOW.plus_seconds(60)).await.unwrap(), None, "expired");
-    let mut expected = vec![first.hash(), second.hash()];
-    expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    assert_eq!(store.known_devices(&grace.id, NOW).await.unwrap(), expected);
+    // Oldest first (the first expires first).
+    assert_eq!(store.known_devices(&grace.id, NOW).await.unwrap(), vec![first.hash(), second.hash()]);
     assert_eq!(store.known_devices(&grace.id, NOW.plus_seconds(60)).await.unwrap(), vec![second.hash()]);
     assert_eq!(store.known_devices(&alan.id, NOW).await.unwrap(), vec![other.hash()]);
+}
+
+async fn a_device_is_forgotten_by_its_account_only(backend: Backend) {
+    let store = store_on(backend).await;
+    let grace = user("grace@example.com", "grace");
+    let alan = user("alan@example.com", "alan");
+    let tokens: Vec<Token> = (0..3).map(|_| Token::generate()).collect();
+    for (i, token) in tokens.iter().enumerate() {
+        let device = DeviceRecord {
+            hash: token.hash(),
+            user_id: grace.id.clone(),
+            auth_epoch: 4,
+            created_at: NOW.plus_seconds(i as i64),
+            expires_at: NOW.plus_seconds(3_600 + i as i64),
+        };
+        store.create_device(&device).await.unwrap();
+    }
+    let read = store.device(&tokens[0].hash(), NOW).await.unwrap().expect("a known device");
+    assert_eq!(read.auth_epoch, 4, "the epoch is kept");
+    // Another account's id deletes nothing.
+    store.delete_device(&alan.id, &tokens[1].hash()).await.unwrap();
+    assert!(store.device(&tokens[1].hash(), NOW).await.unwrap().is_some());
+    store.delete_device(&grace.id, &tokens[1].hash()).await.unwrap();
+    assert_eq!(store.device(&tokens[1].hash(), NOW).await.unwrap(), None);
+    assert_eq!(store.known_devices(&grace.id, NOW).await.unwrap(), vec![tokens[0].hash(), tokens[2].hash()]);
+    // Gone already: nothing happens, nothing fails.
+    store.delete_device(&grace.id, &tokens[1].hash()).await.unwrap();
 }

@@ -644,12 +644,14 @@ async fn account_with_everything(store: &Arc<dyn Store>, email: &str, username: 
         expires_at: NOW.plus_seconds(3600),
         operator: false,
         last_seen_at: NOW,
+        idle_seconds: 86_400,
         password_at: NOW,
     };
     store.create_session(&session).await.unwrap();
     let device = DeviceRecord {
         hash: Token::generate().hash(),
         user_id: user.id.clone(),
+        auth_epoch: 0,
         created_at: NOW,
         expires_at: NOW.plus_seconds(3600),
     };

@@ -42,7 +42,7 @@
 use crate::domain::{
     AuditEntry, Counts, DeviceRecord, Email, FullName, Idempotency, JobKind, JobStatus, MailRefusal, MailRefusalKind,
     PasswordHash, Retirement, RowJob, RowOutcome, RowResult, SessionRecord, Timestamp, TokenHash, TokenPurpose,
-    TokenRecord, User, UserId, UserSource, UserStatus, Username,
+    TokenRecord, User, UserId, UserSource, UserStatus, Username, LEARNER_IDLE_SECONDS, OPERATOR_IDLE_SECONDS,
 };
 use anyhow::{anyhow, Context};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -82,21 +82,28 @@ pub fn device_key(hash: &TokenHash) -> Item {
 pub fn device_item(device: &DeviceRecord) -> Item {
     let mut item = device_key(&device.hash);
     item.insert("user_id".into(), s(device.user_id.as_str()));
+    item.insert("auth_epoch".into(), AttributeValue::N(device.auth_epoch.to_string()));
     item.insert("created_at".into(), ts(device.created_at));
     item.insert("expires_at".into(), ts(device.expires_at));
     item.insert("ttl".into(), ts(device.expires_at));
     item
 }
 
-pub fn device_from_item(item: &Item) -> anyhow::Result<DeviceRecord> {
+/// `None` for a device stored before devices carried an epoch: it is an unknown browser now
+/// (its account may have had its password reset since).
+pub fn device_from_item(item: &Item) -> anyhow::Result<Option<DeviceRecord>> {
     let pk = get_s(item, "pk")?;
     let hash = pk.strip_prefix("DEVICE#").context("device item pk has no DEVICE# prefix")?;
-    Ok(DeviceRecord {
+    if !item.contains_key("auth_epoch") {
+        return Ok(None);
+    }
+    Ok(Some(DeviceRecord {
         hash: TokenHash::from_stored(hash.to_owned()),
         user_id: UserId::parse(get_s(item, "user_id")?).context("device user_id is not a UUID")?,
+        auth_epoch: get_u64(item, "auth_epoch")?,
         created_at: get_ts(item, "created_at")?,
         expires_at: get_ts(item, "expires_at")?,
-    })
+    }))
 }
 
 pub fn lockout_key(counter: &str) -> Item {
@@ -352,6 +359,7 @@ pub fn session_item(session: &SessionRecord) -> Item {
     item.insert("operator_session".into(), AttributeValue::Bool(session.operator));
     item.insert("last_seen_at".into(), ts(session.last_seen_at));
     item.insert("password_at".into(), ts(session.password_at));
+    item.insert("idle_seconds".into(), n(session.idle_seconds));
     item
 }
 
@@ -359,6 +367,8 @@ pub fn session_from_item(item: &Item) -> anyhow::Result<SessionRecord> {
     let pk = get_s(item, "pk")?;
     let hash = pk.strip_prefix("SESSION#").context("session item pk has no SESSION# prefix")?;
     let created_at = get_ts(item, "created_at")?;
+    let operator = opt_bool(item, "operator_session")? || opt_bool(item, "operator")?;
+    let idle_default = if operator { OPERATOR_IDLE_SECONDS } else { LEARNER_IDLE_SECONDS };
     Ok(SessionRecord {
         hash: TokenHash::from_stored(hash.to_owned()),
         user_id: UserId::parse(get_s(item, "user_id")?).context("session user_id is not a UUID")?,
@@ -366,9 +376,14 @@ pub fn session_from_item(item: &Item) -> anyhow::Result<SessionRecord> {
         created_at,
         expires_at: get_ts(item, "expires_at")?,
         // Sessions begun before these fields existed: a learner's, last seen when it began.
-        operator: opt_bool(item, "operator_session")? || opt_bool(item, "operator")?,
+        operator,
         last_seen_at: opt_ts(item, "last_seen_at")?.unwrap_or(created_at),
         password_at: opt_ts(item, "password_at")?.unwrap_or(created_at),
+        // Sessions begun before idle limits were stored: the default of their kind.
+        idle_seconds: match item.contains_key("idle_seconds") {
+            true => i64::try_from(get_u64(item, "idle_seconds")?).context("idle_seconds is out of range")?,
+            false => idle_default,
+        },
     })
 }
 

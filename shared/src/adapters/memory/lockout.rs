@@ -62,6 +62,15 @@ impl LoginAttempts for Tables {
         Ok(())
     }
 
+    async fn release(&self, key: &str) -> anyhow::Result<()> {
+        if let Some(counter) = self.lock().counters.get_mut(key) {
+            if counter.locked_until.is_none() && counter.failures > 0 {
+                counter.failures -= 1;
+            }
+        }
+        Ok(())
+    }
+
     async fn state(&self, key: &str, now: Timestamp) -> anyhow::Result<LockoutState> {
         Ok(match self.lock().counters.get(key) {
             Some(counter) if counter.expires_at > now => LockoutState {

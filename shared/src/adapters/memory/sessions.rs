@@ -30,16 +30,21 @@ impl SessionStore for Tables {
         Ok(())
     }
 
+    async fn delete_device(&self, user_id: &UserId, hash: &TokenHash) -> anyhow::Result<()> {
+        let mut state = self.lock();
+        if state.devices.get(hash).is_some_and(|d| d.user_id == *user_id) {
+            state.devices.remove(hash);
+        }
+        Ok(())
+    }
+
     async fn known_devices(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<TokenHash>> {
         let state = self.lock();
-        let mut hashes: Vec<TokenHash> = state
-            .devices
-            .values()
-            .filter(|d| d.user_id == *user_id && now < d.expires_at)
-            .map(|d| d.hash.clone())
-            .collect();
-        hashes.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        Ok(hashes)
+        let mut devices: Vec<&DeviceRecord> =
+            state.devices.values().filter(|d| d.user_id == *user_id && now < d.expires_at).collect();
+        // Oldest first, as DynamoDB orders them (by expiry, then hash).
+        devices.sort_by(|a, b| (a.expires_at, a.hash.as_str()).cmp(&(b.expires_at, b.hash.as_str())));
+        Ok(devices.into_iter().map(|d| d.hash.clone()).collect())
     }
 
     async fn device(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<DeviceRecord>> {

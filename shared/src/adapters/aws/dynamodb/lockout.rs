@@ -98,6 +98,23 @@ impl LoginAttempts for DynamoStore {
         Ok(())
     }
 
+    async fn release(&self, key: &str) -> anyhow::Result<()> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::lockout_key(key)))
+            .update_expression("SET failures = failures - :one")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(locked_until) AND failures > :zero")
+            .expression_attribute_values(":zero", items::n(0))
+            .expression_attribute_values(":one", items::n(1))
+            .send()
+            .await;
+        // Locked or empty meanwhile: there is nothing to give back.
+        applied(result, "DynamoDB UpdateItem (releasing a sign-in attempt)")?;
+        Ok(())
+    }
+
     async fn state(&self, key: &str, now: Timestamp) -> anyhow::Result<LockoutState> {
         let Some(item) = self.get(items::lockout_key(key)).await? else {
             return Ok(LockoutState::default());

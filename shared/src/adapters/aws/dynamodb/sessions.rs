@@ -1,11 +1,12 @@
 //! `SessionStore` on DynamoDB: sessions and known browsers, each with a reference its account's deletion follows.
 
 use super::{applied, DynamoStore};
-use crate::adapters::aws::items::{self};
+use crate::adapters::aws::items::{self, RefAction};
 use crate::domain::{DeviceRecord, SessionRecord, Timestamp, TokenHash, UserId};
 use crate::ports::SessionStore;
 use anyhow::Context;
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 
 #[async_trait]
 impl SessionStore for DynamoStore {
@@ -39,20 +40,43 @@ impl SessionStore for DynamoStore {
         self.put_owned(items::device_item(device), &device.user_id, &key, device.expires_at, "device").await
     }
 
+    async fn delete_device(&self, user_id: &UserId, hash: &TokenHash) -> anyhow::Result<()> {
+        let key = items::device_key(hash);
+        let reference = items::ref_item(user_id, &key, RefAction::Delete, Timestamp::from_unix(0));
+        let reference = reference.into_iter().filter(|(name, _)| name == "pk" || name == "sk").collect();
+        // Only the account's own device goes (a gone one is no failure).
+        let device = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .condition_expression("attribute_not_exists(pk) OR user_id = :user")
+            .expression_attribute_values(":user", items::s(user_id.as_str()))
+            .build()?;
+        let reference = Delete::builder().table_name(&self.table).set_key(Some(reference)).build()?;
+        let actions = vec![
+            TransactWriteItem::builder().delete(device).build(),
+            TransactWriteItem::builder().delete(reference).build(),
+        ];
+        // Refused: the device is another account's, and nothing was deleted.
+        self.transact(actions).await?;
+        Ok(())
+    }
+
     async fn known_devices(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<TokenHash>> {
-        // Through the account's references to its devices (written with each device).
-        let mut hashes = Vec::new();
+        // Through the account's references to its devices (written with each device, and
+        // expiring with it: the oldest device's reference expires first).
+        let mut devices = Vec::new();
         for item in self.partition(&format!("USER#{user_id}"), "REF#DEVICE#", "device references").await? {
-            if items::get_ts(&item, "ttl")? <= now {
+            let expires = items::get_ts(&item, "ttl")?;
+            if expires <= now {
                 continue;
             }
             let target = items::get_s(&item, "target_pk")?;
             if let Some(hash) = target.strip_prefix("DEVICE#") {
-                hashes.push(TokenHash::from_stored(hash.to_owned()));
+                devices.push((expires, TokenHash::from_stored(hash.to_owned())));
             }
         }
-        hashes.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        Ok(hashes)
+        devices.sort_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
+        Ok(devices.into_iter().map(|(_, hash)| hash).collect())
     }
 
     async fn device(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<DeviceRecord>> {
@@ -60,7 +84,7 @@ impl SessionStore for DynamoStore {
             return Ok(None);
         };
         let device = items::device_from_item(&item)?;
-        Ok((now < device.expires_at).then_some(device))
+        Ok(device.filter(|device| now < device.expires_at))
     }
 
     async fn touch_session(

@@ -12,6 +12,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use std::collections::HashMap;
 
+/// The nil UUID: no account has it (ids are random v4 UUIDs), so reading it reads nothing.
+const NO_USER: &str = "00000000-0000-0000-0000-000000000000";
+
 #[async_trait]
 impl UserStore for DynamoStore {
     async fn create_user(&self, user: &User, token: Option<&TokenRecord>) -> Result<(), CreateUserError> {
@@ -48,6 +51,9 @@ impl UserStore for DynamoStore {
 
     async fn user_by_email_key(&self, email_key: &str) -> anyhow::Result<Option<User>> {
         let Some(claim) = self.get(items::email_key(email_key)).await? else {
+            // The same two reads for an unknown address as for a known one (of a user that
+            // never exists): the number of requests, and their time, do not tell which.
+            self.get(items::user_key(&UserId::parse(NO_USER).context("the no-user id")?)).await?;
             return Ok(None);
         };
         let id = UserId::parse(items::get_s(&claim, "user_id")?).context("email claim user_id is not a UUID")?;
