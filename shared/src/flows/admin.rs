@@ -78,8 +78,12 @@ pub async fn set_password(
 ) -> Result<(), SupportError> {
     let user = find(app, raw_email).await?;
     let checked = app
-        .password_policy()
+        .password_policy(crate::domain::Factors::PasswordOnly)
         .check(new_password, &[user.username.as_ref(), user.email.local_part(), user.name.as_ref()]);
+    let checked = match checked {
+        Ok(password) => app.refuse_breached(&password).await.map(|()| password),
+        Err(reason) => Err(reason),
+    };
     let password = match checked {
         Ok(password) => password,
         Err(reason) => {
