@@ -1,0 +1,81 @@
+//! The password policy as a learner meets it through the API and the pages: 15 characters
+//! where the password is the only factor, common passwords and their variants refused, and the
+//! breach corpus (a fake range API on 127.0.0.1) asked, with the local list as the fallback.
+
+use learners_tests::range::{answers, FakeRange, Outage, BREACHED, PADDED};
+use learners_tests::{email, registration, unique, Backend, TestApp};
+use serde_json::Value;
+
+/// Registers with `password`; the status and the password field's message, if any.
+async fn register_with(app: &TestApp, password: &str) -> (u16, Option<String>) {
+    let mut body = registration(&email("pw-"), &unique("pw"));
+    body["password"] = password.into();
+    let response = app.post_json("/api/v1/registrations", &body).await;
+    let status = response.status().as_u16();
+    let json: Value = response.json().await.unwrap_or_default();
+    (status, json["error"]["fields"]["password"].as_str().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn a_14_character_password_is_refused_for_a_single_factor_account_by_default() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let (status, message) = register_with(&app, "violet kettle!").await;
+    assert_eq!(status, 422);
+    assert_eq!(message.as_deref(), Some("A password needs at least 15 characters."));
+    let (status, message) = register_with(&app, "violet kettles!").await;
+    assert_eq!((status, message), (202, None), "15 characters are enough");
+    // The form says so before it is sent.
+    let page = app.get("/register").await.text().await.unwrap();
+    assert!(page.contains(r#"autocomplete="new-password" required minlength="15" maxlength="128""#), "{page}");
+}
+
+#[tokio::test]
+async fn the_minimum_is_configurable() {
+    let app = TestApp::spawn_with(Backend::Memory, &[("LEARNERS_PASSWORD_MIN_LENGTH", "20")]).await;
+    let (status, message) = register_with(&app, "violet kettles drum").await;
+    assert_eq!((status, message.as_deref()), (422, Some("A password needs at least 20 characters.")));
+    let page = app.get("/register").await.text().await.unwrap();
+    assert!(page.contains(r#"minlength="20""#));
+}
+
+#[tokio::test]
+async fn pa55word_variants_of_listed_passwords_are_refused() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    for variant in ["Pa$$word1234567", "P@ssw0rd!!!!!!!!", "Iloveyou12345678", "!!Sunshine2024!!"] {
+        let (status, message) = register_with(&app, variant).await;
+        assert_eq!(status, 422, "{variant}");
+        assert!(message.unwrap_or_default().contains("most common or breached"), "{variant}");
+    }
+    let (status, _) = register_with(&app, learners_tests::PASSWORD).await;
+    assert_eq!(status, 202, "the shared passphrase is not listed");
+}
+
+#[tokio::test]
+async fn the_range_apis_hit_is_refused_and_its_padding_is_not() {
+    let fake = FakeRange::start(answers(), Outage::None).await;
+    let app = TestApp::spawn_with(Backend::Memory, &[("LEARNERS_BREACHED_PASSWORD_API", &fake.base)]).await;
+    let (status, message) = register_with(&app, BREACHED.0).await;
+    assert_eq!(status, 422);
+    assert!(message.unwrap_or_default().contains("appeared in a data breach"));
+    let (status, message) = register_with(&app, PADDED.0).await;
+    assert_eq!((status, message), (202, None), "a padded entry (count 0) is not a breach");
+    assert_eq!(fake.requests().len(), 2, "the local list refused nothing first; each asked once");
+}
+
+#[tokio::test]
+async fn an_outage_of_the_range_api_falls_back_to_the_local_list() {
+    for outage in [Outage::Unavailable, Outage::Hangs] {
+        let fake = FakeRange::start(answers(), outage).await;
+        let app = TestApp::spawn_with(Backend::Memory, &[("LEARNERS_BREACHED_PASSWORD_API", &fake.base)]).await;
+        // The local list still refuses its own.
+        let (status, message) = register_with(&app, "P@ssw0rd!!!!!!!!").await;
+        assert_eq!(status, 422, "{outage:?}");
+        assert!(message.unwrap_or_default().contains("most common"), "{outage:?}");
+        // What only the range API knows goes through: registration never waits on an outage.
+        let started = std::time::Instant::now();
+        let (status, message) = register_with(&app, BREACHED.0).await;
+        assert_eq!((status, message), (202, None), "{outage:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{outage:?}: {:?}", started.elapsed());
+        assert!(!fake.requests().is_empty(), "{outage:?}: the range API was asked");
+    }
+}
