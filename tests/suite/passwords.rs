@@ -79,3 +79,43 @@ async fn an_outage_of_the_range_api_falls_back_to_the_local_list() {
         assert!(!fake.requests().is_empty(), "{outage:?}: the range API was asked");
     }
 }
+
+#[tokio::test]
+async fn a_reset_and_an_operators_new_password_ask_the_range_api_too() {
+    let fake = FakeRange::start(answers(), Outage::None).await;
+    let app = TestApp::spawn_with(Backend::Memory, &[("LEARNERS_BREACHED_PASSWORD_API", &fake.base)]).await;
+    let address = email("reset-");
+    app.active_account(&address, &unique("reset")).await;
+
+    // A reset link refuses the breached password with the reason, and stays usable.
+    app.post_json("/api/v1/password-resets", &serde_json::json!({ "email": address })).await;
+    app.settle().await;
+    let mails = app.mail_to(&address).await;
+    let link = mails.iter().rev().find(|m| m.subject.starts_with("Reset")).and_then(|m| m.link("/password-reset/"));
+    let token = link.expect("a reset link").rsplit('/').next().unwrap().to_owned();
+    let path = format!("/api/v1/password-resets/{token}");
+    let confirm = |password: &'static str| {
+        let (app, path) = (&app, &path);
+        async move { app.post_json(path, &serde_json::json!({ "password": password })).await }
+    };
+    let refused = confirm(BREACHED.0).await;
+    assert_eq!(refused.status(), 422);
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["error"]["fields"]["password"].as_str().unwrap().contains("appeared in a data breach"), "{body}");
+    assert_eq!(app.sign_in(&address, BREACHED.0).await.status(), 401);
+    assert_eq!(confirm(PADDED.0).await.status(), 204, "the same link, a password the corpus only pads");
+    assert_eq!(app.sign_in(&address, PADDED.0).await.status(), 200);
+
+    // An operator's new password is held to the same corpus.
+    let set = |password: &str| {
+        app.client
+            .post(app.url("/admin/v1/users/password"))
+            .bearer_auth(learners_tests::ADMIN_TOKEN)
+            .json(&serde_json::json!({ "email": address, "password": password }))
+            .send()
+    };
+    let refused = set(BREACHED.0).await.unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("appeared in a data breach"));
+    assert_eq!(app.sign_in(&address, PADDED.0).await.status(), 200, "the password is unchanged");
+}
