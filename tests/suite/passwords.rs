@@ -119,3 +119,34 @@ async fn a_reset_and_an_operators_new_password_ask_the_range_api_too() {
     assert!(refused.text().await.unwrap().contains("appeared in a data breach"));
     assert_eq!(app.sign_in(&address, PADDED.0).await.status(), 200, "the password is unchanged");
 }
+
+#[tokio::test]
+async fn a_bulk_rows_password_is_held_to_the_range_api_in_the_worker() {
+    let fake = FakeRange::start(answers(), Outage::None).await;
+    let app = TestApp::spawn_with(Backend::Memory, &[("LEARNERS_BREACHED_PASSWORD_API", &fake.base)]).await;
+    let tag = unique("b");
+    let csv = format!(
+        "email,username,name,password\r\n\
+         breached-{tag}@example.com,breached-{tag},Ada Breached,{}\r\n\
+         padded-{tag}@example.com,padded-{tag},Ada Padded,{}\r\n",
+        BREACHED.0, PADDED.0
+    );
+    let response = app
+        .client
+        .post(app.url("/admin/v1/bulk-registrations"))
+        .header("content-type", "text/csv")
+        .bearer_auth(learners_tests::ADMIN_TOKEN)
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let id = response.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    app.settle().await;
+    let status: Value = app.admin_get(&format!("/admin/v1/bulk-registrations/{id}")).await.json().await.unwrap();
+    assert_eq!((status["created"].as_u64(), status["failed"].as_u64()), (Some(1), Some(1)), "{status}");
+    assert_eq!(status["errors"][0]["row"], 2, "{status}");
+    assert_eq!(status["errors"][0]["code"], "invalid_password", "{status}");
+    assert!(app.user(&format!("breached-{tag}@example.com")).await.is_none());
+    assert_eq!(app.sign_in(&format!("padded-{tag}@example.com"), PADDED.0).await.status(), 200);
+}
