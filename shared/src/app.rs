@@ -1,10 +1,10 @@
 //! The bundle of ports a handler works with, built once per process. It names no adapter:
 //! which adapter backs which port is decided in `crate::wiring`, outside the core.
 
-use crate::domain::{Email, PasswordPolicy};
+use crate::domain::{Email, Factors, Password, PasswordError, PasswordPolicy};
 use crate::metrics::Metrics;
 use crate::ports::{AuditLog, Clock, JobQueue, LoginAttempts, Mailer, Passwords, RowJobs, SessionStore, UserStore};
-use crate::ports::{OidcStore, Sealer, Signer};
+use crate::ports::{BreachedPasswords, OidcStore, Sealer, Signer};
 use crate::Config;
 use std::sync::Arc;
 
@@ -26,11 +26,34 @@ pub struct App {
     pub signer: Arc<dyn Signer>,
     /// Seals the passwords of bulk rows while they wait in the store.
     pub sealer: Arc<dyn Sealer>,
+    /// The breach corpus a new password is checked against beyond the local list.
+    pub breached: Arc<dyn BreachedPasswords>,
 }
 
 impl App {
-    pub fn password_policy(&self) -> PasswordPolicy {
-        PasswordPolicy { min_length: self.config.password_min_length }
+    /// The policy for a new password of an account protected by `factors` (no account has a
+    /// second factor yet: every caller passes `Factors::PasswordOnly`).
+    pub fn password_policy(&self, factors: Factors) -> PasswordPolicy {
+        PasswordPolicy::for_factors(
+            factors,
+            self.config.password_min_length,
+            self.config.password_min_length_second_factor,
+        )
+    }
+
+    /// Refuses a new password (one that met the policy) that the breach corpus knows. A corpus
+    /// that cannot be asked (an outage, a timeout) refuses nothing: the local list, which the
+    /// policy checked, is the fallback, and registration never waits on another service's
+    /// availability.
+    pub async fn refuse_breached(&self, password: &Password) -> Result<(), PasswordError> {
+        match self.breached.is_breached(password).await {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(PasswordError::Breached),
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "breached-password check failed; the local list decides");
+                Ok(())
+            }
+        }
     }
 
     /// The counter key of an address: an HMAC under `LEARNERS_COUNTER_KEY`, so a counter holds

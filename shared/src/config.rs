@@ -18,7 +18,15 @@ pub struct Config {
     /// Queue URLs (`LEARNERS_*_QUEUE_URL`); absent ones make enqueueing fail loudly.
     pub queue_urls: BTreeMap<Queue, String>,
     pub activation_ttl_seconds: i64,
+    /// `LEARNERS_PASSWORD_MIN_LENGTH`: the least characters of a password that is the account's
+    /// only factor (default 15, NIST SP 800-63B-4; never under 8).
     pub password_min_length: usize,
+    /// `LEARNERS_PASSWORD_MIN_LENGTH_SECOND_FACTOR`: the same where a second factor is enrolled
+    /// (default 8, never under 8).
+    pub password_min_length_second_factor: usize,
+    /// `LEARNERS_BREACHED_PASSWORD_API`: base URL of a Have I Been Pwned range API
+    /// (`https://api.pwnedpasswords.com` in production); unset, only the local list is asked.
+    pub breached_password_api: Option<String>,
     /// Least time between two activation emails to one account (`LEARNERS_RESEND_INTERVAL_SECONDS`,
     /// 900 by default; never 0 on AWS).
     pub resend_interval_seconds: i64,
@@ -121,7 +129,19 @@ impl Config {
                 DEFAULT_ACTIVATION_TTL_SECONDS,
                 60,
             )?,
-            password_min_length: number(&lookup, "LEARNERS_PASSWORD_MIN_LENGTH", 8, 8)? as usize,
+            password_min_length: number(
+                &lookup,
+                "LEARNERS_PASSWORD_MIN_LENGTH",
+                crate::domain::MIN_LENGTH_SINGLE_FACTOR as i64,
+                crate::domain::MIN_LENGTH_WITH_SECOND_FACTOR as i64,
+            )? as usize,
+            password_min_length_second_factor: number(
+                &lookup,
+                "LEARNERS_PASSWORD_MIN_LENGTH_SECOND_FACTOR",
+                crate::domain::MIN_LENGTH_WITH_SECOND_FACTOR as i64,
+                crate::domain::MIN_LENGTH_WITH_SECOND_FACTOR as i64,
+            )? as usize,
+            breached_password_api: breached_password_api(lookup("LEARNERS_BREACHED_PASSWORD_API").as_deref())?,
             resend_interval_seconds: number(&lookup, "LEARNERS_RESEND_INTERVAL_SECONDS", 900, 0)?,
             mails_per_address_per_day: number(&lookup, "LEARNERS_MAILS_PER_ADDRESS_PER_DAY", 3, 1)? as u32,
             mails_per_source_per_day: number(&lookup, "LEARNERS_MAILS_PER_SOURCE_PER_DAY", 100, 0)? as u32,
@@ -192,6 +212,9 @@ impl Config {
         if config.password_min_length > crate::domain::password::MAX_LENGTH {
             bail!("LEARNERS_PASSWORD_MIN_LENGTH must be at most 128");
         }
+        if config.password_min_length_second_factor > crate::domain::password::MAX_LENGTH {
+            bail!("LEARNERS_PASSWORD_MIN_LENGTH_SECOND_FACTOR must be at most 128");
+        }
         Ok(config)
     }
 
@@ -213,6 +236,21 @@ fn number(lookup: &impl Fn(&str) -> Option<String>, name: &str, default: i64, mi
             Ok(value)
         }
     }
+}
+
+/// A base URL (`https://...`, or `http://` to this machine for a local fake); empty is unset.
+fn breached_password_api(raw: Option<&str>) -> anyhow::Result<Option<String>> {
+    let Some(raw) = raw.map(str::trim).filter(|raw| !raw.is_empty()) else {
+        return Ok(None);
+    };
+    let url = url::Url::parse(raw).with_context(|| format!("LEARNERS_BREACHED_PASSWORD_API is not a URL: {raw:?}"))?;
+    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if !(url.scheme() == "https" || (url.scheme() == "http" && local)) || url.query().is_some() {
+        bail!(
+            "LEARNERS_BREACHED_PASSWORD_API must be an https:// base URL (http:// only to this machine), got {raw:?}"
+        );
+    }
+    Ok(Some(raw.trim_end_matches('/').to_owned()))
 }
 
 /// Comma-separated ARN patterns; each must look like an ARN.
@@ -265,10 +303,39 @@ mod tests {
         let config = Config::from_pairs(&[("LEARNERS_SITE_URL", "https://learn.example.org/")]).unwrap();
         assert_eq!(config.site_url, "https://learn.example.org");
         assert_eq!(config.activation_ttl_seconds, 259_200);
-        assert_eq!(config.password_min_length, 8);
+        assert_eq!(config.password_min_length, 15);
         assert!(config.site_is_https());
         assert_eq!(config.session_ttl_seconds, 1_209_600);
         assert_eq!(config.lockout, LockoutPolicy { max_failures: 6, lockout_seconds: 1800 });
+    }
+
+    #[test]
+    fn password_settings_default_to_nist_and_never_go_under_8() {
+        let site = ("LEARNERS_SITE_URL", "https://x.org");
+        let config = Config::from_pairs(&[site]).unwrap();
+        assert_eq!((config.password_min_length, config.password_min_length_second_factor), (15, 8));
+        assert_eq!(config.breached_password_api, None, "off unless set");
+        let config = Config::from_pairs(&[
+            site,
+            ("LEARNERS_PASSWORD_MIN_LENGTH", "20"),
+            ("LEARNERS_PASSWORD_MIN_LENGTH_SECOND_FACTOR", "10"),
+            ("LEARNERS_BREACHED_PASSWORD_API", "https://api.pwnedpasswords.com/"),
+        ])
+        .unwrap();
+        assert_eq!((config.password_min_length, config.password_min_length_second_factor), (20, 10));
+        assert_eq!(config.breached_password_api.as_deref(), Some("https://api.pwnedpasswords.com"));
+        for (name, value) in [
+            ("LEARNERS_PASSWORD_MIN_LENGTH", "7"),
+            ("LEARNERS_PASSWORD_MIN_LENGTH_SECOND_FACTOR", "7"),
+            ("LEARNERS_PASSWORD_MIN_LENGTH_SECOND_FACTOR", "129"),
+            ("LEARNERS_BREACHED_PASSWORD_API", "http://api.pwnedpasswords.com"),
+            ("LEARNERS_BREACHED_PASSWORD_API", "not a url"),
+        ] {
+            let err = Config::from_pairs(&[site, (name, value)]).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}={value}: {err}");
+        }
+        let local = Config::from_pairs(&[site, ("LEARNERS_BREACHED_PASSWORD_API", "http://127.0.0.1:9000")]).unwrap();
+        assert_eq!(local.breached_password_api.as_deref(), Some("http://127.0.0.1:9000"));
     }
 
     #[test]

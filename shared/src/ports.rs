@@ -415,6 +415,16 @@ pub trait Passwords: Send + Sync {
     async fn verify(&self, hash: &PasswordHash, candidate: &str) -> anyhow::Result<bool>;
 }
 
+/// A corpus of breached passwords, asked when a new password is chosen (NIST SP 800-63B-4).
+/// The local list (`domain::password_list`) is checked by the policy itself; this is the larger
+/// corpus behind it. An error means the corpus could not be asked, never that the password is
+/// good or bad: the caller goes on with the local list's verdict.
+#[async_trait]
+pub trait BreachedPasswords: Send + Sync {
+    /// Has `password` been seen in a breach?
+    async fn is_breached(&self, password: &Password) -> anyhow::Result<bool>;
+}
+
 /// What OpenID Connect keeps: the registered applications, authorization codes, and the
 /// access and refresh tokens issued from them. Tokens belong to a family (one authorization);
 /// revoking the family ends every token of it at once, however many there are.

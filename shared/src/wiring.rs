@@ -4,6 +4,7 @@
 //! the bench and the tests build their `App` here.
 
 use crate::adapters::aws::{AwsClients, DynamoStore, KmsSealer, KmsSigner, NoSealer, NoSigner, SesMailer, SqsQueue};
+use crate::adapters::breached::{KnownBreaches, RangeApi, RANGE_TIMEOUT};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::local_signer::LocalSigner;
 use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryOidcStore, MemoryStore, QueuedBatch};
@@ -11,7 +12,7 @@ use crate::adapters::passwords::Argon2Passwords;
 use crate::adapters::sealing::LocalSealer;
 use crate::handlers::{sqs, HttpHandler, SqsHandler};
 use crate::metrics::Metrics;
-use crate::ports::{Clock, Sealer, Signer};
+use crate::ports::{BreachedPasswords, Clock, Sealer, Signer};
 use crate::{App, Config};
 use lambda_http::Request;
 use std::sync::Arc;
@@ -99,11 +100,21 @@ fn on_aws(
         signer,
         sealer,
         passwords: Arc::new(Argon2Passwords),
+        breached: breached_passwords(&config),
         mailer: Arc::new(mailer),
         queue: Arc::new(queue),
         metrics: Arc::new(Metrics::new(config.metrics_namespace.clone())),
         config: Arc::new(config),
         clock,
+    }
+}
+
+/// The range API when `LEARNERS_BREACHED_PASSWORD_API` names one; else nothing is breached
+/// beyond the local list (an empty `KnownBreaches`).
+fn breached_passwords(config: &Config) -> Arc<dyn BreachedPasswords> {
+    match &config.breached_password_api {
+        Some(base) => Arc::new(RangeApi::new(base, RANGE_TIMEOUT)),
+        None => Arc::new(KnownBreaches::new()),
     }
 }
 
@@ -114,6 +125,7 @@ pub fn in_memory(config: Config, clock: Arc<dyn Clock>) -> (App, MemoryParts) {
     let (queue, receiver) = InProcessQueue::new();
     let pending = queue.pending();
     let metrics = Arc::new(Metrics::new(config.metrics_namespace.clone()));
+    let breached = breached_passwords(&config);
     let app = App {
         config: Arc::new(config),
         store: store.clone(),
@@ -125,6 +137,7 @@ pub fn in_memory(config: Config, clock: Arc<dyn Clock>) -> (App, MemoryParts) {
         signer: Arc::new(LocalSigner::new()),
         sealer: local_sealer(),
         passwords: Arc::new(Argon2Passwords),
+        breached,
         mailer: mailer.clone(),
         queue: Arc::new(queue),
         metrics,

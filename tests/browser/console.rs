@@ -82,7 +82,7 @@ async fn an_operator_supports_learners(backend: Backend) {
     j.site.clock.advance(360);
     j.find_learner(&locked).await;
     assert!(!b.has("#f-notify").await, "no silent option: the learner is always told");
-    b.fill("New password", "password").await;
+    b.fill("New password", "Password12345678").await;
     b.fill("Your password", PASSWORD).await;
     b.press("Set password").await;
     assert_eq!(b.status().await, 422);

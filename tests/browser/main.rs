@@ -276,7 +276,7 @@ async fn forgot_password(backend: Backend) {
     b.open(&link).await;
     assert_eq!(b.heading().await, "Choose a new password");
     b.snap("new-password").await;
-    b.fill("New password", "password").await;
+    b.fill("New password", "Password12345678").await;
     b.press("Set my password").await;
     assert_eq!(b.status().await, 422);
     assert_eq!(b.heading().await, "Choose a new password", "the form comes back");

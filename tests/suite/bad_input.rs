@@ -46,7 +46,7 @@ async fn each_bad_input_gets_its_4xx() {
     assert_eq!((status, error["code"].as_str()), (422, Some("validation_failed")));
     assert_eq!(error["fields"]["is_staff"], "Unknown field.");
 
-    let bad = json!({"email": "a@@example.com", "username": "x", "name": "<b>", "password": "password1", "terms_accepted": false});
+    let bad = json!({"email": "a@@example.com", "username": "x", "name": "<b>", "password": "Password12345678", "terms_accepted": false});
     let (status, error) = error_code(app.post_json("/api/v1/registrations", &bad).await).await;
     assert_eq!(status, 422);
     let fields = error["fields"].as_object().unwrap();

@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod moto;
 pub mod oidc;
+pub mod range;
 
 use learners::adapters::aws::{provision, AwsClients};
 use learners::adapters::clock::ManualClock;

@@ -2,6 +2,7 @@
 //! default of `make dev`, and the fast side of the contract tests), plus clocks.
 
 pub mod aws;
+pub mod breached;
 pub mod capacity;
 pub mod clock;
 pub mod local_signer;

@@ -7,6 +7,7 @@ mod full_name;
 mod job;
 pub mod oidc;
 pub(crate) mod password;
+pub mod password_list;
 mod retirement;
 mod session;
 mod time;
@@ -28,7 +29,10 @@ pub use job::{
     block_of, block_rows, shard_of, Counts, Idempotency, JobKind, JobProgress, JobStatus, RowJob, RowOutcome,
     RowResult, INTAKE_DEADLINE_SECONDS, JOB_RETENTION_SECONDS, ROWS_PER_BLOCK, ROW_SHARDS,
 };
-pub use password::{Password, PasswordError, PasswordHash, PasswordPolicy};
+pub use password::{
+    Factors, Password, PasswordError, PasswordHash, PasswordPolicy, MIN_LENGTH_SINGLE_FACTOR,
+    MIN_LENGTH_WITH_SECOND_FACTOR,
+};
 pub use retirement::{email_hmac, Retirement, DELETED_EMAIL};
 pub use session::{
     DeviceRecord, LockedNow, LockoutPolicy, LockoutState, Reservation, SessionRecord, DEVICES_PER_ACCOUNT,

@@ -1,10 +1,16 @@
 //! Passwords: the policy a new password must meet (OWASP ASVS 5.0 / NIST SP 800-63B-4: length,
-//! not common, not the user's own data; no composition rules) and argon2id hashing.
+//! not common or breached, not the user's own data; no composition rules) and argon2id hashing.
+//!
+//! Every password is taken in Unicode NFKC before it is checked, hashed or verified: the same
+//! typed password arrives composed or decomposed depending on the browser, keyboard and
+//! operating system (`é` as one code point or two; a full-width `Ａ` from an East Asian input
+//! method), and NIST SP 800-63B-4 asks for normalisation so that it matches however it came.
 
 use anyhow::Context;
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::fmt;
+use unicode_normalization::UnicodeNormalization;
 
 /// The most code points a password may have: long enough for any passphrase, short enough that
 /// hashing it is no denial-of-service vector.
@@ -20,10 +26,26 @@ pub enum PasswordError {
     TooShort(usize),
     #[error("A password has at most 128 characters.")]
     TooLong,
-    #[error("This password is among the most common ones; choose another.")]
+    #[error("This password, or one too like it, is among the most common or breached ones; choose another.")]
     TooCommon,
+    #[error("This password has appeared in a data breach, so attackers try it first; choose another.")]
+    Breached,
     #[error("A password cannot contain your username, your email address or your name.")]
     ContainsPersonalData,
+}
+
+/// NIST SP 800-63B-4: a password that is the only factor has at least 15 characters...
+pub const MIN_LENGTH_SINGLE_FACTOR: usize = 15;
+/// ... and one with a second factor beside it at least 8, the floor of either setting.
+pub const MIN_LENGTH_WITH_SECOND_FACTOR: usize = 8;
+
+/// What protects the account besides its password: the minimum length depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Factors {
+    /// The password is the only factor (every account, until second factors exist).
+    PasswordOnly,
+    /// A second factor is enrolled.
+    WithSecondFactor,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -32,15 +54,33 @@ pub struct PasswordPolicy {
 }
 
 impl Default for PasswordPolicy {
+    /// The policy for a password that is the only factor, at the default length.
     fn default() -> Self {
-        Self { min_length: 8 }
+        Self { min_length: MIN_LENGTH_SINGLE_FACTOR }
     }
 }
 
+/// `candidate` in Unicode NFKC (see the module doc).
+pub fn normalise(candidate: &str) -> String {
+    candidate.nfkc().collect()
+}
+
 impl PasswordPolicy {
-    /// Checks a new password exactly as typed (no trimming, no case change). `personal` holds
-    /// the account's username, email local part and name, which the password may not contain.
+    /// The policy for an account with these `factors`, from the configured minimums.
+    pub fn for_factors(factors: Factors, single_factor_min: usize, second_factor_min: usize) -> Self {
+        let min_length = match factors {
+            Factors::PasswordOnly => single_factor_min,
+            Factors::WithSecondFactor => second_factor_min,
+        };
+        Self { min_length }
+    }
+
+    /// Checks a new password as typed, after NFKC (no trimming, no case change), and returns it
+    /// in that form. `personal` holds the account's username, email local part and name, which
+    /// the password may not contain. The breach corpus (an I/O call) is asked apart, by
+    /// `App::refuse_breached`; the local list is asked here.
     pub fn check(&self, candidate: &str, personal: &[&str]) -> Result<Password, PasswordError> {
+        let candidate = normalise(candidate);
         let length = candidate.chars().count();
         if length < self.min_length {
             return Err(PasswordError::TooShort(self.min_length));
@@ -49,40 +89,14 @@ impl PasswordPolicy {
             return Err(PasswordError::TooLong);
         }
         let lower = candidate.to_lowercase();
-        if is_common(candidate) || is_common(&lower) {
+        if super::password_list::is_listed(&candidate) {
             return Err(PasswordError::TooCommon);
         }
         if personal_fragments(personal).any(|fragment| lower.contains(&fragment)) {
             return Err(PasswordError::ContainsPersonalData);
         }
-        Ok(Password(candidate.to_owned()))
+        Ok(Password(candidate))
     }
-}
-
-/// The blocklist: 99,838 common passwords (the `passwords` crate's table, version 3.1.19), one
-/// a line, sorted by bytes, each line ending in `\n`. One string, not a table of string slices:
-/// a `&[&str]` of this size costs 99,838 relocations at every cold start, one string costs none.
-static COMMON_PASSWORDS: &str = include_str!("../../data/common-passwords.txt");
-
-/// Whether `candidate` is a whole line of the blocklist: a binary search over byte offsets, each
-/// probe widened to the line it falls in, so no index of line starts is ever built.
-fn is_common(candidate: &str) -> bool {
-    let list = COMMON_PASSWORDS.as_bytes();
-    let wanted = candidate.as_bytes();
-    // Invariant: `low` and `high` are line starts, and the candidate's line, if listed, lies
-    // between them. Every probe moves `low` past `mid` or `high` to `mid` or before.
-    let (mut low, mut high) = (0, list.len());
-    while low < high {
-        let mid = low + (high - low) / 2;
-        let start = list[low..mid].iter().rposition(|&b| b == b'\n').map_or(low, |i| low + i + 1);
-        let end = list[start..high].iter().position(|&b| b == b'\n').map_or(high, |i| start + i);
-        match list[start..end].cmp(wanted) {
-            std::cmp::Ordering::Equal => return true,
-            std::cmp::Ordering::Less => low = end + 1,
-            std::cmp::Ordering::Greater => high = start,
-        }
-    }
-    false
 }
 
 /// The pieces of personal data worth refusing: each value whole, and each word of a name, when
@@ -98,6 +112,11 @@ fn personal_fragments<'a>(personal: &'a [&'a str]) -> impl Iterator<Item = Strin
 impl Password {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// A password that skipped the policy (in NFKC all the same): for adapters and their tests.
+    pub(crate) fn unchecked(candidate: &str) -> Self {
+        Self(normalise(candidate))
     }
 }
 
@@ -142,15 +161,21 @@ impl PasswordHash {
         .context("password hashing task")?
     }
 
-    /// Verifies a candidate exactly as typed. A malformed stored hash verifies nothing.
+    /// Verifies a candidate as typed, after NFKC. A hash made before passwords were
+    /// normalised holds the password as it was typed then: when the normalised candidate fails
+    /// and typing it changed under NFKC (never for ASCII), the candidate as typed is tried too.
+    /// A malformed stored hash verifies nothing.
     pub async fn verify(&self, candidate: &str) -> anyhow::Result<bool> {
         let phc = self.0.clone();
-        let candidate = candidate.to_owned();
+        let normalised = normalise(candidate);
+        let as_typed = (normalised != candidate).then(|| candidate.to_owned());
         tokio::task::spawn_blocking(move || {
             let Ok(parsed) = argon2::PasswordHash::new(&phc) else {
                 return false;
             };
-            hasher().verify_password(candidate.as_bytes(), &parsed).is_ok()
+            std::iter::once(normalised)
+                .chain(as_typed)
+                .any(|candidate| hasher().verify_password(candidate.as_bytes(), &parsed).is_ok())
         })
         .await
         .context("password verification task")
@@ -165,6 +190,7 @@ fn hasher() -> Argon2<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn policy() -> PasswordPolicy {
         PasswordPolicy::default()
@@ -178,60 +204,71 @@ mod tests {
     }
 
     #[test]
+    fn a_single_factor_password_needs_15_characters_and_one_with_a_second_factor_8() {
+        assert_eq!(MIN_LENGTH_SINGLE_FACTOR, 15);
+        // 14 characters, nothing else wrong with it: refused for a password-only account.
+        let fourteen = "violet kettle!";
+        assert_eq!(fourteen.chars().count(), 14);
+        assert_eq!(policy().check(fourteen, &[]).unwrap_err(), PasswordError::TooShort(15));
+        assert!(policy().check("violet kettles!", &[]).is_ok(), "15 characters are enough");
+        let single = PasswordPolicy::for_factors(Factors::PasswordOnly, 15, 8);
+        let second = PasswordPolicy::for_factors(Factors::WithSecondFactor, 15, 8);
+        assert_eq!(single.check(fourteen, &[]).unwrap_err(), PasswordError::TooShort(15));
+        assert!(second.check(fourteen, &[]).is_ok(), "8 are enough beside a second factor");
+        assert_eq!(second.check("vk!42dr", &[]).unwrap_err(), PasswordError::TooShort(8));
+        assert_eq!(PasswordPolicy::for_factors(Factors::PasswordOnly, 20, 8).min_length, 20);
+    }
+
+    #[test]
     fn refuses_with_a_reason() {
-        assert_eq!(policy().check("short", &[]).unwrap_err(), PasswordError::TooShort(8));
+        assert_eq!(policy().check("short", &[]).unwrap_err(), PasswordError::TooShort(15));
         assert_eq!(
             PasswordPolicy { min_length: 12 }.check("elevenchars", &[]).unwrap_err(),
             PasswordError::TooShort(12)
         );
         assert_eq!(policy().check(&"a".repeat(129), &[]).unwrap_err(), PasswordError::TooLong);
-        assert_eq!(policy().check("password1", &[]).unwrap_err(), PasswordError::TooCommon);
-        assert_eq!(policy().check("PASSWORD1", &[]).unwrap_err(), PasswordError::TooCommon);
+        assert_eq!(policy().check("password1234567", &[]).unwrap_err(), PasswordError::TooCommon);
+        assert_eq!(policy().check("PASSWORD1234567", &[]).unwrap_err(), PasswordError::TooCommon);
         assert_eq!(
-            policy().check("xx-adalove-xx", &["AdaLove", "ada", "Ada Lovelace"]).unwrap_err(),
+            policy().check("xx-adalove-xx-violet", &["AdaLove", "ada", "Ada Lovelace"]).unwrap_err(),
             PasswordError::ContainsPersonalData
         );
         assert_eq!(
-            policy().check("lovelace-rules-9", &["ada_l", "ada", "Ada Lovelace"]).unwrap_err(),
+            policy().check("lovelace-rules-9-kettle", &["ada_l", "ada", "Ada Lovelace"]).unwrap_err(),
             PasswordError::ContainsPersonalData
         );
     }
 
     #[test]
-    fn the_blocklist_is_one_sorted_line_per_password() {
-        let lines: Vec<&str> = COMMON_PASSWORDS.split_terminator('\n').collect();
-        assert_eq!(lines.len(), 99_838);
-        assert!(COMMON_PASSWORDS.ends_with('\n'));
-        assert!(lines.iter().all(|line| !line.is_empty() && !line.contains('\r')));
-        // Strictly increasing by bytes: the binary search depends on it.
-        assert!(lines.windows(2).all(|pair| pair[0].as_bytes() < pair[1].as_bytes()));
-        // Every entry is found, the first and the last included.
-        assert!(lines.iter().all(|line| is_common(line)), "an entry of the list was not found");
-    }
-
-    #[test]
-    fn the_blocklist_matches_whole_entries_only() {
-        for listed in ["!", "12345678", "iloveyou", "sunshine", "P@ssw0rd", "123456й", "zzzzzz", "ячсмить"] {
-            assert!(is_common(listed), "{listed} is listed");
+    fn refuses_pa55word_variants_of_listed_passwords_at_any_length() {
+        for variant in [
+            "Pa$$word1234567",
+            "P@ssw0rd!!!!!!!!",
+            "P@$$W0RD2024!!!!",
+            "iloveyou!!!!!!!!",
+            "Sunshine12345678",
+            "!!!Qwertyuiop!!!",
+            "monkey1234567890",
+        ] {
+            assert_eq!(policy().check(variant, &[]).unwrap_err(), PasswordError::TooCommon, "{variant}");
         }
-        // Prefixes, extensions and neighbours of listed entries are not listed.
-        for unlisted in
-            ["", " ", "\n", "iloveyo", "sunshin", "sunshinex", "P@ssw0r", "12345678\n", "ячсмитьx", "ячсмиц"]
+        for good in
+            ["sunshine-on-a-tuesday", "iloveyou but not you", "Tr0ub4dor&3-staple", "correct horse battery staple"]
         {
-            assert!(!is_common(unlisted), "{unlisted:?} is not listed");
-        }
-    }
-
-    #[test]
-    fn refuses_common_passwords_in_any_case_and_accepts_good_ones() {
-        for common in ["iloveyou", "ILOVEYOU", "Sunshine", "baseball", "P@ssw0rd", "p@ssw0rd", "1qaz2wsx"] {
-            assert_eq!(policy().check(common, &[]).unwrap_err(), PasswordError::TooCommon, "{common}");
-        }
-        for good in ["sunshine-on-a-tuesday", "iloveyou but not you", "Tr0ub4dor&3-staple"] {
             assert!(policy().check(good, &[]).is_ok(), "{good}");
         }
-        // A prefix of a listed password, long enough for the policy, is not refused by accident.
-        assert!(PasswordPolicy { min_length: 7 }.check("sunshin", &[]).is_ok());
+    }
+
+    #[test]
+    fn checks_and_keeps_the_nfkc_form() {
+        // A full-width password from an East Asian input method is the ASCII one.
+        let wide = "ｖｉｏｌｅｔ ｋｅｔｔｌｅ ｄｒｕｍｓ ４２";
+        assert_eq!(policy().check(wide, &[]).unwrap().as_str(), "violet kettle drums 42");
+        // A decomposed é (e + combining acute) counts, and is kept, as the one code point.
+        let decomposed = "cre\u{301}me bru\u{302}le\u{301}e au four";
+        assert_eq!(policy().check(decomposed, &[]).unwrap().as_str(), "créme brûlée au four");
+        // Listed passwords are found however they were composed.
+        assert_eq!(policy().check("Ｐａ＄＄ｗｏｒｄ１２３４５６７", &[]).unwrap_err(), PasswordError::TooCommon);
     }
 
     #[test]
@@ -249,5 +286,57 @@ mod tests {
         assert!(!hash.verify("tr0ub4dor&3-staple").await.unwrap());
         assert!(!hash.verify("Tr0ub4dor&3-stapl").await.unwrap());
         assert!(!PasswordHash::from_phc("garbage".into()).verify("x").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_hash_made_before_normalisation_still_verifies_the_password_as_typed_then() {
+        // Hashed as typed, decomposed, before passwords were normalised.
+        let typed = "cre\u{301}me bru\u{302}le\u{301}e au four";
+        let legacy = PasswordHash::of(&Password(typed.to_owned())).await.unwrap();
+        assert!(legacy.verify(typed).await.unwrap());
+        assert!(!legacy.verify("creme brulee au four").await.unwrap());
+    }
+
+    /// Strings built of pieces that NFKC composes or folds, so the property meets them often.
+    fn composable() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("e\u{301}".to_owned()),
+            Just("é".to_owned()),
+            Just("ﬁ".to_owned()),
+            Just("Ａ".to_owned()),
+            Just("①".to_owned()),
+            Just("\u{212B}".to_owned()),
+            "[a-z0-9 ]{1,3}",
+        ];
+        proptest::collection::vec(piece, 1..6).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+        /// NFKC-equivalent inputs hash and verify alike: a hash of one form verifies the other.
+        #[test]
+        fn nfkc_equivalent_passwords_verify_alike(input in composable()) {
+            let other: String = input.nfd().collect();
+            prop_assert_eq!(normalise(&input), normalise(&other));
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let hash = runtime.block_on(PasswordHash::of(&Password(normalise(&input)))).unwrap();
+            prop_assert!(runtime.block_on(hash.verify(&other)).unwrap());
+            prop_assert!(runtime.block_on(hash.verify(&input)).unwrap());
+        }
+
+        /// ASCII is unchanged by normalisation, so every hash made before it still verifies.
+        #[test]
+        fn ascii_is_unchanged(input in "[ -~]{0,64}") {
+            prop_assert_eq!(normalise(&input), input);
+        }
+
+        /// Any input gets an answer, never a panic; what passes is in NFKC.
+        #[test]
+        fn any_input_gets_an_answer(input in "\\PC{0,40}") {
+            if let Ok(password) = policy().check(&input, &["ada"]) {
+                prop_assert_eq!(normalise(password.as_str()), password.as_str());
+            }
+        }
     }
 }

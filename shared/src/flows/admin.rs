@@ -102,8 +102,12 @@ pub async fn set_password(app: &App, operator: &str, raw_email: &str, new_passwo
     let user = find(app, raw_email).await?;
     may_change(app, operator, "set_password", &user).await?;
     let checked = app
-        .password_policy()
+        .password_policy(crate::domain::Factors::PasswordOnly)
         .check(new_password, &[user.username.as_ref(), user.email.local_part(), user.name.as_ref()]);
+    let checked = match checked {
+        Ok(password) => app.refuse_breached(&password).await.map(|()| password),
+        Err(reason) => Err(reason),
+    };
     let password = match checked {
         Ok(password) => password,
         Err(reason) => {

@@ -109,8 +109,11 @@ impl RegistrationForm {
         .into_iter()
         .flatten()
         .collect();
-        let password =
-            app.password_policy().check(&self.password, &personal).map_err(|e| note("password", e.to_string())).ok();
+        let password = app
+            .password_policy(crate::domain::Factors::PasswordOnly)
+            .check(&self.password, &personal)
+            .map_err(|e| note("password", e.to_string()))
+            .ok();
         if !self.terms_accepted {
             note("terms_accepted", "You need to accept the terms of service.".to_owned());
         }
@@ -135,6 +138,9 @@ pub async fn register_from(
     ip: Option<&str>,
 ) -> Result<Registered, RegistrationError> {
     let valid = form.validate(app).map_err(RegistrationError::Invalid)?;
+    app.refuse_breached(&valid.password)
+        .await
+        .map_err(|e| RegistrationError::Invalid(FieldErrors::from([("password".to_owned(), e.to_string())])))?;
     let now = app.clock.now();
     let password_hash = app.passwords.hash(&valid.password).await?;
     let user = User {

@@ -141,7 +141,11 @@ async fn learner_page(
     }
     match admin::user_by_email(app, email).await {
         Ok(view) => {
-            let context = CardContext { needs_password, password_errors, password_policy: app.password_policy() };
+            let context = CardContext {
+                needs_password,
+                password_errors,
+                password_policy: app.password_policy(crate::domain::Factors::PasswordOnly),
+            };
             Ok(response::page(status, console::learners(email, Some((&view, context)), notice, &FieldErrors::new())))
         }
         Err(SupportError::InvalidEmail(e)) => {

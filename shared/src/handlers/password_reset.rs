@@ -19,9 +19,14 @@ pub async fn handle(app: &App, req: Request) -> Reply {
             let token = path_param(&req, "token").unwrap_or_default();
             // Only says whether the link can still be used; nothing is spent by looking.
             match usable_reset_token(app, &token).await {
-                Ok(_) => {
-                    response::page(200, pages::new_password_form(&token, &FieldErrors::new(), app.password_policy()))
-                }
+                Ok(_) => response::page(
+                    200,
+                    pages::new_password_form(
+                        &token,
+                        &FieldErrors::new(),
+                        app.password_policy(crate::domain::Factors::PasswordOnly),
+                    ),
+                ),
                 Err(error @ RecoveryError::Unexpected(_)) => ApiError::from(error).into(),
                 Err(_) => response::page(400, pages::reset_link_invalid()),
             }
@@ -68,7 +73,8 @@ async fn confirm(app: &App, req: &Request) -> Reply {
         Ok(password) => password,
         Err(error) => {
             let errors = error.fields.clone().unwrap_or_default();
-            let page = pages::new_password_form(&token, &errors, app.password_policy());
+            let page =
+                pages::new_password_form(&token, &errors, app.password_policy(crate::domain::Factors::PasswordOnly));
             return response::error_with_page(error, page);
         }
     };
@@ -78,7 +84,8 @@ async fn confirm(app: &App, req: &Request) -> Reply {
             response::error_with_page(RecoveryError::InvalidToken.into(), pages::reset_link_invalid())
         }
         Err(RecoveryError::WeakPassword(fields)) => {
-            let page = pages::new_password_form(&token, &fields, app.password_policy());
+            let page =
+                pages::new_password_form(&token, &fields, app.password_policy(crate::domain::Factors::PasswordOnly));
             response::error_with_page(ApiError::validation(fields), page)
         }
         Err(error) => ApiError::from(error).into(),

@@ -14,7 +14,12 @@ pub async fn handle(app: &App, req: Request) -> Reply {
     match route_key(&req).as_str() {
         "GET /register" => response::page(
             200,
-            pages::register_form(&RegistrationValues::default(), &FieldErrors::new(), None, app.password_policy()),
+            pages::register_form(
+                &RegistrationValues::default(),
+                &FieldErrors::new(),
+                None,
+                app.password_policy(crate::domain::Factors::PasswordOnly),
+            ),
         ),
         "POST /api/v1/registrations" => create(app, req).await,
         _ => ApiError::not_found().into(),
@@ -56,7 +61,7 @@ async fn create(app: &App, req: Request) -> Reply {
     let form = match read_form(&req) {
         Ok(form) => form,
         Err(error) => {
-            let page = form_page(None, &error, None, app.password_policy());
+            let page = form_page(None, &error, None, app.password_policy(crate::domain::Factors::PasswordOnly));
             return response::error_with_page(error, page);
         }
     };
@@ -72,7 +77,7 @@ async fn create(app: &App, req: Request) -> Reply {
             // On the form, a taken username is the username field's problem.
             let field = matches!(error, RegistrationError::UsernameTaken).then_some("username");
             let error = ApiError::from(error);
-            let page = form_page(Some(&form), &error, field, app.password_policy());
+            let page = form_page(Some(&form), &error, field, app.password_policy(crate::domain::Factors::PasswordOnly));
             response::error_with_page(error, page)
         }
     }

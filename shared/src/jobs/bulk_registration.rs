@@ -110,6 +110,15 @@ impl RowKind for BulkRegistration {
             Ok(valid) => valid,
             Err(outcome) => return settle_row(app, job, &outcome).await,
         };
+        // The breach corpus is asked here, one row at a time, not at intake (where every row
+        // of a file is checked in one request).
+        if let Some(password) = &valid.password {
+            if let Err(reason) = app.refuse_breached(password).await {
+                let outcome =
+                    RowOutcome::new(row.row, &row.email, RowResult::Failed, "invalid_password", reason.to_string());
+                return settle_row(app, job, &outcome).await;
+            }
+        }
         let password_hash = match &valid.password {
             Some(password) => Some(app.passwords.hash(password).await?),
             None => None,
@@ -187,7 +196,7 @@ pub(crate) fn validate(app: &App, row: &BulkRow) -> Result<ValidRow, RowOutcome>
         Some(password) => {
             let personal = [username.as_ref(), email.local_part(), name.as_ref()];
             Some(
-                app.password_policy()
+                app.password_policy(crate::domain::Factors::PasswordOnly)
                     .check(password, &personal)
                     .map_err(|e| fail("invalid_password", e.to_string()))?,
             )

@@ -6,6 +6,7 @@
 //! store fails the suite.
 
 mod audit;
+mod breached;
 mod capacity;
 mod clock_and_passwords;
 mod lockout;
@@ -254,6 +255,14 @@ const COVERAGE: &[(&str, &[&str])] = &[
     ("Sealer::open", &["sealed_secrets_open_for_their_scope_and_number_only"]),
     ("Passwords::hash", &["argon2id_hashes_are_salted_and_verify_the_password_exactly"]),
     ("Passwords::verify", &["argon2id_hashes_are_salted_and_verify_the_password_exactly"]),
+    (
+        "BreachedPasswords::is_breached",
+        &[
+            "the_range_api_is_asked_by_prefix_with_padding_and_a_padded_entry_is_no_hit",
+            "an_outage_or_a_slow_answer_is_an_error_not_a_verdict",
+            "the_in_memory_twin_knows_what_it_was_told_in_nfkc",
+        ],
+    ),
 ];
 
 /// The files of this suite, by name.
@@ -280,6 +289,7 @@ const FILES: &[(&str, &str)] = &[
     ("mail.rs", include_str!("mail.rs")),
     ("queue.rs", include_str!("queue.rs")),
     ("clock_and_passwords.rs", include_str!("clock_and_passwords.rs")),
+    ("breached.rs", include_str!("breached.rs")),
     ("capacity.rs", include_str!("capacity.rs")),
     ("secrets.rs", include_str!("secrets.rs")),
 ];
@@ -294,6 +304,7 @@ const ADAPTERS: &[&str] = &[
     include_str!("../../../shared/src/adapters/passwords.rs"),
     include_str!("../../../shared/src/adapters/sealing.rs"),
     include_str!("../../../shared/src/adapters/aws/kms_sealer.rs"),
+    include_str!("../../../shared/src/adapters/breached.rs"),
 ];
 
 /// Every method of every port is in `COVERAGE`, with tests that exist and call it; a store
