@@ -81,7 +81,8 @@ async fn make_dev_serves_registration_activation_and_captured_mail() {
         .post(link)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("origin", &server.base)
-        .body("")
+        // The activation asks for the registration's password (pre-registered addresses).
+        .body("password=correct+horse+battery+staple")
         .send()
         .await
         .unwrap();

@@ -5,8 +5,9 @@
 //! pre-registered addresses). Activating asks for that registration's password, so a mailbox
 //! owner can only activate a registration whose password they know: the password of a
 //! registration nobody proved never signs in to an account the owner activated. A wrong
-//! password counts in the account's lockout counter as a failed sign-in does
-//! (`flows::signin::verify_own_password`); a locked account activates nothing until the lock ends.
+//! password counts on the account's own confirmation counter (`flows::signin::verify_own_password`:
+//! the link holder gets as many guesses as sign-in allows, and strangers' failed sign-ins do not
+//! block it); while that counter is locked, nothing activates.
 
 use crate::domain::{Email, Token, TokenPurpose, TokenRecord, User, UserStatus};
 use crate::flows::outbox::{send_later, MailRequest};

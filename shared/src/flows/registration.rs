@@ -23,8 +23,8 @@
 //!    and asks for the current registration's password.
 //! 2. Activation is bound to the registration that sent the link (the token's epoch is the
 //!    account's) and **asks for that registration's password** on the page the link opens
-//!    (`flows::activation::activate`). A wrong password activates nothing and counts in the
-//!    account's lockout counter like a failed sign-in. So V, typing B, activates only a
+//!    (`flows::activation::activate`). A wrong password activates nothing and counts on the
+//!    account's own confirmation counter (as many guesses as sign-in allows, then locked). So V, typing B, activates only a
 //!    registration whose password is B; a link for the attacker's registration cannot be
 //!    activated by V, and the attacker never sees the link.
 //! 3. "Forgot my password" still activates a pending account (the reset link proves the mailbox,
