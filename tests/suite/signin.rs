@@ -242,6 +242,9 @@ async fn strangers_failures_do_not_block_a_signed_in_users_confirmation(backend:
     }
     assert!(!verify_own_password(&app.app, &user, PASSWORD).await.unwrap(), "locked");
     assert_eq!(app.sign_in(&owner, PASSWORD).await.status(), 200, "sign-in is not");
+    // An operator's unlock clears the confirmations' counter too.
+    learners::flows::admin::unlock(&app.app, "arn:aws:iam::000000000000:user/test-admin", &owner).await.unwrap();
+    assert!(verify_own_password(&app.app, &user, PASSWORD).await.unwrap(), "unlocked by support");
 }
 
 async fn sign_in_read_the_account_sign_out_and_the_old_cookie_is_refused(backend: Backend) {

@@ -131,7 +131,7 @@ pub async fn set_password(app: &App, operator: &str, raw_email: &str, new_passwo
 pub async fn unlock(app: &App, operator: &str, raw_email: &str) -> Result<(), SupportError> {
     let user = find(app, raw_email).await?;
     may_change(app, operator, "unlock", &user).await?;
-    app.attempts.clear(&app.counter_key(&user.email)?).await?;
+    crate::flows::signin::clear_account_counters(app, &user).await?;
     audit(app, operator, "unlock", &user, "done").await.map_err(SupportError::from)
 }
 

@@ -306,6 +306,17 @@ async fn forget_oldest_devices(app: &App, user: &User, now: Timestamp) -> anyhow
     Ok(())
 }
 
+/// What a support unlock clears: the account's counter (browsers it does not know), the ceiling
+/// over all its known browsers, and the user's own confirmations. A known browser's own counter
+/// ends with its lock, or with the browser's record at the next password change.
+pub async fn clear_account_counters(app: &App, user: &User) -> anyhow::Result<()> {
+    let account_key = app.counter_key(&user.email)?;
+    app.attempts.clear(&account_key).await?;
+    app.attempts.clear(&devices_counter_key(&account_key)).await?;
+    app.attempts.clear(&own_counter_key(user)).await?;
+    Ok(())
+}
+
 /// Verifies the password of a signed-in user (to confirm a sensitive action) as sign-in does:
 /// the attempt is reserved in a counter first, a failure counts toward its lock, and while
 /// locked nothing is verified. The counter is the user's own (per user, not per session: a
