@@ -5,6 +5,7 @@ mod audit;
 mod email;
 mod full_name;
 mod job;
+mod network;
 pub mod oidc;
 pub(crate) mod password;
 pub mod password_list;
@@ -29,6 +30,7 @@ pub use job::{
     block_of, block_rows, shard_of, Counts, Idempotency, JobKind, JobProgress, JobStatus, RowJob, RowOutcome,
     RowResult, INTAKE_DEADLINE_SECONDS, JOB_RETENTION_SECONDS, ROWS_PER_BLOCK, ROW_SHARDS,
 };
+pub use network::{network_hmac, network_of};
 pub use password::{
     Factors, Password, PasswordError, PasswordHash, PasswordPolicy, MIN_LENGTH_SINGLE_FACTOR,
     MIN_LENGTH_WITH_SECOND_FACTOR,

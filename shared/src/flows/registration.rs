@@ -198,20 +198,7 @@ pub fn source_key(app: &App, ip: Option<&str>) -> Option<String> {
 }
 
 fn keyed_source(key: &str, ip: &str) -> Option<String> {
-    use hmac::{Hmac, Mac};
-    use sha2::Sha256;
-    let ip: std::net::IpAddr = ip.trim().parse().ok()?;
-    let network = match ip {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-    };
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).ok()?;
-    mac.update(b"mail-source:");
-    mac.update(network.as_bytes());
-    Some(mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
+    Some(crate::domain::network_hmac(key, "mail-source:", &crate::domain::network_of(ip)?))
 }
 
 #[cfg(test)]

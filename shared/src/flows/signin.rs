@@ -19,9 +19,6 @@ use crate::flows::outbox::{send_later, MailRequest};
 use crate::metrics::Metric;
 use crate::App;
 use anyhow::Context;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use std::net::IpAddr;
 
 /// An argon2id hash (same parameters) of a random password nobody knows: what unknown emails
 /// and accounts without a password are verified against, so they cost the same time.
@@ -78,32 +75,18 @@ fn own_counter_key(user: &User) -> String {
     format!("own-{}", user.id)
 }
 
-/// The network a source address counts for: an IPv4 address as it is, an IPv6 address by its
-/// /64 (one subscriber is given a whole /64 and may use any of its 2^64 addresses).
+/// The network a source address counts for (`domain::network_of`); a value that is not an
+/// address counts as itself.
 fn network_of(ip: &str) -> String {
-    match ip.trim().parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.to_string(),
-        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-        Err(_) => ip.to_owned(),
-    }
+    crate::domain::network_of(ip).unwrap_or_else(|| ip.to_owned())
 }
 
-/// The counter of one network's failed sign-ins across accounts (password spraying): an HMAC
-/// of the network under the counter key, so a copy of the table tells no address.
+/// The counter of one network's failed sign-ins across accounts (password spraying), keyed
+/// under the counter key (`domain::network_hmac`).
 fn network_counter_key(app: &App, ip: &str) -> anyhow::Result<String> {
     let key =
         app.config.counter_key.as_deref().context("LEARNERS_COUNTER_KEY is not set: no sign-in counter can be kept")?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).context("an HMAC key")?;
-    mac.update(b"network#");
-    mac.update(network_of(ip).as_bytes());
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("ip-failures#{hex}"))
+    Ok(format!("ip-failures#{}", crate::domain::network_hmac(key, "network#", &network_of(ip))))
 }
 
 /// An hour: the lock of a network past its limit.
@@ -420,7 +403,7 @@ mod tests {
             network_counter_key(&one, "2001:db8::1").unwrap(),
             network_counter_key(&one, "2001:db8::2").unwrap()
         );
-        use sha2::Digest;
+        use sha2::{Digest, Sha256};
         let unkeyed: String = Sha256::digest(b"192.0.2.7").iter().map(|b| format!("{b:02x}")).collect();
         assert!(!key.contains(&unkeyed) && !key.contains("192"));
     }

@@ -10,7 +10,7 @@ use crate::http::origin::{from_site, not_from_elsewhere};
 use crate::http::pages::{self, LoginProblem, NEW_ACTIVATION_LINK};
 use crate::http::response::Reply;
 use crate::http::session::{cookie, device_cookie, set_cookie, with_cleared_cookie, COOKIE, DEVICE_COOKIE};
-use crate::http::{is_form_post, query_param, response, route_key, ApiError, FieldErrors, Fields};
+use crate::http::{is_form_post, query_param, response, route_key, source_ip, ApiError, FieldErrors, Fields};
 use crate::App;
 use lambda_http::Request;
 use serde_json::json;
@@ -32,16 +32,6 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "POST /logout" => logout(app, &req).await,
         // API Gateway's `$default` route: what no other route takes (a page for a browser).
         _ => response::route_not_found(),
-    }
-}
-
-/// The caller's address as API Gateway (or the local gateway) saw it.
-fn source_ip(req: &Request) -> Option<&str> {
-    use lambda_http::request::RequestContext;
-    use lambda_http::RequestExt;
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref().filter(|ip| !ip.is_empty()),
-        _ => None,
     }
 }
 

@@ -72,7 +72,7 @@ pub fn person_asks(method: &http::Method, headers: &http::HeaderMap) -> bool {
 }
 
 /// The caller's address as API Gateway (or the local gateway) saw it. Never stored or logged as
-/// is: the mail caps key it with an HMAC (`flows::registration::source_key`).
+/// is: the per-source counts key its network with an HMAC (`domain::network_hmac`).
 pub fn source_ip(req: &Request) -> Option<&str> {
     use lambda_http::request::RequestContext;
     use lambda_http::RequestExt;
