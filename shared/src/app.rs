@@ -4,7 +4,7 @@
 use crate::domain::{Email, Factors, Password, PasswordError, PasswordPolicy};
 use crate::metrics::Metrics;
 use crate::ports::{AuditLog, Clock, JobQueue, LoginAttempts, Mailer, Passwords, RowJobs, SessionStore, UserStore};
-use crate::ports::{BreachedPasswords, OidcStore, Sealer, Signer};
+use crate::ports::{BreachedPasswords, OidcStore, Sealer, SecondFactorStore, Signer};
 use crate::Config;
 use std::sync::Arc;
 
@@ -16,6 +16,8 @@ pub struct App {
     pub attempts: Arc<dyn LoginAttempts>,
     pub passwords: Arc<dyn Passwords>,
     pub audit: Arc<dyn AuditLog>,
+    /// Second factors (authenticator, passkeys, recovery codes) and ceremony challenges.
+    pub factors: Arc<dyn SecondFactorStore>,
     pub jobs: Arc<dyn RowJobs>,
     pub mailer: Arc<dyn Mailer>,
     pub queue: Arc<dyn JobQueue>,

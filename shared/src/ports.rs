@@ -3,8 +3,9 @@
 
 use crate::domain::oidc::{ClientId, CodeRecord, CodeUse, GrantToken, OidcClient, PublicJwk};
 use crate::domain::{
-    AuditEntry, Counts, DeviceRecord, LockedNow, LockoutPolicy, LockoutState, MailRefusal, Password, PasswordHash,
-    Reservation, Retirement, RowJob, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId,
+    AuditEntry, Challenge, Counts, DeviceRecord, LockedNow, LockoutPolicy, LockoutState, MailRefusal, Password,
+    PasswordHash, Reservation, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord, Timestamp, TokenHash,
+    TokenRecord, User, UserId,
 };
 use async_trait::async_trait;
 
@@ -278,6 +279,30 @@ pub trait SessionStore: Send + Sync {
         last_seen_at: Timestamp,
         password_at: Timestamp,
     ) -> anyhow::Result<()>;
+}
+
+/// Second factors, and the short ceremonies that use them. An account's factors are one record,
+/// replaced whole on the version that was read (two writers of one version: one wins), and
+/// deleted with the account. A ceremony's challenge is taken once: of many concurrent takes of
+/// one challenge, exactly one gets it.
+#[async_trait]
+pub trait SecondFactorStore: Send + Sync {
+    /// The account's factors; `SecondFactors::default()` (version 0) when none were ever saved.
+    async fn second_factors(&self, user_id: &UserId) -> anyhow::Result<SecondFactors>;
+
+    /// Replaces the account's factors with `next`, whose `version` must be one more than the
+    /// version read: false (nothing changed) when another write came first.
+    async fn save_second_factors(&self, user_id: &UserId, next: &SecondFactors) -> anyhow::Result<bool>;
+
+    /// Stores a new challenge (a hash clash is an error).
+    async fn put_challenge(&self, challenge: &Challenge) -> anyhow::Result<()>;
+
+    /// The challenge, unless unknown, taken, or expired (left in place).
+    async fn challenge(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<Challenge>>;
+
+    /// Removes the challenge and returns it, unless unknown, taken before, or expired: of many
+    /// concurrent takes of one challenge, exactly one gets it.
+    async fn take_challenge(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<Challenge>>;
 }
 
 /// The brute-force counter, one per canonical email (known or not, so that an unknown address

@@ -309,7 +309,7 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     activation::resend(&app, &address("ada")).await.unwrap();
     rig.drain().await;
     rig.as_function("sessions");
-    let signed_in = signin::sign_in(&app, &address("ada"), PASSWORD).await.unwrap();
+    let signed_in = signin::sign_in(&app, &address("ada"), PASSWORD).await.unwrap().signed_in().unwrap();
     let session = signin::current_user(&app, signed_in.token.as_str()).await.unwrap().unwrap().1;
     signin::sign_out(&app, &session).await.unwrap();
     for _ in 0..=app.config.lockout.max_failures {
@@ -325,7 +325,8 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     recovery::reset_password(&app, &token, "another horse battery staple").await.unwrap();
     rig.drain().await;
     rig.as_function("sessions");
-    let signed_in = signin::sign_in(&app, &address("cy"), "another horse battery staple").await.unwrap();
+    let signed_in =
+        signin::sign_in(&app, &address("cy"), "another horse battery staple").await.unwrap().signed_in().unwrap();
     rig.as_function("account");
     let (user, session) = signin::current_user(&app, signed_in.token.as_str()).await.unwrap().unwrap();
     removal::request_self_removal(&app, &user, &session, "another horse battery staple").await.unwrap();
@@ -346,7 +347,7 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
         clients::list(&app).await.unwrap();
         let secret = clients::rotate_secret(&app, OPERATOR, client.id.as_str()).await.unwrap();
         rig.as_function("sessions");
-        let signed_in = signin::sign_in(&app, &address("ada"), PASSWORD).await.unwrap();
+        let signed_in = signin::sign_in(&app, &address("ada"), PASSWORD).await.unwrap().signed_in().unwrap();
         rig.as_function("oidc");
         let current = signin::current_user(&app, signed_in.token.as_str()).await.unwrap();
         let session = current.as_ref().unwrap().1.clone();
@@ -400,7 +401,7 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     rig.as_function("sessions");
     let from = signin::Client { device: None, ip: Some("192.0.2.7"), session: None };
     let _ = signin::sign_in_from(&app, &address("bob"), "wrong password", from).await;
-    let signed_in = signin::sign_in_from(&app, &address("ada"), PASSWORD, from).await.unwrap();
+    let signed_in = signin::sign_in_from(&app, &address("ada"), PASSWORD, from).await.unwrap().signed_in().unwrap();
     rig.as_function("operator-console");
     let (_, session) = signin::current_user(&app, signed_in.token.as_str()).await.unwrap().unwrap();
     app.sessions.touch_session(&session.hash, app.clock.now(), session.created_at).await.unwrap();

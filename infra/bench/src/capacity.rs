@@ -169,6 +169,7 @@ pub async fn measure(endpoint: &str) -> anyhow::Result<(Vec<FlowUnits>, usize)> 
         let email = address("lms", i);
         rig.active_account(&email, &format!("lms{i}")).await?;
         let signed_in = signin::sign_in(&rig.app, &email, PASSWORD).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let signed_in = signed_in.signed_in().ok_or_else(|| anyhow::anyhow!("no second factor here"))?;
         rig.meter.take();
         let session = signin::current_user(&rig.app, signed_in.token.as_str()).await?;
         let pairs = [

@@ -10,6 +10,7 @@ pub mod oidc;
 pub(crate) mod password;
 pub mod password_list;
 mod retirement;
+pub mod second_factor;
 mod session;
 mod time;
 mod token;
@@ -36,6 +37,10 @@ pub use password::{
     MIN_LENGTH_WITH_SECOND_FACTOR,
 };
 pub use retirement::{email_hmac, Retirement, DELETED_EMAIL};
+pub use second_factor::{
+    amr_values, is_multi_factor, AuthMethod, Challenge, ChallengePurpose, PasskeyFactor, PendingSignIn, RecoveryCodes,
+    SecondFactors, TotpFactor, CHALLENGE_SECONDS, MAX_PASSKEYS,
+};
 pub use session::{
     DeviceRecord, LockedNow, LockoutPolicy, LockoutState, Reservation, SessionRecord, DEVICES_PER_ACCOUNT,
     DEVICE_FAILURES_FACTOR, DEVICE_TTL_SECONDS, LEARNER_IDLE_SECONDS, OPERATOR_IDLE_SECONDS, REAUTHENTICATION_SECONDS,

@@ -20,9 +20,12 @@ pub struct SessionRecord {
     /// How long the session may go without a request: `OPERATOR_IDLE_SECONDS` for an
     /// operator's, `LEARNERS_SESSION_IDLE_SECONDS` for a learner's (fixed when it begins).
     pub idle_seconds: i64,
-    /// When the password was last typed in this session (at sign-in, or to confirm an
-    /// operator's sensitive action).
+    /// When a factor was last proven in this session (at sign-in, or to confirm an operator's
+    /// sensitive action: the password, or the second factor where one is required).
     pub password_at: Timestamp,
+    /// How the sign-in that began the session was proven (OpenID Connect's `amr`), in order.
+    /// A session stored before second factors existed reads as `[Password]`.
+    pub methods: Vec<super::AuthMethod>,
 }
 
 /// A browser that signed in to an account before (OWASP's device cookie): its own failures
@@ -72,6 +75,11 @@ impl SessionRecord {
     /// Is the recorded last request old enough to be written again?
     pub fn needs_touch(&self, now: Timestamp) -> bool {
         now.unix() - self.last_seen_at.unix() >= TOUCH_INTERVAL_SECONDS
+    }
+
+    /// Was the session begun with more than a password (a second factor, or a passkey)?
+    pub fn is_multi_factor(&self) -> bool {
+        super::is_multi_factor(&self.methods)
     }
 
     /// Was the password typed in this session recently enough for a sensitive action?

@@ -8,4 +8,5 @@ pub mod outbox;
 pub mod recovery;
 pub mod registration;
 pub mod removal;
+pub mod second_factor;
 pub mod signin;

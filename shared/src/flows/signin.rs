@@ -12,10 +12,11 @@
 //! typed in a session (`verify_own_password`).
 
 use crate::domain::{
-    DeviceRecord, Email, LockedNow, LockoutPolicy, PasswordHash, Reservation, SessionRecord, Timestamp, Token, User,
-    UserStatus, DEVICES_PER_ACCOUNT, DEVICE_FAILURES_FACTOR, DEVICE_TTL_SECONDS, OPERATOR_IDLE_SECONDS,
+    AuthMethod, DeviceRecord, Email, LockedNow, LockoutPolicy, PasswordHash, Reservation, SessionRecord, Timestamp,
+    Token, User, UserStatus, DEVICES_PER_ACCOUNT, DEVICE_FAILURES_FACTOR, DEVICE_TTL_SECONDS, OPERATOR_IDLE_SECONDS,
 };
 use crate::flows::outbox::{send_later, MailRequest};
+use crate::flows::second_factor::{begin_pending, SecondFactorNeeded};
 use crate::metrics::Metric;
 use crate::App;
 use anyhow::Context;
@@ -40,6 +41,23 @@ pub enum SignInError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// Where a verified password leads: a session, or (the account has a second factor) the
+/// second-factor step.
+pub enum SignInStep {
+    SignedIn(SignedIn),
+    SecondFactor(SecondFactorNeeded),
+}
+
+impl SignInStep {
+    /// The session, when the password alone began one.
+    pub fn signed_in(self) -> Option<SignedIn> {
+        match self {
+            Self::SignedIn(signed_in) => Some(signed_in),
+            Self::SecondFactor(_) => None,
+        }
+    }
+}
+
 pub struct SignedIn {
     pub user: User,
     /// The raw session token, for the cookie only.
@@ -60,6 +78,25 @@ pub struct Client<'a> {
     pub ip: Option<&'a str>,
 }
 
+/// The counters a sign-in's failures count on (a password's or a second factor's): a known
+/// browser of the account in its current epoch has its own and the ceiling over all of them;
+/// any other browser counts on the account's.
+pub(crate) fn sign_in_counters(
+    app: &App,
+    email: &Email,
+    device: Option<&DeviceRecord>,
+) -> anyhow::Result<Vec<(String, LockoutPolicy)>> {
+    let policy = app.config.lockout;
+    let account_key = app.counter_key(email)?;
+    Ok(match device {
+        Some(device) => vec![
+            (device_counter_key(&device.hash), policy),
+            (devices_counter_key(&account_key), device_ceiling(policy)),
+        ],
+        None => vec![(account_key, policy)],
+    })
+}
+
 /// The counter of one known browser: its failures lock that browser only.
 pub(crate) fn device_counter_key(device: &crate::domain::TokenHash) -> String {
     format!("device-{}", device.as_str())
@@ -71,7 +108,7 @@ fn devices_counter_key(account_key: &str) -> String {
 }
 
 /// The counter of a signed-in user's own confirmations (`verify_own_password`).
-fn own_counter_key(user: &User) -> String {
+pub(crate) fn own_counter_key(user: &User) -> String {
     format!("own-{}", user.id)
 }
 
@@ -126,7 +163,7 @@ async fn network_failed(app: &App, key: Option<&str>, now: Timestamp) -> anyhow:
     Ok(SignInError::InvalidCredentials)
 }
 
-pub async fn sign_in(app: &App, raw_email: &str, password: &str) -> Result<SignedIn, SignInError> {
+pub async fn sign_in(app: &App, raw_email: &str, password: &str) -> Result<SignInStep, SignInError> {
     sign_in_from(app, raw_email, password, Client::default()).await
 }
 
@@ -141,14 +178,18 @@ pub async fn sign_in(app: &App, raw_email: &str, password: &str) -> Result<Signe
 /// attempt is reserved atomically before verifying and given back on success, so successes use
 /// none of the quota. A browser holding a live device cookie of the account is not held to it:
 /// thousands behind one campus or carrier address are not locked out by one sprayer.
+///
+/// An account with a second factor gets no session for its password: the sign-in waits for
+/// the second factor (`flows::second_factor`), whose failures count on the same counters, and
+/// the counters forget only when that succeeds (a correct password between guesses of a code
+/// resets nothing).
 pub async fn sign_in_from(
     app: &App,
     raw_email: &str,
     password: &str,
     client: Client<'_>,
-) -> Result<SignedIn, SignInError> {
+) -> Result<SignInStep, SignInError> {
     let now = app.clock.now();
-    let policy = app.config.lockout;
     let dummy = PasswordHash::from_phc(DUMMY_HASH.to_owned());
     let network = match client.ip.filter(|_| app.config.max_failed_logins_per_ip > 0) {
         Some(ip) => Some(network_counter_key(app, ip)?),
@@ -170,23 +211,13 @@ pub async fn sign_in_from(
     // one is an unknown browser, replaced all the same if this sign-in succeeds).
     let own_device = device.filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id));
     let device = own_device.clone().filter(|d| user.as_ref().is_some_and(|u| u.auth_epoch == d.auth_epoch));
-    let account_key = app.counter_key(&email)?;
     let network = match &device {
         Some(_) => None,
         None => reserve_network(app, network, now).await?,
     };
-    let counters = match &device {
-        Some(device) => vec![
-            (device_counter_key(&device.hash), policy),
-            (devices_counter_key(&account_key), device_ceiling(policy)),
-        ],
-        None => vec![(account_key.clone(), policy)],
-    };
-    for (key, policy) in &counters {
-        if let Reservation::Refused { .. } = app.attempts.reserve(key, now, *policy).await? {
-            app.metrics.count(Metric::LockedSignIns);
-            return Err(network_failed(app, network.as_deref(), now).await?);
-        }
+    let counters = sign_in_counters(app, &email, device.as_ref())?;
+    if !reserve_all(app, &counters, now).await? {
+        return Err(network_failed(app, network.as_deref(), now).await?);
     }
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let verified = app.passwords.verify(hash.as_ref().unwrap_or(&dummy), password).await? && hash.is_some();
@@ -196,30 +227,82 @@ pub async fn sign_in_from(
             if let Some(key) = &network {
                 app.attempts.release(key).await?;
             }
-            app.attempts.clear(&counters[0].0).await?;
-            if let Some((ceiling, _)) = counters.get(1) {
-                app.attempts.release(ceiling).await?;
+            let factors = match user.status {
+                UserStatus::Active => app.factors.second_factors(&user.id).await?,
+                _ => Default::default(),
+            };
+            if factors.is_enrolled() {
+                // Half-way: the attempt is given back, and nothing is forgotten until the
+                // second factor is proven too.
+                for (key, _) in &counters {
+                    app.attempts.release(key).await?;
+                }
+                let pending = begin_pending(app, user, own_device.as_ref(), &factors, now).await?;
+                return Ok(SignInStep::SecondFactor(pending));
             }
+            forget_failures(app, &counters).await?;
             if user.status == UserStatus::PendingActivation {
                 return Err(SignInError::NotActivated);
             }
-            Ok(start_session(app, user, own_device.as_ref(), client.session, now).await?)
+            let methods = vec![AuthMethod::Password];
+            Ok(SignInStep::SignedIn(start_session(app, user, own_device.as_ref(), client.session, now, methods).await?))
         }
         _ => {
             app.metrics.count(Metric::FailedSignIns);
-            let mut locked = None;
-            for (key, policy) in &counters {
-                locked = locked.or(app.attempts.record_failure(key, now, *policy).await?);
-            }
-            if let Some(locked) = locked {
-                tracing::warn!(failures = locked.failures, known_device = device.is_some(), "sign-in locked");
-                app.metrics.count(Metric::Locks);
-                // Queued whether or not the address has an account: the worker decides.
-                notify_lockout(app, &email, locked).await?;
-            }
+            record_failures(app, &email, &counters, now).await?;
             Err(network_failed(app, network.as_deref(), now).await?)
         }
     }
+}
+
+/// A sign-in succeeded (both factors, where there are two): the first counter (the account's,
+/// or the known browser's) forgets; the ceiling over the account's browsers gets its attempt
+/// back.
+pub(crate) async fn forget_failures(app: &App, counters: &[(String, LockoutPolicy)]) -> anyhow::Result<()> {
+    if let Some((first, _)) = counters.first() {
+        app.attempts.clear(first).await?;
+    }
+    if let Some((ceiling, _)) = counters.get(1) {
+        app.attempts.release(ceiling).await?;
+    }
+    Ok(())
+}
+
+/// A reserved attempt failed (a password, or a second factor): every counter records it, and
+/// the failure that locks mails the owner.
+pub(crate) async fn record_failures(
+    app: &App,
+    email: &Email,
+    counters: &[(String, LockoutPolicy)],
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    let mut locked = None;
+    for (key, policy) in counters {
+        locked = locked.or(app.attempts.record_failure(key, now, *policy).await?);
+    }
+    if let Some(locked) = locked {
+        tracing::warn!(failures = locked.failures, known_device = counters.len() > 1, "sign-in locked");
+        app.metrics.count(Metric::Locks);
+        // Queued whether or not the address has an account: the worker decides.
+        notify_lockout(app, email, locked).await?;
+    }
+    Ok(())
+}
+
+/// Reserves an attempt on every counter: false (nothing to verify) when one is locked or
+/// has every allowed attempt under way.
+pub(crate) async fn reserve_all(
+    app: &App,
+    counters: &[(String, LockoutPolicy)],
+    now: Timestamp,
+) -> anyhow::Result<bool> {
+    for (key, policy) in counters {
+        if let Reservation::Refused { .. } = app.attempts.reserve(key, now, *policy).await? {
+            app.metrics.count(Metric::LockedSignIns);
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The account-wide counter over its devices allows `DEVICE_FAILURES_FACTOR` times as many.
@@ -227,15 +310,16 @@ fn device_ceiling(policy: LockoutPolicy) -> LockoutPolicy {
     LockoutPolicy { max_failures: policy.max_failures.saturating_mul(DEVICE_FAILURES_FACTOR), ..policy }
 }
 
-/// After a verified password: ends the browser's previous session, begins a new one, and
-/// gives the browser a new device token (replacing the one it presented, or adding one and
-/// forgetting the account's oldest past `DEVICES_PER_ACCOUNT`).
-async fn start_session(
+/// After a verified sign-in (`methods`: how it was proven): ends the browser's previous
+/// session, begins a new one, and gives the browser a new device token (replacing the one it
+/// presented, or adding one and forgetting the account's oldest past `DEVICES_PER_ACCOUNT`).
+pub(crate) async fn start_session(
     app: &App,
     user: User,
     presented: Option<&DeviceRecord>,
     old_session: Option<&str>,
     now: Timestamp,
+    methods: Vec<AuthMethod>,
 ) -> anyhow::Result<SignedIn> {
     if let Some(old) = old_session.and_then(Token::parse) {
         app.sessions.delete_session(&old.hash()).await?;
@@ -257,6 +341,7 @@ async fn start_session(
         last_seen_at: now,
         idle_seconds: idle,
         password_at: now,
+        methods,
     };
     app.sessions.create_session(&session).await?;
     // A new device token at every success (OWASP), the browser's from now on.
@@ -273,7 +358,7 @@ async fn start_session(
         Some(old) => app.sessions.delete_device(&old.user_id, &old.hash).await?,
         None => forget_oldest_devices(app, &user, now).await?,
     }
-    tracing::info!(user_id = %user.id, operator = user.operator, "signed in");
+    tracing::info!(user_id = %user.id, operator = user.operator, methods = ?session.methods, "signed in");
     app.metrics.count(Metric::SignIns);
     Ok(SignedIn { user, token, lifetime_seconds: lifetime, device })
 }
@@ -327,7 +412,7 @@ pub async fn verify_own_password(app: &App, user: &User, password: &str) -> anyh
 }
 
 /// A lock notice goes on the mail queue, for known and unknown addresses alike.
-async fn notify_lockout(app: &App, email: &Email, locked: LockedNow) -> anyhow::Result<()> {
+pub(crate) async fn notify_lockout(app: &App, email: &Email, locked: LockedNow) -> anyhow::Result<()> {
     let request =
         MailRequest::Lockout { email: email.to_string(), failures: locked.failures, until: locked.until.unix() };
     send_later(app, &request).await

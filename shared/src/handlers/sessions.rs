@@ -4,7 +4,7 @@
 
 use super::signed_in;
 use crate::domain::human_duration;
-use crate::flows::signin::{sign_in_from, sign_out, Client, SignInError};
+use crate::flows::signin::{sign_in_from, sign_out, Client, SignInError, SignInStep};
 use crate::http::error::ErrorCode;
 use crate::http::origin::{from_site, not_from_elsewhere};
 use crate::http::pages::{self, LoginProblem, NEW_ACTIVATION_LINK};
@@ -114,7 +114,11 @@ async fn create(app: &App, req: &Request) -> Reply {
     let session = cookie(req, COOKIE);
     let client = Client { device: device.as_deref(), session: session.as_deref(), ip: source_ip(req) };
     let error = match sign_in_from(app, &email, &password, client).await {
-        Ok(signed_in) => {
+        Ok(SignInStep::SecondFactor(_pending)) => {
+            // TODO(second factor step): the page that asks for it.
+            return ApiError::unexpected(&anyhow::anyhow!("second factor step not built yet")).into();
+        }
+        Ok(SignInStep::SignedIn(signed_in)) => {
             let user = &signed_in.user;
             let mut reply = response::either(
                 // A browser form: on to where it was going, or the account page.

@@ -75,6 +75,7 @@ async fn billed_script(store: &dyn Store, take: &dyn Fn() -> Units) -> Vec<(Stri
         last_seen_at: NOW,
         idle_seconds: 86_400,
         password_at: NOW,
+        methods: vec![AuthMethod::Password, AuthMethod::AuthenticatorCode],
     };
     store.create_session(&session).await.unwrap();
     step("create_session");

@@ -13,6 +13,7 @@ mod lockout;
 mod mail;
 mod queue;
 mod row_jobs;
+mod second_factors;
 mod secrets;
 mod sessions;
 mod users;
@@ -20,7 +21,7 @@ mod users;
 pub use learners::adapters::aws::{provision, AwsClients, DynamoStore};
 pub use learners::adapters::memory::MemoryStore;
 pub use learners::domain::{
-    block_of, email_hmac, AuditEntry, Counts, DeviceRecord, Idempotency, JobKind, JobStatus, LockoutPolicy,
+    block_of, email_hmac, AuditEntry, AuthMethod, Counts, DeviceRecord, Idempotency, JobKind, JobStatus, LockoutPolicy,
     LockoutState, MailRefusal, MailRefusalKind, PasswordHash, Reservation, Retirement, RowJob, RowOutcome, RowResult,
     SessionRecord, Timestamp, Token, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserStatus,
     OPERATOR_IDLE_SECONDS,

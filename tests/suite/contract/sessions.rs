@@ -25,6 +25,7 @@ async fn sessions_are_stored_read_until_expiry_and_deleted(backend: Backend) {
         last_seen_at: NOW,
         idle_seconds: 86_400,
         password_at: NOW,
+        methods: vec![AuthMethod::Password, AuthMethod::AuthenticatorCode],
     };
     sessions.create_session(&session).await.unwrap();
     assert_eq!(sessions.session(&token.hash(), NOW.plus_seconds(59)).await.unwrap(), Some(session.clone()));
@@ -56,6 +57,7 @@ async fn operator_sessions_end_when_idle_and_record_the_password(backend: Backen
         last_seen_at: NOW,
         idle_seconds: OPERATOR_IDLE_SECONDS,
         password_at: NOW,
+        methods: vec![AuthMethod::Password, AuthMethod::AuthenticatorCode],
     };
     store.create_session(&session).await.unwrap();
     let later = NOW.plus_seconds(OPERATOR_IDLE_SECONDS - 1);

@@ -646,6 +646,7 @@ async fn account_with_everything(store: &Arc<dyn Store>, email: &str, username: 
         last_seen_at: NOW,
         idle_seconds: 86_400,
         password_at: NOW,
+        methods: vec![AuthMethod::Password, AuthMethod::AuthenticatorCode],
     };
     store.create_session(&session).await.unwrap();
     let device = DeviceRecord {

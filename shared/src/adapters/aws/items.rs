@@ -349,6 +349,59 @@ pub fn operator_key(user_id: &UserId) -> Item {
     key("OPERATORS".to_owned(), &format!("USER#{user_id}"))
 }
 
+/// An account's second factors: one item in its partition, the record as JSON beside its
+/// version (the condition of the next save).
+pub fn second_factors_key(user_id: &UserId) -> Item {
+    key(format!("USER#{user_id}"), "FACTORS")
+}
+
+pub fn second_factors_item(user_id: &UserId, factors: &crate::domain::SecondFactors) -> anyhow::Result<Item> {
+    let mut item = second_factors_key(user_id);
+    item.insert("user_id".into(), s(user_id.as_str()));
+    item.insert("version".into(), n(i64::try_from(factors.version).context("factors version is out of range")?));
+    item.insert("factors".into(), s(&serde_json::to_string(factors).context("encoding second factors")?));
+    Ok(item)
+}
+
+pub fn second_factors_from_item(item: &Item) -> anyhow::Result<crate::domain::SecondFactors> {
+    let factors: crate::domain::SecondFactors =
+        serde_json::from_str(get_s(item, "factors")?).context("decoding second factors")?;
+    anyhow::ensure!(factors.version == get_u64(item, "version")?, "second factors item: two versions");
+    Ok(factors)
+}
+
+pub fn challenge_key(hash: &TokenHash) -> Item {
+    key(format!("CHALLENGE#{}", hash.as_str()), "CHALLENGE")
+}
+
+pub fn challenge_item(challenge: &crate::domain::Challenge) -> Item {
+    let mut item = challenge_key(&challenge.hash);
+    item.insert("purpose".into(), s(challenge.purpose.as_str()));
+    if let Some(user_id) = &challenge.user_id {
+        item.insert("user_id".into(), s(user_id.as_str()));
+    }
+    item.insert("state".into(), s(&challenge.state));
+    item.insert("expires_at".into(), ts(challenge.expires_at));
+    item.insert("ttl".into(), ts(challenge.expires_at));
+    item
+}
+
+pub fn challenge_from_item(item: &Item) -> anyhow::Result<crate::domain::Challenge> {
+    let pk = get_s(item, "pk")?;
+    let hash = pk.strip_prefix("CHALLENGE#").context("challenge item pk has no CHALLENGE# prefix")?;
+    let purpose = get_s(item, "purpose")?;
+    Ok(crate::domain::Challenge {
+        hash: TokenHash::from_stored(hash.to_owned()),
+        purpose: crate::domain::ChallengePurpose::parse(purpose)
+            .with_context(|| format!("unknown challenge purpose {purpose:?}"))?,
+        user_id: opt_s(item, "user_id")?
+            .map(|id| UserId::parse(id).context("challenge user_id is not a UUID"))
+            .transpose()?,
+        state: get_s(item, "state")?.to_owned(),
+        expires_at: get_ts(item, "expires_at")?,
+    })
+}
+
 pub fn session_item(session: &SessionRecord) -> Item {
     let mut item = session_key(&session.hash);
     item.insert("user_id".into(), s(session.user_id.as_str()));
@@ -360,7 +413,23 @@ pub fn session_item(session: &SessionRecord) -> Item {
     item.insert("last_seen_at".into(), ts(session.last_seen_at));
     item.insert("password_at".into(), ts(session.password_at));
     item.insert("idle_seconds".into(), n(session.idle_seconds));
+    let methods = session.methods.iter().map(|m| s(m.as_str())).collect();
+    item.insert("methods".into(), AttributeValue::L(methods));
     item
+}
+
+/// A session's sign-in methods; a session stored before they were has `[Password]`.
+fn session_methods(item: &Item) -> anyhow::Result<Vec<crate::domain::AuthMethod>> {
+    let Some(value) = item.get("methods") else {
+        return Ok(vec![crate::domain::AuthMethod::Password]);
+    };
+    let list = value.as_l().map_err(|_| anyhow::anyhow!("session methods is not a list"))?;
+    list.iter()
+        .map(|v| {
+            let name = v.as_s().map_err(|_| anyhow::anyhow!("a session method is not a string"))?;
+            crate::domain::AuthMethod::parse(name).with_context(|| format!("unknown session method {name:?}"))
+        })
+        .collect()
 }
 
 pub fn session_from_item(item: &Item) -> anyhow::Result<SessionRecord> {
@@ -384,6 +453,7 @@ pub fn session_from_item(item: &Item) -> anyhow::Result<SessionRecord> {
             true => i64::try_from(get_u64(item, "idle_seconds")?).context("idle_seconds is out of range")?,
             false => idle_default,
         },
+        methods: session_methods(item)?,
     })
 }
 

@@ -1,5 +1,5 @@
 //! One decorator over every store port: `WithFaults` wraps a store and implements `UserStore`,
-//! `SessionStore`, `LoginAttempts`, `AuditLog` and `RowJobs` by passing each call on, under
+//! `SessionStore`, `LoginAttempts`, `AuditLog`, `RowJobs` and `SecondFactorStore` by passing each call on, under
 //! two models of what DynamoDB does to the service:
 //!
 //! - faults: any call can fail before its change (the store was not reached) or after it (the
@@ -15,12 +15,13 @@
 
 use super::concurrency::{Fault, Faults, InFlight};
 use crate::domain::{
-    AuditEntry, Counts, DeviceRecord, LockedNow, LockoutPolicy, LockoutState, MailRefusal, PasswordHash, Reservation,
-    Retirement, RowJob, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId,
+    AuditEntry, Challenge, Counts, DeviceRecord, LockedNow, LockoutPolicy, LockoutState, MailRefusal, PasswordHash,
+    Reservation, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord, Timestamp, TokenHash, TokenRecord, User,
+    UserId,
 };
 use crate::ports::{
     AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, JobCreated, LoginAttempts, Reregistration, RowJobs,
-    SessionStore, TokenUse, UserStore,
+    SecondFactorStore, SessionStore, TokenUse, UserStore,
 };
 use async_trait::async_trait;
 use std::future::Future;
@@ -133,6 +134,10 @@ fn audit(entry: &AuditEntry) -> String {
     format!("AUDIT#{}#{}#{}", entry.user_id, entry.at.unix(), entry.id)
 }
 
+fn second_factors(id: &UserId) -> String {
+    format!("USER#{id}|FACTORS")
+}
+
 fn operator(id: &UserId) -> String {
     format!("OPERATORS#{id}")
 }
@@ -219,6 +224,7 @@ impl<S: UserStore> UserStore for WithFaults<S> {
         keys.extend(request.job_row.map(|(job, outcome)| row(&job.id, outcome.row)));
         keys.extend(request.audit.map(audit));
         keys.push(operator(&request.user.id));
+        keys.push(second_factors(&request.user.id));
         self.transact("UserStore::delete_user", keys, || self.inner.delete_user(request)).await
     }
 
@@ -299,6 +305,31 @@ impl<S: SessionStore> SessionStore for WithFaults<S> {
         password_at: Timestamp,
     ) -> anyhow::Result<()> {
         self.call("SessionStore::touch_session", self.inner.touch_session(hash, last_seen_at, password_at)).await
+    }
+}
+
+#[async_trait]
+impl<S: SecondFactorStore> SecondFactorStore for WithFaults<S> {
+    async fn second_factors(&self, user_id: &UserId) -> anyhow::Result<SecondFactors> {
+        self.call("SecondFactorStore::second_factors", self.inner.second_factors(user_id)).await
+    }
+
+    async fn save_second_factors(&self, user_id: &UserId, next: &SecondFactors) -> anyhow::Result<bool> {
+        let keys = vec![user(user_id), second_factors(user_id)];
+        self.transact("SecondFactorStore::save_second_factors", keys, || self.inner.save_second_factors(user_id, next))
+            .await
+    }
+
+    async fn put_challenge(&self, challenge: &Challenge) -> anyhow::Result<()> {
+        self.call("SecondFactorStore::put_challenge", self.inner.put_challenge(challenge)).await
+    }
+
+    async fn challenge(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<Challenge>> {
+        self.call("SecondFactorStore::challenge", self.inner.challenge(hash, now)).await
+    }
+
+    async fn take_challenge(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<Challenge>> {
+        self.call("SecondFactorStore::take_challenge", self.inner.take_challenge(hash, now)).await
     }
 }
 
@@ -435,8 +466,9 @@ mod tests {
 
     const PORTS: &str = include_str!("../../ports.rs");
     const WRAPPER: &str = include_str!("faults.rs");
-    const DYNAMODB: [&str; 6] = [
+    const DYNAMODB: [&str; 7] = [
         include_str!("../aws/dynamodb/mod.rs"),
+        include_str!("../aws/dynamodb/second_factors.rs"),
         include_str!("../aws/dynamodb/users.rs"),
         include_str!("../aws/dynamodb/sessions.rs"),
         include_str!("../aws/dynamodb/lockout.rs"),
@@ -510,7 +542,7 @@ mod tests {
         let mut problems = Vec::new();
         let (mut wrapped, mut transactions) = (0, 0);
         let store_ports: Vec<&String> = adapter.iter().map(|(port, _)| port).collect();
-        assert_eq!(store_ports.len(), 5, "the DynamoDB adapter implements five ports: {store_ports:?}");
+        assert_eq!(store_ports.len(), 6, "the DynamoDB adapter implements six ports: {store_ports:?}");
         for (port, name) in ports.iter().filter(|(port, _)| store_ports.contains(&port)) {
             let Some((_, block)) = wrapper.iter().find(|(p, _)| p == port) else {
                 problems.push(format!("WithFaults does not implement {port}"));
@@ -540,6 +572,6 @@ mod tests {
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
         // The figures the module doc and the README give.
-        assert_eq!((wrapped, transactions), (51, 14), "methods wrapped, transactions modelled");
+        assert_eq!((wrapped, transactions), (56, 15), "methods wrapped, transactions modelled");
     }
 }

@@ -18,6 +18,7 @@ mod lockout;
 mod mailer;
 mod oidc;
 mod queue;
+mod second_factors;
 mod sessions;
 mod users;
 
@@ -28,8 +29,8 @@ pub use oidc::MemoryOidcStore;
 pub use queue::{InProcessQueue, QueuedBatch};
 
 use crate::domain::{
-    AuditEntry, Counts, DeviceRecord, Retirement, RowJob, RowOutcome, SessionRecord, Timestamp, TokenHash, TokenRecord,
-    User, UserId,
+    AuditEntry, Challenge, Counts, DeviceRecord, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord,
+    Timestamp, TokenHash, TokenRecord, User, UserId,
 };
 use concurrency::Faults;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -99,6 +100,10 @@ struct State {
     /// Passwords of bulk rows not settled yet: (job, row) -> (password, expiry).
     kept_passwords: HashMap<(String, u64), (String, Timestamp)>,
     counters: HashMap<String, lockout::Counter>,
+    /// Per account, its second factors (`second_factors`); removed with the account.
+    second_factors: HashMap<UserId, SecondFactors>,
+    /// Ceremony challenges, by hash; an expired one stays until taken by no one (as TTL does).
+    challenges: HashMap<TokenHash, Challenge>,
 }
 
 impl State {
@@ -166,6 +171,8 @@ impl Tables {
         out.extend(state.job_rows.values().flat_map(|rows| rows.values()).map(|r| format!("{r:?}")));
         out.extend(state.retirements.values().map(|r| format!("{r:?}")));
         out.extend(state.kept_passwords.values().map(|(password, _)| password.clone()));
+        out.extend(state.second_factors.values().map(|f| serde_json::to_string(f).unwrap_or_default()));
+        out.extend(state.challenges.values().map(|c| format!("{c:?}")));
         out
     }
 }

@@ -364,6 +364,7 @@ fn final_transaction(state: &mut State, request: &DeleteRequest<'_>) -> Deleted 
         return if row_new { Deleted::NotFound } else { Deleted::AlreadySettled };
     }
     state.users.remove(id);
+    state.second_factors.remove(id);
     if state.emails.get(&user.email.key()) == Some(id) {
         state.emails.remove(&user.email.key());
     }

@@ -6,6 +6,7 @@ mod audit;
 mod jobs;
 mod lockout;
 mod oidc;
+mod second_factors;
 mod sessions;
 mod users;
 

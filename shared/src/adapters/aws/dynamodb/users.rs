@@ -347,8 +347,9 @@ impl UserStore for DynamoStore {
         if let Some(entry) = request.audit {
             actions.push(self.put_new(items::audit_item(entry))?);
         }
-        // An operator leaves the list of operators with the account.
+        // An operator leaves the list of operators with the account; its second factors go too.
         actions.push(delete(items::operator_key(&user.id), "attribute_not_exists(pk) OR user_id = :id")?);
+        actions.push(delete(items::second_factors_key(&user.id), "attribute_not_exists(pk) OR user_id = :id")?);
         match self.transact(actions).await? {
             None => Ok(Deleted::Deleted),
             // Action 4 is the job row only when there is one (else it is the audit entry).
