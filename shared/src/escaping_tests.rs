@@ -199,7 +199,40 @@ fn cases() -> Vec<(&'static str, Rendered)> {
         ),
         (
             "pages/account_settings.html",
-            Rendered::Pages(documents(vec![pages::account_settings_of(HOSTILE, HOSTILE, HOSTILE, Some(&errors))])),
+            Rendered::Pages(documents(vec![pages::account_settings_of(
+                HOSTILE,
+                HOSTILE,
+                HOSTILE,
+                pages::FactorsSummary { totp: true, recovery_codes_left: Some(3) },
+                Some(&errors),
+            )])),
+        ),
+        (
+            "pages/authenticator_setup.html",
+            Rendered::Pages(documents(vec![pages::authenticator_setup(
+                HOSTILE,
+                HOSTILE,
+                HOSTILE,
+                HOSTILE,
+                Some(HOSTILE),
+            )])),
+        ),
+        (
+            "pages/recovery_codes.html",
+            Rendered::Pages(documents(vec![pages::recovery_codes(HOSTILE, HOSTILE, &[HOSTILE.to_owned()])])),
+        ),
+        (
+            "pages/confirm_with_password.html",
+            Rendered::Pages(documents(vec![pages::confirm_with_password(
+                pages::PasswordConfirmation {
+                    title: HOSTILE,
+                    paragraph: HOSTILE,
+                    action: HOSTILE,
+                    button: HOSTILE,
+                    danger: true,
+                },
+                &errors,
+            )])),
         ),
         (
             "pages/reset_request_form.html",

@@ -7,7 +7,13 @@ use learners::domain::{RecoveryCodes, SecondFactors, TotpFactor, UserId};
 use learners_tests::oidc::location;
 use learners_tests::{email, on_both_backends, Backend, TestApp, PASSWORD};
 
-on_both_backends!(a_code_after_the_password_signs_in_and_works_once,);
+on_both_backends!(
+    a_code_after_the_password_signs_in_and_works_once,
+    a_learner_sets_up_an_app_from_settings_renews_codes_and_removes_it,
+    wrong_codes_lock_unknown_browsers_but_a_known_browser_still_signs_in,
+    an_expired_or_absent_pending_sign_in_asks_to_sign_in_again,
+    a_password_reset_ends_a_pending_sign_in,
+);
 
 const PENDING: &str = "__Host-learners-2fa";
 const SESSION: &str = "__Host-learners_session";
@@ -157,4 +163,187 @@ async fn a_code_after_the_password_signs_in_and_works_once(backend: Backend) {
     assert!(set_cookie(&signed_in, SESSION).is_some());
     let body: serde_json::Value = signed_in.json().await.unwrap();
     assert_eq!(body["user"]["email"], address.as_str());
+}
+
+/// The text between `start` and the next `end` after it.
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let from = html.find(start).unwrap_or_else(|| panic!("no {start:?} in\n{html}")) + start.len();
+    let to = from + html[from..].find(end).expect("the end");
+    &html[from..to]
+}
+
+/// Every `<li><code>` of a page: the recovery codes it shows.
+fn shown_codes(html: &str) -> Vec<String> {
+    html.split("<li><code>").skip(1).map(|rest| rest.split('<').next().unwrap_or_default().to_owned()).collect()
+}
+
+/// Sets up an authenticator as a learner does on the setup page: reads the secret shown as
+/// text, types the app's code. Returns the secret and the page after.
+async fn set_up_app(t: &TestApp, session: &str) -> (String, String) {
+    let setup = page(t, "/account/authenticator", session).await;
+    assert_eq!(setup.status(), 200);
+    let html = setup.text().await.unwrap();
+    assert!(html.contains("<h1>Set up an authenticator app</h1>"), "{html}");
+    assert!(html.contains(r#"role="img" aria-label="QR code"#), "a QR code, drawn inline: {html}");
+    assert!(html.contains("Code from your app"));
+    let secret: String = between(&html, "Secret: <code>", "</code>").split_whitespace().collect();
+    let token = between(&html, r#"name="setup" value=""#, "\"").to_owned();
+    let wrong = post_form(t, "/account/authenticator", session, &[("setup", &token), ("code", "000000")]).await;
+    assert_eq!(wrong.status(), 401);
+    let again = wrong.text().await.unwrap();
+    assert!(again.contains("The code is not right"), "{again}");
+    assert!(again.contains(&between(&html, "Secret: <code>", "</code>").to_owned()), "the same secret again");
+    let code = totp::code_at(&secret, now(t)).unwrap();
+    let done = post_form(t, "/account/authenticator", session, &[("setup", &token), ("code", &code)]).await;
+    assert_eq!(done.status(), 200);
+    let html = done.text().await.unwrap();
+    // The setup is spent.
+    let twice = post_form(t, "/account/authenticator", session, &[("setup", &token), ("code", &code)]).await;
+    assert_eq!(twice.status(), 400);
+    (secret, html)
+}
+
+async fn a_learner_sets_up_an_app_from_settings_renews_codes_and_removes_it(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let address = email("setup-");
+    t.active_account(&address, &learners_tests::unique("su")).await;
+    let session = t.session_cookie(&address, PASSWORD).await;
+    let settings = page(&t, "/account/settings", &session).await.text().await.unwrap();
+    assert!(settings.contains("Second factors"));
+    assert!(settings.contains(r#"<a href="/account/authenticator">Set up an authenticator app</a>"#), "{settings}");
+    assert!(settings.contains(r#"<a href="/account/passkeys">Add a passkey</a>"#));
+    assert!(!settings.contains("Recovery codes left"));
+    assert_eq!(location(&page(&t, "/account/authenticator", "").await), "/login?next=%2Faccount%2Fauthenticator");
+
+    let (secret, done) = set_up_app(&t, &session).await;
+    assert!(done.contains("Your authenticator app is set up"), "{done}");
+    assert!(done.contains("Keep these recovery codes somewhere safe"));
+    let codes = shown_codes(&done);
+    assert_eq!(codes.len(), 10, "{done}");
+    let settings = page(&t, "/account/settings", &session).await.text().await.unwrap();
+    assert!(settings.contains("An authenticator app is set up."), "{settings}");
+    assert!(settings.contains("Recovery codes left: 10."), "{settings}");
+    let again = page(&t, "/account/authenticator", &session).await.text().await.unwrap();
+    assert!(again.contains("remove this one first"), "no second setup over the first: {again}");
+
+    // Signed out, the sign-in asks for the code; the code that confirmed the setup is used.
+    let logout = post_form(&t, "/logout", &session, &[]).await;
+    assert_eq!(logout.status(), 303);
+    let pending = password_step(&t, &address, "", "/account/settings").await;
+    let used = code_step(&t, &pending, "", &totp::code_at(&secret, now(&t)).unwrap()).await;
+    assert_eq!(used.status(), 401, "the setup's code works once");
+    t.clock.advance(30);
+    let signed_in = code_step(&t, &pending, "", &totp::code_at(&secret, now(&t)).unwrap()).await;
+    assert_eq!(signed_in.status(), 303);
+    let session = set_cookie(&signed_in, SESSION).unwrap();
+
+    // Renewing the recovery codes asks for the password; the old codes stop working.
+    let form = page(&t, "/account/recovery-codes", &session).await.text().await.unwrap();
+    assert!(form.contains("Make new recovery codes"));
+    let refused = post_form(&t, "/account/recovery-codes", &session, &[("password", "not my password at all")]).await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("The password is not right."));
+    let renewed = post_form(&t, "/account/recovery-codes", &session, &[("password", PASSWORD)]).await;
+    assert_eq!(renewed.status(), 200);
+    let new_codes = shown_codes(&renewed.text().await.unwrap());
+    assert_eq!(new_codes.len(), 10);
+    assert!(new_codes.iter().all(|c| !codes.contains(c)));
+    let pending = password_step(&t, &address, "", "/account/settings").await;
+    assert_eq!(code_step(&t, &pending, "", &codes[1]).await.status(), 401, "an old recovery code");
+    assert_eq!(code_step(&t, &pending, "", &new_codes[1]).await.status(), 303, "a new one");
+
+    // Removed (with the password), the password alone signs in again.
+    let removal = page(&t, "/account/authenticator/remove", &session).await.text().await.unwrap();
+    assert!(removal.contains("Remove the authenticator app"));
+    let removed = post_form(&t, "/account/authenticator/remove", &session, &[("password", PASSWORD)]).await;
+    assert_eq!(removed.status(), 303);
+    let settings = page(&t, "/account/settings", &session).await.text().await.unwrap();
+    assert!(settings.contains("Set up an authenticator app"), "{settings}");
+    assert!(!settings.contains("Recovery codes left"), "no second factor, no recovery codes");
+    assert_eq!(t.sign_in(&address, PASSWORD).await.status(), 200);
+}
+
+async fn wrong_codes_lock_unknown_browsers_but_a_known_browser_still_signs_in(backend: Backend) {
+    let t = TestApp::spawn_with(backend, &[("LEARNERS_MAX_FAILED_LOGINS", "5")]).await;
+    let address = email("lock2-");
+    t.active_account(&address, &learners_tests::unique("lk")).await;
+    let session = t.session_cookie(&address, PASSWORD).await;
+    let (secret, _) = set_up_app(&t, &session).await;
+    // The owner's browser signs in once with both factors: it is known from now on.
+    t.clock.advance(30);
+    let pending = password_step(&t, &address, "", "/account/settings").await;
+    let owner = code_step(&t, &pending, "", &totp::code_at(&secret, now(&t)).unwrap()).await;
+    assert_eq!(owner.status(), 303);
+    let device = set_cookie(&owner, DEVICE).unwrap();
+
+    // Someone with the password, in another browser, guesses codes.
+    let pending = password_step(&t, &address, "", "/account/settings").await;
+    for _ in 0..5 {
+        let guess = code_step(&t, &pending, "", "123456").await;
+        assert_eq!(guess.status(), 401);
+    }
+    t.clock.advance(30);
+    let right = totp::code_at(&secret, now(&t)).unwrap();
+    let locked = code_step(&t, &pending, "", &right).await;
+    assert_eq!(locked.status(), 401, "locked: the right code is refused too");
+    assert!(locked.text().await.unwrap().contains("The code is not right"), "one message for wrong and locked");
+    let password = post_form(&t, "/api/v1/sessions", "", &[("email", &address), ("password", PASSWORD)]).await;
+    assert_eq!(password.status(), 401, "unknown browsers are locked out");
+
+    // The owner's known browser still signs in, with password and code.
+    let pending = password_step(&t, &address, &device, "/account/settings").await;
+    let owner = code_step(&t, &pending, &device, &right).await;
+    assert_eq!(owner.status(), 303, "a known browser is not locked by a stranger's guesses");
+}
+
+async fn an_expired_or_absent_pending_sign_in_asks_to_sign_in_again(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let address = email("expire-");
+    t.active_account(&address, &learners_tests::unique("ex")).await;
+    let session = t.session_cookie(&address, PASSWORD).await;
+    let (secret, _) = set_up_app(&t, &session).await;
+
+    let absent = page(&t, "/login/second-factor", "").await;
+    assert_eq!(absent.status(), 401);
+    let html = absent.text().await.unwrap();
+    assert!(html.contains("Sign in again") && html.contains(r#"href="/login""#), "{html}");
+    let forged = code_step(&t, &format!("{PENDING}=not-a-real-token"), "", "123456").await;
+    assert_eq!(forged.status(), 401);
+    assert!(forged.text().await.unwrap().contains("Sign in again"));
+
+    let pending = password_step(&t, &address, "", "/account/settings").await;
+    t.clock.advance(601);
+    let expired = page(&t, "/login/second-factor", &pending).await;
+    assert_eq!(expired.status(), 401);
+    assert!(expired.text().await.unwrap().contains("Sign in again"));
+    let late = code_step(&t, &pending, "", &totp::code_at(&secret, now(&t)).unwrap()).await;
+    assert_eq!(late.status(), 401);
+    assert!(late.text().await.unwrap().contains("Sign in again"));
+}
+
+async fn a_password_reset_ends_a_pending_sign_in(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let address = email("reset2-");
+    t.active_account(&address, &learners_tests::unique("rs")).await;
+    let session = t.session_cookie(&address, PASSWORD).await;
+    let (secret, _) = set_up_app(&t, &session).await;
+    t.clock.advance(30);
+    let pending = password_step(&t, &address, "", "/account/settings").await;
+
+    let asked = t.post_json("/api/v1/password-resets", &serde_json::json!({"email": address})).await;
+    assert_eq!(asked.status(), 202);
+    t.settle().await;
+    let link = t.mailed_link(&address, "Reset", "/password-reset/").await;
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    let reset = t
+        .post_json(
+            &format!("/api/v1/password-resets/{token}"),
+            &serde_json::json!({"password": "violet kettle drums 42"}),
+        )
+        .await;
+    assert_eq!(reset.status(), 204);
+
+    let after = code_step(&t, &pending, "", &totp::code_at(&secret, now(&t)).unwrap()).await;
+    assert_eq!(after.status(), 401);
+    assert!(after.text().await.unwrap().contains("Sign in again"), "the reset ended the half-done sign-in");
 }

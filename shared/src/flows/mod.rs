@@ -11,3 +11,4 @@ pub mod registration;
 pub mod removal;
 pub mod second_factor;
 pub mod signin;
+pub mod totp;
