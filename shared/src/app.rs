@@ -33,14 +33,26 @@ pub struct App {
 }
 
 impl App {
-    /// The policy for a new password of an account protected by `factors` (no account has a
-    /// second factor yet: every caller passes `Factors::PasswordOnly`).
+    /// The policy for a new password of an account protected by `factors`: a new account, or
+    /// one without a second factor, is `Factors::PasswordOnly`; an existing account with one
+    /// enrolled (`password_policy_of`) is `Factors::WithSecondFactor` (NIST SP 800-63B-4: 15
+    /// characters alone, 8 beside a second factor).
     pub fn password_policy(&self, factors: Factors) -> PasswordPolicy {
         PasswordPolicy::for_factors(
             factors,
             self.config.password_min_length,
             self.config.password_min_length_second_factor,
         )
+    }
+
+    /// The policy for a new password of an existing account: with a second factor enrolled,
+    /// the shorter minimum applies.
+    pub async fn password_policy_of(&self, user_id: &crate::domain::UserId) -> anyhow::Result<PasswordPolicy> {
+        let factors = match self.factors.second_factors(user_id).await?.is_enrolled() {
+            true => Factors::WithSecondFactor,
+            false => Factors::PasswordOnly,
+        };
+        Ok(self.password_policy(factors))
     }
 
     /// Refuses a new password (one that met the policy) that the breach corpus knows. A corpus

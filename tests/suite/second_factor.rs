@@ -13,6 +13,7 @@ on_both_backends!(
     wrong_codes_lock_unknown_browsers_but_a_known_browser_still_signs_in,
     an_expired_or_absent_pending_sign_in_asks_to_sign_in_again,
     a_password_reset_ends_a_pending_sign_in,
+    a_second_factor_allows_a_shorter_new_password,
 );
 
 const PENDING: &str = "__Host-learners-2fa";
@@ -346,4 +347,38 @@ async fn a_password_reset_ends_a_pending_sign_in(backend: Backend) {
     let after = code_step(&t, &pending, "", &totp::code_at(&secret, now(&t)).unwrap()).await;
     assert_eq!(after.status(), 401);
     assert!(after.text().await.unwrap().contains("Sign in again"), "the reset ended the half-done sign-in");
+}
+
+/// A reset link's new password, as the form sends it.
+async fn reset_to(t: &TestApp, address: &str, password: &str) -> reqwest::Response {
+    let asked = t.post_json("/api/v1/password-resets", &serde_json::json!({"email": address})).await;
+    assert_eq!(asked.status(), 202);
+    t.settle().await;
+    let link = t.mailed_link(address, "Reset", "/password-reset/").await;
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    t.post_json(&format!("/api/v1/password-resets/{token}"), &serde_json::json!({"password": password})).await
+}
+
+async fn a_second_factor_allows_a_shorter_new_password(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let short = "qz7 kettle x9";
+    assert!(short.len() < 15 && short.len() >= 8);
+    let plain = email("plain-");
+    t.active_account(&plain, &learners_tests::unique("pl")).await;
+    assert_eq!(reset_to(&t, &plain, short).await.status(), 422, "a password alone needs 15 characters");
+
+    let guarded = email("guarded-");
+    t.active_account(&guarded, &learners_tests::unique("gd")).await;
+    let session = t.session_cookie(&guarded, PASSWORD).await;
+    set_up_app(&t, &session).await;
+    let link_form = {
+        let asked = t.post_json("/api/v1/password-resets", &serde_json::json!({"email": guarded})).await;
+        assert_eq!(asked.status(), 202);
+        t.settle().await;
+        let link = t.mailed_link(&guarded, "Reset", "/password-reset/").await;
+        let path = link.strip_prefix(t.app.config.site_url.as_str()).unwrap();
+        page(&t, path, "").await.text().await.unwrap()
+    };
+    assert!(link_form.contains(r#"minlength="8""#), "the form asks for 8 with a second factor: {link_form}");
+    assert_eq!(reset_to(&t, &guarded, short).await.status(), 204, "8 characters beside a second factor");
 }

@@ -102,7 +102,8 @@ pub async fn set_password(app: &App, operator: &str, raw_email: &str, new_passwo
     let user = find(app, raw_email).await?;
     may_change(app, operator, "set_password", &user).await?;
     let checked = app
-        .password_policy(crate::domain::Factors::PasswordOnly)
+        .password_policy_of(&user.id)
+        .await?
         .check(new_password, &[user.username.as_ref(), user.email.local_part(), user.name.as_ref()]);
     let checked = match checked {
         Ok(password) => app.refuse_breached(&password).await.map(|()| password),

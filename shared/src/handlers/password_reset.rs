@@ -19,14 +19,10 @@ pub async fn handle(app: &App, req: Request) -> Reply {
             let token = path_param(&req, "token").unwrap_or_default();
             // Only says whether the link can still be used; nothing is spent by looking.
             match usable_reset_token(app, &token).await {
-                Ok(_) => response::page(
-                    200,
-                    pages::new_password_form(
-                        &token,
-                        &FieldErrors::new(),
-                        app.password_policy(crate::domain::Factors::PasswordOnly),
-                    ),
-                ),
+                Ok((_, user)) => match app.password_policy_of(&user.id).await {
+                    Ok(policy) => response::page(200, pages::new_password_form(&token, &FieldErrors::new(), policy)),
+                    Err(e) => ApiError::unexpected(&e).into(),
+                },
                 Err(error @ RecoveryError::Unexpected(_)) => ApiError::from(error).into(),
                 Err(_) => response::page(400, pages::reset_link_invalid()),
             }
@@ -73,8 +69,7 @@ async fn confirm(app: &App, req: &Request) -> Reply {
         Ok(password) => password,
         Err(error) => {
             let errors = error.fields.clone().unwrap_or_default();
-            let page =
-                pages::new_password_form(&token, &errors, app.password_policy(crate::domain::Factors::PasswordOnly));
+            let page = pages::new_password_form(&token, &errors, policy_for(app, &token).await);
             return response::error_with_page(error, page);
         }
     };
@@ -84,11 +79,20 @@ async fn confirm(app: &App, req: &Request) -> Reply {
             response::error_with_page(RecoveryError::InvalidToken.into(), pages::reset_link_invalid())
         }
         Err(RecoveryError::WeakPassword(fields)) => {
-            let page =
-                pages::new_password_form(&token, &fields, app.password_policy(crate::domain::Factors::PasswordOnly));
+            let page = pages::new_password_form(&token, &fields, policy_for(app, &token).await);
             response::error_with_page(ApiError::validation(fields), page)
         }
         Err(error) => ApiError::from(error).into(),
+    }
+}
+
+/// The password policy the form of a reset link shows: its account's (shorter with a second
+/// factor), or the single-factor one when the link or the store does not say.
+async fn policy_for(app: &App, token: &str) -> crate::domain::PasswordPolicy {
+    let single = app.password_policy(crate::domain::Factors::PasswordOnly);
+    match usable_reset_token(app, token).await {
+        Ok((_, user)) => app.password_policy_of(&user.id).await.unwrap_or(single),
+        Err(_) => single,
     }
 }
 
