@@ -7,7 +7,7 @@ use learners::adapters::aws::{provision, AwsClients, DynamoStore};
 use learners::adapters::local_signer::LocalSigner;
 use learners::adapters::memory::MemoryOidcStore;
 use learners::domain::oidc::{ClientId, CodeChallenge, CodeRecord, CodeUse, GrantToken, OidcClient, RedirectUri};
-use learners::domain::{Timestamp, Token, UserId};
+use learners::domain::{AuthMethod, Timestamp, Token, UserId};
 use learners::oidc::jws;
 use learners::ports::{GrantTokenKind, OidcStore, Signer};
 use learners_tests::{moto, oidc, unique};
@@ -72,6 +72,7 @@ fn code(client: &OidcClient) -> (Token, CodeRecord) {
         nonce: Some("n-0S6_WzA2Mj".into()),
         code_challenge: Some(CodeChallenge::of("a-verifier-of-forty-three-characters-or-more-xx")),
         auth_time: NOW,
+        methods: vec![AuthMethod::Password, AuthMethod::AuthenticatorCode],
         auth_epoch: 3,
         created_at: NOW,
         expires_at: NOW.plus_seconds(60),
@@ -88,6 +89,7 @@ fn grant(family: &str) -> GrantToken {
         user_id: UserId::generate(),
         scope: "openid offline_access".into(),
         auth_time: NOW,
+        methods: vec![AuthMethod::Passkey],
         auth_epoch: 1,
         created_at: NOW,
         expires_at: NOW.plus_seconds(600),

@@ -4,7 +4,7 @@
 
 use learners::domain::second_factor::totp;
 use learners::domain::{RecoveryCodes, SecondFactors, TotpFactor, UserId};
-use learners_tests::oidc::location;
+use learners_tests::oidc::{location, query_of};
 use learners_tests::{email, on_both_backends, Backend, TestApp, PASSWORD};
 
 on_both_backends!(
@@ -14,6 +14,7 @@ on_both_backends!(
     an_expired_or_absent_pending_sign_in_asks_to_sign_in_again,
     a_password_reset_ends_a_pending_sign_in,
     a_second_factor_allows_a_shorter_new_password,
+    an_id_token_says_how_the_learner_signed_in_and_a_password_only_session_signs_in_again,
 );
 
 const PENDING: &str = "__Host-learners-2fa";
@@ -381,4 +382,88 @@ async fn a_second_factor_allows_a_shorter_new_password(backend: Backend) {
     };
     assert!(link_form.contains(r#"minlength="8""#), "the form asks for 8 with a second factor: {link_form}");
     assert_eq!(reset_to(&t, &guarded, short).await.status(), 204, "8 characters beside a second factor");
+}
+
+/// The claims of an ID token (its signature is the OIDC suite's business).
+fn id_claims(tokens: &serde_json::Value) -> serde_json::Value {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let id_token = tokens["id_token"].as_str().expect("an ID token");
+    let payload = id_token.split('.').nth(1).expect("a JWS");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// The token endpoint, `client_secret_post`.
+async fn token(t: &TestApp, rp: &learners_tests::oidc::Rp, pairs: &[(&str, &str)]) -> serde_json::Value {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.extend_pairs(pairs).append_pair("client_id", &rp.client_id);
+    form.append_pair("client_secret", rp.client_secret.as_deref().unwrap());
+    let answer = t.post_raw("/oauth2/token", "application/x-www-form-urlencoded", form.finish()).await;
+    assert_eq!(answer.status(), 200);
+    answer.json().await.unwrap()
+}
+
+async fn code_tokens(t: &TestApp, rp: &learners_tests::oidc::Rp, redirect: &str) -> serde_json::Value {
+    let code = query_of(redirect).get("code").cloned().unwrap_or_else(|| panic!("no code in {redirect}"));
+    token(t, rp, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &rp.redirect_uri)]).await
+}
+
+async fn an_id_token_says_how_the_learner_signed_in_and_a_password_only_session_signs_in_again(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let address = email("amr-");
+    t.active_account(&address, &learners_tests::unique("am")).await;
+    let rp = t.register_rp("http://127.0.0.1:9/auth/complete/oidc/", false).await;
+    let authorize = |prompt: Option<&str>| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &rp.client_id)
+            .append_pair("redirect_uri", &rp.redirect_uri)
+            .append_pair("scope", "openid offline_access")
+            .append_pair("state", "st-2")
+            .append_pair("nonce", "no-2");
+        if let Some(prompt) = prompt {
+            query.append_pair("prompt", prompt);
+        }
+        format!("/oauth2/authorize?{}", query.finish())
+    };
+
+    // A password alone: amr says so, and nothing more.
+    let (session, answer) = t.sign_in_to_authorize(&t.url(&authorize(None)), &address, PASSWORD).await;
+    assert_eq!(answer.status(), 302);
+    let tokens = code_tokens(&t, &rp, &location(&answer)).await;
+    assert_eq!(id_claims(&tokens)["amr"], serde_json::json!(["pwd"]));
+
+    // Set up an app in that session: the session is a password's, so the authorization now
+    // wants a sign-in with the second factor.
+    let (secret, _) = set_up_app(&t, &session).await;
+    let again = t.client.get(t.url(&authorize(None))).header("cookie", &session).send().await.unwrap();
+    assert_eq!(again.status(), 303, "a password-only session of an enrolled account signs in again");
+    let login = location(&again);
+    assert!(login.starts_with("/login?next="), "{login}");
+    let silent = t.client.get(t.url(&authorize(Some("none")))).header("cookie", &session).send().await.unwrap();
+    assert_eq!(silent.status(), 302);
+    assert_eq!(query_of(&location(&silent))["error"], "login_required");
+
+    // Password and code, on to the authorization: amr has otp and mfa.
+    let next = query_of(&login)["next"].clone();
+    let pending = password_step(&t, &address, "", &next).await;
+    t.clock.advance(30);
+    let code = totp::code_at(&secret, now(&t)).unwrap();
+    let done = post_form(&t, "/login/second-factor", &pending, &[("code", &code), ("next", &next)]).await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(location(&done), next, "back to the authorization");
+    let session = set_cookie(&done, SESSION).unwrap();
+    let answer = t.client.get(t.url(&next)).header("cookie", &session).send().await.unwrap();
+    assert_eq!(answer.status(), 302, "{}", location(&answer));
+    let tokens = code_tokens(&t, &rp, &location(&answer)).await;
+    let amr = id_claims(&tokens)["amr"].clone();
+    assert_eq!(amr, serde_json::json!(["pwd", "otp", "mfa"]));
+
+    // A refreshed ID token keeps the authorization's methods.
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+    let renewed = token(&t, &rp, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!(id_claims(&renewed)["amr"], amr);
+    let discovery: serde_json::Value = t.get("/.well-known/openid-configuration").await.json().await.unwrap();
+    assert!(discovery["claims_supported"].as_array().unwrap().contains(&serde_json::json!("amr")));
 }

@@ -54,6 +54,7 @@ async fn exchange_rate(total: usize, workers: usize) -> anyhow::Result<(f64, f64
             nonce: Some("bench".into()),
             code_challenge: None,
             auth_time: now,
+            methods: vec![learners::domain::AuthMethod::Password],
             auth_epoch: user.auth_epoch,
             created_at: now,
             // Long enough for the run: the bench measures the exchange, not the clock.

@@ -8,7 +8,7 @@
 //! who sees the authorization request. Every secret (client secret, code, access and refresh
 //! token) is a `Token`: only its SHA-256 is stored.
 
-use super::{Timestamp, TokenHash, UserId};
+use super::{AuthMethod, Timestamp, TokenHash, UserId};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -211,6 +211,8 @@ pub struct CodeRecord {
     pub code_challenge: Option<CodeChallenge>,
     /// When the learner last typed their password in the session that authorized.
     pub auth_time: Timestamp,
+    /// How the session that authorized was signed in to (the ID token's `amr`).
+    pub methods: Vec<AuthMethod>,
     pub auth_epoch: u64,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
@@ -242,6 +244,8 @@ pub struct GrantToken {
     pub user_id: UserId,
     pub scope: String,
     pub auth_time: Timestamp,
+    /// The authorization's sign-in methods (`CodeRecord::methods`), for every ID token of it.
+    pub methods: Vec<AuthMethod>,
     /// The user's `auth_epoch` at the authorization: signing out everywhere, a password change
     /// or a deletion (all raise it, or remove the user) end the token.
     pub auth_epoch: u64,

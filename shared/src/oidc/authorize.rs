@@ -6,7 +6,9 @@
 //!
 //! A learner who is not signed in (or must sign in again: `prompt=login`, `max_age` run out)
 //! is sent to the site's own sign-in page, with its lockout, device cookie and every rule it
-//! has, and comes back here afterwards. Operator-registered applications are first-party: no
+//! has, and comes back here afterwards. So is a learner whose account has a second factor but
+//! whose session was begun with the password alone (one from before the second factor was set
+//! up): the application is told of a multi-factor sign-in (`amr`) only after one. Operator-registered applications are first-party: no
 //! consent screen, as Keycloak and Cognito do by default.
 
 use crate::domain::oidc::{ClientId, CodeChallenge, CodeRecord, OidcClient, RedirectUri, Scope, CODE_TTL_SECONDS};
@@ -143,8 +145,17 @@ pub async fn authorize(
     let now = app.clock.now();
     let fresh_enough =
         |session: &SessionRecord| max_age.is_none_or(|age| now.unix() - session.password_at.unix() <= age);
+    // A password-only session of an account that has a second factor now signs in again.
+    let single_factor_of_enrolled = match &signed_in {
+        Some((user, session)) if !session.is_multi_factor() => {
+            app.factors.second_factors(&user.id).await?.is_enrolled()
+        }
+        _ => false,
+    };
     let (user, session) = match signed_in {
-        Some((user, session)) if !prompt_login && fresh_enough(&session) => (user, session),
+        Some((user, session)) if !prompt_login && fresh_enough(&session) && !single_factor_of_enrolled => {
+            (user, session)
+        }
         Some(_) | None if prompt_none => {
             return refuse("login_required", "The learner is not signed in (or must sign in again).")
         }
@@ -184,6 +195,7 @@ async fn issue_code(
         nonce: nonce.map(str::to_owned),
         code_challenge: challenge,
         auth_time: session.password_at,
+        methods: session.methods.clone(),
         auth_epoch: user.auth_epoch,
         created_at: now,
         expires_at: now.plus_seconds(CODE_TTL_SECONDS),

@@ -27,13 +27,14 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
 /// The claims the provider can put in an ID token or a userinfo answer.
-pub const CLAIMS: [&str; 12] = [
+pub const CLAIMS: [&str; 13] = [
     "iss",
     "sub",
     "aud",
     "exp",
     "iat",
     "auth_time",
+    "amr",
     "nonce",
     "at_hash",
     "email",

@@ -161,6 +161,7 @@ fn code_grant(code: &CodeRecord) -> GrantToken {
         user_id: code.user_id.clone(),
         scope: code.scope.clone(),
         auth_time: code.auth_time,
+        methods: code.methods.clone(),
         auth_epoch: code.auth_epoch,
         created_at: code.created_at,
         expires_at: code.expires_at,
@@ -238,6 +239,8 @@ async fn issue(
     claims.insert("iat".into(), json!(now.unix()));
     claims.insert("exp".into(), json!(now.plus_seconds(ACCESS_TOKEN_TTL_SECONDS).unix()));
     claims.insert("auth_time".into(), json!(grant.auth_time.unix()));
+    // RFC 8176: how the learner signed in (`pwd`, `otp`, `hwk`, `user`, `mfa`).
+    claims.insert("amr".into(), json!(crate::domain::amr_values(&grant.methods)));
     claims.insert("at_hash".into(), json!(at_hash(access_token.as_str())));
     if let Some(nonce) = nonce {
         claims.insert("nonce".into(), json!(nonce));

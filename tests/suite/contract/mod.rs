@@ -249,6 +249,11 @@ const COVERAGE: &[(&str, &[&str])] = &[
         "LoginAttempts::state",
         &["reservations_stop_at_the_limit_and_one_failure_locks", "a_lock_ends_by_itself_and_clear_forgets"],
     ),
+    ("SecondFactorStore::second_factors", &["factors_are_replaced_on_the_version_read_only"]),
+    ("SecondFactorStore::save_second_factors", &["factors_are_replaced_on_the_version_read_only"]),
+    ("SecondFactorStore::put_challenge", &["a_challenge_is_taken_once_and_not_after_expiry"]),
+    ("SecondFactorStore::challenge", &["a_challenge_is_taken_once_and_not_after_expiry"]),
+    ("SecondFactorStore::take_challenge", &["a_challenge_is_taken_once_and_not_after_expiry"]),
     ("AuditLog::record", &["audit_entries_are_listed_per_account_newest_first"]),
     ("AuditLog::entries_for", &["audit_entries_are_listed_per_account_newest_first"]),
     ("AuditLog::latest", &["the_latest_audit_entries_come_newest_first_across_accounts"]),
@@ -293,6 +298,7 @@ const FILES: &[(&str, &str)] = &[
     ("breached.rs", include_str!("breached.rs")),
     ("capacity.rs", include_str!("capacity.rs")),
     ("secrets.rs", include_str!("secrets.rs")),
+    ("second_factors.rs", include_str!("second_factors.rs")),
 ];
 
 /// The adapters' sources, where each port's implementations are found.

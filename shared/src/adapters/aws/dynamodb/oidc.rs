@@ -15,7 +15,7 @@
 use super::{applied, DynamoStore};
 use crate::adapters::aws::items::{self, get_s, get_ts, get_u64, opt_s, opt_ts, s, ts, Item};
 use crate::domain::oidc::{ClientId, CodeChallenge, CodeRecord, CodeUse, GrantToken, OidcClient, RedirectUri};
-use crate::domain::{Timestamp, TokenHash, UserId};
+use crate::domain::{AuthMethod, Timestamp, TokenHash, UserId};
 use crate::ports::{GrantTokenKind, OidcStore};
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
@@ -113,6 +113,7 @@ fn code_item(code: &CodeRecord) -> Item {
         item.insert("code_challenge".into(), s(challenge.as_str()));
     }
     item.insert("auth_time".into(), ts(code.auth_time));
+    item.insert("methods".into(), methods_value(&code.methods));
     item.insert("auth_epoch".into(), items::n(code.auth_epoch as i64));
     item.insert("created_at".into(), ts(code.created_at));
     item.insert("expires_at".into(), ts(code.expires_at));
@@ -141,11 +142,32 @@ fn code_from_item(item: &Item) -> anyhow::Result<CodeRecord> {
             None => None,
         },
         auth_time: get_ts(item, "auth_time")?,
+        methods: methods_of(item)?,
         auth_epoch: get_u64(item, "auth_epoch")?,
         created_at: get_ts(item, "created_at")?,
         expires_at: get_ts(item, "expires_at")?,
         used_at: opt_ts(item, "used_at")?,
     })
+}
+
+/// The sign-in methods of a code or token, as a list of their names.
+fn methods_value(methods: &[AuthMethod]) -> AttributeValue {
+    AttributeValue::L(methods.iter().map(|m| s(m.as_str())).collect())
+}
+
+/// The sign-in methods of a code or token item; one stored before they were has `[Password]`
+/// (every sign-in then was a password's).
+fn methods_of(item: &Item) -> anyhow::Result<Vec<AuthMethod>> {
+    let Some(value) = item.get("methods") else {
+        return Ok(vec![AuthMethod::Password]);
+    };
+    let list = value.as_l().map_err(|_| anyhow::anyhow!("methods is not a list"))?;
+    list.iter()
+        .map(|v| {
+            let name = v.as_s().map_err(|_| anyhow::anyhow!("a method is not a string"))?;
+            AuthMethod::parse(name).with_context(|| format!("unknown sign-in method {name:?}"))
+        })
+        .collect()
 }
 
 fn token_item(kind: GrantTokenKind, token: &GrantToken) -> Item {
@@ -155,6 +177,7 @@ fn token_item(kind: GrantTokenKind, token: &GrantToken) -> Item {
     item.insert("user_id".into(), s(token.user_id.as_str()));
     item.insert("scope".into(), s(&token.scope));
     item.insert("auth_time".into(), ts(token.auth_time));
+    item.insert("methods".into(), methods_value(&token.methods));
     item.insert("auth_epoch".into(), items::n(token.auth_epoch as i64));
     item.insert("created_at".into(), ts(token.created_at));
     item.insert("expires_at".into(), ts(token.expires_at));
@@ -176,6 +199,7 @@ fn token_from_item(item: &Item) -> anyhow::Result<GrantToken> {
         user_id: user_id(item)?,
         scope: get_s(item, "scope")?.to_owned(),
         auth_time: get_ts(item, "auth_time")?,
+        methods: methods_of(item)?,
         auth_epoch: get_u64(item, "auth_epoch")?,
         created_at: get_ts(item, "created_at")?,
         expires_at: get_ts(item, "expires_at")?,
@@ -319,5 +343,20 @@ impl OidcStore for DynamoStore {
             Some(item) => Ok(now <= get_ts(&item, "until")?),
             None => Ok(false),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_methods_round_trip_and_an_older_item_was_a_password() {
+        let methods = vec![AuthMethod::Password, AuthMethod::RecoveryCode];
+        let item = HashMap::from([("methods".to_owned(), methods_value(&methods))]);
+        assert_eq!(methods_of(&item).unwrap(), methods);
+        assert_eq!(methods_of(&HashMap::new()).unwrap(), vec![AuthMethod::Password]);
+        let unknown = HashMap::from([("methods".to_owned(), AttributeValue::L(vec![s("telepathy")]))]);
+        assert!(methods_of(&unknown).is_err(), "an unknown method fails loudly");
     }
 }
