@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use learners::adapters::aws::{provision, AwsClients};
 use learners::adapters::clock::SystemClock;
 use learners::adapters::memory::{InProcessQueue, MemoryMailer, QueuedBatch};
-use learners::flows::{activation, admin, bulk, recovery, registration, removal, signin};
+use learners::flows::{activation, admin, bulk, recovery, registration, removal, second_factor, signin, totp};
 use learners::{App, Config};
 use learners_gateway::routes::TEMPLATE;
 use learners_gateway::{RouteTable, Workers};
@@ -312,6 +312,24 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     let signed_in = signin::sign_in(&app, &address("ada"), PASSWORD).await.unwrap().signed_in().unwrap();
     let session = signin::current_user(&app, signed_in.token.as_str()).await.unwrap().unwrap().1;
     signin::sign_out(&app, &session).await.unwrap();
+    // Second factors: an authenticator set up, the sign-in's second step (a wrong code, then a
+    // recovery code), the codes renewed, the app removed.
+    rig.as_function("second-factor");
+    let ada = signed_in.user.clone();
+    let setup = totp::begin_setup(&app, &ada).await.unwrap();
+    let code = learners::domain::second_factor::totp::code_at(&setup.secret, app.clock.now().unix()).unwrap();
+    let codes = totp::confirm_setup(&app, &ada, &setup.token, &code).await.unwrap().unwrap();
+    rig.as_function("sessions");
+    let step = signin::sign_in(&app, &address("ada"), PASSWORD).await.unwrap();
+    let signin::SignInStep::SecondFactor(pending) = step else { panic!("ada has a second factor now") };
+    rig.as_function("second-factor");
+    let client = signin::Client::default();
+    assert!(second_factor::complete_with_code(&app, pending.token.as_str(), "000000", client).await.is_err());
+    second_factor::complete_with_code(&app, pending.token.as_str(), &codes[0], client).await.unwrap();
+    totp::renew_recovery_codes(&app, &ada, PASSWORD).await.unwrap();
+    totp::remove_authenticator(&app, &ada, PASSWORD).await.unwrap();
+    rig.drain().await;
+    rig.as_function("sessions");
     for _ in 0..=app.config.lockout.max_failures {
         let _ = signin::sign_in(&app, &address("bob"), "wrong password").await;
     }
