@@ -436,3 +436,4 @@ in_the_browser! {
 mod console;
 mod oidc;
 mod prereg;
+mod second_factor;

@@ -295,6 +295,7 @@ pub struct SecondFactorChoice<'a> {
 #[derive(Template)]
 #[template(path = "pages/second_factor.html")]
 struct SecondFactorStep<'a> {
+    intro: &'a str,
     error: Option<&'a str>,
     next: Option<&'a str>,
     code: Option<Input<'a>>,
@@ -332,7 +333,15 @@ pub fn second_factor(choice: SecondFactorChoice<'_>, error: Option<&str>) -> Pag
         None
     };
     let code = code.map(|input| Input { error, ..input });
+    let intro = if recovery {
+        "Your password is right. Now type one of the recovery codes you kept when you set up your app: each works once."
+    } else if totp {
+        "Your password is right. Now type the code your authenticator app shows for this site."
+    } else {
+        "Your password is right. Now use your passkey to finish signing in."
+    };
     let page = SecondFactorStep {
+        intro,
         error: if code.is_some() { None } else { error },
         next,
         code,

@@ -1,0 +1,102 @@
+//! Issue 22, authenticator codes, as a learner meets them in the browser: set up an app from the
+//! settings page (reading the secret the page shows as text, as a person types it into an app),
+//! sign out, sign in with the password and then "Code from your app"; and a recovery code
+//! behind "Use a recovery code". Clicking and typing only.
+
+use learners::domain::second_factor::totp;
+use learners_tests::browser::Browser;
+use learners_tests::{email, unique, Backend, TestApp, PASSWORD};
+
+/// A learner who registered and activated earlier (through the flows, as they would have).
+async fn active_learner(site: &TestApp) -> String {
+    let address = email("totp");
+    let form = learners::flows::registration::RegistrationForm {
+        email: address.clone(),
+        username: unique("totp"),
+        name: "Katherine Johnson".into(),
+        password: PASSWORD.into(),
+        terms_accepted: true,
+    };
+    learners::flows::registration::register(&site.app, &form).await.expect("registration");
+    let link = site.mailed_link(&address, "Activate", "/activate/").await;
+    let token = link.rsplit('/').next().expect("a token");
+    learners::flows::activation::activate(&site.app, token, PASSWORD).await.expect("activation");
+    address
+}
+
+async fn sign_in(site: &TestApp, b: &Browser, address: &str) {
+    b.open(&site.url("/login")).await;
+    b.fill("Email", address).await;
+    b.fill("Password", PASSWORD).await;
+    b.press("Sign in").await;
+}
+
+fn code_now(site: &TestApp, secret: &str) -> String {
+    totp::code_at(secret, site.app.clock.now().unix()).expect("a code")
+}
+
+async fn a_learner_sets_up_an_app_and_signs_in_with_its_code(backend: Backend) {
+    let site = TestApp::spawn_site(backend, &[]).await;
+    let b = Browser::start().await;
+    let address = active_learner(&site).await;
+    sign_in(&site, &b, &address).await;
+    assert_eq!(b.path().await, "/account/settings");
+    assert!(b.text().await.contains("Second factors"));
+    b.snap("settings-second-factors").await;
+
+    b.follow("Set up an authenticator app").await;
+    assert_eq!(b.heading().await, "Set up an authenticator app");
+    assert!(b.has(r#"svg[role="img"][aria-label]"#).await, "a QR code the page draws itself");
+    b.snap("authenticator-setup").await;
+    let secret: String = b.text_of("main code").await.split_whitespace().collect();
+    assert_eq!(secret.len(), 32, "the secret as text: {secret}");
+    b.fill("Code from your app", &code_now(&site, &secret)).await;
+    b.press("Confirm").await;
+    assert_eq!(b.heading().await, "Your authenticator app is set up");
+    let page = b.text().await;
+    assert!(page.contains("Keep these recovery codes somewhere safe"), "{page}");
+    let codes: Vec<String> = b.text_of("ol.recovery-codes").await.lines().map(|l| l.trim().to_owned()).collect();
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    b.snap("recovery-codes").await;
+
+    b.follow("Back to account settings").await;
+    assert!(b.text().await.contains("Recovery codes left: 10."));
+    b.press("Sign out").await;
+    assert_eq!(b.path().await, "/login");
+
+    // The password alone is not enough now: the second step asks for the app's code.
+    sign_in(&site, &b, &address).await;
+    assert_eq!(b.path().await, "/login/second-factor");
+    assert_eq!(b.heading().await, "Confirm it is you");
+    b.snap("second-factor").await;
+    b.fill("Code from your app", "000000").await;
+    b.press("Continue").await;
+    assert_eq!(b.status().await, 401);
+    assert!(b.text().await.contains("The code is not right"));
+    site.clock.advance(30);
+    b.fill("Code from your app", &code_now(&site, &secret)).await;
+    b.press("Continue").await;
+    assert_eq!(b.path().await, "/account/settings", "signed in with password and code");
+    assert!(b.text().await.contains(&address));
+    b.press("Sign out").await;
+
+    // A recovery code, behind its link.
+    sign_in(&site, &b, &address).await;
+    b.follow("Use a recovery code").await;
+    b.snap("second-factor-recovery").await;
+    b.fill("Recovery code", &codes[0]).await;
+    b.press("Continue").await;
+    assert_eq!(b.path().await, "/account/settings");
+    assert!(b.text().await.contains("Recovery codes left: 9."), "a recovery code works once");
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory() {
+    a_learner_sets_up_an_app_and_signs_in_with_its_code(Backend::Memory).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto() {
+    a_learner_sets_up_an_app_and_signs_in_with_its_code(Backend::Moto).await
+}
