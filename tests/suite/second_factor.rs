@@ -9,6 +9,7 @@ use learners_tests::{email, on_both_backends, Backend, TestApp, PASSWORD};
 
 on_both_backends!(
     a_code_after_the_password_signs_in_and_works_once,
+    one_code_sent_five_times_at_once_signs_in_once,
     a_learner_sets_up_an_app_from_settings_renews_codes_and_removes_it,
     wrong_codes_lock_unknown_browsers_but_a_known_browser_still_signs_in,
     an_expired_or_absent_pending_sign_in_asks_to_sign_in_again,
@@ -70,6 +71,15 @@ async fn password_step(t: &TestApp, address: &str, cookies: &str, next: &str) ->
     let expected = format!("/login/second-factor?next={}", learners_tests::urlencode(next));
     assert_eq!(location(&response), expected);
     assert!(set_cookie(&response, SESSION).is_none(), "no session for the password alone");
+    let header = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(PENDING))
+        .expect("the second step's cookie")
+        .to_owned();
+    assert!(header.ends_with("; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=600"), "{header}");
     set_cookie(&response, PENDING).expect("the second step's cookie")
 }
 
@@ -466,4 +476,23 @@ async fn an_id_token_says_how_the_learner_signed_in_and_a_password_only_session_
     assert_eq!(id_claims(&renewed)["amr"], amr);
     let discovery: serde_json::Value = t.get("/.well-known/openid-configuration").await.json().await.unwrap();
     assert!(discovery["claims_supported"].as_array().unwrap().contains(&serde_json::json!("amr")));
+}
+
+async fn one_code_sent_five_times_at_once_signs_in_once(backend: Backend) {
+    let t = TestApp::spawn(backend).await;
+    let address = email("race-");
+    t.active_account(&address, &learners_tests::unique("rc")).await;
+    let session = t.session_cookie(&address, PASSWORD).await;
+    let (secret, _) = set_up_app(&t, &session).await;
+    t.clock.advance(30);
+    let code = totp::code_at(&secret, now(&t)).unwrap();
+    // Five browsers that each have the password post the same code at the same moment.
+    let mut pendings = Vec::new();
+    for _ in 0..5 {
+        pendings.push(password_step(&t, &address, "", "/account/settings").await);
+    }
+    let answers = futures::future::join_all(pendings.iter().map(|pending| code_step(&t, pending, "", &code))).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 303).count(), 1, "one sign-in per code: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 4, "{statuses:?}");
 }
