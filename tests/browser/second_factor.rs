@@ -91,6 +91,66 @@ async fn a_learner_sets_up_an_app_and_signs_in_with_its_code(backend: Backend) {
     b.quit().await;
 }
 
+const LMS_PAGE: &str = "<!doctype html><html lang=\"en\"><head><title>LMS</title></head>\
+<body><main><h1>Back at the LMS</h1></main></body></html>";
+
+/// An application's authorization, for a learner with an app: the sign-in page, the second
+/// step, and back at the application, whose ID token says a code was used.
+async fn an_application_signs_in_a_learner_with_a_code(backend: Backend) {
+    let site = TestApp::spawn_site(backend, &[]).await;
+    let (lms, _server) = learners_tests::browser::serve_page("127.0.0.1", LMS_PAGE.to_owned()).await;
+    let rp = site.register_rp(&lms, false).await;
+    let address = active_learner(&site).await;
+    let key = learners::domain::Email::parse(&address).unwrap().key();
+    let user = site.app.store.user_by_email_key(&key).await.unwrap().expect("the account");
+    let setup = learners::flows::totp::begin_setup(&site.app, &user).await.expect("a setup");
+    let code = code_now(&site, &setup.secret);
+    learners::flows::totp::confirm_setup(&site.app, &user, &setup.token, &code).await.expect("set up");
+    site.clock.advance(30);
+
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &rp.client_id)
+        .append_pair("redirect_uri", &lms)
+        .append_pair("scope", "openid email")
+        .append_pair("state", "st-b")
+        .append_pair("nonce", "no-b")
+        .finish();
+    let b = Browser::start().await;
+    b.open(&site.url(&format!("/oauth2/authorize?{query}"))).await;
+    assert_eq!(b.path().await, "/login");
+    b.fill("Email", &address).await;
+    b.fill("Password", PASSWORD).await;
+    b.press("Sign in").await;
+    assert_eq!(b.path().await, "/login/second-factor");
+    b.fill("Code from your app", &code_now(&site, &setup.secret)).await;
+    b.press("Continue").await;
+    assert_eq!(b.heading().await, "Back at the LMS", "the second step's form may end at the application");
+    let params = learners_tests::oidc::query_of(&b.url().await);
+    assert_eq!(params["state"], "st-b");
+
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "authorization_code")
+        .append_pair("code", &params["code"])
+        .append_pair("redirect_uri", &lms)
+        .append_pair("client_id", &rp.client_id)
+        .append_pair("client_secret", rp.client_secret.as_deref().unwrap())
+        .finish();
+    let tokens: serde_json::Value =
+        site.post_raw("/oauth2/token", "application/x-www-form-urlencoded", form).await.json().await.unwrap();
+    use base64::Engine;
+    let payload = tokens["id_token"].as_str().expect("an ID token").split('.').nth(1).unwrap().to_owned();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_with_a_code_memory() {
+    an_application_signs_in_a_learner_with_a_code(Backend::Memory).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory() {
     a_learner_sets_up_an_app_and_signs_in_with_its_code(Backend::Memory).await

@@ -458,6 +458,13 @@ async fn an_id_token_says_how_the_learner_signed_in_and_a_password_only_session_
     // Password and code, on to the authorization: amr has otp and mfa.
     let next = query_of(&login)["next"].clone();
     let pending = password_step(&t, &address, "", &next).await;
+    let step = page(&t, &format!("/login/second-factor?next={}", learners_tests::urlencode(&next)), &pending).await;
+    assert_eq!(step.status(), 200);
+    let csp = step.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("form-action 'self' http://127.0.0.1:9"), "the form may end at the application: {csp}");
+    let plain = page(&t, "/login/second-factor", &pending).await;
+    let csp = plain.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(!csp.contains("127.0.0.1:9"), "and only then: {csp}");
     t.clock.advance(30);
     let code = totp::code_at(&secret, now(&t)).unwrap();
     let done = post_form(&t, "/login/second-factor", &pending, &[("code", &code), ("next", &next)]).await;

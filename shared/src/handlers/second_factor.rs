@@ -71,7 +71,23 @@ async fn step_page(app: &App, req: &Request) -> Reply {
         recovery: query_param(req, "recovery").as_deref() == Some("1"),
         next: next.as_deref().and_then(local_path),
     };
-    response::page(200, pages::second_factor(choice, None))
+    let reply = response::page(200, pages::second_factor(choice, None));
+    with_return_to_application(app, choice_next(req).as_deref(), reply).await
+}
+
+/// `next` of the page's address, when it is a local path.
+fn choice_next(req: &Request) -> Option<String> {
+    query_param(req, "next").filter(|next| local_path(next).is_some())
+}
+
+/// As on the sign-in page (`handlers::sessions`): the page's `form-action` CSP holds the
+/// form's whole redirect chain, so when `next` is an authorization of a registered application
+/// (to one of its redirect URIs), that URI's origin is allowed too.
+async fn with_return_to_application(app: &App, next: Option<&str>, mut reply: Reply) -> Reply {
+    if let Some(origin) = crate::oidc::returning_application_origin(app, next).await {
+        reply.allow_form_action(origin);
+    }
+    reply
 }
 
 /// The code, and where to go next (form posts only; a bad one is ignored).
@@ -143,7 +159,8 @@ async fn again(app: &App, token: &str, next: Option<&str>, typed: &str, error: A
         recovery: found.factors.totp.is_none() || RecoveryCodes::looks_like_one(typed),
         next,
     };
-    response::error_with_page(error, pages::second_factor(choice, Some(&message)))
+    let reply = response::error_with_page(error, pages::second_factor(choice, Some(&message)));
+    with_return_to_application(app, next, reply).await
 }
 
 /// The settings page's routes, for the signed-in user.
