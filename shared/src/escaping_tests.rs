@@ -9,8 +9,10 @@ use crate::domain::{
     Email, JobKind, JobProgress, JobStatus, MailRefusal, MailRefusalKind, PasswordPolicy, RowJob, RowOutcome,
     RowResult, Timestamp, UserId, UserSource, UserStatus,
 };
-use crate::flows::admin::{ConfirmWith, FactorsSummary, UserView};
-use crate::http::console_pages::{self as console, ApplicationForm, AuditLine, CardContext, ShownSecret};
+use crate::flows::admin::UserView;
+use crate::http::console_pages::{
+    self as console, ApplicationForm, AskFor, AuditLine, CardContext, FactorsSummary, ShownSecret,
+};
 use crate::http::pages::{self, LoginProblem, Page, RegistrationValues};
 use crate::http::FieldErrors;
 use crate::look::{Href, Look};
@@ -144,7 +146,7 @@ fn cases() -> Vec<(&'static str, Rendered)> {
             CardContext { confirm, factors: factors.clone(), password_errors: &errors, password_policy: policy };
         (view, context)
     };
-    let code = Some(ConfirmWith::SecondFactor { passkeys: true });
+    let code = Some(AskFor::SecondFactor { passkeys: true });
     let (pending, leaving) = (view(UserStatus::PendingActivation), view(UserStatus::RemovalRequested));
     let lines = [AuditLine {
         at: Timestamp::from_unix(1_800_000_000),
@@ -201,14 +203,14 @@ fn cases() -> Vec<(&'static str, Rendered)> {
         (
             "console/learners.html",
             Rendered::Pages(documents(vec![
-                console::learners(HOSTILE, Some(card(&pending, Some(ConfirmWith::Password))), Some(HOSTILE), &errors),
+                console::learners(HOSTILE, Some(card(&pending, Some(AskFor::Password))), Some(HOSTILE), &errors),
                 console::learners(HOSTILE, Some(card(&leaving, code)), None, &errors),
             ])),
         ),
         (
             "console/confirm.html",
             Rendered::Pages(documents(vec![
-                console::confirm(console::ConfirmStep::Delete, HOSTILE, Some(ConfirmWith::Password), &errors),
+                console::confirm(console::ConfirmStep::Delete, HOSTILE, Some(AskFor::Password), &errors),
                 console::confirm(console::ConfirmStep::Activate, HOSTILE, None, &errors),
                 console::confirm(console::ConfirmStep::RemoveSecondFactors, HOSTILE, code, &errors),
             ])),
@@ -226,7 +228,7 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                 2,
                 HOSTILE,
                 HOSTILE,
-                Some(ConfirmWith::Password),
+                Some(AskFor::Password),
                 &errors,
             )])),
         ),

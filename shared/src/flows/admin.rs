@@ -108,28 +108,10 @@ pub async fn remove_second_factors(app: &App, operator: &str, raw_email: &str) -
     Err(anyhow::anyhow!("the account's second factors kept changing while they were removed").into())
 }
 
-/// What an account has as second factors, as an operator sees it on the card.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FactorsSummary {
-    pub authenticator: bool,
-    pub passkeys: usize,
-    pub recovery_codes: usize,
-}
-
-impl FactorsSummary {
-    pub fn any(&self) -> bool {
-        self.authenticator || self.passkeys > 0 || self.recovery_codes > 0
-    }
-}
-
-pub async fn factors_summary(app: &App, raw_email: &str) -> Result<FactorsSummary, SupportError> {
+/// An account's second factors, as an operator sees them on the card.
+pub async fn second_factors_of(app: &App, raw_email: &str) -> Result<SecondFactors, SupportError> {
     let user = find(app, raw_email).await?;
-    let factors = app.factors.second_factors(&user.id).await?;
-    Ok(FactorsSummary {
-        authenticator: factors.totp.is_some(),
-        passkeys: factors.passkeys.len(),
-        recovery_codes: factors.recovery_codes.len(),
-    })
+    Ok(app.factors.second_factors(&user.id).await?)
 }
 
 pub async fn user_by_email(app: &App, raw_email: &str) -> Result<UserView, SupportError> {

@@ -27,8 +27,8 @@ use crate::flows::admin::{self, AuditSubject, ConfirmWith, Confirmation, Proof, 
 use crate::flows::bulk::{dry_run, upload, UploadError, MAX_UPLOAD_BYTES};
 use crate::flows::removal::{check_list, emails_from_file, emails_from_lines, matching_accounts, request_deletions};
 use crate::http::console_pages::{
-    self as console, urlencode, ApplicationForm, AuditLine, CardContext, ConfirmStep, ShownSecret, CODE_FIELD,
-    PASSWORD_FIELD,
+    self as console, urlencode, ApplicationForm, AskFor, AuditLine, CardContext, ConfirmStep, FactorsSummary,
+    ShownSecret, CODE_FIELD, PASSWORD_FIELD,
 };
 use crate::http::multipart::Parts;
 use crate::http::origin::from_site;
@@ -174,7 +174,12 @@ async fn learner_page(
     }
     match admin::user_by_email(app, email).await {
         Ok(view) => {
-            let factors = admin::factors_summary(app, email).await?;
+            let factors = admin::second_factors_of(app, email).await?;
+            let factors = FactorsSummary {
+                authenticator: factors.totp.is_some(),
+                passkeys: factors.passkeys.len(),
+                recovery_codes: factors.recovery_codes.len(),
+            };
             let context = CardContext {
                 confirm: needed(app, console).await?,
                 factors,
@@ -315,17 +320,25 @@ impl Typed {
 
 /// What a sensitive action needs proven again now: None when a factor was proven in the last
 /// 5 minutes.
-async fn needed(app: &App, console: &Console) -> Result<Option<ConfirmWith>, ApiError> {
+async fn needed(app: &App, console: &Console) -> Result<Option<AskFor>, ApiError> {
     if console.session.password_is_recent(app.clock.now()) {
         return Ok(None);
     }
-    Ok(Some(admin::confirm_with(app, &console.user).await.map_err(unexpected)?))
+    Ok(Some(ask_for(app, console).await?))
+}
+
+/// What the confirmation asks this operator for, as the page shows it.
+async fn ask_for(app: &App, console: &Console) -> Result<AskFor, ApiError> {
+    Ok(match admin::confirm_with(app, &console.user).await.map_err(unexpected)? {
+        ConfirmWith::Password => AskFor::Password,
+        ConfirmWith::SecondFactor { passkeys } => AskFor::SecondFactor { passkeys },
+    })
 }
 
 enum Confirmed {
     Yes,
     /// Not confirmed; the confirmation asks for this.
-    No(ConfirmWith),
+    No(AskFor),
 }
 
 /// Was a factor proven in the last 5 minutes, or right (and of the kind asked for) in this
@@ -339,17 +352,17 @@ async fn confirmed(app: &App, console: &mut Console, typed: &Typed) -> Result<Co
             console.new_cookie = Some(crate::http::session::set_cookie(&token, lifetime_seconds));
             Ok(Confirmed::Yes)
         }
-        Confirmation::Refused => Ok(Confirmed::No(admin::confirm_with(app, &console.user).await.map_err(unexpected)?)),
+        Confirmation::Refused => Ok(Confirmed::No(ask_for(app, console).await?)),
     }
 }
 
 /// Why the confirmation was refused, under its field.
-fn wrong_proof(with: ConfirmWith) -> FieldErrors {
+fn wrong_proof(with: AskFor) -> FieldErrors {
     match with {
-        ConfirmWith::Password => {
+        AskFor::Password => {
             FieldErrors::from([(PASSWORD_FIELD.to_owned(), "Type your own password to confirm.".to_owned())])
         }
-        ConfirmWith::SecondFactor { .. } => FieldErrors::from([(
+        AskFor::SecondFactor { .. } => FieldErrors::from([(
             CODE_FIELD.to_owned(),
             "Type a code from your authenticator app (or one of your recovery codes) to confirm.".to_owned(),
         )]),
@@ -471,7 +484,7 @@ async fn bulk_checked(
     app: &App,
     status: u16,
     csv: &str,
-    needed: Option<ConfirmWith>,
+    needed: Option<AskFor>,
     errors: &FieldErrors,
 ) -> Result<Reply, ApiError> {
     match dry_run(app, csv.as_bytes()).await {

@@ -11,7 +11,6 @@ use crate::domain::{
     Actor, JobKind, JobProgress, JobStatus, MailRefusalKind, PasswordPolicy, RowOutcome, RowResult, Timestamp,
     UserStatus, UserView,
 };
-use crate::flows::admin::{ConfirmWith, FactorsSummary};
 use crate::jobs::deletion::MAX_EMAILS;
 use crate::jobs::{Paged, REPORT_ROWS_PER_PAGE};
 use askama::Template;
@@ -22,6 +21,30 @@ fn console_page(title: &str, body: &impl Template) -> Page {
 
 fn when(at: Option<Timestamp>) -> String {
     at.map(|t| t.to_rfc3339().replace('T', " ").replace('Z', " UTC")).unwrap_or_else(|| "—".to_owned())
+}
+
+/// What the operator's confirmation asks for (`flows::admin::AskFor`, as the page shows it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AskFor {
+    Password,
+    /// A code (or a recovery code), or a passkey where the operator has one.
+    SecondFactor {
+        passkeys: bool,
+    },
+}
+
+/// What an account has as second factors, on its card.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FactorsSummary {
+    pub authenticator: bool,
+    pub passkeys: usize,
+    pub recovery_codes: usize,
+}
+
+impl FactorsSummary {
+    pub fn any(&self) -> bool {
+        self.authenticator || self.passkeys > 0 || self.recovery_codes > 0
+    }
 }
 
 /// What a sensitive action's form asks for, when the operator has not confirmed in the last
@@ -37,14 +60,14 @@ pub(crate) struct ConfirmField<'a> {
 pub const PASSWORD_FIELD: &str = "your_password";
 pub const CODE_FIELD: &str = "your_code";
 
-fn confirm_field(needed: Option<ConfirmWith>, errors: &FieldErrors) -> Option<ConfirmField<'_>> {
+fn confirm_field(needed: Option<AskFor>, errors: &FieldErrors) -> Option<ConfirmField<'_>> {
     needed.map(|with| match with {
-        ConfirmWith::Password => ConfirmField {
+        AskFor::Password => ConfirmField {
             input: Input::current_password(PASSWORD_FIELD, "Your password", errors),
             second_factor: false,
             passkeys: false,
         },
-        ConfirmWith::SecondFactor { passkeys } => ConfirmField {
+        AskFor::SecondFactor { passkeys } => ConfirmField {
             input: Input::new(CODE_FIELD, "Code from your app", "text", "one-time-code", errors).length(None, 32),
             second_factor: true,
             passkeys,
@@ -60,7 +83,7 @@ fn first_problem(errors: &FieldErrors) -> Option<&str> {
 /// What the card's actions need to know besides the account.
 pub struct CardContext<'a> {
     /// What a sensitive action needs proven again (None: proven in the last 5 minutes).
-    pub confirm: Option<ConfirmWith>,
+    pub confirm: Option<AskFor>,
     /// The learner's second factors.
     pub factors: FactorsSummary,
     /// Problems of the "Set password" form.
@@ -214,7 +237,7 @@ struct Confirm<'a> {
 
 /// The confirm step of a card's action ("Delete account", "Remove second factors", or
 /// "Activate" when the operator has not confirmed recently).
-pub fn confirm(step: ConfirmStep, email: &str, needed: Option<ConfirmWith>, errors: &FieldErrors) -> Page {
+pub fn confirm(step: ConfirmStep, email: &str, needed: Option<AskFor>, errors: &FieldErrors) -> Page {
     let (title, action, before, after, button, danger) = match step {
         ConfirmStep::Delete => (
             "Delete account",
@@ -300,7 +323,7 @@ pub fn bulk_checked<'a>(
     rows: u64,
     problems: &'a [RowOutcome],
     csv: &'a str,
-    needed: Option<ConfirmWith>,
+    needed: Option<AskFor>,
     errors: &'a FieldErrors,
 ) -> Page {
     let page = BulkChecked {
@@ -355,7 +378,7 @@ pub fn deletions_checked(
     matching: usize,
     source: &str,
     list: &str,
-    needed: Option<ConfirmWith>,
+    needed: Option<AskFor>,
     errors: &FieldErrors,
 ) -> Page {
     let page = DeletionsChecked { total, matching, source, list, confirm: confirm_field(needed, errors) };
