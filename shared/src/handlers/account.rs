@@ -1,5 +1,5 @@
-//! Function `account`: `GET /api/v1/account`, `GET /account/settings` and (when the site allows
-//! it) `POST /api/v1/account/removal`, for the signed-in user.
+//! Function `account`: `GET /api/v1/account`, `GET /account/settings` (with the account's second
+//! factors) and (when the site allows it) `POST /api/v1/account/removal`, for the signed-in user.
 
 use super::signed_in;
 use crate::flows::removal::{request_self_removal, RemovalError};
@@ -34,7 +34,10 @@ pub async fn handle(app: &App, req: Request) -> Reply {
             }),
         ),
         ("GET /api/v1/account", None) => not_signed_in().into(),
-        ("GET /account/settings", Some(user)) => response::page(200, settings_page(app, &user, &FieldErrors::new())),
+        ("GET /account/settings", Some(user)) => match settings_page(app, &user, &FieldErrors::new()).await {
+            Ok(page) => response::page(200, page),
+            Err(e) => ApiError::unexpected(&e).into(),
+        },
         ("GET /account/settings", None) => response::see_other("/login"),
         _ => ApiError::not_found().into(),
     }
@@ -53,10 +56,16 @@ fn not_signed_in() -> ApiError {
     ApiError::not_signed_in()
 }
 
-/// The settings page, with the removal form when the site allows it (and its error, if any).
-fn settings_page(app: &App, user: &crate::domain::User, removal_errors: &FieldErrors) -> pages::Page {
+/// The settings page, with the account's second factors, and the removal form when the site
+/// allows it (and its error, if any).
+async fn settings_page(
+    app: &App,
+    user: &crate::domain::User,
+    removal_errors: &FieldErrors,
+) -> anyhow::Result<pages::Page> {
+    let factors = app.factors.second_factors(&user.id).await?;
     let removal = app.config.self_removal_enabled.then_some(removal_errors);
-    pages::account_settings(user, removal)
+    Ok(pages::account_settings(user, pages::FactorsSummary::of(&factors), removal))
 }
 
 async fn removal(app: &App, req: &Request) -> Reply {
@@ -71,8 +80,10 @@ async fn removal(app: &App, req: &Request) -> Reply {
     let password = match single_field(req, "password") {
         Ok(password) => password,
         Err(error) => {
-            let page = settings_page(app, &user, error.fields.as_ref().unwrap_or(&FieldErrors::new()));
-            return response::error_with_page(error, page);
+            return match settings_page(app, &user, error.fields.as_ref().unwrap_or(&FieldErrors::new())).await {
+                Ok(page) => response::error_with_page(error, page),
+                Err(e) => ApiError::unexpected(&e).into(),
+            };
         }
     };
     match request_self_removal(app, &user, &session, &password).await {
@@ -84,8 +95,10 @@ async fn removal(app: &App, req: &Request) -> Reply {
             let error = ApiError::from(error);
             // The settings page again, with the answer at the password field.
             let errors = FieldErrors::from([("password".to_owned(), error.message.clone())]);
-            let page = settings_page(app, &user, &errors);
-            response::error_with_page(error, page)
+            match settings_page(app, &user, &errors).await {
+                Ok(page) => response::error_with_page(error, page),
+                Err(e) => ApiError::unexpected(&e).into(),
+            }
         }
     }
 }

@@ -6,7 +6,7 @@
 //! domain's constants and the password policy in force, never from literals in the templates.
 
 use super::FieldErrors;
-use crate::domain::{password, Email, FullName, PasswordPolicy, User, Username};
+use crate::domain::{password, Email, FullName, PasswordPolicy, SecondFactors, User, Username};
 use crate::look::{Href, Html, Look};
 use askama::Template;
 
@@ -281,32 +281,210 @@ pub fn login(email: &str, problem: Option<LoginProblem<'_>>, next: Option<&str>)
     Page::new("Sign in", &page)
 }
 
+/// What the second step of a sign-in can ask for, and what it shows.
+pub struct SecondFactorChoice<'a> {
+    pub totp: bool,
+    pub passkeys: bool,
+    pub recovery_codes: bool,
+    /// The recovery code's field rather than the app's (`?recovery=1`).
+    pub recovery: bool,
+    /// Where a success goes (a local path, checked by the caller).
+    pub next: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/second_factor.html")]
+struct SecondFactorStep<'a> {
+    error: Option<&'a str>,
+    next: Option<&'a str>,
+    code: Option<Input<'a>>,
+    recovery_link: Option<String>,
+    app_link: Option<String>,
+    passkeys: bool,
+    passkey_next: &'a str,
+}
+
+/// The second step of a sign-in: a code from the authenticator app (or, behind "Use a recovery
+/// code", a recovery code: the same field takes either), and the passkey button when the
+/// account has passkeys.
+pub fn second_factor(choice: SecondFactorChoice<'_>, error: Option<&str>) -> Page {
+    let SecondFactorChoice { totp, passkeys, recovery_codes, next, .. } = choice;
+    let recovery = choice.recovery && recovery_codes || !totp && recovery_codes && !passkeys;
+    let link = |recovery: bool| {
+        let mut query = Vec::new();
+        if recovery {
+            query.push("recovery=1".to_owned());
+        }
+        if let Some(next) = next {
+            query.push(format!("next={}", urlencode(next)));
+        }
+        match query.is_empty() {
+            true => "/login/second-factor".to_owned(),
+            false => format!("/login/second-factor?{}", query.join("&")),
+        }
+    };
+    let no_errors = FieldErrors::new();
+    let code = if recovery {
+        Some(Input::new("code", "Recovery code", "text", "one-time-code", &no_errors).length(None, 40))
+    } else if totp {
+        Some(Input::new("code", "Code from your app", "text", "one-time-code", &no_errors).length(None, 40))
+    } else {
+        None
+    };
+    let code = code.map(|input| Input { error, ..input });
+    let page = SecondFactorStep {
+        error: if code.is_some() { None } else { error },
+        next,
+        code,
+        recovery_link: (recovery_codes && !recovery).then(|| link(true)),
+        app_link: (totp && recovery).then(|| link(false)),
+        passkeys,
+        passkey_next: next.unwrap_or("/account/settings"),
+    };
+    Page::new("Confirm it is you", &page)
+}
+
 #[derive(Template)]
 #[template(path = "pages/account_settings.html")]
 struct AccountSettings<'a> {
     email: &'a str,
     username: &'a str,
     name: &'a str,
+    factors: FactorsSummary,
     /// The removal form's password input, when the site allows removal.
     removal: Option<Input<'a>>,
 }
 
-/// The account settings page: the account, sign out, and (when the site allows it) the
-/// learner's own account removal, with the reason a removal was refused under its field.
-pub fn account_settings(user: &User, removal: Option<&FieldErrors>) -> Page {
-    account_settings_of(user.email.as_ref(), user.username.as_ref(), user.name.as_ref(), removal)
+/// What the settings page says of the account's second factors.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FactorsSummary {
+    pub totp: bool,
+    /// How many recovery codes are left, when a second factor is set up.
+    pub recovery_codes_left: Option<usize>,
+}
+
+impl FactorsSummary {
+    pub fn of(factors: &SecondFactors) -> Self {
+        Self {
+            totp: factors.totp.is_some(),
+            recovery_codes_left: factors.is_enrolled().then_some(factors.recovery_codes.len()),
+        }
+    }
+}
+
+/// The account settings page: the account, sign out, its second factors, and (when the site
+/// allows it) the learner's own account removal, with the reason a removal was refused under
+/// its field.
+pub fn account_settings(user: &User, factors: FactorsSummary, removal: Option<&FieldErrors>) -> Page {
+    account_settings_of(user.email.as_ref(), user.username.as_ref(), user.name.as_ref(), factors, removal)
 }
 
 /// `account_settings` from the account's values as text (what the escaping test fills with
 /// values no account can hold).
-pub(crate) fn account_settings_of(email: &str, username: &str, name: &str, removal: Option<&FieldErrors>) -> Page {
+pub(crate) fn account_settings_of(
+    email: &str,
+    username: &str,
+    name: &str,
+    factors: FactorsSummary,
+    removal: Option<&FieldErrors>,
+) -> Page {
     let page = AccountSettings {
         email,
         username,
         name,
+        factors,
         removal: removal.map(|errors| Input::current_password("password", "Your password", errors)),
     };
     Page::new("Account settings", &page)
+}
+
+#[derive(Template)]
+#[template(path = "pages/authenticator_setup.html")]
+struct AuthenticatorSetup<'a> {
+    valid_for: &'a str,
+    qr_size: usize,
+    qr_path: String,
+    grouped_secret: String,
+    setup: &'a str,
+    code: Input<'a>,
+}
+
+/// The QR code of `data` as SVG path data (one unit square per dark module, a quiet zone of
+/// four), and the size of the whole square; `None` when it does not fit in a QR code.
+fn qr_path(data: &str) -> Option<(usize, String)> {
+    const QUIET: usize = 4;
+    let code = qrcode::QrCode::new(data.as_bytes()).ok()?;
+    let width = code.width();
+    let squares: Vec<String> = code
+        .to_colors()
+        .iter()
+        .enumerate()
+        .filter(|(_, color)| **color == qrcode::Color::Dark)
+        .map(|(at, _)| format!("M{} {}h1v1h-1z", at % width + QUIET, at / width + QUIET))
+        .collect();
+    Some((width + 2 * QUIET, squares.concat()))
+}
+
+/// "Set up an authenticator app": the QR code of `uri` (drawn here: no outside service sees
+/// the secret), the secret as text in groups of four, and the code that confirms it.
+pub fn authenticator_setup(setup_token: &str, secret: &str, uri: &str, valid_for: &str, error: Option<&str>) -> Page {
+    let (qr_size, qr_path) = qr_path(uri).unwrap_or_default();
+    let grouped_secret =
+        secret.as_bytes().chunks(4).filter_map(|c| std::str::from_utf8(c).ok()).collect::<Vec<_>>().join(" ");
+    let no_errors = FieldErrors::new();
+    let code = Input::new("code", "Code from your app", "text", "one-time-code", &no_errors).length(None, 12);
+    let page = AuthenticatorSetup {
+        valid_for,
+        qr_size,
+        qr_path,
+        grouped_secret,
+        setup: setup_token,
+        code: Input { error, ..code },
+    };
+    Page { private_url: true, ..Page::new("Set up an authenticator app", &page) }
+}
+
+#[derive(Template)]
+#[template(path = "pages/recovery_codes.html")]
+struct RecoveryCodesPage<'a> {
+    paragraph: &'a str,
+    codes: &'a [String],
+}
+
+/// A page after a setup or a renewal, with the new recovery codes (shown this once), if any.
+pub fn recovery_codes(title: &str, paragraph: &str, codes: &[String]) -> Page {
+    Page::new(title, &RecoveryCodesPage { paragraph, codes })
+}
+
+#[derive(Template)]
+#[template(path = "pages/confirm_with_password.html")]
+struct ConfirmWithPassword<'a> {
+    paragraph: &'a str,
+    action: &'a str,
+    password: Input<'a>,
+    button: &'a str,
+    danger: bool,
+}
+
+/// What a change asked again for the password says, where it posts and its button.
+pub struct PasswordConfirmation<'a> {
+    pub title: &'a str,
+    pub paragraph: &'a str,
+    pub action: &'a str,
+    pub button: &'a str,
+    pub danger: bool,
+}
+
+/// A change of the account's second factors, confirmed with the password (its error under it).
+pub fn confirm_with_password(what: PasswordConfirmation<'_>, errors: &FieldErrors) -> Page {
+    let page = ConfirmWithPassword {
+        paragraph: what.paragraph,
+        action: what.action,
+        password: Input::current_password("password", "Your password", errors),
+        button: what.button,
+        danger: what.danger,
+    };
+    Page::new(what.title, &page)
 }
 
 pub fn removal_requested() -> Page {
