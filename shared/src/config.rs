@@ -85,6 +85,27 @@ pub struct Config {
     /// while they wait for the worker (AWS only, set for the bulk intakes and worker; locally a
     /// key made at start seals).
     pub bulk_password_kms_key_id: Option<String>,
+    /// `LEARNERS_OPERATOR_SECOND_FACTOR`: must an operator have a second factor to use the
+    /// console (`required`, the default), or may one without it confirm with the password
+    /// (`optional`)?
+    pub operator_second_factor: OperatorSecondFactor,
+}
+
+/// Whether the operator console asks for a second factor (`LEARNERS_OPERATOR_SECOND_FACTOR`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OperatorSecondFactor {
+    /// Without a session begun with a second factor, the console shows only how to enrol one
+    /// (OWASP ASVS 5.0 6.3.3, NIST SP 800-63B-4 AAL2).
+    #[default]
+    Required,
+    /// An operator without one uses the console with the password, as before second factors.
+    Optional,
+}
+
+impl OperatorSecondFactor {
+    pub fn is_required(self) -> bool {
+        self == Self::Required
+    }
 }
 
 pub const DEFAULT_ACTIVATION_TTL_SECONDS: i64 = 259_200;
@@ -178,6 +199,11 @@ impl Config {
                 .map(str::to_owned)
                 .collect(),
             bulk_password_kms_key_id: lookup("LEARNERS_BULK_PASSWORD_KMS_KEY_ID").filter(|s| !s.is_empty()),
+            operator_second_factor: match lookup("LEARNERS_OPERATOR_SECOND_FACTOR").as_deref().map(str::trim) {
+                None | Some("") | Some("required") => OperatorSecondFactor::Required,
+                Some("optional") => OperatorSecondFactor::Optional,
+                Some(other) => bail!("LEARNERS_OPERATOR_SECOND_FACTOR must be required or optional, got {other:?}"),
+            },
             lockout: LockoutPolicy {
                 max_failures: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS", 6, 1)? as u32,
                 lockout_seconds: number(&lookup, "LEARNERS_LOCKOUT_SECONDS", 1800, 1)?,
@@ -374,6 +400,19 @@ mod tests {
         assert!(err.to_string().contains("LEARNERS_RESEND_INTERVAL_SECONDS"), "{err}");
         let err = Config::from_pairs(&[site, ("LEARNERS_MAILS_PER_ADDRESS_PER_DAY", "0")]).unwrap_err();
         assert!(err.to_string().contains("LEARNERS_MAILS_PER_ADDRESS_PER_DAY"), "{err}");
+    }
+
+    #[test]
+    fn operators_need_a_second_factor_unless_told_otherwise() {
+        let site = ("LEARNERS_SITE_URL", "https://x.org");
+        assert_eq!(Config::from_pairs(&[site]).unwrap().operator_second_factor, OperatorSecondFactor::Required);
+        let setting = |value| Config::from_pairs(&[site, ("LEARNERS_OPERATOR_SECOND_FACTOR", value)]);
+        assert_eq!(setting("required").unwrap().operator_second_factor, OperatorSecondFactor::Required);
+        assert_eq!(setting("optional").unwrap().operator_second_factor, OperatorSecondFactor::Optional);
+        for bad in ["Optional", "off", "no"] {
+            let err = setting(bad).unwrap_err().to_string();
+            assert!(err.contains("LEARNERS_OPERATOR_SECOND_FACTOR must be required or optional"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -10,7 +10,9 @@ use crate::domain::{
     RowResult, Timestamp, UserId, UserSource, UserStatus,
 };
 use crate::flows::admin::UserView;
-use crate::http::console_pages::{self as console, ApplicationForm, AuditLine, CardContext, ShownSecret};
+use crate::http::console_pages::{
+    self as console, ApplicationForm, AskFor, AuditLine, CardContext, FactorsSummary, ShownSecret,
+};
 use crate::http::pages::{self, LoginProblem, Page, RegistrationValues};
 use crate::http::FieldErrors;
 use crate::look::{Href, Look};
@@ -130,7 +132,8 @@ enum Rendered {
 /// values.
 fn cases() -> Vec<(&'static str, Rendered)> {
     let policy = PasswordPolicy::default();
-    let errors = hostile_errors(&["email", "username", "name", "password", "terms_accepted", "your_password"]);
+    let errors =
+        hostile_errors(&["email", "username", "name", "password", "terms_accepted", "your_password", "your_code"]);
     let values = RegistrationValues {
         email: HOSTILE.into(),
         username: HOSTILE.into(),
@@ -138,7 +141,13 @@ fn cases() -> Vec<(&'static str, Rendered)> {
         terms_accepted: true,
     };
     let problem = || Some(LoginProblem { message: HOSTILE, next: Some((HOSTILE_URL, HOSTILE)) });
-    let card = |view| (view, CardContext { needs_password: true, password_errors: &errors, password_policy: policy });
+    let factors = FactorsSummary { authenticator: true, passkeys: 2, recovery_codes: 10 };
+    let card = |view, confirm| {
+        let context =
+            CardContext { confirm, factors: factors.clone(), password_errors: &errors, password_policy: policy };
+        (view, context)
+    };
+    let code = Some(AskFor::SecondFactor { passkeys: true });
     let (pending, leaving) = (view(UserStatus::PendingActivation), view(UserStatus::RemovalRequested));
     let lines = [AuditLine {
         at: Timestamp::from_unix(1_800_000_000),
@@ -246,26 +255,34 @@ fn cases() -> Vec<(&'static str, Rendered)> {
         (
             "console/learners.html",
             Rendered::Pages(documents(vec![
-                console::learners(HOSTILE, Some(card(&pending)), Some(HOSTILE), &errors),
-                console::learners(HOSTILE, Some(card(&leaving)), None, &errors),
+                console::learners(HOSTILE, Some(card(&pending, Some(AskFor::Password))), Some(HOSTILE), &errors),
+                console::learners(HOSTILE, Some(card(&leaving, code)), None, &errors),
             ])),
         ),
         (
             "console/confirm.html",
             Rendered::Pages(documents(vec![
-                console::confirm(console::ConfirmStep::Delete, HOSTILE, true, &errors),
-                console::confirm(console::ConfirmStep::Activate, HOSTILE, false, &errors),
+                console::confirm(console::ConfirmStep::Delete, HOSTILE, Some(AskFor::Password), &errors),
+                console::confirm(console::ConfirmStep::Activate, HOSTILE, None, &errors),
+                console::confirm(console::ConfirmStep::RemoveSecondFactors, HOSTILE, code, &errors),
             ])),
         ),
         ("console/bulk_upload.html", Rendered::Pages(documents(vec![console::bulk_upload(&errors)]))),
         (
             "console/bulk_checked.html",
-            Rendered::Pages(documents(vec![console::bulk_checked(3, &problems(), HOSTILE, true, &errors)])),
+            Rendered::Pages(documents(vec![console::bulk_checked(3, &problems(), HOSTILE, code, &errors)])),
         ),
         ("console/deletions_form.html", Rendered::Pages(documents(vec![console::deletions_form(&errors)]))),
         (
             "console/deletions_checked.html",
-            Rendered::Pages(documents(vec![console::deletions_checked(4, 2, HOSTILE, HOSTILE, true, &errors)])),
+            Rendered::Pages(documents(vec![console::deletions_checked(
+                4,
+                2,
+                HOSTILE,
+                HOSTILE,
+                Some(AskFor::Password),
+                &errors,
+            )])),
         ),
         (
             "console/job.html",
@@ -288,6 +305,13 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                     Some(ShownSecret { name: HOSTILE, client_id: HOSTILE, secret: HOSTILE }),
                 ),
                 console::applications(&[], &application_form, &application_errors, None, None),
+            ])),
+        ),
+        (
+            "console/second_factor_required.html",
+            Rendered::Pages(documents(vec![
+                console::second_factor_required(false, false),
+                console::second_factor_required(true, true),
             ])),
         ),
         (
@@ -355,6 +379,15 @@ fn cases() -> Vec<(&'static str, Rendered)> {
             }),
         ),
         ("mail/removal_requested", mail(&messages::RemovalRequested { name: HOSTILE, site_name: HOSTILE })),
+        (
+            "mail/second_factors_removed",
+            mail(&messages::SecondFactorsRemoved {
+                name: Some(HOSTILE),
+                site_name: HOSTILE,
+                settings: site.clone(),
+                reset: site.clone(),
+            }),
+        ),
     ]
 }
 

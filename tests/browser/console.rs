@@ -14,29 +14,45 @@ use learners_tests::{email, unique, Backend, PASSWORD};
 const GRANTED_BY: &str = "arn:aws:iam::000000000000:user/test-admin";
 
 impl Journey {
-    /// An active account with the operator role, granted through the admin flow.
+    /// An active account with the operator role, granted through the admin flow, and an
+    /// authenticator app (the console needs a second factor).
     async fn operator(&self) -> String {
         let address = self.active_learner().await;
         set_operator_role(&self.site.app, GRANTED_BY, &address, true).await.expect("granting the role");
+        self.site.enrol_totp(&address).await;
         address
     }
 
     /// Signs in through the console's own way in: `/operator` sends a signed-out browser to
-    /// `/login?next=/operator`, and the sign-in comes back to the console.
+    /// `/login?next=/operator`, the password leads to the second-factor step, and a code from
+    /// the app comes back to the console.
     async fn open_console_as(&self, operator: &str) {
         self.open("/operator").await;
         assert_eq!(self.browser.path().await, "/login", "signed out: on to sign in");
         self.browser.fill("Email", operator).await;
         self.browser.fill("Password", PASSWORD).await;
         self.browser.press("Sign in").await;
+        assert_eq!(self.browser.path().await, "/login/second-factor", "the password alone is not enough");
+        self.browser.fill("Code from your app", &self.site.totp_code(operator).await).await;
+        self.browser.press("Continue").await;
         assert_eq!(self.browser.path().await, "/operator");
         assert_eq!(self.browser.heading().await, "Learners");
+    }
+
+    /// The operator's confirmation of a sensitive action: a code from the app.
+    async fn confirm_with_code(&self, operator: &str) {
+        self.browser.fill("Code from your app", &self.site.totp_code(operator).await).await;
     }
 
     async fn find_learner(&self, address: &str) {
         self.open("/operator").await;
         self.browser.fill("Learner email", address).await;
         self.browser.press("Proceed").await;
+    }
+
+    /// Does `PASSWORD` alone sign `address` in (no second factor asked)?
+    async fn password_alone(&self, address: &str) -> bool {
+        sign_in(&self.site.app, address, PASSWORD).await.expect("the password is right").signed_in().is_some()
     }
 
     async fn can_sign_in(&self, address: &str, password: &str) -> bool {
@@ -78,18 +94,18 @@ async fn an_operator_supports_learners(backend: Backend) {
     assert!(!b.has_button("Unlock").await);
     assert!(j.can_sign_in(&locked, PASSWORD).await, "the learner can sign in at once");
 
-    // Six minutes after signing in, setting a password asks for the operator's own again.
+    // Six minutes after signing in, setting a password asks for the operator's code again.
     j.site.clock.advance(360);
     j.find_learner(&locked).await;
     assert!(!b.has("#f-notify").await, "no silent option: the learner is always told");
     b.fill("New password", "Password12345678").await;
-    b.fill("Your password", PASSWORD).await;
+    j.confirm_with_code(&operator).await;
     b.press("Set password").await;
     assert_eq!(b.status().await, 422);
     assert!(b.text_of("#password-error").await.contains("common"), "the site's rules, with the reason");
     b.snap("console-password-refused").await;
-    // The right password just typed counts: not asked again within 5 minutes.
-    assert!(!b.has("#f-your_password").await);
+    // The right code just typed counts: not asked again within 5 minutes.
+    assert!(!b.has("#f-your_code").await);
     let chosen = "an operator chose this one";
     b.fill("New password", chosen).await;
     b.press("Set password").await;
@@ -110,9 +126,10 @@ async fn an_operator_supports_learners(backend: Backend) {
     j.finish().await;
 }
 
-/// Without a recent password, a set-password post without the operator's own is refused;
-/// Activate and registering a checked file ask for it too, and go ahead once it is typed.
-async fn sensitive_actions_ask_for_the_operators_password(backend: Backend) {
+/// Without a recent confirmation, a set-password post with the operator's password (not their
+/// code) or a wrong code is refused; Activate and registering a checked file ask for the code
+/// too, and go ahead once it is typed.
+async fn sensitive_actions_ask_for_the_operators_second_factor(backend: Backend) {
     let j = Journey::start(backend, &[]).await;
     let b = &j.browser;
     let operator = j.operator().await;
@@ -120,15 +137,17 @@ async fn sensitive_actions_ask_for_the_operators_password(backend: Backend) {
     let pending = j.pending_learner("pat").await;
     j.open_console_as(&operator).await;
     j.find_learner(&learner).await;
-    assert!(!b.has("#f-your_password").await, "just signed in: not asked");
+    assert!(!b.has("#f-your_code").await, "just signed in: not asked");
     j.site.clock.advance(301);
     j.find_learner(&learner).await;
-    assert!(b.has("#f-your_password").await, "asked after 5 minutes");
+    assert!(b.has("#f-your_code").await, "asked after 5 minutes");
+    assert!(!b.has("#f-your_password").await, "the code, not the password");
+    assert!(b.text().await.contains("Use a recovery code"));
     b.fill("New password", "a perfectly good passphrase").await;
-    b.fill("Your password", "not my password").await;
+    b.fill("Code from your app", PASSWORD).await;
     b.press("Set password").await;
     assert_eq!(b.status().await, 403);
-    assert!(b.text_of("#your_password-error").await.contains("your own password"));
+    assert!(b.text_of("#your_code-error").await.contains("a code from your authenticator app"));
     assert!(j.can_sign_in(&learner, PASSWORD).await, "nothing changed");
 
     j.find_learner(&pending).await;
@@ -136,7 +155,7 @@ async fn sensitive_actions_ask_for_the_operators_password(backend: Backend) {
     assert_eq!(b.heading().await, "Activate account", "the confirm step");
     assert_eq!(j.status_of(&pending).await.as_deref(), Some("pending_activation"), "not yet");
     b.snap("console-activate-confirm").await;
-    b.fill("Your password", PASSWORD).await;
+    j.confirm_with_code(&operator).await;
     b.press("Yes, activate this account").await;
     assert!(b.text_of("[role=alert]").await.contains("The account is active."));
     assert_eq!(j.status_of(&pending).await.as_deref(), Some("active"));
@@ -150,13 +169,13 @@ async fn sensitive_actions_ask_for_the_operators_password(backend: Backend) {
     b.follow("Bulk registration").await;
     b.choose_file("CSV file", &file).await;
     b.press("Check file").await;
-    assert!(b.has("#f-your_password").await, "registering asks for the password");
-    b.fill("Your password", "not my password").await;
+    assert!(b.has("#f-your_code").await, "registering asks for the code");
+    b.fill("Code from your app", "000000").await;
     b.press("Register 1 learners").await;
     assert_eq!(b.status().await, 403);
-    assert!(b.text_of("#your_password-error").await.contains("your own password"));
+    assert!(b.text_of("#your_code-error").await.contains("a code from your authenticator app"));
     assert!(j.status_of(&newcomer).await.is_none(), "nothing registered");
-    b.fill("Your password", PASSWORD).await;
+    j.confirm_with_code(&operator).await;
     b.press("Register 1 learners").await;
     b.wait_for_text("#job-status", "completed").await;
     assert_eq!(j.status_of(&newcomer).await.as_deref(), Some("active"));
@@ -393,9 +412,60 @@ async fn an_operator_manages_applications(backend: Backend) {
     j.finish().await;
 }
 
+/// A learner lost their phone: the card shows their factors and "Remove second factors"; the
+/// confirm step asks for the operator's own code; then the learner signs in with the password
+/// alone, and the audit page shows it.
+async fn an_operator_removes_a_learners_second_factors(backend: Backend) {
+    let j = Journey::start(backend, &[]).await;
+    let b = &j.browser;
+    let operator = j.operator().await;
+    let learner = j.active_learner().await;
+    j.site.enrol_totp(&learner).await;
+    assert!(!j.password_alone(&learner).await, "the learner's sign-in asks for a code");
+    j.open_console_as(&operator).await;
+    j.site.clock.advance(301);
+    j.find_learner(&learner).await;
+    assert!(b.text().await.contains("an authenticator app"), "{}", b.text().await);
+    b.press("Remove second factors").await;
+    assert_eq!(b.heading().await, "Remove second factors", "the confirm step");
+    b.snap("console-remove-second-factors").await;
+    j.confirm_with_code(&operator).await;
+    b.press("Yes, remove the second factors").await;
+    assert!(b.text_of("[role=alert]").await.contains("The second factors are removed"), "{}", b.text().await);
+    assert!(!b.has_button("Remove second factors").await, "none left");
+    assert!(j.password_alone(&learner).await, "the password alone signs the learner in");
+    let mails = j.site.mail_to(&learner).await;
+    assert!(mails.iter().any(|m| m.subject.contains("second factors of your")), "the learner is told");
+    j.open("/operator/audit").await;
+    assert!(b.text().await.contains("remove_second_factors"), "{}", b.text().await);
+    j.finish().await;
+}
+
+/// Signed in with the password alone (no second factor yet), the console is only the page that
+/// says how to set one up; its links lead to the authenticator setup.
+async fn an_operator_without_a_second_factor_is_shown_how_to_set_one_up(backend: Backend) {
+    let j = Journey::start(backend, &[]).await;
+    let b = &j.browser;
+    let operator = j.active_learner().await;
+    set_operator_role(&j.site.app, GRANTED_BY, &operator, true).await.expect("granting the role");
+    j.open("/operator").await;
+    b.fill("Email", &operator).await;
+    b.fill("Password", PASSWORD).await;
+    b.press("Sign in").await;
+    assert_eq!(b.path().await, "/operator");
+    assert_eq!(b.heading().await, "A second factor is required");
+    assert!(!b.has("#f-email").await, "no look-up form");
+    b.snap("console-second-factor-required").await;
+    b.follow("Set up an authenticator app").await;
+    assert_eq!(b.path().await, "/account/authenticator");
+    j.finish().await;
+}
+
 in_the_browser! {
     an_operator_supports_learners: memory, moto;
-    sensitive_actions_ask_for_the_operators_password: memory;
+    sensitive_actions_ask_for_the_operators_second_factor: memory;
+    an_operator_removes_a_learners_second_factors: memory;
+    an_operator_without_a_second_factor_is_shown_how_to_set_one_up: memory;
     operators_cannot_act_on_operators: memory, moto;
     bulk_registration_and_deletions: memory, moto;
     the_console_does_not_exist_for_others: memory;

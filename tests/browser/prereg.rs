@@ -157,6 +157,7 @@ async fn an_operator_clears_a_mail_refusal_from_the_card(backend: Backend) {
     }
     let granted_by = "arn:aws:iam::000000000000:user/test-admin";
     learners::flows::admin::set_operator_role(&s.site.app, granted_by, &operator, true).await.expect("the role");
+    s.site.enrol_totp(&operator).await;
     let bounce = serde_json::json!({
         "eventType": "Bounce",
         "bounce": {"bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": learner}]},
@@ -172,6 +173,8 @@ async fn an_operator_clears_a_mail_refusal_from_the_card(backend: Backend) {
     b.fill("Email", &operator).await;
     b.fill("Password", learners_tests::PASSWORD).await;
     b.press("Sign in").await;
+    b.fill("Code from your app", &s.site.totp_code(&operator).await).await;
+    b.press("Continue").await;
     assert_eq!(b.path().await, "/operator");
     b.fill("Learner email", &learner).await;
     b.press("Proceed").await;

@@ -217,7 +217,7 @@ async fn console_operators_cannot_act_on_operators(backend: Backend) {
     for _ in 0..2 {
         assert_eq!(app.sign_in(&bob, "not bob's password").await.status(), 401);
     }
-    let cookie = app.session_cookie(&alice, PASSWORD).await;
+    let cookie = app.operator_session(&alice).await;
     let failures = |user: Value| user["failed_logins"].as_u64();
     assert_eq!(failures(app.user(&bob).await.unwrap()), Some(2));
 
@@ -300,22 +300,22 @@ async fn only_an_active_account_gets_the_operator_role(backend: Backend) {
 
 on_both_backends!(confirming_ends_the_presented_session_token);
 
-/// The operator's confirmation (the password asked again after 5 minutes) ends the presented
-/// session token and issues a new cookie, which carries the confirmation.
+/// The operator's confirmation (the second factor asked again after 5 minutes) ends the
+/// presented session token and issues a new cookie, which carries the confirmation.
 async fn confirming_ends_the_presented_session_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = operator(&app, "alice-").await;
     let learner = email("learner-");
     app.active_account(&learner, &unique("learner")).await;
-    let old = app.session_cookie(&alice, PASSWORD).await;
+    let old = app.operator_session(&alice).await;
     app.clock.advance(301);
 
     let set = [("email", learner.as_str()), ("password", "violet kettle drums 42")];
     let asked = console_post(&app, &old, "/operator/password", &set).await;
     assert_eq!(asked.status(), 403, "not confirmed: asked");
     assert!(asked.headers().get("set-cookie").is_none());
-    let with_password = [set[0], set[1], ("your_password", PASSWORD)];
-    let done = console_post(&app, &old, "/operator/password", &with_password).await;
+    let with_code = [set[0], set[1], ("your_code", &app.totp_code(&alice).await)];
+    let done = console_post(&app, &old, "/operator/password", &with_code).await;
     assert_eq!(done.status(), 303);
     let new = learners_tests::cookie_pair(&done).expect("a new session cookie");
     assert_ne!(new, old);
@@ -335,10 +335,12 @@ async fn confirming_ends_the_presented_session_token(backend: Backend) {
 
 on_both_backends!(bulk_registration_and_activate_ask_for_confirmation);
 
-/// Registering a checked file and activating an account ask for the operator's own password
-/// when it was not typed in the last 5 minutes; nothing happens until it is.
+/// With `LEARNERS_OPERATOR_SECOND_FACTOR=optional`, an operator without a second factor uses the
+/// console as before: registering a checked file and activating an account ask for the
+/// operator's own password when it was not typed in the last 5 minutes; nothing happens until
+/// it is.
 async fn bulk_registration_and_activate_ask_for_confirmation(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, &[("LEARNERS_OPERATOR_SECOND_FACTOR", "optional")]).await;
     let alice = operator(&app, "alice-").await;
     let pending = email("pending-");
     assert_eq!(app.register(&pending, &unique("pending")).await.status(), 202);

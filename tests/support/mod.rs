@@ -349,6 +349,63 @@ impl TestApp {
     }
 }
 
+/// Second factors for tests: an authenticator enrolled straight in the store (as the
+/// enrolment page would leave it), and sessions begun through the sign-in flows with its codes.
+impl TestApp {
+    /// The account's authenticator secret, enrolling one first if it has none.
+    pub async fn enrol_totp(&self, email: &str) -> String {
+        use learners::domain::{second_factor::totp, Email, TotpFactor};
+        let email = Email::parse(email).expect("a valid test address");
+        let user = self.app.store.user_by_email_key(&email.key()).await.expect("the store").expect("the account");
+        loop {
+            let read = self.app.factors.second_factors(&user.id).await.expect("the factors");
+            if let Some(existing) = &read.totp {
+                return existing.secret.clone();
+            }
+            let secret = totp::new_secret();
+            let factor = TotpFactor { secret: secret.clone(), last_step: 0, created_at: self.app.clock.now().unix() };
+            let next = learners::domain::SecondFactors { totp: Some(factor), ..read.next() };
+            if self.app.factors.save_second_factors(&user.id, &next).await.expect("saving the factors") {
+                return secret;
+            }
+        }
+    }
+
+    /// A code of the account's authenticator that has not been used yet: the current step's,
+    /// or the next one's (within the one step of drift allowed) when the current one was.
+    pub async fn totp_code(&self, email: &str) -> String {
+        use learners::domain::{second_factor::totp, Email};
+        let email = Email::parse(email).expect("a valid test address");
+        let user = self.app.store.user_by_email_key(&email.key()).await.expect("the store").expect("the account");
+        let factors = self.app.factors.second_factors(&user.id).await.expect("the factors");
+        let factor = factors.totp.expect("an authenticator is enrolled");
+        let now = self.app.clock.now().unix();
+        let step = u64::try_from(now).expect("after 1970") / totp::STEP_SECONDS;
+        let at = if factor.last_step < step { now } else { now + totp::STEP_SECONDS as i64 };
+        assert!(factor.last_step < step + 1, "two codes of this step and the next were used: advance the clock");
+        totp::code_at(&factor.secret, at).expect("a code")
+    }
+
+    /// Signs `email` in with `PASSWORD` and a code of its authenticator (enrolled first if it
+    /// has none), through the flows the sign-in pages use, and returns the `Cookie` header value
+    /// of the multi-factor session: what the operator console needs.
+    pub async fn operator_session(&self, email: &str) -> String {
+        use learners::flows::second_factor::complete_with_code;
+        use learners::flows::signin::{sign_in_from, Client, SignInStep};
+        self.enrol_totp(email).await;
+        let pending = match sign_in_from(&self.app, email, PASSWORD, Client::default()).await {
+            Ok(SignInStep::SecondFactor(pending)) => pending,
+            Ok(SignInStep::SignedIn(_)) => panic!("{email} signed in without its second factor"),
+            Err(e) => panic!("sign-in of {email}: {e}"),
+        };
+        let code = self.totp_code(email).await;
+        let signed_in = complete_with_code(&self.app, pending.token.as_str(), &code, Client::default())
+            .await
+            .unwrap_or_else(|e| panic!("second factor of {email}: {e}"));
+        format!("{}={}", learners::http::session::COOKIE, signed_in.token.as_str())
+    }
+}
+
 /// `name=value` of the response's Set-Cookie.
 pub fn cookie_pair(response: &reqwest::Response) -> Option<String> {
     let header = response.headers().get("set-cookie")?.to_str().ok()?;

@@ -32,6 +32,10 @@ pub enum Command {
     SetPassword { email: String },
     /// Clear a learner's failed sign-ins and any lock.
     Unlock { email: String },
+    /// Remove every second factor of an account (authenticator app, passkeys, recovery codes),
+    /// an operator's too: a lost phone. Signing in then takes the password alone; the owner is
+    /// always mailed a notice.
+    RemoveSecondFactors { email: String },
     /// Delete the accounts of a list of emails: a CSV file with an `email` column, or one
     /// address per line. Deleted accounts cannot be restored. A list of more than 10,000
     /// addresses goes in parts, reported as one.
@@ -143,6 +147,15 @@ pub async fn run(api: &Api, options: &Options, command: Command) -> anyhow::Resu
             let body = json_body(serde_json::json!({ "email": email }));
             let unlocked = api.send("POST", "/admin/v1/users/unlock", Some("application/json"), body).await?.ok()?;
             done(options, &unlocked, format!("{email} can sign in again."));
+            Ok(())
+        }
+        Command::RemoveSecondFactors { email } => {
+            let body = json_body(serde_json::json!({ "email": email }));
+            let path = "/admin/v1/users/remove-second-factors";
+            let removed = api.send("POST", path, Some("application/json"), body).await?.ok()?;
+            let said =
+                format!("{email} has no second factor now: the password alone signs in. The owner has been told.");
+            done(options, &removed, said);
             Ok(())
         }
         Command::Delete { emails, wait } => delete(api, options, &emails, wait).await,

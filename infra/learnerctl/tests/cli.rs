@@ -195,6 +195,35 @@ async fn an_operator_registers_a_cohort_and_supports_a_learner() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// An operator who lost their phone gets back in: `remove-second-factors` removes an operator's
+/// second factors (the console never does), and the owner is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_second_factors_lets_an_operator_back_in() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let op = email("op-");
+    app.active_account(&op, &learners_tests::unique("op")).await;
+    assert!(learnerctl(&app, &["operators", "grant", &op], None).await.status.success());
+    app.enrol_totp(&op).await;
+    let password_alone = || async {
+        let step = learners::flows::signin::sign_in(&app.app, &op, PASSWORD).await.expect("the password is right");
+        step.signed_in().is_some()
+    };
+    assert!(!password_alone().await, "the code is asked");
+
+    let removed = learnerctl(&app, &["remove-second-factors", &op], None).await;
+    assert!(removed.status.success(), "{}", text(&removed.stderr));
+    assert!(text(&removed.stdout).contains("the password alone signs in"), "{}", text(&removed.stdout));
+    assert!(password_alone().await, "back in with the password");
+    assert!(app.mail_to(&op).await.iter().any(|m| m.subject.contains("second factors of your")));
+    let audit = text(&learnerctl(&app, &["audit", &op], None).await.stdout);
+    let newest = cells(audit.lines().nth(1).unwrap_or_default());
+    assert_eq!(newest[1..3], ["remove_second_factors", "done, learner notified"], "{audit}");
+
+    let unknown = learnerctl(&app, &["remove-second-factors", &email("ghost-")], None).await;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown.stderr).contains("user_not_found"), "{}", text(&unknown.stderr));
+}
+
 #[tokio::test]
 async fn without_a_token_requests_are_sigv4_signed() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

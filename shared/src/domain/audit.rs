@@ -10,7 +10,7 @@ pub struct AuditEntry {
     pub at: Timestamp,
     /// Who: see `Actor` (an IAM caller's ARN, or a console operator's user id and email).
     pub operator: String,
-    /// `activate`, `set_password`, `unlock`, ...
+    /// `activate`, `set_password`, `unlock`, `remove_second_factors`, ...
     pub action: String,
     pub user_id: UserId,
     /// `done`, `no_change`, or why it was refused (`password_policy: ...`).
@@ -45,10 +45,11 @@ impl Actor {
         }
     }
 
-    /// May this actor set the password of `target`, delete, unlock or activate it? Always, but
-    /// for an account with the operator role only through the IAM-authenticated admin API: in
-    /// the console, an operator being offboarded could otherwise set a colleague's password
-    /// (and go on as them) or delete them. The people who hold the AWS keys keep these actions.
+    /// May this actor set the password of `target`, delete, unlock, activate it or remove its
+    /// second factors? Always, but for an account with the operator role only through the
+    /// IAM-authenticated admin API: in the console, an operator being offboarded could otherwise
+    /// set a colleague's password (and go on as them), strip a colleague's second factor, or
+    /// delete them. The people who hold the AWS keys keep these actions.
     pub fn may_change(&self, target: &User) -> bool {
         !target.operator || matches!(self, Self::Iam(_))
     }

@@ -1,13 +1,18 @@
-//! Operator support: look-up, manual activation, enforced password, unlock, and the audit log
-//! every one of these actions writes to (who, what, on whom, when, with what outcome).
+//! Operator support: look-up, manual activation, enforced password, unlock, removing second
+//! factors, and the audit log every one of these actions writes to (who, what, on whom, when,
+//! with what outcome).
 //!
 //! Who acts decides what they may change (`Actor::may_change`): an operator in the console never
-//! sets the password of, deletes, unlocks or activates an account with the operator role; the
-//! IAM-authenticated admin API can. A refusal is audited and changes nothing.
+//! sets the password of, deletes, unlocks, activates or removes the second factors of an account
+//! with the operator role; the IAM-authenticated admin API can. A refusal is audited and changes
+//! nothing.
 
 pub use crate::domain::UserView;
-use crate::domain::{Actor, AuditEntry, Email, FieldErrors, SessionRecord, Token, User, UserId, UserStatus};
+use crate::domain::{
+    Actor, AuditEntry, Email, FieldErrors, SecondFactors, SessionRecord, Token, User, UserId, UserStatus,
+};
 use crate::flows::outbox::{send_later, MailRequest};
+use crate::flows::second_factor::verify_own_code;
 use crate::flows::signin::{device_counter_key, verify_own_password};
 use crate::App;
 
@@ -61,6 +66,52 @@ pub async fn may_delete(app: &App, operator: &str, raw_email: &str) -> Result<()
         Err(SupportError::NotFound | SupportError::InvalidEmail(_)) => Ok(()),
         Err(other) => Err(other),
     }
+}
+
+/// The audit action of removing an account's second factors.
+pub const REMOVE_SECOND_FACTORS: &str = "remove_second_factors";
+
+/// Before the confirm step of removing second factors: refused (audited) for an account
+/// `operator` may not change, or not found.
+pub async fn may_remove_second_factors(app: &App, operator: &str, raw_email: &str) -> Result<(), SupportError> {
+    let user = find(app, raw_email).await?;
+    may_change(app, operator, REMOVE_SECOND_FACTORS, &user).await
+}
+
+/// Removes every second factor of an account (its authenticator, passkeys and recovery codes):
+/// the support case of a lost phone. Signing in then takes the password alone. Refused in the
+/// console for an account with the operator role; the admin API may (that is how an operator
+/// who lost their phone gets back in). The owner is always told by mail. Idempotent: an account
+/// with none is `no_change`, and nobody is mailed.
+///
+/// Sessions are not ended: one begun with a factor stays what it was (its `amr` says how it was
+/// proven), and a sign-in waiting for a code finds none to check and is begun again with the
+/// password. When the account itself may be in someone else's hands, setting a password (or
+/// the learner's reset) ends every session.
+pub async fn remove_second_factors(app: &App, operator: &str, raw_email: &str) -> Result<(), SupportError> {
+    let user = find(app, raw_email).await?;
+    may_change(app, operator, REMOVE_SECOND_FACTORS, &user).await?;
+    // Replaced on the version read: an enrolment or a code spent in between makes the write
+    // fail, and the removal reads again.
+    for _ in 0..3 {
+        let read = app.factors.second_factors(&user.id).await?;
+        if !read.is_enrolled() && read.recovery_codes.is_empty() {
+            return audit(app, operator, REMOVE_SECOND_FACTORS, &user, "no_change").await.map_err(SupportError::from);
+        }
+        let next = SecondFactors { version: read.version + 1, totp: None, passkeys: vec![], recovery_codes: vec![] };
+        if app.factors.save_second_factors(&user.id, &next).await? {
+            audit(app, operator, REMOVE_SECOND_FACTORS, &user, "done, learner notified").await?;
+            send_later(app, &MailRequest::SecondFactorsRemoved { user_id: user.id.to_string() }).await?;
+            return Ok(());
+        }
+    }
+    Err(anyhow::anyhow!("the account's second factors kept changing while they were removed").into())
+}
+
+/// An account's second factors, as an operator sees them on the card.
+pub async fn second_factors_of(app: &App, raw_email: &str) -> Result<SecondFactors, SupportError> {
+    let user = find(app, raw_email).await?;
+    Ok(app.factors.second_factors(&user.id).await?)
 }
 
 pub async fn user_by_email(app: &App, raw_email: &str) -> Result<UserView, SupportError> {
@@ -190,33 +241,72 @@ pub async fn audit_entries(app: &App, subject: AuditSubject) -> Result<Vec<Audit
     Ok(app.audit.entries_for(&user_id).await?)
 }
 
-/// What the operator's own password, asked again before a sensitive action, came to.
+/// What an operator proves, to confirm a sensitive action.
+pub enum Proof {
+    /// Their own password (only where they have no second factor and none is required).
+    Password(String),
+    /// A code from their authenticator app, or one of their recovery codes.
+    Code(String),
+}
+
+/// What the confirmation asks the operator for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfirmWith {
+    /// No second factor enrolled, and `LEARNERS_OPERATOR_SECOND_FACTOR=optional`.
+    Password,
+    /// A second factor: a code (from the app, or a recovery code), or a passkey if they have one.
+    SecondFactor { passkeys: bool },
+}
+
+/// An operator with a second factor (or where one is required) confirms with it, never with the
+/// password: a phished or guessed password alone does not carry a sensitive action.
+pub async fn confirm_with(app: &App, user: &User) -> anyhow::Result<ConfirmWith> {
+    let factors = app.factors.second_factors(&user.id).await?;
+    Ok(if factors.is_enrolled() || app.config.operator_second_factor.is_required() {
+        ConfirmWith::SecondFactor { passkeys: !factors.passkeys.is_empty() }
+    } else {
+        ConfirmWith::Password
+    })
+}
+
+/// What the operator's confirmation, asked again before a sensitive action, came to.
 pub enum Confirmation {
-    /// Typed in this session in the last 5 minutes: not asked.
+    /// A factor was proven in this session in the last 5 minutes: not asked.
     Recent,
-    /// Typed (right) now. The presented session is ended and this one replaces it (a new token,
-    /// the new `password_at`), so that a token that leaked before the confirmation does not
-    /// carry it. The browser gets `token` for the remaining `lifetime_seconds`.
+    /// Proven now. The presented session is ended and this one replaces it (a new token, the
+    /// new `password_at`), so that a token that leaked before the confirmation does not carry
+    /// it. The browser gets `token` for the remaining `lifetime_seconds`.
     Renewed { session: SessionRecord, token: Token, lifetime_seconds: i64 },
-    /// Not typed, or not the operator's password.
+    /// Nothing proven, a proof of the wrong kind (a password where a second factor is asked),
+    /// or a wrong one.
     Refused,
 }
 
-/// Checks a console operator's confirmation: `typed` is what the form carried, if anything.
+/// Checks a console operator's confirmation: `proof` is what the form carried, if anything.
+/// A code counts on the operator's own confirmation counter, as a password does.
 pub async fn confirm_operator(
     app: &App,
     user: &User,
     session: &SessionRecord,
-    typed: Option<&str>,
+    proof: Option<Proof>,
 ) -> anyhow::Result<Confirmation> {
     let now = app.clock.now();
     if session.password_is_recent(now) {
         return Ok(Confirmation::Recent);
     }
-    let Some(typed) = typed.filter(|t| !t.is_empty()) else {
+    let Some(proof) = proof else {
         return Ok(Confirmation::Refused);
     };
-    if !verify_own_password(app, user, typed).await? {
+    let proven = match (confirm_with(app, user).await?, proof) {
+        (ConfirmWith::Password, Proof::Password(typed)) if !typed.is_empty() => {
+            verify_own_password(app, user, &typed).await?
+        }
+        (ConfirmWith::SecondFactor { .. }, Proof::Code(typed)) if !typed.trim().is_empty() => {
+            verify_own_code(app, user, &typed).await?.is_some()
+        }
+        _ => false,
+    };
+    if !proven {
         return Ok(Confirmation::Refused);
     }
     let token = Token::generate();

@@ -1,5 +1,5 @@
 //! Function `admin-users` (operators only): `GET /admin/v1/users?email=`, and
-//! `POST /admin/v1/users/{activate,password,unlock,clear-mail-refusal}`, `GET /admin/v1/audit?email=|user_id=`,
+//! `POST /admin/v1/users/{activate,password,unlock,clear-mail-refusal,remove-second-factors}`, `GET /admin/v1/audit?email=|user_id=`,
 //! and the operator role: `GET|POST /admin/v1/operators`, `DELETE /admin/v1/operators/{email}`.
 
 use crate::flows::admin::{self, AuditSubject, SupportError};
@@ -23,6 +23,7 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "POST /admin/v1/users/password" => set_password(app, &req, operator).await,
         "POST /admin/v1/users/unlock" => unlock(app, &req, operator).await,
         "POST /admin/v1/users/clear-mail-refusal" => clear_mail_refusal(app, &req, operator).await,
+        "POST /admin/v1/users/remove-second-factors" => remove_second_factors(app, &req, operator).await,
         "GET /admin/v1/audit" => audit(app, &req).await,
         "GET /admin/v1/operators" => operators(app).await,
         "POST /admin/v1/operators" => grant(app, &req, operator).await,
@@ -99,6 +100,12 @@ async fn unlock(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiEr
 
 async fn clear_mail_refusal(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
     crate::flows::mail_events::clear_mail_refusal(app, operator, &single_field(req, "email")?).await?;
+    Ok(response::empty(204))
+}
+
+/// Any account's, an operator's too: how an operator who lost their phone gets back in.
+async fn remove_second_factors(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
+    admin::remove_second_factors(app, operator, &single_field(req, "email")?).await?;
     Ok(response::empty(204))
 }
 

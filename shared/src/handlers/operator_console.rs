@@ -7,18 +7,28 @@
 //! Signed in without the role: the same 404 as an unknown route, on every URL and method, so the
 //! console does not exist for them. The role is read on every request, so revoking it closes
 //! an open session's console at its next request. Every post must come from the site's own
-//! pages; setting a password, deleting, activating and registering a file ask for the
-//! operator's own password again unless it was typed in the last 5 minutes, and typing it
-//! renews the session (a new cookie). An account with the operator role is not changed from
-//! here (`Actor::may_change`): the admin API does that.
+//! pages.
+//!
+//! A second factor (`LEARNERS_OPERATOR_SECOND_FACTOR=required`, the default): the console opens
+//! only in a session begun with one, while the operator has one. Anything else gets, on every
+//! console address, only the page that says how to set one up: a GET shows it, a POST is
+//! refused with it (403, nothing done). Checked here, once, before any route is looked at, so
+//! that a new route cannot forget it.
+//!
+//! Setting a password, deleting, activating, removing second factors and registering a file ask
+//! the operator to confirm unless they did in the last 5 minutes: with their second factor (a
+//! code, or a passkey), or with their password where they have none and none is required.
+//! Confirming renews the session (a new cookie). An account with the operator role is not
+//! changed from here (`Actor::may_change`): the admin API does that.
 
 use super::signed_in;
 use crate::domain::{Actor, JobStatus, SessionRecord, User};
-use crate::flows::admin::{self, AuditSubject, Confirmation, SupportError};
+use crate::flows::admin::{self, AuditSubject, ConfirmWith, Confirmation, Proof, SupportError};
 use crate::flows::bulk::{dry_run, upload, UploadError, MAX_UPLOAD_BYTES};
 use crate::flows::removal::{check_list, emails_from_file, emails_from_lines, matching_accounts, request_deletions};
 use crate::http::console_pages::{
-    self as console, urlencode, ApplicationForm, AuditLine, CardContext, ConfirmStep, ShownSecret,
+    self as console, urlencode, ApplicationForm, AskFor, AuditLine, CardContext, ConfirmStep, FactorsSummary,
+    ShownSecret, CODE_FIELD, PASSWORD_FIELD,
 };
 use crate::http::multipart::Parts;
 use crate::http::origin::from_site;
@@ -75,11 +85,19 @@ pub async fn handle(app: &App, req: Request) -> Reply {
     if req.method() == http::Method::POST && !from_site(app, &req) {
         return ApiError::cross_origin().into();
     }
+    if app.config.operator_second_factor.is_required() {
+        match second_factor_gate(app, &req, &console).await {
+            Ok(None) => {}
+            Ok(Some(only_this)) => return only_this,
+            Err(e) => return ApiError::unexpected(&e).into(),
+        }
+    }
     let result = match route_key(&req).as_str() {
         "GET /operator" => learners(app, &req, &console).await,
         "POST /operator/activate" => activate(app, &req, &mut console).await,
         "POST /operator/unlock" => unlock(app, &req, &console).await,
         "POST /operator/clear-mail-refusal" => clear_mail_refusal(app, &req, &console).await,
+        "POST /operator/remove-second-factors" => remove_second_factors(app, &req, &mut console).await,
         "POST /operator/password" => set_password(app, &req, &mut console).await,
         "POST /operator/delete" => delete_one(app, &req, &mut console).await,
         "GET /operator/bulk" => Ok(response::page(200, console::bulk_upload(&FieldErrors::new()))),
@@ -102,6 +120,22 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         reply.headers_mut().append(http::header::SET_COOKIE, value);
     }
     reply
+}
+
+/// Where a second factor is required: None when the session was begun with one and the operator
+/// has one now; else the one page the console shows (200 for a GET, 403 for anything else, with
+/// nothing done).
+async fn second_factor_gate(app: &App, req: &Request, console: &Console) -> anyhow::Result<Option<Reply>> {
+    let factors = app.factors.second_factors(&console.user.id).await?;
+    if console.session.is_multi_factor() && factors.is_enrolled() {
+        return Ok(None);
+    }
+    let reading = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+    if !reading {
+        tracing::info!(user_id = %console.user.id, route = %route_key(req), "console post refused: no second factor");
+    }
+    let page = console::second_factor_required(factors.is_enrolled(), !reading);
+    Ok(Some(response::page(if reading { 200 } else { 403 }, page)))
 }
 
 fn unexpected(e: anyhow::Error) -> ApiError {
@@ -135,14 +169,20 @@ async fn learner_page(
     notice: Option<&str>,
     password_errors: &FieldErrors,
 ) -> Result<Reply, ApiError> {
-    let needs_password = !console.session.password_is_recent(app.clock.now());
     if email.is_empty() {
         return Ok(response::page(status, console::learners("", None, notice, &FieldErrors::new())));
     }
     match admin::user_by_email(app, email).await {
         Ok(view) => {
+            let factors = admin::second_factors_of(app, email).await?;
+            let factors = FactorsSummary {
+                authenticator: factors.totp.is_some(),
+                passkeys: factors.passkeys.len(),
+                recovery_codes: factors.recovery_codes.len(),
+            };
             let context = CardContext {
-                needs_password,
+                confirm: needed(app, console).await?,
+                factors,
                 password_errors,
                 password_policy: app.password_policy(crate::domain::Factors::PasswordOnly),
             };
@@ -166,6 +206,9 @@ async fn learners(app: &App, req: &Request, console: &Console) -> Result<Reply, 
         Some("activated") => Some("The account is active."),
         Some("unlocked") => Some("Sign-in is unlocked: the failure count is cleared."),
         Some("mail_cleared") => Some("The mail refusal is cleared: mail goes to the address again."),
+        Some("factors_removed") => {
+            Some("The second factors are removed: signing in takes the password alone. The learner was notified.")
+        }
         Some("password_set_notified") => {
             Some("The password is set; every session of the learner has ended, and the learner was notified.")
         }
@@ -190,7 +233,7 @@ fn form_fields(req: &Request, required: &[&str], optional: &[&str]) -> Result<Ve
 
 /// Why the console leaves an account alone (the admin API does not).
 const OPERATOR_ACCOUNT: &str = "This account has the operator role: the console does not set its password, delete, \
-unlock or activate it. Someone who holds the admin API's credentials can.";
+unlock, activate it or remove its second factors. Someone who holds the admin API's credentials can.";
 
 /// The card again, saying why the flow refused (an unknown account, an operator's account).
 async fn refused(app: &App, console: &Console, email: &str, error: SupportError) -> Result<Reply, ApiError> {
@@ -215,11 +258,12 @@ async fn unlock(app: &App, req: &Request, console: &Console) -> Result<Reply, Ap
 /// confirm step asks for it.
 async fn activate(app: &App, req: &Request, console: &mut Console) -> Result<Reply, ApiError> {
     // `confirm` comes with the confirm step's form (shared with deletion): the post itself is the yes.
-    let mut values = form_fields(req, &["email"], &["your_password", "confirm"])?;
-    let (email, typed) = (values.remove(0).unwrap_or_default(), values.remove(0));
-    if !confirmed(app, console, typed.as_deref()).await? {
-        let (status, errors) = if typed.is_some() { (403, wrong_own_password()) } else { (200, FieldErrors::new()) };
-        return Ok(response::page(status, console::confirm(ConfirmStep::Activate, &email, true, &errors)));
+    let mut values = form_fields(req, &["email"], &with_confirmation(&["confirm"]))?;
+    let typed = Typed::take(&mut values);
+    let email = values.remove(0).unwrap_or_default();
+    if let Confirmed::No(with) = confirmed(app, console, &typed).await? {
+        let (status, errors) = if typed.any() { (403, wrong_proof(with)) } else { (200, FieldErrors::new()) };
+        return Ok(response::page(status, console::confirm(ConfirmStep::Activate, &email, Some(with), &errors)));
     }
     match admin::activate(app, &console.actor, &email).await {
         Ok(()) => Ok(to_card(&email, "activated")),
@@ -236,22 +280,93 @@ async fn clear_mail_refusal(app: &App, req: &Request, console: &Console) -> Resu
     }
 }
 
-/// Is the operator's own password fresh, or typed (right) in this form? A right one counts as
-/// typed now (for this request's pages too), in a new session that replaces the presented one.
-async fn confirmed(app: &App, console: &mut Console, typed: Option<&str>) -> Result<bool, ApiError> {
-    match admin::confirm_operator(app, &console.user, &console.session, typed).await.map_err(unexpected)? {
-        Confirmation::Recent => Ok(true),
-        Confirmation::Renewed { session, token, lifetime_seconds } => {
-            console.session = session;
-            console.new_cookie = Some(crate::http::session::set_cookie(&token, lifetime_seconds));
-            Ok(true)
-        }
-        Confirmation::Refused => Ok(false),
+/// The form fields a confirmation may come in: the password, a code, and a passkey's answer
+/// (`credential`, `passkey_challenge`: the passkey button's hidden fields, sent empty without
+/// JavaScript).
+const CONFIRMATION_FIELDS: [&str; 4] = [PASSWORD_FIELD, CODE_FIELD, "credential", "passkey_challenge"];
+
+/// A form's own optional fields, and the confirmation's after them.
+fn with_confirmation(own: &[&'static str]) -> Vec<&'static str> {
+    own.iter().copied().chain(CONFIRMATION_FIELDS).collect()
+}
+
+/// What a form carried to confirm a sensitive action.
+#[derive(Default)]
+struct Typed {
+    password: Option<String>,
+    code: Option<String>,
+}
+
+impl Typed {
+    /// Takes the confirmation's fields, the last of `values` (see `with_confirmation`).
+    fn take(values: &mut Vec<Option<String>>) -> Self {
+        let at = values.len().saturating_sub(CONFIRMATION_FIELDS.len());
+        let mut fields = values.split_off(at).into_iter();
+        let password = fields.next().flatten();
+        let code = fields.next().flatten();
+        Self { password, code }
+    }
+
+    /// Was anything typed to confirm?
+    fn any(&self) -> bool {
+        self.proof().is_some()
+    }
+
+    fn proof(&self) -> Option<Proof> {
+        let filled = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+        filled(&self.code).map(Proof::Code).or_else(|| filled(&self.password).map(Proof::Password))
     }
 }
 
-fn wrong_own_password() -> FieldErrors {
-    FieldErrors::from([("your_password".to_owned(), "Type your own password to confirm.".to_owned())])
+/// What a sensitive action needs proven again now: None when a factor was proven in the last
+/// 5 minutes.
+async fn needed(app: &App, console: &Console) -> Result<Option<AskFor>, ApiError> {
+    if console.session.password_is_recent(app.clock.now()) {
+        return Ok(None);
+    }
+    Ok(Some(ask_for(app, console).await?))
+}
+
+/// What the confirmation asks this operator for, as the page shows it.
+async fn ask_for(app: &App, console: &Console) -> Result<AskFor, ApiError> {
+    Ok(match admin::confirm_with(app, &console.user).await.map_err(unexpected)? {
+        ConfirmWith::Password => AskFor::Password,
+        ConfirmWith::SecondFactor { passkeys } => AskFor::SecondFactor { passkeys },
+    })
+}
+
+enum Confirmed {
+    Yes,
+    /// Not confirmed; the confirmation asks for this.
+    No(AskFor),
+}
+
+/// Was a factor proven in the last 5 minutes, or right (and of the kind asked for) in this
+/// form? A right one counts as proven now (for this request's pages too), in a new session that
+/// replaces the presented one.
+async fn confirmed(app: &App, console: &mut Console, typed: &Typed) -> Result<Confirmed, ApiError> {
+    match admin::confirm_operator(app, &console.user, &console.session, typed.proof()).await.map_err(unexpected)? {
+        Confirmation::Recent => Ok(Confirmed::Yes),
+        Confirmation::Renewed { session, token, lifetime_seconds } => {
+            console.session = session;
+            console.new_cookie = Some(crate::http::session::set_cookie(&token, lifetime_seconds));
+            Ok(Confirmed::Yes)
+        }
+        Confirmation::Refused => Ok(Confirmed::No(ask_for(app, console).await?)),
+    }
+}
+
+/// Why the confirmation was refused, under its field.
+fn wrong_proof(with: AskFor) -> FieldErrors {
+    match with {
+        AskFor::Password => {
+            FieldErrors::from([(PASSWORD_FIELD.to_owned(), "Type your own password to confirm.".to_owned())])
+        }
+        AskFor::SecondFactor { .. } => FieldErrors::from([(
+            CODE_FIELD.to_owned(),
+            "Type a code from your authenticator app (or one of your recovery codes) to confirm.".to_owned(),
+        )]),
+    }
 }
 
 async fn set_password(app: &App, req: &Request, console: &mut Console) -> Result<Reply, ApiError> {
@@ -259,13 +374,15 @@ async fn set_password(app: &App, req: &Request, console: &mut Console) -> Result
     let mut errors = FieldErrors::new();
     let email = fields.string("email", &mut errors).unwrap_or_default();
     let password = fields.string("password", &mut errors).unwrap_or_default();
-    let typed = fields.optional_string("your_password", &mut errors);
+    let mut values: Vec<Option<String>> =
+        CONFIRMATION_FIELDS.iter().map(|name| fields.optional_string(name, &mut errors)).collect();
+    let typed = Typed::take(&mut values);
     fields.finish(&mut errors);
     if !errors.is_empty() {
         return learner_page(app, console, 422, &email, None, &errors).await;
     }
-    if !confirmed(app, console, typed.as_deref()).await? {
-        return learner_page(app, console, 403, &email, None, &wrong_own_password()).await;
+    if let Confirmed::No(with) = confirmed(app, console, &typed).await? {
+        return learner_page(app, console, 403, &email, None, &wrong_proof(with)).await;
     }
     match admin::set_password(app, &console.actor, &email, &password).await {
         Ok(()) => Ok(to_card(&email, "password_set_notified")),
@@ -276,21 +393,48 @@ async fn set_password(app: &App, req: &Request, console: &mut Console) -> Result
 
 /// "Delete account" on a card: first the confirm step, then a deletion job of one address.
 async fn delete_one(app: &App, req: &Request, console: &mut Console) -> Result<Reply, ApiError> {
-    let mut values = form_fields(req, &["email"], &["confirm", "your_password"])?;
-    let (email, confirm, typed) = (values.remove(0).unwrap_or_default(), values.remove(0), values.remove(0));
+    let mut values = form_fields(req, &["email"], &with_confirmation(&["confirm"]))?;
+    let typed = Typed::take(&mut values);
+    let (email, confirm) = (values.remove(0).unwrap_or_default(), values.remove(0));
     if let Err(error) = admin::may_delete(app, &console.actor, &email).await {
         return refused(app, console, &email, error).await;
     }
-    let needs_password = !console.session.password_is_recent(app.clock.now());
     if confirm.as_deref() != Some("yes") {
-        let page = console::confirm(ConfirmStep::Delete, &email, needs_password, &FieldErrors::new());
+        let page = console::confirm(ConfirmStep::Delete, &email, needed(app, console).await?, &FieldErrors::new());
         return Ok(response::page(200, page));
     }
-    if !confirmed(app, console, typed.as_deref()).await? {
-        return Ok(response::page(403, console::confirm(ConfirmStep::Delete, &email, true, &wrong_own_password())));
+    if let Confirmed::No(with) = confirmed(app, console, &typed).await? {
+        let page = console::confirm(ConfirmStep::Delete, &email, Some(with), &wrong_proof(with));
+        return Ok(response::page(403, page));
     }
     let job = request_deletions(app, &console.actor, &[(1, email)], None).await?;
     Ok(to_job(&job.id))
+}
+
+/// "Remove second factors" on a card: first the confirm step, then the removal (refused for an
+/// operator's account, audited, the learner mailed); back to the card.
+async fn remove_second_factors(app: &App, req: &Request, console: &mut Console) -> Result<Reply, ApiError> {
+    let mut values = form_fields(req, &["email"], &with_confirmation(&["confirm"]))?;
+    let typed = Typed::take(&mut values);
+    let (email, confirm) = (values.remove(0).unwrap_or_default(), values.remove(0));
+    if let Err(error) = admin::may_remove_second_factors(app, &console.actor, &email).await {
+        return match error {
+            SupportError::InvalidEmail(_) => learner_page(app, console, 422, &email, None, &FieldErrors::new()).await,
+            other => refused(app, console, &email, other).await,
+        };
+    }
+    let step = ConfirmStep::RemoveSecondFactors;
+    if confirm.as_deref() != Some("yes") {
+        let page = console::confirm(step, &email, needed(app, console).await?, &FieldErrors::new());
+        return Ok(response::page(200, page));
+    }
+    if let Confirmed::No(with) = confirmed(app, console, &typed).await? {
+        return Ok(response::page(403, console::confirm(step, &email, Some(with), &wrong_proof(with))));
+    }
+    match admin::remove_second_factors(app, &console.actor, &email).await {
+        Ok(()) => Ok(to_card(&email, "factors_removed")),
+        Err(error) => refused(app, console, &email, error).await,
+    }
 }
 
 impl UploadError {
@@ -332,8 +476,7 @@ async fn bulk_check(app: &App, req: &Request, console: &Console) -> Result<Reply
     let Ok(csv) = String::from_utf8(bytes) else {
         return upload_refused(UploadError::Columns("The file is not UTF-8 text.".to_owned()));
     };
-    let needs_password = !console.session.password_is_recent(app.clock.now());
-    bulk_checked(app, 200, &csv, needs_password, &FieldErrors::new()).await
+    bulk_checked(app, 200, &csv, needed(app, console).await?, &FieldErrors::new()).await
 }
 
 /// The dry run of `csv`, and the button that registers its good rows.
@@ -341,12 +484,12 @@ async fn bulk_checked(
     app: &App,
     status: u16,
     csv: &str,
-    needs_password: bool,
+    needed: Option<AskFor>,
     errors: &FieldErrors,
 ) -> Result<Reply, ApiError> {
     match dry_run(app, csv.as_bytes()).await {
         Ok(checked) => {
-            let page = console::bulk_checked(checked.rows, &checked.problems, csv, needs_password, errors);
+            let page = console::bulk_checked(checked.rows, &checked.problems, csv, needed, errors);
             Ok(response::page(status, page))
         }
         Err(error) => upload_refused(error),
@@ -358,17 +501,19 @@ async fn bulk_register(app: &App, req: &Request, console: &mut Console) -> Resul
     let mut parts = Parts::from_request(req, MAX_UPLOAD_BYTES).await?;
     let mut errors = FieldErrors::new();
     let bytes = parts.bytes("csv");
-    let typed = parts.text("your_password", &mut errors);
+    let mut values: Vec<Option<String>> =
+        CONFIRMATION_FIELDS.iter().map(|name| parts.text(name, &mut errors)).collect();
+    let typed = Typed::take(&mut values);
     parts.finish(&mut errors);
     let Some(bytes) = bytes.filter(|_| errors.is_empty()) else {
         errors.entry("csv".to_owned()).or_insert_with(|| "This field is required.".to_owned());
         return Err(ApiError::validation(errors));
     };
-    if !confirmed(app, console, typed.as_deref()).await? {
+    if let Confirmed::No(with) = confirmed(app, console, &typed).await? {
         let Ok(csv) = String::from_utf8(bytes) else {
             return upload_refused(UploadError::Columns("The file is not UTF-8 text.".to_owned()));
         };
-        return bulk_checked(app, 403, &csv, true, &wrong_own_password()).await;
+        return bulk_checked(app, 403, &csv, Some(with), &wrong_proof(with)).await;
     }
     match upload(app, &console.actor, &bytes, None).await {
         Ok(job) => Ok(to_job(&job.id)),
@@ -409,8 +554,8 @@ async fn deletions_check(app: &App, req: &Request, console: &Console) -> Result<
         Err(errors) => return Ok(response::page(422, console::deletions_form(&errors))),
     };
     let matching = matching_accounts(app, &list).await.map_err(unexpected)?;
-    let needs_password = !console.session.password_is_recent(app.clock.now());
-    let checked = console::deletions_checked(list.len(), matching, kind, &text, needs_password, &FieldErrors::new());
+    let needed = needed(app, console).await?;
+    let checked = console::deletions_checked(list.len(), matching, kind, &text, needed, &FieldErrors::new());
     Ok(response::page(200, checked))
 }
 
@@ -419,7 +564,9 @@ async fn deletions(app: &App, req: &Request, console: &mut Console) -> Result<Re
     let mut errors = FieldErrors::new();
     let kind = parts.text("source", &mut errors).unwrap_or_default();
     let text = parts.text("list", &mut errors).unwrap_or_default();
-    let typed = parts.text("your_password", &mut errors);
+    let mut values: Vec<Option<String>> =
+        CONFIRMATION_FIELDS.iter().map(|name| parts.text(name, &mut errors)).collect();
+    let typed = Typed::take(&mut values);
     parts.finish(&mut errors);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
@@ -430,10 +577,10 @@ async fn deletions(app: &App, req: &Request, console: &mut Console) -> Result<Re
         emails_from_lines(&text)
     };
     check_list(&list).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if !confirmed(app, console, typed.as_deref()).await? {
+    if let Confirmed::No(with) = confirmed(app, console, &typed).await? {
         let matching = matching_accounts(app, &list).await.map_err(unexpected)?;
         let kind = if kind == "csv" { "csv" } else { "lines" };
-        let again = console::deletions_checked(list.len(), matching, kind, &text, true, &wrong_own_password());
+        let again = console::deletions_checked(list.len(), matching, kind, &text, Some(with), &wrong_proof(with));
         return Ok(response::page(403, again));
     }
     let job = request_deletions(app, &console.actor, &list, None).await?;

@@ -23,9 +23,56 @@ fn when(at: Option<Timestamp>) -> String {
     at.map(|t| t.to_rfc3339().replace('T', " ").replace('Z', " UTC")).unwrap_or_else(|| "—".to_owned())
 }
 
-/// "Your password", when a sensitive action needs it typed again.
-fn your_password(needed: bool, errors: &FieldErrors) -> Option<Input<'_>> {
-    needed.then(|| Input::current_password("your_password", "Your password", errors))
+/// What the operator's confirmation asks for (`flows::admin::AskFor`, as the page shows it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AskFor {
+    Password,
+    /// A code (or a recovery code), or a passkey where the operator has one.
+    SecondFactor {
+        passkeys: bool,
+    },
+}
+
+/// What an account has as second factors, on its card.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FactorsSummary {
+    pub authenticator: bool,
+    pub passkeys: usize,
+    pub recovery_codes: usize,
+}
+
+impl FactorsSummary {
+    pub fn any(&self) -> bool {
+        self.authenticator || self.passkeys > 0 || self.recovery_codes > 0
+    }
+}
+
+/// What a sensitive action's form asks for, when the operator has not confirmed in the last
+/// 5 minutes: "Your password", or (an operator with a second factor, or where one is required)
+/// "Code from your app", which takes a recovery code too, and a passkey where they have one.
+pub(crate) struct ConfirmField<'a> {
+    input: Input<'a>,
+    second_factor: bool,
+    passkeys: bool,
+}
+
+/// The form field of each kind of confirmation.
+pub const PASSWORD_FIELD: &str = "your_password";
+pub const CODE_FIELD: &str = "your_code";
+
+fn confirm_field(needed: Option<AskFor>, errors: &FieldErrors) -> Option<ConfirmField<'_>> {
+    needed.map(|with| match with {
+        AskFor::Password => ConfirmField {
+            input: Input::current_password(PASSWORD_FIELD, "Your password", errors),
+            second_factor: false,
+            passkeys: false,
+        },
+        AskFor::SecondFactor { passkeys } => ConfirmField {
+            input: Input::new(CODE_FIELD, "Code from your app", "text", "one-time-code", errors).length(None, 32),
+            second_factor: true,
+            passkeys,
+        },
+    })
 }
 
 /// The first problem of a form that shows one, above it.
@@ -35,8 +82,10 @@ fn first_problem(errors: &FieldErrors) -> Option<&str> {
 
 /// What the card's actions need to know besides the account.
 pub struct CardContext<'a> {
-    /// A sensitive action needs the operator's password typed again.
-    pub needs_password: bool,
+    /// What a sensitive action needs proven again (None: proven in the last 5 minutes).
+    pub confirm: Option<AskFor>,
+    /// The learner's second factors.
+    pub factors: FactorsSummary,
     /// Problems of the "Set password" form.
     pub password_errors: &'a FieldErrors,
     /// The rules a new password must meet (its input's length limits).
@@ -67,6 +116,29 @@ struct Card<'a> {
     /// Not on its way out: a password can be set and the account deleted.
     removable: bool,
     new_password: Input<'a>,
+    /// The learner's second factors as a person reads them ("none" when there are none).
+    factors: String,
+    has_factors: bool,
+}
+
+/// "an authenticator app, 1 passkey, 10 recovery codes", or "none".
+fn factors_text(factors: &FactorsSummary) -> String {
+    let plural = |n: usize, one: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") };
+    let mut parts = Vec::new();
+    if factors.authenticator {
+        parts.push("an authenticator app".to_owned());
+    }
+    if factors.passkeys > 0 {
+        parts.push(plural(factors.passkeys, "passkey"));
+    }
+    if factors.recovery_codes > 0 {
+        parts.push(plural(factors.recovery_codes, "recovery code"));
+    }
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(", ")
+    }
 }
 
 impl<'a> Card<'a> {
@@ -107,6 +179,8 @@ impl<'a> Card<'a> {
                 context.password_policy,
                 context.password_errors,
             ),
+            factors: factors_text(&context.factors),
+            has_factors: context.factors.any(),
         }
     }
 }
@@ -117,8 +191,8 @@ struct Learners<'a> {
     notice: Option<&'a str>,
     lookup: Input<'a>,
     card: Option<Card<'a>>,
-    /// The operator's own password under "Set password", when needed.
-    confirm: Option<Input<'a>>,
+    /// The operator's confirmation under "Set password", when needed.
+    confirm: Option<ConfirmField<'a>>,
 }
 
 /// The Learners page: the look-up form, and the card of the learner found (if any).
@@ -130,7 +204,7 @@ pub fn learners(
 ) -> Page {
     let (card, confirm) = match &found {
         Some((view, context)) => {
-            (Some(Card::new(view, context)), your_password(context.needs_password, context.password_errors))
+            (Some(Card::new(view, context)), confirm_field(context.confirm, context.password_errors))
         }
         None => (None, None),
     };
@@ -143,6 +217,7 @@ pub fn learners(
 pub enum ConfirmStep {
     Delete,
     Activate,
+    RemoveSecondFactors,
 }
 
 #[derive(Template)]
@@ -157,12 +232,12 @@ struct Confirm<'a> {
     danger: bool,
     email: &'a str,
     email_query: String,
-    confirm: Option<Input<'a>>,
+    confirm: Option<ConfirmField<'a>>,
 }
 
-/// The confirm step of a card's action ("Delete account", or "Activate" when the operator's
-/// password is not recent).
-pub fn confirm(step: ConfirmStep, email: &str, needs_password: bool, errors: &FieldErrors) -> Page {
+/// The confirm step of a card's action ("Delete account", "Remove second factors", or
+/// "Activate" when the operator has not confirmed recently).
+pub fn confirm(step: ConfirmStep, email: &str, needed: Option<AskFor>, errors: &FieldErrors) -> Page {
     let (title, action, before, after, button, danger) = match step {
         ConfirmStep::Delete => (
             "Delete account",
@@ -180,6 +255,14 @@ pub fn confirm(step: ConfirmStep, email: &str, needs_password: bool, errors: &Fi
             "Yes, activate this account",
             false,
         ),
+        ConfirmStep::RemoveSecondFactors => (
+            "Remove second factors",
+            "/operator/remove-second-factors",
+            "Remove every second factor (authenticator app, passkeys, recovery codes) of",
+            "? Signing in will then take the password alone. The learner is mailed a notice.",
+            "Yes, remove the second factors",
+            true,
+        ),
     };
     let page = Confirm {
         action,
@@ -189,7 +272,7 @@ pub fn confirm(step: ConfirmStep, email: &str, needs_password: bool, errors: &Fi
         danger,
         email,
         email_query: urlencode(email),
-        confirm: your_password(needs_password, errors),
+        confirm: confirm_field(needed, errors),
     };
     console_page(title, &page)
 }
@@ -231,16 +314,16 @@ struct BulkChecked<'a> {
     good: u64,
     problems: Vec<ProblemRow<'a>>,
     csv: &'a str,
-    confirm: Option<Input<'a>>,
+    confirm: Option<ConfirmField<'a>>,
 }
 
 /// The dry run of a file: its rows and problems, and the button that registers the rest
-/// (with the operator's own password, when it is needed).
+/// (with the operator's confirmation, when it is needed).
 pub fn bulk_checked<'a>(
     rows: u64,
     problems: &'a [RowOutcome],
     csv: &'a str,
-    needs_password: bool,
+    needed: Option<AskFor>,
     errors: &'a FieldErrors,
 ) -> Page {
     let page = BulkChecked {
@@ -248,7 +331,7 @@ pub fn bulk_checked<'a>(
         good: rows.saturating_sub(problems.len() as u64),
         problems: problem_rows(JobKind::BulkRegistration, problems),
         csv,
-        confirm: your_password(needs_password, errors),
+        confirm: confirm_field(needed, errors),
     };
     console_page("Check file", &page)
 }
@@ -285,7 +368,7 @@ struct DeletionsChecked<'a> {
     matching: usize,
     source: &'a str,
     list: &'a str,
-    confirm: Option<Input<'a>>,
+    confirm: Option<ConfirmField<'a>>,
 }
 
 /// A checked list: how many addresses name an account, and the confirm step.
@@ -295,10 +378,10 @@ pub fn deletions_checked(
     matching: usize,
     source: &str,
     list: &str,
-    needs_password: bool,
+    needed: Option<AskFor>,
     errors: &FieldErrors,
 ) -> Page {
-    let page = DeletionsChecked { total, matching, source, list, confirm: your_password(needs_password, errors) };
+    let page = DeletionsChecked { total, matching, source, list, confirm: confirm_field(needed, errors) };
     console_page("Check list", &page)
 }
 
@@ -469,6 +552,21 @@ pub fn applications<'a>(
 }
 
 #[derive(Template)]
+#[template(path = "console/second_factor_required.html")]
+struct SecondFactorRequired {
+    /// The operator has a second factor now, but this session was begun without it.
+    enrolled: bool,
+    /// A console post was refused.
+    refused: bool,
+}
+
+/// All the console shows an operator whose session was not begun with a second factor, where
+/// one is required: how to set one up, and that the console opens at the next sign-in with it.
+pub fn second_factor_required(enrolled: bool, refused: bool) -> Page {
+    Page::new("A second factor is required", &SecondFactorRequired { enrolled, refused })
+}
+
+#[derive(Template)]
 #[template(path = "console/application_remove.html")]
 struct ApplicationRemove<'a> {
     name: &'a str,
@@ -506,12 +604,22 @@ mod tests {
         };
         let none = FieldErrors::new();
         let context = CardContext {
-            needs_password: false,
+            confirm: None,
+            factors: FactorsSummary::default(),
             password_errors: &none,
             password_policy: PasswordPolicy { min_length: 15 },
         };
         let page = learners("ada@example.org", Some((&view, context)), None, &none);
         assert!(page.body.as_str().contains(r#"autocomplete="new-password" required minlength="15" maxlength="128""#));
+    }
+
+    #[test]
+    fn factors_read_as_a_person_writes_them() {
+        assert_eq!(factors_text(&FactorsSummary::default()), "none");
+        let all = FactorsSummary { authenticator: true, passkeys: 1, recovery_codes: 10 };
+        assert_eq!(factors_text(&all), "an authenticator app, 1 passkey, 10 recovery codes");
+        let some = FactorsSummary { authenticator: false, passkeys: 2, recovery_codes: 1 };
+        assert_eq!(factors_text(&some), "2 passkeys, 1 recovery code");
     }
 
     #[test]

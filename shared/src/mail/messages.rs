@@ -234,6 +234,34 @@ pub fn password_changed(config: &Config, user: &User, by_operator: bool) -> Outg
     compose(config, &user.email, &mail)
 }
 
+/// To the owner of an account whose second factors an operator removed (a lost phone is the
+/// usual case; were it not the owner who asked, this mail is how they learn of it).
+pub(crate) struct SecondFactorsRemoved<'a> {
+    pub name: Option<&'a str>,
+    pub site_name: &'a str,
+    pub settings: Href<'a>,
+    pub reset: Href<'a>,
+}
+parts!(SecondFactorsRemoved, "mail/second_factors_removed.txt", "mail/second_factors_removed.html");
+
+impl SecondFactorsRemoved<'_> {
+    fn subject_line(&self) -> String {
+        format!("The second factors of your {} account were removed", self.site_name)
+    }
+}
+
+pub fn second_factors_removed(config: &Config, user: &User) -> OutgoingMail {
+    let links = SiteLinks::new(config);
+    let settings = format!("{}/account/settings", config.site_url);
+    let mail = SecondFactorsRemoved {
+        name: greeting(user),
+        site_name: &config.site_name,
+        settings: Href::new(&settings),
+        reset: Href::new(&links.reset),
+    };
+    compose(config, &user.email, &mail)
+}
+
 /// To a learner who asked for their account to be removed, at the address the account had:
 /// the worker may find the account already deleted.
 pub(crate) struct RemovalRequested<'a> {
@@ -288,6 +316,7 @@ mod tests {
             lockout(&config, &pending, 6, Timestamp::from_unix(1_800_000_000)),
             password_reset(&config, &pending, link),
             password_changed(&config, &pending, false),
+            second_factors_removed(&config, &pending),
         ];
         for mail in &mails {
             for part in [&mail.subject, &mail.text, &mail.html] {

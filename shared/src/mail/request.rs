@@ -58,6 +58,9 @@ pub enum MailRequest {
     Lockout { email: String, failures: u32, until: i64 },
     /// The password of this account was changed (by the learner's reset link, or an operator).
     PasswordChanged { user_id: String, by_operator: bool },
+    /// An operator removed every second factor of this account (authenticator, passkeys,
+    /// recovery codes): the owner is told.
+    SecondFactorsRemoved { user_id: String },
     /// The learner asked for their account to be removed: a confirmation, to the address and
     /// name the account had (the deletion worker may be done first).
     RemovalRequested { user_id: String, email: String, name: String },
@@ -130,6 +133,10 @@ mod tests {
             (
                 r#"{"kind":"password_changed","user_id":"u1","by_operator":true}"#,
                 MailRequest::PasswordChanged { user_id: "u1".into(), by_operator: true },
+            ),
+            (
+                r#"{"kind":"second_factors_removed","user_id":"u1"}"#,
+                MailRequest::SecondFactorsRemoved { user_id: "u1".into() },
             ),
             (
                 r#"{"kind":"removal_requested","user_id":"u1","email":"a@b.org","name":"Ada"}"#,
