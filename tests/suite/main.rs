@@ -15,6 +15,7 @@ mod oidc;
 mod oidc_social;
 mod openapi;
 mod operator_support;
+mod passkeys;
 mod passwords;
 mod policies;
 mod recovery;
