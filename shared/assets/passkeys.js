@@ -10,9 +10,11 @@
 // the form. The buttons stay hidden (the stylesheet) unless this browser can use passkeys.
 (function () {
   "use strict";
-  if (!window.PublicKeyCredential || !navigator.credentials || !window.fetch) {
+  // Loaded once per page, whatever includes it (the layout does, on every page).
+  if (window.learnersPasskeys || !window.PublicKeyCredential || !navigator.credentials || !window.fetch) {
     return;
   }
+  window.learnersPasskeys = true;
   document.documentElement.classList.add("passkeys");
 
   function toBytes(base64url) {
