@@ -211,6 +211,24 @@ fn cases() -> Vec<(&'static str, Rendered)> {
         ),
         ("pages/login.html", Rendered::Pages(documents(vec![pages::login(HOSTILE, problem(), Some(HOSTILE))]))),
         (
+            "pages/second_factor.html",
+            Rendered::Pages(documents(
+                [false, true]
+                    .into_iter()
+                    .map(|recovery| {
+                        let choice = pages::SecondFactorChoice {
+                            totp: true,
+                            passkeys: true,
+                            recovery_codes: true,
+                            recovery,
+                            next: Some(HOSTILE),
+                        };
+                        pages::second_factor(choice, Some(HOSTILE))
+                    })
+                    .collect(),
+            )),
+        ),
+        (
             "pages/account_settings.html",
             Rendered::Pages(documents(vec![pages::account_settings_of(HOSTILE, HOSTILE, HOSTILE, Some(&errors))])),
         ),

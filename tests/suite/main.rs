@@ -23,6 +23,7 @@ mod registration;
 mod removal;
 mod routes;
 mod row_jobs;
+mod second_factor;
 mod signin;
 mod uniform;
 mod workers;

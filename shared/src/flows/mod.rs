@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod mail_events;
 pub mod outbox;
 pub mod passkeys;
+pub mod pending;
 pub mod recovery;
 pub mod registration;
 pub mod removal;

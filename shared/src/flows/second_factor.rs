@@ -15,25 +15,14 @@
 
 use crate::domain::{
     AuthMethod, Challenge, ChallengePurpose, DeviceRecord, PendingSignIn, RecoveryCodes, SecondFactors, Timestamp,
-    Token, User, UserStatus, CHALLENGE_SECONDS,
+    Token, User, UserStatus,
 };
+pub use crate::flows::pending::SecondFactorNeeded;
 use crate::flows::signin::{
     forget_failures, own_counter_key, record_failures, reserve_all, sign_in_counters, start_session, Client, SignedIn,
 };
 use crate::App;
 use anyhow::Context;
-
-/// A sign-in whose password was right, waiting for the second factor.
-pub struct SecondFactorNeeded {
-    pub user: User,
-    /// The raw token of the pending sign-in (its cookie only).
-    pub token: Token,
-    pub lifetime_seconds: i64,
-    /// What the account can answer with.
-    pub totp: bool,
-    pub passkeys: bool,
-    pub recovery_codes: bool,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecondFactorError {
@@ -45,39 +34,6 @@ pub enum SecondFactorError {
     InvalidCode,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
-}
-
-/// Begins the wait for a second factor, after the password (`signin::sign_in_from`).
-pub(crate) async fn begin_pending(
-    app: &App,
-    user: User,
-    device: Option<&DeviceRecord>,
-    factors: &SecondFactors,
-    now: Timestamp,
-) -> anyhow::Result<SecondFactorNeeded> {
-    let token = Token::generate();
-    let state = PendingSignIn {
-        auth_epoch: user.auth_epoch,
-        device: device.map(|d| d.hash.as_str().to_owned()),
-        methods: vec![AuthMethod::Password],
-    };
-    let challenge = Challenge {
-        hash: token.hash(),
-        purpose: ChallengePurpose::SignIn,
-        user_id: Some(user.id.clone()),
-        state: serde_json::to_string(&state).context("encoding a pending sign-in")?,
-        expires_at: now.plus_seconds(CHALLENGE_SECONDS),
-    };
-    app.factors.put_challenge(&challenge).await?;
-    tracing::info!(user_id = %user.id, "password verified; second factor awaited");
-    Ok(SecondFactorNeeded {
-        user,
-        token,
-        lifetime_seconds: CHALLENGE_SECONDS,
-        totp: factors.totp.is_some(),
-        passkeys: !factors.passkeys.is_empty(),
-        recovery_codes: !factors.recovery_codes.is_empty(),
-    })
 }
 
 /// A pending sign-in as the browser's cookie names it, while it is live: unexpired, its account

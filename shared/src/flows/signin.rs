@@ -16,7 +16,7 @@ use crate::domain::{
     Token, User, UserStatus, DEVICES_PER_ACCOUNT, DEVICE_FAILURES_FACTOR, DEVICE_TTL_SECONDS, OPERATOR_IDLE_SECONDS,
 };
 use crate::flows::outbox::{send_later, MailRequest};
-use crate::flows::second_factor::{begin_pending, SecondFactorNeeded};
+use crate::flows::pending::{begin_pending, SecondFactorNeeded};
 use crate::metrics::Metric;
 use crate::App;
 use anyhow::Context;

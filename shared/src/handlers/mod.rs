@@ -22,6 +22,7 @@ pub mod passkeys;
 pub mod password_reset;
 pub mod register;
 mod row_jobs;
+pub mod second_factor;
 pub mod sessions;
 pub mod sqs;
 
@@ -42,6 +43,7 @@ pub const HTTP_HANDLERS: &[(&str, HttpHandler)] = &[
     ("activate", |app, req| Box::pin(activate::handle(app, req))),
     ("admin-users", |app, req| Box::pin(admin_users::handle(app, req))),
     ("sessions", |app, req| Box::pin(sessions::handle(app, req))),
+    ("second-factor", |app, req| Box::pin(second_factor::handle(app, req))),
     ("account", |app, req| Box::pin(account::handle(app, req))),
     ("password-reset", |app, req| Box::pin(password_reset::handle(app, req))),
     ("passkeys", |app, req| Box::pin(passkeys::handle(app, req))),

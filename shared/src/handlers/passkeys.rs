@@ -18,7 +18,7 @@ use crate::http::error::ErrorCode;
 use crate::http::origin::{from_site, not_from_elsewhere};
 use crate::http::pages::{self, LoginProblem};
 use crate::http::response::{self, Reply};
-use crate::http::session::{cookie, device_cookie, set_cookie, COOKIE, DEVICE_COOKIE};
+use crate::http::session::{cookie, local_path, with_sign_in_cookies, COOKIE, DEVICE_COOKIE, PENDING_COOKIE};
 use crate::http::{route_key, source_ip, ApiError, FieldErrors, Fields};
 use crate::App;
 use lambda_http::Request;
@@ -30,9 +30,6 @@ const SCRIPT: &str = include_str!("../../assets/passkeys.js");
 /// A week: the script's markup contract does not change between releases, and a browser that
 /// holds an older copy still works with the pages.
 const SCRIPT_CACHE: &str = "public, max-age=604800";
-
-/// The cookie of a sign-in waiting for its second factor (set by the second-step page).
-const PENDING_COOKIE: &str = "__Host-learners-2fa";
 
 /// What every refused passkey sign-in says (no account is named, none told apart).
 const SIGN_IN_REFUSED: &str = "The passkey was not accepted. Try again, or sign in with your email and password.";
@@ -124,30 +121,16 @@ fn answer(req: &Request, extra: &[&str]) -> Result<Answer, ApiError> {
     }
 }
 
-/// Where a sign-in may send the browser next: a path of this site only (the same rule as the
-/// password sign-in's `next`, which a handler may not import from another).
-fn local_path(next: &str) -> Option<&str> {
-    let local = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && !next.chars().any(|c| c.is_control() || c.is_whitespace());
-    local.then_some(next)
-}
-
 /// The browser's cookies and address, for a sign-in.
 fn client_of(req: &Request) -> (Option<String>, Option<String>, Option<&str>) {
     (cookie(req, DEVICE_COOKIE), cookie(req, COOKIE), source_ip(req))
 }
 
 /// After a sign-in: on to `next` (or the account page), with the new session and device
-/// cookies, as the password sign-in sets them.
+/// cookies as the password sign-in sets them, and the end of a pending sign-in.
 fn signed_in_reply(signed_in: &SignedIn, next: Option<&str>) -> Reply {
-    let mut reply = response::see_other(next.and_then(local_path).unwrap_or("/account/settings"));
-    let cookies = [set_cookie(&signed_in.token, signed_in.lifetime_seconds), device_cookie(&signed_in.device)];
-    for value in cookies.iter().filter_map(|c| http::HeaderValue::from_str(c).ok()) {
-        reply.headers_mut().append(http::header::SET_COOKIE, value);
-    }
-    reply
+    let reply = response::see_other(next.and_then(local_path).unwrap_or("/account/settings"));
+    with_sign_in_cookies(reply, &signed_in.token, signed_in.lifetime_seconds, &signed_in.device)
 }
 
 /// The signed-in user, or the reply for a caller who is not.
@@ -355,14 +338,7 @@ async fn second_step(app: &App, req: &Request) -> Reply {
     let (device, session, ip) = client_of(req);
     let client = Client { device: device.as_deref(), session: session.as_deref(), ip };
     match passkeys::finish_second_step(app, &raw, &answer.challenge, &answer.credential, client).await {
-        Ok(signed_in) => {
-            let mut reply = signed_in_reply(&signed_in, next.as_deref());
-            let cleared = format!("{PENDING_COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
-            if let Ok(value) = http::HeaderValue::from_str(&cleared) {
-                reply.headers_mut().append(http::header::SET_COOKIE, value);
-            }
-            reply
-        }
+        Ok(signed_in) => signed_in_reply(&signed_in, next.as_deref()),
         Err(SecondFactorError::Expired) => expired().into(),
         Err(SecondFactorError::InvalidCode) => ApiError::new(
             ErrorCode::InvalidCredentials,
@@ -376,14 +352,6 @@ async fn second_step(app: &App, req: &Request) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn next_is_a_local_path_only() {
-        assert_eq!(local_path("/account/settings"), Some("/account/settings"));
-        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "operator", "/a b", ""] {
-            assert_eq!(local_path(bad), None, "{bad:?}");
-        }
-    }
 
     #[test]
     fn the_script_is_served_as_javascript_with_a_long_cache() {

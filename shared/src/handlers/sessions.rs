@@ -1,4 +1,5 @@
-//! Function `sessions`: `GET /login`, `POST /api/v1/sessions` (sign in),
+//! Function `sessions`: `GET /login`, `POST /api/v1/sessions` (sign in; an account with a second
+//! factor goes on to `GET /login/second-factor`, function `second-factor`),
 //! `DELETE /api/v1/sessions/current` (sign out, for programs) and `POST /logout` (sign out,
 //! the settings page's button), and API Gateway's `$default` route (not found).
 
@@ -9,7 +10,9 @@ use crate::http::error::ErrorCode;
 use crate::http::origin::{from_site, not_from_elsewhere};
 use crate::http::pages::{self, LoginProblem, NEW_ACTIVATION_LINK};
 use crate::http::response::Reply;
-use crate::http::session::{cookie, device_cookie, set_cookie, with_cleared_cookie, COOKIE, DEVICE_COOKIE};
+use crate::http::session::{
+    cookie, local_path, pending_cookie, with_cleared_cookie, with_cookie, with_sign_in_cookies, COOKIE, DEVICE_COOKIE,
+};
 use crate::http::{is_form_post, query_param, response, route_key, source_ip, ApiError, FieldErrors, Fields};
 use crate::App;
 use lambda_http::Request;
@@ -72,16 +75,6 @@ impl From<(&App, SignInError)> for ApiError {
     }
 }
 
-/// Where a sign-in form may send the browser next: a path of this site only (`/operator`),
-/// never another site (`https://evil.example`, `//evil.example`, `/\\evil.example`).
-pub fn local_path(next: &str) -> Option<&str> {
-    let local = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && !next.chars().any(|c| c.is_control() || c.is_whitespace());
-    local.then_some(next)
-}
-
 /// Email, password, and where to go next (form posts only; a bad one is ignored).
 fn credentials(req: &Request) -> Result<(String, String, Option<String>), ApiError> {
     let mut fields = Fields::from_request(req)?;
@@ -114,13 +107,26 @@ async fn create(app: &App, req: &Request) -> Reply {
     let session = cookie(req, COOKIE);
     let client = Client { device: device.as_deref(), session: session.as_deref(), ip: source_ip(req) };
     let error = match sign_in_from(app, &email, &password, client).await {
-        Ok(SignInStep::SecondFactor(_pending)) => {
-            // TODO(second factor step): the page that asks for it.
-            return ApiError::unexpected(&anyhow::anyhow!("second factor step not built yet")).into();
+        Ok(SignInStep::SecondFactor(pending)) => {
+            // The password was right; the code is asked on the next page. A program is told so,
+            // with the same cookie, and posts the code to the same route.
+            let location = match next.as_deref() {
+                Some(next) => format!("/login/second-factor?next={}", pages::urlencode(next)),
+                None => "/login/second-factor".to_owned(),
+            };
+            let reply = response::either(
+                response::see_other(&location),
+                ApiError::new(
+                    ErrorCode::SecondFactorRequired,
+                    "The password is right; this account also needs its second factor: post {\"code\": ...} to /login/second-factor with the cookie of this answer.",
+                )
+                .into(),
+            );
+            return with_cookie(reply, &pending_cookie(&pending.token, pending.lifetime_seconds));
         }
         Ok(SignInStep::SignedIn(signed_in)) => {
             let user = &signed_in.user;
-            let mut reply = response::either(
+            let reply = response::either(
                 // A browser form: on to where it was going, or the account page.
                 response::see_other(next.as_deref().unwrap_or("/account/settings")),
                 response::json(
@@ -131,11 +137,7 @@ async fn create(app: &App, req: &Request) -> Reply {
                     }}),
                 ),
             );
-            let cookies = [set_cookie(&signed_in.token, signed_in.lifetime_seconds), device_cookie(&signed_in.device)];
-            for value in cookies.iter().filter_map(|c| http::HeaderValue::from_str(c).ok()) {
-                reply.headers_mut().append(http::header::SET_COOKIE, value);
-            }
-            return reply;
+            return with_sign_in_cookies(reply, &signed_in.token, signed_in.lifetime_seconds, &signed_in.device);
         }
         Err(SignInError::NotActivated) => {
             let problem = LoginProblem {
@@ -248,15 +250,5 @@ mod tests {
         assert_eq!(throttled.status, 429);
         let failed = ApiError::from((app, SignInError::Unexpected(anyhow::anyhow!("table gone"))));
         assert_eq!(failed, ApiError::unexpected(&anyhow::anyhow!("another cause")));
-    }
-
-    #[test]
-    fn next_is_a_local_path_only() {
-        assert_eq!(local_path("/operator"), Some("/operator"));
-        assert_eq!(local_path("/operator/jobs/1?x=2"), Some("/operator/jobs/1?x=2"));
-        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "operator", "/ope rator", "/a\nb", ""]
-        {
-            assert_eq!(local_path(bad), None, "{bad:?}");
-        }
     }
 }

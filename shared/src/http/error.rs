@@ -35,6 +35,13 @@ pub enum ErrorCode {
     ValidationFailed,
     /// Too many failed attempts from the caller's network: `Retry-After` says when to return.
     TooManyAttempts,
+    /// A right password for an account with a second factor: the code is awaited
+    /// (`POST /login/second-factor`, with the cookie that came with this answer).
+    SecondFactorRequired,
+    /// A wrong, used or malformed second-factor code, or a paused sign-in: one answer for all.
+    InvalidCode,
+    /// The sign-in waiting for its second factor is over (never begun, finished, expired).
+    SignInExpired,
     InternalError,
 }
 
@@ -43,7 +50,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             BadRequest | BadColumns | BadCursor | BadIdempotencyKey | EmptyFile | InvalidToken => 400,
-            NotSignedIn | InvalidCredentials | Unauthorized => 401,
+            NotSignedIn | InvalidCredentials | Unauthorized | SecondFactorRequired | InvalidCode | SignInExpired => 401,
             CrossOrigin | InvalidPassword | NotActivated | NotAnOperator => 403,
             NotFound | UserNotFound | JobNotFound | ClientNotFound => 404,
             MethodNotAllowed => 405,
@@ -56,7 +63,7 @@ impl ErrorCode {
     }
 
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::BadRequest,
         ErrorCode::BadColumns,
         ErrorCode::BadCursor,
@@ -82,6 +89,9 @@ impl ErrorCode {
         ErrorCode::PayloadTooLarge,
         ErrorCode::ValidationFailed,
         ErrorCode::TooManyAttempts,
+        ErrorCode::SecondFactorRequired,
+        ErrorCode::InvalidCode,
+        ErrorCode::SignInExpired,
         ErrorCode::InternalError,
     ];
 
@@ -114,6 +124,9 @@ impl ErrorCode {
             PayloadTooLarge => "payload_too_large",
             ValidationFailed => "validation_failed",
             TooManyAttempts => "too_many_attempts",
+            SecondFactorRequired => "second_factor_required",
+            InvalidCode => "invalid_code",
+            SignInExpired => "sign_in_expired",
             InternalError => "internal_error",
         }
     }

@@ -338,6 +338,69 @@ pub fn passkeys(
     Page::new("Passkeys", &page)
 }
 
+/// What the second step of a sign-in can ask for, and what it shows.
+pub struct SecondFactorChoice<'a> {
+    pub totp: bool,
+    pub passkeys: bool,
+    pub recovery_codes: bool,
+    /// The recovery code's field rather than the app's (`?recovery=1`).
+    pub recovery: bool,
+    /// Where a success goes (a local path, checked by the caller).
+    pub next: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/second_factor.html")]
+struct SecondFactorStep<'a> {
+    error: Option<&'a str>,
+    next: Option<&'a str>,
+    code: Option<Input<'a>>,
+    recovery_link: Option<String>,
+    app_link: Option<String>,
+    passkeys: bool,
+    passkey_next: &'a str,
+}
+
+/// The second step of a sign-in: a code from the authenticator app (or, behind "Use a recovery
+/// code", a recovery code: the same field takes either), and the passkey button when the
+/// account has passkeys.
+pub fn second_factor(choice: SecondFactorChoice<'_>, error: Option<&str>) -> Page {
+    let SecondFactorChoice { totp, passkeys, recovery_codes, next, .. } = choice;
+    let recovery = choice.recovery && recovery_codes || !totp && recovery_codes && !passkeys;
+    let link = |recovery: bool| {
+        let mut query = Vec::new();
+        if recovery {
+            query.push("recovery=1".to_owned());
+        }
+        if let Some(next) = next {
+            query.push(format!("next={}", urlencode(next)));
+        }
+        match query.is_empty() {
+            true => "/login/second-factor".to_owned(),
+            false => format!("/login/second-factor?{}", query.join("&")),
+        }
+    };
+    let no_errors = FieldErrors::new();
+    let code = if recovery {
+        Some(Input::new("code", "Recovery code", "text", "one-time-code", &no_errors).length(None, 40))
+    } else if totp {
+        Some(Input::new("code", "Code from your app", "text", "one-time-code", &no_errors).length(None, 40))
+    } else {
+        None
+    };
+    let code = code.map(|input| Input { error, ..input });
+    let page = SecondFactorStep {
+        error: if code.is_some() { None } else { error },
+        next,
+        code,
+        recovery_link: (recovery_codes && !recovery).then(|| link(true)),
+        app_link: (totp && recovery).then(|| link(false)),
+        passkeys,
+        passkey_next: next.unwrap_or("/account/settings"),
+    };
+    Page::new("Confirm it is you", &page)
+}
+
 #[derive(Template)]
 #[template(path = "pages/account_settings.html")]
 struct AccountSettings<'a> {

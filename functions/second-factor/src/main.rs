@@ -1,0 +1,9 @@
+//! Lambda function `second-factor`: wiring only; it links its handler (`handlers::second_factor`) and no other.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    learners::wiring::run_lambda(|app, req| Box::pin(learners::handlers::second_factor::handle(app, req))).await
+}
