@@ -435,4 +435,5 @@ in_the_browser! {
 
 mod console;
 mod oidc;
+mod passkeys;
 mod prereg;
