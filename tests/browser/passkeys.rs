@@ -3,6 +3,8 @@
 //! runs as `http://localhost:<port>`: WebAuthn refuses an IP address as the relying party.
 //! Clicking and typing only: the site's own script runs the ceremonies.
 
+use learners::domain::AuthMethod;
+use learners::flows::passkeys::verify_own_passkey;
 use learners::flows::registration::{register, RegistrationForm};
 use learners_tests::browser::Browser;
 use learners_tests::{email, unique, Backend, TestApp, PASSWORD};
@@ -24,6 +26,37 @@ async fn active_learner(site: &TestApp) -> String {
     let token = link.rsplit('/').next().expect("a token");
     learners::flows::activation::activate(&site.app, token, PASSWORD).await.expect("activation");
     address
+}
+
+/// What the script does for a confirmation, done by the test to keep the answer: the options
+/// from `/account/passkeys/confirm/options`, the browser's dialog, the answer as webauthn-rs
+/// reads it. The challenge's token and the answer.
+async fn confirmation_answer(b: &Browser) -> (String, String) {
+    let script = r#"
+        const done = arguments[arguments.length - 1];
+        const bytes = (s) => { s = s.replace(/-/g, "+").replace(/_/g, "/"); while (s.length % 4) s += "=";
+            return Uint8Array.from(atob(s), (c) => c.charCodeAt(0)).buffer; };
+        const text = (buffer) => buffer ? btoa(String.fromCharCode(...new Uint8Array(buffer)))
+            .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "") : null;
+        fetch("/account/passkeys/confirm/options", {method: "POST", credentials: "same-origin"})
+          .then((r) => r.json())
+          .then((answer) => {
+            const key = answer.options.publicKey;
+            key.challenge = bytes(key.challenge);
+            key.allowCredentials = (key.allowCredentials || []).map((c) => ({...c, id: bytes(c.id)}));
+            return navigator.credentials.get({publicKey: key}).then((c) => done([answer.challenge, JSON.stringify({
+              id: c.id, rawId: text(c.rawId), type: c.type, extensions: {},
+              response: {authenticatorData: text(c.response.authenticatorData),
+                clientDataJSON: text(c.response.clientDataJSON), signature: text(c.response.signature),
+                userHandle: text(c.response.userHandle)}})]));
+          })
+          .catch((e) => done(["", String(e)]));
+    "#;
+    let answer = b.run_async(script).await;
+    let token = answer[0].as_str().unwrap_or_default().to_owned();
+    let credential = answer[1].as_str().unwrap_or_default().to_owned();
+    assert!(!token.is_empty(), "the confirmation's ceremony failed: {credential}");
+    (token, credential)
 }
 
 async fn sign_in_with_password(b: &Browser, site: &TestApp, address: &str, password: &str) {
@@ -92,6 +125,21 @@ async fn a_passkey_signs_in_alone_and_as_the_second_step(backend: Backend) {
     assert_eq!(b.path().await, "/account/settings", "{}", b.text().await);
     assert!(b.text().await.contains(&address));
 
+    // A confirmation (what the operator console asks before a sensitive action): the page's
+    // own fetch and the browser's dialog, the answer checked by the flow; once only.
+    let (token, credential) = confirmation_answer(&b).await;
+    let key = learners::domain::Email::parse(&address).unwrap().key();
+    let user = site.app.store.user_by_email_key(&key).await.unwrap().expect("the account");
+    let verify = |token: String, credential: String| {
+        let (app, user) = (site.app.clone(), user.clone());
+        async move { verify_own_passkey(&app, &user, &token, &credential).await.unwrap() }
+    };
+    assert_eq!(verify(token.clone(), credential.clone()).await, Some(AuthMethod::Passkey));
+    assert_eq!(verify(token, credential).await, None, "a challenge is answered once");
+    let (other, _) = confirmation_answer(&b).await;
+    let (_, credential) = confirmation_answer(&b).await;
+    assert_eq!(verify(other, credential).await, None, "an answer to another challenge");
+
     // Removing it asks the password.
     b.open(&site.url("/account/passkeys")).await;
     b.fill("Your password", WRONG).await;
@@ -100,6 +148,13 @@ async fn a_passkey_signs_in_alone_and_as_the_second_step(backend: Backend) {
     assert!(b.text().await.contains("The password is not right."));
     assert!(b.text().await.contains("Ada's laptop"), "still there");
     b.snap("passkeys-remove-refused").await;
+    // The two refused confirmations and this password count on the user's own confirmation
+    // counter (3 allowed here): it is locked, the right password too is refused, until it ends.
+    b.fill("Your password", PASSWORD).await;
+    b.press("Remove").await;
+    assert_eq!(b.status().await, 403, "locked");
+    assert!(b.text().await.contains("Ada's laptop"));
+    site.clock.advance(1801);
     b.fill("Your password", PASSWORD).await;
     b.press("Remove").await;
     assert_eq!(b.path().await, "/account/passkeys");

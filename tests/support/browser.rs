@@ -131,6 +131,11 @@ impl Browser {
         answer.as_array().cloned().unwrap_or_default()
     }
 
+    /// Runs an asynchronous script in the page (it calls its last argument with the result).
+    pub async fn run_async(&self, script: &str) -> Value {
+        self.client.execute_async(script, vec![]).await.expect("running a script")
+    }
+
     /// Ends the browser session (also done, less politely, on drop).
     pub async fn quit(self) {
         let _ = self.client.clone().close().await;
