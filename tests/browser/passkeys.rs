@@ -83,7 +83,7 @@ async fn a_passkey_signs_in_alone_and_as_the_second_step(backend: Backend) {
 
     sign_in_with_password(&b, &site, &address, PASSWORD).await;
     assert_eq!(b.path().await, "/account/settings");
-    b.open(&site.url("/account/passkeys")).await;
+    b.follow("Passkeys").await;
     assert_eq!(b.heading().await, "Passkeys");
     assert!(b.text().await.contains("You have no passkeys yet."));
     b.snap("passkeys-none").await;
