@@ -422,6 +422,7 @@ pub async fn finish_second_step(
             finish(app, pending, device.as_ref(), client, AuthMethod::Passkey).await
         }
         Err(PasskeyError::Unexpected(e)) => Err(SecondFactorError::Unexpected(e)),
+        Err(PasskeyError::Unavailable) => Err(anyhow::anyhow!("passkeys are unavailable on this site").into()),
         Err(_) => {
             record_failures(app, &pending.user.email, &counters, now).await?;
             Err(SecondFactorError::InvalidCode)
@@ -465,6 +466,7 @@ pub async fn verify_own_passkey(
             Ok(Some(AuthMethod::Passkey))
         }
         Err(PasskeyError::Unexpected(e)) => Err(e),
+        Err(PasskeyError::Unavailable) => Err(anyhow::anyhow!("passkeys are unavailable on this site")),
         Err(_) => {
             record_failures(app, &user.email, &counters, now).await?;
             Ok(None)
