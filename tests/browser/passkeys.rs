@@ -169,8 +169,8 @@ async fn a_passkey_signs_in_alone_and_as_the_second_step(backend: Backend) {
     b.quit().await;
 }
 
-/// Without WebAuthn (no authenticator at all is not it: Chromium has the API), the buttons
-/// appear only once the script ran; cancelling the browser's dialog says so next to the button.
+/// A ceremony that fails in the browser (an authenticator without a passkey for the site) says
+/// so in an alert beside the button, and sends no form.
 async fn a_cancelled_ceremony_says_so_next_to_the_button(backend: Backend) {
     let site = TestApp::spawn_localhost_site(backend, &[]).await;
     let b = Browser::start().await;
