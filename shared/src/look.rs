@@ -1,7 +1,8 @@
 //! The site's look: one small stylesheet for every page and every HTML mail, with the site's
 //! name, an optional logo and a brand colour. Built once from the configuration; the pages'
-//! Content-Security-Policy allows exactly this stylesheet (by its hash) and the logo's origin,
-//! nothing inline besides.
+//! Content-Security-Policy allows exactly this stylesheet (by its hash), the logo's origin, and
+//! scripts of the site's own origin (the one passkey script, and its requests back to the
+//! site), nothing inline besides.
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -9,6 +10,10 @@ use sha2::{Digest, Sha256};
 /// The colour of the header, buttons and links unless `LEARNERS_BRAND_COLOR` says otherwise
 /// (white text on it: contrast 6.7:1).
 pub const DEFAULT_BRAND_COLOR: &str = "#1d4ed8";
+
+/// The site's one script (passkey buttons), served by the `passkeys` function. Pages load it
+/// from the site itself: the CSP allows scripts of the site's origin and nothing inline.
+pub const SCRIPT_PATH: &str = "/assets/passkeys.js";
 
 /// WCAG 2.x AA: normal text needs 4.5:1 against its background.
 const MIN_CONTRAST: f64 = 4.5;
@@ -44,7 +49,11 @@ table{border-collapse:collapse;width:100%;margin-top:1rem;font-size:.9375rem}\
 caption{text-align:left;font-weight:600}\
 main.wide{max-width:64rem}\
 th,td{text-align:left;vertical-align:top;padding:.25rem .75rem .25rem 0;border-bottom:1px solid #e5e7eb;overflow-wrap:break-word}\
-code{font-size:.9375rem}";
+code{font-size:.9375rem}\
+[data-passkey-start],.passkey-only{display:none}\
+.passkeys [data-passkey-start]{display:inline-block}\
+.passkeys .passkey-only{display:block}\
+.passkeys .no-passkeys{display:none}";
 
 #[derive(Clone, Debug)]
 pub struct Look {
@@ -77,7 +86,7 @@ impl Look {
         let style_hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(css.as_bytes()));
         let img_src = logo.as_ref().map(|(_, origin)| format!("; img-src {origin}")).unwrap_or_default();
         let csp = format!(
-            "default-src 'none'; style-src 'sha256-{style_hash}'{img_src}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'sha256-{style_hash}'{img_src}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         );
         Ok(Self {
             site_name: site_name.to_owned(),
@@ -94,6 +103,24 @@ impl Look {
     /// logo when there is one), the page's heading if any, and `body` in `<main>` (wide for
     /// tables). `title` and `heading` are text.
     pub fn document(&self, title: &str, heading: Option<&str>, home: &str, body: &Html, wide: bool) -> String {
+        self.layout(title, heading, home, body, wide, None)
+    }
+
+    /// A page of the site: `document`, with the site's one script (`SCRIPT_PATH`), which the
+    /// CSP allows (`script-src 'self'`). Mail gets no script.
+    pub fn page_document(&self, title: &str, heading: Option<&str>, home: &str, body: &Html, wide: bool) -> String {
+        self.layout(title, heading, home, body, wide, Some(SCRIPT_PATH))
+    }
+
+    fn layout(
+        &self,
+        title: &str,
+        heading: Option<&str>,
+        home: &str,
+        body: &Html,
+        wide: bool,
+        script: Option<&str>,
+    ) -> String {
         let layout = Layout {
             title,
             css: &self.css,
@@ -103,6 +130,7 @@ impl Look {
             wide,
             heading,
             body,
+            script: script.map(Href::new),
         };
         Html::render(&layout).0
     }
@@ -187,6 +215,8 @@ struct Layout<'a> {
     wide: bool,
     heading: Option<&'a str>,
     body: &'a Html,
+    /// The site's script, on pages (not in mail).
+    script: Option<Href<'a>>,
 }
 
 fn parse_color(raw: &str) -> Option<(u8, u8, u8)> {
@@ -244,6 +274,8 @@ mod tests {
         let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(look.css.as_bytes()));
         assert!(look.csp.contains(&format!("style-src 'sha256-{hash}'")));
         assert!(!look.csp.contains("unsafe-inline"));
+        assert!(look.csp.contains("script-src 'self';"), "{}", look.csp);
+        assert!(!look.csp.contains("unsafe-eval"));
         assert!(!look.csp.contains("img-src"));
     }
 

@@ -435,5 +435,6 @@ in_the_browser! {
 
 mod console;
 mod oidc;
+mod passkeys;
 mod prereg;
 mod second_factor;

@@ -16,6 +16,7 @@ mod oidc_social;
 mod openapi;
 mod operator_second_factor;
 mod operator_support;
+mod passkeys;
 mod passwords;
 mod policies;
 mod recovery;

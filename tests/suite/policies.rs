@@ -13,7 +13,9 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use learners::adapters::aws::{provision, AwsClients};
 use learners::adapters::clock::SystemClock;
 use learners::adapters::memory::{InProcessQueue, MemoryMailer, QueuedBatch};
-use learners::flows::{activation, admin, bulk, recovery, registration, removal, second_factor, signin, totp};
+use learners::flows::{
+    activation, admin, bulk, passkeys, recovery, registration, removal, second_factor, signin, totp,
+};
 use learners::{App, Config};
 use learners_gateway::routes::TEMPLATE;
 use learners_gateway::{RouteTable, Workers};
@@ -312,6 +314,16 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     let signed_in = signin::sign_in(&app, &address("ada"), PASSWORD).await.unwrap().signed_in().unwrap();
     let session = signin::current_user(&app, signed_in.token.as_str()).await.unwrap().unwrap().1;
     signin::sign_out(&app, &session).await.unwrap();
+    // Passkeys: each ceremony's options and (forged) answer, a confirmation, a removal.
+    let signed_in = signin::sign_in(&app, &address("ada"), PASSWORD).await.unwrap().signed_in().unwrap();
+    rig.as_function("passkeys");
+    let (user, _) = signin::current_user(&app, signed_in.token.as_str()).await.unwrap().unwrap();
+    let ceremony = passkeys::start_registration(&app, &user, "Phone").await.unwrap();
+    let _ = passkeys::finish_registration(&app, &user, ceremony.token.as_str(), "{}", "Phone").await;
+    let ceremony = passkeys::start_sign_in(&app).await.unwrap();
+    let _ = passkeys::finish_sign_in(&app, ceremony.token.as_str(), "{}", signin::Client::default()).await;
+    let _ = passkeys::verify_own_passkey(&app, &user, ceremony.token.as_str(), "{}").await.unwrap();
+    passkeys::remove(&app, &user, "no-such-passkey").await.unwrap();
     // Second factors: an authenticator set up, the sign-in's second step (a wrong code, then a
     // recovery code), the codes renewed, the app removed.
     rig.as_function("second-factor");

@@ -103,6 +103,39 @@ impl Browser {
         Self { client, driver, profile }
     }
 
+    /// Adds a virtual authenticator (WebDriver's WebAuthn extension): a platform authenticator
+    /// (CTAP2, internal) that keeps passkeys (resident keys) and verifies its user, as a phone
+    /// or a laptop with a fingerprint reader does. Returns its id.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let options = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+            "automaticPresenceSimulation": true,
+        });
+        let answer = self
+            .client
+            .issue_cmd(WebAuthn { path: "webauthn/authenticator".into(), body: Some(options) })
+            .await
+            .expect("adding a virtual authenticator (Chromium's WebAuthn extension)");
+        answer.as_str().expect("an authenticator id").to_owned()
+    }
+
+    /// The credentials the virtual authenticator holds.
+    pub async fn authenticator_credentials(&self, authenticator: &str) -> Vec<Value> {
+        let path = format!("webauthn/authenticator/{authenticator}/credentials");
+        let answer =
+            self.client.issue_cmd(WebAuthn { path, body: None }).await.expect("the authenticator's credentials");
+        answer.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Runs an asynchronous script in the page (it calls its last argument with the result).
+    pub async fn run_async(&self, script: &str) -> Value {
+        self.client.execute_async(script, vec![]).await.expect("running a script")
+    }
+
     /// Ends the browser session (also done, less politely, on drop).
     pub async fn quit(self) {
         let _ = self.client.clone().close().await;
@@ -164,6 +197,31 @@ impl Browser {
             Err(_) => panic!("no button {label:?} on this page:\n{}", self.text().await),
         };
         self.navigate_by(button).await;
+    }
+
+    /// Presses the button that reads `label` and does not wait for a page (a button that
+    /// stays on this one).
+    pub async fn click_only(&self, label: &str) {
+        let xpath = format!("//button[normalize-space()={}]", xpath_string(label));
+        match self.client.find(Locator::XPath(&xpath)).await {
+            Ok(button) => button.click().await.expect("clicking"),
+            Err(_) => panic!("no button {label:?} on this page:\n{}", self.text().await),
+        }
+    }
+
+    /// Waits (30 s at most) for an element matching `css` with some text, and returns the text.
+    pub async fn wait_for(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                let text = element.text().await.unwrap_or_default();
+                if !text.is_empty() {
+                    return text;
+                }
+            }
+            assert!(Instant::now() < deadline, "nothing matches {css:?} with text after 30 s:\n{}", self.text().await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Follows the link that reads `text`, and waits for the page.
@@ -360,6 +418,27 @@ impl Browser {
             }
         }
         self.client.set_window_size(DESKTOP.0, DESKTOP.1).await.expect("resizing");
+    }
+}
+
+/// A command of WebDriver's WebAuthn extension, under `/session/{id}/`: a POST with `body`, or
+/// a GET without.
+#[derive(Debug)]
+struct WebAuthn {
+    path: String,
+    body: Option<Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthn {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/{}", session_id.unwrap_or_default(), self.path))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (lambda_http::http::Method, Option<String>) {
+        match &self.body {
+            Some(body) => (lambda_http::http::Method::POST, Some(body.to_string())),
+            None => (lambda_http::http::Method::GET, None),
+        }
     }
 }
 

@@ -129,9 +129,21 @@ impl TestApp {
         Self::spawn_inner(backend, extra, true).await
     }
 
+    /// `spawn_site` named `http://localhost:<port>`: WebAuthn takes a domain name as the relying
+    /// party's id, never an IP address, so passkeys work on this one. (Tests that want
+    /// `localhost` as another site use `spawn_site`.)
+    pub async fn spawn_localhost_site(backend: Backend, extra: &[(&str, &str)]) -> Self {
+        Self::spawn_on(backend, extra, true, "localhost").await
+    }
+
     async fn spawn_inner(backend: Backend, extra: &[(&str, &str)], site_is_gateway: bool) -> Self {
+        Self::spawn_on(backend, extra, site_is_gateway, "127.0.0.1").await
+    }
+
+    async fn spawn_on(backend: Backend, extra: &[(&str, &str)], site_is_gateway: bool, host: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let base_url = format!("http://{}", listener.local_addr().expect("bound address"));
+        let port = listener.local_addr().expect("bound address").port();
+        let base_url = format!("http://{host}:{port}");
         let mut extra = extra.to_vec();
         if site_is_gateway {
             extra.push(("LEARNERS_SITE_URL", &base_url));

@@ -39,7 +39,7 @@ pub use password::{
 pub use retirement::{email_hmac, Retirement, DELETED_EMAIL};
 pub use second_factor::{
     amr_values, is_multi_factor, AuthMethod, Challenge, ChallengePurpose, PasskeyFactor, PendingSignIn, RecoveryCodes,
-    SecondFactors, TotpFactor, CHALLENGE_SECONDS, MAX_PASSKEYS,
+    SecondFactors, TotpFactor, CHALLENGE_SECONDS, MAX_PASSKEYS, MAX_PASSKEY_NAME_CHARS,
 };
 pub use session::{
     DeviceRecord, LockedNow, LockoutPolicy, LockoutState, Reservation, SessionRecord, DEVICES_PER_ACCOUNT,

@@ -95,6 +95,9 @@ pub struct SecondFactors {
 /// The most passkeys an account keeps (each record holds a public key of a few hundred bytes).
 pub const MAX_PASSKEYS: usize = 10;
 
+/// The longest name its owner may give a passkey (characters, after trimming).
+pub const MAX_PASSKEY_NAME_CHARS: usize = 64;
+
 impl SecondFactors {
     /// Is a second factor enrolled (an authenticator or a passkey; recovery codes alone are not
     /// one: they stand in for one)?

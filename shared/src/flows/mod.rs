@@ -5,6 +5,7 @@ pub mod admin;
 pub mod bulk;
 pub mod mail_events;
 pub mod outbox;
+pub mod passkeys;
 pub mod pending;
 pub mod recovery;
 pub mod registration;

@@ -18,6 +18,7 @@ pub mod oidc;
 pub mod oidc_clients;
 pub mod oidc_token;
 pub mod operator_console;
+pub mod passkeys;
 pub mod password_reset;
 pub mod register;
 mod row_jobs;
@@ -45,6 +46,7 @@ pub const HTTP_HANDLERS: &[(&str, HttpHandler)] = &[
     ("second-factor", |app, req| Box::pin(second_factor::handle(app, req))),
     ("account", |app, req| Box::pin(account::handle(app, req))),
     ("password-reset", |app, req| Box::pin(password_reset::handle(app, req))),
+    ("passkeys", |app, req| Box::pin(passkeys::handle(app, req))),
     ("bulk-registrations", |app, req| Box::pin(bulk_registrations::handle(app, req))),
     ("deletions", |app, req| Box::pin(deletions::handle(app, req))),
     ("operator-console", |app, req| Box::pin(operator_console::handle(app, req))),

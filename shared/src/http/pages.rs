@@ -29,7 +29,7 @@ impl Page {
 /// The whole document.
 pub fn render(look: &Look, page: &Page) -> String {
     let title = format!("{} · {}", page.title, look.site_name);
-    look.document(&title, Some(&page.title), "/account/settings", &page.body, page.wide)
+    look.page_document(&title, Some(&page.title), "/account/settings", &page.body, page.wide)
 }
 
 /// One labelled input with its error, if any.
@@ -279,6 +279,63 @@ pub fn login(email: &str, problem: Option<LoginProblem<'_>>, next: Option<&str>)
         password: Input::current_password("password", "Password", &no_errors),
     };
     Page::new("Sign in", &page)
+}
+
+/// One passkey as the passkeys page lists it.
+pub struct PasskeyRow<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub added: String,
+    pub last_used: String,
+    /// Why its removal was refused (under its password field).
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/passkeys.html")]
+struct Passkeys<'a> {
+    passkeys: Vec<PasskeyRow<'a>>,
+    problem: Option<&'a str>,
+    can_add: bool,
+    max: usize,
+    name: Input<'a>,
+}
+
+/// When a passkey was added or used, for people (UTC, to the minute).
+fn passkey_time(unix: i64) -> String {
+    let at = crate::domain::Timestamp::from_unix(unix).to_rfc3339();
+    format!("{} UTC", at.get(..16).unwrap_or(&at).replace('T', " "))
+}
+
+/// The passkeys page: the account's passkeys, each with a "Remove" form that asks the password
+/// (`removal`: the passkey whose removal was refused, and why), and the "Add a passkey" form
+/// (`add_errors`: the name's problem; `problem`: what went wrong with the last passkey).
+pub fn passkeys(
+    factors: &[crate::domain::PasskeyFactor],
+    add_errors: &FieldErrors,
+    problem: Option<&str>,
+    removal: Option<(&str, &str)>,
+) -> Page {
+    let rows = factors
+        .iter()
+        .map(|factor| PasskeyRow {
+            id: &factor.id,
+            name: &factor.name,
+            added: passkey_time(factor.created_at),
+            last_used: factor.last_used_at.map_or_else(|| "Never".to_owned(), passkey_time),
+            error: removal.filter(|(id, _)| *id == factor.id).map(|(_, message)| message),
+        })
+        .collect();
+    let max = crate::domain::MAX_PASSKEYS;
+    let page = Passkeys {
+        passkeys: rows,
+        problem,
+        can_add: factors.len() < max,
+        max,
+        name: Input::new("name", "Passkey name", "text", "off", add_errors)
+            .length(Some(1), crate::domain::MAX_PASSKEY_NAME_CHARS),
+    };
+    Page::new("Passkeys", &page)
 }
 
 /// What the second step of a sign-in can ask for, and what it shows.

@@ -160,7 +160,8 @@ pub fn empty(status: u16) -> Reply {
     Reply::new(status, ReplyBody::Empty)
 }
 
-/// The CSP allows the one stylesheet (by hash) and the logo, and no script. A page whose URL
+/// The CSP allows the one stylesheet (by hash), the logo, and the site's own script file (no
+/// inline script). A page whose URL
 /// holds a token sends no `Referer` anywhere; the others send it to the site only.
 fn page_response(look: &Look, status: u16, page: Page) -> Response<Body> {
     let referrer = if page.private_url { "no-referrer" } else { "same-origin" };

@@ -1,0 +1,9 @@
+//! Lambda function `passkeys`: wiring only; it links its handler (`handlers::passkeys`) and no other.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    learners::wiring::run_lambda(|app, req| Box::pin(learners::handlers::passkeys::handle(app, req))).await
+}
