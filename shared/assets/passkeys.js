@@ -8,6 +8,8 @@
 // {"challenge": token, "options": webauthn-rs options}, asks the browser for the passkey,
 // puts the answer (as webauthn-rs reads it) and the token in the hidden fields, and submits
 // the form. The buttons stay hidden (the stylesheet) unless this browser can use passkeys.
+// A button inside another form (an operator's confirmation of an action) names its own
+// OPTIONS_URL in its `data-passkey-options` (ceremony get): the answer goes with the action.
 (function () {
   "use strict";
   // Loaded once per page, whatever includes it (the layout does, on every page).
@@ -133,16 +135,19 @@
 
   function start(button) {
     var form = button.form;
-    if (!form || !form.dataset.passkeyOptions) {
+    var optionsUrl = form && (button.dataset.passkeyOptions || form.dataset.passkeyOptions);
+    if (!optionsUrl) {
       return;
     }
-    if (!form.reportValidity()) {
+    var create = !button.dataset.passkeyOptions && form.dataset.passkeyCeremony === "create";
+    // A new passkey needs its name; a sign-in or a confirmation needs none of the other fields
+    // (a confirmation's code field stays empty when the passkey answers instead).
+    if (create && !form.reportValidity()) {
       return;
     }
-    var create = form.dataset.passkeyCeremony === "create";
     var challenge;
     button.disabled = true;
-    fetch(form.dataset.passkeyOptions, {
+    fetch(optionsUrl, {
       method: "POST",
       credentials: "same-origin",
       headers: { Accept: "application/json" },

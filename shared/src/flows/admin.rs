@@ -247,6 +247,8 @@ pub enum Proof {
     Password(String),
     /// A code from their authenticator app, or one of their recovery codes.
     Code(String),
+    /// A passkey's answer (`credential`) to the confirmation challenge it was given.
+    Passkey { challenge: String, credential: String },
 }
 
 /// What the confirmation asks the operator for.
@@ -303,6 +305,9 @@ pub async fn confirm_operator(
         }
         (ConfirmWith::SecondFactor { .. }, Proof::Code(typed)) if !typed.trim().is_empty() => {
             verify_own_code(app, user, &typed).await?.is_some()
+        }
+        (ConfirmWith::SecondFactor { passkeys: true }, Proof::Passkey { challenge, credential }) => {
+            crate::flows::passkeys::verify_own_passkey(app, user, &challenge, &credential).await?.is_some()
         }
         _ => false,
     };

@@ -295,6 +295,8 @@ fn with_confirmation(own: &[&'static str]) -> Vec<&'static str> {
 struct Typed {
     password: Option<String>,
     code: Option<String>,
+    credential: Option<String>,
+    passkey_challenge: Option<String>,
 }
 
 impl Typed {
@@ -304,7 +306,9 @@ impl Typed {
         let mut fields = values.split_off(at).into_iter();
         let password = fields.next().flatten();
         let code = fields.next().flatten();
-        Self { password, code }
+        let credential = fields.next().flatten();
+        let passkey_challenge = fields.next().flatten();
+        Self { password, code, credential, passkey_challenge }
     }
 
     /// Was anything typed to confirm?
@@ -314,7 +318,11 @@ impl Typed {
 
     fn proof(&self) -> Option<Proof> {
         let filled = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
-        filled(&self.code).map(Proof::Code).or_else(|| filled(&self.password).map(Proof::Password))
+        // A passkey's answer (the button's script fills both fields) before anything typed.
+        let passkey = filled(&self.credential)
+            .zip(filled(&self.passkey_challenge))
+            .map(|(credential, challenge)| Proof::Passkey { challenge, credential });
+        passkey.or_else(|| filled(&self.code).map(Proof::Code)).or_else(|| filled(&self.password).map(Proof::Password))
     }
 }
 
