@@ -185,6 +185,54 @@ async fn a_cancelled_ceremony_says_so_next_to_the_button(backend: Backend) {
     b.quit().await;
 }
 
+/// An operator whose only second factor is a passkey: the console asks for it before a
+/// sensitive action, and the passkey button inside the action's form answers it (no code).
+async fn an_operator_confirms_an_action_with_a_passkey(backend: Backend) {
+    let site = TestApp::spawn_localhost_site(backend, &[]).await;
+    let b = Browser::start().await;
+    b.add_virtual_authenticator().await;
+    let operator = active_learner(&site).await;
+    let granted_by = "arn:aws:iam::000000000000:user/test-admin";
+    learners::flows::admin::set_operator_role(&site.app, granted_by, &operator, true).await.expect("the role");
+    let learner = email("bob");
+    let form = RegistrationForm {
+        email: learner.clone(),
+        username: unique("bob"),
+        name: "Bob Learner".into(),
+        password: PASSWORD.into(),
+        terms_accepted: true,
+    };
+    register(&site.app, &form).await.expect("bob's registration");
+
+    // The password alone opens no console: a passkey is added from the settings.
+    sign_in_with_password(&b, &site, &operator, PASSWORD).await;
+    b.open(&site.url("/operator")).await;
+    assert!(b.text().await.contains("Add a passkey"), "the console asks for a second factor first");
+    b.open(&site.url("/account/passkeys")).await;
+    b.fill("Passkey name", "Operator key").await;
+    b.press("Add a passkey").await;
+    assert!(b.text().await.contains("Operator key"), "{}", b.text().await);
+    sign_out(&b, &site).await;
+    b.press("Sign in with a passkey").await;
+    assert_eq!(b.path().await, "/account/settings", "{}", b.text().await);
+
+    // Six minutes later, activating bob asks for the passkey again.
+    site.clock.advance(360);
+    b.open(&site.url("/operator")).await;
+    b.fill("Learner email", &learner).await;
+    b.press("Proceed").await;
+    b.press("Activate").await;
+    assert_eq!(b.heading().await, "Activate account", "the confirm step");
+    assert!(b.has_button("Use a passkey").await, "{}", b.text().await);
+    b.snap("console-confirm-passkey").await;
+    b.press("Use a passkey").await;
+    assert!(b.text_of("[role=alert]").await.contains("The account is active."), "{}", b.text().await);
+    let key = learners::domain::Email::parse(&learner).unwrap().key();
+    let bob = site.app.store.user_by_email_key(&key).await.unwrap().expect("bob");
+    assert_eq!(bob.status, learners::domain::UserStatus::Active);
+    b.quit().await;
+}
+
 macro_rules! with_passkeys {
     ($($name:ident: $($backend:ident),+;)*) => {$(
         mod $name {
@@ -205,4 +253,5 @@ macro_rules! with_passkeys {
 with_passkeys! {
     a_passkey_signs_in_alone_and_as_the_second_step: memory, moto;
     a_cancelled_ceremony_says_so_next_to_the_button: memory;
+    an_operator_confirms_an_action_with_a_passkey: memory, moto;
 }
