@@ -233,24 +233,7 @@ async fn an_operator_confirms_an_action_with_a_passkey(backend: Backend) {
     b.quit().await;
 }
 
-macro_rules! with_passkeys {
-    ($($name:ident: $($backend:ident),+;)*) => {$(
-        mod $name {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $backend() {
-                    let backend = match stringify!($backend) {
-                        "memory" => learners_tests::Backend::Memory,
-                        _ => learners_tests::Backend::Moto,
-                    };
-                    super::$name(backend).await
-                }
-            )+
-        }
-    )*};
-}
-
-with_passkeys! {
+in_the_browser! {
     a_passkey_signs_in_alone_and_as_the_second_step: memory, moto;
     a_cancelled_ceremony_says_so_next_to_the_button: memory;
     an_operator_confirms_an_action_with_a_passkey: memory, moto;

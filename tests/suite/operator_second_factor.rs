@@ -8,6 +8,7 @@ use learners::flows::signin::{sign_in, SignInStep};
 use learners::oidc::clients::{self, NewClient};
 use learners_gateway::routes::TEMPLATE;
 use learners_gateway::RouteTable;
+use learners_tests::console;
 use learners_tests::{email, on_both_backends, unique, urlencode, Backend, TestApp, ADMIN_TOKEN, PASSWORD};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -21,33 +22,6 @@ async fn operator(app: &TestApp, prefix: &str) -> String {
     app.active_account(&address, &unique(prefix)).await;
     learners::flows::admin::set_operator_role(&app.app, IAM, &address, true).await.unwrap();
     address
-}
-
-/// A console form posted from the site's own page with the operator's session.
-async fn console_post(app: &TestApp, cookie: &str, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect();
-    app.with_cookie(Method::POST, path, cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.join("&"))
-        .send()
-        .await
-        .unwrap()
-}
-
-/// A console multipart form (the bulk and deletion forms).
-async fn console_multipart(app: &TestApp, cookie: &str, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-    let boundary = "console-test-boundary-7f3a";
-    let mut body = String::new();
-    for (name, value) in fields {
-        body.push_str(&format!("--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"));
-    }
-    body.push_str(&format!("--{boundary}--\r\n"));
-    app.with_cookie(Method::POST, path, cookie)
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-        .body(body)
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn console_get(app: &TestApp, cookie: &str, path: &str) -> reqwest::Response {
@@ -144,35 +118,35 @@ async fn an_operator_without_a_second_factor_reaches_only_the_enrolment_page(bac
         let response = match path {
             "/operator/activate" => {
                 let fields = [("email", pending.as_str()), ("confirm", "yes"), ("your_password", PASSWORD)];
-                console_post(&app, &cookie, path, &fields).await
+                console::post(&app, &cookie, path, &fields).await
             }
             "/operator/unlock" | "/operator/clear-mail-refusal" => {
-                console_post(&app, &cookie, path, &[("email", learner.as_str())]).await
+                console::post(&app, &cookie, path, &[("email", learner.as_str())]).await
             }
             "/operator/remove-second-factors" | "/operator/delete" => {
                 let fields = [("email", learner.as_str()), ("confirm", "yes"), ("your_password", PASSWORD)];
-                console_post(&app, &cookie, path, &fields).await
+                console::post(&app, &cookie, path, &fields).await
             }
             "/operator/password" => {
                 let fields = [("email", learner.as_str()), ("password", chosen), ("your_password", PASSWORD)];
-                console_post(&app, &cookie, path, &fields).await
+                console::post(&app, &cookie, path, &fields).await
             }
             "/operator/bulk" => {
-                console_multipart(&app, &cookie, path, &[("csv", &csv), ("your_password", PASSWORD)]).await
+                console::multipart(&app, &cookie, path, &[("csv", &csv), ("your_password", PASSWORD)]).await
             }
-            "/operator/bulk/check" => console_multipart(&app, &cookie, path, &[("csv_file", &csv)]).await,
+            "/operator/bulk/check" => console::multipart(&app, &cookie, path, &[("csv_file", &csv)]).await,
             "/operator/deletions" => {
                 let fields = [("source", "lines"), ("list", learner.as_str()), ("your_password", PASSWORD)];
-                console_multipart(&app, &cookie, path, &fields).await
+                console::multipart(&app, &cookie, path, &fields).await
             }
-            "/operator/deletions/check" => console_multipart(&app, &cookie, path, &[("emails", &learner)]).await,
+            "/operator/deletions/check" => console::multipart(&app, &cookie, path, &[("emails", &learner)]).await,
             "/operator/applications" => {
                 let fields = [("name", "Another"), ("redirect_uris", "https://other.example/complete")];
-                console_post(&app, &cookie, path, &fields).await
+                console::post(&app, &cookie, path, &fields).await
             }
-            "/operator/applications/secret" => console_post(&app, &cookie, path, &[("client_id", &client_id)]).await,
+            "/operator/applications/secret" => console::post(&app, &cookie, path, &[("client_id", &client_id)]).await,
             "/operator/applications/remove" => {
-                console_post(&app, &cookie, path, &[("client_id", &client_id), ("confirm", "yes")]).await
+                console::post(&app, &cookie, path, &[("client_id", &client_id), ("confirm", "yes")]).await
             }
             other => panic!("a new console post, {other}: add the form it sends to this test"),
         };
@@ -202,14 +176,14 @@ async fn an_operator_without_a_second_factor_reaches_only_the_enrolment_page(bac
     let page = page_text(console_get(&app, &cookie, "/operator").await).await;
     assert!(page.contains("You have one now") && page.contains("sign in again"), "{page}");
     assert!(!page.contains("Learner email"), "{page}");
-    let refused = console_post(&app, &cookie, "/operator/unlock", &[("email", learner.as_str())]).await;
+    let refused = console::post(&app, &cookie, "/operator/unlock", &[("email", learner.as_str())]).await;
     assert_eq!(refused.status(), 403);
 
     // The next sign-in, with a code, opens the console.
     let with_code = app.operator_session(&alice).await;
     let page = page_text(console_get(&app, &with_code, "/operator").await).await;
     assert!(page.contains("Learner email") && !page.contains("A second factor is required"), "{page}");
-    let unlocked = console_post(&app, &with_code, "/operator/unlock", &[("email", learner.as_str())]).await;
+    let unlocked = console::post(&app, &with_code, "/operator/unlock", &[("email", learner.as_str())]).await;
     assert_eq!(unlocked.status(), 303);
 }
 
@@ -239,7 +213,7 @@ async fn with_a_second_factor_the_confirmation_needs_a_code(backend: Backend) {
         let (app, cookie, learner) = (&app, &cookie, &learner);
         async move {
             let fields = [("email", learner.as_str()), ("password", chosen), (proof.0, proof.1.as_str())];
-            console_post(app, cookie, "/operator/password", &fields).await
+            console::post(app, cookie, "/operator/password", &fields).await
         }
     };
     let with_password = set(("your_password", PASSWORD.to_owned())).await;
@@ -266,13 +240,13 @@ async fn with_a_second_factor_the_confirmation_needs_a_code(backend: Backend) {
     let with_codes = SecondFactors { recovery_codes: hashes, ..read.next() };
     assert!(app.app.factors.save_second_factors(&alices_id, &with_codes).await.unwrap());
     let with_recovery = [again[0], again[1], ("your_code", codes[0].as_str())];
-    let done = console_post(&app, &renewed, "/operator/password", &with_recovery).await;
+    let done = console::post(&app, &renewed, "/operator/password", &with_recovery).await;
     assert_eq!(done.status(), 303, "a recovery code");
     let renewed = learners_tests::cookie_pair(&done).expect("a renewed session");
     assert_eq!(app.sign_in(&learner, "amber lantern field 77").await.status(), 200);
     app.clock.advance(301);
     let third = [("email", learner.as_str()), ("password", "copper meadow flute 19"), ("your_code", codes[0].as_str())];
-    assert_eq!(console_post(&app, &renewed, "/operator/password", &third).await.status(), 403, "used up");
+    assert_eq!(console::post(&app, &renewed, "/operator/password", &third).await.status(), 403, "used up");
     assert_eq!(factors_of(&app, &alice).await.recovery_codes.len(), 9);
 }
 
@@ -297,18 +271,18 @@ async fn an_operator_removes_a_learners_second_factors(backend: Backend) {
 
     app.clock.advance(301);
     let email_only = [("email", learner.as_str())];
-    let asked = console_post(&app, &cookie, "/operator/remove-second-factors", &email_only).await;
+    let asked = console::post(&app, &cookie, "/operator/remove-second-factors", &email_only).await;
     assert_eq!(asked.status(), 200);
     let page = page_text(asked).await;
     assert!(page.contains("Remove every second factor") && page.contains("Code from your app"), "{page}");
     let without = [("email", learner.as_str()), ("confirm", "yes")];
-    assert_eq!(console_post(&app, &cookie, "/operator/remove-second-factors", &without).await.status(), 403);
+    assert_eq!(console::post(&app, &cookie, "/operator/remove-second-factors", &without).await.status(), 403);
     assert!(factors_of(&app, &learner).await.totp.is_some(), "not without the operator's code");
     assert!(!app.mail_to(&learner).await.iter().any(|m| m.subject.contains("second factors")));
 
     let code = app.totp_code(&alice).await;
     let confirmed = [("email", learner.as_str()), ("confirm", "yes"), ("your_code", code.as_str())];
-    let done = console_post(&app, &cookie, "/operator/remove-second-factors", &confirmed).await;
+    let done = console::post(&app, &cookie, "/operator/remove-second-factors", &confirmed).await;
     assert_eq!(done.status(), 303);
     assert_eq!(location(&done), format!("{card}&done=factors_removed"));
     let cookie = learners_tests::cookie_pair(&done).expect("a renewed session");
@@ -335,7 +309,7 @@ async fn an_operator_removes_a_learners_second_factors(backend: Backend) {
     assert!(page.contains("remove_second_factors") && page.contains(&learner), "{page}");
 
     // Again: nothing to remove, on record as no change, nobody mailed again.
-    let again = console_post(&app, &cookie, "/operator/remove-second-factors", &[without[0], without[1]]).await;
+    let again = console::post(&app, &cookie, "/operator/remove-second-factors", &[without[0], without[1]]).await;
     assert_eq!(again.status(), 303);
     assert_eq!(audit(&app, &learner).await[0]["outcome"], "no_change");
     assert_eq!(app.mail_to(&learner).await.iter().filter(|m| m.subject.contains("second factors of your")).count(), 1);
@@ -356,7 +330,7 @@ async fn an_operators_factors_are_removed_by_the_admin_api_only(backend: Backend
     for fields in
         [vec![("email", bob.as_str())], vec![("email", bob.as_str()), ("confirm", "yes"), ("your_code", code.as_str())]]
     {
-        let response = console_post(&app, &cookie, "/operator/remove-second-factors", &fields).await;
+        let response = console::post(&app, &cookie, "/operator/remove-second-factors", &fields).await;
         assert_eq!(response.status(), 403, "{fields:?}");
         let page = page_text(response).await;
         assert!(page.contains(refusal) && page.contains("remove its second factors"), "{page}");
@@ -405,15 +379,15 @@ async fn optional_lets_an_operator_without_one_use_the_password() {
     let page = page_text(console_get(&app, &cookie, &card).await).await;
     assert!(page.contains("Your password") && !page.contains("Code from your app"), "{page}");
     let fields = [("email", learner.as_str()), ("password", "violet kettle drums 42"), ("your_password", PASSWORD)];
-    let done = console_post(&app, &cookie, "/operator/password", &fields).await;
+    let done = console::post(&app, &cookie, "/operator/password", &fields).await;
     assert_eq!(done.status(), 303);
 
     // Once enrolled, the code is what confirms, even where it is optional.
     let with_code = app.operator_session(&alice).await;
     app.clock.advance(301);
     let again = [("email", learner.as_str()), ("password", "amber lantern field 77"), ("your_password", PASSWORD)];
-    assert_eq!(console_post(&app, &with_code, "/operator/password", &again).await.status(), 403);
+    assert_eq!(console::post(&app, &with_code, "/operator/password", &again).await.status(), 403);
     let code = app.totp_code(&alice).await;
     let again = [again[0], again[1], ("your_code", code.as_str())];
-    assert_eq!(console_post(&app, &with_code, "/operator/password", &again).await.status(), 303);
+    assert_eq!(console::post(&app, &with_code, "/operator/password", &again).await.status(), 303);
 }

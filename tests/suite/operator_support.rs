@@ -1,5 +1,6 @@
 //! Operator support: manual activation, enforced password, unlock, and the audit log.
 
+use learners_tests::console;
 use learners_tests::{email, on_both_backends, unique, Backend, TestApp, ADMIN_TOKEN, PASSWORD};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -167,34 +168,6 @@ async fn operator(app: &TestApp, prefix: &str) -> String {
     address
 }
 
-/// A console form posted from the site's own page with the operator's session.
-async fn console_post(app: &TestApp, cookie: &str, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-    let body: Vec<String> =
-        fields.iter().map(|(k, v)| format!("{k}={}", learners_tests::urlencode(v))).collect::<Vec<_>>();
-    app.with_cookie(Method::POST, path, cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.join("&"))
-        .send()
-        .await
-        .unwrap()
-}
-
-/// A console multipart form (the bulk and deletion forms).
-async fn console_multipart(app: &TestApp, cookie: &str, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-    let boundary = "console-test-boundary-7f3a";
-    let mut body = String::new();
-    for (name, value) in fields {
-        body.push_str(&format!("--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"));
-    }
-    body.push_str(&format!("--{boundary}--\r\n"));
-    app.with_cookie(Method::POST, path, cookie)
-        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 fn location(response: &reqwest::Response) -> String {
     response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
 }
@@ -229,7 +202,7 @@ async fn console_operators_cannot_act_on_operators(backend: Backend) {
         ("/operator/delete", vec![("email", bob.as_str())]),
         ("/operator/delete", vec![("email", bob.as_str()), ("confirm", "yes")]),
     ] {
-        let response = console_post(&app, &cookie, path, &fields).await;
+        let response = console::post(&app, &cookie, path, &fields).await;
         assert_eq!(response.status(), 403, "{path} {fields:?}");
         let page = page_text(response).await;
         assert!(page.contains("This account has the operator role: the console does not"), "{path}:\n{page}");
@@ -237,7 +210,8 @@ async fn console_operators_cannot_act_on_operators(backend: Backend) {
 
     // A deletion list naming bob and a learner: the learner goes, bob's row is refused.
     let list = format!("{bob}\n{learner}\n");
-    let posted = console_multipart(&app, &cookie, "/operator/deletions", &[("source", "lines"), ("list", &list)]).await;
+    let posted =
+        console::multipart(&app, &cookie, "/operator/deletions", &[("source", "lines"), ("list", &list)]).await;
     assert_eq!(posted.status(), 303);
     let job = location(&posted);
     assert!(job.starts_with("/operator/jobs/"), "{job}");
@@ -311,11 +285,11 @@ async fn confirming_ends_the_presented_session_token(backend: Backend) {
     app.clock.advance(301);
 
     let set = [("email", learner.as_str()), ("password", "violet kettle drums 42")];
-    let asked = console_post(&app, &old, "/operator/password", &set).await;
+    let asked = console::post(&app, &old, "/operator/password", &set).await;
     assert_eq!(asked.status(), 403, "not confirmed: asked");
     assert!(asked.headers().get("set-cookie").is_none());
     let with_code = [set[0], set[1], ("your_code", &app.totp_code(&alice).await)];
-    let done = console_post(&app, &old, "/operator/password", &with_code).await;
+    let done = console::post(&app, &old, "/operator/password", &with_code).await;
     assert_eq!(done.status(), 303);
     let new = learners_tests::cookie_pair(&done).expect("a new session cookie");
     assert_ne!(new, old);
@@ -328,7 +302,7 @@ async fn confirming_ends_the_presented_session_token(backend: Backend) {
     assert_eq!((with_old.status().as_u16(), location(&with_old)), (303, "/login?next=/operator".to_owned()));
     assert_eq!(console(&new).await.unwrap().status(), 200);
     let again = [("email", learner.as_str()), ("password", "amber lantern field 77")];
-    let response = console_post(&app, &new, "/operator/password", &again).await;
+    let response = console::post(&app, &new, "/operator/password", &again).await;
     assert_eq!(response.status(), 303, "confirmed a moment ago: not asked again");
     assert!(response.headers().get("set-cookie").is_none(), "no confirmation, no new token");
 }
@@ -348,15 +322,15 @@ async fn bulk_registration_and_activate_ask_for_confirmation(backend: Backend) {
     app.clock.advance(301);
 
     let activate = [("email", pending.as_str())];
-    let asked = console_post(&app, &cookie, "/operator/activate", &activate).await;
+    let asked = console::post(&app, &cookie, "/operator/activate", &activate).await;
     assert_eq!(asked.status(), 200);
     let page = page_text(asked).await;
     assert!(page.contains("Activate the account of") && page.contains("Your password"), "{page}");
     let wrong = [("email", pending.as_str()), ("confirm", "yes"), ("your_password", "not my own password")];
-    assert_eq!(console_post(&app, &cookie, "/operator/activate", &wrong).await.status(), 403);
+    assert_eq!(console::post(&app, &cookie, "/operator/activate", &wrong).await.status(), 403);
     assert_eq!(app.user(&pending).await.unwrap()["status"], "pending_activation", "not without the password");
     let right = [("email", pending.as_str()), ("confirm", "yes"), ("your_password", PASSWORD)];
-    let done = console_post(&app, &cookie, "/operator/activate", &right).await;
+    let done = console::post(&app, &cookie, "/operator/activate", &right).await;
     assert_eq!(done.status(), 303);
     cookie = learners_tests::cookie_pair(&done).expect("a renewed session");
     assert_eq!(app.user(&pending).await.unwrap()["status"], "active");
@@ -364,13 +338,13 @@ async fn bulk_registration_and_activate_ask_for_confirmation(backend: Backend) {
     app.clock.advance(301);
     let newcomer = email("cohort-");
     let csv = format!("email,username,name\n{newcomer},{},Cohort Member\n", unique("member"));
-    let asked = console_multipart(&app, &cookie, "/operator/bulk", &[("csv", &csv)]).await;
+    let asked = console::multipart(&app, &cookie, "/operator/bulk", &[("csv", &csv)]).await;
     assert_eq!(asked.status(), 403);
     let page = page_text(asked).await;
     assert!(page.contains("Your password") && page.contains("Register 1 learners"), "{page}");
     app.settle().await;
     assert!(app.user(&newcomer).await.is_none(), "nothing registered without the password");
-    let done = console_multipart(&app, &cookie, "/operator/bulk", &[("csv", &csv), ("your_password", PASSWORD)]).await;
+    let done = console::multipart(&app, &cookie, "/operator/bulk", &[("csv", &csv), ("your_password", PASSWORD)]).await;
     assert_eq!(done.status(), 303);
     assert!(location(&done).starts_with("/operator/jobs/"));
     app.settle().await;

@@ -3,6 +3,7 @@
 //! method per step a person takes.
 
 pub mod browser;
+pub mod console;
 pub mod moto;
 pub mod oidc;
 pub mod range;
