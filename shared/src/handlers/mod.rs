@@ -89,6 +89,25 @@ pub fn worker_by_binary(binary: &str) -> Option<SqsHandler> {
 }
 
 /// The signed-in user of this request, if any.
+/// After a sign-in (a password, a code, a passkey): a browser goes on to `next` (a local path)
+/// or the account page, a program gets the account as JSON; both get the new session and
+/// device cookies, and the end of a pending sign-in.
+pub(crate) fn signed_in_reply(signed_in: &crate::flows::signin::SignedIn, next: Option<&str>) -> Reply {
+    let user = &signed_in.user;
+    let next = next.and_then(crate::http::session::local_path).unwrap_or("/account/settings");
+    let reply = crate::http::response::either(
+        crate::http::response::see_other(next),
+        crate::http::response::json(
+            200,
+            &serde_json::json!({"user": {
+                "user_id": user.id, "email": user.email.as_ref(), "username": user.username.as_ref(),
+                "name": user.name.as_ref(), "status": user.status,
+            }}),
+        ),
+    );
+    crate::http::session::with_sign_in_cookies(reply, &signed_in.token, signed_in.lifetime_seconds, &signed_in.device)
+}
+
 pub(crate) async fn signed_in(
     app: &App,
     req: &Request,

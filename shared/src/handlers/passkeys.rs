@@ -9,16 +9,16 @@
 //! sign-in ones refuse other sites (login CSRF), the signed-in ones take the site's own pages
 //! only.
 
-use super::signed_in;
+use super::{signed_in, signed_in_reply};
 use crate::domain::User;
 use crate::flows::passkeys::{self, Ceremony, PasskeyError};
 use crate::flows::second_factor::SecondFactorError;
-use crate::flows::signin::{verify_own_password, Client, SignedIn};
+use crate::flows::signin::{verify_own_password, Client};
 use crate::http::error::ErrorCode;
 use crate::http::origin::{from_site, not_from_elsewhere};
 use crate::http::pages::{self, LoginProblem};
 use crate::http::response::{self, Reply};
-use crate::http::session::{cookie, local_path, with_sign_in_cookies, COOKIE, DEVICE_COOKIE, PENDING_COOKIE};
+use crate::http::session::{cookie, local_path, COOKIE, DEVICE_COOKIE, PENDING_COOKIE};
 use crate::http::{route_key, source_ip, ApiError, FieldErrors, Fields};
 use crate::App;
 use lambda_http::Request;
@@ -124,13 +124,6 @@ fn answer(req: &Request, extra: &[&str]) -> Result<Answer, ApiError> {
 /// The browser's cookies and address, for a sign-in.
 fn client_of(req: &Request) -> (Option<String>, Option<String>, Option<&str>) {
     (cookie(req, DEVICE_COOKIE), cookie(req, COOKIE), source_ip(req))
-}
-
-/// After a sign-in: on to `next` (or the account page), with the new session and device
-/// cookies as the password sign-in sets them, and the end of a pending sign-in.
-fn signed_in_reply(signed_in: &SignedIn, next: Option<&str>) -> Reply {
-    let reply = response::see_other(next.and_then(local_path).unwrap_or("/account/settings"));
-    with_sign_in_cookies(reply, &signed_in.token, signed_in.lifetime_seconds, &signed_in.device)
 }
 
 /// The signed-in user, or the reply for a caller who is not.

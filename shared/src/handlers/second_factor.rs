@@ -14,7 +14,7 @@ use crate::http::origin::{from_site, not_from_elsewhere};
 use crate::http::pages::{self, PasswordConfirmation, SecondFactorChoice};
 use crate::http::response::{self, Reply};
 use crate::http::session::{
-    clear_pending_cookie, cookie, local_path, with_cookie, with_sign_in_cookies, COOKIE, DEVICE_COOKIE, PENDING_COOKIE,
+    clear_pending_cookie, cookie, local_path, with_cookie, COOKIE, DEVICE_COOKIE, PENDING_COOKIE,
 };
 use crate::http::{is_form_post, query_param, route_key, source_ip, ApiError, FieldErrors, Fields};
 use crate::App;
@@ -120,20 +120,7 @@ async fn step(app: &App, req: &Request) -> Reply {
     let session = cookie(req, COOKIE);
     let client = Client { device: device.as_deref(), session: session.as_deref(), ip: source_ip(req) };
     match complete_with_code(app, &token, &code, client).await {
-        Ok(signed_in) => {
-            let user = &signed_in.user;
-            let reply = response::either(
-                response::see_other(next.as_deref().unwrap_or("/account/settings")),
-                response::json(
-                    200,
-                    &json!({"user": {
-                        "user_id": user.id, "email": user.email.as_ref(), "username": user.username.as_ref(),
-                        "name": user.name.as_ref(), "status": user.status,
-                    }}),
-                ),
-            );
-            with_sign_in_cookies(reply, &signed_in.token, signed_in.lifetime_seconds, &signed_in.device)
-        }
+        Ok(signed_in) => super::signed_in_reply(&signed_in, next.as_deref()),
         Err(SecondFactorError::Expired) => sign_in_again(),
         Err(SecondFactorError::InvalidCode) => again(app, &token, next.as_deref(), &code, invalid_code(app)).await,
         Err(SecondFactorError::Unexpected(e)) => ApiError::unexpected(&e).into(),

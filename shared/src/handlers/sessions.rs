@@ -11,12 +11,11 @@ use crate::http::origin::{from_site, not_from_elsewhere};
 use crate::http::pages::{self, LoginProblem, NEW_ACTIVATION_LINK};
 use crate::http::response::Reply;
 use crate::http::session::{
-    cookie, local_path, pending_cookie, with_cleared_cookie, with_cookie, with_sign_in_cookies, COOKIE, DEVICE_COOKIE,
+    cookie, local_path, pending_cookie, with_cleared_cookie, with_cookie, COOKIE, DEVICE_COOKIE,
 };
 use crate::http::{is_form_post, query_param, response, route_key, source_ip, ApiError, FieldErrors, Fields};
 use crate::App;
 use lambda_http::Request;
-use serde_json::json;
 
 pub async fn handle(app: &App, req: Request) -> Reply {
     match route_key(&req).as_str() {
@@ -125,19 +124,7 @@ async fn create(app: &App, req: &Request) -> Reply {
             return with_cookie(reply, &pending_cookie(&pending.token, pending.lifetime_seconds));
         }
         Ok(SignInStep::SignedIn(signed_in)) => {
-            let user = &signed_in.user;
-            let reply = response::either(
-                // A browser form: on to where it was going, or the account page.
-                response::see_other(next.as_deref().unwrap_or("/account/settings")),
-                response::json(
-                    200,
-                    &json!({"user": {
-                        "user_id": user.id, "email": user.email.as_ref(), "username": user.username.as_ref(),
-                        "name": user.name.as_ref(), "status": user.status,
-                    }}),
-                ),
-            );
-            return with_sign_in_cookies(reply, &signed_in.token, signed_in.lifetime_seconds, &signed_in.device);
+            return super::signed_in_reply(&signed_in, next.as_deref());
         }
         Err(SignInError::NotActivated) => {
             let problem = LoginProblem {
