@@ -178,7 +178,7 @@ fn cases() -> Vec<(&'static str, Rendered)> {
             CardContext { confirm, factors: factors.clone(), password_errors: &errors, password_policy: policy };
         (view, context)
     };
-    let code = Some(AskFor::SecondFactor { passkeys: true });
+    let code = Some(AskFor::SecondFactor { passkeys: true, codes: true });
     let (pending, leaving) = (view(UserStatus::PendingActivation), view(UserStatus::RemovalRequested));
     let lines = [AuditLine {
         at: Timestamp::from_unix(1_800_000_000),

@@ -224,6 +224,7 @@ async fn an_operator_confirms_an_action_with_a_passkey(backend: Backend) {
     b.press("Activate").await;
     assert_eq!(b.heading().await, "Activate account", "the confirm step");
     assert!(b.has_button("Use a passkey").await, "{}", b.text().await);
+    assert!(!b.has("#f-your_code").await, "no app and no recovery codes: no code is asked");
     b.snap("console-confirm-passkey").await;
     b.press("Use a passkey").await;
     assert!(b.text_of("[role=alert]").await.contains("The account is active."), "{}", b.text().await);

@@ -256,8 +256,9 @@ pub enum Proof {
 pub enum ConfirmWith {
     /// No second factor enrolled, and `LEARNERS_OPERATOR_SECOND_FACTOR=optional`.
     Password,
-    /// A second factor: a code (from the app, or a recovery code), or a passkey if they have one.
-    SecondFactor { passkeys: bool },
+    /// A second factor: a code (from the app, or a recovery code) where they have either, or a
+    /// passkey where they have one.
+    SecondFactor { passkeys: bool, codes: bool },
 }
 
 /// An operator with a second factor (or where one is required) confirms with it, never with the
@@ -265,7 +266,11 @@ pub enum ConfirmWith {
 pub async fn confirm_with(app: &App, user: &User) -> anyhow::Result<ConfirmWith> {
     let factors = app.factors.second_factors(&user.id).await?;
     Ok(if factors.is_enrolled() || app.config.operator_second_factor.is_required() {
-        ConfirmWith::SecondFactor { passkeys: !factors.passkeys.is_empty() }
+        let codes = factors.totp.is_some() || !factors.recovery_codes.is_empty();
+        ConfirmWith::SecondFactor {
+            passkeys: !factors.passkeys.is_empty(),
+            codes: codes || factors.passkeys.is_empty(),
+        }
     } else {
         ConfirmWith::Password
     })
@@ -306,7 +311,7 @@ pub async fn confirm_operator(
         (ConfirmWith::SecondFactor { .. }, Proof::Code(typed)) if !typed.trim().is_empty() => {
             verify_own_code(app, user, &typed).await?.is_some()
         }
-        (ConfirmWith::SecondFactor { passkeys: true }, Proof::Passkey { challenge, credential }) => {
+        (ConfirmWith::SecondFactor { passkeys: true, .. }, Proof::Passkey { challenge, credential }) => {
             crate::flows::passkeys::verify_own_passkey(app, user, &challenge, &credential).await?.is_some()
         }
         _ => false,

@@ -339,7 +339,7 @@ async fn needed(app: &App, console: &Console) -> Result<Option<AskFor>, ApiError
 async fn ask_for(app: &App, console: &Console) -> Result<AskFor, ApiError> {
     Ok(match admin::confirm_with(app, &console.user).await.map_err(unexpected)? {
         ConfirmWith::Password => AskFor::Password,
-        ConfirmWith::SecondFactor { passkeys } => AskFor::SecondFactor { passkeys },
+        ConfirmWith::SecondFactor { passkeys, codes } => AskFor::SecondFactor { passkeys, codes },
     })
 }
 

@@ -27,9 +27,11 @@ fn when(at: Option<Timestamp>) -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AskFor {
     Password,
-    /// A code (or a recovery code), or a passkey where the operator has one.
+    /// A code (or a recovery code) where the operator has either (`codes`), or a passkey where
+    /// they have one.
     SecondFactor {
         passkeys: bool,
+        codes: bool,
     },
 }
 
@@ -54,6 +56,7 @@ pub(crate) struct ConfirmField<'a> {
     input: Input<'a>,
     second_factor: bool,
     passkeys: bool,
+    codes: bool,
 }
 
 /// The form field of each kind of confirmation.
@@ -66,11 +69,13 @@ fn confirm_field(needed: Option<AskFor>, errors: &FieldErrors) -> Option<Confirm
             input: Input::current_password(PASSWORD_FIELD, "Your password", errors),
             second_factor: false,
             passkeys: false,
+            codes: false,
         },
-        AskFor::SecondFactor { passkeys } => ConfirmField {
+        AskFor::SecondFactor { passkeys, codes } => ConfirmField {
             input: Input::new(CODE_FIELD, "Code from your app", "text", "one-time-code", errors).length(None, 32),
             second_factor: true,
             passkeys,
+            codes,
         },
     })
 }
