@@ -289,6 +289,17 @@ async fn learnerctl_grants_the_role_and_the_operator_opens_the_console() {
     browser.fill("Password", PASSWORD).await;
     browser.press("Sign in").await;
     assert_eq!(browser.path().await, "/operator");
+    // The role alone does not open the console: it needs a second factor (issue 22).
+    assert_eq!(browser.heading().await, "A second factor is required");
+    app.enrol_totp(&operator).await;
+    browser.open(&app.url("/login?next=/operator")).await;
+    browser.fill("Email", &operator).await;
+    browser.fill("Password", PASSWORD).await;
+    browser.press("Sign in").await;
+    assert_eq!(browser.path().await, "/login/second-factor");
+    browser.fill("Code from your app", &app.totp_code(&operator).await).await;
+    browser.press("Continue").await;
+    assert_eq!(browser.path().await, "/operator");
     assert_eq!(browser.heading().await, "Learners");
 
     let revoked = learnerctl(&app, &["operators", "revoke", &operator], None).await;
