@@ -6,7 +6,7 @@
 //! And how a person proved who they are (`AuthMethod`), which sessions and ID tokens record
 //! (OpenID Connect's `amr`, RFC 8176).
 
-use super::{Timestamp, TokenHash, UserId};
+use super::{Timestamp, Token, TokenHash, UserId};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -252,6 +252,22 @@ pub struct Challenge {
     /// The purpose's own state, as JSON.
     pub state: String,
     pub expires_at: Timestamp,
+}
+
+impl Challenge {
+    /// A new challenge for `purpose`, live for `CHALLENGE_SECONDS` from `now`, and the raw token
+    /// that names it (for the browser only; the challenge keeps its hash).
+    pub fn mint(purpose: ChallengePurpose, user_id: Option<&UserId>, state: String, now: Timestamp) -> (Token, Self) {
+        let token = Token::generate();
+        let challenge = Self {
+            hash: token.hash(),
+            purpose,
+            user_id: user_id.cloned(),
+            state,
+            expires_at: now.plus_seconds(CHALLENGE_SECONDS),
+        };
+        (token, challenge)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

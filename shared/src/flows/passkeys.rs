@@ -22,11 +22,11 @@
 
 use crate::domain::{
     AuthMethod, Challenge, ChallengePurpose, DeviceRecord, PasskeyFactor, SecondFactors, Timestamp, Token, User,
-    UserId, UserStatus, CHALLENGE_SECONDS, MAX_PASSKEYS, MAX_PASSKEY_NAME_CHARS,
+    UserId, UserStatus, MAX_PASSKEYS, MAX_PASSKEY_NAME_CHARS,
 };
-use crate::flows::second_factor::{finish, pending, Pending, SecondFactorError};
+use crate::flows::second_factor::{finish, pending, pending_counters, Pending, SecondFactorError};
 use crate::flows::signin::{
-    forget_failures, own_counter_key, record_failures, reserve_all, sign_in_counters, start_session, Client, SignedIn,
+    forget_failures, own_counter_key, record_failures, reserve_all, start_session, Client, SignedIn,
 };
 use crate::App;
 use anyhow::Context;
@@ -140,14 +140,7 @@ async fn put_challenge(
     user: Option<&User>,
     state: String,
 ) -> anyhow::Result<Token> {
-    let token = Token::generate();
-    let challenge = Challenge {
-        hash: token.hash(),
-        purpose,
-        user_id: user.map(|u| u.id.clone()),
-        state,
-        expires_at: app.clock.now().plus_seconds(CHALLENGE_SECONDS),
-    };
+    let (token, challenge) = Challenge::mint(purpose, user.map(|u| &u.id), state, app.clock.now());
     app.factors.put_challenge(&challenge).await?;
     Ok(token)
 }
@@ -402,12 +395,7 @@ pub async fn finish_second_step(
     let Some(pending) = pending(app, raw_pending).await? else {
         return Err(SecondFactorError::Expired);
     };
-    let device = match pending.state.device_hash() {
-        Some(hash) => app.sessions.device(&hash, now).await?.filter(|d| d.user_id == pending.user.id),
-        None => None,
-    };
-    let current = device.as_ref().filter(|d| d.auth_epoch == pending.user.auth_epoch);
-    let counters = sign_in_counters(app, &pending.user.email, current)?;
+    let (device, counters) = pending_counters(app, &pending, now).await?;
     if !reserve_all(app, &counters, now).await? {
         return Err(SecondFactorError::InvalidCode);
     }

@@ -29,19 +29,13 @@ pub(crate) async fn begin_pending(
     factors: &SecondFactors,
     now: Timestamp,
 ) -> anyhow::Result<SecondFactorNeeded> {
-    let token = Token::generate();
     let state = PendingSignIn {
         auth_epoch: user.auth_epoch,
         device: device.map(|d| d.hash.as_str().to_owned()),
         methods: vec![AuthMethod::Password],
     };
-    let challenge = Challenge {
-        hash: token.hash(),
-        purpose: ChallengePurpose::SignIn,
-        user_id: Some(user.id.clone()),
-        state: serde_json::to_string(&state).context("encoding a pending sign-in")?,
-        expires_at: now.plus_seconds(CHALLENGE_SECONDS),
-    };
+    let state = serde_json::to_string(&state).context("encoding a pending sign-in")?;
+    let (token, challenge) = Challenge::mint(ChallengePurpose::SignIn, Some(&user.id), state, now);
     app.factors.put_challenge(&challenge).await?;
     tracing::info!(user_id = %user.id, "password verified; second factor awaited");
     Ok(SecondFactorNeeded {

@@ -14,8 +14,8 @@
 //!   account's `auth_epoch` moves (a reset, an operator's new password) or it stops being active.
 
 use crate::domain::{
-    AuthMethod, Challenge, ChallengePurpose, DeviceRecord, PendingSignIn, RecoveryCodes, SecondFactors, Timestamp,
-    Token, User, UserStatus,
+    AuthMethod, Challenge, ChallengePurpose, DeviceRecord, LockoutPolicy, PendingSignIn, RecoveryCodes, SecondFactors,
+    Timestamp, Token, User, UserStatus,
 };
 pub use crate::flows::pending::SecondFactorNeeded;
 use crate::flows::signin::{
@@ -70,12 +70,21 @@ pub async fn pending(app: &App, raw_token: &str) -> anyhow::Result<Option<Pendin
     Ok(Some(Pending { challenge, state, user, factors }))
 }
 
-/// The known browser a pending sign-in came from, if it still is one of the account's.
-async fn pending_device(app: &App, pending: &Pending, now: Timestamp) -> anyhow::Result<Option<DeviceRecord>> {
-    let Some(hash) = pending.state.device_hash() else {
-        return Ok(None);
+/// The known browser a pending sign-in came from (if it still is one of the account's), and the
+/// counters its second factor's failures count on: that browser's where it signed in in the
+/// account's current epoch, else the account's (as a password's failures).
+pub(crate) async fn pending_counters(
+    app: &App,
+    pending: &Pending,
+    now: Timestamp,
+) -> anyhow::Result<(Option<DeviceRecord>, Vec<(String, LockoutPolicy)>)> {
+    let device = match pending.state.device_hash() {
+        Some(hash) => app.sessions.device(&hash, now).await?.filter(|d| d.user_id == pending.user.id),
+        None => None,
     };
-    Ok(app.sessions.device(&hash, now).await?.filter(|d| d.user_id == pending.user.id))
+    let current = device.as_ref().filter(|d| d.auth_epoch == pending.user.auth_epoch);
+    let counters = sign_in_counters(app, &pending.user.email, current)?;
+    Ok((device, counters))
 }
 
 /// Ends a pending sign-in with a code from the authenticator app, or a recovery code.
@@ -89,9 +98,7 @@ pub async fn complete_with_code(
     let Some(pending) = pending(app, raw_pending).await? else {
         return Err(SecondFactorError::Expired);
     };
-    let device = pending_device(app, &pending, now).await?;
-    let current = device.as_ref().filter(|d| d.auth_epoch == pending.user.auth_epoch);
-    let counters = sign_in_counters(app, &pending.user.email, current)?;
+    let (device, counters) = pending_counters(app, &pending, now).await?;
     let Some(method) = verify_code(app, &pending.user, code, &counters).await? else {
         return Err(SecondFactorError::InvalidCode);
     };

@@ -10,7 +10,7 @@
 //! read new recovery codes.
 
 use crate::domain::second_factor::totp;
-use crate::domain::{Challenge, ChallengePurpose, RecoveryCodes, Token, TotpFactor, User, CHALLENGE_SECONDS};
+use crate::domain::{Challenge, ChallengePurpose, RecoveryCodes, Token, TotpFactor, User};
 use crate::flows::signin::verify_own_password;
 use crate::App;
 use anyhow::Context;
@@ -60,16 +60,9 @@ pub async fn begin_setup(app: &App, user: &User) -> Result<Setup, TotpError> {
     if app.factors.second_factors(&user.id).await?.totp.is_some() {
         return Err(TotpError::AlreadySetUp);
     }
-    let token = Token::generate();
     let secret = totp::new_secret();
-    let state = SetupState { secret: secret.clone() };
-    let challenge = Challenge {
-        hash: token.hash(),
-        purpose: ChallengePurpose::TotpEnrolment,
-        user_id: Some(user.id.clone()),
-        state: serde_json::to_string(&state).context("encoding a setup")?,
-        expires_at: app.clock.now().plus_seconds(CHALLENGE_SECONDS),
-    };
+    let state = serde_json::to_string(&SetupState { secret: secret.clone() }).context("encoding a setup")?;
+    let (token, challenge) = Challenge::mint(ChallengePurpose::TotpEnrolment, Some(&user.id), state, app.clock.now());
     app.factors.put_challenge(&challenge).await?;
     let uri = uri_of(app, user, &secret)?;
     Ok(Setup { token: token.as_str().to_owned(), secret, uri })
