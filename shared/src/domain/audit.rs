@@ -17,27 +17,37 @@ pub struct AuditEntry {
     pub outcome: String,
 }
 
-/// Who did an operator action: an IAM principal (by its ARN, or the local gateway's stand-in),
-/// or an operator signed in to the console (a user, by id and email). Jobs and audit entries
-/// keep it as one string (`to_record`).
+/// Who did an action on record: an IAM principal (by its ARN, or the local gateway's stand-in),
+/// an operator signed in to the console (a user, by id and email), or the learner themselves
+/// (a change they made on their account page, or "This was not me"). Jobs and audit entries keep
+/// it as one string (`to_record`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
     Iam(String),
     Console { user_id: UserId, email: String },
+    Learner(UserId),
 }
 
 const CONSOLE_PREFIX: &str = "console:";
+const LEARNER_PREFIX: &str = "learner:";
+
+/// What an operator reads for an entry by the learner themselves.
+pub const LEARNER_LABEL: &str = "the learner";
 
 impl Actor {
-    /// `arn:...`, or `console:<user id>:<email>`.
+    /// `arn:...`, `console:<user id>:<email>`, or `learner:<user id>`.
     pub fn to_record(&self) -> String {
         match self {
             Self::Iam(arn) => arn.clone(),
             Self::Console { user_id, email } => format!("{CONSOLE_PREFIX}{user_id}:{email}"),
+            Self::Learner(user_id) => format!("{LEARNER_PREFIX}{user_id}"),
         }
     }
 
     pub fn from_record(record: &str) -> Self {
+        if let Some(user_id) = record.strip_prefix(LEARNER_PREFIX).and_then(UserId::parse) {
+            return Self::Learner(user_id);
+        }
         let console = record.strip_prefix(CONSOLE_PREFIX).and_then(|rest| rest.split_once(':'));
         match console.and_then(|(id, email)| Some((UserId::parse(id)?, email))) {
             Some((user_id, email)) => Self::Console { user_id, email: email.to_owned() },
@@ -50,15 +60,21 @@ impl Actor {
     /// IAM-authenticated admin API: in the console, an operator being offboarded could otherwise
     /// set a colleague's password (and go on as them), strip a colleague's second factor, or
     /// delete them. The people who hold the AWS keys keep these actions.
+    /// A learner changes only their own account.
     pub fn may_change(&self, target: &User) -> bool {
-        !target.operator || matches!(self, Self::Iam(_))
+        match self {
+            Self::Learner(user_id) => *user_id == target.id,
+            Self::Iam(_) => true,
+            Self::Console { .. } => !target.operator,
+        }
     }
 
-    /// What a person reads: the operator's email, or the IAM principal.
+    /// What a person reads: the operator's email, the IAM principal, or "the learner".
     pub fn label(&self) -> &str {
         match self {
             Self::Iam(arn) => arn,
             Self::Console { email, .. } => email,
+            Self::Learner(_) => LEARNER_LABEL,
         }
     }
 }
@@ -88,5 +104,9 @@ mod tests {
         let iam = Actor::Iam("arn:aws:iam::123456789012:user/ops".into());
         assert_eq!(Actor::from_record(&iam.to_record()), iam);
         assert_eq!(Actor::from_record("console:not-a-uuid:x"), Actor::Iam("console:not-a-uuid:x".into()));
+        let learner = Actor::Learner(UserId::generate());
+        assert_eq!(Actor::from_record(&learner.to_record()), learner);
+        assert_eq!(learner.label(), LEARNER_LABEL);
+        assert_eq!(Actor::from_record("learner:x"), Actor::Iam("learner:x".into()));
     }
 }
