@@ -163,8 +163,16 @@ enum Rendered {
 /// values.
 fn cases() -> Vec<(&'static str, Rendered)> {
     let policy = PasswordPolicy::default();
-    let errors =
-        hostile_errors(&["email", "username", "name", "password", "terms_accepted", "your_password", "your_code"]);
+    let errors = hostile_errors(&[
+        "email",
+        "username",
+        "name",
+        "password",
+        "terms_accepted",
+        "your_password",
+        "your_code",
+        "new_email",
+    ]);
     let values = RegistrationValues {
         email: HOSTILE.into(),
         username: HOSTILE.into(),
@@ -174,8 +182,14 @@ fn cases() -> Vec<(&'static str, Rendered)> {
     let problem = || Some(LoginProblem { message: HOSTILE, next: Some((HOSTILE_URL, HOSTILE)) });
     let factors = FactorsSummary { authenticator: true, passkeys: 2, recovery_codes: 10 };
     let card = |view, confirm| {
-        let context =
-            CardContext { confirm, factors: factors.clone(), password_errors: &errors, password_policy: policy };
+        let context = CardContext {
+            confirm,
+            factors: factors.clone(),
+            password_errors: &errors,
+            password_policy: policy,
+            new_email: HOSTILE,
+            email_errors: &errors,
+        };
         (view, context)
     };
     let code = Some(AskFor::SecondFactor { passkeys: true, codes: true });
@@ -304,6 +318,7 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                 console::confirm(console::ConfirmStep::Delete, HOSTILE, Some(AskFor::Password), &errors),
                 console::confirm(console::ConfirmStep::Activate, HOSTILE, None, &errors),
                 console::confirm(console::ConfirmStep::RemoveSecondFactors, HOSTILE, code, &errors),
+                console::confirm_email_change(HOSTILE, HOSTILE, true, code, &errors),
             ])),
         ),
         ("console/bulk_upload.html", Rendered::Pages(documents(vec![console::bulk_upload(&errors)]))),

@@ -59,6 +59,31 @@ async fn audit(app: &App, operator: &str, user: &User, outcome: &str) -> anyhow:
     Ok(())
 }
 
+/// Before the console's confirm step: would the change be refused? Ok(pending) names what it
+/// will do. An operator's account is refused here (audited, as the change would be); a taken
+/// address is only told (nothing was attempted yet; the change itself checks again).
+pub async fn check_change(
+    app: &App,
+    operator: &str,
+    raw_email: &str,
+    raw_new_email: &str,
+) -> Result<bool, EmailFixError> {
+    let email = Email::parse(raw_email).map_err(EmailFixError::InvalidEmail)?;
+    let new_email = Email::parse(raw_new_email).map_err(EmailFixError::InvalidNewEmail)?;
+    let user = app.store.user_by_email_key(&email.key()).await?.ok_or(EmailFixError::NotFound)?;
+    if !Actor::from_record(operator).may_change(&user) {
+        audit(app, operator, &user, "refused: operator account").await?;
+        return Err(EmailFixError::OperatorAccount);
+    }
+    if user.status == UserStatus::RemovalRequested {
+        return Err(EmailFixError::NotFound);
+    }
+    if app.store.user_by_email_key(&new_email.key()).await?.is_some_and(|other| other.id != user.id) {
+        return Err(EmailFixError::Taken);
+    }
+    Ok(user.status == UserStatus::PendingActivation)
+}
+
 /// Moves the account at `raw_email` to `raw_new_email` (see the module doc). A change that
 /// only alters the case moves no claim, only the spelling.
 pub async fn change_email(

@@ -148,7 +148,11 @@ mod tests {
             ),
             (
                 r#"{"kind":"email_changed_by_operator","user_id":"u1","old_email":"a@b.org","auth_epoch":2}"#,
-                MailRequest::EmailChangedByOperator { user_id: "u1".into(), old_email: "a@b.org".into(), auth_epoch: 2 },
+                MailRequest::EmailChangedByOperator {
+                    user_id: "u1".into(),
+                    old_email: "a@b.org".into(),
+                    auth_epoch: 2,
+                },
             ),
         ];
         for (body, request) in cases {
