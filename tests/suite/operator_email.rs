@@ -60,8 +60,11 @@ async fn an_active_learner_is_told_at_both_addresses(backend: Backend) {
             .iter()
             .find(|m| m.subject.contains("email address of your"))
             .unwrap_or_else(|| panic!("no notice at the {which} address: {:?}", mails.iter().map(|m| &m.subject)));
-        assert!(notice.body.contains(&format!("from {old} to {new}")), "{which}: {}", notice.body);
-        assert!(notice.body.contains("If you did not ask for this, contact the site's support"), "{}", notice.body);
+        // Text or HTML (moto keeps the HTML part): both addresses, and what to do if unasked.
+        let body = &notice.body;
+        assert!(body.contains("changed the email address of your") && body.contains(&old), "{which}: {body}");
+        assert!(body.contains(&format!("to {new}")) || body.contains(&format!("to <strong>{new}")), "{body}");
+        assert!(body.contains("If you did not ask for this, contact the site"), "{body}");
     }
     let notices = app.mail_to(&new).await.into_iter().filter(|m| m.subject.contains("email address of your")).count();
     assert_eq!(notices, 1, "one notice per address");
