@@ -14,7 +14,9 @@
 //! - Refused in the console for an account with the operator role (`Actor::may_change`): an
 //!   operator's address is where their own sign-in and recovery go. The admin API (IAM) may.
 //!
-//! Every outcome is audited (`change_email`), with both addresses: the audit is operators' only.
+//! Every outcome is audited (`change_email`: `done, ...`, `taken: ...`, `no_change`, `refused:
+//! ...`), without either address: the audit outlives the account (it is listed by user id after
+//! a deletion), and no entry carries a learner's email (`docs/security.md`).
 
 use crate::domain::{Actor, AuditEntry, Email, EmailError, User, UserStatus, UserView};
 use crate::flows::outbox::{send_later, MailRequest};
@@ -116,7 +118,7 @@ pub async fn change_email(
             EmailChanged::Changed => {
                 let pending = user.status == UserStatus::PendingActivation;
                 let told = if pending { "activation link mailed to the new address" } else { "both addresses told" };
-                audit(app, operator, &user, &format!("done: {} to {}; {told}", user.email, new_email)).await?;
+                audit(app, operator, &user, &format!("done, {told}")).await?;
                 let request = MailRequest::EmailChangedByOperator {
                     user_id: user.id.to_string(),
                     old_email: user.email.to_string(),
@@ -126,7 +128,7 @@ pub async fn change_email(
                 return Ok(if pending { EmailFixed::LinkMailed } else { EmailFixed::BothTold });
             }
             EmailChanged::Taken => {
-                audit(app, operator, &user, &format!("taken: {new_email} has another account")).await?;
+                audit(app, operator, &user, "taken: another account uses the new address").await?;
                 return Err(EmailFixError::Taken);
             }
             EmailChanged::Stale => continue,
