@@ -318,7 +318,13 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                 console::confirm(console::ConfirmStep::Delete, HOSTILE, Some(AskFor::Password), &errors),
                 console::confirm(console::ConfirmStep::Activate, HOSTILE, None, &errors),
                 console::confirm(console::ConfirmStep::RemoveSecondFactors, HOSTILE, code, &errors),
+            ])),
+        ),
+        (
+            "console/confirm_email.html",
+            Rendered::Pages(documents(vec![
                 console::confirm_email_change(HOSTILE, HOSTILE, true, code, &errors),
+                console::confirm_email_change(HOSTILE, HOSTILE, false, None, &errors),
             ])),
         ),
         ("console/bulk_upload.html", Rendered::Pages(documents(vec![console::bulk_upload(&errors)]))),
@@ -433,6 +439,16 @@ fn cases() -> Vec<(&'static str, Rendered)> {
             }),
         ),
         ("mail/removal_requested", mail(&messages::RemovalRequested { name: HOSTILE, site_name: HOSTILE })),
+        (
+            "mail/email_changed_by_operator",
+            mail(&messages::EmailChangedByOperator {
+                name: Some(HOSTILE),
+                site_name: HOSTILE,
+                old_email: HOSTILE,
+                new_email: HOSTILE,
+                login: site.clone(),
+            }),
+        ),
         (
             "mail/second_factors_removed",
             mail(&messages::SecondFactorsRemoved {
