@@ -3,6 +3,7 @@
 //! address is refused (409 in the API, a message on the card); the console leaves operator
 //! accounts alone; every outcome is in the audit.
 
+use learners::flows::outbox::{send_later, MailRequest};
 use learners_tests::console;
 use learners_tests::{email, on_both_backends, unique, urlencode, Backend, TestApp, ADMIN_TOKEN, PASSWORD};
 use reqwest::Method;
@@ -66,8 +67,17 @@ async fn an_active_learner_is_told_at_both_addresses(backend: Backend) {
         assert!(body.contains(&format!("to {new}")) || body.contains(&format!("to <strong>{new}")), "{body}");
         assert!(body.contains("If you did not ask for this, contact the site"), "{body}");
     }
-    let notices = app.mail_to(&new).await.into_iter().filter(|m| m.subject.contains("email address of your")).count();
-    assert_eq!(notices, 1, "one notice per address");
+    // The queue may deliver the message again: each address is told once.
+    let id = learners::domain::UserId::parse(view["user_id"].as_str().unwrap()).unwrap();
+    let epoch = app.app.store.user_by_id(&id).await.unwrap().unwrap().auth_epoch;
+    let again =
+        MailRequest::EmailChangedByOperator { user_id: id.to_string(), old_email: old.clone(), auth_epoch: epoch };
+    send_later(&app.app, &again).await.unwrap();
+    for mailbox in [&old, &new] {
+        let mails = app.mail_to(mailbox).await;
+        let notices = mails.iter().filter(|m| m.subject.contains("email address of your")).count();
+        assert_eq!(notices, 1, "one notice per address, the message redelivered");
+    }
     assert_eq!(app.sign_in(&old, PASSWORD).await.status(), 401, "the old address no longer signs in");
     assert_eq!(app.sign_in(&new, PASSWORD).await.status(), 200);
     assert_ne!(settings().await.status(), 200, "the session from before the change has ended");
@@ -210,4 +220,39 @@ async fn the_console_changes_a_learner_and_leaves_operators_alone(backend: Backe
     assert!(app.mail_to(&learner).await.iter().any(|m| m.subject.contains("email address of your")));
     let entry = audit_of(&app, &moved).await.into_iter().find(|e| e["action"] == "change_email").unwrap();
     assert!(entry["operator"].as_str().unwrap().contains(&alice), "the console operator: {entry}");
+}
+
+on_both_backends!(a_pending_learner_gets_one_new_link_at_the_corrected_address);
+
+/// A pending account moved by the admin API: one activation link at the new address (a
+/// redelivered message mails no other), none to the old one, whose link no longer activates.
+async fn a_pending_learner_gets_one_new_link_at_the_corrected_address(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let right = email("pat-");
+    let typo = right.replace("@example.com", "@exmaple.com");
+    let old_link = app.register_and_get_link(&typo, &unique("pat")).await;
+    let moved = change(&app, &json!({"email": typo, "new_email": right}), Some(ADMIN_TOKEN)).await;
+    assert_eq!(moved.status(), 200);
+    let view = moved.json::<Value>().await.unwrap();
+    assert_eq!(view["status"], "pending_activation");
+    let link = app.mailed_link(&right, "Activate", "/activate/").await;
+
+    let id = learners::domain::UserId::parse(view["user_id"].as_str().unwrap()).unwrap();
+    let changed_at = app.app.store.user_by_id(&id).await.unwrap().unwrap().auth_epoch - 1;
+    let again = MailRequest::EmailChangedByOperator {
+        user_id: id.to_string(),
+        old_email: typo.clone(),
+        auth_epoch: changed_at,
+    };
+    send_later(&app.app, &again).await.unwrap();
+    let links = app.mail_to(&right).await.into_iter().filter(|m| m.subject.starts_with("Activate")).count();
+    assert_eq!(links, 1, "one link, the message redelivered");
+    assert_eq!(app.mail_to(&typo).await.len(), 1, "the misspelled address got its first link only");
+
+    assert_ne!(app.activate_link(&old_link).await.status(), 200, "the link sent to the typo is dead");
+    assert_eq!(app.user(&right).await.unwrap()["status"], "pending_activation");
+    assert_eq!(app.activate_link(&link).await.status(), 200);
+    assert_eq!(app.sign_in(&right, PASSWORD).await.status(), 200);
+    let entries = audit_of(&app, &right).await;
+    assert!(entries.iter().any(|e| e["outcome"] == "done, activation link mailed to the new address"), "{entries:?}");
 }
