@@ -92,6 +92,21 @@ async fn each_page_form_answers_like_its_api_twin(backend: Backend) {
         assert!(from_page.0 >= 200, "{page}: {from_page:?}");
     }
 
+    // Login CSRF: another site's form posting to either address is refused alike.
+    for path in ["/login", "/api/v1/sessions"] {
+        let cross = app
+            .client
+            .post(app.url(path))
+            .header("origin", "https://evil.example")
+            .header("sec-fetch-site", "cross-site")
+            .json(&json!({"email": learner, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = answer(cross).await;
+        assert_eq!((status, &body["error"]["code"]), (403, &json!("cross_origin")), "{path}: {body}");
+    }
+
     // Accepted too: a registration from each address.
     for path in ["/register", "/api/v1/registrations"] {
         let address = email("both-");
