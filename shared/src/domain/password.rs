@@ -99,8 +99,8 @@ impl PasswordPolicy {
     }
 }
 
-/// How long a part of the personal data (a word of the name, of the username or of the email's
-/// local part) must be to count wherever it appears in a password: 4 characters. A part of 3
+/// How long a part of the personal data (a word of the name; the username and the email's local
+/// part are one word each) must be to count wherever it appears in a password: 4 characters. A part of 3
 /// counts only as a whole word of the password; shorter ones not at all.
 ///
 /// Why: a short part turns up inside ordinary words by chance ("ann" in "planning", "lee" in
@@ -121,7 +121,13 @@ fn contains_personal_data(lower: &str, personal: &[&str]) -> bool {
     let words: Vec<&str> = lower.split(is_separator).filter(|word| !word.is_empty()).collect();
     personal.iter().any(|value| {
         let value = normalise(value).to_lowercase();
-        let parts: Vec<&str> = value.split(is_separator).filter(|part| !part.is_empty()).collect();
+        // The words of a value (a name's given and family names); a username or an address is
+        // one word, whole, as before.
+        let parts: Vec<&str> = value
+            .split_whitespace()
+            .map(|part| part.trim_matches(is_separator))
+            .filter(|part| !part.is_empty())
+            .collect();
         let joined = parts.concat();
         let whole = [value.trim(), joined.as_str()];
         whole.iter().any(|whole| whole.chars().count() >= NAME_PART_MIN_LENGTH && lower.contains(whole))
