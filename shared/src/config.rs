@@ -89,6 +89,17 @@ pub struct Config {
     /// console (`required`, the default), or may one without it confirm with the password
     /// (`optional`)?
     pub operator_second_factor: OperatorSecondFactor,
+    /// `LEARNERS_LMS_URL`: the address of the LMS this service signs people in to, linked from
+    /// the home page (`/`); unset, the home page has no such link.
+    pub lms_url: Option<String>,
+    /// `LEARNERS_TERMS_URL` and `LEARNERS_PRIVACY_URL`: the terms of service and the privacy
+    /// policy, linked beside the registration form's checkbox; unset, the form names the terms
+    /// without a link.
+    pub terms_url: Option<String>,
+    pub privacy_url: Option<String>,
+    /// `LEARNERS_TERMS_VERSION`: the version of the terms in force (required with
+    /// `LEARNERS_TERMS_URL`), recorded on each account that accepts them at registration.
+    pub terms_version: Option<String>,
 }
 
 /// Whether the operator console asks for a second factor (`LEARNERS_OPERATOR_SECOND_FACTOR`).
@@ -204,6 +215,10 @@ impl Config {
                 Some("optional") => OperatorSecondFactor::Optional,
                 Some(other) => bail!("LEARNERS_OPERATOR_SECOND_FACTOR must be required or optional, got {other:?}"),
             },
+            lms_url: public_url(&lookup, "LEARNERS_LMS_URL")?,
+            terms_url: public_url(&lookup, "LEARNERS_TERMS_URL")?,
+            privacy_url: public_url(&lookup, "LEARNERS_PRIVACY_URL")?,
+            terms_version: terms_version(lookup("LEARNERS_TERMS_VERSION").as_deref())?,
             lockout: LockoutPolicy {
                 max_failures: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS", 6, 1)? as u32,
                 lockout_seconds: number(&lookup, "LEARNERS_LOCKOUT_SECONDS", 1800, 1)?,
@@ -234,6 +249,9 @@ impl Config {
         // never be asked for again and again without a pause (issue 21).
         if lookup("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|s| !s.is_empty()) && config.resend_interval_seconds == 0 {
             bail!("LEARNERS_RESEND_INTERVAL_SECONDS must not be 0 on AWS (the default is 900)");
+        }
+        if config.terms_url.is_some() && config.terms_version.is_none() {
+            bail!("LEARNERS_TERMS_VERSION must be set with LEARNERS_TERMS_URL (it is recorded on each account)");
         }
         if config.password_min_length > crate::domain::password::MAX_LENGTH {
             bail!("LEARNERS_PASSWORD_MIN_LENGTH must be at most 128");
@@ -277,6 +295,31 @@ fn breached_password_api(raw: Option<&str>) -> anyhow::Result<Option<String>> {
         );
     }
     Ok(Some(raw.trim_end_matches('/').to_owned()))
+}
+
+/// A page on the web that the site links to (`https://...`, or `http://` to this machine in
+/// development); empty is unset. Only the address is shown, never fetched.
+fn public_url(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> anyhow::Result<Option<String>> {
+    let Some(raw) = lookup(name).map(|raw| raw.trim().to_owned()).filter(|raw| !raw.is_empty()) else {
+        return Ok(None);
+    };
+    let url = url::Url::parse(&raw).with_context(|| format!("{name} is not a URL: {raw:?}"))?;
+    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if !(url.scheme() == "https" || (url.scheme() == "http" && local)) || !url.username().is_empty() {
+        bail!("{name} must be an https:// URL (http:// only to this machine), got {raw:?}");
+    }
+    Ok(Some(raw))
+}
+
+/// A short label (`2026-01`, `v3`): at most 64 printable characters; empty is unset.
+fn terms_version(raw: Option<&str>) -> anyhow::Result<Option<String>> {
+    let Some(raw) = raw.map(str::trim).filter(|raw| !raw.is_empty()) else {
+        return Ok(None);
+    };
+    if raw.chars().count() > 64 || raw.chars().any(char::is_control) {
+        bail!("LEARNERS_TERMS_VERSION must be at most 64 printable characters, got {raw:?}");
+    }
+    Ok(Some(raw.to_owned()))
 }
 
 /// Comma-separated ARN patterns; each must look like an ARN.
@@ -436,6 +479,42 @@ mod tests {
             Config::from_pairs(&[("LEARNERS_SITE_URL", "https://x.org"), ("LEARNERS_OPERATOR_PRINCIPALS", "ops")])
                 .unwrap_err();
         assert!(err.to_string().contains("LEARNERS_OPERATOR_PRINCIPALS"));
+    }
+
+    #[test]
+    fn the_lms_terms_and_privacy_addresses_are_optional_web_addresses() {
+        let site = ("LEARNERS_SITE_URL", "https://x.org");
+        let config = Config::from_pairs(&[site]).unwrap();
+        assert_eq!(
+            (config.lms_url, config.terms_url, config.privacy_url, config.terms_version),
+            (None, None, None, None)
+        );
+        let config = Config::from_pairs(&[
+            site,
+            ("LEARNERS_LMS_URL", "https://lms.example.org"),
+            ("LEARNERS_TERMS_URL", "https://x.org/legal/terms"),
+            ("LEARNERS_PRIVACY_URL", "http://localhost:8000/privacy"),
+            ("LEARNERS_TERMS_VERSION", " 2026-01 "),
+        ])
+        .unwrap();
+        assert_eq!(config.lms_url.as_deref(), Some("https://lms.example.org"));
+        assert_eq!(config.terms_url.as_deref(), Some("https://x.org/legal/terms"));
+        assert_eq!(config.privacy_url.as_deref(), Some("http://localhost:8000/privacy"));
+        assert_eq!(config.terms_version.as_deref(), Some("2026-01"));
+        for (name, value) in [
+            ("LEARNERS_LMS_URL", "http://lms.example.org"),
+            ("LEARNERS_LMS_URL", "javascript:alert(1)"),
+            ("LEARNERS_TERMS_URL", "not a url"),
+            ("LEARNERS_PRIVACY_URL", "https://user@evil.example/"),
+            ("LEARNERS_TERMS_VERSION", "a\nb"),
+        ] {
+            let err = Config::from_pairs(&[site, (name, value), ("LEARNERS_TERMS_VERSION", "1")]);
+            let err = if name == "LEARNERS_TERMS_VERSION" { Config::from_pairs(&[site, (name, value)]) } else { err };
+            let err = err.unwrap_err().to_string();
+            assert!(err.contains(name), "{name}={value}: {err}");
+        }
+        let err = Config::from_pairs(&[site, ("LEARNERS_TERMS_URL", "https://x.org/terms")]).unwrap_err().to_string();
+        assert!(err.contains("LEARNERS_TERMS_VERSION"), "{err}");
     }
 
     #[test]

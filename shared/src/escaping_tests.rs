@@ -214,7 +214,24 @@ fn cases() -> Vec<(&'static str, Rendered)> {
     vec![
         (
             "pages/register.html",
-            Rendered::Pages(documents(vec![pages::register_form(&values, &errors, Some(HOSTILE), policy)])),
+            Rendered::Pages(documents(vec![
+                pages::register_form(&values, &errors, Some(HOSTILE), policy),
+                pages::register_page(
+                    &values,
+                    &errors,
+                    Some(HOSTILE),
+                    policy,
+                    pages::TermsLinks { terms: Some(HOSTILE_URL), privacy: Some(HOSTILE_URL) },
+                ),
+            ])),
+        ),
+        (
+            "pages/home.html",
+            Rendered::Pages(documents(vec![
+                pages::home(HOSTILE, None, Some(HOSTILE_URL)),
+                pages::home(HOSTILE, Some(HOSTILE), Some(HOSTILE_URL)),
+                pages::home(HOSTILE, None, None),
+            ])),
         ),
         (
             "pages/message.html",

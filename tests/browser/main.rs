@@ -200,7 +200,7 @@ async fn locked_account_reads_like_any_failure(backend: Backend) {
     b.snap("login-refused").await;
     j.sign_in(&address, PASSWORD).await;
     assert_eq!(b.status().await, 401, "locked: the right password is refused");
-    assert_eq!(b.path().await, "/api/v1/sessions");
+    assert_eq!(b.path().await, "/login");
     alerts.push(b.text_of("[role=alert]").await);
     j.sign_in(&email("nobody"), PASSWORD).await;
     alerts.push(b.text_of("[role=alert]").await);
@@ -434,6 +434,7 @@ in_the_browser! {
 }
 
 mod console;
+mod front;
 mod oidc;
 mod passkeys;
 mod prereg;

@@ -67,7 +67,7 @@ async fn an_expired_link_is_refused_with_a_resend_form(backend: Backend) {
     assert_eq!(page.status(), 410);
     let html = page.text().await.unwrap();
     assert!(html.contains("expired"));
-    assert!(html.contains(r#"action="/api/v1/activation-emails""#));
+    assert!(html.contains(r#"action="/activation-email""#), "the form posts to its own page");
     assert_eq!(app.user(&address).await.unwrap()["status"], "pending_activation");
 
     // The resend form mails a fresh link, which works.

@@ -9,6 +9,7 @@ mod contract;
 mod contract_oidc;
 mod deploy;
 mod docs;
+mod front;
 mod layers;
 mod mail;
 mod oidc;

@@ -108,7 +108,7 @@ async fn methods_and_credentials_are_answered_as_the_spec_says() {
     // A method the path does not take: 405, `Allow`, the error envelope.
     let wrong = app.client.delete(app.url("/login")).send().await.unwrap();
     assert_eq!(wrong.status(), 405);
-    assert_eq!(wrong.headers()["allow"], "GET, HEAD");
+    assert_eq!(wrong.headers()["allow"], "GET, HEAD, POST");
     let body: serde_json::Value = wrong.json().await.unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed");
     // HEAD wherever GET is: the GET answer's status and headers, no body.

@@ -248,12 +248,12 @@ async fn links_use_the_site_url_whatever_the_host_headers() {
 async fn the_html_forms_work_without_javascript() {
     let app = TestApp::spawn(Backend::Memory).await;
     let page = app.get("/password-reset").await.text().await.unwrap();
-    assert!(page.contains(r#"action="/api/v1/password-resets""#));
+    assert!(page.contains(r#"action="/password-reset""#), "the form posts to its own page");
     let address = email("html-");
     app.active_account(&address, &unique("html")).await;
     let response = app
         .post_raw(
-            "/api/v1/password-resets",
+            "/password-reset",
             "application/x-www-form-urlencoded",
             format!("email={}", learners_tests::urlencode(&address)),
         )
@@ -262,14 +262,15 @@ async fn the_html_forms_work_without_javascript() {
     assert!(response.text().await.unwrap().contains("Check your inbox"));
     app.settle().await;
     let token = token_of(&reset_links(&app, &address).await[0]);
-    let weak = app
-        .post_raw(&format!("/api/v1/password-resets/{token}"), "application/x-www-form-urlencoded", "password=short")
-        .await;
+    let new_password_form = app.get(&format!("/password-reset/{token}")).await.text().await.unwrap();
+    assert!(new_password_form.contains(&format!(r#"action="/password-reset/{token}""#)), "{new_password_form}");
+    let weak =
+        app.post_raw(&format!("/password-reset/{token}"), "application/x-www-form-urlencoded", "password=short").await;
     assert_eq!(weak.status(), 422);
     assert!(weak.text().await.unwrap().contains("at least 15 characters"));
     let done = app
         .post_raw(
-            &format!("/api/v1/password-resets/{token}"),
+            &format!("/password-reset/{token}"),
             "application/x-www-form-urlencoded",
             format!("password={}", learners_tests::urlencode(NEW_PASSWORD)),
         )

@@ -243,7 +243,7 @@ async fn the_html_form_works_without_javascript() {
     assert_eq!(page.status(), 200);
     assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = page.text().await.unwrap();
-    assert!(html.contains(r#"<form method="post" action="/api/v1/registrations">"#));
+    assert!(html.contains(r#"<form method="post" action="/register">"#), "the form posts to its own page");
     for field in ["email", "username", "name", "password", "terms_accepted"] {
         assert!(html.contains(&format!(r#"name="{field}""#)), "{field}");
     }

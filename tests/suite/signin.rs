@@ -502,20 +502,20 @@ async fn the_login_form_signs_in_without_javascript() {
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains(r#"<a href="/password-reset">Forgot my password</a>"#));
-    assert!(html.contains(r#"action="/api/v1/sessions""#));
+    assert!(html.contains(r#"action="/login""#), "the form posts to its own page");
 
     let address = email("form-");
     app.active_account(&address, &unique("form")).await;
     let form =
         format!("email={}&password={}", learners_tests::urlencode(&address), learners_tests::urlencode(PASSWORD));
-    let response = app.post_raw("/api/v1/sessions", "application/x-www-form-urlencoded", form).await;
+    let response = app.post_raw("/login", "application/x-www-form-urlencoded", form).await;
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/account/settings");
     let cookie = cookie_pair(&response).unwrap();
     assert_eq!(app.with_cookie(Method::GET, "/account/settings", &cookie).send().await.unwrap().status(), 200);
 
     let wrong = format!("email={}&password=nope", learners_tests::urlencode(&address));
-    let response = app.post_raw("/api/v1/sessions", "application/x-www-form-urlencoded", wrong).await;
+    let response = app.post_raw("/login", "application/x-www-form-urlencoded", wrong).await;
     assert_eq!(response.status(), 401);
     assert!(response.text().await.unwrap().contains("Email or password is incorrect"));
 }

@@ -513,6 +513,7 @@ pub fn stored_user(email: &str, username: &str) -> learners::domain::User {
         created_at: at,
         activated_at: None,
         terms_accepted_at: Some(at),
+        terms_version: None,
         source: UserSource::SelfService,
         auth_epoch: 0,
         operator: false,

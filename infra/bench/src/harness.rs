@@ -137,6 +137,7 @@ pub fn active_user(
         created_at: now,
         activated_at: Some(now),
         terms_accepted_at: None,
+        terms_version: None,
         source,
         auth_epoch: 0,
         operator: false,

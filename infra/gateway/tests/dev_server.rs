@@ -54,6 +54,10 @@ async fn make_dev_serves_registration_activation_and_captured_mail() {
     let client = reqwest::Client::new();
     let form = client.get(format!("{}/register", server.base)).send().await.unwrap();
     assert_eq!(form.status(), 200);
+    // The site's front, where every mail's header links.
+    let front = client.get(format!("{}/", server.base)).send().await.unwrap();
+    assert_eq!(front.status(), 200);
+    assert!(front.text().await.unwrap().contains(r#"<a href="/register">Create an account</a>"#));
 
     let body = serde_json::json!({"email": "dev@example.com", "username": "devuser", "name": "Dev User", "password": "correct horse battery staple", "terms_accepted": true});
     let response = client.post(format!("{}/api/v1/registrations", server.base)).json(&body).send().await.unwrap();

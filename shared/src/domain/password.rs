@@ -92,21 +92,51 @@ impl PasswordPolicy {
         if super::password_list::is_listed(&candidate) {
             return Err(PasswordError::TooCommon);
         }
-        if personal_fragments(personal).any(|fragment| lower.contains(&fragment)) {
+        if contains_personal_data(&lower, personal) {
             return Err(PasswordError::ContainsPersonalData);
         }
         Ok(Password(candidate))
     }
 }
 
-/// The pieces of personal data worth refusing: each value whole, and each word of a name, when
-/// at least 3 characters long (shorter ones would refuse good passwords by chance).
-fn personal_fragments<'a>(personal: &'a [&'a str]) -> impl Iterator<Item = String> + 'a {
-    personal
-        .iter()
-        .flat_map(|value| std::iter::once(*value).chain(value.split_whitespace()))
-        .map(str::to_lowercase)
-        .filter(|fragment| fragment.chars().count() >= 3)
+/// How long a part of the personal data (a word of the name; the username and the email's local
+/// part are one word each) must be to count wherever it appears in a password: 4 characters. A part of 3
+/// counts only as a whole word of the password; shorter ones not at all.
+///
+/// Why: a short part turns up inside ordinary words by chance ("ann" in "planning", "lee" in
+/// "sleep", "tom" in "tomorrow"), and refusing those refused good passphrases for no gain. The
+/// systems this is measured against compare whole parts too: Django's
+/// `UserAttributeSimilarityValidator` splits each attribute on non-word characters and refuses
+/// a password *similar* to a whole part (a short part inside a long password never is);
+/// zxcvbn puts the user's inputs in its dictionary as whole words. NIST SP 800-63B-4 asks to
+/// refuse context-specific words (the username and its derivatives): the name, its long parts
+/// and the parts run together are such words; a 3-letter fragment of one is not.
+pub const NAME_PART_MIN_LENGTH: usize = 4;
+
+/// Does `lower` (the password, lower-cased) contain any of `personal`: a value whole or its
+/// parts run together (from 4 characters), a part of at least `NAME_PART_MIN_LENGTH`
+/// characters anywhere, or a part of 3 as a whole word?
+fn contains_personal_data(lower: &str, personal: &[&str]) -> bool {
+    let is_separator = |c: char| !c.is_alphanumeric();
+    let words: Vec<&str> = lower.split(is_separator).filter(|word| !word.is_empty()).collect();
+    personal.iter().any(|value| {
+        let value = normalise(value).to_lowercase();
+        // The words of a value (a name's given and family names); a username or an address is
+        // one word, whole, as before.
+        let parts: Vec<&str> = value
+            .split_whitespace()
+            .map(|part| part.trim_matches(is_separator))
+            .filter(|part| !part.is_empty())
+            .collect();
+        let joined = parts.concat();
+        let whole = [value.trim(), joined.as_str()];
+        whole.iter().any(|whole| whole.chars().count() >= NAME_PART_MIN_LENGTH && lower.contains(whole))
+            || parts.iter().any(|part| match part.chars().count() {
+                n if n >= NAME_PART_MIN_LENGTH => lower.contains(part),
+                3 => words.contains(part),
+                _ => false,
+            })
+    })
 }
 
 impl Password {
@@ -235,6 +265,35 @@ mod tests {
         );
         assert_eq!(
             policy().check("lovelace-rules-9-kettle", &["ada_l", "ada", "Ada Lovelace"]).unwrap_err(),
+            PasswordError::ContainsPersonalData
+        );
+    }
+
+    #[test]
+    fn short_name_parts_inside_words_do_not_count_but_the_name_and_long_parts_do() {
+        let ann = ["annlee-42", "ann.lee", "Ann Lee"];
+        // "ann" in "planning", "lee" in "sleep": fragments, not the name (issue 23).
+        assert!(policy().check("planning to go sleep early", &ann).is_ok());
+        assert!(policy().check("Tomorrow we fly to Piano Bay", &["tom_ian", "tom", "Tom Ian"]).is_ok());
+        // The name itself, run together or as it is written, is refused...
+        for password in ["ann lee forever and ever", "xx-annlee-xx-violet-kettle", "i am Ann Lee, hello there"] {
+            assert_eq!(policy().check(password, &ann).unwrap_err(), PasswordError::ContainsPersonalData, "{password}");
+        }
+        // ... and so is a short part standing as a word of its own.
+        assert_eq!(
+            policy().check("ann walks to the violet kettle", &ann).unwrap_err(),
+            PasswordError::ContainsPersonalData
+        );
+        // A part of 4 or more counts anywhere, also inside a word.
+        let ada = ["ada_l", "ada.lovelace", "Ada Lovelace"];
+        assert_eq!(policy().check("mylovelaces-are-violet-42", &ada).unwrap_err(), PasswordError::ContainsPersonalData);
+        assert_eq!(NAME_PART_MIN_LENGTH, 4);
+        // Parts of one or two characters never count (initials, "Jo").
+        assert!(policy().check("j r and jo go to the violet sea", &["jrr", "j.r", "J. R. Jo"]).is_ok());
+        // A password that is the name is refused (given a policy short enough to allow it).
+        let short = PasswordPolicy { min_length: 8 };
+        assert_eq!(
+            short.check("Maximilian Ferdinand", &["mf", "mf", "Maximilian Ferdinand"]).unwrap_err(),
             PasswordError::ContainsPersonalData
         );
     }

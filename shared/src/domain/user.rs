@@ -96,6 +96,9 @@ pub struct User {
     pub created_at: Timestamp,
     pub activated_at: Option<Timestamp>,
     pub terms_accepted_at: Option<Timestamp>,
+    /// The version of the terms accepted then (`LEARNERS_TERMS_VERSION`); None for accounts
+    /// made before versions were recorded, without one configured, or not by registration.
+    pub terms_version: Option<String>,
     pub source: UserSource,
     /// Raised whenever every session (and outstanding reset link) of the user must stop
     /// working at once; each of those carries the epoch it was made in.
@@ -166,6 +169,7 @@ mod tests {
             created_at: at,
             activated_at: Some(at),
             terms_accepted_at: None,
+            terms_version: None,
             source: UserSource::Bulk,
             auth_epoch: 0,
             operator: false,

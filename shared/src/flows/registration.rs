@@ -153,6 +153,7 @@ pub async fn register_from(
         created_at: now,
         activated_at: None,
         terms_accepted_at: Some(now),
+        terms_version: app.config.terms_version.clone(),
         source: UserSource::SelfService,
         auth_epoch: 0,
         operator: false,
@@ -178,6 +179,7 @@ pub async fn register_from(
         name: user.name.to_string(),
         password_hash: user.password_hash.as_ref().map(|h| h.as_str().to_owned()).unwrap_or_default(),
         terms_accepted_at: now.unix(),
+        terms_version: user.terms_version.clone(),
     };
     let request = MailRequest::Registration {
         email: user.email.to_string(),

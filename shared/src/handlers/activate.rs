@@ -2,7 +2,7 @@
 //! nothing and offers the password field and the button), `POST /activate/{token}` (the button,
 //! with the registration's password), `POST /api/v1/activations` (API clients: token and
 //! password), `GET /activation-email` ("Send me a new activation link") and `POST
-//! /api/v1/activation-emails` (a new link).
+//! /activation-email` (its form) or `POST /api/v1/activation-emails` (programs): a new link.
 
 use crate::flows::activation::{activate, inspect, resend_from, Activation, ActivationError};
 use crate::http::error::ErrorCode;
@@ -18,7 +18,7 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "POST /activate/{token}" => page(app, &req, true).await,
         "POST /api/v1/activations" => api(app, &req).await,
         "GET /activation-email" => response::page(200, pages::activation_email_form("", &FieldErrors::new())),
-        "POST /api/v1/activation-emails" => new_link(app, &req).await,
+        "POST /activation-email" | "POST /api/v1/activation-emails" => new_link(app, &req).await,
         _ => ApiError::not_found().into(),
     }
 }

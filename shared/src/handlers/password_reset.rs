@@ -1,6 +1,8 @@
-//! Function `password-reset`: `GET /password-reset` (the form), `POST /api/v1/password-resets`
-//! (ask for a link), `GET /password-reset/{token}` (the new-password form the link opens) and
-//! `POST /api/v1/password-resets/{token}` (set the new password).
+//! Function `password-reset`: `GET /password-reset` (the form), `POST /password-reset` or
+//! `POST /api/v1/password-resets` (ask for a link), `GET /password-reset/{token}` (the
+//! new-password form the link opens) and `POST /password-reset/{token}` or
+//! `POST /api/v1/password-resets/{token}` (set the new password). Each form posts to its page's
+//! own address (so a refused one leaves the browser there); programs use the `/api/v1/` twins.
 
 use crate::domain::human_duration;
 use crate::flows::recovery::{request_reset, reset_password, usable_reset_token, RecoveryError};
@@ -14,7 +16,7 @@ use serde_json::json;
 pub async fn handle(app: &App, req: Request) -> Reply {
     match route_key(&req).as_str() {
         "GET /password-reset" => response::page(200, pages::reset_request_form("", &FieldErrors::new())),
-        "POST /api/v1/password-resets" => request(app, &req).await,
+        "POST /password-reset" | "POST /api/v1/password-resets" => request(app, &req).await,
         "GET /password-reset/{token}" => {
             let token = path_param(&req, "token").unwrap_or_default();
             // Only says whether the link can still be used; nothing is spent by looking.
@@ -27,7 +29,7 @@ pub async fn handle(app: &App, req: Request) -> Reply {
                 Err(_) => response::page(400, pages::reset_link_invalid()),
             }
         }
-        "POST /api/v1/password-resets/{token}" => confirm(app, &req).await,
+        "POST /password-reset/{token}" | "POST /api/v1/password-resets/{token}" => confirm(app, &req).await,
         _ => ApiError::not_found().into(),
     }
 }

@@ -1,4 +1,6 @@
-//! Function `register`: `GET /register` (the form) and `POST /api/v1/registrations`.
+//! Function `register`: `GET /register` (the form), `POST /register` (the form's post, so that
+//! a refused form leaves the browser at the page's own address) and `POST /api/v1/registrations`
+//! (the same, for programs).
 
 use crate::domain::human_duration;
 use crate::flows::registration::{register_from, RegistrationError, RegistrationForm};
@@ -14,14 +16,15 @@ pub async fn handle(app: &App, req: Request) -> Reply {
     match route_key(&req).as_str() {
         "GET /register" => response::page(
             200,
-            pages::register_form(
+            pages::register_page(
                 &RegistrationValues::default(),
                 &FieldErrors::new(),
                 None,
                 app.password_policy(crate::domain::Factors::PasswordOnly),
+                terms_links(app),
             ),
         ),
-        "POST /api/v1/registrations" => create(app, req).await,
+        "POST /register" | "POST /api/v1/registrations" => create(app, req).await,
         _ => ApiError::not_found().into(),
     }
 }
@@ -61,7 +64,7 @@ async fn create(app: &App, req: Request) -> Reply {
     let form = match read_form(&req) {
         Ok(form) => form,
         Err(error) => {
-            let page = form_page(None, &error, None, app.password_policy(crate::domain::Factors::PasswordOnly));
+            let page = form_page(app, None, &error, None);
             return response::error_with_page(error, page);
         }
     };
@@ -77,7 +80,7 @@ async fn create(app: &App, req: Request) -> Reply {
             // On the form, a taken username is the username field's problem.
             let field = matches!(error, RegistrationError::UsernameTaken).then_some("username");
             let error = ApiError::from(error);
-            let page = form_page(Some(&form), &error, field, app.password_policy(crate::domain::Factors::PasswordOnly));
+            let page = form_page(app, Some(&form), &error, field);
             response::error_with_page(error, page)
         }
     }
@@ -85,12 +88,7 @@ async fn create(app: &App, req: Request) -> Reply {
 
 /// The form again, filled in with what was typed (never the password) and the problems: the
 /// error's fields, its message at `field` if given, else its message as the notice.
-fn form_page(
-    form: Option<&RegistrationForm>,
-    error: &ApiError,
-    field: Option<&str>,
-    policy: crate::domain::PasswordPolicy,
-) -> pages::Page {
+fn form_page(app: &App, form: Option<&RegistrationForm>, error: &ApiError, field: Option<&str>) -> pages::Page {
     let values = form
         .map(|f| RegistrationValues {
             email: f.email.clone(),
@@ -104,7 +102,13 @@ fn form_page(
         fields.insert(field.into(), error.message.clone());
     }
     let notice = (fields.is_empty()).then_some(error.message.as_str());
-    pages::register_form(&values, &fields, notice, policy)
+    let policy = app.password_policy(crate::domain::Factors::PasswordOnly);
+    pages::register_page(&values, &fields, notice, policy, terms_links(app))
+}
+
+/// The configured terms of service and privacy policy, linked beside the checkbox.
+fn terms_links(app: &App) -> pages::TermsLinks<'_> {
+    pages::TermsLinks { terms: app.config.terms_url.as_deref(), privacy: app.config.privacy_url.as_deref() }
 }
 
 #[cfg(test)]

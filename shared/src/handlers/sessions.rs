@@ -1,7 +1,8 @@
-//! Function `sessions`: `GET /login`, `POST /api/v1/sessions` (sign in; an account with a second
-//! factor goes on to `GET /login/second-factor`, function `second-factor`),
-//! `DELETE /api/v1/sessions/current` (sign out, for programs) and `POST /logout` (sign out,
-//! the settings page's button), and API Gateway's `$default` route (not found).
+//! Function `sessions`: `GET /` (the site's front), `GET /login`, `POST /login` (its form) and
+//! `POST /api/v1/sessions` (programs): sign in (an account with a second factor goes on to
+//! `GET /login/second-factor`, function `second-factor`); `DELETE /api/v1/sessions/current`
+//! (sign out, for programs) and `POST /logout` (sign out, the settings page's button), and API
+//! Gateway's `$default` route (not found).
 
 use super::signed_in;
 use crate::domain::human_duration;
@@ -29,12 +30,25 @@ pub async fn handle(app: &App, req: Request) -> Reply {
             let reply = response::page(200, pages::login(email, None, next));
             with_return_to_application(app, next, reply).await
         }
-        "POST /api/v1/sessions" => create(app, &req).await,
+        "GET /" => home(app, &req).await,
+        "POST /login" | "POST /api/v1/sessions" => create(app, &req).await,
         "DELETE /api/v1/sessions/current" => delete(app, &req).await,
         "POST /logout" => logout(app, &req).await,
         // API Gateway's `$default` route: what no other route takes (a page for a browser).
         _ => response::route_not_found(),
     }
+}
+
+/// The site's front, where every mail's header links: the way in (or, signed in, to the
+/// account) and the LMS's address when configured. It reads the session only to choose the
+/// links, so it changes nothing.
+async fn home(app: &App, req: &Request) -> Reply {
+    let user = match signed_in(app, req).await {
+        Ok(found) => found.map(|(user, _)| user),
+        Err(e) => return ApiError::unexpected(&e).into(),
+    };
+    let email = user.as_ref().map(|user| user.email.as_ref());
+    response::page(200, pages::home(&app.config.site_name, email, app.config.lms_url.as_deref()))
 }
 
 /// The one answer for unknown email, wrong password, locked and being-removed accounts.

@@ -133,6 +133,16 @@ struct Register<'a> {
     password: Input<'a>,
     terms_accepted: bool,
     terms_error: Option<&'a str>,
+    terms_url: Option<Href<'a>>,
+    privacy_url: Option<Href<'a>>,
+}
+
+/// Where the registration form's checkbox links: the terms of service and the privacy policy
+/// (`LEARNERS_TERMS_URL`, `LEARNERS_PRIVACY_URL`); none, the form names the terms unlinked.
+#[derive(Clone, Copy, Default)]
+pub struct TermsLinks<'a> {
+    pub terms: Option<&'a str>,
+    pub privacy: Option<&'a str>,
 }
 
 pub fn register_form(
@@ -140,6 +150,17 @@ pub fn register_form(
     errors: &FieldErrors,
     notice: Option<&str>,
     policy: PasswordPolicy,
+) -> Page {
+    register_page(values, errors, notice, policy, TermsLinks::default())
+}
+
+/// `register_form`, with the terms' and the privacy policy's links beside the checkbox.
+pub fn register_page(
+    values: &RegistrationValues,
+    errors: &FieldErrors,
+    notice: Option<&str>,
+    policy: PasswordPolicy,
+    links: TermsLinks<'_>,
 ) -> Page {
     let username = Input::new("username", "Username", "text", "username", errors)
         .value(&values.username)
@@ -154,8 +175,27 @@ pub fn register_form(
         password: Input::new_password("password", "Password", policy, errors),
         terms_accepted: values.terms_accepted,
         terms_error: errors.get("terms_accepted").map(String::as_str),
+        terms_url: links.terms.map(Href::new),
+        privacy_url: links.privacy.map(Href::new),
     };
     Page::new("Create your account", &page)
+}
+
+#[derive(Template)]
+#[template(path = "pages/home.html")]
+struct Home<'a> {
+    site: &'a str,
+    signed_in_as: Option<&'a str>,
+    lms: Option<Href<'a>>,
+    lms_text: &'a str,
+}
+
+/// The site's front (`/`, where every mail's header links): signed out, "Sign in" and "Create an
+/// account"; signed in (`signed_in_as`, the address), "Your account"; and the LMS's address
+/// when one is configured.
+pub fn home(site: &str, signed_in_as: Option<&str>, lms: Option<&str>) -> Page {
+    let page = Home { site, signed_in_as, lms: lms.map(Href::new), lms_text: lms.unwrap_or_default() };
+    Page::new("Welcome", &page)
 }
 
 #[derive(Template)]

@@ -135,6 +135,7 @@ impl RowKind for BulkRegistration {
             created_at: now,
             activated_at: Some(now),
             terms_accepted_at: None,
+            terms_version: None,
             source: UserSource::Bulk,
             auth_epoch: 0,
             operator: false,

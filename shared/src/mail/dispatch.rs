@@ -192,6 +192,7 @@ async fn replace(app: &App, owner: &User, new: &NewRegistration) -> anyhow::Resu
         name,
         password_hash: Some(PasswordHash::from_phc(new.password_hash.clone())),
         terms_accepted_at: Some(Timestamp::from_unix(new.terms_accepted_at)),
+        terms_version: new.terms_version.clone(),
         auth_epoch: owner.auth_epoch + 1,
         ..owner.clone()
     };

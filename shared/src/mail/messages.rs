@@ -328,6 +328,7 @@ mod tests {
             created_at: Timestamp::from_unix(1_800_000_000),
             activated_at: None,
             terms_accepted_at: None,
+            terms_version: None,
             source: UserSource::SelfService,
             auth_epoch: 0,
             operator: false,

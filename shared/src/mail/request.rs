@@ -17,6 +17,9 @@ pub struct NewRegistration {
     pub password_hash: String,
     /// When the terms were accepted (Unix seconds).
     pub terms_accepted_at: i64,
+    /// The version of the terms accepted (absent in messages from before versions existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms_version: Option<String>,
 }
 
 impl fmt::Debug for NewRegistration {
@@ -119,6 +122,7 @@ mod tests {
                         name: "Ada".into(),
                         password_hash: "$argon2id$x".into(),
                         terms_accepted_at: 1_800_000_000,
+                        terms_version: None,
                     }),
                 },
             ),
@@ -172,6 +176,7 @@ mod tests {
                 name: "Ada".into(),
                 password_hash: "$argon2id$v=19$secret".into(),
                 terms_accepted_at: 0,
+                terms_version: Some("2026-01".into()),
             }),
         };
         let shown = format!("{request:?}");

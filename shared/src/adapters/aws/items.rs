@@ -492,6 +492,9 @@ pub fn user_item(user: &User) -> Item {
     if let Some(at) = user.terms_accepted_at {
         item.insert("terms_accepted_at".into(), ts(at));
     }
+    if let Some(version) = &user.terms_version {
+        item.insert("terms_version".into(), s(version));
+    }
     if user.operator {
         item.insert("operator".into(), AttributeValue::Bool(true));
     }
@@ -559,6 +562,8 @@ pub fn user_from_item(item: &Item) -> anyhow::Result<User> {
         created_at: get_ts(item, "created_at")?,
         activated_at: opt_ts(item, "activated_at")?,
         terms_accepted_at: opt_ts(item, "terms_accepted_at")?,
+        // Absent on items written before versions were recorded.
+        terms_version: opt_s(item, "terms_version")?.map(str::to_owned),
         source: UserSource::parse(get_s(item, "source")?).context("unknown user source")?,
         auth_epoch: get_u64(item, "auth_epoch")?,
         operator: opt_bool(item, "operator")?,
@@ -677,6 +682,7 @@ mod tests {
             created_at: Timestamp::from_unix(100),
             activated_at: None,
             terms_accepted_at: Some(Timestamp::from_unix(100)),
+            terms_version: Some("2026-01".into()),
             source: UserSource::SelfService,
             auth_epoch: 3,
             operator: true,
@@ -692,6 +698,14 @@ mod tests {
     fn users_round_trip() {
         let user = user();
         assert_eq!(user_from_item(&user_item(&user)).unwrap(), user);
+    }
+
+    #[test]
+    fn a_user_item_from_before_terms_versions_reads_as_none() {
+        let mut item = user_item(&user());
+        assert_eq!(item.get("terms_version"), Some(&s("2026-01")));
+        item.remove("terms_version");
+        assert_eq!(user_from_item(&item).unwrap().terms_version, None);
     }
 
     #[test]

@@ -71,6 +71,7 @@ impl UserStore for Tables {
         user.name = next.name.clone();
         user.password_hash = next.password_hash.clone();
         user.terms_accepted_at = next.terms_accepted_at;
+        user.terms_version = next.terms_version.clone();
         user.auth_epoch = next.auth_epoch;
         Ok(Reregistration::Replaced)
     }

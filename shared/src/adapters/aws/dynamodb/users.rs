@@ -88,6 +88,13 @@ impl UserStore for DynamoStore {
             set.push_str(", terms_accepted_at = :terms");
             replace = replace.expression_attribute_values(":terms", items::ts(at));
         }
+        match &next.terms_version {
+            Some(version) => {
+                set.push_str(", terms_version = :terms_version");
+                replace = replace.expression_attribute_values(":terms_version", items::s(version));
+            }
+            None => set.push_str(" REMOVE terms_version"),
+        }
         let replace = replace.update_expression(set).build().context("building the registration update")?;
         let mut actions = vec![TransactWriteItem::builder().update(replace).build()];
         let (old, new) = (previous.username.key(), next.username.key());
