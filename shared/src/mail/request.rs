@@ -64,6 +64,13 @@ pub enum MailRequest {
     /// The learner asked for their account to be removed: a confirmation, to the address and
     /// name the account had (the deletion worker may be done first).
     RemovalRequested { user_id: String, email: String, name: String },
+    /// The learner asked (with their password or second factor) to move their account to
+    /// `new_email`: a confirmation link to that address if it is free, else a notice to its
+    /// owner (the page answers the same either way).
+    EmailChangeRequested { user_id: String, new_email: String },
+    /// The learner confirmed a move from `old_email`: the old address is told, with "This was
+    /// not me".
+    EmailChangeConfirmed { user_id: String, old_email: String },
 }
 
 impl MailRequest {
@@ -141,6 +148,14 @@ mod tests {
             (
                 r#"{"kind":"removal_requested","user_id":"u1","email":"a@b.org","name":"Ada"}"#,
                 MailRequest::RemovalRequested { user_id: "u1".into(), email: "a@b.org".into(), name: "Ada".into() },
+            ),
+            (
+                r#"{"kind":"email_change_requested","user_id":"u1","new_email":"a@b.org"}"#,
+                MailRequest::EmailChangeRequested { user_id: "u1".into(), new_email: "a@b.org".into() },
+            ),
+            (
+                r#"{"kind":"email_change_confirmed","user_id":"u1","old_email":"a@b.org"}"#,
+                MailRequest::EmailChangeConfirmed { user_id: "u1".into(), old_email: "a@b.org".into() },
             ),
         ];
         for (body, request) in cases {
