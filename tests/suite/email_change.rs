@@ -220,6 +220,42 @@ async fn used_expired_and_void_links_answer_a_page_and_change_nothing(backend: B
     assert!(app.user(&second).await.is_none());
 }
 
+on_both_backends!(an_address_taken_meanwhile_changes_nothing);
+
+/// Between the request and the button, someone registers the new address (or, before "This
+/// was not me", the old one): a page says so, nothing changes, and the link still works once
+/// the address is free again.
+async fn an_address_taken_meanwhile_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (old, cookie) = learner(&app, "slow-").await;
+    let new = email("contested-");
+    assert_eq!(ask(&app, &cookie, &[("new_email", &new), ("password", PASSWORD)]).await.status(), 202);
+    let link = app.mailed_link(&new, "Confirm your new email", "/account/email/confirm/").await;
+    assert_eq!(app.register(&new, &unique("quick")).await.status(), 202);
+    let taken = press(&app, &link).await;
+    assert_eq!(taken.status(), 409);
+    let page = words(&taken.text().await.unwrap());
+    assert!(
+        page.contains(&format!("Another account now uses {new}")) && page.contains("Nothing has changed"),
+        "{page}"
+    );
+    assert_eq!(app.user(&old).await.unwrap()["email"], old.as_str());
+    assert_ne!(app.user(&new).await.unwrap()["user_id"], app.user(&old).await.unwrap()["user_id"]);
+
+    // The old address, taken once the account moved away: "This was not me" cannot bring it back.
+    let free = email("free-again-");
+    assert_eq!(ask(&app, &cookie, &[("new_email", &free), ("password", PASSWORD)]).await.status(), 202);
+    let link = app.mailed_link(&free, "Confirm your new email", "/account/email/confirm/").await;
+    assert_eq!(press(&app, &link).await.status(), 200);
+    let not_me = app.mailed_link(&old, "The email of your", "/account/email/not-me/").await;
+    assert_eq!(app.register(&old, &unique("squatter")).await.status(), 202);
+    let refused = press(&app, &not_me).await;
+    assert_eq!(refused.status(), 409);
+    assert!(words(&refused.text().await.unwrap()).contains("Nothing has changed. Please contact the site"));
+    assert_eq!(app.sign_in(&free, PASSWORD).await.status(), 200, "nothing changed");
+    assert_eq!(app.with_cookie(Method::GET, "/api/v1/account", &cookie).send().await.unwrap().status(), 200);
+}
+
 on_both_backends!(wrong_passwords_are_refused_and_counted);
 
 async fn wrong_passwords_are_refused_and_counted(backend: Backend) {
