@@ -1,11 +1,14 @@
 //! The mail worker's part of a learner's own change of email (`flows::email_change`): the
 //! confirmation link goes to the new address only if no other account holds it (else its
-//! owner gets a notice, within the daily cap of mails to one address); once confirmed, the old
+//! owner gets a notice), and either within the daily cap of mails to one address
+//! (`LEARNERS_MAILS_PER_ADDRESS_PER_DAY`), however many accounts ask; once confirmed, the old
 //! address gets the notice with "This was not me". The page answered the same in every case.
 
-use super::{deliver, messages, send_with_retries, within_daily_caps};
+use super::{deliver, messages, send_with_retries, within_daily_caps, DAY_SECONDS};
 use crate::domain::{Email, TokenPurpose, TokenRecord, UserId, UserStatus};
+use crate::metrics::Metric;
 use crate::App;
+use sha2::{Digest, Sha256};
 
 /// How long a confirmation link to the new address works (NIST SP 800-63B-4: emailed secrets
 /// at most 24 h).
@@ -33,6 +36,16 @@ pub(super) async fn requested(app: &App, user_id: &str, raw_new: &str) -> anyhow
         }
         _ => {
             let now = app.clock.now();
+            // However many accounts ask, one address gets at most the daily cap of links: the
+            // slot names the address by its SHA-256, never as is.
+            let digest: String =
+                Sha256::digest(new_email.key().as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+            let cap = app.config.mails_per_address_per_day;
+            if !app.store.take_quota(&format!("email-change-mail#{digest}"), now, DAY_SECONDS, cap).await? {
+                tracing::info!(user_id = %user.id, "email change link not sent: the daily limit for its address is reached");
+                app.metrics.count(Metric::MailsSuppressed);
+                return Ok(());
+            }
             let (token, record) = TokenRecord::mint(TokenPurpose::EmailChange, &user, now, CHANGE_LINK_TTL_SECONDS);
             app.store.put_token(&record.about(&new_email)).await?;
             let link = format!("{}/account/email/confirm/{}", app.config.site_url, token.as_str());
