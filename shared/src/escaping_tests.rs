@@ -323,6 +323,26 @@ fn cases() -> Vec<(&'static str, Rendered)> {
             ])),
         ),
         (
+            "pages/email_change.html",
+            Rendered::Pages(documents(vec![
+                pages::email_change_form(
+                    HOSTILE,
+                    HOSTILE,
+                    true,
+                    &hostile_errors(&["new_email", "password", "code"]),
+                    pages::EmailChangeNotice::Sent { new: HOSTILE, old: HOSTILE },
+                ),
+                pages::email_change_form(HOSTILE, "", false, &errors, pages::EmailChangeNotice::Problem(HOSTILE)),
+            ])),
+        ),
+        (
+            "pages/email_link.html",
+            Rendered::Pages(documents(vec![
+                pages::email_change_confirm(HOSTILE, HOSTILE),
+                pages::email_change_revert(HOSTILE, HOSTILE),
+            ])),
+        ),
+        (
             "console/learners.html",
             Rendered::Pages(documents(vec![
                 console::learners(HOSTILE, Some(card(&pending, Some(AskFor::Password))), Some(HOSTILE), &errors),
@@ -453,6 +473,21 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                 site_name: HOSTILE,
                 by_operator: true,
                 reset: site.clone(),
+            }),
+        ),
+        (
+            "mail/email_change_link",
+            mail(&messages::EmailChangeLink { site_name: HOSTILE, link: site.clone(), valid_for: HOSTILE.into() }),
+        ),
+        ("mail/email_change_taken", mail(&messages::EmailChangeTaken { name: Some(HOSTILE), site_name: HOSTILE })),
+        (
+            "mail/email_changed",
+            mail(&messages::EmailChanged {
+                name: Some(HOSTILE),
+                site_name: HOSTILE,
+                new_email: HOSTILE,
+                link: site.clone(),
+                valid_for: HOSTILE.into(),
             }),
         ),
         ("mail/removal_requested", mail(&messages::RemovalRequested { name: HOSTILE, site_name: HOSTILE })),

@@ -434,6 +434,7 @@ in_the_browser! {
 }
 
 mod console;
+mod email_change;
 mod front;
 mod oidc;
 mod passkeys;

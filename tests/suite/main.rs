@@ -9,6 +9,7 @@ mod contract;
 mod contract_oidc;
 mod deploy;
 mod docs;
+mod email_change;
 mod front;
 mod layers;
 mod mail;

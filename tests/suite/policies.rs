@@ -14,7 +14,8 @@ use learners::adapters::aws::{provision, AwsClients};
 use learners::adapters::clock::SystemClock;
 use learners::adapters::memory::{InProcessQueue, MemoryMailer, QueuedBatch};
 use learners::flows::{
-    activation, admin, admin_email, bulk, passkeys, recovery, registration, removal, second_factor, signin, totp,
+    activation, admin, admin_email, bulk, email_change, passkeys, recovery, registration, removal, second_factor,
+    signin, totp,
 };
 use learners::{App, Config};
 use learners_gateway::routes::TEMPLATE;
@@ -360,6 +361,30 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     rig.as_function("account");
     let (user, session) = signin::current_user(&app, signed_in.token.as_str()).await.unwrap().unwrap();
     removal::request_self_removal(&app, &user, &session, "another horse battery staple").await.unwrap();
+    rig.drain().await;
+
+    // "Change my email": a request (a wrong code, a taken address, a free one), the link the
+    // worker mails, its page and button, and "This was not me" from the old address.
+    rig.as_function("sessions");
+    let signed_in = signin::sign_in(&app, &address("ada"), PASSWORD).await.unwrap().signed_in().unwrap();
+    rig.as_function("account-email");
+    let (user, _) = signin::current_user(&app, signed_in.token.as_str()).await.unwrap().unwrap();
+    let moved = address("ada-moved");
+    let ask = |new_email, password, code| email_change::ChangeRequest { new_email, password, code };
+    assert!(email_change::request_change(&app, &user, &ask(&moved, "", "000000")).await.is_err());
+    let taken = address("bob");
+    email_change::request_change(&app, &user, &ask(&taken, PASSWORD, "")).await.unwrap();
+    email_change::request_change(&app, &user, &ask(&moved, PASSWORD, "")).await.unwrap();
+    rig.drain().await;
+    rig.as_function("account-email");
+    let token = rig.mailed_token(&moved, "/account/email/confirm/");
+    use learners::domain::TokenPurpose;
+    email_change::usable_link(&app, &token, TokenPurpose::EmailChange).await.unwrap().unwrap();
+    email_change::confirm_change(&app, &token).await.unwrap();
+    rig.drain().await;
+    rig.as_function("account-email");
+    let token = rig.mailed_token(&address("ada"), "/account/email/not-me/");
+    email_change::revert_change(&app, &token).await.unwrap();
     rig.drain().await;
 
     // Applications (OpenID Connect): register one, authorize, exchange, refresh, replay,

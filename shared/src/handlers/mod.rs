@@ -6,6 +6,7 @@
 //! through them, and a test checks that both lists match the template.
 
 pub mod account;
+pub mod account_email;
 pub mod activate;
 pub mod admin_users;
 pub mod bulk_registrations;
@@ -45,6 +46,7 @@ pub const HTTP_HANDLERS: &[(&str, HttpHandler)] = &[
     ("sessions", |app, req| Box::pin(sessions::handle(app, req))),
     ("second-factor", |app, req| Box::pin(second_factor::handle(app, req))),
     ("account", |app, req| Box::pin(account::handle(app, req))),
+    ("account-email", |app, req| Box::pin(account_email::handle(app, req))),
     ("password-reset", |app, req| Box::pin(password_reset::handle(app, req))),
     ("passkeys", |app, req| Box::pin(passkeys::handle(app, req))),
     ("bulk-registrations", |app, req| Box::pin(bulk_registrations::handle(app, req))),

@@ -114,6 +114,9 @@ fn email_input<'a>(value: &'a str, errors: &'a FieldErrors) -> Input<'a> {
 
 pub use crate::domain::NEW_ACTIVATION_LINK;
 
+mod email_change;
+pub use email_change::*;
+
 /// What the learner typed, to fill the form in again after an error (never the password).
 #[derive(Default)]
 pub struct RegistrationValues {

@@ -19,6 +19,8 @@ use crate::metrics::Metric;
 use crate::ports::Reregistration;
 use crate::App;
 
+mod email_change;
+
 pub async fn dispatch(app: &App, request: &MailRequest) -> anyhow::Result<()> {
     match request {
         MailRequest::PasswordReset { email } => reset_link(app, email).await,
@@ -34,6 +36,12 @@ pub async fn dispatch(app: &App, request: &MailRequest) -> anyhow::Result<()> {
         MailRequest::SecondFactorsRemoved { user_id } => second_factors_removed(app, user_id).await,
         MailRequest::EmailChangedByOperator { user_id, old_email, auth_epoch } => {
             email_changed_by_operator(app, user_id, old_email, *auth_epoch).await
+        }
+        MailRequest::EmailChangeRequested { user_id, new_email } => {
+            email_change::requested(app, user_id, new_email).await
+        }
+        MailRequest::EmailChangeConfirmed { user_id, old_email } => {
+            email_change::confirmed(app, user_id, old_email).await
         }
     }
 }

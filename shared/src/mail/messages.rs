@@ -52,6 +52,9 @@ macro_rules! parts {
     };
 }
 
+mod email_change;
+pub(crate) use email_change::*;
+
 /// The mail to `to`: its subject, its text part, and its HTML part in the site's layout.
 pub(crate) fn compose(config: &Config, to: &Email, mail: &impl Mail) -> OutgoingMail {
     let subject = mail.subject();

@@ -71,6 +71,13 @@ pub enum MailRequest {
     /// epoch to `auth_epoch` (`flows::admin_email`): a pending account gets a fresh activation
     /// link, an active one a notice at both addresses.
     EmailChangedByOperator { user_id: String, old_email: String, auth_epoch: u64 },
+    /// The learner asked (with their password or second factor) to move their account to
+    /// `new_email`: a confirmation link to that address if it is free, else a notice to its
+    /// owner (the page answers the same either way).
+    EmailChangeRequested { user_id: String, new_email: String },
+    /// The learner confirmed a move from `old_email`: the old address is told, with "This was
+    /// not me".
+    EmailChangeConfirmed { user_id: String, old_email: String },
 }
 
 impl MailRequest {
@@ -157,6 +164,14 @@ mod tests {
                     old_email: "a@b.org".into(),
                     auth_epoch: 2,
                 },
+            ),
+            (
+                r#"{"kind":"email_change_requested","user_id":"u1","new_email":"a@b.org"}"#,
+                MailRequest::EmailChangeRequested { user_id: "u1".into(), new_email: "a@b.org".into() },
+            ),
+            (
+                r#"{"kind":"email_change_confirmed","user_id":"u1","old_email":"a@b.org"}"#,
+                MailRequest::EmailChangeConfirmed { user_id: "u1".into(), old_email: "a@b.org".into() },
             ),
         ];
         for (body, request) in cases {
