@@ -429,7 +429,7 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     // Sign-in from a source IP (its failure quota) and from a known browser; the console's
     // check of an operator's session on every request.
     rig.as_function("sessions");
-    let from = signin::Client { device: None, ip: Some("192.0.2.7"), session: None };
+    let from = signin::Client { device: None, ip: Some("192.0.2.7"), session: None, user_agent: None };
     let _ = signin::sign_in_from(&app, &address("bob"), "wrong password", from).await;
     let signed_in = signin::sign_in_from(&app, &address("ada"), PASSWORD, from).await.unwrap().signed_in().unwrap();
     rig.as_function("operator-console");

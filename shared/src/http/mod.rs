@@ -82,6 +82,12 @@ pub fn source_ip(req: &Request) -> Option<&str> {
     }
 }
 
+/// The browser's `User-Agent`, if it sent a readable one (kept only as a coarse name,
+/// `domain::browser_label`).
+pub fn user_agent(req: &Request) -> Option<&str> {
+    req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok())
+}
+
 /// Reads a body of exactly one required string field (and nothing else).
 pub fn single_field(req: &Request, name: &str) -> Result<String, ApiError> {
     let mut fields = Fields::from_request(req)?;

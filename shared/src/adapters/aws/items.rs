@@ -415,6 +415,9 @@ pub fn session_item(session: &SessionRecord) -> Item {
     item.insert("idle_seconds".into(), n(session.idle_seconds));
     let methods = session.methods.iter().map(|m| s(m.as_str())).collect();
     item.insert("methods".into(), AttributeValue::L(methods));
+    if !session.browser.is_empty() {
+        item.insert("browser".into(), s(&session.browser));
+    }
     item
 }
 
@@ -454,6 +457,8 @@ pub fn session_from_item(item: &Item) -> anyhow::Result<SessionRecord> {
             false => idle_default,
         },
         methods: session_methods(item)?,
+        // Sessions begun before the browser was recorded: an unknown browser.
+        browser: opt_s(item, "browser")?.unwrap_or_default().to_owned(),
     })
 }
 
