@@ -163,8 +163,17 @@ enum Rendered {
 /// values.
 fn cases() -> Vec<(&'static str, Rendered)> {
     let policy = PasswordPolicy::default();
-    let errors =
-        hostile_errors(&["email", "username", "name", "password", "terms_accepted", "your_password", "your_code"]);
+    let errors = hostile_errors(&[
+        "email",
+        "username",
+        "name",
+        "password",
+        "terms_accepted",
+        "your_password",
+        "your_code",
+        "current_password",
+        "new_password",
+    ]);
     let values = RegistrationValues {
         email: HOSTILE.into(),
         username: HOSTILE.into(),
@@ -245,6 +254,27 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                 HOSTILE,
                 pages::FactorsSummary { totp: true, recovery_codes_left: Some(3) },
                 Some(&errors),
+            )])),
+        ),
+        (
+            "pages/account_name.html",
+            Rendered::Pages(documents(vec![crate::http::account_pages::change_name(HOSTILE, &errors)])),
+        ),
+        (
+            "pages/account_password.html",
+            Rendered::Pages(documents(vec![crate::http::account_pages::change_password(policy, &errors)])),
+        ),
+        (
+            "pages/account_sessions.html",
+            Rendered::Pages(documents(vec![crate::http::account_pages::sessions(
+                &[crate::http::account_pages::SessionLine {
+                    id: HOSTILE.to_owned(),
+                    browser: HOSTILE.to_owned(),
+                    started: HOSTILE.to_owned(),
+                    last_used: HOSTILE.to_owned(),
+                    this_browser: false,
+                }],
+                Some(HOSTILE),
             )])),
         ),
         (
@@ -416,6 +446,10 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                 by_operator: true,
                 reset: site.clone(),
             }),
+        ),
+        (
+            "mail/password_changed_by_you",
+            mail(&messages::PasswordChangedByYou { name: HOSTILE, site_name: HOSTILE, reset: site.clone() }),
         ),
         ("mail/removal_requested", mail(&messages::RemovalRequested { name: HOSTILE, site_name: HOSTILE })),
         (

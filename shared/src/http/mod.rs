@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by the handlers: reading bodies into allow-listed fields, the error
 //! envelope, operator identity, where a request comes from, and the server-rendered pages.
 
+pub mod account_pages;
 pub mod body;
 pub mod console_pages;
 pub mod error;
