@@ -434,6 +434,7 @@ in_the_browser! {
     unknown_addresses_get_a_page: memory;
 }
 
+mod account;
 mod console;
 mod oidc;
 mod passkeys;
