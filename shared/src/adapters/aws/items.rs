@@ -736,6 +736,10 @@ mod tests {
         stored.insert("operator_session".into(), AttributeValue::Bool(true));
         let session = session_from_item(&stored).unwrap();
         assert!(session.operator);
+        // Stored before the browser's name was: an unknown browser; a name round-trips.
+        assert_eq!((session.browser.as_str(), session.browser_label()), ("", crate::domain::UNKNOWN_BROWSER));
+        let named = SessionRecord { browser: "Firefox on Linux".into(), ..session.clone() };
+        assert_eq!(session_from_item(&session_item(&named)).unwrap(), named);
         let (mut job_item, mut audit_item, mut session_item) =
             (job_item(&job), audit_item(&entry), session_item(&session));
         for item in [&job_item, &audit_item, &session_item] {
