@@ -17,6 +17,7 @@ on_both_backends!(
     cross_site_posts_change_nothing,
     a_session_of_another_account_cannot_be_ended,
     signing_out_everywhere_else_keeps_this_browser,
+    the_list_leaves_out_sessions_idle_past_their_limit,
 );
 
 /// A registered, activated account, signed in from a browser calling itself Firefox on Linux.
@@ -256,4 +257,21 @@ async fn signing_out_everywhere_else_keeps_this_browser(backend: Backend) {
     assert_eq!(data(&app, &renewed).await["sessions"].as_array().unwrap().len(), 1);
     // The password still works.
     sign_in(&app, &address, PASSWORD).await;
+}
+
+/// A learner's session ends after `LEARNERS_SESSION_IDLE_SECONDS` without a request: the list
+/// leaves it out, while the session used meanwhile stays.
+async fn the_list_leaves_out_sessions_idle_past_their_limit(backend: Backend) {
+    let idle = 3_600;
+    let app = TestApp::spawn_with(backend, &[("LEARNERS_SESSION_IDLE_SECONDS", "3600")]).await;
+    let (address, used) = learner(&app, "idle-").await;
+    let _idle = sign_in(&app, &address, PASSWORD).await;
+    assert_eq!(data(&app, &used).await["sessions"].as_array().unwrap().len(), 2);
+    app.clock.advance(idle - 600);
+    assert!(live(&app, &used).await, "a request records the session's use");
+    app.clock.advance(600);
+    let sessions = data(&app, &used).await["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 1, "the idle one is left out: {sessions:?}");
+    assert_eq!(sessions[0]["this_browser"], true);
+    assert!(session_ids(&app, &used).await.is_empty(), "nothing to end on the page either");
 }

@@ -90,7 +90,7 @@ async fn own_account(app: &App, req: &Request, route: &str, user: &User, session
     Some(reply)
 }
 
-/// The browser's cookies, address and name, for a fresh session.
+/// The browser's device and session cookies, for a fresh session.
 fn client_cookies(req: &Request) -> (Option<String>, Option<String>) {
     (cookie(req, DEVICE_COOKIE), cookie(req, COOKIE))
 }
