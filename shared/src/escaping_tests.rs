@@ -173,6 +173,7 @@ fn cases() -> Vec<(&'static str, Rendered)> {
         "your_code",
         "current_password",
         "new_password",
+        "new_email",
     ]);
     let values = RegistrationValues {
         email: HOSTILE.into(),
@@ -183,8 +184,14 @@ fn cases() -> Vec<(&'static str, Rendered)> {
     let problem = || Some(LoginProblem { message: HOSTILE, next: Some((HOSTILE_URL, HOSTILE)) });
     let factors = FactorsSummary { authenticator: true, passkeys: 2, recovery_codes: 10 };
     let card = |view, confirm| {
-        let context =
-            CardContext { confirm, factors: factors.clone(), password_errors: &errors, password_policy: policy };
+        let context = CardContext {
+            confirm,
+            factors: factors.clone(),
+            password_errors: &errors,
+            password_policy: policy,
+            new_email: HOSTILE,
+            email_errors: &errors,
+        };
         (view, context)
     };
     let code = Some(AskFor::SecondFactor { passkeys: true, codes: true });
@@ -336,6 +343,13 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                 console::confirm(console::ConfirmStep::RemoveSecondFactors, HOSTILE, code, &errors),
             ])),
         ),
+        (
+            "console/confirm_email.html",
+            Rendered::Pages(documents(vec![
+                console::confirm_email_change(HOSTILE, HOSTILE, true, code, &errors),
+                console::confirm_email_change(HOSTILE, HOSTILE, false, None, &errors),
+            ])),
+        ),
         ("console/bulk_upload.html", Rendered::Pages(documents(vec![console::bulk_upload(&errors)]))),
         (
             "console/bulk_checked.html",
@@ -452,6 +466,16 @@ fn cases() -> Vec<(&'static str, Rendered)> {
             mail(&messages::PasswordChangedByYou { name: HOSTILE, site_name: HOSTILE, reset: site.clone() }),
         ),
         ("mail/removal_requested", mail(&messages::RemovalRequested { name: HOSTILE, site_name: HOSTILE })),
+        (
+            "mail/email_changed_by_operator",
+            mail(&messages::EmailChangedByOperator {
+                name: Some(HOSTILE),
+                site_name: HOSTILE,
+                old_email: HOSTILE,
+                new_email: HOSTILE,
+                login: site.clone(),
+            }),
+        ),
         (
             "mail/second_factors_removed",
             mail(&messages::SecondFactorsRemoved {

@@ -3,7 +3,7 @@
 
 use crate::domain::oidc::{ClientId, CodeRecord, CodeUse, GrantToken, OidcClient, PublicJwk};
 use crate::domain::{
-    AuditEntry, Challenge, Counts, DeviceRecord, FullName, LockedNow, LockoutPolicy, LockoutState, MailRefusal,
+    AuditEntry, Challenge, Counts, DeviceRecord, Email, FullName, LockedNow, LockoutPolicy, LockoutState, MailRefusal,
     Password, PasswordHash, Reservation, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord, Timestamp,
     TokenHash, TokenRecord, User, UserId,
 };
@@ -64,6 +64,33 @@ pub fn check_replacement(previous: &User, next: &User) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A change of an account's address (`UserStore::change_email`): the account's email claim
+/// moves to the new address, and the account item says so, in one write.
+pub struct EmailChange<'a> {
+    /// The account as read: the change applies only while its address, epoch and status are
+    /// still these (no other change, removal or sign-out everywhere came in between).
+    pub user: &'a User,
+    pub new_email: &'a Email,
+    /// The emailed link this change spends, in the same write: it must still be unused and
+    /// unexpired at `now`, and the account's. The caller checked its purpose and address.
+    pub token: Option<&'a TokenHash>,
+    /// Also raise the account's `auth_epoch`: every session, known browser and link of the
+    /// account stops working ("This was not me").
+    pub end_sessions: bool,
+    pub now: Timestamp,
+}
+
+/// What `UserStore::change_email` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailChanged {
+    Changed,
+    /// Another account holds the new address: nothing changed.
+    Taken,
+    /// The account is not the one read (changed, removed, gone), or the link was spent or
+    /// expired in between: nothing changed.
+    Stale,
+}
+
 /// What consuming an emailed token found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenUse {
@@ -121,6 +148,10 @@ pub trait UserStore: Send + Sync {
         hash: &PasswordHash,
         now: Timestamp,
     ) -> anyhow::Result<bool>;
+
+    /// Moves the account to a new address (see `EmailChange`). A new address that differs from
+    /// the old one only in case moves no claim, only the account item's spelling.
+    async fn change_email(&self, change: &EmailChange<'_>) -> anyhow::Result<EmailChanged>;
 
     /// Sets a password (an operator's), raising `auth_epoch`. False when there is no such user
     /// or it is being removed.

@@ -471,3 +471,5 @@ in_the_browser! {
     the_console_does_not_exist_for_others: memory;
     an_operator_manages_applications: memory, moto;
 }
+
+mod operator_email;

@@ -15,6 +15,7 @@ mod mail;
 mod oidc;
 mod oidc_social;
 mod openapi;
+mod operator_email;
 mod operator_second_factor;
 mod operator_support;
 mod passkeys;

@@ -131,6 +131,16 @@ async fn an_operator_without_a_second_factor_reaches_only_the_enrolment_page(bac
                 let fields = [("email", learner.as_str()), ("password", chosen), ("your_password", PASSWORD)];
                 console::post(&app, &cookie, path, &fields).await
             }
+            "/operator/email" => {
+                let moved = email("moved-");
+                let fields = [
+                    ("email", learner.as_str()),
+                    ("new_email", &moved),
+                    ("confirm", "yes"),
+                    ("your_password", PASSWORD),
+                ];
+                console::post(&app, &cookie, path, &fields).await
+            }
             "/operator/bulk" => {
                 console::multipart(&app, &cookie, path, &[("csv", &csv), ("your_password", PASSWORD)]).await
             }

@@ -14,7 +14,8 @@ use learners::adapters::aws::{provision, AwsClients};
 use learners::adapters::clock::SystemClock;
 use learners::adapters::memory::{InProcessQueue, MemoryMailer, QueuedBatch};
 use learners::flows::{
-    account, activation, admin, bulk, passkeys, recovery, registration, removal, second_factor, signin, totp,
+    account, activation, admin, admin_email, bulk, passkeys, recovery, registration, removal, second_factor, signin,
+    totp,
 };
 use learners::{App, Config};
 use learners_gateway::routes::TEMPLATE;
@@ -481,6 +482,10 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
             let token = learners::domain::Token::generate();
             passkeys::verify_own_passkey(&app, &bob, token.as_str(), "{}").await.unwrap();
         }
+        // Operators fix an address: bob moves away and back (the claims, the account, the mail).
+        let moved = address("bob-moved");
+        admin_email::change_email(&app, OPERATOR, &address("bob"), &moved).await.unwrap();
+        admin_email::change_email(&app, OPERATOR, &moved, &address("bob")).await.unwrap();
         admin::audit_entries(&app, admin::AuditSubject::Email(address("bob"))).await.unwrap();
         rig.drain().await;
     }

@@ -86,6 +86,13 @@ impl UserStore for Recorder {
         self.note("complete_password_reset");
         self.store.complete_password_reset(token, hash, now).await
     }
+    async fn change_email(
+        &self,
+        change: &learners::ports::EmailChange<'_>,
+    ) -> anyhow::Result<learners::ports::EmailChanged> {
+        self.note("change_email");
+        self.store.change_email(change).await
+    }
     async fn set_password(&self, id: &UserId, hash: &PasswordHash) -> anyhow::Result<bool> {
         self.note("set_password");
         self.store.set_password(id, hash).await

@@ -32,6 +32,16 @@ pub enum Command {
     SetPassword { email: String },
     /// Clear a learner's failed sign-ins and any lock.
     Unlock { email: String },
+    /// Move an account to another address (misspelled at registration, or no longer the
+    /// learner's); an operator's too. A pending account gets a new activation link at the new
+    /// address (links sent to the old one stop working); an active one is told at both
+    /// addresses, and its sessions end. A taken address is refused (nothing changes).
+    ChangeEmail {
+        /// The account's address now.
+        email: String,
+        /// The address it moves to.
+        new_email: String,
+    },
     /// Remove every second factor of an account (authenticator app, passkeys, recovery codes),
     /// an operator's too: a lost phone. Signing in then takes the password alone; the owner is
     /// always mailed a notice.
@@ -147,6 +157,18 @@ pub async fn run(api: &Api, options: &Options, command: Command) -> anyhow::Resu
             let body = json_body(serde_json::json!({ "email": email }));
             let unlocked = api.send("POST", "/admin/v1/users/unlock", Some("application/json"), body).await?.ok()?;
             done(options, &unlocked, format!("{email} can sign in again."));
+            Ok(())
+        }
+        Command::ChangeEmail { email, new_email } => {
+            let body = json_body(serde_json::json!({ "email": email, "new_email": new_email }));
+            let changed = api.send("POST", "/admin/v1/users/email", Some("application/json"), body).await?.ok()?;
+            let pending = changed.json()?["status"].as_str() == Some("pending_activation");
+            let told = if pending {
+                "a new activation link goes to the new address; links sent to the old one no longer work"
+            } else {
+                "both addresses are told, and the learner's sessions have ended"
+            };
+            done(options, &changed, format!("{email} is now {new_email}: {told}."));
             Ok(())
         }
         Command::RemoveSecondFactors { email } => {

@@ -224,6 +224,40 @@ async fn remove_second_factors_lets_an_operator_back_in() {
     assert!(text(&unknown.stderr).contains("user_not_found"), "{}", text(&unknown.stderr));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_email_moves_a_pending_learner_to_the_right_address() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let (typo, right, other) = (email("ada-typo-"), email("ada-"), email("bob-"));
+    let old_link = app.register_and_get_link(&typo, &learners_tests::unique("ada")).await;
+    app.active_account(&other, &learners_tests::unique("bob")).await;
+
+    let moved = learnerctl(&app, &["change-email", &typo, &right], None).await;
+    assert!(moved.status.success(), "{}", text(&moved.stderr));
+    let said = text(&moved.stdout);
+    assert!(said.contains(&format!("{typo} is now {right}")) && said.contains("new activation link"), "{said}");
+    let link = app.mailed_link(&right, "Activate", "/activate/").await;
+    assert_ne!(app.activate_link(&old_link).await.status(), 200, "the link sent to the typo is dead");
+    assert_eq!(app.activate_link(&link).await.status(), 200);
+    assert_eq!(app.sign_in(&right, PASSWORD).await.status(), 200);
+    let audit = text(&learnerctl(&app, &["audit", &right], None).await.stdout);
+    let newest = cells(audit.lines().nth(1).unwrap_or_default());
+    assert_eq!(newest[1], "change_email", "{audit}");
+    assert_eq!(newest[2], "done, activation link mailed to the new address", "{audit}");
+
+    // Another account's address: refused, exit 1, nothing changes.
+    let taken = learnerctl(&app, &["change-email", &right, &other], None).await;
+    assert_eq!(taken.status.code(), Some(1), "{}", text(&taken.stderr));
+    assert!(text(&taken.stderr).contains("email_taken"), "{}", text(&taken.stderr));
+    assert_eq!(app.sign_in(&right, PASSWORD).await.status(), 200, "still at its address");
+    let unknown = learnerctl(&app, &["change-email", &email("ghost-"), &email("new-")], None).await;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown.stderr).contains("user_not_found"), "{}", text(&unknown.stderr));
+    let invalid = learnerctl(&app, &["change-email", &right, "not-an-address"], None).await;
+    assert_eq!(invalid.status.code(), Some(1));
+    assert!(text(&invalid.stderr).contains("validation_failed"), "{}", text(&invalid.stderr));
+    assert_eq!(learnerctl(&app, &["change-email", &right], None).await.status.code(), Some(2), "one address");
+}
+
 #[tokio::test]
 async fn without_a_token_requests_are_sigv4_signed() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

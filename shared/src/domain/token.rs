@@ -1,7 +1,7 @@
 //! Single-use secrets sent by email (activation, password reset) and session tokens: 256 random
 //! bits, base64url in links and cookies; only their SHA-256 is ever stored.
 
-use super::{Timestamp, UserId};
+use super::{Email, Timestamp, UserId};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -68,6 +68,12 @@ impl fmt::Debug for TokenHash {
 pub enum TokenPurpose {
     Activation,
     PasswordReset,
+    /// Mailed to a new address: confirms that the account's email becomes it (the record's
+    /// `address`).
+    EmailChange,
+    /// Mailed to the old address once a change is confirmed ("This was not me"): brings the
+    /// account's email back to it (the record's `address`) and ends every session.
+    EmailRevert,
 }
 
 impl TokenPurpose {
@@ -75,6 +81,8 @@ impl TokenPurpose {
         match self {
             Self::Activation => "activation",
             Self::PasswordReset => "password_reset",
+            Self::EmailChange => "email_change",
+            Self::EmailRevert => "email_revert",
         }
     }
 
@@ -82,6 +90,8 @@ impl TokenPurpose {
         match value {
             "activation" => Some(Self::Activation),
             "password_reset" => Some(Self::PasswordReset),
+            "email_change" => Some(Self::EmailChange),
+            "email_revert" => Some(Self::EmailRevert),
             _ => None,
         }
     }
@@ -99,6 +109,9 @@ pub struct TokenRecord {
     /// The user's `auth_epoch` when the token was made: a reset link stops working when any
     /// password change (which raises the epoch) happens after it was sent.
     pub auth_epoch: u64,
+    /// The address an email change or its revert is about (the new address for `EmailChange`,
+    /// the old one for `EmailRevert`); `None` for the other purposes.
+    pub address: Option<Email>,
 }
 
 impl TokenRecord {
@@ -111,7 +124,13 @@ impl TokenRecord {
             expires_at: now.plus_seconds(ttl_seconds),
             used_at: None,
             auth_epoch: user.auth_epoch,
+            address: None,
         }
+    }
+
+    /// The record, about `address` (see `address`).
+    pub fn about(self, address: &Email) -> Self {
+        Self { address: Some(address.clone()), ..self }
     }
 
     /// A fresh secret for `user` and the record to store for it.

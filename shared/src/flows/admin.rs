@@ -4,7 +4,8 @@
 //!
 //! Who acts decides what they may change (`Actor::may_change`): an operator in the console never
 //! sets the password of, deletes, unlocks, activates or removes the second factors of an account
-//! with the operator role; the IAM-authenticated admin API can. A refusal is audited and changes
+//! with the operator role (nor changes its email: `flows::admin_email`); the IAM-authenticated
+//! admin API can. A refusal is audited and changes
 //! nothing.
 
 pub use crate::domain::UserView;

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod activation;
 pub mod admin;
+pub mod admin_email;
 pub mod bulk;
 pub mod mail_events;
 pub mod outbox;

@@ -1,8 +1,9 @@
 //! Function `admin-users` (operators only): `GET /admin/v1/users?email=`, and
-//! `POST /admin/v1/users/{activate,password,unlock,clear-mail-refusal,remove-second-factors}`, `GET /admin/v1/audit?email=|user_id=`,
+//! `POST /admin/v1/users/{activate,password,unlock,clear-mail-refusal,remove-second-factors,email}`, `GET /admin/v1/audit?email=|user_id=`,
 //! and the operator role: `GET|POST /admin/v1/operators`, `DELETE /admin/v1/operators/{email}`.
 
 use crate::flows::admin::{self, AuditSubject, SupportError};
+use crate::flows::admin_email::{change_email_view, EmailFixError};
 use crate::http::error::ErrorCode;
 use crate::http::identity::operator;
 use crate::http::response::Reply;
@@ -24,6 +25,7 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "POST /admin/v1/users/unlock" => unlock(app, &req, operator).await,
         "POST /admin/v1/users/clear-mail-refusal" => clear_mail_refusal(app, &req, operator).await,
         "POST /admin/v1/users/remove-second-factors" => remove_second_factors(app, &req, operator).await,
+        "POST /admin/v1/users/email" => change_email(app, &req, operator).await,
         "GET /admin/v1/audit" => audit(app, &req).await,
         "GET /admin/v1/operators" => operators(app).await,
         "POST /admin/v1/operators" => grant(app, &req, operator).await,
@@ -54,6 +56,26 @@ impl From<SupportError> for ApiError {
                 ApiError::validation(FieldErrors::from([("user_id".to_owned(), "Not a user id (a UUID).".to_owned())]))
             }
             SupportError::Unexpected(e) => ApiError::unexpected(&e),
+        }
+    }
+}
+
+impl From<EmailFixError> for ApiError {
+    fn from(error: EmailFixError) -> Self {
+        let field = |name: &str, message: String| ApiError::validation(FieldErrors::from([(name.to_owned(), message)]));
+        match error {
+            EmailFixError::InvalidEmail(e) => field("email", e.to_string()),
+            EmailFixError::InvalidNewEmail(e) => field("new_email", e.to_string()),
+            EmailFixError::NotFound => ApiError::new(ErrorCode::UserNotFound, "No account has this email address."),
+            // Operators may know which addresses have accounts: they can look them up.
+            EmailFixError::Taken => {
+                ApiError::new(ErrorCode::EmailTaken, "Another account already uses the new address.")
+            }
+            EmailFixError::OperatorAccount => ApiError::new(
+                ErrorCode::Unauthorized,
+                "An account with the operator role is changed only through the admin API.",
+            ),
+            EmailFixError::Unexpected(e) => ApiError::unexpected(&e),
         }
     }
 }
@@ -107,6 +129,20 @@ async fn clear_mail_refusal(app: &App, req: &Request, operator: &str) -> Result<
 async fn remove_second_factors(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
     admin::remove_second_factors(app, operator, &single_field(req, "email")?).await?;
     Ok(response::empty(204))
+}
+
+/// Moves an account to another address (`flows::admin_email`); any account's, an operator's too.
+async fn change_email(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
+    let mut fields = Fields::from_request(req)?;
+    let mut errors = FieldErrors::new();
+    let email = fields.string("email", &mut errors);
+    let new_email = fields.string("new_email", &mut errors);
+    fields.finish(&mut errors);
+    let (Some(email), Some(new_email), true) = (email, new_email, errors.is_empty()) else {
+        return Err(ApiError::validation(errors));
+    };
+    let user = change_email_view(app, operator, &email, &new_email).await?;
+    Ok(response::json(200, &user))
 }
 
 async fn operators(app: &App) -> Result<Reply, ApiError> {

@@ -15,7 +15,7 @@
 //! refused with it (403, nothing done). Checked here, once, before any route is looked at, so
 //! that a new route cannot forget it.
 //!
-//! Setting a password, deleting, activating, removing second factors and registering a file ask
+//! Setting a password, changing an email, deleting, activating, removing second factors and registering a file ask
 //! the operator to confirm unless they did in the last 5 minutes: with their second factor (a
 //! code, or a passkey), or with their password where they have none and none is required.
 //! Confirming renews the session (a new cookie). An account with the operator role is not
@@ -24,6 +24,7 @@
 use super::signed_in;
 use crate::domain::{Actor, JobStatus, SessionRecord, User};
 use crate::flows::admin::{self, AuditSubject, ConfirmWith, Confirmation, Proof, SupportError};
+use crate::flows::admin_email::{self, EmailFixError, EmailFixed};
 use crate::flows::bulk::{dry_run, upload, UploadError, MAX_UPLOAD_BYTES};
 use crate::flows::removal::{check_list, emails_from_file, emails_from_lines, matching_accounts, request_deletions};
 use crate::http::console_pages::{
@@ -99,6 +100,7 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "POST /operator/clear-mail-refusal" => clear_mail_refusal(app, &req, &console).await,
         "POST /operator/remove-second-factors" => remove_second_factors(app, &req, &mut console).await,
         "POST /operator/password" => set_password(app, &req, &mut console).await,
+        "POST /operator/email" => change_email(app, &req, &mut console).await,
         "POST /operator/delete" => delete_one(app, &req, &mut console).await,
         "GET /operator/bulk" => Ok(response::page(200, console::bulk_upload(&FieldErrors::new()))),
         "POST /operator/bulk/check" => bulk_check(app, &req, &console).await,
@@ -169,6 +171,19 @@ async fn learner_page(
     notice: Option<&str>,
     password_errors: &FieldErrors,
 ) -> Result<Reply, ApiError> {
+    learner_page_with(app, console, status, email, notice, password_errors, ("", &FieldErrors::new())).await
+}
+
+/// `learner_page`, with the "Change email" form as it was sent (the address typed, its problems).
+async fn learner_page_with(
+    app: &App,
+    console: &Console,
+    status: u16,
+    email: &str,
+    notice: Option<&str>,
+    password_errors: &FieldErrors,
+    (new_email, email_errors): (&str, &FieldErrors),
+) -> Result<Reply, ApiError> {
     if email.is_empty() {
         return Ok(response::page(status, console::learners("", None, notice, &FieldErrors::new())));
     }
@@ -185,6 +200,8 @@ async fn learner_page(
                 factors,
                 password_errors,
                 password_policy: app.password_policy(crate::domain::Factors::PasswordOnly),
+                new_email,
+                email_errors,
             };
             Ok(response::page(status, console::learners(email, Some((&view, context)), notice, &FieldErrors::new())))
         }
@@ -209,7 +226,14 @@ async fn learners(app: &App, req: &Request, console: &Console) -> Result<Reply, 
         Some("factors_removed") => {
             Some("The second factors are removed: signing in takes the password alone. The learner was notified.")
         }
-        Some("password_set_notified") => {
+        Some("email_link_mailed") => Some(
+            "The email is changed. A new activation link went to the new address; the links sent to the old one no longer work.",
+        ),
+        Some("email_both_told") => Some(
+            "The email is changed. Both addresses were mailed a notice, and every session of the learner has ended.",
+        ),
+        Some("email_unchanged") => Some("The account already has this email address: nothing changed."),
+                Some("password_set_notified") => {
             Some("The password is set; every session of the learner has ended, and the learner was notified.")
         }
         _ => None,
@@ -233,7 +257,7 @@ fn form_fields(req: &Request, required: &[&str], optional: &[&str]) -> Result<Ve
 
 /// Why the console leaves an account alone (the admin API does not).
 const OPERATOR_ACCOUNT: &str = "This account has the operator role: the console does not set its password, delete, \
-unlock, activate it or remove its second factors. Someone who holds the admin API's credentials can.";
+unlock, activate it, change its email or remove its second factors. Someone who holds the admin API's credentials can.";
 
 /// The card again, saying why the flow refused (an unknown account, an operator's account).
 async fn refused(app: &App, console: &Console, email: &str, error: SupportError) -> Result<Reply, ApiError> {
@@ -396,6 +420,64 @@ async fn set_password(app: &App, req: &Request, console: &mut Console) -> Result
         Ok(()) => Ok(to_card(&email, "password_set_notified")),
         Err(SupportError::WeakPassword(fields)) => learner_page(app, console, 422, &email, None, &fields).await,
         Err(error) => refused(app, console, &email, error).await,
+    }
+}
+
+/// "Change email" on a card: the new address is checked first (invalid, or another account's:
+/// said beside the field), then the confirm step shows both addresses (and asks for the
+/// operator's confirmation unless given in the last 5 minutes), then the change; on to the card
+/// at the new address. Refused for an account with the operator role.
+async fn change_email(app: &App, req: &Request, console: &mut Console) -> Result<Reply, ApiError> {
+    let mut values = form_fields(req, &["email", "new_email"], &with_confirmation(&["confirm"]))?;
+    let typed = Typed::take(&mut values);
+    let email = values.remove(0).unwrap_or_default();
+    let new_email = values.remove(0).unwrap_or_default().trim().to_owned();
+    let confirm = values.remove(0);
+    let pending = match admin_email::check_change(app, &console.actor, &email, &new_email).await {
+        Ok(pending) => pending,
+        Err(error) => return email_refused(app, console, &email, &new_email, error).await,
+    };
+    if confirm.as_deref() != Some("yes") {
+        let needed = needed(app, console).await?;
+        let page = console::confirm_email_change(&email, &new_email, pending, needed, &FieldErrors::new());
+        return Ok(response::page(200, page));
+    }
+    if let Confirmed::No(with) = confirmed(app, console, &typed).await? {
+        let page = console::confirm_email_change(&email, &new_email, pending, Some(with), &wrong_proof(with));
+        return Ok(response::page(403, page));
+    }
+    match admin_email::change_email(app, &console.actor, &email, &new_email).await {
+        Ok(EmailFixed::LinkMailed) => Ok(to_card(&new_email, "email_link_mailed")),
+        Ok(EmailFixed::BothTold) => Ok(to_card(&new_email, "email_both_told")),
+        Ok(EmailFixed::NoChange) => Ok(to_card(&email, "email_unchanged")),
+        Err(error) => email_refused(app, console, &email, &new_email, error).await,
+    }
+}
+
+/// The card again, saying why "Change email" was refused: beside the field for the new
+/// address, above the card for the account.
+async fn email_refused(
+    app: &App,
+    console: &Console,
+    email: &str,
+    new_email: &str,
+    error: EmailFixError,
+) -> Result<Reply, ApiError> {
+    let none = FieldErrors::new();
+    let beside = |message: String| FieldErrors::from([("new_email".to_owned(), message)]);
+    match error {
+        EmailFixError::InvalidNewEmail(e) => {
+            learner_page_with(app, console, 422, email, None, &none, (new_email, &beside(e.to_string()))).await
+        }
+        EmailFixError::Taken => {
+            let notice = format!("Another account already uses {new_email}: nothing changed.");
+            let errors = beside("Another account uses this address.".to_owned());
+            learner_page_with(app, console, 409, email, Some(&notice), &none, (new_email, &errors)).await
+        }
+        EmailFixError::InvalidEmail(_) => learner_page(app, console, 422, email, None, &none).await,
+        EmailFixError::NotFound => learner_page(app, console, 404, email, None, &none).await,
+        EmailFixError::OperatorAccount => learner_page(app, console, 403, email, Some(OPERATOR_ACCOUNT), &none).await,
+        EmailFixError::Unexpected(e) => Err(unexpected(e)),
     }
 }
 

@@ -95,6 +95,9 @@ pub struct CardContext<'a> {
     pub password_errors: &'a FieldErrors,
     /// The rules a new password must meet (its input's length limits).
     pub password_policy: PasswordPolicy,
+    /// The "Change email" form: the address typed (kept when refused) and its problems.
+    pub new_email: &'a str,
+    pub email_errors: &'a FieldErrors,
 }
 
 /// A learner's card: the account, and the actions its state allows.
@@ -121,6 +124,8 @@ struct Card<'a> {
     /// Not on its way out: a password can be set and the account deleted.
     removable: bool,
     new_password: Input<'a>,
+    /// "New email", of the "Change email" form.
+    new_email: Input<'a>,
     /// The learner's second factors as a person reads them ("none" when there are none).
     factors: String,
     has_factors: bool,
@@ -184,6 +189,7 @@ impl<'a> Card<'a> {
                 context.password_policy,
                 context.password_errors,
             ),
+            new_email: Input::email("new_email", "New email", "off", context.new_email, context.email_errors),
             factors: factors_text(&context.factors),
             has_factors: context.factors.any(),
         }
@@ -280,6 +286,41 @@ pub fn confirm(step: ConfirmStep, email: &str, needed: Option<AskFor>, errors: &
         confirm: confirm_field(needed, errors),
     };
     console_page(title, &page)
+}
+
+#[derive(Template)]
+#[template(path = "console/confirm_email.html")]
+struct ConfirmEmail<'a> {
+    email: &'a str,
+    new_email: &'a str,
+    email_query: String,
+    /// What the change does to this account.
+    consequence: &'static str,
+    confirm: Option<ConfirmField<'a>>,
+}
+
+/// The confirm step of "Change email": both addresses side by side (a typo caught here is one
+/// not mailed), what the change does, and the operator's confirmation when it is needed.
+pub fn confirm_email_change(
+    email: &str,
+    new_email: &str,
+    pending: bool,
+    needed: Option<AskFor>,
+    errors: &FieldErrors,
+) -> Page {
+    let consequence = if pending {
+        "The account waits for activation: a new activation link goes to the new address, and the links sent to the old one stop working. The old address is told nothing."
+    } else {
+        "Both addresses are mailed a notice of the change, and every session of the learner ends: the learner signs in again with the new address."
+    };
+    let page = ConfirmEmail {
+        email,
+        new_email,
+        email_query: urlencode(email),
+        consequence,
+        confirm: confirm_field(needed, errors),
+    };
+    console_page("Change email", &page)
 }
 
 #[derive(Template)]
@@ -613,6 +654,8 @@ mod tests {
             factors: FactorsSummary::default(),
             password_errors: &none,
             password_policy: PasswordPolicy { min_length: 15 },
+            new_email: "",
+            email_errors: &none,
         };
         let page = learners("ada@example.org", Some((&view, context)), None, &none);
         assert!(page.body.as_str().contains(r#"autocomplete="new-password" required minlength="15" maxlength="128""#));

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     OwnRole,
     PublicClient,
     UsernameTaken,
+    /// Another account already uses the address (told to operators only).
+    EmailTaken,
     MethodNotAllowed,
     PayloadTooLarge,
     ValidationFailed,
@@ -54,7 +56,7 @@ impl ErrorCode {
             CrossOrigin | InvalidPassword | NotActivated | NotAnOperator => 403,
             NotFound | UserNotFound | JobNotFound | ClientNotFound => 404,
             MethodNotAllowed => 405,
-            IdempotencyKeyReused | OwnRole | PublicClient | UsernameTaken => 409,
+            IdempotencyKeyReused | OwnRole | PublicClient | UsernameTaken | EmailTaken => 409,
             PayloadTooLarge => 413,
             ValidationFailed => 422,
             TooManyAttempts => 429,
@@ -63,7 +65,7 @@ impl ErrorCode {
     }
 
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::BadRequest,
         ErrorCode::BadColumns,
         ErrorCode::BadCursor,
@@ -85,6 +87,7 @@ impl ErrorCode {
         ErrorCode::OwnRole,
         ErrorCode::PublicClient,
         ErrorCode::UsernameTaken,
+        ErrorCode::EmailTaken,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
         ErrorCode::ValidationFailed,
@@ -120,6 +123,7 @@ impl ErrorCode {
             OwnRole => "own_role",
             PublicClient => "public_client",
             UsernameTaken => "username_taken",
+            EmailTaken => "email_taken",
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",
             ValidationFailed => "validation_failed",

@@ -33,6 +33,9 @@ pub async fn dispatch(app: &App, request: &MailRequest) -> anyhow::Result<()> {
         MailRequest::RemovalRequested { user_id, email, name } => removal_requested(app, user_id, email, name).await,
         MailRequest::PasswordChangedByYou { user_id } => password_changed_by_you(app, user_id).await,
         MailRequest::SecondFactorsRemoved { user_id } => second_factors_removed(app, user_id).await,
+        MailRequest::EmailChangedByOperator { user_id, old_email, auth_epoch } => {
+            email_changed_by_operator(app, user_id, old_email, *auth_epoch).await
+        }
     }
 }
 
@@ -313,6 +316,73 @@ async fn second_factors_removed(app: &App, user_id: &str) -> anyhow::Result<()> 
         anyhow::bail!("the second factor notice could not be delivered");
     }
     Ok(())
+}
+
+/// An operator moved the account to another address (`flows::admin_email`). A pending account
+/// gets a fresh activation link at its new address, minted in the epoch after the change's: a
+/// redelivered message (or a later change) finds the epoch moved on and mails nothing more. An
+/// active one: a notice to the new address and to the old one (unless the old one refused mail),
+/// each once, spent after SES took it (a failure brings the message back for the one not sent).
+async fn email_changed_by_operator(app: &App, user_id: &str, old_email: &str, auth_epoch: u64) -> anyhow::Result<()> {
+    let (Some(id), Ok(old)) = (UserId::parse(user_id), Email::parse(old_email)) else {
+        return Ok(());
+    };
+    let Some(user) = app.store.user_by_id(&id).await? else {
+        return Ok(());
+    };
+    let now = app.clock.now();
+    match user.status {
+        UserStatus::RemovalRequested => Ok(()),
+        UserStatus::PendingActivation => {
+            if user.auth_epoch != auth_epoch {
+                tracing::info!(user_id = %user.id, "activation link not mailed: the account changed since");
+                return Ok(());
+            }
+            let next = User { auth_epoch: auth_epoch + 1, ..user };
+            let (token, record) =
+                TokenRecord::mint(TokenPurpose::Activation, &next, now, app.config.activation_ttl_seconds);
+            if !app.store.replace_activation_token(&record).await? {
+                tracing::info!(user_id = %next.id, "activation link not mailed: the account changed meanwhile");
+                return Ok(());
+            }
+            send_activation(app, &next, &token).await;
+            tracing::info!(user_id = %next.id, "activation link mailed to the address an operator set");
+            Ok(())
+        }
+        UserStatus::Active => {
+            let mut unsent = 0;
+            let same_mailbox = old.key() == user.email.key();
+            for (to, own) in [(&user.email, true), (&old, false)] {
+                if !own && same_mailbox {
+                    continue;
+                }
+                let which = if own { "new" } else { "old" };
+                let once = format!("operator-email-notice#{}#{auth_epoch}#{which}", user.id);
+                if app.store.quota_used(&once, now).await? > 0 {
+                    continue;
+                }
+                let notice = messages::email_changed_by_operator(&app.config, &user, &old, to);
+                let sent = if own {
+                    deliver(app, &user, &notice, "email_changed_by_operator").await
+                } else if user.mail_refused.as_ref().is_some_and(|r| r.address == old.as_ref()) {
+                    app.metrics.count(Metric::MailsSuppressed);
+                    true
+                } else {
+                    send_with_retries(app, &notice, "email_changed_by_operator").await
+                };
+                if sent {
+                    app.store.take_quota(&once, now, DAY_SECONDS * 7, 1).await?;
+                } else {
+                    unsent += 1;
+                }
+            }
+            if unsent > 0 {
+                anyhow::bail!("{unsent} notice(s) of an operator's address change could not be delivered");
+            }
+            tracing::info!(user_id = %user.id, "address change by an operator: both addresses told");
+            Ok(())
+        }
+    }
 }
 
 /// A removal request: the confirmation, unless the account (still there) refuses mail.

@@ -285,6 +285,38 @@ pub fn second_factors_removed(config: &Config, user: &User) -> OutgoingMail {
     compose(config, &user.email, &mail)
 }
 
+/// To both addresses of an active account an operator moved (`flows::admin_email`): the new
+/// one, and the old one, which may be the only one its owner still reads if the operator was
+/// talked into the move by someone else.
+pub(crate) struct EmailChangedByOperator<'a> {
+    pub name: Option<&'a str>,
+    pub site_name: &'a str,
+    pub old_email: &'a str,
+    pub new_email: &'a str,
+    pub login: Href<'a>,
+}
+parts!(EmailChangedByOperator, "mail/email_changed_by_operator.txt", "mail/email_changed_by_operator.html");
+
+impl EmailChangedByOperator<'_> {
+    fn subject_line(&self) -> String {
+        format!("The email address of your {} account was changed", self.site_name)
+    }
+}
+
+/// The notice of an operator's address change from `old` to `user`'s address, to `to` (one of
+/// the two).
+pub fn email_changed_by_operator(config: &Config, user: &User, old: &Email, to: &Email) -> OutgoingMail {
+    let links = SiteLinks::new(config);
+    let mail = EmailChangedByOperator {
+        name: greeting(user),
+        site_name: &config.site_name,
+        old_email: old.as_ref(),
+        new_email: user.email.as_ref(),
+        login: Href::new(&links.login),
+    };
+    compose(config, to, &mail)
+}
+
 /// To a learner who asked for their account to be removed, at the address the account had:
 /// the worker may find the account already deleted.
 pub(crate) struct RemovalRequested<'a> {

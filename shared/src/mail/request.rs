@@ -67,6 +67,10 @@ pub enum MailRequest {
     /// The learner asked for their account to be removed: a confirmation, to the address and
     /// name the account had (the deletion worker may be done first).
     RemovalRequested { user_id: String, email: String, name: String },
+    /// An operator moved this account from `old_email` to the address it has now, raising its
+    /// epoch to `auth_epoch` (`flows::admin_email`): a pending account gets a fresh activation
+    /// link, an active one a notice at both addresses.
+    EmailChangedByOperator { user_id: String, old_email: String, auth_epoch: u64 },
 }
 
 impl MailRequest {
@@ -148,6 +152,14 @@ mod tests {
             (
                 r#"{"kind":"removal_requested","user_id":"u1","email":"a@b.org","name":"Ada"}"#,
                 MailRequest::RemovalRequested { user_id: "u1".into(), email: "a@b.org".into(), name: "Ada".into() },
+            ),
+            (
+                r#"{"kind":"email_changed_by_operator","user_id":"u1","old_email":"a@b.org","auth_epoch":2}"#,
+                MailRequest::EmailChangedByOperator {
+                    user_id: "u1".into(),
+                    old_email: "a@b.org".into(),
+                    auth_epoch: 2,
+                },
             ),
         ];
         for (body, request) in cases {

@@ -27,8 +27,8 @@ pub use learners::domain::{
     OPERATOR_IDLE_SECONDS,
 };
 pub use learners::ports::{
-    AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, JobCreated, LoginAttempts, RowJobs, SessionStore,
-    TokenUse, UserStore,
+    AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, JobCreated,
+    LoginAttempts, RowJobs, SessionStore, TokenUse, UserStore,
 };
 use learners_tests::{moto, unique, Backend};
 pub use std::sync::Arc;
@@ -194,6 +194,15 @@ const COVERAGE: &[(&str, &[&str])] = &[
     (
         "UserStore::complete_password_reset",
         &["a_reset_link_sets_the_password_once", "a_reset_link_is_used_once_under_concurrency"],
+    ),
+    (
+        "UserStore::change_email",
+        &[
+            "an_email_change_moves_the_claim_and_spends_its_link_once",
+            "an_email_change_to_a_taken_address_or_from_a_stale_read_changes_nothing",
+            "concurrent_email_changes_to_one_address_move_one_account",
+            "an_email_revert_ends_every_session",
+        ],
     ),
     ("UserStore::set_password", &["an_operator_sets_a_password_and_ends_every_session"]),
     ("UserStore::set_name", &["a_learner_changes_their_name"]),

@@ -30,6 +30,10 @@ on_both_backends!(
     a_deleted_account_leaves_only_its_retirement_record,
     concurrent_deletions_of_one_account_delete_it_once,
     a_refused_last_write_leaves_the_account_without_what_it_owned,
+    an_email_change_moves_the_claim_and_spends_its_link_once,
+    an_email_change_to_a_taken_address_or_from_a_stale_read_changes_nothing,
+    concurrent_email_changes_to_one_address_move_one_account,
+    an_email_revert_ends_every_session,
 );
 
 async fn created_users_read_back(backend: Backend) {
@@ -760,4 +764,108 @@ async fn a_refused_last_write_leaves_the_account_without_what_it_owned(backend: 
     assert_eq!(store.delete_user(&request).await.unwrap(), Deleted::Deleted);
     assert_eq!(store.user_by_email_key("grace@example.com").await.unwrap(), None);
     assert_eq!(store.retirement(&retirement.email_hmac).await.unwrap(), Some(retirement));
+}
+
+/// An email change's link, mailed to the new address.
+fn email_change_link(user: &User, new_email: &str, ttl: i64) -> TokenRecord {
+    let address = learners::domain::Email::parse(new_email).unwrap();
+    TokenRecord::mint(TokenPurpose::EmailChange, user, NOW, ttl).1.about(&address)
+}
+
+fn change<'a>(user: &'a User, new_email: &'a learners::domain::Email, token: Option<&'a TokenHash>) -> EmailChange<'a> {
+    EmailChange { user, new_email, token, end_sessions: false, now: NOW }
+}
+
+async fn an_email_change_moves_the_claim_and_spends_its_link_once(backend: Backend) {
+    let store = store_on(backend).await;
+    let grace = user("grace@example.com", "grace");
+    store.create_user(&grace, None).await.unwrap();
+    let link = email_change_link(&grace, "Grace@New.example.org", 86_400);
+    store.put_token(&link).await.unwrap();
+    assert_eq!(store.token(&link.hash).await.unwrap(), Some(link.clone()), "the address is stored with the link");
+    let new_email = link.address.clone().unwrap();
+    assert_eq!(store.change_email(&change(&grace, &new_email, Some(&link.hash))).await.unwrap(), EmailChanged::Changed);
+    let moved = store.user_by_email_key("grace@new.example.org").await.unwrap().unwrap();
+    assert_eq!((moved.id.clone(), moved.email.as_ref()), (grace.id.clone(), "Grace@new.example.org"));
+    assert_eq!(moved.auth_epoch, grace.auth_epoch, "sessions go on");
+    assert_eq!(store.user_by_email_key("grace@example.com").await.unwrap(), None, "the old claim is gone");
+    assert!(store.token(&link.hash).await.unwrap().unwrap().used_at.is_some());
+    // The old address is free for a new account; the spent link moves nothing again.
+    store.create_user(&user("grace@example.com", "other"), None).await.unwrap();
+    let third = learners::domain::Email::parse("third@example.org").unwrap();
+    assert_eq!(store.change_email(&change(&moved, &third, Some(&link.hash))).await.unwrap(), EmailChanged::Stale);
+    assert!(store.user_by_email_key("third@example.org").await.unwrap().is_none());
+    // A change of case alone moves no claim.
+    let recased = learners::domain::Email::parse("GRACE@new.example.org").unwrap();
+    assert_eq!(store.change_email(&change(&moved, &recased, None)).await.unwrap(), EmailChanged::Changed);
+    let stored = store.user_by_email_key("grace@new.example.org").await.unwrap().unwrap();
+    assert_eq!(stored.email.as_ref(), "GRACE@new.example.org");
+}
+
+async fn an_email_change_to_a_taken_address_or_from_a_stale_read_changes_nothing(backend: Backend) {
+    let store = store_on(backend).await;
+    let grace = user("grace@example.com", "grace");
+    let ada = user("ada@example.com", "ada");
+    store.create_user(&grace, None).await.unwrap();
+    store.create_user(&ada, None).await.unwrap();
+    let link = email_change_link(&grace, "ADA@example.com", 86_400);
+    store.put_token(&link).await.unwrap();
+    let taken = link.address.clone().unwrap();
+    assert_eq!(store.change_email(&change(&grace, &taken, Some(&link.hash))).await.unwrap(), EmailChanged::Taken);
+    assert_eq!(store.user_by_email_key("ada@example.com").await.unwrap().unwrap().id, ada.id);
+    assert_eq!(store.user_by_id(&grace.id).await.unwrap().unwrap().email.as_ref(), "grace@example.com");
+    assert!(store.token(&link.hash).await.unwrap().unwrap().used_at.is_none(), "the link is not spent");
+    // A read from before a password change (a raised epoch) is stale.
+    assert!(store.set_password(&grace.id, &password_hash("new")).await.unwrap());
+    let free = learners::domain::Email::parse("grace@new.example.org").unwrap();
+    assert_eq!(store.change_email(&change(&grace, &free, None)).await.unwrap(), EmailChanged::Stale);
+    // An expired link, or another account's, is stale too.
+    let fresh = store.user_by_id(&grace.id).await.unwrap().unwrap();
+    let expired = email_change_link(&fresh, "grace@new.example.org", 60);
+    store.put_token(&expired).await.unwrap();
+    let late = EmailChange { now: NOW.plus_seconds(61), ..change(&fresh, &free, Some(&expired.hash)) };
+    assert_eq!(store.change_email(&late).await.unwrap(), EmailChanged::Stale);
+    let adas = email_change_link(&ada, "grace@new.example.org", 86_400);
+    store.put_token(&adas).await.unwrap();
+    assert_eq!(store.change_email(&change(&fresh, &free, Some(&adas.hash))).await.unwrap(), EmailChanged::Stale);
+    assert_eq!(store.user_by_email_key("grace@new.example.org").await.unwrap(), None);
+    assert_eq!(store.user_by_email_key("grace@example.com").await.unwrap().unwrap().id, grace.id);
+}
+
+async fn concurrent_email_changes_to_one_address_move_one_account(backend: Backend) {
+    let store = store_on(backend).await;
+    let mut learners = Vec::new();
+    for i in 0..6 {
+        let learner = user(&format!("learner{i}@example.com"), &format!("learner{i}"));
+        store.create_user(&learner, None).await.unwrap();
+        learners.push(learner);
+    }
+    let changes = learners.into_iter().map(|learner| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let wanted = learners::domain::Email::parse("wanted@example.org").unwrap();
+            let change = EmailChange { user: &learner, new_email: &wanted, token: None, end_sessions: false, now: NOW };
+            match store.change_email(&change).await.unwrap() {
+                EmailChanged::Changed => true,
+                EmailChanged::Taken => false,
+                EmailChanged::Stale => panic!("nothing else changed the accounts"),
+            }
+        })
+    });
+    assert_eq!(futures_count(changes).await, 1);
+    assert!(store.user_by_email_key("wanted@example.org").await.unwrap().is_some());
+}
+
+async fn an_email_revert_ends_every_session(backend: Backend) {
+    let store = store_on(backend).await;
+    let grace = user("grace@new.example.org", "grace");
+    store.create_user(&grace, None).await.unwrap();
+    let old = learners::domain::Email::parse("grace@example.com").unwrap();
+    let revert = TokenRecord::mint(TokenPurpose::EmailRevert, &grace, NOW, 7 * 86_400).1.about(&old);
+    store.put_token(&revert).await.unwrap();
+    let back = EmailChange { end_sessions: true, ..change(&grace, &old, Some(&revert.hash)) };
+    assert_eq!(store.change_email(&back).await.unwrap(), EmailChanged::Changed);
+    let stored = store.user_by_email_key("grace@example.com").await.unwrap().unwrap();
+    assert_eq!(stored.auth_epoch, grace.auth_epoch + 1);
+    assert_eq!(store.token(&revert.hash).await.unwrap().unwrap().address, Some(old));
 }

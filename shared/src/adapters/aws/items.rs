@@ -5,7 +5,7 @@
 //! | user | `USER#<id>` | `USER` |
 //! | email claim | `EMAIL#<lowercased email>` | `CLAIM` |
 //! | username claim | `USERNAME#<lowercased username>` | `CLAIM` |
-//! | emailed token | `TOKEN#<sha256 hex>` | `TOKEN` |
+//! | emailed token (an email change's with its `address`) | `TOKEN#<sha256 hex>` | `TOKEN` |
 //! | rate-limit slot | `SLOT#<key>` | `SLOT` |
 //! | session | `SESSION#<sha256 hex>` | `SESSION` |
 //! | known browser (device cookie) | `DEVICE#<sha256 hex>` | `DEVICE` |
@@ -544,6 +544,9 @@ pub fn token_item(token: &TokenRecord) -> Item {
     if let Some(at) = token.used_at {
         item.insert("used_at".into(), ts(at));
     }
+    if let Some(address) = &token.address {
+        item.insert("address".into(), s(address.as_ref()));
+    }
     item
 }
 
@@ -579,6 +582,9 @@ pub fn token_from_item(item: &Item) -> anyhow::Result<TokenRecord> {
         expires_at: get_ts(item, "expires_at")?,
         used_at: opt_ts(item, "used_at")?,
         auth_epoch: get_u64(item, "auth_epoch")?,
+        address: opt_s(item, "address")?
+            .map(|address| Email::parse(address).map_err(|e| anyhow!("stored token address is invalid: {e}")))
+            .transpose()?,
     })
 }
 

@@ -20,8 +20,8 @@ use crate::domain::{
     TokenRecord, User, UserId,
 };
 use crate::ports::{
-    AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, JobCreated, LoginAttempts, Reregistration, RowJobs,
-    SecondFactorStore, SessionStore, TokenUse, UserStore,
+    AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, JobCreated,
+    LoginAttempts, Reregistration, RowJobs, SecondFactorStore, SessionStore, TokenUse, UserStore,
 };
 use async_trait::async_trait;
 use std::future::Future;
@@ -194,6 +194,15 @@ impl<S: UserStore> UserStore for WithFaults<S> {
 
     async fn token(&self, hash: &TokenHash) -> anyhow::Result<Option<TokenRecord>> {
         self.call("UserStore::token", self.inner.token(hash)).await
+    }
+
+    async fn change_email(&self, change: &EmailChange<'_>) -> anyhow::Result<EmailChanged> {
+        let mut keys = vec![user(&change.user.id)];
+        if change.user.email.key() != change.new_email.key() {
+            keys.extend([format!("EMAIL#{}", change.user.email.key()), format!("EMAIL#{}", change.new_email.key())]);
+        }
+        keys.extend(change.token.map(token));
+        self.transact("UserStore::change_email", keys, || self.inner.change_email(change)).await
     }
 
     async fn complete_password_reset(
@@ -588,6 +597,6 @@ mod tests {
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
         // The figures the module doc and the README give.
-        assert_eq!((wrapped, transactions), (60, 15), "methods wrapped, transactions modelled");
+        assert_eq!((wrapped, transactions), (61, 16), "methods wrapped, transactions modelled");
     }
 }

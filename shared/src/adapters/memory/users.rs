@@ -5,7 +5,9 @@ use crate::domain::{
     FullName, MailRefusal, PasswordHash, Retirement, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
     UserSource, UserStatus, DELETED_EMAIL,
 };
-use crate::ports::{CreateUserError, DeleteRequest, Deleted, Reregistration, TokenUse, UserStore};
+use crate::ports::{
+    CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, Reregistration, TokenUse, UserStore,
+};
 use async_trait::async_trait;
 
 /// Something an account owns that its deletion removes one request at a time, in the order
@@ -166,6 +168,46 @@ impl UserStore for Tables {
         user.activated_at.get_or_insert(now);
         stored.used_at = Some(now);
         Ok(true)
+    }
+
+    async fn change_email(&self, change: &EmailChange<'_>) -> anyhow::Result<EmailChanged> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let read = change.user;
+        // As in the DynamoDB transaction: the account is still the one read, the new claim is
+        // free (or its own), and the link is unspent, unexpired and the account's.
+        let current = state.users.get(&read.id).filter(|u| {
+            u.email.as_ref() == read.email.as_ref() && u.auth_epoch == read.auth_epoch && u.status == read.status
+        });
+        let token = change.token.map(|hash| state.tokens.get(hash));
+        let token_spendable = match token {
+            None => true,
+            Some(token) => {
+                token.is_some_and(|t| t.used_at.is_none() && !t.is_expired(change.now) && t.user_id == read.id)
+            }
+        };
+        let (old_key, new_key) = (read.email.key(), change.new_email.key());
+        let taken = old_key != new_key && state.emails.contains_key(&new_key);
+        if taken {
+            return Ok(EmailChanged::Taken);
+        }
+        if current.is_none() || !token_spendable {
+            return Ok(EmailChanged::Stale);
+        }
+        if old_key != new_key {
+            state.emails.remove(&old_key);
+            state.emails.insert(new_key, read.id.clone());
+        }
+        if let Some(user) = state.users.get_mut(&read.id) {
+            user.email = change.new_email.clone();
+            if change.end_sessions {
+                user.auth_epoch += 1;
+            }
+        }
+        if let Some(token) = change.token.and_then(|hash| state.tokens.get_mut(hash)) {
+            token.used_at = Some(change.now);
+        }
+        Ok(EmailChanged::Changed)
     }
 
     async fn set_password(&self, id: &UserId, hash: &PasswordHash) -> anyhow::Result<bool> {

@@ -6,10 +6,12 @@ use crate::domain::{
     FullName, MailRefusal, PasswordHash, Retirement, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
     UserSource, UserStatus,
 };
-use crate::ports::{CreateUserError, DeleteRequest, Deleted, Reregistration, TokenUse, UserStore};
+use crate::ports::{
+    CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, Reregistration, TokenUse, UserStore,
+};
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use std::collections::HashMap;
 
 /// The nil UUID: no account has it (ids are random v4 UUIDs), so reading it reads nothing.
@@ -257,6 +259,65 @@ impl UserStore for DynamoStore {
             TransactWriteItem::builder().update(set_password).build(),
         ];
         Ok(self.transact(actions).await?.is_none())
+    }
+
+    async fn change_email(&self, change: &EmailChange<'_>) -> anyhow::Result<EmailChanged> {
+        let user = change.user;
+        let (old_key, new_key) = (user.email.key(), change.new_email.key());
+        let epoch_update = if change.end_sessions { " ADD auth_epoch :one" } else { "" };
+        let mut account = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(&user.id)))
+            .update_expression(format!("SET email = :new{epoch_update}"))
+            .condition_expression("attribute_exists(pk) AND email = :old AND auth_epoch = :epoch AND #status = :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":new", items::s(change.new_email.as_ref()))
+            .expression_attribute_values(":old", items::s(user.email.as_ref()))
+            .expression_attribute_values(":epoch", AttributeValue::N(user.auth_epoch.to_string()))
+            .expression_attribute_values(":status", items::s(user.status.as_str()));
+        if change.end_sessions {
+            account = account.expression_attribute_values(":one", items::n(1));
+        }
+        let mut actions =
+            vec![TransactWriteItem::builder().update(account.build().context("building the email update")?).build()];
+        // The index of the new claim's put, whose failure means the address is taken.
+        let mut new_claim = None;
+        if old_key != new_key {
+            let old_claim = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(items::email_key(&old_key)))
+                .condition_expression("user_id = :user")
+                .expression_attribute_values(":user", items::s(user.id.as_str()))
+                .build()
+                .context("building the old claim's delete")?;
+            actions.push(TransactWriteItem::builder().delete(old_claim).build());
+            new_claim = Some(actions.len());
+            actions.push(self.put_new(items::claim_item(items::email_key(&new_key), &user.id))?);
+        }
+        if let Some(token) = change.token {
+            let spend = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(items::token_key(token)))
+                .update_expression("SET used_at = :now")
+                .condition_expression(
+                    "attribute_exists(pk) AND attribute_not_exists(used_at) AND expires_at >= :now AND user_id = :user",
+                )
+                .expression_attribute_values(":now", items::ts(change.now))
+                .expression_attribute_values(":user", items::s(user.id.as_str()))
+                .build()
+                .context("building the token update")?;
+            actions.push(TransactWriteItem::builder().update(spend).build());
+        }
+        let Some(failed) = self.transact(actions).await? else {
+            return Ok(EmailChanged::Changed);
+        };
+        let mut taken = new_claim.is_some_and(|at| failed.get(at) == Some(&true));
+        if new_claim.is_some() && !failed.iter().any(|f| *f) {
+            // Some emulators omit the per-action reasons: ask the claim itself.
+            let claim = self.get(items::email_key(&new_key)).await?;
+            taken = claim.is_some_and(|claim| items::get_s(&claim, "user_id").ok() != Some(user.id.as_str()));
+        }
+        Ok(if taken { EmailChanged::Taken } else { EmailChanged::Stale })
     }
 
     async fn set_password(&self, id: &UserId, hash: &PasswordHash) -> anyhow::Result<bool> {
