@@ -171,6 +171,8 @@ fn cases() -> Vec<(&'static str, Rendered)> {
         "terms_accepted",
         "your_password",
         "your_code",
+        "current_password",
+        "new_password",
         "new_email",
     ]);
     let values = RegistrationValues {
@@ -276,6 +278,27 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                 HOSTILE,
                 pages::FactorsSummary { totp: true, recovery_codes_left: Some(3) },
                 Some(&errors),
+            )])),
+        ),
+        (
+            "pages/account_name.html",
+            Rendered::Pages(documents(vec![crate::http::account_pages::change_name(HOSTILE, &errors)])),
+        ),
+        (
+            "pages/account_password.html",
+            Rendered::Pages(documents(vec![crate::http::account_pages::change_password(policy, &errors)])),
+        ),
+        (
+            "pages/account_sessions.html",
+            Rendered::Pages(documents(vec![crate::http::account_pages::sessions(
+                &[crate::http::account_pages::SessionLine {
+                    id: HOSTILE.to_owned(),
+                    browser: HOSTILE.to_owned(),
+                    started: HOSTILE.to_owned(),
+                    last_used: HOSTILE.to_owned(),
+                    this_browser: false,
+                }],
+                Some(HOSTILE),
             )])),
         ),
         (
@@ -489,6 +512,10 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                 link: site.clone(),
                 valid_for: HOSTILE.into(),
             }),
+        ),
+        (
+            "mail/password_changed_by_you",
+            mail(&messages::PasswordChangedByYou { name: HOSTILE, site_name: HOSTILE, reset: site.clone() }),
         ),
         ("mail/removal_requested", mail(&messages::RemovalRequested { name: HOSTILE, site_name: HOSTILE })),
         (

@@ -3,9 +3,9 @@
 
 use crate::domain::oidc::{ClientId, CodeRecord, CodeUse, GrantToken, OidcClient, PublicJwk};
 use crate::domain::{
-    AuditEntry, Challenge, Counts, DeviceRecord, Email, LockedNow, LockoutPolicy, LockoutState, MailRefusal, Password,
-    PasswordHash, Reservation, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord, Timestamp, TokenHash,
-    TokenRecord, User, UserId,
+    AuditEntry, Challenge, Counts, DeviceRecord, Email, FullName, LockedNow, LockoutPolicy, LockoutState, MailRefusal,
+    Password, PasswordHash, Reservation, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord, Timestamp,
+    TokenHash, TokenRecord, User, UserId,
 };
 use async_trait::async_trait;
 
@@ -157,6 +157,16 @@ pub trait UserStore: Send + Sync {
     /// or it is being removed.
     async fn set_password(&self, id: &UserId, hash: &PasswordHash) -> anyhow::Result<bool>;
 
+    /// Sets the account's full name (the learner's own change). False when there is no such user
+    /// or it is being removed.
+    async fn set_name(&self, id: &UserId, name: &FullName) -> anyhow::Result<bool>;
+
+    /// Ends every session, known browser, reset link and OpenID Connect grant of the account at
+    /// once: `auth_epoch` goes from `epoch` (as read) to the next, with a new password in the
+    /// same write when given. False (nothing changed) when the account is gone, being removed,
+    /// or no longer in `epoch` (another change came first).
+    async fn raise_auth_epoch(&self, id: &UserId, epoch: u64, password: Option<&PasswordHash>) -> anyhow::Result<bool>;
+
     /// Activates an account (idempotent). False when there is no such user or it is being removed.
     async fn activate_user(&self, id: &UserId, now: Timestamp) -> anyhow::Result<bool>;
 
@@ -288,6 +298,10 @@ pub trait SessionStore: Send + Sync {
     async fn session(&self, hash: &TokenHash, now: Timestamp) -> anyhow::Result<Option<SessionRecord>>;
 
     async fn delete_session(&self, hash: &TokenHash) -> anyhow::Result<()>;
+
+    /// The account's unexpired sessions (of any epoch: the caller keeps the live ones), found
+    /// through the account's references to them, oldest first.
+    async fn sessions_of(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<SessionRecord>>;
 
     /// Remembers a browser that signed in to `device.user_id` (deleted with the account).
     async fn create_device(&self, device: &DeviceRecord) -> anyhow::Result<()>;
@@ -462,6 +476,10 @@ pub trait RowJobs: Send + Sync {
     /// Skipped and failed rows numbered above `after`, in row order, at most `limit` (kept
     /// apart so that reading them does not mean reading every row).
     async fn problems(&self, job_id: &str, after: u64, limit: usize) -> anyhow::Result<Vec<RowOutcome>>;
+
+    /// The settled rows that name an account (its bulk registration, ...), found through the
+    /// account's references to them, as (job id, row), by job and row.
+    async fn rows_of_user(&self, user_id: &UserId) -> anyhow::Result<Vec<(String, RowOutcome)>>;
 }
 
 /// Password hashing, as a port so that tests can count verifications.

@@ -308,6 +308,7 @@ async fn account_removal_from_settings(backend: Backend) {
     b.fill("Your password", "not my password").await;
     b.press("Delete my account").await;
     assert_eq!(b.status().await, 403);
+    assert_eq!(b.path().await, "/account/removal", "a refused form leaves the browser on a page's address");
     assert_eq!(b.heading().await, "Account settings");
     assert!(b.text_of("#password-error").await.contains("not right"));
     assert_eq!(j.status_of(&address).await.as_deref(), Some("active"));
@@ -334,7 +335,7 @@ async fn no_removal_form_when_switched_off(backend: Backend) {
     let address = j.active_learner().await;
     j.sign_in(&address, PASSWORD).await;
     assert!(!b.has_button("Delete my account").await);
-    assert!(!b.has("form[action='/api/v1/account/removal']").await);
+    assert!(!b.has("form[action='/account/removal']").await);
     assert!(!b.text().await.contains("Delete my account"));
     j.finish().await;
 }
@@ -433,6 +434,7 @@ in_the_browser! {
     unknown_addresses_get_a_page: memory;
 }
 
+mod account;
 mod console;
 mod email_change;
 mod front;

@@ -448,6 +448,9 @@ impl RowJobs for Poisoned {
     async fn problems(&self, job_id: &str, after: u64, limit: usize) -> anyhow::Result<Vec<RowOutcome>> {
         self.inner.problems(job_id, after, limit).await
     }
+    async fn rows_of_user(&self, user_id: &learners::domain::UserId) -> anyhow::Result<Vec<(String, RowOutcome)>> {
+        self.inner.rows_of_user(user_id).await
+    }
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The test suite beyond unit tests: port contracts on both backends, end-to-end flows through
 //! the local gateway on both backends, handler robustness, and route/template/OpenAPI agreement.
 
+mod account_page;
 mod activation;
 mod admin;
 mod bad_input;

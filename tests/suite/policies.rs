@@ -14,8 +14,8 @@ use learners::adapters::aws::{provision, AwsClients};
 use learners::adapters::clock::SystemClock;
 use learners::adapters::memory::{InProcessQueue, MemoryMailer, QueuedBatch};
 use learners::flows::{
-    activation, admin, admin_email, bulk, email_change, passkeys, recovery, registration, removal, second_factor,
-    signin, totp,
+    account, activation, admin, admin_email, bulk, email_change, passkeys, recovery, registration, removal,
+    second_factor, signin, totp,
 };
 use learners::{App, Config};
 use learners_gateway::routes::TEMPLATE;
@@ -358,9 +358,28 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     rig.as_function("sessions");
     let signed_in =
         signin::sign_in(&app, &address("cy"), "another horse battery staple").await.unwrap().signed_in().unwrap();
+    let other =
+        signin::sign_in(&app, &address("cy"), "another horse battery staple").await.unwrap().signed_in().unwrap();
+    // The account page: the name, the data file, the sessions (one ended, then every other),
+    // the password; then removal.
     rig.as_function("account");
     let (user, session) = signin::current_user(&app, signed_in.token.as_str()).await.unwrap().unwrap();
-    removal::request_self_removal(&app, &user, &session, "another horse battery staple").await.unwrap();
+    account::change_name(&app, &user, "Cy Young").await.unwrap();
+    account::my_data(&app, &user, &session).await.unwrap();
+    let (_, other_session) = signin::current_user(&app, other.token.as_str()).await.unwrap().unwrap();
+    account::end_session(&app, &user, &session, &other_session.public_id()).await.unwrap();
+    let client = signin::Client { session: Some(signed_in.token.as_str()), ..Default::default() };
+    let renewed = account::end_other_sessions(&app, &user, &session, client, None).await.unwrap();
+    let (user, session) = signin::current_user(&app, renewed.token.as_str()).await.unwrap().unwrap();
+    let client = signin::Client { session: Some(renewed.token.as_str()), ..Default::default() };
+    let new_password = "a violet kettle drum of 42";
+    let renewed = account::change_password(&app, &user, &session, client, "another horse battery staple", new_password)
+        .await
+        .unwrap();
+    rig.drain().await;
+    rig.as_function("account");
+    let (user, session) = signin::current_user(&app, renewed.token.as_str()).await.unwrap().unwrap();
+    removal::request_self_removal(&app, &user, &session, new_password).await.unwrap();
     rig.drain().await;
 
     // "Change my email": a request (a wrong code, a taken address, a free one), the link the
@@ -454,7 +473,7 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     // Sign-in from a source IP (its failure quota) and from a known browser; the console's
     // check of an operator's session on every request.
     rig.as_function("sessions");
-    let from = signin::Client { device: None, ip: Some("192.0.2.7"), session: None };
+    let from = signin::Client { device: None, ip: Some("192.0.2.7"), session: None, user_agent: None };
     let _ = signin::sign_in_from(&app, &address("bob"), "wrong password", from).await;
     let signed_in = signin::sign_in_from(&app, &address("ada"), PASSWORD, from).await.unwrap().signed_in().unwrap();
     rig.as_function("operator-console");

@@ -139,7 +139,7 @@ async fn a_learner_removes_their_account(backend: Backend) {
     let (address, username, name, cookie) = account(&app, "leaver-").await;
     let settings =
         app.with_cookie(Method::GET, "/account/settings", &cookie).send().await.unwrap().text().await.unwrap();
-    assert!(settings.contains(r#"action="/api/v1/account/removal""#));
+    assert!(settings.contains(r#"action="/account/removal""#), "the form posts to a page address");
 
     // Without a session: 401. A wrong password is refused and counted on the user's own
     // confirmation counter, apart from sign-in's (which strangers fill).

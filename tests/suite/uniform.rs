@@ -97,6 +97,19 @@ impl UserStore for Recorder {
         self.note("set_password");
         self.store.set_password(id, hash).await
     }
+    async fn set_name(&self, id: &UserId, name: &learners::domain::FullName) -> anyhow::Result<bool> {
+        self.note("set_name");
+        self.store.set_name(id, name).await
+    }
+    async fn raise_auth_epoch(
+        &self,
+        id: &UserId,
+        epoch: u64,
+        password: Option<&learners::domain::PasswordHash>,
+    ) -> anyhow::Result<bool> {
+        self.note("raise_auth_epoch");
+        self.store.raise_auth_epoch(id, epoch, password).await
+    }
     async fn activate_user(&self, id: &UserId, now: Timestamp) -> anyhow::Result<bool> {
         self.note("activate_user");
         self.store.activate_user(id, now).await
@@ -160,6 +173,10 @@ impl SessionStore for Recorder {
     async fn delete_device(&self, user_id: &UserId, hash: &TokenHash) -> anyhow::Result<()> {
         self.note("delete_device");
         self.sessions.delete_device(user_id, hash).await
+    }
+    async fn sessions_of(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<SessionRecord>> {
+        self.note("sessions_of");
+        self.sessions.sessions_of(user_id, now).await
     }
     async fn known_devices(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<TokenHash>> {
         self.note("known_devices");
@@ -317,7 +334,7 @@ async fn sign_in_does_the_same_work_for_an_unknown_address_and_a_wrong_password(
     take(&journal);
     // A well-formed device cookie that this account never gave.
     let stranger = learners::domain::Token::generate();
-    let client = Client { device: Some(stranger.as_str()), session: None, ip: Some("192.0.2.7") };
+    let client = Client { device: Some(stranger.as_str()), session: None, ip: Some("192.0.2.7"), user_agent: None };
     // Three attempts each: two failures, then the one that locks (and queues the lock notice).
     let mut runs = Vec::new();
     for address in [&active, &unknown] {

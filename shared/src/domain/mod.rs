@@ -2,6 +2,7 @@
 //! returns an error instead of building an invalid value.
 
 mod audit;
+mod browser;
 mod email;
 mod full_name;
 mod job;
@@ -25,6 +26,7 @@ pub type FieldErrors = std::collections::BTreeMap<String, String>;
 
 /// The site's page for a new activation link: pages and mails both point learners to it.
 pub const NEW_ACTIVATION_LINK: &str = "/activation-email";
+pub use browser::{browser_label, UNKNOWN_BROWSER};
 pub use email::{Email, EmailError};
 pub use full_name::{FullName, FullNameError};
 pub use job::{

@@ -26,6 +26,10 @@ pub struct SessionRecord {
     /// How the sign-in that began the session was proven (OpenID Connect's `amr`), in order.
     /// A session stored before second factors existed reads as `[Password]`.
     pub methods: Vec<super::AuthMethod>,
+    /// The coarse name of the browser that signed in ("Firefox on Linux", `domain::browser_label`),
+    /// for the learner's list of where they are signed in. Empty for a session stored before it
+    /// was recorded (shown as an unknown browser).
+    pub browser: String,
 }
 
 /// A browser that signed in to an account before (OWASP's device cookie): its own failures
@@ -80,6 +84,23 @@ impl SessionRecord {
     /// Was the session begun with more than a password (a second factor, or a passkey)?
     pub fn is_multi_factor(&self) -> bool {
         super::is_multi_factor(&self.methods)
+    }
+
+    /// How the learner's list of sessions names this one in its forms: derived from the stored
+    /// hash (never the hash itself, nor anything that opens the session), and only ever looked
+    /// up among the sessions of the signed-in account, so it ends nobody else's.
+    pub fn public_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("listed-session#{}", self.hash.as_str()).as_bytes());
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The browser's name as a learner reads it.
+    pub fn browser_label(&self) -> &str {
+        match self.browser.as_str() {
+            "" => super::UNKNOWN_BROWSER,
+            label => label,
+        }
     }
 
     /// Was the password typed in this session recently enough for a sensitive action?

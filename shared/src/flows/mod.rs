@@ -1,5 +1,6 @@
 //! The flows, one module each, with their own error enum. They use ports only: no AWS, no HTTP.
 
+pub mod account;
 pub mod activation;
 pub mod admin;
 pub mod admin_email;

@@ -330,7 +330,7 @@ pub async fn finish_sign_in(
     record_use(app, &user, &result).await?;
     let now = app.clock.now();
     let device = own_device(app, &user, client.device, now).await?;
-    Ok(start_session(app, user, device.as_ref(), client.session, now, vec![AuthMethod::Passkey]).await?)
+    Ok(start_session(app, user, device.as_ref(), client, now, vec![AuthMethod::Passkey]).await?)
 }
 
 /// The browser's device record, if its device cookie names one of this account's browsers.

@@ -120,7 +120,7 @@ pub(crate) async fn finish(
     }
     let mut methods = pending.state.methods.clone();
     methods.push(method);
-    Ok(start_session(app, pending.user, device, client.session, now, methods).await?)
+    Ok(start_session(app, pending.user, device, client, now, methods).await?)
 }
 
 /// Checks a code (an authenticator's or a recovery code) against the account's factors, on

@@ -76,6 +76,9 @@ pub struct Client<'a> {
     /// time, so a token planted or seen before the sign-in is worth nothing after it).
     pub session: Option<&'a str>,
     pub ip: Option<&'a str>,
+    /// The browser's `User-Agent`: its coarse name (`domain::browser_label`) is kept with the
+    /// session, for the learner's list of where they are signed in.
+    pub user_agent: Option<&'a str>,
 }
 
 /// The counters a sign-in's failures count on (a password's or a second factor's): a known
@@ -245,7 +248,7 @@ pub async fn sign_in_from(
                 return Err(SignInError::NotActivated);
             }
             let methods = vec![AuthMethod::Password];
-            Ok(SignInStep::SignedIn(start_session(app, user, own_device.as_ref(), client.session, now, methods).await?))
+            Ok(SignInStep::SignedIn(start_session(app, user, own_device.as_ref(), client, now, methods).await?))
         }
         _ => {
             app.metrics.count(Metric::FailedSignIns);
@@ -311,17 +314,18 @@ fn device_ceiling(policy: LockoutPolicy) -> LockoutPolicy {
 }
 
 /// After a verified sign-in (`methods`: how it was proven): ends the browser's previous
-/// session, begins a new one, and gives the browser a new device token (replacing the one it
-/// presented, or adding one and forgetting the account's oldest past `DEVICES_PER_ACCOUNT`).
+/// session (`client.session`), begins a new one named after the browser (`client.user_agent`),
+/// and gives the browser a new device token (replacing the one it presented, or adding one and
+/// forgetting the account's oldest past `DEVICES_PER_ACCOUNT`).
 pub(crate) async fn start_session(
     app: &App,
     user: User,
     presented: Option<&DeviceRecord>,
-    old_session: Option<&str>,
+    client: Client<'_>,
     now: Timestamp,
     methods: Vec<AuthMethod>,
 ) -> anyhow::Result<SignedIn> {
-    if let Some(old) = old_session.and_then(Token::parse) {
+    if let Some(old) = client.session.and_then(Token::parse) {
         app.sessions.delete_session(&old.hash()).await?;
     }
     let token = Token::generate();
@@ -342,6 +346,7 @@ pub(crate) async fn start_session(
         idle_seconds: idle,
         password_at: now,
         methods,
+        browser: crate::domain::browser_label(client.user_agent.unwrap_or_default()),
     };
     app.sessions.create_session(&session).await?;
     // A new device token at every success (OWASP), the browser's from now on.

@@ -286,7 +286,8 @@ async fn sign_in(app: &App, req: &Request) -> Reply {
     let next = answer.extra.into_iter().next().flatten();
     let next = next.as_deref().and_then(local_path);
     let (device, session, ip) = client_of(req);
-    let client = Client { device: device.as_deref(), session: session.as_deref(), ip };
+    let client =
+        Client { device: device.as_deref(), session: session.as_deref(), ip, user_agent: crate::http::user_agent(req) };
     match passkeys::finish_sign_in(app, &answer.challenge, &answer.credential, client).await {
         Ok(signed_in) => signed_in_reply(&signed_in, next),
         Err(PasskeyError::Unexpected(e)) => ApiError::unexpected(&e).into(),
@@ -329,7 +330,8 @@ async fn second_step(app: &App, req: &Request) -> Reply {
     };
     let next = answer.extra.into_iter().next().flatten();
     let (device, session, ip) = client_of(req);
-    let client = Client { device: device.as_deref(), session: session.as_deref(), ip };
+    let client =
+        Client { device: device.as_deref(), session: session.as_deref(), ip, user_agent: crate::http::user_agent(req) };
     match passkeys::finish_second_step(app, &raw, &answer.challenge, &answer.credential, client).await {
         Ok(signed_in) => signed_in_reply(&signed_in, next.as_deref()),
         Err(SecondFactorError::Expired) => expired().into(),

@@ -118,7 +118,12 @@ async fn step(app: &App, req: &Request) -> Reply {
     };
     let device = cookie(req, DEVICE_COOKIE);
     let session = cookie(req, COOKIE);
-    let client = Client { device: device.as_deref(), session: session.as_deref(), ip: source_ip(req) };
+    let client = Client {
+        device: device.as_deref(),
+        session: session.as_deref(),
+        ip: source_ip(req),
+        user_agent: crate::http::user_agent(req),
+    };
     match complete_with_code(app, &token, &code, client).await {
         Ok(signed_in) => super::signed_in_reply(&signed_in, next.as_deref()),
         Err(SecondFactorError::Expired) => sign_in_again(),

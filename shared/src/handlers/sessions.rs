@@ -118,7 +118,12 @@ async fn create(app: &App, req: &Request) -> Reply {
     };
     let device = cookie(req, DEVICE_COOKIE);
     let session = cookie(req, COOKIE);
-    let client = Client { device: device.as_deref(), session: session.as_deref(), ip: source_ip(req) };
+    let client = Client {
+        device: device.as_deref(),
+        session: session.as_deref(),
+        ip: source_ip(req),
+        user_agent: crate::http::user_agent(req),
+    };
     let error = match sign_in_from(app, &email, &password, client).await {
         Ok(SignInStep::SecondFactor(pending)) => {
             // The password was right; the code is asked on the next page. A program is told so,

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by the handlers: reading bodies into allow-listed fields, the error
 //! envelope, operator identity, where a request comes from, and the server-rendered pages.
 
+pub mod account_pages;
 pub mod body;
 pub mod console_pages;
 pub mod error;
@@ -80,6 +81,12 @@ pub fn source_ip(req: &Request) -> Option<&str> {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref().filter(|ip| !ip.is_empty()),
         _ => None,
     }
+}
+
+/// The browser's `User-Agent`, if it sent a readable one (kept only as a coarse name,
+/// `domain::browser_label`).
+pub fn user_agent(req: &Request) -> Option<&str> {
+    req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok())
 }
 
 /// Reads a body of exactly one required string field (and nothing else).

@@ -33,6 +33,7 @@ pub async fn dispatch(app: &App, request: &MailRequest) -> anyhow::Result<()> {
         }
         MailRequest::PasswordChanged { user_id, by_operator } => password_changed(app, user_id, *by_operator).await,
         MailRequest::RemovalRequested { user_id, email, name } => removal_requested(app, user_id, email, name).await,
+        MailRequest::PasswordChangedByYou { user_id } => password_changed_by_you(app, user_id).await,
         MailRequest::SecondFactorsRemoved { user_id } => second_factors_removed(app, user_id).await,
         MailRequest::EmailChangedByOperator { user_id, old_email, auth_epoch } => {
             email_changed_by_operator(app, user_id, old_email, *auth_epoch).await
@@ -289,6 +290,22 @@ async fn password_changed(app: &App, user_id: &str, by_operator: bool) -> anyhow
     };
     let notice = messages::password_changed(&app.config, &user, by_operator);
     if !deliver(app, &user, &notice, "password_changed").await {
+        anyhow::bail!("the password notice could not be delivered");
+    }
+    Ok(())
+}
+
+/// The learner changed their password while signed in: the owner is told, at the address the
+/// account has now (a session thief who changed it gets no further notice).
+async fn password_changed_by_you(app: &App, user_id: &str) -> anyhow::Result<()> {
+    let Some(user) = UserId::parse(user_id) else {
+        return Ok(());
+    };
+    let Some(user) = app.store.user_by_id(&user).await? else {
+        return Ok(());
+    };
+    let notice = messages::password_changed_by_you(&app.config, &user);
+    if !deliver(app, &user, &notice, "password_changed_by_you").await {
         anyhow::bail!("the password notice could not be delivered");
     }
     Ok(())

@@ -237,6 +237,29 @@ pub fn password_changed(config: &Config, user: &User, by_operator: bool) -> Outg
     compose(config, &user.email, &mail)
 }
 
+/// The learner's own change of password, from their account page.
+pub(crate) struct PasswordChangedByYou<'a> {
+    pub name: &'a str,
+    pub site_name: &'a str,
+    pub reset: Href<'a>,
+}
+parts!(PasswordChangedByYou, "mail/password_changed_by_you.txt", "mail/password_changed_by_you.html");
+
+impl PasswordChangedByYou<'_> {
+    fn subject_line(&self) -> String {
+        format!("Your {} password was changed", self.site_name)
+    }
+}
+
+/// The learner changed their password from their account page (signed in: the account is
+/// active, so it has a name to greet).
+pub fn password_changed_by_you(config: &Config, user: &User) -> OutgoingMail {
+    let links = SiteLinks::new(config);
+    let mail =
+        PasswordChangedByYou { name: user.name.as_ref(), site_name: &config.site_name, reset: Href::new(&links.reset) };
+    compose(config, &user.email, &mail)
+}
+
 /// To the owner of an account whose second factors an operator removed (a lost phone is the
 /// usual case; were it not the owner who asked, this mail is how they learn of it).
 pub(crate) struct SecondFactorsRemoved<'a> {

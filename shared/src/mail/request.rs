@@ -61,6 +61,9 @@ pub enum MailRequest {
     Lockout { email: String, failures: u32, until: i64 },
     /// The password of this account was changed (by the learner's reset link, or an operator).
     PasswordChanged { user_id: String, by_operator: bool },
+    /// The learner changed their password on their account page (every other session ended):
+    /// the owner is told, with what to do if it was not them.
+    PasswordChangedByYou { user_id: String },
     /// An operator removed every second factor of this account (authenticator, passkeys,
     /// recovery codes): the owner is told.
     SecondFactorsRemoved { user_id: String },
@@ -148,6 +151,10 @@ mod tests {
             (
                 r#"{"kind":"password_changed","user_id":"u1","by_operator":true}"#,
                 MailRequest::PasswordChanged { user_id: "u1".into(), by_operator: true },
+            ),
+            (
+                r#"{"kind":"password_changed_by_you","user_id":"u1"}"#,
+                MailRequest::PasswordChangedByYou { user_id: "u1".into() },
             ),
             (
                 r#"{"kind":"second_factors_removed","user_id":"u1"}"#,

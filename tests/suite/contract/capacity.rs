@@ -76,6 +76,7 @@ async fn billed_script(store: &dyn Store, take: &dyn Fn() -> Units) -> Vec<(Stri
         idle_seconds: 86_400,
         password_at: NOW,
         methods: vec![AuthMethod::Password, AuthMethod::AuthenticatorCode],
+        browser: "Firefox on Linux".to_owned(),
     };
     store.create_session(&session).await.unwrap();
     step("create_session");

@@ -143,6 +143,7 @@ const COVERAGE: &[(&str, &[&str])] = &[
     ("RowJobs::block_rows", &["rows_settle_once_and_read_back_in_row_order_across_shards"]),
     ("RowJobs::rows", &["rows_settle_once_and_read_back_in_row_order_across_shards"]),
     ("RowJobs::problems", &["rows_settle_once_and_read_back_in_row_order_across_shards"]),
+    ("RowJobs::rows_of_user", &["a_bulk_row_creates_its_account_once_and_forgets_its_password"]),
     ("RowJobs::record_tally", &["tallies_only_grow_and_sum_up"]),
     ("RowJobs::tallied", &["tallies_only_grow_and_sum_up"]),
     ("RowJobs::keep_passwords", &["a_bulk_row_creates_its_account_once_and_forgets_its_password"]),
@@ -204,6 +205,8 @@ const COVERAGE: &[(&str, &[&str])] = &[
         ],
     ),
     ("UserStore::set_password", &["an_operator_sets_a_password_and_ends_every_session"]),
+    ("UserStore::set_name", &["a_learner_changes_their_name"]),
+    ("UserStore::raise_auth_epoch", &["raising_the_epoch_applies_once_from_the_epoch_read"]),
     ("UserStore::activate_user", &["an_operator_activates_an_account_once_and_for_all"]),
     (
         "UserStore::delete_user",
@@ -243,6 +246,7 @@ const COVERAGE: &[(&str, &[&str])] = &[
         &["devices_are_remembered_listed_and_expire", "a_device_is_forgotten_by_its_account_only"],
     ),
     ("SessionStore::device", &["devices_are_remembered_listed_and_expire"]),
+    ("SessionStore::sessions_of", &["an_accounts_sessions_are_listed_oldest_first"]),
     ("SessionStore::touch_session", &["operator_sessions_end_when_idle_and_record_the_password"]),
     (
         "LoginAttempts::reserve",

@@ -142,6 +142,9 @@ async fn a_bulk_row_creates_its_account_once_and_forgets_its_password(backend: B
     let taken = store.create_bulk_user(&job, &twin, &row3, &audit).await.unwrap();
     assert_eq!(taken, BulkCreate::Taken { email_taken: true, username_taken: false });
     assert_eq!(store.block_rows(&job.id, 0).await.unwrap().iter().map(|r| r.row).collect::<Vec<_>>(), vec![2]);
+    // The account's rows, through its references (its "Download my data").
+    assert_eq!(store.rows_of_user(&ada.id).await.unwrap(), vec![(job.id.clone(), created.clone())]);
+    assert!(store.rows_of_user(&twin.id).await.unwrap().is_empty());
 }
 
 async fn concurrent_settlements_of_one_row_settle_it_once(backend: Backend) {

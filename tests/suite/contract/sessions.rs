@@ -8,7 +8,43 @@ on_both_backends!(
     operator_sessions_end_when_idle_and_record_the_password,
     devices_are_remembered_listed_and_expire,
     a_device_is_forgotten_by_its_account_only,
+    an_accounts_sessions_are_listed_oldest_first,
 );
+
+async fn an_accounts_sessions_are_listed_oldest_first(backend: Backend) {
+    let store = store_on(backend).await;
+    let grace = user("grace@example.com", "grace");
+    let alan = user("alan@example.com", "alan");
+    let session = |owner: &User, started: i64, lasts: i64, browser: &str| SessionRecord {
+        hash: Token::generate().hash(),
+        user_id: owner.id.clone(),
+        auth_epoch: 1,
+        created_at: NOW.plus_seconds(started),
+        expires_at: NOW.plus_seconds(started + lasts),
+        operator: false,
+        last_seen_at: NOW.plus_seconds(started),
+        idle_seconds: 86_400,
+        password_at: NOW.plus_seconds(started),
+        methods: vec![AuthMethod::Password],
+        browser: browser.to_owned(),
+    };
+    let (later, first, short) =
+        (session(&grace, 5, 600, "Chrome on Android"), session(&grace, 0, 600, ""), session(&grace, 2, 60, "Safari"));
+    let theirs = session(&alan, 0, 600, "Firefox on Linux");
+    for s in [&later, &first, &short, &theirs] {
+        store.create_session(s).await.unwrap();
+    }
+    let listed = store.sessions_of(&grace.id, NOW.plus_seconds(10)).await.unwrap();
+    assert_eq!(listed, vec![first.clone(), short.clone(), later.clone()], "oldest first, as stored");
+    assert_eq!(listed[0].browser_label(), learners::domain::UNKNOWN_BROWSER);
+    // Expired (its reference may linger): not listed.
+    assert_eq!(store.sessions_of(&grace.id, NOW.plus_seconds(62)).await.unwrap(), vec![first.clone(), later.clone()]);
+    // Signed out: not listed.
+    store.delete_session(&first.hash).await.unwrap();
+    assert_eq!(store.sessions_of(&grace.id, NOW.plus_seconds(10)).await.unwrap(), vec![short, later]);
+    assert_eq!(store.sessions_of(&alan.id, NOW).await.unwrap(), vec![theirs]);
+    assert!(store.sessions_of(&UserId::generate(), NOW).await.unwrap().is_empty());
+}
 
 async fn sessions_are_stored_read_until_expiry_and_deleted(backend: Backend) {
     let store = store_on(backend).await;
@@ -26,6 +62,7 @@ async fn sessions_are_stored_read_until_expiry_and_deleted(backend: Backend) {
         idle_seconds: 86_400,
         password_at: NOW,
         methods: vec![AuthMethod::Password, AuthMethod::AuthenticatorCode],
+        browser: "Firefox on Linux".to_owned(),
     };
     sessions.create_session(&session).await.unwrap();
     assert_eq!(sessions.session(&token.hash(), NOW.plus_seconds(59)).await.unwrap(), Some(session.clone()));
@@ -58,6 +95,7 @@ async fn operator_sessions_end_when_idle_and_record_the_password(backend: Backen
         idle_seconds: OPERATOR_IDLE_SECONDS,
         password_at: NOW,
         methods: vec![AuthMethod::Password, AuthMethod::AuthenticatorCode],
+        browser: "Firefox on Linux".to_owned(),
     };
     store.create_session(&session).await.unwrap();
     let later = NOW.plus_seconds(OPERATOR_IDLE_SECONDS - 1);

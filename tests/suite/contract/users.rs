@@ -20,6 +20,8 @@ on_both_backends!(
     an_operator_sets_a_password_and_ends_every_session,
     an_operator_activates_an_account_once_and_for_all,
     removal_requests_raise_the_auth_epoch,
+    a_learner_changes_their_name,
+    raising_the_epoch_applies_once_from_the_epoch_read,
     the_operator_role_is_granted_listed_and_revoked,
     a_refusal_of_mail_is_recorded_on_the_account,
     an_operator_clears_a_refusal_of_mail,
@@ -432,6 +434,52 @@ async fn removal_requests_raise_the_auth_epoch(backend: Backend) {
     assert!(!store.request_removal(&UserId::generate()).await.unwrap());
 }
 
+async fn a_learner_changes_their_name(backend: Backend) {
+    let store = store_on(backend).await;
+    let grace = user("grace@example.com", "grace");
+    store.create_user(&grace, None).await.unwrap();
+    let name = learners::domain::FullName::parse("Grace Brewster Hopper").unwrap();
+    assert!(store.set_name(&grace.id, &name).await.unwrap());
+    let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
+    assert_eq!(stored, User { name: name.clone(), ..grace.clone() }, "the name and nothing else");
+    assert!(!store.set_name(&UserId::generate(), &name).await.unwrap(), "no such user");
+    assert!(store.user_by_email_key("nobody@example.com").await.unwrap().is_none(), "no account made");
+    assert!(store.request_removal(&grace.id).await.unwrap());
+    let other = learners::domain::FullName::parse("Someone Else").unwrap();
+    assert!(!store.set_name(&grace.id, &other).await.unwrap(), "being removed");
+    assert_eq!(store.user_by_id(&grace.id).await.unwrap().unwrap().name, name);
+}
+
+async fn raising_the_epoch_applies_once_from_the_epoch_read(backend: Backend) {
+    let store = store_on(backend).await;
+    let grace = user("grace@example.com", "grace");
+    store.create_user(&grace, None).await.unwrap();
+    let before = grace.password_hash.clone();
+    // Without a password: the epoch only ("Sign out everywhere else").
+    assert!(store.raise_auth_epoch(&grace.id, 0, None).await.unwrap());
+    let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
+    assert_eq!((stored.auth_epoch, stored.password_hash.clone()), (1, before));
+    // From an epoch no longer current: nothing.
+    assert!(!store.raise_auth_epoch(&grace.id, 0, Some(&password_hash("late"))).await.unwrap());
+    assert_eq!(store.user_by_id(&grace.id).await.unwrap().unwrap(), stored);
+    // With a password, in the same write.
+    assert!(store.raise_auth_epoch(&grace.id, 1, Some(&password_hash("new"))).await.unwrap());
+    let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
+    assert_eq!((stored.auth_epoch, stored.password_hash), (2, Some(password_hash("new"))));
+    // Of many changes from one epoch, one applies.
+    let tasks = (0..6).map(|i| {
+        let (store, id) = (store.clone(), grace.id.clone());
+        tokio::spawn(
+            async move { store.raise_auth_epoch(&id, 2, Some(&password_hash(&format!("p{i}")))).await.unwrap() },
+        )
+    });
+    assert_eq!(futures_count(tasks).await, 1);
+    assert_eq!(store.user_by_id(&grace.id).await.unwrap().unwrap().auth_epoch, 3);
+    assert!(!store.raise_auth_epoch(&UserId::generate(), 0, None).await.unwrap(), "no such user");
+    assert!(store.request_removal(&grace.id).await.unwrap());
+    assert!(!store.raise_auth_epoch(&grace.id, 4, None).await.unwrap(), "being removed");
+}
+
 async fn the_operator_role_is_granted_listed_and_revoked(backend: Backend) {
     let store = store_on(backend).await;
     let grace = user("grace@example.com", "grace");
@@ -651,6 +699,7 @@ async fn account_with_everything(store: &Arc<dyn Store>, email: &str, username: 
         idle_seconds: 86_400,
         password_at: NOW,
         methods: vec![AuthMethod::Password, AuthMethod::AuthenticatorCode],
+        browser: "Firefox on Linux".to_owned(),
     };
     store.create_session(&session).await.unwrap();
     let device = DeviceRecord {

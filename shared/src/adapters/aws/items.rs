@@ -415,6 +415,9 @@ pub fn session_item(session: &SessionRecord) -> Item {
     item.insert("idle_seconds".into(), n(session.idle_seconds));
     let methods = session.methods.iter().map(|m| s(m.as_str())).collect();
     item.insert("methods".into(), AttributeValue::L(methods));
+    if !session.browser.is_empty() {
+        item.insert("browser".into(), s(&session.browser));
+    }
     item
 }
 
@@ -454,6 +457,8 @@ pub fn session_from_item(item: &Item) -> anyhow::Result<SessionRecord> {
             false => idle_default,
         },
         methods: session_methods(item)?,
+        // Sessions begun before the browser was recorded: an unknown browser.
+        browser: opt_s(item, "browser")?.unwrap_or_default().to_owned(),
     })
 }
 
@@ -751,6 +756,10 @@ mod tests {
         stored.insert("operator_session".into(), AttributeValue::Bool(true));
         let session = session_from_item(&stored).unwrap();
         assert!(session.operator);
+        // Stored before the browser's name was: an unknown browser; a name round-trips.
+        assert_eq!((session.browser.as_str(), session.browser_label()), ("", crate::domain::UNKNOWN_BROWSER));
+        let named = SessionRecord { browser: "Firefox on Linux".into(), ..session.clone() };
+        assert_eq!(session_from_item(&session_item(&named)).unwrap(), named);
         let (mut job_item, mut audit_item, mut session_item) =
             (job_item(&job), audit_item(&entry), session_item(&session));
         for item in [&job_item, &audit_item, &session_item] {

@@ -3,7 +3,7 @@
 //! checks that it is not settled yet, as the DynamoDB adapter's conditions do.
 
 use super::Tables;
-use crate::domain::{block_rows, AuditEntry, Counts, JobStatus, RowJob, RowOutcome, Timestamp, User};
+use crate::domain::{block_rows, AuditEntry, Counts, JobStatus, RowJob, RowOutcome, Timestamp, User, UserId};
 use crate::ports::{BulkCreate, JobCreated, RowJobs};
 use async_trait::async_trait;
 
@@ -158,5 +158,18 @@ impl RowJobs for Tables {
             return Ok(Vec::new());
         };
         Ok(problems.range(after + 1..).take(limit).filter_map(|row| rows.get(row).cloned()).collect())
+    }
+
+    async fn rows_of_user(&self, user_id: &UserId) -> anyhow::Result<Vec<(String, RowOutcome)>> {
+        let state = self.lock();
+        let mut rows: Vec<(String, RowOutcome)> = state
+            .rows_of_user
+            .get(user_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|(job, row)| Some((job.clone(), state.job_rows.get(job)?.get(row)?.clone())))
+            .collect();
+        rows.sort_by(|a, b| (&a.0, a.1.row).cmp(&(&b.0, b.1.row)));
+        Ok(rows)
     }
 }

@@ -23,6 +23,14 @@ impl SessionStore for Tables {
         Ok(())
     }
 
+    async fn sessions_of(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<SessionRecord>> {
+        let state = self.lock();
+        let mut sessions: Vec<SessionRecord> =
+            state.sessions.values().filter(|s| s.user_id == *user_id && !s.is_expired(now)).cloned().collect();
+        sessions.sort_by(|a, b| (a.created_at, a.hash.as_str()).cmp(&(b.created_at, b.hash.as_str())));
+        Ok(sessions)
+    }
+
     async fn create_device(&self, device: &DeviceRecord) -> anyhow::Result<()> {
         let mut state = self.lock();
         anyhow::ensure!(!state.devices.contains_key(&device.hash), "device hash collision");

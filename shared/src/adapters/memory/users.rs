@@ -2,8 +2,8 @@
 
 use super::{State, Tables};
 use crate::domain::{
-    MailRefusal, PasswordHash, Retirement, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserSource,
-    UserStatus, DELETED_EMAIL,
+    FullName, MailRefusal, PasswordHash, Retirement, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
+    UserSource, UserStatus, DELETED_EMAIL,
 };
 use crate::ports::{
     CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, Reregistration, TokenUse, UserStore,
@@ -217,6 +217,29 @@ impl UserStore for Tables {
             return Ok(false);
         };
         user.password_hash = Some(hash.clone());
+        user.auth_epoch += 1;
+        Ok(true)
+    }
+
+    async fn set_name(&self, id: &UserId, name: &FullName) -> anyhow::Result<bool> {
+        let mut state = self.lock();
+        let Some(user) = state.users.get_mut(id).filter(|u| u.status != UserStatus::RemovalRequested) else {
+            return Ok(false);
+        };
+        user.name = name.clone();
+        Ok(true)
+    }
+
+    async fn raise_auth_epoch(&self, id: &UserId, epoch: u64, password: Option<&PasswordHash>) -> anyhow::Result<bool> {
+        let mut state = self.lock();
+        let Some(user) =
+            state.users.get_mut(id).filter(|u| u.status != UserStatus::RemovalRequested && u.auth_epoch == epoch)
+        else {
+            return Ok(false);
+        };
+        if let Some(hash) = password {
+            user.password_hash = Some(hash.clone());
+        }
         user.auth_epoch += 1;
         Ok(true)
     }

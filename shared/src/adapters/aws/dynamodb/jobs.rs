@@ -7,7 +7,7 @@
 use super::{applied, DynamoStore};
 use crate::adapters::aws::items::{self, Item, RefAction};
 use crate::domain::{
-    block_rows, AuditEntry, Counts, JobKind, JobStatus, RowJob, RowOutcome, Timestamp, User, ROW_SHARDS,
+    block_rows, AuditEntry, Counts, JobKind, JobStatus, RowJob, RowOutcome, Timestamp, User, UserId, ROW_SHARDS,
 };
 use crate::ports::{BulkCreate, JobCreated, RowJobs};
 use anyhow::Context;
@@ -345,5 +345,27 @@ impl RowJobs for DynamoStore {
 
     async fn problems(&self, job_id: &str, after: u64, limit: usize) -> anyhow::Result<Vec<RowOutcome>> {
         self.across_shards(job_id, "ERR#", after, limit).await
+    }
+
+    async fn rows_of_user(&self, user_id: &UserId) -> anyhow::Result<Vec<(String, RowOutcome)>> {
+        // Through the account's references to the rows that name it (written with each row).
+        let mut rows = Vec::new();
+        for reference in self.partition(&format!("USER#{user_id}"), "REF#JOB#", "job row references").await? {
+            let (pk, sk) = (items::get_s(&reference, "target_pk")?, items::get_s(&reference, "target_sk")?);
+            // The row itself, not its problem copy.
+            if !sk.starts_with("ROW#") {
+                continue;
+            }
+            let job_id = pk.strip_prefix("JOB#").and_then(|rest| rest.rsplit_once('#')).map(|(job, _)| job.to_owned());
+            let Some(job_id) = job_id else {
+                continue;
+            };
+            let key = Item::from([("pk".to_owned(), items::s(pk)), ("sk".to_owned(), items::s(sk))]);
+            if let Some(item) = self.get(key).await? {
+                rows.push((job_id, items::row_from_item(&item)?));
+            }
+        }
+        rows.sort_by(|a, b| (&a.0, a.1.row).cmp(&(&b.0, b.1.row)));
+        Ok(rows)
     }
 }

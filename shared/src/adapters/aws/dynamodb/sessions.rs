@@ -35,6 +35,28 @@ impl SessionStore for DynamoStore {
         Ok(())
     }
 
+    async fn sessions_of(&self, user_id: &UserId, now: Timestamp) -> anyhow::Result<Vec<SessionRecord>> {
+        // Through the account's references to its sessions (written with each session, and
+        // expiring with it), then each session itself.
+        let mut sessions = Vec::new();
+        for reference in self.partition(&format!("USER#{user_id}"), "REF#SESSION#", "session references").await? {
+            if items::get_ts(&reference, "ttl")? <= now {
+                continue;
+            }
+            let Some(hash) = items::get_s(&reference, "target_pk")?.strip_prefix("SESSION#") else {
+                continue;
+            };
+            // A session signed out is gone while its reference waits for its expiry.
+            if let Some(session) = self.session(&TokenHash::from_stored(hash.to_owned()), now).await? {
+                if session.user_id == *user_id {
+                    sessions.push(session);
+                }
+            }
+        }
+        sessions.sort_by(|a, b| (a.created_at, a.hash.as_str()).cmp(&(b.created_at, b.hash.as_str())));
+        Ok(sessions)
+    }
+
     async fn create_device(&self, device: &DeviceRecord) -> anyhow::Result<()> {
         let key = items::device_key(&device.hash);
         self.put_owned(items::device_item(device), &device.user_id, &key, device.expires_at, "device").await

@@ -3,8 +3,8 @@
 use super::{applied, DynamoStore};
 use crate::adapters::aws::items::{self, Item, RefAction};
 use crate::domain::{
-    MailRefusal, PasswordHash, Retirement, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId, UserSource,
-    UserStatus,
+    FullName, MailRefusal, PasswordHash, Retirement, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
+    UserSource, UserStatus,
 };
 use crate::ports::{
     CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, Reregistration, TokenUse, UserStore,
@@ -342,6 +342,45 @@ impl UserStore for DynamoStore {
             .send()
             .await;
         applied(result, "DynamoDB UpdateItem (password)")
+    }
+
+    async fn set_name(&self, id: &UserId, name: &FullName) -> anyhow::Result<bool> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .update_expression("SET #name = :name")
+            .condition_expression("attribute_exists(pk) AND #status <> :removal")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":name", items::s(name.as_ref()))
+            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
+            .send()
+            .await;
+        applied(result, "DynamoDB UpdateItem (name)")
+    }
+
+    async fn raise_auth_epoch(&self, id: &UserId, epoch: u64, password: Option<&PasswordHash>) -> anyhow::Result<bool> {
+        let update = match password {
+            Some(_) => "SET password_hash = :hash ADD auth_epoch :one",
+            None => "ADD auth_epoch :one",
+        };
+        let mut request = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .update_expression(update)
+            .condition_expression("attribute_exists(pk) AND auth_epoch = :epoch AND #status <> :removal")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
+            .expression_attribute_values(":epoch", items::n(i64::try_from(epoch).context("auth_epoch out of range")?))
+            .expression_attribute_values(":one", items::n(1));
+        if let Some(hash) = password {
+            request = request.expression_attribute_values(":hash", items::s(hash.as_str()));
+        }
+        applied(request.send().await, "DynamoDB UpdateItem (auth epoch)")
     }
 
     async fn activate_user(&self, id: &UserId, now: Timestamp) -> anyhow::Result<bool> {
