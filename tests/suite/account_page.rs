@@ -102,6 +102,8 @@ async fn the_data_file_holds_the_account_its_audit_and_its_sessions(backend: Bac
     assert_eq!(file["account"]["name"], "Ada King, Countess of Lovelace");
     assert_eq!(file["account"]["status"], "active");
     assert!(file["account"]["terms_accepted_at"].is_string(), "when the terms were accepted");
+    let account = file["account"].as_object().unwrap();
+    assert_eq!(account.get("terms_version"), Some(&Value::Null), "the version accepted (none configured here)");
     let audit = file["audit"].as_array().unwrap();
     assert!(
         audit.iter().any(|e| e["action"] == "change_name" && e["by"] == "you" && e["outcome"] == "done"),

@@ -214,6 +214,7 @@ pub async fn my_data(app: &App, user: &User, current: &SessionRecord) -> anyhow:
             "user_id": user.id, "email": user.email.as_ref(), "username": user.username.as_ref(),
             "name": user.name.as_ref(), "status": user.status, "created": user.created_at,
             "activated": user.activated_at, "source": user.source, "terms_accepted_at": user.terms_accepted_at,
+            "terms_version": user.terms_version,
         },
         "sessions": sessions,
         "known_devices": devices,
