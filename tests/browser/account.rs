@@ -4,26 +4,9 @@
 //! typing only; a second browser is a second WebDriver session with its own profile.
 
 use learners_tests::browser::Browser;
-use learners_tests::{email, unique, Backend, TestApp, PASSWORD};
+use learners_tests::{Backend, TestApp, PASSWORD};
 
 const NEW_PASSWORD: &str = "violet kettle drums 42 at dawn";
-
-/// A learner who registered and activated earlier (through the flows, as they would have).
-async fn active_learner(site: &TestApp) -> String {
-    let address = email("own");
-    let form = learners::flows::registration::RegistrationForm {
-        email: address.clone(),
-        username: unique("own"),
-        name: "Grace Hopper".into(),
-        password: PASSWORD.into(),
-        terms_accepted: true,
-    };
-    learners::flows::registration::register(&site.app, &form).await.expect("registration");
-    let link = site.mailed_link(&address, "Activate", "/activate/").await;
-    let token = link.rsplit('/').next().expect("a token");
-    learners::flows::activation::activate(&site.app, token, PASSWORD).await.expect("activation");
-    address
-}
 
 async fn sign_in(site: &TestApp, b: &Browser, address: &str, password: &str) {
     b.open(&site.url("/login")).await;
@@ -45,7 +28,7 @@ async fn signed_in(site: &TestApp, b: &Browser) -> bool {
 async fn a_learner_changes_their_name_and_downloads_their_data(backend: Backend) {
     let site = TestApp::spawn_site(backend, &[]).await;
     let b = Browser::start().await;
-    let address = active_learner(&site).await;
+    let address = site.activated_learner("own", "Grace Hopper").await;
     sign_in(&site, &b, &address, PASSWORD).await;
     assert_eq!(b.path().await, "/account/settings");
     b.snap("settings-account").await;
@@ -80,7 +63,7 @@ async fn a_learner_changes_their_name_and_downloads_their_data(backend: Backend)
 async fn changing_the_password_signs_the_other_browser_out(backend: Backend) {
     let site = TestApp::spawn_site(backend, &[]).await;
     let (this, other) = (Browser::start().await, Browser::start().await);
-    let address = active_learner(&site).await;
+    let address = site.activated_learner("own", "Grace Hopper").await;
     sign_in(&site, &this, &address, PASSWORD).await;
     sign_in(&site, &other, &address, PASSWORD).await;
     assert!(signed_in(&site, &other).await);
@@ -118,7 +101,7 @@ async fn changing_the_password_signs_the_other_browser_out(backend: Backend) {
 async fn two_browsers_are_listed_and_the_other_is_signed_out(backend: Backend) {
     let site = TestApp::spawn_site(backend, &[]).await;
     let (this, other) = (Browser::start().await, Browser::start().await);
-    let address = active_learner(&site).await;
+    let address = site.activated_learner("own", "Grace Hopper").await;
     sign_in(&site, &this, &address, PASSWORD).await;
     sign_in(&site, &other, &address, PASSWORD).await;
 

@@ -4,24 +4,7 @@
 //! typing only.
 
 use learners_tests::browser::Browser;
-use learners_tests::{email, unique, Backend, TestApp, PASSWORD};
-
-/// A learner who registered and activated earlier (through the flows, as they would have).
-async fn active_learner(site: &TestApp) -> String {
-    let address = email("mover");
-    let form = learners::flows::registration::RegistrationForm {
-        email: address.clone(),
-        username: unique("mover"),
-        name: "Mary Somerville".into(),
-        password: PASSWORD.into(),
-        terms_accepted: true,
-    };
-    learners::flows::registration::register(&site.app, &form).await.expect("registration");
-    let link = site.mailed_link(&address, "Activate", "/activate/").await;
-    let token = link.rsplit('/').next().expect("a token");
-    learners::flows::activation::activate(&site.app, token, PASSWORD).await.expect("activation");
-    address
-}
+use learners_tests::{email, Backend, TestApp, PASSWORD};
 
 /// Signs in with `address` and `PASSWORD`: the status and path the browser ends on.
 async fn sign_in(site: &TestApp, b: &Browser, address: &str) -> (u16, String) {
@@ -35,7 +18,7 @@ async fn sign_in(site: &TestApp, b: &Browser, address: &str) -> (u16, String) {
 async fn a_learner_changes_their_email_and_the_old_mailbox_takes_it_back(backend: Backend) {
     let site = TestApp::spawn_site(backend, &[]).await;
     let b = Browser::start().await;
-    let old = active_learner(&site).await;
+    let old = site.activated_learner("mover", "Mary Somerville").await;
     let new = email("moved");
     assert_eq!(sign_in(&site, &b, &old).await.1, "/account/settings");
 

@@ -5,24 +5,7 @@
 
 use learners::domain::second_factor::totp;
 use learners_tests::browser::Browser;
-use learners_tests::{email, unique, Backend, TestApp, PASSWORD};
-
-/// A learner who registered and activated earlier (through the flows, as they would have).
-async fn active_learner(site: &TestApp) -> String {
-    let address = email("totp");
-    let form = learners::flows::registration::RegistrationForm {
-        email: address.clone(),
-        username: unique("totp"),
-        name: "Katherine Johnson".into(),
-        password: PASSWORD.into(),
-        terms_accepted: true,
-    };
-    learners::flows::registration::register(&site.app, &form).await.expect("registration");
-    let link = site.mailed_link(&address, "Activate", "/activate/").await;
-    let token = link.rsplit('/').next().expect("a token");
-    learners::flows::activation::activate(&site.app, token, PASSWORD).await.expect("activation");
-    address
-}
+use learners_tests::{Backend, TestApp, PASSWORD};
 
 async fn sign_in(site: &TestApp, b: &Browser, address: &str) {
     b.open(&site.url("/login")).await;
@@ -38,7 +21,7 @@ fn code_now(site: &TestApp, secret: &str) -> String {
 async fn a_learner_sets_up_an_app_and_signs_in_with_its_code(backend: Backend) {
     let site = TestApp::spawn_site(backend, &[]).await;
     let b = Browser::start().await;
-    let address = active_learner(&site).await;
+    let address = site.activated_learner("totp", "Katherine Johnson").await;
     sign_in(&site, &b, &address).await;
     assert_eq!(b.path().await, "/account/settings");
     assert!(b.text().await.contains("Second factors"));
@@ -100,7 +83,7 @@ async fn an_application_signs_in_a_learner_with_a_code(backend: Backend) {
     let site = TestApp::spawn_site(backend, &[]).await;
     let (lms, _server) = learners_tests::browser::serve_page("127.0.0.1", LMS_PAGE.to_owned()).await;
     let rp = site.register_rp(&lms, false).await;
-    let address = active_learner(&site).await;
+    let address = site.activated_learner("totp", "Katherine Johnson").await;
     let key = learners::domain::Email::parse(&address).unwrap().key();
     let user = site.app.store.user_by_email_key(&key).await.unwrap().expect("the account");
     let setup = learners::flows::totp::begin_setup(&site.app, &user).await.expect("a setup");

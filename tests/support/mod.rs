@@ -338,6 +338,24 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// A learner who registered and activated earlier, through the flows (as they would have),
+    /// with `PASSWORD`: their address, made from `label`.
+    pub async fn activated_learner(&self, label: &str, name: &str) -> String {
+        let address = email(label);
+        let form = learners::flows::registration::RegistrationForm {
+            email: address.clone(),
+            username: unique(label),
+            name: name.into(),
+            password: PASSWORD.into(),
+            terms_accepted: true,
+        };
+        learners::flows::registration::register(&self.app, &form).await.expect("registration");
+        let link = self.mailed_link(&address, "Activate", "/activate/").await;
+        let token = link.rsplit('/').next().expect("a token");
+        learners::flows::activation::activate(&self.app, token, PASSWORD).await.expect("activation");
+        address
+    }
+
     /// A registered and activated account.
     pub async fn active_account(&self, email: &str, username: &str) {
         let link = self.register_and_get_link(email, username).await;
