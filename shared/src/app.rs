@@ -55,6 +55,21 @@ impl App {
         Ok(self.password_policy(factors))
     }
 
+    /// A new password for an existing account (a reset, an operator's, the learner's own
+    /// change): the account's policy, none of its own names (username, the address's local
+    /// part, the full name), and not in the breach corpus. The outer error is the store's.
+    pub async fn acceptable_password(
+        &self,
+        user: &crate::domain::User,
+        candidate: &str,
+    ) -> anyhow::Result<Result<Password, PasswordError>> {
+        let personal = [user.username.as_ref(), user.email.local_part(), user.name.as_ref()];
+        Ok(match self.password_policy_of(&user.id).await?.check(candidate, &personal) {
+            Ok(password) => self.refuse_breached(&password).await.map(|()| password),
+            Err(reason) => Err(reason),
+        })
+    }
+
     /// Refuses a new password (one that met the policy) that the breach corpus knows. A corpus
     /// that cannot be asked (an outage, a timeout) refuses nothing: the local list, which the
     /// policy checked, is the fallback, and registration never waits on another service's

@@ -39,10 +39,10 @@ fn field(name: &str, message: impl ToString) -> AccountError {
     AccountError::Invalid(FieldErrors::from([(name.to_owned(), message.to_string())]))
 }
 
-/// Records a change the learner made on their own account.
-async fn audit(app: &App, user: &User, action: &str) -> anyhow::Result<()> {
+/// Records a change the learner made on their own account (this page's, or their email's).
+pub(crate) async fn audit_own(app: &App, user: &User, action: &str, outcome: &str) -> anyhow::Result<()> {
     let actor = Actor::Learner(user.id.clone()).to_record();
-    app.audit.record(&AuditEntry::new(app.clock.now(), &actor, action, &user.id, "done")).await
+    app.audit.record(&AuditEntry::new(app.clock.now(), &actor, action, &user.id, outcome)).await
 }
 
 /// "Change my name": the registration's rules (`FullName`).
@@ -51,7 +51,7 @@ pub async fn change_name(app: &App, user: &User, raw_name: &str) -> Result<FullN
     if !app.store.set_name(&user.id, &name).await? {
         return Err(AccountError::Changed);
     }
-    audit(app, user, "change_name").await?;
+    audit_own(app, user, "change_name", "done").await?;
     tracing::info!(user_id = %user.id, "name changed by the learner");
     Ok(name)
 }
@@ -73,16 +73,11 @@ pub async fn change_password(
     if !verify_own_password(app, user, current).await? {
         return Err(AccountError::InvalidPassword);
     }
-    let password = app
-        .password_policy_of(&user.id)
-        .await?
-        .check(new, &[user.username.as_ref(), user.email.local_part(), user.name.as_ref()])
-        .map_err(|e| field("new_password", e))?;
-    app.refuse_breached(&password).await.map_err(|e| field("new_password", e))?;
+    let password = app.acceptable_password(user, new).await?.map_err(|e| field("new_password", e))?;
     let hash = app.passwords.hash(&password).await?;
     let signed_in = end_other_sessions(app, user, session, client, Some(&hash)).await?;
     send_later(app, &MailRequest::PasswordChangedByYou { user_id: user.id.to_string() }).await?;
-    audit(app, user, "change_password").await?;
+    audit_own(app, user, "change_password", "done").await?;
     tracing::info!(user_id = %user.id, "password changed by the learner");
     Ok(signed_in)
 }
@@ -124,7 +119,7 @@ pub async fn end_other_sessions(
         }
     }
     if password.is_none() {
-        audit(app, user, "end_other_sessions").await?;
+        audit_own(app, user, "end_other_sessions", "done").await?;
         tracing::info!(user_id = %user.id, "every other session ended by the learner");
     }
     Ok(signed_in)
@@ -147,7 +142,7 @@ pub async fn end_session(app: &App, user: &User, current: &SessionRecord, public
         .find(|s| s.hash != current.hash && s.public_id() == public_id)
         .ok_or(AccountError::UnknownSession)?;
     app.sessions.delete_session(&found.hash).await?;
-    audit(app, user, "end_session").await?;
+    audit_own(app, user, "end_session", "done").await?;
     tracing::info!(user_id = %user.id, "a session ended by the learner");
     Ok(())
 }

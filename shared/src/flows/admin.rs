@@ -42,7 +42,8 @@ async fn find(app: &App, raw_email: &str) -> Result<User, SupportError> {
     app.store.user_by_email_key(&email.key()).await?.ok_or(SupportError::NotFound)
 }
 
-async fn audit(app: &App, operator: &str, action: &str, user: &User, outcome: &str) -> anyhow::Result<()> {
+/// Records an operator's action on `user` (and logs it, without the address).
+pub(crate) async fn audit(app: &App, operator: &str, action: &str, user: &User, outcome: &str) -> anyhow::Result<()> {
     let entry = AuditEntry::new(app.clock.now(), operator, action, &user.id, outcome);
     app.audit.record(&entry).await?;
     tracing::info!(operator, action, user_id = %user.id, outcome, "operator action");
@@ -153,15 +154,7 @@ pub async fn activate(app: &App, operator: &str, raw_email: &str) -> Result<(), 
 pub async fn set_password(app: &App, operator: &str, raw_email: &str, new_password: &str) -> Result<(), SupportError> {
     let user = find(app, raw_email).await?;
     may_change(app, operator, "set_password", &user).await?;
-    let checked = app
-        .password_policy_of(&user.id)
-        .await?
-        .check(new_password, &[user.username.as_ref(), user.email.local_part(), user.name.as_ref()]);
-    let checked = match checked {
-        Ok(password) => app.refuse_breached(&password).await.map(|()| password),
-        Err(reason) => Err(reason),
-    };
-    let password = match checked {
+    let password = match app.acceptable_password(&user, new_password).await? {
         Ok(password) => password,
         Err(reason) => {
             audit(app, operator, "set_password", &user, "refused: password policy").await?;

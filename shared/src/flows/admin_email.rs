@@ -18,7 +18,8 @@
 //! ...`), without either address: the audit outlives the account (it is listed by user id after
 //! a deletion), and no entry carries a learner's email (`docs/security.md`).
 
-use crate::domain::{Actor, AuditEntry, Email, EmailError, User, UserStatus, UserView};
+use crate::domain::{Actor, Email, EmailError, UserStatus, UserView};
+use crate::flows::admin;
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::ports::{EmailChange, EmailChanged};
 use crate::App;
@@ -54,13 +55,6 @@ pub enum EmailFixed {
     NoChange,
 }
 
-async fn audit(app: &App, operator: &str, user: &User, outcome: &str) -> anyhow::Result<()> {
-    let entry = AuditEntry::new(app.clock.now(), operator, CHANGE_EMAIL, &user.id, outcome);
-    app.audit.record(&entry).await?;
-    tracing::info!(operator, action = CHANGE_EMAIL, user_id = %user.id, "operator action");
-    Ok(())
-}
-
 /// Before the console's confirm step: would the change be refused? Ok(pending) names what it
 /// will do. An operator's account is refused here (audited, as the change would be); a taken
 /// address is only told (nothing was attempted yet; the change itself checks again).
@@ -74,7 +68,7 @@ pub async fn check_change(
     let new_email = Email::parse(raw_new_email).map_err(EmailFixError::InvalidNewEmail)?;
     let user = app.store.user_by_email_key(&email.key()).await?.ok_or(EmailFixError::NotFound)?;
     if !Actor::from_record(operator).may_change(&user) {
-        audit(app, operator, &user, "refused: operator account").await?;
+        admin::audit(app, operator, CHANGE_EMAIL, &user, "refused: operator account").await?;
         return Err(EmailFixError::OperatorAccount);
     }
     if user.status == UserStatus::RemovalRequested {
@@ -101,15 +95,15 @@ pub async fn change_email(
     for _ in 0..2 {
         let user = app.store.user_by_email_key(&email.key()).await?.ok_or(EmailFixError::NotFound)?;
         if !Actor::from_record(operator).may_change(&user) {
-            audit(app, operator, &user, "refused: operator account").await?;
+            admin::audit(app, operator, CHANGE_EMAIL, &user, "refused: operator account").await?;
             return Err(EmailFixError::OperatorAccount);
         }
         if user.status == UserStatus::RemovalRequested {
-            audit(app, operator, &user, "refused: account being removed").await?;
+            admin::audit(app, operator, CHANGE_EMAIL, &user, "refused: account being removed").await?;
             return Err(EmailFixError::NotFound);
         }
         if user.email.as_ref() == new_email.as_ref() {
-            audit(app, operator, &user, "no_change").await?;
+            admin::audit(app, operator, CHANGE_EMAIL, &user, "no_change").await?;
             return Ok(EmailFixed::NoChange);
         }
         let change =
@@ -118,7 +112,7 @@ pub async fn change_email(
             EmailChanged::Changed => {
                 let pending = user.status == UserStatus::PendingActivation;
                 let told = if pending { "activation link mailed to the new address" } else { "both addresses told" };
-                audit(app, operator, &user, &format!("done, {told}")).await?;
+                admin::audit(app, operator, CHANGE_EMAIL, &user, &format!("done, {told}")).await?;
                 let request = MailRequest::EmailChangedByOperator {
                     user_id: user.id.to_string(),
                     old_email: user.email.to_string(),
@@ -128,7 +122,7 @@ pub async fn change_email(
                 return Ok(if pending { EmailFixed::LinkMailed } else { EmailFixed::BothTold });
             }
             EmailChanged::Taken => {
-                audit(app, operator, &user, "taken: another account uses the new address").await?;
+                admin::audit(app, operator, CHANGE_EMAIL, &user, "taken: another account uses the new address").await?;
                 return Err(EmailFixError::Taken);
             }
             EmailChanged::Stale => continue,

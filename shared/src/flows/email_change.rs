@@ -17,7 +17,8 @@
 //! - Mail scanners: opening a link (GET) spends nothing; only the button's post does.
 //! - Cross-site posts: the handler takes posts from the site's own pages only.
 
-use crate::domain::{Actor, AuditEntry, Email, Token, TokenPurpose, TokenRecord, User, UserStatus};
+use crate::domain::{Email, Token, TokenPurpose, TokenRecord, User, UserStatus};
+use crate::flows::account::audit_own;
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::flows::second_factor::verify_own_code;
 use crate::flows::signin::verify_own_password;
@@ -89,19 +90,14 @@ pub async fn request_change(app: &App, user: &User, form: &ChangeRequest<'_>) ->
     let now = app.clock.now();
     if !app.store.take_quota(&format!("email-change#{}", user.id), now, DAY_SECONDS, REQUESTS_PER_DAY).await? {
         tracing::info!(user_id = %user.id, "email change refused: the daily limit is reached");
-        audit(app, user, REQUEST_EMAIL_CHANGE, "refused: daily limit").await?;
+        audit_own(app, user, REQUEST_EMAIL_CHANGE, "refused: daily limit").await?;
         return Err(EmailChangeError::TooManyRequests);
     }
     let request = MailRequest::EmailChangeRequested { user_id: user.id.to_string(), new_email: new_email.to_string() };
     send_later(app, &request).await?;
-    audit(app, user, REQUEST_EMAIL_CHANGE, "requested").await?;
+    audit_own(app, user, REQUEST_EMAIL_CHANGE, "requested").await?;
     tracing::info!(user_id = %user.id, "email change requested");
     Ok(new_email)
-}
-
-async fn audit(app: &App, user: &User, action: &str, outcome: &str) -> anyhow::Result<()> {
-    let actor = Actor::Learner(user.id.clone()).to_record();
-    app.audit.record(&AuditEntry::new(app.clock.now(), &actor, action, &user.id, outcome)).await
 }
 
 /// An emailed link of this flow that may still be used, and its account as read.
@@ -160,7 +156,7 @@ pub async fn confirm_change(app: &App, raw_token: &str) -> anyhow::Result<LinkOu
     let user = &link.user;
     match changed {
         EmailChanged::Changed => {
-            audit(app, user, CHANGE_EMAIL, "done").await?;
+            audit_own(app, user, CHANGE_EMAIL, "done").await?;
             let notice =
                 MailRequest::EmailChangeConfirmed { user_id: user.id.to_string(), old_email: user.email.to_string() };
             send_later(app, &notice).await?;
@@ -168,7 +164,7 @@ pub async fn confirm_change(app: &App, raw_token: &str) -> anyhow::Result<LinkOu
             Ok(LinkOutcome::Done(link.address))
         }
         EmailChanged::Taken => {
-            audit(app, user, CHANGE_EMAIL, "refused: address taken").await?;
+            audit_own(app, user, CHANGE_EMAIL, "refused: address taken").await?;
             Ok(LinkOutcome::Taken(link.address))
         }
         EmailChanged::Stale => Ok(LinkOutcome::Invalid),
@@ -184,13 +180,13 @@ pub async fn revert_change(app: &App, raw_token: &str) -> anyhow::Result<LinkOut
     let user = &link.user;
     match changed {
         EmailChanged::Changed => {
-            audit(app, user, REVERT_EMAIL_CHANGE, "done, every session ended").await?;
+            audit_own(app, user, REVERT_EMAIL_CHANGE, "done, every session ended").await?;
             send_later(app, &MailRequest::PasswordReset { email: link.address.to_string() }).await?;
             tracing::warn!(user_id = %user.id, "email change reverted by the old address: every session ended");
             Ok(LinkOutcome::Done(link.address))
         }
         EmailChanged::Taken => {
-            audit(app, user, REVERT_EMAIL_CHANGE, "refused: address taken").await?;
+            audit_own(app, user, REVERT_EMAIL_CHANGE, "refused: address taken").await?;
             Ok(LinkOutcome::Taken(link.address))
         }
         EmailChanged::Stale => Ok(LinkOutcome::Invalid),

@@ -46,12 +46,8 @@ pub async fn usable_reset_token(app: &App, raw_token: &str) -> Result<(TokenReco
 pub async fn reset_password(app: &App, raw_token: &str, new_password: &str) -> Result<(), RecoveryError> {
     let (record, user) = usable_reset_token(app, raw_token).await?;
     let password = app
-        .password_policy_of(&user.id)
+        .acceptable_password(&user, new_password)
         .await?
-        .check(new_password, &[user.username.as_ref(), user.email.local_part(), user.name.as_ref()])
-        .map_err(|e| RecoveryError::WeakPassword(FieldErrors::from([("password".to_owned(), e.to_string())])))?;
-    app.refuse_breached(&password)
-        .await
         .map_err(|e| RecoveryError::WeakPassword(FieldErrors::from([("password".to_owned(), e.to_string())])))?;
     let hash = app.passwords.hash(&password).await?;
     if !app.store.complete_password_reset(&record, &hash, app.clock.now()).await? {
