@@ -132,6 +132,7 @@ fn progress(kind: JobKind, status: JobStatus, elapsed: i64) -> JobProgress {
         total: 20_000,
         final_counts: None,
         idempotency: None,
+        invite: false,
     };
     JobProgress::new(job, Default::default(), Timestamp::from_unix(1_800_000_000 + elapsed))
 }

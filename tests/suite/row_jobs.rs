@@ -324,6 +324,7 @@ async fn the_report_of_a_million_row_job_downloads_completely() {
         total: ROWS,
         final_counts: None,
         idempotency: None,
+        invite: false,
     };
     app.app.jobs.create_job(&job).await.unwrap();
     let rows: Vec<u64> = (2..ROWS + 2).collect();

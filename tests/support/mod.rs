@@ -536,5 +536,6 @@ pub fn stored_user(email: &str, username: &str) -> learners::domain::User {
         auth_epoch: 0,
         operator: false,
         mail_refused: None,
+        disabled_at: None,
     }
 }

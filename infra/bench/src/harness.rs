@@ -142,6 +142,7 @@ pub fn active_user(
         auth_epoch: 0,
         operator: false,
         mail_refused: None,
+        disabled_at: None,
     })
 }
 
@@ -156,6 +157,7 @@ pub fn new_job(app: &App, id: String, kind: JobKind, rows: usize) -> RowJob {
         total: rows as u64,
         final_counts: None,
         idempotency: None,
+        invite: false,
     }
 }
 

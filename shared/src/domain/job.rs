@@ -162,6 +162,9 @@ pub struct RowJob {
     pub final_counts: Option<Counts>,
     /// The upload's `Idempotency-Key` (hashed with the operator) and its body's SHA-256.
     pub idempotency: Option<Idempotency>,
+    /// Bulk registration only: each learner the job creates is sent an invitation to choose
+    /// their password (chosen per upload; off by default, the seed's behaviour).
+    pub invite: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -283,6 +286,7 @@ mod tests {
             total: 3,
             final_counts: None,
             idempotency: None,
+            invite: false,
         };
         let now = Timestamp::from_unix(1_010);
         assert_eq!(JobProgress::new(job.clone(), Counts::default(), now).status, JobStatus::Queued);

@@ -108,6 +108,9 @@ pub struct User {
     pub operator: bool,
     /// The mail system reported that the address refuses mail (a hard bounce or a complaint).
     pub mail_refused: Option<MailRefusal>,
+    /// An operator disabled the account (issue 26): it cannot sign in and gets no mail but the
+    /// notice, until enabled again. Its status stays what it was.
+    pub disabled_at: Option<Timestamp>,
 }
 
 impl User {
@@ -174,6 +177,7 @@ mod tests {
             auth_epoch: 0,
             operator: false,
             mail_refused: None,
+            disabled_at: None,
         };
         assert!(user.mailable());
         user.mail_refused = Some(MailRefusal { kind: MailRefusalKind::Bounce, address: "ada@example.org".into(), at });

@@ -55,6 +55,7 @@ pub async fn submit<K: RowKind>(
         total: submission.total,
         final_counts: None,
         idempotency,
+        invite: false,
     };
     let mut resumed = false;
     if let JobCreated::Existing(existing) = app.jobs.create_job(&job).await? {

@@ -359,6 +359,7 @@ mod tests {
             auth_epoch: 0,
             operator: false,
             mail_refused: None,
+            disabled_at: None,
         }
     }
 

@@ -104,6 +104,7 @@ pub fn row_job(kind: JobKind, total: u64, key: Option<&str>) -> RowJob {
         total,
         final_counts: None,
         idempotency: key.map(|key| Idempotency { key: key.to_owned(), body_sha256: "b0dy".into() }),
+        invite: false,
     }
 }
 

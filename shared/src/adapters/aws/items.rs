@@ -191,6 +191,9 @@ pub fn job_item(job: &RowJob) -> Item {
         item.insert("idempotency_key".into(), s(&idempotency.key));
         item.insert("body_sha256".into(), s(&idempotency.body_sha256));
     }
+    if job.invite {
+        item.insert("invite".into(), AttributeValue::Bool(true));
+    }
     item.insert("ttl".into(), ts(job.rows_expire_at()));
     item
 }
@@ -216,6 +219,7 @@ pub fn job_from_item(item: &Item) -> anyhow::Result<RowJob> {
             false => None,
         },
         idempotency,
+        invite: opt_bool(item, "invite")?,
     })
 }
 
@@ -506,6 +510,9 @@ pub fn user_item(user: &User) -> Item {
     if let Some(refusal) = &user.mail_refused {
         item.insert("mail_refused".into(), mail_refusal(refusal));
     }
+    if let Some(at) = user.disabled_at {
+        item.insert("disabled_at".into(), ts(at));
+    }
     item
 }
 
@@ -573,6 +580,7 @@ pub fn user_from_item(item: &Item) -> anyhow::Result<User> {
         auth_epoch: get_u64(item, "auth_epoch")?,
         operator: opt_bool(item, "operator")?,
         mail_refused: mail_refusal_from(item)?,
+        disabled_at: opt_ts(item, "disabled_at")?,
     })
 }
 
@@ -696,6 +704,7 @@ mod tests {
                 address: "Ada@example.com".into(),
                 at: Timestamp::from_unix(200),
             }),
+            disabled_at: Some(Timestamp::from_unix(300)),
         }
     }
 
@@ -745,6 +754,7 @@ mod tests {
             total: 1,
             final_counts: None,
             idempotency: None,
+            invite: false,
         };
         let entry = AuditEntry::new(at, "arn:aws:iam::1:user/ops", "unlock", &without.id, "done");
         // A session read from an item (the record's fields grow; its stored form is what counts).
