@@ -92,8 +92,9 @@ async fn a_disabled_learner_cannot_sign_in_keeps_no_session_or_link_and_gets_onl
     assert_ne!(settings().await.status(), 200, "the open session has ended");
     assert_eq!(open(&app, &reset).await.status(), 400, "the reset link mailed before is dead");
     let reset_token = reset.rsplit('/').next().unwrap();
-    let spend = app.post_json(&format!("/api/v1/password-resets/{reset_token}"), &json!({"password": NEW_PASSWORD}));
-    assert_eq!(spend.await.status(), 400, "nor can it set a password");
+    let spend =
+        app.post_json(&format!("/api/v1/password-resets/{reset_token}"), &json!({"password": NEW_PASSWORD})).await;
+    assert_eq!(spend.status(), 400, "nor can it set a password");
 
     // Mail: the notice, once; nothing for "Forgot password", nor a second disabling.
     assert_eq!(app.post_json("/api/v1/password-resets", &json!({"email": ada})).await.status(), 202);
@@ -220,7 +221,8 @@ async fn sign_out_everywhere_ends_every_session_and_nothing_else(backend: Backen
     let cookie = app.operator_session(&alice).await;
     let ada = app.activated_learner("ada-", "Ada Lovelace").await;
     let (one, two) = (app.session_cookie(&ada, PASSWORD).await, app.session_cookie(&ada, PASSWORD).await);
-    let live = |c: String| async move { app.with_cookie(Method::GET, "/account/settings", &c).send().await.unwrap() };
+    let site = &app;
+    let live = |c: String| async move { site.with_cookie(Method::GET, "/account/settings", &c).send().await.unwrap() };
     assert_eq!(live(one.clone()).await.status(), 200);
     let mails = subjects(&app, &ada).await.len();
 

@@ -695,6 +695,7 @@ mod tests {
             known_devices: 0,
             known_device_failed_logins: 0,
             mail_refused: None,
+            disabled_at: None,
         };
         let none = FieldErrors::new();
         let context = CardContext {
