@@ -39,7 +39,8 @@ async fn an_operator_disables_and_enables_a_learner(backend: Backend) {
 
     j.open_console_as(&operator).await;
     j.find_learner(&learner).await;
-    assert!(b.has_button("Disable account").await && !b.has_button("Enable account").await);
+    let card = b.text().await;
+    assert!(b.has_button("Disable account").await && !b.has_button("Enable account").await, "{card}");
     act(&j, &learner, "Disable account", "Yes, disable this account").await;
     let done = b.text_of("[role=alert]").await;
     assert!(done.contains("The account is disabled"), "{done}");
