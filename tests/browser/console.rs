@@ -472,5 +472,5 @@ in_the_browser! {
     an_operator_manages_applications: memory, moto;
 }
 
-mod operator_email;
 mod operator_actions;
+mod operator_email;

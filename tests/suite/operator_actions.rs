@@ -187,9 +187,13 @@ async fn the_console_leaves_operator_accounts_alone_and_the_admin_api_may(backen
     let cookie = app.operator_session(&alice).await;
     let bob_mails = subjects(&app, &bob).await.len();
     for target in [&bob, &alice] {
-        for path in
-            ["/operator/disable", "/operator/enable", "/operator/reset-link", "/operator/activation-link", "/operator/sign-out"]
-        {
+        for path in [
+            "/operator/disable",
+            "/operator/enable",
+            "/operator/reset-link",
+            "/operator/activation-link",
+            "/operator/sign-out",
+        ] {
             let refused = console::post(&app, &cookie, path, &[("email", target), ("confirm", "yes")]).await;
             assert_eq!(refused.status(), 403, "{path} on {target}");
             let page = refused.text().await.unwrap().replace("&#39;", "'").replace("&#x27;", "'");
@@ -265,7 +269,8 @@ async fn a_bulk_upload_with_invitations_mails_each_learner_once_and_the_link_sur
     let body = response.json::<Value>().await.unwrap();
     assert_eq!(body["invite"], true, "{body}");
     let job = body["job_id"].as_str().unwrap().to_owned();
-    let plain = app.admin_post_csv("/admin/v1/bulk-registrations", format!("email,username,name\n{cyd},cyd-{tag},Cyd\n"));
+    let plain =
+        app.admin_post_csv("/admin/v1/bulk-registrations", format!("email,username,name\n{cyd},cyd-{tag},Cyd\n"));
     assert_eq!(plain.await.status(), 202);
     app.settle().await;
     assert!(app.mail_to(&cyd).await.is_empty(), "no invitation unless asked for");

@@ -61,14 +61,12 @@ impl From<SupportError> for ApiError {
             SupportError::InvalidUserId => {
                 ApiError::validation(FieldErrors::from([("user_id".to_owned(), "Not a user id (a UUID).".to_owned())]))
             }
-            SupportError::Disabled => ApiError::new(
-                ErrorCode::AccountDisabled,
-                "The account is disabled: it gets no mail. Enable it first.",
-            ),
-            SupportError::NotPending => ApiError::new(
-                ErrorCode::NotPending,
-                "Only an account waiting for activation has an activation link.",
-            ),
+            SupportError::Disabled => {
+                ApiError::new(ErrorCode::AccountDisabled, "The account is disabled: it gets no mail. Enable it first.")
+            }
+            SupportError::NotPending => {
+                ApiError::new(ErrorCode::NotPending, "Only an account waiting for activation has an activation link.")
+            }
             SupportError::TooManyMails => ApiError::new(
                 ErrorCode::TooManyMails,
                 "The learner was mailed on operators' word too often this hour; try again later.",

@@ -308,7 +308,9 @@ async fn on_one(app: &App, req: &Request, console: &mut Console, step: ConfirmSt
     let done = match step {
         ConfirmStep::Disable => actions::disable(app, &operator, &email).await.map(|()| "disabled"),
         ConfirmStep::Enable => actions::enable(app, &operator, &email).await.map(|()| "enabled"),
-        ConfirmStep::SendResetLink => actions::send_reset_link(app, &operator, &email).await.map(|()| "reset_link_sent"),
+        ConfirmStep::SendResetLink => {
+            actions::send_reset_link(app, &operator, &email).await.map(|()| "reset_link_sent")
+        }
         ConfirmStep::ResendActivation => {
             actions::resend_activation(app, &operator, &email).await.map(|()| "activation_link_sent")
         }
@@ -334,7 +336,8 @@ async fn on_one(app: &App, req: &Request, console: &mut Console, step: ConfirmSt
             learner_page(app, console, 409, &email, Some(notice), &none).await
         }
         Err(SupportError::TooManyMails) => {
-            let notice = "The learner was mailed on operators' word too often this hour; nothing was sent. Try again later.";
+            let notice =
+                "The learner was mailed on operators' word too often this hour; nothing was sent. Try again later.";
             learner_page(app, console, 429, &email, Some(notice), &none).await
         }
         Err(SupportError::InvalidEmail(_)) => learner_page(app, console, 422, &email, None, &none).await,

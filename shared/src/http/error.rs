@@ -62,7 +62,8 @@ impl ErrorCode {
             CrossOrigin | InvalidPassword | NotActivated | NotAnOperator => 403,
             NotFound | UserNotFound | JobNotFound | ClientNotFound => 404,
             MethodNotAllowed => 405,
-            IdempotencyKeyReused | OwnRole | PublicClient | UsernameTaken | EmailTaken | AccountDisabled | NotPending => 409,
+            IdempotencyKeyReused | OwnRole | PublicClient | UsernameTaken | EmailTaken | AccountDisabled
+            | NotPending => 409,
             PayloadTooLarge => 413,
             ValidationFailed => 422,
             TooManyAttempts | TooManyMails => 429,

@@ -8,11 +8,11 @@
 //! its row settled as `invited` and queues it again, and the mail worker sends it once.
 
 use super::RowKind;
-use crate::mail::MailRequest;
 use crate::domain::{
     AuditEntry, Email, FullName, JobKind, Password, RowJob, RowOutcome, RowResult, User, UserId, UserSource,
     UserStatus, Username,
 };
+use crate::mail::MailRequest;
 use crate::metrics::Metric;
 use crate::ports::{BulkCreate, Queue};
 use crate::App;

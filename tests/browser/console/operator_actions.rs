@@ -69,7 +69,10 @@ async fn an_operator_disables_and_enables_a_learner(backend: Backend) {
 
     j.open("/operator/audit").await;
     let audit = b.text().await;
-    assert!(audit.contains("disable") && audit.contains("done, learner notified") && audit.contains("enable"), "{audit}");
+    assert!(
+        audit.contains("disable") && audit.contains("done, learner notified") && audit.contains("enable"),
+        "{audit}"
+    );
     j.finish().await;
 }
 
@@ -79,7 +82,8 @@ async fn resend_activation_and_send_reset_link_deliver_one_mail_each(backend: Ba
     let operator = j.operator().await;
     let pending = j.pending_learner("pat").await;
     let active = j.active_learner().await;
-    let activations = |mails: &[learners_tests::Mail]| mails.iter().filter(|m| m.subject.starts_with("Activate")).count();
+    let activations =
+        |mails: &[learners_tests::Mail]| mails.iter().filter(|m| m.subject.starts_with("Activate")).count();
     assert_eq!(activations(&j.site.mail_to(&pending).await), 1);
     let resets_before = j.site.mail_to(&active).await.len();
 

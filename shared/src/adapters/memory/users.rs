@@ -149,15 +149,11 @@ impl UserStore for Tables {
     ) -> anyhow::Result<bool> {
         let mut state = self.lock();
         let state = &mut *state;
-        let Some(stored) = state
-            .tokens
-            .get_mut(&token.hash)
-            .filter(|t| {
-                matches!(t.purpose, TokenPurpose::PasswordReset | TokenPurpose::Invitation)
-                    && t.used_at.is_none()
-                    && !t.is_expired(now)
-            })
-        else {
+        let Some(stored) = state.tokens.get_mut(&token.hash).filter(|t| {
+            matches!(t.purpose, TokenPurpose::PasswordReset | TokenPurpose::Invitation)
+                && t.used_at.is_none()
+                && !t.is_expired(now)
+        }) else {
             return Ok(false);
         };
         let Some(user) = state
