@@ -90,6 +90,7 @@ fn view(status: UserStatus) -> UserView {
         known_devices: 1,
         known_device_failed_logins: 1,
         mail_refused: Some(MailRefusal { kind: MailRefusalKind::Bounce, address: HOSTILE.into(), at }),
+        disabled_at: Some(at),
     }
 }
 
@@ -379,6 +380,8 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                 console::confirm(console::ConfirmStep::Delete, HOSTILE, Some(AskFor::Password), &errors),
                 console::confirm(console::ConfirmStep::Activate, HOSTILE, None, &errors),
                 console::confirm(console::ConfirmStep::RemoveSecondFactors, HOSTILE, code, &errors),
+                console::confirm(console::ConfirmStep::Disable, HOSTILE, code, &errors),
+                console::confirm(console::ConfirmStep::SignOutEverywhere, HOSTILE, None, &errors),
             ])),
         ),
         (
@@ -487,6 +490,18 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                 name: Some(HOSTILE),
                 site_name: HOSTILE,
                 link: site.clone(),
+                valid_for: HOSTILE.into(),
+                by_operator: true,
+            }),
+        ),
+        ("mail/account_disabled", mail(&messages::AccountDisabled { name: Some(HOSTILE), site_name: HOSTILE })),
+        (
+            "mail/invitation",
+            mail(&messages::Invitation {
+                name: Some(HOSTILE),
+                site_name: HOSTILE,
+                link: site.clone(),
+                login: site.clone(),
                 valid_for: HOSTILE.into(),
             }),
         ),

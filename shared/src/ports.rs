@@ -138,7 +138,7 @@ pub trait UserStore: Send + Sync {
     /// An emailed token as stored (used or not, expired or not), if it exists.
     async fn token(&self, hash: &TokenHash) -> anyhow::Result<Option<TokenRecord>>;
 
-    /// Uses a reset token and sets the new password in one atomic write: the token must be
+    /// Uses a reset token (or an invitation) and sets the new password in one atomic write: the token must be
     /// unused and unexpired, and the user still in the token's `auth_epoch` and not being
     /// removed. Raises `auth_epoch` (every session and other reset link ends) and activates a
     /// pending account (the learner proved the mailbox). False when a condition failed.
@@ -166,6 +166,13 @@ pub trait UserStore: Send + Sync {
     /// same write when given. False (nothing changed) when the account is gone, being removed,
     /// or no longer in `epoch` (another change came first).
     async fn raise_auth_epoch(&self, id: &UserId, epoch: u64, password: Option<&PasswordHash>) -> anyhow::Result<bool>;
+
+    /// Disables (`Some(at)`) or enables (`None`) an account, on the epoch read: disabling sets
+    /// `disabled_at` and raises `auth_epoch` from `epoch` in the same write (every session, known
+    /// browser, emailed link and grant ends); enabling clears `disabled_at` and leaves the epoch.
+    /// The status is never changed. False (nothing changed) when the account is gone, being
+    /// removed, no longer in `epoch`, or already disabled (enabled).
+    async fn set_disabled(&self, id: &UserId, epoch: u64, at: Option<Timestamp>) -> anyhow::Result<bool>;
 
     /// Activates an account (idempotent). False when there is no such user or it is being removed.
     async fn activate_user(&self, id: &UserId, now: Timestamp) -> anyhow::Result<bool>;

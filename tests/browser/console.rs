@@ -472,4 +472,5 @@ in_the_browser! {
     an_operator_manages_applications: memory, moto;
 }
 
+mod operator_actions;
 mod operator_email;

@@ -17,6 +17,7 @@ mod mail;
 mod oidc;
 mod oidc_social;
 mod openapi;
+mod operator_actions;
 mod operator_email;
 mod operator_second_factor;
 mod operator_support;

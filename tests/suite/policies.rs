@@ -487,6 +487,11 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
         admin::unlock(&app, OPERATOR, &address("bob")).await.unwrap();
         admin::activate(&app, OPERATOR, &address("bob")).await.unwrap();
         admin::set_password(&app, OPERATOR, &address("bob"), "a third horse battery staple").await.unwrap();
+        // An operator's actions on one learner (issue 26): the quota of operator mails too.
+        learners::flows::operator_actions::send_reset_link(&app, OPERATOR, &address("bob")).await.unwrap();
+        learners::flows::operator_actions::sign_out_everywhere(&app, OPERATOR, &address("bob")).await.unwrap();
+        learners::flows::operator_actions::disable(&app, OPERATOR, &address("bob")).await.unwrap();
+        learners::flows::operator_actions::enable(&app, OPERATOR, &address("bob")).await.unwrap();
         if function == "admin-users" {
             // The operator role: the admin API's alone (the console has no such action).
             admin::set_operator_role(&app, OPERATOR, &address("ada"), true).await.unwrap();

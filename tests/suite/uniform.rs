@@ -110,6 +110,10 @@ impl UserStore for Recorder {
         self.note("raise_auth_epoch");
         self.store.raise_auth_epoch(id, epoch, password).await
     }
+    async fn set_disabled(&self, id: &UserId, epoch: u64, at: Option<Timestamp>) -> anyhow::Result<bool> {
+        self.note("set_disabled");
+        self.store.set_disabled(id, epoch, at).await
+    }
     async fn activate_user(&self, id: &UserId, now: Timestamp) -> anyhow::Result<bool> {
         self.note("activate_user");
         self.store.activate_user(id, now).await

@@ -21,6 +21,10 @@ pub enum Command {
         /// Show progress until the job completes, then the summary.
         #[arg(long)]
         wait: bool,
+        /// Send each learner the job creates an invitation: a mail with a link to choose their
+        /// password (single use, valid 7 days). Off by default: no mail is sent.
+        #[arg(long, conflicts_with = "dry_run")]
+        invite: bool,
     },
     /// Show an account.
     User { email: String },
@@ -46,6 +50,18 @@ pub enum Command {
     /// an operator's too: a lost phone. Signing in then takes the password alone; the owner is
     /// always mailed a notice.
     RemoveSecondFactors { email: String },
+    /// Disable an account: it cannot sign in, every session and emailed link of it ends, and it
+    /// gets no mail but a notice of this, until enabled. Its status stays as it is.
+    Disable { email: String },
+    /// Enable a disabled account: it signs in again with its password.
+    Enable { email: String },
+    /// Mail the learner a link to choose a new password (as "Forgot password" does). At most 3
+    /// mails an hour to one account on operators' word.
+    SendResetLink { email: String },
+    /// Mail a pending account a new activation link (links sent before stop working).
+    ResendActivation { email: String },
+    /// End every session of an account, in every browser and application; nothing else changes.
+    SignOut { email: String },
     /// Delete the accounts of a list of emails: a CSV file with an `email` column, or one
     /// address per line. Deleted accounts cannot be restored. A list of more than 10,000
     /// addresses goes in parts, reported as one.
@@ -135,7 +151,9 @@ fn done(options: &Options, answer: &Answer, said: String) {
 
 pub async fn run(api: &Api, options: &Options, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::BulkRegister { file, dry_run, wait } => bulk_register(api, options, &file, dry_run, wait).await,
+        Command::BulkRegister { file, dry_run, wait, invite } => {
+            bulk_register(api, options, &file, dry_run, wait, invite).await
+        }
         Command::User { email } => {
             let user = api.send("GET", &format!("/admin/v1/users?email={}", query(&email)), None, Vec::new()).await?;
             answer(options, &user.ok()?, show::user)
@@ -179,6 +197,23 @@ pub async fn run(api: &Api, options: &Options, command: Command) -> anyhow::Resu
                 format!("{email} has no second factor now: the password alone signs in. The owner has been told.");
             done(options, &removed, said);
             Ok(())
+        }
+        Command::Disable { email } => {
+            let said = format!("{email} is disabled: it cannot sign in, and the learner has been told.");
+            on_one(api, options, "disable", &email, said).await
+        }
+        Command::Enable { email } => {
+            on_one(api, options, "enable", &email, format!("{email} is enabled: it can sign in again.")).await
+        }
+        Command::SendResetLink { email } => {
+            on_one(api, options, "reset-link", &email, format!("A reset link is on its way to {email}.")).await
+        }
+        Command::ResendActivation { email } => {
+            let said = format!("A new activation link is on its way to {email}; older links no longer work.");
+            on_one(api, options, "activation-link", &email, said).await
+        }
+        Command::SignOut { email } => {
+            on_one(api, options, "sign-out", &email, format!("Every session of {email} has ended.")).await
         }
         Command::Delete { emails, wait } => delete(api, options, &emails, wait).await,
         Command::Job { ids } => {
@@ -277,6 +312,15 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// `POST /admin/v1/users/{action}` with `{"email"}`: an operator's action on one learner.
+async fn on_one(api: &Api, options: &Options, action: &str, email: &str, said: String) -> anyhow::Result<()> {
+    let body = json_body(serde_json::json!({ "email": email }));
+    let path = format!("/admin/v1/users/{action}");
+    let answer = api.send("POST", &path, Some("application/json"), body).await?.ok()?;
+    done(options, &answer, said);
+    Ok(())
+}
 
 fn read_file(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(file).map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())).into())
@@ -379,6 +423,7 @@ async fn bulk_register(
     file: &std::path::Path,
     dry_run: bool,
     wait: bool,
+    invite: bool,
 ) -> anyhow::Result<()> {
     let csv = read_file(file)?;
     let parts = split::bulk_file(&csv, options.limits)?;
@@ -410,7 +455,13 @@ async fn bulk_register(
         }
         return Ok(());
     }
-    let answers = send_parts(api, kind.collection(), "bulk-registration", &csv, &parts, true).await?;
+    // With invitations, another path and another key kind (the same file is another request).
+    let (path, key_kind) = if invite {
+        (format!("{}?invite=true", kind.collection()), "bulk-registration-invite")
+    } else {
+        (kind.collection().to_owned(), "bulk-registration")
+    };
+    let answers = send_parts(api, &path, key_kind, &csv, &parts, true).await?;
     let docs = answers.iter().map(Answer::json).collect::<anyhow::Result<Vec<_>>>()?;
     follow_up(api, options, kind, &parts, &answers, &docs, wait).await
 }

@@ -224,6 +224,34 @@ async fn remove_second_factors_lets_an_operator_back_in() {
     assert!(text(&unknown.stderr).contains("user_not_found"), "{}", text(&unknown.stderr));
 }
 
+/// An operator's actions on one learner (issue 26): `disable` keeps the learner out, `enable`
+/// lets them back in, `send-reset-link` mails one link, `sign-out` ends their sessions; an
+/// unknown address is 1 (the API refused), a missing one 2 (usage).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disable_enable_send_reset_link_and_sign_out() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let ada = email("ada-");
+    app.active_account(&ada, &learners_tests::unique("ada")).await;
+    let disabled = learnerctl(&app, &["disable", &ada], None).await;
+    assert!(disabled.status.success(), "{}", text(&disabled.stderr));
+    assert!(text(&disabled.stdout).contains("is disabled"), "{}", text(&disabled.stdout));
+    assert_eq!(app.sign_in(&ada, PASSWORD).await.status(), 401);
+    assert!(learnerctl(&app, &["enable", &ada], None).await.status.success());
+    assert_eq!(app.sign_in(&ada, PASSWORD).await.status(), 200);
+    let mails = app.mail_to(&ada).await.len();
+    assert!(learnerctl(&app, &["send-reset-link", &ada], None).await.status.success());
+    let after = app.mail_to(&ada).await;
+    assert_eq!(after.len(), mails + 1);
+    assert!(after.last().unwrap().subject.starts_with("Reset your"));
+    assert!(learnerctl(&app, &["sign-out", &ada], None).await.status.success());
+    let pending = learnerctl(&app, &["resend-activation", &ada], None).await;
+    assert_eq!(pending.status.code(), Some(1));
+    assert!(text(&pending.stderr).contains("not_pending"), "{}", text(&pending.stderr));
+    let unknown = learnerctl(&app, &["disable", &email("ghost-")], None).await;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(learnerctl(&app, &["disable"], None).await.status.code(), Some(2));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn change_email_moves_a_pending_learner_to_the_right_address() {
     let app = TestApp::spawn(Backend::Memory).await;

@@ -74,6 +74,9 @@ pub enum TokenPurpose {
     /// Mailed to the old address once a change is confirmed ("This was not me"): brings the
     /// account's email back to it (the record's `address`) and ends every session.
     EmailRevert,
+    /// Mailed to a bulk-registered learner when the operator chose invitations for the upload:
+    /// choosing a password with it (the reset page's form) spends it and activates the account.
+    Invitation,
 }
 
 impl TokenPurpose {
@@ -83,6 +86,7 @@ impl TokenPurpose {
             Self::PasswordReset => "password_reset",
             Self::EmailChange => "email_change",
             Self::EmailRevert => "email_revert",
+            Self::Invitation => "invitation",
         }
     }
 
@@ -92,6 +96,7 @@ impl TokenPurpose {
             "password_reset" => Some(Self::PasswordReset),
             "email_change" => Some(Self::EmailChange),
             "email_revert" => Some(Self::EmailRevert),
+            "invitation" => Some(Self::Invitation),
             _ => None,
         }
     }

@@ -114,6 +114,17 @@ pub struct User {
 }
 
 impl User {
+    /// Disabled by an operator (`disabled_at`): no sign-in, no session, no link, no mail but the
+    /// notice of the disabling.
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
+    }
+
+    /// May the account be signed in to (and its sessions live)? Active and not disabled.
+    pub fn may_sign_in(&self) -> bool {
+        self.status == UserStatus::Active && !self.is_disabled()
+    }
+
     /// May the service mail this account? Not while its address is one that refused mail.
     pub fn mailable(&self) -> bool {
         self.mail_refused.as_ref().is_none_or(|refusal| refusal.address != self.email.as_ref())
@@ -210,6 +221,8 @@ pub struct UserView {
     /// The address refuses mail (SES reported a hard bounce or a complaint): the service sends
     /// it nothing. None when no refusal concerns the current address.
     pub mail_refused: Option<MailRefusal>,
+    /// When an operator disabled the account; None while it is enabled.
+    pub disabled_at: Option<Timestamp>,
 }
 
 impl UserView {
@@ -218,6 +231,7 @@ impl UserView {
         let mail_refused = if user.mailable() { None } else { user.mail_refused.clone() };
         Self {
             mail_refused,
+            disabled_at: user.disabled_at,
             user_id: user.id,
             email: user.email.to_string(),
             username: user.username.to_string(),

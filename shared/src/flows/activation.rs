@@ -91,6 +91,7 @@ fn usability(app: &App, user: &User, record: &TokenRecord) -> Activation {
     if user.status == UserStatus::Active {
         Activation::AlreadyActive
     } else if user.status != UserStatus::PendingActivation
+        || user.is_disabled()
         || user.auth_epoch != record.auth_epoch
         || record.used_at.is_some()
     {

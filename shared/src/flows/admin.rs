@@ -33,6 +33,12 @@ pub enum SupportError {
     NotActive,
     #[error("not a user id (a UUID)")]
     InvalidUserId,
+    #[error("the account is disabled")]
+    Disabled,
+    #[error("only an account waiting for activation has an activation link")]
+    NotPending,
+    #[error("the account was mailed on operators' word too often this hour")]
+    TooManyMails,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -43,7 +49,7 @@ async fn find(app: &App, raw_email: &str) -> Result<User, SupportError> {
 }
 
 /// Records an operator's action on `user` (and logs it, without the address).
-pub(crate) async fn audit(app: &App, operator: &str, action: &str, user: &User, outcome: &str) -> anyhow::Result<()> {
+pub async fn audit(app: &App, operator: &str, action: &str, user: &User, outcome: &str) -> anyhow::Result<()> {
     let entry = AuditEntry::new(app.clock.now(), operator, action, &user.id, outcome);
     app.audit.record(&entry).await?;
     tracing::info!(operator, action, user_id = %user.id, outcome, "operator action");

@@ -4,7 +4,7 @@
 
 use crate::domain::{RowJob, RowOutcome, RowResult};
 use crate::jobs::bulk_registration::{validate, BulkRegistration, BulkRow};
-use crate::jobs::{submit, IntakeError, Submission};
+use crate::jobs::{submit_with, IntakeError, Submission};
 use crate::App;
 use std::collections::{HashMap, HashSet};
 
@@ -223,13 +223,34 @@ fn check_rows(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
 /// rows settled, the valid ones queued (their passwords kept apart). `idempotency`: the
 /// request's `Idempotency-Key` (the same key and file give the same job).
 pub async fn upload(app: &App, operator: &str, bytes: &[u8], idempotency: Option<&str>) -> Result<RowJob, UploadError> {
+    upload_with(app, operator, bytes, idempotency, false).await
+}
+
+/// `upload`, where the operator chose whether each learner it creates is sent an invitation
+/// (`invite`, recorded on the job; the bulk worker queues the mails). The choice is part of
+/// what an `Idempotency-Key` covers: the same key and file with the other choice is refused.
+pub async fn upload_with(
+    app: &App,
+    operator: &str,
+    bytes: &[u8],
+    idempotency: Option<&str>,
+    invite: bool,
+) -> Result<RowJob, UploadError> {
     let checked = check(app, bytes)?;
     let submission = Submission {
         total: checked.rows,
         refused: checked.problems,
         rows: checked.valid.into_iter().map(|candidate| candidate.row).collect(),
     };
-    Ok(submit::<BulkRegistration>(app, operator, submission, idempotency.map(|key| (key, bytes))).await?)
+    let marked: Vec<u8>;
+    let body = if invite {
+        marked = [b"invite\n".as_slice(), bytes].concat();
+        &marked
+    } else {
+        bytes
+    };
+    let idempotency = idempotency.map(|key| (key, body));
+    Ok(submit_with::<BulkRegistration>(app, operator, submission, idempotency, invite).await?)
 }
 
 #[cfg(test)]

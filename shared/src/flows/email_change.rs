@@ -17,7 +17,7 @@
 //! - Mail scanners: opening a link (GET) spends nothing; only the button's post does.
 //! - Cross-site posts: the handler takes posts from the site's own pages only.
 
-use crate::domain::{Email, Token, TokenPurpose, TokenRecord, User, UserStatus};
+use crate::domain::{Email, Token, TokenPurpose, TokenRecord, User};
 use crate::flows::account::audit_own;
 use crate::flows::outbox::{send_later, MailRequest};
 use crate::flows::second_factor::verify_own_code;
@@ -130,7 +130,7 @@ pub async fn usable_link(app: &App, raw_token: &str, purpose: TokenPurpose) -> a
         return Ok(None);
     };
     let epoch_holds = purpose == TokenPurpose::EmailRevert || user.auth_epoch == record.auth_epoch;
-    if user.status != UserStatus::Active || !epoch_holds {
+    if !user.may_sign_in() || !epoch_holds {
         return Ok(None);
     }
     Ok(Some(UsableLink { token, record, address, user }))

@@ -7,6 +7,7 @@ pub mod admin_email;
 pub mod bulk;
 pub mod email_change;
 pub mod mail_events;
+pub mod operator_actions;
 pub mod outbox;
 pub mod passkeys;
 pub mod pending;

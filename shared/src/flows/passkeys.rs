@@ -22,7 +22,7 @@
 
 use crate::domain::{
     AuthMethod, Challenge, ChallengePurpose, DeviceRecord, PasskeyFactor, SecondFactors, Timestamp, Token, User,
-    UserId, UserStatus, MAX_PASSKEYS, MAX_PASSKEY_NAME_CHARS,
+    UserId, MAX_PASSKEYS, MAX_PASSKEY_NAME_CHARS,
 };
 use crate::flows::second_factor::{finish, pending, pending_counters, Pending, SecondFactorError};
 use crate::flows::signin::{
@@ -310,8 +310,8 @@ pub async fn finish_sign_in(
     let Some(user) = app.store.user_by_id(&user_id).await? else {
         return Err(PasskeyError::Refused);
     };
-    if user.status != UserStatus::Active {
-        tracing::info!(user_id = %user.id, "a passkey sign-in of an account that is not active");
+    if !user.may_sign_in() {
+        tracing::info!(user_id = %user.id, "a passkey sign-in of an account that is not active or disabled");
         return Err(PasskeyError::Refused);
     }
     let factors = app.factors.second_factors(&user.id).await?;

@@ -25,16 +25,19 @@ pub async fn request_reset(app: &App, raw_email: &str) -> anyhow::Result<()> {
     send_later(app, &MailRequest::PasswordReset { email: email.to_string() }).await
 }
 
-/// A reset link that may still be used: known, a reset token, unused, unexpired, and made in
-/// the user's current epoch (no password change since). Reading it uses nothing.
+/// A reset link that may still be used: known, a reset token (or an invitation, which is one
+/// with a longer life: the same page sets the password), unused, unexpired, and made in the
+/// user's current epoch (no password change since), its account not disabled. Reading it uses
+/// nothing.
 pub async fn usable_reset_token(app: &App, raw_token: &str) -> Result<(TokenRecord, User), RecoveryError> {
     let token = Token::parse(raw_token).ok_or(RecoveryError::InvalidToken)?;
     let record = app.store.token(&token.hash()).await?.ok_or(RecoveryError::InvalidToken)?;
-    if record.purpose != TokenPurpose::PasswordReset || record.used_at.is_some() || record.is_expired(app.clock.now()) {
+    let purpose_fits = matches!(record.purpose, TokenPurpose::PasswordReset | TokenPurpose::Invitation);
+    if !purpose_fits || record.used_at.is_some() || record.is_expired(app.clock.now()) {
         return Err(RecoveryError::InvalidToken);
     }
     let user = app.store.user_by_id(&record.user_id).await?.ok_or(RecoveryError::InvalidToken)?;
-    if user.auth_epoch != record.auth_epoch || user.status == UserStatus::RemovalRequested {
+    if user.auth_epoch != record.auth_epoch || user.status == UserStatus::RemovalRequested || user.is_disabled() {
         return Err(RecoveryError::InvalidToken);
     }
     Ok((record, user))

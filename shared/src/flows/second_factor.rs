@@ -15,7 +15,7 @@
 
 use crate::domain::{
     AuthMethod, Challenge, ChallengePurpose, DeviceRecord, LockoutPolicy, PendingSignIn, RecoveryCodes, SecondFactors,
-    Timestamp, Token, User, UserStatus,
+    Timestamp, Token, User,
 };
 pub use crate::flows::pending::SecondFactorNeeded;
 use crate::flows::signin::{
@@ -63,7 +63,7 @@ pub async fn pending(app: &App, raw_token: &str) -> anyhow::Result<Option<Pendin
     let Some(user) = app.store.user_by_id(user_id).await? else {
         return Ok(None);
     };
-    if user.status != UserStatus::Active || user.auth_epoch != state.auth_epoch {
+    if !user.may_sign_in() || user.auth_epoch != state.auth_epoch {
         return Ok(None);
     }
     let factors = app.factors.second_factors(&user.id).await?;

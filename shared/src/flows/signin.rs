@@ -225,7 +225,10 @@ pub async fn sign_in_from(
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let verified = app.passwords.verify(hash.as_ref().unwrap_or(&dummy), password).await? && hash.is_some();
     match user {
-        Some(user) if verified && user.status != UserStatus::RemovalRequested => {
+        // A disabled account answers a correct password as a wrong one, and counts it as one:
+        // whoever holds the password (a thief, the reason it may have been disabled) learns
+        // nothing, not even that they were noticed. The owner is told by the disabling's mail.
+        Some(user) if verified && user.status != UserStatus::RemovalRequested && !user.is_disabled() => {
             // Not a failure: the network's attempt is given back; the counters forget.
             if let Some(key) = &network {
                 app.attempts.release(key).await?;
@@ -436,7 +439,7 @@ pub async fn current_user(app: &App, raw_token: &str) -> anyhow::Result<Option<(
     let Some(user) = app.store.user_by_id(&session.user_id).await? else {
         return Ok(None);
     };
-    let live = user.auth_epoch == session.auth_epoch && user.status == UserStatus::Active;
+    let live = user.auth_epoch == session.auth_epoch && user.may_sign_in();
     if !live {
         return Ok(None);
     }

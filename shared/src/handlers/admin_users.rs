@@ -1,5 +1,6 @@
 //! Function `admin-users` (operators only): `GET /admin/v1/users?email=`, and
-//! `POST /admin/v1/users/{activate,password,unlock,clear-mail-refusal,remove-second-factors,email}`, `GET /admin/v1/audit?email=|user_id=`,
+//! `POST /admin/v1/users/{activate,password,unlock,clear-mail-refusal,remove-second-factors,email}`,
+//! `POST /admin/v1/users/{disable,enable,reset-link,activation-link,sign-out}` (`flows::operator_actions`), `GET /admin/v1/audit?email=|user_id=`,
 //! and the operator role: `GET|POST /admin/v1/operators`, `DELETE /admin/v1/operators/{email}`.
 
 use crate::flows::admin::{self, AuditSubject, SupportError};
@@ -26,6 +27,11 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "POST /admin/v1/users/clear-mail-refusal" => clear_mail_refusal(app, &req, operator).await,
         "POST /admin/v1/users/remove-second-factors" => remove_second_factors(app, &req, operator).await,
         "POST /admin/v1/users/email" => change_email(app, &req, operator).await,
+        "POST /admin/v1/users/disable" => act(app, &req, operator, OnOne::Disable).await,
+        "POST /admin/v1/users/enable" => act(app, &req, operator, OnOne::Enable).await,
+        "POST /admin/v1/users/reset-link" => act(app, &req, operator, OnOne::ResetLink).await,
+        "POST /admin/v1/users/activation-link" => act(app, &req, operator, OnOne::ActivationLink).await,
+        "POST /admin/v1/users/sign-out" => act(app, &req, operator, OnOne::SignOut).await,
         "GET /admin/v1/audit" => audit(app, &req).await,
         "GET /admin/v1/operators" => operators(app).await,
         "POST /admin/v1/operators" => grant(app, &req, operator).await,
@@ -55,6 +61,16 @@ impl From<SupportError> for ApiError {
             SupportError::InvalidUserId => {
                 ApiError::validation(FieldErrors::from([("user_id".to_owned(), "Not a user id (a UUID).".to_owned())]))
             }
+            SupportError::Disabled => {
+                ApiError::new(ErrorCode::AccountDisabled, "The account is disabled: it gets no mail. Enable it first.")
+            }
+            SupportError::NotPending => {
+                ApiError::new(ErrorCode::NotPending, "Only an account waiting for activation has an activation link.")
+            }
+            SupportError::TooManyMails => ApiError::new(
+                ErrorCode::TooManyMails,
+                "The learner was mailed on operators' word too often this hour; try again later.",
+            ),
             SupportError::Unexpected(e) => ApiError::unexpected(&e),
         }
     }
@@ -143,6 +159,33 @@ async fn change_email(app: &App, req: &Request, operator: &str) -> Result<Reply,
     };
     let user = change_email_view(app, operator, &email, &new_email).await?;
     Ok(response::json(200, &user))
+}
+
+/// An operator's action on one learner (`flows::operator_actions`).
+#[derive(Clone, Copy)]
+enum OnOne {
+    Disable,
+    Enable,
+    ResetLink,
+    ActivationLink,
+    SignOut,
+}
+
+/// `{"email"}` in; the account as it is now out (200), with what was done.
+async fn act(app: &App, req: &Request, operator: &str, action: OnOne) -> Result<Reply, ApiError> {
+    use crate::flows::operator_actions as actions;
+    let email = single_field(req, "email")?;
+    let done = match action {
+        OnOne::Disable => actions::disable(app, operator, &email).await.map(|()| "disabled"),
+        OnOne::Enable => actions::enable(app, operator, &email).await.map(|()| "enabled"),
+        OnOne::ResetLink => actions::send_reset_link(app, operator, &email).await.map(|()| "reset_link_sent"),
+        OnOne::ActivationLink => {
+            actions::resend_activation(app, operator, &email).await.map(|()| "activation_link_sent")
+        }
+        OnOne::SignOut => actions::sign_out_everywhere(app, operator, &email).await.map(|()| "signed_out"),
+    }?;
+    let user = admin::user_by_email(app, &email).await?;
+    Ok(response::json(200, &json!({ "done": done, "user": user })))
 }
 
 async fn operators(app: &App) -> Result<Reply, ApiError> {

@@ -1,10 +1,10 @@
 //! Function `bulk-registrations` (operators only): `POST /admin/v1/bulk-registrations` (a CSV
-//! file; `?dry_run=true` only validates), `GET /admin/v1/bulk-registrations/{job_id}` and
+//! file; `?dry_run=true` only validates; `?invite=true` mails each created learner an invitation), `GET /admin/v1/bulk-registrations/{job_id}` and
 //! `GET /admin/v1/bulk-registrations/{job_id}/report.csv`.
 
 use super::row_jobs::{idempotency_key, report, status};
 use crate::domain::JobKind;
-use crate::flows::bulk::{upload, UploadError, MAX_UPLOAD_BYTES};
+use crate::flows::bulk::{upload_with, UploadError, MAX_UPLOAD_BYTES};
 use crate::http::body::content_type;
 use crate::http::error::ErrorCode;
 use crate::http::identity::operator;
@@ -43,6 +43,8 @@ async fn create(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiEr
     let bytes: &[u8] = req.body().as_ref();
     // Read before anything else: a bad value must not fall through to the real import.
     let dry_run = query_flag(req, "dry_run")?;
+    // `invite=true`: each learner the job creates is sent an invitation (issue 26).
+    let invite = query_flag(req, "invite")?;
     let key = idempotency_key(req)?;
     if bytes.len() > MAX_UPLOAD_BYTES {
         return Err(ApiError::new(ErrorCode::PayloadTooLarge, "The file is larger than 10 MB; split it."));
@@ -54,6 +56,6 @@ async fn create(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiEr
         let checked = crate::flows::bulk::dry_run(app, bytes).await?;
         return Ok(response::json(200, &json!({"dry_run": true, "rows": checked.rows, "errors": checked.problems})));
     }
-    let job = upload(app, operator, bytes, key.as_deref()).await?;
-    Ok(response::json(202, &json!({"job_id": job.id, "rows": job.total})))
+    let job = upload_with(app, operator, bytes, key.as_deref(), invite).await?;
+    Ok(response::json(202, &json!({"job_id": job.id, "rows": job.total, "invite": job.invite})))
 }

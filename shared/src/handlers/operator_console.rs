@@ -25,7 +25,7 @@ use super::signed_in;
 use crate::domain::{Actor, JobStatus, SessionRecord, User};
 use crate::flows::admin::{self, AuditSubject, ConfirmWith, Confirmation, Proof, SupportError};
 use crate::flows::admin_email::{self, EmailFixError, EmailFixed};
-use crate::flows::bulk::{dry_run, upload, UploadError, MAX_UPLOAD_BYTES};
+use crate::flows::bulk::{dry_run, upload_with, UploadError, MAX_UPLOAD_BYTES};
 use crate::flows::removal::{check_list, emails_from_file, emails_from_lines, matching_accounts, request_deletions};
 use crate::http::console_pages::{
     self as console, urlencode, ApplicationForm, AskFor, AuditLine, CardContext, ConfirmStep, FactorsSummary,
@@ -102,6 +102,11 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "POST /operator/password" => set_password(app, &req, &mut console).await,
         "POST /operator/email" => change_email(app, &req, &mut console).await,
         "POST /operator/delete" => delete_one(app, &req, &mut console).await,
+        "POST /operator/disable" => on_one(app, &req, &mut console, ConfirmStep::Disable).await,
+        "POST /operator/enable" => on_one(app, &req, &mut console, ConfirmStep::Enable).await,
+        "POST /operator/reset-link" => on_one(app, &req, &mut console, ConfirmStep::SendResetLink).await,
+        "POST /operator/activation-link" => on_one(app, &req, &mut console, ConfirmStep::ResendActivation).await,
+        "POST /operator/sign-out" => on_one(app, &req, &mut console, ConfirmStep::SignOutEverywhere).await,
         "GET /operator/bulk" => Ok(response::page(200, console::bulk_upload(&FieldErrors::new()))),
         "POST /operator/bulk/check" => bulk_check(app, &req, &console).await,
         "POST /operator/bulk" => bulk_register(app, &req, &mut console).await,
@@ -233,7 +238,16 @@ async fn learners(app: &App, req: &Request, console: &Console) -> Result<Reply, 
             "The email is changed. Both addresses were mailed a notice, and every session of the learner has ended.",
         ),
         Some("email_unchanged") => Some("The account already has this email address: nothing changed."),
-                Some("password_set_notified") => {
+        Some("disabled") => Some(
+            "The account is disabled: it cannot sign in, every session and link of it has ended, and the learner was mailed a notice.",
+        ),
+        Some("enabled") => Some("The account is enabled: it can sign in again."),
+        Some("reset_link_sent") => Some("A reset link is on its way to the learner."),
+        Some("activation_link_sent") => {
+            Some("A new activation link is on its way to the learner; the links sent before no longer work.")
+        }
+        Some("signed_out") => Some("Every session of the learner has ended."),
+        Some("password_set_notified") => {
             Some("The password is set; every session of the learner has ended, and the learner was notified.")
         }
         _ => None,
@@ -259,6 +273,10 @@ fn form_fields(req: &Request, required: &[&str], optional: &[&str]) -> Result<Ve
 const OPERATOR_ACCOUNT: &str = "This account has the operator role: the console does not set its password, delete, \
 unlock, activate it, change its email or remove its second factors. Someone who holds the admin API's credentials can.";
 
+/// The same, for the card's access actions (disable, enable, mail a link, sign out).
+const OPERATOR_ACCOUNT_ACCESS: &str = "This account has the operator role: the console does not disable or enable it, \
+mail it links or sign it out, yours included. Someone who holds the admin API's credentials can.";
+
 /// The card again, saying why the flow refused (an unknown account, an operator's account).
 async fn refused(app: &App, console: &Console, email: &str, error: SupportError) -> Result<Reply, ApiError> {
     match error {
@@ -267,6 +285,63 @@ async fn refused(app: &App, console: &Console, email: &str, error: SupportError)
             learner_page(app, console, 403, email, Some(OPERATOR_ACCOUNT), &FieldErrors::new()).await
         }
         other => Err(other.into()),
+    }
+}
+
+/// A card's access action ("Disable account", "Enable account", "Send a reset link", "Resend
+/// the activation link", "Sign out everywhere"): first the confirm step, then the action
+/// (`flows::operator_actions`, audited, refused for an operator's account); back to the card,
+/// saying what was done or why not.
+async fn on_one(app: &App, req: &Request, console: &mut Console, step: ConfirmStep) -> Result<Reply, ApiError> {
+    use crate::flows::operator_actions as actions;
+    let mut values = form_fields(req, &["email"], &with_confirmation(&["confirm"]))?;
+    let typed = Typed::take(&mut values);
+    let (email, confirm) = (values.remove(0).unwrap_or_default(), values.remove(0));
+    if confirm.as_deref() != Some("yes") {
+        let page = console::confirm(step, &email, needed(app, console).await?, &FieldErrors::new());
+        return Ok(response::page(200, page));
+    }
+    if let Confirmed::No(with) = confirmed(app, console, &typed).await? {
+        return Ok(response::page(403, console::confirm(step, &email, Some(with), &wrong_proof(with))));
+    }
+    let operator = console.actor.clone();
+    let done = match step {
+        ConfirmStep::Disable => actions::disable(app, &operator, &email).await.map(|()| "disabled"),
+        ConfirmStep::Enable => actions::enable(app, &operator, &email).await.map(|()| "enabled"),
+        ConfirmStep::SendResetLink => {
+            actions::send_reset_link(app, &operator, &email).await.map(|()| "reset_link_sent")
+        }
+        ConfirmStep::ResendActivation => {
+            actions::resend_activation(app, &operator, &email).await.map(|()| "activation_link_sent")
+        }
+        ConfirmStep::SignOutEverywhere => {
+            actions::sign_out_everywhere(app, &operator, &email).await.map(|()| "signed_out")
+        }
+        ConfirmStep::Delete | ConfirmStep::Activate | ConfirmStep::RemoveSecondFactors => {
+            return Ok(response::route_not_found());
+        }
+    };
+    let none = FieldErrors::new();
+    match done {
+        Ok(done) => Ok(to_card(&email, done)),
+        Err(SupportError::OperatorAccount) => {
+            learner_page(app, console, 403, &email, Some(OPERATOR_ACCOUNT_ACCESS), &none).await
+        }
+        Err(SupportError::Disabled) => {
+            let notice = "The account is disabled: it gets no mail. Enable it first.";
+            learner_page(app, console, 409, &email, Some(notice), &none).await
+        }
+        Err(SupportError::NotPending) => {
+            let notice = "Only an account waiting for activation has an activation link.";
+            learner_page(app, console, 409, &email, Some(notice), &none).await
+        }
+        Err(SupportError::TooManyMails) => {
+            let notice =
+                "The learner was mailed on operators' word too often this hour; nothing was sent. Try again later.";
+            learner_page(app, console, 429, &email, Some(notice), &none).await
+        }
+        Err(SupportError::InvalidEmail(_)) => learner_page(app, console, 422, &email, None, &none).await,
+        Err(error) => refused(app, console, &email, error).await,
     }
 }
 
@@ -591,6 +666,8 @@ async fn bulk_register(app: &App, req: &Request, console: &mut Console) -> Resul
     let mut parts = Parts::from_request(req, MAX_UPLOAD_BYTES).await?;
     let mut errors = FieldErrors::new();
     let bytes = parts.bytes("csv");
+    // "Send each learner an invitation" (a checkbox, off by default): recorded on the job.
+    let invite = parts.text("invite", &mut errors).is_some_and(|v| v == "true");
     let mut values: Vec<Option<String>> =
         CONFIRMATION_FIELDS.iter().map(|name| parts.text(name, &mut errors)).collect();
     let typed = Typed::take(&mut values);
@@ -605,7 +682,7 @@ async fn bulk_register(app: &App, req: &Request, console: &mut Console) -> Resul
         };
         return bulk_checked(app, 403, &csv, Some(with), &wrong_proof(with)).await;
     }
-    match upload(app, &console.actor, &bytes, None).await {
+    match upload_with(app, &console.actor, &bytes, None, invite).await {
         Ok(job) => Ok(to_job(&job.id)),
         Err(error) => upload_refused(error),
     }

@@ -123,6 +123,8 @@ struct Card<'a> {
     mail_refused: bool,
     /// Not on its way out: a password can be set and the account deleted.
     removable: bool,
+    /// When an operator disabled it, as a person reads it; None while enabled.
+    disabled: Option<String>,
     new_password: Input<'a>,
     /// "New email", of the "Change email" form.
     new_email: Input<'a>,
@@ -183,6 +185,7 @@ impl<'a> Card<'a> {
             unlockable: view.failed_logins > 0 || view.locked_until.is_some(),
             mail_refused: view.mail_refused.is_some(),
             removable: view.status != UserStatus::RemovalRequested,
+            disabled: view.disabled_at.map(|at| when(Some(at))),
             new_password: Input::new_password(
                 "password",
                 "New password",
@@ -229,6 +232,11 @@ pub enum ConfirmStep {
     Delete,
     Activate,
     RemoveSecondFactors,
+    Disable,
+    Enable,
+    SendResetLink,
+    ResendActivation,
+    SignOutEverywhere,
 }
 
 #[derive(Template)]
@@ -273,6 +281,46 @@ pub fn confirm(step: ConfirmStep, email: &str, needed: Option<AskFor>, errors: &
             "? Signing in will then take the password alone. The learner is mailed a notice.",
             "Yes, remove the second factors",
             true,
+        ),
+        ConfirmStep::Disable => (
+            "Disable account",
+            "/operator/disable",
+            "Disable the account of",
+            "? It cannot sign in, every session and emailed link of it ends, and it gets no mail but a notice of this, until it is enabled again.",
+            "Yes, disable this account",
+            true,
+        ),
+        ConfirmStep::Enable => (
+            "Enable account",
+            "/operator/enable",
+            "Enable the account of",
+            "? It can sign in again with its password.",
+            "Yes, enable this account",
+            false,
+        ),
+        ConfirmStep::SendResetLink => (
+            "Send a reset link",
+            "/operator/reset-link",
+            "Mail a link to choose a new password to",
+            "? The password stays as it is until the learner uses the link.",
+            "Yes, send a reset link",
+            false,
+        ),
+        ConfirmStep::ResendActivation => (
+            "Resend the activation link",
+            "/operator/activation-link",
+            "Mail a new activation link to",
+            "? The links sent before stop working.",
+            "Yes, resend the activation link",
+            false,
+        ),
+        ConfirmStep::SignOutEverywhere => (
+            "Sign out everywhere",
+            "/operator/sign-out",
+            "End every session of",
+            "? The learner is signed out in every browser and application, and the links mailed before stop working.",
+            "Yes, sign out everywhere",
+            false,
         ),
     };
     let page = Confirm {
@@ -647,6 +695,7 @@ mod tests {
             known_devices: 0,
             known_device_failed_logins: 0,
             mail_refused: None,
+            disabled_at: None,
         };
         let none = FieldErrors::new();
         let context = CardContext {

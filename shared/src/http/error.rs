@@ -32,6 +32,12 @@ pub enum ErrorCode {
     UsernameTaken,
     /// Another account already uses the address (told to operators only).
     EmailTaken,
+    /// An operator's action that mails a disabled account (it gets no mail): enable it first.
+    AccountDisabled,
+    /// "Resend the activation link" for an account that is not waiting for activation.
+    NotPending,
+    /// An account was mailed on operators' word as often as an hour allows.
+    TooManyMails,
     MethodNotAllowed,
     PayloadTooLarge,
     ValidationFailed,
@@ -56,16 +62,17 @@ impl ErrorCode {
             CrossOrigin | InvalidPassword | NotActivated | NotAnOperator => 403,
             NotFound | UserNotFound | JobNotFound | ClientNotFound => 404,
             MethodNotAllowed => 405,
-            IdempotencyKeyReused | OwnRole | PublicClient | UsernameTaken | EmailTaken => 409,
+            IdempotencyKeyReused | OwnRole | PublicClient | UsernameTaken | EmailTaken | AccountDisabled
+            | NotPending => 409,
             PayloadTooLarge => 413,
             ValidationFailed => 422,
-            TooManyAttempts => 429,
+            TooManyAttempts | TooManyMails => 429,
             InternalError => 500,
         }
     }
 
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 33] = [
         ErrorCode::BadRequest,
         ErrorCode::BadColumns,
         ErrorCode::BadCursor,
@@ -88,6 +95,9 @@ impl ErrorCode {
         ErrorCode::PublicClient,
         ErrorCode::UsernameTaken,
         ErrorCode::EmailTaken,
+        ErrorCode::AccountDisabled,
+        ErrorCode::NotPending,
+        ErrorCode::TooManyMails,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
         ErrorCode::ValidationFailed,
@@ -124,6 +134,9 @@ impl ErrorCode {
             PublicClient => "public_client",
             UsernameTaken => "username_taken",
             EmailTaken => "email_taken",
+            AccountDisabled => "account_disabled",
+            NotPending => "not_pending",
+            TooManyMails => "too_many_mails",
             MethodNotAllowed => "method_not_allowed",
             PayloadTooLarge => "payload_too_large",
             ValidationFailed => "validation_failed",

@@ -1,11 +1,18 @@
 //! Row job kind: bulk registration. A row is an account to create, active, without mail; it
 //! ends `created`, `skipped` (already registered, or a duplicate in the file) or `failed`.
+//!
+//! Invitations (issue 26, chosen per upload: `RowJob::invite`): each account the job creates
+//! gets one mail with a link to choose a password (`MailRequest::Invitation`, minted and sent by
+//! the mail worker); its row's code is then `invited` instead of `created`, so the report says
+//! who was invited. The mail goes on the queue after the row's write: a redelivered row finds
+//! its row settled as `invited` and queues it again, and the mail worker sends it once.
 
 use super::RowKind;
 use crate::domain::{
     AuditEntry, Email, FullName, JobKind, Password, RowJob, RowOutcome, RowResult, User, UserId, UserSource,
     UserStatus, Username,
 };
+use crate::mail::MailRequest;
 use crate::metrics::Metric;
 use crate::ports::{BulkCreate, Queue};
 use crate::App;
@@ -142,7 +149,17 @@ impl RowKind for BulkRegistration {
             mail_refused: None,
             disabled_at: None,
         };
-        let mut outcome = RowOutcome::new(row.row, &email_text, RowResult::Done, "created", "");
+        let mut outcome = if job.invite {
+            RowOutcome::new(
+                row.row,
+                &email_text,
+                RowResult::Done,
+                INVITED,
+                "Created; an invitation to choose a password was sent to this address.",
+            )
+        } else {
+            RowOutcome::new(row.row, &email_text, RowResult::Done, "created", "")
+        };
         outcome.user_id = Some(user.id.clone());
         let audit = AuditEntry::new(
             now,
@@ -154,6 +171,25 @@ impl RowKind for BulkRegistration {
         match app.jobs.create_bulk_user(job, &user, &outcome, &audit).await? {
             BulkCreate::Created => {
                 app.metrics.count(Metric::BulkRowsCreated);
+                if job.invite {
+                    invite(app, job, &user.id).await?;
+                }
+                Ok(())
+            }
+            BulkCreate::AlreadySettled if job.invite => {
+                // Settled by an earlier delivery, which may have stopped before its invitation
+                // was queued: queued again if the row says it invited (the worker sends once).
+                let settled = app.jobs.rows(&job.id, row.row.saturating_sub(1), 1).await?;
+                if let Some(settled) = settled.first().filter(|s| s.row == row.row && s.code == INVITED) {
+                    let email = Email::parse(&settled.email).ok();
+                    let owner = match email {
+                        Some(email) => app.store.user_by_email_key(&email.key()).await?,
+                        None => None,
+                    };
+                    if let Some(owner) = owner.filter(|u| u.source == UserSource::Bulk) {
+                        invite(app, job, &owner.id).await?;
+                    }
+                }
                 Ok(())
             }
             BulkCreate::AlreadySettled => Ok(()),
@@ -177,6 +213,15 @@ impl RowKind for BulkRegistration {
             }
         }
     }
+}
+
+/// The code of a created row whose learner is sent an invitation.
+pub const INVITED: &str = "invited";
+
+/// Queues the invitation of an account the job created.
+async fn invite(app: &App, job: &RowJob, user_id: &UserId) -> anyhow::Result<()> {
+    let request = MailRequest::Invitation { user_id: user_id.to_string(), job_id: job.id.clone() };
+    app.queue.enqueue(Queue::Mail, &[request.to_body()?]).await
 }
 
 /// A row that passed the self-registration rules.

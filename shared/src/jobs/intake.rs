@@ -39,8 +39,20 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
 pub async fn submit<K: RowKind>(
     app: &App,
     operator: &str,
+    submission: Submission<K::Row>,
+    idempotency: Option<(&str, &[u8])>,
+) -> Result<RowJob, IntakeError> {
+    submit_with::<K>(app, operator, submission, idempotency, false).await
+}
+
+/// `submit`, recording `invite` on the job (bulk registration: each created learner is sent
+/// an invitation, issue 26).
+pub async fn submit_with<K: RowKind>(
+    app: &App,
+    operator: &str,
     mut submission: Submission<K::Row>,
     idempotency: Option<(&str, &[u8])>,
+    invite: bool,
 ) -> Result<RowJob, IntakeError> {
     let idempotency = idempotency.map(|(key, body)| Idempotency {
         key: sha256_hex(&[operator.as_bytes(), key.as_bytes()]),
@@ -55,7 +67,7 @@ pub async fn submit<K: RowKind>(
         total: submission.total,
         final_counts: None,
         idempotency,
-        invite: false,
+        invite,
     };
     let mut resumed = false;
     if let JobCreated::Existing(existing) = app.jobs.create_job(&job).await? {

@@ -18,7 +18,7 @@ mod intake;
 mod status;
 mod worker;
 
-pub use intake::{submit, IntakeError, Submission};
+pub use intake::{submit, submit_with, IntakeError, Submission};
 pub use status::{
     parse_cursor, problems_page, progress, report_page, CursorError, Paged, PROBLEMS_PER_PAGE, REPORT_ROWS_PER_PAGE,
 };

@@ -20,6 +20,7 @@ use crate::ports::Reregistration;
 use crate::App;
 
 mod email_change;
+mod operator;
 
 pub async fn dispatch(app: &App, request: &MailRequest) -> anyhow::Result<()> {
     match request {
@@ -44,6 +45,10 @@ pub async fn dispatch(app: &App, request: &MailRequest) -> anyhow::Result<()> {
         MailRequest::EmailChangeConfirmed { user_id, old_email } => {
             email_change::confirmed(app, user_id, old_email).await
         }
+        MailRequest::AccountDisabled { user_id, auth_epoch } => operator::disabled(app, user_id, *auth_epoch).await,
+        MailRequest::ResetLinkByOperator { user_id } => operator::reset_link(app, user_id).await,
+        MailRequest::ActivationLinkByOperator { user_id } => operator::activation_link(app, user_id).await,
+        MailRequest::Invitation { user_id, job_id } => operator::invitation(app, user_id, job_id).await,
     }
 }
 
@@ -56,7 +61,7 @@ async fn reset_link(app: &App, raw_email: &str) -> anyhow::Result<()> {
     let Some(user) = app.store.user_by_email_key(&email.key()).await? else {
         return Ok(());
     };
-    if user.status == UserStatus::RemovalRequested {
+    if user.status == UserStatus::RemovalRequested || super::silenced(app, &user, "password_reset") {
         return Ok(());
     }
     let now = app.clock.now();
@@ -101,6 +106,11 @@ async fn registration(
     else {
         return Ok(());
     };
+    // A disabled account is neither replaced nor mailed (its owner was told once, by the
+    // disabling's notice).
+    if super::silenced(app, &owner, "registration") {
+        return Ok(());
+    }
     let now = app.clock.now();
     let replaceable = owner.status == UserStatus::PendingActivation && owner.source == UserSource::SelfService;
     if owner.id.as_str() != user_id && replaceable {
@@ -146,7 +156,7 @@ async fn registration(
 }
 
 /// A day, the window of the daily mail caps.
-const DAY_SECONDS: i64 = 86_400;
+pub(super) const DAY_SECONDS: i64 = 86_400;
 
 /// Takes one mail from `user`'s daily cap and from the daily cap of `source` (the requester's
 /// keyed hash), if both have one left: false (and logged) when either is spent. Taken before
@@ -226,7 +236,7 @@ fn activation_mail_slot(user_id: &UserId) -> String {
 }
 
 /// Mails an activation link for `token` to the address stored on `user`.
-async fn send_activation(app: &App, user: &User, token: &Token) {
+pub(super) async fn send_activation(app: &App, user: &User, token: &Token) {
     let link = format!("{}/activate/{}", app.config.site_url, token.as_str());
     let message = messages::activation(&app.config, user, &link);
     deliver(app, user, &message, "activation").await;
@@ -242,7 +252,7 @@ async fn new_activation_link(app: &App, raw_email: &str, source: Option<&str>) -
     let Some(user) = app.store.user_by_email_key(&email.key()).await? else {
         return Ok(());
     };
-    if user.status != UserStatus::PendingActivation {
+    if user.status != UserStatus::PendingActivation || super::silenced(app, &user, "activation") {
         return Ok(());
     }
     let now = app.clock.now();
@@ -339,6 +349,9 @@ async fn email_changed_by_operator(app: &App, user_id: &str, old_email: &str, au
     let Some(user) = app.store.user_by_id(&id).await? else {
         return Ok(());
     };
+    if super::silenced(app, &user, "email_changed_by_operator") {
+        return Ok(());
+    }
     let now = app.clock.now();
     match user.status {
         UserStatus::RemovalRequested => Ok(()),
@@ -400,7 +413,7 @@ async fn removal_requested(app: &App, user_id: &str, email: &str, name: &str) ->
         return Ok(());
     };
     if let Some(id) = UserId::parse(user_id) {
-        if app.store.user_by_id(&id).await?.is_some_and(|user| !user.mailable()) {
+        if app.store.user_by_id(&id).await?.is_some_and(|user| !user.mailable() || user.is_disabled()) {
             app.metrics.count(Metric::MailsSuppressed);
             return Ok(());
         }

@@ -183,6 +183,8 @@ pub(crate) struct PasswordReset<'a> {
     pub site_name: &'a str,
     pub link: Href<'a>,
     pub valid_for: String,
+    /// Sent by an operator's "Send a reset link" rather than asked for on the site.
+    pub by_operator: bool,
 }
 parts!(PasswordReset, "mail/password_reset.txt", "mail/password_reset.html");
 
@@ -193,11 +195,67 @@ impl PasswordReset<'_> {
 }
 
 pub fn password_reset(config: &Config, user: &User, link: &str) -> OutgoingMail {
+    reset_mail(config, user, link, false)
+}
+
+/// The reset link an operator sent ("Send a reset link"): says who sent it.
+pub fn password_reset_by_operator(config: &Config, user: &User, link: &str) -> OutgoingMail {
+    reset_mail(config, user, link, true)
+}
+
+fn reset_mail(config: &Config, user: &User, link: &str, by_operator: bool) -> OutgoingMail {
     let mail = PasswordReset {
         name: greeting(user),
         site_name: &config.site_name,
         link: Href::new(link),
         valid_for: human_duration(config.reset_ttl_seconds),
+        by_operator,
+    };
+    compose(config, &user.email, &mail)
+}
+
+/// To the owner of an account an operator disabled: the one mail a disabled account gets. It
+/// gives no reason (the operator's notes are not the learner's to read) and no link.
+pub(crate) struct AccountDisabled<'a> {
+    pub name: Option<&'a str>,
+    pub site_name: &'a str,
+}
+parts!(AccountDisabled, "mail/account_disabled.txt", "mail/account_disabled.html");
+
+impl AccountDisabled<'_> {
+    fn subject_line(&self) -> String {
+        format!("Your {} account is disabled", self.site_name)
+    }
+}
+
+pub fn account_disabled(config: &Config, user: &User) -> OutgoingMail {
+    compose(config, &user.email, &AccountDisabled { name: greeting(user), site_name: &config.site_name })
+}
+
+/// To a learner a bulk upload with invitations created: a link to choose their password.
+pub(crate) struct Invitation<'a> {
+    pub name: Option<&'a str>,
+    pub site_name: &'a str,
+    pub link: Href<'a>,
+    pub login: Href<'a>,
+    pub valid_for: String,
+}
+parts!(Invitation, "mail/invitation.txt", "mail/invitation.html");
+
+impl Invitation<'_> {
+    fn subject_line(&self) -> String {
+        format!("Your {} account: choose your password", self.site_name)
+    }
+}
+
+pub fn invitation(config: &Config, user: &User, link: &str, valid_for_seconds: i64) -> OutgoingMail {
+    let links = SiteLinks::new(config);
+    let mail = Invitation {
+        name: greeting(user),
+        site_name: &config.site_name,
+        link: Href::new(link),
+        login: Href::new(&links.login),
+        valid_for: human_duration(valid_for_seconds),
     };
     compose(config, &user.email, &mail)
 }

@@ -35,6 +35,9 @@ pub const REFUSAL_COOL_DOWN_SECONDS: i64 = 86_400;
 /// `deliver` for a mail the learner asked for themselves (a reset link): past the cool-down,
 /// a refused address gets it.
 pub async fn deliver_asked_for(app: &App, user: &User, mail: &OutgoingMail, kind: &'static str) -> bool {
+    if silenced(app, user, kind) {
+        return true;
+    }
     let now = app.clock.now();
     let cooled = user.mail_refused.as_ref().is_some_and(|r| r.at.plus_seconds(REFUSAL_COOL_DOWN_SECONDS) <= now);
     if cooled {
@@ -50,12 +53,26 @@ pub async fn deliver_asked_for(app: &App, user: &User, mail: &OutgoingMail, kind
 /// decides, per kind, whether its message comes back. Mail errors never change an answer to a
 /// request, so they reveal nothing about which addresses exist (Django CVE-2024-45231).
 pub async fn deliver(app: &App, user: &User, mail: &OutgoingMail, kind: &'static str) -> bool {
+    if silenced(app, user, kind) {
+        return true;
+    }
     if !user.mailable() {
         tracing::info!(kind, user_id = %user.id, "mail not sent: the address refused mail before");
         app.metrics.count(Metric::MailsSuppressed);
         return true;
     }
     send_with_retries(app, mail, kind).await
+}
+
+/// A disabled account gets no mail but the notice of its disabling (`dispatch` sends that one
+/// with `send_with_retries`, and checks this before minting any link): true (and counted as
+/// suppressed) when `user` is disabled.
+pub(crate) fn silenced(app: &App, user: &User, kind: &'static str) -> bool {
+    if user.is_disabled() {
+        tracing::info!(kind, user_id = %user.id, "mail not sent: the account is disabled");
+        app.metrics.count(Metric::MailsSuppressed);
+    }
+    user.is_disabled()
 }
 
 /// `deliver` for a mail whose account may be gone (checked by the caller while it exists).

@@ -81,6 +81,17 @@ pub enum MailRequest {
     /// The learner confirmed a move from `old_email`: the old address is told, with "This was
     /// not me".
     EmailChangeConfirmed { user_id: String, old_email: String },
+    /// An operator disabled this account (in epoch `auth_epoch`): the owner is told, the one
+    /// mail a disabled account gets.
+    AccountDisabled { user_id: String, auth_epoch: u64 },
+    /// An operator's "Send a reset link": a reset link, as if the learner asked (the operator's
+    /// own cap was taken by the flow; the learner's caps are not used).
+    ResetLinkByOperator { user_id: String },
+    /// An operator's "Resend the activation link": a fresh link to a pending account.
+    ActivationLinkByOperator { user_id: String },
+    /// A bulk upload with invitations created this account (job `job_id`): a link to choose a
+    /// password, once.
+    Invitation { user_id: String, job_id: String },
 }
 
 impl MailRequest {
@@ -179,6 +190,22 @@ mod tests {
             (
                 r#"{"kind":"email_change_confirmed","user_id":"u1","old_email":"a@b.org"}"#,
                 MailRequest::EmailChangeConfirmed { user_id: "u1".into(), old_email: "a@b.org".into() },
+            ),
+            (
+                r#"{"kind":"account_disabled","user_id":"u1","auth_epoch":3}"#,
+                MailRequest::AccountDisabled { user_id: "u1".into(), auth_epoch: 3 },
+            ),
+            (
+                r#"{"kind":"reset_link_by_operator","user_id":"u1"}"#,
+                MailRequest::ResetLinkByOperator { user_id: "u1".into() },
+            ),
+            (
+                r#"{"kind":"activation_link_by_operator","user_id":"u1"}"#,
+                MailRequest::ActivationLinkByOperator { user_id: "u1".into() },
+            ),
+            (
+                r#"{"kind":"invitation","user_id":"u1","job_id":"j1"}"#,
+                MailRequest::Invitation { user_id: "u1".into(), job_id: "j1".into() },
             ),
         ];
         for (body, request) in cases {

@@ -11,7 +11,7 @@ use crate::domain::oidc::{
     at_hash, ClientId, CodeRecord, CodeUse, GrantToken, OidcClient, Scope, ACCESS_TOKEN_TTL_SECONDS,
     FAMILY_REVOCATION_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS,
 };
-use crate::domain::{Reservation, Timestamp, Token, User, UserStatus};
+use crate::domain::{Reservation, Timestamp, Token, User};
 use crate::ports::GrantTokenKind;
 use crate::App;
 use serde_json::{json, Value};
@@ -110,7 +110,7 @@ async fn authenticate(app: &App, request: &TokenRequest) -> Result<OidcClient, T
 /// is active, and has not signed out everywhere or changed its password since.
 async fn live_user(app: &App, grant_user: &crate::domain::UserId, epoch: u64) -> Result<User, TokenError> {
     match app.store.user_by_id(grant_user).await? {
-        Some(user) if user.status == UserStatus::Active && user.auth_epoch == epoch => Ok(user),
+        Some(user) if user.may_sign_in() && user.auth_epoch == epoch => Ok(user),
         _ => Err(TokenError::InvalidGrant("The account can no longer be signed in to.")),
     }
 }

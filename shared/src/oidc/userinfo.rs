@@ -4,7 +4,7 @@
 //! change and a deletion all end it).
 
 use crate::domain::oidc::Scope;
-use crate::domain::{Token, UserStatus};
+use crate::domain::Token;
 use crate::ports::GrantTokenKind;
 use crate::App;
 use serde_json::{Map, Value};
@@ -27,7 +27,7 @@ pub async fn userinfo(app: &App, bearer: &str) -> Result<Map<String, Value>, Use
         return Err(UserinfoError::InvalidToken);
     }
     match app.store.user_by_id(&access.user_id).await? {
-        Some(user) if user.status == UserStatus::Active && user.auth_epoch == access.auth_epoch => {
+        Some(user) if user.may_sign_in() && user.auth_epoch == access.auth_epoch => {
             Ok(super::user_claims(&user, &Scope::parse(&access.scope)))
         }
         _ => Err(UserinfoError::InvalidToken),

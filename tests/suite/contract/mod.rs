@@ -208,6 +208,7 @@ const COVERAGE: &[(&str, &[&str])] = &[
     ("UserStore::set_password", &["an_operator_sets_a_password_and_ends_every_session"]),
     ("UserStore::set_name", &["a_learner_changes_their_name"]),
     ("UserStore::raise_auth_epoch", &["raising_the_epoch_applies_once_from_the_epoch_read"]),
+    ("UserStore::set_disabled", &["disabling_ends_the_epoch_and_enabling_restores_once"]),
     ("UserStore::activate_user", &["an_operator_activates_an_account_once_and_for_all"]),
     (
         "UserStore::delete_user",

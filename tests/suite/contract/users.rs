@@ -22,6 +22,7 @@ on_both_backends!(
     removal_requests_raise_the_auth_epoch,
     a_learner_changes_their_name,
     raising_the_epoch_applies_once_from_the_epoch_read,
+    disabling_ends_the_epoch_and_enabling_restores_once,
     the_operator_role_is_granted_listed_and_revoked,
     a_refusal_of_mail_is_recorded_on_the_account,
     an_operator_clears_a_refusal_of_mail,
@@ -478,6 +479,35 @@ async fn raising_the_epoch_applies_once_from_the_epoch_read(backend: Backend) {
     assert!(!store.raise_auth_epoch(&UserId::generate(), 0, None).await.unwrap(), "no such user");
     assert!(store.request_removal(&grace.id).await.unwrap());
     assert!(!store.raise_auth_epoch(&grace.id, 4, None).await.unwrap(), "being removed");
+}
+
+async fn disabling_ends_the_epoch_and_enabling_restores_once(backend: Backend) {
+    let store = store_on(backend).await;
+    let grace = user("grace@example.com", "grace");
+    store.create_user(&grace, None).await.unwrap();
+    let at = learners::domain::Timestamp::from_unix(NOW.unix() + 5);
+    // Disabling: the time is set and the epoch raised, in one write; the status stays.
+    assert!(store.set_disabled(&grace.id, 0, Some(at)).await.unwrap());
+    let stored = store.user_by_id(&grace.id).await.unwrap().unwrap();
+    assert_eq!(stored, User { disabled_at: Some(at), auth_epoch: 1, ..grace.clone() });
+    // Twice: the second changes nothing (already disabled), nor does a stale epoch.
+    assert!(!store.set_disabled(&grace.id, 1, Some(NOW)).await.unwrap(), "already disabled");
+    assert!(!store.set_disabled(&grace.id, 0, None).await.unwrap(), "a stale epoch");
+    assert_eq!(store.user_by_id(&grace.id).await.unwrap().unwrap(), stored);
+    // Enabling: the time goes, the epoch stays (what the disabling ended stays ended).
+    assert!(store.set_disabled(&grace.id, 1, None).await.unwrap());
+    assert_eq!(store.user_by_id(&grace.id).await.unwrap().unwrap(), User { auth_epoch: 1, ..grace.clone() });
+    assert!(!store.set_disabled(&grace.id, 1, None).await.unwrap(), "already enabled");
+    // Of many disablings from one epoch, one applies.
+    let tasks = (0..6).map(|_| {
+        let (store, id) = (store.clone(), grace.id.clone());
+        tokio::spawn(async move { store.set_disabled(&id, 1, Some(NOW)).await.unwrap() })
+    });
+    assert_eq!(futures_count(tasks).await, 1);
+    assert_eq!(store.user_by_id(&grace.id).await.unwrap().unwrap().auth_epoch, 2);
+    assert!(!store.set_disabled(&UserId::generate(), 0, Some(NOW)).await.unwrap(), "no such user");
+    assert!(store.request_removal(&grace.id).await.unwrap());
+    assert!(!store.set_disabled(&grace.id, 3, None).await.unwrap(), "being removed");
 }
 
 async fn the_operator_role_is_granted_listed_and_revoked(backend: Backend) {

@@ -230,6 +230,10 @@ impl<S: UserStore> UserStore for WithFaults<S> {
         self.call("UserStore::raise_auth_epoch", self.inner.raise_auth_epoch(id, epoch, password)).await
     }
 
+    async fn set_disabled(&self, id: &UserId, epoch: u64, at: Option<Timestamp>) -> anyhow::Result<bool> {
+        self.call("UserStore::set_disabled", self.inner.set_disabled(id, epoch, at)).await
+    }
+
     async fn activate_user(&self, id: &UserId, now: Timestamp) -> anyhow::Result<bool> {
         self.call("UserStore::activate_user", self.inner.activate_user(id, now)).await
     }
@@ -597,6 +601,6 @@ mod tests {
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
         // The figures the module doc and the README give.
-        assert_eq!((wrapped, transactions), (61, 16), "methods wrapped, transactions modelled");
+        assert_eq!((wrapped, transactions), (62, 16), "methods wrapped, transactions modelled");
     }
 }

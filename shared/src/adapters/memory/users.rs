@@ -149,11 +149,11 @@ impl UserStore for Tables {
     ) -> anyhow::Result<bool> {
         let mut state = self.lock();
         let state = &mut *state;
-        let Some(stored) = state
-            .tokens
-            .get_mut(&token.hash)
-            .filter(|t| t.purpose == TokenPurpose::PasswordReset && t.used_at.is_none() && !t.is_expired(now))
-        else {
+        let Some(stored) = state.tokens.get_mut(&token.hash).filter(|t| {
+            matches!(t.purpose, TokenPurpose::PasswordReset | TokenPurpose::Invitation)
+                && t.used_at.is_none()
+                && !t.is_expired(now)
+        }) else {
             return Ok(false);
         };
         let Some(user) = state
@@ -241,6 +241,21 @@ impl UserStore for Tables {
             user.password_hash = Some(hash.clone());
         }
         user.auth_epoch += 1;
+        Ok(true)
+    }
+
+    async fn set_disabled(&self, id: &UserId, epoch: u64, at: Option<Timestamp>) -> anyhow::Result<bool> {
+        let mut state = self.lock();
+        // As DynamoDB's condition: there, not being removed, in the epoch read, not already so.
+        let Some(user) = state.users.get_mut(id).filter(|u| {
+            u.status != UserStatus::RemovalRequested && u.auth_epoch == epoch && u.disabled_at.is_some() != at.is_some()
+        }) else {
+            return Ok(false);
+        };
+        if at.is_some() {
+            user.auth_epoch += 1;
+        }
+        user.disabled_at = at;
         Ok(true)
     }
 

@@ -22,7 +22,7 @@ pub(super) async fn requested(app: &App, user_id: &str, raw_new: &str) -> anyhow
     let (Some(id), Ok(new_email)) = (UserId::parse(user_id), Email::parse(raw_new)) else {
         return Ok(());
     };
-    let Some(user) = app.store.user_by_id(&id).await?.filter(|u| u.status == UserStatus::Active) else {
+    let Some(user) = app.store.user_by_id(&id).await?.filter(|u| u.may_sign_in()) else {
         return Ok(());
     };
     match app.store.user_by_email_key(&new_email.key()).await? {
@@ -68,7 +68,7 @@ pub(super) async fn confirmed(app: &App, user_id: &str, raw_old: &str) -> anyhow
     let Some(user) = app.store.user_by_id(&id).await? else {
         return Ok(());
     };
-    if user.email.key() == old_email.key() || user.status == UserStatus::RemovalRequested {
+    if user.email.key() == old_email.key() || user.status == UserStatus::RemovalRequested || user.is_disabled() {
         return Ok(());
     }
     let now = app.clock.now();

@@ -241,10 +241,11 @@ impl UserStore for DynamoStore {
             .set_key(Some(items::token_key(&token.hash)))
             .update_expression("SET used_at = :now")
             .condition_expression(
-                "attribute_exists(pk) AND purpose = :reset AND attribute_not_exists(used_at) AND expires_at >= :now",
+                "attribute_exists(pk) AND purpose IN (:reset, :invitation) AND attribute_not_exists(used_at) AND expires_at >= :now",
             )
             .expression_attribute_values(":now", items::ts(now))
             .expression_attribute_values(":reset", items::s(TokenPurpose::PasswordReset.as_str()))
+            .expression_attribute_values(":invitation", items::s(TokenPurpose::Invitation.as_str()))
             .build()
             .context("building the reset token update")?;
         let set_password = Update::builder()
@@ -381,6 +382,30 @@ impl UserStore for DynamoStore {
             request = request.expression_attribute_values(":hash", items::s(hash.as_str()));
         }
         applied(request.send().await, "DynamoDB UpdateItem (auth epoch)")
+    }
+
+    async fn set_disabled(&self, id: &UserId, epoch: u64, at: Option<Timestamp>) -> anyhow::Result<bool> {
+        let request = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
+            .expression_attribute_values(":epoch", items::n(i64::try_from(epoch).context("auth_epoch out of range")?));
+        let request = match at {
+            Some(at) => request
+                .update_expression("SET disabled_at = :at ADD auth_epoch :one")
+                .condition_expression(
+                    "attribute_exists(pk) AND auth_epoch = :epoch AND #status <> :removal AND attribute_not_exists(disabled_at)",
+                )
+                .expression_attribute_values(":at", items::ts(at))
+                .expression_attribute_values(":one", items::n(1)),
+            None => request.update_expression("REMOVE disabled_at").condition_expression(
+                "attribute_exists(pk) AND auth_epoch = :epoch AND #status <> :removal AND attribute_exists(disabled_at)",
+            ),
+        };
+        applied(request.send().await, "DynamoDB UpdateItem (disabled)")
     }
 
     async fn activate_user(&self, id: &UserId, now: Timestamp) -> anyhow::Result<bool> {
