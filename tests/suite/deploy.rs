@@ -78,3 +78,133 @@ fn make_deploy_refuses_before_a_guided_deploy_or_a_build() {
     assert!(err.contains("make build"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn template() -> yaml_rust2::Yaml {
+    yaml_rust2::YamlLoader::load_from_str(learners_gateway::routes::TEMPLATE).unwrap().remove(0)
+}
+
+/// The strings of a YAML value (one string or a list of them; CloudFormation's tags are dropped
+/// by the parser, so `!GetAtt Queue.Arn` reads `Queue.Arn`).
+fn strings(value: &yaml_rust2::Yaml) -> Vec<String> {
+    match value {
+        yaml_rust2::Yaml::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+        other => other.as_str().map(|s| vec![s.to_owned()]).unwrap_or_default(),
+    }
+}
+
+/// A dead-letter redrive sends to the queue as its caller (`StartMessageMoveTask`, the console's
+/// "Start DLQ redrive"): every queue's Deny of other senders excepts `RedrivePrincipals`, and
+/// the `RedrivePolicy` output grants what the task needs, on every dead-letter queue and the
+/// queue it came from.
+#[test]
+fn every_dead_letter_queue_can_be_redriven_by_the_redrive_principals() {
+    let doc = template();
+    let resources = doc["Resources"].as_hash().unwrap();
+    assert_eq!(doc["Parameters"]["RedrivePrincipals"]["Default"].as_str(), Some(""), "nobody unless named");
+    let grants = &doc["Resources"]["RedrivePolicy"]["Properties"]["PolicyDocument"]["Statement"];
+    let granted = |action: &str, resource: &str| {
+        grants.as_vec().unwrap().iter().any(|s| {
+            s["Effect"].as_str() == Some("Allow")
+                && strings(&s["Action"]).iter().any(|a| a == action)
+                && strings(&s["Resource"]).iter().any(|r| r == resource)
+        })
+    };
+    let mut queues = 0;
+    for (name, resource) in resources {
+        let name = name.as_str().unwrap();
+        if resource["Type"].as_str() != Some("AWS::SQS::Queue") || name.ends_with("DeadLetterQueue") {
+            continue;
+        }
+        queues += 1;
+        let dlq = resource["Properties"]["RedrivePolicy"]["deadLetterTargetArn"].as_str().unwrap();
+        for action in [
+            "sqs:StartMessageMoveTask",
+            "sqs:ListMessageMoveTasks",
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        ] {
+            assert!(granted(action, dlq), "{action} on {dlq}");
+        }
+        assert!(granted("sqs:SendMessage", &format!("{name}.Arn")), "sqs:SendMessage on {name}");
+        let policy = resources
+            .values()
+            .find(|r| {
+                r["Type"].as_str() == Some("AWS::SQS::QueuePolicy")
+                    && strings(&r["Properties"]["Queues"]).contains(&name.to_owned())
+            })
+            .unwrap_or_else(|| panic!("{name} has no queue policy"));
+        let statements = policy["Properties"]["PolicyDocument"]["Statement"].as_vec().unwrap();
+        let denies: Vec<_> = statements
+            .iter()
+            .filter(|s| {
+                s["Effect"].as_str() == Some("Deny") && strings(&s["Action"]).contains(&"sqs:SendMessage".into())
+            })
+            .collect();
+        assert_eq!(denies.len(), 1, "{name}");
+        // !If [HasRedrivePrincipals, {aws:PrincipalArn: !Split [",", !Ref RedrivePrincipals]}, NoValue]
+        let exception = &denies[0]["Condition"]["ArnNotLike"];
+        assert_eq!(exception[0].as_str(), Some("HasRedrivePrincipals"), "{name}: {exception:?}");
+        assert_eq!(strings(&exception[1]["aws:PrincipalArn"]), vec![",", "RedrivePrincipals"], "{name}");
+        assert_eq!(exception[2].as_str(), Some("AWS::NoValue"), "{name}");
+    }
+    assert_eq!(queues, 4);
+    assert_eq!(doc["Outputs"]["RedrivePolicyArn"]["Value"].as_str(), Some("RedrivePolicy"));
+}
+
+/// The stuck-job steps on moto, as far as moto goes: a message that fails `maxReceiveCount`
+/// receives lands in the dead-letter queue, and moving it back (what `StartMessageMoveTask`
+/// does; moto 5.2.5 does not implement that call, so the test moves it by receive, send,
+/// delete, the guide's fallback) puts it on the queue again for its worker.
+#[tokio::test]
+async fn a_dead_lettered_message_goes_back_to_its_queue_on_moto() {
+    use aws_sdk_sqs::types::QueueAttributeName as Name;
+    let clients = learners::adapters::aws::AwsClients::for_endpoint(learners_tests::moto::url()).await;
+    let sqs = &clients.sqs;
+    let name = learners_tests::unique("stuck");
+    let dlq = sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.unwrap().queue_url.unwrap();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(Name::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&Name::QueueArn]
+        .clone();
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}).to_string();
+    let queue = sqs
+        .create_queue()
+        .queue_name(&name)
+        .attributes(Name::RedrivePolicy, redrive)
+        .attributes(Name::VisibilityTimeout, "0")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    sqs.send_message().queue_url(&queue).message_body(r#"{"job":"j1","block":7}"#).send().await.unwrap();
+    // Five receives that the worker does not delete (it failed), then the sixth finds nothing.
+    for receive in 1..=5 {
+        let got = sqs.receive_message().queue_url(&queue).send().await.unwrap().messages.unwrap_or_default();
+        assert_eq!(got.len(), 1, "receive {receive}");
+    }
+    let got = sqs.receive_message().queue_url(&queue).send().await.unwrap().messages.unwrap_or_default();
+    assert!(got.is_empty(), "the message went to the dead-letter queue");
+    // The redrive: every dead letter back to its queue, then gone from the dead-letter queue.
+    let dead = sqs.receive_message().queue_url(&dlq).max_number_of_messages(10).send().await.unwrap();
+    let dead = dead.messages.unwrap_or_default();
+    assert_eq!(dead.len(), 1);
+    for message in &dead {
+        sqs.send_message().queue_url(&queue).message_body(message.body().unwrap()).send().await.unwrap();
+        sqs.delete_message().queue_url(&dlq).receipt_handle(message.receipt_handle().unwrap()).send().await.unwrap();
+    }
+    let back = sqs.receive_message().queue_url(&queue).send().await.unwrap().messages.unwrap_or_default();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].body(), Some(r#"{"job":"j1","block":7}"#), "the worker gets the same message again");
+    let left = sqs.receive_message().queue_url(&dlq).send().await.unwrap().messages.unwrap_or_default();
+    assert!(left.is_empty());
+    sqs.delete_queue().queue_url(&queue).send().await.ok();
+    sqs.delete_queue().queue_url(&dlq).send().await.ok();
+}
