@@ -678,7 +678,7 @@ fn kms_decrypt_through_ssm_is_scoped_to_the_parameters_a_function_reads() {
         let all = statements(&resource["Properties"]["Policies"]);
         let readable: BTreeSet<String> = all
             .iter()
-            .filter(|s| strings(&s["Action"]).contains(&"ssm:GetParameter".to_owned()))
+            .filter(|s| strings(&s["Action"]).contains(&"ssm:GetParameters".to_owned()))
             .flat_map(|s| strings(&s["Resource"]))
             .collect();
         for statement in all.iter().filter(|s| strings(&s["Action"]).iter().any(|a| a == "kms:Decrypt")) {
