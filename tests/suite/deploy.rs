@@ -208,3 +208,24 @@ async fn a_dead_lettered_message_goes_back_to_its_queue_on_moto() {
     sqs.delete_queue().queue_url(&queue).send().await.ok();
     sqs.delete_queue().queue_url(&dlq).send().await.ok();
 }
+
+/// In the SES sandbox a send is authorised against the recipient's identity too: the mail
+/// worker may send to the verified identities `SandboxRecipients` names (no wildcard), still
+/// only from `MailFrom`, and to no recipient identity when it is empty (production access).
+#[test]
+fn in_the_ses_sandbox_mail_reaches_the_verified_recipients_named() {
+    let doc = template();
+    let parameter = &doc["Parameters"]["SandboxRecipients"];
+    assert_eq!(parameter["Default"].as_str(), Some(""));
+    let pattern = parameter["AllowedPattern"].as_str().unwrap();
+    assert!(pattern.starts_with("^$|^arn:") && pattern.contains(":identity/[^,*?]+"), "{pattern}");
+    let statements = doc["Resources"]["MailWorkerFunction"]["Properties"]["Policies"][0]["Statement"].as_vec().unwrap();
+    let sandbox: Vec<_> = statements.iter().filter(|s| s[0].as_str() == Some("HasSandboxRecipients")).collect();
+    assert_eq!(sandbox.len(), 1, "one statement for the sandbox's recipients");
+    let statement = &sandbox[0][1];
+    assert_eq!(strings(&statement["Action"]), vec!["ses:SendEmail"]);
+    assert_eq!(strings(&statement["Resource"]), vec![",", "SandboxRecipients"]);
+    assert_eq!(statement["Condition"]["StringEquals"]["ses:FromAddress"].as_str(), Some("MailFrom"));
+    assert_eq!(sandbox[0][2].as_str(), Some("AWS::NoValue"), "nothing more once out of the sandbox");
+    assert_eq!(doc["Conditions"]["HasSandboxRecipients"][0][0].as_str(), Some("SandboxRecipients"));
+}

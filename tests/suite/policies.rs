@@ -728,7 +728,8 @@ fn the_mail_events_topic_and_queue_refuse_everyone_but_their_source() {
                 && strings(&s["Action"]) == [action]
                 && strings(&s["Resource"]) == [target]
                 && strings(&s["Condition"]["ArnNotEquals"]["aws:SourceArn"]) == [source]
-                && s["Condition"].as_hash().map(|h| h.len()) == Some(1)),
+                // Besides, only the redrive's exception (deploy::every_dead_letter_queue_can_be_redriven_...).
+                && s["Condition"].as_hash().is_some_and(|h| h.keys().all(|k| matches!(k.as_str(), Some("ArnNotEquals" | "ArnNotLike"))))),
             "{policy}: no explicit Deny of {action} to all but {source}"
         );
         let allows: Vec<_> = all.iter().filter(|s| s["Effect"].as_str() == Some("Allow")).collect();
