@@ -70,6 +70,12 @@ pub struct Config {
     /// queue (the template's `MaxReceiveCount`, in the queues' redrive policies and here); the
     /// workers settle a message's rows as failed on its last delivery.
     pub max_receives: u32,
+    /// `LEARNERS_ROW_MIN_MILLIS`: the least time one message's worker spends on a row of a job
+    /// (it waits out the rest): with the event source's concurrency and batch size, a bound on
+    /// the rows a second a job writes, held under the table's warm throughput by a template
+    /// test (`deploy::bulk_and_deletion_peaks_stay_under_the_tables_warm_throughput`). 0 (the
+    /// default, `make dev` and the tests): no pace.
+    pub row_min_millis: u64,
     /// `LEARNERS_SES_CONFIGURATION_SET`: the SES configuration set mail is sent with (its
     /// bounce and complaint events come back through the mail events queue).
     pub ses_configuration_set: Option<String>,
@@ -199,6 +205,7 @@ impl Config {
             operator_principals: operator_principals(lookup("LEARNERS_OPERATOR_PRINCIPALS").as_deref())?,
             max_failed_logins_per_ip: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS_PER_IP", 100, 0)? as u32,
             max_receives: number(&lookup, "LEARNERS_MAX_RECEIVES", i64::from(DEFAULT_MAX_RECEIVES), 1)? as u32,
+            row_min_millis: number(&lookup, "LEARNERS_ROW_MIN_MILLIS", 0, 0)?.min(60_000) as u64,
             ses_configuration_set: lookup("LEARNERS_SES_CONFIGURATION_SET").filter(|s| !s.is_empty()),
             metrics_namespace: lookup("LEARNERS_METRICS_NAMESPACE").filter(|s| !s.is_empty()),
             oidc_kms_key_id: lookup("LEARNERS_OIDC_KMS_KEY_ID").filter(|s| !s.is_empty()),

@@ -229,3 +229,73 @@ fn in_the_ses_sandbox_mail_reaches_the_verified_recipients_named() {
     assert_eq!(sandbox[0][2].as_str(), Some("AWS::NoValue"), "nothing more once out of the sandbox");
     assert_eq!(doc["Conditions"]["HasSandboxRecipients"][0][0].as_str(), Some("SandboxRecipients"));
 }
+
+/// The write units a row costs, as measured: a bulk row's account (`create_bulk_user` in the
+/// capacity contract's pinned table, index writes included) plus its block's tally (one write
+/// per 25 rows); a deletion's from the benchmarks' table (per account, base table) plus its
+/// audit entry's and its row's index entries.
+fn write_units_per_row() -> (f64, f64) {
+    let pinned = include_str!("contract/capacity.rs");
+    let units = |step: &str| -> f64 {
+        let line = pinned.lines().find(|l| l.trim_start().starts_with(&format!("(\"{step}\","))).unwrap();
+        line.split(',').nth(2).unwrap().trim().parse().unwrap()
+    };
+    let bulk = units("create_bulk_user") + units("record_tally x2") / 2.0 / 25.0;
+    let benchmarks = include_str!("../../docs/benchmarks.md");
+    let line = benchmarks.lines().find(|l| l.starts_with("| deletion (operator list, per account) |")).unwrap();
+    let deletion: f64 = line.split('|').nth(3).unwrap().trim().parse().unwrap();
+    (bulk, deletion + 2.0)
+}
+
+/// A first import must not throttle the table: the row jobs' peak write rate, computed from the
+/// template's numbers (each worker's event source concurrency x batch size x rows a second a
+/// message, from `LEARNERS_ROW_MIN_MILLIS`) and the measured write units per row, stays under
+/// three quarters of the table's warm write throughput (the rest for sign-ins and the like),
+/// and their audit entries under one partition's 1,000 writes a second (the `feed` index).
+#[test]
+fn bulk_and_deletion_peaks_stay_under_the_tables_warm_throughput() {
+    let doc = template();
+    let warm = doc["Resources"]["Table"]["Properties"]["WarmThroughput"]["WriteUnitsPerSecond"].as_i64().unwrap();
+    assert!(warm >= 4_000, "a new on-demand table's warm throughput is 4,000 WRU/s");
+    let (bulk_wru, deletion_wru) = write_units_per_row();
+    assert!(bulk_wru >= 16.0 && deletion_wru >= 17.0, "{bulk_wru} {deletion_wru}");
+    let rows_per_second = |function: &str| -> f64 {
+        let properties = &doc["Resources"][function]["Properties"];
+        let events: Vec<_> = properties["Events"].as_hash().unwrap().values().collect();
+        assert_eq!(events.len(), 1, "{function}");
+        let concurrency = events[0]["Properties"]["ScalingConfig"]["MaximumConcurrency"].as_i64().unwrap();
+        let batch = events[0]["Properties"]["BatchSize"].as_i64().unwrap();
+        let pace = properties["Environment"]["Variables"]["LEARNERS_ROW_MIN_MILLIS"].as_i64().unwrap_or(0);
+        assert!(pace > 0, "{function}: no pace, so no bound");
+        // The messages of a batch run side by side, a message's rows one after another.
+        (concurrency * batch) as f64 * 1000.0 / pace as f64
+    };
+    let bulk = rows_per_second("BulkWorkerFunction");
+    let deletion = rows_per_second("DeletionWorkerFunction");
+    let peak = bulk * bulk_wru + deletion * deletion_wru;
+    println!("bulk {bulk} rows/s x {bulk_wru} WRU + deletion {deletion} rows/s x {deletion_wru} WRU = {peak} WRU/s");
+    assert!(peak <= 0.75 * warm as f64, "peak {peak} WRU/s against a warm {warm} WRU/s");
+    assert!(bulk + deletion <= 1_000.0, "audit entries {} a second in one feed partition", bulk + deletion);
+}
+
+/// The meter's indexes are the table's: the attribute that puts an item in each, and whether
+/// the index holds the whole item.
+#[test]
+fn the_capacity_meter_knows_the_tables_indexes() {
+    let doc = template();
+    let indexes = doc["Resources"]["Table"]["Properties"]["GlobalSecondaryIndexes"].as_vec().unwrap();
+    let from_template: std::collections::BTreeSet<(String, bool)> = indexes
+        .iter()
+        .map(|index| {
+            let key =
+                index["KeySchema"].as_vec().unwrap().iter().find(|k| k["KeyType"].as_str() == Some("HASH")).unwrap();
+            (
+                key["AttributeName"].as_str().unwrap().to_owned(),
+                index["Projection"]["ProjectionType"].as_str() == Some("ALL"),
+            )
+        })
+        .collect();
+    let meter: std::collections::BTreeSet<(String, bool)> =
+        learners::adapters::capacity::INDEXES.iter().map(|(k, whole)| (k.to_string(), *whole)).collect();
+    assert_eq!(meter, from_template);
+}
