@@ -299,3 +299,93 @@ fn the_capacity_meter_knows_the_tables_indexes() {
         learners::adapters::capacity::INDEXES.iter().map(|(k, whole)| (k.to_string(), *whole)).collect();
     assert_eq!(meter, from_template);
 }
+
+/// Point 9 of issue 24, each in the template: a redrive only after at least 5 receives (AWS's
+/// advice for a Lambda consumer), the throttle alarm on the indexes too, SES reputation alarms,
+/// one origin with a domain, a failed first create leaves no table, a sender that is an address.
+#[test]
+fn the_edges_of_aws_are_in_the_template() {
+    let doc = template();
+    let resources = &doc["Resources"];
+    // MaxReceiveCount: at least 5, and every redrive policy uses it.
+    let receives = &doc["Parameters"]["MaxReceiveCount"];
+    assert!(receives["Default"].as_i64().unwrap() >= 5 && receives["MinValue"].as_i64().unwrap() >= 5);
+    let mut redriven = 0;
+    for (name, resource) in resources.as_hash().unwrap() {
+        if resource["Type"].as_str() == Some("AWS::SQS::Queue") && !name.as_str().unwrap().ends_with("DeadLetterQueue")
+        {
+            assert_eq!(resource["Properties"]["RedrivePolicy"]["maxReceiveCount"].as_str(), Some("MaxReceiveCount"));
+            redriven += 1;
+        }
+    }
+    assert_eq!(redriven, 4);
+    // The throttle alarm: the table's reads and writes and every index's, all summed.
+    let alarm = &resources["TableThrottlesAlarm"]["Properties"]["Metrics"];
+    let metrics = alarm.as_vec().unwrap();
+    let expression = metrics.iter().find_map(|m| m["Expression"].as_str()).unwrap();
+    for metric in metrics.iter().filter(|m| !m["MetricStat"].is_badvalue()) {
+        assert!(expression.contains(metric["Id"].as_str().unwrap()), "{expression}");
+    }
+    let watched = |index: &str, name: &str| {
+        metrics.iter().any(|m| {
+            let metric = &m["MetricStat"]["Metric"];
+            metric["MetricName"].as_str() == Some(name)
+                && metric["Dimensions"].as_vec().unwrap().iter().any(|d| {
+                    d["Name"].as_str() == Some("GlobalSecondaryIndexName") && d["Value"].as_str() == Some(index)
+                })
+        })
+    };
+    let indexes = resources["Table"]["Properties"]["GlobalSecondaryIndexes"].as_vec().unwrap();
+    assert!(!indexes.is_empty());
+    for index in indexes {
+        let index = index["IndexName"].as_str().unwrap();
+        assert!(watched(index, "WriteThrottleEvents") && watched(index, "ReadThrottleEvents"), "{index}");
+    }
+    // SES reputation, at the rates where SES reviews an account.
+    for (metric, threshold) in [("Reputation.BounceRate", 0.05), ("Reputation.ComplaintRate", 0.001)] {
+        let alarm = resources
+            .as_hash()
+            .unwrap()
+            .values()
+            .find(|r| r["Properties"]["MetricName"].as_str() == Some(metric))
+            .unwrap_or_else(|| panic!("no alarm on {metric}"));
+        assert_eq!(alarm["Properties"]["Namespace"].as_str(), Some("AWS/SES"));
+        assert_eq!(alarm["Properties"]["Threshold"].as_f64(), Some(threshold), "{metric}");
+        assert_eq!(strings(&alarm["Properties"]["AlarmActions"]), vec!["AlarmTopic"]);
+    }
+    // With a domain, the execute-api address is off.
+    let disable = &resources["HttpApi"]["Properties"]["DisableExecuteApiEndpoint"];
+    assert_eq!(
+        (disable[0].as_str(), disable[1].as_bool(), disable[2].as_bool()),
+        (Some("HasDomain"), Some(true), Some(false))
+    );
+    // The table: kept on delete and replacement, removed when its own first create fails.
+    assert_eq!(resources["Table"]["DeletionPolicy"].as_str(), Some("RetainExceptOnCreate"));
+    assert_eq!(resources["Table"]["UpdateReplacePolicy"].as_str(), Some("Retain"));
+}
+
+/// `MailFrom` must be a plain address: the mail worker's policy takes its domain after the `@`
+/// and pins `ses:FromAddress` to it, so a display name or a list would break both.
+#[test]
+fn mail_from_is_a_plain_address() {
+    let doc = template();
+    let pattern = doc["Parameters"]["MailFrom"]["AllowedPattern"].as_str().unwrap().to_owned();
+    let check = |value: &str| {
+        let status = Command::new("python3")
+            .args([
+                "-c",
+                "import re, sys; sys.exit(0 if re.fullmatch(sys.argv[1], sys.argv[2]) else 1)",
+                &pattern,
+                value,
+            ])
+            .status()
+            .unwrap();
+        status.success()
+    };
+    for good in ["no-reply@learn.example.org", "ops+learners@mail.example.co.uk"] {
+        assert!(check(good), "{good}");
+    }
+    for bad in ["", "no-reply", "Learners <no-reply@learn.example.org>", "a@b", "a@b.org,c@d.org", "a b@c.org"] {
+        assert!(!check(bad), "{bad:?}");
+    }
+}
