@@ -389,3 +389,77 @@ fn mail_from_is_a_plain_address() {
         assert!(!check(bad), "{bad:?}");
     }
 }
+
+/// `make smoke URL=...` against the local gateway (a site on its own loopback address): every
+/// check answers, and the registration it makes really mails its address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn make_smoke_passes_against_a_running_site_and_its_registration_is_mailed() {
+    let app = learners_tests::TestApp::spawn_site(learners_tests::Backend::Memory, &[]).await;
+    let address = learners_tests::email("smoke-");
+    let script = workspace().join("infra/tools/smoke.sh");
+    let url = app.url("");
+    let out = tokio::process::Command::new("bash")
+        .arg(&script)
+        .arg(&url)
+        .env("SMOKE_EMAIL", &address)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    for line in ["ok    page /register (200)", "ok    OIDC discovery", "ok    registration of", "smoke: all answered"] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    app.settle().await;
+    assert_eq!(app.mail_to(&address).await.len(), 1, "the registration's activation mail");
+    // Against an address that is not the site: it fails, saying what.
+    let out = tokio::process::Command::new("bash").arg(&script).arg("http://127.0.0.1:9").output().await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FAIL  page /register"));
+}
+
+/// `make deploy-guided` and `make deploy` call SAM as the guide says, run with a stand-in `sam`
+/// (`-o build`: nothing is built). `make deploy` takes the architecture `make build` built
+/// and `PARAMS` changes a saved parameter and saves it.
+#[test]
+fn make_deploy_targets_call_sam_as_documented() {
+    let dir = std::env::temp_dir().join(learners_tests::unique("make-deploy-"));
+    stage(&dir, Some(SAVED), Some("x86_64"));
+    std::fs::copy(workspace().join("Makefile"), dir.join("Makefile")).unwrap();
+    let make = |args: &[&str]| {
+        let out = Command::new("make").arg("-C").arg(&dir).arg("-o").arg("build").args(args).output().unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, out, err) = make(&["deploy-guided"]);
+    assert_eq!(code, 0, "{err}");
+    for expected in ["[deploy]", "[--guided]", "[--capabilities]", "[CAPABILITY_IAM]", "[Architecture=x86_64]"] {
+        assert!(out.contains(expected), "{expected}: {out}");
+    }
+    let (code, out, err) = make(&["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(r#"Architecture="x86_64""#) && !out.contains("[--save-params]"), "{out}");
+    let (code, out, err) = make(&["deploy", r#"PARAMS=SiteName="Our School" SandboxRecipients="#]);
+    assert_eq!(code, 0, "{err}");
+    let overrides = out.lines().skip_while(|l| *l != "[--parameter-overrides]").nth(1).expect("overrides");
+    assert!(overrides.contains(r#"SiteName="Our School""#) && !overrides.contains("My School"), "{overrides}");
+    assert!(overrides.contains(r#"SandboxRecipients="""#), "{overrides}");
+    assert!(out.contains("[--save-params]"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `make deploy` with a Python older than 3.11 in the virtualenv stops, saying what to do.
+#[test]
+fn make_deploy_needs_python_3_11_and_says_so() {
+    let dir = std::env::temp_dir().join(learners_tests::unique("deploy-py-"));
+    stage(&dir, Some(SAVED), Some("arm64"));
+    let python = dir.join(".venv/bin/python");
+    std::fs::remove_file(&python).unwrap();
+    std::fs::write(&python, "#!/bin/sh\n[ \"$1\" = --version ] && echo 'Python 3.9.2' && exit 0\nexit 1\n").unwrap();
+    Command::new("chmod").arg("+x").arg(&python).status().unwrap();
+    let (code, out, err) = run(&dir);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("Python 3.11 or later") && err.contains("Python 3.9.2"), "{err}");
+    assert!(!out.contains("[deploy]"), "sam was not called");
+    std::fs::remove_dir_all(&dir).ok();
+}
