@@ -463,3 +463,45 @@ fn make_deploy_needs_python_3_11_and_says_so() {
     assert!(!out.contains("[deploy]"), "sam was not called");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The deployment guide answers what a newcomer meets: every function SAM asks about ("has no
+/// authentication. Is this okay?") by name, the account's Lambda quota, the certificate's
+/// validation, the first operator without mail, and a teardown that writes the table's name
+/// down before the stack (and its outputs) is gone and says how to remove SAM's own stack.
+#[test]
+fn the_deployment_guide_answers_the_first_deployment() {
+    let guide = std::fs::read_to_string(workspace().join("docs/deploying.md")).unwrap();
+    let doc = template();
+    let mut public = 0;
+    for (name, resource) in doc["Resources"].as_hash().unwrap() {
+        let events = resource["Properties"]["Events"].as_hash().into_iter().flat_map(|e| e.values());
+        if events.into_iter().any(|e| e["Type"].as_str() == Some("HttpApi") && e["Properties"]["Auth"].is_badvalue()) {
+            let name = name.as_str().unwrap();
+            let asked = [format!("`{name}`"), format!("`{name} has no authentication")];
+            assert!(asked.iter().any(|a| guide.contains(a)), "the guide does not answer SAM's question about {name}");
+            public += 1;
+        }
+    }
+    assert!(guide.contains(&format!(
+        "`y` for each of the {}",
+        ["", "", "", "", "", "", "", "", "", "", "", "eleven", "twelve", "thirteen"][public]
+    )));
+    for needed in [
+        "L-B99A9384",
+        "aws acm wait certificate-validated",
+        "learnerctl activate",
+        "learnerctl operators grant",
+        "make deploy PARAMS=",
+        "make smoke URL=",
+        "Python 3.11",
+        "rustup",
+        "aws-sam-cli-managed-default",
+    ] {
+        assert!(guide.contains(needed), "the guide lacks {needed}");
+    }
+    let teardown = &guide[guide.find("## Teardown").unwrap()..];
+    let recorded = teardown.find("learners-table-name.txt").unwrap();
+    assert!(recorded < teardown.find("sam delete --stack-name").unwrap(), "the table's name is written down first");
+    let gitignore = std::fs::read_to_string(workspace().join(".gitignore")).unwrap();
+    assert!(gitignore.lines().any(|l| l.trim() == "samconfig.toml"));
+}
