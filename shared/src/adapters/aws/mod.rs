@@ -150,13 +150,13 @@ mod retry_tests {
         assert_eq!(run(5, 9, Ok("secret")).await, (Err(Failure::Throttled), 5), "gives up after 5 attempts");
         assert_eq!(run(5, 0, Err(Failure::Denied)).await, (Err(Failure::Denied), 1), "a refusal is not retried");
         assert_eq!(run(5, 1, Err(Failure::Denied)).await, (Err(Failure::Denied), 2));
-        // The waits: below 4 + 8 + 16 + 32 ms in all, and not always the same (jitter).
+        // The waits: below 4 + 8 + 16 + 32 ms in all (and a loaded machine's slack), not always the same.
         let mut took = std::collections::BTreeSet::new();
         for _ in 0..8 {
             let started = Instant::now();
-            run(5, 9, Ok("secret")).await;
+            assert_eq!(run(5, 9, Ok("secret")).await.1, 5);
             let elapsed = started.elapsed();
-            assert!(elapsed < Duration::from_millis(60 + 40), "{elapsed:?}");
+            assert!(elapsed < Duration::from_millis(60 + 190), "{elapsed:?}");
             took.insert(elapsed.as_micros() / 500);
         }
         assert!(took.len() > 1, "eight runs waited the same: no jitter ({took:?})");
