@@ -7,19 +7,25 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 VENV := .venv
 PY := $(VENV)/bin/python
+# The Python that makes ./.venv: 3.11 or later for `make deploy` (tomllib).
+PYTHON ?= python3
 MOTO_STAMP := $(VENV)/.moto-installed
 TOOLS_STAMP := $(VENV)/.tools-installed
 FUZZ_STAMP := $(VENV)/.schemathesis-installed
 # Open edX's own OpenID Connect client (python-social-auth), driven by tests/suite/oidc_social.rs.
 OIDC_STAMP := $(VENV)/.social-auth-installed
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
-ARCH ?= arm64
+# The architecture: as given, else the one `make build` built last (so `make deploy` after
+# `make build ARCH=x86_64` deploys x86_64), else arm64.
+ARCH ?= $(shell cat target/lambda/ARCH 2>/dev/null || echo arm64)
+# SAM CLI (pinned in infra/tools/requirements.txt); tests put a stand-in here.
+SAM ?= $(VENV)/bin/sam
 RUST_TARGET := $(if $(filter x86_64,$(ARCH)),x86_64,aarch64)-unknown-linux-gnu
 PORT ?= 3000
 # The Lambda functions: one package per directory, named after it.
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: dev dev-moto test browsers screenshots lint build bench deploy deploy-guided venv tools clean
+.PHONY: dev dev-moto test browsers screenshots lint build bench deploy deploy-guided smoke venv tools clean
 
 ## dev: every function behind one local gateway on 127.0.0.1:$(PORT), in-memory backend.
 dev:
@@ -73,20 +79,26 @@ bench: $(MOTO_STAMP)
 	infra/moto/with-moto.sh target/release/learners-bench
 
 ## deploy: builds, then deploys without a question, with the parameters saved in samconfig.toml
-## and the architecture just built.
+## and the architecture just built. PARAMS='Name=value ...' changes saved parameters (and saves them).
 deploy: build
-	infra/tools/deploy.sh
+	SAM="$(SAM)" infra/tools/deploy.sh $(PARAMS)
 
 ## deploy-guided: the first deployment: asks for every parameter, then saves them in samconfig.toml.
+## Its answers, question by question: docs/deploying.md#the-questions-of-make-deploy-guided.
 deploy-guided: build
-	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy --guided --template-file template.yaml \
+	SAM_CLI_TELEMETRY=0 $(SAM) deploy --guided --template-file template.yaml \
 	  --capabilities CAPABILITY_IAM --parameter-overrides Architecture=$(ARCH)
+
+## smoke: after a deploy, URL=https://... : the pages, OIDC discovery and a registration answer.
+smoke:
+	@test -n "$(URL)" || { echo "smoke: give the site's address: make smoke URL=https://learn.example.org" >&2; exit 2; }
+	infra/tools/smoke.sh "$(URL)"
 
 venv: $(MOTO_STAMP)
 tools: $(TOOLS_STAMP)
 
 $(MOTO_STAMP): infra/moto/requirements.txt
-	test -x $(PY) || python3 -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) -r infra/moto/requirements.txt
 	touch $@
 

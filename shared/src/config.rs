@@ -70,6 +70,12 @@ pub struct Config {
     /// queue (the template's `MaxReceiveCount`, in the queues' redrive policies and here); the
     /// workers settle a message's rows as failed on its last delivery.
     pub max_receives: u32,
+    /// `LEARNERS_ROW_MIN_MILLIS`: the least time one message's worker spends on a row of a job
+    /// (it waits out the rest): with the event source's concurrency and batch size, a bound on
+    /// the rows a second a job writes, held under the table's warm throughput by a template
+    /// test (`deploy::bulk_and_deletion_peaks_stay_under_the_tables_warm_throughput`). 0 (the
+    /// default, `make dev` and the tests): no pace.
+    pub row_min_millis: u64,
     /// `LEARNERS_SES_CONFIGURATION_SET`: the SES configuration set mail is sent with (its
     /// bounce and complaint events come back through the mail events queue).
     pub ses_configuration_set: Option<String>,
@@ -199,6 +205,7 @@ impl Config {
             operator_principals: operator_principals(lookup("LEARNERS_OPERATOR_PRINCIPALS").as_deref())?,
             max_failed_logins_per_ip: number(&lookup, "LEARNERS_MAX_FAILED_LOGINS_PER_IP", 100, 0)? as u32,
             max_receives: number(&lookup, "LEARNERS_MAX_RECEIVES", i64::from(DEFAULT_MAX_RECEIVES), 1)? as u32,
+            row_min_millis: number(&lookup, "LEARNERS_ROW_MIN_MILLIS", 0, 0)?.min(60_000) as u64,
             ses_configuration_set: lookup("LEARNERS_SES_CONFIGURATION_SET").filter(|s| !s.is_empty()),
             metrics_namespace: lookup("LEARNERS_METRICS_NAMESPACE").filter(|s| !s.is_empty()),
             oidc_kms_key_id: lookup("LEARNERS_OIDC_KMS_KEY_ID").filter(|s| !s.is_empty()),
@@ -337,6 +344,46 @@ fn operator_principals(raw: Option<&str>) -> anyhow::Result<Vec<glob::Pattern>> 
             glob::Pattern::new(p).with_context(|| format!("LEARNERS_OPERATOR_PRINCIPALS: {p:?} is not a pattern"))
         })
         .collect()
+}
+
+/// Is `arn` (the authorizer's `userArn`) one of the operators `patterns` name? An IAM user or a
+/// pattern written for the caller's own ARN matches as written. A caller on a role (an assumed
+/// role, an IAM Identity Center permission set) calls as
+/// `arn:<partition>:sts::<account>:assumed-role/<role>/<session>`, without the role's path, so it
+/// also matches a role pattern `arn:<partition>:iam::<account>:role/<path>/<role>`: the account
+/// and the role name must match, the path is not in the ARN to check. A role pattern whose name
+/// is only wildcards (`role/team/*`) would then name every role of the account, so such a
+/// pattern matches an assumed role only without a path (`role/*` says so as written).
+pub fn is_operator_principal(patterns: &[glob::Pattern], arn: &str) -> bool {
+    let as_role = assumed_role(arn);
+    patterns.iter().any(|pattern| {
+        pattern.matches(arn)
+            || as_role.as_ref().is_some_and(|(prefix, role)| {
+                let Some((pattern_prefix, role_pattern)) = pattern.as_str().split_once(":role/") else {
+                    return false;
+                };
+                let name = role_pattern.rsplit('/').next().unwrap_or(role_pattern);
+                if name != role_pattern && name.chars().all(|c| matches!(c, '*' | '?')) {
+                    return false;
+                }
+                glob::Pattern::new(&format!("{pattern_prefix}:role/{name}"))
+                    .is_ok_and(|p| p.matches(&format!("{prefix}:role/{role}")))
+            })
+    })
+}
+
+/// `arn:<p>:sts::<account>:assumed-role/<role>/<session>` as (`arn:<p>:iam::<account>`, role).
+fn assumed_role(arn: &str) -> Option<(String, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("sts"), Some(""), Some(account), Some(resource)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let (role, session) = resource.strip_prefix("assumed-role/")?.split_once('/')?;
+    let plain = |s: &str| !s.is_empty() && !s.contains(['*', '?', '[', ']', '/']);
+    (plain(partition) && plain(account) && plain(role) && !session.is_empty())
+        .then(|| (format!("arn:{partition}:iam::{account}"), role))
 }
 
 /// A plain base URL; `http://` only on this machine's loopback (`make dev`): anywhere else
@@ -479,6 +526,39 @@ mod tests {
             Config::from_pairs(&[("LEARNERS_SITE_URL", "https://x.org"), ("LEARNERS_OPERATOR_PRINCIPALS", "ops")])
                 .unwrap_err();
         assert!(err.to_string().contains("LEARNERS_OPERATOR_PRINCIPALS"));
+    }
+
+    #[test]
+    fn an_assumed_role_matches_its_role_pattern_as_written() {
+        let config = Config::from_pairs(&[
+            ("LEARNERS_SITE_URL", "https://x.org"),
+            (
+                "LEARNERS_OPERATOR_PRINCIPALS",
+                "arn:aws:iam::123456789012:role/learner-ops, \
+                 arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_LearnerOps_*, \
+                 arn:aws:iam::123456789012:role/team/*",
+            ),
+        ])
+        .unwrap();
+        let allowed = |arn: &str| is_operator_principal(&config.operator_principals, arn);
+        // A role and an IAM Identity Center permission set, as the authorizer's userArn names them.
+        assert!(allowed("arn:aws:sts::123456789012:assumed-role/learner-ops/alice"));
+        assert!(allowed(
+            "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_LearnerOps_0a1b2c3d4e5f6a7b/alice@example.org"
+        ));
+        // Another role, another account, another partition, a role's name as a session.
+        assert!(!allowed("arn:aws:sts::123456789012:assumed-role/developer/alice"));
+        assert!(!allowed("arn:aws:sts::123456789012:assumed-role/learner-ops-old/alice"));
+        assert!(!allowed("arn:aws:sts::999999999999:assumed-role/learner-ops/alice"));
+        assert!(!allowed("arn:aws-cn:sts::123456789012:assumed-role/learner-ops/alice"));
+        assert!(!allowed("arn:aws:sts::123456789012:assumed-role/developer/learner-ops"));
+        assert!(!allowed("arn:aws:sts::123456789012:assumed-role/learner-ops"));
+        assert!(!allowed("arn:aws:sts::123456789012:federated-user/learner-ops"));
+        // `role/team/*` names the roles under /team/, which an assumed role's ARN cannot show.
+        assert!(!allowed("arn:aws:sts::123456789012:assumed-role/admin/alice"));
+        // An IAM user still matches as written; the role ARN itself too.
+        assert!(allowed("arn:aws:iam::123456789012:role/learner-ops"));
+        assert!(!allowed("arn:aws:iam::123456789012:user/learner-ops"));
     }
 
     #[test]

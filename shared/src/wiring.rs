@@ -34,12 +34,19 @@ pub async fn from_env() -> anyhow::Result<App> {
     let sdk = crate::adapters::aws::sdk_config().await;
     // Secrets stay out of the environment: SSM SecureStrings, read by the functions whose
     // role may read them (the template sets the names where they are needed).
-    let ssm = || aws_sdk_ssm::Client::new(&sdk);
-    if let Some(name) = config.retirement_secret_parameter.clone() {
-        config.retirement_secret = Some(crate::adapters::aws::secret_parameter(&ssm(), &name).await?);
-    }
-    if let Some(name) = config.counter_key_parameter.clone() {
-        config.counter_key = Some(crate::adapters::aws::secret_parameter(&ssm(), &name).await?);
+    // All of them in one call (Parameter Store's throughput is shared by the account).
+    let retirement = config.retirement_secret_parameter.clone();
+    let counter = config.counter_key_parameter.clone();
+    let names: Vec<&str> = [retirement.as_deref(), counter.as_deref()].into_iter().flatten().collect();
+    if !names.is_empty() {
+        let ssm = aws_sdk_ssm::Client::new(&sdk);
+        let mut values = crate::adapters::aws::secret_parameters(&ssm, &names).await?.into_iter();
+        if retirement.is_some() {
+            config.retirement_secret = values.next();
+        }
+        if counter.is_some() {
+            config.counter_key = values.next();
+        }
     }
     Ok(aws_lazy(config, &sdk, Arc::new(SystemClock)))
 }

@@ -195,9 +195,9 @@ fn the_stack_is_run_able_in_production() {
     let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
     let resources = doc["Resources"].as_hash().unwrap();
     let global_timeout = doc["Globals"]["Function"]["Timeout"].as_i64().unwrap();
-    assert_eq!(doc["Globals"]["Function"]["Tracing"].as_str(), Some("Active"));
+    assert_eq!(doc["Globals"]["Function"]["Tracing"].as_str(), Some("PassThrough"), "no X-Ray segments are sent");
     let table = &doc["Resources"]["Table"];
-    assert_eq!(table["DeletionPolicy"].as_str(), Some("Retain"));
+    assert_eq!(table["DeletionPolicy"].as_str(), Some("RetainExceptOnCreate"));
     assert_eq!(table["UpdateReplacePolicy"].as_str(), Some("Retain"));
     assert_eq!(table["Properties"]["DeletionProtectionEnabled"].as_bool(), Some(true));
     assert_eq!(

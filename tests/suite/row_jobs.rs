@@ -445,3 +445,21 @@ async fn a_retried_intake_leaves_settled_rows_and_their_passwords_alone() {
     let done = progress(&app, &job.id).await.unwrap().unwrap();
     assert_eq!((done.status, done.counts.done), (JobStatus::Completed, 30));
 }
+
+/// The pace (`LEARNERS_ROW_MIN_MILLIS`): each row of a message takes at least that long, the
+/// bound `deploy::bulk_and_deletion_peaks_stay_under_the_tables_warm_throughput` counts on.
+#[tokio::test]
+async fn a_paced_worker_spends_at_least_the_pace_on_each_row() {
+    let (mut app, _, message) = deletion_message().await;
+    let mut config = (*app.config).clone();
+    config.row_min_millis = 120;
+    app.config = Arc::new(config);
+    let rows = message.rows.len() as u32;
+    assert!(rows >= 2, "{rows}");
+    let started = std::time::Instant::now();
+    process::<Deletion>(&app, &message, true).await.unwrap();
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(120) * rows, "{rows} rows in {took:?}");
+    let job = progress(&app, &message.job_id).await.unwrap().unwrap();
+    assert_eq!((job.status, job.counts), (JobStatus::Completed, Counts { done: 2, skipped: 1, failed: 0 }));
+}

@@ -9,6 +9,12 @@
 //!   least 1 (`UpdateItem`, `DeleteItem`: the item's size is not in the request; every item
 //!   here is under 1 KB, which the largest item written, printed below, shows); a transaction's
 //!   actions 2 each; a write refused by its condition is billed all the same;
+//! - index writes: an item written with a global secondary index's key attribute is written to
+//!   that index too, a standard write (never doubled by a transaction): `feed` projects the
+//!   whole item (1 unit per KB), `rows_by_email` its keys (1 unit); an update that sets an index
+//!   key counts 1 (its item's size is not in the request). A delete of an indexed item also
+//!   deletes its index entry, which the request does not show: not counted (deletion's index
+//!   entries are a job's rows, a few per deleted account);
 //! - reads: 1 read request unit per 4 KB read strongly consistently, half that eventually
 //!   consistently, 2 in a transaction; a miss costs what a read of a small item costs; a
 //!   `Query` is billed on the total size of what it returned.
@@ -81,6 +87,35 @@ impl Meter {
     }
 }
 
+/// The table's global secondary indexes (template.yaml): the attribute that puts an item in
+/// one, and whether it projects the whole item (else its keys only).
+pub const INDEXES: [(&str, bool); 2] = [("feed_pk", true), ("email_sha", false)];
+
+/// The index writes of putting `item`.
+pub fn index_writes(item: &HashMap<String, AttributeValue>) -> f64 {
+    INDEXES
+        .iter()
+        .filter(|(key, _)| item.contains_key(*key))
+        .map(|(_, whole)| if *whole { write_units(item_size(item)) } else { 1.0 })
+        .sum()
+}
+
+/// The index writes of an update: one for each index whose key attribute it names (directly or
+/// through an expression attribute name).
+fn update_index_writes(expression: Option<&str>, names: Option<&HashMap<String, String>>) -> f64 {
+    let Some(expression) = expression else {
+        return 0.0;
+    };
+    INDEXES
+        .iter()
+        .filter(|(key, _)| {
+            expression.contains(key)
+                || names
+                    .is_some_and(|names| names.iter().any(|(alias, name)| name == key && expression.contains(alias)))
+        })
+        .count() as f64
+}
+
 pub fn write_units(size: usize) -> f64 {
     size.div_ceil(1024).max(1) as f64
 }
@@ -140,9 +175,11 @@ impl Intercept for Meter {
         let input = context.input();
         let mut pending = Pending { writes: 0.0, consistent: false };
         if let Some(put) = input.downcast_ref::<PutItemInput>() {
-            pending.writes = put.item.as_ref().map_or(1.0, |item| self.written(item));
-        } else if input.downcast_ref::<UpdateItemInput>().is_some() || input.downcast_ref::<DeleteItemInput>().is_some()
-        {
+            pending.writes = put.item.as_ref().map_or(1.0, |item| self.written(item) + index_writes(item));
+        } else if let Some(update) = input.downcast_ref::<UpdateItemInput>() {
+            pending.writes = 1.0
+                + update_index_writes(update.update_expression.as_deref(), update.expression_attribute_names.as_ref());
+        } else if input.downcast_ref::<DeleteItemInput>().is_some() {
             pending.writes = 1.0;
         } else if let Some(get) = input.downcast_ref::<GetItemInput>() {
             pending.consistent = get.consistent_read == Some(true);
@@ -153,14 +190,22 @@ impl Intercept for Meter {
                 .transact_items
                 .iter()
                 .flatten()
-                .map(|action| 2.0 * action.put.as_ref().map_or(1.0, |put| self.written(&put.item)))
+                .map(|action| {
+                    let put = action.put.as_ref().map_or(0.0, |put| index_writes(&put.item));
+                    let update = action.update.as_ref().map_or(0.0, |u| {
+                        update_index_writes(Some(&u.update_expression), u.expression_attribute_names.as_ref())
+                    });
+                    2.0 * action.put.as_ref().map_or(1.0, |put| self.written(&put.item)) + put + update
+                })
                 .sum();
         } else if let Some(batch) = input.downcast_ref::<BatchWriteItemInput>() {
             pending.writes = batch
                 .request_items
                 .iter()
                 .flat_map(|requests| requests.values().flatten())
-                .map(|request| request.put_request.as_ref().map_or(1.0, |put| self.written(&put.item)))
+                .map(|request| {
+                    request.put_request.as_ref().map_or(1.0, |put| self.written(&put.item) + index_writes(&put.item))
+                })
                 .sum();
         }
         cfg.interceptor_state().store_put(pending);
@@ -211,5 +256,23 @@ mod tests {
         assert_eq!(write_units(1025), 2.0);
         assert_eq!(read_units(0, false), 0.5);
         assert_eq!(read_units(4097, true), 2.0);
+    }
+
+    #[test]
+    fn index_writes_count_for_the_indexes_an_item_is_in() {
+        let base = HashMap::from([("pk".to_owned(), AttributeValue::S("AUDIT#1".into()))]);
+        assert_eq!(index_writes(&base), 0.0);
+        let mut audit = base.clone();
+        audit.insert("feed_pk".into(), AttributeValue::S("FEED#2026-12-06".into()));
+        audit.insert("note".into(), AttributeValue::S("x".repeat(1500)));
+        assert_eq!(index_writes(&audit), 2.0, "feed projects the whole item: 2 KB");
+        let mut row = base.clone();
+        row.insert("email_sha".into(), AttributeValue::S("ab".into()));
+        row.insert("note".into(), AttributeValue::S("x".repeat(1500)));
+        assert_eq!(index_writes(&row), 1.0, "rows_by_email projects keys only");
+        assert_eq!(update_index_writes(Some("SET email_sha = :e"), None), 1.0);
+        let names = HashMap::from([("#f".to_owned(), "feed_pk".to_owned())]);
+        assert_eq!(update_index_writes(Some("SET #f = :f, email_sha = :e"), Some(&names)), 2.0);
+        assert_eq!(update_index_writes(Some("SET settled = :n"), Some(&names)), 0.0);
     }
 }

@@ -15,11 +15,12 @@ pub struct Operator {
 }
 
 /// The operator of an admin request: 401 without an IAM identity, 403 for an identity that
-/// `LEARNERS_OPERATOR_PRINCIPALS` does not name (any principal allowed to invoke the API is not
+/// `LEARNERS_OPERATOR_PRINCIPALS` does not name (an assumed role matches its role's pattern:
+/// `config::is_operator_principal`; any principal allowed to invoke the API is not
 /// thereby an operator).
 pub fn operator(app: &App, req: &Request) -> Result<Operator, ApiError> {
     let caller = caller(req).ok_or_else(ApiError::unauthorized)?;
-    if app.config.operator_principals.iter().any(|pattern| pattern.matches(&caller.id)) {
+    if crate::config::is_operator_principal(&app.config.operator_principals, &caller.id) {
         Ok(caller)
     } else {
         tracing::warn!(principal = %caller.id, "admin request from an IAM principal that is not an operator");

@@ -34,7 +34,12 @@ pub async fn process<K: RowKind>(app: &App, message: &RowMessage<K::Row>, final_
     for (block, rows) in blocks {
         let settled: HashSet<u64> = app.jobs.block_rows(&job.id, block).await?.iter().map(|o| o.row).collect();
         for row in rows.into_iter().filter(|row| !settled.contains(&K::row_number(row))) {
-            let Err(error) = K::settle(app, &job, row).await else {
+            let started = std::time::Instant::now();
+            let result = K::settle(app, &job, row).await;
+            // The pace (`LEARNERS_ROW_MIN_MILLIS`): what bounds a job's writes a second.
+            let pace = std::time::Duration::from_millis(app.config.row_min_millis);
+            tokio::time::sleep(pace.saturating_sub(started.elapsed())).await;
+            let Err(error) = result else {
                 continue;
             };
             tracing::warn!(job_id = %job.id, row = K::row_number(row), error = format!("{error:#}"), "row failed");

@@ -23,6 +23,15 @@ async fn the_retirement_key_is_read_from_a_secure_parameter() {
     ssm.put_parameter().name(&short).value("too short").r#type(ParameterType::SecureString).send().await.unwrap();
     assert!(learners::adapters::aws::secret_parameter(&ssm, &short).await.is_err());
     assert!(learners::adapters::aws::secret_parameter(&ssm, &format!("{name}-missing")).await.is_err());
+    // Both secrets of a function in one call, in the order asked; a missing one is named.
+    let second = format!("{name}-second");
+    let counter = "a counter key of more than thirty-two characters";
+    ssm.put_parameter().name(&second).value(counter).r#type(ParameterType::SecureString).send().await.unwrap();
+    let both = learners::adapters::aws::secret_parameters(&ssm, &[&second, &name]).await.unwrap();
+    assert_eq!(both, vec![counter.to_owned(), value.to_owned()]);
+    let missing = format!("{name}-missing");
+    let refused = learners::adapters::aws::secret_parameters(&ssm, &[&name, &missing]).await.unwrap_err().to_string();
+    assert!(refused.contains(&missing), "{refused}");
     let plain = format!("{name}-plain");
     ssm.put_parameter().name(&plain).value(value).r#type(ParameterType::String).send().await.unwrap();
     let refused = learners::adapters::aws::secret_parameter(&ssm, &plain).await.unwrap_err().to_string();

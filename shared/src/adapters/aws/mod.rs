@@ -19,25 +19,150 @@ pub use kms_sealer::{KmsSealer, NoSealer};
 /// `SecureString`: a plain `String` is stored unencrypted and shown to anyone who may describe
 /// parameters, and its history keeps every earlier key in clear.
 pub async fn secret_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> anyhow::Result<String> {
-    use anyhow::Context;
-    let output = ssm
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await
-        .with_context(|| format!("reading the SSM parameter {name}"))?;
-    let parameter = output.parameter.with_context(|| format!("the SSM parameter {name} has no value"))?;
-    let kind = parameter.r#type.clone();
-    anyhow::ensure!(
-        kind == Some(aws_sdk_ssm::types::ParameterType::SecureString),
-        "the SSM parameter {name} must be a SecureString (it is {}): put it again with --type SecureString",
-        kind.as_ref().map_or("of no type", |k| k.as_str()),
-    );
-    let value = parameter.value.with_context(|| format!("the SSM parameter {name} has no value"))?;
-    anyhow::ensure!(value.len() >= 32, "the SSM parameter {name} must hold at least 32 characters");
-    Ok(value)
+    let mut values = secret_parameters(ssm, &[name]).await?;
+    values.pop().ok_or_else(|| anyhow::anyhow!("the SSM parameter {name} has no value"))
 }
+
+/// Attempts of the start-up read of the secrets, on top of the SDK's own three: Parameter
+/// Store's default throughput (40 calls a second for the account and region) throttles a burst
+/// of cold starts, and a function that cannot read its secrets answers nothing. Between
+/// attempts the wait doubles from `SECRET_FIRST_BACKOFF`, anywhere below it ("full jitter"), so
+/// environments started together do not retry together: at most 0.2 + 0.4 + 0.8 + 1.6 s, well
+/// inside Lambda's 10 s for a start.
+const SECRET_ATTEMPTS: u32 = 5;
+const SECRET_FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The secret parameters `names` (at most 10, one `GetParameters` call: a cold start costs one
+/// call whatever it reads), in the order of `names`, each checked as `secret_parameter` says.
+/// Throttling is retried with jitter (`SECRET_ATTEMPTS`).
+pub async fn secret_parameters(ssm: &aws_sdk_ssm::Client, names: &[&str]) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
+    use aws_sdk_ssm::error::ProvideErrorMetadata;
+    anyhow::ensure!(names.len() <= 10, "at most 10 SSM parameters in one read");
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let listed = names.join(", ");
+    let output = retry_throttled(
+        SECRET_ATTEMPTS,
+        SECRET_FIRST_BACKOFF,
+        |err: &aws_sdk_ssm::error::SdkError<_>| {
+            err.code().is_some_and(|code| code.contains("Throttl") || code == "RequestLimitExceeded")
+        },
+        || {
+            ssm.get_parameters()
+                .set_names(Some(names.iter().map(|n| n.to_string()).collect()))
+                .with_decryption(true)
+                .send()
+        },
+    )
+    .await
+    .with_context(|| format!("reading the SSM parameters {listed}"))?;
+    let found = output.parameters.unwrap_or_default();
+    names
+        .iter()
+        .map(|name| {
+            let parameter = found
+                .iter()
+                .find(|p| p.name.as_deref() == Some(name))
+                .with_context(|| format!("the SSM parameter {name} does not exist (in this region)"))?;
+            let kind = parameter.r#type.clone();
+            anyhow::ensure!(
+                kind == Some(aws_sdk_ssm::types::ParameterType::SecureString),
+                "the SSM parameter {name} must be a SecureString (it is {}): put it again with --type SecureString",
+                kind.as_ref().map_or("of no type", |k| k.as_str()),
+            );
+            let value = parameter.value.clone().with_context(|| format!("the SSM parameter {name} has no value"))?;
+            anyhow::ensure!(value.len() >= 32, "the SSM parameter {name} must hold at least 32 characters");
+            Ok(value)
+        })
+        .collect()
+}
+
+/// `call` until it succeeds, fails with an error that `is_throttled` does not call throttling,
+/// or has been tried `attempts` times; after failed attempt n it waits a random time below
+/// `first` x 2^(n-1).
+pub(crate) async fn retry_throttled<T, E, Fut>(
+    attempts: u32,
+    first: std::time::Duration,
+    is_throttled: impl Fn(&E) -> bool,
+    mut call: impl FnMut() -> Fut,
+) -> Result<T, E>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    use rand::Rng;
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(err) if attempt < attempts && is_throttled(&err) => {
+                let ceiling = first * 2u32.pow((attempt - 1).min(10));
+                tokio::time::sleep(rand::thread_rng().gen_range(std::time::Duration::ZERO..=ceiling)).await;
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::retry_throttled;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
+
+    #[derive(Debug, PartialEq)]
+    enum Failure {
+        Throttled,
+        Denied,
+    }
+
+    /// A call throttled `throttles` times, then answering; counts its calls.
+    async fn run(
+        attempts: u32,
+        throttles: u32,
+        then: Result<&'static str, Failure>,
+    ) -> (Result<&'static str, Failure>, u32) {
+        let calls = AtomicU32::new(0);
+        let then = std::sync::Mutex::new(Some(then));
+        let result = retry_throttled(
+            attempts,
+            Duration::from_millis(4),
+            |e: &Failure| *e == Failure::Throttled,
+            || {
+                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                let answer = if n <= throttles {
+                    Err(Failure::Throttled)
+                } else {
+                    then.lock().unwrap().take().unwrap_or(Err(Failure::Denied))
+                };
+                async move { answer }
+            },
+        )
+        .await;
+        (result, calls.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_with_jitter_and_nothing_else_is() {
+        assert_eq!(run(5, 0, Ok("secret")).await, (Ok("secret"), 1));
+        assert_eq!(run(5, 3, Ok("secret")).await, (Ok("secret"), 4), "three throttles, then the value");
+        assert_eq!(run(5, 9, Ok("secret")).await, (Err(Failure::Throttled), 5), "gives up after 5 attempts");
+        assert_eq!(run(5, 0, Err(Failure::Denied)).await, (Err(Failure::Denied), 1), "a refusal is not retried");
+        assert_eq!(run(5, 1, Err(Failure::Denied)).await, (Err(Failure::Denied), 2));
+        // The waits: below 4 + 8 + 16 + 32 ms in all (and a loaded machine's slack), not always the same.
+        let mut took = std::collections::BTreeSet::new();
+        for _ in 0..8 {
+            let started = Instant::now();
+            assert_eq!(run(5, 9, Ok("secret")).await.1, 5);
+            let elapsed = started.elapsed();
+            assert!(elapsed < Duration::from_millis(60 + 190), "{elapsed:?}");
+            took.insert(elapsed.as_micros() / 500);
+        }
+        assert!(took.len() > 1, "eight runs waited the same: no jitter ({took:?})");
+    }
+}
+
 pub use ses::SesMailer;
 
 /// An SDK client made on its first use. Making one builds its HTTPS connector, which reads and
