@@ -4,7 +4,7 @@
 use crate::domain::{Email, Factors, Password, PasswordError, PasswordPolicy};
 use crate::metrics::Metrics;
 use crate::ports::{AuditLog, Clock, JobQueue, LoginAttempts, Mailer, Passwords, RowJobs, SessionStore, UserStore};
-use crate::ports::{BreachedPasswords, OidcStore, Sealer, SecondFactorStore, Signer};
+use crate::ports::{BreachedPasswords, OidcStore, Sealer, SecondFactorStore, Signer, Uploads};
 use crate::Config;
 use std::sync::Arc;
 
@@ -30,6 +30,8 @@ pub struct App {
     pub sealer: Arc<dyn Sealer>,
     /// The breach corpus a new password is checked against beyond the local list.
     pub breached: Arc<dyn BreachedPasswords>,
+    /// Where bulk files are uploaded to, by pre-signed requests, and read back by the intake.
+    pub uploads: Arc<dyn Uploads>,
 }
 
 impl App {

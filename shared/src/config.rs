@@ -91,6 +91,9 @@ pub struct Config {
     /// while they wait for the worker (AWS only, set for the bulk intakes and worker; locally a
     /// key made at start seals).
     pub bulk_password_kms_key_id: Option<String>,
+    /// `LEARNERS_UPLOAD_BUCKET`: the private bucket bulk files are uploaded to (AWS only; the
+    /// memory backend keeps them in the local gateway).
+    pub upload_bucket: Option<String>,
     /// `LEARNERS_OPERATOR_SECOND_FACTOR`: must an operator have a second factor to use the
     /// console (`required`, the default), or may one without it confirm with the password
     /// (`optional`)?
@@ -217,6 +220,7 @@ impl Config {
                 .map(str::to_owned)
                 .collect(),
             bulk_password_kms_key_id: lookup("LEARNERS_BULK_PASSWORD_KMS_KEY_ID").filter(|s| !s.is_empty()),
+            upload_bucket: lookup("LEARNERS_UPLOAD_BUCKET").filter(|s| !s.is_empty()),
             operator_second_factor: match lookup("LEARNERS_OPERATOR_SECOND_FACTOR").as_deref().map(str::trim) {
                 None | Some("") | Some("required") => OperatorSecondFactor::Required,
                 Some("optional") => OperatorSecondFactor::Optional,

@@ -433,8 +433,9 @@ pub trait RowJobs: Send + Sync {
     /// Writing the same outcomes again changes nothing.
     async fn settle_at_intake(&self, job: &RowJob, outcomes: &[RowOutcome]) -> anyhow::Result<()>;
 
-    /// `Receiving` -> `Queued`, once every message is out (no other status is changed).
-    async fn mark_queued(&self, job_id: &str) -> anyhow::Result<()>;
+    /// `Receiving` -> `Queued`, once every message is out (no other status is changed), with
+    /// the number of rows (an uploaded file's is known only once it is read).
+    async fn mark_queued(&self, job_id: &str, total: u64) -> anyhow::Result<()>;
 
     /// Records that every row is settled, with the final counts (readers need not add the
     /// tallies again). Idempotent.
@@ -581,4 +582,48 @@ pub trait Sealer: Send + Sync {
     /// The secret sealed for `scope` and `number`; an error when it was sealed for another
     /// scope or number, altered, or sealed under another key.
     async fn open(&self, scope: &str, number: u64, sealed: &str) -> anyhow::Result<String>;
+}
+
+/// A request that stores one file, signed ahead of time, so that the file goes from the
+/// operator's machine to the store without passing through a function (a synchronous Lambda
+/// invocation carries at most 6 MB).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedUpload {
+    /// `PUT` (the API, `learnerctl`) or `POST` (an HTML form).
+    pub method: &'static str,
+    pub url: String,
+    /// Headers a `PUT` must carry as they are (they are part of what was signed).
+    pub headers: Vec<(String, String)>,
+    /// Form fields a `POST` must carry, in this order, before the file (a field named `file`).
+    pub fields: Vec<(String, String)>,
+}
+
+/// The bytes of a stored file, as they come (never the whole file in memory).
+pub type ObjectStream = std::pin::Pin<Box<dyn futures::Stream<Item = anyhow::Result<bytes::Bytes>> + Send>>;
+
+/// Where bulk files wait for their intake: a private bucket in AWS (objects go after a day),
+/// the local gateway's own store on the memory backend. An object's key names its job
+/// (`uploads::object_key`); its arrival starts the intake (S3's `ObjectCreated` event, or the
+/// gateway on the memory backend).
+#[async_trait]
+pub trait Uploads: Send + Sync {
+    /// A signed `PUT` of the object `key`, valid for `valid_for` from now (the wall clock: the
+    /// store checks it against its own).
+    async fn presign_put(&self, key: &str, valid_for: std::time::Duration) -> anyhow::Result<SignedUpload>;
+
+    /// A signed form `POST` (a POST policy) of the object `key`, of at most `max_bytes`, that
+    /// sends the browser on to `redirect` once the object is stored.
+    async fn presign_post(
+        &self,
+        key: &str,
+        redirect: &str,
+        max_bytes: u64,
+        valid_for: std::time::Duration,
+    ) -> anyhow::Result<SignedUpload>;
+
+    /// The object's bytes as a stream; `None` when there is no such object.
+    async fn open(&self, key: &str) -> anyhow::Result<Option<ObjectStream>>;
+
+    /// Deletes the object (nothing when there is none).
+    async fn delete(&self, key: &str) -> anyhow::Result<()>;
 }

@@ -3,16 +3,18 @@
 //! this module (the layering test holds it to that). The function mains, the local gateway,
 //! the bench and the tests build their `App` here.
 
-use crate::adapters::aws::{AwsClients, DynamoStore, KmsSealer, KmsSigner, NoSealer, NoSigner, SesMailer, SqsQueue};
+use crate::adapters::aws::{
+    AwsClients, DynamoStore, KmsSealer, KmsSigner, NoSealer, NoSigner, S3Uploads, SesMailer, SqsQueue,
+};
 use crate::adapters::breached::{KnownBreaches, RangeApi, RANGE_TIMEOUT};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::local_signer::LocalSigner;
-use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryOidcStore, MemoryStore, QueuedBatch};
+use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryOidcStore, MemoryStore, MemoryUploads, QueuedBatch};
 use crate::adapters::passwords::Argon2Passwords;
 use crate::adapters::sealing::LocalSealer;
-use crate::handlers::{sqs, HttpHandler, SqsHandler};
+use crate::handlers::{sqs, HttpHandler, IntakeHandler, SqsHandler};
 use crate::metrics::Metrics;
-use crate::ports::{BreachedPasswords, Clock, Sealer, Signer};
+use crate::ports::{BreachedPasswords, Clock, Sealer, Signer, Uploads};
 use crate::{App, Config};
 use lambda_http::Request;
 use std::sync::Arc;
@@ -26,6 +28,8 @@ pub struct MemoryParts {
     pub queue: UnboundedReceiver<QueuedBatch>,
     /// Messages enqueued and not yet finished by a worker.
     pub pending: Arc<std::sync::atomic::AtomicUsize>,
+    /// The uploaded files, which the local gateway receives (`/_dev/uploads`).
+    pub uploads: Arc<MemoryUploads>,
 }
 
 /// What a Lambda function runs on: AWS adapters, configuration from the environment.
@@ -65,7 +69,16 @@ pub fn aws_lazy(config: Config, sdk: &aws_config::SdkConfig, clock: Arc<dyn Cloc
         Some(key) => Arc::new(KmsSealer::lazy(sdk, key)),
         None => Arc::new(NoSealer),
     };
-    on_aws(config, store, mailer, queue, signer, sealer, clock)
+    let uploads = uploads_in(&config, |bucket| S3Uploads::lazy(sdk, bucket));
+    on_aws(config, store, mailer, queue, signer, sealer, uploads, clock)
+}
+
+/// The bucket `LEARNERS_UPLOAD_BUCKET` names, or none (every upload then fails, saying so).
+fn uploads_in(config: &Config, make: impl FnOnce(&str) -> S3Uploads) -> Arc<dyn Uploads> {
+    match &config.upload_bucket {
+        Some(bucket) => Arc::new(make(bucket)),
+        None => Arc::new(crate::adapters::aws::NoUploads),
+    }
 }
 
 /// The AWS adapters on clients made already (tests, tools, the local gateway on moto).
@@ -75,7 +88,8 @@ pub fn aws(config: Config, clients: &AwsClients, clock: Arc<dyn Clock>) -> App {
     let queue = SqsQueue::new(clients.sqs.clone(), config.queue_urls.clone());
     // Keys made in the process (tests, the local gateway on moto); the tests on moto put KMS
     // keys in their place.
-    on_aws(config, store, mailer, queue, Arc::new(LocalSigner::new()), local_sealer(), clock)
+    let uploads = uploads_in(&config, |bucket| S3Uploads::new(&clients.sdk, bucket));
+    on_aws(config, store, mailer, queue, Arc::new(LocalSigner::new()), local_sealer(), uploads, clock)
 }
 
 /// A sealer whose key is made at start (`make dev`, tests).
@@ -87,6 +101,8 @@ fn local_sealer() -> Arc<dyn Sealer> {
     }
 }
 
+// Each port's adapter, as the two callers above make them.
+#[allow(clippy::too_many_arguments)]
 fn on_aws(
     config: Config,
     store: DynamoStore,
@@ -94,6 +110,7 @@ fn on_aws(
     queue: SqsQueue,
     signer: Arc<dyn Signer>,
     sealer: Arc<dyn Sealer>,
+    uploads: Arc<dyn Uploads>,
     clock: Arc<dyn Clock>,
 ) -> App {
     let store = Arc::new(store);
@@ -107,6 +124,7 @@ fn on_aws(
         jobs: store,
         signer,
         sealer,
+        uploads,
         passwords: Arc::new(Argon2Passwords),
         breached: breached_passwords(&config),
         mailer: Arc::new(mailer),
@@ -134,6 +152,7 @@ pub fn in_memory(config: Config, clock: Arc<dyn Clock>) -> (App, MemoryParts) {
     let pending = queue.pending();
     let metrics = Arc::new(Metrics::new(config.metrics_namespace.clone()));
     let breached = breached_passwords(&config);
+    let uploads = Arc::new(MemoryUploads::new(&config.site_url));
     let app = App {
         config: Arc::new(config),
         store: store.clone(),
@@ -151,8 +170,9 @@ pub fn in_memory(config: Config, clock: Arc<dyn Clock>) -> (App, MemoryParts) {
         queue: Arc::new(queue),
         metrics,
         clock,
+        uploads: uploads.clone(),
     };
-    (app, MemoryParts { store, mailer, queue: receiver, pending })
+    (app, MemoryParts { store, mailer, queue: receiver, pending, uploads })
 }
 
 /// Runs an HTTP handler as a Lambda function: tracing, configuration and AWS clients once per
@@ -176,6 +196,20 @@ pub async fn run_worker_lambda(handler: SqsHandler) -> Result<(), lambda_runtime
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<sqs::SqsEvent>| async move {
             Ok::<_, std::convert::Infallible>(handler(app, event.payload).await)
+        },
+    ))
+    .await
+}
+
+/// Runs an S3 event handler as a Lambda function (see `run_lambda`): a failed event is an
+/// error, which Lambda retries (S3 invokes asynchronously).
+pub async fn run_intake_lambda(handler: IntakeHandler) -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let app = from_env().await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
+    let app = &app;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<crate::handlers::intake::S3Event>| async move {
+            handler(app, event.payload).await.map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
         },
     ))
     .await

@@ -398,8 +398,8 @@ impl RowJobs for Poisoned {
     async fn settle_at_intake(&self, job: &RowJob, outcomes: &[RowOutcome]) -> anyhow::Result<()> {
         self.inner.settle_at_intake(job, outcomes).await
     }
-    async fn mark_queued(&self, job_id: &str) -> anyhow::Result<()> {
-        self.inner.mark_queued(job_id).await
+    async fn mark_queued(&self, job_id: &str, total: u64) -> anyhow::Result<()> {
+        self.inner.mark_queued(job_id, total).await
     }
     async fn mark_completed(&self, job_id: &str, counts: &Counts) -> anyhow::Result<()> {
         self.inner.mark_completed(job_id, counts).await

@@ -32,4 +32,5 @@ mod row_jobs;
 mod second_factor;
 mod signin;
 mod uniform;
+mod uploads;
 mod workers;

@@ -284,6 +284,9 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     let mailer = Arc::new(MemoryMailer::new(app.clock.clone()));
     app.queue = Arc::new(queue);
     app.mailer = mailer.clone();
+    // Uploaded files kept in memory: the table calls are what is recorded here.
+    let uploads = Arc::new(learners::adapters::memory::MemoryUploads::new("http://127.0.0.1:9"));
+    app.uploads = uploads.clone();
     let workers = Workers::from_routes(&RouteTable::from_template(TEMPLATE).unwrap()).unwrap();
     let mut rig = Rig { app, recorder: recorder.clone(), workers, queue: receiver, mailer };
     let tag = learners_tests::unique("p");
@@ -545,6 +548,31 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
         learners::jobs::problems_page(&app, &progress.job, 0, |_| true).await.unwrap();
     }
 
+    // Files by upload: the API opens the job, the intake takes the file in.
+    let t = &tag[tag.len() - 6..];
+    let uploaded = [
+        (
+            "bulk-registrations",
+            learners::domain::JobKind::BulkRegistration,
+            format!("email,username,name\nup-{t}@example.com,up_{t},Up\n"),
+        ),
+        ("deletions", learners::domain::JobKind::Deletion, format!("{}\nnobody@example.com\n", address("ada"))),
+    ];
+    for (function, kind, file) in uploaded {
+        rig.as_function(function);
+        let job = learners::jobs::open_upload(&app, kind, OPERATOR, false, Some(&format!("upload-{function}")))
+            .await
+            .unwrap();
+        let key = learners::jobs::object_key(kind, &job.id);
+        let signed = app.uploads.presign_put(&key, std::time::Duration::from_secs(60)).await.unwrap();
+        let query = signed.url.split_once('?').map_or("", |(_, query)| query);
+        uploads.inner().accept_put(&key, query, file.into_bytes().into()).unwrap();
+        rig.as_function("intake");
+        let event = learners::handlers::intake::object_created("uploads", &key);
+        learners::handlers::intake::handle(&app, event).await.unwrap();
+        rig.drain().await;
+    }
+
     let granted = granted();
     let seen = recorder.seen.lock().unwrap().clone();
     let mut missing = Vec::new();
@@ -748,14 +776,14 @@ fn the_mail_events_topic_and_queue_refuse_everyone_but_their_source() {
 const BULK_PASSWORD_PURPOSE: &str = "learners-bulk-password";
 
 /// Bulk rows' passwords wait in the table sealed under `BulkPasswordKey`: the intakes (the bulk
-/// registration API and the console) alone make its data keys, the bulk worker alone opens
+/// registration API, the console and the uploads' intake) alone make its data keys, the bulk worker alone opens
 /// them, in the functions' policies and in the key's own policy (explicit denies, which no IAM
 /// policy of the account overrides); nobody re-encrypts under it.
 #[test]
 fn bulk_passwords_are_sealed_by_the_intakes_and_opened_by_the_bulk_worker_alone() {
     let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
     let resources = &doc["Resources"];
-    let intakes = ["BulkRegistrationsFunction", "OperatorConsoleFunction"];
+    let intakes = ["BulkRegistrationsFunction", "IntakeFunction", "OperatorConsoleFunction"];
     let worker = "BulkWorkerFunction";
     let mut told = BTreeSet::new();
     let (mut sealers, mut openers) = (BTreeSet::new(), BTreeSet::new());
@@ -784,7 +812,7 @@ fn bulk_passwords_are_sealed_by_the_intakes_and_opened_by_the_bulk_worker_alone(
     let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<BTreeSet<String>>();
     assert_eq!(sealers, names(&intakes), "who may make the bulk passwords' data keys");
     assert_eq!(openers, names(&[worker]), "who may open them");
-    assert_eq!(told, names(&[intakes[0], intakes[1], worker]), "who is told the key");
+    assert_eq!(told, names(&[intakes[0], intakes[1], intakes[2], worker]), "who is told the key");
 
     let key = &resources["BulkPasswordKey"];
     assert_eq!(key["Type"].as_str(), Some("AWS::KMS::Key"));

@@ -152,9 +152,13 @@ impl TestApp {
         let extra = extra.as_slice();
         let clock = Arc::new(ManualClock::new());
         let table = unique("learners-test-");
+        let mut uploads = None;
         let (app, memory, aws, in_process, pending) = match backend {
             Backend::Memory => {
                 let (app, parts) = learners::wiring::in_memory(config(&table, extra), clock.clone());
+                // Uploads go to this gateway, whatever the site's address.
+                parts.uploads.inner().serve_at(&base_url);
+                uploads = Some((parts.uploads.clone(), parts.pending.clone()));
                 let queue = Some((parts.queue, parts.pending.clone()));
                 (app, Some((parts.store, parts.mailer)), None, queue, Some(parts.pending))
             }
@@ -183,7 +187,11 @@ impl TestApp {
             (None, Some(clients)) => spawn_sqs_pollers(app.clone(), workers, clients.sqs.clone(), 1),
             (None, None) => unreachable!("every backend has queues"),
         }
-        let gateway = Arc::new(Gateway::new(app.clone(), routes, ADMIN_TOKEN.to_owned(), mail).expect("gateway"));
+        let mut gateway = Gateway::new(app.clone(), routes, ADMIN_TOKEN.to_owned(), mail).expect("gateway");
+        if let Some((uploads, pending)) = uploads {
+            gateway = gateway.with_uploads(uploads, pending);
+        }
+        let gateway = Arc::new(gateway);
         let server = tokio::spawn(async move {
             let _ = serve(listener, gateway).await;
         });

@@ -52,8 +52,8 @@ async fn main() -> anyhow::Result<()> {
     let (app, mail) = match backend.as_str() {
         "memory" => {
             let (app, parts) = learners::wiring::in_memory(config, Arc::new(SystemClock));
-            spawn_in_process(app.clone(), workers, parts.queue, parts.pending);
-            (app, Some(parts.mailer))
+            spawn_in_process(app.clone(), workers, parts.queue, parts.pending.clone());
+            (app, Some((parts.mailer, parts.uploads, parts.pending)))
         }
         "aws" => {
             let clients = AwsClients::from_env().await;
@@ -67,7 +67,16 @@ async fn main() -> anyhow::Result<()> {
         Ok(token) if !token.is_empty() => token,
         _ => learners::domain::Token::generate().as_str().to_owned(),
     };
-    let gateway = Arc::new(Gateway::new(app, routes, admin_token.clone(), mail)?);
+    let (mail, uploads) = match mail {
+        Some((mail, uploads, pending)) => (Some(mail), Some((uploads, pending))),
+        None => (None, None),
+    };
+    let mut gateway = Gateway::new(app, routes, admin_token.clone(), mail)?;
+    if let Some((uploads, pending)) = uploads {
+        // Files uploaded to the memory backend's bucket come here (`/_dev/uploads`).
+        gateway = gateway.with_uploads(uploads, pending);
+    }
+    let gateway = Arc::new(gateway);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;

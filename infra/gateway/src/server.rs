@@ -11,17 +11,30 @@ use lambda_http::aws_lambda_events::apigw::{
 };
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
-use learners::adapters::memory::MemoryMailer;
+use learners::adapters::memory::{MemoryMailer, MemoryUploads, UploadRefused, UPLOAD_PATH};
 use learners::handlers::{self, HttpHandler};
 use learners::http::ApiError;
 use learners::App;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// API Gateway HTTP APIs refuse bodies over 10 MB.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+
+/// A synchronous Lambda invocation carries at most 6 MB (6,291,456 bytes) of event: the body
+/// as the event holds it (JSON-escaped text, or base64 for binary) and the rest of the
+/// request. Over it, Lambda refuses the invocation (`RequestEntityTooLargeException`, a 413)
+/// and API Gateway answers 413 without the function ever running.
+pub const MAX_LAMBDA_EVENT: usize = 6 * 1024 * 1024;
+
+/// What an event adds around the body (route, context, a few headers), counted generously.
+const EVENT_OVERHEAD: usize = 2 * 1024;
+
+/// The largest object the local uploads take (S3 takes 5 GB in one `PUT`; this is memory).
+const MAX_OBJECT: usize = 512 * 1024 * 1024;
 
 /// The operator the local admin token stands for, in audit records and logs.
 pub const LOCAL_OPERATOR: &str = "arn:aws:iam::000000000000:user/local-operator";
@@ -33,6 +46,9 @@ pub struct Gateway {
     admin_token: String,
     /// The captured mail of the in-memory backend (absent on AWS).
     mail: Option<Arc<MemoryMailer>>,
+    /// The in-memory backend's uploads (S3's part, `/_dev/uploads`) and the count of work in
+    /// flight that an intake adds to.
+    uploads: Option<(Arc<MemoryUploads>, Arc<AtomicUsize>)>,
 }
 
 impl Gateway {
@@ -50,7 +66,14 @@ impl Gateway {
             })?;
             by_binary.insert(route.binary.clone(), handler);
         }
-        Ok(Self { app, routes, handlers: by_binary, admin_token, mail })
+        Ok(Self { app, routes, handlers: by_binary, admin_token, mail, uploads: None })
+    }
+
+    /// Serves the memory backend's uploads as S3 would, and starts the intake of each file
+    /// stored (as the bucket's notification does), counting it in `pending` while it runs.
+    pub fn with_uploads(mut self, uploads: Arc<MemoryUploads>, pending: Arc<AtomicUsize>) -> Self {
+        self.uploads = Some((uploads, pending));
+        self
     }
 
     pub fn app(&self) -> &App {
@@ -60,6 +83,9 @@ impl Gateway {
     async fn handle(&self, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_owned();
+        if path == UPLOAD_PATH || path.starts_with(&format!("{UPLOAD_PATH}/")) {
+            return self.upload(parts, body, &path).await;
+        }
         if path.starts_with("/_dev/") {
             return self.dev(&parts.method, &path);
         }
@@ -89,6 +115,9 @@ impl Gateway {
             Ok(collected) => collected.to_bytes(),
             Err(_) => return plain(413, r#"{"message":"Request Entity Too Large"}"#),
         };
+        if event_size(&parts.headers, &bytes) > MAX_LAMBDA_EVENT {
+            return plain(413, r#"{"message":"Request Entity Too Large"}"#);
+        }
         let mut context = ApiGatewayV2httpRequestContext::default();
         context.route_key = Some(matched.route.key());
         context.http.method = parts.method.clone();
@@ -168,6 +197,127 @@ impl Gateway {
             _ => to_hyper(learners::http::response::route_not_found().render(&self.app.config.look, false)),
         }
     }
+}
+
+/// The size of the event a body makes: text as a JSON string; anything else (a multipart form
+/// included) base64-encoded, as API Gateway passes a body whose type is not text.
+fn event_size(headers: &http::HeaderMap, body: &[u8]) -> usize {
+    let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let textual = content_type.is_empty()
+        || content_type.starts_with("text/")
+        || ["json", "xml", "x-www-form-urlencoded", "javascript"].iter().any(|t| content_type.contains(t));
+    let body = match std::str::from_utf8(body).ok().filter(|_| textual) {
+        // JSON escapes: `\"`, `\\`, `\n`, `\r`, `\t` add a byte; other control bytes five.
+        Some(text) => {
+            text.len()
+                + text
+                    .bytes()
+                    .map(|b| match b {
+                        b'"' | b'\\' | b'\n' | b'\r' | b'\t' => 1,
+                        0..0x20 => 5,
+                        _ => 0,
+                    })
+                    .sum::<usize>()
+        }
+        None => body.len().div_ceil(3) * 4,
+    };
+    body + EVENT_OVERHEAD
+}
+
+impl Gateway {
+    /// `/_dev/uploads`: the memory backend's bucket. A signed `PUT` of an object, or a signed
+    /// form `POST` (which goes on to its `success_action_redirect` with 303, as S3's does); then
+    /// the object's intake starts, as S3's notification would start the function.
+    async fn upload(&self, parts: http::request::Parts, body: Incoming, path: &str) -> hyper::Response<Full<Bytes>> {
+        let Some((uploads, pending)) = &self.uploads else {
+            return to_hyper(learners::http::response::route_not_found().render(&self.app.config.look, false));
+        };
+        let stored = match (parts.method.as_str(), path.strip_prefix(&format!("{UPLOAD_PATH}/"))) {
+            ("PUT", Some(key)) => {
+                let bytes = match Limited::new(body, MAX_OBJECT).collect().await {
+                    Ok(collected) => collected.to_bytes(),
+                    Err(_) => {
+                        return s3_error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+                    }
+                };
+                uploads.inner().accept_put(key, parts.uri.query().unwrap_or(""), bytes).map(|()| (key.to_owned(), None))
+            }
+            ("POST", None) => match form_upload(&parts.headers, body).await {
+                Ok((fields, file)) => {
+                    uploads.inner().accept_post(&fields, file).map(|(key, redirect)| (key, Some(redirect)))
+                }
+                Err(message) => return s3_error(400, "MalformedPOSTRequest", &message),
+            },
+            _ => {
+                return s3_error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+            }
+        };
+        let (key, redirect) = match stored {
+            Ok(stored) => stored,
+            Err(UploadRefused::Forbidden) => {
+                return s3_error(403, "AccessDenied", "Request has expired or the signature does not match")
+            }
+            Err(UploadRefused::BadRequest(message)) => return s3_error(400, "EntityTooLarge", message),
+        };
+        let (app, pending) = (self.app.clone(), pending.clone());
+        pending.fetch_add(1, Ordering::SeqCst);
+        let intake_key = key.clone();
+        tokio::spawn(async move {
+            // Lambda tries an asynchronous event three times in all.
+            for attempt in 1..=3 {
+                let event = learners::handlers::intake::object_created("local-uploads", &intake_key);
+                match learners::handlers::intake::handle(&app, event).await {
+                    Ok(()) => break,
+                    Err(error) => {
+                        tracing::warn!(attempt, error = format!("{error:#}"), "intake failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
+                }
+            }
+            pending.fetch_sub(1, Ordering::SeqCst);
+        });
+        match redirect {
+            Some(to) => {
+                let separator = if to.contains('?') { '&' } else { '?' };
+                let location = format!("{to}{separator}key={}", learners::http::pages::urlencode(&key));
+                let mut response = plain(303, "");
+                if let Ok(value) = http::HeaderValue::from_str(&location) {
+                    response.headers_mut().insert(http::header::LOCATION, value);
+                }
+                response
+            }
+            None => plain(200, ""),
+        }
+    }
+}
+
+/// A form post's fields and its file (the field named `file`, which S3 takes as the last).
+async fn form_upload(headers: &http::HeaderMap, body: Incoming) -> Result<(HashMap<String, String>, Bytes), String> {
+    let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let boundary =
+        multer::parse_boundary(content_type).map_err(|_| "The body must be multipart/form-data.".to_owned())?;
+    let stream = http_body_util::BodyExt::into_data_stream(Limited::new(body, MAX_OBJECT + 64 * 1024));
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut fields = HashMap::new();
+    while let Some(field) = multipart.next_field().await.map_err(|e| e.to_string())? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            let file = field.bytes().await.map_err(|e| e.to_string())?;
+            return Ok((fields, file));
+        }
+        fields.insert(name, field.text().await.map_err(|e| e.to_string())?);
+    }
+    Err("The form has no file field.".to_owned())
+}
+
+/// An error as S3 answers it.
+fn s3_error(status: u16, code: &str, message: &str) -> hyper::Response<Full<Bytes>> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    );
+    let mut response = plain(status, &body);
+    response.headers_mut().insert("content-type", http::HeaderValue::from_static("application/xml"));
+    response
 }
 
 fn to_hyper(response: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {

@@ -11,7 +11,7 @@ use std::io::{BufRead, IsTerminal};
 #[derive(Subcommand)]
 pub enum Command {
     /// Register the learners of a CSV file (columns email, username, name, optional password).
-    /// A file over 10 MB goes up in parts (the header in each), reported as one.
+    /// A file over 5.9 MB goes up in parts (the header in each), reported as one.
     BulkRegister {
         /// The CSV file.
         file: std::path::PathBuf,

@@ -1,4 +1,4 @@
-//! Files larger than one upload: the API refuses a bulk CSV over 10 MB (413) and a deletion
+//! Files larger than one request: the API refuses a bulk CSV over 5.9 MB (413) and a deletion
 //! list of more than 10,000 addresses, so the CLI sends such a file in parts and reports them
 //! as one. A part is whole records of the original (cut where the `csv` crate says a record
 //! ends, never inside a quoted field) behind the original header, so the API reads every row
@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 /// The API's limits (`learners::flows::bulk::MAX_UPLOAD_BYTES`, `flows::removal::MAX_EMAILS`;
 /// a unit test holds them equal).
-pub const MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
+pub const MAX_UPLOAD_BYTES: usize = 5_900_000;
 pub const MAX_EMAILS: usize = 10_000;
 
 /// The limits a run splits by. The variables exist for the tests, which split small files;
@@ -269,7 +269,7 @@ mod tests {
         assert_eq!((lowered.upload_bytes, lowered.emails), (300, 3));
         let raised = env(&[("LEARNERCTL_MAX_UPLOAD_BYTES", "99999999999")]).unwrap();
         assert_eq!((raised.upload_bytes, raised.emails), (MAX_UPLOAD_BYTES, MAX_EMAILS));
-        assert_eq!(raised.upload_size(), "10 MB");
+        assert_eq!(raised.upload_size(), "5900000 bytes");
         let bad = env(&[("LEARNERCTL_MAX_EMAILS", "0")]).unwrap_err();
         assert!(bad.0.contains("LEARNERCTL_MAX_EMAILS"), "{bad}");
     }

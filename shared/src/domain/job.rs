@@ -194,9 +194,11 @@ pub struct JobProgress {
 impl JobProgress {
     pub fn new(job: RowJob, tallied: Counts, now: Timestamp) -> Self {
         let counts = job.final_counts.unwrap_or(tallied);
-        let status = if job.status == JobStatus::Completed || counts.settled() >= job.total {
+        // A job still receiving has no total yet (an uploaded file's is known once it is read).
+        let receiving = job.status == JobStatus::Receiving;
+        let status = if job.status == JobStatus::Completed || (!receiving && counts.settled() >= job.total) {
             JobStatus::Completed
-        } else if job.status == JobStatus::Receiving {
+        } else if receiving {
             if now.unix() - job.created_at.unix() > INTAKE_DEADLINE_SECONDS {
                 JobStatus::CutOff
             } else {

@@ -8,8 +8,15 @@ use crate::jobs::{submit_with, IntakeError, Submission};
 use crate::App;
 use std::collections::{HashMap, HashSet};
 
-/// API Gateway's payload limit.
-pub const MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
+/// The largest body the direct routes take: a synchronous Lambda invocation carries at most
+/// 6 MB, the rest of the event included (API Gateway's own 10 MB never comes into play). A
+/// file sent as `text/csv` may be this large; a console form's file arrives base64-encoded
+/// (a third larger), so about 4.5 MB of it fits. Larger files go by upload
+/// (`POST .../uploads`: `open_upload`), which has no such limit.
+pub const MAX_UPLOAD_BYTES: usize = 5_900_000;
+
+/// The largest file a console form may upload to the bucket (the API's `PUT` is S3's own 5 GB).
+pub const MAX_FORM_UPLOAD_BYTES: u64 = 200 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
     #[error("{0}")]
@@ -69,9 +76,13 @@ fn columns(header: &csv::ByteRecord) -> Result<Columns, UploadError> {
     })
 }
 
-fn reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(bytes)
+fn reader<'a>(read: impl std::io::Read + 'a) -> csv::Reader<Box<dyn std::io::Read + 'a>> {
+    use std::io::BufRead;
+    let mut read = std::io::BufReader::new(read);
+    if read.fill_buf().is_ok_and(|start| start.starts_with(b"\xEF\xBB\xBF")) {
+        read.consume(3);
+    }
+    csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(Box::new(read))
 }
 
 impl From<IntakeError> for UploadError {
@@ -167,32 +178,111 @@ pub async fn dry_run(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
 }
 
 fn check_rows(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
-    let mut reader = reader(bytes);
+    let mut problems = Vec::new();
+    let mut valid = Vec::new();
+    let rows = each_candidate(app, &mut &*bytes, &mut |found| {
+        match found {
+            Ok(candidate) => valid.push(candidate),
+            Err(outcome) => problems.push(outcome),
+        }
+        true
+    })?;
+    Ok(Checked { rows, problems, valid })
+}
+
+/// The first row of each email and of each username (lower-cased) seen in a file, kept as a
+/// 64-bit hash under a key of this reading and the row: 16 bytes a name, not the name (a
+/// million-row file holds two tables of about 36 MB instead of hundreds). Two names share a
+/// hash with odds of about one in ten million in a million-row file: the later row would be
+/// skipped as a duplicate (and reported, so the operator sees it).
+#[derive(Default)]
+struct FirstSeen {
+    key: std::collections::hash_map::RandomState,
+    emails: HashMap<u64, u32, std::hash::BuildHasherDefault<Prehashed>>,
+    usernames: HashMap<u64, u32, std::hash::BuildHasherDefault<Prehashed>>,
+}
+
+impl FirstSeen {
+    /// The earlier row with this email or username; else the row is recorded as their first.
+    fn earlier_or_note(&mut self, email_key: &str, username_key: &str, row: u64) -> Option<u64> {
+        use std::hash::BuildHasher;
+        let (email, username) = (self.key.hash_one(email_key), self.key.hash_one(username_key));
+        if let Some(first) = self.emails.get(&email).or_else(|| self.usernames.get(&username)) {
+            return Some(u64::from(*first));
+        }
+        let row = u32::try_from(row).unwrap_or(u32::MAX);
+        self.emails.insert(email, row);
+        self.usernames.insert(username, row);
+        None
+    }
+}
+
+/// The keys of `FirstSeen` are hashes already: used as they are.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = bytes.iter().fold(self.0, |hash, b| hash.rotate_left(8) ^ u64::from(*b));
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+/// What the intake of an uploaded file reads it with (`jobs::receive_upload`): the rows as
+/// `check` finds them, one at a time; a file refused as a whole (its header) is its row 1.
+pub fn parser(app: &App) -> crate::jobs::Parser<BulkRow> {
+    let app = app.clone();
+    Box::new(move |read, emit| {
+        each_candidate(&app, read, &mut |found| emit(found.map(|candidate| candidate.row))).map_err(|error| {
+            let code = match &error {
+                UploadError::Columns(_) => "bad_columns",
+                UploadError::Empty => "empty_file",
+                UploadError::KeyReused | UploadError::Unexpected(_) => "unreadable_file",
+            };
+            RowOutcome::new(1, "", RowResult::Failed, code, error.to_string())
+        })
+    })
+}
+
+/// Reads a file as it comes and hands each row, in row order, to `emit` (false: stop): a valid
+/// row, or why it is refused (invalid, or a duplicate of an earlier row of the file). The rows
+/// read.
+fn each_candidate(
+    app: &App,
+    read: &mut dyn std::io::Read,
+    emit: &mut dyn FnMut(Result<Candidate, RowOutcome>) -> bool,
+) -> Result<u64, UploadError> {
+    let mut reader = reader(read);
     let header = reader.byte_headers().map_err(|_| UploadError::Empty)?.clone();
     if header.is_empty() || header.iter().all(|h| h.is_empty()) {
         return Err(UploadError::Empty);
     }
     let cols = columns(&header)?;
-    let mut first_email: HashMap<String, u64> = HashMap::new();
-    let mut first_username: HashMap<String, u64> = HashMap::new();
-    let mut problems = Vec::new();
-    let mut valid = Vec::new();
+    let mut seen = FirstSeen::default();
     let mut rows = 0;
     let mut record = csv::ByteRecord::new();
-    loop {
+    let mut go_on = true;
+    while go_on {
         let row = rows + 2;
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
+            // The file could not be read on (an upload cut short): no row past here is whole.
+            Err(e) if e.is_io_error() => return Err(UploadError::Unexpected(anyhow::Error::from(e))),
             Err(e) => {
                 rows += 1;
-                problems.push(RowOutcome::new(
+                go_on = emit(Err(RowOutcome::new(
                     row,
                     "",
                     RowResult::Failed,
                     "malformed_row",
                     format!("The row is not valid CSV: {e}"),
-                ));
+                )));
                 continue;
             }
         }
@@ -200,23 +290,25 @@ fn check_rows(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
         let (candidate, checked) = match extract(&cols, row, &record).and_then(|c| validate(app, &c).map(|v| (c, v))) {
             Ok(found) => found,
             Err(outcome) => {
-                problems.push(outcome);
+                go_on = emit(Err(outcome));
                 continue;
             }
         };
         let email_key = candidate.email.trim().to_ascii_lowercase();
         let username_key = candidate.username.trim().to_ascii_lowercase();
-        let earlier = first_email.get(&email_key).or_else(|| first_username.get(&username_key)).copied();
-        if let Some(first) = earlier {
+        if let Some(first) = seen.earlier_or_note(&email_key, &username_key, row) {
             let message = format!("Row {first} has the same email or username; the first one wins.");
-            problems.push(RowOutcome::new(row, &candidate.email, RowResult::Skipped, "duplicate_in_file", message));
+            let duplicate = RowOutcome::new(row, &candidate.email, RowResult::Skipped, "duplicate_in_file", message);
+            go_on = emit(Err(duplicate));
             continue;
         }
-        first_email.insert(email_key, row);
-        first_username.insert(username_key, row);
-        valid.push(Candidate { row: candidate, email_key: checked.email.key(), username_key: checked.username.key() });
+        go_on = emit(Ok(Candidate {
+            row: candidate,
+            email_key: checked.email.key(),
+            username_key: checked.username.key(),
+        }));
     }
-    Ok(Checked { rows, problems, valid })
+    Ok(rows)
 }
 
 /// Checks the file, then hands its rows to the pipeline: the job is recorded, the refused

@@ -159,13 +159,98 @@ pub async fn request_deletions(
     let mut refused = Vec::new();
     let mut rows = Vec::new();
     for (row, raw) in emails {
-        match Email::parse(raw) {
-            Ok(email) => rows.push(DeletionTarget { row: *row, email: Some(email.to_string()), user_id: None }),
-            Err(e) => refused.push(RowOutcome::new(*row, raw, RowResult::Failed, "invalid_email", e.to_string())),
+        match target(*row, raw) {
+            Ok(target) => rows.push(target),
+            Err(outcome) => refused.push(outcome),
         }
     }
     let submission = Submission { total: emails.len() as u64, refused, rows };
     submit::<Deletion>(app, operator, submission, idempotency).await
+}
+
+/// A row of a list: the address to delete, or why it is refused at intake.
+fn target(row: u64, raw: &str) -> Result<DeletionTarget, RowOutcome> {
+    match Email::parse(raw) {
+        Ok(email) => Ok(DeletionTarget { row, email: Some(email.to_string()), user_id: None }),
+        Err(e) => Err(RowOutcome::new(row, raw, RowResult::Failed, "invalid_email", e.to_string())),
+    }
+}
+
+/// What the intake of an uploaded list reads it with (`jobs::receive_upload`): the rule of
+/// `emails_from_file` (one address a line when the first line is an address alone, else a CSV
+/// file with an `email` column), read as it comes. No limit on its length (`MAX_EMAILS` is
+/// the direct routes'); a row that is not UTF-8 is an invalid address, not the whole file's
+/// refusal (the rows before it are on their way by then).
+pub fn parser() -> crate::jobs::Parser<DeletionTarget> {
+    Box::new(|read, emit| {
+        match each_email(read, &mut |row, raw| emit(target(row, &raw))) {
+            Ok(0) => Err(ListError::Empty),
+            other => other,
+        }
+        .map_err(|error| {
+            let code = match error {
+                ListError::NoEmailColumn => "bad_columns",
+                ListError::Empty => "empty_file",
+                _ => "unreadable_file",
+            };
+            RowOutcome::new(1, "", RowResult::Failed, code, error.to_string())
+        })
+    })
+}
+
+/// Hands each address of a list to `emit` (false: stop) with its row; the rows read.
+fn each_email(read: &mut dyn std::io::Read, emit: &mut dyn FnMut(u64, String) -> bool) -> Result<u64, ListError> {
+    use std::io::{BufRead, Read};
+    let mut read = std::io::BufReader::new(read);
+    // The lines up to the first that is not blank decide what the file is; they are read again.
+    let mut start = Vec::new();
+    let mut first = String::new();
+    while first.is_empty() {
+        let at = start.len();
+        if read.read_until(b'\n', &mut start).map_err(|_| ListError::NoHeader)? == 0 {
+            break;
+        }
+        first = String::from_utf8_lossy(&start[at..]).trim().trim_start_matches('\u{FEFF}').trim().to_owned();
+    }
+    let start = start.strip_prefix(b"\xEF\xBB\xBF").map(<[u8]>::to_vec).unwrap_or(start);
+    let whole = std::io::Cursor::new(start).chain(read);
+    let mut rows = 0;
+    if !first.contains([',', '"']) && Email::parse(&first).is_ok() {
+        for line in whole.split(b'\n') {
+            let line = line.map_err(|_| ListError::BadRow(rows + 1))?;
+            let line = String::from_utf8_lossy(&line);
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            rows += 1;
+            if !emit(rows, line.to_owned()) {
+                break;
+            }
+        }
+        return Ok(rows);
+    }
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(whole);
+    let header = reader.byte_headers().map_err(|_| ListError::NoHeader)?.clone();
+    let column = header
+        .iter()
+        .position(|h| String::from_utf8_lossy(h).trim().eq_ignore_ascii_case("email"))
+        .ok_or(ListError::NoEmailColumn)?;
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let row = rows + 2;
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) if e.is_io_error() => return Err(ListError::BadRow(row)),
+            Err(_) => record.clear(),
+        }
+        rows += 1;
+        if !emit(row, String::from_utf8_lossy(record.get(column).unwrap_or_default()).into_owned()) {
+            break;
+        }
+    }
+    Ok(rows)
 }
 
 /// The worker's part for a learner's own request (a job's rows go through `jobs::process`).

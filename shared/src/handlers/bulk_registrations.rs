@@ -1,8 +1,9 @@
 //! Function `bulk-registrations` (operators only): `POST /admin/v1/bulk-registrations` (a CSV
-//! file; `?dry_run=true` only validates; `?invite=true` mails each created learner an invitation), `GET /admin/v1/bulk-registrations/{job_id}` and
+//! file; `?dry_run=true` only validates; `?invite=true` mails each created learner an invitation), `POST /admin/v1/bulk-registrations/uploads` (a job
+//! whose file of any size goes to the uploads' bucket), `GET /admin/v1/bulk-registrations/{job_id}` and
 //! `GET /admin/v1/bulk-registrations/{job_id}/report.csv`.
 
-use super::row_jobs::{idempotency_key, report, status};
+use super::row_jobs::{idempotency_key, new_upload, report, status};
 use crate::domain::JobKind;
 use crate::flows::bulk::{upload_with, UploadError, MAX_UPLOAD_BYTES};
 use crate::http::body::content_type;
@@ -21,6 +22,9 @@ pub async fn handle(app: &App, req: Request) -> Reply {
     };
     let result = match route_key(&req).as_str() {
         "POST /admin/v1/bulk-registrations" => create(app, &req, &operator.id).await,
+        "POST /admin/v1/bulk-registrations/uploads" => {
+            new_upload(app, &req, JobKind::BulkRegistration, &operator.id).await
+        }
         "GET /admin/v1/bulk-registrations/{job_id}" => status(app, &req, JobKind::BulkRegistration).await,
         "GET /admin/v1/bulk-registrations/{job_id}/report.csv" => report(app, &req, JobKind::BulkRegistration).await,
         _ => Err(ApiError::not_found()),
@@ -47,7 +51,10 @@ async fn create(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiEr
     let invite = query_flag(req, "invite")?;
     let key = idempotency_key(req)?;
     if bytes.len() > MAX_UPLOAD_BYTES {
-        return Err(ApiError::new(ErrorCode::PayloadTooLarge, "The file is larger than 10 MB; split it."));
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "The file is larger than 5.9 MB; upload it instead (POST /admin/v1/bulk-registrations/uploads).",
+        ));
     }
     if content_type(req).as_deref() != Some("text/csv") {
         return Err(ApiError::bad_request("Send the file as text/csv."));

@@ -1,7 +1,8 @@
 //! Function `deletions` (operators only): `POST /admin/v1/deletions` (JSON `{"emails":[...]}`
-//! or a CSV with an `email` column) and `GET /admin/v1/deletions/{job_id}`.
+//! or a CSV with an `email` column), `POST /admin/v1/deletions/uploads` (a job whose list of
+//! any length goes to the uploads' bucket) and `GET /admin/v1/deletions/{job_id}`.
 
-use super::row_jobs::{idempotency_key, status};
+use super::row_jobs::{idempotency_key, new_upload, status};
 use crate::domain::JobKind;
 use crate::flows::removal::{check_list, emails_from_file, request_deletions, ListError};
 use crate::http::body::content_type;
@@ -20,6 +21,7 @@ pub async fn handle(app: &App, req: Request) -> Reply {
     };
     let result = match route_key(&req).as_str() {
         "POST /admin/v1/deletions" => create(app, &req, &operator.id).await,
+        "POST /admin/v1/deletions/uploads" => new_upload(app, &req, JobKind::Deletion, &operator.id).await,
         "GET /admin/v1/deletions/{job_id}" => status(app, &req, JobKind::Deletion).await,
         _ => Err(ApiError::not_found()),
     };
@@ -31,7 +33,10 @@ pub async fn handle(app: &App, req: Request) -> Reply {
 fn emails(req: &Request) -> Result<Vec<(u64, String)>, ApiError> {
     let body: &[u8] = req.body().as_ref();
     if body.len() > crate::flows::bulk::MAX_UPLOAD_BYTES {
-        return Err(ApiError::new(ErrorCode::PayloadTooLarge, "The body is larger than 10 MB."));
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            "The body is larger than 5.9 MB; upload the list instead (POST /admin/v1/deletions/uploads).",
+        ));
     }
     let list = if content_type(req).as_deref() == Some("text/csv") {
         emails_from_file(body)?

@@ -13,6 +13,7 @@ pub mod bulk_registrations;
 pub mod bulk_worker;
 pub mod deletion_worker;
 pub mod deletions;
+pub mod intake;
 pub mod mail_events;
 pub mod mail_worker;
 pub mod oidc;
@@ -37,6 +38,9 @@ pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
 pub type HttpHandler = for<'a> fn(&'a App, Request) -> HandlerFuture<'a>;
 pub type WorkerFuture<'a> = Pin<Box<dyn Future<Output = sqs::SqsBatchResponse> + Send + 'a>>;
 pub type SqsHandler = for<'a> fn(&'a App, sqs::SqsEvent) -> WorkerFuture<'a>;
+pub type IntakeFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
+/// The handler of an S3 event (`intake`): an error makes Lambda deliver the event again.
+pub type IntakeHandler = for<'a> fn(&'a App, intake::S3Event) -> IntakeFuture<'a>;
 
 /// Every function binary with an HTTP handler, and the handler.
 pub const HTTP_HANDLERS: &[(&str, HttpHandler)] = &[

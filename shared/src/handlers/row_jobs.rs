@@ -112,3 +112,49 @@ pub(crate) async fn report_response(app: &App, job: &RowJob, cursor: u64) -> Res
     }
     Ok(response)
 }
+
+/// `POST .../uploads`: a new job whose file goes straight to the uploads' bucket by a signed
+/// `PUT` (any size; the file's arrival starts the intake). The body is empty or a JSON object:
+/// `{"invite": true}` for a bulk registration whose learners get an invitation. 201 with the
+/// job's id and the request to send the file with.
+pub(crate) async fn new_upload(app: &App, req: &Request, kind: JobKind, operator: &str) -> Result<Reply, ApiError> {
+    let key = idempotency_key(req)?;
+    let mut errors = crate::http::FieldErrors::new();
+    let body: &[u8] = req.body().as_ref();
+    let invite = if body.is_empty() {
+        false
+    } else {
+        let mut fields = crate::http::Fields::from_request(req)?;
+        let invite = match kind {
+            JobKind::BulkRegistration => fields.boolean("invite", &mut errors),
+            JobKind::Deletion => false,
+        };
+        fields.finish(&mut errors);
+        invite
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let job = crate::jobs::open_upload(app, kind, operator, invite, key.as_deref()).await?;
+    if job.status != crate::domain::JobStatus::Receiving {
+        // The same key again, after the file came: the job as it is, and nothing to upload.
+        return Ok(response::json(200, &json!({"job_id": job.id, "upload": null})));
+    }
+    let object = crate::jobs::object_key(kind, &job.id);
+    let upload =
+        app.uploads.presign_put(&object, crate::jobs::UPLOAD_VALID_FOR).await.map_err(|e| ApiError::unexpected(&e))?;
+    let headers: serde_json::Map<String, Value> =
+        upload.headers.into_iter().map(|(name, value)| (name, Value::String(value))).collect();
+    Ok(response::json(
+        201,
+        &json!({
+            "job_id": job.id,
+            "upload": {
+                "method": upload.method,
+                "url": upload.url,
+                "headers": headers,
+                "expires_in": crate::jobs::UPLOAD_VALID_FOR.as_secs(),
+            },
+        }),
+    ))
+}

@@ -17,7 +17,10 @@ impl Parts {
     pub async fn from_request(req: &Request, max_bytes: usize) -> Result<Self, ApiError> {
         let body: &[u8] = req.body().as_ref();
         if body.len() > max_bytes {
-            return Err(ApiError::new(ErrorCode::PayloadTooLarge, "The form is larger than 10 MB; split the file."));
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                "The form is larger than 5.9 MB; send a larger file with learnerctl or the API's upload.",
+            ));
         }
         let raw_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         if content_type(req).as_deref() != Some("multipart/form-data") {

@@ -18,7 +18,10 @@ mod intake;
 mod status;
 mod worker;
 
-pub use intake::{submit, submit_with, IntakeError, Submission};
+pub use intake::{
+    job_of_key, object_key, open_upload, receive_upload, submit, submit_with, IntakeError, Parser, Submission, UPLOAD_PREFIX,
+    UPLOAD_VALID_FOR,
+};
 pub use status::{
     parse_cursor, problems_page, progress, report_page, CursorError, Paged, PROBLEMS_PER_PAGE, REPORT_ROWS_PER_PAGE,
 };

@@ -22,9 +22,14 @@ pub async fn process<K: RowKind>(app: &App, message: &RowMessage<K::Row>, final_
     };
     // The intake sends one block a message; a message is input, so group it anyway.
     let mut blocks: BTreeMap<u64, Vec<&K::Row>> = BTreeMap::new();
+    // An uploaded file's rows go out while it is read: its total is known only at the end.
+    let last = match job.status {
+        crate::domain::JobStatus::Receiving => u64::MAX,
+        _ => job.total + 1,
+    };
     for row in &message.rows {
         let number = K::row_number(row);
-        if (1..=job.total + 1).contains(&number) {
+        if (1..=last).contains(&number) {
             blocks.entry(block_of(number)).or_default().push(row);
         } else {
             tracing::warn!(job_id = %job.id, row = number, "not a row of the job: nothing done");

@@ -155,7 +155,7 @@ async fn billed_script(store: &dyn Store, take: &dyn Fn() -> Units) -> Vec<(Stri
     step("rows");
     assert!(!store.problems(&job.id, 5, 3).await.unwrap().is_empty());
     step("problems");
-    store.mark_queued(&job.id).await.unwrap();
+    store.mark_queued(&job.id, job.total).await.unwrap();
     store.mark_completed(&job.id, &Counts { done: 1, skipped: 1, failed: 13 }).await.unwrap();
     step("mark_queued, mark_completed");
     bills

@@ -16,6 +16,7 @@ mod row_jobs;
 mod second_factors;
 mod secrets;
 mod sessions;
+pub mod uploads;
 mod users;
 
 pub use learners::adapters::aws::{provision, AwsClients, DynamoStore};
@@ -146,6 +147,34 @@ const COVERAGE: &[(&str, &[&str])] = &[
     ("RowJobs::problems", &["rows_settle_once_and_read_back_in_row_order_across_shards"]),
     ("RowJobs::rows_of_user", &["a_bulk_row_creates_its_account_once_and_forgets_its_password"]),
     ("RowJobs::record_tally", &["tallies_only_grow_and_sum_up"]),
+    (
+        "Uploads::presign_put",
+        &[
+            "a_signed_put_stores_the_file_and_it_reads_back_in_pieces_until_deleted",
+            "without_a_bucket_every_upload_fails_saying_so",
+        ],
+    ),
+    (
+        "Uploads::presign_post",
+        &[
+            "a_signed_form_post_stores_the_file_and_sends_the_browser_on",
+            "without_a_bucket_every_upload_fails_saying_so",
+        ],
+    ),
+    (
+        "Uploads::open",
+        &[
+            "a_signed_put_stores_the_file_and_it_reads_back_in_pieces_until_deleted",
+            "without_a_bucket_every_upload_fails_saying_so",
+        ],
+    ),
+    (
+        "Uploads::delete",
+        &[
+            "a_signed_put_stores_the_file_and_it_reads_back_in_pieces_until_deleted",
+            "without_a_bucket_every_upload_fails_saying_so",
+        ],
+    ),
     ("RowJobs::tallied", &["tallies_only_grow_and_sum_up"]),
     ("RowJobs::keep_passwords", &["a_bulk_row_creates_its_account_once_and_forgets_its_password"]),
     ("RowJobs::kept_password", &["a_bulk_row_creates_its_account_once_and_forgets_its_password"]),
@@ -314,6 +343,7 @@ const FILES: &[(&str, &str)] = &[
     ("capacity.rs", include_str!("capacity.rs")),
     ("secrets.rs", include_str!("secrets.rs")),
     ("second_factors.rs", include_str!("second_factors.rs")),
+    ("uploads.rs", include_str!("uploads.rs")),
 ];
 
 /// The adapters' sources, where each port's implementations are found.
@@ -327,6 +357,8 @@ const ADAPTERS: &[&str] = &[
     include_str!("../../../shared/src/adapters/sealing.rs"),
     include_str!("../../../shared/src/adapters/aws/kms_sealer.rs"),
     include_str!("../../../shared/src/adapters/breached.rs"),
+    include_str!("../../../shared/src/adapters/memory/uploads.rs"),
+    include_str!("../../../shared/src/adapters/aws/s3.rs"),
 ];
 
 /// Every method of every port is in `COVERAGE`, with tests that exist and call it; a store

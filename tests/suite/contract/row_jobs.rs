@@ -29,13 +29,16 @@ async fn a_job_is_recorded_once_per_idempotency_key_and_only_moves_forward(backe
     let other = row_job(JobKind::Deletion, 1, Some(&unique("key-")));
     assert_eq!(store.create_job(&other).await.unwrap(), JobCreated::Created);
 
-    store.mark_queued(&first.id).await.unwrap();
-    assert_eq!(store.job(&first.id).await.unwrap().unwrap().status, JobStatus::Queued);
+    // Queued with its number of rows (an uploaded file's is known once it is read).
+    store.mark_queued(&first.id, 4).await.unwrap();
+    let queued = store.job(&first.id).await.unwrap().unwrap();
+    assert_eq!((queued.status, queued.total), (JobStatus::Queued, 4));
     let counts = Counts { done: 1, skipped: 1, failed: 1 };
     store.mark_completed(&first.id, &counts).await.unwrap();
-    store.mark_queued(&first.id).await.unwrap();
+    store.mark_queued(&first.id, 9).await.unwrap();
     let done = store.job(&first.id).await.unwrap().unwrap();
     assert_eq!((done.status, done.final_counts), (JobStatus::Completed, Some(counts)), "never back to queued");
+    assert_eq!(done.total, 4, "the total is set once, by the intake");
     assert_eq!(store.job("no-such-job").await.unwrap(), None);
 }
 

@@ -6,6 +6,7 @@ pub(crate) mod items;
 mod kms;
 mod kms_sealer;
 pub mod provision;
+mod s3;
 mod ses;
 mod sqs;
 
@@ -163,6 +164,7 @@ mod retry_tests {
     }
 }
 
+pub use s3::{NoUploads, S3Uploads};
 pub use ses::SesMailer;
 
 /// An SDK client made on its first use. Making one builds its HTTPS connector, which reads and
@@ -221,6 +223,8 @@ pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub ses: aws_sdk_sesv2::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// The SDK configuration the clients were made from (the uploads' bucket makes its own).
+    pub sdk: aws_config::SdkConfig,
 }
 
 impl AwsClients {
@@ -229,6 +233,7 @@ impl AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             ses: aws_sdk_sesv2::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
+            sdk: sdk.clone(),
         }
     }
 

@@ -1,4 +1,4 @@
-//! Creates the table and queues on an endpoint (an emulator, or an account without the SAM
+//! Creates the table, queues and uploads' bucket on an endpoint (an emulator, or an account without the SAM
 //! stack): what `learners-dev provision` and the tests run. In AWS the SAM template owns them.
 
 use super::AwsClients;
@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 pub struct Provisioned {
     pub table: String,
     pub queue_urls: BTreeMap<Queue, String>,
+    /// The uploads' bucket (`<prefix>-uploads`).
+    pub upload_bucket: String,
 }
 
 impl Provisioned {
@@ -22,6 +24,7 @@ impl Provisioned {
     pub fn variables(&self) -> Vec<(&'static str, String)> {
         let mut variables = vec![("LEARNERS_TABLE_NAME", self.table.clone())];
         variables.extend(self.queue_urls.iter().map(|(queue, url)| (queue.url_variable(), url.clone())));
+        variables.push(("LEARNERS_UPLOAD_BUCKET", self.upload_bucket.clone()));
         variables
     }
 }
@@ -34,7 +37,9 @@ pub async fn provision(clients: &AwsClients, prefix: &str) -> anyhow::Result<Pro
     for queue in Queue::ALL {
         queue_urls.insert(queue, create_queue_with_dlq(&clients.sqs, &format!("{prefix}-{}", queue.suffix())).await?);
     }
-    Ok(Provisioned { table: prefix.to_owned(), queue_urls })
+    let upload_bucket = format!("{}-uploads", prefix.to_ascii_lowercase());
+    super::S3Uploads::new(&clients.sdk, &upload_bucket).create_bucket().await?;
+    Ok(Provisioned { table: prefix.to_owned(), queue_urls, upload_bucket })
 }
 
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<()> {

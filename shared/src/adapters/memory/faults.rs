@@ -23,6 +23,7 @@ use crate::ports::{
     AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, JobCreated,
     LoginAttempts, Reregistration, RowJobs, SecondFactorStore, SessionStore, TokenUse, UserStore,
 };
+use crate::ports::{ObjectStream, SignedUpload, Uploads};
 use async_trait::async_trait;
 use std::future::Future;
 use std::sync::Arc;
@@ -401,6 +402,32 @@ impl<S: AuditLog> AuditLog for WithFaults<S> {
     }
 }
 
+/// The uploads' object store (S3 in AWS) fails as any other call can.
+#[async_trait]
+impl<S: Uploads> Uploads for WithFaults<S> {
+    async fn presign_put(&self, key: &str, valid_for: std::time::Duration) -> anyhow::Result<SignedUpload> {
+        self.call("Uploads::presign_put", self.inner.presign_put(key, valid_for)).await
+    }
+
+    async fn presign_post(
+        &self,
+        key: &str,
+        redirect: &str,
+        max_bytes: u64,
+        valid_for: std::time::Duration,
+    ) -> anyhow::Result<SignedUpload> {
+        self.call("Uploads::presign_post", self.inner.presign_post(key, redirect, max_bytes, valid_for)).await
+    }
+
+    async fn open(&self, key: &str) -> anyhow::Result<Option<ObjectStream>> {
+        self.call("Uploads::open", self.inner.open(key)).await
+    }
+
+    async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        self.call("Uploads::delete", self.inner.delete(key)).await
+    }
+}
+
 #[async_trait]
 impl<S: RowJobs> RowJobs for WithFaults<S> {
     async fn create_job(&self, job: &RowJob) -> anyhow::Result<JobCreated> {
@@ -417,8 +444,8 @@ impl<S: RowJobs> RowJobs for WithFaults<S> {
         self.call("RowJobs::settle_at_intake", self.inner.settle_at_intake(job, outcomes)).await
     }
 
-    async fn mark_queued(&self, job_id: &str) -> anyhow::Result<()> {
-        self.call("RowJobs::mark_queued", self.inner.mark_queued(job_id)).await
+    async fn mark_queued(&self, job_id: &str, total: u64) -> anyhow::Result<()> {
+        self.call("RowJobs::mark_queued", self.inner.mark_queued(job_id, total)).await
     }
 
     async fn mark_completed(&self, job_id: &str, counts: &Counts) -> anyhow::Result<()> {

@@ -47,9 +47,10 @@ impl RowJobs for Tables {
         Ok(())
     }
 
-    async fn mark_queued(&self, job_id: &str) -> anyhow::Result<()> {
+    async fn mark_queued(&self, job_id: &str, total: u64) -> anyhow::Result<()> {
         if let Some(job) = self.lock().jobs.get_mut(job_id).filter(|job| job.status == JobStatus::Receiving) {
             job.status = JobStatus::Queued;
+            job.total = total;
         }
         Ok(())
     }

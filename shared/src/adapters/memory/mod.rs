@@ -20,6 +20,7 @@ mod oidc;
 mod queue;
 mod second_factors;
 mod sessions;
+mod uploads;
 mod users;
 
 pub use concurrency::{Fault, CONFLICT_ATTEMPTS};
@@ -27,6 +28,7 @@ pub use faults::WithFaults;
 pub use mailer::{CapturedMail, MemoryMailer};
 pub use oidc::MemoryOidcStore;
 pub use queue::{InProcessQueue, QueuedBatch};
+pub use uploads::{MemoryUploads, UploadObjects, UploadRefused, UPLOAD_PATH};
 
 use crate::domain::{
     AuditEntry, Challenge, Counts, DeviceRecord, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord,

@@ -178,15 +178,17 @@ impl RowJobs for DynamoStore {
         Ok(())
     }
 
-    async fn mark_queued(&self, job_id: &str) -> anyhow::Result<()> {
+    async fn mark_queued(&self, job_id: &str, total: u64) -> anyhow::Result<()> {
         let result = self
             .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::job_key(job_id)))
-            .update_expression("SET #status = :queued")
+            .update_expression("SET #status = :queued, #total = :total")
             .condition_expression("#status = :receiving")
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#total", "total")
+            .expression_attribute_values(":total", items::n(total as i64))
             .expression_attribute_values(":queued", items::s(JobStatus::Queued.as_str()))
             .expression_attribute_values(":receiving", items::s(JobStatus::Receiving.as_str()))
             .send()
