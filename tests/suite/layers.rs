@@ -23,7 +23,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("look", &["domain"]),
     ("metrics", &["domain"]),
     ("config", &["domain", "look", "ports"]),
-    ("app", &["config", "domain", "metrics", "ports"]),
+    // `look`: the settings reader builds the site's look from the settings in force.
+    ("app", &["config", "domain", "look", "metrics", "ports"]),
     ("mail", &["app", "config", "domain", "look", "metrics", "ports"]),
     ("jobs", &["app", "config", "domain", "mail", "metrics", "ports"]),
     ("flows", &["app", "config", "domain", "jobs", "mail", "metrics", "ports"]),
