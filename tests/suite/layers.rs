@@ -256,6 +256,8 @@ fn no_handler_imports_another_handler() {
             let name = to.join("::");
             if to.first().map(String::as_str) == Some("handlers")
                 && to != *from
+                // A handler's own parts (`operator_console/settings.rs`) use their function's module.
+                && !from.starts_with(&to)
                 && !HANDLER_HELPERS.contains(&name.as_str())
             {
                 wrong.push(format!("{} uses {name}", from.join("::")));

@@ -367,6 +367,23 @@ pub struct StoredSettings {
     pub saved_at: Timestamp,
 }
 
+/// One kept version, as the history shows it: what it changed against the version before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryLine {
+    pub version: u64,
+    /// Who saved it, as a person reads it (`Actor::label`).
+    pub saved_by: String,
+    pub saved_at: Timestamp,
+    /// (setting, value before, value of this version).
+    pub changes: Vec<(&'static str, String, String)>,
+}
+
+/// The subject of the audit entries of settings changes (they concern no account): the nil
+/// UUID, which no account has (accounts get UUIDv7s).
+pub fn audit_subject() -> super::UserId {
+    super::UserId::parse("00000000-0000-0000-0000-000000000000").unwrap_or_else(super::UserId::generate)
+}
+
 /// The changes as one line of the audit: `name: old → new; ...` (text values only: no setting
 /// is a secret).
 pub fn describe_changes(changes: &[(&'static str, String, String)]) -> String {
