@@ -30,5 +30,6 @@ mod routes;
 mod row_jobs;
 mod second_factor;
 mod signin;
+mod site_settings;
 mod uniform;
 mod workers;
