@@ -2,12 +2,12 @@
 //! twin in `adapters`, and one contract test suite runs against both.
 
 use crate::domain::oidc::{ClientId, CodeRecord, CodeUse, GrantToken, OidcClient, PublicJwk};
+use crate::domain::StoredSettings;
 use crate::domain::{
     AuditEntry, Challenge, Counts, DeviceRecord, Email, FullName, LockedNow, LockoutPolicy, LockoutState, MailRefusal,
     Password, PasswordHash, Reservation, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord, Timestamp,
     TokenHash, TokenRecord, User, UserId,
 };
-use crate::domain::StoredSettings;
 use async_trait::async_trait;
 
 /// Why a new account could not be stored. Both claims are checked in the same atomic write, so

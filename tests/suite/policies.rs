@@ -638,7 +638,8 @@ fn operator_denied() -> BTreeSet<String> {
                     .iter()
                     .all(|a| actions.iter().any(|b| b == a))
                 && strings(&statement["Resource"]) == ["Table.Arn"]
-                && strings(&statement["Condition"]["ForAnyValue:StringEquals"]["dynamodb:Attributes"]) == ["operator", "support"]
+                && strings(&statement["Condition"]["ForAnyValue:StringEquals"]["dynamodb:Attributes"])
+                    == ["operator", "support"]
                 && statement["Condition"].as_hash().map(|h| h.len()) == Some(1)
         });
         if denies {

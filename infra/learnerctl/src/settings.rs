@@ -49,10 +49,8 @@ fn print(json_output: bool, answer: &Answer, value: &Value) {
     }
     let empty = Map::new();
     let settings = value["settings"].as_object().unwrap_or(&empty);
-    let rows: Vec<Vec<String>> = settings
-        .iter()
-        .map(|(name, v)| vec![name.clone(), text(v), text(&value["defaults"][name.as_str()])])
-        .collect();
+    let rows: Vec<Vec<String>> =
+        settings.iter().map(|(name, v)| vec![name.clone(), text(v), text(&value["defaults"][name.as_str()])]).collect();
     let saved = match (value["saved_by"].as_str(), value["saved_at"].as_str()) {
         (Some(who), Some(at)) => format!("saved by {who} at {at}"),
         _ => "the stack's parameters".to_owned(),

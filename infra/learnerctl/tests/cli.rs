@@ -748,7 +748,11 @@ async fn learnerctl_shows_and_sets_the_site_settings() {
 
     let refused = learnerctl(&app, &["settings", "set", "max_failed_logins=0"], None).await;
     assert_eq!(refused.status.code(), Some(1));
-    assert!(text(&refused.stderr).contains("max_failed_logins: A whole number from 1 to 100"), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("max_failed_logins: A whole number from 1 to 100"),
+        "{}",
+        text(&refused.stderr)
+    );
     let unknown = learnerctl(&app, &["settings", "set", "colour=#000"], None).await;
     assert_eq!(unknown.status.code(), Some(2));
     assert!(text(&unknown.stderr).contains("\"colour\" is not a setting"));

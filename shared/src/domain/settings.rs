@@ -52,7 +52,11 @@ pub struct Settings {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// A whole number from `min` to `max`, in `unit` ("seconds", "characters", "").
-    Number { min: i64, max: i64, unit: &'static str },
+    Number {
+        min: i64,
+        max: i64,
+        unit: &'static str,
+    },
     Flag,
     Text,
     /// An https URL, or empty.
@@ -388,7 +392,11 @@ pub fn audit_subject() -> super::UserId {
 /// is a secret).
 pub fn describe_changes(changes: &[(&'static str, String, String)]) -> String {
     let shown = |v: &str| if v.is_empty() { "(none)".to_owned() } else { v.to_owned() };
-    changes.iter().map(|(name, old, new)| format!("{name}: {} → {}", shown(old), shown(new))).collect::<Vec<_>>().join("; ")
+    changes
+        .iter()
+        .map(|(name, old, new)| format!("{name}: {} → {}", shown(old), shown(new)))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn name_problem(name: &str, may_be_empty: bool) -> Option<String> {

@@ -106,7 +106,8 @@ async fn write(
         return Ok(Saved::NoChange(now));
     }
     let who = actor.to_record();
-    let stored = StoredSettings { version: read_version + 1, settings: next, saved_by: who.clone(), saved_at: app.clock.now() };
+    let stored =
+        StoredSettings { version: read_version + 1, settings: next, saved_by: who.clone(), saved_at: app.clock.now() };
     let outcome = format!("{prefix}{}", describe_changes(&changes));
     let entry = AuditEntry::new(stored.saved_at, &who, action, &audit_subject(), outcome);
     if !app.settings.store.save_settings(&stored, &entry).await? {

@@ -4,8 +4,8 @@
 //! the support role: `GET|POST /admin/v1/supporters`, `DELETE /admin/v1/supporters/{email}`; the
 //! site settings: `GET /admin/v1/settings`, `PUT /admin/v1/settings` (issue 25).
 
-use crate::flows::admin::{self, AuditSubject, SupportError};
 use crate::domain::Actor;
+use crate::flows::admin::{self, AuditSubject, SupportError};
 use crate::flows::admin_email::{change_email_view, EmailFixError};
 use crate::flows::settings::{self as site_settings, RoleError, Saved, SettingsError};
 use crate::http::console_pages::settings_values;
@@ -187,7 +187,9 @@ async fn audit(app: &App, req: &Request) -> Result<Reply, ApiError> {
 impl From<RoleError> for ApiError {
     fn from(error: RoleError) -> Self {
         match error {
-            RoleError::InvalidEmail(e) => ApiError::validation(FieldErrors::from([("email".to_owned(), e.to_string())])),
+            RoleError::InvalidEmail(e) => {
+                ApiError::validation(FieldErrors::from([("email".to_owned(), e.to_string())]))
+            }
             RoleError::NotFound => ApiError::new(ErrorCode::UserNotFound, "No account has this email address."),
             RoleError::NotAnOperator => ApiError::new(
                 ErrorCode::NotAnActiveOperator,

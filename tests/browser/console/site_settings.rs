@@ -79,7 +79,14 @@ async fn support_switches_self_removal_on_and_off(backend: Backend) {
     let learner = j.active_learner().await;
     let cookie = j.site.session_cookie(&learner, PASSWORD).await;
     let account_page = || async {
-        j.site.with_cookie(reqwest::Method::GET, "/account/settings", &cookie).send().await.unwrap().text().await.unwrap()
+        j.site
+            .with_cookie(reqwest::Method::GET, "/account/settings", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     };
     assert!(!account_page().await.contains("Delete my account"), "off by default");
     j.support_in_console().await;
@@ -209,7 +216,10 @@ async fn an_operator_without_the_support_role_reads_but_cannot_change(backend: B
     b.follow("Site settings").await;
     assert_eq!(b.heading().await, "Site settings");
     let page = b.text().await;
-    assert!(page.contains("Only the support team") && page.contains(FAILURES) && page.contains("Default: 6."), "{page}");
+    assert!(
+        page.contains("Only the support team") && page.contains(FAILURES) && page.contains("Default: 6."),
+        "{page}"
+    );
     assert!(!b.has("form[action='/operator/settings']").await, "no form");
     assert!(!b.has_button("Save settings").await && !b.has_button("Restore").await);
     b.snap("console-site-settings-read-only").await;

@@ -8,7 +8,13 @@ use learners_tests::{moto, unique};
 use std::sync::Arc;
 
 fn mail(to: &str) -> OutgoingMail {
-    OutgoingMail { to: to.into(), from_name: "Learners".into(), subject: "Hello".into(), text: "plain body".into(), html: "<p>html body</p>".into() }
+    OutgoingMail {
+        to: to.into(),
+        from_name: "Learners".into(),
+        subject: "Hello".into(),
+        text: "plain body".into(),
+        html: "<p>html body</p>".into(),
+    }
 }
 
 #[tokio::test]

@@ -14,12 +14,12 @@
 //! fails it.
 
 use super::concurrency::{Fault, Faults, InFlight};
+use crate::domain::StoredSettings;
 use crate::domain::{
     AuditEntry, Challenge, Counts, DeviceRecord, FullName, LockedNow, LockoutPolicy, LockoutState, MailRefusal,
     PasswordHash, Reservation, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord, Timestamp, TokenHash,
     TokenRecord, User, UserId,
 };
-use crate::domain::StoredSettings;
 use crate::ports::{
     AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, JobCreated,
     LoginAttempts, Reregistration, RowJobs, SecondFactorStore, SessionStore, SettingsStore, TokenUse, UserStore,

@@ -9,8 +9,8 @@
 use super::{confirmed, needed, wrong_proof, Confirmed, Console, Typed, CONFIRMATION_FIELDS};
 use crate::domain::{Actor, FieldErrors, Settings};
 use crate::flows::settings::{self, Current, Saved, SettingsError};
-use crate::http::response::{self, Reply};
 use crate::http::console_pages::{settings_page, settings_restore, settings_values, SettingsView, VERSION_FIELD};
+use crate::http::response::{self, Reply};
 use crate::http::{query_param, ApiError, Fields};
 use crate::App;
 use lambda_http::Request;

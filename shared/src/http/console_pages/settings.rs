@@ -9,10 +9,10 @@
 //! role gets the same values as text, and no form.
 
 use super::{confirm_field, when, AskFor, ConfirmField};
-use crate::http::pages::{Input, Page};
-use crate::http::{FieldErrors, Fields};
 use crate::domain::human_duration;
 use crate::domain::settings::{Kind, Settings, FIELDS};
+use crate::http::pages::{Input, Page};
+use crate::http::{FieldErrors, Fields};
 use askama::Template;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -20,7 +20,8 @@ impl SettingsStore for DynamoStore {
 
     async fn save_settings(&self, next: &StoredSettings, audit: &AuditEntry) -> anyhow::Result<bool> {
         anyhow::ensure!(next.version > 0, "saved settings have a version above 0");
-        let current = Put::builder().table_name(&self.table).set_item(Some(items::settings_item(items::settings_key(), next)?));
+        let current =
+            Put::builder().table_name(&self.table).set_item(Some(items::settings_item(items::settings_key(), next)?));
         let current = if next.version == 1 {
             current.condition_expression("attribute_not_exists(pk)")
         } else {
