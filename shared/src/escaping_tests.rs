@@ -480,7 +480,10 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                 };
                 let errors: &'static FieldErrors =
                     Box::leak(Box::new(FieldErrors::from([("site_name".to_owned(), HOSTILE.to_owned())])));
-                vec![console::settings_page(view(true, true, errors)), console::settings_page(view(false, false, errors))]
+                vec![
+                    console::settings_page(view(true, true, errors)),
+                    console::settings_page(view(false, false, errors)),
+                ]
             })),
         ),
         (

@@ -24,6 +24,9 @@ fn actor(console: &Console) -> Actor {
 }
 
 /// The page for `current` (values in force), or with `values` as typed and their problems.
+// One page in its every state (as typed, refused, in conflict, with a notice): a struct would
+// only rename these.
+#[allow(clippy::too_many_arguments)]
 async fn page(
     app: &App,
     console: &Console,
