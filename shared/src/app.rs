@@ -8,6 +8,9 @@ use crate::ports::{BreachedPasswords, OidcStore, Sealer, SecondFactorStore, Sign
 use crate::Config;
 use std::sync::Arc;
 
+mod settings;
+pub use settings::{SettingsReader, Site, SETTINGS_CACHE_SECONDS};
+
 #[derive(Clone)]
 pub struct App {
     pub config: Arc<Config>,
@@ -32,9 +35,23 @@ pub struct App {
     pub breached: Arc<dyn BreachedPasswords>,
     /// Where bulk files are uploaded to, by pre-signed requests, and read back by the intake.
     pub uploads: Arc<dyn Uploads>,
+    /// The site settings (issue 25): their store, and the copy in force (`site()`).
+    pub settings: Arc<SettingsReader>,
 }
 
 impl App {
+    /// The configuration with the site settings in force in place of the stack's values (read
+    /// at the start of this request or batch, at most `SETTINGS_CACHE_SECONDS` old).
+    pub fn site(&self) -> Arc<Site> {
+        self.settings.current()
+    }
+
+    /// Reads the site settings again when this function's copy is older than the cache time:
+    /// once at the start of every request and every batch of queue messages.
+    pub async fn refresh_settings(&self) {
+        self.settings.refresh(self.clock.now()).await;
+    }
+
     /// The policy for a new password of an account protected by `factors`: a new account, or
     /// one without a second factor, is `Factors::PasswordOnly`; an existing account with one
     /// enrolled (`password_policy_of`) is `Factors::WithSecondFactor` (NIST SP 800-63B-4: 15
@@ -42,8 +59,8 @@ impl App {
     pub fn password_policy(&self, factors: Factors) -> PasswordPolicy {
         PasswordPolicy::for_factors(
             factors,
-            self.config.password_min_length,
-            self.config.password_min_length_second_factor,
+            self.site().password_min_length,
+            self.site().password_min_length_second_factor,
         )
     }
 

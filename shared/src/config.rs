@@ -14,6 +14,9 @@ pub struct Config {
     pub site_url: String,
     pub site_name: String,
     pub mail_from: String,
+    /// The display name mail is sent under: the site's name until a support person sets the
+    /// site setting `mail_from_name` (issue 25).
+    pub mail_from_name: String,
     pub table_name: String,
     /// Queue URLs (`LEARNERS_*_QUEUE_URL`); absent ones make enqueueing fail loudly.
     pub queue_urls: BTreeMap<Queue, String>,
@@ -156,6 +159,7 @@ impl Config {
         )?;
         let config = Self {
             site_url: parse_site_url(&site_url)?,
+            mail_from_name: site_name.clone(),
             site_name,
             look,
             mail_from: get("LEARNERS_MAIL_FROM", "no-reply@example.com"),

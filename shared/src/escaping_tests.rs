@@ -164,6 +164,25 @@ enum Rendered {
 /// One case per template: its path under `shared/templates` and what renders it with hostile
 /// values.
 fn cases() -> Vec<(&'static str, Rendered)> {
+    let settings_defaults = crate::domain::Settings {
+        max_failed_logins: 6,
+        lockout_seconds: 1800,
+        max_failed_logins_per_ip: 100,
+        self_removal_enabled: true,
+        activation_ttl_seconds: 259_200,
+        reset_ttl_seconds: 3600,
+        resend_interval_seconds: 900,
+        password_min_length: 15,
+        password_min_length_second_factor: 8,
+        short_passwords_accepted: false,
+        session_ttl_seconds: 1_209_600,
+        session_idle_seconds: 3600,
+        operator_session_ttl_seconds: 28_800,
+        site_name: HOSTILE.into(),
+        logo_url: HOSTILE.into(),
+        brand_color: "#1d4ed8".into(),
+        mail_from_name: HOSTILE.into(),
+    };
     let policy = PasswordPolicy::default();
     let errors = hostile_errors(&[
         "email",
@@ -436,6 +455,51 @@ fn cases() -> Vec<(&'static str, Rendered)> {
             Rendered::Pages(documents(vec![
                 console::second_factor_required(false, false),
                 console::second_factor_required(true, true),
+            ])),
+        ),
+        (
+            "console/settings.html",
+            Rendered::Pages(documents({
+                let mut values = settings_defaults.values();
+                values.insert("site_name".into(), HOSTILE.into());
+                values.insert("logo_url".into(), HOSTILE.into());
+                let history = vec![crate::domain::settings::HistoryLine {
+                    version: 2,
+                    saved_by: HOSTILE.into(),
+                    saved_at: Timestamp::from_unix(1_800_000_000),
+                    changes: vec![("site_name", HOSTILE.into(), "Learners".into())],
+                }];
+                let view = |editable, conflict, errors: &'static FieldErrors| console::SettingsView {
+                    version: 3,
+                    saved: Some((HOSTILE, Timestamp::from_unix(1_800_000_000))),
+                    values: Box::leak(Box::new(values.clone())),
+                    defaults: Box::leak(Box::new(settings_defaults.clone())),
+                    editable,
+                    errors,
+                    confirm: Some(console::AskFor::SecondFactor { passkeys: true, codes: true }),
+                    notice: Some(HOSTILE),
+                    conflict,
+                    history: Box::leak(Box::new(history.clone())),
+                };
+                let errors: &'static FieldErrors =
+                    Box::leak(Box::new(FieldErrors::from([("site_name".to_owned(), HOSTILE.to_owned())])));
+                vec![
+                    console::settings_page(view(true, true, errors)),
+                    console::settings_page(view(false, false, errors)),
+                ]
+            })),
+        ),
+        (
+            "console/settings_restore.html",
+            Rendered::Pages(documents(vec![
+                console::settings_restore(4, 2, &[("site_name", HOSTILE.into(), "x".into())], None, &errors),
+                console::settings_restore(
+                    4,
+                    2,
+                    &[("site_name", HOSTILE.into(), "x".into())],
+                    Some(console::AskFor::Password),
+                    &errors,
+                ),
             ])),
         ),
         (

@@ -4,6 +4,7 @@
 //! scripts of the site's own origin (the one passkey script, and its requests back to the
 //! site), nothing inline besides.
 
+use crate::domain::settings::{contrast_with_white, parse_color};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
@@ -16,7 +17,7 @@ pub const DEFAULT_BRAND_COLOR: &str = "#1d4ed8";
 pub const SCRIPT_PATH: &str = "/assets/passkeys.js";
 
 /// WCAG 2.x AA: normal text needs 4.5:1 against its background.
-const MIN_CONTRAST: f64 = 4.5;
+use crate::domain::settings::MIN_CONTRAST;
 
 const BASE_CSS: &str = "*{box-sizing:border-box}\
 body{margin:0;font:16px/1.5 system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif;color:#1f2937;background:#f3f4f6}\
@@ -217,36 +218,6 @@ struct Layout<'a> {
     body: &'a Html,
     /// The site's script, on pages (not in mail).
     script: Option<Href<'a>>,
-}
-
-fn parse_color(raw: &str) -> Option<(u8, u8, u8)> {
-    let hex = raw.strip_prefix('#')?;
-    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let channel = |s: &str| u8::from_str_radix(s, 16).ok();
-    match hex.len() {
-        3 => {
-            let double = |i: usize| channel(&hex[i..i + 1].repeat(2));
-            Some((double(0)?, double(1)?, double(2)?))
-        }
-        6 => Some((channel(&hex[0..2])?, channel(&hex[2..4])?, channel(&hex[4..6])?)),
-        _ => None,
-    }
-}
-
-/// WCAG 2.x contrast ratio of white against the colour.
-fn contrast_with_white((r, g, b): (u8, u8, u8)) -> f64 {
-    let linear = |c: u8| {
-        let c = f64::from(c) / 255.0;
-        if c <= 0.04045 {
-            c / 12.92
-        } else {
-            ((c + 0.055) / 1.055).powf(2.4)
-        }
-    };
-    let luminance = 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
-    1.05 / (luminance + 0.05)
 }
 
 /// The logo URL and its origin (for `img-src`).

@@ -2,6 +2,7 @@
 //! twin in `adapters`, and one contract test suite runs against both.
 
 use crate::domain::oidc::{ClientId, CodeRecord, CodeUse, GrantToken, OidcClient, PublicJwk};
+use crate::domain::StoredSettings;
 use crate::domain::{
     AuditEntry, Challenge, Counts, DeviceRecord, Email, FullName, LockedNow, LockoutPolicy, LockoutState, MailRefusal,
     Password, PasswordHash, Reservation, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord, Timestamp,
@@ -192,6 +193,12 @@ pub trait UserStore: Send + Sync {
     /// when the account is not active.
     async fn set_operator(&self, id: &UserId, operator: bool) -> anyhow::Result<bool>;
 
+    /// Grants (`true`) or revokes the support role (it changes the site settings). Granted only
+    /// to an active account that holds the operator role; revoking the operator role revokes it
+    /// too. False when the condition failed (no such user, not an active operator, being
+    /// removed).
+    async fn set_support(&self, id: &UserId, support: bool) -> anyhow::Result<bool>;
+
     /// Records that the account's address refused mail (the latest report wins). False when
     /// there is no such user.
     async fn mark_mail_refused(&self, id: &UserId, refusal: &MailRefusal) -> anyhow::Result<bool>;
@@ -220,6 +227,9 @@ pub trait UserStore: Send + Sync {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutgoingMail {
     pub to: String,
+    /// The display name it comes from (the site setting `mail_from_name`; empty: the address
+    /// alone). Checked: no quotes, angle brackets or line breaks.
+    pub from_name: String,
     pub subject: String,
     pub text: String,
     pub html: String,
@@ -383,6 +393,26 @@ pub trait LoginAttempts: Send + Sync {
     async fn release(&self, key: &str) -> anyhow::Result<()>;
 
     async fn state(&self, key: &str, now: Timestamp) -> anyhow::Result<LockoutState>;
+}
+
+/// The site settings (issue 25): one current record, replaced whole on the version that was
+/// read (two saves of one version: one wins, the other changes nothing), and every saved
+/// version kept for "Restore". No item: the stack's parameters are the settings.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// The settings in force, None when none was ever saved.
+    async fn current_settings(&self) -> anyhow::Result<Option<StoredSettings>>;
+
+    /// Saves `next` as the settings in force and as a kept version, with its audit entry, in
+    /// one atomic write: only while the version in force is `next.version - 1` (0: none saved).
+    /// False (nothing written) when another save came first.
+    async fn save_settings(&self, next: &StoredSettings, audit: &AuditEntry) -> anyhow::Result<bool>;
+
+    /// A kept version, if it exists.
+    async fn settings_version(&self, version: u64) -> anyhow::Result<Option<StoredSettings>>;
+
+    /// The kept versions, newest first, at most `limit`.
+    async fn settings_history(&self, limit: usize) -> anyhow::Result<Vec<StoredSettings>>;
 }
 
 /// The record of operator actions, newest first per user.

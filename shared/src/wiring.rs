@@ -114,7 +114,9 @@ fn on_aws(
     clock: Arc<dyn Clock>,
 ) -> App {
     let store = Arc::new(store);
+    let config = Arc::new(config);
     App {
+        settings: Arc::new(crate::app::SettingsReader::new(store.clone(), config.clone())),
         store: store.clone(),
         sessions: store.clone(),
         attempts: store.clone(),
@@ -130,7 +132,7 @@ fn on_aws(
         mailer: Arc::new(mailer),
         queue: Arc::new(queue),
         metrics: Arc::new(Metrics::new(config.metrics_namespace.clone())),
-        config: Arc::new(config),
+        config,
         clock,
     }
 }
@@ -153,8 +155,10 @@ pub fn in_memory(config: Config, clock: Arc<dyn Clock>) -> (App, MemoryParts) {
     let metrics = Arc::new(Metrics::new(config.metrics_namespace.clone()));
     let breached = breached_passwords(&config);
     let uploads = Arc::new(MemoryUploads::new(&config.site_url));
+    let config = Arc::new(config);
     let app = App {
-        config: Arc::new(config),
+        settings: Arc::new(crate::app::SettingsReader::new(store.clone(), config.clone())),
+        config,
         store: store.clone(),
         sessions: store.clone(),
         attempts: store.clone(),

@@ -474,3 +474,4 @@ in_the_browser! {
 
 mod operator_actions;
 mod operator_email;
+mod site_settings;

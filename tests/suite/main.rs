@@ -31,6 +31,7 @@ mod routes;
 mod row_jobs;
 mod second_factor;
 mod signin;
+mod site_settings;
 mod uniform;
 mod uploads;
 mod workers;

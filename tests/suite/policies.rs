@@ -483,9 +483,38 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     let (_, session) = signin::current_user(&app, signed_in.token.as_str()).await.unwrap().unwrap();
     app.sessions.touch_session(&session.hash, app.clock.now(), session.created_at).await.unwrap();
 
+    // Every function reads the site settings at the start of each request or batch (issue 25).
+    app.settings.set_max_age(0);
+    for function in granted().keys() {
+        rig.as_function(function);
+        app.refresh_settings().await;
+    }
+
     // Operators: the support flows, bulk registration and deletions, and their jobs.
     for function in ["admin-users", "operator-console"] {
         rig.as_function(function);
+        // The site settings: read, saved, their history, a version restored (issue 25).
+        {
+            use learners::flows::settings;
+            let actor = learners::domain::Actor::Iam(OPERATOR.into());
+            let current = settings::current(&app).await.unwrap();
+            let mut values = current.settings.values();
+            values.insert("max_failed_logins".into(), (current.settings.max_failed_logins % 50 + 1).to_string());
+            // This stack resends at once (0), which a setting may not: never 0 (mail bombing).
+            values.insert("resend_interval_seconds".into(), "60".into());
+            settings::save(&app, &actor, current.version, &values).await.unwrap();
+            settings::history(&app).await.unwrap();
+            settings::restore(&app, &actor, current.version + 1, current.version.max(1)).await.unwrap();
+        }
+        if function == "admin-users" {
+            // The support role: the admin API's alone; ada must be an operator to hold it.
+            use learners::flows::settings;
+            admin::set_operator_role(&app, OPERATOR, &address("ada"), true).await.unwrap();
+            settings::set_support_role(&app, OPERATOR, &address("ada"), true).await.unwrap();
+            settings::supporters(&app).await.unwrap();
+            settings::set_support_role(&app, OPERATOR, &address("ada"), false).await.unwrap();
+            admin::set_operator_role(&app, OPERATOR, &address("ada"), false).await.unwrap();
+        }
         admin::user_by_email(&app, &address("bob")).await.unwrap();
         admin::unlock(&app, OPERATOR, &address("bob")).await.unwrap();
         admin::activate(&app, OPERATOR, &address("bob")).await.unwrap();
@@ -618,13 +647,15 @@ async fn every_dynamodb_action_a_function_sends_is_in_its_policy() {
     let writers: Vec<&String> =
         written.iter().filter(|(_, names)| names.contains("operator")).map(|(f, _)| f).collect();
     assert_eq!(writers, ["admin-users"], "who writes the attribute operator");
+    let writers: Vec<&String> = written.iter().filter(|(_, names)| names.contains("support")).map(|(f, _)| f).collect();
+    assert_eq!(writers, ["admin-users"], "who writes the attribute support (issue 25)");
     let denied = operator_denied();
     for function in granted.keys() {
         assert_eq!(denied.contains(function), function != "admin-users", "{function}: a Deny on writing operator");
     }
 }
 
-/// The functions whose policy denies every write that names the attribute `operator` (puts,
+/// The functions whose policy denies every write that names the attributes `operator` and `support` (puts,
 /// updates, batch writes, on the table), by binary name.
 fn operator_denied() -> BTreeSet<String> {
     let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
@@ -642,7 +673,8 @@ fn operator_denied() -> BTreeSet<String> {
                     .iter()
                     .all(|a| actions.iter().any(|b| b == a))
                 && strings(&statement["Resource"]) == ["Table.Arn"]
-                && strings(&statement["Condition"]["ForAnyValue:StringEquals"]["dynamodb:Attributes"]) == ["operator"]
+                && strings(&statement["Condition"]["ForAnyValue:StringEquals"]["dynamodb:Attributes"])
+                    == ["operator", "support"]
                 && statement["Condition"].as_hash().map(|h| h.len()) == Some(1)
         });
         if denies {

@@ -130,6 +130,10 @@ impl UserStore for Recorder {
         self.note("set_operator");
         self.store.set_operator(id, operator).await
     }
+    async fn set_support(&self, id: &UserId, support: bool) -> anyhow::Result<bool> {
+        self.note("set_support");
+        self.store.set_support(id, support).await
+    }
     async fn mark_mail_refused(&self, id: &UserId, refusal: &learners::domain::MailRefusal) -> anyhow::Result<bool> {
         self.note("mark_mail_refused");
         self.store.mark_mail_refused(id, refusal).await

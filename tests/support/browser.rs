@@ -189,6 +189,14 @@ impl Browser {
         }
     }
 
+    /// Unticks the checkbox labelled `label` (clicking it only if it is ticked).
+    pub async fn untick(&self, label: &str) {
+        let field = self.field(label).await;
+        if field.is_selected().await.expect("a checkbox") {
+            field.click().await.expect("unticking");
+        }
+    }
+
     /// Presses the button that reads `label`, and waits for the page it leads to.
     pub async fn press(&self, label: &str) {
         let xpath = format!("//button[normalize-space()={}]", xpath_string(label));

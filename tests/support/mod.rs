@@ -544,6 +544,7 @@ pub fn stored_user(email: &str, username: &str) -> learners::domain::User {
         auth_epoch: 0,
         operator: false,
         mail_refused: None,
+        support: false,
         disabled_at: None,
     }
 }

@@ -142,6 +142,7 @@ pub fn active_user(
         auth_epoch: 0,
         operator: false,
         mail_refused: None,
+        support: false,
         disabled_at: None,
     })
 }

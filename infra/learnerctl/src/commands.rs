@@ -101,6 +101,17 @@ pub enum Command {
         #[command(subcommand)]
         action: OperatorsAction,
     },
+    /// The site settings the support team changes without a deployment (failed sign-ins before
+    /// a lock, link lifetimes, self-removal, the look, ...).
+    Settings {
+        #[command(subcommand)]
+        action: crate::settings::SettingsAction,
+    },
+    /// The support role: operators who change the site settings in the console.
+    Supporters {
+        #[command(subcommand)]
+        action: crate::settings::SupportersAction,
+    },
     /// The applications that sign learners in (OpenID Connect: an Open edX LMS, ...).
     Clients {
         #[command(subcommand)]
@@ -234,6 +245,8 @@ pub async fn run(api: &Api, options: &Options, command: Command) -> anyhow::Resu
         }
         Command::Operators { action } => operators(api, options, action).await,
         Command::Clients { action } => crate::clients::run(api, options.json, action).await,
+        Command::Settings { action } => crate::settings::run(api, options.json, action).await,
+        Command::Supporters { action } => crate::settings::supporters(api, options.json, action).await,
         Command::Audit { email, user_id } => {
             let filter = match (email, user_id) {
                 (Some(email), None) => format!("email={}", query(&email)),

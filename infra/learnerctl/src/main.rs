@@ -7,6 +7,7 @@ mod api;
 mod clients;
 mod commands;
 mod jobs;
+mod settings;
 mod show;
 mod split;
 

@@ -754,3 +754,47 @@ async fn an_operator_registers_lists_rotates_and_removes_an_application() {
     assert!(removed.status.success(), "{}", text(&removed.stderr));
     assert_eq!(learnerctl(&app, &["clients", "remove", &id], None).await.status.code(), Some(1));
 }
+
+/// `learnerctl settings show|set` and `learnerctl supporters` (issue 25): set reads the version
+/// first and saves every field on it; a refused value says why and saves nothing; a name that
+/// is not a setting is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learnerctl_shows_and_sets_the_site_settings() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let shown = learnerctl(&app, &["settings", "show"], None).await;
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    let out = text(&shown.stdout);
+    assert!(out.starts_with("Version 0 (the stack's parameters)"), "{out}");
+    assert_eq!(table_row(&out, "max_failed_logins"), Some(vec!["max_failed_logins".into(), "6".into(), "6".into()]));
+
+    let set = learnerctl(&app, &["settings", "set", "max_failed_logins=3", "self_removal_enabled=true"], None).await;
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    let out = text(&set.stdout);
+    assert!(out.contains("Version 1"), "{out}");
+    assert_eq!(table_row(&out, "max_failed_logins").unwrap()[1], "3");
+    assert_eq!(table_row(&out, "self_removal_enabled").unwrap()[1], "true");
+
+    let refused = learnerctl(&app, &["settings", "set", "max_failed_logins=0"], None).await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("max_failed_logins: A whole number from 1 to 100"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let unknown = learnerctl(&app, &["settings", "set", "colour=#000"], None).await;
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("\"colour\" is not a setting"));
+    let json = json_lines(&learnerctl(&app, &["--json", "settings", "show"], None).await);
+    assert_eq!((json[0]["version"].clone(), json[0]["settings"]["max_failed_logins"].clone()), (json!(1), json!(3)));
+
+    let ada = app.activated_learner("ada", "Ada Lovelace").await;
+    let refused = learnerctl(&app, &["supporters", "grant", &ada], None).await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("not_an_active_operator"));
+    assert!(learnerctl(&app, &["operators", "grant", &ada], None).await.status.success());
+    assert!(learnerctl(&app, &["supporters", "grant", &ada], None).await.status.success());
+    let listed = learnerctl(&app, &["supporters", "list"], None).await;
+    assert!(text(&listed.stdout).contains(&ada), "{}", text(&listed.stdout));
+    assert!(learnerctl(&app, &["supporters", "revoke", &ada], None).await.status.success());
+    let _ = (email, PASSWORD);
+}

@@ -13,6 +13,7 @@ pub mod password_list;
 mod retirement;
 pub mod second_factor;
 mod session;
+pub mod settings;
 mod time;
 mod token;
 mod user;
@@ -48,6 +49,7 @@ pub use session::{
     DEVICE_FAILURES_FACTOR, DEVICE_TTL_SECONDS, LEARNER_IDLE_SECONDS, OPERATOR_IDLE_SECONDS, REAUTHENTICATION_SECONDS,
     TOUCH_INTERVAL_SECONDS,
 };
+pub use settings::{Settings, StoredSettings};
 pub use time::{human_duration, Timestamp};
 pub use token::{Token, TokenHash, TokenPurpose, TokenRecord};
 pub use user::{MailRefusal, MailRefusalKind, User, UserId, UserSource, UserStatus, UserView};

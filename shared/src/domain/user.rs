@@ -106,6 +106,10 @@ pub struct User {
     /// The `operator` role: the console at `/operator` is theirs. Granted and revoked only
     /// through the IAM-authorised admin API.
     pub operator: bool,
+    /// The `support` role (issue 25), above operators: it changes the site settings. Held only
+    /// with the operator role; granted and revoked, like it, through the admin API (stored
+    /// attribute `support`, absent = false).
+    pub support: bool,
     /// The mail system reported that the address refuses mail (a hard bounce or a complaint).
     pub mail_refused: Option<MailRefusal>,
     /// An operator disabled the account (issue 26): it cannot sign in and gets no mail but the
@@ -188,6 +192,7 @@ mod tests {
             auth_epoch: 0,
             operator: false,
             mail_refused: None,
+            support: false,
             disabled_at: None,
         };
         assert!(user.mailable());

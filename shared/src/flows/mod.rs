@@ -15,5 +15,6 @@ pub mod recovery;
 pub mod registration;
 pub mod removal;
 pub mod second_factor;
+pub mod settings;
 pub mod signin;
 pub mod totp;

@@ -89,7 +89,7 @@ fn relying_party(app: &App) -> Result<Arc<Webauthn>, PasskeyError> {
     if let Some(webauthn) = built.get(site) {
         return Ok(webauthn.clone());
     }
-    let webauthn = build_relying_party(site, &app.config.site_name).map_err(|e| {
+    let webauthn = build_relying_party(site, &app.site().site_name).map_err(|e| {
         tracing::error!(error = format!("{e:#}"), "LEARNERS_SITE_URL cannot be a WebAuthn relying party");
         PasskeyError::Unavailable
     })?;
@@ -439,7 +439,7 @@ pub async fn verify_own_passkey(
     credential_json: &str,
 ) -> anyhow::Result<Option<AuthMethod>> {
     let now = app.clock.now();
-    let counters = [(own_counter_key(user), app.config.lockout)];
+    let counters = [(own_counter_key(user), app.site().lockout)];
     if !reserve_all(app, &counters, now).await? {
         return Ok(None);
     }

@@ -158,6 +158,7 @@ pub async fn register_from(
         auth_epoch: 0,
         operator: false,
         mail_refused: None,
+        support: false,
         disabled_at: None,
     };
     // The same calls whether or not the address is taken: store the account (refused if the

@@ -153,7 +153,7 @@ pub(crate) async fn verify_code(
 /// A signed-in user's code, to confirm a sensitive action: counted on the user's own
 /// confirmation counter, as `signin::verify_own_password` is.
 pub async fn verify_own_code(app: &App, user: &User, code: &str) -> anyhow::Result<Option<AuthMethod>> {
-    let counters = [(own_counter_key(user), app.config.lockout)];
+    let counters = [(own_counter_key(user), app.site().lockout)];
     verify_code(app, user, code, &counters).await
 }
 

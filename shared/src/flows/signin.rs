@@ -89,7 +89,7 @@ pub(crate) fn sign_in_counters(
     email: &Email,
     device: Option<&DeviceRecord>,
 ) -> anyhow::Result<Vec<(String, LockoutPolicy)>> {
-    let policy = app.config.lockout;
+    let policy = app.site().lockout;
     let account_key = app.counter_key(email)?;
     Ok(match device {
         Some(device) => vec![
@@ -136,7 +136,7 @@ const IP_WINDOW_SECONDS: i64 = 3600;
 const IP_BUSY_RETRY_SECONDS: i64 = 60;
 
 fn network_policy(app: &App) -> LockoutPolicy {
-    LockoutPolicy { max_failures: app.config.max_failed_logins_per_ip, lockout_seconds: IP_WINDOW_SECONDS }
+    LockoutPolicy { max_failures: app.site().max_failed_logins_per_ip, lockout_seconds: IP_WINDOW_SECONDS }
 }
 
 /// Reserves one attempt of the network's quota (an atomic conditional write, before anything
@@ -194,7 +194,7 @@ pub async fn sign_in_from(
 ) -> Result<SignInStep, SignInError> {
     let now = app.clock.now();
     let dummy = PasswordHash::from_phc(DUMMY_HASH.to_owned());
-    let network = match client.ip.filter(|_| app.config.max_failed_logins_per_ip > 0) {
+    let network = match client.ip.filter(|_| app.site().max_failed_logins_per_ip > 0) {
         Some(ip) => Some(network_counter_key(app, ip)?),
         None => None,
     };
@@ -334,9 +334,9 @@ pub(crate) async fn start_session(
     let token = Token::generate();
     // An operator's session is shorter, and ends sooner when idle.
     let (lifetime, idle) = if user.operator {
-        (app.config.session_ttl_seconds.min(app.config.operator_session_ttl_seconds), OPERATOR_IDLE_SECONDS)
+        (app.site().session_ttl_seconds.min(app.site().operator_session_ttl_seconds), OPERATOR_IDLE_SECONDS)
     } else {
-        (app.config.session_ttl_seconds, app.config.session_idle_seconds)
+        (app.site().session_ttl_seconds, app.site().session_idle_seconds)
     };
     let session = SessionRecord {
         hash: token.hash(),
@@ -401,7 +401,7 @@ pub async fn clear_account_counters(app: &App, user: &User) -> anyhow::Result<()
 /// confirmations, and the owner's (or a session thief's) do not open sign-in's.
 pub async fn verify_own_password(app: &App, user: &User, password: &str) -> anyhow::Result<bool> {
     let now = app.clock.now();
-    let policy = app.config.lockout;
+    let policy = app.site().lockout;
     let key = own_counter_key(user);
     if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
         return Ok(false);

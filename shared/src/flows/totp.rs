@@ -52,7 +52,7 @@ struct SetupState {
 
 /// The app's label for the account: the site's name and the learner's email.
 fn uri_of(app: &App, user: &User, secret: &str) -> anyhow::Result<String> {
-    totp::provisioning_uri(secret, &app.config.site_name, user.email.as_ref())
+    totp::provisioning_uri(secret, &app.site().site_name, user.email.as_ref())
 }
 
 /// Begins a setup: a new secret, kept in a challenge bound to the user.

@@ -26,7 +26,7 @@ pub async fn handle(app: &App, req: Request) -> Reply {
     let route = route_key(&req);
     if route == "POST /api/v1/account/removal" || route == "POST /account/removal" {
         // Switched off, the route does not exist, as far as anyone can tell.
-        if !app.config.self_removal_enabled {
+        if !app.site().self_removal_enabled {
             return response::route_not_found();
         }
         return removal(app, &req).await;
@@ -288,7 +288,7 @@ async fn settings_page(
     removal_errors: &FieldErrors,
 ) -> anyhow::Result<pages::Page> {
     let factors = app.factors.second_factors(&user.id).await?;
-    let removal = app.config.self_removal_enabled.then_some(removal_errors);
+    let removal = app.site().self_removal_enabled.then_some(removal_errors);
     Ok(pages::account_settings(user, pages::FactorsSummary::of(&factors), removal))
 }
 

@@ -1,10 +1,15 @@
 //! Function `admin-users` (operators only): `GET /admin/v1/users?email=`, and
 //! `POST /admin/v1/users/{activate,password,unlock,clear-mail-refusal,remove-second-factors,email}`,
 //! `POST /admin/v1/users/{disable,enable,reset-link,activation-link,sign-out}` (`flows::operator_actions`), `GET /admin/v1/audit?email=|user_id=`,
-//! and the operator role: `GET|POST /admin/v1/operators`, `DELETE /admin/v1/operators/{email}`.
+//! and the operator role: `GET|POST /admin/v1/operators`, `DELETE /admin/v1/operators/{email}`;
+//! the support role: `GET|POST /admin/v1/supporters`, `DELETE /admin/v1/supporters/{email}`; the
+//! site settings: `GET /admin/v1/settings`, `PUT /admin/v1/settings` (issue 25).
 
+use crate::domain::Actor;
 use crate::flows::admin::{self, AuditSubject, SupportError};
 use crate::flows::admin_email::{change_email_view, EmailFixError};
+use crate::flows::settings::{self as site_settings, RoleError, Saved, SettingsError};
+use crate::http::console_pages::settings_values;
 use crate::http::error::ErrorCode;
 use crate::http::identity::operator;
 use crate::http::response::Reply;
@@ -36,6 +41,11 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "GET /admin/v1/operators" => operators(app).await,
         "POST /admin/v1/operators" => grant(app, &req, operator).await,
         "DELETE /admin/v1/operators/{email}" => revoke(app, &req, operator).await,
+        "GET /admin/v1/supporters" => supporters(app).await,
+        "POST /admin/v1/supporters" => grant_support(app, &req, operator).await,
+        "DELETE /admin/v1/supporters/{email}" => revoke_support(app, &req, operator).await,
+        "GET /admin/v1/settings" => settings(app).await,
+        "PUT /admin/v1/settings" => put_settings(app, &req, operator).await,
         _ => Err(ApiError::not_found()),
     };
     result.unwrap_or_else(Reply::from)
@@ -215,4 +225,104 @@ async fn audit(app: &App, req: &Request) -> Result<Reply, ApiError> {
     };
     let entries = admin::audit_entries(app, subject).await?;
     Ok(response::json(200, &json!({ "entries": entries })))
+}
+
+impl From<RoleError> for ApiError {
+    fn from(error: RoleError) -> Self {
+        match error {
+            RoleError::InvalidEmail(e) => {
+                ApiError::validation(FieldErrors::from([("email".to_owned(), e.to_string())]))
+            }
+            RoleError::NotFound => ApiError::new(ErrorCode::UserNotFound, "No account has this email address."),
+            RoleError::NotAnOperator => ApiError::new(
+                ErrorCode::NotAnActiveOperator,
+                "Only an active account with the operator role can be given the support role.",
+            ),
+            RoleError::Unexpected(e) => ApiError::unexpected(&e),
+        }
+    }
+}
+
+async fn supporters(app: &App) -> Result<Reply, ApiError> {
+    let list = site_settings::supporters(app).await.map_err(|e| ApiError::unexpected(&e))?;
+    let emails: Vec<serde_json::Value> =
+        list.iter().map(|u| json!({"user_id": u.id, "email": u.email.as_ref(), "name": u.name.as_ref()})).collect();
+    Ok(response::json(200, &json!({ "supporters": emails })))
+}
+
+async fn grant_support(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
+    site_settings::set_support_role(app, operator, &single_field(req, "email")?, true).await?;
+    Ok(response::empty(204))
+}
+
+async fn revoke_support(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
+    let raw = path_param(req, "email").unwrap_or_default();
+    let email = percent_encoding::percent_decode_str(&raw).decode_utf8_lossy();
+    site_settings::set_support_role(app, operator, &email, false).await?;
+    Ok(response::empty(204))
+}
+
+/// The settings as the API gives them: the version (also the `ETag`), every value, every
+/// default, and who saved them when.
+fn settings_reply(status: u16, current: &site_settings::Current) -> Reply {
+    let (saved_by, saved_at) = match &current.saved {
+        Some((who, at)) => (Some(who.clone()), Some(*at)),
+        None => (None, None),
+    };
+    let body = json!({
+        "version": current.version,
+        "settings": current.settings,
+        "defaults": current.defaults,
+        "saved_by": saved_by,
+        "saved_at": saved_at,
+    });
+    let mut reply = response::json(status, &body);
+    if let Ok(etag) = http::HeaderValue::from_str(&format!("\"{}\"", current.version)) {
+        reply.headers_mut().insert(http::header::ETAG, etag);
+    }
+    reply
+}
+
+async fn settings(app: &App) -> Result<Reply, ApiError> {
+    let current = site_settings::current(app).await.map_err(|e| ApiError::unexpected(&e))?;
+    Ok(settings_reply(200, &current))
+}
+
+/// The version an `If-Match` names (`"4"`, `4` or `W/"4"`): 428 without one, 412 for anything
+/// that is not a version (it can match none).
+fn if_match(req: &Request) -> Result<u64, ApiError> {
+    let Some(raw) = req.headers().get(http::header::IF_MATCH) else {
+        return Err(ApiError::new(
+            ErrorCode::VersionRequired,
+            "Send If-Match with the version you read (GET /admin/v1/settings gives it as the ETag).",
+        ));
+    };
+    let text = raw.to_str().unwrap_or_default().trim();
+    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    text.parse::<u64>().map_err(|_| {
+        ApiError::new(ErrorCode::SettingsChanged, "If-Match names no version of the settings: read them again.")
+    })
+}
+
+/// Replaces every setting, on the version `If-Match` names. An IAM operator may: the admin API
+/// is where the roles themselves are granted (the console asks for the support role).
+async fn put_settings(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
+    let version = if_match(req)?;
+    let mut fields = Fields::from_request(req)?;
+    let mut errors = FieldErrors::new();
+    let values = settings_values(&mut fields, false, &mut errors);
+    fields.finish(&mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    match site_settings::save(app, &Actor::from_record(operator), version, &values).await {
+        Ok(Saved::Saved(current)) | Ok(Saved::NoChange(current)) => Ok(settings_reply(200, &current)),
+        Err(SettingsError::Invalid(errors)) => Err(ApiError::validation(errors)),
+        Err(SettingsError::Conflict(current)) => {
+            let message = format!("The settings changed since you read them: version {} is in force.", current.version);
+            Err(ApiError::new(ErrorCode::SettingsChanged, message))
+        }
+        Err(SettingsError::UnknownVersion) => Err(ApiError::not_found()),
+        Err(SettingsError::Unexpected(e)) => Err(ApiError::unexpected(&e)),
+    }
 }

@@ -8,6 +8,8 @@ use crate::mail::{dispatch, MailRequest};
 use crate::App;
 
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
+    // The site settings in force for this batch (lifetimes, the look, password rules).
+    app.refresh_settings().await;
     for_each_message(event, |delivery| async move {
         let request = MailRequest::parse(&delivery.body).map_err(|e| malformed(app, &delivery, "mail", e))?;
         dispatch(app, &request).await

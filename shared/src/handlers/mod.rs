@@ -73,9 +73,11 @@ pub const WORKER_HANDLERS: &[(&str, SqsHandler)] = &[
 /// program included (with its status). The functions and the local gateway both answer
 /// through here.
 pub async fn answer(app: &App, handler: HttpHandler, req: Request) -> Response<Body> {
+    // The site settings in force for this request (read again once the copy is 30 s old).
+    app.refresh_settings().await;
     // OAuth clients post forms to the token endpoint and must get its JSON errors back.
     let person = crate::http::wants_page(&req) && !oidc::for_programs(&crate::http::route_key(&req));
-    let mut response = handler(app, req).await.render(&app.config.look, person);
+    let mut response = handler(app, req).await.render(&app.site().look, person);
     if app.config.site_is_https() {
         // Browsers that once reached the site over https never try plain http again, on its
         // subdomains either (a plain-http subdomain could otherwise set cookies for the site).

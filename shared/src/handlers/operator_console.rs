@@ -39,6 +39,8 @@ use crate::oidc::clients::{self, ClientError, NewClient};
 use crate::App;
 use lambda_http::Request;
 
+mod settings;
+
 /// How many entries the audit page shows, and from how many days back.
 const AUDIT_LINES: usize = 100;
 const AUDIT_DAYS: u32 = 30;
@@ -120,6 +122,9 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "POST /operator/applications" => register_application(app, &req, &console).await,
         "POST /operator/applications/secret" => new_secret(app, &req, &console).await,
         "POST /operator/applications/remove" => remove_application(app, &req, &console).await,
+        "GET /operator/settings" => settings::show(app, &req, &console).await,
+        "POST /operator/settings" => settings::save(app, &req, &mut console).await,
+        "POST /operator/settings/restore" => settings::restore(app, &req, &mut console).await,
         _ => Ok(response::route_not_found()),
     };
     let mut reply = result.unwrap_or_else(Reply::from);
@@ -800,6 +805,7 @@ async fn audit(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let mut lines = Vec::with_capacity(entries.len());
     for entry in entries.into_iter().take(AUDIT_LINES) {
         let learner = match app.store.user_by_id(&entry.user_id).await.map_err(unexpected)? {
+            _ if entry.user_id == crate::domain::settings::audit_subject() => "(site settings)".to_owned(),
             Some(user) => user.email.to_string(),
             None => format!("(deleted account {})", entry.user_id),
         };

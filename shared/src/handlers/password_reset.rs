@@ -60,7 +60,7 @@ async fn request(app: &App, req: &Request) -> Reply {
         tracing::error!(error = format!("{e:#}"), "enqueueing a reset request failed");
     }
     response::either(
-        response::page(202, pages::reset_requested(&human_duration(app.config.reset_ttl_seconds))),
+        response::page(202, pages::reset_requested(&human_duration(app.site().reset_ttl_seconds))),
         response::json(202, &json!({"status": "sent_if_registered"})),
     )
 }

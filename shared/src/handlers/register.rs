@@ -70,7 +70,7 @@ async fn create(app: &App, req: Request) -> Reply {
     };
     match register_from(app, &form, source_ip(&req)).await {
         Ok(_) => {
-            let valid_for = human_duration(app.config.activation_ttl_seconds);
+            let valid_for = human_duration(app.site().activation_ttl_seconds);
             response::either(
                 response::page(202, pages::check_your_inbox(&valid_for)),
                 response::json(202, &json!({"status": "pending_activation"})),

@@ -31,7 +31,7 @@ pub async fn handle(app: &App, req: Request) -> Reply {
 
 /// The one answer for a wrong, used or malformed code and a paused sign-in.
 fn invalid_code(app: &App) -> ApiError {
-    let policy = app.config.lockout;
+    let policy = app.site().lockout;
     ApiError::new(
         ErrorCode::InvalidCode,
         format!(

@@ -48,12 +48,12 @@ async fn home(app: &App, req: &Request) -> Reply {
         Err(e) => return ApiError::unexpected(&e).into(),
     };
     let email = user.as_ref().map(|user| user.email.as_ref());
-    response::page(200, pages::home(&app.config.site_name, email, app.config.lms_url.as_deref()))
+    response::page(200, pages::home(&app.site().site_name, email, app.config.lms_url.as_deref()))
 }
 
 /// The one answer for unknown email, wrong password, locked and being-removed accounts.
 pub fn invalid_credentials(app: &App) -> ApiError {
-    let policy = app.config.lockout;
+    let policy = app.site().lockout;
     ApiError::new(
         ErrorCode::InvalidCredentials,
         format!(

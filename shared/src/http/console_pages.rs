@@ -15,11 +15,14 @@ use crate::jobs::deletion::MAX_EMAILS;
 use crate::jobs::{Paged, REPORT_ROWS_PER_PAGE};
 use askama::Template;
 
+mod settings;
+pub use settings::{settings_page, settings_restore, settings_values, SettingsView, VERSION_FIELD};
+
 fn console_page(title: &str, body: &impl Template) -> Page {
     Page { wide: true, ..Page::new(title, body) }
 }
 
-fn when(at: Option<Timestamp>) -> String {
+pub(crate) fn when(at: Option<Timestamp>) -> String {
     at.map(|t| t.to_rfc3339().replace('T', " ").replace('Z', " UTC")).unwrap_or_else(|| "—".to_owned())
 }
 
@@ -63,7 +66,7 @@ pub(crate) struct ConfirmField<'a> {
 pub const PASSWORD_FIELD: &str = "your_password";
 pub const CODE_FIELD: &str = "your_code";
 
-fn confirm_field(needed: Option<AskFor>, errors: &FieldErrors) -> Option<ConfirmField<'_>> {
+pub(crate) fn confirm_field(needed: Option<AskFor>, errors: &FieldErrors) -> Option<ConfirmField<'_>> {
     needed.map(|with| match with {
         AskFor::Password => ConfirmField {
             input: Input::current_password(PASSWORD_FIELD, "Your password", errors),

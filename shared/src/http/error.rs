@@ -50,6 +50,12 @@ pub enum ErrorCode {
     InvalidCode,
     /// The sign-in waiting for its second factor is over (never begun, finished, expired).
     SignInExpired,
+    /// Site settings: the version sent in `If-Match` is not the one in force (412).
+    SettingsChanged,
+    /// Site settings: a change without `If-Match` (428): it must say which version it read.
+    VersionRequired,
+    /// Site settings: the support role is held by active operators only (409).
+    NotAnActiveOperator,
     InternalError,
 }
 
@@ -63,16 +69,18 @@ impl ErrorCode {
             NotFound | UserNotFound | JobNotFound | ClientNotFound => 404,
             MethodNotAllowed => 405,
             IdempotencyKeyReused | OwnRole | PublicClient | UsernameTaken | EmailTaken | AccountDisabled
-            | NotPending => 409,
+            | NotPending | NotAnActiveOperator => 409,
+            SettingsChanged => 412,
             PayloadTooLarge => 413,
             ValidationFailed => 422,
+            VersionRequired => 428,
             TooManyAttempts | TooManyMails => 429,
             InternalError => 500,
         }
     }
 
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 36] = [
         ErrorCode::BadRequest,
         ErrorCode::BadColumns,
         ErrorCode::BadCursor,
@@ -105,6 +113,9 @@ impl ErrorCode {
         ErrorCode::SecondFactorRequired,
         ErrorCode::InvalidCode,
         ErrorCode::SignInExpired,
+        ErrorCode::SettingsChanged,
+        ErrorCode::VersionRequired,
+        ErrorCode::NotAnActiveOperator,
         ErrorCode::InternalError,
     ];
 
@@ -144,6 +155,9 @@ impl ErrorCode {
             SecondFactorRequired => "second_factor_required",
             InvalidCode => "invalid_code",
             SignInExpired => "sign_in_expired",
+            SettingsChanged => "settings_changed",
+            VersionRequired => "version_required",
+            NotAnActiveOperator => "not_an_active_operator",
             InternalError => "internal_error",
         }
     }

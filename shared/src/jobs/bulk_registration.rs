@@ -147,6 +147,7 @@ impl RowKind for BulkRegistration {
             auth_epoch: 0,
             operator: false,
             mail_refused: None,
+            support: false,
             disabled_at: None,
         };
         let mut outcome = if job.invite {

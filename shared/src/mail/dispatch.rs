@@ -72,10 +72,10 @@ async fn reset_link(app: &App, raw_email: &str) -> anyhow::Result<()> {
         tracing::info!(user_id = %user.id, "reset mail not sent: hourly limit reached");
         return Ok(());
     }
-    let (token, record) = TokenRecord::mint(TokenPurpose::PasswordReset, &user, now, app.config.reset_ttl_seconds);
+    let (token, record) = TokenRecord::mint(TokenPurpose::PasswordReset, &user, now, app.site().reset_ttl_seconds);
     app.store.put_token(&record).await?;
     let link = format!("{}/password-reset/{}", app.config.site_url, token.as_str());
-    let message = messages::password_reset(&app.config, &user, &link);
+    let message = messages::password_reset(&app.site(), &user, &link);
     if !deliver_asked_for(app, &user, &message, "password_reset").await {
         anyhow::bail!("the reset mail could not be delivered");
     }
@@ -129,26 +129,26 @@ async fn registration(
         }
         // One mail per registration: each one is an epoch of the account.
         let once = format!("registration-mail#{}#{}", owner.id, owner.auth_epoch);
-        if !app.store.take_quota(&once, now, app.config.activation_ttl_seconds, 1).await? {
+        if !app.store.take_quota(&once, now, app.site().activation_ttl_seconds, 1).await? {
             return Ok(());
         }
         if !within_daily_caps(app, &owner, source).await? {
             return Ok(());
         }
         // The registration mail counts as the first of "one per interval" for new links.
-        app.store.take_quota(&activation_mail_slot(&owner.id), now, app.config.resend_interval_seconds, 1).await?;
+        app.store.take_quota(&activation_mail_slot(&owner.id), now, app.site().resend_interval_seconds, 1).await?;
         let (token, record) =
-            TokenRecord::mint(TokenPurpose::Activation, &owner, now, app.config.activation_ttl_seconds);
+            TokenRecord::mint(TokenPurpose::Activation, &owner, now, app.site().activation_ttl_seconds);
         app.store.put_token(&record).await?;
         send_activation(app, &owner, &token).await;
         tracing::info!(user_id = %owner.id, "activation mail sent");
         return Ok(());
     }
     let slot = format!("registration-notice#{}", owner.id);
-    if app.store.take_quota(&slot, now, app.config.resend_interval_seconds, 1).await?
+    if app.store.take_quota(&slot, now, app.site().resend_interval_seconds, 1).await?
         && within_daily_caps(app, &owner, source).await?
     {
-        let notice = messages::registration_attempt_notice(&app.config, &owner);
+        let notice = messages::registration_attempt_notice(&app.site(), &owner);
         deliver(app, &owner, &notice, "registration_notice").await;
     }
     tracing::info!(user_id = %owner.id, "registration attempt with an already registered email");
@@ -238,7 +238,7 @@ fn activation_mail_slot(user_id: &UserId) -> String {
 /// Mails an activation link for `token` to the address stored on `user`.
 pub(super) async fn send_activation(app: &App, user: &User, token: &Token) {
     let link = format!("{}/activate/{}", app.config.site_url, token.as_str());
-    let message = messages::activation(&app.config, user, &link);
+    let message = messages::activation(&app.site(), user, &link);
     deliver(app, user, &message, "activation").await;
 }
 
@@ -256,7 +256,7 @@ async fn new_activation_link(app: &App, raw_email: &str, source: Option<&str>) -
         return Ok(());
     }
     let now = app.clock.now();
-    if !app.store.take_quota(&activation_mail_slot(&user.id), now, app.config.resend_interval_seconds, 1).await? {
+    if !app.store.take_quota(&activation_mail_slot(&user.id), now, app.site().resend_interval_seconds, 1).await? {
         tracing::info!(user_id = %user.id, "activation mail not resent: asked again too soon");
         return Ok(());
     }
@@ -265,7 +265,7 @@ async fn new_activation_link(app: &App, raw_email: &str, source: Option<&str>) -
     }
     // The new link is minted in the next epoch: storing it ends every older link.
     let next = User { auth_epoch: user.auth_epoch + 1, ..user };
-    let (token, record) = TokenRecord::mint(TokenPurpose::Activation, &next, now, app.config.activation_ttl_seconds);
+    let (token, record) = TokenRecord::mint(TokenPurpose::Activation, &next, now, app.site().activation_ttl_seconds);
     if !app.store.replace_activation_token(&record).await? {
         tracing::info!(user_id = %next.id, "activation mail not resent: the account changed meanwhile");
         return Ok(());
@@ -283,7 +283,7 @@ async fn lockout(app: &App, raw_email: &str, failures: u32, until: Timestamp) ->
     let Some(user) = app.store.user_by_email_key(&email.key()).await? else {
         return Ok(());
     };
-    let message = messages::lockout(&app.config, &user, failures, until);
+    let message = messages::lockout(&app.site(), &user, failures, until);
     if !deliver(app, &user, &message, "lockout").await {
         anyhow::bail!("the lock notice could not be delivered");
     }
@@ -298,7 +298,7 @@ async fn password_changed(app: &App, user_id: &str, by_operator: bool) -> anyhow
     let Some(user) = app.store.user_by_id(&user).await? else {
         return Ok(());
     };
-    let notice = messages::password_changed(&app.config, &user, by_operator);
+    let notice = messages::password_changed(&app.site(), &user, by_operator);
     if !deliver(app, &user, &notice, "password_changed").await {
         anyhow::bail!("the password notice could not be delivered");
     }
@@ -314,7 +314,7 @@ async fn password_changed_by_you(app: &App, user_id: &str) -> anyhow::Result<()>
     let Some(user) = app.store.user_by_id(&user).await? else {
         return Ok(());
     };
-    let notice = messages::password_changed_by_you(&app.config, &user);
+    let notice = messages::password_changed_by_you(&app.site(), &user);
     if !deliver(app, &user, &notice, "password_changed_by_you").await {
         anyhow::bail!("the password notice could not be delivered");
     }
@@ -330,7 +330,7 @@ async fn second_factors_removed(app: &App, user_id: &str) -> anyhow::Result<()> 
     let Some(user) = app.store.user_by_id(&user).await? else {
         return Ok(());
     };
-    let notice = messages::second_factors_removed(&app.config, &user);
+    let notice = messages::second_factors_removed(&app.site(), &user);
     if !deliver(app, &user, &notice, "second_factors_removed").await {
         anyhow::bail!("the second factor notice could not be delivered");
     }
@@ -362,7 +362,7 @@ async fn email_changed_by_operator(app: &App, user_id: &str, old_email: &str, au
             }
             let next = User { auth_epoch: auth_epoch + 1, ..user };
             let (token, record) =
-                TokenRecord::mint(TokenPurpose::Activation, &next, now, app.config.activation_ttl_seconds);
+                TokenRecord::mint(TokenPurpose::Activation, &next, now, app.site().activation_ttl_seconds);
             if !app.store.replace_activation_token(&record).await? {
                 tracing::info!(user_id = %next.id, "activation link not mailed: the account changed meanwhile");
                 return Ok(());
@@ -383,7 +383,7 @@ async fn email_changed_by_operator(app: &App, user_id: &str, old_email: &str, au
                 if app.store.quota_used(&once, now).await? > 0 {
                     continue;
                 }
-                let notice = messages::email_changed_by_operator(&app.config, &user, &old, to);
+                let notice = messages::email_changed_by_operator(&app.site(), &user, &old, to);
                 let sent = if own {
                     deliver(app, &user, &notice, "email_changed_by_operator").await
                 } else if user.mail_refused.as_ref().is_some_and(|r| r.address == old.as_ref()) {
@@ -418,7 +418,7 @@ async fn removal_requested(app: &App, user_id: &str, email: &str, name: &str) ->
             return Ok(());
         }
     }
-    let confirmation = messages::removal_requested(&app.config, &email, &name);
+    let confirmation = messages::removal_requested(&app.site(), &email, &name);
     if !send_with_retries(app, &confirmation, "removal_requested").await {
         anyhow::bail!("the removal confirmation could not be delivered");
     }

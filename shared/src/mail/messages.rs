@@ -59,7 +59,7 @@ pub(crate) use email_change::*;
 pub(crate) fn compose(config: &Config, to: &Email, mail: &impl Mail) -> OutgoingMail {
     let subject = mail.subject();
     let html = config.look.document(&subject, None, &config.site_url, &mail.html(), false);
-    OutgoingMail { to: to.to_string(), subject, text: mail.text(), html }
+    OutgoingMail { to: to.to_string(), from_name: config.mail_from_name.clone(), subject, text: mail.text(), html }
 }
 
 /// To an address not proven yet: it names nobody (the name is what the registrant typed, and the
@@ -417,6 +417,7 @@ mod tests {
             auth_epoch: 0,
             operator: false,
             mail_refused: None,
+            support: false,
             disabled_at: None,
         }
     }

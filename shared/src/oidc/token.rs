@@ -90,7 +90,7 @@ async fn authenticate(app: &App, request: &TokenRequest) -> Result<OidcClient, T
     };
     let key = counter_key(&client.id, request.source_ip.as_deref());
     let now = app.clock.now();
-    let policy = app.config.lockout;
+    let policy = app.site().lockout;
     if let Reservation::Refused { .. } = app.attempts.reserve(&key, now, policy).await? {
         tracing::warn!(client_id = %client.id, "client authentication refused: too many failures");
         return Err(TokenError::InvalidClient);

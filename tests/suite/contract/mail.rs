@@ -8,7 +8,13 @@ use learners_tests::{moto, unique};
 use std::sync::Arc;
 
 fn mail(to: &str) -> OutgoingMail {
-    OutgoingMail { to: to.into(), subject: "Hello".into(), text: "plain body".into(), html: "<p>html body</p>".into() }
+    OutgoingMail {
+        to: to.into(),
+        from_name: "Learners".into(),
+        subject: "Hello".into(),
+        text: "plain body".into(),
+        html: "<p>html body</p>".into(),
+    }
 }
 
 #[tokio::test]
@@ -21,6 +27,7 @@ async fn the_memory_mailer_captures_what_it_sends() {
     mailer.send(&OutgoingMail { subject: "Again".into(), ..mail("b@example.com") }).await.unwrap();
     let captured = |to: &str, subject: &str, sent_at| CapturedMail {
         to: to.into(),
+        from_name: "Learners".into(),
         subject: subject.into(),
         text: "plain body".into(),
         html: "<p>html body</p>".into(),

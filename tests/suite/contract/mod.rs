@@ -17,6 +17,7 @@ mod second_factors;
 mod secrets;
 mod sessions;
 pub mod uploads;
+mod settings;
 mod users;
 
 pub use learners::adapters::aws::{provision, AwsClients, DynamoStore};
@@ -29,14 +30,14 @@ pub use learners::domain::{
 };
 pub use learners::ports::{
     AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, JobCreated,
-    LoginAttempts, RowJobs, SessionStore, TokenUse, UserStore,
+    LoginAttempts, RowJobs, SessionStore, SettingsStore, TokenUse, UserStore,
 };
 use learners_tests::{moto, unique, Backend};
 pub use std::sync::Arc;
 
 /// Every store port: both adapters implement them all on one table (or one lock).
-pub trait Store: UserStore + SessionStore + AuditLog + LoginAttempts + RowJobs {}
-impl<T: UserStore + SessionStore + AuditLog + LoginAttempts + RowJobs> Store for T {}
+pub trait Store: UserStore + SessionStore + AuditLog + LoginAttempts + RowJobs + SettingsStore {}
+impl<T: UserStore + SessionStore + AuditLog + LoginAttempts + RowJobs + SettingsStore> Store for T {}
 
 /// A fresh store: the embedded one (under its fault and conflict model, as the service runs
 /// it), or the DynamoDB adapter on a table of its own on moto.
@@ -249,6 +250,14 @@ const COVERAGE: &[(&str, &[&str])] = &[
     ),
     ("UserStore::retirement", &["a_deleted_account_leaves_only_its_retirement_record"]),
     ("UserStore::set_operator", &["the_operator_role_is_granted_listed_and_revoked"]),
+    ("UserStore::set_support", &["the_support_role_is_held_by_active_operators_only"]),
+    (
+        "SettingsStore::save_settings",
+        &["settings_are_replaced_on_the_version_read_only", "concurrent_saves_of_one_version_write_one"],
+    ),
+    ("SettingsStore::current_settings", &["settings_are_replaced_on_the_version_read_only"]),
+    ("SettingsStore::settings_version", &["settings_are_replaced_on_the_version_read_only"]),
+    ("SettingsStore::settings_history", &["settings_are_replaced_on_the_version_read_only"]),
     ("UserStore::mark_mail_refused", &["a_refusal_of_mail_is_recorded_on_the_account"]),
     ("UserStore::clear_mail_refusal", &["an_operator_clears_a_refusal_of_mail"]),
     ("UserStore::operators", &["the_operator_role_is_granted_listed_and_revoked"]),
@@ -344,6 +353,7 @@ const FILES: &[(&str, &str)] = &[
     ("secrets.rs", include_str!("secrets.rs")),
     ("second_factors.rs", include_str!("second_factors.rs")),
     ("uploads.rs", include_str!("uploads.rs")),
+    ("settings.rs", include_str!("settings.rs")),
 ];
 
 /// The adapters' sources, where each port's implementations are found.

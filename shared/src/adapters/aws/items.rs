@@ -20,6 +20,8 @@
 //! | reference from a user to an item of theirs | `USER#<id>` | `REF#<item pk>|<item sk>` |
 //! | retirement record | `RETIRED#<hmac of the email>` | `RETIRED` |
 //! | an account with the operator role | `OPERATORS` | `USER#<id>` |
+//! | the site settings in force (issue 25) | `SETTINGS` | `CURRENT` |
+//! | a saved version of the site settings | `SETTINGS` | `VERSION#<version, 12 digits>` |
 //! | OpenID Connect: applications, codes, tokens | `OIDC...#...` | see `dynamodb/oidc.rs` |
 //!
 //! A row's shard is its block's number modulo 16 (`domain::shard_of`): a job's rows spread
@@ -374,6 +376,35 @@ pub fn second_factors_from_item(item: &Item) -> anyhow::Result<crate::domain::Se
     Ok(factors)
 }
 
+/// The settings in force (`version` 0 is never stored: it is the stack's parameters).
+pub fn settings_key() -> Item {
+    key("SETTINGS".to_owned(), "CURRENT")
+}
+
+/// A saved version of the settings, kept for "Restore".
+pub fn settings_version_key(version: u64) -> Item {
+    key("SETTINGS".to_owned(), &format!("VERSION#{version:012}"))
+}
+
+/// The settings as an item under `key`: the version, who saved it and when, the values as JSON.
+pub fn settings_item(key: Item, stored: &crate::domain::StoredSettings) -> anyhow::Result<Item> {
+    let mut item = key;
+    item.insert("version".into(), n(i64::try_from(stored.version).context("settings version is out of range")?));
+    item.insert("saved_by".into(), s(&stored.saved_by));
+    item.insert("saved_at".into(), ts(stored.saved_at));
+    item.insert("settings".into(), s(&serde_json::to_string(&stored.settings).context("encoding settings")?));
+    Ok(item)
+}
+
+pub fn settings_from_item(item: &Item) -> anyhow::Result<crate::domain::StoredSettings> {
+    Ok(crate::domain::StoredSettings {
+        version: get_u64(item, "version")?,
+        saved_by: get_s(item, "saved_by")?.to_owned(),
+        saved_at: get_ts(item, "saved_at")?,
+        settings: serde_json::from_str(get_s(item, "settings")?).context("decoding settings")?,
+    })
+}
+
 pub fn challenge_key(hash: &TokenHash) -> Item {
     key(format!("CHALLENGE#{}", hash.as_str()), "CHALLENGE")
 }
@@ -507,6 +538,9 @@ pub fn user_item(user: &User) -> Item {
     if user.operator {
         item.insert("operator".into(), AttributeValue::Bool(true));
     }
+    if user.support {
+        item.insert("support".into(), AttributeValue::Bool(true));
+    }
     if let Some(refusal) = &user.mail_refused {
         item.insert("mail_refused".into(), mail_refusal(refusal));
     }
@@ -580,6 +614,7 @@ pub fn user_from_item(item: &Item) -> anyhow::Result<User> {
         auth_epoch: get_u64(item, "auth_epoch")?,
         operator: opt_bool(item, "operator")?,
         mail_refused: mail_refusal_from(item)?,
+        support: opt_bool(item, "support")?,
         disabled_at: opt_ts(item, "disabled_at")?,
     })
 }
@@ -704,6 +739,7 @@ mod tests {
                 address: "Ada@example.com".into(),
                 at: Timestamp::from_unix(200),
             }),
+            support: true,
             disabled_at: Some(Timestamp::from_unix(300)),
         }
     }

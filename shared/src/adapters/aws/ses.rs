@@ -36,6 +36,23 @@ fn utf8(data: &str) -> Result<Content, MailError> {
         .map_err(|e| MailError::Permanent(anyhow::Error::new(e).context("building SES content")))
 }
 
+/// `"Name" <address>` (RFC 5322), the name as a MIME encoded word when it is not plain ASCII
+/// (SES takes no raw UTF-8 there); the address alone without a name. The name was checked
+/// (`domain::settings`): no quotes, backslashes, angle brackets or line breaks.
+fn from_header(name: &str, address: &str) -> String {
+    use base64::Engine;
+    let name = name.trim();
+    if name.is_empty() || name.chars().any(|c| c.is_control() || matches!(c, '"' | '\\' | '<' | '>')) {
+        return address.to_owned();
+    }
+    if name.is_ascii() {
+        format!("\"{name}\" <{address}>")
+    } else {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(name.as_bytes());
+        format!("=?UTF-8?B?{encoded}?= <{address}>")
+    }
+}
+
 #[async_trait]
 impl Mailer for SesMailer {
     async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
@@ -46,7 +63,7 @@ impl Mailer for SesMailer {
         let result = self
             .client()
             .send_email()
-            .from_email_address(&self.from)
+            .from_email_address(from_header(&mail.from_name, &self.from))
             .set_configuration_set_name(self.configuration_set.clone())
             .destination(Destination::builder().to_addresses(&mail.to).build())
             .content(EmailContent::builder().simple(message).build())
@@ -72,5 +89,16 @@ impl Mailer for SesMailer {
 impl std::fmt::Debug for SesMailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SesMailer").field("from", &self.from).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_sender_name_is_quoted_or_encoded() {
+        assert_eq!(super::from_header("", "no-reply@x.org"), "no-reply@x.org");
+        assert_eq!(super::from_header("Learn Site", "no-reply@x.org"), "\"Learn Site\" <no-reply@x.org>");
+        assert_eq!(super::from_header("Élan", "a@x.org"), "=?UTF-8?B?w4lsYW4=?= <a@x.org>");
+        assert_eq!(super::from_header("a\"b", "a@x.org"), "a@x.org");
     }
 }

@@ -1,5 +1,5 @@
 //! One decorator over every store port: `WithFaults` wraps a store and implements `UserStore`,
-//! `SessionStore`, `LoginAttempts`, `AuditLog`, `RowJobs` and `SecondFactorStore` by passing each call on, under
+//! `SessionStore`, `LoginAttempts`, `AuditLog`, `RowJobs`, `SecondFactorStore` and `SettingsStore` by passing each call on, under
 //! two models of what DynamoDB does to the service:
 //!
 //! - faults: any call can fail before its change (the store was not reached) or after it (the
@@ -14,6 +14,7 @@
 //! fails it.
 
 use super::concurrency::{Fault, Faults, InFlight};
+use crate::domain::StoredSettings;
 use crate::domain::{
     AuditEntry, Challenge, Counts, DeviceRecord, FullName, LockedNow, LockoutPolicy, LockoutState, MailRefusal,
     PasswordHash, Reservation, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord, Timestamp, TokenHash,
@@ -21,7 +22,7 @@ use crate::domain::{
 };
 use crate::ports::{
     AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, JobCreated,
-    LoginAttempts, Reregistration, RowJobs, SecondFactorStore, SessionStore, TokenUse, UserStore,
+    LoginAttempts, Reregistration, RowJobs, SecondFactorStore, SessionStore, SettingsStore, TokenUse, UserStore,
 };
 use crate::ports::{ObjectStream, SignedUpload, Uploads};
 use async_trait::async_trait;
@@ -137,6 +138,11 @@ fn audit(entry: &AuditEntry) -> String {
 
 fn second_factors(id: &UserId) -> String {
     format!("USER#{id}|FACTORS")
+}
+
+/// The settings in force and a kept version.
+fn settings(version: u64) -> [String; 2] {
+    ["SETTINGS|CURRENT".to_owned(), format!("SETTINGS|VERSION#{version}")]
 }
 
 fn operator(id: &UserId) -> String {
@@ -257,6 +263,10 @@ impl<S: UserStore> UserStore for WithFaults<S> {
     async fn set_operator(&self, id: &UserId, role: bool) -> anyhow::Result<bool> {
         let keys = vec![user(id), operator(id)];
         self.transact("UserStore::set_operator", keys, || self.inner.set_operator(id, role)).await
+    }
+
+    async fn set_support(&self, id: &UserId, support: bool) -> anyhow::Result<bool> {
+        self.call("UserStore::set_support", self.inner.set_support(id, support)).await
     }
 
     async fn mark_mail_refused(&self, id: &UserId, refusal: &MailRefusal) -> anyhow::Result<bool> {
@@ -514,6 +524,27 @@ impl<S: RowJobs> RowJobs for WithFaults<S> {
     }
 }
 
+#[async_trait]
+impl<S: SettingsStore> SettingsStore for WithFaults<S> {
+    async fn current_settings(&self) -> anyhow::Result<Option<StoredSettings>> {
+        self.call("SettingsStore::current_settings", self.inner.current_settings()).await
+    }
+
+    async fn save_settings(&self, next: &StoredSettings, entry: &AuditEntry) -> anyhow::Result<bool> {
+        let mut keys = settings(next.version).to_vec();
+        keys.push(audit(entry));
+        self.transact("SettingsStore::save_settings", keys, || self.inner.save_settings(next, entry)).await
+    }
+
+    async fn settings_version(&self, version: u64) -> anyhow::Result<Option<StoredSettings>> {
+        self.call("SettingsStore::settings_version", self.inner.settings_version(version)).await
+    }
+
+    async fn settings_history(&self, limit: usize) -> anyhow::Result<Vec<StoredSettings>> {
+        self.call("SettingsStore::settings_history", self.inner.settings_history(limit)).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The wrapper's coverage, read from the code: every method of every port the DynamoDB
@@ -522,8 +553,9 @@ mod tests {
 
     const PORTS: &str = include_str!("../../ports.rs");
     const WRAPPER: &str = include_str!("faults.rs");
-    const DYNAMODB: [&str; 7] = [
+    const DYNAMODB: [&str; 8] = [
         include_str!("../aws/dynamodb/mod.rs"),
+        include_str!("../aws/dynamodb/settings.rs"),
         include_str!("../aws/dynamodb/second_factors.rs"),
         include_str!("../aws/dynamodb/users.rs"),
         include_str!("../aws/dynamodb/sessions.rs"),
@@ -598,7 +630,7 @@ mod tests {
         let mut problems = Vec::new();
         let (mut wrapped, mut transactions) = (0, 0);
         let store_ports: Vec<&String> = adapter.iter().map(|(port, _)| port).collect();
-        assert_eq!(store_ports.len(), 6, "the DynamoDB adapter implements six ports: {store_ports:?}");
+        assert_eq!(store_ports.len(), 7, "the DynamoDB adapter implements seven ports: {store_ports:?}");
         for (port, name) in ports.iter().filter(|(port, _)| store_ports.contains(&port)) {
             let Some((_, block)) = wrapper.iter().find(|(p, _)| p == port) else {
                 problems.push(format!("WithFaults does not implement {port}"));
@@ -628,6 +660,6 @@ mod tests {
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
         // The figures the module doc and the README give.
-        assert_eq!((wrapped, transactions), (62, 16), "methods wrapped, transactions modelled");
+        assert_eq!((wrapped, transactions), (67, 17), "methods wrapped, transactions modelled");
     }
 }

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct CapturedMail {
     pub to: String,
+    /// The sender's display name.
+    pub from_name: String,
     pub subject: String,
     pub text: String,
     pub html: String,
@@ -39,6 +41,7 @@ impl Mailer for MemoryMailer {
     async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
         let captured = CapturedMail {
             to: mail.to.clone(),
+            from_name: mail.from_name.clone(),
             subject: mail.subject.clone(),
             text: mail.text.clone(),
             html: mail.html.clone(),

@@ -1,5 +1,5 @@
 //! The embedded twins of the AWS adapters. They are real implementations, laid out file for
-//! file like `adapters/aws/dynamodb/` (`users`, `sessions`, `lockout`, `audit`, `jobs`: each
+//! file like `adapters/aws/dynamodb/` (`users`, `sessions`, `lockout`, `audit`, `jobs`, `settings`: each
 //! implements the port its DynamoDB sibling does, with the same conditions and the same steps):
 //! one lock makes every multi-item write atomic, as TransactWriteItems is, and uniqueness is
 //! checked inside it.
@@ -21,6 +21,7 @@ mod queue;
 mod second_factors;
 mod sessions;
 mod uploads;
+mod settings;
 mod users;
 
 pub use concurrency::{Fault, CONFLICT_ATTEMPTS};
@@ -106,6 +107,8 @@ struct State {
     second_factors: HashMap<UserId, SecondFactors>,
     /// Ceremony challenges, by hash; an expired one stays until taken by no one (as TTL does).
     challenges: HashMap<TokenHash, Challenge>,
+    /// The site settings: every saved version by number; the last is the one in force.
+    settings: BTreeMap<u64, crate::domain::StoredSettings>,
 }
 
 impl State {
@@ -175,6 +178,7 @@ impl Tables {
         out.extend(state.kept_passwords.values().map(|(password, _)| password.clone()));
         out.extend(state.second_factors.values().map(|f| serde_json::to_string(f).unwrap_or_default()));
         out.extend(state.challenges.values().map(|c| format!("{c:?}")));
+        out.extend(state.settings.values().map(|s| format!("{s:?}")));
         out
     }
 }

@@ -343,6 +343,24 @@ impl UserStore for Tables {
             return Ok(false);
         };
         user.operator = operator;
+        // Support is held only with the operator role (as the DynamoDB update removes both).
+        user.support &= operator;
+        Ok(true)
+    }
+
+    async fn set_support(&self, id: &UserId, support: bool) -> anyhow::Result<bool> {
+        let mut state = self.lock();
+        let allowed = |u: &&mut User| {
+            if support {
+                u.status == UserStatus::Active && u.operator
+            } else {
+                u.status != UserStatus::RemovalRequested
+            }
+        };
+        let Some(user) = state.users.get_mut(id).filter(allowed) else {
+            return Ok(false);
+        };
+        user.support = support;
         Ok(true)
     }
 

@@ -28,7 +28,7 @@ pub(super) async fn requested(app: &App, user_id: &str, raw_new: &str) -> anyhow
     match app.store.user_by_email_key(&new_email.key()).await? {
         Some(owner) if owner.id != user.id => {
             if owner.status != UserStatus::RemovalRequested && within_daily_caps(app, &owner, None).await? {
-                let notice = messages::email_change_taken(&app.config, &owner);
+                let notice = messages::email_change_taken(&app.site(), &owner);
                 deliver(app, &owner, &notice, "email_change_taken").await;
             }
             tracing::info!(user_id = %user.id, "email change asked for an address with an account: no link");
@@ -49,7 +49,7 @@ pub(super) async fn requested(app: &App, user_id: &str, raw_new: &str) -> anyhow
             let (token, record) = TokenRecord::mint(TokenPurpose::EmailChange, &user, now, CHANGE_LINK_TTL_SECONDS);
             app.store.put_token(&record.about(&new_email)).await?;
             let link = format!("{}/account/email/confirm/{}", app.config.site_url, token.as_str());
-            let mail = messages::email_change_link(&app.config, &new_email, &link, CHANGE_LINK_TTL_SECONDS);
+            let mail = messages::email_change_link(&app.site(), &new_email, &link, CHANGE_LINK_TTL_SECONDS);
             if !send_with_retries(app, &mail, "email_change_link").await {
                 anyhow::bail!("the email change link could not be delivered");
             }
@@ -75,7 +75,7 @@ pub(super) async fn confirmed(app: &App, user_id: &str, raw_old: &str) -> anyhow
     let (token, record) = TokenRecord::mint(TokenPurpose::EmailRevert, &user, now, REVERT_LINK_TTL_SECONDS);
     app.store.put_token(&record.about(&old_email)).await?;
     let link = format!("{}/account/email/not-me/{}", app.config.site_url, token.as_str());
-    let notice = messages::email_changed(&app.config, &user, &old_email, &link, REVERT_LINK_TTL_SECONDS);
+    let notice = messages::email_changed(&app.site(), &user, &old_email, &link, REVERT_LINK_TTL_SECONDS);
     if !send_with_retries(app, &notice, "email_changed").await {
         anyhow::bail!("the email change notice could not be delivered");
     }

@@ -8,6 +8,7 @@ mod lockout;
 mod oidc;
 mod second_factors;
 mod sessions;
+mod settings;
 mod users;
 
 use super::items::{self, Item, RefAction};

@@ -539,7 +539,8 @@ impl UserStore for DynamoStore {
             update
                 .condition_expression("attribute_exists(pk) AND #status <> :removal")
                 .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
-                .update_expression("REMOVE #role")
+                // Support is held only with the operator role.
+                .update_expression("REMOVE #role, support")
         };
         let update = update.build().context("building the role update")?;
         let listing = if operator {
@@ -555,6 +556,34 @@ impl UserStore for DynamoStore {
             TransactWriteItem::builder().delete(delete).build()
         };
         Ok(self.transact(vec![TransactWriteItem::builder().update(update).build(), listing]).await?.is_none())
+    }
+
+    async fn set_support(&self, id: &UserId, support: bool) -> anyhow::Result<bool> {
+        let update = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::user_key(id)))
+            .expression_attribute_names("#status", "status");
+        let update = if support {
+            // Granted to an active operator only.
+            update
+                .expression_attribute_names("#role", "operator")
+                .condition_expression("attribute_exists(pk) AND #status = :active AND #role = :yes")
+                .expression_attribute_values(":active", items::s(UserStatus::Active.as_str()))
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .update_expression("SET support = :yes")
+        } else {
+            update
+                .condition_expression("attribute_exists(pk) AND #status <> :removal")
+                .expression_attribute_values(":removal", items::s(UserStatus::RemovalRequested.as_str()))
+                .update_expression("REMOVE support")
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(anyhow::Error::new(e).context("DynamoDB UpdateItem (support role)")),
+        }
     }
 
     async fn operators(&self) -> anyhow::Result<Vec<User>> {
