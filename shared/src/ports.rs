@@ -384,9 +384,11 @@ pub trait LoginAttempts: Send + Sync {
     async fn state(&self, key: &str, now: Timestamp) -> anyhow::Result<LockoutState>;
 
     /// Notes whose account a counter locked (`record_failure` said so) until `until`, for the
-    /// "Locked now" list. Nothing happens when the counter is no longer locked until then
-    /// (cleared, or a new count began).
-    async fn mark_locked(&self, key: &str, user_id: &UserId, until: Timestamp) -> anyhow::Result<()>;
+    /// "Locked now" list; `None` (an address without an account) notes that no account is
+    /// locked, with the same one write, so a lock costs the same whether or not the address has
+    /// an account. Nothing happens when the counter is no longer locked until then (cleared, or
+    /// a new count began).
+    async fn mark_locked(&self, key: &str, user_id: Option<&UserId>, until: Timestamp) -> anyhow::Result<()>;
 
     /// The accounts locked at `now` (as `mark_locked` noted them), soonest unlocked first, at
     /// most `limit`: (account, locked until). One account may come once per locked counter.

@@ -106,7 +106,7 @@ pub enum Cursor {
     Created(String),
     /// After this (lower-cased) address.
     Email(String),
-    /// After this (lower-cased) username.
+    /// After this (lower-cased) username; empty: from the first matching username.
     Username(String),
     /// After this sort key, for other lists (jobs, audit entries): what it means is theirs.
     Key(String),
@@ -141,7 +141,8 @@ impl Cursor {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| BadCursor)?;
         let text = String::from_utf8(bytes).map_err(|_| BadCursor)?;
         let (tag, value) = text.split_once(':').ok_or(BadCursor)?;
-        if value.is_empty() || value.chars().any(char::is_control) {
+        // Only the usernames' cursor may be empty: their start, after the addresses.
+        if (value.is_empty() && tag != "u") || value.chars().any(char::is_control) {
             return Err(BadCursor);
         }
         match tag {

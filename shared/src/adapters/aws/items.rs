@@ -507,6 +507,16 @@ pub const USERS_USERNAME_INDEX: &str = "users_username";
 pub const LOCKED_INDEX: &str = "locked";
 pub const JOBS_INDEX: &str = "jobs";
 
+/// The indexes that find learners, locks and jobs: (name, partition key, sort key), each
+/// projecting every attribute.
+pub const FINDING_INDEXES: [(&str, &str, &str); 5] = [
+    (USERS_LIST_INDEX, "list_pk", "list_sk"),
+    (USERS_EMAIL_INDEX, "list_pk", "email_lc"),
+    (USERS_USERNAME_INDEX, "list_pk", "username_lc"),
+    (LOCKED_INDEX, "locked_pk", "locked_sk"),
+    (JOBS_INDEX, "jobs_pk", "jobs_sk"),
+];
+
 /// The partition of a user in the user indexes.
 pub fn list_pk(id: &UserId) -> String {
     format!("USERS#{}", crate::domain::user_shard(id))

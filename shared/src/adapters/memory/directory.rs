@@ -93,7 +93,12 @@ impl Tables {
             }
         };
         let want = query.limit.saturating_sub(page.users.len());
-        if prefix.contains('@') || want == 0 {
+        if prefix.contains('@') {
+            return Ok(page);
+        }
+        if want == 0 {
+            // The addresses filled the page: the usernames come next, from their start.
+            page.next = Some(Cursor::Username(String::new()));
             return Ok(page);
         }
         let keyed = chosen

@@ -385,7 +385,7 @@ impl<S: LoginAttempts> LoginAttempts for WithFaults<S> {
         self.call("LoginAttempts::state", self.inner.state(key, now)).await
     }
 
-    async fn mark_locked(&self, key: &str, user_id: &UserId, until: Timestamp) -> anyhow::Result<()> {
+    async fn mark_locked(&self, key: &str, user_id: Option<&UserId>, until: Timestamp) -> anyhow::Result<()> {
         self.call("LoginAttempts::mark_locked", self.inner.mark_locked(key, user_id, until)).await
     }
 

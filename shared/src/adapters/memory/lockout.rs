@@ -91,10 +91,10 @@ impl LoginAttempts for Tables {
         })
     }
 
-    async fn mark_locked(&self, key: &str, user_id: &UserId, until: Timestamp) -> anyhow::Result<()> {
+    async fn mark_locked(&self, key: &str, user_id: Option<&UserId>, until: Timestamp) -> anyhow::Result<()> {
         if let Some(counter) = self.lock().counters.get_mut(key) {
             if counter.locked_until == Some(until) {
-                counter.locked_user = Some(user_id.clone());
+                counter.locked_user = user_id.cloned();
             }
         }
         Ok(())

@@ -94,7 +94,12 @@ impl DynamoStore {
         };
         // An address holds one '@'; a username none: a prefix with one matches no username.
         let want = query.limit.saturating_sub(page.users.len());
-        if prefix.contains('@') || want == 0 {
+        if prefix.contains('@') {
+            return Ok(page);
+        }
+        if want == 0 {
+            // The addresses filled the page: the usernames come next, from their start.
+            page.next = Some(Cursor::Username(String::new()));
             return Ok(page);
         }
         let mut filter = user_filter(query, true)?;

@@ -93,11 +93,13 @@ impl DynamoStore {
                     .index_name(range.index)
                     .key_condition_expression(condition)
                     .expression_attribute_names("#pk", range.pk_attr)
-                    .expression_attribute_names("#sk", range.sk_attr)
                     .expression_attribute_values(":pk", AttributeValue::S(partition.clone()))
                     .scan_index_forward(range.forward)
                     .limit(ITEMS_PER_PAGE)
                     .set_exclusive_start_key(start.take());
+                if !bounds.is_empty() {
+                    query = query.expression_attribute_names("#sk", range.sk_attr);
+                }
                 for (placeholder, value) in &bounds {
                     query = query.expression_attribute_values(*placeholder, AttributeValue::S((*value).clone()));
                 }
@@ -110,7 +112,11 @@ impl DynamoStore {
                         query = query.expression_attribute_values(placeholder, value.clone());
                     }
                 }
-                let output = query.send().await.with_context(|| format!("DynamoDB Query (index {})", range.index))?;
+                let output = query.send().await.map_err(|e| {
+                    // The service's own words (an invalid expression names its part).
+                    let detail = e.as_service_error().and_then(|e| e.meta().message()).unwrap_or_default().to_owned();
+                    anyhow::Error::new(e).context(format!("DynamoDB Query (index {}): {detail}", range.index))
+                })?;
                 for item in output.items.unwrap_or_default() {
                     let sk = item.get(range.sk_attr).and_then(|v| v.as_s().ok()).cloned();
                     if let Some(sk) = sk {

@@ -128,20 +128,24 @@ impl LoginAttempts for DynamoStore {
         })
     }
 
-    async fn mark_locked(&self, key: &str, user_id: &UserId, until: Timestamp) -> anyhow::Result<()> {
-        let result = self
+    async fn mark_locked(&self, key: &str, user_id: Option<&UserId>, until: Timestamp) -> anyhow::Result<()> {
+        let update = self
             .client()
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::lockout_key(key)))
-            .update_expression("SET locked_pk = :locked, locked_sk = :sk, locked_user = :user")
             .condition_expression("locked_until = :until")
-            .expression_attribute_values(":locked", items::s("LOCKED"))
-            .expression_attribute_values(":sk", items::s(&items::locked_sk(until, key)))
-            .expression_attribute_values(":user", items::s(user_id.as_str()))
-            .expression_attribute_values(":until", items::ts(until))
-            .send()
-            .await;
+            .expression_attribute_values(":until", items::ts(until));
+        let update = match user_id {
+            Some(user_id) => update
+                .update_expression("SET locked_pk = :locked, locked_sk = :sk, locked_user = :user")
+                .expression_attribute_values(":locked", items::s("LOCKED"))
+                .expression_attribute_values(":sk", items::s(&items::locked_sk(until, key)))
+                .expression_attribute_values(":user", items::s(user_id.as_str())),
+            // Not in the index (no `locked_pk`): the same write, for the same time.
+            None => update.update_expression("SET locked_noted = :until"),
+        };
+        let result = update.send().await;
         // Cleared or counting again meanwhile: it is not locked, so not listed.
         applied(result, "DynamoDB UpdateItem (noting a locked account)")?;
         Ok(())
