@@ -4,9 +4,9 @@
 use crate::domain::oidc::{ClientId, CodeRecord, CodeUse, GrantToken, OidcClient, PublicJwk};
 use crate::domain::StoredSettings;
 use crate::domain::{
-    AuditEntry, Challenge, Counts, DeviceRecord, Email, FullName, LockedNow, LockoutPolicy, LockoutState, MailRefusal,
-    Password, PasswordHash, Reservation, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord, Timestamp,
-    TokenHash, TokenRecord, User, UserId,
+    AuditEntry, Challenge, Counts, Cursor, DeviceRecord, Email, FullName, LockedNow, LockoutPolicy, LockoutState,
+    MailRefusal, Password, PasswordHash, Reservation, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord,
+    Timestamp, TokenHash, TokenRecord, User, UserId, UserPage, UserQuery,
 };
 use async_trait::async_trait;
 
@@ -221,6 +221,12 @@ pub trait UserStore: Send + Sync {
 
     /// How many uses `key` has taken in its current window (0 when none is running).
     async fn quota_used(&self, key: &str, now: Timestamp) -> anyhow::Result<u32>;
+
+    /// A page of accounts (`UserQuery`): newest first, or (with a prefix) the addresses that
+    /// start with it, then the usernames that do of accounts whose address does not. Answered
+    /// from indexes (never a scan); a page holds at most `limit` and may hold fewer with more to
+    /// come (the index reads of one call are bounded): `next` says where the next one starts.
+    async fn find_users(&self, query: &UserQuery) -> anyhow::Result<UserPage>;
 }
 
 /// A message for a learner. Bodies are complete: the adapter only delivers.
@@ -393,6 +399,17 @@ pub trait LoginAttempts: Send + Sync {
     async fn release(&self, key: &str) -> anyhow::Result<()>;
 
     async fn state(&self, key: &str, now: Timestamp) -> anyhow::Result<LockoutState>;
+
+    /// Notes whose account a counter locked (`record_failure` said so) until `until`, for the
+    /// "Locked now" list; `None` (an address without an account) notes that no account is
+    /// locked, with the same one write, so a lock costs the same whether or not the address has
+    /// an account. Nothing happens when the counter is no longer locked until then (cleared, or
+    /// a new count began).
+    async fn mark_locked(&self, key: &str, user_id: Option<&UserId>, until: Timestamp) -> anyhow::Result<()>;
+
+    /// The accounts locked at `now` (as `mark_locked` noted them), soonest unlocked first, at
+    /// most `limit`: (account, locked until). One account may come once per locked counter.
+    async fn locked_now(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<(UserId, Timestamp)>>;
 }
 
 /// The site settings (issue 25): one current record, replaced whole on the version that was
@@ -458,6 +475,10 @@ pub trait RowJobs: Send + Sync {
     async fn create_job(&self, job: &RowJob) -> anyhow::Result<JobCreated>;
 
     async fn job(&self, id: &str) -> anyhow::Result<Option<RowJob>>;
+
+    /// Jobs of every kind, newest first, after `after` (a `Cursor::Key` this gave out), at most
+    /// `limit`, from an index (never a scan); with where the next page starts.
+    async fn recent_jobs(&self, after: Option<&Cursor>, limit: usize) -> anyhow::Result<(Vec<RowJob>, Option<Cursor>)>;
 
     /// Settles the rows the intake refused (invalid rows, duplicates in the file), in batches.
     /// Writing the same outcomes again changes nothing.

@@ -395,6 +395,13 @@ impl RowJobs for Poisoned {
     async fn job(&self, id: &str) -> anyhow::Result<Option<RowJob>> {
         self.inner.job(id).await
     }
+    async fn recent_jobs(
+        &self,
+        after: Option<&learners::domain::Cursor>,
+        limit: usize,
+    ) -> anyhow::Result<(Vec<RowJob>, Option<learners::domain::Cursor>)> {
+        self.inner.recent_jobs(after, limit).await
+    }
     async fn settle_at_intake(&self, job: &RowJob, outcomes: &[RowOutcome]) -> anyhow::Result<()> {
         self.inner.settle_at_intake(job, outcomes).await
     }

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use learners::domain::{
     DeviceRecord, LockedNow, LockoutPolicy, LockoutState, Password, PasswordHash, Reservation, Retirement,
-    SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId,
+    SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId, UserPage, UserQuery,
 };
 use learners::ports::{
     CreateUserError, DeleteRequest, Deleted, JobQueue, LoginAttempts, Passwords, Queue, SessionStore, TokenUse,
@@ -158,6 +158,10 @@ impl UserStore for Recorder {
         self.note("quota_used");
         self.store.quota_used(key, now).await
     }
+    async fn find_users(&self, query: &UserQuery) -> anyhow::Result<UserPage> {
+        self.note("find_users");
+        self.store.find_users(query).await
+    }
 }
 
 #[async_trait]
@@ -226,6 +230,14 @@ impl LoginAttempts for Recorder {
     async fn state(&self, key: &str, now: Timestamp) -> anyhow::Result<LockoutState> {
         self.note("state");
         self.attempts.state(key, now).await
+    }
+    async fn mark_locked(&self, key: &str, user_id: Option<&UserId>, until: Timestamp) -> anyhow::Result<()> {
+        self.note("mark_locked");
+        self.attempts.mark_locked(key, user_id, until).await
+    }
+    async fn locked_now(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<(UserId, Timestamp)>> {
+        self.note("locked_now");
+        self.attempts.locked_now(now, limit).await
     }
 }
 

@@ -96,6 +96,22 @@ pub enum Command {
         #[arg(long, conflicts_with = "email")]
         user_id: Option<String>,
     },
+    /// Find learners: the list (newest first, with filters) or a search by the start of an
+    /// email or username. One learner a line: email, username, status, source, created, id.
+    Users {
+        #[command(subcommand)]
+        action: crate::directory::UsersAction,
+    },
+    /// Past bulk registrations and deletions, newest first: id, kind, created, status, counts,
+    /// who asked.
+    Jobs {
+        /// Start at this page (the cursor a previous page ended with).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Every page, not only the first.
+        #[arg(long)]
+        all: bool,
+    },
     /// The operator role: who may use the browser console at /operator.
     Operators {
         #[command(subcommand)]
@@ -165,6 +181,8 @@ pub async fn run(api: &Api, options: &Options, command: Command) -> anyhow::Resu
         Command::BulkRegister { file, dry_run, wait, invite } => {
             bulk_register(api, options, &file, dry_run, wait, invite).await
         }
+        Command::Users { action } => crate::directory::users(api, options, action).await,
+        Command::Jobs { cursor, all } => crate::directory::jobs(api, options, cursor, all).await,
         Command::User { email } => {
             let user = api.send("GET", &format!("/admin/v1/users?email={}", query(&email)), None, Vec::new()).await?;
             answer(options, &user.ok()?, show::user)

@@ -6,6 +6,7 @@
 mod api;
 mod clients;
 mod commands;
+mod directory;
 mod jobs;
 mod settings;
 mod show;

@@ -798,3 +798,82 @@ async fn learnerctl_shows_and_sets_the_site_settings() {
     assert!(learnerctl(&app, &["supporters", "revoke", &ada], None).await.status.success());
     let _ = (email, PASSWORD);
 }
+
+/// `learnerctl users list|search` and the admin API behind them: 250 learners page by page
+/// without a repeat, found by the start of an address, a username and an id; a changed cursor
+/// is refused (4xx, not 500); and `learnerctl users list | head -1` ends quietly (exit 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_find_and_page_through_learners() {
+    use learners::domain::{UserSource, UserStatus};
+    use learners::ports::UserStore;
+    let app = TestApp::spawn(Backend::Memory).await;
+    let store = app.memory.as_ref().unwrap().0.clone();
+    let tag = learners_tests::unique("f");
+    let mut ids = Vec::new();
+    for i in 0..250 {
+        let mut user = learners_tests::stored_user(&format!("{tag}-{i:03}@example.com"), &format!("u{tag}{i:03}"));
+        user.created_at = learners::domain::Timestamp::from_unix(1_800_000_000 + i);
+        if i % 5 == 0 {
+            user.source = UserSource::Bulk;
+            user.status = UserStatus::Active;
+        }
+        store.create_user(&user, None).await.unwrap();
+        ids.push(user.id.to_string());
+    }
+    // The API, page by page: everyone once, newest first.
+    let (mut seen, mut cursor) = (Vec::<String>::new(), None::<String>);
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/admin/v1/users/search?cursor={c}"),
+            None => "/admin/v1/users/search".to_owned(),
+        };
+        let page: Value = app.admin_get(&path).await.json().await.unwrap();
+        let users = page["users"].as_array().unwrap();
+        assert!(users.len() <= 50);
+        seen.extend(users.iter().map(|u| u["user_id"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first);
+    // Filters: bulk and active, 50 of them.
+    let page: Value = app.admin_get("/admin/v1/users/search?source=bulk&status=active").await.json().await.unwrap();
+    assert_eq!(page["users"].as_array().unwrap().len(), 50);
+    assert!(page["users"].as_array().unwrap().iter().all(|u| u["source"] == "bulk" && u["status"] == "active"));
+    let page: Value = app.admin_get("/admin/v1/users/search?source=self&status=active").await.json().await.unwrap();
+    assert!(page["users"].as_array().unwrap().is_empty());
+    // A changed cursor, an unknown status: refused as bad input.
+    for bad in ["cursor=Yzox", "cursor=%25%25", "status=sleepy", "created_from=yesterday"] {
+        let response = app.admin_get(&format!("/admin/v1/users/search?{bad}")).await;
+        assert!((400..500).contains(&response.status().as_u16()), "{bad}: {}", response.status());
+    }
+
+    // The command line: by the start of an address, a username (case aside), an id.
+    for (query, expect) in [
+        (format!("{tag}-123"), format!("{tag}-123@example.com")),
+        (format!("U{}", &format!("{tag}124").to_uppercase()[..]), format!("{tag}-124@example.com")),
+        (ids[7].clone(), format!("{tag}-007@example.com")),
+    ] {
+        let out = learnerctl(&app, &["users", "search", &query], None).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let first = text(&out.stdout).lines().next().unwrap_or_default().to_owned();
+        assert!(first.starts_with(&expect), "{query}: {first}");
+    }
+    let out = learnerctl(&app, &["users", "list"], None).await;
+    assert_eq!(text(&out.stdout).lines().count(), 50, "one page of 50");
+    assert!(text(&out.stderr).contains("--cursor"), "{}", text(&out.stderr));
+
+    // `| head -1`: the reader goes away after one line; learnerctl ends with 0, saying nothing.
+    let mut command = Command::new("bash");
+    command
+        .args(["-c", "set -o pipefail; \"$0\" users list --all | head -1", BINARY])
+        .env("LEARNERS_API_URL", &app.base_url)
+        .env("LEARNERS_ADMIN_TOKEN", ADMIN_TOKEN);
+    let out = run(command, None).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+}

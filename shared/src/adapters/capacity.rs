@@ -31,6 +31,7 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemInput;
 use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
 use aws_sdk_dynamodb::operation::put_item::PutItemInput;
 use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
+use aws_sdk_dynamodb::operation::scan::ScanInput;
 use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemInput;
@@ -60,12 +61,19 @@ impl Units {
 #[derive(Clone, Debug, Default)]
 pub struct Meter {
     units: Arc<Mutex<Units>>,
+    /// Scans seen (never reset: a query that scans is a defect, `tests/suite/contract/directory.rs`).
+    scans: Arc<Mutex<usize>>,
     largest_item: Arc<Mutex<usize>>,
 }
 
 impl Meter {
     pub fn take(&self) -> Units {
         std::mem::take(&mut *self.units.lock().unwrap())
+    }
+
+    /// How many Scan requests went through the client.
+    pub fn scans(&self) -> usize {
+        *self.scans.lock().unwrap()
     }
 
     pub fn largest_item(&self) -> usize {
@@ -173,6 +181,9 @@ impl Intercept for Meter {
         cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
         let input = context.input();
+        if input.downcast_ref::<ScanInput>().is_some() {
+            *self.scans.lock().unwrap() += 1;
+        }
         let mut pending = Pending { writes: 0.0, consistent: false };
         if let Some(put) = input.downcast_ref::<PutItemInput>() {
             pending.writes = put.item.as_ref().map_or(1.0, |item| self.written(item) + index_writes(item));

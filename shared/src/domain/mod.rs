@@ -3,6 +3,7 @@
 
 mod audit;
 mod browser;
+mod directory;
 mod email;
 mod full_name;
 mod job;
@@ -28,6 +29,7 @@ pub type FieldErrors = std::collections::BTreeMap<String, String>;
 /// The site's page for a new activation link: pages and mails both point learners to it.
 pub const NEW_ACTIVATION_LINK: &str = "/activation-email";
 pub use browser::{browser_label, UNKNOWN_BROWSER};
+pub use directory::{user_shard, BadCursor, Cursor, StatusFilter, UserPage, UserQuery, PAGE_SIZE, USER_SHARDS};
 pub use email::{Email, EmailError};
 pub use full_name::{FullName, FullNameError};
 pub use job::{

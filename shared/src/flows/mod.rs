@@ -5,6 +5,7 @@ pub mod activation;
 pub mod admin;
 pub mod admin_email;
 pub mod bulk;
+pub mod directory;
 pub mod email_change;
 pub mod mail_events;
 pub mod operator_actions;

@@ -284,11 +284,16 @@ pub(crate) async fn record_failures(
 ) -> anyhow::Result<()> {
     let mut locked = None;
     for (key, policy) in counters {
-        locked = locked.or(app.attempts.record_failure(key, now, *policy).await?);
+        let now_locked = app.attempts.record_failure(key, now, *policy).await?;
+        locked = locked.or(now_locked.map(|l| (key, l)));
     }
-    if let Some(locked) = locked {
+    if let Some((key, locked)) = locked {
         tracing::warn!(failures = locked.failures, known_device = counters.len() > 1, "sign-in locked");
         app.metrics.count(Metric::Locks);
+        // The counter says whose account it locks, for the console's "Locked now" (a counter
+        // keeps no address; an address without an account is listed nowhere, with the same work).
+        let user = app.store.user_by_email_key(&email.key()).await?;
+        app.attempts.mark_locked(key, user.as_ref().map(|u| &u.id), locked.until).await?;
         // Queued whether or not the address has an account: the worker decides.
         notify_lockout(app, email, locked).await?;
     }

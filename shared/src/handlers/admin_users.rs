@@ -1,4 +1,5 @@
-//! Function `admin-users` (operators only): `GET /admin/v1/users?email=`, and
+//! Function `admin-users` (operators only): `GET /admin/v1/users?email=`,
+//! `GET /admin/v1/users/search` (find learners: `flows::directory`), `GET /admin/v1/jobs`, and
 //! `POST /admin/v1/users/{activate,password,unlock,clear-mail-refusal,remove-second-factors,email}`,
 //! `POST /admin/v1/users/{disable,enable,reset-link,activation-link,sign-out}` (`flows::operator_actions`), `GET /admin/v1/audit?email=|user_id=`,
 //! and the operator role: `GET|POST /admin/v1/operators`, `DELETE /admin/v1/operators/{email}`;
@@ -10,6 +11,7 @@ use crate::flows::admin::{self, AuditSubject, SupportError};
 use crate::flows::admin_email::{change_email_view, EmailFixError};
 use crate::flows::settings::{self as site_settings, RoleError, Saved, SettingsError};
 use crate::http::console_pages::settings_values;
+use crate::flows::directory::{self, FindError, FindRequest, Listed};
 use crate::http::error::ErrorCode;
 use crate::http::identity::operator;
 use crate::http::response::Reply;
@@ -26,6 +28,8 @@ pub async fn handle(app: &App, req: Request) -> Reply {
     let operator = operator.id.as_str();
     let result = match route_key(&req).as_str() {
         "GET /admin/v1/users" => lookup(app, &req).await,
+        "GET /admin/v1/users/search" => search(app, &req).await,
+        "GET /admin/v1/jobs" => jobs(app, &req).await,
         "POST /admin/v1/users/activate" => activate(app, &req, operator).await,
         "POST /admin/v1/users/password" => set_password(app, &req, operator).await,
         "POST /admin/v1/users/unlock" => unlock(app, &req, operator).await,
@@ -115,6 +119,65 @@ fn required_query(req: &Request, name: &str) -> Result<String, ApiError> {
 async fn lookup(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let user = admin::user_by_email(app, &required_query(req, "email")?).await?;
     Ok(response::json(200, &user))
+}
+
+impl From<FindError> for ApiError {
+    fn from(error: FindError) -> Self {
+        match error {
+            FindError::Invalid(field, message) => {
+                ApiError::validation(FieldErrors::from([(field.to_owned(), message)]))
+            }
+            FindError::Unexpected(e) => ApiError::unexpected(&e),
+        }
+    }
+}
+
+/// A learner in a list, as the admin API shows one.
+pub fn listed_json(listed: &Listed) -> serde_json::Value {
+    let user = &listed.user;
+    json!({
+        "user_id": user.id.as_str(),
+        "email": user.email.as_ref(),
+        "username": user.username.as_ref(),
+        "name": user.name.as_ref(),
+        "status": user.status,
+        "source": user.source,
+        "created_at": user.created_at,
+        "operator": user.operator,
+        "disabled": user.disabled_at.is_some(),
+        "locked_until": listed.locked_until,
+    })
+}
+
+/// `GET /admin/v1/users/search?q=&status=&source=&created_from=&created_to=&cursor=`.
+async fn search(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let request = FindRequest::parse(|name| query_param(req, name))?;
+    let found = directory::find(app, &request).await?;
+    let users: Vec<serde_json::Value> = found.learners.iter().map(listed_json).collect();
+    Ok(response::json(200, &json!({"users": users, "next_cursor": found.next.map(|c| c.encode())})))
+}
+
+/// `GET /admin/v1/jobs?cursor=`: past bulk registrations and deletions, newest first.
+async fn jobs(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let (jobs, next) = directory::recent_jobs(app, query_param(req, "cursor").as_deref()).await?;
+    let jobs: Vec<serde_json::Value> = jobs
+        .iter()
+        .map(|job| {
+            let counts = job.final_counts;
+            json!({
+                "job_id": job.id,
+                "kind": job.kind.as_str(),
+                "requested_by": job.operator,
+                "created_at": job.created_at,
+                "status": job.status.as_str(),
+                "total": job.total,
+                "done": counts.map(|c| c.done),
+                "skipped": counts.map(|c| c.skipped),
+                "failed": counts.map(|c| c.failed),
+            })
+        })
+        .collect();
+    Ok(response::json(200, &json!({"jobs": jobs, "next_cursor": next.map(|c| c.encode())})))
 }
 
 async fn activate(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {

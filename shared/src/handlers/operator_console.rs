@@ -118,6 +118,8 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "GET /operator/jobs/{job_id}" => job(app, &req).await,
         "GET /operator/jobs/{job_id}/report.csv" => report(app, &req).await,
         "GET /operator/audit" => audit(app, &req).await,
+        "GET /operator/learners" => find_learners(app, &req).await,
+        "GET /operator/jobs" => past_jobs(app, &req).await,
         "GET /operator/applications" => applications(app, &req).await,
         "POST /operator/applications" => register_application(app, &req, &console).await,
         "POST /operator/applications/secret" => new_secret(app, &req, &console).await,
@@ -935,5 +937,69 @@ async fn remove_application(app: &App, req: &Request, console: &Console) -> Resu
         Ok(()) => Ok(response::see_other("/operator/applications?done=removed")),
         Err(e @ ClientError::NotFound) => application_refused(app, 404, e).await,
         Err(other) => Err(client_error(other)),
+    }
+}
+
+/// "Search learners" and "Locked now" (`flows::directory`): a page of learners, 50 at a time.
+async fn find_learners(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    use crate::flows::directory::{self, day_of, FindError, FindRequest};
+    let (request, error) = match FindRequest::parse(|name| query_param(req, name)) {
+        Ok(request) => (request, None),
+        Err(FindError::Invalid(_, why)) => (FindRequest::default(), Some(why)),
+        Err(FindError::Unexpected(e)) => return Err(unexpected(e)),
+    };
+    let q = query_param(req, "q").unwrap_or_default();
+    let form = console::ListForm {
+        q: q.trim(),
+        status: request.status,
+        source: request.source,
+        created_from: request.created_from.map(day_of).unwrap_or_default(),
+        created_to: request.created_to.map(day_of).unwrap_or_default(),
+    };
+    if let Some(error) = error {
+        return Ok(response::page(400, console::learner_list(&form, &[], None, Some(&error))));
+    }
+    let found = match directory::find(app, &request).await {
+        Ok(found) => found,
+        Err(FindError::Invalid(_, why)) => {
+            return Ok(response::page(400, console::learner_list(&form, &[], None, Some(&why))))
+        }
+        Err(FindError::Unexpected(e)) => return Err(unexpected(e)),
+    };
+    let rows: Vec<console::ListedRow> = found
+        .learners
+        .iter()
+        .map(|l| console::ListedRow {
+            email: l.user.email.to_string(),
+            username: l.user.username.to_string(),
+            name: l.user.name.to_string(),
+            status: match (l.user.disabled_at, l.user.status) {
+                (Some(_), _) => "disabled".to_owned(),
+                (None, status) => status.as_str().replace('_', " "),
+            },
+            source: l.user.source.as_str().to_owned(),
+            created: l.user.created_at,
+            locked_until: l.locked_until,
+        })
+        .collect();
+    let next = found.next.map(|cursor| {
+        let query = request.query_string();
+        let separator = if query.is_empty() { "" } else { "&" };
+        format!("/operator/learners?{query}{separator}cursor={}", cursor.encode())
+    });
+    Ok(response::page(200, console::learner_list(&form, &rows, next, None)))
+}
+
+/// "Past jobs": bulk registrations and deletions, newest first.
+async fn past_jobs(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    use crate::flows::directory::{self, FindError};
+    match directory::recent_jobs(app, query_param(req, "cursor").as_deref()).await {
+        Ok((jobs, next)) => {
+            let rows: Vec<console::JobRow> = jobs.iter().map(console::job_row).collect();
+            let next = next.map(|cursor| format!("/operator/jobs?cursor={}", cursor.encode()));
+            Ok(response::page(200, console::past_jobs(&rows, next, None)))
+        }
+        Err(FindError::Invalid(_, why)) => Ok(response::page(400, console::past_jobs(&[], None, Some(&why)))),
+        Err(FindError::Unexpected(e)) => Err(unexpected(e)),
     }
 }

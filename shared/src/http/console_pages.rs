@@ -729,3 +729,141 @@ mod tests {
         assert_eq!(super::thousands(1_234_567), "1,234,567");
     }
 }
+
+/// The "Search learners" form as asked (what the list shows again).
+pub struct ListForm<'a> {
+    pub q: &'a str,
+    pub status: Option<crate::domain::StatusFilter>,
+    pub source: Option<crate::domain::UserSource>,
+    pub created_from: String,
+    pub created_to: String,
+}
+
+/// A learner in the list.
+pub struct ListedRow {
+    pub email: String,
+    pub username: String,
+    pub name: String,
+    pub status: String,
+    pub source: String,
+    pub created: Timestamp,
+    pub locked_until: Option<Timestamp>,
+}
+
+struct ListRow<'a> {
+    email: &'a str,
+    email_query: String,
+    username: &'a str,
+    name: &'a str,
+    status: &'a str,
+    source: &'a str,
+    created: String,
+    locked_until: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/learner_list.html")]
+struct LearnerList<'a> {
+    q: &'a str,
+    statuses: Vec<(&'static str, &'static str, bool)>,
+    sources: Vec<(&'static str, &'static str, bool)>,
+    created_from: &'a str,
+    created_to: &'a str,
+    error: Option<&'a str>,
+    caption: &'a str,
+    locked: bool,
+    rows: Vec<ListRow<'a>>,
+    next: Option<String>,
+}
+
+/// "Search learners": the form, a page of learners, and the link to the next page.
+pub fn learner_list(form: &ListForm<'_>, rows: &[ListedRow], next: Option<String>, error: Option<&str>) -> Page {
+    use crate::domain::{StatusFilter, UserSource};
+    let locked = form.status == Some(StatusFilter::Locked);
+    let caption = if locked {
+        "Locked now"
+    } else if form.q.is_empty() {
+        "Learners, newest first"
+    } else {
+        "Learners found"
+    };
+    let page = LearnerList {
+        q: form.q,
+        statuses: StatusFilter::ALL.iter().map(|s| (s.as_str(), s.label(), form.status == Some(*s))).collect(),
+        sources: [
+            (UserSource::SelfService, "Registered themselves"),
+            (UserSource::Bulk, "Bulk"),
+            (UserSource::Operator, "By an operator"),
+        ]
+        .into_iter()
+        .map(|(s, label)| (s.as_str(), label, form.source == Some(s)))
+        .collect(),
+        created_from: &form.created_from,
+        created_to: &form.created_to,
+        error,
+        caption,
+        locked,
+        rows: rows
+            .iter()
+            .map(|r| ListRow {
+                email: &r.email,
+                email_query: super::pages::urlencode(&r.email),
+                username: &r.username,
+                name: &r.name,
+                status: &r.status,
+                source: &r.source,
+                created: when(Some(r.created)),
+                locked_until: when(r.locked_until),
+            })
+            .collect(),
+        next,
+    };
+    console_page(if locked { "Locked now" } else { "Search learners" }, &page)
+}
+
+/// A past job in the list.
+pub struct JobRow {
+    pub when: String,
+    pub id: String,
+    pub id_path: String,
+    pub kind: &'static str,
+    pub who: String,
+    pub status: &'static str,
+    pub total: u64,
+    pub done: String,
+    pub skipped: String,
+    pub failed: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/jobs.html")]
+struct Jobs<'a> {
+    error: Option<&'a str>,
+    rows: &'a [JobRow],
+    next: Option<String>,
+}
+
+/// "Past jobs": bulk registrations and deletions, newest first, a page at a time.
+pub fn past_jobs(rows: &[JobRow], next: Option<String>, error: Option<&str>) -> Page {
+    console_page("Past jobs", &Jobs { error, rows, next })
+}
+
+/// A job as the list shows it.
+pub fn job_row(job: &crate::domain::RowJob) -> JobRow {
+    let count = |n: Option<u64>| n.map_or_else(|| "—".to_owned(), |n| n.to_string());
+    JobRow {
+        when: when(Some(job.created_at)),
+        id: job.id.clone(),
+        id_path: super::pages::urlencode(&job.id),
+        kind: match job.kind {
+            JobKind::BulkRegistration => "Bulk registration",
+            JobKind::Deletion => "Deletion",
+        },
+        who: Actor::from_record(&job.operator).label().to_owned(),
+        status: job.status.as_str(),
+        total: job.total,
+        done: count(job.final_counts.map(|c| c.done)),
+        skipped: count(job.final_counts.map(|c| c.skipped)),
+        failed: count(job.final_counts.map(|c| c.failed)),
+    }
+}

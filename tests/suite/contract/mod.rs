@@ -9,6 +9,7 @@ mod audit;
 mod breached;
 mod capacity;
 mod clock_and_passwords;
+mod directory;
 mod lockout;
 mod mail;
 mod queue;
@@ -127,6 +128,16 @@ const COVERAGE: &[(&str, &[&str])] = &[
         ],
     ),
     ("RowJobs::job", &["a_job_is_recorded_once_per_idempotency_key_and_only_moves_forward"]),
+    ("RowJobs::recent_jobs", &["jobs_are_listed_newest_first_page_by_page"]),
+    (
+        "UserStore::find_users",
+        &[
+            "learners_are_found_by_the_start_of_an_address_or_a_username",
+            "the_list_runs_newest_first_with_filters_and_pages_without_repeats",
+        ],
+    ),
+    ("LoginAttempts::mark_locked", &["locked_accounts_are_listed_while_their_lock_lasts"]),
+    ("LoginAttempts::locked_now", &["locked_accounts_are_listed_while_their_lock_lasts"]),
     ("RowJobs::mark_queued", &["a_job_is_recorded_once_per_idempotency_key_and_only_moves_forward"]),
     ("RowJobs::mark_completed", &["a_job_is_recorded_once_per_idempotency_key_and_only_moves_forward"]),
     (
@@ -354,6 +365,7 @@ const FILES: &[(&str, &str)] = &[
     ("second_factors.rs", include_str!("second_factors.rs")),
     ("uploads.rs", include_str!("uploads.rs")),
     ("settings.rs", include_str!("settings.rs")),
+    ("directory.rs", include_str!("directory.rs")),
 ];
 
 /// The adapters' sources, where each port's implementations are found.

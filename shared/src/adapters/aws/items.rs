@@ -29,6 +29,23 @@
 //!
 //! Index `feed` (`feed_pk`, `feed_sk`): audit entries by day, `AUDITFEED#<yyyy-mm-dd>`, sorted
 //! like their own sort key: the operator console's "latest actions".
+//!
+//! Indexes for finding learners (sparse: only the items that carry their keys are in them; the
+//! user item carries them from its creation, see `user_index_attributes`):
+//!
+//! | index | partition | sort | query |
+//! |---|---|---|---|
+//! | `users_list` | `list_pk` = `USERS#<shard>` | `list_sk` = `<created, 12 digits>#<id>` | the list, newest first, created between two dates |
+//! | `users_email` | `list_pk` | `email_lc` (the address, lower-cased) | addresses that start with ... (`begins_with`) |
+//! | `users_username` | `list_pk` | `username_lc` (lower-cased) | usernames that start with ... |
+//! | `locked` | `locked_pk` = `LOCKED` (on a sign-in counter) | `locked_sk` = `<locked until, 12 digits>#<counter>` | "Locked now" (`locked_sk` > now) |
+//! | `jobs` | `jobs_pk` = `JOBS` (on a job) | `jobs_sk` = `<created, 12 digits>#<job id>` | "Past jobs", newest first |
+//!
+//! A user's shard (`domain::user_shard`, of 8) spreads a bulk import's index writes over eight
+//! partitions; a page queries the eight and merges them in order. The filters of the list
+//! (status, source, a second factor, the operator role, disabled) are filter expressions on
+//! the user item's own attributes (`status`, `source`, `second_factor`, `operator`,
+//! `disabled_at`); `second_factor` is written on the user item by whoever saves its factors.
 //! The references let a deletion find every token, session and job row of a user without a
 //! scan or an index: whoever writes such an item writes its reference in the same transaction.
 //!
@@ -178,6 +195,8 @@ pub fn job_item(job: &RowJob) -> Item {
     item.insert("kind".into(), s(job.kind.as_str()));
     item.insert("requested_by".into(), s(&job.operator));
     item.insert("created_at".into(), ts(job.created_at));
+    item.insert("jobs_pk".into(), s("JOBS"));
+    item.insert("jobs_sk".into(), s(&jobs_sk(job)));
     item.insert("status".into(), s(job.status.as_str()));
     item.insert("total".into(), n(job.total as i64));
     // The final counts, once the job is seen completed (names of their own: jobs written
@@ -513,8 +532,57 @@ pub fn ts(value: Timestamp) -> AttributeValue {
     n(value.unix())
 }
 
+pub const USERS_LIST_INDEX: &str = "users_list";
+pub const USERS_EMAIL_INDEX: &str = "users_email";
+pub const USERS_USERNAME_INDEX: &str = "users_username";
+pub const LOCKED_INDEX: &str = "locked";
+pub const JOBS_INDEX: &str = "jobs";
+
+/// The indexes that find learners, locks and jobs: (name, partition key, sort key), each
+/// projecting every attribute.
+pub const FINDING_INDEXES: [(&str, &str, &str); 5] = [
+    (USERS_LIST_INDEX, "list_pk", "list_sk"),
+    (USERS_EMAIL_INDEX, "list_pk", "email_lc"),
+    (USERS_USERNAME_INDEX, "list_pk", "username_lc"),
+    (LOCKED_INDEX, "locked_pk", "locked_sk"),
+    (JOBS_INDEX, "jobs_pk", "jobs_sk"),
+];
+
+/// The partition of a user in the user indexes.
+pub fn list_pk(id: &UserId) -> String {
+    format!("USERS#{}", crate::domain::user_shard(id))
+}
+
+/// Every partition of the user indexes, for a query that reads them all.
+pub fn list_partitions() -> Vec<String> {
+    (0..crate::domain::USER_SHARDS).map(|shard| format!("USERS#{shard}")).collect()
+}
+
+/// The attributes that put a user in the user indexes (written with the item; an update that
+/// changes the address or the username writes `email_lc` or `username_lc` with it).
+pub fn user_index_attributes(user: &User) -> [(&'static str, AttributeValue); 4] {
+    [
+        ("list_pk", s(&list_pk(&user.id))),
+        ("list_sk", s(&crate::domain::Cursor::created_key(user.created_at, &user.id))),
+        ("email_lc", s(&user.email.key())),
+        ("username_lc", s(&user.username.key())),
+    ]
+}
+
+/// The sort key of a lock in the `locked` index.
+pub fn locked_sk(until: Timestamp, counter: &str) -> String {
+    format!("{:012}#{counter}", until.unix().max(0))
+}
+
+pub fn jobs_sk(job: &RowJob) -> String {
+    format!("{:012}#{}", job.created_at.unix().max(0), job.id)
+}
+
 pub fn user_item(user: &User) -> Item {
     let mut item = user_key(&user.id);
+    for (name, value) in user_index_attributes(user) {
+        item.insert(name.into(), value);
+    }
     item.insert("user_id".into(), s(user.id.as_str()));
     item.insert("email".into(), s(user.email.as_ref()));
     item.insert("username".into(), s(user.username.as_ref()));

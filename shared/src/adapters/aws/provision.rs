@@ -53,30 +53,55 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> any
             .create_table()
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attribute("pk").context("pk definition")?)
-            .attribute_definitions(attribute("sk").context("sk definition")?)
             .key_schema(key("pk", KeyType::Hash).context("pk key")?)
             .key_schema(key("sk", KeyType::Range).context("sk key")?)
-            .attribute_definitions(attribute("email_sha").context("email_sha definition")?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(super::items::ROWS_BY_EMAIL_INDEX)
-                    .key_schema(key("email_sha", KeyType::Hash).context("email_sha key")?)
-                    .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
-                    .build()
-                    .context("the rows-by-email index")?,
-            )
-            .attribute_definitions(attribute("feed_pk").context("feed_pk definition")?)
-            .attribute_definitions(attribute("feed_sk").context("feed_sk definition")?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(super::items::FEED_INDEX)
-                    .key_schema(key("feed_pk", KeyType::Hash).context("feed_pk key")?)
-                    .key_schema(key("feed_sk", KeyType::Range).context("feed_sk key")?)
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                    .build()
-                    .context("the feed index")?,
-            )
+            .set_attribute_definitions(Some({
+                let mut defined = Vec::new();
+                for name in
+                    ["list_pk", "list_sk", "email_lc", "username_lc", "locked_pk", "locked_sk", "jobs_pk", "jobs_sk"]
+                {
+                    defined.push(attribute(name).with_context(|| format!("{name} definition"))?);
+                }
+                let mut all = vec![
+                    attribute("pk").context("pk definition")?,
+                    attribute("sk").context("sk definition")?,
+                    attribute("email_sha").context("email_sha definition")?,
+                    attribute("feed_pk").context("feed_pk definition")?,
+                    attribute("feed_sk").context("feed_sk definition")?,
+                ];
+                all.extend(defined);
+                all
+            }))
+            .set_global_secondary_indexes(Some({
+                let mut indexes = vec![
+                    GlobalSecondaryIndex::builder()
+                        .index_name(super::items::ROWS_BY_EMAIL_INDEX)
+                        .key_schema(key("email_sha", KeyType::Hash).context("email_sha key")?)
+                        .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                        .build()
+                        .context("the rows-by-email index")?,
+                    GlobalSecondaryIndex::builder()
+                        .index_name(super::items::FEED_INDEX)
+                        .key_schema(key("feed_pk", KeyType::Hash).context("feed_pk key")?)
+                        .key_schema(key("feed_sk", KeyType::Range).context("feed_sk key")?)
+                        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                        .build()
+                        .context("the feed index")?,
+                ];
+                // The indexes that find learners, locks and jobs (`items.rs`), as template.yaml has them.
+                for (index, hash, range) in super::items::FINDING_INDEXES {
+                    indexes.push(
+                        GlobalSecondaryIndex::builder()
+                            .index_name(index)
+                            .key_schema(key(hash, KeyType::Hash).context("index hash key")?)
+                            .key_schema(key(range, KeyType::Range).context("index range key")?)
+                            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                            .build()
+                            .with_context(|| format!("the {index} index"))?,
+                    );
+                }
+                indexes
+            }))
             .send()
             .await
             .with_context(|| format!("creating table {table}"))?;

@@ -3,7 +3,7 @@
 //! checks that it is not settled yet, as the DynamoDB adapter's conditions do.
 
 use super::Tables;
-use crate::domain::{block_rows, AuditEntry, Counts, JobStatus, RowJob, RowOutcome, Timestamp, User, UserId};
+use crate::domain::{block_rows, AuditEntry, Counts, Cursor, JobStatus, RowJob, RowOutcome, Timestamp, User, UserId};
 use crate::ports::{BulkCreate, JobCreated, RowJobs};
 use async_trait::async_trait;
 
@@ -34,6 +34,10 @@ impl RowJobs for Tables {
 
     async fn job(&self, id: &str) -> anyhow::Result<Option<RowJob>> {
         Ok(self.lock().jobs.get(id).cloned())
+    }
+
+    async fn recent_jobs(&self, after: Option<&Cursor>, limit: usize) -> anyhow::Result<(Vec<RowJob>, Option<Cursor>)> {
+        Ok(self.query_jobs(after, limit))
     }
 
     async fn settle_at_intake(&self, job: &RowJob, outcomes: &[RowOutcome]) -> anyhow::Result<()> {

@@ -2,7 +2,7 @@
 //! with the conditions of the DynamoDB adapter's conditional updates.
 
 use super::Tables;
-use crate::domain::{LockedNow, LockoutPolicy, LockoutState, Reservation, Timestamp};
+use crate::domain::{LockedNow, LockoutPolicy, LockoutState, Reservation, Timestamp, UserId};
 use crate::ports::LoginAttempts;
 use async_trait::async_trait;
 
@@ -11,6 +11,16 @@ pub(super) struct Counter {
     failures: u32,
     locked_until: Option<Timestamp>,
     expires_at: Timestamp,
+    /// The account a lock was noted for (`mark_locked`), while that lock lasts.
+    locked_user: Option<UserId>,
+}
+
+impl Counter {
+    /// The account this counter holds locked at `now`, as DynamoDB's `locked` index lists it.
+    pub(super) fn locked_user(&self, now: Timestamp) -> Option<(UserId, Timestamp)> {
+        let until = self.locked_until.filter(|until| *until > now)?;
+        self.locked_user.clone().map(|user| (user, until))
+    }
 }
 
 #[async_trait]
@@ -18,7 +28,7 @@ impl LoginAttempts for Tables {
     async fn reserve(&self, key: &str, now: Timestamp, policy: LockoutPolicy) -> anyhow::Result<Reservation> {
         let mut state = self.lock();
         let window_end = now.plus_seconds(policy.lockout_seconds);
-        let fresh = Counter { failures: 1, locked_until: None, expires_at: window_end };
+        let fresh = Counter { failures: 1, locked_until: None, expires_at: window_end, locked_user: None };
         match state.counters.get_mut(key) {
             None => {
                 state.counters.insert(key.to_owned(), fresh);
@@ -79,5 +89,18 @@ impl LoginAttempts for Tables {
             },
             _ => LockoutState::default(),
         })
+    }
+
+    async fn mark_locked(&self, key: &str, user_id: Option<&UserId>, until: Timestamp) -> anyhow::Result<()> {
+        if let Some(counter) = self.lock().counters.get_mut(key) {
+            if counter.locked_until == Some(until) {
+                counter.locked_user = user_id.cloned();
+            }
+        }
+        Ok(())
+    }
+
+    async fn locked_now(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<(UserId, Timestamp)>> {
+        Ok(self.query_locked(now, limit))
     }
 }

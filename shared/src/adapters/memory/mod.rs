@@ -12,6 +12,7 @@
 
 mod audit;
 mod concurrency;
+mod directory;
 mod faults;
 mod jobs;
 mod lockout;

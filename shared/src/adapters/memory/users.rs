@@ -3,7 +3,7 @@
 use super::{State, Tables};
 use crate::domain::{
     FullName, MailRefusal, PasswordHash, Retirement, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
-    UserSource, UserStatus, DELETED_EMAIL,
+    UserPage, UserQuery, UserSource, UserStatus, DELETED_EMAIL,
 };
 use crate::ports::{
     CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, Reregistration, TokenUse, UserStore,
@@ -412,6 +412,10 @@ impl UserStore for Tables {
                 Ok(true)
             }
         }
+    }
+
+    async fn find_users(&self, query: &UserQuery) -> anyhow::Result<UserPage> {
+        self.query_users(query)
     }
 
     async fn quota_used(&self, key: &str, now: Timestamp) -> anyhow::Result<u32> {

@@ -7,7 +7,7 @@
 use super::{applied, DynamoStore};
 use crate::adapters::aws::items::{self, Item, RefAction};
 use crate::domain::{
-    block_rows, AuditEntry, Counts, JobKind, JobStatus, RowJob, RowOutcome, Timestamp, User, UserId, ROW_SHARDS,
+    block_rows, AuditEntry, Counts, Cursor, JobKind, JobStatus, RowJob, RowOutcome, Timestamp, User, UserId, ROW_SHARDS,
 };
 use crate::ports::{BulkCreate, JobCreated, RowJobs};
 use anyhow::Context;
@@ -164,6 +164,10 @@ impl RowJobs for DynamoStore {
 
     async fn job(&self, id: &str) -> anyhow::Result<Option<RowJob>> {
         self.get(items::job_key(id)).await?.as_ref().map(items::job_from_item).transpose()
+    }
+
+    async fn recent_jobs(&self, after: Option<&Cursor>, limit: usize) -> anyhow::Result<(Vec<RowJob>, Option<Cursor>)> {
+        self.query_jobs(after, limit).await
     }
 
     async fn settle_at_intake(&self, job: &RowJob, outcomes: &[RowOutcome]) -> anyhow::Result<()> {

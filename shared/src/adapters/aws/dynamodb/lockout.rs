@@ -2,7 +2,7 @@
 
 use super::{applied, DynamoStore};
 use crate::adapters::aws::items::{self};
-use crate::domain::{LockedNow, LockoutPolicy, LockoutState, Reservation, Timestamp};
+use crate::domain::{LockedNow, LockoutPolicy, LockoutState, Reservation, Timestamp, UserId};
 use crate::ports::LoginAttempts;
 use anyhow::Context;
 use async_trait::async_trait;
@@ -38,7 +38,7 @@ impl LoginAttempts for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(items::lockout_key(key)))
-            .update_expression("SET failures = :one, expires_at = :end, #ttl = :end REMOVE locked_until")
+            .update_expression("SET failures = :one, expires_at = :end, #ttl = :end REMOVE locked_until, locked_pk, locked_sk, locked_user")
             .condition_expression("locked_until <= :now OR expires_at <= :now")
             .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":one", items::n(1))
@@ -126,5 +126,32 @@ impl LoginAttempts for DynamoStore {
             failures: items::get_u64(&item, "failures")? as u32,
             locked_until: items::opt_ts(&item, "locked_until")?.filter(|until| *until > now),
         })
+    }
+
+    async fn mark_locked(&self, key: &str, user_id: Option<&UserId>, until: Timestamp) -> anyhow::Result<()> {
+        let update = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(items::lockout_key(key)))
+            .condition_expression("locked_until = :until")
+            .expression_attribute_values(":until", items::ts(until));
+        let update = match user_id {
+            Some(user_id) => update
+                .update_expression("SET locked_pk = :locked, locked_sk = :sk, locked_user = :user")
+                .expression_attribute_values(":locked", items::s("LOCKED"))
+                .expression_attribute_values(":sk", items::s(&items::locked_sk(until, key)))
+                .expression_attribute_values(":user", items::s(user_id.as_str())),
+            // Not in the index (no `locked_pk`): the same write, for the same time.
+            None => update.update_expression("SET locked_noted = :until"),
+        };
+        let result = update.send().await;
+        // Cleared or counting again meanwhile: it is not locked, so not listed.
+        applied(result, "DynamoDB UpdateItem (noting a locked account)")?;
+        Ok(())
+    }
+
+    async fn locked_now(&self, now: Timestamp, limit: usize) -> anyhow::Result<Vec<(UserId, Timestamp)>> {
+        self.query_locked(now, limit).await
     }
 }

@@ -3,6 +3,8 @@
 //! on each claim item), never by reading first.
 
 mod audit;
+mod directory;
+mod index;
 mod jobs;
 mod lockout;
 mod oidc;

@@ -9,7 +9,7 @@ use crate::domain::{Challenge, SecondFactors, Timestamp, TokenHash, UserId};
 use crate::ports::SecondFactorStore;
 use anyhow::Context;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 
 #[async_trait]
 impl SecondFactorStore for DynamoStore {
@@ -22,12 +22,19 @@ impl SecondFactorStore for DynamoStore {
 
     async fn save_second_factors(&self, user_id: &UserId, next: &SecondFactors) -> anyhow::Result<bool> {
         anyhow::ensure!(next.version > 0, "a saved record of second factors has a version above 0");
-        let account = ConditionCheck::builder()
+        // The account says whether it has a factor (`second_factor`, the list's filter), in
+        // the same write.
+        let account = Update::builder()
             .table_name(&self.table)
             .set_key(Some(items::user_key(user_id)))
-            .condition_expression("attribute_exists(pk)")
-            .build()
-            .context("building a condition check")?;
+            .condition_expression("attribute_exists(pk)");
+        let account = match next.is_enrolled() {
+            true => account
+                .update_expression("SET second_factor = :yes")
+                .expression_attribute_values(":yes", AttributeValue::Bool(true)),
+            false => account.update_expression("REMOVE second_factor"),
+        };
+        let account = account.build().context("building the account's update")?;
         let put = Put::builder().table_name(&self.table).set_item(Some(items::second_factors_item(user_id, next)?));
         let put = if next.version == 1 {
             put.condition_expression("attribute_not_exists(pk)")
@@ -36,7 +43,7 @@ impl SecondFactorStore for DynamoStore {
                 .expression_attribute_values(":read", items::n(i64::try_from(next.version - 1)?))
         };
         let actions = vec![
-            TransactWriteItem::builder().condition_check(account).build(),
+            TransactWriteItem::builder().update(account).build(),
             TransactWriteItem::builder().put(put.build().context("building a put")?).build(),
         ];
         Ok(self.transact(actions).await?.is_none())

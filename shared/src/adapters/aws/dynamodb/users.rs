@@ -4,7 +4,7 @@ use super::{applied, DynamoStore};
 use crate::adapters::aws::items::{self, Item, RefAction};
 use crate::domain::{
     FullName, MailRefusal, PasswordHash, Retirement, Timestamp, TokenHash, TokenPurpose, TokenRecord, User, UserId,
-    UserSource, UserStatus,
+    UserPage, UserQuery, UserSource, UserStatus,
 };
 use crate::ports::{
     CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, Reregistration, TokenUse, UserStore,
@@ -65,7 +65,9 @@ impl UserStore for DynamoStore {
     async fn replace_registration(&self, previous: &User, next: &User) -> anyhow::Result<Reregistration> {
         crate::ports::check_replacement(previous, next)?;
         let hash = next.password_hash.as_ref().context("a replacement registration has a password")?;
-        let mut set = "SET password_hash = :hash, #name = :name, username = :username, auth_epoch = :next".to_owned();
+        let mut set =
+            "SET password_hash = :hash, #name = :name, username = :username, username_lc = :username_lc, auth_epoch = :next"
+                .to_owned();
         let mut replace = Update::builder()
             .table_name(&self.table)
             .set_key(Some(items::user_key(&previous.id)))
@@ -83,6 +85,7 @@ impl UserStore for DynamoStore {
             .expression_attribute_values(":hash", items::s(hash.as_str()))
             .expression_attribute_values(":name", items::s(next.name.as_ref()))
             .expression_attribute_values(":username", items::s(next.username.as_ref()))
+            .expression_attribute_values(":username_lc", items::s(&next.username.key()))
             .expression_attribute_values(":next", AttributeValue::N(next.auth_epoch.to_string()));
         if let Some(at) = next.terms_accepted_at {
             set.push_str(", terms_accepted_at = :terms");
@@ -276,10 +279,11 @@ impl UserStore for DynamoStore {
         let mut account = Update::builder()
             .table_name(&self.table)
             .set_key(Some(items::user_key(&user.id)))
-            .update_expression(format!("SET email = :new{epoch_update}"))
+            .update_expression(format!("SET email = :new, email_lc = :new_lc{epoch_update}"))
             .condition_expression("attribute_exists(pk) AND email = :old AND auth_epoch = :epoch AND #status = :status")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":new", items::s(change.new_email.as_ref()))
+            .expression_attribute_values(":new_lc", items::s(&new_key))
             .expression_attribute_values(":old", items::s(user.email.as_ref()))
             .expression_attribute_values(":epoch", AttributeValue::N(user.auth_epoch.to_string()))
             .expression_attribute_values(":status", items::s(user.status.as_str()));
@@ -597,6 +601,10 @@ impl UserStore for DynamoStore {
             }
         }
         Ok(operators)
+    }
+
+    async fn find_users(&self, query: &UserQuery) -> anyhow::Result<UserPage> {
+        self.query_users(query).await
     }
 
     async fn quota_used(&self, key: &str, now: Timestamp) -> anyhow::Result<u32> {
