@@ -391,7 +391,14 @@ fn cases() -> Vec<(&'static str, Rendered)> {
         ("console/bulk_upload.html", Rendered::Pages(documents(vec![console::bulk_upload(&errors)]))),
         (
             "console/bulk_checked.html",
-            Rendered::Pages(documents(vec![console::bulk_checked(3, &problems(), HOSTILE, code, &errors)])),
+            Rendered::Pages(documents(vec![console::bulk_checked(
+                3,
+                &problems(),
+                &[HOSTILE.to_owned()],
+                HOSTILE,
+                code,
+                &errors,
+            )])),
         ),
         ("console/deletions_form.html", Rendered::Pages(documents(vec![console::deletions_form(&errors)]))),
         (

@@ -65,7 +65,7 @@ impl From<ListError> for ApiError {
     fn from(error: ListError) -> Self {
         let message = error.to_string();
         match error {
-            ListError::NoHeader | ListError::BadRow(_) => ApiError::bad_request(message),
+            ListError::NoHeader | ListError::BadRow(_) | ListError::File(_) => ApiError::bad_request(message),
             ListError::NoEmailColumn => ApiError::new(ErrorCode::BadColumns, message),
             ListError::Empty | ListError::TooMany => {
                 ApiError::validation(FieldErrors::from([("emails".into(), message)]))

@@ -530,7 +530,7 @@ async fn remove_second_factors(app: &App, req: &Request, console: &mut Console) 
 impl UploadError {
     fn message(&self) -> String {
         match self {
-            UploadError::Columns(message) => message.clone(),
+            UploadError::Columns(message) | UploadError::File(message) => message.clone(),
             UploadError::Empty => "The file has no header row.".to_owned(),
             UploadError::KeyReused => "This file was sent with a key used for another file.".to_owned(),
             UploadError::Unexpected(_) => "The file could not be read.".to_owned(),
@@ -563,23 +563,28 @@ async fn only_part(req: &Request, name: &str) -> Result<Vec<u8>, ApiError> {
 
 async fn bulk_check(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
     let bytes = only_part(req, "csv_file").await?;
-    let Ok(csv) = String::from_utf8(bytes) else {
-        return upload_refused(UploadError::Columns("The file is not UTF-8 text.".to_owned()));
+    // Decoded here (UTF-16 as UTF-8): the checked text goes back in the form's hidden field.
+    let (csv, notes) = match crate::jobs::spreadsheet::decode_whole(&bytes) {
+        Ok(decoded) => decoded,
+        Err(error) => return upload_refused(error.into()),
     };
-    bulk_checked(app, 200, &csv, needed(app, console).await?, &FieldErrors::new()).await
+    bulk_checked(app, 200, &csv, &notes, needed(app, console).await?, &FieldErrors::new()).await
 }
 
-/// The dry run of `csv`, and the button that registers its good rows.
+/// The dry run of `csv`, and the button that registers its good rows. `notes`: what was done
+/// to read the file before (its encoding), shown with the check's own.
 async fn bulk_checked(
     app: &App,
     status: u16,
     csv: &str,
+    notes: &[String],
     needed: Option<AskFor>,
     errors: &FieldErrors,
 ) -> Result<Reply, ApiError> {
     match dry_run(app, csv.as_bytes()).await {
         Ok(checked) => {
-            let page = console::bulk_checked(checked.rows, &checked.problems, csv, needed, errors);
+            let warnings: Vec<String> = notes.iter().chain(&checked.warnings).cloned().collect();
+            let page = console::bulk_checked(checked.rows, &checked.problems, &warnings, csv, needed, errors);
             Ok(response::page(status, page))
         }
         Err(error) => upload_refused(error),
@@ -601,9 +606,9 @@ async fn bulk_register(app: &App, req: &Request, console: &mut Console) -> Resul
     };
     if let Confirmed::No(with) = confirmed(app, console, &typed).await? {
         let Ok(csv) = String::from_utf8(bytes) else {
-            return upload_refused(UploadError::Columns("The file is not UTF-8 text.".to_owned()));
+            return upload_refused(UploadError::File("The file is not UTF-8 text.".to_owned()));
         };
-        return bulk_checked(app, 403, &csv, Some(with), &wrong_proof(with)).await;
+        return bulk_checked(app, 403, &csv, &[], Some(with), &wrong_proof(with)).await;
     }
     match upload(app, &console.actor, &bytes, None).await {
         Ok(job) => Ok(to_job(&job.id)),

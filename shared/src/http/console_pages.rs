@@ -359,6 +359,7 @@ struct BulkChecked<'a> {
     rows: u64,
     good: u64,
     problems: Vec<ProblemRow<'a>>,
+    warnings: &'a [String],
     csv: &'a str,
     confirm: Option<ConfirmField<'a>>,
 }
@@ -368,6 +369,7 @@ struct BulkChecked<'a> {
 pub fn bulk_checked<'a>(
     rows: u64,
     problems: &'a [RowOutcome],
+    warnings: &'a [String],
     csv: &'a str,
     needed: Option<AskFor>,
     errors: &'a FieldErrors,
@@ -376,6 +378,7 @@ pub fn bulk_checked<'a>(
         rows,
         good: rows.saturating_sub(problems.len() as u64),
         problems: problem_rows(JobKind::BulkRegistration, problems),
+        warnings,
         csv,
         confirm: confirm_field(needed, errors),
     };

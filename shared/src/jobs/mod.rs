@@ -15,6 +15,7 @@
 pub mod bulk_registration;
 pub mod deletion;
 mod intake;
+pub mod spreadsheet;
 mod status;
 mod worker;
 

@@ -20,7 +20,7 @@ use crate::domain::{
     TokenRecord, User, UserId,
 };
 use crate::ports::{
-    AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, JobCreated,
+    AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, HeldClaims, JobCreated,
     LoginAttempts, Reregistration, RowJobs, SecondFactorStore, SessionStore, TokenUse, UserStore,
 };
 use async_trait::async_trait;
@@ -168,6 +168,10 @@ impl<S: UserStore> UserStore for WithFaults<S> {
 
     async fn username_taken(&self, username_key: &str) -> anyhow::Result<bool> {
         self.call("UserStore::username_taken", self.inner.username_taken(username_key)).await
+    }
+
+    async fn claims_held(&self, email_keys: &[String], username_keys: &[String]) -> anyhow::Result<HeldClaims> {
+        self.call("UserStore::claims_held", self.inner.claims_held(email_keys, username_keys)).await
     }
 
     async fn user_by_id(&self, id: &UserId) -> anyhow::Result<Option<User>> {
@@ -597,6 +601,6 @@ mod tests {
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
         // The figures the module doc and the README give.
-        assert_eq!((wrapped, transactions), (61, 16), "methods wrapped, transactions modelled");
+        assert_eq!((wrapped, transactions), (62, 16), "methods wrapped, transactions modelled");
     }
 }
