@@ -143,6 +143,18 @@ fn documents(pages: Vec<Page>) -> Vec<String> {
     pages.iter().map(|page| pages::render(&look, page)).collect()
 }
 
+/// A deletion check with hostile text in its invalid line.
+fn learners_check() -> crate::flows::removal::DeletionCheck {
+    crate::flows::removal::DeletionCheck {
+        lines: 4,
+        addresses: 2,
+        accounts: 2,
+        repeated: 1,
+        invalid: vec![(3, HOSTILE.to_owned(), HOSTILE.to_owned())],
+        operator_rows: vec![2],
+    }
+}
+
 fn config() -> Config {
     Config::from_pairs(&[("LEARNERS_SITE_URL", "https://learn.example.org"), ("LEARNERS_SITE_NAME", HOSTILE)])
         .expect("a config")
@@ -404,8 +416,8 @@ fn cases() -> Vec<(&'static str, Rendered)> {
         (
             "console/deletions_checked.html",
             Rendered::Pages(documents(vec![console::deletions_checked(
-                4,
-                2,
+                Box::leak(Box::new(learners_check())),
+                Box::leak(Box::new(vec![HOSTILE.to_owned()])),
                 HOSTILE,
                 HOSTILE,
                 Some(AskFor::Password),

@@ -26,7 +26,7 @@ use crate::domain::{Actor, JobStatus, SessionRecord, User};
 use crate::flows::admin::{self, AuditSubject, ConfirmWith, Confirmation, Proof, SupportError};
 use crate::flows::admin_email::{self, EmailFixError, EmailFixed};
 use crate::flows::bulk::{dry_run, upload, UploadError, MAX_UPLOAD_BYTES};
-use crate::flows::removal::{check_list, emails_from_file, emails_from_lines, matching_accounts, request_deletions};
+use crate::flows::removal::{check_deletions, check_list, emails_from_lines, read_list, request_deletions};
 use crate::http::console_pages::{
     self as console, urlencode, ApplicationForm, AskFor, AuditLine, CardContext, ConfirmStep, FactorsSummary,
     ShownSecret, CODE_FIELD, PASSWORD_FIELD,
@@ -617,40 +617,51 @@ async fn bulk_register(app: &App, req: &Request, console: &mut Console) -> Resul
 }
 
 /// The list a deletions form sent: a CSV file when one was chosen, else the pasted lines.
-/// Returns the list, and how to send it again (`csv` or `lines`, and the text).
-async fn posted_list(req: &Request) -> Result<(Vec<(u64, String)>, &'static str, String), FieldErrors> {
+/// Returns the list, how to send it again (`csv` or `lines`, and the text: a file decoded to
+/// UTF-8), and what was done to read the file.
+async fn posted_list(req: &Request) -> Result<(Vec<(u64, String)>, &'static str, String, Vec<String>), FieldErrors> {
     let mut parts = Parts::from_request(req, MAX_UPLOAD_BYTES)
         .await
         .map_err(|e| FieldErrors::from([("emails".to_owned(), e.message)]))?;
     let mut errors = FieldErrors::new();
     let pasted = parts.text("emails", &mut errors).unwrap_or_default();
-    let file = parts.text("csv_file", &mut errors).unwrap_or_default();
+    let file = parts.bytes("csv_file").unwrap_or_default();
     let source = parts.text("source", &mut errors);
     parts.finish(&mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
     let from_csv = source.as_deref() == Some("csv") || (source.is_none() && !file.is_empty());
-    let (list, kind, text) = if from_csv {
-        let text = if file.is_empty() { pasted } else { file };
-        let list =
-            emails_from_file(text.as_bytes()).map_err(|e| FieldErrors::from([("csv_file".into(), e.to_string())]))?;
-        (list, "csv", text)
+    let file_error = |e: String| FieldErrors::from([("csv_file".to_owned(), e)]);
+    let (list, kind, text, warnings) = if from_csv {
+        let (text, _) = if file.is_empty() {
+            (pasted, Vec::new())
+        } else {
+            crate::jobs::spreadsheet::decode_whole(&file).map_err(|e| file_error(e.to_string()))?
+        };
+        let read = read_list(text.as_bytes()).map_err(|e| file_error(e.to_string()))?;
+        // The file's own notes (its encoding) come from the bytes as sent.
+        let notes = if file.is_empty() {
+            read.warnings
+        } else {
+            read_list(file.as_slice()).map(|r| r.warnings).unwrap_or(read.warnings)
+        };
+        (read.emails, "csv", text, notes)
     } else {
-        (emails_from_lines(&pasted), "lines", pasted)
+        (emails_from_lines(&pasted), "lines", pasted, Vec::new())
     };
     check_list(&list).map_err(|e| FieldErrors::from([("emails".to_owned(), e.to_string())]))?;
-    Ok((list, kind, text))
+    Ok((list, kind, text, warnings))
 }
 
 async fn deletions_check(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
-    let (list, kind, text) = match posted_list(req).await {
+    let (list, kind, text, warnings) = match posted_list(req).await {
         Ok(posted) => posted,
         Err(errors) => return Ok(response::page(422, console::deletions_form(&errors))),
     };
-    let matching = matching_accounts(app, &list).await.map_err(unexpected)?;
+    let check = check_deletions(app, &list).await.map_err(unexpected)?;
     let needed = needed(app, console).await?;
-    let checked = console::deletions_checked(list.len(), matching, kind, &text, needed, &FieldErrors::new());
+    let checked = console::deletions_checked(&check, &warnings, kind, &text, needed, &FieldErrors::new());
     Ok(response::page(200, checked))
 }
 
@@ -666,16 +677,17 @@ async fn deletions(app: &App, req: &Request, console: &mut Console) -> Result<Re
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let list = if kind == "csv" {
-        emails_from_file(text.as_bytes()).map_err(|e| ApiError::bad_request(e.to_string()))?
+    let (list, warnings) = if kind == "csv" {
+        let read = read_list(text.as_bytes()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        (read.emails, read.warnings)
     } else {
-        emails_from_lines(&text)
+        (emails_from_lines(&text), Vec::new())
     };
     check_list(&list).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if let Confirmed::No(with) = confirmed(app, console, &typed).await? {
-        let matching = matching_accounts(app, &list).await.map_err(unexpected)?;
+        let check = check_deletions(app, &list).await.map_err(unexpected)?;
         let kind = if kind == "csv" { "csv" } else { "lines" };
-        let again = console::deletions_checked(list.len(), matching, kind, &text, Some(with), &wrong_proof(with));
+        let again = console::deletions_checked(&check, &warnings, kind, &text, Some(with), &wrong_proof(with));
         return Ok(response::page(403, again));
     }
     let job = request_deletions(app, &console.actor, &list, None).await?;
