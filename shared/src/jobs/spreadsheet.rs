@@ -257,8 +257,8 @@ impl<'r> Sheet<'r> {
             if more > 0 {
                 list.push_str(&format!(" and {more} more"));
             }
-            let which = if ignored.len() == 1 { "column was" } else { "columns were" };
-            self.notes.push(format!("These {which} not read (only {expected} are): {list}."));
+            let which = if ignored.len() == 1 { "This column was" } else { "These columns were" };
+            self.notes.push(format!("{which} not read (only {expected} are): {list}."));
         }
         Ok(Columns { positions })
     }
