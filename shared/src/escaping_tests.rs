@@ -144,15 +144,9 @@ fn documents(pages: Vec<Page>) -> Vec<String> {
 }
 
 /// A deletion check with hostile text in its invalid line.
-fn learners_check() -> crate::flows::removal::DeletionCheck {
-    crate::flows::removal::DeletionCheck {
-        lines: 4,
-        addresses: 2,
-        accounts: 2,
-        repeated: 1,
-        invalid: vec![(3, HOSTILE.to_owned(), HOSTILE.to_owned())],
-        operator_rows: vec![2],
-    }
+fn learners_check() -> console::ListChecked<'static> {
+    let invalid: &'static [(u64, String, String)] = Box::leak(Box::new([(3, HOSTILE.to_owned(), HOSTILE.to_owned())]));
+    console::ListChecked { lines: 4, addresses: 2, accounts: 2, repeated: 1, invalid, operator_rows: &[2] }
 }
 
 fn config() -> Config {
@@ -416,7 +410,7 @@ fn cases() -> Vec<(&'static str, Rendered)> {
         (
             "console/deletions_checked.html",
             Rendered::Pages(documents(vec![console::deletions_checked(
-                Box::leak(Box::new(learners_check())),
+                &learners_check(),
                 Box::leak(Box::new(vec![HOSTILE.to_owned()])),
                 HOSTILE,
                 HOSTILE,

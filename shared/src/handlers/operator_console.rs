@@ -26,7 +26,9 @@ use crate::domain::{Actor, JobStatus, SessionRecord, User};
 use crate::flows::admin::{self, AuditSubject, ConfirmWith, Confirmation, Proof, SupportError};
 use crate::flows::admin_email::{self, EmailFixError, EmailFixed};
 use crate::flows::bulk::{dry_run, upload, UploadError, MAX_UPLOAD_BYTES};
-use crate::flows::removal::{check_deletions, check_list, emails_from_lines, read_list, request_deletions};
+use crate::flows::removal::{
+    check_deletions, check_list, emails_from_lines, read_list, request_deletions, DeletionCheck,
+};
 use crate::http::console_pages::{
     self as console, urlencode, ApplicationForm, AskFor, AuditLine, CardContext, ConfirmStep, FactorsSummary,
     ShownSecret, CODE_FIELD, PASSWORD_FIELD,
@@ -654,6 +656,18 @@ async fn posted_list(req: &Request) -> Result<(Vec<(u64, String)>, &'static str,
     Ok((list, kind, text, warnings))
 }
 
+/// A list's check as the page shows it.
+fn shown(check: &DeletionCheck) -> console::ListChecked<'_> {
+    console::ListChecked {
+        lines: check.lines,
+        addresses: check.addresses,
+        accounts: check.accounts,
+        repeated: check.repeated,
+        invalid: &check.invalid,
+        operator_rows: &check.operator_rows,
+    }
+}
+
 async fn deletions_check(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
     let (list, kind, text, warnings) = match posted_list(req).await {
         Ok(posted) => posted,
@@ -661,7 +675,7 @@ async fn deletions_check(app: &App, req: &Request, console: &Console) -> Result<
     };
     let check = check_deletions(app, &list).await.map_err(unexpected)?;
     let needed = needed(app, console).await?;
-    let checked = console::deletions_checked(&check, &warnings, kind, &text, needed, &FieldErrors::new());
+    let checked = console::deletions_checked(&shown(&check), &warnings, kind, &text, needed, &FieldErrors::new());
     Ok(response::page(200, checked))
 }
 
@@ -687,7 +701,7 @@ async fn deletions(app: &App, req: &Request, console: &mut Console) -> Result<Re
     if let Confirmed::No(with) = confirmed(app, console, &typed).await? {
         let check = check_deletions(app, &list).await.map_err(unexpected)?;
         let kind = if kind == "csv" { "csv" } else { "lines" };
-        let again = console::deletions_checked(&check, &warnings, kind, &text, Some(with), &wrong_proof(with));
+        let again = console::deletions_checked(&shown(&check), &warnings, kind, &text, Some(with), &wrong_proof(with));
         return Ok(response::page(403, again));
     }
     let job = request_deletions(app, &console.actor, &list, None).await?;

@@ -426,12 +426,22 @@ struct DeletionsChecked<'a> {
     confirm: Option<ConfirmField<'a>>,
 }
 
+/// A deletion list checked (`flows::removal::DeletionCheck`, as the handler hands it over).
+pub struct ListChecked<'a> {
+    pub lines: usize,
+    pub addresses: usize,
+    pub accounts: usize,
+    pub repeated: usize,
+    pub invalid: &'a [(u64, String, String)],
+    pub operator_rows: &'a [u64],
+}
+
 /// A checked list: its lines, the addresses (each once, whatever its case), how many name an
 /// account, the lines that are no address, the rows naming an operator's account (which no
 /// list deletes), and the confirm step. `source` says how `list` is to be read again: `csv`
 /// (a file's text) or `lines`.
 pub fn deletions_checked<'a>(
-    check: &'a crate::flows::removal::DeletionCheck,
+    check: &ListChecked<'a>,
     warnings: &'a [String],
     source: &'a str,
     list: &'a str,
@@ -443,7 +453,7 @@ pub fn deletions_checked<'a>(
         addresses: check.addresses,
         accounts: check.accounts,
         repeated: check.repeated,
-        invalid: &check.invalid,
+        invalid: check.invalid,
         operator_rows: check.operator_rows.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
         operators: check.operator_rows.len(),
         warnings,
