@@ -473,3 +473,4 @@ in_the_browser! {
 }
 
 mod operator_email;
+mod spreadsheets;
