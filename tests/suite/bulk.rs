@@ -506,7 +506,8 @@ async fn files_as_spreadsheets_write_them_get_an_answer_a_person_understands(bac
     let utf16 = |text: &str| -> Vec<u8> {
         [0xFF, 0xFE].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect()
     };
-    let cases: Vec<(&str, Box<dyn Fn(&str, &str) -> Vec<u8>>, Option<&str>)> = vec![
+    type File = Box<dyn Fn(&str, &str) -> Vec<u8>>;
+    let cases: Vec<(&str, File, Option<&str>)> = vec![
         ("bom", Box::new(|e, u| format!("\u{FEFF}email,username,name\n{e},{u},Ada\n").into_bytes()), None),
         (
             "semicolons",

@@ -189,13 +189,12 @@ pub async fn check_deletions(app: &App, list: &[(u64, String)]) -> anyhow::Resul
     let mut first_row: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for (row, raw) in list {
         match Email::parse(raw) {
-            Ok(email) => {
-                if first_row.contains_key(&email.key()) {
-                    check.repeated += 1;
-                } else {
-                    first_row.insert(email.key(), *row);
+            Ok(email) => match first_row.entry(email.key()) {
+                std::collections::hash_map::Entry::Occupied(_) => check.repeated += 1,
+                std::collections::hash_map::Entry::Vacant(first) => {
+                    first.insert(*row);
                 }
-            }
+            },
             Err(e) => check.invalid.push((*row, raw.clone(), e.to_string())),
         }
     }

@@ -27,10 +27,13 @@ pub async fn handle(app: &App, req: Request) -> Reply {
     result.unwrap_or_else(Reply::from)
 }
 
+/// A list's addresses with their rows, and the notes of its reading.
+type Listed = (Vec<(u64, String)>, Vec<String>);
+
 /// The addresses with their row numbers: JSON list positions count from 1; a file's as
 /// `read_list` reads it (CSV rows as a spreadsheet shows them, the header is row 1); and what
 /// was done to read the file.
-fn emails(req: &Request) -> Result<(Vec<(u64, String)>, Vec<String>), ApiError> {
+fn emails(req: &Request) -> Result<Listed, ApiError> {
     let body: &[u8] = req.body().as_ref();
     if body.len() > crate::flows::bulk::MAX_UPLOAD_BYTES {
         return Err(ApiError::new(ErrorCode::PayloadTooLarge, "The body is larger than 10 MB."));

@@ -13,8 +13,8 @@
 //!   column missing, or any known column named twice, refuses the file; other columns are read
 //!   past, with a note naming them (a spreadsheet's "notes" or "cohort" column is no reason to
 //!   refuse a file).
-//! - Problems are said as a person reads the file in a spreadsheet: by row (the header is row
-//!   1) and by column name. A quote that opens a cell and is never closed swallows the rest of
+//! - Problems are said as a person reads the file in a spreadsheet: by row (the header is the
+//!   first) and by column name. A quote that opens a cell and is never closed swallows the rest of
 //!   the file into that cell: the file is refused, naming the row and column where it opened.
 
 use std::collections::HashMap;
@@ -484,7 +484,9 @@ mod tests {
     const EXPECTED: &str = "email, username, name and optionally password";
 
     /// Every record of `bytes` as strings with its row, the notes, or the file's refusal.
-    fn read(bytes: &[u8]) -> Result<(Vec<(u64, Vec<String>)>, Vec<String>), FileError> {
+    type Rows = (Vec<(u64, Vec<String>)>, Vec<String>);
+
+    fn read(bytes: &[u8]) -> Result<Rows, FileError> {
         let mut sheet = open(bytes)?.into_sheet()?;
         let columns = sheet.columns(&REQUIRED, &OPTIONAL, EXPECTED)?;
         let mut rows = Vec::new();
