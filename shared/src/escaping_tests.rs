@@ -144,6 +144,12 @@ fn documents(pages: Vec<Page>) -> Vec<String> {
     pages.iter().map(|page| pages::render(&look, page)).collect()
 }
 
+/// A deletion check with hostile text in its invalid line.
+fn learners_check() -> console::ListChecked<'static> {
+    let invalid: &'static [(u64, String, String)] = Box::leak(Box::new([(3, HOSTILE.to_owned(), HOSTILE.to_owned())]));
+    console::ListChecked { lines: 4, addresses: 2, accounts: 2, repeated: 1, invalid, operator_rows: &[2] }
+}
+
 fn config() -> Config {
     Config::from_pairs(&[("LEARNERS_SITE_URL", "https://learn.example.org"), ("LEARNERS_SITE_NAME", HOSTILE)])
         .expect("a config")
@@ -413,14 +419,21 @@ fn cases() -> Vec<(&'static str, Rendered)> {
         ("console/bulk_upload.html", Rendered::Pages(documents(vec![console::bulk_upload(&errors)]))),
         (
             "console/bulk_checked.html",
-            Rendered::Pages(documents(vec![console::bulk_checked(3, &problems(), HOSTILE, code, &errors)])),
+            Rendered::Pages(documents(vec![console::bulk_checked(
+                3,
+                &problems(),
+                &[HOSTILE.to_owned()],
+                HOSTILE,
+                code,
+                &errors,
+            )])),
         ),
         ("console/deletions_form.html", Rendered::Pages(documents(vec![console::deletions_form(&errors)]))),
         (
             "console/deletions_checked.html",
             Rendered::Pages(documents(vec![console::deletions_checked(
-                4,
-                2,
+                &learners_check(),
+                Box::leak(Box::new(vec![HOSTILE.to_owned()])),
                 HOSTILE,
                 HOSTILE,
                 Some(AskFor::Password),

@@ -20,6 +20,15 @@ pub enum CreateUserError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// What a batch look-up of claims found (`UserStore::claims_held`).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct HeldClaims {
+    /// Per email key asked for that an account holds: that account.
+    pub emails: std::collections::HashMap<String, User>,
+    /// The username keys asked for that an account holds.
+    pub usernames: std::collections::HashSet<String>,
+}
+
 /// A deletion: the user as read, and what to record with it.
 pub struct DeleteRequest<'a> {
     pub user: &'a User,
@@ -120,6 +129,12 @@ pub trait UserStore: Send + Sync {
 
     /// Does an account hold this username (its lowercased key)?
     async fn username_taken(&self, username_key: &str) -> anyhow::Result<bool>;
+
+    /// Which of these email and username keys accounts hold, and the accounts holding the
+    /// emails: read in batches (DynamoDB's BatchGetItem, at most 100 keys a request; keys a
+    /// request leaves unprocessed are asked again), not one request per key. For a dry run's
+    /// and a deletion check's thousands of rows within a request's time.
+    async fn claims_held(&self, email_keys: &[String], username_keys: &[String]) -> anyhow::Result<HeldClaims>;
 
     async fn user_by_id(&self, id: &UserId) -> anyhow::Result<Option<User>>;
 

@@ -268,7 +268,7 @@ async fn bulk_registration_and_deletions(backend: Backend) {
     b.snap("console-deletions").await;
     b.fill("Emails (one per line)", &format!("{}\n{}\n", cohort[0], cohort[1])).await;
     b.press("Check list").await;
-    assert!(b.text().await.contains("2 addresses, 2 of them with an account"), "{}", b.text().await);
+    assert!(b.text().await.contains("2 different addresses, 2 of them with an account"), "{}", b.text().await);
     b.snap("console-deletions-checked").await;
     b.press("Delete 2 accounts").await;
     b.wait_for_text("#job-status", "completed").await;
@@ -475,3 +475,4 @@ in_the_browser! {
 mod operator_actions;
 mod operator_email;
 mod site_settings;
+mod spreadsheets;

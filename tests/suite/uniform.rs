@@ -57,6 +57,14 @@ impl UserStore for Recorder {
         self.note("username_taken");
         self.store.username_taken(key).await
     }
+    async fn claims_held(
+        &self,
+        emails: &[String],
+        usernames: &[String],
+    ) -> anyhow::Result<learners::ports::HeldClaims> {
+        self.note("claims_held");
+        self.store.claims_held(emails, usernames).await
+    }
     async fn user_by_id(&self, id: &UserId) -> anyhow::Result<Option<User>> {
         self.note("user_by_id");
         self.store.user_by_id(id).await

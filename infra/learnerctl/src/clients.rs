@@ -58,9 +58,9 @@ fn client(value: &Value) -> String {
 fn print(json: bool, answer: &Answer, people: impl FnOnce(&Value) -> String) -> anyhow::Result<()> {
     let value = answer.json()?;
     if json {
-        println!("{}", String::from_utf8_lossy(&answer.body).trim_end());
+        outln!("{}", String::from_utf8_lossy(&answer.body).trim_end());
     } else {
-        print!("{}", people(&value));
+        out!("{}", people(&value));
     }
     Ok(())
 }
@@ -110,7 +110,7 @@ pub async fn run(api: &Api, json: bool, action: ClientsAction) -> anyhow::Result
             let path = format!("/admin/v1/clients/{}", query(&client_id));
             api.send("DELETE", &path, None, Vec::new()).await?.ok()?;
             if !json {
-                println!("The application {} is removed.", text(&json!(client_id)));
+                outln!("The application {} is removed.", text(&json!(client_id)));
             }
             Ok(())
         }

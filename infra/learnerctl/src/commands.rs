@@ -63,12 +63,20 @@ pub enum Command {
     /// End every session of an account, in every browser and application; nothing else changes.
     SignOut { email: String },
     /// Delete the accounts of a list of emails: a CSV file with an `email` column, or one
-    /// address per line. Deleted accounts cannot be restored. A list of more than 10,000
-    /// addresses goes in parts, reported as one.
+    /// address per line. Deleted accounts cannot be restored. It first shows what it would do
+    /// (addresses, accounts, lines that are no address) and asks for the number of accounts to
+    /// be typed; a list naming an operator's account (yours included) is refused whole. A list
+    /// of more than 10,000 addresses goes in parts, reported as one.
     Delete {
         /// The file of addresses.
         #[arg(long)]
         emails: std::path::PathBuf,
+        /// Only show what it would do; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete without asking (for scripts; what it would do is still shown).
+        #[arg(long, conflicts_with = "dry_run")]
+        yes: bool,
         /// Wait until every address is handled, then show the summary.
         #[arg(long)]
         wait: bool,
@@ -160,9 +168,9 @@ pub struct Options {
 fn answer(options: &Options, answer: &Answer, text: impl FnOnce(&serde_json::Value) -> String) -> anyhow::Result<()> {
     let value = answer.json()?;
     if options.json {
-        println!("{}", String::from_utf8_lossy(&answer.body).trim_end());
+        outln!("{}", String::from_utf8_lossy(&answer.body).trim_end());
     } else {
-        print!("{}", text(&value));
+        out!("{}", text(&value));
     }
     Ok(())
 }
@@ -170,9 +178,9 @@ fn answer(options: &Options, answer: &Answer, text: impl FnOnce(&serde_json::Val
 /// The answer of an action: with `--json` its body if it has one (204 has none), else `said`.
 fn done(options: &Options, answer: &Answer, said: String) {
     if !options.json {
-        println!("{said}");
+        outln!("{said}");
     } else if !answer.body.is_empty() {
-        println!("{}", String::from_utf8_lossy(&answer.body).trim_end());
+        outln!("{}", String::from_utf8_lossy(&answer.body).trim_end());
     }
 }
 
@@ -244,7 +252,9 @@ pub async fn run(api: &Api, options: &Options, command: Command) -> anyhow::Resu
         Command::SignOut { email } => {
             on_one(api, options, "sign-out", &email, format!("Every session of {email} has ended.")).await
         }
-        Command::Delete { emails, wait } => delete(api, options, &emails, wait).await,
+        Command::Delete { emails, dry_run, yes, wait } => {
+            delete(api, options, &emails, Deleting { dry_run, yes, wait }).await
+        }
         Command::Job { ids } => {
             let mut jobs = Vec::with_capacity(ids.len());
             for id in &ids {
@@ -257,7 +267,7 @@ pub async fn run(api: &Api, options: &Options, command: Command) -> anyhow::Resu
             if options.json {
                 print_jobs_json(&jobs);
             } else {
-                print!("{}", show::job(&Summary::of(kind, &jobs)));
+                out!("{}", show::job(&Summary::of(kind, &jobs)));
             }
             Ok(())
         }
@@ -281,9 +291,9 @@ pub async fn run(api: &Api, options: &Options, command: Command) -> anyhow::Resu
                     std::fs::write(&file, &report)
                         .map_err(|e| UsageError(format!("cannot write {}: {e}", file.display())))?;
                     let jobs = if ids.len() == 1 { "job" } else { "jobs" };
-                    eprintln!("Report of {jobs} {} written to {}.", ids.join(" "), file.display());
+                    errln!("Report of {jobs} {} written to {}.", ids.join(" "), file.display());
                 }
-                None => std::io::Write::write_all(&mut std::io::stdout(), &report).context("writing the report")?,
+                None => crate::output::bytes(&report),
             }
             Ok(())
         }
@@ -294,7 +304,7 @@ pub async fn run(api: &Api, options: &Options, command: Command) -> anyhow::Resu
 /// numbered as in the whole file.
 fn print_jobs_json(jobs: &[Job]) {
     for (job, offset) in jobs.iter().zip(offsets(jobs.iter().map(Job::total))) {
-        println!("{}", job.json(offset));
+        outln!("{}", job.json(offset));
     }
 }
 
@@ -360,7 +370,7 @@ fn read_file(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 /// A file's parts, said to people when there are several.
 fn announce(options: &Options, file: &std::path::Path, parts: &[Part], takes: &str) {
     if parts.len() > 1 && !options.json {
-        println!("{} is more than {takes}: it goes up in {} parts.", file.display(), parts.len());
+        outln!("{} is more than {takes}: it goes up in {} parts.", file.display(), parts.len());
     }
 }
 
@@ -407,9 +417,9 @@ fn print_answers_json(answers: &[Answer], docs: &[serde_json::Value]) {
     let moved = offsets(docs.iter().map(|d| d["rows"].as_u64().unwrap_or(0)));
     for ((answer, doc), offset) in answers.iter().zip(docs).zip(moved) {
         if offset == 0 {
-            println!("{}", String::from_utf8_lossy(&answer.body).trim_end());
+            outln!("{}", String::from_utf8_lossy(&answer.body).trim_end());
         } else {
-            println!("{}", jobs::with_rows_moved(doc, offset));
+            outln!("{}", jobs::with_rows_moved(doc, offset));
         }
     }
 }
@@ -429,11 +439,11 @@ fn print_queued(kind: Kind, parts: &[Part], docs: &[serde_json::Value]) -> anyho
         let first = offset + part.first_row();
         let last = (first + rows).saturating_sub(1);
         if parts.len() > 1 && first < last {
-            println!("{queued} (rows {first} to {last} of the file).");
+            outln!("{queued} (rows {first} to {last} of the file).");
         } else if parts.len() > 1 {
-            println!("{queued} (row {first} of the file).");
+            outln!("{queued} (row {first} of the file).");
         } else {
-            println!("{queued}.");
+            outln!("{queued}.");
         }
         ids.push(id);
     }
@@ -477,12 +487,21 @@ async fn bulk_register(
             })
             .collect();
         let rows: u64 = docs.iter().map(|d| d["rows"].as_u64().unwrap_or(0)).sum();
-        println!("{rows} rows; {} would not be registered.", problems.len());
+        outln!("{rows} rows; {} would not be registered.", problems.len());
+        let mut warnings: Vec<&str> = Vec::new();
+        for warning in docs.iter().flat_map(|d| d["warnings"].as_array().into_iter().flatten()) {
+            if let Some(warning) = warning.as_str().filter(|w| !warnings.contains(w)) {
+                warnings.push(warning);
+            }
+        }
+        for warning in warnings {
+            outln!("Note: {warning}");
+        }
         if !problems.is_empty() {
-            print!("{}", show::problems(&problems));
+            out!("{}", show::problems(&problems));
         }
         if parts.len() > 1 {
-            println!("Each part was checked alone: a row repeating a row of another part shows in the real run, skipped as already_registered.");
+            outln!("Each part was checked alone: a row repeating a row of another part shows in the real run, skipped as already_registered.");
         }
         return Ok(());
     }
@@ -519,7 +538,7 @@ async fn follow_up(
     let them = if ids.len() == 1 { "it" } else { "them" };
     if !wait {
         if !options.json {
-            println!("Follow {them} with: learnerctl job {}", ids.join(" "));
+            outln!("Follow {them} with: learnerctl job {}", ids.join(" "));
         }
         return Ok(());
     }
@@ -530,17 +549,97 @@ async fn follow_up(
         return Ok(());
     }
     let summary = Summary::of(kind, &jobs);
-    println!("{}", show::completed(&summary));
+    outln!("{}", show::completed(&summary));
     if !summary.problems.is_empty() {
-        print!("{}", show::problems(&summary.problems));
+        out!("{}", show::problems(&summary.problems));
     }
     if kind == Kind::BulkRegistration {
-        println!("Per-row report: learnerctl report {} --output report.csv", ids.join(" "));
+        outln!("Per-row report: learnerctl report {} --output report.csv", ids.join(" "));
     }
     Ok(())
 }
 
-async fn delete(api: &Api, options: &Options, file: &std::path::Path, wait: bool) -> anyhow::Result<()> {
+/// How `delete` goes about it.
+struct Deleting {
+    dry_run: bool,
+    yes: bool,
+    wait: bool,
+}
+
+/// What the API's dry runs of a list's parts say it would do, summed (rows numbered as in the
+/// whole file).
+#[derive(Default)]
+struct WouldDelete {
+    lines: u64,
+    addresses: u64,
+    accounts: u64,
+    repeated: u64,
+    invalid: Vec<serde_json::Value>,
+    operator_rows: Vec<u64>,
+    warnings: Vec<String>,
+}
+
+impl WouldDelete {
+    fn of(parts: &[Part], docs: &[serde_json::Value]) -> Self {
+        let mut sum = Self::default();
+        let number = |v: &serde_json::Value, name: &str| v[name].as_u64().unwrap_or(0);
+        let moved = offsets(docs.iter().map(|d| number(d, "lines")));
+        for ((doc, _part), offset) in docs.iter().zip(parts).zip(moved) {
+            sum.lines += number(doc, "lines");
+            sum.addresses += number(doc, "addresses");
+            sum.accounts += number(doc, "accounts");
+            sum.repeated += number(doc, "repeated");
+            sum.invalid.extend(doc["invalid"].as_array().into_iter().flatten().map(|p| jobs::moved_row(p, offset)));
+            let rows = doc["operator_rows"].as_array().into_iter().flatten().filter_map(serde_json::Value::as_u64);
+            sum.operator_rows.extend(rows.map(|row| row + offset));
+            for warning in doc["warnings"].as_array().into_iter().flatten().filter_map(serde_json::Value::as_str) {
+                if !sum.warnings.iter().any(|w| w == warning) {
+                    sum.warnings.push(warning.to_owned());
+                }
+            }
+        }
+        sum
+    }
+
+    /// What it would do, for people.
+    fn said(&self, file: &std::path::Path) -> String {
+        let mut said = format!(
+            "{}: {} {}, {} different {}",
+            file.display(),
+            self.lines,
+            plural(self.lines, "line", "lines"),
+            self.addresses,
+            plural(self.addresses, "address", "addresses"),
+        );
+        if self.repeated > 0 {
+            said.push_str(&format!(" ({} repeated, in any case, counted once)", self.repeated));
+        }
+        said.push_str(&format!(
+            "; {} {} an account and would be deleted.\n",
+            self.accounts,
+            plural(self.accounts, "has", "have")
+        ));
+        for warning in &self.warnings {
+            said.push_str(&format!("Note: {warning}\n"));
+        }
+        if !self.invalid.is_empty() {
+            let n = self.invalid.len() as u64;
+            said.push_str(&format!(
+                "{n} {} not an email address (nothing is done with them):\n",
+                plural(n, "line is", "lines are")
+            ));
+            for line in &self.invalid {
+                let row = line["row"].as_u64().unwrap_or(0);
+                let written = line["email"].as_str().unwrap_or_default();
+                let why = line["message"].as_str().unwrap_or_default();
+                said.push_str(&format!("  row {row}: {written:?}: {why}\n"));
+            }
+        }
+        said
+    }
+}
+
+async fn delete(api: &Api, options: &Options, file: &std::path::Path, how: Deleting) -> anyhow::Result<()> {
     // Sent as it is when it fits: the API reads (or refuses) a file the one way the console
     // does too. A longer list goes in parts the API reads the same way (see `split`).
     let bytes = read_file(file)?;
@@ -548,8 +647,68 @@ async fn delete(api: &Api, options: &Options, file: &std::path::Path, wait: bool
     let limits = options.limits;
     let takes = format!("one request takes ({} addresses, {})", limits.emails, limits.upload_size());
     announce(options, file, &parts, &takes);
+    if options.json && !how.dry_run && !how.yes {
+        return Err(UsageError("with --json, give --yes to delete (or --dry-run to only check)".into()).into());
+    }
     let kind = Kind::Deletion;
+    // First what it would do: nothing is deleted before the operator has seen it.
+    let checks = send_parts(api, "/admin/v1/deletions?dry_run=true", "deletion", &bytes, &parts, false).await?;
+    let docs = checks.iter().map(Answer::json).collect::<anyhow::Result<Vec<_>>>()?;
+    let would = WouldDelete::of(&parts, &docs);
+    if options.json {
+        print_answers_json(&checks, &docs);
+    } else {
+        out!("{}", would.said(file));
+    }
+    if !would.operator_rows.is_empty() {
+        let rows: Vec<String> = would.operator_rows.iter().map(u64::to_string).collect();
+        let (which, name) =
+            if rows.len() == 1 { ("row", "names an operator's account") } else { ("rows", "name operators' accounts") };
+        return Err(UsageError(format!(
+            "refused, nothing deleted: {which} {} {name} (yours, if it is in the list); a list never deletes an \
+             operator. Take {} out (or revoke the role first: learnerctl operators revoke) and run it again.",
+            rows.join(", "),
+            if rows.len() == 1 { "it" } else { "them" }
+        ))
+        .into());
+    }
+    if how.dry_run {
+        if !options.json {
+            outln!(
+                "Dry run: nothing deleted. {} {} would be deleted.",
+                would.accounts,
+                plural(would.accounts, "account", "accounts")
+            );
+        }
+        return Ok(());
+    }
+    if would.accounts == 0 {
+        if !options.json {
+            outln!("No address of this list has an account: nothing to delete.");
+        }
+        return Ok(());
+    }
+    if !how.yes {
+        confirm_count(would.accounts)?;
+    }
     let answers = send_parts(api, kind.collection(), "deletion", &bytes, &parts, true).await?;
     let docs = answers.iter().map(Answer::json).collect::<anyhow::Result<Vec<_>>>()?;
-    follow_up(api, options, kind, &parts, &answers, &docs, wait).await
+    follow_up(api, options, kind, &parts, &answers, &docs, how.wait).await
+}
+
+/// Asks for the number of accounts to be typed (on the terminal, or the first line of
+/// standard input when that is not one); anything else, or nothing (a closed standard input),
+/// deletes nothing: exit 2.
+fn confirm_count(accounts: u64) -> anyhow::Result<()> {
+    let word = plural(accounts, "account", "accounts");
+    errln!(
+        "Deleted accounts cannot be restored. Type {accounts} to delete {accounts} {word} (or run again with --yes):"
+    );
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    if matches!(read, Ok(n) if n > 0) && line.trim() == accounts.to_string() {
+        return Ok(());
+    }
+    let given = if matches!(read, Ok(0)) || read.is_err() { "nothing was typed" } else { "that is not the number" };
+    Err(UsageError(format!("not confirmed ({given}): nothing deleted")).into())
 }

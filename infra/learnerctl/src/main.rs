@@ -1,8 +1,12 @@
 //! `learnerctl`: the operator's command line for the learner account service.
 //!
-//! Exit codes: 0 done; 1 the API refused (its message is printed); 2 bad usage; 3 anything
-//! else: the API could not be reached, there are no credentials, or its answer was unreadable.
+//! Exit codes: 0 done (a closed output pipe too: see `output`); 1 the API refused (its message
+//! is printed); 2 bad usage (a deletion not confirmed too); 3 anything else: the API could not
+//! be reached, there are no credentials, its answer was unreadable, or learnerctl itself
+//! failed (a panic).
 
+#[macro_use]
+mod output;
 mod api;
 mod clients;
 mod commands;
@@ -31,13 +35,39 @@ struct Cli {
     command: commands::Command,
 }
 
-#[tokio::main]
-async fn main() {
-    let cli = Cli::parse();
-    let code = match run(cli).await {
+fn main() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if output::is_closed_pipe(message) {
+            std::process::exit(0);
+        }
+        errln!("learnerctl: internal error: {info}");
+        std::process::exit(3);
+    }));
+    // Usage errors exit 2, `--help` and `--version` 0, whatever becomes of their text.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            std::process::exit(if error.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            errln!("learnerctl: starting: {error}");
+            std::process::exit(3);
+        }
+    };
+    let code = match runtime.block_on(run(cli)) {
         Ok(()) => 0,
         Err(error) => {
-            eprintln!("learnerctl: {error:#}");
+            errln!("learnerctl: {error:#}");
             if error.downcast_ref::<api::ApiError>().is_some() {
                 1
             } else if error.downcast_ref::<commands::UsageError>().is_some() {

@@ -152,7 +152,7 @@ async fn an_operator_registers_a_cohort_and_supports_a_learner() {
     let bob_user = app.user(&bob).await.unwrap();
     let list = dir.join("leavers.txt");
     std::fs::write(&list, format!("{bob}\n{}\n", email("ghost-"))).unwrap();
-    let deleted = learnerctl(&app, &["delete", "--emails", list.to_str().unwrap(), "--wait"], None).await;
+    let deleted = learnerctl(&app, &["delete", "--emails", list.to_str().unwrap(), "--wait", "--yes"], None).await;
     assert!(deleted.status.success(), "{}", text(&deleted.stderr));
     assert!(
         text(&deleted.stdout).contains("Completed: 1 deleted, 1 not found, 0 failed of 2."),
@@ -476,7 +476,8 @@ async fn a_file_over_the_limits_goes_up_in_parts_and_reads_as_one() {
     std::fs::write(&list, format!("{}\n{}\n\n{ghost}\nnot-an-address\n{}\n", learners[0], learners[1], learners[2]))
         .unwrap();
     let two = [("LEARNERCTL_MAX_EMAILS", "2")];
-    let deleted = learnerctl_with(&app, &["delete", "--emails", list.to_str().unwrap(), "--wait"], None, &two).await;
+    let deleted =
+        learnerctl_with(&app, &["delete", "--emails", list.to_str().unwrap(), "--wait", "--yes"], None, &two).await;
     assert!(deleted.status.success(), "{}", text(&deleted.stderr));
     let out = text(&deleted.stdout);
     assert_eq!(out.lines().filter(|l| l.starts_with("Job ")).count(), 3, "{out}");
@@ -626,6 +627,11 @@ async fn every_part_carries_its_own_idempotency_key_the_same_on_a_rerun() {
             request.body.iter().filter(|b| **b == b'\n').count() - 1
         };
         let id = format!("job-{}", request.header("idempotency-key").unwrap_or_default());
+        if request.line.starts_with("POST /admin/v1/deletions?dry_run=true") {
+            let would = json!({"dry_run": true, "lines": rows, "addresses": rows, "accounts": rows, "repeated": 0,
+                "invalid": [], "operator_rows": [], "warnings": []});
+            return (200, vec![("content-type", "application/json".to_owned())], would.to_string());
+        }
         if String::from_utf8_lossy(&request.body).contains("refused@") {
             let error =
                 json!({"error": {"code": "idempotency_conflict", "message": "This key was used for another body."}});
@@ -667,17 +673,17 @@ async fn every_part_carries_its_own_idempotency_key_the_same_on_a_rerun() {
     let list = dir.join("leavers.txt");
     std::fs::write(&list, "a@example.org\nb@example.org\nc@example.org\n").unwrap();
     let before = seen.lock().unwrap().len();
-    let deleted =
-        learnerctl_at(&url, &["delete", "--emails", list.to_str().unwrap()], &[("LEARNERCTL_MAX_EMAILS", "2")]).await;
+    let two = [("LEARNERCTL_MAX_EMAILS", "2")];
+    let deleted = learnerctl_at(&url, &["delete", "--emails", list.to_str().unwrap(), "--yes"], &two).await;
     assert!(deleted.status.success(), "{}", text(&deleted.stderr));
-    let parts = keys(before);
+    // The dry runs first (no key), then the parts.
+    let parts: Vec<String> = keys(before).into_iter().filter(|k| !k.is_empty()).collect();
     assert_eq!(parts.len(), 2);
     assert!(parts.iter().all(|k| k.len() == 36) && parts[0] != parts[1], "{parts:?}");
 
     // A part refused stops the run: the API's message, the part, the jobs already queued.
     std::fs::write(&list, "a@example.org\nb@example.org\nrefused@example.org\n").unwrap();
-    let stopped =
-        learnerctl_at(&url, &["delete", "--emails", list.to_str().unwrap()], &[("LEARNERCTL_MAX_EMAILS", "2")]).await;
+    let stopped = learnerctl_at(&url, &["delete", "--emails", list.to_str().unwrap(), "--yes"], &two).await;
     assert_eq!(stopped.status.code(), Some(1), "{}", text(&stopped.stderr));
     let said = text(&stopped.stderr);
     assert!(said.contains("part 2 of 2 (queued before it: job-") && said.contains("idempotency_conflict"), "{said}");
@@ -876,4 +882,167 @@ async fn operators_find_and_page_through_learners() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).lines().count(), 1);
     assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+}
+
+/// `learnerctl delete` shows what it would do before anything goes: the lines, the addresses
+/// (each once whatever its case), the accounts, the lines that are no address; then it asks
+/// for the number of accounts to be typed. A closed standard input, a wrong number or
+/// `--dry-run` delete nothing; a list naming an operator's account (the operator's own) is
+/// refused whole, and the API refuses such a row too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_shows_what_it_would_do_and_deletes_only_once_confirmed() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let erin = email("erin-");
+    app.active_account(&erin, &learners_tests::unique("erin")).await;
+    let dir = std::env::temp_dir().join(learners_tests::unique("learnerctl-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("leavers.txt");
+    std::fs::write(&list, format!("{erin}\n{}\nnot-an-email\n{}\n", erin.to_uppercase(), email("ghost-"))).unwrap();
+    let path = list.to_str().unwrap();
+
+    let closed = learnerctl(&app, &["delete", "--emails", path], None).await;
+    assert_eq!(closed.status.code(), Some(2), "{}", text(&closed.stderr));
+    let out = text(&closed.stdout);
+    assert!(
+        out.contains("4 lines, 2 different addresses (1 repeated, in any case, counted once); 1 has an account"),
+        "{out}"
+    );
+    assert!(out.contains("1 line is not an email address") && out.contains("row 3: \"not-an-email\""), "{out}");
+    assert!(text(&closed.stderr).contains("Type 1 to delete 1 account"), "{}", text(&closed.stderr));
+    assert!(
+        text(&closed.stderr).contains("not confirmed (nothing was typed): nothing deleted"),
+        "{}",
+        text(&closed.stderr)
+    );
+    app.settle().await;
+    assert!(app.user(&erin).await.is_some(), "a closed standard input deletes nothing");
+
+    let wrong = learnerctl(&app, &["delete", "--emails", path], Some("2\n")).await;
+    assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong.stderr));
+    let dry = learnerctl(&app, &["delete", "--emails", path, "--dry-run"], None).await;
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    assert!(
+        text(&dry.stdout).contains("Dry run: nothing deleted. 1 account would be deleted."),
+        "{}",
+        text(&dry.stdout)
+    );
+    app.settle().await;
+    assert!(app.user(&erin).await.is_some(), "a wrong number and a dry run delete nothing");
+
+    // The operator's own address in a list: refused whole, by learnerctl and by the API.
+    let operator = email("op-");
+    app.active_account(&operator, &learners_tests::unique("op")).await;
+    assert!(learnerctl(&app, &["operators", "grant", &operator], None).await.status.success());
+    let mine = dir.join("with-mine.txt");
+    std::fs::write(&mine, format!("{erin}\n{}\n", operator.to_uppercase())).unwrap();
+    let refused = learnerctl(&app, &["delete", "--emails", mine.to_str().unwrap(), "--yes"], None).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
+    assert!(text(&refused.stderr).contains("row 2 names an operator's account"), "{}", text(&refused.stderr));
+    app.settle().await;
+    assert!(app.user(&erin).await.is_some() && app.user(&operator).await.is_some(), "nothing deleted");
+    let api = app.admin_post_csv("/admin/v1/deletions", format!("email\n{operator}\n")).await;
+    assert_eq!(api.status(), 202);
+    app.settle().await;
+    let job = api.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let status = app.admin_get(&format!("/admin/v1/deletions/{job}")).await.json::<Value>().await.unwrap();
+    assert_eq!(status["errors"][0]["code"], "operator_account", "{status}");
+    assert!(app.user(&operator).await.is_some(), "the API deletes no operator from a list");
+
+    let typed = learnerctl(&app, &["delete", "--emails", path, "--wait"], Some("1\n")).await;
+    assert!(typed.status.success(), "{}", text(&typed.stderr));
+    assert!(text(&typed.stdout).contains("Completed: 1 deleted"), "{}", text(&typed.stdout));
+    assert!(app.user(&erin).await.is_none(), "typed, it deletes");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Files as spreadsheets write them, through `learnerctl bulk-register --dry-run` (the API's
+/// rules, so the console's too): a UTF-8 byte-order mark, `;`, UTF-16 and an extra column are
+/// read, each with a note where something was done; an unclosed quote and UTF-16 without its
+/// mark are refused with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_as_spreadsheets_write_them_are_read_or_refused_in_words() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let dir = std::env::temp_dir().join(learners_tests::unique("learnerctl-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let row = |sep: &str| format!("{}{sep}{}{sep}Ada Lovelace", email("ada-"), learners_tests::unique("ada"));
+    let utf16 = |text: &str| -> Vec<u8> {
+        [0xFF, 0xFE].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect()
+    };
+    let cases: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
+        ("bom.csv", format!("\u{FEFF}email,username,name\n{}\n", row(",")).into_bytes(), None),
+        (
+            "semicolons.csv",
+            format!("email;username;name\n{}\n", row(";")).into_bytes(),
+            Some("separated by semicolons"),
+        ),
+        ("unicode.txt", utf16(&format!("email\tusername\tname\r\n{}\r\n", row("\t"))), Some("UTF-16")),
+        (
+            "extra.csv",
+            format!("email,username,name,cohort\n{},B\n", row(",")).into_bytes(),
+            Some("not read (only email, username, name and optionally password are): cohort"),
+        ),
+    ];
+    for (name, bytes, note) in cases {
+        let file = dir.join(name);
+        std::fs::write(&file, bytes).unwrap();
+        let dry = learnerctl(&app, &["bulk-register", file.to_str().unwrap(), "--dry-run"], None).await;
+        assert!(dry.status.success(), "{name}: {}", text(&dry.stderr));
+        let out = text(&dry.stdout);
+        assert!(out.contains("1 rows; 0 would not be registered."), "{name}: {out}");
+        if let Some(note) = note {
+            assert!(out.contains("Note: ") && out.contains(note), "{name}: {out}");
+        }
+    }
+    let refusals: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "unclosed.csv",
+            format!("email,username,name\n{}\n{},bob,\"Bob\n{}\n", row(","), email("bob-"), row(",")).into_bytes(),
+            "Row 3: the quote (\") that opens the name cell is not closed",
+        ),
+        (
+            "unmarked.csv",
+            "email,username,name\n".encode_utf16().flat_map(u16::to_le_bytes).collect(),
+            "Save it as UTF-8",
+        ),
+    ];
+    for (name, bytes, said) in refusals {
+        let file = dir.join(name);
+        std::fs::write(&file, bytes).unwrap();
+        let refused = learnerctl(&app, &["bulk-register", file.to_str().unwrap(), "--dry-run"], None).await;
+        assert_eq!(refused.status.code(), Some(1), "{name}: {}", text(&refused.stderr));
+        assert!(text(&refused.stderr).contains(said), "{name}: {}", text(&refused.stderr));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Output into a pipe whose reader is gone (`learnerctl ... | head -0`) ends quietly with 0,
+/// not a panic (101); usage errors stay 2, `--help` 0 whatever becomes of its text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_quietly_and_no_path_exits_101() {
+    let app = TestApp::spawn(Backend::Memory).await;
+    let learner = email("piped-");
+    app.active_account(&learner, &learners_tests::unique("piped")).await;
+    let closed = |args: Vec<String>| {
+        let base_url = app.base_url.clone();
+        tokio::task::spawn_blocking(move || {
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            let mut command = Command::new(BINARY);
+            command.args(&args).env("LEARNERS_API_URL", base_url).env("LEARNERS_ADMIN_TOKEN", ADMIN_TOKEN);
+            command.stdin(Stdio::null()).stdout(writer).stderr(Stdio::piped());
+            command.output().unwrap()
+        })
+    };
+    for args in [
+        vec!["user", learner.as_str()],
+        vec!["--json", "user", learner.as_str()],
+        vec!["--help"],
+        vec!["operators", "list"],
+    ] {
+        let ended = closed(args.iter().map(|a| a.to_string()).collect()).await.unwrap();
+        assert_eq!(ended.status.code(), Some(0), "{args:?}: {}", text(&ended.stderr));
+        assert!(!text(&ended.stderr).contains("panicked"), "{args:?}: {}", text(&ended.stderr));
+    }
+    let usage = closed(vec!["no-such-command".into()]).await.unwrap();
+    assert_eq!(usage.status.code(), Some(2));
 }

@@ -4,9 +4,10 @@
 
 use crate::domain::{RowJob, RowOutcome, RowResult};
 use crate::jobs::bulk_registration::{validate, BulkRegistration, BulkRow};
+use crate::jobs::spreadsheet::{self, FileError, Sheet};
 use crate::jobs::{submit_with, IntakeError, Submission};
 use crate::App;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// The largest body the direct routes take: a synchronous Lambda invocation carries at most
 /// 6 MB, the rest of the event included (API Gateway's own 10 MB never comes into play). A
@@ -21,6 +22,10 @@ pub const MAX_FORM_UPLOAD_BYTES: u64 = 200 * 1024 * 1024;
 pub enum UploadError {
     #[error("{0}")]
     Columns(String),
+    /// The file cannot be read as a whole (an unclosed quote, UTF-16 without its mark): said
+    /// in words, with the row and column.
+    #[error("{0}")]
+    File(String),
     #[error("the file has no header row")]
     Empty,
     #[error("this Idempotency-Key was used with another file")]
@@ -37,52 +42,30 @@ struct Columns {
     password: Option<usize>,
 }
 
-fn columns(header: &csv::ByteRecord) -> Result<Columns, UploadError> {
-    const KNOWN: [&str; 4] = ["email", "username", "name", "password"];
-    let names: Vec<String> = header.iter().map(|h| String::from_utf8_lossy(h).trim().to_ascii_lowercase()).collect();
-    let unknown: Vec<&str> = names.iter().map(String::as_str).filter(|n| !KNOWN.contains(n)).collect();
-    let missing: Vec<&str> = KNOWN[..3].iter().copied().filter(|k| !names.iter().any(|n| n == k)).collect();
-    // Counted in a map: linear in the number of columns (counting each name's copies over the
-    // whole header is quadratic, and a header can be megabytes of one-letter columns).
-    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(names.len());
-    for name in &names {
-        *counts.entry(name.as_str()).or_default() += 1;
-    }
-    let repeated: HashSet<&str> = counts.into_iter().filter(|(_, count)| *count > 1).map(|(name, _)| name).collect();
-    let mut problems = Vec::new();
-    if !missing.is_empty() {
-        problems.push(format!("missing columns: {}", missing.join(", ")));
-    }
-    if !unknown.is_empty() {
-        problems.push(format!("unknown columns: {}", unknown.join(", ")));
-    }
-    if !repeated.is_empty() {
-        let mut repeated: Vec<&str> = repeated.into_iter().collect();
-        repeated.sort();
-        problems.push(format!("repeated columns: {}", repeated.join(", ")));
-    }
-    if !problems.is_empty() {
-        return Err(UploadError::Columns(format!(
-            "The header row must name the columns email, username, name and optionally password; {}.",
-            problems.join("; ")
-        )));
-    }
-    let at = |name: &str| names.iter().position(|n| n == name);
-    Ok(Columns {
-        email: at("email").expect("checked above"),
-        username: at("username").expect("checked above"),
-        name: at("name").expect("checked above"),
-        password: at("password"),
-    })
+const REQUIRED: [&str; 3] = ["email", "username", "name"];
+const OPTIONAL: [&str; 1] = ["password"];
+const EXPECTED: &str = "email, username, name and optionally password";
+
+/// Finds the columns (`jobs::spreadsheet`'s rules: other columns are noted and read past).
+fn columns(sheet: &mut Sheet<'_>) -> Result<Columns, UploadError> {
+    let found = sheet.columns(&REQUIRED, &OPTIONAL, EXPECTED)?;
+    let at = |name: &str| found.at(name).ok_or_else(|| anyhow::anyhow!("the {name} column was checked"));
+    Ok(Columns { email: at("email")?, username: at("username")?, name: at("name")?, password: found.at("password") })
 }
 
-fn reader<'a>(read: impl std::io::Read + 'a) -> csv::Reader<Box<dyn std::io::Read + 'a>> {
-    use std::io::BufRead;
-    let mut read = std::io::BufReader::new(read);
-    if read.fill_buf().is_ok_and(|start| start.starts_with(b"\xEF\xBB\xBF")) {
-        read.consume(3);
+/// The file as CSV records, as a spreadsheet wrote it (`jobs::spreadsheet`).
+fn reader<'r>(input: impl std::io::Read + Send + 'r) -> Result<Sheet<'r>, UploadError> {
+    Ok(spreadsheet::open(input)?.into_sheet()?)
+}
+
+impl From<FileError> for UploadError {
+    fn from(error: FileError) -> Self {
+        match error {
+            FileError::Empty => Self::Empty,
+            FileError::Columns(message) => Self::Columns(message),
+            other => Self::File(other.to_string()),
+        }
     }
-    csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(Box::new(read))
 }
 
 impl From<IntakeError> for UploadError {
@@ -95,25 +78,25 @@ impl From<IntakeError> for UploadError {
 }
 
 /// Reads one record into a row (fields present, UTF-8), or says why it cannot be one.
-fn extract(cols: &Columns, row: u64, record: &csv::ByteRecord) -> Result<BulkRow, RowOutcome> {
-    let field = |i: usize| record.get(i).map(|f| std::str::from_utf8(f).map(str::to_owned));
-    let raw_email = field(cols.email).and_then(Result::ok).unwrap_or_default();
+fn extract(sheet: &Sheet<'_>, cols: &Columns, row: u64, record: &csv::ByteRecord) -> Result<BulkRow, RowOutcome> {
+    let raw_email = sheet.text(row, record, cols.email).unwrap_or_default().to_owned();
     let fail = |code: &str, message: String| RowOutcome::new(row, &raw_email, RowResult::Failed, code, message);
-    let expected = [cols.email, cols.username, cols.name].into_iter().chain(cols.password).max().unwrap_or(0) + 1;
-    if record.len() < expected {
+    let last = [cols.email, cols.username, cols.name].into_iter().chain(cols.password).max().unwrap_or(0);
+    if record.len() <= last {
+        let missing = sheet.names().get(last).cloned().unwrap_or_default();
+        let cells = if record.len() == 1 { "cell" } else { "cells" };
         return Err(fail(
             "wrong_field_count",
-            format!("The row has {} fields; the header has {expected} or more.", record.len()),
+            format!("The row ends before its {missing} column: it has {} {cells}.", record.len()),
         ));
     }
-    let text = |i: usize, what: &str| match field(i) {
-        Some(Ok(value)) => Ok(value),
-        _ => Err(fail("invalid_utf8", format!("The {what} is not valid UTF-8."))),
+    let text = |i: usize| match sheet.text(row, record, i) {
+        Ok(value) => Ok(value.to_owned()),
+        Err(e) => Err(fail("invalid_utf8", e.to_string())),
     };
-    let (email, username, name) =
-        (text(cols.email, "email")?, text(cols.username, "username")?, text(cols.name, "name")?);
+    let (email, username, name) = (text(cols.email)?, text(cols.username)?, text(cols.name)?);
     let password = match cols.password {
-        Some(i) => Some(text(i, "password")?).filter(|p| !p.is_empty()),
+        Some(i) => Some(text(i)?).filter(|p| !p.is_empty()),
         None => None,
     };
     Ok(BulkRow { row, email, username, name, has_password: password.is_some(), password })
@@ -124,6 +107,11 @@ pub struct Checked {
     pub rows: u64,
     /// Invalid rows (failed) and in-file duplicates (skipped), in row order.
     pub problems: Vec<RowOutcome>,
+    /// What was done to read the file (its encoding, separator, columns not read) and, for a
+    /// dry run cut short, how many rows were not compared with the accounts.
+    pub warnings: Vec<String>,
+    /// Valid rows a dry run had no time to compare with the accounts.
+    pub unchecked: u64,
     valid: Vec<Candidate>,
 }
 
@@ -140,29 +128,44 @@ pub fn check(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
     check_rows(app, bytes)
 }
 
+/// How long a dry run compares rows with the accounts: it answers within API Gateway's 30
+/// seconds (the file's reading and checking come first, and the answer must travel back).
+pub const DRY_RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Valid rows compared with the accounts per store call (two claims each: 200 keys, two
+/// BatchGetItem requests).
+const LOOKUP_ROWS: usize = 100;
+
 /// A dry run: what `check` finds, and also every row whose email or username an account holds
 /// already, which the real run skips (`already_registered`): so a dry run names every row the
-/// real run would not create. Looked up 16 at a time.
+/// real run would not create. Looked up in batches (`UserStore::claims_held`), within
+/// `DRY_RUN_BUDGET`: a file too large for that answers with what was compared, and says how
+/// many rows were not.
 pub async fn dry_run(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
-    use futures::{StreamExt, TryStreamExt};
+    dry_run_within(app, bytes, DRY_RUN_BUDGET).await
+}
+
+/// `dry_run` with its time budget given (the tests give a tiny one).
+pub async fn dry_run_within(app: &App, bytes: &[u8], budget: std::time::Duration) -> Result<Checked, UploadError> {
+    let started = std::time::Instant::now();
     let mut checked = check_rows(app, bytes)?;
     let candidates = std::mem::take(&mut checked.valid);
-    let taken: Vec<(Candidate, Option<&str>)> = futures::stream::iter(candidates)
-        .map(|candidate| async move {
-            let what = if app.store.user_by_email_key(&candidate.email_key).await?.is_some() {
-                Some("email")
-            } else if app.store.username_taken(&candidate.username_key).await? {
-                Some("username")
+    let mut compared = 0;
+    for block in candidates.chunks(LOOKUP_ROWS) {
+        if started.elapsed() >= budget {
+            break;
+        }
+        let emails: Vec<String> = block.iter().map(|c| c.email_key.clone()).collect();
+        let usernames: Vec<String> = block.iter().map(|c| c.username_key.clone()).collect();
+        let held = app.store.claims_held(&emails, &usernames).await?;
+        for candidate in block {
+            let what = if held.emails.contains_key(&candidate.email_key) {
+                "email"
+            } else if held.usernames.contains(&candidate.username_key) {
+                "username"
             } else {
-                None
+                continue;
             };
-            Ok::<_, anyhow::Error>((candidate, what))
-        })
-        .buffered(16)
-        .try_collect()
-        .await?;
-    for (candidate, what) in taken {
-        if let Some(what) = what {
             let message = format!("An account with this {what} already exists; it would be left as it is.");
             checked.problems.push(RowOutcome::new(
                 candidate.row.row,
@@ -172,6 +175,16 @@ pub async fn dry_run(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
                 message,
             ));
         }
+        compared += block.len();
+    }
+    checked.unchecked = (candidates.len() - compared) as u64;
+    if checked.unchecked > 0 {
+        let rows = if checked.unchecked == 1 { "row was" } else { "rows were" };
+        checked.warnings.push(format!(
+            "The check ran out of time: {} valid {rows} not compared with the existing accounts (every other \
+             check was made). The real run skips any that exist, as already_registered.",
+            checked.unchecked
+        ));
     }
     checked.problems.sort_by_key(|p| p.row);
     Ok(checked)
@@ -180,14 +193,14 @@ pub async fn dry_run(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
 fn check_rows(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
     let mut problems = Vec::new();
     let mut valid = Vec::new();
-    let rows = each_candidate(app, &mut &*bytes, &mut |found| {
+    let (rows, warnings) = each_candidate(app, &mut &*bytes, Whole::Refused, &mut |found| {
         match found {
             Ok(candidate) => valid.push(candidate),
             Err(outcome) => problems.push(outcome),
         }
         true
     })?;
-    Ok(Checked { rows, problems, valid })
+    Ok(Checked { rows, problems, warnings, unchecked: 0, valid })
 }
 
 /// The first row of each email and of each username (lower-cased) seen in a file, kept as a
@@ -238,62 +251,63 @@ impl std::hash::Hasher for Prehashed {
 pub fn parser(app: &App) -> crate::jobs::Parser<BulkRow> {
     let app = app.clone();
     Box::new(move |read, emit| {
-        each_candidate(&app, read, &mut |found| emit(found.map(|candidate| candidate.row))).map_err(|error| {
-            let code = match &error {
-                UploadError::Columns(_) => "bad_columns",
-                UploadError::Empty => "empty_file",
-                UploadError::KeyReused | UploadError::Unexpected(_) => "unreadable_file",
-            };
-            RowOutcome::new(1, "", RowResult::Failed, code, error.to_string())
-        })
+        each_candidate(&app, read, Whole::RowFailed, &mut |found| emit(found.map(|candidate| candidate.row)))
+            .map(|(rows, _)| rows)
+            .map_err(|error| {
+                let code = match &error {
+                    UploadError::Columns(_) => "bad_columns",
+                    UploadError::Empty => "empty_file",
+                    UploadError::File(_) | UploadError::KeyReused | UploadError::Unexpected(_) => "unreadable_file",
+                };
+                RowOutcome::new(1, "", RowResult::Failed, code, error.to_string())
+            })
     })
+}
+
+/// What a quote left open at the end of a file refuses: the whole file (a file in hand: the
+/// operator sends it again, mended), or the row it opens on (an upload read as it comes, whose
+/// earlier rows are on their way already).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Whole {
+    Refused,
+    RowFailed,
 }
 
 /// Reads a file as it comes and hands each row, in row order, to `emit` (false: stop): a valid
 /// row, or why it is refused (invalid, or a duplicate of an earlier row of the file). The rows
-/// read.
+/// read, and what was done to read the file (`jobs::spreadsheet`'s notes).
 fn each_candidate(
     app: &App,
-    read: &mut dyn std::io::Read,
+    read: &mut (dyn std::io::Read + Send),
+    unclosed: Whole,
     emit: &mut dyn FnMut(Result<Candidate, RowOutcome>) -> bool,
-) -> Result<u64, UploadError> {
-    let mut reader = reader(read);
-    let header = reader.byte_headers().map_err(|_| UploadError::Empty)?.clone();
-    if header.is_empty() || header.iter().all(|h| h.is_empty()) {
-        return Err(UploadError::Empty);
-    }
-    let cols = columns(&header)?;
+) -> Result<(u64, Vec<String>), UploadError> {
+    let mut sheet = reader(read)?;
+    let cols = columns(&mut sheet)?;
     let mut seen = FirstSeen::default();
     let mut rows = 0;
     let mut record = csv::ByteRecord::new();
     let mut go_on = true;
     while go_on {
-        let row = rows + 2;
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            // The file could not be read on (an upload cut short): no row past here is whole.
-            Err(e) if e.is_io_error() => return Err(UploadError::Unexpected(anyhow::Error::from(e))),
-            Err(e) => {
+        let row = match sheet.next(&mut record) {
+            Ok(Some(row)) => row,
+            Ok(None) => break,
+            Err(error @ FileError::UnclosedQuote { row, .. }) if unclosed == Whole::RowFailed => {
                 rows += 1;
-                go_on = emit(Err(RowOutcome::new(
-                    row,
-                    "",
-                    RowResult::Failed,
-                    "malformed_row",
-                    format!("The row is not valid CSV: {e}"),
-                )));
-                continue;
+                emit(Err(RowOutcome::new(row, "", RowResult::Failed, "malformed_row", error.to_string())));
+                break;
             }
-        }
-        rows += 1;
-        let (candidate, checked) = match extract(&cols, row, &record).and_then(|c| validate(app, &c).map(|v| (c, v))) {
-            Ok(found) => found,
-            Err(outcome) => {
-                go_on = emit(Err(outcome));
-                continue;
-            }
+            Err(error) => return Err(error.into()),
         };
+        rows += 1;
+        let (candidate, checked) =
+            match extract(&sheet, &cols, row, &record).and_then(|c| validate(app, &c).map(|v| (c, v))) {
+                Ok(found) => found,
+                Err(outcome) => {
+                    go_on = emit(Err(outcome));
+                    continue;
+                }
+            };
         let email_key = candidate.email.trim().to_ascii_lowercase();
         let username_key = candidate.username.trim().to_ascii_lowercase();
         if let Some(first) = seen.earlier_or_note(&email_key, &username_key, row) {
@@ -308,7 +322,7 @@ fn each_candidate(
             username_key: checked.username.key(),
         }));
     }
-    Ok(rows)
+    Ok((rows, sheet.into_notes()))
 }
 
 /// Checks the file, then hands its rows to the pipeline: the job is recorded, the refused
@@ -349,21 +363,31 @@ pub async fn upload_with(
 mod tests {
     use super::*;
 
+    fn sheet(text: &str) -> Sheet<'_> {
+        reader(text.as_bytes()).unwrap()
+    }
+
     /// A header of 50,000 columns: each new name compared with every earlier one would be 10^9
-    /// comparisons. Asserts what the header yields: which columns repeat, and where each is.
+    /// comparisons. Asserts what the header yields: which columns repeat, where each is, and
+    /// that the others are named as not read.
     #[test]
     fn a_header_of_many_columns_is_checked_and_its_repeats_named() {
         let mut names: Vec<String> = vec!["email".into(), "username".into(), "name".into(), "password".into()];
         names.extend((0..50_000).map(|i| format!("c{i}")));
-        names.push("c49999".into());
         names.push("Email".into());
-        let header = csv::ByteRecord::from(names.clone());
-        let Err(UploadError::Columns(message)) = columns(&header) else { panic!("repeated columns are refused") };
-        assert!(message.contains("repeated columns: c49999, email"), "{}", &message[message.len() - 200..]);
-        assert!(message.contains("unknown columns: c0, c1, "));
+        let header = names.join(",") + "\n";
+        let Err(UploadError::Columns(message)) = columns(&mut sheet(&header)) else {
+            panic!("repeated columns are refused")
+        };
+        assert!(message.ends_with("it names the email column more than once."), "{message}");
 
-        let header = csv::ByteRecord::from(vec!["name", "password", "username", "email"]);
-        let found = columns(&header).unwrap();
+        let header = names[..names.len() - 1].join(",") + "\n";
+        let mut many = sheet(&header);
+        columns(&mut many).unwrap();
+        assert!(many.notes()[0].contains("c0, c1, c2"), "{:?}", many.notes());
+        assert!(many.notes()[0].ends_with("and 49990 more."), "{:?}", many.notes());
+
+        let found = columns(&mut sheet("name,password,username,email\n")).unwrap();
         assert_eq!((found.email, found.username, found.name, found.password), (3, 2, 0, Some(1)));
     }
 }

@@ -7,6 +7,7 @@ use crate::flows::outbox::{send_later, MailRequest};
 use crate::flows::signin::verify_own_password;
 pub use crate::jobs::deletion::DeletionTarget;
 use crate::jobs::deletion::{delete_one, Deletion};
+use crate::jobs::spreadsheet::{self, FileError};
 use crate::jobs::{submit, IntakeError, Submission};
 use crate::ports::Queue;
 use crate::App;
@@ -78,22 +79,44 @@ pub enum ListError {
     Empty,
     #[error("At most {MAX_EMAILS} addresses a request.")]
     TooMany,
+    /// The file cannot be read as a whole (`jobs::spreadsheet`): said in words, with the row.
+    #[error("{0}")]
+    File(String),
+}
+
+impl From<FileError> for ListError {
+    fn from(error: FileError) -> Self {
+        match error {
+            FileError::Empty => Self::Empty,
+            FileError::Columns(_) => Self::NoEmailColumn,
+            other => Self::File(other.to_string()),
+        }
+    }
+}
+
+/// A list as read from a file: its addresses with their rows, and what was done to read it
+/// (its encoding, separator, columns not read).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReadList {
+    pub emails: Vec<(u64, String)>,
+    pub warnings: Vec<String>,
 }
 
 /// The addresses of a CSV file's `email` column, with their rows as a spreadsheet shows them
-/// (the header is row 1). A byte-order mark is fine.
+/// (the header is row 1), read by `jobs::spreadsheet`'s rules.
 pub fn emails_from_csv(bytes: &[u8]) -> Result<Vec<(u64, String)>, ListError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
-    let header = reader.headers().map_err(|_| ListError::NoHeader)?.clone();
-    let column = header.iter().position(|h| h.trim().eq_ignore_ascii_case("email")).ok_or(ListError::NoEmailColumn)?;
-    let mut list = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let row = i as u64 + 2;
-        let record = record.map_err(|_| ListError::BadRow(row))?;
-        list.push((row, record.get(column).unwrap_or_default().to_owned()));
+    Ok(csv_list(spreadsheet::open(bytes)?)?.emails)
+}
+
+fn csv_list(opened: spreadsheet::Opened<'_>) -> Result<ReadList, ListError> {
+    let mut sheet = opened.into_sheet()?;
+    let column = sheet.columns(&["email"], &[], "email")?.at("email").ok_or(ListError::NoEmailColumn)?;
+    let mut emails = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    while let Some(row) = sheet.next(&mut record)? {
+        emails.push((row, sheet.text(row, &record, column)?.to_owned()));
     }
-    Ok(list)
+    Ok(ReadList { emails, warnings: sheet.into_notes() })
 }
 
 /// A list as a person pastes it: one address a line, blank lines left out, numbered from 1 in
@@ -108,17 +131,28 @@ pub fn emails_from_lines(text: &str) -> Vec<(u64, String)> {
 }
 
 /// A file of addresses, whoever sends it (`learnerctl delete --emails`, the API's `text/csv`,
-/// the console's file field): one address per line when its first line is an address alone,
-/// else a CSV file that must have an `email` column. So a CSV whose header says `mail` is
-/// refused as a whole instead of read as a list of bad addresses.
+/// the console's file field), read by `jobs::spreadsheet`'s rules: one address per line when
+/// its first line is an address alone, else a CSV file that must have an `email` column. So a
+/// CSV whose header says `mail` is refused as a whole instead of read as a list of bad
+/// addresses.
 pub fn emails_from_file(bytes: &[u8]) -> Result<Vec<(u64, String)>, ListError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|_| ListError::BadRow(1))?;
-    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
-    if !first.contains([',', '"']) && Email::parse(first).is_ok() {
-        return Ok(emails_from_lines(text));
+    Ok(read_list(bytes)?.emails)
+}
+
+/// `emails_from_file`, with what was done to read the file.
+pub fn read_list(input: impl std::io::Read + Send) -> Result<ReadList, ListError> {
+    let opened = spreadsheet::open(input)?;
+    let first = String::from_utf8_lossy(opened.first_line()).trim().to_owned();
+    let address_alone = !first.contains([',', '"', ';', '\t']) && Email::parse(&first).is_ok();
+    if !address_alone {
+        return csv_list(opened);
     }
-    emails_from_csv(bytes)
+    let (lines, warnings) = opened.into_lines();
+    let mut text = Vec::new();
+    for (i, line) in lines.enumerate() {
+        text.push(line.map_err(|_| FileError::NotUtf8Line { row: i as u64 + 1 })?);
+    }
+    Ok(ReadList { emails: emails_from_lines(&text.join("\n")), warnings })
 }
 
 /// The size rules of every list, wherever it came from.
@@ -130,22 +164,57 @@ pub fn check_list(list: &[(u64, String)]) -> Result<(), ListError> {
     }
 }
 
-/// How many addresses of a list name an account now (what a deletion job would delete).
-pub async fn matching_accounts(app: &App, list: &[(u64, String)]) -> anyhow::Result<usize> {
-    let mut count = 0;
-    // A few look-ups at a time: 10,000 one after the other would outlast a request.
-    for chunk in list.chunks(16) {
-        let found = futures::future::try_join_all(chunk.iter().map(|(_, raw)| has_account(app, raw))).await?;
-        count += found.into_iter().filter(|f| *f).count();
-    }
-    Ok(count)
+/// What deleting a list would do, as the console's check and `learnerctl delete` show it
+/// before anything is deleted. Addresses are one account whatever their case (`erin@x` and
+/// `ERIN@x` are one), as the store's claims are.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DeletionCheck {
+    /// Lines (or rows) given.
+    pub lines: usize,
+    /// Valid addresses, each once.
+    pub addresses: usize,
+    /// Accounts the list would delete.
+    pub accounts: usize,
+    /// Lines that are no address: (row, what was written, why).
+    pub invalid: Vec<(u64, String, String)>,
+    /// Lines repeating an address of an earlier line (in any case).
+    pub repeated: usize,
+    /// Rows naming an account with the operator role: a list never deletes one.
+    pub operator_rows: Vec<u64>,
 }
 
-async fn has_account(app: &App, raw: &str) -> anyhow::Result<bool> {
-    match Email::parse(raw) {
-        Ok(email) => Ok(app.store.user_by_email_key(&email.key()).await?.is_some()),
-        Err(_) => Ok(false),
+/// Checks a list against the accounts (looked up in batches, `UserStore::claims_held`).
+pub async fn check_deletions(app: &App, list: &[(u64, String)]) -> anyhow::Result<DeletionCheck> {
+    let mut check = DeletionCheck { lines: list.len(), ..DeletionCheck::default() };
+    let mut first_row: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for (row, raw) in list {
+        match Email::parse(raw) {
+            Ok(email) => match first_row.entry(email.key()) {
+                std::collections::hash_map::Entry::Occupied(_) => check.repeated += 1,
+                std::collections::hash_map::Entry::Vacant(first) => {
+                    first.insert(*row);
+                }
+            },
+            Err(e) => check.invalid.push((*row, raw.clone(), e.to_string())),
+        }
     }
+    check.addresses = first_row.len();
+    let keys: Vec<String> = first_row.keys().cloned().collect();
+    let held = app.store.claims_held(&keys, &[]).await?;
+    for (key, user) in &held.emails {
+        if user.operator {
+            check.operator_rows.extend(first_row.get(key));
+        } else {
+            check.accounts += 1;
+        }
+    }
+    check.operator_rows.sort_unstable();
+    Ok(check)
+}
+
+/// How many addresses of a list name an account now (what a deletion job would delete).
+pub async fn matching_accounts(app: &App, list: &[(u64, String)]) -> anyhow::Result<usize> {
+    Ok(check_deletions(app, list).await?.accounts)
 }
 
 /// An operator's deletion of a list of addresses: handed to the row-job pipeline (invalid
@@ -198,27 +267,21 @@ pub fn parser() -> crate::jobs::Parser<DeletionTarget> {
     })
 }
 
-/// Hands each address of a list to `emit` (false: stop) with its row; the rows read.
-fn each_email(read: &mut dyn std::io::Read, emit: &mut dyn FnMut(u64, String) -> bool) -> Result<u64, ListError> {
-    use std::io::{BufRead, Read};
-    let mut read = std::io::BufReader::new(read);
-    // The lines up to the first that is not blank decide what the file is; they are read again.
-    let mut start = Vec::new();
-    let mut first = String::new();
-    while first.is_empty() {
-        let at = start.len();
-        if read.read_until(b'\n', &mut start).map_err(|_| ListError::NoHeader)? == 0 {
-            break;
-        }
-        first = String::from_utf8_lossy(&start[at..]).trim().trim_start_matches('\u{FEFF}').trim().to_owned();
-    }
-    let start = start.strip_prefix(b"\xEF\xBB\xBF").map(<[u8]>::to_vec).unwrap_or(start);
-    let whole = std::io::Cursor::new(start).chain(read);
+/// Hands each address of a list to `emit` (false: stop) with its row; the rows read. The rules
+/// of `read_list` (`jobs::spreadsheet`), as the file comes.
+fn each_email(
+    read: &mut (dyn std::io::Read + Send),
+    emit: &mut dyn FnMut(u64, String) -> bool,
+) -> Result<u64, ListError> {
+    let opened = spreadsheet::open(read)?;
+    let first = String::from_utf8_lossy(opened.first_line()).trim().to_owned();
+    let address_alone = !first.contains([',', '"', ';', '\t']) && Email::parse(&first).is_ok();
     let mut rows = 0;
-    if !first.contains([',', '"']) && Email::parse(&first).is_ok() {
-        for line in whole.split(b'\n') {
-            let line = line.map_err(|_| ListError::BadRow(rows + 1))?;
-            let line = String::from_utf8_lossy(&line);
+    if address_alone {
+        let (lines, _) = opened.into_lines();
+        for line in lines {
+            // A line that is not UTF-8 is an invalid address (its row is refused, not the file).
+            let line = line.unwrap_or_else(|_| "(not UTF-8 text)".to_owned());
             let line = line.trim();
             if line.is_empty() {
                 continue;
@@ -230,23 +293,24 @@ fn each_email(read: &mut dyn std::io::Read, emit: &mut dyn FnMut(u64, String) ->
         }
         return Ok(rows);
     }
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(whole);
-    let header = reader.byte_headers().map_err(|_| ListError::NoHeader)?.clone();
-    let column = header
-        .iter()
-        .position(|h| String::from_utf8_lossy(h).trim().eq_ignore_ascii_case("email"))
-        .ok_or(ListError::NoEmailColumn)?;
+    let mut sheet = opened.into_sheet()?;
+    let column = sheet.columns(&["email"], &[], "email")?.at("email").ok_or(ListError::NoEmailColumn)?;
     let mut record = csv::ByteRecord::new();
     loop {
-        let row = rows + 2;
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) if e.is_io_error() => return Err(ListError::BadRow(row)),
-            Err(_) => record.clear(),
-        }
+        let row = match sheet.next(&mut record) {
+            Ok(Some(row)) => row,
+            Ok(None) => break,
+            // The rows before it are on their way: the row the quote opens on is refused.
+            Err(FileError::UnclosedQuote { row, .. }) => {
+                rows += 1;
+                emit(row, "(a quote not closed)".to_owned());
+                break;
+            }
+            Err(error) => return Err(error.into()),
+        };
         rows += 1;
-        if !emit(row, String::from_utf8_lossy(record.get(column).unwrap_or_default()).into_owned()) {
+        let raw = String::from_utf8_lossy(record.get(column).unwrap_or_default()).into_owned();
+        if !emit(row, raw) {
             break;
         }
     }
@@ -284,6 +348,32 @@ mod tests {
         // A header that is not `email` refuses the file: its rows are not addresses to try.
         assert!(matches!(emails_from_file(b"mail,name\nada@example.org,Ada\n"), Err(ListError::NoEmailColumn)));
         assert!(matches!(emails_from_file(b"mail\nada@example.org\n"), Err(ListError::NoEmailColumn)));
-        assert!(matches!(emails_from_file(b"\xFF\xFE"), Err(ListError::BadRow(1))));
+        assert!(matches!(emails_from_file(b"\xFF\xFE"), Err(ListError::Empty)));
+    }
+
+    #[test]
+    fn a_list_is_read_as_a_spreadsheet_wrote_it() {
+        let utf16: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("email\r\nada@example.org\r\n".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let read = read_list(utf16.as_slice()).unwrap();
+        assert_eq!(read.emails, vec![(2, "ada@example.org".to_owned())]);
+        assert!(read.warnings[0].contains("UTF-16"));
+        let read = read_list(b"name;email;cohort\nAda;ada@example.org;B\n".as_slice()).unwrap();
+        assert_eq!(read.emails, vec![(2, "ada@example.org".to_owned())]);
+        assert_eq!(read.warnings.len(), 2, "{:?}", read.warnings);
+        assert!(read.warnings[1].contains("name, cohort"), "{:?}", read.warnings);
+        let unclosed = read_list(b"email\n\"ada@example.org\nbob@example.org\n".as_slice()).unwrap_err();
+        assert!(unclosed.to_string().starts_with("Row 2: the quote"), "{unclosed}");
+        let lines = read_list(utf16_lines().as_slice()).unwrap();
+        assert_eq!(lines.emails, vec![(1, "ada@example.org".to_owned()), (2, "ERIN@example.org".to_owned())]);
+    }
+
+    fn utf16_lines() -> Vec<u8> {
+        [0xFE, 0xFF]
+            .into_iter()
+            .chain("ada@example.org\nERIN@example.org\n".encode_utf16().flat_map(u16::to_be_bytes))
+            .collect()
     }
 }

@@ -9,9 +9,9 @@
 use crate::domain::Actor;
 use crate::flows::admin::{self, AuditSubject, SupportError};
 use crate::flows::admin_email::{change_email_view, EmailFixError};
+use crate::flows::directory::{self, FindError, FindRequest, Listed};
 use crate::flows::settings::{self as site_settings, RoleError, Saved, SettingsError};
 use crate::http::console_pages::settings_values;
-use crate::flows::directory::{self, FindError, FindRequest, Listed};
 use crate::http::error::ErrorCode;
 use crate::http::identity::operator;
 use crate::http::response::Reply;

@@ -36,6 +36,7 @@ impl From<UploadError> for ApiError {
     fn from(error: UploadError) -> Self {
         match error {
             UploadError::Columns(message) => ApiError::new(ErrorCode::BadColumns, message),
+            UploadError::File(message) => ApiError::bad_request(message),
             UploadError::Empty => ApiError::new(ErrorCode::EmptyFile, "The file has no header row."),
             UploadError::KeyReused => crate::jobs::IntakeError::KeyReused.into(),
             UploadError::Unexpected(e) => ApiError::unexpected(&e),
@@ -61,7 +62,14 @@ async fn create(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiEr
     }
     if dry_run {
         let checked = crate::flows::bulk::dry_run(app, bytes).await?;
-        return Ok(response::json(200, &json!({"dry_run": true, "rows": checked.rows, "errors": checked.problems})));
+        let answer = json!({
+            "dry_run": true,
+            "rows": checked.rows,
+            "errors": checked.problems,
+            "warnings": checked.warnings,
+            "unchecked": checked.unchecked,
+        });
+        return Ok(response::json(200, &answer));
     }
     let job = upload_with(app, operator, bytes, key.as_deref(), invite).await?;
     Ok(response::json(202, &json!({"job_id": job.id, "rows": job.total, "invite": job.invite})))

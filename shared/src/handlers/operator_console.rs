@@ -26,7 +26,9 @@ use crate::domain::{Actor, JobStatus, SessionRecord, User};
 use crate::flows::admin::{self, AuditSubject, ConfirmWith, Confirmation, Proof, SupportError};
 use crate::flows::admin_email::{self, EmailFixError, EmailFixed};
 use crate::flows::bulk::{dry_run, upload_with, UploadError, MAX_UPLOAD_BYTES};
-use crate::flows::removal::{check_list, emails_from_file, emails_from_lines, matching_accounts, request_deletions};
+use crate::flows::removal::{
+    check_deletions, check_list, emails_from_lines, read_list, request_deletions, DeletionCheck,
+};
 use crate::http::console_pages::{
     self as console, urlencode, ApplicationForm, AskFor, AuditLine, CardContext, ConfirmStep, FactorsSummary,
     ShownSecret, CODE_FIELD, PASSWORD_FIELD,
@@ -612,7 +614,7 @@ async fn remove_second_factors(app: &App, req: &Request, console: &mut Console) 
 impl UploadError {
     fn message(&self) -> String {
         match self {
-            UploadError::Columns(message) => message.clone(),
+            UploadError::Columns(message) | UploadError::File(message) => message.clone(),
             UploadError::Empty => "The file has no header row.".to_owned(),
             UploadError::KeyReused => "This file was sent with a key used for another file.".to_owned(),
             UploadError::Unexpected(_) => "The file could not be read.".to_owned(),
@@ -645,23 +647,28 @@ async fn only_part(req: &Request, name: &str) -> Result<Vec<u8>, ApiError> {
 
 async fn bulk_check(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
     let bytes = only_part(req, "csv_file").await?;
-    let Ok(csv) = String::from_utf8(bytes) else {
-        return upload_refused(UploadError::Columns("The file is not UTF-8 text.".to_owned()));
+    // Decoded here (UTF-16 as UTF-8): the checked text goes back in the form's hidden field.
+    let (csv, notes) = match crate::jobs::spreadsheet::decode_whole(&bytes) {
+        Ok(decoded) => decoded,
+        Err(error) => return upload_refused(error.into()),
     };
-    bulk_checked(app, 200, &csv, needed(app, console).await?, &FieldErrors::new()).await
+    bulk_checked(app, 200, &csv, &notes, needed(app, console).await?, &FieldErrors::new()).await
 }
 
-/// The dry run of `csv`, and the button that registers its good rows.
+/// The dry run of `csv`, and the button that registers its good rows. `notes`: what was done
+/// to read the file before (its encoding), shown with the check's own.
 async fn bulk_checked(
     app: &App,
     status: u16,
     csv: &str,
+    notes: &[String],
     needed: Option<AskFor>,
     errors: &FieldErrors,
 ) -> Result<Reply, ApiError> {
     match dry_run(app, csv.as_bytes()).await {
         Ok(checked) => {
-            let page = console::bulk_checked(checked.rows, &checked.problems, csv, needed, errors);
+            let warnings: Vec<String> = notes.iter().chain(&checked.warnings).cloned().collect();
+            let page = console::bulk_checked(checked.rows, &checked.problems, &warnings, csv, needed, errors);
             Ok(response::page(status, page))
         }
         Err(error) => upload_refused(error),
@@ -685,9 +692,9 @@ async fn bulk_register(app: &App, req: &Request, console: &mut Console) -> Resul
     };
     if let Confirmed::No(with) = confirmed(app, console, &typed).await? {
         let Ok(csv) = String::from_utf8(bytes) else {
-            return upload_refused(UploadError::Columns("The file is not UTF-8 text.".to_owned()));
+            return upload_refused(UploadError::File("The file is not UTF-8 text.".to_owned()));
         };
-        return bulk_checked(app, 403, &csv, Some(with), &wrong_proof(with)).await;
+        return bulk_checked(app, 403, &csv, &[], Some(with), &wrong_proof(with)).await;
     }
     match upload_with(app, &console.actor, &bytes, None, invite).await {
         Ok(job) => Ok(to_job(&job.id)),
@@ -696,40 +703,63 @@ async fn bulk_register(app: &App, req: &Request, console: &mut Console) -> Resul
 }
 
 /// The list a deletions form sent: a CSV file when one was chosen, else the pasted lines.
-/// Returns the list, and how to send it again (`csv` or `lines`, and the text).
-async fn posted_list(req: &Request) -> Result<(Vec<(u64, String)>, &'static str, String), FieldErrors> {
+/// Returns the list, how to send it again (`csv` or `lines`, and the text: a file decoded to
+/// UTF-8), and what was done to read the file.
+async fn posted_list(req: &Request) -> Result<(Vec<(u64, String)>, &'static str, String, Vec<String>), FieldErrors> {
     let mut parts = Parts::from_request(req, MAX_UPLOAD_BYTES)
         .await
         .map_err(|e| FieldErrors::from([("emails".to_owned(), e.message)]))?;
     let mut errors = FieldErrors::new();
     let pasted = parts.text("emails", &mut errors).unwrap_or_default();
-    let file = parts.text("csv_file", &mut errors).unwrap_or_default();
+    let file = parts.bytes("csv_file").unwrap_or_default();
     let source = parts.text("source", &mut errors);
     parts.finish(&mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
     let from_csv = source.as_deref() == Some("csv") || (source.is_none() && !file.is_empty());
-    let (list, kind, text) = if from_csv {
-        let text = if file.is_empty() { pasted } else { file };
-        let list =
-            emails_from_file(text.as_bytes()).map_err(|e| FieldErrors::from([("csv_file".into(), e.to_string())]))?;
-        (list, "csv", text)
+    let file_error = |e: String| FieldErrors::from([("csv_file".to_owned(), e)]);
+    let (list, kind, text, warnings) = if from_csv {
+        let (text, _) = if file.is_empty() {
+            (pasted, Vec::new())
+        } else {
+            crate::jobs::spreadsheet::decode_whole(&file).map_err(|e| file_error(e.to_string()))?
+        };
+        let read = read_list(text.as_bytes()).map_err(|e| file_error(e.to_string()))?;
+        // The file's own notes (its encoding) come from the bytes as sent.
+        let notes = if file.is_empty() {
+            read.warnings
+        } else {
+            read_list(file.as_slice()).map(|r| r.warnings).unwrap_or(read.warnings)
+        };
+        (read.emails, "csv", text, notes)
     } else {
-        (emails_from_lines(&pasted), "lines", pasted)
+        (emails_from_lines(&pasted), "lines", pasted, Vec::new())
     };
     check_list(&list).map_err(|e| FieldErrors::from([("emails".to_owned(), e.to_string())]))?;
-    Ok((list, kind, text))
+    Ok((list, kind, text, warnings))
+}
+
+/// A list's check as the page shows it.
+fn shown(check: &DeletionCheck) -> console::ListChecked<'_> {
+    console::ListChecked {
+        lines: check.lines,
+        addresses: check.addresses,
+        accounts: check.accounts,
+        repeated: check.repeated,
+        invalid: &check.invalid,
+        operator_rows: &check.operator_rows,
+    }
 }
 
 async fn deletions_check(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
-    let (list, kind, text) = match posted_list(req).await {
+    let (list, kind, text, warnings) = match posted_list(req).await {
         Ok(posted) => posted,
         Err(errors) => return Ok(response::page(422, console::deletions_form(&errors))),
     };
-    let matching = matching_accounts(app, &list).await.map_err(unexpected)?;
+    let check = check_deletions(app, &list).await.map_err(unexpected)?;
     let needed = needed(app, console).await?;
-    let checked = console::deletions_checked(list.len(), matching, kind, &text, needed, &FieldErrors::new());
+    let checked = console::deletions_checked(&shown(&check), &warnings, kind, &text, needed, &FieldErrors::new());
     Ok(response::page(200, checked))
 }
 
@@ -745,16 +775,17 @@ async fn deletions(app: &App, req: &Request, console: &mut Console) -> Result<Re
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let list = if kind == "csv" {
-        emails_from_file(text.as_bytes()).map_err(|e| ApiError::bad_request(e.to_string()))?
+    let (list, warnings) = if kind == "csv" {
+        let read = read_list(text.as_bytes()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        (read.emails, read.warnings)
     } else {
-        emails_from_lines(&text)
+        (emails_from_lines(&text), Vec::new())
     };
     check_list(&list).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if let Confirmed::No(with) = confirmed(app, console, &typed).await? {
-        let matching = matching_accounts(app, &list).await.map_err(unexpected)?;
+        let check = check_deletions(app, &list).await.map_err(unexpected)?;
         let kind = if kind == "csv" { "csv" } else { "lines" };
-        let again = console::deletions_checked(list.len(), matching, kind, &text, Some(with), &wrong_proof(with));
+        let again = console::deletions_checked(&shown(&check), &warnings, kind, &text, Some(with), &wrong_proof(with));
         return Ok(response::page(403, again));
     }
     let job = request_deletions(app, &console.actor, &list, None).await?;

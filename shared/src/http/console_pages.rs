@@ -410,6 +410,7 @@ struct BulkChecked<'a> {
     rows: u64,
     good: u64,
     problems: Vec<ProblemRow<'a>>,
+    warnings: &'a [String],
     csv: &'a str,
     confirm: Option<ConfirmField<'a>>,
 }
@@ -419,6 +420,7 @@ struct BulkChecked<'a> {
 pub fn bulk_checked<'a>(
     rows: u64,
     problems: &'a [RowOutcome],
+    warnings: &'a [String],
     csv: &'a str,
     needed: Option<AskFor>,
     errors: &'a FieldErrors,
@@ -427,6 +429,7 @@ pub fn bulk_checked<'a>(
         rows,
         good: rows.saturating_sub(problems.len() as u64),
         problems: problem_rows(JobKind::BulkRegistration, problems),
+        warnings,
         csv,
         confirm: confirm_field(needed, errors),
     };
@@ -461,24 +464,54 @@ fn thousands(n: usize) -> String {
 #[derive(Template)]
 #[template(path = "console/deletions_checked.html")]
 struct DeletionsChecked<'a> {
-    total: usize,
-    matching: usize,
+    lines: usize,
+    addresses: usize,
+    accounts: usize,
+    repeated: usize,
+    invalid: &'a [(u64, String, String)],
+    operator_rows: String,
+    operators: usize,
+    warnings: &'a [String],
     source: &'a str,
     list: &'a str,
     confirm: Option<ConfirmField<'a>>,
 }
 
-/// A checked list: how many addresses name an account, and the confirm step.
-/// `source` says how `list` is to be read again: `csv` (a file's text) or `lines`.
-pub fn deletions_checked(
-    total: usize,
-    matching: usize,
-    source: &str,
-    list: &str,
+/// A deletion list checked (`flows::removal::DeletionCheck`, as the handler hands it over).
+pub struct ListChecked<'a> {
+    pub lines: usize,
+    pub addresses: usize,
+    pub accounts: usize,
+    pub repeated: usize,
+    pub invalid: &'a [(u64, String, String)],
+    pub operator_rows: &'a [u64],
+}
+
+/// A checked list: its lines, the addresses (each once, whatever its case), how many name an
+/// account, the lines that are no address, the rows naming an operator's account (which no
+/// list deletes), and the confirm step. `source` says how `list` is to be read again: `csv`
+/// (a file's text) or `lines`.
+pub fn deletions_checked<'a>(
+    check: &ListChecked<'a>,
+    warnings: &'a [String],
+    source: &'a str,
+    list: &'a str,
     needed: Option<AskFor>,
-    errors: &FieldErrors,
+    errors: &'a FieldErrors,
 ) -> Page {
-    let page = DeletionsChecked { total, matching, source, list, confirm: confirm_field(needed, errors) };
+    let page = DeletionsChecked {
+        lines: check.lines,
+        addresses: check.addresses,
+        accounts: check.accounts,
+        repeated: check.repeated,
+        invalid: check.invalid,
+        operator_rows: check.operator_rows.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+        operators: check.operator_rows.len(),
+        warnings,
+        source,
+        list,
+        confirm: confirm_field(needed, errors),
+    };
     console_page("Check list", &page)
 }
 

@@ -56,6 +56,13 @@ impl RowKind for Deletion {
 /// Why a console list's row naming an operator's account was not deleted.
 const OPERATOR_ACCOUNT: &str = "An operator's account is not deleted from the console (the admin API can).";
 
+/// Why an admin API list's row naming an operator's account was not deleted: a list is where
+/// a slip happens (the wrong file, the operator's own address in a cohort's list), and an
+/// operator's account goes only on purpose, after its role is revoked.
+const OPERATOR_ACCOUNT_IN_A_LIST: &str =
+    "An operator's account is not deleted from a list: revoke its operator role first (learnerctl operators revoke), \
+     then delete it.";
+
 /// How many times (200 ms apart) a learner's own deletion waits for the account's mark.
 const MARK_WAITS: u32 = 5;
 
@@ -135,9 +142,15 @@ pub(crate) async fn delete_one(
         return Ok(());
     };
     let now = app.clock.now();
-    if let Some(job) = job.filter(|job| !Actor::from_record(&job.operator).may_change(&user)) {
-        // A console operator's list naming an operator's account: that row is refused.
-        let refused = target_outcome(target, RowResult::Failed, "operator_account", OPERATOR_ACCOUNT);
+    if let Some(job) = job.filter(|_| user.operator) {
+        // A list naming an operator's account (the operator's own among them): that row is
+        // refused, whoever sent the list.
+        let why = if Actor::from_record(&job.operator).may_change(&user) {
+            OPERATOR_ACCOUNT_IN_A_LIST
+        } else {
+            OPERATOR_ACCOUNT
+        };
+        let refused = target_outcome(target, RowResult::Failed, "operator_account", why);
         if app.jobs.settle_row(job, &refused).await? {
             let entry = AuditEntry::new(now, &job.operator, "delete", &user.id, "refused: operator account");
             app.audit.record(&entry).await?;

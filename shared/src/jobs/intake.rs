@@ -219,8 +219,9 @@ pub async fn open_upload(
 
 /// Reads an uploaded file and hands its rows, in row order, to `emit` (false: stop reading);
 /// the rows read, or the whole file's refusal (its header row's outcome).
-pub type Parser<R> =
-    Box<dyn FnOnce(&mut dyn Read, &mut dyn FnMut(Result<R, RowOutcome>) -> bool) -> Result<u64, RowOutcome> + Send>;
+pub type Parser<R> = Box<
+    dyn FnOnce(&mut (dyn Read + Send), &mut dyn FnMut(Result<R, RowOutcome>) -> bool) -> Result<u64, RowOutcome> + Send,
+>;
 
 /// Rows sent out together: the refused ones settled in one batch, the passwords sealed in one
 /// call, the messages enqueued ten at a time. Bounds what the intake holds, whatever the file.

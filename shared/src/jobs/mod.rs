@@ -15,12 +15,13 @@
 pub mod bulk_registration;
 pub mod deletion;
 mod intake;
+pub mod spreadsheet;
 mod status;
 mod worker;
 
 pub use intake::{
-    job_of_key, object_key, open_upload, receive_upload, submit, submit_with, IntakeError, Parser, Submission, UPLOAD_PREFIX,
-    UPLOAD_VALID_FOR,
+    job_of_key, object_key, open_upload, receive_upload, submit, submit_with, IntakeError, Parser, Submission,
+    UPLOAD_PREFIX, UPLOAD_VALID_FOR,
 };
 pub use status::{
     parse_cursor, problems_page, progress, report_page, CursorError, Paged, PROBLEMS_PER_PAGE, REPORT_ROWS_PER_PAGE,

@@ -17,8 +17,8 @@ mod row_jobs;
 mod second_factors;
 mod secrets;
 mod sessions;
-pub mod uploads;
 mod settings;
+pub mod uploads;
 mod users;
 
 pub use learners::adapters::aws::{provision, AwsClients, DynamoStore};
@@ -215,6 +215,7 @@ const COVERAGE: &[(&str, &[&str])] = &[
         "UserStore::username_taken",
         &["email_and_username_are_unique_case_insensitively", "a_deleted_account_leaves_only_its_retirement_record"],
     ),
+    ("UserStore::claims_held", &["claims_are_looked_up_in_batches_past_a_hundred_keys"]),
     ("UserStore::user_by_id", &["created_users_read_back", "a_deleted_account_leaves_only_its_retirement_record"]),
     (
         "UserStore::put_token",

@@ -35,7 +35,58 @@ on_both_backends!(
     an_email_change_to_a_taken_address_or_from_a_stale_read_changes_nothing,
     concurrent_email_changes_to_one_address_move_one_account,
     an_email_revert_ends_every_session,
+    claims_are_looked_up_in_batches_past_a_hundred_keys,
 );
+
+/// 120 accounts and as many unknown keys: more than one BatchGetItem request of 100 keys on
+/// either side; each held claim answers with its account (the operator role included), and
+/// nothing else does.
+async fn claims_are_looked_up_in_batches_past_a_hundred_keys(backend: Backend) {
+    let store = store_on(backend).await;
+    let mut emails = Vec::new();
+    let mut usernames = Vec::new();
+    let mut users = Vec::new();
+    for i in 0..120 {
+        let learner = user(&format!("Learner{i}@Example.com"), &format!("Learner_{i}"));
+        store.create_user(&learner, None).await.unwrap();
+        emails.push(format!("learner{i}@example.com"));
+        emails.push(format!("nobody{i}@example.com"));
+        usernames.push(format!("learner_{i}"));
+        usernames.push(format!("nobody_{i}"));
+        users.push(learner);
+    }
+    store.activate_user(&users[7].id, NOW).await.unwrap();
+    assert!(store.set_operator(&users[7].id, true).await.unwrap());
+    let held = store.claims_held(&emails, &usernames).await.unwrap();
+    assert_eq!(held.emails.len(), 120);
+    assert_eq!(held.usernames.len(), 120);
+    assert_eq!(held.emails["learner3@example.com"], users[3]);
+    assert!(held.emails["learner7@example.com"].operator);
+    assert!(held.usernames.contains("learner_119") && !held.usernames.contains("nobody_0"));
+    assert!(!held.emails.contains_key("nobody0@example.com"));
+    assert_eq!(store.claims_held(&[], &[]).await.unwrap(), learners::ports::HeldClaims::default());
+}
+
+/// The memory store keeps BatchGetItem's mechanisms, not only its results: at most 100 keys a
+/// request, and keys a request leaves unprocessed (as under throttling) asked again until
+/// answered; a store that answers nothing at all is an error, not an endless loop.
+#[tokio::test]
+async fn unprocessed_keys_of_a_batch_are_asked_again() {
+    let store = MemoryStore::new();
+    let mut emails = Vec::new();
+    for i in 0..30 {
+        store.create_user(&user(&format!("l{i}@example.com"), &format!("l{i}")), None).await.unwrap();
+        emails.push(format!("l{i}@example.com"));
+    }
+    store.inner().set_batch_get_capacity(7);
+    let held = store.claims_held(&emails, &["l0".to_owned()]).await.unwrap();
+    assert_eq!((held.emails.len(), held.usernames.len()), (30, 1));
+    // 31 claims 7 at a time, then 30 accounts 7 at a time.
+    assert_eq!(store.inner().batch_get_requests(), 5 + 5);
+    store.inner().set_batch_get_capacity(0);
+    let stalled = store.claims_held(&emails, &[]).await.unwrap_err();
+    assert!(stalled.to_string().contains("answered nothing"), "{stalled:#}");
+}
 
 async fn created_users_read_back(backend: Backend) {
     let store = store_on(backend).await;

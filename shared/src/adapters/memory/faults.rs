@@ -21,7 +21,7 @@ use crate::domain::{
     TokenRecord, User, UserId, UserPage, UserQuery,
 };
 use crate::ports::{
-    AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, JobCreated,
+    AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, HeldClaims, JobCreated,
     LoginAttempts, Reregistration, RowJobs, SecondFactorStore, SessionStore, SettingsStore, TokenUse, UserStore,
 };
 use crate::ports::{ObjectStream, SignedUpload, Uploads};
@@ -175,6 +175,10 @@ impl<S: UserStore> UserStore for WithFaults<S> {
 
     async fn username_taken(&self, username_key: &str) -> anyhow::Result<bool> {
         self.call("UserStore::username_taken", self.inner.username_taken(username_key)).await
+    }
+
+    async fn claims_held(&self, email_keys: &[String], username_keys: &[String]) -> anyhow::Result<HeldClaims> {
+        self.call("UserStore::claims_held", self.inner.claims_held(email_keys, username_keys)).await
     }
 
     async fn user_by_id(&self, id: &UserId) -> anyhow::Result<Option<User>> {
@@ -676,6 +680,6 @@ mod tests {
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
         // The figures the module doc and the README give.
-        assert_eq!((wrapped, transactions), (71, 17), "methods wrapped, transactions modelled");
+        assert_eq!((wrapped, transactions), (72, 17), "methods wrapped, transactions modelled");
     }
 }

@@ -21,8 +21,8 @@ mod oidc;
 mod queue;
 mod second_factors;
 mod sessions;
-mod uploads;
 mod settings;
+mod uploads;
 mod users;
 
 pub use concurrency::{Fault, CONFLICT_ATTEMPTS};
@@ -38,6 +38,7 @@ use crate::domain::{
 };
 use concurrency::Faults;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 
 /// The embedded store as the service uses it: `Tables` under the fault and conflict model.
@@ -47,7 +48,13 @@ impl MemoryStore {
     pub fn new() -> Self {
         // The deletion's steps answer to the same fault plan as the calls (see `users.rs`).
         let faults = Arc::new(Faults::default());
-        WithFaults::sharing(Tables { state: Mutex::default(), steps: faults.clone() }, faults)
+        let tables = Tables {
+            state: Mutex::default(),
+            steps: faults.clone(),
+            batch_get_capacity: AtomicUsize::new(crate::adapters::BATCH_GET_KEYS),
+            batch_get_requests: AtomicU64::new(0),
+        };
+        WithFaults::sharing(tables, faults)
     }
 
     /// Every job stored, for tests that look for one they have no id of.
@@ -73,6 +80,9 @@ pub struct Tables {
     state: Mutex<State>,
     /// The fault plan that the steps of a multi-request call answer to.
     steps: Arc<Faults>,
+    /// Keys a BatchGetItem request answers at most (`set_batch_get_capacity`).
+    batch_get_capacity: AtomicUsize,
+    batch_get_requests: AtomicU64,
 }
 
 #[derive(Default)]
@@ -156,6 +166,44 @@ impl Tables {
         let fail_after = self.steps.enter(what)?;
         let done = change(&mut self.lock());
         self.steps.leave(fail_after, what, Ok(done))
+    }
+
+    /// One BatchGetItem request: refused above `BATCH_GET_KEYS` keys, as DynamoDB refuses it;
+    /// answers at most the keys `set_batch_get_capacity` allows (the rest come back
+    /// unprocessed, as under throttling); one step of the fault plan.
+    fn batch_get_request<K, V>(
+        &self,
+        keys: Vec<K>,
+        read: impl Fn(&State, &K) -> Option<V>,
+    ) -> anyhow::Result<(Vec<V>, Vec<K>)> {
+        anyhow::ensure!(
+            keys.len() <= crate::adapters::BATCH_GET_KEYS,
+            "ValidationException: too many items requested for the BatchGetItem call"
+        );
+        let capacity = self.batch_get_capacity.load(std::sync::atomic::Ordering::Relaxed);
+        self.step("BatchGetItem", |state| {
+            let mut found = Vec::new();
+            let mut unprocessed = Vec::new();
+            for (i, key) in keys.into_iter().enumerate() {
+                if i < capacity {
+                    found.extend(read(state, &key));
+                } else {
+                    unprocessed.push(key);
+                }
+            }
+            self.batch_get_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (found, unprocessed)
+        })
+    }
+
+    /// Keys a BatchGetItem request answers at most (the others come back unprocessed).
+    pub fn set_batch_get_capacity(&self, keys: usize) {
+        self.batch_get_capacity.store(keys, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// BatchGetItem requests made so far.
+    pub fn batch_get_requests(&self) -> u64 {
+        self.batch_get_requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn jobs(&self) -> Vec<RowJob> {

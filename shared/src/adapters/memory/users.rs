@@ -6,8 +6,15 @@ use crate::domain::{
     UserPage, UserQuery, UserSource, UserStatus, DELETED_EMAIL,
 };
 use crate::ports::{
-    CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, Reregistration, TokenUse, UserStore,
+    CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, HeldClaims, Reregistration, TokenUse, UserStore,
 };
+
+/// A claim item's key, as a batch read asks for it.
+#[derive(Clone)]
+enum Claim {
+    Email(String),
+    Username(String),
+}
 use async_trait::async_trait;
 
 /// Something an account owns that its deletion removes one request at a time, in the order
@@ -78,6 +85,43 @@ impl UserStore for Tables {
 
     async fn username_taken(&self, username_key: &str) -> anyhow::Result<bool> {
         Ok(self.lock().usernames.contains_key(username_key))
+    }
+
+    async fn claims_held(&self, email_keys: &[String], username_keys: &[String]) -> anyhow::Result<HeldClaims> {
+        let keys = email_keys
+            .iter()
+            .map(|k| Claim::Email(k.clone()))
+            .chain(username_keys.iter().map(|k| Claim::Username(k.clone())));
+        let claims = crate::adapters::batch_get_all(keys.collect(), |chunk| async move {
+            self.batch_get_request(chunk, |state, claim| match claim {
+                Claim::Email(key) => state.emails.get(key).map(|id| (claim.clone(), id.clone())),
+                Claim::Username(key) => state.usernames.get(key).map(|id| (claim.clone(), id.clone())),
+            })
+        })
+        .await?;
+        let mut held = HeldClaims::default();
+        let mut owners = std::collections::HashMap::new();
+        for (claim, id) in claims {
+            match claim {
+                Claim::Email(key) => {
+                    owners.insert(id, key);
+                }
+                Claim::Username(key) => {
+                    held.usernames.insert(key);
+                }
+            }
+        }
+        let ids: Vec<UserId> = owners.keys().cloned().collect();
+        let users = crate::adapters::batch_get_all(ids, |chunk| async move {
+            self.batch_get_request(chunk, |state, id| state.users.get(id).cloned())
+        })
+        .await?;
+        for user in users {
+            if let Some(key) = owners.remove(&user.id) {
+                held.emails.insert(key, user);
+            }
+        }
+        Ok(held)
     }
 
     async fn user_by_id(&self, id: &UserId) -> anyhow::Result<Option<User>> {

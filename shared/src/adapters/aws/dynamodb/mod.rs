@@ -20,7 +20,7 @@ use crate::domain::{Timestamp, UserId};
 use anyhow::{anyhow, Context};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 
@@ -91,6 +91,30 @@ impl DynamoStore {
             .await
             .context("DynamoDB GetItem")?;
         Ok(output.item)
+    }
+
+    /// Reads items by key with BatchGetItem (consistent, `adapters::batch_get_all`'s batching
+    /// and retries of unprocessed keys); absent items are left out.
+    async fn batch_get(&self, keys: Vec<Item>) -> anyhow::Result<Vec<Item>> {
+        crate::adapters::batch_get_all(keys, |chunk| async move {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(chunk))
+                .consistent_read(true)
+                .build()
+                .context("building a BatchGetItem request")?;
+            let output = self
+                .client()
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .context("DynamoDB BatchGetItem")?;
+            let found = output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
+            let unprocessed =
+                output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+            Ok((found, unprocessed))
+        })
+        .await
     }
 
     /// Runs a transaction, trying again on `TransactionConflict`. `Ok(None)` means it was

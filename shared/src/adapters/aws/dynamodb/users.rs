@@ -7,7 +7,7 @@ use crate::domain::{
     UserPage, UserQuery, UserSource, UserStatus,
 };
 use crate::ports::{
-    CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, Reregistration, TokenUse, UserStore,
+    CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, HeldClaims, Reregistration, TokenUse, UserStore,
 };
 use anyhow::{anyhow, Context};
 use async_trait::async_trait;
@@ -134,6 +134,31 @@ impl UserStore for DynamoStore {
 
     async fn username_taken(&self, username_key: &str) -> anyhow::Result<bool> {
         Ok(self.get(items::username_key(username_key)).await?.is_some())
+    }
+
+    async fn claims_held(&self, email_keys: &[String], username_keys: &[String]) -> anyhow::Result<HeldClaims> {
+        let keys =
+            email_keys.iter().map(|k| items::email_key(k)).chain(username_keys.iter().map(|k| items::username_key(k)));
+        let claims = self.batch_get(keys.collect()).await?;
+        let mut held = HeldClaims::default();
+        let mut owners: HashMap<UserId, String> = HashMap::new();
+        for claim in &claims {
+            let pk = items::get_s(claim, "pk")?;
+            if let Some(email_key) = pk.strip_prefix("EMAIL#") {
+                let id = UserId::parse(items::get_s(claim, "user_id")?).context("email claim user_id is not a UUID")?;
+                owners.insert(id, email_key.to_owned());
+            } else if let Some(username_key) = pk.strip_prefix("USERNAME#") {
+                held.usernames.insert(username_key.to_owned());
+            }
+        }
+        let users = self.batch_get(owners.keys().map(items::user_key).collect()).await?;
+        for item in &users {
+            let user = items::user_from_item(item)?;
+            if let Some(email_key) = owners.get(&user.id) {
+                held.emails.insert(email_key.clone(), user);
+            }
+        }
+        Ok(held)
     }
 
     async fn user_by_id(&self, id: &UserId) -> anyhow::Result<Option<User>> {
