@@ -451,6 +451,64 @@ fn cases() -> Vec<(&'static str, Rendered)> {
         ),
         ("console/audit.html", Rendered::Pages(documents(vec![console::audit(HOSTILE, &lines, &errors)]))),
         (
+            "console/learner_list.html",
+            Rendered::Pages(documents(vec![
+                console::learner_list(
+                    &console::ListForm {
+                        q: HOSTILE,
+                        status: Some(crate::domain::StatusFilter::Locked),
+                        source: None,
+                        created_from: HOSTILE.into(),
+                        created_to: HOSTILE.into(),
+                    },
+                    &[console::ListedRow {
+                        email: HOSTILE.into(),
+                        username: HOSTILE.into(),
+                        name: HOSTILE.into(),
+                        status: HOSTILE.into(),
+                        source: HOSTILE.into(),
+                        created: Timestamp::from_unix(1_800_000_000),
+                        locked_until: Some(Timestamp::from_unix(1_800_000_600)),
+                    }],
+                    Some(HOSTILE.into()),
+                    Some(HOSTILE),
+                ),
+                console::learner_list(
+                    &console::ListForm {
+                        q: "",
+                        status: None,
+                        source: Some(UserSource::Bulk),
+                        created_from: String::new(),
+                        created_to: String::new(),
+                    },
+                    &[],
+                    None,
+                    None,
+                ),
+            ])),
+        ),
+        (
+            "console/jobs.html",
+            Rendered::Pages(documents(vec![
+                console::past_jobs(
+                    &[console::job_row(&RowJob {
+                        id: HOSTILE.into(),
+                        kind: JobKind::BulkRegistration,
+                        operator: HOSTILE.into(),
+                        created_at: Timestamp::from_unix(1_800_000_000),
+                        status: JobStatus::Queued,
+                        total: 3,
+                        final_counts: None,
+                        idempotency: None,
+                        invite: true,
+                    })],
+                    Some(HOSTILE.into()),
+                    Some(HOSTILE),
+                ),
+                console::past_jobs(&[], None, None),
+            ])),
+        ),
+        (
             "console/applications.html",
             Rendered::Pages(documents(vec![
                 console::applications(

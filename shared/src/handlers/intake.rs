@@ -12,6 +12,9 @@ pub use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 /// Takes in every object of the event. An error (the event comes again: S3 invokes
 /// asynchronously, and Lambda retries a failed event twice) only after every record was tried.
 pub async fn handle(app: &App, event: S3Event) -> anyhow::Result<()> {
+    // The rows are checked by the site's rules in force (a password minimum changed in the
+    // site settings applies to an uploaded file as to one sent in the request).
+    app.refresh_settings().await;
     let mut first_error = None;
     for record in event.records {
         let Some(key) = record.s3.object.key.as_deref().map(object_key) else {
