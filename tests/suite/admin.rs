@@ -29,8 +29,9 @@ async fn the_user_lookup_needs_the_operator_credential() {
     assert!(user["user_id"].is_string() && user["created_at"].is_string());
     assert!(user.get("password_hash").is_none());
     let keys: Vec<&String> = user.as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 14, "{keys:?}");
+    assert_eq!(keys.len(), 15, "{keys:?}");
     assert_eq!(user["mail_refused"], serde_json::Value::Null);
+    assert_eq!(user["disabled_at"], serde_json::Value::Null);
     assert_eq!((user["known_devices"].as_u64(), user["known_device_failed_logins"].as_u64()), (Some(0), Some(0)));
     assert_eq!(user["operator"], false);
 

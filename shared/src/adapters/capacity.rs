@@ -95,33 +95,39 @@ impl Meter {
     }
 }
 
-/// The table's global secondary indexes (template.yaml): the attribute that puts an item in
-/// one, and whether it projects the whole item (else its keys only).
-pub const INDEXES: [(&str, bool); 2] = [("feed_pk", true), ("email_sha", false)];
+/// The table's global secondary indexes (template.yaml): the attributes that put an item in
+/// one (its hash key, and its range key if it has one: both must be present, the indexes are
+/// sparse), and whether it projects the whole item (else its keys only).
+pub const INDEXES: [(&str, Option<&str>, bool); 7] = [
+    ("feed_pk", Some("feed_sk"), true),
+    ("email_sha", None, false),
+    ("list_pk", Some("list_sk"), true),
+    ("list_pk", Some("email_lc"), true),
+    ("list_pk", Some("username_lc"), true),
+    ("locked_pk", Some("locked_sk"), true),
+    ("jobs_pk", Some("jobs_sk"), true),
+];
 
 /// The index writes of putting `item`.
 pub fn index_writes(item: &HashMap<String, AttributeValue>) -> f64 {
     INDEXES
         .iter()
-        .filter(|(key, _)| item.contains_key(*key))
-        .map(|(_, whole)| if *whole { write_units(item_size(item)) } else { 1.0 })
+        .filter(|(hash, range, _)| item.contains_key(*hash) && range.is_none_or(|range| item.contains_key(range)))
+        .map(|(_, _, whole)| if *whole { write_units(item_size(item)) } else { 1.0 })
         .sum()
 }
 
-/// The index writes of an update: one for each index whose key attribute it names (directly or
+/// The index writes of an update: one for each index whose key attributes it names (directly or
 /// through an expression attribute name).
 fn update_index_writes(expression: Option<&str>, names: Option<&HashMap<String, String>>) -> f64 {
     let Some(expression) = expression else {
         return 0.0;
     };
-    INDEXES
-        .iter()
-        .filter(|(key, _)| {
-            expression.contains(key)
-                || names
-                    .is_some_and(|names| names.iter().any(|(alias, name)| name == key && expression.contains(alias)))
-        })
-        .count() as f64
+    let named = |key: &str| {
+        expression.contains(key)
+            || names.is_some_and(|names| names.iter().any(|(alias, name)| name == key && expression.contains(alias)))
+    };
+    INDEXES.iter().filter(|(hash, range, _)| named(hash) || range.is_some_and(named)).count() as f64
 }
 
 pub fn write_units(size: usize) -> f64 {
@@ -276,7 +282,14 @@ mod tests {
         let mut audit = base.clone();
         audit.insert("feed_pk".into(), AttributeValue::S("FEED#2026-12-06".into()));
         audit.insert("note".into(), AttributeValue::S("x".repeat(1500)));
+        assert_eq!(index_writes(&audit), 0.0, "an index's range key missing: not in it (sparse)");
+        audit.insert("feed_sk".into(), AttributeValue::S("1".into()));
         assert_eq!(index_writes(&audit), 2.0, "feed projects the whole item: 2 KB");
+        let mut user = base.clone();
+        for (name, value) in [("list_pk", "USERS#1"), ("list_sk", "1"), ("email_lc", "a@b"), ("username_lc", "ab")] {
+            user.insert(name.into(), AttributeValue::S(value.into()));
+        }
+        assert_eq!(index_writes(&user), 3.0, "an account is in three whole-item indexes");
         let mut row = base.clone();
         row.insert("email_sha".into(), AttributeValue::S("ab".into()));
         row.insert("note".into(), AttributeValue::S("x".repeat(1500)));
@@ -285,5 +298,6 @@ mod tests {
         let names = HashMap::from([("#f".to_owned(), "feed_pk".to_owned())]);
         assert_eq!(update_index_writes(Some("SET #f = :f, email_sha = :e"), Some(&names)), 2.0);
         assert_eq!(update_index_writes(Some("SET settled = :n"), Some(&names)), 0.0);
+        assert_eq!(update_index_writes(Some("SET email_lc = :e"), None), 1.0);
     }
 }
