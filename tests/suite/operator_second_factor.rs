@@ -123,6 +123,18 @@ async fn an_operator_without_a_second_factor_reaches_only_the_enrolment_page(bac
             "/operator/unlock" | "/operator/clear-mail-refusal" => {
                 console::post(&app, &cookie, path, &[("email", learner.as_str())]).await
             }
+            "/operator/disable"
+            | "/operator/enable"
+            | "/operator/reset-link"
+            | "/operator/activation-link"
+            | "/operator/sign-out" => {
+                let fields = [("email", learner.as_str()), ("confirm", "yes"), ("your_password", PASSWORD)];
+                console::post(&app, &cookie, path, &fields).await
+            }
+            "/operator/settings" | "/operator/settings/restore" => {
+                let fields = [("version", "0"), ("max_failed_logins", "3"), ("your_password", PASSWORD)];
+                console::post(&app, &cookie, path, &fields).await
+            }
             "/operator/remove-second-factors" | "/operator/delete" => {
                 let fields = [("email", learner.as_str()), ("confirm", "yes"), ("your_password", PASSWORD)];
                 console::post(&app, &cookie, path, &fields).await
