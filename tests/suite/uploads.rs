@@ -151,7 +151,7 @@ async fn a_file_with_wrong_columns_ends_its_job_with_the_reason() {
     assert_eq!((status["status"].as_str(), status["failed"].as_u64()), (Some("completed"), Some(1)), "{status}");
     let error = &status["errors"][0];
     assert_eq!((error["row"].as_u64(), error["code"].as_str()), (Some(1), Some("bad_columns")));
-    assert!(error["message"].as_str().unwrap().contains("missing columns: email, name"), "{error}");
+    assert!(error["message"].as_str().unwrap().contains("it has no email and name column"), "{error}");
 }
 
 /// The choice to invite is the job's, made when the upload is asked for; a field the route
