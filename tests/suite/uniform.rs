@@ -273,7 +273,10 @@ impl Passwords for Recorder {
 /// calls are not the request's).
 fn recorded_app(extra: &[(&str, &str)]) -> (App, Journal, learners::wiring::MemoryParts) {
     let (mut app, parts, _clock) = memory_app();
-    app.config = Arc::new(learners_tests::config("unused", extra));
+    let config = Arc::new(learners_tests::config("unused", extra));
+    // The site settings start from the configuration: read from this one (no setting saved).
+    app.settings = Arc::new(learners::app::SettingsReader::new(parts.store.clone(), config.clone()));
+    app.config = config;
     let journal: Journal = Arc::default();
     let recorder = Arc::new(Recorder {
         journal: journal.clone(),
