@@ -25,7 +25,7 @@ PORT ?= 3000
 # The Lambda functions: one package per directory, named after it.
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: dev dev-moto test browsers screenshots lint build bench deploy deploy-guided smoke venv tools clean
+.PHONY: dev dev-moto test test-large browsers screenshots lint build bench deploy deploy-guided smoke venv tools clean
 
 ## dev: every function behind one local gateway on 127.0.0.1:$(PORT), in-memory backend.
 dev:
@@ -41,6 +41,11 @@ dev-moto: $(MOTO_STAMP)
 test: $(MOTO_STAMP) $(FUZZ_STAMP) $(OIDC_STAMP) browsers
 	mkdir -p target
 	infra/moto/with-moto.sh cargo test --workspace --quiet
+
+## test-large: the million-row file through `learnerctl bulk-register` against a gateway on the
+## memory backend (about 50 MB, exact counts; a few minutes in the debug build, so not in `test`).
+test-large:
+	cargo test -p learnerctl --test cli -- --ignored --nocapture a_million_rows
 
 ## browsers: headless Chromium and chromedriver (Debian packages) and axe-core (npm), if missing.
 browsers:

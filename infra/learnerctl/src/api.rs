@@ -57,24 +57,39 @@ impl Answer {
                 Some(text)
             })
             .unwrap_or_else(|| String::from_utf8_lossy(&self.body).chars().take(500).collect());
-        bail!(ApiError { status: self.status, detail })
+        bail!(ApiError { by: "the API", status: self.status, detail })
     }
 }
 
-/// A 4xx or 5xx answer.
+/// A 4xx or 5xx answer, of the API or of the uploads' bucket.
 #[derive(Debug)]
 pub struct ApiError {
+    /// Who answered: "the API", or "the uploads' bucket" (S3, or `make dev`'s stand-in).
+    pub by: &'static str,
     pub status: u16,
     pub detail: String,
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the API answered {}: {}", self.status, self.detail)
+        write!(f, "{} answered {}: {}", self.by, self.status, self.detail)
     }
 }
 
 impl std::error::Error for ApiError {}
+
+/// The service refused what was sent, in a job's answer rather than a request's (a file the
+/// job could not read): exit 1, as for `ApiError`.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 impl Api {
     /// With `token`, bearer auth (the local gateway); without, SigV4 with the AWS credentials
@@ -148,6 +163,89 @@ impl Api {
         let body = response.bytes().await.context("reading the answer")?.to_vec();
         Ok(Answer { status, headers, body })
     }
+}
+
+impl Api {
+    /// Sends `file` (`size` bytes) by a signed upload request the API handed out: its method,
+    /// URL and headers as given, nothing added (the signature is in the URL: no token, no
+    /// SigV4), the body read from disk as it goes out (never whole in memory) with its length
+    /// declared (S3 refuses a signed `PUT` sent in chunks). `sent` is told the bytes as they go.
+    pub async fn upload_file(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        file: std::fs::File,
+        size: u64,
+        sent: impl Fn(u64) + Send + Sync + 'static,
+    ) -> anyhow::Result<()> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).context("the API gave an unknown upload method")?;
+        let mut request = self.client.request(method, url).header(http::header::CONTENT_LENGTH, size);
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let response = request
+            .body(file_body(file, sent))
+            .send()
+            .await
+            .with_context(|| format!("sending the file to {}", url.split('?').next().unwrap_or_default()))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let body = response.bytes().await.unwrap_or_default();
+        bail!(ApiError { by: "the uploads' bucket", status, detail: s3_error(&body) })
+    }
+}
+
+/// S3's error answer (`<Error><Code>..</Code><Message>..</Message></Error>`) in one line.
+fn s3_error(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let element = |name: &str| {
+        let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = text[start..].find(&format!("</{name}>"))? + start;
+        Some(text[start..end].trim().to_owned())
+    };
+    match (element("Code"), element("Message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code,
+        _ => text.chars().take(500).collect(),
+    }
+}
+
+/// How much of the file is read at a time.
+const PIECE: usize = 1024 * 1024;
+
+/// A request body that reads `file` a piece at a time, on the blocking threads, as the
+/// connection takes it.
+fn file_body(file: std::fs::File, sent: impl Fn(u64) + Send + Sync + 'static) -> reqwest::Body {
+    use std::io::Read;
+    let sent = std::sync::Arc::new(sent);
+    let pieces = futures::stream::unfold((Some(file), 0u64), move |(file, so_far)| {
+        let sent = sent.clone();
+        async move {
+            let mut file = file?;
+            let read = tokio::task::spawn_blocking(move || {
+                let mut piece = vec![0; PIECE];
+                let n = file.read(&mut piece)?;
+                piece.truncate(n);
+                Ok::<_, std::io::Error>((file, piece))
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|read| read);
+            match read {
+                Ok((_, piece)) if piece.is_empty() => None,
+                Ok((file, piece)) => {
+                    let so_far = so_far + piece.len() as u64;
+                    sent(so_far);
+                    Some((Ok(http_body::Frame::data(bytes::Bytes::from(piece))), (Some(file), so_far)))
+                }
+                Err(error) => Some((Err(error), (None, so_far))),
+            }
+        }
+    });
+    reqwest::Body::wrap(http_body_util::StreamBody::new(pieces))
 }
 
 /// Signs for API Gateway (`execute-api`), body included.

@@ -4,6 +4,7 @@ use crate::api::{Answer, Api};
 use crate::jobs::{self, query, Job, Kind, Summary};
 use crate::show;
 use crate::split::{self, offsets, Limits, Part};
+use crate::upload;
 use anyhow::Context;
 use clap::Subcommand;
 use std::io::{BufRead, IsTerminal};
@@ -11,11 +12,12 @@ use std::io::{BufRead, IsTerminal};
 #[derive(Subcommand)]
 pub enum Command {
     /// Register the learners of a CSV file (columns email, username, name, optional password).
-    /// A file over 5.9 MB goes up in parts (the header in each), reported as one.
+    /// The file goes up in one piece, whatever its size (by a signed upload: S3 in AWS).
     BulkRegister {
         /// The CSV file.
         file: std::path::PathBuf,
-        /// Only validate the file and list its problems; create nothing.
+        /// Only validate the file and list its problems; create nothing. One check takes a file
+        /// of at most 5.9 MB.
         #[arg(long)]
         dry_run: bool,
         /// Show progress until the job completes, then the summary.
@@ -65,8 +67,8 @@ pub enum Command {
     /// Delete the accounts of a list of emails: a CSV file with an `email` column, or one
     /// address per line. Deleted accounts cannot be restored. It first shows what it would do
     /// (addresses, accounts, lines that are no address) and asks for the number of accounts to
-    /// be typed; a list naming an operator's account (yours included) is refused whole. A list
-    /// of more than 10,000 addresses goes in parts, reported as one.
+    /// be typed; a list naming an operator's account (yours included) is refused whole. The
+    /// list goes up in one piece, whatever its length (by a signed upload: S3 in AWS).
     Delete {
         /// The file of addresses.
         #[arg(long)]
@@ -82,14 +84,15 @@ pub enum Command {
         wait: bool,
     },
     /// Show a bulk registration or deletion job: its counts and every problem row. Several
-    /// jobs (the parts of a file sent in parts, in the order given) are shown as one, rows
-    /// numbered as in the whole file.
+    /// jobs (the parts of a file an older learnerctl sent in parts, in the order given) are
+    /// shown as one, rows numbered as in the whole file.
     Job {
         #[arg(required = true, value_name = "JOB_ID")]
         ids: Vec<String>,
     },
     /// Write the per-row report of a bulk registration job (CSV), to a file or standard output;
-    /// of several jobs (a file sent in parts), one report numbered as the whole file.
+    /// of several jobs (a file an older learnerctl sent in parts), one report numbered as the
+    /// whole file.
     Report {
         #[arg(required = true, value_name = "JOB_ID")]
         ids: Vec<String>,
@@ -157,7 +160,7 @@ fn json_body(value: serde_json::Value) -> Vec<u8> {
     value.to_string().into_bytes()
 }
 
-/// How a run prints, and the limits it splits files by.
+/// How a run prints, and the limits of one dry run.
 pub struct Options {
     /// Print the API's JSON (one document a line) instead of text.
     pub json: bool,
@@ -367,43 +370,44 @@ fn read_file(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(file).map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())).into())
 }
 
-/// A file's parts, said to people when there are several.
-fn announce(options: &Options, file: &std::path::Path, parts: &[Part], takes: &str) {
-    if parts.len() > 1 && !options.json {
-        outln!("{} is more than {takes}: it goes up in {} parts.", file.display(), parts.len());
+/// A file for one dry run: refused, before anything is sent, when it is larger than one
+/// request takes (the real run has no such limit: it goes by upload).
+fn read_checkable(file: &std::path::Path, limits: Limits) -> anyhow::Result<Vec<u8>> {
+    let size = std::fs::metadata(file).map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())))?.len();
+    if size > limits.upload_bytes as u64 {
+        return Err(UsageError(format!(
+            "{} is {}: a dry run checks at most {} in one request. Check a part of it (its first \
+             50,000 rows: head -n 50001 {} > part.csv), or run it without --dry-run: the job takes \
+             a file of any size and reports every row it does not register.",
+            file.display(),
+            size_of(size),
+            limits.upload_size(),
+            file.display()
+        ))
+        .into());
+    }
+    read_file(file)
+}
+
+/// "48.9 MB", "812 bytes".
+fn size_of(bytes: u64) -> String {
+    if bytes < 1_000_000 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1_000_000.0)
     }
 }
 
-/// Sends each part in order: an upload (with its `Idempotency-Key`), or a dry run. A refused
-/// part stops the run; the error names it, and the jobs of the parts before it, which are
-/// queued (the same command again sends them with the same keys).
-async fn send_parts(
-    api: &Api,
-    path: &str,
-    kind: &str,
-    file: &[u8],
-    parts: &[Part],
-    upload: bool,
-) -> anyhow::Result<Vec<Answer>> {
+/// The dry runs of a deletion list's parts, in order. A refused part stops there; the error
+/// names it.
+async fn check_parts(api: &Api, path: &str, parts: &[Part]) -> anyhow::Result<Vec<Answer>> {
     let mut answers: Vec<Answer> = Vec::with_capacity(parts.len());
     for (i, part) in parts.iter().enumerate() {
-        let key = split::idempotency_key(kind, file, i, part);
-        let headers: &[(&str, &str)] = if upload { &[("idempotency-key", &key)] } else { &[] };
-        let sent = api.send_with("POST", path, Some(part.content_type), headers, part.body.clone()).await?.ok();
+        let sent = api.send("POST", path, Some(part.content_type), part.body.clone()).await?.ok();
         match sent {
             Ok(sent) => answers.push(sent),
             Err(refused) if parts.len() > 1 => {
-                let queued: Vec<String> = answers
-                    .iter()
-                    .filter_map(|a| Some(a.json().ok()?["job_id"].as_str()?.to_owned()))
-                    .filter(|_| upload)
-                    .collect();
-                let queued = if queued.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (queued before it: {})", queued.join(" "))
-                };
-                return Err(refused.context(format!("part {} of {}{queued}", i + 1, parts.len())));
+                return Err(refused.context(format!("checking part {} of {}", i + 1, parts.len())))
             }
             Err(refused) => return Err(refused),
         }
@@ -411,43 +415,24 @@ async fn send_parts(
     Ok(answers)
 }
 
-/// What `--json` prints of uploads and dry runs: each answer on a line, a split file's rows
-/// numbered as in the whole file.
-fn print_answers_json(answers: &[Answer], docs: &[serde_json::Value]) {
-    let moved = offsets(docs.iter().map(|d| d["rows"].as_u64().unwrap_or(0)));
+/// What `--json` prints of a list's checks: each answer on a line, the rows of a split list's
+/// later parts numbered as in the whole file.
+fn print_checks_json(answers: &[Answer], docs: &[serde_json::Value]) {
+    let moved = offsets(docs.iter().map(|d| d["lines"].as_u64().unwrap_or(0)));
     for ((answer, doc), offset) in answers.iter().zip(docs).zip(moved) {
         if offset == 0 {
             outln!("{}", String::from_utf8_lossy(&answer.body).trim_end());
-        } else {
-            outln!("{}", jobs::with_rows_moved(doc, offset));
+            continue;
         }
-    }
-}
-
-/// The queued jobs, one line each (with the rows of the file each holds, when there are
-/// several), and how to follow them.
-fn print_queued(kind: Kind, parts: &[Part], docs: &[serde_json::Value]) -> anyhow::Result<Vec<String>> {
-    let mut ids = Vec::with_capacity(docs.len());
-    let moved = offsets(docs.iter().map(|d| d["rows"].as_u64().unwrap_or(0)));
-    for ((doc, part), offset) in docs.iter().zip(parts).zip(moved) {
-        let id = doc["job_id"].as_str().context("the API gave no job id")?.to_owned();
-        let rows = doc["rows"].as_u64().unwrap_or(0);
-        let queued = match kind {
-            Kind::BulkRegistration => format!("Job {id}: {rows} {} queued", plural(rows, "row", "rows")),
-            Kind::Deletion => format!("Job {id}: {rows} {} queued for deletion", plural(rows, "address", "addresses")),
-        };
-        let first = offset + part.first_row();
-        let last = (first + rows).saturating_sub(1);
-        if parts.len() > 1 && first < last {
-            outln!("{queued} (rows {first} to {last} of the file).");
-        } else if parts.len() > 1 {
-            outln!("{queued} (row {first} of the file).");
-        } else {
-            outln!("{queued}.");
+        let mut doc = doc.clone();
+        for line in doc["invalid"].as_array_mut().into_iter().flatten() {
+            line["row"] = serde_json::Value::from(line["row"].as_u64().unwrap_or(0) + offset);
         }
-        ids.push(id);
+        for row in doc["operator_rows"].as_array_mut().into_iter().flatten() {
+            *row = serde_json::Value::from(row.as_u64().unwrap_or(0) + offset);
+        }
+        outln!("{doc}");
     }
-    Ok(ids)
 }
 
 fn plural(n: u64, one: &'static str, more: &'static str) -> &'static str {
@@ -466,95 +451,83 @@ async fn bulk_register(
     wait: bool,
     invite: bool,
 ) -> anyhow::Result<()> {
-    let csv = read_file(file)?;
-    let parts = split::bulk_file(&csv, options.limits)?;
-    announce(options, file, &parts, &format!("one upload takes ({})", options.limits.upload_size()));
     let kind = Kind::BulkRegistration;
-    if dry_run {
-        let path = "/admin/v1/bulk-registrations?dry_run=true";
-        let answers = send_parts(api, path, "bulk-registration", &csv, &parts, false).await?;
-        let docs = answers.iter().map(Answer::json).collect::<anyhow::Result<Vec<_>>>()?;
-        if options.json {
-            print_answers_json(&answers, &docs);
-            return Ok(());
-        }
-        let moved = offsets(docs.iter().map(|d| d["rows"].as_u64().unwrap_or(0)));
-        let problems: Vec<serde_json::Value> = docs
-            .iter()
-            .zip(moved)
-            .flat_map(|(doc, offset)| {
-                doc["errors"].as_array().into_iter().flatten().map(move |p| jobs::moved_row(p, offset))
-            })
-            .collect();
-        let rows: u64 = docs.iter().map(|d| d["rows"].as_u64().unwrap_or(0)).sum();
-        outln!("{rows} rows; {} would not be registered.", problems.len());
-        let mut warnings: Vec<&str> = Vec::new();
-        for warning in docs.iter().flat_map(|d| d["warnings"].as_array().into_iter().flatten()) {
-            if let Some(warning) = warning.as_str().filter(|w| !warnings.contains(w)) {
-                warnings.push(warning);
-            }
-        }
-        for warning in warnings {
-            outln!("Note: {warning}");
-        }
-        if !problems.is_empty() {
-            out!("{}", show::problems(&problems));
-        }
-        if parts.len() > 1 {
-            outln!("Each part was checked alone: a row repeating a row of another part shows in the real run, skipped as already_registered.");
-        }
+    if !dry_run {
+        let sent = upload::send(api, kind, file, invite).await?;
+        return follow_up(api, options, kind, file, &sent, wait).await;
+    }
+    let csv = read_checkable(file, options.limits)?;
+    let answer = api.send("POST", "/admin/v1/bulk-registrations?dry_run=true", Some("text/csv"), csv).await?.ok()?;
+    if options.json {
+        outln!("{}", String::from_utf8_lossy(&answer.body).trim_end());
         return Ok(());
     }
-    // With invitations, another path and another key kind (the same file is another request).
-    let (path, key_kind) = if invite {
-        (format!("{}?invite=true", kind.collection()), "bulk-registration-invite")
-    } else {
-        (kind.collection().to_owned(), "bulk-registration")
-    };
-    let answers = send_parts(api, &path, key_kind, &csv, &parts, true).await?;
-    let docs = answers.iter().map(Answer::json).collect::<anyhow::Result<Vec<_>>>()?;
-    follow_up(api, options, kind, &parts, &answers, &docs, wait).await
+    let doc = answer.json()?;
+    let problems: Vec<serde_json::Value> = doc["errors"].as_array().cloned().unwrap_or_default();
+    outln!("{} rows; {} would not be registered.", doc["rows"].as_u64().unwrap_or(0), problems.len());
+    for warning in doc["warnings"].as_array().into_iter().flatten().filter_map(serde_json::Value::as_str) {
+        outln!("Note: {warning}");
+    }
+    if !problems.is_empty() {
+        out!("{}", show::problems(&problems));
+    }
+    Ok(())
 }
 
-/// After the uploads: the jobs, and without `--wait` how to follow them; with it, the progress
-/// until every job has completed, then the summed counts and every problem row.
+/// After the upload: the job, and without `--wait` how to follow it; with it, the progress
+/// until the job has completed, then its counts and every problem row. A bulk file the job
+/// refused whole (its header, row 1: no email column, not a CSV) exits 1, as the API's
+/// refusal of a request does.
 async fn follow_up(
     api: &Api,
     options: &Options,
     kind: Kind,
-    parts: &[Part],
-    answers: &[Answer],
-    docs: &[serde_json::Value],
+    file: &std::path::Path,
+    sent: &upload::Sent,
     wait: bool,
 ) -> anyhow::Result<()> {
-    let ids: Vec<String> = if options.json {
-        if !wait {
-            print_answers_json(answers, docs);
+    let id = &sent.job_id;
+    if !options.json {
+        let what = match kind {
+            Kind::BulkRegistration => "its rows are read and registered",
+            Kind::Deletion => "its addresses are read and deleted",
+        };
+        if sent.already {
+            outln!("Job {id}: {} was sent before (the same file, by the same command): no second job.", file.display());
+        } else {
+            outln!("Job {id}: {} sent ({}); {what}.", file.display(), size_of(sent.bytes));
         }
-        docs.iter().map(|d| d["job_id"].as_str().unwrap_or_default().to_owned()).collect()
-    } else {
-        print_queued(kind, parts, docs)?
-    };
-    let them = if ids.len() == 1 { "it" } else { "them" };
+    }
     if !wait {
-        if !options.json {
-            outln!("Follow {them} with: learnerctl job {}", ids.join(" "));
+        if options.json {
+            let status = jobs::first_page(api, kind, id).await?;
+            outln!("{}", String::from_utf8_lossy(&status.body).trim_end());
+        } else {
+            outln!("Follow it with: learnerctl job {id}");
         }
         return Ok(());
     }
-    let total = docs.iter().map(|d| d["rows"].as_u64().unwrap_or(0)).sum();
-    let jobs = jobs::wait(api, kind, &ids, total).await?;
+    let ids = [id.clone()];
+    let jobs = jobs::wait(api, kind, &ids).await?;
+    let refused = (kind == Kind::BulkRegistration)
+        .then(|| jobs[0].doc["errors"].as_array()?.iter().find(|p| p["row"].as_u64() == Some(1)).cloned())
+        .flatten();
     if options.json {
         print_jobs_json(&jobs);
-        return Ok(());
+    } else {
+        let summary = Summary::of(kind, &jobs);
+        outln!("{}", show::completed(&summary));
+        if !summary.problems.is_empty() {
+            out!("{}", show::problems(&summary.problems));
+        }
+        if kind == Kind::BulkRegistration && refused.is_none() {
+            outln!("Per-row report: learnerctl report {id} --output report.csv");
+        }
     }
-    let summary = Summary::of(kind, &jobs);
-    outln!("{}", show::completed(&summary));
-    if !summary.problems.is_empty() {
-        out!("{}", show::problems(&summary.problems));
-    }
-    if kind == Kind::BulkRegistration {
-        outln!("Per-row report: learnerctl report {} --output report.csv", ids.join(" "));
+    if let Some(refused) = refused {
+        let (code, message) =
+            (refused["code"].as_str().unwrap_or_default(), refused["message"].as_str().unwrap_or_default());
+        return Err(crate::api::Refused(format!("the file was refused, nothing registered: {code}: {message}")).into());
     }
     Ok(())
 }
@@ -580,11 +553,11 @@ struct WouldDelete {
 }
 
 impl WouldDelete {
-    fn of(parts: &[Part], docs: &[serde_json::Value]) -> Self {
+    fn of(docs: &[serde_json::Value]) -> Self {
         let mut sum = Self::default();
         let number = |v: &serde_json::Value, name: &str| v[name].as_u64().unwrap_or(0);
         let moved = offsets(docs.iter().map(|d| number(d, "lines")));
-        for ((doc, _part), offset) in docs.iter().zip(parts).zip(moved) {
+        for (doc, offset) in docs.iter().zip(moved) {
             sum.lines += number(doc, "lines");
             sum.addresses += number(doc, "addresses");
             sum.accounts += number(doc, "accounts");
@@ -640,23 +613,32 @@ impl WouldDelete {
 }
 
 async fn delete(api: &Api, options: &Options, file: &std::path::Path, how: Deleting) -> anyhow::Result<()> {
-    // Sent as it is when it fits: the API reads (or refuses) a file the one way the console
-    // does too. A longer list goes in parts the API reads the same way (see `split`).
+    // Checked as it is when it fits in one dry run: the API reads (or refuses) a file the one
+    // way the console does too. A longer list is checked in parts the API reads the same way
+    // (see `split`); the deletion itself sends the file whole (see `upload`).
     let bytes = read_file(file)?;
     let parts = split::deletion_file(&bytes, options.limits)?;
-    let limits = options.limits;
-    let takes = format!("one request takes ({} addresses, {})", limits.emails, limits.upload_size());
-    announce(options, file, &parts, &takes);
+    drop(bytes);
+    if parts.len() > 1 && !options.json {
+        let limits = options.limits;
+        outln!(
+            "{} is more than one check takes ({} addresses, {}): it is checked in {} parts.",
+            file.display(),
+            limits.emails,
+            limits.upload_size(),
+            parts.len()
+        );
+    }
     if options.json && !how.dry_run && !how.yes {
         return Err(UsageError("with --json, give --yes to delete (or --dry-run to only check)".into()).into());
     }
     let kind = Kind::Deletion;
     // First what it would do: nothing is deleted before the operator has seen it.
-    let checks = send_parts(api, "/admin/v1/deletions?dry_run=true", "deletion", &bytes, &parts, false).await?;
+    let checks = check_parts(api, "/admin/v1/deletions?dry_run=true", &parts).await?;
     let docs = checks.iter().map(Answer::json).collect::<anyhow::Result<Vec<_>>>()?;
-    let would = WouldDelete::of(&parts, &docs);
+    let would = WouldDelete::of(&docs);
     if options.json {
-        print_answers_json(&checks, &docs);
+        print_checks_json(&checks, &docs);
     } else {
         out!("{}", would.said(file));
     }
@@ -691,9 +673,8 @@ async fn delete(api: &Api, options: &Options, file: &std::path::Path, how: Delet
     if !how.yes {
         confirm_count(would.accounts)?;
     }
-    let answers = send_parts(api, kind.collection(), "deletion", &bytes, &parts, true).await?;
-    let docs = answers.iter().map(Answer::json).collect::<anyhow::Result<Vec<_>>>()?;
-    follow_up(api, options, kind, &parts, &answers, &docs, how.wait).await
+    let sent = upload::send(api, kind, file, false).await?;
+    follow_up(api, options, kind, file, &sent, how.wait).await
 }
 
 /// Asks for the number of accounts to be typed (on the terminal, or the first line of

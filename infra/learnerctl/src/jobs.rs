@@ -1,6 +1,6 @@
 //! Bulk registration and deletion jobs from the operator's side: a job's status with every page
-//! of its problem rows, several jobs (the parts of one split file) read as one, waiting for
-//! them, and the per-row report of every page of every part.
+//! of its problem rows, waiting for it, and the per-row report of every page. Several jobs (the
+//! parts of a file an older learnerctl sent in parts) read as one.
 //!
 //! Paging: a status answers at most 100 problem rows in `errors` and a `next_cursor` (absent
 //! or null on the last page); the report answers the header `x-next-cursor` while more rows
@@ -108,6 +108,11 @@ fn next_cursor(doc: &Value) -> Option<String> {
     doc["next_cursor"].as_str().filter(|c| !c.is_empty()).map(str::to_owned)
 }
 
+/// A job's first page as the API answered it (what `--json` prints of a job just sent).
+pub async fn first_page(api: &Api, kind: Kind, id: &str) -> anyhow::Result<Answer> {
+    page(api, kind, id, None).await?.ok()
+}
+
 /// The first page only: the status and counts (what a wait polls).
 async fn counts(api: &Api, kind: Kind, id: &str) -> anyhow::Result<Value> {
     page(api, kind, id, None).await?.ok()?.json()
@@ -155,9 +160,10 @@ pub async fn find(api: &Api, id: &str) -> anyhow::Result<Job> {
 }
 
 /// Polls the jobs (a progress bar over all their rows, on a terminal) until every one has
-/// completed; then reads each whole.
-pub async fn wait(api: &Api, kind: Kind, ids: &[String], rows: u64) -> anyhow::Result<Vec<Job>> {
-    let bar = ProgressBar::new(rows);
+/// completed; then reads each whole. A job whose file is still being read (`receiving`) has no
+/// total yet: the bar's length grows as the totals come.
+pub async fn wait(api: &Api, kind: Kind, ids: &[String]) -> anyhow::Result<Vec<Job>> {
+    let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(&format!("{{bar:40}} {{pos}}/{{len}} {} {{msg}} ({{elapsed}})", kind.rows()))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -175,9 +181,13 @@ pub async fn wait(api: &Api, kind: Kind, ids: &[String], rows: u64) -> anyhow::R
             }
             latest.push(job);
         }
+        bar.set_length(latest.iter().map(|j| j["total"].as_u64().unwrap_or(0)).sum());
         let sums = kind.counts().map(|(field, _)| latest.iter().map(|j| j[field].as_u64().unwrap_or(0)).sum::<u64>());
         bar.set_position(sums.iter().sum());
-        let words = kind.counts().iter().zip(sums).map(|((_, word), n)| format!("{n} {word}")).collect::<Vec<_>>();
+        let mut words = kind.counts().iter().zip(sums).map(|((_, word), n)| format!("{n} {word}")).collect::<Vec<_>>();
+        if latest.iter().any(|j| j["status"] == "receiving") {
+            words.push("reading the file".to_owned());
+        }
         bar.set_message(words.join(", "));
         if done.iter().all(Option::is_some) {
             break;

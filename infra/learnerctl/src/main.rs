@@ -1,9 +1,10 @@
 //! `learnerctl`: the operator's command line for the learner account service.
 //!
-//! Exit codes: 0 done (a closed output pipe too: see `output`); 1 the API refused (its message
-//! is printed); 2 bad usage (a deletion not confirmed too); 3 anything else: the API could not
-//! be reached, there are no credentials, its answer was unreadable, or learnerctl itself
-//! failed (a panic).
+//! Exit codes: 0 done (a closed output pipe too: see `output`); 1 the API (or the uploads'
+//! bucket) refused, or a job refused its file whole (the message is printed); 2 bad usage (a
+//! deletion not confirmed too, a file larger than a dry run takes); 3 anything else: the API
+//! could not be reached, there are no credentials, its answer was unreadable, or learnerctl
+//! itself failed (a panic).
 
 #[macro_use]
 mod output;
@@ -15,6 +16,7 @@ mod jobs;
 mod settings;
 mod show;
 mod split;
+mod upload;
 
 use clap::Parser;
 
@@ -68,7 +70,7 @@ fn main() {
         Ok(()) => 0,
         Err(error) => {
             errln!("learnerctl: {error:#}");
-            if error.downcast_ref::<api::ApiError>().is_some() {
+            if error.downcast_ref::<api::ApiError>().is_some() || error.downcast_ref::<api::Refused>().is_some() {
                 1
             } else if error.downcast_ref::<commands::UsageError>().is_some() {
                 2

@@ -1,24 +1,25 @@
-//! Files larger than one request: the API refuses a bulk CSV over 5.9 MB (413) and a deletion
-//! list of more than 10,000 addresses, so the CLI sends such a file in parts and reports them
-//! as one. A part is whole records of the original (cut where the `csv` crate says a record
-//! ends, never inside a quoted field) behind the original header, so the API reads every row
-//! exactly as it would have read it in the whole file. A file within the limits goes up as it
-//! is, byte for byte.
+//! Deletion lists longer than one check: `learnerctl delete` first asks the API what a list
+//! would do (`POST /admin/v1/deletions?dry_run=true`), a request that takes at most 5.9 MB and
+//! 10,000 addresses, so a longer list is checked in parts and the answers summed. (The deletion
+//! itself, like every real run, sends the file whole by upload: see `upload`.) A part is whole
+//! records of the original (cut where the `csv` crate says a record ends, never inside a
+//! quoted field) behind the original header, so the API reads every row exactly as it would
+//! have read it in the whole file; a list of one address a line goes as JSON lists. A list
+//! within the limits is checked as it is, byte for byte.
 //!
 //! Row numbers: the API numbers a part's rows as it numbers a file's (a CSV's header is row 1;
 //! a JSON list's first address is row 1). The original's row is the part's row plus the rows
-//! of the parts before it, which is also what each part's job counts as its `total`: so
-//! `offsets` works from uploads' answers and from jobs alike.
+//! of the parts before it (`offsets`), which is also how `job` and `report` read the jobs of a
+//! file an older learnerctl sent in parts.
 
 use crate::commands::UsageError;
-use sha2::{Digest, Sha256};
 
 /// The API's limits (`learners::flows::bulk::MAX_UPLOAD_BYTES`, `flows::removal::MAX_EMAILS`;
 /// a unit test holds them equal).
 pub const MAX_UPLOAD_BYTES: usize = 5_900_000;
 pub const MAX_EMAILS: usize = 10_000;
 
-/// The limits a run splits by. The variables exist for the tests, which split small files;
+/// The limits of one check (a dry run). The variables exist for the tests, which split small files;
 /// they are not in `--help`, and can only lower a limit (above the API's it would only earn a
 /// refusal).
 #[derive(Clone, Copy, Debug)]
@@ -63,27 +64,6 @@ pub struct Part {
     pub body: Vec<u8>,
     /// Rows in it (records after the header, or addresses).
     pub rows: u64,
-}
-
-impl Part {
-    /// The number the API gives its first row: a CSV's header is row 1, a list's first
-    /// address row 1.
-    pub fn first_row(&self) -> u64 {
-        if self.content_type == "text/csv" {
-            2
-        } else {
-            1
-        }
-    }
-}
-
-/// A bulk registration file: itself when it fits, else parts of at most `limits.upload_bytes`
-/// each, the header repeated.
-pub fn bulk_file(bytes: &[u8], limits: Limits) -> Result<Vec<Part>, UsageError> {
-    if bytes.len() <= limits.upload_bytes {
-        return Ok(vec![Part { content_type: "text/csv", body: bytes.to_vec(), rows: 0 }]);
-    }
-    csv_parts(bytes, limits.upload_bytes, usize::MAX)
 }
 
 /// A deletion list: itself when it fits; else, as the API reads it, either a CSV file (parts
@@ -187,7 +167,7 @@ fn csv_parts(bytes: &[u8], max_bytes: usize, max_rows: usize) -> Result<Vec<Part
         let next = reader.position().byte() as usize;
         if header.len() + (next - end) > max_bytes {
             return Err(UsageError(format!(
-                "row {row} alone is larger than one upload ({max_bytes} bytes with the header)"
+                "row {row} alone is larger than one check ({max_bytes} bytes with the header)"
             )));
         }
         if rows > 0 && (rows == max_rows || header.len() + (next - start) > max_bytes) {
@@ -224,23 +204,6 @@ pub fn offsets(rows: impl IntoIterator<Item = u64>) -> Vec<u64> {
         .collect()
 }
 
-/// The `Idempotency-Key` of a part: a UUID (version 8, RFC 9562) from a SHA-256 of what is
-/// sent, the file, and the part's place in it. Running the same command on the same file
-/// again sends the same keys, so the API answers with the jobs it made the first time instead
-/// of making them twice.
-pub fn idempotency_key(kind: &str, file: &[u8], index: usize, part: &Part) -> String {
-    let mut hash = Sha256::new();
-    for piece in [kind.as_bytes(), &Sha256::digest(file), &(index as u64).to_be_bytes(), &Sha256::digest(&part.body)] {
-        hash.update((piece.len() as u64).to_be_bytes());
-        hash.update(piece);
-    }
-    let mut bytes: [u8; 16] = hash.finalize()[..16].try_into().expect("a SHA-256 has 32 bytes");
-    bytes[6] = (bytes[6] & 0x0f) | 0x80;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,32 +238,32 @@ mod tests {
     }
 
     #[test]
-    fn a_file_within_the_limit_goes_up_as_it_is() {
-        let file = b"\xEF\xBB\xBFemail,username,name\r\na@x.org,a,A\r\n";
-        let parts = bulk_file(file, limits(1000, 10)).unwrap();
+    fn a_list_within_the_limits_is_checked_as_it_is() {
+        let file = b"\xEF\xBB\xBFname,email\r\nA,a@x.org\r\n";
+        let parts = deletion_file(file, limits(1000, 10)).unwrap();
         assert_eq!(parts.len(), 1);
         assert_eq!(parts[0].body, file);
     }
 
     #[test]
     fn a_quoted_field_with_line_breaks_is_never_cut() {
-        let file = "email,username,name\na@x.org,a,\"A\nwith, two\nlines\"\nb@x.org,b,B\nc@x.org,c,\"C \"\"q\"\"\"\n";
-        let parts = bulk_file(file.as_bytes(), limits(50, 10)).unwrap();
-        assert_eq!(parts.len(), 3, "{parts:?}");
+        let file = "name,email\n\"A\nwith, two\nlines\",a@x.org\nB,b@x.org\n\"C \"\"q\"\"\",c@x.org\n";
+        let parts = deletion_file(file.as_bytes(), limits(40, 10)).unwrap();
+        assert_eq!(parts.len(), 2, "{parts:?}");
         for part in &parts {
-            assert!(part.body.starts_with(b"email,username,name\n"));
-            assert!(part.body.len() <= 50);
+            assert!(part.body.starts_with(b"name,email\n"));
+            assert!(part.body.len() <= 40);
             assert_eq!(records(&part.body).len() as u64, part.rows);
         }
         let names: Vec<Vec<u8>> =
-            parts.iter().flat_map(|p| records(&p.body)).map(|r| r.get(2).unwrap().to_vec()).collect();
+            parts.iter().flat_map(|p| records(&p.body)).map(|r| r.get(0).unwrap().to_vec()).collect();
         assert_eq!(names, [b"A\nwith, two\nlines".to_vec(), b"B".to_vec(), b"C \"q\"".to_vec()]);
     }
 
     #[test]
-    fn a_row_larger_than_an_upload_is_refused_by_name() {
-        let file = format!("email,username,name\na@x.org,a,A\nb@x.org,b,{}\n", "B".repeat(100));
-        let error = bulk_file(file.as_bytes(), limits(60, 10)).unwrap_err();
+    fn a_row_larger_than_a_check_is_refused_by_name() {
+        let file = format!("name,email\nA,a@x.org\n{},b@x.org\n", "B".repeat(100));
+        let error = deletion_file(file.as_bytes(), limits(60, 10)).unwrap_err();
         assert!(error.0.starts_with("row 3 alone"), "{error}");
     }
 
@@ -329,20 +292,6 @@ mod tests {
         assert_eq!(offsets(parts.iter().map(|p| p.rows)), [0, 2]);
     }
 
-    #[test]
-    fn keys_are_the_same_for_the_same_file_and_differ_by_part() {
-        let file = b"email,username,name\na@x.org,a,A\nb@x.org,b,B\n";
-        let parts = bulk_file(file, limits(35, 10)).unwrap();
-        let keys: Vec<String> = parts.iter().enumerate().map(|(i, p)| idempotency_key("bulk", file, i, p)).collect();
-        let again: Vec<String> = parts.iter().enumerate().map(|(i, p)| idempotency_key("bulk", file, i, p)).collect();
-        assert_eq!(keys, again);
-        assert_ne!(keys[0], keys[1]);
-        assert_ne!(keys[0], idempotency_key("deletion", file, 0, &parts[0]));
-        let uuid = &keys[0];
-        assert_eq!((uuid.len(), &uuid[14..15]), (36, "8"), "{uuid}");
-        assert!(matches!(&uuid[19..20], "8" | "9" | "a" | "b"), "{uuid}");
-    }
-
     proptest! {
         /// Whatever the file and the limit, the parts read back to the original's records, in
         /// order, each part within the limit and behind the original header.
@@ -358,7 +307,7 @@ mod tests {
             }
             let file = writer.into_inner().unwrap();
             let original = records(&file);
-            match bulk_file(&file, limits(limit, usize::MAX)) {
+            match csv_parts(&file, limit, usize::MAX) {
                 Ok(parts) => {
                     let mut read = Vec::new();
                     for part in &parts {
