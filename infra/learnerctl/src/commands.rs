@@ -376,9 +376,9 @@ fn read_checkable(file: &std::path::Path, limits: Limits) -> anyhow::Result<Vec<
     let size = std::fs::metadata(file).map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())))?.len();
     if size > limits.upload_bytes as u64 {
         return Err(UsageError(format!(
-            "{} is {}: a dry run checks at most {} in one request. Check a part of it (its first \
-             50,000 rows: head -n 50001 {} > part.csv), or run it without --dry-run: the job takes \
-             a file of any size and reports every row it does not register.",
+            "{} is {}: a dry run checks at most {} in one request. Check a part of it (for \
+             instance its first 50,000 rows: head -n 50001 {} > part.csv), or run it without \
+             --dry-run: the job takes a file of any size and reports every row it does not register.",
             file.display(),
             size_of(size),
             limits.upload_size(),

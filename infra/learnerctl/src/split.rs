@@ -47,10 +47,10 @@ impl Limits {
         })
     }
 
-    /// "10 MB", as the API says it; a lowered limit in bytes.
+    /// "5.9 MB", as the API says it; a lowered limit in bytes.
     pub fn upload_size(&self) -> String {
-        if self.upload_bytes.is_multiple_of(1024 * 1024) {
-            format!("{} MB", self.upload_bytes / (1024 * 1024))
+        if self.upload_bytes >= 1_000_000 && self.upload_bytes.is_multiple_of(100_000) {
+            format!("{:.1} MB", self.upload_bytes as f64 / 1_000_000.0)
         } else {
             format!("{} bytes", self.upload_bytes)
         }
@@ -232,7 +232,7 @@ mod tests {
         assert_eq!((lowered.upload_bytes, lowered.emails), (300, 3));
         let raised = env(&[("LEARNERCTL_MAX_UPLOAD_BYTES", "99999999999")]).unwrap();
         assert_eq!((raised.upload_bytes, raised.emails), (MAX_UPLOAD_BYTES, MAX_EMAILS));
-        assert_eq!(raised.upload_size(), "5900000 bytes");
+        assert_eq!(raised.upload_size(), "5.9 MB");
         let bad = env(&[("LEARNERCTL_MAX_EMAILS", "0")]).unwrap_err();
         assert!(bad.0.contains("LEARNERCTL_MAX_EMAILS"), "{bad}");
     }
