@@ -161,7 +161,7 @@ pub async fn find(api: &Api, id: &str) -> anyhow::Result<Job> {
 
 /// Polls the jobs (a progress bar over all their rows, on a terminal) until every one has
 /// completed; then reads each whole. A job whose file is still being read (`receiving`) has no
-/// total yet: the bar's length grows as the totals come.
+/// total yet: the bar's length grows as the totals come. A job `cut_off` ends the wait.
 pub async fn wait(api: &Api, kind: Kind, ids: &[String]) -> anyhow::Result<Vec<Job>> {
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -178,6 +178,15 @@ pub async fn wait(api: &Api, kind: Kind, ids: &[String]) -> anyhow::Result<Vec<J
             };
             if job["status"] == "completed" {
                 *done = Some(job.clone());
+            }
+            if job["status"] == "cut_off" {
+                // Its file stopped coming (or its intake stopped) long ago: waiting would
+                // never end. The same command again sends the file to the same job.
+                bar.abandon();
+                bail!(
+                    "job {id} was cut off before every row was read (status cut_off): run the same command \
+                     again on the same file to finish it"
+                );
             }
             latest.push(job);
         }

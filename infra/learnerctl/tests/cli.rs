@@ -617,6 +617,14 @@ async fn the_file_goes_up_once_by_the_signed_request_the_api_gives() {
             had.lock().unwrap().insert(object.split('?').next().unwrap_or_default().to_owned());
             return (200, vec![], String::new());
         }
+        if let Some(job) = path.strip_prefix("/admin/v1/bulk-registrations/job-") {
+            // A job whose file stopped coming long ago.
+            return json(
+                200,
+                json!({"job_id": format!("job-{job}"), "status": "cut_off", "total": 0, "created": 0,
+                "skipped": 0, "failed": 0, "errors": [], "next_cursor": null}),
+            );
+        }
         if path == "/admin/v1/deletions?dry_run=true" {
             let would = json!({"dry_run": true, "lines": 3, "addresses": 3, "accounts": 3, "repeated": 0,
                 "invalid": [], "operator_rows": [], "warnings": []});
@@ -680,6 +688,14 @@ async fn the_file_goes_up_once_by_the_signed_request_the_api_gives() {
     assert_eq!(serde_json::from_slice::<Value>(&sent[0].body).unwrap(), json!({"invite": true}));
     assert_ne!(sent[0].header("idempotency-key"), Some(key.clone()));
     assert_eq!(sent.len(), 2, "{sent:?}");
+
+    // Waiting on a job cut off ends, saying what to do.
+    let cut = dir.join("cut.csv");
+    std::fs::write(&cut, "email,username,name\ncut@example.org,cut,Cut\n").unwrap();
+    let waited = learnerctl_at(&url, &["bulk-register", cut.to_str().unwrap(), "--wait"], &[]).await;
+    assert_eq!(waited.status.code(), Some(3), "{}", text(&waited.stderr));
+    assert!(text(&waited.stderr).contains("cut off before every row was read"), "{}", text(&waited.stderr));
+    assert!(text(&waited.stderr).contains("run the same command again"), "{}", text(&waited.stderr));
 
     // A deletion: the check first (no key), then the list by upload with a key of its own.
     let list = dir.join("leavers.txt");
