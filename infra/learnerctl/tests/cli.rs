@@ -449,6 +449,16 @@ async fn a_file_over_the_limits_goes_up_in_one_piece() {
     let jobs: Vec<&Value> = listed.iter().flat_map(|page| page["jobs"].as_array().unwrap()).collect();
     assert_eq!(jobs.iter().filter(|j| j["kind"] == "bulk_registration").count(), 1, "{listed:?}");
 
+    // A file the job refuses whole (its columns): the reason as row 1, and exit 1 as for a
+    // refusal of the API.
+    let wrong = dir.join("wrong.csv");
+    std::fs::write(&wrong, "mail,username\na@example.org,a\n").unwrap();
+    let refused = learnerctl(&app, &["bulk-register", wrong.to_str().unwrap(), "--wait"], None).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert_eq!(table_row(&text(&refused.stdout), "1").unwrap()[1..3], ["failed", "bad_columns"], "no email to show");
+    let said = text(&refused.stderr);
+    assert!(said.contains("the file was refused, nothing registered: bad_columns:"), "{said}");
+
     // A list of more addresses than one check takes: checked in parts, deleted in one job.
     let list = dir.join("leavers.txt");
     let ghost = email("ghost-");
