@@ -344,48 +344,30 @@ fn only_the_signers_put_and_only_the_intake_reads_and_deletes_uploads() {
     assert_eq!(found, expected);
 }
 
-/// Measures the intake alone on a 1,000,000-row file (about 60 MB, no passwords): rows per
-/// second and the process's peak resident memory before and after, with the queue's messages
-/// dropped (the workers are not measured here). Run by hand: `cargo test --release ... --
-/// --ignored intake_of_a_million_rows`.
+/// `make dev-moto`: the gateway on the AWS adapters takes in a file uploaded to moto's bucket by
+/// itself, as S3's notification starts the intake in AWS (no event sent by the test).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn intake_of_a_million_rows_measured() {
-    struct Dropped;
-    #[async_trait::async_trait]
-    impl learners::ports::JobQueue for Dropped {
-        async fn enqueue(&self, _: learners::ports::Queue, _: &[String]) -> anyhow::Result<()> {
-            Ok(())
+async fn the_gateway_on_moto_takes_in_an_uploaded_file_by_itself() {
+    let app = TestApp::spawn(Backend::Moto).await;
+    let clients = app.aws.as_ref().expect("moto clients");
+    let bucket = app.app.config.upload_bucket.clone().expect("the uploads' bucket");
+    let uploads = learners::adapters::aws::S3Uploads::new(&clients.sdk, &bucket);
+    learners_gateway::workers::spawn_upload_poller(app.app.clone(), uploads, bucket);
+    let tag = unique("poll");
+    let (status, answer) = admin_post_json(&app, "/admin/v1/bulk-registrations/uploads", &json!({})).await;
+    assert_eq!(status, 201, "{answer}");
+    let job_id = answer["job_id"].as_str().unwrap().to_owned();
+    let file = format!("email,username,name\nada-{tag}@example.com,ada-{tag},Ada\nbo-{tag}@example.com,bo-{tag},Bo\n");
+    assert!(put(&app.client, &signed(&answer), file.into_bytes()).await.status().is_success());
+    let path = format!("/admin/v1/bulk-registrations/{job_id}");
+    let mut status = Value::Null;
+    for _ in 0..150 {
+        status = app.admin_get(&path).await.json().await.unwrap_or(Value::Null);
+        if status["status"] == "completed" {
+            break;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    fn peak_kib() -> u64 {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("VmHWM: 0 kB");
-        line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0)
-    }
-    let (mut app, parts, _) = learners_tests::memory_app();
-    app.queue = std::sync::Arc::new(Dropped);
-    let job = learners::jobs::open_upload(&app, JobKind::BulkRegistration, "op", false, None).await.unwrap();
-    let key = learners::jobs::object_key(JobKind::BulkRegistration, &job.id);
-    let mut file = String::from("email,username,name\n");
-    for i in 0..1_000_000 {
-        file.push_str(&format!("learner{i}@example.com,learner{i},Learner Number {i}\n"));
-    }
-    let signed = app.uploads.presign_put(&key, std::time::Duration::from_secs(600)).await.unwrap();
-    let query = signed.url.split_once('?').unwrap().1.to_owned();
-    let size = file.len();
-    parts.uploads.inner().accept_put(&key, &query, file.into_bytes().into()).unwrap();
-    let before = peak_kib();
-    let started = std::time::Instant::now();
-    let event = learners::handlers::intake::object_created("b", &key);
-    learners::handlers::intake::handle(&app, event).await.unwrap();
-    let seconds = started.elapsed().as_secs_f64();
-    let queued = app.jobs.job(&job.id).await.unwrap().unwrap();
-    assert_eq!(queued.total, 1_000_000);
-    eprintln!(
-        "intake: {size} bytes, 1000000 rows in {seconds:.1} s ({:.0} rows/s); peak RSS {} MiB before, {} MiB after (the file itself is held in memory by the test)",
-        1_000_000.0 / seconds,
-        before / 1024,
-        peak_kib() / 1024
-    );
+    assert_eq!((status["status"].as_str(), status["created"].as_u64()), (Some("completed"), Some(2)), "{status}");
+    assert!(app.user(&format!("bo-{tag}@example.com")).await.is_some());
 }

@@ -49,6 +49,26 @@ pub async fn worked_app(backend: &Backend, tag: &str) -> anyhow::Result<App> {
     }
 }
 
+/// An app on moto whose queues nobody works (what is sent stays in SQS).
+pub async fn unworked_moto_app(url: &str, tag: &str) -> anyhow::Result<App> {
+    let clients = AwsClients::for_endpoint(url).await;
+    let made = provision::provision(&clients, &format!("bench-{tag}-{}", uuid_suffix())).await?;
+    let variables = made.variables();
+    let pairs: Vec<(&str, &str)> = variables.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Ok(learners::wiring::aws(config(&pairs), &clients, Arc::new(SystemClock)))
+}
+
+/// Sends `body` by a signed `PUT`, with the headers that were signed.
+pub async fn put(signed: &learners::ports::SignedUpload, body: Vec<u8>) -> anyhow::Result<()> {
+    let mut request = reqwest::Client::new().put(&signed.url).body(body);
+    for (name, value) in &signed.headers {
+        request = request.header(name, value);
+    }
+    let answer = request.send().await?;
+    anyhow::ensure!(answer.status().is_success(), "the signed PUT answered {}", answer.status());
+    Ok(())
+}
+
 fn uuid_suffix() -> String {
     learners::domain::Token::generate().as_str()[..8].to_ascii_lowercase().replace(['-', '_'], "x")
 }

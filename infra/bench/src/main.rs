@@ -8,7 +8,10 @@
 //! - the cost of an attempt on a locked account against one verification (>= 50 times cheaper);
 //! - bulk registration rows per second, upload to completed job, against the raw write rate of
 //!   the same backend (>= 0.5), in memory and on moto; with passwords against cores x the
-//!   argon2id hash rate (>= 0.9); the upload handler's peak memory on a 10 MB file.
+//!   argon2id hash rate (>= 0.9); the upload handler's peak memory on a 10 MB file;
+//! - the intake of an uploaded file (`intake.rs`): rows per second and peak memory at 10,000,
+//!   100,000 and 1,000,000 rows, each in a fresh process (<= 128 MiB), and the whole way through
+//!   moto's S3 and SQS; `learners-bench intake` runs this part alone.
 //!
 //! - deletions per second through the deletion queue against raw deletes (>= 0.5);
 //! - OpenID Connect code exchanges per second through the token handler against raw RS256
@@ -39,6 +42,7 @@ mod bulk;
 mod capacity;
 mod coldstart;
 mod harness;
+mod intake;
 mod oidc;
 mod pipeline;
 
@@ -51,6 +55,11 @@ async fn main() -> anyhow::Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("rss-child") => return rss_child().await,
         Some("upload-child") => return upload_child().await,
+        Some("intake-child") => return intake::child_main(env_arg(2)?).await,
+        Some("intake") => {
+            intake::report(&mut Report::new(1)).await?;
+            return intake::moto_report(&mut Report::new(1)).await;
+        }
         Some("coldstart") => return coldstart::run(env_number("BENCH_COLDSTART_RUNS", 15)).await,
         Some("allocator") => return allocator::run(),
         Some("capacity") => return capacity_report().await,
@@ -130,6 +139,8 @@ async fn main() -> anyhow::Result<()> {
         upload_peak <= 64 * 1024,
         "<= 64 MiB",
     );
+    intake::report(&mut report).await?;
+    intake::moto_report(&mut report).await?;
 
     let peak = rss_after_registrations(200)?;
     report.figure(
@@ -287,6 +298,12 @@ async fn locked_attempt_rate(total: usize) -> anyhow::Result<f64> {
         anyhow::ensure!(response.status() == 401, "a locked account answered {}", response.status());
     }
     Ok(rate(total, start))
+}
+
+/// The command line's argument `n`, a number.
+fn env_arg(n: usize) -> anyhow::Result<usize> {
+    let text = std::env::args().nth(n).ok_or_else(|| anyhow::anyhow!("argument {n} missing"))?;
+    Ok(text.parse()?)
 }
 
 fn env_number(name: &str, default: usize) -> usize {

@@ -10,7 +10,7 @@ use anyhow::Context;
 use learners::adapters::aws::{provision, AwsClients};
 use learners::adapters::clock::SystemClock;
 use learners::Config;
-use learners_gateway::workers::{spawn_in_process, spawn_sqs_pollers};
+use learners_gateway::workers::{spawn_in_process, spawn_sqs_pollers, spawn_upload_poller};
 use learners_gateway::{serve, Gateway, RouteTable, Workers};
 use std::sync::Arc;
 
@@ -59,6 +59,11 @@ async fn main() -> anyhow::Result<()> {
             let clients = AwsClients::from_env().await;
             let app = learners::wiring::aws(config, &clients, Arc::new(SystemClock));
             spawn_sqs_pollers(app.clone(), workers, clients.sqs, 2);
+            if let Some(bucket) = app.config.upload_bucket.clone() {
+                // Files uploaded to the bucket are taken in as S3's notification would start it.
+                let uploads = learners::adapters::aws::S3Uploads::new(&clients.sdk, &bucket);
+                spawn_upload_poller(app.clone(), uploads, bucket);
+            }
             (app, None)
         }
         other => anyhow::bail!("LEARNERS_BACKEND must be memory or aws, got {other:?}"),

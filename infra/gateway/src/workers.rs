@@ -198,3 +198,33 @@ async fn poll_once(
     }
     Ok(())
 }
+
+/// How often the gateway on the AWS adapters looks for new uploads.
+const UPLOAD_POLL: Duration = Duration::from_secs(1);
+
+/// The gateway's stand-in for the bucket's `ObjectCreated` notification on the AWS adapters
+/// (`make dev-moto`): every second, each object under `uploads/` goes to the `intake` handler
+/// as S3's event would. The intake deletes what it took in; an object it leaves (no job of its
+/// name) is not offered again.
+pub fn spawn_upload_poller(app: App, uploads: learners::adapters::aws::S3Uploads, bucket: String) {
+    tokio::spawn(async move {
+        let mut left: HashSet<String> = HashSet::new();
+        loop {
+            match uploads.keys_under(learners::jobs::UPLOAD_PREFIX).await {
+                Ok(keys) => {
+                    let new: Vec<String> = keys.into_iter().filter(|key| !left.contains(key)).collect();
+                    for key in new {
+                        let event = learners::handlers::intake::object_created(&bucket, &key);
+                        if let Err(error) = learners::handlers::intake::handle(&app, event).await {
+                            tracing::warn!(key, error = format!("{error:#}"), "intake failed; tried again");
+                        } else {
+                            left.insert(key);
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(error = format!("{error:#}"), "listing the uploads failed"),
+            }
+            tokio::time::sleep(UPLOAD_POLL).await;
+        }
+    });
+}

@@ -204,15 +204,29 @@ fn check_rows(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
 }
 
 /// The first row of each email and of each username (lower-cased) seen in a file, kept as a
-/// 64-bit hash under a key of this reading and the row: 16 bytes a name, not the name (a
-/// million-row file holds two tables of about 36 MB instead of hundreds). Two names share a
-/// hash with odds of about one in ten million in a million-row file: the later row would be
-/// skipped as a duplicate (and reported, so the operator sees it).
-#[derive(Default)]
+/// 64-bit hash under a key of this reading and the row: 12 bytes a name, not the name. Each
+/// table is cut in 256 parts by the hash's middle bits, so growing one moves 1/256 of it (one
+/// table growing whole would hold its old and new buckets at once: at a million rows the two
+/// did, 100 MB at the peak). A million-row file holds about 40 MB. Two names share a hash with
+/// odds of about one in ten million in a million-row file: the later row would be skipped as a
+/// duplicate (and reported, so the operator sees it).
 struct FirstSeen {
     key: std::collections::hash_map::RandomState,
-    emails: HashMap<u64, u32, std::hash::BuildHasherDefault<Prehashed>>,
-    usernames: HashMap<u64, u32, std::hash::BuildHasherDefault<Prehashed>>,
+    emails: Vec<Rows>,
+    usernames: Vec<Rows>,
+}
+
+/// One part of a `FirstSeen` table: a name's hash to its first row.
+type Rows = HashMap<Hash64, u32, std::hash::BuildHasherDefault<Prehashed>>;
+
+/// How many parts a `FirstSeen` table is cut in.
+const SEEN_PARTS: usize = 256;
+
+impl Default for FirstSeen {
+    fn default() -> Self {
+        let parts = || (0..SEEN_PARTS).map(|_| Rows::default()).collect();
+        Self { key: Default::default(), emails: parts(), usernames: parts() }
+    }
 }
 
 impl FirstSeen {
@@ -220,13 +234,33 @@ impl FirstSeen {
     fn earlier_or_note(&mut self, email_key: &str, username_key: &str, row: u64) -> Option<u64> {
         use std::hash::BuildHasher;
         let (email, username) = (self.key.hash_one(email_key), self.key.hash_one(username_key));
-        if let Some(first) = self.emails.get(&email).or_else(|| self.usernames.get(&username)) {
+        // The part by bits the map itself uses for neither the bucket (low) nor the tag (top).
+        let part = |hash: u64| (hash >> 24) as usize % SEEN_PARTS;
+        let (emails, usernames) = (&mut self.emails[part(email)], &mut self.usernames[part(username)]);
+        let (email, username) = (Hash64::from(email), Hash64::from(username));
+        if let Some(first) = emails.get(&email).or_else(|| usernames.get(&username)) {
             return Some(u64::from(*first));
         }
         let row = u32::try_from(row).unwrap_or(u32::MAX);
-        self.emails.insert(email, row);
-        self.usernames.insert(username, row);
+        emails.insert(email, row);
+        usernames.insert(username, row);
         None
+    }
+}
+
+/// A 64-bit hash as two halves: with its `u32` row, 12 bytes a slot instead of 16.
+#[derive(PartialEq, Eq)]
+struct Hash64([u32; 2]);
+
+impl From<u64> for Hash64 {
+    fn from(hash: u64) -> Self {
+        Self([(hash >> 32) as u32, hash as u32])
+    }
+}
+
+impl std::hash::Hash for Hash64 {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64((u64::from(self.0[0]) << 32) | u64::from(self.0[1]));
     }
 }
 

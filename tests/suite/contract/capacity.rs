@@ -236,3 +236,39 @@ async fn each_store_call_bills_the_units_pinned_here() {
         PINNED.iter().map(|(step, r, w, n)| format!("    ({step:?}, {r:.1}, {w:.1}, {n}),")).collect();
     assert_eq!(measured, pinned, "the units billed changed; measured:\n{}", measured.join("\n"));
 }
+
+/// A page of a job's report reads the rows it shows, not a page from each of the 16 shard
+/// partitions: the first 50 rows of an 800-row job cost a small part of reading all 800 (before,
+/// each shard read a whole page, and a page cost as much as the whole job).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_page_reads_the_rows_it_shows() {
+    let clients = AwsClients::for_endpoint(moto::url()).await;
+    let table = unique("units-page-");
+    provision::create_table(&clients.dynamodb, &table).await.expect("table on moto");
+    let meter = Meter::default();
+    let metered =
+        aws_sdk_dynamodb::Client::from_conf(clients.dynamodb.config().to_builder().interceptor(meter.clone()).build());
+    let dynamo = DynamoStore::new(metered, table);
+    let job = row_job(JobKind::BulkRegistration, 800, None);
+    dynamo.create_job(&job).await.unwrap();
+    let rows: Vec<RowOutcome> = (2..=801).map(|row| outcome(row, RowResult::Done, "created")).collect();
+    dynamo.settle_at_intake(&job, &rows).await.unwrap();
+    meter.take();
+
+    let page = dynamo.rows(&job.id, 0, 50).await.unwrap();
+    let page_units = meter.take();
+    let all = dynamo.rows(&job.id, 0, 1_000).await.unwrap();
+    let all_units = meter.take();
+    assert_eq!(page.iter().map(|r| r.row).collect::<Vec<_>>(), (2..=51).collect::<Vec<_>>());
+    assert_eq!(all.len(), 800);
+    assert!(
+        page_units.reads * 4.0 <= all_units.reads,
+        "a 50-row page read {} units, the whole 800-row job {}",
+        page_units.reads,
+        all_units.reads
+    );
+    // A page in the middle: read from its own shards, the rows in order.
+    let middle = dynamo.rows(&job.id, 400, 30).await.unwrap();
+    assert_eq!(middle.iter().map(|r| r.row).collect::<Vec<_>>(), (401..=430).collect::<Vec<_>>());
+    assert!(meter.take().reads * 4.0 <= all_units.reads);
+}

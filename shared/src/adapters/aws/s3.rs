@@ -39,6 +39,21 @@ impl S3Uploads {
         Self { client: LazyClient::ready(make_client(sdk)), sdk: sdk.clone(), bucket: bucket.to_owned() }
     }
 
+    /// The keys of the objects under `prefix` (at most 1,000): the local gateway on the AWS
+    /// adapters (`make dev-moto`) looks for new uploads with it, standing in for S3's event
+    /// notification. Not a port method: no function lists the bucket.
+    pub async fn keys_under(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let listed = self
+            .client()
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .context("S3 ListObjectsV2 (uploads)")?;
+        Ok(listed.contents().iter().filter_map(|object| object.key().map(str::to_owned)).collect())
+    }
+
     fn client(&self) -> &aws_sdk_s3::Client {
         self.client.get()
     }

@@ -7,7 +7,8 @@
 use super::{applied, DynamoStore};
 use crate::adapters::aws::items::{self, Item, RefAction};
 use crate::domain::{
-    block_rows, AuditEntry, Counts, Cursor, JobKind, JobStatus, RowJob, RowOutcome, Timestamp, User, UserId, ROW_SHARDS,
+    block_of, block_rows, AuditEntry, Counts, Cursor, JobKind, JobStatus, RowJob, RowOutcome, Timestamp, User, UserId,
+    ROW_SHARDS,
 };
 use crate::ports::{BulkCreate, JobCreated, RowJobs};
 use anyhow::Context;
@@ -93,13 +94,15 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Items of every shard partition of a job whose sort key is `<prefix><row>` with a row
-    /// above `after`, merged in row order, at most `limit`: one query per shard, side by side.
+    /// Items of the job's shard partitions whose sort key is `<prefix><row>` with a row in
+    /// `first..=last`, merged in row order, at most `limit`: one query per shard named, side by
+    /// side.
     async fn across_shards(
         &self,
         job_id: &str,
         prefix: &str,
-        after: u64,
+        shards: &[u64],
+        (first, last): (u64, u64),
         limit: usize,
     ) -> anyhow::Result<Vec<RowOutcome>> {
         let shard_query = |shard: u64| {
@@ -111,8 +114,8 @@ impl DynamoStore {
                     .table_name(&self.table)
                     .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
                     .expression_attribute_values(":pk", items::s(&pk))
-                    .expression_attribute_values(":from", items::s(&format!("{prefix}{:010}", after + 1)))
-                    .expression_attribute_values(":to", items::s(&format!("{prefix}9999999999")))
+                    .expression_attribute_values(":from", items::s(&format!("{prefix}{first:010}")))
+                    .expression_attribute_values(":to", items::s(&format!("{prefix}{last:010}")))
                     .limit(limit.clamp(1, 1000) as i32)
                     .consistent_read(true)
                     .into_paginator()
@@ -126,12 +129,37 @@ impl DynamoStore {
                 Ok::<_, anyhow::Error>(found)
             }
         };
-        let shards = futures::future::try_join_all((0..ROW_SHARDS).map(shard_query)).await?;
+        let shards = futures::future::try_join_all(shards.iter().map(|shard| shard_query(*shard))).await?;
         let mut rows: Vec<RowOutcome> = shards.into_iter().flatten().collect();
         rows.sort_by_key(|r| r.row);
         rows.truncate(limit);
         Ok(rows)
     }
+
+    /// The first `limit` items above row `after`, wherever they are: every shard, each read up
+    /// to `limit` (for sparse items, such as the problem copies).
+    async fn next_anywhere(
+        &self,
+        job_id: &str,
+        prefix: &str,
+        after: u64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<RowOutcome>> {
+        let all: Vec<u64> = (0..ROW_SHARDS).collect();
+        self.across_shards(job_id, prefix, &all, (after + 1, LAST_ROW), limit).await
+    }
+}
+
+/// The largest row number a sort key holds (ten digits).
+const LAST_ROW: u64 = 9_999_999_999;
+
+/// The shards that hold the rows `first..=last` (their blocks'), each once.
+fn shards_of(first: u64, last: u64) -> Vec<u64> {
+    let blocks = block_of(first)..=block_of(last);
+    let mut shards: Vec<u64> = blocks.take(ROW_SHARDS as usize).map(|block| block % ROW_SHARDS).collect();
+    shards.sort_unstable();
+    shards.dedup();
+    shards
 }
 
 #[async_trait]
@@ -346,11 +374,22 @@ impl RowJobs for DynamoStore {
     }
 
     async fn rows(&self, job_id: &str, after: u64, limit: usize) -> anyhow::Result<Vec<RowOutcome>> {
-        self.across_shards(job_id, "ROW#", after, limit).await
+        // Every row of a job is settled once (refused ones too): the next `limit` rows are
+        // those numbered up to `after + limit` (one more: a file's header is its row 1, no
+        // row of the job), read from their own shards, each item once (a report page reads
+        // what it shows). Rows not settled yet leave gaps, filled from beyond the window; so
+        // does the end of the job (a query of each shard, finding nothing).
+        let last = after.saturating_add(limit as u64 + 1).min(LAST_ROW);
+        let mut rows =
+            self.across_shards(job_id, "ROW#", &shards_of(after + 1, last), (after + 1, last), limit).await?;
+        if rows.len() < limit && last < LAST_ROW {
+            rows.extend(self.next_anywhere(job_id, "ROW#", last, limit - rows.len()).await?);
+        }
+        Ok(rows)
     }
 
     async fn problems(&self, job_id: &str, after: u64, limit: usize) -> anyhow::Result<Vec<RowOutcome>> {
-        self.across_shards(job_id, "ERR#", after, limit).await
+        self.next_anywhere(job_id, "ERR#", after, limit).await
     }
 
     async fn rows_of_user(&self, user_id: &UserId) -> anyhow::Result<Vec<(String, RowOutcome)>> {
