@@ -144,6 +144,10 @@ async fn the_upload_form_works_for_its_own_job_only(backend: Backend) {
         assert_eq!(post_form(&app.client, &redirected, file.clone()).await.status(), 403);
         let bigger = with_field(&form, "max_bytes", "1000000000000");
         assert_eq!(post_form(&app.client, &bigger, file.clone()).await.status(), 403);
+        // An empty file: under the policy's range (S3: EntityTooSmall).
+        let empty = post_form(&app.client, &form, Vec::new()).await;
+        assert_eq!(empty.status(), 400);
+        assert!(empty.text().await.unwrap().contains("EntityTooSmall"));
     }
     assert_eq!(job_status(&app, &first).await, (JobStatus::Receiving, 0), "the job still waits for its file");
 
