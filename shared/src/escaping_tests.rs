@@ -430,6 +430,37 @@ fn cases() -> Vec<(&'static str, Rendered)> {
         ),
         ("console/deletions_form.html", Rendered::Pages(documents(vec![console::deletions_form(&errors)]))),
         (
+            "console/upload_options.html",
+            Rendered::Pages(documents(vec![
+                console::upload_options(JobKind::BulkRegistration, true, code, &errors),
+                console::upload_options(JobKind::Deletion, false, Some(AskFor::Password), &errors),
+            ])),
+        ),
+        (
+            "console/upload_send.html",
+            Rendered::Pages(documents(
+                [JobKind::BulkRegistration, JobKind::Deletion]
+                    .into_iter()
+                    .map(|kind| {
+                        // The job id and every signed field as hostile values (they come from the
+                        // store and the adapter, but the page trusts neither).
+                        let fields =
+                            vec![(HOSTILE.to_owned(), HOSTILE.to_owned()), ("key".to_owned(), HOSTILE.to_owned())];
+                        let url = "https://learners-uploads.s3.eu-west-1.amazonaws.com/";
+                        console::upload_send(
+                            kind,
+                            HOSTILE,
+                            true,
+                            url,
+                            &fields,
+                            100 << 20,
+                            std::time::Duration::from_secs(600),
+                        )
+                    })
+                    .collect(),
+            )),
+        ),
+        (
             "console/deletions_checked.html",
             Rendered::Pages(documents(vec![console::deletions_checked(
                 &learners_check(),

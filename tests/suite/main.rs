@@ -6,6 +6,7 @@ mod activation;
 mod admin;
 mod bad_input;
 mod bulk;
+mod console_uploads;
 mod contract;
 mod contract_oidc;
 mod deploy;

@@ -162,6 +162,10 @@ async fn an_operator_without_a_second_factor_reaches_only_the_enrolment_page(bac
                 console::multipart(&app, &cookie, path, &fields).await
             }
             "/operator/deletions/check" => console::multipart(&app, &cookie, path, &[("emails", &learner)]).await,
+            "/operator/bulk/upload" => {
+                console::post(&app, &cookie, path, &[("invite", "true"), ("your_password", PASSWORD)]).await
+            }
+            "/operator/deletions/upload" => console::post(&app, &cookie, path, &[("your_password", PASSWORD)]).await,
             "/operator/applications" => {
                 let fields = [("name", "Another"), ("redirect_uris", "https://other.example/complete")];
                 console::post(&app, &cookie, path, &fields).await

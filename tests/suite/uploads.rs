@@ -339,6 +339,7 @@ fn only_the_signers_put_and_only_the_intake_reads_and_deletes_uploads() {
         ("DeletionsFunction", "s3:PutObject"),
         ("IntakeFunction", "s3:DeleteObject"),
         ("IntakeFunction", "s3:GetObject"),
+        ("OperatorConsoleFunction", "s3:PutObject"),
     ];
     let found: Vec<(&str, &str)> = grants.iter().map(|(f, a)| (f.as_str(), a.as_str())).collect();
     assert_eq!(found, expected);

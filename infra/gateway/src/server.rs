@@ -257,7 +257,8 @@ impl Gateway {
             Err(UploadRefused::Forbidden) => {
                 return s3_error(403, "AccessDenied", "Request has expired or the signature does not match")
             }
-            Err(UploadRefused::BadRequest(message)) => return s3_error(400, "EntityTooLarge", message),
+            Err(refused @ UploadRefused::TooLarge) => return s3_error(400, "EntityTooLarge", &refused.to_string()),
+            Err(refused @ UploadRefused::TooSmall) => return s3_error(400, "EntityTooSmall", &refused.to_string()),
         };
         let (app, pending) = (self.app.clone(), pending.clone());
         pending.fetch_add(1, Ordering::SeqCst);

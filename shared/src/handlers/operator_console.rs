@@ -22,7 +22,7 @@
 //! changed from here (`Actor::may_change`): the admin API does that.
 
 use super::signed_in;
-use crate::domain::{Actor, JobStatus, SessionRecord, User};
+use crate::domain::{Actor, JobKind, JobStatus, SessionRecord, User};
 use crate::flows::admin::{self, AuditSubject, ConfirmWith, Confirmation, Proof, SupportError};
 use crate::flows::admin_email::{self, EmailFixError, EmailFixed};
 use crate::flows::bulk::{dry_run, upload_with, UploadError, MAX_UPLOAD_BYTES};
@@ -42,6 +42,7 @@ use crate::App;
 use lambda_http::Request;
 
 mod settings;
+mod uploads;
 
 /// How many entries the audit page shows, and from how many days back.
 const AUDIT_LINES: usize = 100;
@@ -114,9 +115,11 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "GET /operator/bulk" => Ok(response::page(200, console::bulk_upload(&FieldErrors::new()))),
         "POST /operator/bulk/check" => bulk_check(app, &req, &console).await,
         "POST /operator/bulk" => bulk_register(app, &req, &mut console).await,
+        "POST /operator/bulk/upload" => uploads::reserve(app, &req, &mut console, JobKind::BulkRegistration).await,
         "GET /operator/deletions" => Ok(response::page(200, console::deletions_form(&FieldErrors::new()))),
         "POST /operator/deletions/check" => deletions_check(app, &req, &console).await,
         "POST /operator/deletions" => deletions(app, &req, &mut console).await,
+        "POST /operator/deletions/upload" => uploads::reserve(app, &req, &mut console, JobKind::Deletion).await,
         "GET /operator/jobs/{job_id}" => job(app, &req).await,
         "GET /operator/jobs/{job_id}/report.csv" => report(app, &req).await,
         "GET /operator/audit" => audit(app, &req).await,

@@ -17,6 +17,8 @@ use askama::Template;
 
 mod settings;
 pub use settings::{settings_page, settings_restore, settings_values, SettingsView, VERSION_FIELD};
+mod uploads;
+pub use uploads::{upload_options, upload_send};
 
 fn console_page(title: &str, body: &impl Template) -> Page {
     Page { wide: true, ..Page::new(title, body) }
@@ -527,6 +529,8 @@ struct Job<'a> {
     by: String,
     started: String,
     cut_off: bool,
+    /// Waiting for its uploaded file, or reading it (no total yet).
+    receiving: bool,
     done: bool,
     problems: Vec<ProblemRow<'a>>,
     /// The next page's cursor, as a query value.
@@ -560,6 +564,7 @@ pub fn job(progress: &JobProgress, problems: &Paged<RowOutcome>) -> Page {
         by: Actor::from_record(&job.operator).label().to_owned(),
         started: when(Some(job.created_at)),
         cut_off: progress.status == JobStatus::CutOff,
+        receiving: progress.status == JobStatus::Receiving,
         done: matches!(progress.status, JobStatus::Completed | JobStatus::CutOff),
         problems: problem_rows(job.kind, &problems.items),
         next_cursor: problems.next_cursor.as_deref().map(urlencode),

@@ -1,7 +1,8 @@
 //! The embedded twin of `aws/s3.rs`: objects kept in memory, behind signed URLs that the local
 //! gateway serves (`/_dev/uploads/...`), with S3's contract: a signed `PUT` (its URL carries an
 //! expiry and an HMAC of the method, key and expiry under a key made at start) and a signed form
-//! `POST` (its fields carry the key, a size limit, the page to go on to, the expiry and an HMAC
+//! `POST` (its fields carry the key, a size limit (1 byte up to a maximum, as S3's
+//! `content-length-range`), the page to go on to, the expiry and an HMAC
 //! of them all), refused once expired or altered, as S3 refuses them.
 
 use super::faults::WithFaults;
@@ -39,8 +40,12 @@ pub struct UploadObjects {
 pub enum UploadRefused {
     #[error("the request is not signed for this object, or has expired")]
     Forbidden,
-    #[error("{0}")]
-    BadRequest(&'static str),
+    /// Over the policy's size (S3: `EntityTooLarge`, a 400).
+    #[error("Your proposed upload exceeds the maximum allowed size")]
+    TooLarge,
+    /// Under it: an empty file (S3: `EntityTooSmall`, a 400; the policy's range starts at 1).
+    #[error("Your proposed upload is smaller than the minimum allowed size")]
+    TooSmall,
 }
 
 impl MemoryUploads {
@@ -109,8 +114,10 @@ impl UploadObjects {
             (field("key"), field("expires"), field("max_bytes"), field("success_action_redirect"));
         self.check(&["POST", key, expires, max, redirect], field("signature"), expires)?;
         if max.parse::<u64>().map_or(true, |max| file.len() as u64 > max) {
-            // S3: EntityTooLarge, a 400.
-            return Err(UploadRefused::BadRequest("Your proposed upload exceeds the maximum allowed size"));
+            return Err(UploadRefused::TooLarge);
+        }
+        if file.is_empty() {
+            return Err(UploadRefused::TooSmall);
         }
         self.store(key, file);
         Ok((key.to_owned(), redirect.to_owned()))
