@@ -162,10 +162,10 @@ async fn sensitive_actions_ask_for_the_operators_second_factor(backend: Backend)
 
     j.site.clock.advance(301);
     let newcomer = email("cohort");
-    let dir = std::env::temp_dir().join(unique("console-"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("one.csv");
-    std::fs::write(&file, format!("email,username,name\n{newcomer},{},Cohort Member\n", unique("member"))).unwrap();
+    let file = learners_tests::file_named(
+        "one.csv",
+        format!("email,username,name\n{newcomer},{},Cohort Member\n", unique("member")),
+    );
     b.follow("Bulk registration").await;
     b.choose_file("CSV file", &file).await;
     b.press("Check file").await;
@@ -238,10 +238,7 @@ async fn bulk_registration_and_deletions(backend: Backend) {
         csv.push_str(&format!("{address},{},Cohort Member,{PASSWORD}\n", unique("member")));
     }
     csv.push_str(&format!("not-an-address,{},Broken Row,\n", unique("broken")));
-    let dir = std::env::temp_dir().join(unique("console-"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("cohort.csv");
-    std::fs::write(&file, &csv).unwrap();
+    let file = learners_tests::file_named("cohort.csv", &csv);
 
     j.open_console_as(&operator).await;
     b.follow("Bulk registration").await;

@@ -115,6 +115,15 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", &uuid::Uuid::now_v7().simple().to_string()[20..])
 }
 
+/// A file named `name` holding `contents`, in a directory of its own (a browser picks it).
+pub fn file_named(name: &str, contents: impl AsRef<[u8]>) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(unique("files-"));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let file = dir.join(name);
+    std::fs::write(&file, contents).expect("the file written");
+    file
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, &[]).await

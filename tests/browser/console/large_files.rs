@@ -61,10 +61,7 @@ async fn a_twenty_megabyte_file_goes_straight_to_the_bucket(backend: Backend) {
     let rows = if backend == Backend::Moto { 100 } else { 40_000 };
     let (csv, addresses) = wide_file(rows, 20 * 1024 * 1024);
     assert!(csv.len() > 20 * 1024 * 1024, "{} bytes", csv.len());
-    let dir = std::env::temp_dir().join(unique("console-"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("cohort.csv");
-    std::fs::write(&file, &csv).unwrap();
+    let file = learners_tests::file_named("cohort.csv", &csv);
 
     j.open_console_as(&operator).await;
     b.follow("Bulk registration").await;
@@ -102,7 +99,7 @@ async fn a_twenty_megabyte_file_goes_straight_to_the_bucket(backend: Backend) {
     let job = j.site.app.jobs.job(&id).await.unwrap().expect("the job");
     assert!(!job.invite, "the invitation was not chosen");
     assert!(j.site.mail_to(&addresses[0]).await.is_empty(), "no invitation mailed");
-    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(file.parent().expect("its directory"));
     j.finish().await;
 }
 
@@ -114,10 +111,7 @@ async fn a_deletion_file_goes_the_same_way(backend: Backend) {
     for address in [&erin, &fay, &kept] {
         j.site.active_account(address, &unique("learner")).await;
     }
-    let dir = std::env::temp_dir().join(unique("console-"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("leavers.csv");
-    std::fs::write(&file, format!("email\n{erin}\n{fay}\n{}\n", email("nobody"))).unwrap();
+    let file = learners_tests::file_named("leavers.csv", format!("email\n{erin}\n{fay}\n{}\n", email("nobody")));
 
     j.open_console_as(&operator).await;
     b.follow("Deletions").await;
@@ -134,7 +128,7 @@ async fn a_deletion_file_goes_the_same_way(backend: Backend) {
     }
     assert!(j.status_of(&erin).await.is_none() && j.status_of(&fay).await.is_none(), "the listed ones are gone");
     assert_eq!(j.status_of(&kept).await.as_deref(), Some("active"), "only the listed ones");
-    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(file.parent().expect("its directory"));
     j.finish().await;
 }
 

@@ -121,10 +121,7 @@ async fn a_bulk_upload_with_invitations(backend: Backend) {
     for address in &cohort {
         csv.push_str(&format!("{address},{},Invited Member\n", unique("member")));
     }
-    let dir = std::env::temp_dir().join(unique("invite-"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("cohort.csv");
-    std::fs::write(&file, &csv).unwrap();
+    let file = learners_tests::file_named("cohort.csv", &csv);
 
     j.open_console_as(&operator).await;
     b.follow("Bulk registration").await;
