@@ -44,7 +44,7 @@ pub struct FindRequest {
 }
 
 /// A date (`yyyy-mm-dd`, UTC) as the first or (`end_of_day`) the last second of that day.
-fn parse_day(field: &'static str, text: &str, end_of_day: bool) -> Result<Timestamp, FindError> {
+pub(crate) fn parse_day(field: &'static str, text: &str, end_of_day: bool) -> Result<Timestamp, FindError> {
     let format = ::time::macros::format_description!("[year]-[month]-[day]");
     let day =
         ::time::Date::parse(text, &format).map_err(|_| FindError::Invalid(field, "A date as yyyy-mm-dd.".into()))?;
@@ -111,7 +111,7 @@ pub fn day_of(at: Timestamp) -> String {
     text.split('T').next().unwrap_or_default().to_owned()
 }
 
-fn urlencoding(value: &str) -> String {
+pub(crate) fn urlencoding(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {

@@ -23,15 +23,15 @@
 
 use super::signed_in;
 use crate::domain::{Actor, JobStatus, SessionRecord, User};
-use crate::flows::admin::{self, AuditSubject, ConfirmWith, Confirmation, Proof, SupportError};
+use crate::flows::admin::{self, ConfirmWith, Confirmation, Proof, SupportError};
 use crate::flows::admin_email::{self, EmailFixError, EmailFixed};
 use crate::flows::bulk::{dry_run, upload_with, UploadError, MAX_UPLOAD_BYTES};
 use crate::flows::removal::{
     check_deletions, check_list, emails_from_lines, read_list, request_deletions, DeletionCheck,
 };
 use crate::http::console_pages::{
-    self as console, urlencode, ApplicationForm, AskFor, AuditLine, CardContext, ConfirmStep, FactorsSummary,
-    ShownSecret, CODE_FIELD, PASSWORD_FIELD,
+    self as console, urlencode, ApplicationForm, AskFor, CardContext, ConfirmStep, FactorsSummary, ShownSecret,
+    CODE_FIELD, PASSWORD_FIELD,
 };
 use crate::http::multipart::Parts;
 use crate::http::origin::from_site;
@@ -41,11 +41,8 @@ use crate::oidc::clients::{self, ClientError, NewClient};
 use crate::App;
 use lambda_http::Request;
 
+mod audit;
 mod settings;
-
-/// How many entries the audit page shows, and from how many days back.
-const AUDIT_LINES: usize = 100;
-const AUDIT_DAYS: u32 = 30;
 
 /// The signed-in operator of a console request.
 struct Console {
@@ -119,7 +116,7 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "POST /operator/deletions" => deletions(app, &req, &mut console).await,
         "GET /operator/jobs/{job_id}" => job(app, &req).await,
         "GET /operator/jobs/{job_id}/report.csv" => report(app, &req).await,
-        "GET /operator/audit" => audit(app, &req).await,
+        "GET /operator/audit" => audit::page(app, &req, &console).await,
         "GET /operator/learners" => find_learners(app, &req).await,
         "GET /operator/jobs" => past_jobs(app, &req).await,
         "GET /operator/applications" => applications(app, &req).await,
@@ -261,7 +258,13 @@ async fn learners(app: &App, req: &Request, console: &Console) -> Result<Reply, 
         }
         _ => None,
     };
-    learner_page(app, console, 200, email.trim(), notice, &FieldErrors::new()).await
+    let reply = learner_page(app, console, 200, email.trim(), notice, &FieldErrors::new()).await?;
+    if notice.is_none() && reply.status() == 200 && !email.trim().is_empty() {
+        // A look at the card is on record (who viewed whom); coming back from an action is not
+        // another look (the action has its own entry).
+        admin::record_view(app, &console.actor, email.trim()).await?;
+    }
+    Ok(reply)
 }
 
 /// A form's fields, each required unless listed as optional.
@@ -815,42 +818,6 @@ async fn report(app: &App, req: &Request) -> Result<Reply, ApiError> {
         return Ok(response::route_not_found());
     };
     super::row_jobs::report_response(app, &progress.job, cursor).await
-}
-
-async fn audit(app: &App, req: &Request) -> Result<Reply, ApiError> {
-    let email = query_param(req, "email").unwrap_or_default().trim().to_owned();
-    let entries = if email.is_empty() {
-        app.audit.latest(app.clock.now(), AUDIT_DAYS, AUDIT_LINES).await.map_err(unexpected)?
-    } else {
-        match admin::audit_entries(app, AuditSubject::Email(email.clone())).await {
-            Ok(entries) => entries,
-            Err(SupportError::InvalidEmail(e)) => {
-                let errors = FieldErrors::from([("email".to_owned(), e.to_string())]);
-                return Ok(response::page(422, console::audit(&email, &[], &errors)));
-            }
-            Err(SupportError::NotFound) => {
-                let errors = FieldErrors::from([("email".to_owned(), "No account has this email address.".to_owned())]);
-                return Ok(response::page(404, console::audit(&email, &[], &errors)));
-            }
-            Err(other) => return Err(other.into()),
-        }
-    };
-    let mut lines = Vec::with_capacity(entries.len());
-    for entry in entries.into_iter().take(AUDIT_LINES) {
-        let learner = match app.store.user_by_id(&entry.user_id).await.map_err(unexpected)? {
-            _ if entry.user_id == crate::domain::settings::audit_subject() => "(site settings)".to_owned(),
-            Some(user) => user.email.to_string(),
-            None => format!("(deleted account {})", entry.user_id),
-        };
-        lines.push(AuditLine {
-            at: entry.at,
-            who: Actor::from_record(&entry.operator).label().to_owned(),
-            action: entry.action,
-            learner,
-            outcome: entry.outcome,
-        });
-    }
-    Ok(response::page(200, console::audit(&email, &lines, &FieldErrors::new())))
 }
 
 /// The Applications page, with the applications as they are now.
