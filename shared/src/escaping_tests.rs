@@ -489,6 +489,7 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                         locked_until: Some(Timestamp::from_unix(1_800_000_600)),
                     }],
                     Some(HOSTILE.into()),
+                    Some(HOSTILE.into()),
                     Some(HOSTILE),
                 ),
                 console::learner_list(
@@ -500,6 +501,7 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                         created_to: String::new(),
                     },
                     &[],
+                    None,
                     None,
                     None,
                 ),

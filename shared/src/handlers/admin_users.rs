@@ -29,7 +29,7 @@ pub async fn handle(app: &App, req: Request) -> Reply {
     let operator = operator.id.as_str();
     let result = match route_key(&req).as_str() {
         "GET /admin/v1/users" => lookup(app, &req, operator).await,
-        "GET /admin/v1/users/search" => search(app, &req).await,
+        "GET /admin/v1/users/search" => search(app, &req, operator).await,
         "GET /admin/v1/jobs" => jobs(app, &req).await,
         "POST /admin/v1/users/activate" => activate(app, &req, operator).await,
         "POST /admin/v1/users/password" => set_password(app, &req, operator).await,
@@ -150,9 +150,22 @@ pub fn listed_json(listed: &Listed) -> serde_json::Value {
     })
 }
 
-/// `GET /admin/v1/users/search?q=&status=&source=&created_from=&created_to=&cursor=`.
-async fn search(app: &App, req: &Request) -> Result<Reply, ApiError> {
+/// `GET /admin/v1/users/search?q=&status=&source=&created_from=&created_to=&cursor=`
+/// (`format=csv`: the export, `flows::directory::export_csv`).
+async fn search(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
     let request = FindRequest::parse(|name| query_param(req, name))?;
+    match query_param(req, "format").as_deref() {
+        None | Some("") | Some("json") => {}
+        Some("csv") => {
+            // The export (audited as export_learners): the rest's cursor in x-next-cursor.
+            let (csv, next) = directory::export_csv(app, operator, &request).await?;
+            return Ok(response::csv_download(csv, "learners.csv", next.map(|c| c.encode())));
+        }
+        Some(_) => {
+            let message = "json or csv.".to_owned();
+            return Err(ApiError::validation(FieldErrors::from([("format".to_owned(), message)])));
+        }
+    }
     let found = directory::find(app, &request).await?;
     let users: Vec<serde_json::Value> = found.learners.iter().map(listed_json).collect();
     Ok(response::json(200, &json!({"users": users, "next_cursor": found.next.map(|c| c.encode())})))
@@ -282,6 +295,10 @@ async fn revoke(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiEr
 /// learner also as `email=` or `user_id=`): a page of entries, newest first, and the next
 /// page's cursor; `format=csv`: the export (audited), the rest's cursor in `x-next-cursor`.
 async fn audit(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
+    if query_param(req, "user_id").is_some_and(|id| crate::domain::UserId::parse(&id).is_none()) {
+        let message = "A user id (a UUID).".to_owned();
+        return Err(ApiError::validation(FieldErrors::from([("user_id".to_owned(), message)])));
+    }
     if let Some(email) = query_param(req, "email") {
         // As before the filters: an address with no account is a 404.
         admin::user_by_email(app, &email).await?;

@@ -42,6 +42,7 @@ use crate::App;
 use lambda_http::Request;
 
 mod audit;
+mod learners_export;
 mod settings;
 
 /// The signed-in operator of a console request.
@@ -117,7 +118,7 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "GET /operator/jobs/{job_id}" => job(app, &req).await,
         "GET /operator/jobs/{job_id}/report.csv" => report(app, &req).await,
         "GET /operator/audit" => audit::page(app, &req, &console).await,
-        "GET /operator/learners" => find_learners(app, &req).await,
+        "GET /operator/learners" => find_learners(app, &req, &console).await,
         "GET /operator/jobs" => past_jobs(app, &req).await,
         "GET /operator/applications" => applications(app, &req).await,
         "POST /operator/applications" => register_application(app, &req, &console).await,
@@ -939,7 +940,7 @@ async fn remove_application(app: &App, req: &Request, console: &Console) -> Resu
 }
 
 /// "Search learners" and "Locked now" (`flows::directory`): a page of learners, 50 at a time.
-async fn find_learners(app: &App, req: &Request) -> Result<Reply, ApiError> {
+async fn find_learners(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
     use crate::flows::directory::{self, day_of, FindError, FindRequest};
     let (request, error) = match FindRequest::parse(|name| query_param(req, name)) {
         Ok(request) => (request, None),
@@ -955,12 +956,15 @@ async fn find_learners(app: &App, req: &Request) -> Result<Reply, ApiError> {
         created_to: request.created_to.map(day_of).unwrap_or_default(),
     };
     if let Some(error) = error {
-        return Ok(response::page(400, console::learner_list(&form, &[], None, Some(&error))));
+        return Ok(response::page(400, console::learner_list(&form, &[], None, None, Some(&error))));
+    }
+    if query_param(req, "format").as_deref() == Some("csv") {
+        return learners_export::csv(app, &request, console).await;
     }
     let found = match directory::find(app, &request).await {
         Ok(found) => found,
         Err(FindError::Invalid(_, why)) => {
-            return Ok(response::page(400, console::learner_list(&form, &[], None, Some(&why))))
+            return Ok(response::page(400, console::learner_list(&form, &[], None, None, Some(&why))))
         }
         Err(FindError::Unexpected(e)) => return Err(unexpected(e)),
     };
@@ -985,7 +989,8 @@ async fn find_learners(app: &App, req: &Request) -> Result<Reply, ApiError> {
         let separator = if query.is_empty() { "" } else { "&" };
         format!("/operator/learners?{query}{separator}cursor={}", cursor.encode())
     });
-    Ok(response::page(200, console::learner_list(&form, &rows, next, None)))
+    let export = learners_export::link(&request);
+    Ok(response::page(200, console::learner_list(&form, &rows, next, Some(export), None)))
 }
 
 /// "Past jobs": bulk registrations and deletions, newest first.

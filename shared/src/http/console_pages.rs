@@ -844,10 +844,18 @@ struct LearnerList<'a> {
     locked: bool,
     rows: Vec<ListRow<'a>>,
     next: Option<String>,
+    export: Option<String>,
 }
 
-/// "Search learners": the form, a page of learners, and the link to the next page.
-pub fn learner_list(form: &ListForm<'_>, rows: &[ListedRow], next: Option<String>, error: Option<&str>) -> Page {
+/// "Search learners": the form, a page of learners, the link to the next page, and "Export"
+/// (the same filters as CSV; links the handler builds, always to `/operator/learners?...`).
+pub fn learner_list(
+    form: &ListForm<'_>,
+    rows: &[ListedRow],
+    next: Option<String>,
+    export: Option<String>,
+    error: Option<&str>,
+) -> Page {
     use crate::domain::{StatusFilter, UserSource};
     let locked = form.status == Some(StatusFilter::Locked);
     let caption = if locked {
@@ -887,6 +895,7 @@ pub fn learner_list(form: &ListForm<'_>, rows: &[ListedRow], next: Option<String
             })
             .collect(),
         next,
+        export,
     };
     console_page(if locked { "Locked now" } else { "Search learners" }, &page)
 }
