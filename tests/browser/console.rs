@@ -472,6 +472,7 @@ in_the_browser! {
     an_operator_manages_applications: memory, moto;
 }
 
+mod find_and_export;
 mod operator_actions;
 mod operator_email;
 mod site_settings;
