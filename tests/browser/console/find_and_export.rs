@@ -135,7 +135,7 @@ async fn an_operator_finds_learners_reads_the_audit_and_exports(backend: Backend
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 120, "{exported}");
     assert!(rows.iter().all(|r| &r[2] == "unlock"));
-    assert!(rows.iter().any(|r| &r[5] == format!("'{FORMULA}")), "neutralised");
+    assert!(rows.iter().any(|r| r[5] == format!("'{FORMULA}")), "neutralised");
     assert!(!exported.contains(&format!("\"{FORMULA}")), "{exported}");
     j.finish().await;
 }
