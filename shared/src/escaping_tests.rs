@@ -480,7 +480,25 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                 console::job(&progress(JobKind::Deletion, JobStatus::Receiving, 86_400 * 30), &rows(None)),
             ])),
         ),
-        ("console/audit.html", Rendered::Pages(documents(vec![console::audit(HOSTILE, &lines, &errors)]))),
+        (
+            "console/audit.html",
+            Rendered::Pages(documents(vec![
+                console::audit(
+                    &console::AuditForm {
+                        operator: HOSTILE,
+                        action: HOSTILE,
+                        learner: HOSTILE,
+                        from: HOSTILE.into(),
+                        to: HOSTILE.into(),
+                    },
+                    &lines,
+                    Some(HOSTILE.into()),
+                    HOSTILE.into(),
+                    Some(HOSTILE),
+                ),
+                console::audit(&console::AuditForm::default(), &[], None, "/operator/audit?format=csv".into(), None),
+            ])),
+        ),
         (
             "console/learner_list.html",
             Rendered::Pages(documents(vec![
@@ -502,6 +520,7 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                         locked_until: Some(Timestamp::from_unix(1_800_000_600)),
                     }],
                     Some(HOSTILE.into()),
+                    Some(HOSTILE.into()),
                     Some(HOSTILE),
                 ),
                 console::learner_list(
@@ -513,6 +532,7 @@ fn cases() -> Vec<(&'static str, Rendered)> {
                         created_to: String::new(),
                     },
                     &[],
+                    None,
                     None,
                     None,
                 ),

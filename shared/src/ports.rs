@@ -4,9 +4,9 @@
 use crate::domain::oidc::{ClientId, CodeRecord, CodeUse, GrantToken, OidcClient, PublicJwk};
 use crate::domain::StoredSettings;
 use crate::domain::{
-    AuditEntry, Challenge, Counts, Cursor, DeviceRecord, Email, FullName, LockedNow, LockoutPolicy, LockoutState,
-    MailRefusal, Password, PasswordHash, Reservation, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord,
-    Timestamp, TokenHash, TokenRecord, User, UserId, UserPage, UserQuery,
+    AuditEntry, AuditPage, AuditQuery, Challenge, Counts, Cursor, DeviceRecord, Email, FullName, LockedNow,
+    LockoutPolicy, LockoutState, MailRefusal, Password, PasswordHash, Reservation, Retirement, RowJob, RowOutcome,
+    SecondFactors, SessionRecord, Timestamp, TokenHash, TokenRecord, User, UserId, UserPage, UserQuery,
 };
 use async_trait::async_trait;
 
@@ -453,9 +453,10 @@ pub trait AuditLog: Send + Sync {
     async fn record(&self, entry: &AuditEntry) -> anyhow::Result<()>;
     async fn entries_for(&self, user_id: &UserId) -> anyhow::Result<Vec<AuditEntry>>;
 
-    /// The latest entries across accounts, newest first, at most `limit` and none older than
-    /// `days` days before `now`.
-    async fn latest(&self, now: Timestamp, days: u32, limit: usize) -> anyhow::Result<Vec<AuditEntry>>;
+    /// Entries across accounts (or one learner's), newest first, that pass the query's filters,
+    /// a page at a time: a page starts below the cursor, so paging never repeats nor skips an
+    /// entry. From indexes only (the `feed` index by day and shard; a learner's own partition).
+    async fn find_entries(&self, query: &AuditQuery) -> anyhow::Result<AuditPage>;
 }
 
 /// What storing one bulk row found.

@@ -469,6 +469,7 @@ in_the_browser! {
     an_operator_manages_applications: memory, moto;
 }
 
+mod find_and_export;
 mod large_files;
 mod operator_actions;
 mod operator_email;

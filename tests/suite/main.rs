@@ -4,6 +4,7 @@
 mod account_page;
 mod activation;
 mod admin;
+mod audit_log;
 mod bad_input;
 mod bulk;
 mod console_uploads;

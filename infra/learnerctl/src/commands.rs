@@ -101,11 +101,14 @@ pub enum Command {
         output: Option<std::path::PathBuf>,
     },
     /// Show the operator actions on an account, newest first: by its email, or by its user id
-    /// (which still answers after the account was deleted).
+    /// (which still answers after the account was deleted). With filters (--operator, --action,
+    /// --from, --to, --all, --csv), the log across accounts (or the account's) page by page.
     Audit {
         email: Option<String>,
         #[arg(long, conflicts_with = "email")]
         user_id: Option<String>,
+        #[command(flatten)]
+        filters: crate::directory::AuditFilters,
     },
     /// Find learners: the list (newest first, with filters) or a search by the start of an
     /// email or username. One learner a line: email, username, status, source, created, id.
@@ -278,7 +281,10 @@ pub async fn run(api: &Api, options: &Options, command: Command) -> anyhow::Resu
         Command::Clients { action } => crate::clients::run(api, options.json, action).await,
         Command::Settings { action } => crate::settings::run(api, options.json, action).await,
         Command::Supporters { action } => crate::settings::supporters(api, options.json, action).await,
-        Command::Audit { email, user_id } => {
+        Command::Audit { email, user_id, filters } if filters.any() => {
+            crate::directory::audit(api, options, email.or(user_id), filters).await
+        }
+        Command::Audit { email, user_id, .. } => {
             let filter = match (email, user_id) {
                 (Some(email), None) => format!("email={}", query(&email)),
                 (None, Some(id)) => format!("user_id={}", query(&id)),

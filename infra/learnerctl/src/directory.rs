@@ -7,6 +7,7 @@
 use crate::api::Api;
 use crate::commands::Options;
 use crate::jobs::query;
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::io::Write;
 
@@ -170,6 +171,91 @@ pub async fn jobs(api: &Api, options: &Options, cursor: Option<String>, all: boo
             text(&job["skipped"]),
             text(&job["failed"]),
             text(&job["requested_by"])
+        )
+    })
+    .await
+}
+
+/// Filters of the audit log (`GET /admin/v1/audit`): with any of them, `learnerctl audit` pages
+/// through the log (across accounts without an email or `--user-id`), one entry a line.
+#[derive(Args)]
+pub struct AuditFilters {
+    /// An operator's email (their console actions), or text of an IAM caller's ARN.
+    #[arg(long)]
+    operator: Option<String>,
+    /// The action (view, unlock, export_learners, ...).
+    #[arg(long)]
+    action: Option<String>,
+    /// On or after this day (yyyy-mm-dd, UTC).
+    #[arg(long)]
+    from: Option<String>,
+    /// On or before this day (yyyy-mm-dd, UTC).
+    #[arg(long)]
+    to: Option<String>,
+    /// Start at this page (the cursor a previous page ended with).
+    #[arg(long)]
+    cursor: Option<String>,
+    /// Every page, not only the first.
+    #[arg(long)]
+    all: bool,
+    /// The entries as CSV (the export, audited; at most 5,000 a call).
+    #[arg(long)]
+    csv: bool,
+}
+
+impl AuditFilters {
+    /// Was any given (else `learnerctl audit` shows one account's entries as before)?
+    pub fn any(&self) -> bool {
+        self.operator.is_some()
+            || self.action.is_some()
+            || self.from.is_some()
+            || self.to.is_some()
+            || self.cursor.is_some()
+            || self.all
+            || self.csv
+    }
+}
+
+/// `learnerctl audit [EMAIL | --user-id ID] --operator ... --action ... --from ... --to ...`:
+/// at, action, outcome, operator, user id, a line each, newest first.
+pub async fn audit(api: &Api, options: &Options, learner: Option<String>, filters: AuditFilters) -> anyhow::Result<()> {
+    let mut pairs = Vec::new();
+    for (name, value) in [
+        ("learner", &learner),
+        ("operator", &filters.operator),
+        ("action", &filters.action),
+        ("from", &filters.from),
+        ("to", &filters.to),
+    ] {
+        if let Some(value) = value {
+            pairs.push(format!("{name}={}", query(value)));
+        }
+    }
+    if filters.csv {
+        pairs.push("format=csv".to_owned());
+        if let Some(cursor) = &filters.cursor {
+            pairs.push(format!("cursor={}", query(cursor)));
+        }
+        let answer = api.send("GET", &format!("/admin/v1/audit?{}", pairs.join("&")), None, Vec::new()).await?.ok()?;
+        let mut out = std::io::stdout().lock();
+        match out.write_all(&answer.body) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other.context("writing to standard output")?,
+        }
+        return Ok(());
+    }
+    let path = match pairs.is_empty() {
+        true => "/admin/v1/audit".to_owned(),
+        false => format!("/admin/v1/audit?{}", pairs.join("&")),
+    };
+    pages(api, options, &path, "entries", filters.cursor, filters.all, |entry| {
+        format!(
+            "{}\t{}\t{}\t{}\t{}",
+            text(&entry["at"]),
+            text(&entry["action"]),
+            text(&entry["outcome"]),
+            text(&entry["operator"]),
+            text(&entry["user_id"])
         )
     })
     .await

@@ -80,6 +80,12 @@ impl Actor {
 }
 
 impl AuditEntry {
+    /// Where the entry sits in the log's order (newest last): `<epoch seconds, 12 digits>#<id>`,
+    /// the sort key of both its items; a cursor of the log is one of these.
+    pub fn sort_key(&self) -> String {
+        format!("{:012}#{}", self.at.unix().max(0), self.id)
+    }
+
     pub fn new(at: Timestamp, operator: &str, action: &str, user_id: &UserId, outcome: impl Into<String>) -> Self {
         Self {
             id: uuid::Uuid::now_v7().to_string(),
@@ -89,6 +95,74 @@ impl AuditEntry {
             user_id: user_id.clone(),
             outcome: outcome.into(),
         }
+    }
+}
+
+/// The subject of the audit entries of exports (they concern no one account): a UUID no
+/// account has (accounts get UUIDv7s; the site settings' entries have the nil UUID).
+pub fn exports_subject() -> UserId {
+    UserId::parse("00000000-0000-0000-0000-000000000001").unwrap_or_else(UserId::generate)
+}
+
+/// Which entries of the log to list: across accounts, or one learner's, newest first, between
+/// two times, after a cursor (a `Cursor::Key` holding an entry's `sort_key`, or the end of a
+/// day the previous page did not reach).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Text the actor's record contains (an ARN or part of one; `console:<user id>:` for an
+    /// operator of the console).
+    pub operator: Option<String>,
+    /// The action, exactly (`view`, `unlock`, ...).
+    pub action: Option<String>,
+    /// One learner's entries only (their account's own partition: no day walk).
+    pub learner: Option<UserId>,
+    /// At or after.
+    pub from: Timestamp,
+    /// At or before.
+    pub to: Timestamp,
+    pub after: Option<super::Cursor>,
+    pub limit: usize,
+}
+
+impl AuditQuery {
+    /// The position the page starts below: the cursor, or the end of `to`'s second (every key
+    /// of that second sorts under `~`).
+    pub fn start_key(&self) -> String {
+        let to = format!("{:012}#~", self.to.unix().max(0));
+        match &self.after {
+            Some(super::Cursor::Key(after)) => after.clone().min(to),
+            _ => to,
+        }
+    }
+
+    /// Does an entry pass the filters (dates, operator, action, learner)? The cursor aside.
+    pub fn admits(&self, entry: &AuditEntry) -> bool {
+        entry.at >= self.from
+            && entry.at <= self.to
+            && self.operator.as_ref().is_none_or(|text| entry.operator.contains(text.as_str()))
+            && self.action.as_ref().is_none_or(|action| entry.action == *action)
+            && self.learner.as_ref().is_none_or(|id| entry.user_id == *id)
+    }
+}
+
+/// A page of the log, and where the next starts (none: this was the last). A page may be short
+/// (even empty) with a next cursor: what one call reads is bounded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    pub next: Option<super::Cursor>,
+}
+
+/// A cursor of the log, as `Cursor::decode` gave it: a key that starts with 12 digits and `#`
+/// (anything else was not given out by the log).
+pub fn audit_cursor(cursor: super::Cursor) -> Result<super::Cursor, super::BadCursor> {
+    match &cursor {
+        super::Cursor::Key(key)
+            if key.len() > 13 && key.as_bytes()[12] == b'#' && key[..12].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Ok(cursor)
+        }
+        _ => Err(super::BadCursor),
     }
 }
 

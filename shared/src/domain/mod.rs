@@ -20,7 +20,7 @@ mod token;
 mod user;
 mod username;
 
-pub use audit::{Actor, AuditEntry, LEARNER_LABEL};
+pub use audit::{audit_cursor, exports_subject, Actor, AuditEntry, AuditPage, AuditQuery, LEARNER_LABEL};
 
 /// Field name -> what is wrong with it: what a flow refuses of a form, before any page or JSON
 /// says it.

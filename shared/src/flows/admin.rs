@@ -129,6 +129,24 @@ pub async fn user_by_email(app: &App, raw_email: &str) -> Result<UserView, Suppo
     Ok(UserView::new(user, lockout, devices))
 }
 
+/// `user_by_email` for an operator looking a learner up (the admin API's look-up, `learnerctl
+/// show`): recorded as a `view` (who looked at whom; nothing else), once per look-up.
+pub async fn look_up(app: &App, operator: &str, raw_email: &str) -> Result<UserView, SupportError> {
+    let view = user_by_email(app, raw_email).await?;
+    record_view(app, operator, raw_email).await?;
+    Ok(view)
+}
+
+/// Records that `operator` viewed the account of `raw_email` (the console's card): nothing
+/// when no account has the address.
+pub async fn record_view(app: &App, operator: &str, raw_email: &str) -> Result<(), SupportError> {
+    match find(app, raw_email).await {
+        Ok(user) => Ok(audit(app, operator, "view", &user, "done").await?),
+        Err(SupportError::NotFound) | Err(SupportError::InvalidEmail(_)) => Ok(()),
+        Err(other) => Err(other),
+    }
+}
+
 /// How many browsers the account knows, and their failed sign-ins added up.
 async fn known_devices(app: &App, user: &User) -> anyhow::Result<(u32, u32)> {
     let now = app.clock.now();

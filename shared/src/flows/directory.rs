@@ -4,7 +4,8 @@
 //!
 //! `q` is an exact user id (a UUID), or the start of an address or a username (case does not
 //! matter). Searching and listing are not audited one by one (a page names 50 learners, and
-//! a list is not a look at anyone's account); opening a learner's card is (`flows::admin`).
+//! a list is not a look at anyone's account); opening a learner's card is (`flows::admin`), and
+//! so is an export of the list (`export_csv`).
 
 use crate::domain::{
     BadCursor, Cursor, RowJob, StatusFilter, Timestamp, User, UserId, UserPage, UserQuery, UserSource, PAGE_SIZE,
@@ -44,7 +45,7 @@ pub struct FindRequest {
 }
 
 /// A date (`yyyy-mm-dd`, UTC) as the first or (`end_of_day`) the last second of that day.
-fn parse_day(field: &'static str, text: &str, end_of_day: bool) -> Result<Timestamp, FindError> {
+pub(crate) fn parse_day(field: &'static str, text: &str, end_of_day: bool) -> Result<Timestamp, FindError> {
     let format = ::time::macros::format_description!("[year]-[month]-[day]");
     let day =
         ::time::Date::parse(text, &format).map_err(|_| FindError::Invalid(field, "A date as yyyy-mm-dd.".into()))?;
@@ -111,7 +112,7 @@ pub fn day_of(at: Timestamp) -> String {
     text.split('T').next().unwrap_or_default().to_owned()
 }
 
-fn urlencoding(value: &str) -> String {
+pub(crate) fn urlencoding(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
@@ -138,6 +139,61 @@ pub struct Found {
 
 /// Finds learners (see the module doc). An exact user id answers that account alone.
 pub async fn find(app: &App, request: &FindRequest) -> Result<Found, FindError> {
+    find_up_to(app, request, PAGE_SIZE).await
+}
+
+/// Learners in one export file (the rest by its next cursor).
+pub const EXPORT_ROWS: usize = 5_000;
+
+/// The learners the request names as CSV (formula-safe: `jobs::safe_csv`), at most
+/// `EXPORT_ROWS`, and the cursor of the rest. The export is itself audited (`export_learners`,
+/// by `actor`, the filter and the count as its outcome): a list of addresses leaving the
+/// service is on record.
+pub async fn export_csv(app: &App, actor: &str, request: &FindRequest) -> Result<(String, Option<Cursor>), FindError> {
+    let mut request = request.clone();
+    let mut rows = Vec::new();
+    let mut next = None;
+    while rows.len() < EXPORT_ROWS {
+        let found = find_up_to(app, &request, (EXPORT_ROWS - rows.len()).min(500)).await?;
+        for listed in found.learners {
+            let user = listed.user;
+            let status = match user.disabled_at {
+                Some(_) => "disabled".to_owned(),
+                None => user.status.as_str().to_owned(),
+            };
+            rows.push(vec![
+                user.id.to_string(),
+                user.email.to_string(),
+                user.username.to_string(),
+                user.name.to_string(),
+                status,
+                user.source.as_str().to_owned(),
+                user.created_at.to_rfc3339(),
+                user.operator.to_string(),
+                listed.locked_until.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            ]);
+        }
+        next = found.next;
+        match &next {
+            Some(cursor) => request.cursor = Some(cursor.clone()),
+            None => break,
+        }
+    }
+    let filter = request.query_string();
+    let outcome = format!("{} learners; {}", rows.len(), if filter.is_empty() { "no filter" } else { &filter });
+    let entry = crate::domain::AuditEntry::new(
+        app.clock.now(),
+        actor,
+        "export_learners",
+        &crate::domain::exports_subject(),
+        outcome,
+    );
+    app.audit.record(&entry).await?;
+    let header = ["user_id", "email", "username", "name", "status", "source", "created_at", "operator", "locked_until"];
+    Ok((crate::jobs::safe_csv(&header, rows)?, next))
+}
+
+async fn find_up_to(app: &App, request: &FindRequest, limit: usize) -> Result<Found, FindError> {
     if let Some(id) = UserId::parse(&request.q) {
         let user = app.store.user_by_id(&id).await?;
         let learners = user.into_iter().map(|user| Listed { user, locked_until: None }).collect();
@@ -153,7 +209,7 @@ pub async fn find(app: &App, request: &FindRequest) -> Result<Found, FindError> 
         created_from: request.created_from,
         created_to: request.created_to,
         after: request.cursor.clone(),
-        limit: PAGE_SIZE,
+        limit,
     };
     let UserPage { users, next } = app.store.find_users(&query).await?;
     Ok(Found { learners: users.into_iter().map(|user| Listed { user, locked_until: None }).collect(), next })

@@ -4,6 +4,7 @@ pub mod account;
 pub mod activation;
 pub mod admin;
 pub mod admin_email;
+pub mod audit;
 pub mod bulk;
 pub mod directory;
 pub mod email_change;

@@ -6,9 +6,10 @@
 //! the support role: `GET|POST /admin/v1/supporters`, `DELETE /admin/v1/supporters/{email}`; the
 //! site settings: `GET /admin/v1/settings`, `PUT /admin/v1/settings` (issue 25).
 
-use crate::domain::Actor;
-use crate::flows::admin::{self, AuditSubject, SupportError};
+use crate::domain::{Actor, AuditEntry};
+use crate::flows::admin::{self, SupportError};
 use crate::flows::admin_email::{change_email_view, EmailFixError};
+use crate::flows::audit::{self as audit_log, AuditRequest};
 use crate::flows::directory::{self, FindError, FindRequest, Listed};
 use crate::flows::settings::{self as site_settings, RoleError, Saved, SettingsError};
 use crate::http::console_pages::settings_values;
@@ -27,8 +28,8 @@ pub async fn handle(app: &App, req: Request) -> Reply {
     };
     let operator = operator.id.as_str();
     let result = match route_key(&req).as_str() {
-        "GET /admin/v1/users" => lookup(app, &req).await,
-        "GET /admin/v1/users/search" => search(app, &req).await,
+        "GET /admin/v1/users" => lookup(app, &req, operator).await,
+        "GET /admin/v1/users/search" => search(app, &req, operator).await,
         "GET /admin/v1/jobs" => jobs(app, &req).await,
         "POST /admin/v1/users/activate" => activate(app, &req, operator).await,
         "POST /admin/v1/users/password" => set_password(app, &req, operator).await,
@@ -41,7 +42,7 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "POST /admin/v1/users/reset-link" => act(app, &req, operator, OnOne::ResetLink).await,
         "POST /admin/v1/users/activation-link" => act(app, &req, operator, OnOne::ActivationLink).await,
         "POST /admin/v1/users/sign-out" => act(app, &req, operator, OnOne::SignOut).await,
-        "GET /admin/v1/audit" => audit(app, &req).await,
+        "GET /admin/v1/audit" => audit(app, &req, operator).await,
         "GET /admin/v1/operators" => operators(app).await,
         "POST /admin/v1/operators" => grant(app, &req, operator).await,
         "DELETE /admin/v1/operators/{email}" => revoke(app, &req, operator).await,
@@ -116,8 +117,8 @@ fn required_query(req: &Request, name: &str) -> Result<String, ApiError> {
     })
 }
 
-async fn lookup(app: &App, req: &Request) -> Result<Reply, ApiError> {
-    let user = admin::user_by_email(app, &required_query(req, "email")?).await?;
+async fn lookup(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
+    let user = admin::look_up(app, operator, &required_query(req, "email")?).await?;
     Ok(response::json(200, &user))
 }
 
@@ -149,9 +150,22 @@ pub fn listed_json(listed: &Listed) -> serde_json::Value {
     })
 }
 
-/// `GET /admin/v1/users/search?q=&status=&source=&created_from=&created_to=&cursor=`.
-async fn search(app: &App, req: &Request) -> Result<Reply, ApiError> {
+/// `GET /admin/v1/users/search?q=&status=&source=&created_from=&created_to=&cursor=`
+/// (`format=csv`: the export, `flows::directory::export_csv`).
+async fn search(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
     let request = FindRequest::parse(|name| query_param(req, name))?;
+    match query_param(req, "format").as_deref() {
+        None | Some("") | Some("json") => {}
+        Some("csv") => {
+            // The export (audited as export_learners): the rest's cursor in x-next-cursor.
+            let (csv, next) = directory::export_csv(app, operator, &request).await?;
+            return Ok(response::csv_download(csv, "learners.csv", next.map(|c| c.encode())));
+        }
+        Some(_) => {
+            let message = "json or csv.".to_owned();
+            return Err(ApiError::validation(FieldErrors::from([("format".to_owned(), message)])));
+        }
+    }
     let found = directory::find(app, &request).await?;
     let users: Vec<serde_json::Value> = found.learners.iter().map(listed_json).collect();
     Ok(response::json(200, &json!({"users": users, "next_cursor": found.next.map(|c| c.encode())})))
@@ -277,17 +291,38 @@ async fn revoke(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiEr
     Ok(response::empty(204))
 }
 
-async fn audit(app: &App, req: &Request) -> Result<Reply, ApiError> {
-    let subject = match (query_param(req, "email"), query_param(req, "user_id")) {
-        (Some(email), None) => AuditSubject::Email(email),
-        (None, Some(id)) => AuditSubject::UserId(id),
-        _ => {
-            let message = "Give exactly one of email or user_id.".to_owned();
-            return Err(ApiError::validation(FieldErrors::from([("email".to_owned(), message)])));
+/// `GET /admin/v1/audit?operator=&action=&learner=&from=&to=&cursor=` (`flows::audit`; the
+/// learner also as `email=` or `user_id=`): a page of entries, newest first, and the next
+/// page's cursor; `format=csv`: the export (audited), the rest's cursor in `x-next-cursor`.
+async fn audit(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
+    if query_param(req, "user_id").is_some_and(|id| crate::domain::UserId::parse(&id).is_none()) {
+        let message = "A user id (a UUID).".to_owned();
+        return Err(ApiError::validation(FieldErrors::from([("user_id".to_owned(), message)])));
+    }
+    if let Some(email) = query_param(req, "email") {
+        // As before the filters: an address with no account is a 404.
+        admin::user_by_email(app, &email).await?;
+    }
+    let request = AuditRequest::parse(|name| match name {
+        "learner" => {
+            query_param(req, "learner").or_else(|| query_param(req, "email")).or_else(|| query_param(req, "user_id"))
         }
-    };
-    let entries = admin::audit_entries(app, subject).await?;
-    Ok(response::json(200, &json!({ "entries": entries })))
+        other => query_param(req, other),
+    })?;
+    match query_param(req, "format").as_deref() {
+        None | Some("") | Some("json") => {}
+        Some("csv") => {
+            let (csv, next) = audit_log::export_csv(app, operator, &request).await?;
+            return Ok(response::csv_download(csv, "audit.csv", next.map(|c| c.encode())));
+        }
+        Some(_) => {
+            let message = "json or csv.".to_owned();
+            return Err(ApiError::validation(FieldErrors::from([("format".to_owned(), message)])));
+        }
+    }
+    let found = audit_log::find(app, &request).await?;
+    let entries: Vec<&AuditEntry> = found.entries.iter().map(|d| &d.entry).collect();
+    Ok(response::json(200, &json!({ "entries": entries, "next_cursor": found.next.map(|c| c.encode()) })))
 }
 
 impl From<RoleError> for ApiError {

@@ -23,15 +23,15 @@
 
 use super::signed_in;
 use crate::domain::{Actor, JobKind, JobStatus, SessionRecord, User};
-use crate::flows::admin::{self, AuditSubject, ConfirmWith, Confirmation, Proof, SupportError};
+use crate::flows::admin::{self, ConfirmWith, Confirmation, Proof, SupportError};
 use crate::flows::admin_email::{self, EmailFixError, EmailFixed};
 use crate::flows::bulk::{dry_run, upload_with, UploadError, MAX_UPLOAD_BYTES};
 use crate::flows::removal::{
     check_deletions, check_list, emails_from_lines, read_list, request_deletions, DeletionCheck,
 };
 use crate::http::console_pages::{
-    self as console, urlencode, ApplicationForm, AskFor, AuditLine, CardContext, ConfirmStep, FactorsSummary,
-    ShownSecret, CODE_FIELD, PASSWORD_FIELD,
+    self as console, urlencode, ApplicationForm, AskFor, CardContext, ConfirmStep, FactorsSummary, ShownSecret,
+    CODE_FIELD, PASSWORD_FIELD,
 };
 use crate::http::multipart::Parts;
 use crate::http::origin::from_site;
@@ -41,12 +41,10 @@ use crate::oidc::clients::{self, ClientError, NewClient};
 use crate::App;
 use lambda_http::Request;
 
+mod audit;
+mod learners_export;
 mod settings;
 mod uploads;
-
-/// How many entries the audit page shows, and from how many days back.
-const AUDIT_LINES: usize = 100;
-const AUDIT_DAYS: u32 = 30;
 
 /// The signed-in operator of a console request.
 struct Console {
@@ -122,8 +120,8 @@ pub async fn handle(app: &App, req: Request) -> Reply {
         "POST /operator/deletions/upload" => uploads::reserve(app, &req, &mut console, JobKind::Deletion).await,
         "GET /operator/jobs/{job_id}" => job(app, &req).await,
         "GET /operator/jobs/{job_id}/report.csv" => report(app, &req).await,
-        "GET /operator/audit" => audit(app, &req).await,
-        "GET /operator/learners" => find_learners(app, &req).await,
+        "GET /operator/audit" => audit::page(app, &req, &console).await,
+        "GET /operator/learners" => find_learners(app, &req, &console).await,
         "GET /operator/jobs" => past_jobs(app, &req).await,
         "GET /operator/applications" => applications(app, &req).await,
         "POST /operator/applications" => register_application(app, &req, &console).await,
@@ -264,7 +262,13 @@ async fn learners(app: &App, req: &Request, console: &Console) -> Result<Reply, 
         }
         _ => None,
     };
-    learner_page(app, console, 200, email.trim(), notice, &FieldErrors::new()).await
+    let reply = learner_page(app, console, 200, email.trim(), notice, &FieldErrors::new()).await?;
+    if notice.is_none() && reply.status() == 200 && !email.trim().is_empty() {
+        // A look at the card is on record (who viewed whom); coming back from an action is not
+        // another look (the action has its own entry).
+        admin::record_view(app, &console.actor, email.trim()).await?;
+    }
+    Ok(reply)
 }
 
 /// A form's fields, each required unless listed as optional.
@@ -820,42 +824,6 @@ async fn report(app: &App, req: &Request) -> Result<Reply, ApiError> {
     super::row_jobs::report_response(app, &progress.job, cursor).await
 }
 
-async fn audit(app: &App, req: &Request) -> Result<Reply, ApiError> {
-    let email = query_param(req, "email").unwrap_or_default().trim().to_owned();
-    let entries = if email.is_empty() {
-        app.audit.latest(app.clock.now(), AUDIT_DAYS, AUDIT_LINES).await.map_err(unexpected)?
-    } else {
-        match admin::audit_entries(app, AuditSubject::Email(email.clone())).await {
-            Ok(entries) => entries,
-            Err(SupportError::InvalidEmail(e)) => {
-                let errors = FieldErrors::from([("email".to_owned(), e.to_string())]);
-                return Ok(response::page(422, console::audit(&email, &[], &errors)));
-            }
-            Err(SupportError::NotFound) => {
-                let errors = FieldErrors::from([("email".to_owned(), "No account has this email address.".to_owned())]);
-                return Ok(response::page(404, console::audit(&email, &[], &errors)));
-            }
-            Err(other) => return Err(other.into()),
-        }
-    };
-    let mut lines = Vec::with_capacity(entries.len());
-    for entry in entries.into_iter().take(AUDIT_LINES) {
-        let learner = match app.store.user_by_id(&entry.user_id).await.map_err(unexpected)? {
-            _ if entry.user_id == crate::domain::settings::audit_subject() => "(site settings)".to_owned(),
-            Some(user) => user.email.to_string(),
-            None => format!("(deleted account {})", entry.user_id),
-        };
-        lines.push(AuditLine {
-            at: entry.at,
-            who: Actor::from_record(&entry.operator).label().to_owned(),
-            action: entry.action,
-            learner,
-            outcome: entry.outcome,
-        });
-    }
-    Ok(response::page(200, console::audit(&email, &lines, &FieldErrors::new())))
-}
-
 /// The Applications page, with the applications as they are now.
 async fn applications_page(
     app: &App,
@@ -975,7 +943,7 @@ async fn remove_application(app: &App, req: &Request, console: &Console) -> Resu
 }
 
 /// "Search learners" and "Locked now" (`flows::directory`): a page of learners, 50 at a time.
-async fn find_learners(app: &App, req: &Request) -> Result<Reply, ApiError> {
+async fn find_learners(app: &App, req: &Request, console: &Console) -> Result<Reply, ApiError> {
     use crate::flows::directory::{self, day_of, FindError, FindRequest};
     let (request, error) = match FindRequest::parse(|name| query_param(req, name)) {
         Ok(request) => (request, None),
@@ -991,12 +959,15 @@ async fn find_learners(app: &App, req: &Request) -> Result<Reply, ApiError> {
         created_to: request.created_to.map(day_of).unwrap_or_default(),
     };
     if let Some(error) = error {
-        return Ok(response::page(400, console::learner_list(&form, &[], None, Some(&error))));
+        return Ok(response::page(400, console::learner_list(&form, &[], None, None, Some(&error))));
+    }
+    if query_param(req, "format").as_deref() == Some("csv") {
+        return learners_export::csv(app, &request, console).await;
     }
     let found = match directory::find(app, &request).await {
         Ok(found) => found,
         Err(FindError::Invalid(_, why)) => {
-            return Ok(response::page(400, console::learner_list(&form, &[], None, Some(&why))))
+            return Ok(response::page(400, console::learner_list(&form, &[], None, None, Some(&why))))
         }
         Err(FindError::Unexpected(e)) => return Err(unexpected(e)),
     };
@@ -1021,7 +992,8 @@ async fn find_learners(app: &App, req: &Request) -> Result<Reply, ApiError> {
         let separator = if query.is_empty() { "" } else { "&" };
         format!("/operator/learners?{query}{separator}cursor={}", cursor.encode())
     });
-    Ok(response::page(200, console::learner_list(&form, &rows, next, None)))
+    let export = learners_export::link(&request);
+    Ok(response::page(200, console::learner_list(&form, &rows, next, Some(export), None)))
 }
 
 /// "Past jobs": bulk registrations and deletions, newest first.

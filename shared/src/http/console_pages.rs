@@ -592,15 +592,40 @@ struct AuditRow<'a> {
     outcome: &'a str,
 }
 
+/// The audit page's filters as asked (what the page shows again).
+#[derive(Default)]
+pub struct AuditForm<'a> {
+    pub operator: &'a str,
+    pub action: &'a str,
+    pub learner: &'a str,
+    pub from: String,
+    pub to: String,
+}
+
 #[derive(Template)]
 #[template(path = "console/audit.html")]
 struct Audit<'a> {
-    email: &'a str,
-    filter: Input<'a>,
+    operator: &'a str,
+    action: &'a str,
+    learner: &'a str,
+    from: &'a str,
+    to: &'a str,
+    error: Option<&'a str>,
+    filtered: bool,
     lines: Vec<AuditRow<'a>>,
+    next: Option<String>,
+    export: String,
 }
 
-pub fn audit(email: &str, lines: &[AuditLine], errors: &FieldErrors) -> Page {
+/// The audit page: the filters, a page of entries, "Next page" and "Export" (links the handler
+/// builds, always to `/operator/audit?...`).
+pub fn audit(
+    form: &AuditForm<'_>,
+    lines: &[AuditLine],
+    next: Option<String>,
+    export: String,
+    error: Option<&str>,
+) -> Page {
     let lines = lines
         .iter()
         .map(|l| AuditRow {
@@ -611,7 +636,19 @@ pub fn audit(email: &str, lines: &[AuditLine], errors: &FieldErrors) -> Page {
             outcome: &l.outcome,
         })
         .collect();
-    let page = Audit { email, filter: Input::email("email", "Learner email", "off", email, errors).optional(), lines };
+    let filtered = [form.operator, form.action, form.learner, &form.from, &form.to].iter().any(|v| !v.is_empty());
+    let page = Audit {
+        operator: form.operator,
+        action: form.action,
+        learner: form.learner,
+        from: &form.from,
+        to: &form.to,
+        error,
+        filtered,
+        lines,
+        next,
+        export,
+    };
     console_page("Audit", &page)
 }
 
@@ -812,10 +849,18 @@ struct LearnerList<'a> {
     locked: bool,
     rows: Vec<ListRow<'a>>,
     next: Option<String>,
+    export: Option<String>,
 }
 
-/// "Search learners": the form, a page of learners, and the link to the next page.
-pub fn learner_list(form: &ListForm<'_>, rows: &[ListedRow], next: Option<String>, error: Option<&str>) -> Page {
+/// "Search learners": the form, a page of learners, the link to the next page, and "Export"
+/// (the same filters as CSV; links the handler builds, always to `/operator/learners?...`).
+pub fn learner_list(
+    form: &ListForm<'_>,
+    rows: &[ListedRow],
+    next: Option<String>,
+    export: Option<String>,
+    error: Option<&str>,
+) -> Page {
     use crate::domain::{StatusFilter, UserSource};
     let locked = form.status == Some(StatusFilter::Locked);
     let caption = if locked {
@@ -855,6 +900,7 @@ pub fn learner_list(form: &ListForm<'_>, rows: &[ListedRow], next: Option<String
             })
             .collect(),
         next,
+        export,
     };
     console_page(if locked { "Locked now" } else { "Search learners" }, &page)
 }

@@ -150,6 +150,19 @@ pub fn text(status: u16, content_type: &'static str, body: String) -> Reply {
     Reply::new(status, ReplyBody::Text(content_type, body))
 }
 
+/// A CSV file to download (an export), and the cursor of what did not fit (`x-next-cursor`).
+pub fn csv_download(csv: String, filename: &str, next: Option<String>) -> Reply {
+    let mut response = text(200, "text/csv; charset=utf-8", csv);
+    let headers = response.headers_mut();
+    if let Ok(value) = http::HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert("content-disposition", value);
+    }
+    if let Some(value) = next.and_then(|next| http::HeaderValue::from_str(&next).ok()) {
+        headers.insert("x-next-cursor", value);
+    }
+    response
+}
+
 /// Exactly what API Gateway answers for a route it does not have: a switched-off route answers
 /// the same, so nobody can tell it exists (the local gateway uses it for unknown routes too).
 pub fn route_not_found() -> Reply {

@@ -24,7 +24,8 @@ pub use intake::{
     UPLOAD_PREFIX, UPLOAD_VALID_FOR,
 };
 pub use status::{
-    parse_cursor, problems_page, progress, report_page, CursorError, Paged, PROBLEMS_PER_PAGE, REPORT_ROWS_PER_PAGE,
+    parse_cursor, problems_page, progress, report_page, safe_csv, CursorError, Paged, PROBLEMS_PER_PAGE,
+    REPORT_ROWS_PER_PAGE,
 };
 pub use worker::process;
 

@@ -83,12 +83,26 @@ fn page_of(mut rows: Vec<RowOutcome>, size: usize) -> (Vec<RowOutcome>, Option<S
 /// formula (`=`, `+`, `-`, `@`, tab, CR) prefixed with `'` (OWASP CSV injection). Results are
 /// named as the job's kind names them.
 pub fn report_csv(kind: crate::domain::JobKind, outcomes: &[RowOutcome]) -> anyhow::Result<String> {
-    let mut writer = csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Always).from_writer(Vec::new());
-    writer.write_record(["row", "email", "result", "code", "message"])?;
-    for outcome in outcomes {
-        let row = outcome.row.to_string();
+    let rows = outcomes.iter().map(|outcome| {
         let result = kind.outcome_name(outcome.result);
-        writer.write_record([&row, &outcome.email, result, &outcome.code, &outcome.message].map(defuse))?;
+        vec![
+            outcome.row.to_string(),
+            outcome.email.clone(),
+            result.to_owned(),
+            outcome.code.clone(),
+            outcome.message.clone(),
+        ]
+    });
+    safe_csv(&["row", "email", "result", "code", "message"], rows)
+}
+
+/// A table as CSV the way the report is written (every field quoted, formula cells defused):
+/// every export of the service (the report, the audit, the learners list) goes through here.
+pub fn safe_csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> anyhow::Result<String> {
+    let mut writer = csv::WriterBuilder::new().quote_style(csv::QuoteStyle::Always).from_writer(Vec::new());
+    writer.write_record(header.iter().map(|cell| defuse(cell)))?;
+    for row in rows {
+        writer.write_record(row.iter().map(|cell| defuse(cell)))?;
     }
     Ok(String::from_utf8(writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?)
 }

@@ -321,7 +321,13 @@ const COVERAGE: &[(&str, &[&str])] = &[
     ("SecondFactorStore::take_challenge", &["a_challenge_is_taken_once_and_not_after_expiry"]),
     ("AuditLog::record", &["audit_entries_are_listed_per_account_newest_first"]),
     ("AuditLog::entries_for", &["audit_entries_are_listed_per_account_newest_first"]),
-    ("AuditLog::latest", &["the_latest_audit_entries_come_newest_first_across_accounts"]),
+    (
+        "AuditLog::find_entries",
+        &[
+            "the_log_pages_across_accounts_shards_and_days_without_repeats_or_gaps",
+            "the_log_is_filtered_by_operator_action_learner_and_dates",
+        ],
+    ),
     ("Sealer::seal", &["sealed_secrets_open_for_their_scope_and_number_only"]),
     ("Sealer::open", &["sealed_secrets_open_for_their_scope_and_number_only"]),
     ("Passwords::hash", &["argon2id_hashes_are_salted_and_verify_the_password_exactly"]),

@@ -27,8 +27,10 @@
 //! A row's shard is its block's number modulo 16 (`domain::shard_of`): a job's rows spread
 //! over 16 partition keys, and concurrent workers (one block each) write to different ones.
 //!
-//! Index `feed` (`feed_pk`, `feed_sk`): audit entries by day, `AUDITFEED#<yyyy-mm-dd>`, sorted
-//! like their own sort key: the operator console's "latest actions".
+//! Index `feed` (`feed_pk`, `feed_sk`): audit entries by day and shard,
+//! `AUDITFEED#<yyyy-mm-dd>#<shard of 8, from the entry's id>`, sorted like their own sort key:
+//! the audit page and `GET /admin/v1/audit` query a day's eight partitions (and the day's
+//! unsharded one, of entries written before the shards) and merge them.
 //!
 //! Indexes for finding learners (sparse: only the items that carry their keys are in them; the
 //! user item carries them from its creation, see `user_index_attributes`):
@@ -336,19 +338,44 @@ pub fn audit_pk(user_id: &UserId) -> String {
     format!("AUDIT#{user_id}")
 }
 
-/// The index of the latest operator actions across accounts: one partition a day (UTC), newest
+/// The index of operator actions across accounts: `FEED_SHARDS` partitions a day (UTC), newest
 /// last by its sort key.
 pub const FEED_INDEX: &str = "feed";
 
-pub fn feed_pk(at: Timestamp) -> String {
+/// How many partitions a day's audit entries spread over. One partition takes 1,000 writes a
+/// second, and every bulk row, deletion and look-up writes an entry: eight take 8,000 a second,
+/// above what the table's warm throughput lets the row jobs reach (`tests/suite/deploy.rs`),
+/// as the user indexes' eight do (`USER_SHARDS`); a page reads eight partitions a day, so more
+/// would cost reads for writes no deployment makes.
+pub const FEED_SHARDS: u64 = 8;
+
+/// `AUDITFEED#<yyyy-mm-dd>`: the day of `at` (UTC).
+fn feed_day(at: Timestamp) -> String {
     let day = at.to_rfc3339();
     format!("AUDITFEED#{}", &day[..day.find('T').unwrap_or(day.len())])
 }
 
+/// `AUDITFEED#<yyyy-mm-dd>#<shard>`: the entry's day and its shard, from its id (FNV-1a, stable
+/// across builds), so one day's writes spread evenly.
+pub fn feed_pk(entry: &AuditEntry) -> String {
+    let hash =
+        entry.id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    format!("{}#{}", feed_day(entry.at), hash % FEED_SHARDS)
+}
+
+/// Every partition of the day of `at`: its shards, and the unsharded one entries written before
+/// the shards went to (`AUDITFEED#<yyyy-mm-dd>`).
+pub fn feed_partitions(at: Timestamp) -> Vec<String> {
+    let day = feed_day(at);
+    let mut partitions: Vec<String> = (0..FEED_SHARDS).map(|shard| format!("{day}#{shard}")).collect();
+    partitions.push(day);
+    partitions
+}
+
 pub fn audit_item(entry: &AuditEntry) -> Item {
-    let sort = format!("{:012}#{}", entry.at.unix(), entry.id);
+    let sort = entry.sort_key();
     let mut item = key(audit_pk(&entry.user_id), &sort);
-    item.insert("feed_pk".into(), s(&feed_pk(entry.at)));
+    item.insert("feed_pk".into(), s(&feed_pk(entry)));
     item.insert("feed_sk".into(), s(&sort));
     item.insert("id".into(), s(&entry.id));
     item.insert("at".into(), ts(entry.at));

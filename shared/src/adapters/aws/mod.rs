@@ -11,6 +11,8 @@ mod ses;
 mod sqs;
 
 pub use dynamodb::DynamoStore;
+/// How many partitions a day of the audit `feed` index spreads over (`tests/suite/deploy.rs`).
+pub use items::FEED_SHARDS;
 pub use kms::{KmsSigner, NoSigner};
 pub use kms_sealer::{KmsSealer, NoSealer};
 

@@ -1,7 +1,10 @@
-//! `AuditLog` in memory: entries per account, and the latest across accounts by whole days.
+//! `AuditLog` in memory: entries per account, and across accounts in the `feed` index's order
+//! (newest first by `<epoch seconds>#<id>`), with its filters and cursor. The one difference
+//! from DynamoDB: a page here is always full when more follow (DynamoDB's reads per call are
+//! bounded, so its pages may be short, each with a cursor).
 
 use super::Tables;
-use crate::domain::{AuditEntry, Timestamp, UserId};
+use crate::domain::{AuditEntry, AuditPage, AuditQuery, Cursor, UserId};
 use crate::ports::AuditLog;
 use async_trait::async_trait;
 
@@ -18,13 +21,23 @@ impl AuditLog for Tables {
         Ok(entries)
     }
 
-    async fn latest(&self, now: Timestamp, days: u32, limit: usize) -> anyhow::Result<Vec<AuditEntry>> {
-        // As the DynamoDB index answers: whole days (UTC) back from today's.
-        let first_day = (now.unix().div_euclid(86_400) - i64::from(days.saturating_sub(1))) * 86_400;
-        let mut entries: Vec<AuditEntry> =
-            self.lock().audit.values().flatten().filter(|e| e.at.unix() >= first_day).cloned().collect();
-        entries.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
-        entries.truncate(limit);
-        Ok(entries)
+    async fn find_entries(&self, query: &AuditQuery) -> anyhow::Result<AuditPage> {
+        let below = query.start_key();
+        let state = self.lock();
+        let chosen: Vec<&AuditEntry> = match &query.learner {
+            Some(id) => state.audit.get(id).map(|entries| entries.iter().collect()).unwrap_or_default(),
+            None => state.audit.values().flatten().collect(),
+        };
+        let mut keyed: Vec<(String, AuditEntry)> = chosen
+            .into_iter()
+            .filter(|e| query.admits(e))
+            .map(|e| (e.sort_key(), e.clone()))
+            .filter(|(key, _)| *key < below)
+            .collect();
+        keyed.sort_by(|a, b| b.0.cmp(&a.0));
+        let more = keyed.len() > query.limit;
+        keyed.truncate(query.limit);
+        let next = if more { keyed.last().map(|(key, _)| Cursor::Key(key.clone())) } else { None };
+        Ok(AuditPage { entries: keyed.into_iter().map(|(_, e)| e).collect(), next })
     }
 }

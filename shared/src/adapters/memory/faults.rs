@@ -16,9 +16,9 @@
 use super::concurrency::{Fault, Faults, InFlight};
 use crate::domain::StoredSettings;
 use crate::domain::{
-    AuditEntry, Challenge, Counts, Cursor, DeviceRecord, FullName, LockedNow, LockoutPolicy, LockoutState, MailRefusal,
-    PasswordHash, Reservation, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord, Timestamp, TokenHash,
-    TokenRecord, User, UserId, UserPage, UserQuery,
+    AuditEntry, AuditPage, AuditQuery, Challenge, Counts, Cursor, DeviceRecord, FullName, LockedNow, LockoutPolicy,
+    LockoutState, MailRefusal, PasswordHash, Reservation, Retirement, RowJob, RowOutcome, SecondFactors, SessionRecord,
+    Timestamp, TokenHash, TokenRecord, User, UserId, UserPage, UserQuery,
 };
 use crate::ports::{
     AuditLog, BulkCreate, CreateUserError, DeleteRequest, Deleted, EmailChange, EmailChanged, HeldClaims, JobCreated,
@@ -423,8 +423,8 @@ impl<S: AuditLog> AuditLog for WithFaults<S> {
         self.call("AuditLog::entries_for", self.inner.entries_for(user_id)).await
     }
 
-    async fn latest(&self, now: Timestamp, days: u32, limit: usize) -> anyhow::Result<Vec<AuditEntry>> {
-        self.call("AuditLog::latest", self.inner.latest(now, days, limit)).await
+    async fn find_entries(&self, query: &AuditQuery) -> anyhow::Result<AuditPage> {
+        self.call("AuditLog::find_entries", self.inner.find_entries(query)).await
     }
 }
 

@@ -72,7 +72,7 @@ impl DynamoStore {
                 };
                 let merged = self
                     .merged_range(IndexRange {
-                        index: items::USERS_EMAIL_INDEX,
+                        index: Some(items::USERS_EMAIL_INDEX),
                         pk_attr: "list_pk",
                         sk_attr: "email_lc",
                         partitions: items::list_partitions(),
@@ -106,7 +106,7 @@ impl DynamoStore {
         filter.and("NOT begins_with(email_lc, :prefix)").value(":prefix", items::s(prefix));
         let merged = self
             .merged_range(IndexRange {
-                index: items::USERS_USERNAME_INDEX,
+                index: Some(items::USERS_USERNAME_INDEX),
                 pk_attr: "list_pk",
                 sk_attr: "username_lc",
                 partitions: items::list_partitions(),
@@ -136,7 +136,7 @@ impl DynamoStore {
         };
         let merged = self
             .merged_range(IndexRange {
-                index: items::USERS_LIST_INDEX,
+                index: Some(items::USERS_LIST_INDEX),
                 pk_attr: "list_pk",
                 sk_attr: "list_sk",
                 partitions: items::list_partitions(),
@@ -189,7 +189,7 @@ impl DynamoStore {
         };
         let merged = self
             .merged_range(IndexRange {
-                index: items::JOBS_INDEX,
+                index: Some(items::JOBS_INDEX),
                 pk_attr: "jobs_pk",
                 sk_attr: "jobs_sk",
                 partitions: vec!["JOBS".to_owned()],

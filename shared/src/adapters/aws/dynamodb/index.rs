@@ -42,7 +42,8 @@ impl Filter {
 
 /// A range of sort keys, in every partition of an index.
 pub(super) struct IndexRange {
-    pub index: &'static str,
+    /// The index; none: the table's own key (`pk`, `sk`).
+    pub index: Option<&'static str>,
     pub pk_attr: &'static str,
     pub sk_attr: &'static str,
     pub partitions: Vec<String>,
@@ -90,7 +91,7 @@ impl DynamoStore {
                     .client()
                     .query()
                     .table_name(&self.table)
-                    .index_name(range.index)
+                    .set_index_name(range.index.map(str::to_owned))
                     .key_condition_expression(condition)
                     .expression_attribute_names("#pk", range.pk_attr)
                     .expression_attribute_values(":pk", AttributeValue::S(partition.clone()))
@@ -115,7 +116,8 @@ impl DynamoStore {
                 let output = query.send().await.map_err(|e| {
                     // The service's own words (an invalid expression names its part).
                     let detail = e.as_service_error().and_then(|e| e.meta().message()).unwrap_or_default().to_owned();
-                    anyhow::Error::new(e).context(format!("DynamoDB Query (index {}): {detail}", range.index))
+                    anyhow::Error::new(e)
+                        .context(format!("DynamoDB Query (index {}): {detail}", range.index.unwrap_or("none")))
                 })?;
                 for item in output.items.unwrap_or_default() {
                     let sk = item.get(range.sk_attr).and_then(|v| v.as_s().ok()).cloned();
