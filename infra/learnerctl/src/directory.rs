@@ -116,23 +116,23 @@ async fn pages(
     }
 }
 
+/// `name=value` (the value encoded) for each filter given.
+fn query_pairs(filters: &[(&str, &Option<String>)]) -> Vec<String> {
+    filters.iter().filter_map(|(name, value)| value.as_ref().map(|value| format!("{name}={}", query(value)))).collect()
+}
+
 pub async fn users(api: &Api, options: &Options, action: UsersAction) -> anyhow::Result<()> {
     let (q, filters) = match action {
         UsersAction::List { filters } => (None, filters),
         UsersAction::Search { text, filters } => (Some(text), filters),
     };
-    let mut pairs = Vec::new();
-    for (name, value) in [
+    let pairs = query_pairs(&[
         ("q", &q),
         ("status", &filters.status),
         ("source", &filters.source),
         ("created_from", &filters.created_from),
         ("created_to", &filters.created_to),
-    ] {
-        if let Some(value) = value {
-            pairs.push(format!("{name}={}", query(value)));
-        }
-    }
+    ]);
     let path = match pairs.is_empty() {
         true => "/admin/v1/users/search".to_owned(),
         false => format!("/admin/v1/users/search?{}", pairs.join("&")),
@@ -219,18 +219,13 @@ impl AuditFilters {
 /// `learnerctl audit [EMAIL | --user-id ID] --operator ... --action ... --from ... --to ...`:
 /// at, action, outcome, operator, user id, a line each, newest first.
 pub async fn audit(api: &Api, options: &Options, learner: Option<String>, filters: AuditFilters) -> anyhow::Result<()> {
-    let mut pairs = Vec::new();
-    for (name, value) in [
+    let mut pairs = query_pairs(&[
         ("learner", &learner),
         ("operator", &filters.operator),
         ("action", &filters.action),
         ("from", &filters.from),
         ("to", &filters.to),
-    ] {
-        if let Some(value) = value {
-            pairs.push(format!("{name}={}", query(value)));
-        }
-    }
+    ]);
     if filters.csv {
         pairs.push("format=csv".to_owned());
         if let Some(cursor) = &filters.cursor {

@@ -150,21 +150,26 @@ pub fn listed_json(listed: &Listed) -> serde_json::Value {
     })
 }
 
+/// `format=csv` (the export) or `json` (the default); anything else is refused by name.
+fn wants_csv(req: &Request) -> Result<bool, ApiError> {
+    match query_param(req, "format").as_deref() {
+        None | Some("") | Some("json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(_) => {
+            let message = "json or csv.".to_owned();
+            Err(ApiError::validation(FieldErrors::from([("format".to_owned(), message)])))
+        }
+    }
+}
+
 /// `GET /admin/v1/users/search?q=&status=&source=&created_from=&created_to=&cursor=`
 /// (`format=csv`: the export, `flows::directory::export_csv`).
 async fn search(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiError> {
     let request = FindRequest::parse(|name| query_param(req, name))?;
-    match query_param(req, "format").as_deref() {
-        None | Some("") | Some("json") => {}
-        Some("csv") => {
-            // The export (audited as export_learners): the rest's cursor in x-next-cursor.
-            let (csv, next) = directory::export_csv(app, operator, &request).await?;
-            return Ok(response::csv_download(csv, "learners.csv", next.map(|c| c.encode())));
-        }
-        Some(_) => {
-            let message = "json or csv.".to_owned();
-            return Err(ApiError::validation(FieldErrors::from([("format".to_owned(), message)])));
-        }
+    if wants_csv(req)? {
+        // The export (audited as export_learners): the rest's cursor in x-next-cursor.
+        let (csv, next) = directory::export_csv(app, operator, &request).await?;
+        return Ok(response::csv_download(csv, "learners.csv", next.map(|c| c.encode())));
     }
     let found = directory::find(app, &request).await?;
     let users: Vec<serde_json::Value> = found.learners.iter().map(listed_json).collect();
@@ -309,16 +314,9 @@ async fn audit(app: &App, req: &Request, operator: &str) -> Result<Reply, ApiErr
         }
         other => query_param(req, other),
     })?;
-    match query_param(req, "format").as_deref() {
-        None | Some("") | Some("json") => {}
-        Some("csv") => {
-            let (csv, next) = audit_log::export_csv(app, operator, &request).await?;
-            return Ok(response::csv_download(csv, "audit.csv", next.map(|c| c.encode())));
-        }
-        Some(_) => {
-            let message = "json or csv.".to_owned();
-            return Err(ApiError::validation(FieldErrors::from([("format".to_owned(), message)])));
-        }
+    if wants_csv(req)? {
+        let (csv, next) = audit_log::export_csv(app, operator, &request).await?;
+        return Ok(response::csv_download(csv, "audit.csv", next.map(|c| c.encode())));
     }
     let found = audit_log::find(app, &request).await?;
     let entries: Vec<&AuditEntry> = found.entries.iter().map(|d| &d.entry).collect();
