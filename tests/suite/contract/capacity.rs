@@ -221,15 +221,20 @@ const PINNED: &[(&str, f64, f64, usize)] = &[
     ("mark_queued, mark_completed", 0.0, 2.0, 2),
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_store_call_bills_the_units_pinned_here() {
+/// The DynamoDB adapter on a new table on moto, its requests billed by the meter.
+async fn metered_store(prefix: &str) -> (DynamoStore, Meter) {
     let clients = AwsClients::for_endpoint(moto::url()).await;
-    let table = unique("units-");
+    let table = unique(prefix);
     provision::create_table(&clients.dynamodb, &table).await.expect("table on moto");
     let meter = Meter::default();
     let metered =
         aws_sdk_dynamodb::Client::from_conf(clients.dynamodb.config().to_builder().interceptor(meter.clone()).build());
-    let dynamo = DynamoStore::new(metered, table);
+    (DynamoStore::new(metered, table), meter)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_store_call_bills_the_units_pinned_here() {
+    let (dynamo, meter) = metered_store("units-").await;
     let bills = billed_script(&dynamo, &|| meter.take()).await;
     let measured: Vec<String> = bills
         .iter()
@@ -245,13 +250,7 @@ async fn each_store_call_bills_the_units_pinned_here() {
 /// each shard read a whole page, and a page cost as much as the whole job).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_report_page_reads_the_rows_it_shows() {
-    let clients = AwsClients::for_endpoint(moto::url()).await;
-    let table = unique("units-page-");
-    provision::create_table(&clients.dynamodb, &table).await.expect("table on moto");
-    let meter = Meter::default();
-    let metered =
-        aws_sdk_dynamodb::Client::from_conf(clients.dynamodb.config().to_builder().interceptor(meter.clone()).build());
-    let dynamo = DynamoStore::new(metered, table);
+    let (dynamo, meter) = metered_store("units-page-").await;
     let job = row_job(JobKind::BulkRegistration, 800, None);
     dynamo.create_job(&job).await.unwrap();
     let rows: Vec<RowOutcome> = (2..=801).map(|row| outcome(row, RowResult::Done, "created")).collect();
