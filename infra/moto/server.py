@@ -18,6 +18,11 @@ DynamoDB requests (X-Amz-Target: DynamoDB_...) are serialised by one global
 lock, because moto does not apply concurrent DynamoDB writes atomically
 (lost ADD updates, partial TransactWriteItems left behind).
 
+`GET /_learners/ses/sent?to=ADDRESS` answers the mails moto's SES accepted for
+ADDRESS, oldest first, as JSON: [{"to", "subject", "body"}]. The tests read
+mail there, not from /moto-api/data.json, which serialises every backend
+(every table's items of every test so far: 10 MB and 12 s late in a run).
+
 The process exits by itself when its parent dies (ppid polled every second)
 and on SIGTERM/SIGINT.
 """
@@ -56,6 +61,38 @@ class SerializeDynamoDB:
                 if close is not None:
                     close()
         return body
+
+
+class SentMail:
+    """WSGI middleware: `GET /_learners/ses/sent?to=ADDRESS`, read straight from
+    moto's SES backends (the `Message` objects of SendEmail, as data.json's
+    `ses.Message` lists them)."""
+
+    PATH = "/_learners/ses/sent"
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != self.PATH:
+            return self.app(environ, start_response)
+        import json
+        from urllib.parse import parse_qs
+        from moto.ses.models import ses_backends
+
+        to = parse_qs(environ.get("QUERY_STRING", "")).get("to", [""])[0]
+        found = []
+        for regions in list(ses_backends.values()):
+            for backend in list(regions.values()):
+                for message in list(backend.sent_messages):
+                    if type(message).__name__ != "Message":
+                        continue
+                    for address in message.destinations.get("ToAddresses", []):
+                        if address == to:
+                            found.append({"to": address, "subject": message.subject, "body": message.body})
+        body = json.dumps(found).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
 
 
 def watch_parent(original_ppid):
@@ -111,7 +148,7 @@ def main(argv=None):
     if not args.verbose:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    app = SerializeDynamoDB(DomainDispatcherApplication(create_backend_app))
+    app = SentMail(SerializeDynamoDB(DomainDispatcherApplication(create_backend_app)))
     server = make_server(
         args.host,
         args.port,

@@ -329,7 +329,7 @@ impl TestApp {
                 .filter(|m| m.to == address)
                 .map(|m| Mail { to: m.to, subject: m.subject, body: m.text })
                 .collect(),
-            _ => moto::sent_mail().await.into_iter().filter(|m| m.to == address).collect(),
+            _ => moto::sent_mail_to(address).await,
         }
     }
 

@@ -42,38 +42,22 @@ fn start() -> String {
     url
 }
 
-/// Every mail moto's SES has accepted (all tests share the server: filter by address).
-pub async fn sent_mail() -> Vec<Mail> {
-    let data = data_json().await;
-    let messages = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
-    messages
-        .iter()
-        .flat_map(|m| {
-            let subject = m["subject"].as_str().unwrap_or_default().to_owned();
-            let body = m["body"].as_str().unwrap_or_default().to_owned();
-            m["destinations"]["ToAddresses"].as_array().cloned().unwrap_or_default().into_iter().filter_map(move |to| {
-                Some(Mail { to: to.as_str()?.to_owned(), subject: subject.clone(), body: body.clone() })
-            })
+/// Every mail moto's SES has accepted for `address` (exact, as stored), oldest first. Read from
+/// the test server's own `/_learners/ses/sent` (infra/moto/server.py), which reads moto's SES
+/// backend directly: `/moto-api/data.json` serialises every backend, every table of every test
+/// so far, and took 12 s a call late in a run.
+pub async fn sent_mail_to(address: &str) -> Vec<Mail> {
+    let url = format!("{}/_learners/ses/sent?to={}", url(), super::urlencode(address));
+    let response = reqwest::get(&url).await.unwrap_or_else(|e| panic!("asking moto's sent mail: {e}"));
+    assert!(response.status().is_success(), "moto's sent mail: {}", response.status());
+    let sent: Vec<serde_json::Value> = response.json().await.expect("moto's sent mail as JSON");
+    sent.iter()
+        .map(|m| Mail {
+            to: m["to"].as_str().unwrap_or_default().to_owned(),
+            subject: m["subject"].as_str().unwrap_or_default().to_owned(),
+            body: m["body"].as_str().unwrap_or_default().to_owned(),
         })
         .collect()
-}
-
-/// moto builds data.json by walking every backend while other requests change them, and now
-/// and then answers a 500 for it: ask again.
-async fn data_json() -> serde_json::Value {
-    let mut last_error = String::new();
-    for attempt in 0..10u64 {
-        match reqwest::get(format!("{}/moto-api/data.json", url())).await {
-            Ok(response) if response.status().is_success() => match response.json().await {
-                Ok(data) => return data,
-                Err(e) => last_error = e.to_string(),
-            },
-            Ok(response) => last_error = format!("status {}", response.status()),
-            Err(e) => last_error = e.to_string(),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50 * (attempt + 1))).await;
-    }
-    panic!("moto data.json kept failing: {last_error}")
 }
 
 /// Whether any of the queues still holds a message (visible or in flight).

@@ -136,7 +136,7 @@ async fn the_aws_backend_runs_against_an_emulator() {
     // The mail worker polls the mail queue: wait for it (20 s at most).
     let mut sent = Vec::new();
     for _ in 0..200 {
-        sent = learners_tests::moto::sent_mail().await;
+        sent = learners_tests::moto::sent_mail_to(&address).await;
         if sent.iter().any(|m| m.to == address) {
             break;
         }

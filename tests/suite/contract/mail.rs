@@ -47,7 +47,7 @@ async fn ses_delivers_from_a_verified_sender_and_refuses_otherwise() {
     provision::verify_sender(&clients, "no-reply@example.com").await.unwrap();
     let to = format!("{}@example.com", unique("ses-"));
     SesMailer::new(clients.ses.clone(), "no-reply@example.com", None).send(&mail(&to)).await.unwrap();
-    let delivered = moto::sent_mail().await.into_iter().filter(|m| m.to == to).collect::<Vec<_>>();
+    let delivered = moto::sent_mail_to(&to).await;
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0].subject, "Hello");
     let refused = SesMailer::new(clients.ses, "stranger@unverified.example", None).send(&mail(&to)).await;
