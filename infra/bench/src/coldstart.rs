@@ -239,6 +239,7 @@ pub fn environment(
         ("LEARNERS_SES_CONFIGURATION_SET", "learners-mail"),
         ("LEARNERS_COUNTER_KEY", "bench-counter-key-0123456789abcdef0123456789"),
         ("LEARNERS_RETIREMENT_SECRET", "bench-retirement-secret-0123456789abcdef"),
+        ("LEARNERS_UPLOAD_BUCKET", "learners-uploads-0123456789ab"),
     ];
     let queues = Queue::ALL.map(|queue| {
         let url = format!("https://sqs.us-east-1.amazonaws.com/000000000000/learners-{}", queue.suffix());
@@ -269,8 +270,9 @@ pub fn environment(
     Ok(environment.into_iter().collect())
 }
 
-/// The template's `Globals.Function.Environment.Variables`: a literal value as written, `None`
-/// for a value the stack supplies (`!Ref` a parameter or resource, `!Sub`, `!If`), which
+/// The template's `Globals.Function.Environment.Variables`: a literal value as written, a
+/// parameter's `Default` for `!Ref` that parameter, `None` for a value only the stack supplies
+/// (`!Ref` a resource or a parameter without a default, `!Sub`, `!If`, `!Join`), which
 /// `environment` replaces with its stand-in. (The YAML loader drops custom tags, so a reference
 /// is known by what it names.)
 pub fn template_environment() -> anyhow::Result<Vec<(String, Option<String>)>> {
@@ -285,15 +287,22 @@ pub fn template_environment() -> anyhow::Result<Vec<(String, Option<String>)>> {
         keys.filter_map(|key| key.as_str().map(str::to_owned)).collect()
     };
     let referable = [names("Parameters"), names("Resources")].concat();
+    let literal = |value: &yaml_rust2::Yaml| match value {
+        yaml_rust2::Yaml::String(text) | yaml_rust2::Yaml::Real(text) => Some(text.clone()),
+        yaml_rust2::Yaml::Integer(number) => Some(number.to_string()),
+        yaml_rust2::Yaml::Boolean(flag) => Some(flag.to_string()),
+        _ => None,
+    };
     let mut pairs = Vec::new();
     for (key, value) in variables {
         let key = key.as_str().ok_or_else(|| anyhow::anyhow!("a variable name is not a string"))?;
         let value = match value {
-            yaml_rust2::Yaml::String(text) if referable.contains(text) || text.contains("${") => None,
-            yaml_rust2::Yaml::String(text) | yaml_rust2::Yaml::Real(text) => Some(text.clone()),
-            yaml_rust2::Yaml::Integer(number) => Some(number.to_string()),
-            yaml_rust2::Yaml::Boolean(flag) => Some(flag.to_string()),
-            _ => None,
+            // `!Ref` a parameter: the stack's default, as a deployment that keeps it has.
+            yaml_rust2::Yaml::String(text) if referable.contains(text) => {
+                literal(&template["Parameters"][text.as_str()]["Default"])
+            }
+            yaml_rust2::Yaml::String(text) if text.contains("${") => None,
+            other => literal(other),
         };
         pairs.push((key.to_owned(), value));
     }
@@ -311,4 +320,25 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut values: Vec<f64> = values.collect();
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A variable added to the template's `Globals` without a default or a stand-in here would
+    /// stop `make bench` at the cold start: `make test` says so first.
+    #[test]
+    fn every_variable_of_the_template_gets_a_value() {
+        let template = template_environment().unwrap();
+        let environment = environment("register", &template, false).unwrap();
+        for (key, _) in &template {
+            assert!(environment.iter().any(|(name, _)| name == key), "{key} is missing");
+        }
+        let value = |key: &str| environment.iter().find(|(name, _)| name == key).map(|(_, v)| v.as_str());
+        // A parameter's default, and a stand-in for what only the stack knows.
+        assert_eq!(value("LEARNERS_OPERATOR_SECOND_FACTOR"), Some("required"));
+        assert_eq!(value("LEARNERS_UPLOAD_BUCKET"), Some("learners-uploads-0123456789ab"));
+        assert_eq!(value("AWS_LAMBDA_FUNCTION_NAME"), Some("register"));
+    }
 }
