@@ -432,8 +432,8 @@ fn cases() -> Vec<(&'static str, Rendered)> {
         (
             "console/upload_options.html",
             Rendered::Pages(documents(vec![
-                console::upload_options(JobKind::BulkRegistration, true, code, &errors),
-                console::upload_options(JobKind::Deletion, false, Some(AskFor::Password), &errors),
+                console::upload_options(JobKind::BulkRegistration, true, Some(HOSTILE), code, &errors),
+                console::upload_options(JobKind::Deletion, false, None, Some(AskFor::Password), &errors),
             ])),
         ),
         (

@@ -196,3 +196,64 @@ async fn a_cross_site_post_reserves_no_job(backend: Backend) {
         assert!(!page.contains("Upload file") && !page.contains("uploads/"), "{path}: {page}");
     }
 }
+
+on_both_backends!(continue_pressed_again_is_the_same_job);
+
+/// "Continue" sent again (the send page refreshed, a double click) reserves nothing more: the
+/// page's `attempt` names its job. Another page, or the other choice, is another job; once the
+/// file has come, the same press goes to the job's page; a forged `attempt` is refused.
+async fn continue_pressed_again_is_the_same_job(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[("LEARNERS_OPERATOR_SECOND_FACTOR", "optional")]).await;
+    let cookie = operator_cookie(&app).await;
+    let attempt_of = |path: &'static str| {
+        let (app, cookie) = (&app, &cookie);
+        async move {
+            let page = app.with_cookie(reqwest::Method::GET, path, cookie).send().await.unwrap().text().await.unwrap();
+            between(&page, "name=\"attempt\" value=\"", "\"").unwrap_or_else(|| panic!("{path}: {page}")).to_owned()
+        }
+    };
+    let job_of = |response: reqwest::Response| async move {
+        assert_eq!(response.status(), 200);
+        let form = upload_form(&response.text().await.unwrap());
+        let (_, id) = learners::jobs::job_of_key(field(&form, "key")).expect("a job's key");
+        (id.to_owned(), form)
+    };
+    for (path, upload, options) in [
+        ("/operator/bulk", "/operator/bulk/upload", vec![("invite", "true")]),
+        ("/operator/deletions", "/operator/deletions/upload", vec![]),
+    ] {
+        let attempt = attempt_of(path).await;
+        let fields: Vec<(&str, &str)> = [("attempt", attempt.as_str())].into_iter().chain(options.clone()).collect();
+        let (first, form) = job_of(console::post(&app, &cookie, upload, &fields).await).await;
+        let (again, _) = job_of(console::post(&app, &cookie, upload, &fields).await).await;
+        assert_eq!(first, again, "{upload}: the same press, the same job");
+        let other_page = attempt_of(path).await;
+        assert_ne!(other_page, attempt, "a fresh attempt each page");
+        let (other, _) = job_of(console::post(&app, &cookie, upload, &[("attempt", other_page.as_str())]).await).await;
+        assert_ne!(other, first, "{upload}: another page, another job");
+        if upload == "/operator/bulk/upload" {
+            // The same page, back and pressed without the invitations: a job without them.
+            let (without, _) =
+                job_of(console::post(&app, &cookie, upload, &[("attempt", attempt.as_str())]).await).await;
+            assert_ne!(without, first);
+            let progress = learners::jobs::progress(&app.app, &without).await.unwrap().unwrap();
+            assert!(!progress.job.invite);
+        }
+
+        // The file comes; the same press again shows the job, and no form for another file.
+        let ada = email("ada-");
+        let file = match upload {
+            "/operator/bulk/upload" => format!("email,username,name\n{ada},{},Ada Lovelace\n", unique("ada")),
+            _ => format!("email\n{ada}\n"),
+        };
+        assert_eq!(post_form(&app.client, &form, file.into_bytes()).await.status(), 303);
+        arrived(&app, field(&form, "key")).await;
+        assert_eq!(job_status(&app, &first).await.0, JobStatus::Completed);
+        let after = console::post(&app, &cookie, upload, &fields).await;
+        assert_eq!(after.status(), 303, "{upload}");
+        assert_eq!(after.headers()["location"], format!("/operator/jobs/{first}").as_str());
+
+        let forged = console::post(&app, &cookie, upload, &[("attempt", "<script>")]).await;
+        assert_eq!(forged.status(), 422, "{upload}");
+    }
+}

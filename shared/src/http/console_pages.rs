@@ -380,10 +380,11 @@ pub fn confirm_email_change(
 #[template(path = "console/bulk_upload.html")]
 struct BulkUpload<'a> {
     problem: Option<&'a str>,
+    attempt: String,
 }
 
 pub fn bulk_upload(errors: &FieldErrors) -> Page {
-    console_page("Bulk registration", &BulkUpload { problem: first_problem(errors) })
+    console_page("Bulk registration", &BulkUpload { problem: first_problem(errors), attempt: uploads::new_attempt() })
 }
 
 /// One line of a table of problem rows.
@@ -444,10 +445,16 @@ struct DeletionsForm<'a> {
     problem: Option<&'a str>,
     /// As people write it: "10,000".
     max_emails: String,
+    attempt: String,
 }
 
 pub fn deletions_form(errors: &FieldErrors) -> Page {
-    console_page("Deletions", &DeletionsForm { problem: first_problem(errors), max_emails: thousands(MAX_EMAILS) })
+    let page = DeletionsForm {
+        problem: first_problem(errors),
+        max_emails: thousands(MAX_EMAILS),
+        attempt: uploads::new_attempt(),
+    };
+    console_page("Deletions", &page)
 }
 
 /// `10000` as "10,000".

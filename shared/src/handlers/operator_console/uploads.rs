@@ -12,7 +12,7 @@
 //! Who could abuse this, and how it is refused: docs/security.md, "Console uploads".
 
 use super::{confirmed, needed, unexpected, with_confirmation, wrong_proof, Confirmed, Console, Typed};
-use crate::domain::JobKind;
+use crate::domain::{JobKind, JobStatus};
 use crate::http::console_pages::{upload_options, upload_send, urlencode};
 use crate::http::response::{self, Reply};
 use crate::http::{ApiError, FieldErrors};
@@ -28,27 +28,42 @@ pub const MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
 /// for the intake to read it.
 pub const VALID_FOR: Duration = Duration::from_secs(600);
 
-/// "Continue": the options, confirmed; then the form that sends the file to the bucket.
+/// "Continue": the options, confirmed; then the form that sends the file to the bucket. The
+/// form's `attempt` (one per page that shows the button) and its options name the job: the
+/// same press sent again (a refreshed page, a double click) gets the same job and, once its
+/// file has come, that job's page.
 pub(super) async fn reserve(app: &App, req: &Request, console: &mut Console, kind: JobKind) -> Result<Reply, ApiError> {
     let own: &[&'static str] = match kind {
-        JobKind::BulkRegistration => &["invite"],
-        JobKind::Deletion => &[],
+        JobKind::BulkRegistration => &["attempt", "invite"],
+        JobKind::Deletion => &["attempt"],
     };
     let mut values = super::form_fields(req, &[], &with_confirmation(own))?;
     let typed = Typed::take(&mut values);
+    let attempt = attempt(values.first().cloned().flatten())?;
     // "Send each learner an invitation" (a checkbox, off by default): recorded on the job.
-    let invite = values.first().cloned().flatten().is_some_and(|v| v == "true");
+    let invite = values.get(1).cloned().flatten().is_some_and(|v| v == "true");
     if !typed.any() {
         if let Some(with) = needed(app, console).await? {
-            return Ok(response::page(200, upload_options(kind, invite, Some(with), &FieldErrors::new())));
+            let page = upload_options(kind, invite, attempt.as_deref(), Some(with), &FieldErrors::new());
+            return Ok(response::page(200, page));
         }
     }
     if let Confirmed::No(with) = confirmed(app, console, &typed).await? {
-        return Ok(response::page(403, upload_options(kind, invite, Some(with), &wrong_proof(with))));
+        return Ok(response::page(
+            403,
+            upload_options(kind, invite, attempt.as_deref(), Some(with), &wrong_proof(with)),
+        ));
     }
-    let job = crate::jobs::open_upload(app, kind, &console.actor, invite, None).await?;
-    let key = crate::jobs::object_key(kind, &job.id);
+    // The console's attempts and the API's Idempotency-Keys never name each other's jobs; the
+    // same page pressed again with the other choice (after "Back") is another job.
+    let idempotency = attempt.map(|attempt| format!("console:{attempt}:{invite}"));
+    let job = crate::jobs::open_upload(app, kind, &console.actor, invite, idempotency.as_deref()).await?;
     let back = format!("{}/operator/jobs/{}", app.config.site_url.trim_end_matches('/'), urlencode(&job.id));
+    if job.status != JobStatus::Receiving {
+        // The same press again after its file came: nothing more to send.
+        return Ok(response::see_other(&format!("/operator/jobs/{}", urlencode(&job.id))));
+    }
+    let key = crate::jobs::object_key(kind, &job.id);
     let signed = app.uploads.presign_post(&key, &back, MAX_FILE_BYTES, VALID_FOR).await.map_err(unexpected)?;
     tracing::info!(operator = %console.actor, job_id = %job.id, kind = kind.as_str(), invite, "console upload reserved");
     let page = upload_send(kind, &job.id, invite, &signed.url, &signed.fields, MAX_FILE_BYTES, VALID_FOR);
@@ -58,6 +73,17 @@ pub(super) async fn reserve(app: &App, req: &Request, console: &mut Console, kin
         reply.allow_form_action(origin);
     }
     Ok(reply)
+}
+
+/// The form's `attempt`, if it has one: what `console_pages::new_attempt` makes, or a refusal.
+fn attempt(value: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    if (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Ok(Some(value));
+    }
+    let mut errors = FieldErrors::new();
+    errors.insert("attempt".to_owned(), "Open the form again: this one is not the console's.".to_owned());
+    Err(ApiError::validation(errors))
 }
 
 /// `scheme://host[:port]` of an absolute URL; None for anything else.

@@ -43,12 +43,25 @@ struct UploadOptions<'a> {
     effect: &'static str,
     bulk: bool,
     invite: bool,
+    attempt: Option<&'a str>,
     confirm: Option<ConfirmField<'a>>,
+}
+
+/// A fresh name for one press of a large file's "Continue" (a hidden field of the form): the
+/// same press sent again (a refreshed page, a double click) reserves the same job.
+pub fn new_attempt() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// The first step of a large file: its options (the invitations, for a bulk registration) and
 /// the operator's confirmation, when it is needed; "Continue" reserves the job.
-pub fn upload_options(kind: JobKind, invite: bool, needed: Option<AskFor>, errors: &FieldErrors) -> Page {
+pub fn upload_options(
+    kind: JobKind,
+    invite: bool,
+    attempt: Option<&str>,
+    needed: Option<AskFor>,
+    errors: &FieldErrors,
+) -> Page {
     let words = wording(kind);
     let page = UploadOptions {
         problem: first_problem(errors),
@@ -56,6 +69,7 @@ pub fn upload_options(kind: JobKind, invite: bool, needed: Option<AskFor>, error
         effect: words.effect,
         bulk: kind == JobKind::BulkRegistration,
         invite,
+        attempt,
         confirm: confirm_field(needed, errors),
     };
     console_page(words.title, &page)
