@@ -78,14 +78,14 @@ class SentMail:
             return self.app(environ, start_response)
         import json
         from urllib.parse import parse_qs
-        from moto.ses.models import ses_backends
+        from moto.ses.models import Message, ses_backends
 
         to = parse_qs(environ.get("QUERY_STRING", "")).get("to", [""])[0]
         found = []
         for regions in list(ses_backends.values()):
             for backend in list(regions.values()):
                 for message in list(backend.sent_messages):
-                    if type(message).__name__ != "Message":
+                    if not isinstance(message, Message):  # RawMessage: not sent here
                         continue
                     for address in message.destinations.get("ToAddresses", []):
                         if address == to:

@@ -137,12 +137,12 @@ async fn the_aws_backend_runs_against_an_emulator() {
     let mut sent = Vec::new();
     for _ in 0..200 {
         sent = learners_tests::moto::sent_mail_to(&address).await;
-        if sent.iter().any(|m| m.to == address) {
+        if !sent.is_empty() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(sent.iter().any(|m| m.to == address && m.subject.starts_with("Activate")));
+    assert!(sent.iter().any(|m| m.subject.starts_with("Activate")), "{sent:?}");
     let user = client
         .get(format!("{}/admin/v1/users?email={address}", server.base))
         .bearer_auth(&server.admin_token)

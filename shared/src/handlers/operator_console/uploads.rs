@@ -58,11 +58,12 @@ pub(super) async fn reserve(app: &App, req: &Request, console: &mut Console, kin
     // same page pressed again with the other choice (after "Back") is another job.
     let idempotency = attempt.map(|attempt| format!("console:{attempt}:{invite}"));
     let job = crate::jobs::open_upload(app, kind, &console.actor, invite, idempotency.as_deref()).await?;
-    let back = format!("{}/operator/jobs/{}", app.config.site_url.trim_end_matches('/'), urlencode(&job.id));
+    let job_page = format!("/operator/jobs/{}", urlencode(&job.id));
     if job.status != JobStatus::Receiving {
         // The same press again after its file came: nothing more to send.
-        return Ok(response::see_other(&format!("/operator/jobs/{}", urlencode(&job.id))));
+        return Ok(response::see_other(&job_page));
     }
+    let back = format!("{}{job_page}", app.config.site_url.trim_end_matches('/'));
     let key = crate::jobs::object_key(kind, &job.id);
     let signed = app.uploads.presign_post(&key, &back, MAX_FILE_BYTES, VALID_FOR).await.map_err(unexpected)?;
     tracing::info!(operator = %console.actor, job_id = %job.id, kind = kind.as_str(), invite, "console upload reserved");
