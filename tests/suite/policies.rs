@@ -875,3 +875,53 @@ fn bulk_passwords_are_sealed_by_the_intakes_and_opened_by_the_bulk_worker_alone(
         "nobody re-encrypts under the key"
     );
 }
+
+/// Each function is wired (`wiring::functions`) to exactly the AWS services beyond DynamoDB and
+/// SQS that its policy grants: a service it is not wired to is not linked into its binary (and
+/// fails in the gateway's tests), a service it is wired to and not granted would fail in AWS.
+/// Each function's `main` passes its own entry.
+#[test]
+fn each_function_is_wired_to_the_aws_services_its_policy_grants() {
+    use learners::wiring::functions;
+    let doc = &YamlLoader::load_from_str(TEMPLATE).unwrap()[0];
+    let mut binaries = BTreeSet::new();
+    for (name, resource) in doc["Resources"].as_hash().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = name.as_str().unwrap();
+        let properties = &resource["Properties"];
+        let binary = properties["CodeUri"].as_str().unwrap().trim_end_matches('/').rsplit('/').next().unwrap();
+        binaries.insert(binary.to_owned());
+        let services = functions::of(binary).unwrap_or_else(|| panic!("{binary} has no entry in wiring::functions"));
+        let actions: BTreeSet<String> = statements(&properties["Policies"])
+            .into_iter()
+            .filter(|s| s["Effect"].as_str() == Some("Allow"))
+            .flat_map(|s| strings(&s["Action"]))
+            .collect();
+        let grants = |wanted: &dyn Fn(&str) -> bool| actions.iter().any(|a| wanted(a));
+        let told = |variable: &str| !properties["Environment"]["Variables"][variable].is_badvalue();
+        let expected = [
+            ("SSM", grants(&|a| a == "ssm:GetParameters")),
+            ("SES", grants(&|a| a == "ses:SendEmail")),
+            (
+                "KMS (signing)",
+                grants(&|a| a == "kms:Sign" || a == "kms:GetPublicKey") && told("LEARNERS_OIDC_KMS_KEY_ID"),
+            ),
+            ("KMS (sealing)", told("LEARNERS_BULK_PASSWORD_KMS_KEY_ID")),
+            ("S3", grants(&|a| a.starts_with("s3:"))),
+        ];
+        let expected: Vec<&str> = expected.into_iter().filter_map(|(service, yes)| yes.then_some(service)).collect();
+        assert_eq!(services.names(), expected, "{name} ({binary}): its wiring against its policy");
+
+        let constant = binary.to_uppercase().replace('-', "_");
+        let main = std::fs::read_to_string(format!("{}/../functions/{binary}/src/main.rs", env!("CARGO_MANIFEST_DIR")))
+            .unwrap_or_else(|e| panic!("{binary}'s main: {e}"));
+        assert!(
+            main.contains(&format!("wiring::functions::{constant},")),
+            "{binary}'s main passes functions::{constant}"
+        );
+    }
+    let listed: BTreeSet<String> = functions::ALL.iter().map(|(binary, _)| binary.to_string()).collect();
+    assert_eq!(listed, binaries, "wiring::functions lists the template's functions");
+}

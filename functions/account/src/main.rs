@@ -1,9 +1,13 @@
-//! Lambda function `account`: wiring only; it links its handler (`handlers::account`) and no other.
+//! Lambda function `account`: wiring only; it links its handler (`handlers::account`)
+//! and the SDKs of its AWS services (`wiring::functions::ACCOUNT`), no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::wiring::run_lambda(|app, req| Box::pin(learners::handlers::account::handle(app, req))).await
+    learners::wiring::run_lambda(learners::wiring::functions::ACCOUNT, |app, req| {
+        Box::pin(learners::handlers::account::handle(app, req))
+    })
+    .await
 }

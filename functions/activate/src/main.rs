@@ -1,9 +1,13 @@
-//! Lambda function `activate`: wiring only; it links its handler (`handlers::activate`) and no other.
+//! Lambda function `activate`: wiring only; it links its handler (`handlers::activate`)
+//! and the SDKs of its AWS services (`wiring::functions::ACTIVATE`), no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::wiring::run_lambda(|app, req| Box::pin(learners::handlers::activate::handle(app, req))).await
+    learners::wiring::run_lambda(learners::wiring::functions::ACTIVATE, |app, req| {
+        Box::pin(learners::handlers::activate::handle(app, req))
+    })
+    .await
 }

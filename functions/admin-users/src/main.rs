@@ -1,9 +1,13 @@
-//! Lambda function `admin-users`: wiring only; it links its handler (`handlers::admin_users`) and no other.
+//! Lambda function `admin-users`: wiring only; it links its handler (`handlers::admin_users`)
+//! and the SDKs of its AWS services (`wiring::functions::ADMIN_USERS`), no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::wiring::run_lambda(|app, req| Box::pin(learners::handlers::admin_users::handle(app, req))).await
+    learners::wiring::run_lambda(learners::wiring::functions::ADMIN_USERS, |app, req| {
+        Box::pin(learners::handlers::admin_users::handle(app, req))
+    })
+    .await
 }

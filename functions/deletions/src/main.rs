@@ -1,9 +1,13 @@
-//! Lambda function `deletions`: wiring only; it links its handler (`handlers::deletions`) and no other.
+//! Lambda function `deletions`: wiring only; it links its handler (`handlers::deletions`)
+//! and the SDKs of its AWS services (`wiring::functions::DELETIONS`), no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::wiring::run_lambda(|app, req| Box::pin(learners::handlers::deletions::handle(app, req))).await
+    learners::wiring::run_lambda(learners::wiring::functions::DELETIONS, |app, req| {
+        Box::pin(learners::handlers::deletions::handle(app, req))
+    })
+    .await
 }

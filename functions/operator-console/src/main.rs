@@ -1,9 +1,13 @@
-//! Lambda function `operator-console`: wiring only; it links its handler (`handlers::operator_console`) and no other.
+//! Lambda function `operator-console`: wiring only; it links its handler (`handlers::operator_console`)
+//! and the SDKs of its AWS services (`wiring::functions::OPERATOR_CONSOLE`), no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::wiring::run_lambda(|app, req| Box::pin(learners::handlers::operator_console::handle(app, req))).await
+    learners::wiring::run_lambda(learners::wiring::functions::OPERATOR_CONSOLE, |app, req| {
+        Box::pin(learners::handlers::operator_console::handle(app, req))
+    })
+    .await
 }

@@ -1,9 +1,13 @@
-//! Lambda function `password-reset`: wiring only; it links its handler (`handlers::password_reset`) and no other.
+//! Lambda function `password-reset`: wiring only; it links its handler (`handlers::password_reset`)
+//! and the SDKs of its AWS services (`wiring::functions::PASSWORD_RESET`), no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::wiring::run_lambda(|app, req| Box::pin(learners::handlers::password_reset::handle(app, req))).await
+    learners::wiring::run_lambda(learners::wiring::functions::PASSWORD_RESET, |app, req| {
+        Box::pin(learners::handlers::password_reset::handle(app, req))
+    })
+    .await
 }

@@ -1,9 +1,13 @@
-//! Lambda function `register`: wiring only; it links its handler (`handlers::register`) and no other.
+//! Lambda function `register`: wiring only; it links its handler (`handlers::register`)
+//! and the SDKs of its AWS services (`wiring::functions::REGISTER`), no other.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    learners::wiring::run_lambda(|app, req| Box::pin(learners::handlers::register::handle(app, req))).await
+    learners::wiring::run_lambda(learners::wiring::functions::REGISTER, |app, req| {
+        Box::pin(learners::handlers::register::handle(app, req))
+    })
+    .await
 }

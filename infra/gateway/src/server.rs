@@ -42,7 +42,8 @@ pub const LOCAL_OPERATOR: &str = "arn:aws:iam::000000000000:user/local-operator"
 pub struct Gateway {
     app: App,
     routes: RouteTable,
-    handlers: HashMap<String, HttpHandler>,
+    /// Each function's handler, and the app confined to its function's services.
+    handlers: HashMap<String, (HttpHandler, App)>,
     admin_token: String,
     /// The captured mail of the in-memory backend (absent on AWS).
     mail: Option<Arc<MemoryMailer>>,
@@ -64,7 +65,9 @@ impl Gateway {
             let handler = handlers::by_binary(&route.binary).with_context(|| {
                 format!("template route {} names binary {:?}, which has no handler", route.key(), route.binary)
             })?;
-            by_binary.insert(route.binary.clone(), handler);
+            let services = learners::wiring::functions::of(&route.binary)
+                .with_context(|| format!("template binary {:?} has no entry in wiring::functions", route.binary))?;
+            by_binary.insert(route.binary.clone(), (handler, services.confine(&app)));
         }
         Ok(Self { app, routes, handlers: by_binary, admin_token, mail, uploads: None })
     }
@@ -155,8 +158,8 @@ impl Gateway {
             .with_request_context(RequestContext::ApiGatewayV2(context))
             .with_path_parameters(params)
             .with_query_string_parameters(query);
-        let handler = self.handlers[&matched.route.binary];
-        let mut response = to_hyper(handlers::answer(&self.app, handler, request).await);
+        let (handler, app) = &self.handlers[&matched.route.binary];
+        let mut response = to_hyper(handlers::answer(app, *handler, request).await);
         if head {
             // The GET answer's status and headers, without its body.
             *response.body_mut() = Full::new(Bytes::new());
@@ -260,7 +263,7 @@ impl Gateway {
             Err(refused @ UploadRefused::TooLarge) => return s3_error(400, "EntityTooLarge", &refused.to_string()),
             Err(refused @ UploadRefused::TooSmall) => return s3_error(400, "EntityTooSmall", &refused.to_string()),
         };
-        let (app, pending) = (self.app.clone(), pending.clone());
+        let (app, pending) = (learners::wiring::functions::INTAKE.confine(&self.app), pending.clone());
         pending.fetch_add(1, Ordering::SeqCst);
         let intake_key = key.clone();
         tokio::spawn(async move {

@@ -9,6 +9,7 @@ use learners::adapters::memory::QueuedBatch;
 use learners::handlers::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use learners::handlers::{worker_by_binary, SqsHandler};
 use learners::ports::Queue;
+use learners::wiring::{functions, Services};
 use learners::App;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,10 +20,10 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// How long a failed in-process message waits before it comes back (SQS: the visibility timeout).
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
-/// The worker handler of each queue, as the template wires them.
+/// The worker handler of each queue, as the template wires them, with its function's services.
 #[derive(Clone)]
 pub struct Workers {
-    by_queue: BTreeMap<Queue, SqsHandler>,
+    by_queue: BTreeMap<Queue, (SqsHandler, Services)>,
     /// The function (binary) that works each queue.
     binaries: BTreeMap<Queue, String>,
     /// Messages that failed every receive, per queue.
@@ -39,7 +40,9 @@ impl Workers {
                 .with_context(|| format!("template queue {} is not one the service knows", binding.queue))?;
             let handler = worker_by_binary(&binding.binary)
                 .with_context(|| format!("template worker {:?} has no SQS handler", binding.binary))?;
-            by_queue.insert(queue, handler);
+            let services = functions::of(&binding.binary)
+                .with_context(|| format!("template worker {:?} has no entry in wiring::functions", binding.binary))?;
+            by_queue.insert(queue, (handler, services));
             binaries.insert(queue, binding.binary.clone());
         }
         Ok(Self { by_queue, binaries, dead_letters: Arc::default() })
@@ -49,9 +52,10 @@ impl Workers {
         self.by_queue.keys().copied()
     }
 
-    /// The worker handler the template wires to `queue`.
-    pub fn handler(&self, queue: Queue) -> Option<SqsHandler> {
-        self.by_queue.get(&queue).copied()
+    /// Runs `queue`'s worker on `event`, with only its function's services (as in Lambda).
+    async fn run(&self, app: &App, queue: Queue, event: SqsEvent) -> Option<SqsBatchResponse> {
+        let (handler, services) = self.by_queue.get(&queue)?;
+        Some(handler(&services.confine(app), event).await)
     }
 
     /// The function (its binary's name) the template wires to `queue`.
@@ -62,11 +66,10 @@ impl Workers {
     /// Hands `bodies` to `queue`'s worker as one event of first deliveries, as Lambda's event
     /// source would; its answer names the messages that failed.
     pub async fn deliver(&self, app: &App, queue: Queue, bodies: &[String]) -> anyhow::Result<SqsBatchResponse> {
-        let handler = self.handler(queue).with_context(|| format!("no worker for {queue:?}"))?;
         let mut event = SqsEvent::default();
         event.records =
             bodies.iter().enumerate().map(|(i, body)| message(&i.to_string(), &i.to_string(), body, 1)).collect();
-        Ok(handler(app, event).await)
+        self.run(app, queue, event).await.with_context(|| format!("no worker for {queue:?}"))
     }
 
     fn dead_letter(&self, queue: Queue, body: String) {
@@ -102,17 +105,17 @@ pub fn spawn_in_process(
 }
 
 async fn run_in_process(app: &App, workers: &Workers, batch: QueuedBatch, pending: &AtomicUsize) {
-    let Some(handler) = workers.by_queue.get(&batch.queue) else {
+    if !workers.by_queue.contains_key(&batch.queue) {
         tracing::error!(queue = ?batch.queue, "no worker consumes this queue: messages dropped");
         pending.fetch_sub(batch.bodies.len(), Ordering::SeqCst);
         return;
-    };
+    }
     let mut waiting: Vec<(String, String)> =
         batch.bodies.into_iter().map(|body| (uuid::Uuid::now_v7().to_string(), body)).collect();
     for receive in 1..=app.config.max_receives {
         let mut event = SqsEvent::default();
         event.records = waiting.iter().map(|(id, body)| message(id, id, body, receive)).collect();
-        let response = handler(app, event).await;
+        let Some(response) = workers.run(app, batch.queue, event).await else { return };
         let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
         let done = waiting.len() - waiting.iter().filter(|(id, _)| failed.contains(id)).count();
         pending.fetch_sub(done, Ordering::SeqCst);
@@ -185,9 +188,8 @@ async fn poll_once(
             count,
         ));
     }
-    let handler = workers.by_queue[&queue];
-    let failed: HashSet<String> =
-        handler(app, event).await.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+    let response = workers.run(app, queue, event).await.with_context(|| format!("no worker for {queue:?}"))?;
+    let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
     for m in messages.iter().filter(|m| !failed.contains(m.message_id().unwrap_or_default())) {
         sqs.delete_message()
             .queue_url(url)
@@ -207,6 +209,7 @@ const UPLOAD_POLL: Duration = Duration::from_secs(1);
 /// as S3's event would. The intake deletes what it took in; an object it leaves (no job of its
 /// name) is not offered again.
 pub fn spawn_upload_poller(app: App, uploads: learners::adapters::aws::S3Uploads, bucket: String) {
+    let intake = functions::INTAKE.confine(&app);
     tokio::spawn(async move {
         let mut left: HashSet<String> = HashSet::new();
         loop {
@@ -215,7 +218,7 @@ pub fn spawn_upload_poller(app: App, uploads: learners::adapters::aws::S3Uploads
                     let new: Vec<String> = keys.into_iter().filter(|key| !left.contains(key)).collect();
                     for key in new {
                         let event = learners::handlers::intake::object_created(&bucket, &key);
-                        if let Err(error) = learners::handlers::intake::handle(&app, event).await {
+                        if let Err(error) = learners::handlers::intake::handle(&intake, event).await {
                             tracing::warn!(key, error = format!("{error:#}"), "intake failed; tried again");
                         } else {
                             left.insert(key);

@@ -9,6 +9,7 @@ pub mod local_signer;
 pub mod memory;
 pub mod passwords;
 pub mod sealing;
+pub mod unwired;
 
 /// Keys in one BatchGetItem request (DynamoDB refuses more).
 pub const BATCH_GET_KEYS: usize = 100;

@@ -38,6 +38,42 @@ async fn the_retirement_key_is_read_from_a_secure_parameter() {
     assert!(refused.contains(&plain) && refused.contains("must be a SecureString"), "{refused}");
 }
 
+/// A function's SDK configuration comes from the variables Lambda sets and nothing else
+/// (`lambda_sdk_config`): on them (pointed at moto) it reads its secrets through its own wiring
+/// and reaches DynamoDB; without credentials it refuses to start, naming them.
+#[tokio::test]
+async fn a_function_reads_its_secrets_and_reaches_aws_on_lambdas_variables_alone() {
+    use aws_sdk_ssm::types::ParameterType;
+    use learners::adapters::aws::sdk_config_from;
+    use learners::wiring::functions;
+    let lambda = |name: &str| {
+        let value = match name {
+            "AWS_REGION" => "us-east-1",
+            "AWS_ACCESS_KEY_ID" => "test",
+            "AWS_SECRET_ACCESS_KEY" => "test",
+            "AWS_SESSION_TOKEN" => "a-session-token",
+            "AWS_ENDPOINT_URL" => moto::url(),
+            _ => return None,
+        };
+        Some(value.to_owned())
+    };
+    let sdk = sdk_config_from(lambda).unwrap();
+    let name = format!("/learners-test/{}", unique("counter-"));
+    let value = "a counter key of more than thirty-two characters";
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    ssm.put_parameter().name(&name).value(value).r#type(ParameterType::SecureString).send().await.unwrap();
+    let read = functions::REGISTER.secrets.expect("register reads its counter key");
+    assert_eq!(read(&sdk, &[name.as_str()]).await.unwrap(), vec![value.to_owned()]);
+    aws_sdk_dynamodb::Client::new(&sdk).list_tables().send().await.unwrap();
+    assert!(functions::MAIL_WORKER.secrets.is_none(), "the mail worker reads no parameter");
+
+    let region_only = |name: &str| (name == "AWS_REGION").then(|| "us-east-1".to_owned());
+    let refused = sdk_config_from(region_only).unwrap_err().to_string();
+    assert!(refused.contains("AWS_ACCESS_KEY_ID") && refused.contains("AWS_SECRET_ACCESS_KEY"), "{refused}");
+    let refused = sdk_config_from(|_: &str| None).unwrap_err().to_string();
+    assert!(refused.contains("AWS_REGION"), "{refused}");
+}
+
 /// Sealed passwords open for their job and row only, hold no trace of the password, and differ
 /// for one password sealed twice; an altered text or another key opens nothing. On the local
 /// sealer (a key made at start) and the KMS one (moto); without a key, nothing is sealed.

@@ -199,24 +199,39 @@ impl<C> LazyClient<C> {
     }
 }
 
-/// The SDK configuration of a Lambda function: credentials and region from the variables
-/// Lambda sets. The default chain would also build an STS client for web identity tokens (and
-/// with it an HTTPS connector: the CA certificates read and parsed) in every cold start, for a
-/// provider a function never uses. Elsewhere (a laptop, CI, an emulator): the default chain.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
-    let region = std::env::var("AWS_REGION").ok();
-    match region {
-        Some(region) if in_lambda && std::env::var_os("AWS_ACCESS_KEY_ID").is_some() => {
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new(region))
-                .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
-                .load()
-                .await
-        }
-        _ => aws_config::load_from_env().await,
-    }
+/// The SDK configuration of a Lambda function: the region and the execution role's credentials
+/// from the variables Lambda (and `sam local`) sets, and `AWS_ENDPOINT_URL` if set; everything
+/// else is each client's default. aws-config's loader would link its whole default chain (STS,
+/// SSO, instance metadata, profile files) into every function, for providers a function never
+/// uses, and they cost every cold start (docs/benchmarks.md, "Cold start").
+pub fn lambda_sdk_config() -> anyhow::Result<aws_config::SdkConfig> {
+    sdk_config_from(|name| std::env::var(name).ok())
 }
+
+/// `lambda_sdk_config` on the variables `variable` gives (tests give their own).
+pub fn sdk_config_from(variable: impl Fn(&str) -> Option<String>) -> anyhow::Result<aws_config::SdkConfig> {
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use aws_credential_types::Credentials;
+    let variable = |name: &str| variable(name).filter(|value| !value.is_empty());
+    let region = variable("AWS_REGION").ok_or_else(|| anyhow::anyhow!("AWS_REGION is not set (Lambda sets it)"))?;
+    let (Some(key), Some(secret)) = (variable("AWS_ACCESS_KEY_ID"), variable("AWS_SECRET_ACCESS_KEY")) else {
+        anyhow::bail!(
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (Lambda sets them from the function's role)"
+        )
+    };
+    // The role's credentials for the life of the execution environment (Lambda renews the
+    // environment, not its variables), as aws-config's environment provider reads them.
+    let credentials = Credentials::new(key, secret, variable("AWS_SESSION_TOKEN"), None, "Environment");
+    let mut builder = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials));
+    if let Some(endpoint) = variable("AWS_ENDPOINT_URL") {
+        builder = builder.endpoint_url(endpoint);
+    }
+    Ok(builder.build())
+}
+
 pub use sqs::SqsQueue;
 
 /// One client per service, cheap to clone (they share their connection pools).

@@ -3,18 +3,17 @@
 //! this module (the layering test holds it to that). The function mains, the local gateway,
 //! the bench and the tests build their `App` here.
 
-use crate::adapters::aws::{
-    AwsClients, DynamoStore, KmsSealer, KmsSigner, NoSealer, NoSigner, S3Uploads, SesMailer, SqsQueue,
-};
+use crate::adapters::aws::{AwsClients, DynamoStore, NoSealer, S3Uploads, SesMailer, SqsQueue};
 use crate::adapters::breached::{KnownBreaches, RangeApi, RANGE_TIMEOUT};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::local_signer::LocalSigner;
 use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryOidcStore, MemoryStore, MemoryUploads, QueuedBatch};
 use crate::adapters::passwords::Argon2Passwords;
 use crate::adapters::sealing::LocalSealer;
+use crate::adapters::unwired::Unwired;
 use crate::handlers::{sqs, HttpHandler, IntakeHandler, SqsHandler};
 use crate::metrics::Metrics;
-use crate::ports::{BreachedPasswords, Clock, Sealer, Signer, Uploads};
+use crate::ports::{BreachedPasswords, Clock, Mailer, Sealer, Signer, Uploads};
 use crate::{App, Config};
 use lambda_http::Request;
 use std::sync::Arc;
@@ -32,10 +31,15 @@ pub struct MemoryParts {
     pub uploads: Arc<MemoryUploads>,
 }
 
-/// What a Lambda function runs on: AWS adapters, configuration from the environment.
-pub async fn from_env() -> anyhow::Result<App> {
+pub mod functions;
+
+pub use functions::Services;
+
+/// What a Lambda function runs on: AWS adapters for DynamoDB, SQS and the `services` the
+/// function calls (`functions`), configuration from the environment.
+pub async fn from_env(services: Services) -> anyhow::Result<App> {
     let mut config = Config::from_env()?;
-    let sdk = crate::adapters::aws::sdk_config().await;
+    let sdk = crate::adapters::aws::lambda_sdk_config()?;
     // Secrets stay out of the environment: SSM SecureStrings, read by the functions whose
     // role may read them (the template sets the names where they are needed).
     // All of them in one call (Parameter Store's throughput is shared by the account).
@@ -43,8 +47,10 @@ pub async fn from_env() -> anyhow::Result<App> {
     let counter = config.counter_key_parameter.clone();
     let names: Vec<&str> = [retirement.as_deref(), counter.as_deref()].into_iter().flatten().collect();
     if !names.is_empty() {
-        let ssm = aws_sdk_ssm::Client::new(&sdk);
-        let mut values = crate::adapters::aws::secret_parameters(&ssm, &names).await?.into_iter();
+        let read = services.secrets.ok_or_else(|| {
+            anyhow::anyhow!("{} names an SSM parameter, and this function is not wired to read SSM", names.join(", "))
+        })?;
+        let mut values = read(&sdk, &names).await?.into_iter();
         if retirement.is_some() {
             config.retirement_secret = values.next();
         }
@@ -52,43 +58,45 @@ pub async fn from_env() -> anyhow::Result<App> {
             config.counter_key = values.next();
         }
     }
-    Ok(aws_lazy(config, &sdk, Arc::new(SystemClock)))
+    Ok(aws_lazy(config, &sdk, services, Arc::new(SystemClock)))
 }
 
 /// The AWS adapters, each making its SDK client on first use: a function builds only the
-/// clients it calls, and none before its first request.
-pub fn aws_lazy(config: Config, sdk: &aws_config::SdkConfig, clock: Arc<dyn Clock>) -> App {
+/// clients it calls, and none before its first request. A service the function does not call
+/// gets an `Unwired` adapter, and its SDK is not linked.
+pub fn aws_lazy(config: Config, sdk: &aws_config::SdkConfig, services: Services, clock: Arc<dyn Clock>) -> App {
     let store = DynamoStore::lazy(sdk, &config.table_name);
-    let mailer = SesMailer::lazy(sdk, &config.mail_from, config.ses_configuration_set.clone());
     let queue = SqsQueue::lazy(sdk, config.queue_urls.clone());
-    let signer: Arc<dyn Signer> = match &config.oidc_kms_key_id {
-        Some(key) => Arc::new(KmsSigner::lazy(sdk, key, &config.oidc_previous_kms_key_ids)),
-        None => Arc::new(NoSigner),
+    let mailer: Arc<dyn Mailer> = match services.mail {
+        Some(make) => make(sdk, &config),
+        None => Arc::new(Unwired("SES")),
     };
-    let sealer: Arc<dyn Sealer> = match &config.bulk_password_kms_key_id {
-        Some(key) => Arc::new(KmsSealer::lazy(sdk, key)),
-        None => Arc::new(NoSealer),
+    let signer: Arc<dyn Signer> = match services.signing {
+        Some(make) => make(sdk, &config),
+        None => Arc::new(Unwired("KMS")),
     };
-    let uploads = uploads_in(&config, |bucket| S3Uploads::lazy(sdk, bucket));
+    let sealer: Arc<dyn Sealer> = match services.sealing {
+        Some(make) => make(sdk, &config),
+        None => Arc::new(Unwired("KMS")),
+    };
+    let uploads: Arc<dyn Uploads> = match services.uploads {
+        Some(make) => make(sdk, &config),
+        None => Arc::new(Unwired("S3")),
+    };
     on_aws(config, store, mailer, queue, signer, sealer, uploads, clock)
-}
-
-/// The bucket `LEARNERS_UPLOAD_BUCKET` names, or none (every upload then fails, saying so).
-fn uploads_in(config: &Config, make: impl FnOnce(&str) -> S3Uploads) -> Arc<dyn Uploads> {
-    match &config.upload_bucket {
-        Some(bucket) => Arc::new(make(bucket)),
-        None => Arc::new(crate::adapters::aws::NoUploads),
-    }
 }
 
 /// The AWS adapters on clients made already (tests, tools, the local gateway on moto).
 pub fn aws(config: Config, clients: &AwsClients, clock: Arc<dyn Clock>) -> App {
     let store = DynamoStore::new(clients.dynamodb.clone(), &config.table_name);
-    let mailer = SesMailer::new(clients.ses.clone(), &config.mail_from, config.ses_configuration_set.clone());
+    let mailer = Arc::new(SesMailer::new(clients.ses.clone(), &config.mail_from, config.ses_configuration_set.clone()));
     let queue = SqsQueue::new(clients.sqs.clone(), config.queue_urls.clone());
     // Keys made in the process (tests, the local gateway on moto); the tests on moto put KMS
     // keys in their place.
-    let uploads = uploads_in(&config, |bucket| S3Uploads::new(&clients.sdk, bucket));
+    let uploads: Arc<dyn Uploads> = match &config.upload_bucket {
+        Some(bucket) => Arc::new(S3Uploads::new(&clients.sdk, bucket)),
+        None => Arc::new(crate::adapters::aws::NoUploads),
+    };
     on_aws(config, store, mailer, queue, Arc::new(LocalSigner::new()), local_sealer(), uploads, clock)
 }
 
@@ -106,7 +114,7 @@ fn local_sealer() -> Arc<dyn Sealer> {
 fn on_aws(
     config: Config,
     store: DynamoStore,
-    mailer: SesMailer,
+    mailer: Arc<dyn Mailer>,
     queue: SqsQueue,
     signer: Arc<dyn Signer>,
     sealer: Arc<dyn Sealer>,
@@ -129,7 +137,7 @@ fn on_aws(
         uploads,
         passwords: Arc::new(Argon2Passwords),
         breached: breached_passwords(&config),
-        mailer: Arc::new(mailer),
+        mailer,
         queue: Arc::new(queue),
         metrics: Arc::new(Metrics::new(config.metrics_namespace.clone())),
         config,
@@ -180,11 +188,13 @@ pub fn in_memory(config: Config, clock: Arc<dyn Clock>) -> (App, MemoryParts) {
 }
 
 /// Runs an HTTP handler as a Lambda function: tracing, configuration and AWS clients once per
-/// process, then one request at a time. Each binary passes its own handler, so it links that
-/// handler alone (not the tables of `handlers`, which are the local gateway's).
-pub async fn run_lambda(handler: HttpHandler) -> Result<(), lambda_http::Error> {
+/// process, then one request at a time. Each binary passes its own handler and its own services
+/// (`functions`), so it links that handler and those services' SDKs alone (not the tables of
+/// `handlers` and `functions`, which are the local gateway's).
+pub async fn run_lambda(services: Services, handler: HttpHandler) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
-    let app = from_env().await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
+    let app =
+        from_env(services).await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
     let app = &app;
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
         Ok::<_, std::convert::Infallible>(crate::handlers::answer(app, handler, req).await)
@@ -193,9 +203,10 @@ pub async fn run_lambda(handler: HttpHandler) -> Result<(), lambda_http::Error> 
 }
 
 /// Runs an SQS handler as a Lambda function (see `run_lambda`).
-pub async fn run_worker_lambda(handler: SqsHandler) -> Result<(), lambda_runtime::Error> {
+pub async fn run_worker_lambda(services: Services, handler: SqsHandler) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let app = from_env().await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
+    let app =
+        from_env(services).await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
     let app = &app;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<sqs::SqsEvent>| async move {
@@ -207,9 +218,10 @@ pub async fn run_worker_lambda(handler: SqsHandler) -> Result<(), lambda_runtime
 
 /// Runs an S3 event handler as a Lambda function (see `run_lambda`): a failed event is an
 /// error, which Lambda retries (S3 invokes asynchronously).
-pub async fn run_intake_lambda(handler: IntakeHandler) -> Result<(), lambda_runtime::Error> {
+pub async fn run_intake_lambda(services: Services, handler: IntakeHandler) -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let app = from_env().await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
+    let app =
+        from_env(services).await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
     let app = &app;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<crate::handlers::intake::S3Event>| async move {
