@@ -1,6 +1,8 @@
 //! Logging set-up: JSON lines in Lambda (CloudWatch), readable text locally; on stderr, so
 //! stdout stays for what a command prints; colour only on a terminal. The level comes from
-//! `RUST_LOG` (default `info`).
+//! `RUST_LOG` (default `info`): a level, and `target=level` directives, comma-separated
+//! (`tracing_subscriber`'s `Targets`; the span and field filters of its `EnvFilter` would link a
+//! regular-expression engine into every function, for a cold start's worth of nothing).
 //!
 //! Whatever `RUST_LOG` says, the Lambda runtime's own crates, the AWS SDK and the HTTP stack
 //! under it log at `info` at most: at `debug` and `trace` they write whole events, requests and
@@ -9,9 +11,9 @@
 use std::io::IsTerminal;
 use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
-use tracing_subscriber::EnvFilter;
 
 /// Crates that log raw invocation events or responses below `info`.
 const RAW_EVENT_TARGETS: [&str; 3] = ["lambda_runtime", "lambda_http", "lambda_runtime_api_client"];
@@ -31,8 +33,22 @@ fn fit_to_write(meta: &Metadata<'_>) -> bool {
     !raw || *meta.level() <= Level::INFO
 }
 
-/// The subscriber: `filter` (RUST_LOG's syntax), JSON lines or compact text, into `writer`.
-pub fn subscriber<W>(filter: EnvFilter, json: bool, ansi: bool, writer: W) -> impl Subscriber + Send + Sync
+/// The filter `RUST_LOG` gives (`spec`), or `info` when it is unset or unreadable (said so on
+/// stderr: there is no logger yet).
+pub fn filter(spec: Option<&str>) -> Targets {
+    let default = Targets::new().with_default(Level::INFO);
+    match spec.map(str::parse::<Targets>) {
+        None => default,
+        Some(Ok(filter)) => filter,
+        Some(Err(error)) => {
+            eprintln!("RUST_LOG is not a list of levels and target=level directives ({error}): logging at info");
+            default
+        }
+    }
+}
+
+/// The subscriber: `filter`, JSON lines or compact text, into `writer`.
+pub fn subscriber<W>(filter: Targets, json: bool, ansi: bool, writer: W) -> impl Subscriber + Send + Sync
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
@@ -43,7 +59,7 @@ where
 }
 
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = filter(std::env::var("RUST_LOG").ok().filter(|spec| !spec.is_empty()).as_deref());
     let in_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
     let ansi = !in_lambda && std::io::stderr().is_terminal();
     // `try_init`: a second call (tests) keeps the first subscriber.
@@ -72,7 +88,7 @@ mod tests {
     fn raw_runtime_events_are_never_written_even_at_trace() {
         let captured = Captured::default();
         let writer = captured.clone();
-        let subscriber = subscriber(EnvFilter::new("trace"), true, false, move || writer.clone());
+        let subscriber = subscriber(filter(Some("trace")), true, false, move || writer.clone());
         tracing::subscriber::with_default(subscriber, || {
             tracing::trace!(target: "lambda_runtime::layers::api_client", body = "password=hunter2hunter2", "raw event");
             tracing::debug!(target: "lambda_http", cookie = "__Host-learners_session=abc", "raw request");
@@ -91,7 +107,7 @@ mod tests {
     fn sdk_and_http_logs_are_capped_at_info_even_at_trace() {
         let captured = Captured::default();
         let writer = captured.clone();
-        let subscriber = subscriber(EnvFilter::new("trace"), true, false, move || writer.clone());
+        let subscriber = subscriber(filter(Some("trace")), true, false, move || writer.clone());
         tracing::subscriber::with_default(subscriber, || {
             tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", body = "Password=hunter2a", "request");
             tracing::debug!(target: "aws_sdk_dynamodb::operation::put_item", item = "hunter2b", "serialized");
@@ -110,5 +126,16 @@ mod tests {
         assert!(written.contains("sdk info stays"), "{written}");
         assert!(written.contains("http warning stays"), "{written}");
         assert!(written.contains("a crate that only shares the letters"), "{written}");
+    }
+
+    #[test]
+    fn rust_log_takes_levels_and_targets_and_falls_back_to_info() {
+        use tracing::level_filters::LevelFilter;
+        assert_eq!(filter(None).default_level(), Some(LevelFilter::INFO));
+        assert_eq!(filter(Some("warn")).default_level(), Some(LevelFilter::WARN));
+        let mixed = filter(Some("info,learners::flows=debug"));
+        assert!(mixed.would_enable("learners::flows::signin", &Level::DEBUG));
+        assert!(!mixed.would_enable("learners::http", &Level::DEBUG));
+        assert_eq!(filter(Some("not a = filter")).default_level(), Some(LevelFilter::INFO));
     }
 }
