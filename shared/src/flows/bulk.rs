@@ -112,7 +112,9 @@ pub struct Checked {
     pub warnings: Vec<String>,
     /// Valid rows a dry run had no time to compare with the accounts.
     pub unchecked: u64,
-    valid: Vec<Candidate>,
+    /// The valid rows, as the real run submits them (without their lookup keys: a 100,000-row
+    /// upload held both, and a second copy of the rows while it handed them over).
+    valid: Vec<BulkRow>,
 }
 
 /// A valid row the real run tries to create.
@@ -148,8 +150,7 @@ pub async fn dry_run(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
 /// `dry_run` with its time budget given (the tests give a tiny one).
 pub async fn dry_run_within(app: &App, bytes: &[u8], budget: std::time::Duration) -> Result<Checked, UploadError> {
     let started = std::time::Instant::now();
-    let mut checked = check_rows(app, bytes)?;
-    let candidates = std::mem::take(&mut checked.valid);
+    let (mut checked, candidates) = check_keeping(app, bytes, |candidate| candidate)?;
     let mut compared = 0;
     for block in candidates.chunks(LOOKUP_ROWS) {
         if started.elapsed() >= budget {
@@ -191,16 +192,26 @@ pub async fn dry_run_within(app: &App, bytes: &[u8], budget: std::time::Duration
 }
 
 fn check_rows(app: &App, bytes: &[u8]) -> Result<Checked, UploadError> {
+    let (checked, valid) = check_keeping(app, bytes, |candidate| candidate.row)?;
+    Ok(Checked { valid, ..checked })
+}
+
+/// Checks the file, keeping of each valid row what `keep` takes of it (the real run: the row;
+/// a dry run: the row and its lookup keys). The `Checked` it gives holds no valid row.
+fn check_keeping<T>(app: &App, bytes: &[u8], keep: impl Fn(Candidate) -> T) -> Result<(Checked, Vec<T>), UploadError> {
     let mut problems = Vec::new();
-    let mut valid = Vec::new();
+    // Room for every line at once (a quoted line break only over-counts): grown by doubling,
+    // the rows would be held twice while the last copy was made.
+    let lines = bytes.iter().filter(|&&byte| byte == b'\n').count() + 1;
+    let mut valid = Vec::with_capacity(lines);
     let (rows, warnings) = each_candidate(app, &mut &*bytes, Whole::Refused, &mut |found| {
         match found {
-            Ok(candidate) => valid.push(candidate),
+            Ok(candidate) => valid.push(keep(candidate)),
             Err(outcome) => problems.push(outcome),
         }
         true
     })?;
-    Ok(Checked { rows, problems, warnings, unchecked: 0, valid })
+    Ok((Checked { rows, problems, warnings, unchecked: 0, valid: Vec::new() }, valid))
 }
 
 /// The first row of each email and of each username (lower-cased) seen in a file, kept as a
@@ -377,11 +388,7 @@ pub async fn upload_with(
     invite: bool,
 ) -> Result<RowJob, UploadError> {
     let checked = check(app, bytes)?;
-    let submission = Submission {
-        total: checked.rows,
-        refused: checked.problems,
-        rows: checked.valid.into_iter().map(|candidate| candidate.row).collect(),
-    };
+    let submission = Submission { total: checked.rows, refused: checked.problems, rows: checked.valid };
     let marked: Vec<u8>;
     let body = if invite {
         marked = [b"invite\n".as_slice(), bytes].concat();
