@@ -87,7 +87,8 @@ pub async fn run(runs: usize) -> anyhow::Result<()> {
         println!("cold start: skipped, no baseline (`make bench` builds every binary first)");
         return Ok(());
     }
-    let staged = Staged::copy(&dir, probes.iter().map(|p| p.binary.as_str()))?;
+    let binaries: std::collections::BTreeSet<&str> = probes.iter().map(|p| p.binary.as_str()).collect();
+    let staged = Staged::copy(&dir, binaries.into_iter())?;
     let mut samples: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
     for _ in 0..runs {
         for probe in &probes {

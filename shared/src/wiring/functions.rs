@@ -58,6 +58,26 @@ impl Services {
         app
     }
 
+    /// The mailer: SES where the function sends mail, else `Unwired`.
+    pub fn mailer(&self, sdk: &SdkConfig, config: &Config) -> Arc<dyn Mailer> {
+        self.mail.map_or_else(|| Arc::new(Unwired(SES)) as _, |make| make(sdk, config))
+    }
+
+    /// The signer: KMS where the function signs ID tokens, else `Unwired`.
+    pub fn signer(&self, sdk: &SdkConfig, config: &Config) -> Arc<dyn Signer> {
+        self.signing.map_or_else(|| Arc::new(Unwired(KMS)) as _, |make| make(sdk, config))
+    }
+
+    /// The sealer: KMS where the function seals or opens bulk passwords, else `Unwired`.
+    pub fn sealer(&self, sdk: &SdkConfig, config: &Config) -> Arc<dyn Sealer> {
+        self.sealing.map_or_else(|| Arc::new(Unwired(KMS)) as _, |make| make(sdk, config))
+    }
+
+    /// The uploads: S3 where the function signs, reads or deletes uploads, else `Unwired`.
+    pub fn uploads(&self, sdk: &SdkConfig, config: &Config) -> Arc<dyn Uploads> {
+        self.uploads.map_or_else(|| Arc::new(Unwired(S3)) as _, |make| make(sdk, config))
+    }
+
     /// The names of the services wired, as the template's tests and the docs name them.
     pub fn names(&self) -> Vec<&'static str> {
         [

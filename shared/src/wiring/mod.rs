@@ -10,7 +10,6 @@ use crate::adapters::local_signer::LocalSigner;
 use crate::adapters::memory::{InProcessQueue, MemoryMailer, MemoryOidcStore, MemoryStore, MemoryUploads, QueuedBatch};
 use crate::adapters::passwords::Argon2Passwords;
 use crate::adapters::sealing::LocalSealer;
-use crate::adapters::unwired::Unwired;
 use crate::handlers::{sqs, HttpHandler, IntakeHandler, SqsHandler};
 use crate::metrics::Metrics;
 use crate::ports::{BreachedPasswords, Clock, Mailer, Sealer, Signer, Uploads};
@@ -67,22 +66,8 @@ pub async fn from_env(services: Services) -> anyhow::Result<App> {
 pub fn aws_lazy(config: Config, sdk: &aws_config::SdkConfig, services: Services, clock: Arc<dyn Clock>) -> App {
     let store = DynamoStore::lazy(sdk, &config.table_name);
     let queue = SqsQueue::lazy(sdk, config.queue_urls.clone());
-    let mailer: Arc<dyn Mailer> = match services.mail {
-        Some(make) => make(sdk, &config),
-        None => Arc::new(Unwired("SES")),
-    };
-    let signer: Arc<dyn Signer> = match services.signing {
-        Some(make) => make(sdk, &config),
-        None => Arc::new(Unwired("KMS")),
-    };
-    let sealer: Arc<dyn Sealer> = match services.sealing {
-        Some(make) => make(sdk, &config),
-        None => Arc::new(Unwired("KMS")),
-    };
-    let uploads: Arc<dyn Uploads> = match services.uploads {
-        Some(make) => make(sdk, &config),
-        None => Arc::new(Unwired("S3")),
-    };
+    let (mailer, signer) = (services.mailer(sdk, &config), services.signer(sdk, &config));
+    let (sealer, uploads) = (services.sealer(sdk, &config), services.uploads(sdk, &config));
     on_aws(config, store, mailer, queue, signer, sealer, uploads, clock)
 }
 
@@ -187,15 +172,19 @@ pub fn in_memory(config: Config, clock: Arc<dyn Clock>) -> (App, MemoryParts) {
     (app, MemoryParts { store, mailer, queue: receiver, pending, uploads })
 }
 
+/// A function's start: logging, then its `App` from its environment (an error is logged, and
+/// fails the start).
+async fn start(services: Services) -> anyhow::Result<App> {
+    crate::telemetry::init();
+    from_env(services).await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))
+}
+
 /// Runs an HTTP handler as a Lambda function: tracing, configuration and AWS clients once per
 /// process, then one request at a time. Each binary passes its own handler and its own services
 /// (`functions`), so it links that handler and those services' SDKs alone (not the tables of
 /// `handlers` and `functions`, which are the local gateway's).
 pub async fn run_lambda(services: Services, handler: HttpHandler) -> Result<(), lambda_http::Error> {
-    crate::telemetry::init();
-    let app =
-        from_env(services).await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
-    let app = &app;
+    let app = &start(services).await?;
     lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
         Ok::<_, std::convert::Infallible>(crate::handlers::answer(app, handler, req).await)
     }))
@@ -204,10 +193,7 @@ pub async fn run_lambda(services: Services, handler: HttpHandler) -> Result<(), 
 
 /// Runs an SQS handler as a Lambda function (see `run_lambda`).
 pub async fn run_worker_lambda(services: Services, handler: SqsHandler) -> Result<(), lambda_runtime::Error> {
-    crate::telemetry::init();
-    let app =
-        from_env(services).await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
-    let app = &app;
+    let app = &start(services).await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<sqs::SqsEvent>| async move {
             Ok::<_, std::convert::Infallible>(handler(app, event.payload).await)
@@ -219,10 +205,7 @@ pub async fn run_worker_lambda(services: Services, handler: SqsHandler) -> Resul
 /// Runs an S3 event handler as a Lambda function (see `run_lambda`): a failed event is an
 /// error, which Lambda retries (S3 invokes asynchronously).
 pub async fn run_intake_lambda(services: Services, handler: IntakeHandler) -> Result<(), lambda_runtime::Error> {
-    crate::telemetry::init();
-    let app =
-        from_env(services).await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))?;
-    let app = &app;
+    let app = &start(services).await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<crate::handlers::intake::S3Event>| async move {
             handler(app, event.payload).await.map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
