@@ -4,10 +4,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+fn main() -> Result<(), lambda_http::Error> {
     learners::wiring::run_lambda(learners::wiring::functions::BULK_REGISTRATIONS, |app, req| {
         Box::pin(learners::handlers::bulk_registrations::handle(app, req))
     })
-    .await
 }

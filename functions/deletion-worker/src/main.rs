@@ -4,10 +4,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+fn main() -> Result<(), lambda_runtime::Error> {
     learners::wiring::run_worker_lambda(learners::wiring::functions::DELETION_WORKER, |app, event| {
         Box::pin(learners::handlers::deletion_worker::handle(app, event))
     })
-    .await
 }

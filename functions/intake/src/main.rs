@@ -4,10 +4,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+fn main() -> Result<(), lambda_runtime::Error> {
     learners::wiring::run_intake_lambda(learners::wiring::functions::INTAKE, |app, event| {
         Box::pin(learners::handlers::intake::handle(app, event))
     })
-    .await
 }

@@ -179,37 +179,52 @@ async fn start(services: Services) -> anyhow::Result<App> {
     from_env(services).await.inspect_err(|e| tracing::error!(error = format!("{e:#}"), "configuration error"))
 }
 
+/// The runtime every function runs on: tokio's current-thread scheduler. Lambda hands an
+/// execution environment one event at a time, so worker threads would have nothing to share;
+/// starting them cost each function about 0.25 ms of its cold start (`docs/benchmarks.md`).
+/// CPU-bound work (argon2, the parsing of an uploaded file) runs on the blocking pool, on as
+/// many cores as the environment has, as before.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
 /// Runs an HTTP handler as a Lambda function: tracing, configuration and AWS clients once per
 /// process, then one request at a time. Each binary passes its own handler and its own services
 /// (`functions`), so it links that handler and those services' SDKs alone (not the tables of
 /// `handlers` and `functions`, which are the local gateway's).
-pub async fn run_lambda(services: Services, handler: HttpHandler) -> Result<(), lambda_http::Error> {
-    let app = &start(services).await?;
-    lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
-        Ok::<_, std::convert::Infallible>(crate::handlers::answer(app, handler, req).await)
-    }))
-    .await
+pub fn run_lambda(services: Services, handler: HttpHandler) -> Result<(), lambda_http::Error> {
+    runtime()?.block_on(async move {
+        let app = &start(services).await?;
+        lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
+            Ok::<_, std::convert::Infallible>(crate::handlers::answer(app, handler, req).await)
+        }))
+        .await
+    })
 }
 
 /// Runs an SQS handler as a Lambda function (see `run_lambda`).
-pub async fn run_worker_lambda(services: Services, handler: SqsHandler) -> Result<(), lambda_runtime::Error> {
-    let app = &start(services).await?;
-    lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: lambda_runtime::LambdaEvent<sqs::SqsEvent>| async move {
-            Ok::<_, std::convert::Infallible>(handler(app, event.payload).await)
-        },
-    ))
-    .await
+pub fn run_worker_lambda(services: Services, handler: SqsHandler) -> Result<(), lambda_runtime::Error> {
+    runtime()?.block_on(async move {
+        let app = &start(services).await?;
+        lambda_runtime::run(lambda_runtime::service_fn(
+            move |event: lambda_runtime::LambdaEvent<sqs::SqsEvent>| async move {
+                Ok::<_, std::convert::Infallible>(handler(app, event.payload).await)
+            },
+        ))
+        .await
+    })
 }
 
 /// Runs an S3 event handler as a Lambda function (see `run_lambda`): a failed event is an
 /// error, which Lambda retries (S3 invokes asynchronously).
-pub async fn run_intake_lambda(services: Services, handler: IntakeHandler) -> Result<(), lambda_runtime::Error> {
-    let app = &start(services).await?;
-    lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: lambda_runtime::LambdaEvent<crate::handlers::intake::S3Event>| async move {
-            handler(app, event.payload).await.map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
-        },
-    ))
-    .await
+pub fn run_intake_lambda(services: Services, handler: IntakeHandler) -> Result<(), lambda_runtime::Error> {
+    runtime()?.block_on(async move {
+        let app = &start(services).await?;
+        lambda_runtime::run(lambda_runtime::service_fn(
+            move |event: lambda_runtime::LambdaEvent<crate::handlers::intake::S3Event>| async move {
+                handler(app, event.payload).await.map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))
+            },
+        ))
+        .await
+    })
 }
