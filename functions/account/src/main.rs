@@ -1,9 +1,6 @@
 //! Lambda function `account`: wiring only; it links its handler (`handlers::account`)
 //! and the SDKs of its AWS services (`wiring::functions::ACCOUNT`), no other.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> Result<(), lambda_http::Error> {
     learners::wiring::run_lambda(learners::wiring::functions::ACCOUNT, |app, req| {
         Box::pin(learners::handlers::account::handle(app, req))

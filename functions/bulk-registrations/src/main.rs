@@ -1,9 +1,6 @@
 //! Lambda function `bulk-registrations`: wiring only; it links its handler (`handlers::bulk_registrations`)
 //! and the SDKs of its AWS services (`wiring::functions::BULK_REGISTRATIONS`), no other.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> Result<(), lambda_http::Error> {
     learners::wiring::run_lambda(learners::wiring::functions::BULK_REGISTRATIONS, |app, req| {
         Box::pin(learners::handlers::bulk_registrations::handle(app, req))

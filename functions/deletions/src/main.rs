@@ -1,9 +1,6 @@
 //! Lambda function `deletions`: wiring only; it links its handler (`handlers::deletions`)
 //! and the SDKs of its AWS services (`wiring::functions::DELETIONS`), no other.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> Result<(), lambda_http::Error> {
     learners::wiring::run_lambda(learners::wiring::functions::DELETIONS, |app, req| {
         Box::pin(learners::handlers::deletions::handle(app, req))

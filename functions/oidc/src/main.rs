@@ -1,9 +1,6 @@
 //! Lambda function `oidc`: wiring only; it links its handler (`handlers::oidc`)
 //! and the SDKs of its AWS services (`wiring::functions::OIDC`), no other.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> Result<(), lambda_http::Error> {
     learners::wiring::run_lambda(learners::wiring::functions::OIDC, |app, req| {
         Box::pin(learners::handlers::oidc::handle(app, req))

@@ -1,9 +1,6 @@
 //! Lambda function `passkeys`: wiring only; it links its handler (`handlers::passkeys`)
 //! and the SDKs of its AWS services (`wiring::functions::PASSKEYS`), no other.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> Result<(), lambda_http::Error> {
     learners::wiring::run_lambda(learners::wiring::functions::PASSKEYS, |app, req| {
         Box::pin(learners::handlers::passkeys::handle(app, req))

@@ -3,7 +3,8 @@
 //!
 //! - registration throughput (in-memory backend, through the real handler) against the raw
 //!   argon2id hash rate at the same parameters and the same concurrency (target >= 0.9);
-//! - peak RSS of a process like a function's (mimalloc) after 200 registrations (target <= 64 MiB);
+//! - peak RSS of a process like a function's (the system allocator, as theirs) after 200
+//!   registrations (target <= 64 MiB);
 //! - sign-ins per second with the right password against the raw argon2id verify rate (>= 0.9);
 //! - the cost of an attempt on a locked account against one verification (>= 50 times cheaper);
 //! - bulk registration rows per second, upload to completed job, against the raw write rate of
@@ -33,9 +34,6 @@
 //! `BENCH_COLDSTART_EXTRA` (comma-separated) names more binaries of the bench profile's
 //! directory for the cold-start table (a function built another way, copied there);
 //! `LEARNERS_TEST_MOTO_URL` the moto server (`make bench` starts one).
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod allocator;
 mod bulk;

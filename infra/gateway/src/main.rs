@@ -3,9 +3,6 @@
 //! `learners-dev` serves; `learners-dev provision` creates the table and queues on the
 //! configured endpoint and exits.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use anyhow::Context;
 use learners::adapters::aws::{provision, AwsClients};
 use learners::adapters::clock::SystemClock;

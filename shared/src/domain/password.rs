@@ -7,7 +7,7 @@
 //! method), and NIST SP 800-63B-4 asks for normalisation so that it matches however it came.
 
 use anyhow::Context;
-use argon2::password_hash::{rand_core::OsRng, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{rand_core::OsRng, Output, ParamsString, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::fmt;
 use unicode_normalization::UnicodeNormalization;
@@ -177,15 +177,33 @@ impl PasswordHash {
     }
 
     /// argon2id at OWASP's minimum parameters: m=19456 KiB, t=2, p=1. CPU-bound for ~34 ms, so
-    /// it runs on tokio's blocking pool and never stalls the request loop.
+    /// it runs on tokio's blocking pool and never stalls the request loop. Its 19 MiB of working
+    /// memory is kept for the next hash (`memory`).
     pub async fn of(password: &Password) -> anyhow::Result<Self> {
         let secret = password.0.clone();
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
-            hasher()
-                .hash_password(secret.as_bytes(), &salt)
-                .map(|hash| Self(hash.to_string()))
-                .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
+            let hasher = hasher();
+            let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+            let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| anyhow::anyhow!("argon2 salt: {e}"))?;
+            let output = memory::with(hasher.params().block_count(), |blocks| {
+                Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+                    hasher
+                        .hash_password_into_with_memory(secret.as_bytes(), salt_bytes, out, blocks)
+                        .map_err(Into::into)
+                })
+            })
+            .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))?;
+            let params =
+                ParamsString::try_from(hasher.params()).map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+            let hash = argon2::PasswordHash {
+                algorithm: Algorithm::Argon2id.ident(),
+                version: Some(Version::V0x13.into()),
+                params,
+                salt: Some(salt.as_salt()),
+                hash: Some(output),
+            };
+            Ok(Self(hash.to_string()))
         })
         .await
         .context("password hashing task")?
@@ -203,12 +221,79 @@ impl PasswordHash {
             let Ok(parsed) = argon2::PasswordHash::new(&phc) else {
                 return false;
             };
-            std::iter::once(normalised)
-                .chain(as_typed)
-                .any(|candidate| hasher().verify_password(candidate.as_bytes(), &parsed).is_ok())
+            std::iter::once(normalised).chain(as_typed).any(|candidate| matches(&parsed, candidate.as_bytes()))
         })
         .await
         .context("password verification task")
+    }
+}
+
+/// Whether `candidate` hashes to `stored` under the stored hash's own algorithm, version,
+/// parameters and salt, on kept working memory; the two outputs are compared in constant time
+/// (`Output`'s equality). What `argon2`'s `verify_password` does, but for the memory.
+fn matches(stored: &argon2::PasswordHash, candidate: &[u8]) -> bool {
+    let (Some(expected), Some(salt)) = (stored.hash, stored.salt) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(stored.algorithm), Params::try_from(stored)) else {
+        return false;
+    };
+    let Ok(version) = stored.version.map_or(Ok(Version::default()), Version::try_from) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let hasher = Argon2::new(algorithm, version, params);
+    let computed = memory::with(hasher.params().block_count(), |blocks| {
+        Output::init_with(expected.len(), |out| {
+            hasher.hash_password_into_with_memory(candidate, salt, out, blocks).map_err(Into::into)
+        })
+    });
+    computed.is_ok_and(|computed| computed == expected)
+}
+
+/// argon2's working memory (19 MiB at our parameters), kept between hashes instead of handed
+/// back to the allocator and asked for again: each hash or verification takes a kept block list
+/// if there is one, and gives it back after. At most one list per core is kept (the adapter runs
+/// at most one hash per core at a time), so the process holds what its busiest moment needed
+/// and no more; nothing is faulted in again. This lets the functions run on the system
+/// allocator: glibc's, asked for 19 MiB and given it back over and over, grew tenfold or (tuned
+/// back) faulted the memory in at every hash (`docs/benchmarks.md`, "The allocator").
+mod memory {
+    use argon2::Block;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+
+    static KEPT: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+    /// Runs `work` on `blocks` blocks of memory (their content is whatever the last hash left:
+    /// argon2 writes every block before it reads one). Only lists of our own parameters' size
+    /// are kept; a stored hash with other parameters gets memory of its own, as in `argon2`.
+    pub fn with<T>(blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+        if blocks != super::hasher().params().block_count() {
+            return work(&mut vec![Block::default(); blocks]);
+        }
+        let kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let mut memory = kept.unwrap_or_else(|| vec![Block::default(); blocks]);
+        let done = work(&mut memory);
+        let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() < most_kept() {
+            kept.push(memory);
+        }
+        done
+    }
+
+    /// One list per core.
+    fn most_kept() -> usize {
+        static MOST: OnceLock<usize> = OnceLock::new();
+        *MOST.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    /// How many lists are kept now (tests).
+    #[cfg(test)]
+    pub fn kept() -> usize {
+        KEPT.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 }
 
@@ -368,6 +453,51 @@ mod tests {
             "[a-z0-9 ]{1,3}",
         ];
         proptest::collection::vec(piece, 1..6).prop_map(|pieces| pieces.concat())
+    }
+
+    /// Hashes made on kept memory are `argon2`'s own: the crate verifies ours and we verify
+    /// the crate's, on memory a hash of another password has just used; a wrong password, a
+    /// changed hash and a malformed one verify nothing.
+    #[tokio::test]
+    async fn hashes_on_kept_memory_are_argon2s_own() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let password = Password("violet kettle on the moor".into());
+        let ours = PasswordHash::of(&password).await.unwrap();
+        // The crate's verification of ours.
+        let parsed = argon2::PasswordHash::new(ours.as_str()).unwrap();
+        assert!(hasher().verify_password(password.as_str().as_bytes(), &parsed).is_ok());
+        assert!(hasher().verify_password(b"violet kettle on the mood", &parsed).is_err());
+        // Ours of the crate's (made with the same parameters), after the memory held another.
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = hasher().hash_password(b"a different passphrase", &salt).unwrap().to_string();
+        let theirs = PasswordHash::from_phc(theirs);
+        assert!(theirs.verify("a different passphrase").await.unwrap());
+        assert!(!theirs.verify("a different passphrase!").await.unwrap());
+        assert!(ours.verify("violet kettle on the moor").await.unwrap());
+        assert!(!ours.verify("violet kettle on the mood").await.unwrap());
+        // One character of the stored output changed; a hash that does not parse.
+        let mut changed = ours.as_str().to_owned();
+        let last = changed.pop().unwrap();
+        changed.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(!PasswordHash::from_phc(changed).verify("violet kettle on the moor").await.unwrap());
+        assert!(!PasswordHash::from_phc("$argon2id$v=19$m=19456".into()).verify("x").await.unwrap());
+        // Other parameters (a stored hash from elsewhere) verify on memory of their own.
+        let small = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(64, 1, 1, None).unwrap());
+        let small = small.hash_password(b"small memory", &salt).unwrap().to_string();
+        assert!(PasswordHash::from_phc(small).verify("small memory").await.unwrap());
+    }
+
+    /// However many hashes run at once, at most one memory list per core is kept afterwards.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_most_one_memory_list_per_core_is_kept() {
+        let password = Password("violet kettle on the moor".into());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let hashes = (0..cores + 3).map(|_| PasswordHash::of(&password));
+        for hash in futures::future::join_all(hashes).await {
+            hash.unwrap();
+        }
+        let kept = memory::kept();
+        assert!(kept <= cores, "{kept} lists kept on {cores} cores");
     }
 
     proptest! {
