@@ -47,10 +47,14 @@ async fn the_audit_api_pages_and_filters_and_records_look_ups(backend: Backend) 
     let caller = views[0]["operator"].as_str().unwrap().to_owned();
 
     // 130 more entries over two days, across learners: three pages and more, newest first.
+    // Whatever the time of day the test runs at, they reach back past midnight and no further
+    // than yesterday: from now to halfway between midnight and this time yesterday.
     let others: Vec<UserId> = (0..5).map(|_| UserId::generate()).collect();
+    let since_midnight = now.unix().rem_euclid(86_400);
+    let span = (86_400 + since_midnight) / 2;
     for i in 0..130_i64 {
         let entry = AuditEntry::new(
-            now.plus_seconds(-i * 1_000),
+            now.plus_seconds(-i * span / 129),
             "arn:aws:iam::1:user/bulk",
             "unlock",
             &others[i as usize % 5],
