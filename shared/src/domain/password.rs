@@ -184,16 +184,8 @@ impl PasswordHash {
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
             let hasher = hasher();
-            let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
-            let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| anyhow::anyhow!("argon2 salt: {e}"))?;
-            let output = memory::with(hasher.params().block_count(), |blocks| {
-                Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
-                    hasher
-                        .hash_password_into_with_memory(secret.as_bytes(), salt_bytes, out, blocks)
-                        .map_err(Into::into)
-                })
-            })
-            .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))?;
+            let output = output(&hasher, secret.as_bytes(), salt.as_salt(), Params::DEFAULT_OUTPUT_LEN)
+                .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))?;
             let params =
                 ParamsString::try_from(hasher.params()).map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
             let hash = argon2::PasswordHash {
@@ -241,17 +233,25 @@ fn matches(stored: &argon2::PasswordHash, candidate: &[u8]) -> bool {
     let Ok(version) = stored.version.map_or(Ok(Version::default()), Version::try_from) else {
         return false;
     };
-    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
-    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
-        return false;
-    };
     let hasher = Argon2::new(algorithm, version, params);
-    let computed = memory::with(hasher.params().block_count(), |blocks| {
-        Output::init_with(expected.len(), |out| {
-            hasher.hash_password_into_with_memory(candidate, salt, out, blocks).map_err(Into::into)
+    output(&hasher, candidate, salt, expected.len()).is_ok_and(|computed| computed == expected)
+}
+
+/// `hasher`'s output of `length` bytes for `password` and `salt`, computed on kept working
+/// memory (`memory`).
+fn output(
+    hasher: &Argon2<'_>,
+    password: &[u8],
+    salt: Salt<'_>,
+    length: usize,
+) -> argon2::password_hash::Result<Output> {
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let salt = salt.decode_b64(&mut salt_bytes)?;
+    memory::with(hasher.params().block_count(), |blocks| {
+        Output::init_with(length, |out| {
+            hasher.hash_password_into_with_memory(password, salt, out, blocks).map_err(Into::into)
         })
-    });
-    computed.is_ok_and(|computed| computed == expected)
+    })
 }
 
 /// argon2's working memory (19 MiB at our parameters), kept between hashes instead of handed

@@ -9,7 +9,7 @@
 //! a test through the gateway fails where a function would call a service it is not wired, and
 //! not allowed, to call.
 
-use crate::adapters::aws::{KmsSealer, KmsSigner, NoSealer, NoSigner, NoUploads, S3Uploads, SesMailer};
+use crate::adapters::aws::{KmsSealer, KmsSigner, NoSealer, NoSigner, S3Uploads, SesMailer};
 use crate::adapters::unwired::Unwired;
 use crate::ports::{Mailer, Sealer, Signer, Uploads};
 use crate::{App, Config};
@@ -182,12 +182,8 @@ fn kms_sealer(sdk: &SdkConfig, config: &Config) -> Arc<dyn Sealer> {
     }
 }
 
-/// The bucket `LEARNERS_UPLOAD_BUCKET` names, or none (every upload then fails, saying so).
 fn s3_uploads(sdk: &SdkConfig, config: &Config) -> Arc<dyn Uploads> {
-    match &config.upload_bucket {
-        Some(bucket) => Arc::new(S3Uploads::lazy(sdk, bucket)),
-        None => Arc::new(NoUploads),
-    }
+    super::uploads_in(config, |bucket| S3Uploads::lazy(sdk, bucket))
 }
 
 #[cfg(test)]

@@ -78,11 +78,16 @@ pub fn aws(config: Config, clients: &AwsClients, clock: Arc<dyn Clock>) -> App {
     let queue = SqsQueue::new(clients.sqs.clone(), config.queue_urls.clone());
     // Keys made in the process (tests, the local gateway on moto); the tests on moto put KMS
     // keys in their place.
-    let uploads: Arc<dyn Uploads> = match &config.upload_bucket {
-        Some(bucket) => Arc::new(S3Uploads::new(&clients.sdk, bucket)),
-        None => Arc::new(crate::adapters::aws::NoUploads),
-    };
+    let uploads = uploads_in(&config, |bucket| S3Uploads::new(&clients.sdk, bucket));
     on_aws(config, store, mailer, queue, Arc::new(LocalSigner::new()), local_sealer(), uploads, clock)
+}
+
+/// The bucket `LEARNERS_UPLOAD_BUCKET` names, or none (every upload then fails, saying so).
+fn uploads_in(config: &Config, make: impl FnOnce(&str) -> S3Uploads) -> Arc<dyn Uploads> {
+    match &config.upload_bucket {
+        Some(bucket) => Arc::new(make(bucket)),
+        None => Arc::new(crate::adapters::aws::NoUploads),
+    }
 }
 
 /// A sealer whose key is made at start (`make dev`, tests).
